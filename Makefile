@@ -1,0 +1,61 @@
+# Entry points for developers and CI. The two that matter (see README.md):
+#   make demo   start the local control plane, install the CRD and the sample Performers, show them
+#   make test   lint and run the whole test suite (unit + real-cluster tests)
+# Both install what they need (virtualenv, Python packages, control-plane binaries) and are idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+VENV_STAMP := $(VENV)/.installed
+TESTENV := hack/testenv/testenv.sh
+PYTEST_ARGS ?=
+
+.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit demo clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit clean"
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+testenv:
+	hack/testenv/build.sh >/dev/null
+
+cluster-up:
+	$(TESTENV) up >/dev/null
+
+cluster-down:
+	$(TESTENV) down
+
+cluster-status:
+	$(TESTENV) status
+
+kubeconfig:
+	@$(TESTENV) kubeconfig
+
+crd: venv
+	$(VENV)/bin/python hack/crd/generate.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/yamllint --strict .
+	$(VENV)/bin/python hack/crd/generate.py --check
+
+test: venv testenv lint
+	hack/run-tests.sh $(PYTEST_ARGS)
+
+test-unit: venv
+	hack/run-tests.sh -m unit $(PYTEST_ARGS)
+
+demo: venv
+	hack/demo.sh
+
+clean: cluster-down
+	rm -rf $(VENV) .pytest_cache .ruff_cache
