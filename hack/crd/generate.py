@@ -51,8 +51,14 @@ def rule(expr: str, message: str, *, field: str | None = None, reason: str | Non
     return entry
 
 
-def obj(description: str, properties: Schema, *, required: list[str] | None = None,
-        rules: list[Schema] | None = None, **extra: Any) -> Schema:
+def obj(
+    description: str,
+    properties: Schema,
+    *,
+    required: list[str] | None = None,
+    rules: list[Schema] | None = None,
+    **extra: Any,
+) -> Schema:
     schema: Schema = {"description": description, "type": "object"}
     if required:
         schema["required"] = required
@@ -63,8 +69,13 @@ def obj(description: str, properties: Schema, *, required: list[str] | None = No
     return schema
 
 
-def string(description: str, *, max_length: int | None = MAX_NAME_LENGTH,
-           rules: list[Schema] | None = None, **extra: Any) -> Schema:
+def string(
+    description: str,
+    *,
+    max_length: int | None = MAX_NAME_LENGTH,
+    rules: list[Schema] | None = None,
+    **extra: Any,
+) -> Schema:
     schema: Schema = {"description": description, "type": "string"}
     if max_length is not None:
         schema["maxLength"] = max_length
@@ -75,8 +86,7 @@ def string(description: str, *, max_length: int | None = MAX_NAME_LENGTH,
 
 
 def string_list(description: str, *, max_items: int | None = None, item: Schema | None = None) -> Schema:
-    schema: Schema = {"description": description, "type": "array",
-                      "items": item or {"type": "string"}}
+    schema: Schema = {"description": description, "type": "array", "items": item or {"type": "string"}}
     if max_items is not None:
         schema["maxItems"] = max_items
     return schema
@@ -89,7 +99,9 @@ def valid_format(fmt: str, value: str) -> str:
 
 def named_string(description: str, fmt: str, what: str, *, max_length: int = MAX_NAME_LENGTH) -> Schema:
     """A string that must pass a Kubernetes name format (dns1123Subdomain, qualifiedName, ...)."""
-    return string(description, max_length=max_length, rules=[rule(valid_format(fmt, "self"), f"must be a valid {what}")])
+    return string(
+        description, max_length=max_length, rules=[rule(valid_format(fmt, "self"), f"must be a valid {what}")]
+    )
 
 
 def resource_name(description: str) -> Schema:
@@ -105,15 +117,21 @@ def label_map(description: str) -> Schema:
         "additionalProperties": {
             "type": "string",
             "maxLength": 63,
-            "x-kubernetes-validations": [rule(
-                valid_format("labelValue", "self"),
-                "must be a valid label value: at most 63 alphanumerics, '-', '_' or '.', "
-                "beginning and ending with an alphanumeric")],
+            "x-kubernetes-validations": [
+                rule(
+                    valid_format("labelValue", "self"),
+                    "must be a valid label value: at most 63 alphanumerics, '-', '_' or '.', "
+                    "beginning and ending with an alphanumeric",
+                )
+            ],
         },
-        "x-kubernetes-validations": [rule(
-            f"self.all(k, {valid_format('qualifiedName', 'k')})",
-            "keys must be valid label keys: an optional DNS subdomain prefix and '/', then at most "
-            "63 alphanumerics, '-', '_' or '.', beginning and ending with an alphanumeric")],
+        "x-kubernetes-validations": [
+            rule(
+                f"self.all(k, {valid_format('qualifiedName', 'k')})",
+                "keys must be valid label keys: an optional DNS subdomain prefix and '/', then at most "
+                "63 alphanumerics, '-', '_' or '.', beginning and ending with an alphanumeric",
+            )
+        ],
     }
 
 
@@ -128,19 +146,28 @@ def quantity_map(description: str) -> Schema:
             "maxLength": 64,
             "x-kubernetes-int-or-string": True,
         },
-        "x-kubernetes-validations": [rule(
-            f"self.all(k, {valid_format('qualifiedName', 'k')})",
-            "resource names must be qualified names such as cpu, memory or nvidia.com/gpu")],
+        "x-kubernetes-validations": [
+            rule(
+                f"self.all(k, {valid_format('qualifiedName', 'k')})",
+                "resource names must be qualified names such as cpu, memory or nvidia.com/gpu",
+            )
+        ],
     }
 
 
 # --- Kubernetes core shapes ------------------------------------------------------------------
 
 SELECTOR_VALUES_RULES = [
-    rule("!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
-         "values must be non-empty when operator is In or NotIn", field=".values"),
-    rule("!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
-         "values must be empty when operator is Exists or DoesNotExist", field=".values"),
+    rule(
+        "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+        "values must be non-empty when operator is In or NotIn",
+        field=".values",
+    ),
+    rule(
+        "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+        "values must be empty when operator is Exists or DoesNotExist",
+        field=".values",
+    ),
 ]
 
 
@@ -149,143 +176,273 @@ def requirement(description: str, operators: list[str]) -> Schema:
     # API server validates label keys again when the operator creates the pod.
     rules = list(SELECTOR_VALUES_RULES)
     if "Gt" in operators:
-        rules.append(rule(
-            "!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1"
-            " && self.values[0].matches('^-?[0-9]+$'))",
-            "values must hold exactly one integer when operator is Gt or Lt", field=".values"))
-    return obj(description, {
-        "key": string("The label key the selector applies to.", max_length=317),
-        "operator": string("How the key relates to the values.", max_length=None, enum=operators),
-        "values": string_list("The values; see operator.", max_items=MAX_LIST_ITEMS,
-                              item={"type": "string", "maxLength": 63}),
-    }, required=["key", "operator"], rules=rules)
+        rules.append(
+            rule(
+                "!(self.operator in ['Gt', 'Lt']) || (has(self.values) && size(self.values) == 1"
+                " && self.values[0].matches('^-?[0-9]+$'))",
+                "values must hold exactly one integer when operator is Gt or Lt",
+                field=".values",
+            )
+        )
+    return obj(
+        description,
+        {
+            "key": string("The label key the selector applies to.", max_length=317),
+            "operator": string("How the key relates to the values.", max_length=None, enum=operators),
+            "values": string_list(
+                "The values; see operator.",
+                max_items=MAX_LIST_ITEMS,
+                item={"type": "string", "maxLength": 63},
+            ),
+        },
+        required=["key", "operator"],
+        rules=rules,
+    )
 
 
 def label_selector(description: str) -> Schema:
-    return obj(description, {
-        "matchLabels": label_map("Labels that must all match."),
-        "matchExpressions": string_list(
-            "Label requirements that must all match.", max_items=MAX_LIST_ITEMS,
-            item=requirement("A label selector requirement.", ["In", "NotIn", "Exists", "DoesNotExist"])),
-    }, **{"x-kubernetes-map-type": "atomic"})
+    return obj(
+        description,
+        {
+            "matchLabels": label_map("Labels that must all match."),
+            "matchExpressions": string_list(
+                "Label requirements that must all match.",
+                max_items=MAX_LIST_ITEMS,
+                item=requirement("A label selector requirement.", ["In", "NotIn", "Exists", "DoesNotExist"]),
+            ),
+        },
+        **{"x-kubernetes-map-type": "atomic"},
+    )
 
 
 def node_selector_term(description: str) -> Schema:
     node_ops = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
-    return obj(description, {
-        "matchExpressions": string_list(
-            "Requirements on node labels.", max_items=MAX_LIST_ITEMS,
-            item=requirement("A node selector requirement on a label.", node_ops)),
-        "matchFields": string_list(
-            "Requirements on node fields (metadata.name).", max_items=MAX_LIST_ITEMS,
-            item=requirement("A node selector requirement on a field.", node_ops)),
-    }, **{"x-kubernetes-map-type": "atomic"})
+    return obj(
+        description,
+        {
+            "matchExpressions": string_list(
+                "Requirements on node labels.",
+                max_items=MAX_LIST_ITEMS,
+                item=requirement("A node selector requirement on a label.", node_ops),
+            ),
+            "matchFields": string_list(
+                "Requirements on node fields (metadata.name).",
+                max_items=MAX_LIST_ITEMS,
+                item=requirement("A node selector requirement on a field.", node_ops),
+            ),
+        },
+        **{"x-kubernetes-map-type": "atomic"},
+    )
 
 
 def weight() -> Schema:
-    return {"description": "Weight in the range 1-100.", "type": "integer", "format": "int32",
-            "minimum": 1, "maximum": 100}
+    return {
+        "description": "Weight in the range 1-100.",
+        "type": "integer",
+        "format": "int32",
+        "minimum": 1,
+        "maximum": 100,
+    }
 
 
 def pod_affinity_term(description: str) -> Schema:
-    return obj(description, {
-        "labelSelector": label_selector("Pods this term selects."),
-        "namespaceSelector": label_selector("Namespaces whose pods this term considers."),
-        "namespaces": string_list("Namespaces whose pods this term considers.", max_items=MAX_LIST_ITEMS,
-                                  item={"type": "string", "maxLength": 63}),
-        "topologyKey": string("Node label key that defines the topology domain.", max_length=317, minLength=1),
-        "matchLabelKeys": string_list("Pod label keys merged into labelSelector with In.",
-                                      max_items=MAX_LIST_ITEMS, item={"type": "string", "maxLength": 317}),
-        "mismatchLabelKeys": string_list("Pod label keys merged into labelSelector with NotIn.",
-                                         max_items=MAX_LIST_ITEMS, item={"type": "string", "maxLength": 317}),
-    }, required=["topologyKey"])
+    return obj(
+        description,
+        {
+            "labelSelector": label_selector("Pods this term selects."),
+            "namespaceSelector": label_selector("Namespaces whose pods this term considers."),
+            "namespaces": string_list(
+                "Namespaces whose pods this term considers.",
+                max_items=MAX_LIST_ITEMS,
+                item={"type": "string", "maxLength": 63},
+            ),
+            "topologyKey": string(
+                "Node label key that defines the topology domain.", max_length=317, minLength=1
+            ),
+            "matchLabelKeys": string_list(
+                "Pod label keys merged into labelSelector with In.",
+                max_items=MAX_LIST_ITEMS,
+                item={"type": "string", "maxLength": 317},
+            ),
+            "mismatchLabelKeys": string_list(
+                "Pod label keys merged into labelSelector with NotIn.",
+                max_items=MAX_LIST_ITEMS,
+                item={"type": "string", "maxLength": 317},
+            ),
+        },
+        required=["topologyKey"],
+    )
 
 
 def pod_affinity(description: str) -> Schema:
-    return obj(description, {
-        "requiredDuringSchedulingIgnoredDuringExecution": string_list(
-            "Terms that must all be met at scheduling time.", max_items=MAX_LIST_ITEMS,
-            item=pod_affinity_term("A pod affinity term.")),
-        "preferredDuringSchedulingIgnoredDuringExecution": string_list(
-            "Terms the scheduler prefers, by weight.", max_items=MAX_LIST_ITEMS,
-            item=obj("A weighted pod affinity term.", {
-                "weight": weight(),
-                "podAffinityTerm": pod_affinity_term("The term."),
-            }, required=["weight", "podAffinityTerm"])),
-    })
+    return obj(
+        description,
+        {
+            "requiredDuringSchedulingIgnoredDuringExecution": string_list(
+                "Terms that must all be met at scheduling time.",
+                max_items=MAX_LIST_ITEMS,
+                item=pod_affinity_term("A pod affinity term."),
+            ),
+            "preferredDuringSchedulingIgnoredDuringExecution": string_list(
+                "Terms the scheduler prefers, by weight.",
+                max_items=MAX_LIST_ITEMS,
+                item=obj(
+                    "A weighted pod affinity term.",
+                    {
+                        "weight": weight(),
+                        "podAffinityTerm": pod_affinity_term("The term."),
+                    },
+                    required=["weight", "podAffinityTerm"],
+                ),
+            ),
+        },
+    )
 
 
 def affinity() -> Schema:
-    return obj("Affinity rules copied to the pod (core/v1 Affinity).", {
-        "nodeAffinity": obj("Node affinity.", {
-            "requiredDuringSchedulingIgnoredDuringExecution": obj(
-                "Node selector terms, at least one of which must match.", {
-                    "nodeSelectorTerms": string_list(
-                        "ORed node selector terms.", max_items=MAX_LIST_ITEMS,
-                        item=node_selector_term("A node selector term (its requirements are ANDed).")),
-                }, required=["nodeSelectorTerms"], **{"x-kubernetes-map-type": "atomic"}),
-            "preferredDuringSchedulingIgnoredDuringExecution": string_list(
-                "Node selector terms the scheduler prefers, by weight.", max_items=MAX_LIST_ITEMS,
-                item=obj("A weighted node selector term.", {
-                    "weight": weight(),
-                    "preference": node_selector_term("The term."),
-                }, required=["weight", "preference"])),
-        }),
-        "podAffinity": pod_affinity("Co-locate with pods matching these terms."),
-        "podAntiAffinity": pod_affinity("Keep away from pods matching these terms."),
-    })
+    return obj(
+        "Affinity rules copied to the pod (core/v1 Affinity).",
+        {
+            "nodeAffinity": obj(
+                "Node affinity.",
+                {
+                    "requiredDuringSchedulingIgnoredDuringExecution": obj(
+                        "Node selector terms, at least one of which must match.",
+                        {
+                            "nodeSelectorTerms": string_list(
+                                "ORed node selector terms.",
+                                max_items=MAX_LIST_ITEMS,
+                                item=node_selector_term("A node selector term (its requirements are ANDed)."),
+                            ),
+                        },
+                        required=["nodeSelectorTerms"],
+                        **{"x-kubernetes-map-type": "atomic"},
+                    ),
+                    "preferredDuringSchedulingIgnoredDuringExecution": string_list(
+                        "Node selector terms the scheduler prefers, by weight.",
+                        max_items=MAX_LIST_ITEMS,
+                        item=obj(
+                            "A weighted node selector term.",
+                            {
+                                "weight": weight(),
+                                "preference": node_selector_term("The term."),
+                            },
+                            required=["weight", "preference"],
+                        ),
+                    ),
+                },
+            ),
+            "podAffinity": pod_affinity("Co-locate with pods matching these terms."),
+            "podAntiAffinity": pod_affinity("Keep away from pods matching these terms."),
+        },
+    )
 
 
 def toleration() -> Schema:
-    return obj("A toleration copied to the pod (core/v1 Toleration).", {
-        "key": string("Taint key to tolerate; empty with operator Exists tolerates every taint.",
-                      max_length=317),
-        "operator": string("Exists or Equal (the default).", max_length=None, enum=["", "Exists", "Equal"]),
-        "value": string("Taint value to match when operator is Equal.", max_length=63),
-        "effect": string("Taint effect to match; empty matches all effects.", max_length=None,
-                         enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"]),
-        "tolerationSeconds": {"description": "How long a NoExecute taint is tolerated.",
-                              "type": "integer", "format": "int64"},
-    }, rules=[
-        rule("!has(self.key) || self.key == '' || " + valid_format("qualifiedName", "self.key"),
-             "key must be a valid label key", field=".key"),
-        rule("(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
-             "operator must be Exists when key is empty", field=".operator"),
-        rule("!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
-             "value must be empty when operator is Exists", field=".value"),
-        rule("!has(self.value) || " + valid_format("labelValue", "self.value"),
-             "value must be a valid label value", field=".value"),
-        rule("!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
-             "tolerationSeconds may only be set when effect is NoExecute", field=".tolerationSeconds"),
-    ])
+    return obj(
+        "A toleration copied to the pod (core/v1 Toleration).",
+        {
+            "key": string(
+                "Taint key to tolerate; empty with operator Exists tolerates every taint.", max_length=317
+            ),
+            "operator": string(
+                "Exists or Equal (the default).", max_length=None, enum=["", "Exists", "Equal"]
+            ),
+            "value": string("Taint value to match when operator is Equal.", max_length=63),
+            "effect": string(
+                "Taint effect to match; empty matches all effects.",
+                max_length=None,
+                enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"],
+            ),
+            "tolerationSeconds": {
+                "description": "How long a NoExecute taint is tolerated.",
+                "type": "integer",
+                "format": "int64",
+            },
+        },
+        rules=[
+            rule(
+                "!has(self.key) || self.key == '' || " + valid_format("qualifiedName", "self.key"),
+                "key must be a valid label key",
+                field=".key",
+            ),
+            rule(
+                "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+                "operator must be Exists when key is empty",
+                field=".operator",
+            ),
+            rule(
+                "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+                "value must be empty when operator is Exists",
+                field=".value",
+            ),
+            rule(
+                "!has(self.value) || " + valid_format("labelValue", "self.value"),
+                "value must be a valid label value",
+                field=".value",
+            ),
+            rule(
+                "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+                "tolerationSeconds may only be set when effect is NoExecute",
+                field=".tolerationSeconds",
+            ),
+        ],
+    )
 
 
 def key_ref(description: str, kind: str) -> Schema:
-    return obj(description, {
-        "name": resource_name(f"Name of the {kind} in the Performer's namespace."),
-        "key": string(f"Key within the {kind}.", rules=[rule(
-            "self.matches('^[-._a-zA-Z0-9]+$')",
-            "must consist of alphanumeric characters, '-', '_' or '.'")]),
-        "optional": {"description": f"Whether the {kind} or its key may be missing.", "type": "boolean"},
-    }, required=["name", "key"])
+    return obj(
+        description,
+        {
+            "name": resource_name(f"Name of the {kind} in the Performer's namespace."),
+            "key": string(
+                f"Key within the {kind}.",
+                rules=[
+                    rule(
+                        "self.matches('^[-._a-zA-Z0-9]+$')",
+                        "must consist of alphanumeric characters, '-', '_' or '.'",
+                    )
+                ],
+            ),
+            "optional": {"description": f"Whether the {kind} or its key may be missing.", "type": "boolean"},
+        },
+        required=["name", "key"],
+    )
 
 
 ENV_NAME_RULE = "self.matches('^[ -<>-~]+$')"  # printable ASCII without '=' (Kubernetes >= 1.34)
 
 
 def condition() -> Schema:
-    return obj("A metav1.Condition.", {
-        "type": string("Condition type in CamelCase.", max_length=316,
-                       pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                               r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"),
-        "status": string("True, False or Unknown.", max_length=None, enum=["True", "False", "Unknown"]),
-        "observedGeneration": {"description": "The .metadata.generation the condition was set for.",
-                               "type": "integer", "format": "int64", "minimum": 0},
-        "lastTransitionTime": string("When the status last changed.", max_length=None, format="date-time"),
-        "reason": string("Machine-readable reason in CamelCase.", max_length=1024, minLength=1,
-                         pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
-        "message": string("Human-readable details.", max_length=32768),
-    }, required=["type", "status", "lastTransitionTime", "reason", "message"])
+    return obj(
+        "A metav1.Condition.",
+        {
+            "type": string(
+                "Condition type in CamelCase.",
+                max_length=316,
+                pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+            ),
+            "status": string("True, False or Unknown.", max_length=None, enum=["True", "False", "Unknown"]),
+            "observedGeneration": {
+                "description": "The .metadata.generation the condition was set for.",
+                "type": "integer",
+                "format": "int64",
+                "minimum": 0,
+            },
+            "lastTransitionTime": string(
+                "When the status last changed.", max_length=None, format="date-time"
+            ),
+            "reason": string(
+                "Machine-readable reason in CamelCase.",
+                max_length=1024,
+                minLength=1,
+                pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+            ),
+            "message": string("Human-readable details.", max_length=32768),
+        },
+        required=["type", "status", "lastTransitionTime", "reason", "message"],
+    )
 
 
 # --- the Performer ---------------------------------------------------------------------------
@@ -293,133 +450,283 @@ def condition() -> Schema:
 
 def spec() -> Schema:
     hardware_rules = [
-        rule("!has(self.gpuType) || self.gpuType == '' || (has(self.gpuCount) && self.gpuCount > 0)",
-             "gpuCount must be at least 1 when gpuType is set", field=".gpuCount"),
-        rule("!has(self.teeRequired) || !self.teeRequired || has(self.teeType)",
-             "teeType is required when teeRequired is true (one of: " + ", ".join(TEE_TYPES) + ")",
-             field=".teeType", reason="FieldValueRequired"),
-        rule("!has(self.teeType) || (has(self.teeRequired) && self.teeRequired)",
-             "teeRequired must be true when teeType is set", field=".teeRequired"),
+        rule(
+            "!has(self.gpuType) || self.gpuType == '' || (has(self.gpuCount) && self.gpuCount > 0)",
+            "gpuCount must be at least 1 when gpuType is set",
+            field=".gpuCount",
+        ),
+        rule(
+            "!has(self.teeRequired) || !self.teeRequired || has(self.teeType)",
+            "teeType is required when teeRequired is true (one of: " + ", ".join(TEE_TYPES) + ")",
+            field=".teeType",
+            reason="FieldValueRequired",
+        ),
+        rule(
+            "!has(self.teeType) || (has(self.teeRequired) && self.teeRequired)",
+            "teeRequired must be true when teeType is set",
+            field=".teeRequired",
+        ),
     ]
-    return obj("Desired state of the performer.", {
-        "avsAddress": string(
-            "Ethereum address of the AVS this performer serves: 0x followed by 40 hex digits.",
-            max_length=42,
-            rules=[rule("self.matches('^0x[0-9a-fA-F]{40}$')",
-                        "must be an Ethereum address: 0x followed by 40 hexadecimal digits")]),
-        "image": string(
-            "Container image reference including a tag or digest.", max_length=4096,
-            rules=[rule("self.matches('^[^\\\\s{}]+$')",
-                        "must be a non-empty image reference without whitespace or template braces")]),
-        "imagePullPolicy": string("When the kubelet pulls the image.", max_length=None,
-                                  enum=["Always", "Never", "IfNotPresent"], default="IfNotPresent"),
-        "version": string("Informational version of the performer (executors put the image tag here).",
-                          max_length=128),
-        "config": obj("Container configuration. When present, grpcPort defaults to 9090; when absent "
-                      "the operator uses port 8080 like the upstream controller.", {
-            "grpcPort": {"description": "Port the performer serves gRPC on.", "type": "integer",
-                         "format": "int32", "minimum": 1, "maximum": 65535, "default": 9090},
-            "environment": {
-                "description": "Environment variables for the container.",
-                "type": "object", "maxProperties": 256,
-                "additionalProperties": {"type": "string"},
-                "x-kubernetes-validations": [rule(
-                    "self.all(k, k.matches('^[ -<>-~]+$'))",
-                    "environment variable names must be non-empty printable ASCII without '='")],
-            },
-            "environmentFrom": string_list(
-                "Environment variables taken from Secret or ConfigMap keys.", max_items=MAX_LIST_ITEMS,
-                item=obj("One environment variable from exactly one source.", {
-                    "name": string("Name of the environment variable.", max_length=MAX_NAME_LENGTH,
-                                   rules=[rule(ENV_NAME_RULE,
-                                               "must be non-empty printable ASCII without '='")]),
-                    "valueFrom": obj("The variable's source: exactly one of secretKeyRef or configMapKeyRef.", {
-                        "secretKeyRef": key_ref("A key of a Secret.", "Secret"),
-                        "configMapKeyRef": key_ref("A key of a ConfigMap.", "ConfigMap"),
-                    }, rules=[rule("has(self.secretKeyRef) != has(self.configMapKeyRef)",
-                                   "must set exactly one of secretKeyRef or configMapKeyRef")]),
-                }, required=["name", "valueFrom"])),
-            "args": string_list("Arguments to the entrypoint."),
-            "command": string_list("Entrypoint override."),
-            "serviceAccountName": resource_name("ServiceAccount the performer pod runs as."),
-        }),
-        "resources": obj("Compute resources of the performer container (core/v1 ResourceRequirements).", {
-            "limits": quantity_map("Maximum amount of each resource."),
-            "requests": quantity_map("Minimum amount of each resource."),
-            "claims": string_list(
-                "Dynamic resource claims the container uses.", max_items=MAX_LIST_ITEMS,
-                item=obj("A resource claim reference.", {
-                    "name": string("Name of an entry in the pod's resourceClaims.", max_length=63),
-                    "request": string("Name of a request within the claim.", max_length=63),
-                }, required=["name"])) | {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
-        }, rules=[rule(
-            "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || "
-            "quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",
-            "every request must be less than or equal to the limit of the same resource", field=".requests")]),
-        "scheduling": obj("Where the performer pod may run.", {
-            "nodeSelector": label_map("Node labels the pod's node must have."),
-            "tolerations": string_list("Taints the pod tolerates.", max_items=MAX_LIST_ITEMS, item=toleration()),
-            "affinity": affinity(),
-            "runtimeClass": named_string("RuntimeClass for the pod (pod.spec.runtimeClassName).",
-                                         "dns1123Subdomain", "RuntimeClass name (DNS-1123 subdomain)"),
-            "priorityClassName": resource_name("PriorityClass for the pod."),
-        }),
-        "hardwareRequirements": obj("Hardware the performer needs; the operator turns it into resources, "
-                                    "node selection, tolerations and a runtime class.", {
-            "gpuType": string("Friendly GPU model name such as nvidia-a100 or nvidia-h100.", max_length=63,
-                              rules=[rule(valid_format("dns1123Label", "self"),
-                                          "must be lower-case alphanumerics and '-', like nvidia-a100")]),
-            "gpuCount": {"description": f"Number of GPUs (0-{MAX_GPU_COUNT}).", "type": "integer",
-                         "format": "int32", "minimum": 0, "maximum": MAX_GPU_COUNT},
-            "teeRequired": {"description": "Run inside a trusted execution environment.", "type": "boolean"},
-            "teeType": string("Kind of TEE.", max_length=None, enum=TEE_TYPES),
-            "customLabels": label_map("Extra node labels the pod's node must have (added to nodeSelector)."),
-        }, rules=hardware_rules),
-        "imagePullSecrets": string_list(
-            "Secrets used to pull the image.", max_items=MAX_LIST_ITEMS,
-            item=obj("A Secret in the Performer's namespace.", {
-                "name": resource_name("Name of the Secret."),
-            }, required=["name"], **{"x-kubernetes-map-type": "atomic"})),
-    }, required=["avsAddress", "image"])
+    return obj(
+        "Desired state of the performer.",
+        {
+            "avsAddress": string(
+                "Ethereum address of the AVS this performer serves: 0x followed by 40 hex digits.",
+                max_length=42,
+                rules=[
+                    rule(
+                        "self.matches('^0x[0-9a-fA-F]{40}$')",
+                        "must be an Ethereum address: 0x followed by 40 hexadecimal digits",
+                    )
+                ],
+            ),
+            "image": string(
+                "Container image reference including a tag or digest.",
+                max_length=4096,
+                rules=[
+                    rule(
+                        "self.matches('^[^\\\\s{}]+$')",
+                        "must be a non-empty image reference without whitespace or template braces",
+                    )
+                ],
+            ),
+            "imagePullPolicy": string(
+                "When the kubelet pulls the image.",
+                max_length=None,
+                enum=["Always", "Never", "IfNotPresent"],
+                default="IfNotPresent",
+            ),
+            "version": string(
+                "Informational version of the performer (executors put the image tag here).", max_length=128
+            ),
+            "config": obj(
+                "Container configuration. When present, grpcPort defaults to 9090; when absent "
+                "the operator uses port 8080 like the upstream controller.",
+                {
+                    "grpcPort": {
+                        "description": "Port the performer serves gRPC on.",
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 1,
+                        "maximum": 65535,
+                        "default": 9090,
+                    },
+                    "environment": {
+                        "description": "Environment variables for the container.",
+                        "type": "object",
+                        "maxProperties": 256,
+                        "additionalProperties": {"type": "string"},
+                        "x-kubernetes-validations": [
+                            rule(
+                                "self.all(k, k.matches('^[ -<>-~]+$'))",
+                                "environment variable names must be non-empty printable ASCII without '='",
+                            )
+                        ],
+                    },
+                    "environmentFrom": string_list(
+                        "Environment variables taken from Secret or ConfigMap keys.",
+                        max_items=MAX_LIST_ITEMS,
+                        item=obj(
+                            "One environment variable from exactly one source.",
+                            {
+                                "name": string(
+                                    "Name of the environment variable.",
+                                    max_length=MAX_NAME_LENGTH,
+                                    rules=[
+                                        rule(ENV_NAME_RULE, "must be non-empty printable ASCII without '='")
+                                    ],
+                                ),
+                                "valueFrom": obj(
+                                    "The variable's source: exactly one of secretKeyRef or configMapKeyRef.",
+                                    {
+                                        "secretKeyRef": key_ref("A key of a Secret.", "Secret"),
+                                        "configMapKeyRef": key_ref("A key of a ConfigMap.", "ConfigMap"),
+                                    },
+                                    rules=[
+                                        rule(
+                                            "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                                            "must set exactly one of secretKeyRef or configMapKeyRef",
+                                        )
+                                    ],
+                                ),
+                            },
+                            required=["name", "valueFrom"],
+                        ),
+                    ),
+                    "args": string_list("Arguments to the entrypoint."),
+                    "command": string_list("Entrypoint override."),
+                    "serviceAccountName": resource_name("ServiceAccount the performer pod runs as."),
+                },
+            ),
+            "resources": obj(
+                "Compute resources of the performer container (core/v1 ResourceRequirements).",
+                {
+                    "limits": quantity_map("Maximum amount of each resource."),
+                    "requests": quantity_map("Minimum amount of each resource."),
+                    "claims": string_list(
+                        "Dynamic resource claims the container uses.",
+                        max_items=MAX_LIST_ITEMS,
+                        item=obj(
+                            "A resource claim reference.",
+                            {
+                                "name": string(
+                                    "Name of an entry in the pod's resourceClaims.", max_length=63
+                                ),
+                                "request": string("Name of a request within the claim.", max_length=63),
+                            },
+                            required=["name"],
+                        ),
+                    )
+                    | {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+                },
+                rules=[
+                    rule(
+                        "!has(self.requests) || !has(self.limits) || self.requests.all(k, "
+                        "!(k in self.limits) || quantity(string(self.requests[k]))"
+                        ".compareTo(quantity(string(self.limits[k]))) <= 0)",
+                        "every request must be less than or equal to the limit of the same resource",
+                        field=".requests",
+                    )
+                ],
+            ),
+            "scheduling": obj(
+                "Where the performer pod may run.",
+                {
+                    "nodeSelector": label_map("Node labels the pod's node must have."),
+                    "tolerations": string_list(
+                        "Taints the pod tolerates.", max_items=MAX_LIST_ITEMS, item=toleration()
+                    ),
+                    "affinity": affinity(),
+                    "runtimeClass": named_string(
+                        "RuntimeClass for the pod (pod.spec.runtimeClassName).",
+                        "dns1123Subdomain",
+                        "RuntimeClass name (DNS-1123 subdomain)",
+                    ),
+                    "priorityClassName": resource_name("PriorityClass for the pod."),
+                },
+            ),
+            "hardwareRequirements": obj(
+                "Hardware the performer needs; the operator turns it into resources, "
+                "node selection, tolerations and a runtime class.",
+                {
+                    "gpuType": string(
+                        "Friendly GPU model name such as nvidia-a100 or nvidia-h100.",
+                        max_length=63,
+                        rules=[
+                            rule(
+                                valid_format("dns1123Label", "self"),
+                                "must be lower-case alphanumerics and '-', like nvidia-a100",
+                            )
+                        ],
+                    ),
+                    "gpuCount": {
+                        "description": f"Number of GPUs (0-{MAX_GPU_COUNT}).",
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 0,
+                        "maximum": MAX_GPU_COUNT,
+                    },
+                    "teeRequired": {
+                        "description": "Run inside a trusted execution environment.",
+                        "type": "boolean",
+                    },
+                    "teeType": string("Kind of TEE.", max_length=None, enum=TEE_TYPES),
+                    "customLabels": label_map(
+                        "Extra node labels the pod's node must have (added to nodeSelector)."
+                    ),
+                },
+                rules=hardware_rules,
+            ),
+            "imagePullSecrets": string_list(
+                "Secrets used to pull the image.",
+                max_items=MAX_LIST_ITEMS,
+                item=obj(
+                    "A Secret in the Performer's namespace.",
+                    {
+                        "name": resource_name("Name of the Secret."),
+                    },
+                    required=["name"],
+                    **{"x-kubernetes-map-type": "atomic"},
+                ),
+            ),
+        },
+        required=["avsAddress", "image"],
+    )
 
 
 def status() -> Schema:
-    return obj("Observed state, written by the operator through the status subresource.", {
-        "phase": string("Lifecycle phase.", max_length=None,
-                        enum=["Pending", "Running", "Upgrading", "Terminating", "Failed"]),
-        "ready": {"description": "True only when the pod is Running and its Ready condition is True.",
-                  "type": "boolean"},
-        "podName": string("Name of the performer pod.", max_length=MAX_NAME_LENGTH),
-        "serviceName": string("Name of the performer Service.", max_length=MAX_NAME_LENGTH),
-        "grpcEndpoint": string("DNS name executors dial: performer-<name>.<namespace>.svc.cluster.local "
-                               "(no port).", max_length=MAX_NAME_LENGTH),
-        "observedGeneration": {"description": "The .metadata.generation the status describes.",
-                               "type": "integer", "format": "int64", "minimum": 0},
-        "conditions": string_list("Current conditions (Ready, Scheduled, ...).", max_items=32,
-                                  item=condition())
-        | {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-        "lastUpgrade": string("When the pod was last replaced because its spec changed.", max_length=None,
-                              format="date-time"),
-        "readyTime": string("When the performer last became ready.", max_length=None, format="date-time"),
-    })
+    return obj(
+        "Observed state, written by the operator through the status subresource.",
+        {
+            "phase": string(
+                "Lifecycle phase.",
+                max_length=None,
+                enum=["Pending", "Running", "Upgrading", "Terminating", "Failed"],
+            ),
+            "ready": {
+                "description": "True only when the pod is Running and its Ready condition is True.",
+                "type": "boolean",
+            },
+            "podName": string("Name of the performer pod.", max_length=MAX_NAME_LENGTH),
+            "serviceName": string("Name of the performer Service.", max_length=MAX_NAME_LENGTH),
+            "grpcEndpoint": string(
+                "DNS name executors dial: performer-<name>.<namespace>.svc.cluster.local (no port).",
+                max_length=MAX_NAME_LENGTH,
+            ),
+            "observedGeneration": {
+                "description": "The .metadata.generation the status describes.",
+                "type": "integer",
+                "format": "int64",
+                "minimum": 0,
+            },
+            "conditions": string_list(
+                "Current conditions (Ready, Scheduled, ...).", max_items=32, item=condition()
+            )
+            | {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+            "lastUpgrade": string(
+                "When the pod was last replaced because its spec changed.",
+                max_length=None,
+                format="date-time",
+            ),
+            "readyTime": string("When the performer last became ready.", max_length=None, format="date-time"),
+        },
+    )
 
 
 def crd() -> Schema:
-    root = obj("A Performer runs one AVS performer container as a Pod with a stable Service "
-               "(performer-<name>.<namespace>.svc.cluster.local).", {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        # The API server already holds names to DNS-1123 subdomains; without dots and within 53
-        # characters, performer-<name> is a DNS-1035 label (the Pod's and Service's name).
-        "metadata": {"type": "object", "properties": {"name": {"type": "string", "x-kubernetes-validations": [
-            rule("size(self) <= 53", "must be at most 53 characters so that the Pod and Service name "
-                 "performer-<name> is a valid DNS-1035 label (at most 63 characters)"),
-            rule("!self.contains('.')", "must not contain dots so that the Pod and Service name "
-                 "performer-<name> is a valid DNS-1035 label"),
-        ]}}},
-        "spec": spec(),
-        "status": status(),
-    }, required=["spec"])
+    root = obj(
+        "A Performer runs one AVS performer container as a Pod with a stable Service "
+        "(performer-<name>.<namespace>.svc.cluster.local).",
+        {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            # The API server already holds names to DNS-1123 subdomains; without dots and within 53
+            # characters, performer-<name> is a DNS-1035 label (the Pod's and Service's name).
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "x-kubernetes-validations": [
+                            rule(
+                                "size(self) <= 53",
+                                "must be at most 53 characters so that the Pod and Service name "
+                                "performer-<name> is a valid DNS-1035 label (at most 63 characters)",
+                            ),
+                            rule(
+                                "!self.contains('.')",
+                                "must not contain dots so that the Pod and Service name "
+                                "performer-<name> is a valid DNS-1035 label",
+                            ),
+                        ],
+                    }
+                },
+            },
+            "spec": spec(),
+            "status": status(),
+        },
+        required=["spec"],
+    )
     columns = [
         ("AVS", ".spec.avsAddress", "string"),
         ("Image", ".spec.image", "string"),
@@ -434,27 +741,42 @@ def crd() -> Schema:
         "kind": "CustomResourceDefinition",
         "metadata": {
             "name": f"performers.{GROUP}",
-            "labels": {"app.kubernetes.io/name": "hourglass-operator", "app.kubernetes.io/part-of": "hourglass"},
+            "labels": {
+                "app.kubernetes.io/name": "hourglass-operator",
+                "app.kubernetes.io/part-of": "hourglass",
+            },
         },
         "spec": {
             "group": GROUP,
-            "names": {"kind": "Performer", "listKind": "PerformerList", "plural": "performers",
-                      "singular": "performer", "shortNames": ["perf"], "categories": ["hourglass"]},
+            "names": {
+                "kind": "Performer",
+                "listKind": "PerformerList",
+                "plural": "performers",
+                "singular": "performer",
+                "shortNames": ["perf"],
+                "categories": ["hourglass"],
+            },
             "scope": "Namespaced",
-            "versions": [{
-                "name": "v1alpha1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    {"name": n, "type": t, "jsonPath": p} for n, p, t in columns],
-                "schema": {"openAPIV3Schema": root},
-            }],
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": n, "type": t, "jsonPath": p} for n, p, t in columns
+                    ],
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
         },
     }
 
 
-HEADER = "# Generated by hack/crd/generate.py from the schema written there; do not edit by hand.\n"
+HEADER = (
+    "# Generated by hack/crd/generate.py from the schema written there; do not edit by hand.\n"
+    "# yamllint disable rule:line-length\n"
+)
 
 
 def render() -> str:

@@ -1,0 +1,91 @@
+"""Fixtures for tests against a real API server: the cluster (brought up once per session), the
+Performer CRD, and a fresh namespace per test. A failed test gets `kubectl describe` of its
+namespace and the control plane's logs appended to its report."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import kubernetes
+import pytest
+
+from tests.support import diagnostics
+from tests.support.cluster import Cluster, connect
+from tests.support.paths import CATALOG, CRD_FILE
+from tests.support.waiting import wait_for
+
+PERFORMER_CRD = "performers.hourglass.eigenlayer.io"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    c = connect()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def core(cluster: Cluster) -> kubernetes.client.CoreV1Api:
+    return kubernetes.client.CoreV1Api(cluster.api)
+
+
+@pytest.fixture(scope="session")
+def custom(cluster: Cluster) -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(cluster.api)
+
+
+@pytest.fixture(scope="session")
+def performer_crd(cluster: Cluster) -> dict:
+    """The Performer CRD from crds/, applied (server-side) and Established."""
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=hourglass-tests", "-f", str(CRD_FILE)
+    )
+    ext = kubernetes.client.ApiextensionsV1Api(cluster.api)
+
+    def established() -> dict | None:
+        crd = ext.read_custom_resource_definition(PERFORMER_CRD).to_dict()
+        conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"] or []}
+        return crd if conditions.get("Established") == "True" else None
+
+    return wait_for(established, timeout=30, what=f"CRD {PERFORMER_CRD} to be Established")
+
+
+@pytest.fixture(scope="session")
+def node_catalog(core: kubernetes.client.CoreV1Api) -> list[dict]:
+    """The catalog's nodes; tests that need them are skipped on clusters without the catalog."""
+    import yaml
+
+    nodes = [d for d in yaml.safe_load_all((CATALOG / "nodes.yaml").read_text()) if d]
+    present = {
+        n.metadata.name
+        for n in core.list_node(label_selector="hourglass.eigenlayer.io/testenv=catalog").items
+    }
+    missing = [n["metadata"]["name"] for n in nodes if n["metadata"]["name"] not in present]
+    if missing:
+        pytest.skip(f"the cluster lacks the local node catalog (missing {', '.join(missing)})")
+    return nodes
+
+
+@pytest.fixture
+def namespace(
+    request: pytest.FixtureRequest, cluster: Cluster, core: kubernetes.client.CoreV1Api
+) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards (in the background)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].rstrip("-")
+    name = f"t-{stem}-{uuid.uuid4().hex[:5]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {"hourglass.eigenlayer.io/test": "true"}}})
+    request.node.hourglass_namespace = name
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    namespace = getattr(item, "hourglass_namespace", None)
+    if report.when == "call" and report.failed and namespace and "cluster" in item.funcargs:
+        for title, text in diagnostics.namespace_report(item.funcargs["cluster"], namespace):
+            report.sections.append((title, text))

@@ -1,0 +1,594 @@
+"""The Performer CRD on a real API server: names and columns as upstream, defaults applied, every
+field kept (nothing pruned), what upstream executors send accepted, and invalid Performers
+rejected with a message that names the field and the rule."""
+
+from __future__ import annotations
+
+import kubernetes
+import pytest
+import yaml
+
+from tests.support.paths import SAMPLES
+from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    performer,
+    rejection_causes,
+    upstream_executor_performer,
+    with_changes,
+)
+
+FULL_SPEC = {
+    "avsAddress": "0xabcdef0123456789abcdef0123456789abcdef01",
+    "image": "registry.example.com/avs/performer@sha256:" + "a" * 64,
+    "imagePullPolicy": "Always",
+    "version": "v3.1.4",
+    "config": {
+        "grpcPort": 7070,
+        "environment": {"LOG_LEVEL": "debug", "my.dotted-name": "ok"},
+        "environmentFrom": [
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "token", "optional": True}}},
+            {"name": "RPC", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "rpc.url"}}},
+        ],
+        "args": ["--verbose"],
+        "command": ["/performer"],
+        "serviceAccountName": "performer-sa",
+    },
+    "resources": {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"cpu": 2, "memory": "2Gi", "nvidia.com/gpu": "1"},
+    },
+    "scheduling": {
+        "nodeSelector": {"node.kubernetes.io/instance-type": "p4de.24xlarge"},
+        "tolerations": [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {
+                "key": "dedicated",
+                "operator": "Equal",
+                "value": "avs",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {"operator": "Exists"},
+        ],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["40000"]}
+                            ]
+                        },
+                    ]
+                },
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 50,
+                        "preference": {
+                            "matchExpressions": [
+                                {
+                                    "key": "topology.kubernetes.io/zone",
+                                    "operator": "In",
+                                    "values": ["us-east-1a"],
+                                }
+                            ]
+                        },
+                    },
+                ],
+            },
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": {"app": "hourglass-performer"}},
+                            "topologyKey": "kubernetes.io/hostname",
+                            "matchLabelKeys": ["hourglass.eigenlayer.io/avs"],
+                        },
+                    }
+                ],
+            },
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]},
+                        "namespaceSelector": {},
+                        "topologyKey": "topology.kubernetes.io/zone",
+                    }
+                ],
+            },
+        },
+        "runtimeClass": "kata-qemu-snp",
+        "priorityClassName": "avs-critical",
+    },
+    "hardwareRequirements": {
+        "gpuType": "nvidia-a100",
+        "gpuCount": 1,
+        "teeRequired": True,
+        "teeType": "sev-snp",
+        "customLabels": {"example.com/rack": "r12"},
+    },
+    "imagePullSecrets": [{"name": "registry-credentials"}],
+}
+
+
+def create(custom: kubernetes.client.CustomObjectsApi, namespace: str, body: dict) -> dict:
+    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
+def test_crd_names_scope_and_subresources_match_upstream(performer_crd: dict):
+    spec = performer_crd["spec"]
+    assert spec["group"] == "hourglass.eigenlayer.io"
+    assert spec["scope"] == "Namespaced"
+    names = spec["names"]
+    assert (names["kind"], names["list_kind"], names["plural"], names["singular"]) == (
+        "Performer",
+        "PerformerList",
+        "performers",
+        "performer",
+    )
+    assert names["short_names"] == ["perf"]
+    assert names["categories"] == ["hourglass"]
+    [version] = spec["versions"]
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"]["status"] == {}
+    assert version["subresources"].get("scale") is None
+    columns = [(c["name"], c["json_path"]) for c in version["additional_printer_columns"]]
+    assert columns == [
+        ("AVS", ".spec.avsAddress"),
+        ("Image", ".spec.image"),
+        ("Version", ".spec.version"),
+        ("Phase", ".status.phase"),
+        ("Ready", ".status.ready"),
+        ("Endpoint", ".status.grpcEndpoint"),
+        ("Age", ".metadata.creationTimestamp"),
+    ]
+
+
+def test_defaults_port_9090_when_config_present_and_pull_policy_if_not_present(
+    custom, namespace, performer_crd
+):
+    created = create(custom, namespace, performer("with-config", config={}))
+    assert created["spec"]["config"]["grpcPort"] == 9090
+    assert created["spec"]["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_no_config_block_means_no_port_default(custom, namespace, performer_crd):
+    # Upstream semantics: without `config` the port stays unset and the operator falls back to 8080.
+    created = create(custom, namespace, performer("no-config"))
+    assert "config" not in created["spec"]
+    assert created["spec"]["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_every_spec_field_is_kept(custom, namespace, performer_crd):
+    created = create(custom, namespace, {**performer("full"), "spec": FULL_SPEC})
+    stored = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "full")
+    for got in (created, stored):
+        assert got["spec"] == FULL_SPEC
+
+
+def test_performer_as_an_upstream_executor_creates_it_is_accepted_unchanged(custom, namespace, performer_crd):
+    body = upstream_executor_performer(
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3", "hello-performer", "v0.0.3"
+    )
+    created = create(custom, namespace, body)
+    assert len(body["metadata"]["name"]) == 25
+    assert created["spec"] == body["spec"]  # environmentFrom and serviceAccountName are not pruned
+    assert created["metadata"]["labels"] == body["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("performer-*.yaml")))
+def test_samples_are_valid(custom, namespace, performer_crd, sample: str):
+    body = yaml.safe_load((SAMPLES / sample).read_text())
+    created = create(custom, namespace, body)
+    assert created["spec"]["avsAddress"] == body["spec"]["avsAddress"]
+
+
+def test_kubectl_get_perf_shows_the_columns(cluster, custom, namespace, performer_crd):
+    create(custom, namespace, performer("columns", version="v1.0.0", config={}))
+    table = cluster.kubectl("get", "perf", "-n", namespace)
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "AVS", "IMAGE", "VERSION", "PHASE", "READY", "ENDPOINT", "AGE"]
+    assert row.split()[:4] == [
+        "columns",
+        performer("x")["spec"]["avsAddress"],
+        "ghcr.io/example/performer:v1.0.0",
+        "v1.0.0",
+    ]
+    # The `hourglass` category lists Performers too.
+    assert "performer.hourglass.eigenlayer.io/columns" in cluster.kubectl(
+        "get", "hourglass", "-n", namespace, "-o", "name"
+    )
+
+
+def test_status_is_written_only_through_the_status_subresource(custom, namespace, performer_crd):
+    create(custom, namespace, performer("status", config={}))
+    status = {
+        "phase": "Running",
+        "ready": True,
+        "podName": "performer-status",
+        "serviceName": "performer-status",
+        "grpcEndpoint": f"performer-status.{namespace}.svc.cluster.local",
+        "observedGeneration": 1,
+        "readyTime": "2026-11-22T10:00:00Z",
+        "lastUpgrade": "2026-11-22T09:59:00Z",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "PodReady",
+                "message": "pod is ready",
+                "lastTransitionTime": "2026-11-22T10:00:00Z",
+                "observedGeneration": 1,
+            }
+        ],
+    }
+    patched = custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, "status", {"status": status}
+    )
+    assert patched["status"] == status
+
+    # A write to the main resource does not change status.
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "status", {"status": {"phase": "Failed"}}
+    )
+    stored = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "status")
+    assert stored["status"]["phase"] == "Running"
+
+
+@pytest.mark.parametrize(
+    ("status", "field", "message"),
+    [
+        ({"phase": "Succeeded"}, "status.phase", "Unsupported value"),
+        (
+            {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "A",
+                        "message": "",
+                        "lastTransitionTime": "2026-11-22T10:00:00Z",
+                    },
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "reason": "B",
+                        "message": "",
+                        "lastTransitionTime": "2026-11-22T10:00:00Z",
+                    },
+                ]
+            },
+            "status.conditions[1]",
+            "Duplicate value",
+        ),
+        (
+            {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "Yes",
+                        "reason": "A",
+                        "message": "",
+                        "lastTransitionTime": "2026-11-22T10:00:00Z",
+                    }
+                ]
+            },
+            "status.conditions[0].status",
+            "Unsupported value",
+        ),
+    ],
+)
+def test_invalid_status_is_rejected(custom, namespace, performer_crd, status: dict, field: str, message: str):
+    create(custom, namespace, performer("bad-status"))
+    with pytest.raises(kubernetes.client.ApiException) as raised:
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, "bad-status", {"status": status}
+        )
+    assert any(c["field"] == field and message in c["message"] for c in rejection_causes(raised.value)), (
+        raised.value.body
+    )
+
+
+# (id, changes to a valid Performer, the field the error must name, a fragment of the rule's message)
+INVALID = [
+    ("avs-too-short", {"spec": {"avsAddress": "0x1234"}}, "spec.avsAddress", "0x followed by 40 hexadecimal"),
+    ("avs-without-0x", {"spec": {"avsAddress": "ab" + "1" * 40}}, "spec.avsAddress", "Ethereum address"),
+    ("avs-not-hex", {"spec": {"avsAddress": "0x" + "g" * 40}}, "spec.avsAddress", "Ethereum address"),
+    ("avs-missing", {"spec": {"avsAddress": None}}, "spec.avsAddress", "Required value"),
+    ("image-missing", {"spec": {"image": None}}, "spec.image", "Required value"),
+    ("image-empty", {"spec": {"image": ""}}, "spec.image", "non-empty image reference"),
+    (
+        "image-whitespace",
+        {"spec": {"image": "ghcr.io/x/y:v1 --privileged"}},
+        "spec.image",
+        "without whitespace",
+    ),
+    ("image-template", {"spec": {"image": "{{ lookup('pipe','id') }}"}}, "spec.image", "template braces"),
+    ("pull-policy", {"spec": {"imagePullPolicy": "Sometimes"}}, "spec.imagePullPolicy", "Unsupported value"),
+    ("version-too-long", {"spec": {"version": "v" * 129}}, "spec.version", "Too long"),
+    (
+        "port-zero",
+        {"spec": {"config": {"grpcPort": 0}}},
+        "spec.config.grpcPort",
+        "greater than or equal to 1",
+    ),
+    (
+        "port-too-big",
+        {"spec": {"config": {"grpcPort": 65536}}},
+        "spec.config.grpcPort",
+        "less than or equal to 65535",
+    ),
+    (
+        "env-name-with-equals",
+        {"spec": {"config": {"environment": {"A=B": "x"}}}},
+        "spec.config.environment",
+        "without '='",
+    ),
+    (
+        "env-from-two-sources",
+        {
+            "spec": {
+                "config": {
+                    "environmentFrom": [
+                        {
+                            "name": "X",
+                            "valueFrom": {
+                                "secretKeyRef": {"name": "s", "key": "k"},
+                                "configMapKeyRef": {"name": "c", "key": "k"},
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+        "spec.config.environmentFrom[0].valueFrom",
+        "exactly one of secretKeyRef or configMapKeyRef",
+    ),
+    (
+        "env-from-no-source",
+        {"spec": {"config": {"environmentFrom": [{"name": "X", "valueFrom": {}}]}}},
+        "spec.config.environmentFrom[0].valueFrom",
+        "exactly one of secretKeyRef or configMapKeyRef",
+    ),
+    (
+        "env-from-no-value-from",
+        {"spec": {"config": {"environmentFrom": [{"name": "X"}]}}},
+        "spec.config.environmentFrom[0].valueFrom",
+        "Required value",
+    ),
+    (
+        "env-from-bad-secret-name",
+        {
+            "spec": {
+                "config": {
+                    "environmentFrom": [
+                        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "Not_A_Name", "key": "k"}}}
+                    ]
+                }
+            }
+        },
+        "spec.config.environmentFrom[0].valueFrom.secretKeyRef.name",
+        "Kubernetes object name",
+    ),
+    (
+        "service-account-name",
+        {"spec": {"config": {"serviceAccountName": "Bad_SA"}}},
+        "spec.config.serviceAccountName",
+        "Kubernetes object name",
+    ),
+    ("name-too-long", {"metadata": {"name": "p" * 54}}, "metadata.name", "at most 53 characters"),
+    ("name-with-dots", {"metadata": {"name": "my.performer"}}, "metadata.name", "must not contain dots"),
+    (
+        "gpu-count-negative",
+        {"spec": {"hardwareRequirements": {"gpuCount": -1}}},
+        "spec.hardwareRequirements.gpuCount",
+        "greater than or equal to 0",
+    ),
+    (
+        "gpu-count-huge",
+        {"spec": {"hardwareRequirements": {"gpuCount": 64}}},
+        "spec.hardwareRequirements.gpuCount",
+        "less than or equal to 16",
+    ),
+    (
+        "gpu-type-without-count",
+        {"spec": {"hardwareRequirements": {"gpuType": "nvidia-h100"}}},
+        "spec.hardwareRequirements.gpuCount",
+        "at least 1 when gpuType is set",
+    ),
+    (
+        "gpu-type-format",
+        {"spec": {"hardwareRequirements": {"gpuType": "NVIDIA A100", "gpuCount": 1}}},
+        "spec.hardwareRequirements.gpuType",
+        "like nvidia-a100",
+    ),
+    (
+        "tee-type-unknown",
+        {"spec": {"hardwareRequirements": {"teeRequired": True, "teeType": "trustzone"}}},
+        "spec.hardwareRequirements.teeType",
+        "Unsupported value",
+    ),
+    (
+        "tee-required-without-type",
+        {"spec": {"hardwareRequirements": {"teeRequired": True}}},
+        "spec.hardwareRequirements.teeType",
+        "teeType is required when teeRequired is true",
+    ),
+    (
+        "tee-type-without-required",
+        {"spec": {"hardwareRequirements": {"teeType": "sgx"}}},
+        "spec.hardwareRequirements.teeRequired",
+        "teeRequired must be true when teeType is set",
+    ),
+    (
+        "custom-label-key",
+        {"spec": {"hardwareRequirements": {"customLabels": {"bad key!": "x"}}}},
+        "spec.hardwareRequirements.customLabels",
+        "keys must be valid label keys",
+    ),
+    (
+        "custom-label-value",
+        {"spec": {"hardwareRequirements": {"customLabels": {"example.com/rack": "no spaces"}}}},
+        "spec.hardwareRequirements.customLabels[example.com/rack]",
+        "valid label value",
+    ),
+    (
+        "node-selector-key",
+        {"spec": {"scheduling": {"nodeSelector": {"-leading-dash": "x"}}}},
+        "spec.scheduling.nodeSelector",
+        "keys must be valid label keys",
+    ),
+    (
+        "toleration-exists-with-value",
+        {"spec": {"scheduling": {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}}},
+        "spec.scheduling.tolerations[0].value",
+        "value must be empty when operator is Exists",
+    ),
+    (
+        "toleration-no-key-equal",
+        {"spec": {"scheduling": {"tolerations": [{"operator": "Equal", "value": "v"}]}}},
+        "spec.scheduling.tolerations[0].operator",
+        "operator must be Exists when key is empty",
+    ),
+    (
+        "toleration-seconds-without-noexecute",
+        {
+            "spec": {
+                "scheduling": {
+                    "tolerations": [
+                        {"key": "k", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 30}
+                    ]
+                }
+            }
+        },
+        "spec.scheduling.tolerations[0].tolerationSeconds",
+        "only be set when effect is NoExecute",
+    ),
+    (
+        "toleration-effect",
+        {"spec": {"scheduling": {"tolerations": [{"key": "k", "effect": "NoWay"}]}}},
+        "spec.scheduling.tolerations[0].effect",
+        "Unsupported value",
+    ),
+    (
+        "toleration-key",
+        {"spec": {"scheduling": {"tolerations": [{"key": "bad key", "operator": "Exists"}]}}},
+        "spec.scheduling.tolerations[0].key",
+        "key must be a valid label key",
+    ),
+    (
+        "runtime-class",
+        {"spec": {"scheduling": {"runtimeClass": "Kata_QEMU"}}},
+        "spec.scheduling.runtimeClass",
+        "RuntimeClass name",
+    ),
+    (
+        "priority-class",
+        {"spec": {"scheduling": {"priorityClassName": "High Priority"}}},
+        "spec.scheduling.priorityClassName",
+        "Kubernetes object name",
+    ),
+    (
+        "affinity-weight",
+        {
+            "spec": {
+                "scheduling": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {"weight": 0, "preference": {}}
+                            ]
+                        }
+                    }
+                }
+            }
+        },
+        "spec.scheduling.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight",
+        "greater than or equal to 1",
+    ),
+    (
+        "affinity-in-without-values",
+        {
+            "spec": {
+                "scheduling": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": {
+                                "nodeSelectorTerms": [
+                                    {"matchExpressions": [{"key": "zone", "operator": "In"}]}
+                                ]
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "spec.scheduling.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+        ".matchExpressions[0].values",
+        "values must be non-empty when operator is In or NotIn",
+    ),
+    (
+        "affinity-operator",
+        {
+            "spec": {
+                "scheduling": {
+                    "affinity": {
+                        "podAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "topologyKey": "zone",
+                                    "labelSelector": {
+                                        "matchExpressions": [
+                                            {"key": "app", "operator": "Gt", "values": ["1"]}
+                                        ]
+                                    },
+                                }
+                            ]
+                        }
+                    }
+                }
+            }
+        },
+        "spec.scheduling.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector"
+        ".matchExpressions[0].operator",
+        "Unsupported value",
+    ),
+    (
+        "requests-above-limits",
+        {"spec": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}},
+        "spec.resources.requests",
+        "less than or equal to the limit",
+    ),
+    (
+        "quantity-format",
+        {"spec": {"resources": {"limits": {"memory": "lots"}}}},
+        "spec.resources.limits.memory",
+        "should match",
+    ),
+    (
+        "pull-secret-without-name",
+        {"spec": {"imagePullSecrets": [{}]}},
+        "spec.imagePullSecrets[0].name",
+        "Required value",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_performer_is_rejected_naming_the_field(
+    custom, namespace, performer_crd, changes: dict, field: str, message: str
+):
+    body = with_changes(performer("invalid", config={}), changes)
+    with pytest.raises(kubernetes.client.ApiException) as raised:
+        create(custom, namespace, body)
+    causes = rejection_causes(raised.value)
+    assert any(c.get("field") == field and message in c["message"] for c in causes), (
+        f"no cause names {field!r} with {message!r}; causes: {causes}"
+    )
+    # Nothing half-created: the rejected object does not exist.
+    assert not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]

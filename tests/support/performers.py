@@ -1,0 +1,84 @@
+"""Building Performer objects and reading the API server's answers to them."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import uuid
+
+import kubernetes
+
+GROUP, VERSION, PLURAL = "hourglass.eigenlayer.io", "v1alpha1", "performers"
+AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def performer(name: str, **spec: object) -> dict:
+    """A valid Performer with the required fields, plus or overriding `spec` keys."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Performer",
+        "metadata": {"name": name},
+        "spec": {"avsAddress": AVS, "image": "ghcr.io/example/performer:v1.0.0", **spec},
+    }
+
+
+def upstream_executor_performer(avs: str, repository: str, tag: str) -> dict:
+    """The Performer an upstream (Go) executor creates (upstream contract §3)."""
+    name = f"performer-{hashlib.sha256(avs.lower().encode()).hexdigest()[:6]}-{uuid.uuid4().hex[:8]}"
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Performer",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app": "hourglass-performer",
+                "hourglass.eigenlayer.io/avs": avs,
+                "hourglass.eigenlayer.io/performer": name,
+            },
+        },
+        "spec": {
+            "avsAddress": avs,
+            "image": f"{repository}:{tag}",
+            "imagePullPolicy": "Never",
+            "version": tag,
+            "config": {
+                "grpcPort": 8080,
+                "environment": {"AVS_ADDRESS": avs, "GRPC_PORT": "8080", "LOG_LEVEL": "debug"},
+                "environmentFrom": [
+                    {
+                        "name": "PRIVATE_RPC",
+                        "valueFrom": {"secretKeyRef": {"name": "avs-secrets", "key": "rpc"}},
+                    },
+                    {
+                        "name": "CHAIN_ID",
+                        "valueFrom": {"configMapKeyRef": {"name": "avs-config", "key": "chain-id"}},
+                    },
+                ],
+                "serviceAccountName": "avs-performer",
+            },
+        },
+    }
+
+
+def with_changes(base: dict, changes: dict) -> dict:
+    """A deep copy of `base` with `changes` merged in; a value of None deletes the key."""
+    result = copy.deepcopy(base)
+
+    def merge(target: dict, patch: dict) -> None:
+        for key, value in patch.items():
+            if value is None:
+                target.pop(key, None)
+            elif isinstance(value, dict) and isinstance(target.get(key), dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    merge(result, changes)
+    return result
+
+
+def rejection_causes(error: kubernetes.client.ApiException) -> list[dict]:
+    """The field-level causes of a 422 Invalid answer."""
+    assert error.status == 422, f"expected 422 Invalid, got {error.status}: {error.body}"
+    return json.loads(error.body)["details"]["causes"]
