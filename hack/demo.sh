@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job, for now: start the local control plane (or use HOURGLASS_KUBECONFIG's cluster),
-# install the Performer CRD, create the sample Performers in namespace hourglass-demo and list them.
+# install the Performer CRD, create the sample Performers in namespace $HOURGLASS_DEMO_NAMESPACE
+# (default hourglass-demo) and list them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+namespace=${HOURGLASS_DEMO_NAMESPACE:-hourglass-demo}
 step() { printf '\n==> %s\n' "$*"; }
 
 if [ -n "${HOURGLASS_KUBECONFIG:-}" ]; then
@@ -24,9 +26,9 @@ step "installing the Performer CRD"
 kubectl apply --server-side --force-conflicts --field-manager=hourglass-demo -f crds/hourglass.eigenlayer.io_performers.yaml
 kubectl wait --for=condition=Established --timeout=60s crd/performers.hourglass.eigenlayer.io
 
-step "creating the sample Performers in namespace hourglass-demo"
-kubectl create namespace hourglass-demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-kubectl apply --server-side --force-conflicts --field-manager=hourglass-demo -n hourglass-demo -f config/samples/
+step "creating the sample Performers in namespace $namespace"
+kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager=hourglass-demo -n "$namespace" -f config/samples/
 
 step "kubectl get performers -A"
 kubectl get performers -A
