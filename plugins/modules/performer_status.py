@@ -1,0 +1,209 @@
+#!/usr/bin/python
+"""Ansible module performer_status: writes the status of a batch of Performers and emits Events.
+
+It receives what the role rendered, observed and applied, computes each Performer's status with
+module_utils/performer_status.py, patches the status subresource only where it changed, creates
+an Event for each transition, and returns one result per Performer (the runner loop reads them to
+retry failed Performers with back-off).
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: performer_status
+short_description: Update the status of Performers from their observed Pods and Services
+description:
+  - Computes phase, ready, endpoint, readyTime, lastUpgrade, observedGeneration and the Ready,
+    Scheduled and Reconciled conditions of each Performer, patches the status subresource when it
+    changed and records Kubernetes Events on transitions.
+options:
+  performers:
+    description: The Performer objects of the batch, as read from the API server.
+    type: list
+    elements: dict
+    required: true
+  observed:
+    description: Pod and Service per C(namespace/name) before this run (null when absent).
+    type: dict
+    default: {}
+  plan:
+    description: The role's plan (C(performer_plan) filter) with per-Performer render errors and actions.
+    type: dict
+    required: true
+  applied:
+    description: The registered result of the apply task (may be skipped).
+    type: dict
+    default: {}
+  deleted:
+    description: The registered result of the delete task (may be skipped).
+    type: dict
+    default: {}
+  state:
+    description: C(present) for a reconcile, C(absent) for a finalizer run.
+    type: str
+    choices: [present, absent]
+    default: present
+  field_manager:
+    description: Name used as the Events' reporting component.
+    type: str
+    default: hourglass-operator
+  kubeconfig:
+    description: Path to a kubeconfig; defaults as kubernetes.core modules do.
+    type: path
+  context:
+    description: Kubeconfig context.
+    type: str
+author: hourglass-operator maintainers
+"""
+
+RETURN = r"""
+results:
+  description: One entry per Performer.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    namespace: {description: Namespace., type: str}
+    name: {description: Name., type: str}
+    phase: {description: The phase written., type: str}
+    ready: {description: The ready flag written., type: bool}
+    error: {description: Why the reconcile failed, or null., type: str}
+    children_gone: {description: With state=absent, whether Pod and Service no longer exist., type: bool}
+"""
+
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.hourglass_kube import api_client
+from ansible.module_utils.performer_status import child_name, compute_status, now_rfc3339, transitions
+
+GROUP, VERSION, PLURAL = "hourglass.eigenlayer.io", "v1alpha1", "performers"
+
+
+def results_by_object(definitions: list | None, registered: dict) -> dict:
+    """Pairs each object sent to a kubernetes.core.k8s task with its result (or error)."""
+    if not registered or registered.get("skipped") or not definitions:
+        return {}
+    results = (registered.get("result") or {}).get("results")
+    if results is None:  # kubernetes.core returns a lone result unwrapped
+        results = [registered]
+    return {
+        (d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): r
+        for d, r in zip(definitions, results, strict=False)
+    }
+
+
+def error_of(result: dict | None) -> str | None:
+    error = (result or {}).get("error")
+    if not error:
+        return None
+    return error.get("msg") or str(error)
+
+
+def event(performer: dict, event_type: str, reason: str, message: str, component: str, now: str) -> dict:
+    meta = performer["metadata"]
+    return {
+        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": performer["apiVersion"],
+            "kind": performer["kind"],
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": component},
+        "reportingComponent": component,
+        "reportingInstance": component,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "performers": {"type": "list", "elements": "dict", "required": True},
+            "observed": {"type": "dict", "default": {}},
+            "plan": {"type": "dict", "required": True},
+            "applied": {"type": "dict", "default": {}},
+            "deleted": {"type": "dict", "default": {}},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "field_manager": {"type": "str", "default": "hourglass-operator"},
+            "kubeconfig": {"type": "path"},
+            "context": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    import kubernetes
+
+    client = api_client(params["kubeconfig"], params["context"])
+    custom = kubernetes.client.CustomObjectsApi(client)
+    core = kubernetes.client.CoreV1Api(client)
+    plan = params["plan"]
+    applied = results_by_object(plan.get("apply"), params["applied"])
+    deleted = results_by_object(plan.get("delete"), params["deleted"])
+    now = now_rfc3339()
+    results, changed = [], False
+
+    for performer in params["performers"]:
+        meta = performer["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        key, child = f"{namespace}/{name}", child_name(name)
+        entry = plan["performers"].get(key, {})
+        pod_result = applied.get(("Pod", namespace, child))
+        object_results = [pod_result, applied.get(("Service", namespace, child)),
+                          deleted.get(("Pod", namespace, child)), deleted.get(("Service", namespace, child))]
+        errors = [entry.get("error")] + [error_of(r) for r in object_results]
+        error = "; ".join(e for e in errors if e) or None
+
+        pod = (params["observed"].get(key) or {}).get("pod")
+        if pod_result and not error_of(pod_result) and (pod_result.get("result") or {}).get("metadata"):
+            pod = pod_result["result"]
+        status = compute_status(
+            performer,
+            pod,
+            deleting=params["state"] == "absent" or bool(meta.get("deletionTimestamp")),
+            upgrading=bool(entry.get("upgrading")),
+            error=error,
+            upgraded_at=entry.get("upgraded_at"),
+            now=now,
+        )
+        previous = performer.get("status") or {}
+        patched = False
+        if status != previous and not module.check_mode:
+            try:
+                custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+                )
+                patched = True
+            except kubernetes.client.ApiException as exc:
+                if exc.status != 404:  # a Performer deleted meanwhile needs no status
+                    error = error or f"status update failed: {exc.status} {exc.reason}"
+        for event_type, reason, message in transitions(previous, status) if patched else []:
+            try:
+                core.create_namespaced_event(
+                    namespace, event(performer, event_type, reason, message, params["field_manager"], now)
+                )
+            except kubernetes.client.ApiException:
+                pass  # Events are best effort; the status already says it
+        changed |= patched
+        results.append({
+            "namespace": namespace,
+            "name": name,
+            "phase": status["phase"],
+            "ready": status["ready"],
+            "error": error,
+            "patched": patched,
+            "children_gone": bool(entry.get("children_gone")),
+        })
+    module.exit_json(changed=changed, results=results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Filter `performer_plan`: decides, for a batch of Performers, which objects to apply and which
+pods to delete, by comparing the rendered Pods and Services with what the cluster has.
+
+- A missing Pod or Service is applied.
+- A Pod whose spec-hash annotation differs from the rendered one is deleted; its replacement is
+  created by a later run, once the old pod is gone (pod names are fixed, so the two cannot overlap).
+- A Pod that is already terminating is left alone until it is gone.
+- A Service is applied only when its type, selector, ports or our labels differ.
+- With performer_state=absent, the Pods and Services that still exist are deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
+Obj = dict[str, Any]
+
+
+def _key(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+def performer_key(metadata: Obj) -> str:
+    """`namespace/name` of an object's metadata: how batches index Performers."""
+    return _key(metadata["namespace"], metadata["name"])
+
+
+def _reference(obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    return {"apiVersion": obj.get("apiVersion", "v1"), "kind": obj["kind"],
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
+
+
+def _labels_missing(observed: Obj, desired: Obj) -> bool:
+    have = (observed.get("metadata") or {}).get("labels") or {}
+    return any(have.get(k) != v for k, v in desired["metadata"]["labels"].items())
+
+
+def _service_differs(observed: Obj, desired: Obj) -> bool:
+    have, want = observed.get("spec") or {}, desired["spec"]
+    ports = [{k: p.get(k) for k in ("name", "port", "targetPort", "protocol")} for p in have.get("ports") or []]
+    return (
+        have.get("type") != want["type"]
+        or have.get("selector") != want["selector"]
+        or ports != want["ports"]
+        or _labels_missing(observed, desired)
+    )
+
+
+def _pod_action(observed: Obj | None, desired: Obj) -> str:
+    if not observed:
+        return "create"
+    meta = observed.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return "wait"
+    if (meta.get("annotations") or {}).get(SPEC_HASH) != desired["metadata"]["annotations"][SPEC_HASH]:
+        return "replace"
+    return "relabel" if _labels_missing(observed, desired) else "keep"
+
+
+def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
+    """The plan for a batch: objects to apply and delete, and per Performer what happens."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    plan: Obj = {"apply": [], "delete": [], "performers": {}}
+    for doc in desired:
+        key = _key(doc["namespace"], doc["name"])
+        seen = observed.get(key) or {}
+        pod, service = seen.get("pod"), seen.get("service")
+        entry: Obj = {"error": doc.get("error"), "upgrading": False, "upgraded_at": None}
+        if state == "absent":
+            plan["delete"] += [_reference(o) for o in (pod, service) if o]
+            entry["children_gone"] = not pod and not service
+        elif not doc.get("error"):
+            action = _pod_action(pod, doc["pod"])
+            if action in ("create", "relabel"):
+                plan["apply"].append(doc["pod"])
+            elif action == "replace":
+                plan["delete"].append(_reference(pod))
+                entry.update(upgrading=True, upgraded_at=now)
+            elif action == "wait":
+                hash_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
+                entry["upgrading"] = hash_now != doc["pod"]["metadata"]["annotations"][SPEC_HASH]
+            if not service or _service_differs(service, doc["service"]):
+                plan["apply"].append(doc["service"])
+            entry["pod_action"] = action
+        plan["performers"][key] = entry
+    return plan
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {"performer_plan": performer_plan, "performer_key": performer_key}
