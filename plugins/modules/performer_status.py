@@ -71,6 +71,7 @@ results:
     children_gone: {description: With state=absent, whether Pod and Service no longer exist., type: bool}
 """
 
+import contextlib
 import uuid
 
 from ansible.module_utils.basic import AnsibleModule
@@ -157,8 +158,12 @@ def main() -> None:
         key, child = f"{namespace}/{name}", child_name(name)
         entry = plan["performers"].get(key, {})
         pod_result = applied.get(("Pod", namespace, child))
-        object_results = [pod_result, applied.get(("Service", namespace, child)),
-                          deleted.get(("Pod", namespace, child)), deleted.get(("Service", namespace, child))]
+        object_results = [
+            pod_result,
+            applied.get(("Service", namespace, child)),
+            deleted.get(("Pod", namespace, child)),
+            deleted.get(("Service", namespace, child)),
+        ]
         errors = [entry.get("error")] + [error_of(r) for r in object_results]
         error = "; ".join(e for e in errors if e) or None
 
@@ -186,22 +191,22 @@ def main() -> None:
                 if exc.status != 404:  # a Performer deleted meanwhile needs no status
                     error = error or f"status update failed: {exc.status} {exc.reason}"
         for event_type, reason, message in transitions(previous, status) if patched else []:
-            try:
+            with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
                 core.create_namespaced_event(
                     namespace, event(performer, event_type, reason, message, params["field_manager"], now)
                 )
-            except kubernetes.client.ApiException:
-                pass  # Events are best effort; the status already says it
         changed |= patched
-        results.append({
-            "namespace": namespace,
-            "name": name,
-            "phase": status["phase"],
-            "ready": status["ready"],
-            "error": error,
-            "patched": patched,
-            "children_gone": bool(entry.get("children_gone")),
-        })
+        results.append(
+            {
+                "namespace": namespace,
+                "name": name,
+                "phase": status["phase"],
+                "ready": status["ready"],
+                "error": error,
+                "patched": patched,
+                "children_gone": bool(entry.get("children_gone")),
+            }
+        )
     module.exit_json(changed=changed, results=results)
 
 

@@ -11,7 +11,7 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
@@ -29,8 +29,11 @@ def performer_key(metadata: Obj) -> str:
 
 def _reference(obj: Obj) -> Obj:
     meta = obj["metadata"]
-    return {"apiVersion": obj.get("apiVersion", "v1"), "kind": obj["kind"],
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}
+    return {
+        "apiVersion": obj.get("apiVersion", "v1"),
+        "kind": obj["kind"],
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+    }
 
 
 def _labels_missing(observed: Obj, desired: Obj) -> bool:
@@ -40,7 +43,9 @@ def _labels_missing(observed: Obj, desired: Obj) -> bool:
 
 def _service_differs(observed: Obj, desired: Obj) -> bool:
     have, want = observed.get("spec") or {}, desired["spec"]
-    ports = [{k: p.get(k) for k in ("name", "port", "targetPort", "protocol")} for p in have.get("ports") or []]
+    ports = [
+        {k: p.get(k) for k in ("name", "port", "targetPort", "protocol")} for p in have.get("ports") or []
+    ]
     return (
         have.get("type") != want["type"]
         or have.get("selector") != want["selector"]
@@ -62,7 +67,7 @@ def _pod_action(observed: Obj | None, desired: Obj) -> str:
 
 def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
     """The plan for a batch: objects to apply and delete, and per Performer what happens."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     plan: Obj = {"apply": [], "delete": [], "performers": {}}
     for doc in desired:
         key = _key(doc["namespace"], doc["name"])
