@@ -1,0 +1,201 @@
+"""`hourglass-operator run`: the Performer operator's runner loop.
+
+Every flag has an environment variable (shown in --help) so that the shipped Deployment can be
+configured either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import kubernetes
+
+from hourglass_operator import health, logs
+from hourglass_operator.controller import Controller
+from hourglass_operator.leader import LeaderElector
+from hourglass_operator.runner import AnsibleBatchRunner
+from hourglass_operator.watches import WatchesError, load_watches
+
+log = logging.getLogger("hourglass_operator")
+DEFAULT_CONTENT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hourglass-operator", description="Reconciles Performers with Ansible.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run", help="run the operator", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    a = run.add_argument
+    a(
+        "--watches-file",
+        type=Path,
+        default=Path(_env("WATCHES_FILE", str(DEFAULT_CONTENT / "watches.yaml"))),
+        help="operator-sdk watches.yaml (env WATCHES_FILE)",
+    )
+    a(
+        "--content-root",
+        type=Path,
+        default=Path(_env("ANSIBLE_CONTENT_ROOT", str(DEFAULT_CONTENT))),
+        help="directory with ansible.cfg, roles/, playbooks/ and plugins/ (env ANSIBLE_CONTENT_ROOT)",
+    )
+    a(
+        "--namespaces",
+        default=_env("WATCH_NAMESPACE", ""),
+        help="comma-separated namespaces to watch; empty means all (env WATCH_NAMESPACE)",
+    )
+    a(
+        "--max-concurrent-reconciles",
+        type=int,
+        default=int(_env("MAX_CONCURRENT_RECONCILES", "2")),
+        help="ansible runs at the same time (env MAX_CONCURRENT_RECONCILES)",
+    )
+    a(
+        "--max-batch-size",
+        type=int,
+        default=int(_env("MAX_BATCH_SIZE", "100")),
+        help="custom resources per ansible run (env MAX_BATCH_SIZE)",
+    )
+    a(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=_env("LEADER_ELECT", "false") == "true",
+        help="hold a Lease before reconciling (env LEADER_ELECT=true)",
+    )
+    a(
+        "--leader-election-namespace",
+        default=_env("LEADER_ELECTION_NAMESPACE", _env("POD_NAMESPACE", "default")),
+        help="namespace of the Lease (env LEADER_ELECTION_NAMESPACE, else POD_NAMESPACE)",
+    )
+    a(
+        "--leader-election-id",
+        default=_env("LEADER_ELECTION_ID", "hourglass-operator"),
+        help="name of the Lease (env LEADER_ELECTION_ID)",
+    )
+    a(
+        "--metrics-bind-address",
+        default=_env("METRICS_BIND_ADDRESS", ":8080"),
+        help="address of /metrics; 0 disables (env METRICS_BIND_ADDRESS)",
+    )
+    a(
+        "--health-probe-bind-address",
+        default=_env("HEALTH_PROBE_BIND_ADDRESS", ":8081"),
+        help="address of /healthz and /readyz (env HEALTH_PROBE_BIND_ADDRESS)",
+    )
+    a(
+        "--log-level",
+        default=_env("LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+        help="(env LOG_LEVEL)",
+    )
+    a("--log-format", default=_env("LOG_FORMAT", "json"), choices=["json", "text"], help="(env LOG_FORMAT)")
+    a(
+        "--kubeconfig",
+        default=_env("KUBECONFIG", ""),
+        help="kubeconfig; empty means in-cluster (env KUBECONFIG)",
+    )
+    a(
+        "--runner-dir",
+        type=Path,
+        default=Path(_env("RUNNER_DIR", "/tmp/hourglass-operator")),
+        help="ansible-runner private data and artifacts (env RUNNER_DIR)",
+    )
+    a(
+        "--graceful-shutdown-timeout",
+        type=float,
+        default=float(_env("GRACEFUL_SHUTDOWN_TIMEOUT", "60")),
+        help="seconds a running batch may take to finish after SIGTERM (env GRACEFUL_SHUTDOWN_TIMEOUT)",
+    )
+    a(
+        "--ansible-verbosity",
+        type=int,
+        default=int(_env("ANSIBLE_VERBOSITY", "0")),
+        help="(env ANSIBLE_VERBOSITY)",
+    )
+    return p
+
+
+def api_client(kubeconfig: str) -> kubernetes.client.ApiClient:
+    if kubeconfig:
+        return kubernetes.config.new_client_from_config(config_file=kubeconfig)
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_incluster_config(client_configuration=configuration)
+    return kubernetes.client.ApiClient(configuration)
+
+
+def run(args: argparse.Namespace) -> int:
+    logs.setup(args.log_level, args.log_format)
+    if args.max_batch_size < 1 or args.max_concurrent_reconciles < 1:
+        log.error("--max-batch-size and --max-concurrent-reconciles must be at least 1")
+        return 2
+    try:
+        watches = load_watches(args.watches_file)
+    except WatchesError as error:
+        log.error("invalid watches file: %s", error)
+        return 2
+    api = api_client(args.kubeconfig)
+    stop, is_leader = threading.Event(), threading.Event()
+    namespaces = [n.strip() for n in args.namespaces.split(",") if n.strip()]
+    controllers = []
+    for watch in watches:
+        runner = AnsibleBatchRunner(
+            args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
+            max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
+        )  # fmt: skip
+        controllers.append(Controller(
+            api, watch, runner, namespaces=namespaces, max_batch=args.max_batch_size,
+            workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader,
+        ))  # fmt: skip
+    exit_code = 0
+
+    def lost_leadership() -> None:
+        nonlocal exit_code
+        exit_code = 1
+        stop.set()
+
+    if args.health_probe_bind_address != "0":
+        health.serve(args.health_probe_bind_address, {
+            "/healthz": health.check(lambda: all(c.healthy() for c in controllers)),
+            "/readyz": health.check(lambda: all(c.synced() for c in controllers)),
+        })  # fmt: skip
+    if args.metrics_bind_address != "0":
+        health.serve(args.metrics_bind_address, {"/metrics": health.metrics_route})
+    for controller in controllers:
+        controller.start()
+    if args.leader_elect:
+        identity = f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+        LeaderElector(
+            api, args.leader_election_namespace, args.leader_election_id, identity,
+            is_leader=is_leader, stop=stop, on_lost=lost_leadership,
+        ).start()  # fmt: skip
+    else:
+        is_leader.set()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("started", extra={"watches": [w.kind for w in watches], "namespaces": namespaces or ["*"]})
+    stop.wait()
+    log.info("shutting down")
+    for controller in controllers:
+        controller.shutdown(args.graceful_shutdown_timeout)
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

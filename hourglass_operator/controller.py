@@ -1,0 +1,298 @@
+"""The reconcile loop for one watched kind: informers feed the work queue, workers drain batches
+of due keys and run Ansible once per batch, and the finalizer is added before children exist and
+removed once a finalizer run confirmed they are gone.
+
+What enqueues a custom resource: it appears; its generation, labels, annotations or deletion
+timestamp change (not its status, which the role itself writes); one of its Pods or Services
+(label `hourglass.eigenlayer.io/performer`) changes in any way, status included; the periodic
+resync. Failed keys come back with per-key exponential back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import kubernetes
+
+from hourglass_operator import metrics
+from hourglass_operator.informer import Informer, Obj, object_key
+from hourglass_operator.runner import AnsibleBatchRunner, RunResult, snake_case_keys
+from hourglass_operator.watches import Watch
+from hourglass_operator.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+OWNER_LABEL = "hourglass.eigenlayer.io/performer"
+CHILD_SELECTOR = "app=hourglass-performer"
+CHILD_PATHS = {"pod": "/api/v1/{ns}pods", "service": "/api/v1/{ns}services"}
+ABSENT_RETRY_SECONDS = 5.0
+
+
+def _ns_path(namespace: str) -> str:
+    return f"namespaces/{namespace}/" if namespace else ""
+
+
+def _interesting_change(old: Obj | None, new: Obj | None) -> bool:
+    """Changes of a custom resource that need a reconcile (status-only writes do not)."""
+    if old is None or new is None:
+        return True
+    before, after = old["metadata"], new["metadata"]
+    return any(
+        before.get(field) != after.get(field)
+        for field in ("generation", "labels", "annotations", "deletionTimestamp", "uid")
+    )
+
+
+class Controller:
+    def __init__(
+        self,
+        api: kubernetes.client.ApiClient,
+        watch: Watch,
+        runner: AnsibleBatchRunner,
+        *,
+        namespaces: list[str],
+        max_batch: int,
+        workers: int,
+        stop: threading.Event,
+        is_leader: threading.Event,
+    ) -> None:
+        self.api = api
+        self.watch = watch
+        self.runner = runner
+        self.max_batch = max_batch
+        self.workers = workers
+        self.stop = stop
+        self.is_leader = is_leader
+        self.cancel_runs = threading.Event()
+        self.queue = WorkQueue()
+        self.custom = kubernetes.client.CustomObjectsApi(api)
+        self.crs: list[Informer] = []
+        self.children: dict[str, list[Informer]] = {"pod": [], "service": []}
+        group_path = f"/apis/{watch.group}/{watch.version}/"
+        for namespace in namespaces or [""]:
+            self.crs.append(Informer(
+                api, group_path + _ns_path(namespace) + watch.plural, self._on_cr,
+                label_selector=watch.label_selector, name=f"{watch.kind} {namespace or '*'}", stop=stop,
+            ))  # fmt: skip
+            if watch.watch_dependent_resources:
+                for kind, path in CHILD_PATHS.items():
+                    self.children[kind].append(Informer(
+                        api, path.format(ns=_ns_path(namespace)), self._on_child,
+                        label_selector=CHILD_SELECTOR, name=f"{kind} {namespace or '*'}", stop=stop,
+                    ))  # fmt: skip
+        self._threads: list[threading.Thread] = []
+        metrics.register_performer_collector(self.cached_crs)
+
+    # --- cache access ---------------------------------------------------------------------------
+
+    def all_informers(self) -> list[Informer]:
+        return self.crs + [i for group in self.children.values() for i in group]
+
+    def synced(self) -> bool:
+        return all(i.has_synced() for i in self.all_informers())
+
+    def cached_crs(self) -> list[Obj]:
+        return [cr for informer in self.crs for cr in informer.list()]
+
+    def _cr(self, key: str) -> tuple[Obj | None, Informer | None]:
+        for informer in self.crs:
+            obj = informer.get(key)
+            if obj is not None:
+                return obj, informer
+        return None, None
+
+    def _child(self, kind: str, namespace: str, cr_name: str) -> Obj | None:
+        key = f"{namespace}/performer-{cr_name}"
+        for informer in self.children[kind]:
+            obj = informer.get(key)
+            if obj is not None:
+                return obj
+        return None
+
+    # --- event handlers -------------------------------------------------------------------------
+
+    def _on_cr(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        if kind != "DELETED" and _interesting_change(old, new):
+            self.queue.add(object_key(new))
+
+    def _on_child(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        obj = new or old
+        owner = (obj["metadata"].get("labels") or {}).get(OWNER_LABEL)
+        if owner:
+            key = f"{obj['metadata']['namespace']}/{owner}"
+            if self._cr(key)[0] is not None:
+                self.queue.add(key)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for informer in self.all_informers():
+            informer.start()
+        for target, name in [(self._resync_loop, "resync")] + [
+            (self._worker, f"worker-{i}") for i in range(self.workers)
+        ]:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def healthy(self) -> bool:
+        return all(i.alive() for i in self.all_informers()) and all(t.is_alive() for t in self._threads)
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop taking work; let running batches finish for up to `timeout` seconds, then cancel them."""
+        self.queue.shut_down()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        if any(t.is_alive() for t in self._threads):
+            log.warning("cancelling the running ansible batches after %.0f s", timeout)
+            self.cancel_runs.set()
+            for thread in self._threads:
+                thread.join(10)
+        for informer in self.all_informers():
+            informer.close()
+
+    def _resync_loop(self) -> None:
+        while not self.stop.wait(self.watch.reconcile_period):
+            for cr in self.cached_crs():
+                self.queue.add(object_key(cr))
+
+    # --- reconciling ----------------------------------------------------------------------------
+
+    def _worker(self) -> None:
+        while not self.stop.is_set():
+            if not self.is_leader.is_set() or not self.synced():
+                self.stop.wait(0.2)
+                continue
+            keys = self.queue.get_batch(self.max_batch, timeout=1.0)
+            if not keys:
+                continue
+            started = time.monotonic()
+            try:
+                self._reconcile(keys)
+            except Exception:
+                log.exception("batch failed unexpectedly", extra={"keys": keys})
+                for key in keys:
+                    self.queue.add_after_failure(key)
+            finally:
+                for key in keys:
+                    self.queue.done(key)
+                metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
+                metrics.QUEUE_DEPTH.set(self.queue.depth())
+
+    def _item(self, cr: Obj) -> dict[str, Any]:
+        meta, spec = cr["metadata"], cr.get("spec") or {}
+        item = {
+            **(snake_case_keys(spec) if self.watch.snake_case_parameters else spec),
+            "ansible_operator_meta": {"name": meta["name"], "namespace": meta["namespace"]},
+            self.watch.cr_var: cr,
+            "_hourglass_observed": {
+                kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children
+            },
+        }
+        return item
+
+    def _reconcile(self, keys: list[str]) -> None:
+        present, absent = [], []
+        for key in keys:
+            cr, informer = self._cr(key)
+            if cr is None:
+                self.queue.forget(key)
+                continue
+            if cr["metadata"].get("deletionTimestamp"):
+                if self._has_finalizer(cr):
+                    absent.append(cr)
+                continue
+            if self.watch.finalizer and not self._has_finalizer(cr):
+                cr = self._add_finalizer(cr, informer)
+                if cr is None:
+                    self.queue.add_after_failure(key)
+                    continue
+            present.append(cr)
+        if present:
+            self._run_batch(present, "present")
+        if absent:
+            self._run_batch(absent, "absent")
+
+    def _run_batch(self, crs: list[Obj], state: str) -> None:
+        finalizer = self.watch.finalizer
+        role, playbook = self.watch.role, self.watch.playbook
+        extra: dict[str, Any] = dict(self.watch.vars)
+        if state == "absent" and finalizer:
+            if finalizer.role or finalizer.playbook:
+                role, playbook = finalizer.role, finalizer.playbook
+            extra.update(finalizer.vars)
+        extra.setdefault("performer_state", state)
+        extra["performers"] = [self._item(cr) for cr in crs]
+        reconcile_id = uuid.uuid4().hex[:12]
+        keys = [object_key(cr) for cr in crs]
+        log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
+        result = self.runner.run(
+            extra, role=role, playbook=playbook, cancel=self.cancel_runs, reconcile_id=reconcile_id
+        )
+        metrics.ANSIBLE_RUN_DURATION.observe(result.duration)
+        metrics.BATCH_SIZE.observe(len(crs))
+        metrics.MODULE_CALLS.inc(result.module_calls)
+        if not result.ok:
+            log.error(
+                "ansible run failed: %s", result.failure, extra={"reconcile_id": reconcile_id, "keys": keys}
+            )
+        for cr in crs:
+            self._settle(cr, result, state)
+
+    def _settle(self, cr: Obj, result: RunResult, state: str) -> None:
+        key = object_key(cr)
+        entry = result.per_cr.get(key)
+        context = {"reconcile_id": result.reconcile_id, "key": key}
+        if entry is None or entry.get("error"):
+            reason = (entry or {}).get("error") or result.failure or "no result for this resource"
+            delay = self.queue.add_after_failure(key)
+            metrics.RECONCILES.labels(result="error").inc()
+            log.warning("reconcile failed, retrying in %.0f s: %s", delay, reason, extra=context)
+            return
+        metrics.RECONCILES.labels(result="success").inc()
+        self.queue.forget(key)
+        if state == "absent":
+            if entry.get("children_gone"):
+                self._remove_finalizer(cr)
+            else:  # the children's deletion events requeue it; this is the safety net
+                self.queue.add(key, ABSENT_RETRY_SECONDS)
+        log.info("reconciled: phase %s, ready %s", entry.get("phase"), entry.get("ready"), extra=context)
+
+    # --- finalizer ------------------------------------------------------------------------------
+
+    def _has_finalizer(self, cr: Obj) -> bool:
+        return bool(self.watch.finalizer) and self.watch.finalizer.name in (
+            cr["metadata"].get("finalizers") or []
+        )
+
+    def _patch_finalizers(self, cr: Obj, finalizers: list[str]) -> Obj | None:
+        meta = cr["metadata"]
+        body = {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}}
+        try:
+            return self.custom.patch_namespaced_custom_object(
+                self.watch.group, self.watch.version, meta["namespace"], self.watch.plural, meta["name"], body
+            )
+        except kubernetes.client.ApiException as error:
+            if error.status not in (404, 409):
+                log.warning("finalizer update failed: %s", error.reason, extra={"key": object_key(cr)})
+            return None
+
+    def _add_finalizer(self, cr: Obj, informer: Informer | None) -> Obj | None:
+        finalizers = (cr["metadata"].get("finalizers") or []) + [self.watch.finalizer.name]
+        updated = self._patch_finalizers(cr, finalizers)
+        if updated is not None and informer is not None:
+            informer.update(updated)
+        return updated
+
+    def _remove_finalizer(self, cr: Obj) -> None:
+        name = self.watch.finalizer.name
+        remaining = [f for f in cr["metadata"].get("finalizers") or [] if f != name]
+        if self._patch_finalizers(cr, remaining) is None:
+            self.queue.add(object_key(cr), 1.0)
+        else:
+            log.info("finalizer removed", extra={"key": object_key(cr)})

@@ -1,0 +1,200 @@
+"""List+watch of one resource (optionally one namespace and a label selector) into an in-memory
+cache, calling a handler for every change.
+
+It lists, then watches from the list's resourceVersion with bookmarks; when a watch ends it resumes
+from the last resourceVersion seen; on 410 Gone it lists again (and reports objects that vanished
+in between as deleted); on API or network errors it backs off (0.5 s doubling to 30 s). Objects are
+plain dicts decoded from the API's JSON (no client models: cheaper, and what the role receives).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Handler = Callable[[str, Obj | None, Obj | None], None]  # (event type, old, new)
+WATCH_TIMEOUT_SECONDS = 300
+
+
+class GoneError(Exception):
+    """The watch's resourceVersion is too old (HTTP 410): list again."""
+
+
+def object_key(obj: Obj) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+class Informer:
+    def __init__(
+        self,
+        api: kubernetes.client.ApiClient,
+        path: str,
+        handler: Handler,
+        *,
+        label_selector: str = "",
+        name: str = "",
+        stop: threading.Event,
+    ) -> None:
+        self._api = api
+        self._path = path
+        self._handler = handler
+        self._selector = label_selector
+        self._stop = stop
+        self.name = name or path
+        self._cache: dict[str, Obj] = {}
+        self._lock = threading.Lock()
+        self._synced = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
+        self._response: Any = None
+
+    # --- public -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def get(self, key: str) -> Obj | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def list(self) -> list[Obj]:
+        with self._lock:
+            return list(self._cache.values())
+
+    def update(self, obj: Obj) -> None:
+        """Record an object the caller just wrote, unless the cache already holds a newer one."""
+        key = object_key(obj)
+        with self._lock:
+            current = self._cache.get(key)
+            if current is None or int(current["metadata"]["resourceVersion"]) <= int(
+                obj["metadata"]["resourceVersion"]
+            ):
+                self._cache[key] = obj
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        response = self._response
+        if response is not None:
+            response.close()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _request(self, params: dict[str, Any], timeout: float) -> Any:
+        """GET the resource path; returns the raw urllib3 response (streamed for watches)."""
+        query = [(k, v) for k, v in params.items() if v not in (None, "")]
+        if self._selector:
+            query.append(("labelSelector", self._selector))
+        method, url, headers, _, _ = self._api.param_serialize(
+            "GET", self._path, query_params=query, header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )  # fmt: skip
+        response = self._api.call_api(method, url, header_params=headers, _request_timeout=timeout)
+        if response.status >= 400:
+            raise kubernetes.client.ApiException(
+                status=response.status, reason=response.reason, body=response.read()
+            )
+        return response.response
+
+    def _list(self) -> str:
+        response = self._request({"resourceVersion": "0" if not self._synced.is_set() else None}, 60)
+        body = json.loads(response.data)
+        items = {object_key(item): item for item in body.get("items") or []}
+        kind = body.get("kind", "List").removesuffix("List")
+        api_version = body.get("apiVersion", "v1")
+        for item in items.values():  # list items carry no kind/apiVersion
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
+        with self._lock:
+            old = self._cache
+            self._cache = items
+        for key, item in items.items():
+            previous = old.get(key)
+            if previous is None:
+                self._handler("ADDED", None, item)
+            elif previous["metadata"].get("resourceVersion") != item["metadata"].get("resourceVersion"):
+                self._handler("MODIFIED", previous, item)
+        for key in old.keys() - items.keys():
+            self._handler("DELETED", old[key], None)
+        self._synced.set()
+        return body["metadata"]["resourceVersion"]
+
+    def _watch(self, resource_version: str) -> str:
+        params = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": str(WATCH_TIMEOUT_SECONDS),
+        }
+        self._response = response = self._request(params, WATCH_TIMEOUT_SECONDS + 30)
+        buffer = b""
+        try:
+            for chunk in response.stream(65536, decode_content=True):
+                if self._stop.is_set():
+                    break
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        resource_version = self._dispatch(json.loads(line), resource_version)
+        finally:
+            self._response = None
+            response.release_conn()
+        return resource_version
+
+    def _dispatch(self, event: Obj, resource_version: str) -> str:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise GoneError(obj.get("message", "resource version too old"))
+            raise kubernetes.client.ApiException(status=obj.get("code"), reason=obj.get("message"))
+        new_version = obj.get("metadata", {}).get("resourceVersion", resource_version)
+        if kind == "BOOKMARK":
+            return new_version
+        key = object_key(obj)
+        with self._lock:
+            old = self._cache.get(key)
+            if kind == "DELETED":
+                self._cache.pop(key, None)
+            else:
+                self._cache[key] = obj
+        self._handler(kind, old, None if kind == "DELETED" else obj)
+        return new_version
+
+    def _run(self) -> None:
+        backoff = 0.5
+        resource_version = None
+        while not self._stop.is_set():
+            try:
+                if resource_version is None:
+                    resource_version = self._list()
+                resource_version = self._watch(resource_version)
+                backoff = 0.5
+            except GoneError as error:
+                log.info("watch expired, listing again", extra={"informer": self.name, "reason": str(error)})
+                resource_version = None
+            except Exception as error:  # network, API or decoding errors: back off and retry
+                if self._stop.is_set():
+                    break
+                log.warning(
+                    "list/watch failed, retrying in %.1f s: %s", backoff, error, extra={"informer": self.name}
+                )
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                if isinstance(error, kubernetes.client.ApiException) and error.status == 410:
+                    resource_version = None

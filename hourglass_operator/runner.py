@@ -1,0 +1,145 @@
+"""Runs one ansible-playbook for a batch of custom resources through ansible-runner and reads back
+what happened to each of them.
+
+Each run gets a private data dir with the batch's extra vars (every CR string marked unsafe) and
+runs the watch's playbook (or a generated one that applies its role) against localhost, with the
+operator's own Python as interpreter and the repository's modules, module_utils and roles on
+Ansible's paths. Per-CR outcomes come from the `performer_status` task's results; a run that fails
+before that task fails every CR of the batch, and the failing task and its message are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from hourglass_operator.extravars import dump_unsafe
+
+log = logging.getLogger(__name__)
+
+STATUS_ACTIONS = {"performer_status"}
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    per_cr: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ns/name" -> status module entry
+    failure: str | None = None  # "task: message" when the run failed
+    module_calls: int = 0
+    duration: float = 0.0
+    reconcile_id: str = ""
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def snake_case_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_snake(k): snake_case_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_case_keys(v) for v in value]
+    return value
+
+
+class AnsibleBatchRunner:
+    def __init__(
+        self,
+        content_root: Path,
+        work_dir: Path,
+        *,
+        kubeconfig: str | None = None,
+        max_artifacts: int = 20,
+        verbosity: int = 0,
+    ) -> None:
+        self.content_root = content_root.resolve()
+        self.work_dir = work_dir
+        self.kubeconfig = kubeconfig
+        self.max_artifacts = max_artifacts
+        self.verbosity = verbosity
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def _envvars(self) -> dict[str, str]:
+        bin_dir = str(Path(sys.executable).parent)
+        env = {
+            "ANSIBLE_CONFIG": str(self.content_root / "ansible.cfg"),
+            "ANSIBLE_ROLES_PATH": str(self.content_root / "roles"),
+            "ANSIBLE_LIBRARY": str(self.content_root / "plugins" / "modules"),
+            "ANSIBLE_MODULE_UTILS": str(self.content_root / "plugins" / "module_utils"),
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "ANSIBLE_GATHERING": "explicit",
+            "ANSIBLE_LOCALHOST_WARNING": "false",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+            "ANSIBLE_DEPRECATION_WARNINGS": "false",
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        }
+        if self.kubeconfig:
+            env["K8S_AUTH_KUBECONFIG"] = self.kubeconfig
+        return env
+
+    def _playbook(self, data_dir: Path, role: Path | None, playbook: Path | None) -> str:
+        if playbook:
+            return str(playbook)
+        generated = data_dir / "project" / "run-role.yml"
+        generated.parent.mkdir(parents=True, exist_ok=True)
+        generated.write_text(
+            "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n"
+            f"  roles:\n    - role: {role}\n"
+        )
+        return str(generated)
+
+    def run(
+        self,
+        extravars: dict[str, Any],
+        *,
+        role: Path | None,
+        playbook: Path | None,
+        cancel: threading.Event,
+        reconcile_id: str | None = None,
+    ) -> RunResult:
+        reconcile_id = reconcile_id or uuid.uuid4().hex[:12]
+        data_dir = self.work_dir / "runs" / reconcile_id
+        (data_dir / "env").mkdir(parents=True, exist_ok=True)
+        (data_dir / "env" / "extravars").write_text(dump_unsafe(extravars))
+        started = time.monotonic()
+        runner = ansible_runner.run(
+            private_data_dir=str(data_dir),
+            artifact_dir=str(self.work_dir / "artifacts"),
+            ident=reconcile_id,
+            playbook=self._playbook(data_dir, role, playbook),
+            inventory="localhost,",
+            envvars=self._envvars(),
+            quiet=True,
+            verbosity=self.verbosity,
+            rotate_artifacts=self.max_artifacts,
+            cancel_callback=cancel.is_set,
+            suppress_env_files=True,
+        )
+        result = RunResult(ok=runner.status == "successful", duration=time.monotonic() - started)
+        result.reconcile_id = reconcile_id
+        for event in runner.events:
+            data = event.get("event_data") or {}
+            kind = event.get("event")
+            if kind in ("runner_on_ok", "runner_on_failed"):
+                result.module_calls += 1
+            if kind == "runner_on_ok" and data.get("task_action") in STATUS_ACTIONS:
+                for entry in (data.get("res") or {}).get("results") or []:
+                    result.per_cr[f"{entry['namespace']}/{entry['name']}"] = entry
+            elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+                message = (data.get("res") or {}).get("msg") or "failed"
+                result.failure = f"{data.get('task', '?')}: {message}"
+        if not result.ok and not result.failure:
+            result.failure = f"ansible-runner ended {runner.status} (rc {runner.rc})"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        return result

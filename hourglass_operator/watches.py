@@ -1,0 +1,202 @@
+"""Reads watches.yaml in the operator-sdk Ansible format: which kind runs which role or playbook,
+with which vars and finalizer. Anything unknown or invalid stops start-up with an error naming it.
+
+Supported keys: group, version, kind, role, playbook, vars, finalizer {name, role, playbook, vars},
+reconcilePeriod, manageStatus, watchDependentResources, snakeCaseParameters, markUnsafe, selector
+{matchLabels, matchExpressions}, maxRunnerArtifacts.
+
+Two values are refused because this loop cannot honour them safely: `markUnsafe: false` (CR
+strings must never be templated) and `manageStatus: true` (the role writes status itself).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WATCH_KEYS = {
+    "group", "version", "kind", "role", "playbook", "vars", "finalizer", "reconcilePeriod",
+    "manageStatus", "watchDependentResources", "snakeCaseParameters", "markUnsafe", "selector",
+    "maxRunnerArtifacts", "watchClusterScopedResources",
+}  # fmt: skip
+FINALIZER_KEYS = {"name", "role", "playbook", "vars"}
+SELECTOR_KEYS = {"matchLabels", "matchExpressions"}
+DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
+
+
+class WatchesError(ValueError):
+    """watches.yaml is unreadable or invalid; the message names the entry and the key."""
+
+
+@dataclass(frozen=True)
+class Finalizer:
+    name: str
+    role: Path | None = None
+    playbook: Path | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Watch:
+    group: str
+    version: str
+    kind: str
+    role: Path | None = None
+    playbook: Path | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    finalizer: Finalizer | None = None
+    reconcile_period: float = 36000.0
+    watch_dependent_resources: bool = True
+    snake_case_parameters: bool = False
+    label_selector: str = ""
+    max_runner_artifacts: int = 20
+
+    @property
+    def plural(self) -> str:
+        return self.kind.lower() + "s"
+
+    @property
+    def cr_var(self) -> str:
+        """The extra var holding the whole CR: `_<group with . as _>_<kind lower-case>`."""
+        return "_" + self.group.replace(".", "_").replace("-", "_") + "_" + self.kind.lower()
+
+
+def parse_duration(text: str, where: str) -> float:
+    match = DURATION.match(str(text).strip())
+    if not match or not any(match.groups()):
+        raise WatchesError(f"{where}: invalid duration {text!r} (use Go durations such as 30s, 10m, 1h)")
+    hours, minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+def _label_selector(selector: Any, where: str) -> str:
+    if not isinstance(selector, dict):
+        raise WatchesError(f"{where}: must be a mapping with matchLabels and/or matchExpressions")
+    unknown = set(selector) - SELECTOR_KEYS
+    if unknown:
+        raise WatchesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
+    for i, expression in enumerate(selector.get("matchExpressions") or []):
+        key, operator = expression.get("key"), expression.get("operator")
+        values = expression.get("values") or []
+        if operator in ("In", "NotIn") and values:
+            parts.append(f"{key} {operator.lower()} ({','.join(values)})")
+        elif operator == "Exists":
+            parts.append(str(key))
+        elif operator == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:
+            raise WatchesError(
+                f"{where}.matchExpressions[{i}]: unsupported operator {operator!r} or missing values"
+            )
+    return ",".join(parts)
+
+
+def _path(value: Any, base: Path, where: str, *, role: bool) -> Path:
+    if not isinstance(value, str) or not value:
+        raise WatchesError(f"{where}: must be a non-empty string")
+    path = Path(value)
+    if not path.is_absolute():
+        path = base / ("roles" if role and "/" not in value else "") / value
+    if not path.exists():
+        raise WatchesError(f"{where}: {path} does not exist")
+    return path.resolve()
+
+
+def _bool(entry: dict, key: str, default: bool, where: str) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise WatchesError(f"{where}.{key}: must be true or false, not {value!r}")
+    return value
+
+
+def _target(entry: dict, base: Path, where: str) -> tuple[Path | None, Path | None]:
+    if ("role" in entry) == ("playbook" in entry):
+        raise WatchesError(f"{where}: set exactly one of role or playbook")
+    if "role" in entry:
+        return _path(entry["role"], base, f"{where}.role", role=True), None
+    return None, _path(entry["playbook"], base, f"{where}.playbook", role=False)
+
+
+def _vars(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WatchesError(f"{where}: must be a mapping")
+    return value
+
+
+def _finalizer(value: Any, base: Path, where: str) -> Finalizer:
+    if not isinstance(value, dict):
+        raise WatchesError(f"{where}: must be a mapping")
+    unknown = set(value) - FINALIZER_KEYS
+    if unknown:
+        raise WatchesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    if not isinstance(value.get("name"), str) or "/" not in value["name"]:
+        raise WatchesError(f"{where}.name: must be a qualified name such as example.com/finalizer")
+    role = playbook = None
+    if "role" in value or "playbook" in value:
+        role, playbook = _target(value, base, where)
+    return Finalizer(value["name"], role, playbook, _vars(value.get("vars"), f"{where}.vars"))
+
+
+def _watch(entry: Any, base: Path, where: str) -> Watch:
+    if not isinstance(entry, dict):
+        raise WatchesError(f"{where}: must be a mapping")
+    unknown = set(entry) - WATCH_KEYS
+    if unknown:
+        raise WatchesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("group", "version", "kind"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise WatchesError(f"{where}.{key}: required")
+    role, playbook = _target(entry, base, where)
+    if not _bool(entry, "markUnsafe", True, where):
+        raise WatchesError(
+            f"{where}.markUnsafe: false is not supported: CR strings are never evaluated as templates"
+        )
+    if _bool(entry, "manageStatus", False, where):
+        raise WatchesError(f"{where}.manageStatus: true is not supported: the role writes the status itself")
+    if _bool(entry, "watchClusterScopedResources", False, where):
+        raise WatchesError(f"{where}.watchClusterScopedResources: true is not supported")
+    artifacts = entry.get("maxRunnerArtifacts", 20)
+    if not isinstance(artifacts, int) or isinstance(artifacts, bool) or artifacts < 1:
+        raise WatchesError(f"{where}.maxRunnerArtifacts: must be a positive integer")
+    return Watch(
+        group=entry["group"],
+        version=entry["version"],
+        kind=entry["kind"],
+        role=role,
+        playbook=playbook,
+        vars=_vars(entry.get("vars"), f"{where}.vars"),
+        finalizer=_finalizer(entry["finalizer"], base, f"{where}.finalizer")
+        if "finalizer" in entry
+        else None,
+        reconcile_period=parse_duration(entry.get("reconcilePeriod", "10h"), f"{where}.reconcilePeriod"),
+        watch_dependent_resources=_bool(entry, "watchDependentResources", True, where),
+        snake_case_parameters=_bool(entry, "snakeCaseParameters", False, where),
+        label_selector=_label_selector(entry["selector"], f"{where}.selector") if "selector" in entry else "",
+        max_runner_artifacts=artifacts,
+    )
+
+
+def load_watches(path: Path) -> list[Watch]:
+    """The watches of `path`; roles and playbooks resolve relative to the file's directory."""
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise WatchesError(f"{path}: cannot read: {error}") from error
+    if not isinstance(entries, list) or not entries:
+        raise WatchesError(f"{path}: must be a non-empty list of watches")
+    base = path.resolve().parent
+    watches = [_watch(entry, base, f"{path.name}[{i}]") for i, entry in enumerate(entries)]
+    seen = set()
+    for watch in watches:
+        gvk = (watch.group, watch.version, watch.kind)
+        if gvk in seen:
+            raise WatchesError(f"{path}: {watch.kind}.{watch.group}/{watch.version} is watched twice")
+        seen.add(gvk)
+    return watches

@@ -1,0 +1,102 @@
+"""The reconcile work queue: keys (`namespace/name`) waiting to be reconciled, handed to workers in
+batches.
+
+- A key is queued at most once; adding it again keeps the earlier due time.
+- A key handed out is never handed out again until `done`; adding it meanwhile marks it dirty,
+  and `done` queues it again, so one Performer is never reconciled twice at the same time.
+- Failures back off per key: 1 s doubling to 5 min (`add_after_failure`), reset by `forget`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class WorkQueue:
+    def __init__(
+        self,
+        base_delay: float = 1.0,
+        max_delay: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._due: dict[str, float] = {}
+        self._processing: set[str] = set()
+        self._dirty: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._shut_down = False
+
+    def add(self, key: str, delay: float = 0.0) -> None:
+        with self._cond:
+            if self._shut_down:
+                return
+            due = self._clock() + delay
+            pending = self._dirty if key in self._processing else self._due
+            pending[key] = min(pending.get(key, due), due)
+            self._cond.notify_all()
+
+    def add_after_failure(self, key: str) -> float:
+        """Queue `key` after its back-off delay (which doubles with each consecutive failure)."""
+        with self._cond:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+        delay = min(self._base_delay * 2 ** (failures - 1), self._max_delay)
+        self.add(key, delay)
+        return delay
+
+    def forget(self, key: str) -> None:
+        """Reset the back-off of `key` (after a successful reconcile)."""
+        with self._cond:
+            self._failures.pop(key, None)
+
+    def failures(self, key: str) -> int:
+        with self._cond:
+            return self._failures.get(key, 0)
+
+    def get_batch(self, max_items: int, timeout: float | None = None) -> list[str]:
+        """Up to `max_items` due keys, earliest first; waits until one is due, or returns [] after
+        `timeout` seconds or on shut-down. The keys are processing until `done`."""
+        deadline = None if timeout is None else self._clock() + timeout
+        with self._cond:
+            while not self._shut_down:
+                now = self._clock()
+                ready = sorted((due, key) for key, due in self._due.items() if due <= now)
+                if ready:
+                    keys = [key for _, key in ready[:max_items]]
+                    for key in keys:
+                        del self._due[key]
+                        self._processing.add(key)
+                    return keys
+                wait = min(self._due.values(), default=now + 3600) - now
+                if deadline is not None:
+                    if now >= deadline:
+                        return []
+                    wait = min(wait, deadline - now)
+                self._cond.wait(max(wait, 0.001))
+            return []
+
+    def done(self, key: str) -> None:
+        with self._cond:
+            self._processing.discard(key)
+            if key in self._dirty:
+                self._due[key] = min(self._due.get(key, self._dirty[key]), self._dirty.pop(key))
+                self._cond.notify_all()
+
+    def depth(self) -> int:
+        """Keys waiting (due now or later), not counting those being processed."""
+        with self._cond:
+            return len(self._due) + len(self._dirty)
+
+    def processing(self) -> int:
+        with self._cond:
+            return len(self._processing)
+
+    def shut_down(self) -> None:
+        with self._cond:
+            self._shut_down = True
+            self._cond.notify_all()
