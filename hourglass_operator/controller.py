@@ -153,8 +153,8 @@ class Controller:
             self.cancel_runs.set()
             for thread in self._threads:
                 thread.join(10)
-        for informer in self.all_informers():
-            informer.close()
+        # Informer threads are daemons blocked in a watch read; closing their sockets from here would
+        # wait on the TLS lock they hold, so they simply end with the process.
 
     def _resync_loop(self) -> None:
         while not self.stop.wait(self.watch.reconcile_period):

@@ -54,7 +54,6 @@ class Informer:
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
-        self._response: Any = None
 
     # --- public -------------------------------------------------------------------------------
 
@@ -87,11 +86,6 @@ class Informer:
 
     def alive(self) -> bool:
         return self._thread.is_alive()
-
-    def close(self) -> None:
-        response = self._response
-        if response is not None:
-            response.close()
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -141,7 +135,7 @@ class Informer:
             "resourceVersion": resource_version,
             "timeoutSeconds": str(WATCH_TIMEOUT_SECONDS),
         }
-        self._response = response = self._request(params, WATCH_TIMEOUT_SECONDS + 30)
+        response = self._request(params, WATCH_TIMEOUT_SECONDS + 30)
         buffer = b""
         try:
             for chunk in response.stream(65536, decode_content=True):
@@ -153,7 +147,6 @@ class Informer:
                     if line.strip():
                         resource_version = self._dispatch(json.loads(line), resource_version)
         finally:
-            self._response = None
             response.release_conn()
         return resource_version
 

@@ -13,7 +13,9 @@ import pytest
 
 from tests.support import diagnostics
 from tests.support.cluster import Cluster, connect
+from tests.support.operator import OperatorProcess
 from tests.support.paths import CATALOG, CRD_FILE
+from tests.support.performers import GROUP, PLURAL, VERSION
 from tests.support.waiting import wait_for
 
 PERFORMER_CRD = "performers.hourglass.eigenlayer.io"
@@ -81,6 +83,25 @@ def namespace(
     core.delete_namespace(name, propagation_policy="Background")
 
 
+@pytest.fixture
+def operator(request: pytest.FixtureRequest, cluster: Cluster, namespace: str, performer_crd: dict, tmp_path):
+    """The operator running as a process, watching the test's namespace. At the end the test's
+    Performers are deleted while it still runs, so that their finalizers are released."""
+    process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path)
+    request.node.hourglass_operators = [process]
+    process.wait_ready()
+    yield process
+    custom = kubernetes.client.CustomObjectsApi(cluster.api)
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+
+    def performers_gone() -> bool:
+        return not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+
+    if process.process.poll() is None:
+        wait_for(performers_gone, timeout=60, what="the test's Performers to be deleted")
+    process.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
@@ -89,3 +110,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.when == "call" and report.failed and namespace and "cluster" in item.funcargs:
         for title, text in diagnostics.namespace_report(item.funcargs["cluster"], namespace):
             report.sections.append((title, text))
+        for process in getattr(item, "hourglass_operators", []):
+            report.sections.append((f"operator log ({process.log_path.name})", process.logs()))

@@ -73,11 +73,13 @@ def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "p
         key = _key(doc["namespace"], doc["name"])
         seen = observed.get(key) or {}
         pod, service = seen.get("pod"), seen.get("service")
-        entry: Obj = {"error": doc.get("error"), "upgrading": False, "upgraded_at": None}
-        if state == "absent":
+        entry: Obj = {"error": None, "upgrading": False, "upgraded_at": None}
+        if state == "absent":  # deleting needs no rendering, so a render error does not block it
             plan["delete"] += [_reference(o) for o in (pod, service) if o]
             entry["children_gone"] = not pod and not service
-        elif not doc.get("error"):
+        elif doc.get("error"):
+            entry["error"] = doc["error"]
+        else:
             action = _pod_action(pod, doc["pod"])
             if action in ("create", "relabel"):
                 plan["apply"].append(doc["pod"])

@@ -1,0 +1,276 @@
+"""The operator (runner loop + performer role) reconciling Performers on the real control plane:
+pods placed by the real scheduler, status following the pod, spec changes replacing the pod,
+drift repaired, deletion cleaned up, and CR strings never evaluated as Jinja."""
+
+from __future__ import annotations
+
+import kubernetes
+import pytest
+
+from tests.support.performers import GROUP, PLURAL, VERSION, performer, upstream_executor_performer
+from tests.support.waiting import wait_for
+
+JINJA = "{{ lookup('pipe', 'id') }}"
+
+
+def create(custom, namespace: str, body: dict) -> dict:
+    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
+def get(custom, namespace: str, name: str) -> dict:
+    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def condition(cr: dict, kind: str) -> dict:
+    return next((c for c in (cr.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def wait_ready(custom, namespace: str, name: str, timeout: float = 60) -> dict:
+    def ready() -> dict | None:
+        cr = get(custom, namespace, name)
+        return cr if (cr.get("status") or {}).get("ready") else None
+
+    return wait_for(ready, timeout=timeout, what=f"Performer {namespace}/{name} to be ready")
+
+
+def read_pod(core, namespace: str, name: str) -> kubernetes.client.V1Pod | None:
+    try:
+        return core.read_namespaced_pod(f"performer-{name}", namespace)
+    except kubernetes.client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def node_labels(core, node: str) -> dict:
+    return core.read_node(node).metadata.labels
+
+
+def test_plain_performer_becomes_ready_with_pod_and_service(cluster, core, custom, namespace, operator):
+    create(custom, namespace, performer("plain", config={"grpcPort": 9090, "environment": {"MODE": "test"}}))
+    cr = wait_ready(custom, namespace, "plain")
+    status = cr["status"]
+    assert status["phase"] == "Running"
+    assert status["podName"] == status["serviceName"] == "performer-plain"
+    assert status["grpcEndpoint"] == f"performer-plain.{namespace}.svc.cluster.local"
+    assert status["observedGeneration"] == cr["metadata"]["generation"]
+    assert status["readyTime"]
+    assert condition(cr, "Ready")["status"] == "True"
+    assert condition(cr, "Scheduled")["status"] == "True"
+    assert condition(cr, "Reconciled")["status"] == "True"
+    assert "hourglass.eigenlayer.io/performer-finalizer" in cr["metadata"]["finalizers"]
+
+    pod = core.read_namespaced_pod("performer-plain", namespace)
+    assert pod.metadata.labels["app"] == "hourglass-performer"
+    assert pod.metadata.labels["hourglass.eigenlayer.io/performer"] == "plain"
+    assert pod.metadata.labels["hourglass.eigenlayer.io/avs"] == cr["spec"]["avsAddress"].lower()
+    [owner] = pod.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid, owner.controller) == (
+        "Performer",
+        "plain",
+        cr["metadata"]["uid"],
+        True,
+    )
+    [container] = pod.spec.containers
+    assert container.name == "performer"
+    assert [(p.name, p.container_port) for p in container.ports] == [("grpc", 9090)]
+    assert container.readiness_probe.grpc.port == 9090
+    assert container.liveness_probe.initial_delay_seconds == 30
+    assert {e.name: e.value for e in container.env} == {"MODE": "test"}
+    assert pod.spec.security_context.run_as_non_root is True
+    assert pod.spec.security_context.seccomp_profile.type == "RuntimeDefault"
+    assert container.security_context.allow_privilege_escalation is False
+    assert container.security_context.capabilities.drop == ["ALL"]
+
+    service = core.read_namespaced_service("performer-plain", namespace)
+    assert service.spec.selector == {"hourglass.eigenlayer.io/performer": "plain"}
+    assert [(p.name, p.port, p.target_port) for p in service.spec.ports] == [("grpc", 9090, "grpc")]
+    assert service.metadata.owner_references[0].uid == cr["metadata"]["uid"]
+    # kubectl wait understands the Ready condition.
+    cluster.kubectl("wait", "--for=condition=Ready", "performer/plain", "-n", namespace, "--timeout=5s")
+
+
+def test_gpu_performer_lands_on_a_node_with_its_gpu_type(core, custom, namespace, operator, node_catalog):
+    create(
+        custom,
+        namespace,
+        performer("gpu", config={}, hardwareRequirements={"gpuType": "nvidia-h100", "gpuCount": 2}),
+    )
+    wait_ready(custom, namespace, "gpu")
+    pod = read_pod(core, namespace, "gpu")
+    assert node_labels(core, pod.spec.node_name)["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    resources = pod.spec.containers[0].resources
+    assert resources.requests["nvidia.com/gpu"] == resources.limits["nvidia.com/gpu"] == "2"
+    assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
+
+
+@pytest.mark.parametrize(("tee", "node", "runtime_class"), [
+    ("sgx", "kwok-tee-sgx-0", "enclave-cc"),
+    ("sev-snp", "kwok-tee-snp-0", "kata-qemu-snp"),
+    ("tdx", "kwok-tee-tdx-0", "kata-qemu-tdx"),
+])  # fmt: skip
+def test_tee_performer_lands_on_a_node_of_its_tee_type(
+    core, custom, namespace, operator, node_catalog, tee: str, node: str, runtime_class: str
+):
+    create(
+        custom,
+        namespace,
+        performer("tee", config={}, hardwareRequirements={"teeRequired": True, "teeType": tee}),
+    )
+    wait_ready(custom, namespace, "tee")
+    pod = read_pod(core, namespace, "tee")
+    assert pod.spec.node_name == node
+    assert pod.spec.runtime_class_name == runtime_class
+
+
+def test_performer_needing_more_gpus_than_any_node_stays_pending_with_the_reason(
+    core, custom, namespace, operator, node_catalog
+):
+    create(custom, namespace, performer("greedy", config={}, hardwareRequirements={"gpuCount": 16}))
+
+    def unschedulable() -> dict | None:
+        cr = get(custom, namespace, "greedy")
+        return cr if condition(cr, "Scheduled").get("status") == "False" else None
+
+    cr = wait_for(unschedulable, timeout=60, what="Scheduled=False")
+    scheduled = condition(cr, "Scheduled")
+    assert scheduled["reason"] == "Unschedulable"
+    assert "Insufficient nvidia.com/gpu" in scheduled["message"]
+    assert cr["status"]["phase"] == "Pending"
+    assert cr["status"]["ready"] is False
+
+
+def test_performer_as_an_upstream_executor_creates_it_becomes_ready(core, custom, namespace, operator):
+    body = upstream_executor_performer(
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3", "hello-performer", "v0.0.3"
+    )
+    name = body["metadata"]["name"]
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": "avs-performer"}})
+    create(custom, namespace, body)
+    cr = wait_ready(custom, namespace, name)
+    assert cr["status"]["grpcEndpoint"] == f"performer-{name}.{namespace}.svc.cluster.local"
+    service = core.read_namespaced_service(f"performer-{name}", namespace)
+    assert [(p.name, p.port) for p in service.spec.ports] == [("grpc", 8080)]
+    container = read_pod(core, namespace, name).spec.containers[0]
+    assert container.image_pull_policy == "Never"
+    env = {e.name: e for e in container.env}
+    assert env["GRPC_PORT"].value == "8080"
+    assert env["PRIVATE_RPC"].value_from.secret_key_ref.name == "avs-secrets"
+    assert env["CHAIN_ID"].value_from.config_map_key_ref.key == "chain-id"
+
+
+def test_performer_without_config_uses_port_8080(core, custom, namespace, operator):
+    create(custom, namespace, performer("default-port"))
+    wait_ready(custom, namespace, "default-port")
+    assert read_pod(core, namespace, "default-port").spec.containers[0].ports[0].container_port == 8080
+
+
+@pytest.mark.parametrize("change", [
+    {"config": {"environment": {"MODE": "changed"}}},
+    {"image": "ghcr.io/example/performer:v2.0.0"},
+    {"resources": {"requests": {"cpu": "200m"}}},
+    {"scheduling": {"nodeSelector": {"topology.kubernetes.io/zone": "us-east-1b"}}},
+])  # fmt: skip
+def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, change: dict):
+    create(custom, namespace, performer("upgrade", config={"environment": {"MODE": "initial"}}))
+    wait_ready(custom, namespace, "upgrade")
+    old_uid = read_pod(core, namespace, "upgrade").metadata.uid
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "upgrade", {"spec": change})
+
+    def replaced() -> kubernetes.client.V1Pod | None:
+        pod = read_pod(core, namespace, "upgrade")
+        return pod if pod and pod.metadata.uid != old_uid and not pod.metadata.deletion_timestamp else None
+
+    pod = wait_for(replaced, timeout=60, what="the pod to be replaced")
+    cr = wait_ready(custom, namespace, "upgrade")
+    assert cr["status"]["lastUpgrade"]
+    assert cr["status"]["observedGeneration"] == cr["metadata"]["generation"] == 2
+    container = pod.spec.containers[0]
+    if "image" in change:
+        assert container.image == change["image"]
+    if "config" in change:
+        assert {e.name: e.value for e in container.env} == {"MODE": "changed"}
+    if "resources" in change:
+        assert container.resources.requests == {"cpu": "200m"}
+    if "scheduling" in change:
+        assert node_labels(core, pod.spec.node_name)["topology.kubernetes.io/zone"] == "us-east-1b"
+
+
+def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator):
+    create(custom, namespace, performer("repair", config={}))
+    wait_ready(custom, namespace, "repair")
+    pod_uid = read_pod(core, namespace, "repair").metadata.uid
+    service_uid = core.read_namespaced_service("performer-repair", namespace).metadata.uid
+    core.delete_namespaced_pod("performer-repair", namespace)
+    core.delete_namespaced_service("performer-repair", namespace)
+
+    def recreated() -> bool:
+        pod = read_pod(core, namespace, "repair")
+        try:
+            service = core.read_namespaced_service("performer-repair", namespace)
+        except kubernetes.client.ApiException:
+            return False
+        return bool(pod and pod.metadata.uid != pod_uid and service.metadata.uid != service_uid)
+
+    wait_for(recreated, timeout=60, what="pod and service to be recreated")
+    wait_ready(custom, namespace, "repair")
+
+
+def test_edited_service_selector_is_repaired(core, custom, namespace, operator):
+    create(custom, namespace, performer("selector", config={}))
+    wait_ready(custom, namespace, "selector")
+    core.patch_namespaced_service("performer-selector", namespace, {"spec": {"selector": {"app": "other"}}})
+
+    def repaired() -> bool:
+        service = core.read_namespaced_service("performer-selector", namespace)
+        return service.spec.selector == {"hourglass.eigenlayer.io/performer": "selector"}
+
+    wait_for(repaired, timeout=30, what="the Service selector to be repaired")
+
+
+def test_deleting_the_performer_removes_pod_service_and_finalizer(core, custom, namespace, operator):
+    create(custom, namespace, performer("doomed", config={}))
+    wait_ready(custom, namespace, "doomed")
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "doomed")
+
+    def all_gone() -> bool:
+        performers = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+        pods = core.list_namespaced_pod(
+            namespace, label_selector="hourglass.eigenlayer.io/performer=doomed"
+        ).items
+        services = core.list_namespaced_service(namespace, label_selector="app=hourglass-performer").items
+        return not performers and not pods and not services
+
+    wait_for(all_gone, timeout=60, what="the Performer, its Pod and its Service to be gone")
+
+
+def test_jinja_in_performer_strings_reaches_the_pod_literally(core, custom, namespace, operator):
+    create(custom, namespace, performer(
+        "jinja", config={"environment": {"PAYLOAD": JINJA, JINJA: "key"}, "args": [JINJA, "{{ 7 * 7 }}"]},
+        version=JINJA,
+    ))  # fmt: skip
+    wait_ready(custom, namespace, "jinja")
+    container = read_pod(core, namespace, "jinja").spec.containers[0]
+    assert {e.name: e.value for e in container.env} == {"PAYLOAD": JINJA, JINJA: "key"}
+    assert container.args == [JINJA, "{{ 7 * 7 }}"]
+
+
+def test_unknown_gpu_type_fails_that_performer_with_a_clear_condition(core, custom, namespace, operator):
+    create(
+        custom,
+        namespace,
+        performer("mystery", config={}, hardwareRequirements={"gpuType": "acme-x1", "gpuCount": 1}),
+    )
+    create(custom, namespace, performer("fine", config={}))
+
+    def failed() -> dict | None:
+        cr = get(custom, namespace, "mystery")
+        return cr if condition(cr, "Reconciled").get("status") == "False" else None
+
+    cr = wait_for(failed, timeout=60, what="Reconciled=False")
+    assert "unknown GPU type" in condition(cr, "Reconciled")["message"]
+    assert "nvidia-a100" in condition(cr, "Reconciled")["message"]
+    assert cr["status"]["phase"] == "Failed"
+    assert read_pod(core, namespace, "mystery") is None
+    # The other Performer of the same batch is not held back.
+    wait_ready(custom, namespace, "fine")

@@ -1,0 +1,82 @@
+"""Runs the operator (`hourglass-operator run`) as a process for a test, watching one namespace."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.support.paths import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, namespace: str, work_dir: Path, *extra_args: str) -> None:
+        self.health_port, self.metrics_port = free_port(), free_port()
+        self.log_path = work_dir / f"operator-{self.health_port}.log"
+        command = [
+            sys.executable, "-m", "hourglass_operator", "run",
+            "--kubeconfig", str(kubeconfig),
+            "--namespaces", namespace,
+            "--watches-file", str(REPO / "watches.yaml"),
+            "--health-probe-bind-address", f"127.0.0.1:{self.health_port}",
+            "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}",
+            "--runner-dir", str(work_dir / f"runner-{self.health_port}"),
+            *extra_args,
+        ]  # fmt: skip
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ
+        )
+
+    def get(self, path: str, port: int | None = None) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port or self.health_port}{path}", timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            return 0, ""
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{self.logs()}")
+            if self.get("/readyz")[0] == 200:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"the operator was not ready within {timeout} s:\n{self.logs()}")
+
+    def logs(self, tail: int = 80) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-tail:])
+
+    def log_lines(self) -> list[str]:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
