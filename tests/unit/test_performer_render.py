@@ -1,0 +1,275 @@
+"""The performer role's templates, rendered by Ansible itself (the one-off playbook in render-only
+mode, no cluster): every spec field and every scheduling/hardware combination lands in the Pod
+and Service as documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.paths import REPO
+
+AVS = "0xAbCdEf0123456789aBcDeF0123456789AbCdEf01"
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+A100 = ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-80GB-PCIe", "NVIDIA-A100-PCIE-40GB"]
+
+CASES = {
+    "minimal": {},
+    "full-config": {
+        "imagePullPolicy": "Always",
+        "config": {
+            "grpcPort": 7070,
+            "environment": {"B": "2", "A": "1"},
+            "environmentFrom": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+            "args": ["--serve"],
+            "command": ["/bin/performer"],
+            "serviceAccountName": "performer-sa",
+        },
+        "imagePullSecrets": [{"name": "registry"}],
+        "scheduling": {"priorityClassName": "avs-high"},
+    },
+    "config-without-port": {"config": {}},
+    "gpu-count": {"hardwareRequirements": {"gpuCount": 2}},
+    "gpu-type-and-user-affinity": {
+        "hardwareRequirements": {"gpuType": "nvidia-a100", "gpuCount": 1},
+        "scheduling": {
+            "tolerations": [GPU_TOLERATION, {"key": "dedicated", "operator": "Exists"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+                            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]},
+                        ]
+                    },
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 10,
+                            "preference": {"matchExpressions": [{"key": "x", "operator": "Exists"}]},
+                        }
+                    ],
+                }
+            },
+        },
+    },
+    "gpu-with-resources": {
+        "hardwareRequirements": {"gpuCount": 1},
+        "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1Gi"}},
+    },
+    "tee-sgx": {"hardwareRequirements": {"teeRequired": True, "teeType": "sgx"}},
+    "tee-tdx-own-runtime": {
+        "hardwareRequirements": {"teeRequired": True, "teeType": "tdx"},
+        "scheduling": {"runtimeClass": "kata-qemu-tdx-custom"},
+    },
+    "labels-and-selector": {
+        "scheduling": {"nodeSelector": {"pool": "avs"}},
+        "hardwareRequirements": {"customLabels": {"example.com/rack": "r1"}},
+    },
+    "tee-type-without-required": {"hardwareRequirements": {"teeType": "sev"}},
+}
+
+
+def performer_docs(cases: dict[str, dict]) -> str:
+    docs = [
+        {"apiVersion": "hourglass.eigenlayer.io/v1alpha1", "kind": "Performer", "metadata": {"name": name},
+         "spec": {"avsAddress": AVS, "image": f"ghcr.io/example/{name}:v1", **spec}}
+        for name, spec in cases.items()
+    ]  # fmt: skip
+    return yaml.safe_dump_all(docs)
+
+
+def render(tmp_path: Path, cases: dict[str, dict]) -> subprocess.CompletedProcess[str]:
+    source, out = tmp_path / "performers.yaml", tmp_path / "rendered.yaml"
+    source.write_text(performer_docs(cases))
+    command = [
+        str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/deploy-performer.yml",
+        "-e", f"performer_file={source}", "-e", f"performer_render_to={out}", "-e", "performer_namespace=avs",
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
+    tmp_path = tmp_path_factory.mktemp("render")
+    result = render(tmp_path, CASES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    objects = [d for d in yaml.safe_load_all((tmp_path / "rendered.yaml").read_text()) if d]
+    return {(o["kind"], o["metadata"]["name"].removeprefix("performer-")): o for o in objects}
+
+
+def pod(rendered: dict, name: str) -> dict:
+    return rendered[("Pod", name)]
+
+
+def container(rendered: dict, name: str) -> dict:
+    [c] = pod(rendered, name)["spec"]["containers"]
+    return c
+
+
+def test_every_case_renders_a_pod_and_a_service(rendered):
+    assert {name for _, name in rendered} == set(CASES)
+    assert len(rendered) == 2 * len(CASES)
+
+
+def test_minimal_performer_gets_upstream_names_labels_port_and_probes(rendered):
+    p = pod(rendered, "minimal")
+    assert p["metadata"]["name"] == "performer-minimal"
+    assert p["metadata"]["namespace"] == "avs"
+    assert p["metadata"]["labels"] == {
+        "app": "hourglass-performer",
+        "app.kubernetes.io/managed-by": "hourglass-operator",
+        "hourglass.eigenlayer.io/avs": AVS.lower(),
+        "hourglass.eigenlayer.io/performer": "minimal",
+    }
+    assert "ownerReferences" not in p["metadata"]  # one-off deploys have no owner
+    assert len(p["metadata"]["annotations"]["hourglass.eigenlayer.io/spec-hash"]) == 64
+    c = container(rendered, "minimal")
+    assert c["name"] == "performer"
+    assert c["imagePullPolicy"] == "IfNotPresent"
+    assert c["ports"] == [{"name": "grpc", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["livenessProbe"] == {
+        "grpc": {"port": 8080},
+        "initialDelaySeconds": 30,
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
+    assert c["readinessProbe"] == {
+        "grpc": {"port": 8080},
+        "initialDelaySeconds": 5,
+        "periodSeconds": 15,
+        "timeoutSeconds": 1,
+        "failureThreshold": 3,
+    }
+    spec = p["spec"]
+    assert spec["restartPolicy"] == "Always"
+    assert spec["automountServiceAccountToken"] is False
+    for absent in ("nodeSelector", "affinity", "tolerations", "runtimeClassName", "priorityClassName"):
+        assert absent not in spec
+    service = rendered[("Service", "minimal")]
+    assert service["spec"] == {
+        "type": "ClusterIP",
+        "selector": {"hourglass.eigenlayer.io/performer": "minimal"},
+        "ports": [{"name": "grpc", "port": 8080, "targetPort": "grpc", "protocol": "TCP"}],
+    }
+
+
+def test_restricted_pod_security_profile(rendered):
+    for name in CASES:
+        spec = pod(rendered, name)["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        security = container(rendered, name)["securityContext"]
+        assert security == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def test_config_fields_reach_the_container(rendered):
+    c = container(rendered, "full-config")
+    assert c["ports"][0]["containerPort"] == 7070
+    assert c["readinessProbe"]["grpc"]["port"] == 7070
+    assert c["imagePullPolicy"] == "Always"
+    assert c["env"] == [
+        {"name": "A", "value": "1"},
+        {"name": "B", "value": "2"},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"key": "k", "name": "s"}}},
+    ]
+    assert c["args"] == ["--serve"]
+    assert c["command"] == ["/bin/performer"]
+    spec = pod(rendered, "full-config")["spec"]
+    assert spec["serviceAccountName"] == "performer-sa"
+    assert "automountServiceAccountToken" not in spec
+    assert spec["imagePullSecrets"] == [{"name": "registry"}]
+    assert spec["priorityClassName"] == "avs-high"
+    assert rendered[("Service", "full-config")]["spec"]["ports"][0]["port"] == 7070
+
+
+def test_config_without_port_gets_the_crd_default(rendered):
+    assert container(rendered, "config-without-port")["ports"][0]["containerPort"] == 9090
+
+
+def test_gpu_count_becomes_the_standard_resource_and_toleration(rendered):
+    c = container(rendered, "gpu-count")
+    assert c["resources"] == {"requests": {"nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}}
+    spec = pod(rendered, "gpu-count")["spec"]
+    assert spec["tolerations"] == [GPU_TOLERATION]
+    assert "affinity" not in spec
+
+
+def test_gpu_type_joins_every_required_term_and_keeps_the_rest(rendered):
+    spec = pod(rendered, "gpu-type-and-user-affinity")["spec"]
+    node_affinity = spec["affinity"]["nodeAffinity"]
+    product = {"key": "nvidia.com/gpu.product", "operator": "In", "values": A100}
+    assert node_affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}, product]},
+        {
+            "matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}],
+            "matchExpressions": [product],
+        },
+    ]
+    assert node_affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"] == 10
+    # The user's own GPU toleration is not duplicated.
+    assert spec["tolerations"] == [GPU_TOLERATION, {"key": "dedicated", "operator": "Exists"}]
+
+
+def test_gpu_merges_with_the_users_resources(rendered):
+    assert container(rendered, "gpu-with-resources")["resources"] == {
+        "requests": {"cpu": "1", "nvidia.com/gpu": "1"},
+        "limits": {"cpu": "2", "memory": "1Gi", "nvidia.com/gpu": "1"},
+    }
+
+
+def test_tee_profile_selects_nodes_tolerates_taint_and_sets_runtime_and_resources(rendered):
+    spec = pod(rendered, "tee-sgx")["spec"]
+    assert spec["nodeSelector"] == {"feature.node.kubernetes.io/cpu-security.sgx.enabled": "true"}
+    assert spec["tolerations"] == [
+        {"key": "hourglass.eigenlayer.io/tee", "operator": "Equal", "value": "sgx", "effect": "NoSchedule"}
+    ]
+    assert spec["runtimeClassName"] == "enclave-cc"
+    assert container(rendered, "tee-sgx")["resources"] == {
+        "requests": {"sgx.intel.com/epc": "512Mi"},
+        "limits": {"sgx.intel.com/epc": "512Mi"},
+    }
+
+
+def test_the_performers_runtime_class_wins_over_the_tee_profile(rendered):
+    spec = pod(rendered, "tee-tdx-own-runtime")["spec"]
+    assert spec["runtimeClassName"] == "kata-qemu-tdx-custom"
+    assert spec["nodeSelector"] == {"feature.node.kubernetes.io/cpu-security.tdx.enabled": "true"}
+
+
+def test_custom_labels_join_the_node_selector(rendered):
+    assert pod(rendered, "labels-and-selector")["spec"]["nodeSelector"] == {
+        "pool": "avs",
+        "example.com/rack": "r1",
+    }
+
+
+def test_tee_type_without_tee_required_selects_nothing(rendered):
+    spec = pod(rendered, "tee-type-without-required")["spec"]
+    assert "nodeSelector" not in spec and "runtimeClassName" not in spec
+
+
+def test_spec_hash_changes_only_with_the_pod_spec(tmp_path: Path):
+    cases = {"a": {"config": {"environment": {"X": "1"}}}, "b": {"config": {"environment": {"X": "2"}}}}
+    assert render(tmp_path, cases).returncode == 0
+    first = [
+        d for d in yaml.safe_load_all((tmp_path / "rendered.yaml").read_text()) if d and d["kind"] == "Pod"
+    ]
+    assert render(tmp_path, cases).returncode == 0
+    second = [
+        d for d in yaml.safe_load_all((tmp_path / "rendered.yaml").read_text()) if d and d["kind"] == "Pod"
+    ]
+    hashes = [p["metadata"]["annotations"]["hourglass.eigenlayer.io/spec-hash"] for p in first]
+    assert hashes == [p["metadata"]["annotations"]["hourglass.eigenlayer.io/spec-hash"] for p in second]
+    assert hashes[0] != hashes[1]
+
+
+def test_unknown_gpu_type_fails_with_the_known_types(tmp_path: Path):
+    result = render(tmp_path, {"mystery": {"hardwareRequirements": {"gpuType": "acme-x1", "gpuCount": 1}}})
+    assert result.returncode != 0
+    assert 'unknown GPU type \\"acme-x1\\"' in result.stdout or 'unknown GPU type "acme-x1"' in result.stdout
+    assert "nvidia-h100" in result.stdout

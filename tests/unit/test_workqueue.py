@@ -1,0 +1,93 @@
+"""The work queue: de-duplication, one key never handed out twice at once, batches, back-off."""
+
+from __future__ import annotations
+
+import threading
+
+from hourglass_operator.workqueue import WorkQueue
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_key_added_twice_is_handed_out_once():
+    queue = WorkQueue()
+    queue.add("ns/a")
+    queue.add("ns/a")
+    queue.add("ns/b")
+    assert sorted(queue.get_batch(10, timeout=0)) == ["ns/a", "ns/b"]
+    assert queue.get_batch(10, timeout=0) == []
+
+
+def test_batches_hold_at_most_the_requested_number_of_keys_earliest_first():
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    for i in range(5):
+        queue.add(f"ns/{i}")
+        clock.now += 1
+    assert queue.get_batch(3, timeout=0) == ["ns/0", "ns/1", "ns/2"]
+    assert queue.get_batch(3, timeout=0) == ["ns/3", "ns/4"]
+
+
+def test_a_key_being_processed_is_not_handed_out_until_done_then_comes_back():
+    queue = WorkQueue()
+    queue.add("ns/a")
+    assert queue.get_batch(1, timeout=0) == ["ns/a"]
+    queue.add("ns/a")  # an event arrives while it is being reconciled
+    assert queue.get_batch(1, timeout=0) == []
+    queue.done("ns/a")
+    assert queue.get_batch(1, timeout=0) == ["ns/a"]
+
+
+def test_delayed_keys_wait_until_due():
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.add("ns/a", delay=10)
+    assert queue.get_batch(1, timeout=0) == []
+    clock.now += 10
+    assert queue.get_batch(1, timeout=0) == ["ns/a"]
+
+
+def test_adding_again_keeps_the_earlier_due_time():
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.add("ns/a", delay=60)
+    queue.add("ns/a", delay=1)
+    clock.now += 1
+    assert queue.get_batch(1, timeout=0) == ["ns/a"]
+
+
+def test_failures_back_off_exponentially_up_to_the_cap_and_reset_on_forget():
+    queue = WorkQueue(base_delay=1, max_delay=300)
+    delays = [queue.add_after_failure("ns/a") for _ in range(11)]
+    assert delays == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    queue.forget("ns/a")
+    assert queue.add_after_failure("ns/a") == 1
+    assert queue.failures("ns/b") == 0
+
+
+def test_get_batch_wakes_up_when_a_key_is_added():
+    queue = WorkQueue()
+    got: list[list[str]] = []
+    waiter = threading.Thread(target=lambda: got.append(queue.get_batch(5, timeout=5)))
+    waiter.start()
+    queue.add("ns/a")
+    waiter.join(5)
+    assert got == [["ns/a"]]
+
+
+def test_shut_down_releases_waiting_workers_and_refuses_new_keys():
+    queue = WorkQueue()
+    got: list[list[str]] = []
+    waiter = threading.Thread(target=lambda: got.append(queue.get_batch(5)))
+    waiter.start()
+    queue.shut_down()
+    waiter.join(5)
+    assert got == [[]]
+    queue.add("ns/a")
+    assert queue.depth() == 0
