@@ -1,0 +1,120 @@
+"""Status computation (plugins/module_utils/performer_status.py): phase always in its enum, ready
+only for a running and ready pod, conditions and timestamps, and the Events for transitions."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.support.paths import REPO
+
+sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
+from performer_status import PHASES, compute_status, transitions
+
+NOW, LATER = "2026-11-22T10:00:00Z", "2026-11-22T10:05:00Z"
+
+
+def performer(status: dict | None = None, generation: int = 3) -> dict:
+    return {"metadata": {"name": "p", "namespace": "ns", "generation": generation}, "status": status or {}}
+
+
+def pod(
+    phase: str = "Running", ready: str = "True", node: str | None = "n1", deleting: bool = False, **extra
+) -> dict:
+    conditions = [
+        {"type": "Ready", "status": ready, "message": "containers not ready" if ready != "True" else ""}
+    ]
+    conditions += extra.pop("conditions", [])
+    meta = {"name": "performer-p", "deletionTimestamp": NOW} if deleting else {"name": "performer-p"}
+    return {"metadata": meta, "spec": {"nodeName": node} if node else {}, "status": {"phase": phase,
+            "conditions": conditions, **extra}}  # fmt: skip
+
+
+def cond(status: dict, kind: str) -> dict:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def test_ready_pod_gives_running_ready_and_upstream_fields():
+    status = compute_status(performer(), pod(), now=NOW)
+    assert (status["phase"], status["ready"]) == ("Running", True)
+    assert status["podName"] == status["serviceName"] == "performer-p"
+    assert status["grpcEndpoint"] == "performer-p.ns.svc.cluster.local"
+    assert status["observedGeneration"] == 3
+    assert status["readyTime"] == NOW
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Scheduled", "Reconciled"]
+    assert cond(status, "Ready")["status"] == "True"
+    assert cond(status, "Scheduled")["message"] == "the performer pod is bound to node n1"
+    assert all(c["observedGeneration"] == 3 for c in status["conditions"])
+
+
+@pytest.mark.parametrize(("observed", "kwargs", "phase", "reason"), [
+    (None, {}, "Pending", "PodNotCreated"),
+    (pod(phase="Pending", ready="False", node=None), {}, "Pending", "PodPending"),
+    (pod(ready="False"), {}, "Running", "PodNotReady"),
+    (pod(phase="Succeeded", ready="False"), {}, "Failed", "PodFailed"),
+    (pod(phase="Failed", ready="False", reason="Evicted"), {}, "Failed", "PodFailed"),
+    (pod(phase="Unknown", ready="Unknown"), {}, "Pending", "PodPending"),
+    (pod(deleting=True), {}, "Running", "PodTerminating"),
+    (pod(), {"upgrading": True}, "Upgrading", "Upgrading"),
+    (pod(), {"deleting": True}, "Terminating", "Terminating"),
+    (None, {"error": "boom"}, "Failed", "PodNotCreated"),
+])  # fmt: skip
+def test_phase_stays_in_its_enum_and_ready_is_false_unless_running_and_ready(observed, kwargs, phase, reason):
+    status = compute_status(performer({"ready": True, "phase": "Running"}), observed, now=NOW, **kwargs)
+    assert status["phase"] == phase and phase in PHASES
+    assert status["ready"] is False
+    assert cond(status, "Ready")["reason"] == reason
+
+
+def test_unschedulable_pod_reports_the_schedulers_reason():
+    message = "0/10 nodes are available: 10 Insufficient nvidia.com/gpu."
+    scheduling = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+    pending = pod(phase="Pending", ready="False", node=None, conditions=[scheduling])
+    status = compute_status(performer(), pending, now=NOW)
+    scheduled = cond(status, "Scheduled")
+    assert (scheduled["status"], scheduled["reason"], scheduled["message"]) == (
+        "False",
+        "Unschedulable",
+        message,
+    )
+
+
+def test_reconcile_error_is_carried_by_the_reconciled_condition():
+    status = compute_status(performer(), None, error="spec.hardwareRequirements.gpuType: unknown", now=NOW)
+    reconciled = cond(status, "Reconciled")
+    assert (reconciled["status"], reconciled["reason"]) == ("False", "ReconcileFailed")
+    assert "gpuType" in reconciled["message"]
+
+
+def test_unchanged_conditions_keep_their_transition_time_and_ready_time():
+    first = compute_status(performer(), pod(), now=NOW)
+    second = compute_status(performer(first), pod(), now=LATER)
+    assert second == first  # nothing changed, so nothing to patch
+    third = compute_status(performer(second), pod(ready="False"), now=LATER)
+    assert cond(third, "Ready")["lastTransitionTime"] == LATER
+    assert cond(third, "Scheduled")["lastTransitionTime"] == NOW
+    assert third["readyTime"] == NOW  # when it last became ready
+
+
+def test_last_upgrade_is_set_by_an_upgrade_and_kept():
+    status = compute_status(performer(), pod(), upgrading=True, upgraded_at=NOW, now=NOW)
+    assert status["lastUpgrade"] == NOW
+    assert compute_status(performer(status), pod(), now=LATER)["lastUpgrade"] == NOW
+
+
+def test_events_for_transitions():
+    not_ready = compute_status(performer(), None, now=NOW)
+    ready = compute_status(performer(not_ready), pod(), now=LATER)
+    assert transitions(not_ready, ready) == [
+        ("Normal", "Ready", "performer is ready at performer-p.ns.svc.cluster.local")
+    ]
+    lost = compute_status(performer(ready), pod(ready="False"), now=LATER)
+    assert transitions(ready, lost) == [("Warning", "NotReady", "containers not ready")]
+    upgrading = compute_status(performer(ready), pod(), upgrading=True, now=LATER)
+    assert ("Normal", "Upgrading", "replacing the pod because the Performer's spec changed") in transitions(
+        ready, upgrading
+    )
+    failed = compute_status(performer(ready), None, error="bad", now=LATER)
+    assert ("Warning", "ReconcileFailed", "bad") in transitions(ready, failed)
+    assert transitions(ready, compute_status(performer(ready), pod(), now=LATER)) == []
