@@ -46,6 +46,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/yamllint --strict .
+	$(VENV)/bin/ansible-lint -q
 	$(VENV)/bin/python hack/crd/generate.py --check
 
 test: venv testenv lint

@@ -78,7 +78,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.hourglass_kube import api_client
 from ansible.module_utils.performer_status import child_name, compute_status, now_rfc3339, transitions
 
-GROUP, VERSION, PLURAL = "hourglass.eigenlayer.io", "v1alpha1", "performers"
+GROUP = "hourglass.eigenlayer.io"
+VERSION = "v1alpha1"
+PLURAL = "performers"
 
 
 def results_by_object(definitions: list | None, registered: dict) -> dict:
