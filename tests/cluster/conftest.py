@@ -89,17 +89,23 @@ def operator(request: pytest.FixtureRequest, cluster: Cluster, namespace: str, p
     Performers are deleted while it still runs, so that their finalizers are released."""
     process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path)
     request.node.hourglass_operators = [process]
-    process.wait_ready()
+    try:
+        process.wait_ready()
+    except Exception:
+        process.stop()
+        raise
     yield process
     custom = kubernetes.client.CustomObjectsApi(cluster.api)
-    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-
-    def performers_gone() -> bool:
-        return not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-
-    if process.process.poll() is None:
-        wait_for(performers_gone, timeout=60, what="the test's Performers to be deleted")
-    process.stop()
+    try:
+        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        if process.process.poll() is None:
+            wait_for(
+                lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
+                timeout=60,
+                what="the test's Performers to be deleted",
+            )
+    finally:
+        process.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

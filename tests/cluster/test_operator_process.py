@@ -41,12 +41,17 @@ def processes(request, cluster, custom, namespace, performer_crd, tmp_path):
         return process
 
     yield start
-    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    if any(p.process.poll() is None for p in started):
-        wait_for(lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
-                 timeout=90, what="the Performers to be deleted")  # fmt: skip
-    for process in started:
-        process.stop()
+    try:
+        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        if any(p.process.poll() is None for p in started):
+            wait_for(
+                lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
+                timeout=90,
+                what="the Performers to be deleted",
+            )
+    finally:
+        for process in started:
+            process.stop()
 
 
 def test_with_leader_election_only_one_replica_reconciles_and_the_other_takes_over(

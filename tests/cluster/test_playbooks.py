@@ -1,0 +1,109 @@
+"""The performer role outside the runner loop, on the real control plane: the one-off deploy
+playbook applies a file's Performer (and is idempotent), and the role works with exactly the vars
+the operator-sdk ansible-operator passes for one Performer (it observes the cluster itself)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes
+import yaml
+
+from hourglass_operator.extravars import dump_unsafe
+from tests.support.paths import REPO
+from tests.support.performers import GROUP, PLURAL, VERSION, performer
+from tests.support.waiting import wait_for
+
+ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+
+
+def playbook(cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "K8S_AUTH_KUBECONFIG": str(cluster.kubeconfig),
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+    }
+    return subprocess.run(
+        [ANSIBLE_PLAYBOOK, *args, "-e", f"ansible_python_interpreter={sys.executable}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+
+def recap_changed(output: str) -> int:
+    line = next(line for line in output.splitlines() if line.startswith("localhost"))
+    return int(line.split("changed=")[1].split()[0])
+
+
+def test_one_off_deploy_applies_pod_and_service_and_is_idempotent(cluster, core, namespace, tmp_path):
+    source = tmp_path / "performer.yaml"
+    source.write_text(
+        yaml.safe_dump(performer("oneoff", config={"grpcPort": 7000, "environment": {"A": "1"}}))
+    )
+    args = (
+        "playbooks/deploy-performer.yml",
+        "-e",
+        f"performer_file={source}",
+        "-e",
+        f"performer_namespace={namespace}",
+    )
+    first = playbook(cluster, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    pod = core.read_namespaced_pod("performer-oneoff", namespace)
+    assert pod.spec.containers[0].ports[0].container_port == 7000
+    assert not pod.metadata.owner_references
+    service = core.read_namespaced_service("performer-oneoff", namespace)
+    assert service.spec.ports[0].port == 7000
+
+    second = playbook(cluster, *args)
+    assert second.returncode == 0, second.stdout
+    assert recap_changed(second.stdout) == 0
+    assert core.read_namespaced_pod("performer-oneoff", namespace).metadata.uid == pod.metadata.uid
+
+
+def test_role_runs_with_the_vars_ansible_operator_passes_for_one_performer(
+    cluster, core, custom, namespace, tmp_path
+):
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, performer("single", config={}))
+    run_role = tmp_path / "run-role.yml"
+    run_role.write_text(
+        f"---\n- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: {REPO / 'roles/performer'}\n"
+    )
+
+    def reconcile(state: str) -> subprocess.CompletedProcess[str]:
+        cr = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "single")
+        extravars = {  # what ansible-operator passes: meta, the whole CR, spec keys verbatim
+            "ansible_operator_meta": {"name": "single", "namespace": namespace},
+            "_hourglass_eigenlayer_io_performer": cr,
+            **cr["spec"],
+            "performer_state": state,
+        }
+        (tmp_path / "extravars.json").write_text(dump_unsafe(extravars))
+        return playbook(cluster, str(run_role), "-e", f"@{tmp_path / 'extravars.json'}")
+
+    result = reconcile("present")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        core.read_namespaced_pod("performer-single", namespace).metadata.owner_references[0].name == "single"
+    )
+    wait_for(lambda: core.read_namespaced_pod("performer-single", namespace).status.phase == "Running",
+             timeout=30, what="the pod to run")  # fmt: skip
+    result = reconcile("present")
+    assert result.returncode == 0, result.stdout
+    status = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "single")["status"]
+    assert (status["phase"], status["ready"]) == ("Running", True)
+
+    result = reconcile("absent")  # the finalizer run waits until the children are gone
+    assert result.returncode == 0, result.stdout
+    for read in (core.read_namespaced_pod, core.read_namespaced_service):
+        try:
+            read("performer-single", namespace)
+            raise AssertionError("still exists")
+        except kubernetes.client.ApiException as error:
+            assert error.status == 404
+    assert json.loads((tmp_path / "extravars.json").read_text())["performer_state"] == {
+        "__ansible_unsafe": "absent"
+    }
