@@ -46,6 +46,15 @@ options:
   kubectlBinary: $TESTENV_BIN/kubectl
   etcdBinary: $TESTENV_BIN/etcd
   kwokControllerBinary: $TESTENV_BIN/kwok
+  # No client-side QPS limits in kwok, the scheduler and the controller-manager, and no
+  # max-inflight limits in the API server: the local cluster must not be the bottleneck of benchmarks.
+  disableQPSLimits: true
+componentsPatches:
+  # Room for thousands of Services (the API server's default range is a /24).
+  - name: kube-apiserver
+    extraArgs:
+      - key: service-cluster-ip-range
+        value: 10.96.0.0/16
 EOF
 }
 

@@ -1,0 +1,278 @@
+"""Operator benchmark (not a test): how fast N Performers become ready, compared with the floor of
+the same cluster creating N Pods and Services directly.
+
+    .venv/bin/python -m bench.operator_bench                 # 200 Performers on the local control plane
+    .venv/bin/python -m bench.operator_bench --count 1000
+
+Phases, each in a fresh namespace:
+1. floor: a plain client creates N Pods and N Services (8 threads); time until every pod is Ready;
+2. operator: `hourglass-operator run` watches the namespace; N Performers are created (8 threads);
+   time until every Performer has status.ready, create->ready per Performer, pod Ready ->
+   status.ready per Performer (both observed by watches in this process);
+3. upgrades: the spec of K Performers changes; time until each has a new pod.
+Reports ansible runs and module calls (from the operator's /metrics) and the operator's peak RSS,
+prints a table and writes JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import kubernetes
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.operator import OperatorProcess  # noqa: E402
+from tests.support.performers import GROUP, PLURAL, VERSION, performer  # noqa: E402
+
+PAUSE = "registry.k8s.io/pause:3.10"
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class Watcher:
+    """Records, per object name, the first time a predicate held (seen through a watch)."""
+
+    def __init__(self, list_fn, predicate, namespace: str) -> None:
+        self.first: dict[str, float] = {}
+        self.objects: dict[str, dict] = {}
+        self._stop = threading.Event()
+        self._list_fn, self._predicate, self._namespace = list_fn, predicate, namespace
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        watch = kubernetes.watch.Watch()
+        while not self._stop.is_set():
+            try:
+                for event in watch.stream(self._list_fn, self._namespace, timeout_seconds=60):
+                    obj = event["object"]
+                    obj = obj if isinstance(obj, dict) else obj.to_dict()
+                    name = obj["metadata"]["name"]
+                    self.objects[name] = obj
+                    if name not in self.first and self._predicate(obj):
+                        self.first[name] = time.monotonic()
+                    if self._stop.is_set():
+                        return
+            except Exception:
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def pod_ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def wait_count(watcher: Watcher, names: set[str], timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if names <= watcher.first.keys():
+            return max(watcher.first[n] for n in names)
+        time.sleep(0.05)
+    raise TimeoutError(f"only {len(names & watcher.first.keys())}/{len(names)} done after {timeout:.0f} s")
+
+
+def floor_phase(api, core, namespace: str, count: int, timeout: float) -> dict:
+    watcher = Watcher(core.list_namespaced_pod, lambda p: pod_ready(p), namespace)
+    names = {f"floor-{i:04d}" for i in range(count)}
+    started = time.monotonic()
+
+    def create(name: str) -> None:
+        core.create_namespaced_pod(namespace, {"metadata": {"name": name, "labels": {"app": name}}, "spec": {
+            "containers": [{"name": "main", "image": PAUSE}]}})  # fmt: skip
+        core.create_namespaced_service(namespace, {"metadata": {"name": name}, "spec": {
+            "selector": {"app": name}, "ports": [{"port": 9090}]}})  # fmt: skip
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, sorted(names)))
+    done = wait_count(watcher, names, timeout)
+    watcher.stop()
+    return {"all_ready_s": done - started}
+
+
+def add_bench_nodes(core, count: int) -> list[str]:
+    """Extra kwok nodes so that N pods fit (the catalog's general pool holds 330 pods)."""
+    names = [f"kwok-bench-{i:02d}" for i in range((count + 99) // 100)]
+    for i, name in enumerate(names):
+        allocatable = {"cpu": "64", "memory": "256Gi", "pods": "110"}
+        core.create_node({
+            "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                         "labels": {"kubernetes.io/hostname": name, "type": "kwok",
+                                    "hourglass.eigenlayer.io/node-pool": "bench"}},
+            "spec": {"podCIDR": f"10.250.{i}.0/24"},
+            "status": {"allocatable": allocatable, "capacity": allocatable},
+        })  # fmt: skip
+    return names
+
+
+def delete_namespace(core, namespace: str, timeout: float) -> None:
+    core.delete_namespace(namespace)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespace(namespace)
+        except kubernetes.client.ApiException:
+            return
+        time.sleep(0.5)
+
+
+def metric(process: OperatorProcess, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{process.metrics_port}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def operator_phase(api, core, custom, kubeconfig: Path, namespace: str, args, work: Path) -> dict:
+    process = OperatorProcess(kubeconfig, namespace, work, "--max-batch-size", str(args.batch_size),
+                              "--max-concurrent-reconciles", str(args.workers), "--log-level", "warning")  # fmt: skip
+    process.wait_ready(60)
+    names = [f"bench-{i:04d}" for i in range(args.count)]
+    performers = Watcher(lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
+                         lambda p: bool((p.get("status") or {}).get("ready")), namespace)  # fmt: skip
+    pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
+    created: dict[str, float] = {}
+    started = time.monotonic()
+
+    def create(name: str) -> None:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, performer(name, config={}))
+        created[name] = time.monotonic()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, names))
+    done = wait_count(performers, set(names), args.timeout)
+    create_to_ready = [performers.first[n] - created[n] for n in names]
+    pod_to_status = [performers.first[n] - pods.first[f"performer-{n}"] for n in names if f"performer-{n}" in pods.first]
+
+    # Spec changes: each of K Performers gets a new environment; time until it has a new pod.
+    changed = names[: args.upgrades]
+    old_uids = {n: pods.objects[f"performer-{n}"]["metadata"]["uid"] for n in changed}
+    new_pod: dict[str, float] = {}
+    patched: dict[str, float] = {}
+    for name in changed:
+        patched[name] = time.monotonic()
+        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
+                                              {"spec": {"config": {"environment": {"REVISION": "2"}}}})  # fmt: skip
+    deadline = time.monotonic() + args.timeout
+    while len(new_pod) < len(changed) and time.monotonic() < deadline:
+        for name in changed:
+            pod = pods.objects.get(f"performer-{name}")
+            if name not in new_pod and pod and pod["metadata"]["uid"] != old_uids[name]:
+                new_pod[name] = time.monotonic()
+        time.sleep(0.02)
+    result = {
+        "all_ready_s": done - started,
+        "create_to_ready_p50_s": percentile(create_to_ready, 0.5),
+        "create_to_ready_p95_s": percentile(create_to_ready, 0.95),
+        "pod_ready_to_status_ready_p50_s": percentile(pod_to_status, 0.5),
+        "spec_change_to_new_pod_p50_s": percentile([new_pod[n] - patched[n] for n in new_pod], 0.5),
+        "spec_changes_completed": len(new_pod),
+        "ansible_runs": metric(process, "hourglass_batch_size_count"),
+        "module_calls": metric(process, "hourglass_ansible_module_calls_total"),
+        "operator_peak_rss_mb": peak_rss_mb(process.process.pid),
+    }
+    performers.stop()
+    pods.stop()
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    deadline = time.monotonic() + args.timeout
+    while custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    process.stop()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--upgrades", type=int, default=20, help="Performers whose spec is changed")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--kubeconfig", type=Path, help="default: the local control plane (started if needed)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args()
+    kubeconfig = args.kubeconfig or Path(subprocess.run(
+        [str(REPO / "hack/testenv/testenv.sh"), "up"], check=True, capture_output=True, text=True).stdout.strip())
+    api = kubernetes.config.new_client_from_config(str(kubeconfig))
+    core, custom = kubernetes.client.CoreV1Api(api), kubernetes.client.CustomObjectsApi(api)
+    kubectl = subprocess.run([str(REPO / "hack/testenv/testenv.sh"), "bin"], check=True, capture_output=True,
+                             text=True).stdout.strip() + "/kubectl"  # fmt: skip
+    subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "apply", "--server-side", "--force-conflicts",
+                    "-f", str(REPO / "crds")], check=True, capture_output=True)  # fmt: skip
+    subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "wait", "--for=condition=Established",
+                    "crd/performers.hourglass.eigenlayer.io"], check=True, capture_output=True)  # fmt: skip
+    run_id = uuid.uuid4().hex[:6]
+    work = Path(f"/tmp/hourglass-bench-{run_id}")
+    work.mkdir(parents=True)
+    namespaces = {"floor": f"bench-floor-{run_id}", "operator": f"bench-operator-{run_id}"}
+    for ns in namespaces.values():
+        core.create_namespace({"metadata": {"name": ns}})
+    nodes = add_bench_nodes(core, args.count)
+    try:
+        floor = floor_phase(api, core, namespaces["floor"], args.count, args.timeout)
+        delete_namespace(core, namespaces["floor"], args.timeout)
+        operator = operator_phase(api, core, custom, kubeconfig, namespaces["operator"], args, work)
+    finally:
+        for ns in namespaces.values():
+            with contextlib.suppress(kubernetes.client.ApiException):
+                core.delete_namespace(ns)
+        for node in nodes:
+            core.delete_node(node)
+    report = {"count": args.count, "batch_size": args.batch_size, "workers": args.workers, "floor": floor,
+              "operator": operator, "operator_over_floor": operator["all_ready_s"] / floor["all_ready_s"]}  # fmt: skip
+    rows = [
+        ("Performers", f"{args.count}"),
+        ("floor: N pods+services until all Ready", f"{floor['all_ready_s']:.1f} s"),
+        ("operator: all Performers ready", f"{operator['all_ready_s']:.1f} s"),
+        ("operator / floor", f"{report['operator_over_floor']:.2f}x"),
+        ("create -> ready p50 / p95", f"{operator['create_to_ready_p50_s']:.1f} s / "
+                                      f"{operator['create_to_ready_p95_s']:.1f} s"),  # fmt: skip
+        ("pod Ready -> status.ready p50", f"{operator['pod_ready_to_status_ready_p50_s']:.2f} s"),
+        (f"spec change -> new pod p50 ({operator['spec_changes_completed']} changes)",
+         f"{operator['spec_change_to_new_pod_p50_s']:.2f} s"),  # fmt: skip
+        ("ansible runs / module calls", f"{operator['ansible_runs']:.0f} / {operator['module_calls']:.0f}"),
+        ("operator peak RSS", f"{operator['operator_peak_rss_mb']:.0f} MB"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  value")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"operator-{args.count}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
