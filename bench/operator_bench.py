@@ -19,15 +19,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import kubernetes
 
@@ -50,7 +51,9 @@ def percentile(values: list[float], q: float) -> float:
 class Watcher:
     """Records, per object name, the first time a predicate held (seen through a watch)."""
 
-    def __init__(self, list_fn, predicate, namespace: str) -> None:
+    def __init__(
+        self, list_fn: Callable[..., Any], predicate: Callable[[dict], bool], namespace: str
+    ) -> None:
         self.first: dict[str, float] = {}
         self.objects: dict[str, dict] = {}
         self._stop = threading.Event()
@@ -92,16 +95,23 @@ def wait_count(watcher: Watcher, names: set[str], timeout: float) -> float:
     raise TimeoutError(f"only {len(names & watcher.first.keys())}/{len(names)} done after {timeout:.0f} s")
 
 
-def floor_phase(api, core, namespace: str, count: int, timeout: float) -> dict:
+def floor_phase(core: Any, namespace: str, count: int, timeout: float) -> dict:
     watcher = Watcher(core.list_namespaced_pod, lambda p: pod_ready(p), namespace)
     names = {f"floor-{i:04d}" for i in range(count)}
     started = time.monotonic()
 
     def create(name: str) -> None:
-        core.create_namespaced_pod(namespace, {"metadata": {"name": name, "labels": {"app": name}}, "spec": {
-            "containers": [{"name": "main", "image": PAUSE}]}})  # fmt: skip
-        core.create_namespaced_service(namespace, {"metadata": {"name": name}, "spec": {
-            "selector": {"app": name}, "ports": [{"port": 9090}]}})  # fmt: skip
+        core.create_namespaced_pod(
+            namespace,
+            {
+                "metadata": {"name": name, "labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": PAUSE}]},
+            },
+        )
+        core.create_namespaced_service(
+            namespace,
+            {"metadata": {"name": name}, "spec": {"selector": {"app": name}, "ports": [{"port": 9090}]}},
+        )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, sorted(names)))
@@ -110,22 +120,30 @@ def floor_phase(api, core, namespace: str, count: int, timeout: float) -> dict:
     return {"all_ready_s": done - started}
 
 
-def add_bench_nodes(core, count: int) -> list[str]:
+def add_bench_nodes(core: Any, count: int) -> list[str]:
     """Extra kwok nodes so that N pods fit (the catalog's general pool holds 330 pods)."""
     names = [f"kwok-bench-{i:02d}" for i in range((count + 99) // 100)]
     for i, name in enumerate(names):
         allocatable = {"cpu": "64", "memory": "256Gi", "pods": "110"}
-        core.create_node({
-            "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
-                         "labels": {"kubernetes.io/hostname": name, "type": "kwok",
-                                    "hourglass.eigenlayer.io/node-pool": "bench"}},
-            "spec": {"podCIDR": f"10.250.{i}.0/24"},
-            "status": {"allocatable": allocatable, "capacity": allocatable},
-        })  # fmt: skip
+        core.create_node(
+            {
+                "metadata": {
+                    "name": name,
+                    "annotations": {"kwok.x-k8s.io/node": "fake"},
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "type": "kwok",
+                        "hourglass.eigenlayer.io/node-pool": "bench",
+                    },
+                },
+                "spec": {"podCIDR": f"10.250.{i}.0/24"},
+                "status": {"allocatable": allocatable, "capacity": allocatable},
+            }
+        )
     return names
 
 
-def delete_namespace(core, namespace: str, timeout: float) -> None:
+def delete_namespace(core: Any, namespace: str, timeout: float) -> None:
     core.delete_namespace(namespace)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -151,13 +169,27 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def operator_phase(api, core, custom, kubeconfig: Path, namespace: str, args, work: Path) -> dict:
-    process = OperatorProcess(kubeconfig, namespace, work, "--max-batch-size", str(args.batch_size),
-                              "--max-concurrent-reconciles", str(args.workers), "--log-level", "warning")  # fmt: skip
+def operator_phase(
+    core: Any, custom: Any, kubeconfig: Path, namespace: str, args: argparse.Namespace, work: Path
+) -> dict:
+    process = OperatorProcess(
+        kubeconfig,
+        namespace,
+        work,
+        "--max-batch-size",
+        str(args.batch_size),
+        "--max-concurrent-reconciles",
+        str(args.workers),
+        "--log-level",
+        "warning",
+    )
     process.wait_ready(60)
     names = [f"bench-{i:04d}" for i in range(args.count)]
-    performers = Watcher(lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
-                         lambda p: bool((p.get("status") or {}).get("ready")), namespace)  # fmt: skip
+    performers = Watcher(
+        lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
+        lambda p: bool((p.get("status") or {}).get("ready")),
+        namespace,
+    )
     pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
     created: dict[str, float] = {}
     started = time.monotonic()
@@ -170,7 +202,8 @@ def operator_phase(api, core, custom, kubeconfig: Path, namespace: str, args, wo
         list(pool.map(create, names))
     done = wait_count(performers, set(names), args.timeout)
     create_to_ready = [performers.first[n] - created[n] for n in names]
-    pod_to_status = [performers.first[n] - pods.first[f"performer-{n}"] for n in names if f"performer-{n}" in pods.first]
+    pod_ready_at = {n: pods.first.get(f"performer-{n}") for n in names}
+    pod_to_status = [performers.first[n] - pod_ready_at[n] for n in names if pod_ready_at[n]]
 
     # Spec changes: each of K Performers gets a new environment; time until it has a new pod.
     changed = names[: args.upgrades]
@@ -179,8 +212,9 @@ def operator_phase(api, core, custom, kubeconfig: Path, namespace: str, args, wo
     patched: dict[str, float] = {}
     for name in changed:
         patched[name] = time.monotonic()
-        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                              {"spec": {"config": {"environment": {"REVISION": "2"}}}})  # fmt: skip
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, {"spec": {"config": {"environment": {"REVISION": "2"}}}}
+        )
     deadline = time.monotonic() + args.timeout
     while len(new_pod) < len(changed) and time.monotonic() < deadline:
         for name in changed:
@@ -218,19 +252,50 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--upgrades", type=int, default=20, help="Performers whose spec is changed")
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--kubeconfig", type=Path, help="default: the local control plane (started if needed)")
+    parser.add_argument("--kubeconfig", type=Path, help="default: the local control plane, started if needed")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
-    kubeconfig = args.kubeconfig or Path(subprocess.run(
-        [str(REPO / "hack/testenv/testenv.sh"), "up"], check=True, capture_output=True, text=True).stdout.strip())
+    testenv = str(REPO / "hack/testenv/testenv.sh")
+    if args.kubeconfig:
+        kubeconfig = args.kubeconfig
+    else:
+        kubeconfig = Path(
+            subprocess.run([testenv, "up"], check=True, capture_output=True, text=True).stdout.strip()
+        )
     api = kubernetes.config.new_client_from_config(str(kubeconfig))
     core, custom = kubernetes.client.CoreV1Api(api), kubernetes.client.CustomObjectsApi(api)
-    kubectl = subprocess.run([str(REPO / "hack/testenv/testenv.sh"), "bin"], check=True, capture_output=True,
-                             text=True).stdout.strip() + "/kubectl"  # fmt: skip
-    subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "apply", "--server-side", "--force-conflicts",
-                    "-f", str(REPO / "crds")], check=True, capture_output=True)  # fmt: skip
-    subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "wait", "--for=condition=Established",
-                    "crd/performers.hourglass.eigenlayer.io"], check=True, capture_output=True)  # fmt: skip
+    kubectl = (
+        subprocess.run(
+            [str(REPO / "hack/testenv/testenv.sh"), "bin"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        + "/kubectl"
+    )
+    subprocess.run(
+        [
+            kubectl,
+            "--kubeconfig",
+            str(kubeconfig),
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(REPO / "crds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            kubectl,
+            "--kubeconfig",
+            str(kubeconfig),
+            "wait",
+            "--for=condition=Established",
+            "crd/performers.hourglass.eigenlayer.io",
+        ],
+        check=True,
+        capture_output=True,
+    )
     run_id = uuid.uuid4().hex[:6]
     work = Path(f"/tmp/hourglass-bench-{run_id}")
     work.mkdir(parents=True)
@@ -239,27 +304,37 @@ def main() -> int:
         core.create_namespace({"metadata": {"name": ns}})
     nodes = add_bench_nodes(core, args.count)
     try:
-        floor = floor_phase(api, core, namespaces["floor"], args.count, args.timeout)
+        floor = floor_phase(core, namespaces["floor"], args.count, args.timeout)
         delete_namespace(core, namespaces["floor"], args.timeout)
-        operator = operator_phase(api, core, custom, kubeconfig, namespaces["operator"], args, work)
+        operator = operator_phase(core, custom, kubeconfig, namespaces["operator"], args, work)
     finally:
         for ns in namespaces.values():
             with contextlib.suppress(kubernetes.client.ApiException):
                 core.delete_namespace(ns)
         for node in nodes:
             core.delete_node(node)
-    report = {"count": args.count, "batch_size": args.batch_size, "workers": args.workers, "floor": floor,
-              "operator": operator, "operator_over_floor": operator["all_ready_s"] / floor["all_ready_s"]}  # fmt: skip
+    report = {
+        "count": args.count,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "floor": floor,
+        "operator": operator,
+        "operator_over_floor": operator["all_ready_s"] / floor["all_ready_s"],
+    }
     rows = [
         ("Performers", f"{args.count}"),
         ("floor: N pods+services until all Ready", f"{floor['all_ready_s']:.1f} s"),
         ("operator: all Performers ready", f"{operator['all_ready_s']:.1f} s"),
         ("operator / floor", f"{report['operator_over_floor']:.2f}x"),
-        ("create -> ready p50 / p95", f"{operator['create_to_ready_p50_s']:.1f} s / "
-                                      f"{operator['create_to_ready_p95_s']:.1f} s"),  # fmt: skip
+        (
+            "create -> ready p50 / p95",
+            f"{operator['create_to_ready_p50_s']:.1f} s / {operator['create_to_ready_p95_s']:.1f} s",
+        ),
         ("pod Ready -> status.ready p50", f"{operator['pod_ready_to_status_ready_p50_s']:.2f} s"),
-        (f"spec change -> new pod p50 ({operator['spec_changes_completed']} changes)",
-         f"{operator['spec_change_to_new_pod_p50_s']:.2f} s"),  # fmt: skip
+        (
+            f"spec change -> new pod p50 ({operator['spec_changes_completed']} changes)",
+            f"{operator['spec_change_to_new_pod_p50_s']:.2f} s",
+        ),
         ("ansible runs / module calls", f"{operator['ansible_runs']:.0f} / {operator['module_calls']:.0f}"),
         ("operator peak RSS", f"{operator['operator_peak_rss_mb']:.0f} MB"),
     ]

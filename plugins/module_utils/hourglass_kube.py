@@ -8,15 +8,18 @@ import os
 from typing import Any
 
 
-def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+def api_client(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 4) -> Any:
+    """An ApiClient keeping up to `pool_size` connections (for concurrent calls)."""
     import kubernetes  # imported here so that a missing client fails the module, not the import
 
     path = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
     context = context or os.environ.get("K8S_AUTH_CONTEXT")
-    if path:
-        return kubernetes.config.new_client_from_config(config_file=path, context=context)
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = kubernetes.client.Configuration()
+    configuration = kubernetes.client.Configuration()
+    if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        kubernetes.config.load_kube_config(
+            config_file=path, context=context, client_configuration=configuration
+        )
+    else:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
-        return kubernetes.client.ApiClient(configuration)
-    return kubernetes.config.new_client_from_config(context=context)
+    configuration.connection_pool_maxsize = pool_size
+    return kubernetes.client.ApiClient(configuration)

@@ -73,6 +73,7 @@ results:
 
 import contextlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.hourglass_kube import api_client
@@ -81,6 +82,7 @@ from ansible.module_utils.performer_status import child_name, compute_status, no
 GROUP = "hourglass.eigenlayer.io"
 VERSION = "v1alpha1"
 PLURAL = "performers"
+CONCURRENT_WRITES = 16
 
 
 def results_by_object(definitions: list | None, registered: dict) -> dict:
@@ -145,16 +147,15 @@ def main() -> None:
     params = module.params
     import kubernetes
 
-    client = api_client(params["kubeconfig"], params["context"])
+    client = api_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_WRITES)
     custom = kubernetes.client.CustomObjectsApi(client)
     core = kubernetes.client.CoreV1Api(client)
     plan = params["plan"]
     applied = results_by_object(plan.get("apply"), params["applied"])
     deleted = results_by_object(plan.get("delete"), params["deleted"])
     now = now_rfc3339()
-    results, changed = [], False
 
-    for performer in params["performers"]:
+    def reconcile_status(performer: dict) -> dict:
         meta = performer["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         key, child = f"{namespace}/{name}", child_name(name)
@@ -197,18 +198,20 @@ def main() -> None:
                 core.create_namespaced_event(
                     namespace, event(performer, event_type, reason, message, params["field_manager"], now)
                 )
-        changed |= patched
-        results.append(
-            {
-                "namespace": namespace,
-                "name": name,
-                "phase": status["phase"],
-                "ready": status["ready"],
-                "error": error,
-                "patched": patched,
-                "children_gone": bool(entry.get("children_gone")),
-            }
-        )
+        return {
+            "namespace": namespace,
+            "name": name,
+            "phase": status["phase"],
+            "ready": status["ready"],
+            "error": error,
+            "patched": patched,
+            "children_gone": bool(entry.get("children_gone")),
+        }
+
+    # The API calls of a batch are independent: issue them concurrently (results keep the order).
+    with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES) as pool:
+        results = list(pool.map(reconcile_status, params["performers"]))
+    changed = any(r["patched"] for r in results)
     module.exit_json(changed=changed, results=results)
 
 
