@@ -9,12 +9,13 @@ VENV ?= .venv
 VENV_STAMP := $(VENV)/.installed
 TESTENV := hack/testenv/testenv.sh
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit demo clean
+.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit demo bench clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
-	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit clean"
+	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit bench clean"
 
 venv: $(VENV_STAMP)
 
@@ -57,6 +58,9 @@ test-unit: venv
 
 demo: venv
 	hack/demo.sh
+
+bench: venv
+	$(VENV)/bin/python -m bench.operator_bench $(BENCH_ARGS)
 
 clean: cluster-down
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -24,6 +24,14 @@ Handler = Callable[[str, Obj | None, Obj | None], None]  # (event type, old, new
 WATCH_TIMEOUT_SECONDS = 300
 
 
+def _newer_or_same(candidate: Obj, current: Obj) -> bool:
+    """resourceVersions are opaque; etcd's are integers, which is all this comparison relies on."""
+    try:
+        return int(candidate["metadata"]["resourceVersion"]) >= int(current["metadata"]["resourceVersion"])
+    except (KeyError, ValueError):
+        return True
+
+
 class GoneError(Exception):
     """The watch's resourceVersion is too old (HTTP 410): list again."""
 
@@ -79,9 +87,7 @@ class Informer:
         key = object_key(obj)
         with self._lock:
             current = self._cache.get(key)
-            if current is None or int(current["metadata"]["resourceVersion"]) <= int(
-                obj["metadata"]["resourceVersion"]
-            ):
+            if current is None or _newer_or_same(obj, current):
                 self._cache[key] = obj
 
     def alive(self) -> bool:
