@@ -36,6 +36,28 @@ def _ns_path(namespace: str) -> str:
     return f"namespaces/{namespace}/" if namespace else ""
 
 
+def _observed_view(obj: Obj | None) -> Obj | None:
+    """What a reconcile needs of a child: identity, labels, annotations (the spec hash), deletion,
+    and for a Pod its node and status; a Service keeps its spec (selector and ports are compared).
+    Leaving the pod spec out keeps the extra vars of a batch of 100 small (Ansible pays for size)."""
+    if obj is None:
+        return None
+    meta = obj["metadata"]
+    view: Obj = {
+        "apiVersion": obj.get("apiVersion", "v1"),
+        "kind": obj.get("kind"),
+        "metadata": {k: meta[k] for k in (
+            "name", "namespace", "uid", "resourceVersion", "labels", "annotations", "deletionTimestamp",
+            "ownerReferences") if k in meta},
+    }  # fmt: skip
+    if obj.get("kind") == "Pod":
+        view["spec"] = {"nodeName": (obj.get("spec") or {}).get("nodeName")}
+        view["status"] = obj.get("status") or {}
+    else:
+        view["spec"] = obj.get("spec") or {}
+    return view
+
+
 def _interesting_change(old: Obj | None, new: Obj | None) -> bool:
     """Changes of a custom resource that need a reconcile (status-only writes do not)."""
     if old is None or new is None:
@@ -191,7 +213,8 @@ class Controller:
             "ansible_operator_meta": {"name": meta["name"], "namespace": meta["namespace"]},
             self.watch.cr_var: cr,
             "_hourglass_observed": {
-                kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children
+                kind: _observed_view(self._child(kind, meta["namespace"], meta["name"]))
+                for kind in self.children
             },
         }
         return item

@@ -36,6 +36,13 @@ class GoneError(Exception):
     """The watch's resourceVersion is too old (HTTP 410): list again."""
 
 
+def _slim(obj: Obj) -> Obj:
+    """Drop metadata.managedFields: nobody here reads them, and they are often half of an object
+    that is cached, and handed to Ansible for every reconcile."""
+    obj.get("metadata", {}).pop("managedFields", None)
+    return obj
+
+
 def object_key(obj: Obj) -> str:
     meta = obj["metadata"]
     return f"{meta.get('namespace', '')}/{meta['name']}"
@@ -114,7 +121,7 @@ class Informer:
     def _list(self) -> str:
         response = self._request({"resourceVersion": "0" if not self._synced.is_set() else None}, 60)
         body = json.loads(response.data)
-        items = {object_key(item): item for item in body.get("items") or []}
+        items = {object_key(item): _slim(item) for item in body.get("items") or []}
         kind = body.get("kind", "List").removesuffix("List")
         api_version = body.get("apiVersion", "v1")
         for item in items.values():  # list items carry no kind/apiVersion
@@ -157,7 +164,7 @@ class Informer:
         return resource_version
 
     def _dispatch(self, event: Obj, resource_version: str) -> str:
-        kind, obj = event.get("type"), event.get("object") or {}
+        kind, obj = event.get("type"), _slim(event.get("object") or {})
         if kind == "ERROR":
             if obj.get("code") == 410:
                 raise GoneError(obj.get("message", "resource version too old"))

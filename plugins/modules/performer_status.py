@@ -17,13 +17,15 @@ description:
     Scheduled and Reconciled conditions of each Performer, patches the status subresource when it
     changed and records Kubernetes Events on transitions.
 options:
-  performers:
-    description: The Performer objects of the batch, as read from the API server.
+  batch:
+    description: The role's batch, one item per Performer with the Performer object
+      (C(_hourglass_eigenlayer_io_performer)) and what was observed of its Pod and Service
+      (C(_hourglass_observed)).
     type: list
     elements: dict
     required: true
   observed:
-    description: Pod and Service per C(namespace/name) before this run (null when absent).
+    description: Pod and Service per C(namespace/name) when the items carry none (single-Performer runs).
     type: dict
     default: {}
   plan:
@@ -132,7 +134,7 @@ def event(performer: dict, event_type: str, reason: str, message: str, component
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "performers": {"type": "list", "elements": "dict", "required": True},
+            "batch": {"type": "list", "elements": "dict", "required": True},
             "observed": {"type": "dict", "default": {}},
             "plan": {"type": "dict", "required": True},
             "applied": {"type": "dict", "default": {}},
@@ -155,7 +157,8 @@ def main() -> None:
     deleted = results_by_object(plan.get("delete"), params["deleted"])
     now = now_rfc3339()
 
-    def reconcile_status(performer: dict) -> dict:
+    def reconcile_status(item: dict) -> dict:
+        performer = item["_hourglass_eigenlayer_io_performer"]
         meta = performer["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         key, child = f"{namespace}/{name}", child_name(name)
@@ -170,7 +173,7 @@ def main() -> None:
         errors = [entry.get("error")] + [error_of(r) for r in object_results]
         error = "; ".join(e for e in errors if e) or None
 
-        pod = (params["observed"].get(key) or {}).get("pod")
+        pod = (item.get("_hourglass_observed") or params["observed"].get(key) or {}).get("pod")
         if pod_result and not error_of(pod_result) and (pod_result.get("result") or {}).get("metadata"):
             pod = pod_result["result"]
         status = compute_status(
@@ -210,7 +213,7 @@ def main() -> None:
 
     # The API calls of a batch are independent: issue them concurrently (results keep the order).
     with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES) as pool:
-        results = list(pool.map(reconcile_status, params["performers"]))
+        results = list(pool.map(reconcile_status, params["batch"]))
     changed = any(r["patched"] for r in results)
     module.exit_json(changed=changed, results=results)
 

@@ -1,0 +1,141 @@
+#!/usr/bin/python
+"""Ansible module performer_apply: server-side applies (or deletes) a list of objects, with the
+API calls of the list issued concurrently, and one result per object in the order given.
+
+The performer role hands it every Pod and Service of a batch in one call. Results have the shape
+kubernetes.core.k8s returns for a list (`result.results[i]` with `result` or `error.msg`), so one
+object's failure is reported without failing the others.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: performer_apply
+short_description: Server-side apply or delete a list of Pods and Services concurrently
+options:
+  objects:
+    description: The objects (core/v1 Pods and Services with metadata.namespace).
+    type: list
+    elements: dict
+    required: true
+  state:
+    description: C(present) applies, C(absent) deletes (a missing object counts as deleted).
+    type: str
+    choices: [present, absent]
+    default: present
+  field_manager:
+    description: Server-side apply field manager.
+    type: str
+    default: hourglass-operator
+  wait:
+    description: With C(absent), wait until every object is gone.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait with I(wait).
+    type: int
+    default: 120
+  kubeconfig:
+    description: Path to a kubeconfig; defaults as kubernetes.core modules do.
+    type: path
+  context:
+    description: Kubeconfig context.
+    type: str
+author: hourglass-operator maintainers
+"""
+
+RETURN = r"""
+result:
+  description: C(results), one entry per object in the order given, with C(result) (the object
+    as the API server returned it) or C(error.msg).
+  returned: always
+  type: dict
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.hourglass_kube import api_client, object_path, request
+
+CONCURRENT_CALLS = 16
+
+
+def slim(obj: dict | None) -> dict:
+    """What the status module needs of an applied object; full objects would make every batch's
+    result (and ansible-runner's events) megabytes large."""
+    if not obj:
+        return {}
+    meta = obj.get("metadata") or {}
+    kept = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": {
+        k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "annotations", "labels",
+                             "deletionTimestamp") if k in meta}}  # fmt: skip
+    if obj.get("kind") == "Pod":
+        kept["spec"] = {"nodeName": (obj.get("spec") or {}).get("nodeName")}
+        kept["status"] = obj.get("status") or {}
+    return kept
+
+
+def failure(status: int, body: dict | None) -> dict:
+    message = (body or {}).get("message") or f"HTTP {status}"
+    return {"changed": False, "error": {"msg": f"{status} {message}", "status": status}}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "objects": {"type": "list", "elements": "dict", "required": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "field_manager": {"type": "str", "default": "hourglass-operator"},
+            "wait": {"type": "bool", "default": False},
+            "wait_timeout": {"type": "int", "default": 120},
+            "kubeconfig": {"type": "path"},
+            "context": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    client = api_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_CALLS)
+
+    def apply(obj: dict) -> dict:
+        query = [("fieldManager", params["field_manager"]), ("force", "true")]
+        if module.check_mode:
+            query.append(("dryRun", "All"))
+        status, body = request(client, "PATCH", object_path(obj), query=query, body=obj,
+                               content_type="application/apply-patch+yaml")  # fmt: skip
+        return {"changed": True, "result": slim(body)} if status < 300 else failure(status, body)
+
+    def delete(obj: dict) -> dict:
+        path = object_path(obj)
+        query = [("propagationPolicy", "Background")] + ([("dryRun", "All")] if module.check_mode else [])
+        status, body = request(client, "DELETE", path, query=query)
+        if status == 404:
+            return {"changed": False, "result": {}}
+        if status >= 300:
+            return failure(status, body)
+        deadline = time.monotonic() + params["wait_timeout"]
+        while params["wait"] and not module.check_mode:
+            if request(client, "GET", path)[0] == 404:
+                break
+            if time.monotonic() > deadline:
+                return failure(
+                    408, {"message": f"{obj['kind']} {path} still exists after {params['wait_timeout']} s"}
+                )
+            time.sleep(0.5)
+        return {"changed": True, "result": slim(body)}
+
+    action = apply if params["state"] == "present" else delete
+
+    def guarded(obj: dict) -> dict:
+        try:
+            return action(obj)
+        except Exception as error:  # one bad object must not fail the batch
+            return {"changed": False, "error": {"msg": str(error)}}
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_CALLS) as pool:
+        results = list(pool.map(guarded, params["objects"]))
+    module.exit_json(changed=any(r["changed"] for r in results), result={"results": results})
+
+
+if __name__ == "__main__":
+    main()
