@@ -133,3 +133,24 @@ def test_probes_and_metrics(custom, namespace, processes):
         "hourglass_reconcile_duration_seconds",
     ):
         assert metric in body, metric
+
+
+def test_sigterm_lets_the_running_batch_finish_and_starts_no_new_one(custom, namespace, processes):
+    names = [f"term-{i:02d}" for i in range(15)]
+    for name in names:
+        create(custom, namespace, name)
+    process = processes("--max-batch-size", "15", "--graceful-shutdown-timeout", "60")
+    process.wait_ready()
+    wait_for(lambda: reconciled_by(process) > 0, timeout=30, what="a batch to start")
+    started = time.monotonic()
+    assert process.stop(timeout=90) == 0
+    assert time.monotonic() - started < 60
+    lines = process.log_lines()
+    shutdown = next(i for i, line in enumerate(lines) if '"shutting down"' in line)
+    after = lines[shutdown:]
+    assert not any('"running ansible"' in line for line in after), "a batch started after SIGTERM"
+    # The batch that was running finished: its Performers got their status written.
+    items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+    assert all((i.get("status") or {}).get("phase") for i in items)
+    # Start again so that the fixture can release the finalizers.
+    processes().wait_ready()

@@ -59,11 +59,11 @@ class OperatorProcess:
         raise TimeoutError(f"the operator was not ready within {timeout} s:\n{self.logs()}")
 
     def logs(self, tail: int = 80) -> str:
-        self._log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-tail:])
+        return "\n".join(self.log_lines()[-tail:])
 
     def log_lines(self) -> list[str]:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace").splitlines()
 
     def stop(self, timeout: float = 60) -> int:
