@@ -194,7 +194,7 @@ def test_kubectl_get_perf_shows_the_columns(cluster, custom, namespace, performe
     assert row.split()[:4] == [
         "columns",
         performer("x")["spec"]["avsAddress"],
-        "ghcr.io/example/performer:v1.0.0",
+        performer("x")["spec"]["image"],
         "v1.0.0",
     ]
     # The `hourglass` category lists Performers too.

@@ -5,12 +5,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import uuid
 
 import kubernetes
 
 GROUP, VERSION, PLURAL = "hourglass.eigenlayer.io", "v1alpha1", "performers"
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+# kwok runs no containers, so any reference works locally; on a cluster with real kubelets use an
+# image that serves gRPC health (grpc.health.v1) on the performer port.
+IMAGE = os.environ.get("HOURGLASS_TEST_PERFORMER_IMAGE", "ghcr.io/example/performer:v1.0.0")
 
 
 def performer(name: str, **spec: object) -> dict:
@@ -19,7 +23,7 @@ def performer(name: str, **spec: object) -> dict:
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Performer",
         "metadata": {"name": name},
-        "spec": {"avsAddress": AVS, "image": "ghcr.io/example/performer:v1.0.0", **spec},
+        "spec": {"avsAddress": AVS, "image": IMAGE, **spec},
     }
 
 
