@@ -63,6 +63,15 @@ install_catalog() {
   # Node status (allocatable, capacity) is only taken on create, so create what is missing.
   kctl create -f "$here/catalog/nodes.yaml" 2>&1 | grep -v AlreadyExists >&2 || true
   kctl wait --for=condition=Ready node -l hourglass.eigenlayer.io/testenv=catalog --timeout=60s >/dev/null
+  # The node lifecycle controller taints nodes it saw NotReady and lifts the taint a few seconds
+  # after they turn Ready; until then nothing schedules there.
+  local waited=0
+  while [ -n "$(kctl get nodes -l hourglass.eigenlayer.io/testenv=catalog \
+    -o jsonpath='{.items[*].spec.taints[?(@.key=="node.kubernetes.io/not-ready")].key}')" ]; do
+    [ "$waited" -lt 60 ] || die "nodes still carry the node.kubernetes.io/not-ready taint after 60 s"
+    sleep 1
+    waited=$((waited + 1))
+  done
 }
 
 cmd_up() {
