@@ -17,12 +17,17 @@ flock 9   # one build at a time per cache; a second caller waits and then finds 
 
 missing() { for b in "$@"; do [ -x "$TESTENV_BIN/$b" ] || return 0; done; return 1; }
 
-# module_info MODULE@VERSION FIELD -> a field of `go mod download -json` (Dir, GoMod, Time, Origin.Hash).
+# module_info MODULE@VERSION FIELD... -> the fields of `go mod download -json` (GoMod, Time,
+# Origin.Hash, ...), one per line, from a single download.
 module_info() {
-  go mod download -json "$1" | python3 -c 'import json,sys
-d=json.load(sys.stdin); v=d
-for k in sys.argv[1].split("."): v=(v or {}).get(k)
-print(v or "")' "$2"
+  local module=$1
+  shift
+  go mod download -json "$module" | python3 -c 'import json,sys
+d=json.load(sys.stdin)
+for path in sys.argv[1:]:
+    v=d
+    for k in path.split("."): v=(v or {}).get(k)
+    print(v or "")' "$@"
 }
 
 build_kubernetes() {
@@ -34,9 +39,8 @@ build_kubernetes() {
   log "building kubernetes $KUBE_VERSION (staging modules $staging) in $work"
   mkdir -p "$work"
   local upstream_mod commit built
-  upstream_mod=$(cd "$work" && GOFLAGS=-mod=mod module_info "k8s.io/kubernetes@$KUBE_VERSION" GoMod)
-  commit=$(cd "$work" && module_info "k8s.io/kubernetes@$KUBE_VERSION" Origin.Hash)
-  built=$(cd "$work" && module_info "k8s.io/kubernetes@$KUBE_VERSION" Time)
+  { read -r upstream_mod; read -r commit; read -r built; } < <(
+    cd "$work" && module_info "k8s.io/kubernetes@$KUBE_VERSION" GoMod Origin.Hash Time)
   {
     echo "module hourglass.local/testenv/kubernetes"
     echo

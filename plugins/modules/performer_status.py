@@ -88,12 +88,10 @@ CONCURRENT_WRITES = 16
 
 
 def results_by_object(definitions: list | None, registered: dict) -> dict:
-    """Pairs each object sent to a kubernetes.core.k8s task with its result (or error)."""
+    """Pairs each object sent to a performer_apply task with its result (or error)."""
     if not registered or registered.get("skipped") or not definitions:
         return {}
-    results = (registered.get("result") or {}).get("results")
-    if results is None:  # kubernetes.core returns a lone result unwrapped
-        results = [registered]
+    results = registered["result"]["results"]
     return {
         (d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): r
         for d, r in zip(definitions, results, strict=False)

@@ -84,28 +84,41 @@ def namespace(
 
 
 @pytest.fixture
-def operator(request: pytest.FixtureRequest, cluster: Cluster, namespace: str, performer_crd: dict, tmp_path):
-    """The operator running as a process, watching the test's namespace. At the end the test's
-    Performers are deleted while it still runs, so that their finalizers are released."""
-    process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path)
-    request.node.hourglass_operators = [process]
-    try:
-        process.wait_ready()
-    except Exception:
-        process.stop()
-        raise
-    yield process
+def operators(
+    request: pytest.FixtureRequest, cluster: Cluster, namespace: str, performer_crd: dict, tmp_path
+):
+    """Starts operator processes watching the test's namespace: `operators(*extra_args)`. At the end
+    the test's Performers are deleted while one still runs (so that their finalizers are
+    released), then every process is stopped."""
+    started: list[OperatorProcess] = []
+    request.node.hourglass_operators = started
+
+    def start(*args: str) -> OperatorProcess:
+        process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path, *args)
+        started.append(process)
+        return process
+
+    yield start
     custom = kubernetes.client.CustomObjectsApi(cluster.api)
     try:
         custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        if process.process.poll() is None:
+        if any(p.process.poll() is None for p in started):
             wait_for(
                 lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
-                timeout=60,
+                timeout=90,
                 what="the test's Performers to be deleted",
             )
     finally:
-        process.stop()
+        for process in started:
+            process.stop()
+
+
+@pytest.fixture
+def operator(operators) -> OperatorProcess:
+    """One operator process watching the test's namespace, ready."""
+    process = operators()
+    process.wait_ready()
+    return process
 
 
 @pytest.hookimpl(hookwrapper=True)

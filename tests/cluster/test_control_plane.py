@@ -63,6 +63,27 @@ def run_pod(core: kubernetes.client.CoreV1Api, namespace: str, manifest: dict) -
     return wait_for(ready, timeout=60, what=f"pod {namespace}/{name} to be Running and Ready")
 
 
+def wait_unschedulable(
+    core: kubernetes.client.CoreV1Api, namespace: str, name: str
+) -> kubernetes.client.V1PodCondition:
+    """Wait for the scheduler to mark the pod Unschedulable; its PodScheduled condition."""
+
+    def condition() -> kubernetes.client.V1PodCondition | None:
+        pod = core.read_namespaced_pod(name, namespace)
+        return next(
+            (
+                c
+                for c in pod.status.conditions or []
+                if c.type == "PodScheduled" and c.reason == "Unschedulable"
+            ),
+            None,
+        )
+
+    scheduled = wait_for(condition, timeout=30, what=f"pod {namespace}/{name} to be Unschedulable")
+    assert scheduled.status == "False"
+    return scheduled
+
+
 def quantities(resources: dict[str, str]) -> dict[str, object]:
     """Resource quantities compared by value (the API server prints 2048Gi as 2Ti)."""
     return {name: parse_quantity(amount) for name, amount in resources.items()}
@@ -149,14 +170,7 @@ def test_pod_requesting_more_gpus_than_any_node_has_stays_pending(
         ),
     )
 
-    def unschedulable() -> kubernetes.client.V1PodCondition | None:
-        pod = core.read_namespaced_pod("too-many-gpus", namespace)
-        return next(
-            (c for c in pod.status.conditions or [] if c.type == "PodScheduled" and c.status == "False"), None
-        )
-
-    condition = wait_for(unschedulable, timeout=30, what="PodScheduled=False")
-    assert condition.reason == "Unschedulable"
+    condition = wait_unschedulable(core, namespace, "too-many-gpus")
     assert "Insufficient nvidia.com/gpu" in condition.message
 
     def failed_scheduling_event() -> list:
@@ -176,18 +190,7 @@ def test_gpu_pod_without_toleration_is_not_scheduled(
 ):
     core.create_namespaced_pod(namespace, pod_manifest("untolerated", requests={"nvidia.com/gpu": "1"}))
 
-    def unschedulable_message() -> str | None:
-        pod = core.read_namespaced_pod("untolerated", namespace)
-        return next(
-            (
-                c.message
-                for c in pod.status.conditions or []
-                if c.type == "PodScheduled" and c.reason == "Unschedulable"
-            ),
-            None,
-        )
-
-    message = wait_for(unschedulable_message, timeout=30, what="the pod to be Unschedulable")
+    message = wait_unschedulable(core, namespace, "untolerated").message
     assert "nvidia.com/gpu" in message and "untolerated taint" in message
 
 

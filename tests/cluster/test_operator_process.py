@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import kubernetes
-import pytest
 
 from tests.support.operator import OperatorProcess
 from tests.support.performers import GROUP, PLURAL, VERSION, performer
@@ -28,34 +27,8 @@ def reconciled_by(process: OperatorProcess) -> int:
     return sum('"running ansible"' in line for line in process.log_lines())
 
 
-@pytest.fixture
-def processes(request, cluster, custom, namespace, performer_crd, tmp_path):
-    """Start operators with `start(*args)`; at the end the namespace's Performers are deleted while
-    a live one runs, then all are stopped."""
-    started: list[OperatorProcess] = []
-    request.node.hourglass_operators = started
-
-    def start(*args: str) -> OperatorProcess:
-        process = OperatorProcess(cluster.kubeconfig, namespace, tmp_path, *args)
-        started.append(process)
-        return process
-
-    yield start
-    try:
-        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        if any(p.process.poll() is None for p in started):
-            wait_for(
-                lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
-                timeout=90,
-                what="the Performers to be deleted",
-            )
-    finally:
-        for process in started:
-            process.stop()
-
-
 def test_with_leader_election_only_one_replica_reconciles_and_the_other_takes_over(
-    cluster, custom, namespace, processes
+    cluster, custom, namespace, operators
 ):
     args = (
         "--leader-elect",
@@ -64,10 +37,10 @@ def test_with_leader_election_only_one_replica_reconciles_and_the_other_takes_ov
         "--leader-election-id",
         "hourglass-test",
     )
-    first = processes(*args)
+    first = operators(*args)
     first.wait_ready()
     wait_for(lambda: "became the leader" in "\n".join(first.log_lines()), timeout=30, what="a leader")
-    second = processes(*args)
+    second = operators(*args)
     second.wait_ready()
     create(custom, namespace, "elected")
     wait_for(lambda: all_ready(custom, namespace, ["elected"]), timeout=60, what="the Performer to be ready")
@@ -89,18 +62,18 @@ def test_with_leader_election_only_one_replica_reconciles_and_the_other_takes_ov
 
 
 def test_killing_the_operator_mid_batch_leaves_one_pod_and_one_service_per_performer(
-    core, custom, namespace, processes
+    core, custom, namespace, operators
 ):
     names = [f"burst-{i:02d}" for i in range(20)]
     for name in names:
         create(custom, namespace, name)
-    first = processes("--max-batch-size", "7")
+    first = operators("--max-batch-size", "7")
     first.wait_ready()
     wait_for(lambda: reconciled_by(first) > 0, timeout=30, what="a batch to start")
     time.sleep(1.0)  # inside the ansible run: objects partly applied, status not yet written
     first.kill()
 
-    second = processes("--max-batch-size", "7")
+    second = operators("--max-batch-size", "7")
     second.wait_ready()
     wait_for(lambda: all_ready(custom, namespace, names), timeout=120, what="every Performer to be ready")
     pods = core.list_namespaced_pod(namespace, label_selector="app=hourglass-performer").items
@@ -112,8 +85,8 @@ def test_killing_the_operator_mid_batch_leaves_one_pod_and_one_service_per_perfo
     )
 
 
-def test_probes_and_metrics(custom, namespace, processes):
-    process = processes()
+def test_probes_and_metrics(custom, namespace, operators):
+    process = operators()
     process.wait_ready()
     assert process.get("/healthz") == (200, "ok\n")
     assert process.get("/readyz") == (200, "ok\n")
@@ -135,11 +108,11 @@ def test_probes_and_metrics(custom, namespace, processes):
         assert metric in body, metric
 
 
-def test_sigterm_lets_the_running_batch_finish_and_starts_no_new_one(custom, namespace, processes):
+def test_sigterm_lets_the_running_batch_finish_and_starts_no_new_one(custom, namespace, operators):
     names = [f"term-{i:02d}" for i in range(15)]
     for name in names:
         create(custom, namespace, name)
-    process = processes("--max-batch-size", "15", "--graceful-shutdown-timeout", "60")
+    process = operators("--max-batch-size", "15", "--graceful-shutdown-timeout", "60")
     process.wait_ready()
     wait_for(lambda: reconciled_by(process) > 0, timeout=30, what="a batch to start")
     started = time.monotonic()
@@ -153,4 +126,4 @@ def test_sigterm_lets_the_running_batch_finish_and_starts_no_new_one(custom, nam
     items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
     assert all((i.get("status") or {}).get("phase") for i in items)
     # Start again so that the fixture can release the finalizers.
-    processes().wait_ready()
+    operators().wait_ready()

@@ -4,7 +4,6 @@ the operator-sdk ansible-operator passes for one Performer (it observes the clus
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -104,6 +103,3 @@ def test_role_runs_with_the_vars_ansible_operator_passes_for_one_performer(
             raise AssertionError("still exists")
         except kubernetes.client.ApiException as error:
             assert error.status == 404
-    assert json.loads((tmp_path / "extravars.json").read_text())["performer_state"] == {
-        "__ansible_unsafe": "absent"
-    }
