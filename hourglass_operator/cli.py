@@ -22,10 +22,12 @@ from hourglass_operator import health, logs
 from hourglass_operator.controller import Controller
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.runner import AnsibleBatchRunner
+from hourglass_operator.status_sync import StatusSync, load_status_rules
 from hourglass_operator.watches import WatchesError, load_watches
 
 log = logging.getLogger("hourglass_operator")
 DEFAULT_CONTENT = Path(__file__).resolve().parent.parent
+API_CONNECTIONS = 32  # informer watches, concurrent finalizer patches and status syncs
 
 
 def _env(name: str, default: str) -> str:
@@ -67,6 +69,13 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=int(_env("MAX_BATCH_SIZE", "100")),
         help="custom resources per ansible run (env MAX_BATCH_SIZE)",
+    )
+    a(
+        "--status-fast-path",
+        action=argparse.BooleanOptionalAction,
+        default=_env("STATUS_FAST_PATH", "true") == "true",
+        help="follow pod status changes without an ansible run when nothing else changed "
+        "(env STATUS_FAST_PATH=false disables)",
     )
     a(
         "--leader-elect",
@@ -128,10 +137,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def api_client(kubeconfig: str) -> kubernetes.client.ApiClient:
-    if kubeconfig:
-        return kubernetes.config.new_client_from_config(config_file=kubeconfig)
     configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_incluster_config(client_configuration=configuration)
+    if kubeconfig:
+        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = API_CONNECTIONS
     return kubernetes.client.ApiClient(configuration)
 
 
@@ -154,9 +165,15 @@ def run(args: argparse.Namespace) -> int:
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
             max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
         )  # fmt: skip
+        status_sync = None
+        if args.status_fast_path and watch.kind == "Performer":
+            status_sync = StatusSync(
+                api, load_status_rules(args.content_root), group=watch.group, version=watch.version,
+                plural=watch.plural,
+            )  # fmt: skip
         controllers.append(Controller(
             api, watch, runner, namespaces=namespaces, max_batch=args.max_batch_size,
-            workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader,
+            workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader, status_sync=status_sync,
         ))  # fmt: skip
     exit_code = 0
 

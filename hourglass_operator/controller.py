@@ -2,10 +2,12 @@
 of due keys and run Ansible once per batch, and the finalizer is added before children exist and
 removed once a finalizer run confirmed they are gone.
 
-What enqueues a custom resource: it appears; its generation, labels, annotations or deletion
-timestamp change (not its status, which the role itself writes); one of its Pods or Services
-(label `hourglass.eigenlayer.io/performer`) changes in any way, status included; the periodic
-resync. Failed keys come back with per-key exponential back-off.
+What enqueues a custom resource for a full reconcile: it appears; its generation, labels,
+annotations or deletion timestamp change (not its status, which the role itself writes); the
+periodic resync; a failure (with per-key exponential back-off). A change of one of its Pods or
+Services (label `hourglass.eigenlayer.io/performer`), status included, queues a status-only sync,
+which a separate worker handles without ansible when the Performer still matches what its last
+full reconcile established (`status_sync`), and escalates to a full reconcile otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kubernetes
@@ -21,6 +24,7 @@ import kubernetes
 from hourglass_operator import metrics
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.runner import AnsibleBatchRunner, RunResult, snake_case_keys
+from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.watches import Watch
 from hourglass_operator.workqueue import WorkQueue
 
@@ -30,6 +34,8 @@ OWNER_LABEL = "hourglass.eigenlayer.io/performer"
 CHILD_SELECTOR = "app=hourglass-performer"
 CHILD_PATHS = {"pod": "/api/v1/{ns}pods", "service": "/api/v1/{ns}services"}
 ABSENT_RETRY_SECONDS = 5.0
+CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
+STATUS_BATCH = 256
 
 
 def _ns_path(namespace: str) -> str:
@@ -81,8 +87,10 @@ class Controller:
         workers: int,
         stop: threading.Event,
         is_leader: threading.Event,
+        status_sync: StatusSync | None = None,
     ) -> None:
         self.api = api
+        self.status_sync = status_sync
         self.watch = watch
         self.runner = runner
         self.max_batch = max_batch
@@ -138,7 +146,10 @@ class Controller:
     # --- event handlers -------------------------------------------------------------------------
 
     def _on_cr(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        if kind != "DELETED" and _interesting_change(old, new):
+        if kind == "DELETED":
+            if self.status_sync:
+                self.status_sync.forget(object_key(old))
+        elif _interesting_change(old, new):
             self.queue.add(object_key(new))
 
     def _on_child(self, kind: str, old: Obj | None, new: Obj | None) -> None:
@@ -147,16 +158,19 @@ class Controller:
         if owner:
             key = f"{obj['metadata']['namespace']}/{owner}"
             if self._cr(key)[0] is not None:
-                self.queue.add(key)
+                self.queue.add(key, full=self.status_sync is None or kind == "DELETED")
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         for informer in self.all_informers():
             informer.start()
-        for target, name in [(self._resync_loop, "resync")] + [
+        targets = [(self._resync_loop, "resync")] + [
             (self._worker, f"worker-{i}") for i in range(self.workers)
-        ]:
+        ]
+        if self.status_sync:
+            targets.append((self._status_worker, "status"))
+        for target, name in targets:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -185,10 +199,15 @@ class Controller:
 
     # --- reconciling ----------------------------------------------------------------------------
 
+    def _may_work(self) -> bool:
+        if self.is_leader.is_set() and self.synced():
+            return True
+        self.stop.wait(0.2)
+        return False
+
     def _worker(self) -> None:
         while not self.stop.is_set():
-            if not self.is_leader.is_set() or not self.synced():
-                self.stop.wait(0.2)
+            if not self._may_work():
                 continue
             keys = self.queue.get_batch(self.max_batch, timeout=1.0)
             if not keys:
@@ -206,6 +225,36 @@ class Controller:
                 metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
                 metrics.QUEUE_DEPTH.set(self.queue.depth())
 
+    def _status_worker(self) -> None:
+        with ThreadPoolExecutor(CONCURRENT_API_CALLS, thread_name_prefix="status") as pool:
+            while not self.stop.is_set():
+                if not self._may_work():
+                    continue
+                keys = self.queue.get_batch(STATUS_BATCH, timeout=1.0, full=False)
+                list(pool.map(self._sync_status, keys))
+                metrics.QUEUE_DEPTH.set(self.queue.depth())
+
+    def _sync_status(self, key: str) -> None:
+        try:
+            cr, informer = self._cr(key)
+            if cr is None:
+                self.queue.forget(key)
+                return
+            namespace, name = cr["metadata"]["namespace"], cr["metadata"]["name"]
+            pod, service = (self._child(kind, namespace, name) for kind in ("pod", "service"))
+            outcome, updated = self.status_sync.sync(cr, pod, service)
+            metrics.STATUS_SYNCS.labels(result=outcome.value).inc()
+            if outcome is Outcome.ESCALATE:
+                self.queue.add(key)
+            elif updated is not None and informer is not None:
+                informer.update(updated)
+        except Exception as error:
+            metrics.STATUS_SYNCS.labels(result="error").inc()
+            delay = self.queue.add_after_failure(key)
+            log.warning("status sync failed, reconciling in %.0f s: %s", delay, error, extra={"key": key})
+        finally:
+            self.queue.done(key)
+
     def _item(self, cr: Obj) -> dict[str, Any]:
         meta, spec = cr["metadata"], cr.get("spec") or {}
         item = {
@@ -220,7 +269,7 @@ class Controller:
         return item
 
     def _reconcile(self, keys: list[str]) -> None:
-        present, absent = [], []
+        present, absent, unfinalized = [], [], []
         for key in keys:
             cr, informer = self._cr(key)
             if cr is None:
@@ -231,11 +280,17 @@ class Controller:
                     absent.append(cr)
                 continue
             if self.watch.finalizer and not self._has_finalizer(cr):
-                cr = self._add_finalizer(cr, informer)
-                if cr is None:
-                    self.queue.add_after_failure(key)
-                    continue
-            present.append(cr)
+                unfinalized.append((cr, informer))
+            else:
+                present.append(cr)
+        if unfinalized:  # one API call each: concurrently, a batch of new Performers would wait on them
+            with ThreadPoolExecutor(CONCURRENT_API_CALLS) as pool:
+                finalized = pool.map(lambda pair: self._add_finalizer(*pair), unfinalized)
+                for (cr, _), updated in zip(unfinalized, finalized, strict=True):
+                    if updated is None:
+                        self.queue.add_after_failure(object_key(cr))
+                    else:
+                        present.append(updated)
         if present:
             self._run_batch(present, "present")
         if absent:
@@ -271,6 +326,8 @@ class Controller:
         key = object_key(cr)
         entry = result.per_cr.get(key)
         context = {"reconcile_id": result.reconcile_id, "key": key}
+        if self.status_sync:
+            self.status_sync.record(cr, (entry or {}).get("baseline") if state == "present" else None)
         if entry is None or entry.get("error"):
             reason = (entry or {}).get("error") or result.failure or "no result for this resource"
             delay = self.queue.add_after_failure(key)

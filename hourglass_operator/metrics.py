@@ -11,6 +11,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 RECONCILES = Counter("hourglass_reconciles_total", "Reconciles of custom resources, by result", ["result"])
+STATUS_SYNCS = Counter(
+    "hourglass_status_syncs_total",
+    "Status-only syncs after a Pod or Service change, by result (patched, unchanged, escalate, error)",
+    ["result"],
+)
 RECONCILE_DURATION = Histogram(
     "hourglass_reconcile_duration_seconds", "Time from taking a batch off the queue to finishing it",
     buckets=(0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120, 300),

@@ -5,6 +5,9 @@ batches.
 - A key handed out is never handed out again until `done`; adding it meanwhile marks it dirty,
   and `done` queues it again, so one Performer is never reconciled twice at the same time.
 - Failures back off per key: 1 s doubling to 5 min (`add_after_failure`), reset by `forget`.
+- Each queued key says whether it needs a **full** reconcile (an ansible run) or only a **status**
+  sync (its Pod's status changed). Full wins when both are asked for; ansible workers take full
+  keys and the status worker the others, so a pod turning Ready is not stuck behind a long batch.
 """
 
 from __future__ import annotations
@@ -12,6 +15,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class _Pending:
+    due: float
+    full: bool
+
+    def merge(self, due: float, full: bool) -> None:
+        self.due = min(self.due, due)
+        self.full = self.full or full
 
 
 class WorkQueue:
@@ -25,23 +39,28 @@ class WorkQueue:
         self._max_delay = max_delay
         self._clock = clock
         self._cond = threading.Condition()
-        self._due: dict[str, float] = {}
+        self._due: dict[str, _Pending] = {}
         self._processing: set[str] = set()
-        self._dirty: dict[str, float] = {}
+        self._dirty: dict[str, _Pending] = {}
         self._failures: dict[str, int] = {}
         self._shut_down = False
 
-    def add(self, key: str, delay: float = 0.0) -> None:
+    def add(self, key: str, delay: float = 0.0, *, full: bool = True) -> None:
+        """Queue `key`; `full=False` asks only for a status sync."""
         with self._cond:
             if self._shut_down:
                 return
             due = self._clock() + delay
             pending = self._dirty if key in self._processing else self._due
-            pending[key] = min(pending.get(key, due), due)
+            if key in pending:
+                pending[key].merge(due, full)
+            else:
+                pending[key] = _Pending(due, full)
             self._cond.notify_all()
 
     def add_after_failure(self, key: str) -> float:
-        """Queue `key` after its back-off delay (which doubles with each consecutive failure)."""
+        """Queue `key` for a full reconcile after its back-off delay (which doubles with each
+        consecutive failure)."""
         with self._cond:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
@@ -58,21 +77,23 @@ class WorkQueue:
         with self._cond:
             return self._failures.get(key, 0)
 
-    def get_batch(self, max_items: int, timeout: float | None = None) -> list[str]:
-        """Up to `max_items` due keys, earliest first; waits until one is due, or returns [] after
-        `timeout` seconds or on shut-down. The keys are processing until `done`."""
+    def get_batch(self, max_items: int, timeout: float | None = None, *, full: bool = True) -> list[str]:
+        """Up to `max_items` due keys needing a full reconcile (or, with `full=False`, only a status
+        sync), earliest first; waits until one is due, or returns [] after `timeout` seconds or on
+        shut-down. The keys are processing until `done`."""
         deadline = None if timeout is None else self._clock() + timeout
         with self._cond:
             while not self._shut_down:
                 now = self._clock()
-                ready = sorted((due, key) for key, due in self._due.items() if due <= now)
+                mine = [(p.due, key) for key, p in self._due.items() if p.full == full]
+                ready = sorted(entry for entry in mine if entry[0] <= now)
                 if ready:
                     keys = [key for _, key in ready[:max_items]]
                     for key in keys:
                         del self._due[key]
                         self._processing.add(key)
                     return keys
-                wait = min(self._due.values(), default=now + 3600) - now
+                wait = min((due for due, _ in mine), default=now + 3600) - now
                 if deadline is not None:
                     if now >= deadline:
                         return []
@@ -83,8 +104,12 @@ class WorkQueue:
     def done(self, key: str) -> None:
         with self._cond:
             self._processing.discard(key)
-            if key in self._dirty:
-                self._due[key] = min(self._due.get(key, self._dirty[key]), self._dirty.pop(key))
+            dirty = self._dirty.pop(key, None)
+            if dirty is not None:
+                if key in self._due:
+                    self._due[key].merge(dirty.due, dirty.full)
+                else:
+                    self._due[key] = dirty
                 self._cond.notify_all()
 
     def depth(self) -> int:

@@ -4,7 +4,8 @@ error. Pure functions (no API calls) so that the rules are unit-tested; the perf
 module applies the result.
 
 Rules (upstream contract §1, with upstream's bugs fixed):
-- phase is always one of Pending, Running, Upgrading, Terminating, Failed;
+- phase is always one of Pending, Running, Upgrading, Terminating, Failed; Upgrading lasts from
+  the deletion of a pod whose spec changed until its replacement is ready (or fails);
 - ready is true only while the pod exists, is not being deleted, is Running and its Ready condition
   is True; it is reset as soon as any of that stops being true;
 - grpcEndpoint is the Service's DNS name without a port;
@@ -14,6 +15,7 @@ Rules (upstream contract §1, with upstream's bugs fixed):
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +30,8 @@ def child_name(performer_name: str) -> str:
     return f"performer-{performer_name}"
 
 
-def grpc_endpoint(performer_name: str, namespace: str) -> str:
-    return f"{child_name(performer_name)}.{namespace}.svc.cluster.local"
+def grpc_endpoint(performer_name: str, namespace: str, cluster_domain: str = "cluster.local") -> str:
+    return f"{child_name(performer_name)}.{namespace}.svc.{cluster_domain}"
 
 
 def now_rfc3339() -> str:
@@ -50,7 +52,9 @@ def pod_is_ready(pod: Obj | None) -> bool:
     return status.get("phase") == "Running" and _pod_condition(pod, "Ready").get("status") == "True"
 
 
-def _phase(pod: Obj | None, *, deleting: bool, upgrading: bool, error: str | None) -> str:
+def _phase(
+    pod: Obj | None, *, deleting: bool, upgrading: bool, error: str | None, was_upgrading: bool
+) -> str:
     if deleting:
         return "Terminating"
     if upgrading:
@@ -58,10 +62,12 @@ def _phase(pod: Obj | None, *, deleting: bool, upgrading: bool, error: str | Non
     if not pod:
         return "Failed" if error else "Pending"
     pod_phase = (pod.get("status") or {}).get("phase")
-    if pod_phase == "Running":
-        return "Running"
     if pod_phase in ("Failed", "Succeeded"):  # a performer never exits on its own (restartPolicy Always)
         return "Failed"
+    if was_upgrading and not pod_is_ready(pod):  # an upgrade lasts until the new pod is ready
+        return "Upgrading"
+    if pod_phase == "Running":
+        return "Running"
     return "Pending"  # Pending, Unknown, or not reported yet
 
 
@@ -127,13 +133,20 @@ def compute_status(
     error: str | None = None,
     upgraded_at: str | None = None,
     now: str | None = None,
+    cluster_domain: str = "cluster.local",
 ) -> Obj:
     """The status the Performer should have, carrying over timestamps that did not change."""
     now = now or now_rfc3339()
     meta = performer["metadata"]
     previous = performer.get("status") or {}
     generation = int(meta.get("generation") or 0)
-    phase = _phase(pod, deleting=deleting, upgrading=upgrading, error=error)
+    phase = _phase(
+        pod,
+        deleting=deleting,
+        upgrading=upgrading,
+        error=error,
+        was_upgrading=previous.get("phase") == "Upgrading",
+    )
     ready = phase == "Running" and pod_is_ready(pod)
     old_conditions = previous.get("conditions") or []
     status: Obj = {
@@ -141,7 +154,7 @@ def compute_status(
         "ready": ready,
         "podName": child_name(meta["name"]),
         "serviceName": child_name(meta["name"]),
-        "grpcEndpoint": grpc_endpoint(meta["name"], meta["namespace"]),
+        "grpcEndpoint": grpc_endpoint(meta["name"], meta["namespace"], cluster_domain),
         "observedGeneration": generation,
         "conditions": [
             _condition(old_conditions, "Ready", _ready_condition(pod, phase, ready), generation, now),
@@ -177,6 +190,31 @@ def transitions(previous: Obj, current: Obj) -> list[tuple[str, str, str]]:
     reconciled = new["Reconciled"]
     if reconciled["status"] == "False" and old.get("Reconciled", {}).get("message") != reconciled["message"]:
         events.append(("Warning", "ReconcileFailed", reconciled["message"]))
-    if current["phase"] == "Upgrading" and previous.get("phase") != "Upgrading":
+    if current.get("lastUpgrade") and current["lastUpgrade"] != previous.get("lastUpgrade"):
         events.append(("Normal", "Upgrading", "replacing the pod because the Performer's spec changed"))
     return events
+
+
+def event_object(performer: Obj, event_type: str, reason: str, message: str, component: str, now: str) -> Obj:
+    """A core/v1 Event about a Performer (what `kubectl describe performer` shows)."""
+    meta = performer["metadata"]
+    return {
+        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": performer["apiVersion"],
+            "kind": performer["kind"],
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "type": event_type,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": component},
+        "reportingComponent": component,
+        "reportingInstance": component,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }

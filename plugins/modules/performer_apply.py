@@ -1,6 +1,6 @@
 #!/usr/bin/python
-"""Ansible module performer_apply: server-side applies (or deletes) a list of objects, with the
-API calls of the list issued concurrently, and one result per object in the order given.
+"""Ansible module performer_apply: server-side applies, deletes or replaces a list of objects, with
+the API calls of the list issued concurrently, and one result per object in the order given.
 
 The performer role hands it every Pod and Service of a batch in one call. Results have the shape
 kubernetes.core.k8s returns for a list (`result.results[i]` with `result` or `error.msg`), so one
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: performer_apply
-short_description: Server-side apply or delete a list of Pods and Services concurrently
+short_description: Server-side apply, delete or replace a list of Pods and Services concurrently
 options:
   objects:
     description: The objects (core/v1 Pods and Services with metadata.namespace).
@@ -19,9 +19,13 @@ options:
     elements: dict
     required: true
   state:
-    description: C(present) applies, C(absent) deletes (a missing object counts as deleted).
+    description:
+      - C(present) applies, C(absent) deletes (a missing object counts as deleted).
+      - C(replaced) deletes the existing object of the same name, waits up to I(wait_timeout)
+        seconds until it is gone, then applies the given one. When it is not gone in time the
+        result has C(pending=true) and nothing is applied (a later run creates it).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, replaced]
     default: present
   field_manager:
     description: Server-side apply field manager.
@@ -32,7 +36,7 @@ options:
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait with I(wait).
+    description: Seconds to wait with I(wait), or for a replaced object to be gone.
     type: int
     default: 120
   kubeconfig:
@@ -47,7 +51,8 @@ author: hourglass-operator maintainers
 RETURN = r"""
 result:
   description: C(results), one entry per object in the order given, with C(result) (the object
-    as the API server returned it) or C(error.msg).
+    as the API server returned it) or C(error.msg); with state C(replaced), C(pending) when the
+    old object was still there after I(wait_timeout).
   returned: always
   type: dict
 """
@@ -85,7 +90,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "objects": {"type": "list", "elements": "dict", "required": True},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "state": {"type": "str", "choices": ["present", "absent", "replaced"], "default": "present"},
             "field_manager": {"type": "str", "default": "hourglass-operator"},
             "wait": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 120},
@@ -105,6 +110,14 @@ def main() -> None:
                                content_type="application/apply-patch+yaml")  # fmt: skip
         return {"changed": True, "result": slim(body)} if status < 300 else failure(status, body)
 
+    def gone(path: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while request(client, "GET", path)[0] != 404:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
     def delete(obj: dict) -> dict:
         path = object_path(obj)
         query = [("propagationPolicy", "Background")] + ([("dryRun", "All")] if module.check_mode else [])
@@ -113,18 +126,24 @@ def main() -> None:
             return {"changed": False, "result": {}}
         if status >= 300:
             return failure(status, body)
-        deadline = time.monotonic() + params["wait_timeout"]
-        while params["wait"] and not module.check_mode:
-            if request(client, "GET", path)[0] == 404:
-                break
-            if time.monotonic() > deadline:
-                return failure(
-                    408, {"message": f"{obj['kind']} {path} still exists after {params['wait_timeout']} s"}
-                )
-            time.sleep(0.5)
+        if params["wait"] and not module.check_mode and not gone(path, params["wait_timeout"]):
+            return failure(
+                408, {"message": f"{obj['kind']} {path} still exists after {params['wait_timeout']} s"}
+            )
         return {"changed": True, "result": slim(body)}
 
-    action = apply if params["state"] == "present" else delete
+    def replace(obj: dict) -> dict:
+        path = object_path(obj)
+        status, body = request(client, "DELETE", path, query=[("propagationPolicy", "Background")])
+        if status >= 300 and status != 404:
+            return failure(status, body)
+        if not gone(path, params["wait_timeout"]):
+            return {"changed": True, "pending": True, "result": {}}
+        return apply(obj)
+
+    action = {"present": apply, "absent": delete, "replaced": replace}[params["state"]]
+    if module.check_mode and params["state"] == "replaced":
+        action = apply  # a dry run cannot wait for a deletion that did not happen
 
     def guarded(obj: dict) -> dict:
         try:

@@ -36,6 +36,10 @@ options:
     description: The registered result of the apply task (may be skipped).
     type: dict
     default: {}
+  replaced:
+    description: The registered result of the replace task (may be skipped).
+    type: dict
+    default: {}
   deleted:
     description: The registered result of the delete task (may be skipped).
     type: dict
@@ -49,6 +53,10 @@ options:
     description: Name used as the Events' reporting component.
     type: str
     default: hourglass-operator
+  cluster_domain:
+    description: Cluster DNS suffix of C(status.grpcEndpoint).
+    type: str
+    default: cluster.local
   kubeconfig:
     description: Path to a kubeconfig; defaults as kubernetes.core modules do.
     type: path
@@ -71,15 +79,25 @@ results:
     ready: {description: The ready flag written., type: bool}
     error: {description: Why the reconcile failed, or null., type: str}
     children_gone: {description: With state=absent, whether Pod and Service no longer exist., type: bool}
+    baseline:
+      description: After a successful reconcile, what it established (spec hash and labels of the
+        pod, resourceVersion of the Service, cluster domain); the runner loop uses it to keep the
+        status in step with pod status changes without an ansible run. Null otherwise.
+      type: dict
 """
 
 import contextlib
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.hourglass_kube import api_client
-from ansible.module_utils.performer_status import child_name, compute_status, now_rfc3339, transitions
+from ansible.module_utils.performer_status import (
+    child_name,
+    compute_status,
+    event_object,
+    now_rfc3339,
+    transitions,
+)
 
 GROUP = "hourglass.eigenlayer.io"
 VERSION = "v1alpha1"
@@ -105,30 +123,6 @@ def error_of(result: dict | None) -> str | None:
     return error.get("msg") or str(error)
 
 
-def event(performer: dict, event_type: str, reason: str, message: str, component: str, now: str) -> dict:
-    meta = performer["metadata"]
-    return {
-        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
-        "involvedObject": {
-            "apiVersion": performer["apiVersion"],
-            "kind": performer["kind"],
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta["uid"],
-            "resourceVersion": meta.get("resourceVersion"),
-        },
-        "type": event_type,
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": component},
-        "reportingComponent": component,
-        "reportingInstance": component,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -136,9 +130,11 @@ def main() -> None:
             "observed": {"type": "dict", "default": {}},
             "plan": {"type": "dict", "required": True},
             "applied": {"type": "dict", "default": {}},
+            "replaced": {"type": "dict", "default": {}},
             "deleted": {"type": "dict", "default": {}},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "field_manager": {"type": "str", "default": "hourglass-operator"},
+            "cluster_domain": {"type": "str", "default": "cluster.local"},
             "kubeconfig": {"type": "path"},
             "context": {"type": "str"},
         },
@@ -152,6 +148,7 @@ def main() -> None:
     core = kubernetes.client.CoreV1Api(client)
     plan = params["plan"]
     applied = results_by_object(plan.get("apply"), params["applied"])
+    replaced = results_by_object(plan.get("replace"), params["replaced"])
     deleted = results_by_object(plan.get("delete"), params["deleted"])
     now = now_rfc3339()
 
@@ -161,19 +158,24 @@ def main() -> None:
         namespace, name = meta["namespace"], meta["name"]
         key, child = f"{namespace}/{name}", child_name(name)
         entry = plan["performers"].get(key, {})
-        pod_result = applied.get(("Pod", namespace, child))
-        object_results = [
-            pod_result,
-            applied.get(("Service", namespace, child)),
-            deleted.get(("Pod", namespace, child)),
-            deleted.get(("Service", namespace, child)),
-        ]
+        pod_key, service_key = ("Pod", namespace, child), ("Service", namespace, child)
+        pod_result = applied.get(pod_key) or replaced.get(pod_key)
+        service_result = applied.get(service_key)
+        object_results = [pod_result, service_result, deleted.get(pod_key), deleted.get(service_key)]
         errors = [entry.get("error")] + [error_of(r) for r in object_results]
         error = "; ".join(e for e in errors if e) or None
 
-        pod = (item.get("_hourglass_observed") or params["observed"].get(key) or {}).get("pod")
-        if pod_result and not error_of(pod_result) and (pod_result.get("result") or {}).get("metadata"):
+        observed = item.get("_hourglass_observed") or params["observed"].get(key) or {}
+        pod, service = observed.get("pod"), observed.get("service")
+        pod_written = bool(
+            pod_result and not error_of(pod_result) and (pod_result.get("result") or {}).get("metadata")
+        )
+        if pod_written:
             pod = pod_result["result"]
+        elif entry.get("pod_action") == "replace":
+            pod = None  # the old pod is terminating; its replacement comes with the run its deletion triggers
+        if service_result and not error_of(service_result):
+            service = service_result.get("result") or service
         status = compute_status(
             performer,
             pod,
@@ -182,6 +184,7 @@ def main() -> None:
             error=error,
             upgraded_at=entry.get("upgraded_at"),
             now=now,
+            cluster_domain=params["cluster_domain"],
         )
         previous = performer.get("status") or {}
         patched = False
@@ -197,7 +200,8 @@ def main() -> None:
         for event_type, reason, message in transitions(previous, status) if patched else []:
             with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
                 core.create_namespaced_event(
-                    namespace, event(performer, event_type, reason, message, params["field_manager"], now)
+                    namespace,
+                    event_object(performer, event_type, reason, message, params["field_manager"], now),
                 )
         return {
             "namespace": namespace,
@@ -207,6 +211,21 @@ def main() -> None:
             "error": error,
             "patched": patched,
             "children_gone": bool(entry.get("children_gone")),
+            "baseline": baseline(entry, service, error, pod_written),
+        }
+
+    def baseline(entry: dict, service: dict | None, error: str | None, pod_written: bool) -> dict | None:
+        """What this reconcile established, when the pod it wants exists (see RETURN)."""
+        service_version = ((service or {}).get("metadata") or {}).get("resourceVersion")
+        if error or params["state"] != "present" or not entry.get("spec_hash") or not service_version:
+            return None
+        if entry.get("pod_action") == "wait" or (entry.get("pod_action") == "replace" and not pod_written):
+            return None
+        return {
+            "spec_hash": entry["spec_hash"],
+            "pod_labels": entry["pod_labels"],
+            "service_resource_version": service_version,
+            "cluster_domain": params["cluster_domain"],
         }
 
     # The API calls of a batch are independent: issue them concurrently (results keep the order).

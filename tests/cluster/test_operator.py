@@ -26,9 +26,13 @@ def condition(cr: dict, kind: str) -> dict:
 
 
 def wait_ready(custom, namespace: str, name: str, timeout: float = 60) -> dict:
+    """Waits until the Performer is ready with a status written for its current spec."""
+
     def ready() -> dict | None:
         cr = get(custom, namespace, name)
-        return cr if (cr.get("status") or {}).get("ready") else None
+        status = cr.get("status") or {}
+        current = status.get("observedGeneration") == cr["metadata"]["generation"]
+        return cr if current and status.get("ready") else None
 
     return wait_for(ready, timeout=timeout, what=f"Performer {namespace}/{name} to be ready")
 

@@ -53,12 +53,10 @@ def test_missing_pod_and_service_are_applied():
     assert [o["kind"] for o in plan["apply"]] == ["Pod", "Service"]
 
 
-def test_changed_hash_deletes_the_pod_and_marks_the_upgrade():
+def test_changed_hash_replaces_the_pod_and_marks_the_upgrade():
     plan = performer_plan([desired("h2")], observed("h1"))
-    assert plan["delete"] == [
-        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "performer-p", "namespace": "ns"}}
-    ]
-    assert plan["apply"] == []
+    assert plan["replace"] == [desired("h2")["pod"]]
+    assert plan["apply"] == [] and plan["delete"] == []
     entry = plan["performers"]["ns/p"]
     assert entry["upgrading"] and entry["upgraded_at"]
 
@@ -71,6 +69,8 @@ def test_terminating_pod_is_waited_for():
         "upgrading": True,
         "upgraded_at": None,
         "pod_action": "wait",
+        "spec_hash": "h2",
+        "pod_labels": LABELS,
     }
 
 

@@ -103,6 +103,19 @@ def test_last_upgrade_is_set_by_an_upgrade_and_kept():
     assert compute_status(performer(status), pod(), now=LATER)["lastUpgrade"] == NOW
 
 
+def test_an_upgrade_lasts_until_the_new_pod_is_ready():
+    ready = compute_status(performer(), pod(), now=NOW)
+    replacing = compute_status(performer(ready), None, upgrading=True, upgraded_at=LATER, now=LATER)
+    assert (replacing["phase"], replacing["ready"]) == ("Upgrading", False)
+    starting = compute_status(performer(replacing), pod(phase="Pending", ready="False"), now=LATER)
+    assert (starting["phase"], cond(starting, "Ready")["reason"]) == ("Upgrading", "Upgrading")
+    assert compute_status(performer(starting), pod(ready="False"), now=LATER)["phase"] == "Upgrading"
+    done = compute_status(performer(starting), pod(), now=LATER)
+    assert (done["phase"], done["ready"], done["lastUpgrade"]) == ("Running", True, LATER)
+    failed = compute_status(performer(starting), pod(phase="Failed", ready="False"), now=LATER)
+    assert failed["phase"] == "Failed"
+
+
 def test_events_for_transitions():
     not_ready = compute_status(performer(), None, now=NOW)
     ready = compute_status(performer(not_ready), pod(), now=LATER)
@@ -111,7 +124,7 @@ def test_events_for_transitions():
     ]
     lost = compute_status(performer(ready), pod(ready="False"), now=LATER)
     assert transitions(ready, lost) == [("Warning", "NotReady", "containers not ready")]
-    upgrading = compute_status(performer(ready), pod(), upgrading=True, now=LATER)
+    upgrading = compute_status(performer(ready), pod(), upgrading=True, upgraded_at=LATER, now=LATER)
     assert ("Normal", "Upgrading", "replacing the pod because the Performer's spec changed") in transitions(
         ready, upgrading
     )

@@ -91,3 +91,41 @@ def test_shut_down_releases_waiting_workers_and_refuses_new_keys():
     assert got == [[]]
     queue.add("ns/a")
     assert queue.depth() == 0
+
+
+def test_status_only_keys_go_to_status_workers_and_full_keys_to_ansible_workers():
+    queue = WorkQueue()
+    queue.add("ns/status", full=False)
+    queue.add("ns/full")
+    assert queue.get_batch(10, timeout=0) == ["ns/full"]
+    assert queue.get_batch(10, timeout=0, full=False) == ["ns/status"]
+
+
+def test_a_full_request_wins_over_a_status_only_one_for_the_same_key():
+    queue = WorkQueue()
+    queue.add("ns/a", full=False)
+    queue.add("ns/a")
+    queue.add("ns/a", full=False)
+    assert queue.get_batch(10, timeout=0, full=False) == []
+    assert queue.get_batch(10, timeout=0) == ["ns/a"]
+
+
+def test_a_key_being_synced_is_not_handed_to_an_ansible_worker_until_done():
+    queue = WorkQueue()
+    queue.add("ns/a", full=False)
+    assert queue.get_batch(1, timeout=0, full=False) == ["ns/a"]
+    queue.add("ns/a")  # the Performer's spec changes during the status sync
+    assert queue.get_batch(1, timeout=0) == []
+    queue.done("ns/a")
+    assert queue.get_batch(1, timeout=0, full=False) == []
+    assert queue.get_batch(1, timeout=0) == ["ns/a"]
+
+
+def test_a_status_worker_does_not_wake_up_for_full_keys():
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.add("ns/full")
+    queue.add("ns/later", delay=5, full=False)
+    assert queue.get_batch(1, timeout=0, full=False) == []
+    clock.now += 5
+    assert queue.get_batch(1, timeout=0, full=False) == ["ns/later"]

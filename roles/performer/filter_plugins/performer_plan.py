@@ -2,8 +2,9 @@
 pods to delete, by comparing the rendered Pods and Services with what the cluster has.
 
 - A missing Pod or Service is applied.
-- A Pod whose spec-hash annotation differs from the rendered one is deleted; its replacement is
-  created by a later run, once the old pod is gone (pod names are fixed, so the two cannot overlap).
+- A Pod whose spec-hash annotation differs from the rendered one is replaced: the same run deletes
+  it, waits (bounded) until it is gone and creates the new one (pod names are fixed, so the two
+  cannot overlap); when the old pod takes longer to go, the run after its deletion creates it.
 - A Pod that is already terminating is left alone until it is gone.
 - A Service is applied only when its type, selector, ports or our labels differ.
 - With performer_state=absent, the Pods and Services that still exist are deleted.
@@ -66,9 +67,9 @@ def _pod_action(observed: Obj | None, desired: Obj) -> str:
 
 
 def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
-    """The plan for a batch: objects to apply and delete, and per Performer what happens."""
+    """The plan for a batch: objects to apply, delete and replace, and per Performer what happens."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    plan: Obj = {"apply": [], "delete": [], "performers": {}}
+    plan: Obj = {"apply": [], "delete": [], "replace": [], "performers": {}}
     for doc in desired:
         key = _key(doc["namespace"], doc["name"])
         seen = observed.get(key) or {}
@@ -84,14 +85,18 @@ def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "p
             if action in ("create", "relabel"):
                 plan["apply"].append(doc["pod"])
             elif action == "replace":
-                plan["delete"].append(_reference(pod))
+                plan["replace"].append(doc["pod"])
                 entry.update(upgrading=True, upgraded_at=now)
             elif action == "wait":
                 hash_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
                 entry["upgrading"] = hash_now != doc["pod"]["metadata"]["annotations"][SPEC_HASH]
             if not service or _service_differs(service, doc["service"]):
                 plan["apply"].append(doc["service"])
-            entry["pod_action"] = action
+            entry.update(
+                pod_action=action,
+                spec_hash=doc["pod"]["metadata"]["annotations"][SPEC_HASH],
+                pod_labels=doc["pod"]["metadata"]["labels"],
+            )
         plan["performers"][key] = entry
     return plan
 

@@ -1,0 +1,145 @@
+"""The status fast path: keeps a Performer's status in step with its Pod's status without an
+ansible run, when nothing but the pod's status changed since the last successful reconcile.
+
+Each successful full reconcile (an ansible run of the role) reports a *baseline* per Performer:
+the spec hash and labels of the pod it established, the resourceVersion of the Service, the
+cluster domain. A change of a Pod or Service queues a status-only sync of its Performer; the
+status worker checks that the Performer still matches its baseline (same uid and generation, not
+being deleted; pod present, not terminating, with that spec hash and those labels; the Service
+untouched since) and then computes the status with the role's own rules
+(`plugins/module_utils/performer_status.py`, loaded from the content root, so both paths share
+one implementation), patches it when it changed and records the same Events. Anything else is
+escalated to a full reconcile, which stays the only writer of Pods and Services.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import threading
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import kubernetes
+
+from hourglass_operator.informer import Obj, object_key
+
+log = logging.getLogger(__name__)
+
+SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
+RULES_FILE = Path("plugins") / "module_utils" / "performer_status.py"
+
+
+class Outcome(Enum):
+    PATCHED = "patched"
+    UNCHANGED = "unchanged"
+    ESCALATE = "escalate"  # needs a full reconcile
+
+
+@dataclass(frozen=True)
+class Baseline:
+    uid: str
+    generation: int
+    spec_hash: str
+    pod_labels: dict[str, str]
+    service_resource_version: str
+    cluster_domain: str
+
+
+def load_status_rules(content_root: Path) -> ModuleType:
+    """The role's status rules, imported from the content root's module_utils."""
+    path = content_root / RULES_FILE
+    spec = importlib.util.spec_from_file_location("hourglass_performer_status_rules", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the status rules from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _matches(baseline: Baseline, cr: Obj, pod: Obj | None, service: Obj | None) -> bool:
+    meta = cr["metadata"]
+    if meta.get("deletionTimestamp") or meta.get("uid") != baseline.uid:
+        return False
+    if int(meta.get("generation") or 0) != baseline.generation or not pod or not service:
+        return False
+    pod_meta, service_meta = pod["metadata"], service["metadata"]
+    pod_labels = pod_meta.get("labels") or {}
+    return (
+        not pod_meta.get("deletionTimestamp")
+        and (pod_meta.get("annotations") or {}).get(SPEC_HASH) == baseline.spec_hash
+        and all(pod_labels.get(k) == v for k, v in baseline.pod_labels.items())
+        and not service_meta.get("deletionTimestamp")
+        and service_meta.get("resourceVersion") == baseline.service_resource_version
+    )
+
+
+class StatusSync:
+    def __init__(
+        self,
+        api: kubernetes.client.ApiClient,
+        rules: ModuleType,
+        *,
+        group: str,
+        version: str,
+        plural: str,
+        component: str = "hourglass-operator",
+    ) -> None:
+        self.custom = kubernetes.client.CustomObjectsApi(api)
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.rules = rules
+        self.group, self.version, self.plural = group, version, plural
+        self.component = component
+        self._baselines: dict[str, Baseline] = {}
+        self._lock = threading.Lock()
+
+    def record(self, cr: Obj, reported: dict[str, Any] | None) -> None:
+        """Remember what a full reconcile of `cr` established (None forgets it)."""
+        key = object_key(cr)
+        with self._lock:
+            if not reported:
+                self._baselines.pop(key, None)
+                return
+            self._baselines[key] = Baseline(
+                uid=cr["metadata"]["uid"],
+                generation=int(cr["metadata"].get("generation") or 0),
+                spec_hash=reported["spec_hash"],
+                pod_labels=dict(reported["pod_labels"]),
+                service_resource_version=reported["service_resource_version"],
+                cluster_domain=reported["cluster_domain"],
+            )
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._baselines.pop(key, None)
+
+    def sync(self, cr: Obj, pod: Obj | None, service: Obj | None) -> tuple[Outcome, Obj | None]:
+        """Patches the status of `cr` from `pod` when the baseline still holds. Returns the outcome
+        and, when patched, the updated Performer. API errors propagate (the caller retries)."""
+        with self._lock:
+            baseline = self._baselines.get(object_key(cr))
+        if baseline is None or not _matches(baseline, cr, pod, service):
+            return Outcome.ESCALATE, None
+        now = self.rules.now_rfc3339()
+        previous = cr.get("status") or {}
+        status = self.rules.compute_status(cr, pod, now=now, cluster_domain=baseline.cluster_domain)
+        if status == previous:
+            return Outcome.UNCHANGED, None
+        meta = cr["metadata"]
+        try:
+            updated = self.custom.patch_namespaced_custom_object_status(
+                self.group, self.version, meta["namespace"], self.plural, meta["name"], {"status": status}
+            )
+        except kubernetes.client.ApiException as error:
+            if error.status == 404:  # deleted meanwhile: nothing to report
+                return Outcome.UNCHANGED, None
+            raise
+        for event_type, reason, message in self.rules.transitions(previous, status):
+            body = self.rules.event_object(cr, event_type, reason, message, self.component, now)
+            with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
+                self.core.create_namespaced_event(meta["namespace"], body)
+        return Outcome.PATCHED, updated

@@ -1,0 +1,103 @@
+"""The status fast path's guard: a status-only sync happens only while the Performer, its Pod and
+its Service still match what the last full reconcile established; anything else escalates."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from hourglass_operator.status_sync import (
+    SPEC_HASH,
+    Baseline,
+    Outcome,
+    StatusSync,
+    _matches,
+    load_status_rules,
+)
+from tests.support.paths import REPO
+
+pytestmark = pytest.mark.unit
+
+LABELS = {"app": "hourglass-performer", "hourglass.eigenlayer.io/performer": "p"}
+BASELINE = Baseline(
+    uid="u1", generation=3, spec_hash="h1", pod_labels=LABELS, service_resource_version="42",
+    cluster_domain="cluster.local",
+)  # fmt: skip
+
+
+def performer(**meta) -> dict:
+    return {
+        "apiVersion": "hourglass.eigenlayer.io/v1alpha1",
+        "kind": "Performer",
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u1", "generation": 3, **meta},
+        "spec": {"avsAddress": "0x" + "ab" * 20, "image": "img:1"},
+    }
+
+
+def pod(spec_hash: str = "h1", labels: dict | None = None, **meta) -> dict:
+    return {
+        "kind": "Pod",
+        "metadata": {"name": "performer-p", "namespace": "ns", "labels": LABELS if labels is None else labels,
+                     "annotations": {SPEC_HASH: spec_hash}, **meta},
+        "spec": {"nodeName": "n1"},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }  # fmt: skip
+
+
+def service(resource_version: str = "42", **meta) -> dict:
+    return {"kind": "Service", "metadata": {"name": "performer-p", "namespace": "ns",
+                                            "resourceVersion": resource_version, **meta}}  # fmt: skip
+
+
+def test_an_unchanged_performer_with_its_pod_and_service_matches():
+    assert _matches(BASELINE, performer(), pod(), service())
+
+
+def test_extra_pod_labels_do_not_matter():
+    assert _matches(BASELINE, performer(), pod(labels={**LABELS, "team": "x"}), service())
+
+
+@pytest.mark.parametrize(
+    "cr, child_pod, child_service",
+    [
+        (performer(generation=4), pod(), service()),  # spec edited since
+        (performer(uid="u2"), pod(), service()),  # deleted and recreated under the same name
+        (performer(deletionTimestamp="2026-11-23T00:00:00Z"), pod(), service()),
+        (performer(), None, service()),  # pod deleted
+        (performer(), pod(deletionTimestamp="2026-11-23T00:00:00Z"), service()),
+        (performer(), pod(spec_hash="h0"), service()),  # someone else's pod, or an old one
+        (performer(), pod(labels={"app": "hourglass-performer"}), service()),  # a label removed
+        (performer(), pod(labels={**LABELS, "app": "other"}), service()),  # a label changed
+        (performer(), pod(), None),  # service deleted
+        (performer(), pod(), service("43")),  # service edited (selector, ports, ...)
+        (performer(), pod(), service(deletionTimestamp="2026-11-23T00:00:00Z")),
+    ],
+    ids=[
+        "generation", "uid", "performer-deleting", "no-pod", "pod-deleting", "spec-hash", "label-removed",
+        "label-changed", "no-service", "service-changed", "service-deleting",
+    ],
+)  # fmt: skip
+def test_anything_else_needs_a_full_reconcile(cr, child_pod, child_service):
+    assert not _matches(BASELINE, cr, child_pod, child_service)
+
+
+def test_without_a_baseline_every_sync_escalates_and_record_none_forgets():
+    sync = StatusSync(None, load_status_rules(REPO), group="g", version="v", plural="performers")
+    assert sync.sync(performer(), pod(), service()) == (Outcome.ESCALATE, None)
+    reported = {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+                "cluster_domain": "cluster.local"}  # fmt: skip
+    sync.record(performer(), reported)
+    current = performer(status={})
+    status = sync.rules.compute_status(current, pod(), cluster_domain="cluster.local")
+    unchanged = copy.deepcopy(current)
+    unchanged["status"] = status
+    assert sync.sync(unchanged, pod(), service()) == (Outcome.UNCHANGED, None)
+    sync.record(performer(), None)
+    assert sync.sync(unchanged, pod(), service()) == (Outcome.ESCALATE, None)
+
+
+def test_the_rules_are_the_roles_module_utils():
+    rules = load_status_rules(REPO)
+    assert rules.__file__ == str(REPO / "plugins" / "module_utils" / "performer_status.py")
+    assert rules.grpc_endpoint("p", "ns", "example.org") == "performer-p.ns.svc.example.org"
