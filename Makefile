@@ -19,10 +19,11 @@ help:
 
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml executor/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e './executor[dev]'
 	touch $@
 
 testenv:
@@ -49,6 +50,7 @@ lint: venv
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint -q
 	$(VENV)/bin/python hack/crd/generate.py --check
+	$(VENV)/bin/python hack/proto/generate.py --check
 
 test: venv testenv lint
 	hack/run-tests.sh $(PYTEST_ARGS)

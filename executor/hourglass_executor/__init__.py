@@ -1,0 +1,2 @@
+"""hourglass-executor: receives tasks from aggregators over gRPC, deploys EigenLayer Hourglass AVS
+performers (as Performer resources in kubernetes mode) and runs the tasks on them."""

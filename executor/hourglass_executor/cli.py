@@ -1,0 +1,76 @@
+"""The `hourglass-executor` command.
+
+hourglass-executor validate --config FILE   # exit 0 when valid, 2 with every problem when not
+hourglass-executor run --config FILE        # validate, log a summary, start the executor
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hourglass_executor.config import ConfigError, ExecutorConfig, load_config
+
+EXIT_INVALID_CONFIG = 2
+
+
+def summary(config: ExecutorConfig) -> str:
+    """One line describing the configuration, without secrets (no keys, passwords or RPC URL)."""
+    performers = len(config.avs_performers)
+    mode = config.deployment_mode
+    where = (
+        f" in namespace {config.kubernetes.namespace}" if mode == "kubernetes" and config.kubernetes else ""
+    )
+    storage = config.storage.type
+    if path := config.storage.sqlite_path():
+        storage += f" ({path})"
+    return (
+        f"operator {config.operator.address}; {performers} performer{'s' if performers != 1 else ''}, "
+        f"{mode} mode{where}; grpcPort {config.grpc_port}, management port {config.management_port}; "
+        f"chain {config.l1_chain.chain_id} ({config.chain.type} reads); storage {storage}; "
+        f"authentication {'enabled' if config.authentication.enabled else 'disabled'}"
+    )
+
+
+def run(config: ExecutorConfig) -> int:
+    """Starts the executor's gRPC servers and blocks until shutdown; returns the exit code."""
+    raise NotImplementedError("the executor server is not built yet")
+
+
+def _load(path: str) -> ExecutorConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        print(f"{path}: invalid executor configuration:", file=sys.stderr)
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hourglass-executor", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "validate the configuration and start the executor"),
+        ("validate", "check the configuration file and report every problem"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--config", required=True, metavar="FILE", help="executor configuration (YAML)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = _load(args.config)
+    if config is None:
+        return EXIT_INVALID_CONFIG
+    if args.command == "validate":
+        print(f"{args.config}: valid; {summary(config)}")
+        return 0
+    print(f"hourglass-executor: {summary(config)}", file=sys.stderr)
+    # The servers are not wired in yet: `run` stops after validating (see run()).
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Generates the Python gRPC stubs of proto/ into executor/hourglass_executor/api/.
+
+protoc (bundled with grpcio-tools, pinned exactly in executor/pyproject.toml so the output is
+byte-reproducible) writes `*_pb2.py`, `*_pb2.pyi` and `*_pb2_grpc.py` under
+`eigenlayer/hourglass/...`. Those files import each other absolutely (`from eigenlayer.hourglass...`);
+this script rewrites such imports, and the module names the generated code registers, to
+`hourglass_executor.api.eigenlayer.hourglass...` so that the package ships no top-level
+`eigenlayer` module. Every directory gets an `__init__.py`.
+
+    python hack/proto/generate.py            # rewrite executor/hourglass_executor/api/
+    python hack/proto/generate.py --check    # exit 1 when the committed files are stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTO_DIR = ROOT / "proto"
+API_DIR = ROOT / "executor" / "hourglass_executor" / "api"
+EXECUTOR_PYPROJECT = ROOT / "executor" / "pyproject.toml"
+API_PACKAGE = "hourglass_executor.api"
+GENERATED_TOP = "eigenlayer"
+
+API_INIT = '"""Generated protobuf and gRPC stubs of proto/ (hack/proto/generate.py). Do not edit."""\n'
+
+# `from eigenlayer.hourglass... import x` / `import eigenlayer.hourglass...` at the start of a line,
+# and the module name passed to protobuf's builder (it becomes the classes' __module__).
+_IMPORT = re.compile(rf"^(\s*)(from|import) {GENERATED_TOP}\.", re.MULTILINE)
+_BUILDER_MODULE = re.compile(rf"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')({GENERATED_TOP}\.)")
+
+
+class GenerationError(Exception):
+    """protoc failed or the installed grpcio-tools is not the pinned one."""
+
+
+def pinned_grpcio_tools() -> str:
+    """The exact grpcio-tools version executor/pyproject.toml pins in its dev extras."""
+    project = tomllib.loads(EXECUTOR_PYPROJECT.read_text())["project"]
+    for requirement in project["optional-dependencies"]["dev"]:
+        match = re.fullmatch(r"grpcio-tools==([\w.]+)", requirement.replace(" ", ""))
+        if match:
+            return match.group(1)
+    raise GenerationError(f"{EXECUTOR_PYPROJECT}: no exact grpcio-tools pin (grpcio-tools==X) in dev extras")
+
+
+def check_tool_version() -> None:
+    pinned = pinned_grpcio_tools()
+    try:
+        installed = importlib.metadata.version("grpcio-tools")
+    except importlib.metadata.PackageNotFoundError:
+        raise GenerationError(
+            f"grpcio-tools is not installed; install grpcio-tools=={pinned} "
+            "(pip install -e './executor[dev]')"
+        ) from None
+    if installed != pinned:
+        raise GenerationError(
+            f"grpcio-tools {installed} is installed but executor/pyproject.toml pins {pinned}: "
+            "the generated files would differ"
+        )
+
+
+def rewrite(text: str) -> str:
+    text = _IMPORT.sub(rf"\1\2 {API_PACKAGE}.{GENERATED_TOP}.", text)
+    return _BUILDER_MODULE.sub(rf"\1{API_PACKAGE}.\2", text)
+
+
+def generate() -> dict[str, bytes]:
+    """What the api/ directory must contain: relative path -> content."""
+    check_tool_version()
+    protos = sorted(p.relative_to(PROTO_DIR).as_posix() for p in PROTO_DIR.rglob("*.proto"))
+    if not protos:
+        raise GenerationError(f"no .proto files under {PROTO_DIR}")
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO_DIR}",
+            f"--python_out={tmp}",
+            f"--grpc_python_out={tmp}",
+            f"--pyi_out={tmp}",
+            *protos,
+        ]
+        result = subprocess.run(command, cwd=PROTO_DIR, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise GenerationError(f"protoc failed ({result.returncode}):\n{result.stderr.strip()}")
+        out = Path(tmp)
+        files = {
+            path.relative_to(out).as_posix(): rewrite(path.read_text()).encode()
+            for path in sorted(out.rglob("*"))
+            if path.is_file()
+        }
+    files["__init__.py"] = API_INIT.encode()
+    for name in list(files):
+        parent = Path(name).parent
+        while parent != Path("."):
+            files.setdefault((parent / "__init__.py").as_posix(), b"")
+            parent = parent.parent
+    return dict(sorted(files.items()))
+
+
+def on_disk(directory: Path) -> dict[str, bytes]:
+    if not directory.is_dir():
+        return {}
+    return {
+        path.relative_to(directory).as_posix(): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def stale(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[str]:
+    """One line per file that is missing, out of date or not generated."""
+    problems = [f"missing: {name}" for name in expected if name not in actual]
+    problems += [
+        f"out of date: {name}" for name in expected if name in actual and actual[name] != expected[name]
+    ]
+    problems += [f"not generated (remove it): {name}" for name in actual if name not in expected]
+    return problems
+
+
+def write(directory: Path, files: dict[str, bytes]) -> None:
+    if directory.exists():
+        shutil.rmtree(directory)
+    for name, content in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
+    parser.add_argument("--out", type=Path, default=API_DIR, help=f"output directory (default: {API_DIR})")
+    args = parser.parse_args(argv)
+    try:
+        expected = generate()
+    except GenerationError as err:
+        print(f"proto generation: {err}", file=sys.stderr)
+        return 1
+    if args.check:
+        problems = stale(expected, on_disk(args.out))
+        if problems:
+            print(
+                f"{args.out} is stale; run `python hack/proto/generate.py`:\n  " + "\n  ".join(problems),
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    write(args.out, expected)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
