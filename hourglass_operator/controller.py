@@ -44,7 +44,8 @@ def _ns_path(namespace: str) -> str:
 
 def _observed_view(obj: Obj | None) -> Obj | None:
     """What a reconcile needs of a child: identity, labels, annotations (the spec hash), deletion,
-    and for a Pod its node and status; a Service keeps its spec (selector and ports are compared).
+    and for a Pod its node, phase and conditions; a Service keeps its spec (selector and ports are
+    compared).
     Leaving the pod spec out keeps the extra vars of a batch of 100 small (Ansible pays for size)."""
     if obj is None:
         return None
@@ -57,8 +58,13 @@ def _observed_view(obj: Obj | None) -> Obj | None:
             "ownerReferences") if k in meta},
     }  # fmt: skip
     if obj.get("kind") == "Pod":
+        status = obj.get("status") or {}
         view["spec"] = {"nodeName": (obj.get("spec") or {}).get("nodeName")}
-        view["status"] = obj.get("status") or {}
+        view["status"] = {k: status[k] for k in ("phase", "reason", "message") if k in status}
+        view["status"]["conditions"] = [
+            {k: c[k] for k in ("type", "status", "reason", "message") if k in c}
+            for c in status.get("conditions") or []
+        ]
     else:
         view["spec"] = obj.get("spec") or {}
     return view

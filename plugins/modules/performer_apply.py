@@ -50,9 +50,9 @@ author: hourglass-operator maintainers
 
 RETURN = r"""
 result:
-  description: C(results), one entry per object in the order given, with C(result) (the object
-    as the API server returned it) or C(error.msg); with state C(replaced), C(pending) when the
-    old object was still there after I(wait_timeout).
+  description: C(results), one entry per object in the order given, with C(object) (its kind,
+    namespace and name) and C(result) (the object as the API server returned it) or C(error.msg);
+    with state C(replaced), C(pending) when the old object was still there after I(wait_timeout).
   returned: always
   type: dict
 """
@@ -146,10 +146,12 @@ def main() -> None:
         action = apply  # a dry run cannot wait for a deletion that did not happen
 
     def guarded(obj: dict) -> dict:
+        meta = obj.get("metadata") or {}
+        identity = {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "name": meta.get("name")}
         try:
-            return action(obj)
+            return {**action(obj), "object": identity}
         except Exception as error:  # one bad object must not fail the batch
-            return {"changed": False, "error": {"msg": str(error)}}
+            return {"changed": False, "error": {"msg": str(error)}, "object": identity}
 
     with ThreadPoolExecutor(max_workers=CONCURRENT_CALLS) as pool:
         results = list(pool.map(guarded, params["objects"]))

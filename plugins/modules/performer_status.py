@@ -29,7 +29,8 @@ options:
     type: dict
     default: {}
   plan:
-    description: The role's plan (C(performer_plan) filter) with per-Performer render errors and actions.
+    description: What the role's plan (C(performer_plan) filter) says of each Performer (its
+      C(performers) entries by C(namespace/name)) - render errors, pod actions, upgrades.
     type: dict
     required: true
   applied:
@@ -105,14 +106,13 @@ PLURAL = "performers"
 CONCURRENT_WRITES = 16
 
 
-def results_by_object(definitions: list | None, registered: dict) -> dict:
-    """Pairs each object sent to a performer_apply task with its result (or error)."""
-    if not registered or registered.get("skipped") or not definitions:
+def results_by_object(registered: dict) -> dict:
+    """The results of a performer_apply task by (kind, namespace, name)."""
+    if not registered or registered.get("skipped"):
         return {}
-    results = registered["result"]["results"]
     return {
-        (d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]): r
-        for d, r in zip(definitions, results, strict=False)
+        (r["object"]["kind"], r["object"]["namespace"], r["object"]["name"]): r
+        for r in registered["result"]["results"]
     }
 
 
@@ -147,9 +147,9 @@ def main() -> None:
     custom = kubernetes.client.CustomObjectsApi(client)
     core = kubernetes.client.CoreV1Api(client)
     plan = params["plan"]
-    applied = results_by_object(plan.get("apply"), params["applied"])
-    replaced = results_by_object(plan.get("replace"), params["replaced"])
-    deleted = results_by_object(plan.get("delete"), params["deleted"])
+    applied = results_by_object(params["applied"])
+    replaced = results_by_object(params["replaced"])
+    deleted = results_by_object(params["deleted"])
     now = now_rfc3339()
 
     def reconcile_status(item: dict) -> dict:
@@ -157,7 +157,7 @@ def main() -> None:
         meta = performer["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         key, child = f"{namespace}/{name}", child_name(name)
-        entry = plan["performers"].get(key, {})
+        entry = plan.get(key, {})
         pod_key, service_key = ("Pod", namespace, child), ("Service", namespace, child)
         pod_result = applied.get(pod_key) or replaced.get(pod_key)
         service_result = applied.get(service_key)

@@ -1,0 +1,55 @@
+"""The performer_render filter itself: one document per Performer, a Performer that cannot be
+rendered gets an error without failing the others, and CR strings are never templates."""
+
+from __future__ import annotations
+
+import sys
+
+import yaml
+
+from tests.support.paths import REPO
+
+sys.path.insert(0, str(REPO / "roles" / "performer" / "filter_plugins"))
+from performer_render import performer_render
+
+SETTINGS = yaml.safe_load((REPO / "roles" / "performer" / "defaults" / "main.yml").read_text())
+AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def item(name: str, **spec) -> dict:
+    cr = {
+        "apiVersion": "hourglass.eigenlayer.io/v1alpha1",
+        "kind": "Performer",
+        "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}"},
+        "spec": {"avsAddress": AVS, "image": "img:1", **spec},
+    }
+    return {"_hourglass_eigenlayer_io_performer": cr}
+
+
+def test_every_performer_gets_its_pod_and_service():
+    docs = performer_render([item("a"), item("b", config={"grpcPort": 7000})], SETTINGS)
+    assert [
+        (d["name"], d["pod"]["metadata"]["name"], d["service"]["spec"]["ports"][0]["port"]) for d in docs
+    ] == [
+        ("a", "performer-a", 8080),
+        ("b", "performer-b", 7000),
+    ]
+    assert docs[0]["pod"]["metadata"]["ownerReferences"][0]["uid"] == "uid-a"
+
+
+def test_a_performer_that_cannot_be_rendered_does_not_fail_the_others():
+    broken = item("broken")
+    del broken["_hourglass_eigenlayer_io_performer"]["spec"]
+    docs = performer_render([item("a"), broken, item("c")], SETTINGS)
+    assert [d["name"] for d in docs] == ["a", "broken", "c"]
+    assert "pod" in docs[0] and "pod" in docs[2]
+    assert docs[1]["error"].startswith("rendering failed:") and "spec" in docs[1]["error"]
+
+
+def test_cr_strings_stay_data():
+    jinja = "{{ lookup('pipe', 'id') }}"
+    yaml_injection = 'x"\nkind: Secret\n'
+    [doc] = performer_render([item("j", config={"environment": {"A": jinja, "B": yaml_injection}})], SETTINGS)
+    env = {e["name"]: e["value"] for e in doc["pod"]["spec"]["containers"][0]["env"]}
+    assert env == {"A": jinja, "B": yaml_injection}
+    assert doc["pod"]["kind"] == "Pod"
