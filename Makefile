@@ -28,6 +28,7 @@ $(VENV_STAMP): pyproject.toml executor/pyproject.toml
 
 testenv:
 	hack/testenv/build.sh >/dev/null
+	hack/ansible-operator/build.sh >/dev/null
 
 cluster-up:
 	$(TESTENV) up >/dev/null

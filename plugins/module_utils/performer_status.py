@@ -199,6 +199,8 @@ def event_object(performer: Obj, event_type: str, reason: str, message: str, com
     """A core/v1 Event about a Performer (what `kubectl describe performer` shows)."""
     meta = performer["metadata"]
     return {
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
         "involvedObject": {
             "apiVersion": performer["apiVersion"],

@@ -1,0 +1,1 @@
+"""Example performers built with `hourglass_executor.sdk` (used by tests and example images)."""

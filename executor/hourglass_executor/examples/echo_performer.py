@@ -1,0 +1,80 @@
+"""An example AVS performer built with the SDK: echoes or hashes its input.
+
+Payload: a JSON object
+
+    {"op": "echo",      "data": "<text>"}              result: the UTF-8 bytes of data
+    {"op": "keccak256", "data": "<text>"}              result: keccak256 of those bytes (32 bytes)
+    {"op": "sleep",     "data": "<text>", "ms": 250}   waits ms (0..60000) milliseconds, then echoes
+
+"data" defaults to "". An empty payload, a payload that is not such an object, an unknown op or a
+bad "ms" is rejected (INVALID_ARGUMENT). "sleep" lets tests simulate slow tasks.
+
+Run: `python -m hourglass_executor.examples.echo_performer [--port N]`; the port defaults to
+$GRPC_PORT, else 8080 (upstream executors set GRPC_PORT=8080). The image is built by
+executor/examples/echo_performer/Dockerfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from hourglass_executor.sdk import TaskRejected, Worker, run
+from hourglass_executor.signing.keccak import keccak256
+
+OPS = ("echo", "keccak256", "sleep")
+MAX_SLEEP_MS = 60_000
+
+
+def parse_payload(payload: bytes) -> dict[str, Any]:
+    """The payload as a validated request; raises TaskRejected."""
+    if not payload:
+        raise TaskRejected("empty payload")
+    try:
+        request = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise TaskRejected(f"payload is not JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise TaskRejected("payload must be a JSON object")
+    op = request.get("op")
+    if op not in OPS:
+        raise TaskRejected(f"op must be one of {', '.join(OPS)}")
+    if not isinstance(request.get("data", ""), str):
+        raise TaskRejected("data must be a string")
+    if op == "sleep":
+        ms = request.get("ms")
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= MAX_SLEEP_MS:
+            raise TaskRejected(f"ms must be an integer from 0 to {MAX_SLEEP_MS}")
+    return request
+
+
+class EchoWorker(Worker):
+    def validate_task(self, task_id: bytes, payload: bytes) -> None:
+        parse_payload(payload)
+
+    async def handle_task(self, task_id: bytes, payload: bytes) -> bytes:
+        request = parse_payload(payload)
+        data = request.get("data", "").encode()
+        if request["op"] == "keccak256":
+            return keccak256(data)
+        if request["op"] == "sleep":
+            await asyncio.sleep(request["ms"] / 1000)
+        return data
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Echo/keccak256 example Hourglass performer")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRPC_PORT", "8080")))
+    parser.add_argument("--host", default="0.0.0.0")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(EchoWorker(), args.port, args.host)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The SQLite store (`storage.type: sqlite`, and `badger`, mapped to a SQLite file): survives
+restarts of the executor.
+
+One connection in autocommit mode, guarded by a lock, shared by all threads: every write is its
+own transaction, committed before the method returns. The journal is in WAL mode with
+`synchronous=FULL`, so a claim that returned True is on disk even if the machine loses power
+right after; each claim costs one fsync, which is small next to running a task. Methods are
+synchronous and quick (one indexed statement), so asyncio code calls them directly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, cast
+
+from hourglass_executor.store import DEFAULT_RETENTION, PerformerRecord, StoreError, TaskStatus
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id    TEXT PRIMARY KEY,
+    avs        TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    claimed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_claimed_at ON tasks (claimed_at);
+CREATE TABLE IF NOT EXISTS performers (
+    performer_id TEXT PRIMARY KEY,
+    avs_address  TEXT NOT NULL,
+    backend      TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    image        TEXT NOT NULL,
+    endpoint     TEXT NOT NULL,
+    resource_id  TEXT NOT NULL,
+    created_at   REAL NOT NULL
+);
+"""
+PERFORMER_COLUMNS = "performer_id, avs_address, backend, status, image, endpoint, resource_id, created_at"
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention: float = DEFAULT_RETENTION,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.retention = retention
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreError(f"{self.path}: not a usable executor store: {exc}") from exc
+
+    def _prepare(self) -> None:
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot switch the journal to WAL mode (it is {mode})")
+        self._db.execute("PRAGMA synchronous = FULL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"schema version {version} was written by a newer executor (this one knows {SCHEMA_VERSION})"
+            )
+        self._db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+
+    def claim_task(self, task_id: str, avs: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO tasks (task_id, avs, status, claimed_at) VALUES (?, ?, 'claimed', ?)",
+                (task_id, avs, self._clock()),
+            )
+            return cursor.rowcount == 1
+
+    def complete_task(self, task_id: str, status: Literal["done", "failed"]) -> bool:
+        with self._lock:
+            cursor = self._db.execute("UPDATE tasks SET status = ? WHERE task_id = ?", (status, task_id))
+            return cursor.rowcount == 1
+
+    def task_status(self, task_id: str) -> TaskStatus | None:
+        with self._lock:
+            row = self._db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return cast(TaskStatus, row[0]) if row else None
+
+    def prune(self, now: float | None = None) -> int:
+        cutoff = (self._clock() if now is None else now) - self.retention
+        with self._lock:
+            return self._db.execute("DELETE FROM tasks WHERE claimed_at < ?", (cutoff,)).rowcount
+
+    def save_performer(self, record: PerformerRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR REPLACE INTO performers ({PERFORMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.performer_id,
+                    record.avs_address,
+                    record.backend,
+                    record.status,
+                    record.image,
+                    record.endpoint,
+                    record.resource_id,
+                    record.created_at,
+                ),
+            )
+
+    def delete_performer(self, performer_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM performers WHERE performer_id = ?", (performer_id,))
+
+    def performers(self) -> list[PerformerRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {PERFORMER_COLUMNS} FROM performers ORDER BY created_at, performer_id"
+            ).fetchall()
+        return [PerformerRecord(*row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

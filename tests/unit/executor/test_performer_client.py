@@ -1,0 +1,429 @@
+"""PerformerClient against real gRPC servers on 127.0.0.1: results, deadlines, errors, the retry
+rule (only attempts that cannot have reached the performer are re-sent), health checks and TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import logging
+import socket
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from hourglass_executor.api.eigenlayer.hourglass.v1.performer import performer_pb2, performer_pb2_grpc
+from hourglass_executor.config import PerformerTls
+from hourglass_executor.performers.client import (
+    PerformerCallError,
+    PerformerClient,
+    TaskIdMismatchError,
+    TlsSettings,
+    may_retry,
+)
+from hourglass_executor.sdk import PerformerServer, Worker
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+except ImportError:  # only the TLS tests need it; the project does not depend on it
+    x509 = None
+
+needs_cryptography = pytest.mark.skipif(
+    x509 is None, reason="the cryptography package (to make throwaway certificates) is not installed"
+)
+
+TASK_ID = b"0x" + b"ab" * 32
+CONNECT_FAILURE = (
+    "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: "
+    "Failed to connect to remote host: Connection refused"
+)
+
+
+class CountingWorker(Worker):
+    """Echoes; b"slow" sleeps 1 s first, b"boom" raises. Counts every task it starts."""
+
+    def __init__(self) -> None:
+        self.executed: list[bytes] = []
+        self.started = asyncio.Event()
+        self.sync_payloads: list[bytes] = []
+
+    async def handle_task(self, task_id: bytes, payload: bytes) -> bytes:
+        self.executed.append(task_id)
+        self.started.set()
+        if payload == b"slow":
+            await asyncio.sleep(1.0)
+        if payload == b"boom":
+            raise RuntimeError("boom")
+        return payload
+
+    async def start_sync(self, payload: bytes) -> None:
+        self.sync_payloads.append(payload)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def started_server(worker: Worker, port: int = 0, **kwargs: object) -> PerformerServer:
+    server = PerformerServer(worker, port, "127.0.0.1", **kwargs)
+    await server.start()
+    return server
+
+
+def test_a_task_runs_and_its_result_comes_back():
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}") as client:
+                assert await client.execute_task(TASK_ID, b"hello", timeout=2) == b"hello"
+        finally:
+            await server.stop(0)
+        assert worker.executed == [TASK_ID]
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_task_hits_its_deadline_and_is_not_retried():
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}") as client:
+                with pytest.raises(PerformerCallError) as caught:
+                    await client.execute_task(TASK_ID, b"slow", timeout=0.3)
+                await asyncio.sleep(0.2)  # time for a (wrong) re-send to arrive
+        finally:
+            await server.stop(0)
+        return caught.value, worker.executed
+
+    error, executed = asyncio.run(scenario())
+    assert error.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert (error.retried, error.maybe_executed) == (0, True)
+    assert executed == [TASK_ID]
+
+
+def test_a_failing_task_is_internal_and_executed_once():
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}") as client:
+                with pytest.raises(PerformerCallError) as caught:
+                    await client.execute_task(TASK_ID, b"boom", timeout=2)
+        finally:
+            await server.stop(0)
+        return caught.value, worker.executed
+
+    error, executed = asyncio.run(scenario())
+    assert error.code is grpc.StatusCode.INTERNAL
+    assert error.message == "boom"
+    assert (error.retried, error.maybe_executed) == (0, True)
+    assert executed == [TASK_ID]
+
+
+def test_connection_refused_is_retried_then_reported_as_not_executed():
+    async def scenario():
+        async with PerformerClient(
+            f"127.0.0.1:{free_port()}", connect_retries=3, retry_backoff=0.01
+        ) as client:
+            with pytest.raises(PerformerCallError) as caught:
+                await client.execute_task(TASK_ID, b"x", timeout=1.5)
+        return caught.value
+
+    error = asyncio.run(scenario())
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert "failed to connect" in error.message
+    assert (error.retried, error.maybe_executed) == (3, False)
+
+
+def test_connection_retries_stay_within_the_task_deadline():
+    async def scenario():
+        async with PerformerClient(
+            f"127.0.0.1:{free_port()}", connect_retries=100, retry_backoff=0.05
+        ) as client:
+            started = time.monotonic()
+            with pytest.raises(PerformerCallError) as caught:
+                await client.execute_task(TASK_ID, b"x", timeout=0.4)
+            return caught.value, time.monotonic() - started
+
+    error, elapsed = asyncio.run(scenario())
+    assert elapsed < 0.8
+    assert 0 < error.retried < 100
+    assert not error.maybe_executed
+
+
+class _RetryLogged(logging.Handler):
+    def __init__(self, event: asyncio.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retry" in record.getMessage():
+            self.event.set()
+
+
+def test_a_performer_that_starts_listening_after_a_failed_attempt_gets_the_task_once():
+    async def scenario():
+        port, worker = free_port(), CountingWorker()
+        first_failure = asyncio.Event()
+        handler = _RetryLogged(first_failure)
+        logger = logging.getLogger("hourglass_executor.performers.client")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        server = None
+        try:
+            async with PerformerClient(f"127.0.0.1:{port}", connect_retries=5, retry_backoff=0.2) as client:
+                call = asyncio.ensure_future(client.execute_task(TASK_ID, b"late", timeout=1.8))
+                await asyncio.wait_for(first_failure.wait(), 1)
+                assert worker.executed == []
+                server = await started_server(worker, port)
+                assert await call == b"late"
+        finally:
+            logger.removeHandler(handler)
+            if server is not None:
+                await server.stop(0)
+        assert worker.executed == [TASK_ID]
+
+    asyncio.run(scenario())
+
+
+def test_a_performer_going_away_mid_call_is_not_retried():
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}", retry_backoff=0.01) as client:
+                call = asyncio.ensure_future(client.execute_task(TASK_ID, b"slow", timeout=1.5))
+                await asyncio.wait_for(worker.started.wait(), 1)
+                await server.stop(0)
+                with pytest.raises(PerformerCallError) as caught:
+                    await call
+        finally:
+            await server.stop(0)
+        return caught.value, worker.executed
+
+    error, executed = asyncio.run(scenario())
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert not may_retry(error.__cause__)
+    assert (error.retried, error.maybe_executed) == (0, True)
+    assert executed == [TASK_ID]
+
+
+class _ScriptedPerformer(performer_pb2_grpc.PerformerServiceServicer):
+    """A performer answering every task with a fixed abort status, or with a wrong task id."""
+
+    def __init__(self, abort: tuple[grpc.StatusCode, str] | None = None) -> None:
+        self.abort = abort
+        self.calls = 0
+
+    async def ExecuteTask(self, request, context):
+        self.calls += 1
+        if self.abort is not None:
+            await context.abort(*self.abort)
+        return performer_pb2.TaskResponse(task_id=b"0xother", result=request.payload)
+
+
+async def scripted_server(servicer: _ScriptedPerformer) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server()
+    performer_pb2_grpc.add_PerformerServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+def test_a_performer_returning_connection_failure_text_itself_is_not_retried():
+    async def scenario():
+        servicer = _ScriptedPerformer(abort=(grpc.StatusCode.UNAVAILABLE, CONNECT_FAILURE))
+        server, port = await scripted_server(servicer)
+        try:
+            async with PerformerClient(f"127.0.0.1:{port}", retry_backoff=0.01) as client:
+                with pytest.raises(PerformerCallError) as caught:
+                    await client.execute_task(TASK_ID, b"x", timeout=1)
+        finally:
+            await server.stop(0)
+        return caught.value, servicer.calls
+
+    error, calls = asyncio.run(scenario())
+    assert may_retry(error.__cause__)  # the text alone would allow it; the READY channel does not
+    assert (error.retried, error.maybe_executed, calls) == (0, True, 1)
+
+
+def test_a_response_for_another_task_id_is_an_error():
+    async def scenario():
+        server, port = await scripted_server(_ScriptedPerformer())
+        try:
+            async with PerformerClient(f"127.0.0.1:{port}") as client:
+                with pytest.raises(TaskIdMismatchError) as caught:
+                    await client.execute_task(TASK_ID, b"x", timeout=1)
+        finally:
+            await server.stop(0)
+        return caught.value
+
+    error = asyncio.run(scenario())
+    assert error.maybe_executed
+    assert "0xother" in error.message
+
+
+class _Status(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str | None) -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str | None:
+        return self._details
+
+
+Code = grpc.StatusCode
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "expected"),
+    [
+        (Code.UNAVAILABLE, CONNECT_FAILURE, True),
+        (Code.UNAVAILABLE, "errors resolving performer.invalid:8080: Domain name not found", True),
+        (Code.UNAVAILABLE, "DNS resolution failed for performer.invalid:8080", True),
+        (Code.UNAVAILABLE, "Stream removed (Socket closed)", False),
+        (Code.UNAVAILABLE, "Cancelling all calls", False),
+        (Code.UNAVAILABLE, "Connection reset by peer", False),
+        (Code.UNAVAILABLE, "task failed: " + CONNECT_FAILURE, False),
+        (Code.UNAVAILABLE, "", False),
+        (Code.UNAVAILABLE, None, False),
+        (Code.DEADLINE_EXCEEDED, CONNECT_FAILURE, False),
+        (Code.DEADLINE_EXCEEDED, "Deadline Exceeded", False),
+        (Code.INTERNAL, CONNECT_FAILURE, False),
+        (Code.UNKNOWN, "Exception calling application", False),
+        (Code.CANCELLED, CONNECT_FAILURE, False),
+        (Code.RESOURCE_EXHAUSTED, "Received message larger than max", False),
+        (Code.INVALID_ARGUMENT, "bad payload", False),
+    ],
+)
+def test_may_retry(code, details, expected):
+    assert may_retry(_Status(code, details)) is expected
+
+
+def test_may_retry_reads_real_aio_errors():
+    assert may_retry(grpc.aio.AioRpcError(Code.UNAVAILABLE, details=CONNECT_FAILURE))
+    assert not may_retry(grpc.aio.AioRpcError(Code.UNAVAILABLE, details="Socket closed"))
+
+
+def test_health_check_and_start_sync():
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}") as client:
+                assert await client.health_check(timeout=1)
+                await client.start_sync(b"sync-me", timeout=1)
+        finally:
+            await server.stop(0)
+        async with PerformerClient(f"127.0.0.1:{free_port()}") as client:
+            assert not await client.health_check(timeout=0.5)
+            with pytest.raises(PerformerCallError) as caught:
+                await client.start_sync(b"x", timeout=0.5)
+        return worker.sync_payloads, caught.value
+
+    payloads, error = asyncio.run(scenario())
+    assert payloads == [b"sync-me"]
+    assert not error.maybe_executed
+
+
+def test_tls_settings_from_config():
+    assert TlsSettings.from_config(PerformerTls()) is None
+    settings = TlsSettings.from_config(
+        PerformerTls.model_validate({"enabled": True, "caFile": "/ca.pem", "serverName": "p.svc"})
+    )
+    assert settings == TlsSettings(ca_file="/ca.pem", server_name="p.svc")
+    with pytest.raises(ValueError, match="together"):
+        TlsSettings(cert_file="/c.pem")
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+SERVER_NAME = "performer.test"
+
+
+def _certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool):
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(SERVER_NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> dict[str, bytes | Path]:
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate("test ca", ca_key, "test ca", ca_key, ca=True)
+    server = _certificate(SERVER_NAME, server_key, "test ca", ca_key, ca=False)
+    directory = tmp_path_factory.mktemp("pki")
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    key_pem = server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {"ca_file": ca_file, "key": key_pem, "cert": server.public_bytes(serialization.Encoding.PEM)}
+
+
+@needs_cryptography
+def test_tls_client_reaches_a_tls_performer_with_the_ca(pki):
+    async def scenario():
+        credentials = grpc.ssl_server_credentials([(pki["key"], pki["cert"])])
+        server = await started_server(CountingWorker(), credentials=credentials)
+        try:
+            tls = TlsSettings(ca_file=str(pki["ca_file"]), server_name=SERVER_NAME)
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}", tls=tls) as client:
+                assert await client.health_check(timeout=1)
+                assert await client.execute_task(TASK_ID, b"secret", timeout=1) == b"secret"
+        finally:
+            await server.stop(0)
+
+    asyncio.run(scenario())
+
+
+@needs_cryptography
+def test_tls_client_without_the_ca_or_without_tls_fails(pki):
+    async def scenario():
+        credentials = grpc.ssl_server_credentials([(pki["key"], pki["cert"])])
+        worker = CountingWorker()
+        server = await started_server(worker, credentials=credentials)
+        endpoint = f"127.0.0.1:{server.bound_port}"
+        try:
+            async with PerformerClient(
+                endpoint, tls=TlsSettings(server_name=SERVER_NAME), connect_retries=0
+            ) as client:
+                assert not await client.health_check(timeout=0.5)
+                with pytest.raises(PerformerCallError) as untrusted:
+                    await client.execute_task(TASK_ID, b"x", timeout=0.5)
+            async with PerformerClient(endpoint, connect_retries=0) as client:
+                assert not await client.health_check(timeout=0.5)
+        finally:
+            await server.stop(0)
+        return untrusted.value, worker.executed
+
+    error, executed = asyncio.run(scenario())
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert not error.maybe_executed
+    assert executed == []

@@ -1,0 +1,176 @@
+"""The executor's state store: both implementations behave alike; SQLite persists."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hourglass_executor.config import BADGER_SQLITE_FILENAME, StorageConfig
+from hourglass_executor.store import PerformerRecord, Store, StoreError, open_store
+from hourglass_executor.store.memory import MemoryStore
+from hourglass_executor.store.sqlite import SqliteStore
+
+AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+HOUR = 3600.0
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(performer_id: str, created_at: float, status: str = "in_service") -> PerformerRecord:
+    return PerformerRecord(
+        performer_id=performer_id,
+        avs_address=AVS,
+        backend="docker",
+        status=status,  # type: ignore[arg-type]
+        image="ghcr.io/example/performer:v1",
+        endpoint="localhost:32768",
+        resource_id="c0ffee",
+        created_at=created_at,
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path, clock) -> Iterator[Store]:
+    if request.param == "memory":
+        opened: Store = MemoryStore(retention=24 * HOUR, clock=clock)
+    else:
+        opened = SqliteStore(tmp_path / "state.sqlite3", retention=24 * HOUR, clock=clock)
+    yield opened
+    opened.close()
+
+
+def test_a_task_is_claimed_once(store):
+    assert store.task_status("task-1") is None
+    assert store.claim_task("task-1", AVS) is True
+    assert store.claim_task("task-1", AVS) is False
+    assert store.claim_task("task-2", AVS) is True
+    assert store.task_status("task-1") == "claimed"
+
+
+def test_concurrent_claims_of_one_id_have_one_winner(store):
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        barrier.wait()
+        won = store.claim_task("contested", AVS)
+        with lock:
+            results.append(won)
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_completed_tasks_keep_their_status_and_stay_claimed(store):
+    store.claim_task("ok", AVS)
+    store.claim_task("bad", AVS)
+    assert store.complete_task("ok", "done") is True
+    assert store.complete_task("bad", "failed") is True
+    assert store.complete_task("unknown", "done") is False
+    assert store.task_status("ok") == "done"
+    assert store.task_status("bad") == "failed"
+    assert store.task_status("unknown") is None
+    assert store.claim_task("ok", AVS) is False
+
+
+def test_prune_forgets_task_ids_older_than_the_retention(store, clock):
+    store.claim_task("old", AVS)
+    clock.now += 23 * HOUR
+    store.claim_task("recent", AVS)
+    assert store.prune(clock.now) == 0
+    clock.now += 2 * HOUR
+    assert store.prune() == 1  # default: the store's clock
+    assert store.task_status("old") is None
+    assert store.task_status("recent") == "claimed"
+    assert store.claim_task("old", AVS) is True  # forgotten ids can be claimed again
+    assert store.prune(clock.now + 48 * HOUR) == 2
+
+
+def test_performer_records_round_trip(store):
+    staged = record("performer-b", 20.0, status="staged")
+    serving = record("performer-a", 10.0)
+    store.save_performer(staged)
+    store.save_performer(serving)
+    assert store.performers() == [serving, staged]
+    promoted = PerformerRecord(**{**staged.__dict__, "status": "in_service", "endpoint": "avs-x:8080"})
+    store.save_performer(promoted)
+    assert store.performers() == [serving, promoted]
+    store.delete_performer("performer-a")
+    store.delete_performer("performer-a")  # already gone: not an error
+    assert store.performers() == [promoted]
+
+
+def test_sqlite_state_survives_reopening(tmp_path, clock):
+    path = tmp_path / "nested" / "dir" / "state.sqlite3"
+    first = SqliteStore(path, clock=clock)
+    first.claim_task("task-1", AVS)
+    first.complete_task("task-1", "done")
+    first.claim_task("task-2", AVS)
+    first.save_performer(record("performer-a", 10.0))
+    first.close()
+
+    second = SqliteStore(path, clock=clock)
+    try:
+        assert second.claim_task("task-1", AVS) is False
+        assert second.task_status("task-1") == "done"
+        assert second.task_status("task-2") == "claimed"
+        assert second.performers() == [record("performer-a", 10.0)]
+        journal = second._db.execute("PRAGMA journal_mode").fetchone()[0]
+        assert journal == "wal"
+    finally:
+        second.close()
+
+
+def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path):
+    path = tmp_path / "junk.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"junk\.sqlite3"):
+        SqliteStore(path)
+
+
+def test_open_store_maps_badger_to_a_sqlite_file_in_its_dir(tmp_path):
+    config = StorageConfig.model_validate({"type": "badger", "badger": {"dir": str(tmp_path / "badger")}})
+    store = open_store(config)
+    try:
+        assert isinstance(store, SqliteStore)
+        assert store.path == tmp_path / "badger" / BADGER_SQLITE_FILENAME
+        assert store.claim_task("t", AVS) is True
+    finally:
+        store.close()
+    assert (tmp_path / "badger" / "hourglass-executor.sqlite3").is_file()
+
+
+def test_open_store_picks_sqlite_path_and_memory(tmp_path):
+    sqlite_config = StorageConfig.model_validate(
+        {"type": "sqlite", "sqlite": {"path": str(tmp_path / "x.db")}}
+    )
+    store = open_store(sqlite_config, retention=60.0)
+    try:
+        assert isinstance(store, SqliteStore)
+        assert Path(store.path) == tmp_path / "x.db"
+        assert store.retention == 60.0
+    finally:
+        store.close()
+    assert isinstance(open_store(StorageConfig()), MemoryStore)
+    in_memory_badger = StorageConfig.model_validate(
+        {"type": "badger", "badger": {"dir": str(tmp_path), "inMemory": True}}
+    )
+    assert isinstance(open_store(in_memory_badger), MemoryStore)
