@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,6 +37,7 @@ CHILD_PATHS = {"pod": "/api/v1/{ns}pods", "service": "/api/v1/{ns}services"}
 ABSENT_RETRY_SECONDS = 5.0
 CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
 STATUS_BATCH = 256
+FINALIZER_ATTEMPTS = 3
 
 
 def _ns_path(namespace: str) -> str:
@@ -356,29 +358,44 @@ class Controller:
             cr["metadata"].get("finalizers") or []
         )
 
-    def _patch_finalizers(self, cr: Obj, finalizers: list[str]) -> Obj | None:
+    def _patch_finalizers(self, cr: Obj, change: Callable[[list[str]], list[str]]) -> Obj | None:
+        """Sets the finalizers to `change(current finalizers)`, guarded by the resourceVersion; on a
+        conflict (the status was written meanwhile, say) it reads the object again and retries."""
         meta = cr["metadata"]
-        body = {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}}
-        try:
-            return self.custom.patch_namespaced_custom_object(
-                self.watch.group, self.watch.version, meta["namespace"], self.watch.plural, meta["name"], body
-            )
-        except kubernetes.client.ApiException as error:
-            if error.status not in (404, 409):
-                log.warning("finalizer update failed: %s", error.reason, extra={"key": object_key(cr)})
-            return None
+        args = (self.watch.group, self.watch.version, meta["namespace"], self.watch.plural, meta["name"])
+        for _ in range(FINALIZER_ATTEMPTS):
+            finalizers = change(list(cr["metadata"].get("finalizers") or []))
+            body = {
+                "metadata": {"finalizers": finalizers, "resourceVersion": cr["metadata"]["resourceVersion"]}
+            }
+            try:
+                return self.custom.patch_namespaced_custom_object(*args, body)
+            except kubernetes.client.ApiException as error:
+                if error.status == 409:
+                    try:
+                        cr = self.custom.get_namespaced_custom_object(*args)
+                        continue
+                    except kubernetes.client.ApiException as read_error:
+                        error = read_error
+                if error.status != 404:
+                    log.warning("finalizer update failed: %s", error.reason, extra={"key": object_key(cr)})
+                return None
+        return None
 
     def _add_finalizer(self, cr: Obj, informer: Informer | None) -> Obj | None:
-        finalizers = (cr["metadata"].get("finalizers") or []) + [self.watch.finalizer.name]
-        updated = self._patch_finalizers(cr, finalizers)
+        name = self.watch.finalizer.name
+        updated = self._patch_finalizers(cr, lambda current: current if name in current else [*current, name])
         if updated is not None and informer is not None:
             informer.update(updated)
         return updated
 
     def _remove_finalizer(self, cr: Obj) -> None:
         name = self.watch.finalizer.name
-        remaining = [f for f in cr["metadata"].get("finalizers") or [] if f != name]
-        if self._patch_finalizers(cr, remaining) is None:
+        updated = self._patch_finalizers(cr, lambda current: [f for f in current if f != name])
+        if updated is None:
             self.queue.add(object_key(cr), 1.0)
-        else:
-            log.info("finalizer removed", extra={"key": object_key(cr)})
+            return
+        informer = self._cr(object_key(cr))[1]
+        if informer is not None:  # so that events already queued for it do not start another run
+            informer.update(updated)
+        log.info("finalizer removed", extra={"key": object_key(cr)})

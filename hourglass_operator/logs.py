@@ -34,5 +34,7 @@ def setup(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("urllib3", "kubernetes"):
+    # ansible-runner logs every event at INFO (its http event plugin, used by ansible-operator, says
+    # "HTTP Plugin Skipped" for each), which would drown the reconcile log.
+    for noisy in ("urllib3", "kubernetes", "ansible-runner"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -32,7 +32,7 @@ options:
     type: str
     default: hourglass-operator
   wait:
-    description: With C(absent), wait until every object is gone.
+    description: With C(absent), wait until every object is gone (up to I(wait_timeout)).
     type: bool
     default: false
   wait_timeout:
@@ -52,7 +52,8 @@ RETURN = r"""
 result:
   description: C(results), one entry per object in the order given, with C(object) (its kind,
     namespace and name) and C(result) (the object as the API server returned it) or C(error.msg);
-    with state C(replaced), C(pending) when the old object was still there after I(wait_timeout).
+    C(pending) when an object deleted with I(wait) (or the old object of C(replaced)) was still
+    there after I(wait_timeout).
   returned: always
   type: dict
 """
@@ -127,9 +128,7 @@ def main() -> None:
         if status >= 300:
             return failure(status, body)
         if params["wait"] and not module.check_mode and not gone(path, params["wait_timeout"]):
-            return failure(
-                408, {"message": f"{obj['kind']} {path} still exists after {params['wait_timeout']} s"}
-            )
+            return {"changed": True, "pending": True, "result": slim(body)}
         return {"changed": True, "result": slim(body)}
 
     def replace(obj: dict) -> dict:

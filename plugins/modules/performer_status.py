@@ -210,9 +210,17 @@ def main() -> None:
             "ready": status["ready"],
             "error": error,
             "patched": patched,
-            "children_gone": bool(entry.get("children_gone")),
+            "children_gone": children_gone(entry, [deleted.get(pod_key), deleted.get(service_key)]),
             "baseline": baseline(entry, service, error, pod_written),
         }
+
+    def children_gone(entry: dict, deletions: list) -> bool:
+        """Whether a deleted Performer's Pod and Service are gone: none was left, or this run deleted
+        every one that was and saw it disappear."""
+        done = [r for r in deletions if r and not r.get("pending") and not error_of(r)]
+        return bool(entry.get("children_gone")) or (
+            params["state"] == "absent" and len(done) == entry.get("children_deleted", -1)
+        )
 
     def baseline(entry: dict, service: dict | None, error: str | None, pod_written: bool) -> dict | None:
         """What this reconcile established, when the pod it wants exists (see RETURN)."""

@@ -76,8 +76,9 @@ def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "p
         pod, service = seen.get("pod"), seen.get("service")
         entry: Obj = {"error": None, "upgrading": False, "upgraded_at": None}
         if state == "absent":  # deleting needs no rendering, so a render error does not block it
-            plan["delete"] += [_reference(o) for o in (pod, service) if o]
-            entry["children_gone"] = not pod and not service
+            children = [_reference(o) for o in (pod, service) if o]
+            plan["delete"] += children
+            entry.update(children_gone=not children, children_deleted=len(children))
         elif doc.get("error"):
             entry["error"] = doc["error"]
         else:
