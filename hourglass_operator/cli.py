@@ -71,6 +71,13 @@ def parser() -> argparse.ArgumentParser:
         help="custom resources per ansible run (env MAX_BATCH_SIZE)",
     )
     a(
+        "--batch-window",
+        type=float,
+        default=float(_env("BATCH_WINDOW", "0.25")),
+        help="seconds a batch smaller than --max-batch-size waits for more due keys, so that changes "
+        "arriving together share one ansible run (env BATCH_WINDOW)",
+    )
+    a(
         "--status-fast-path",
         action=argparse.BooleanOptionalAction,
         default=_env("STATUS_FAST_PATH", "true") == "true",
@@ -173,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
         controllers.append(Controller(
             api, watch, runner, namespaces=namespaces, max_batch=args.max_batch_size,
-            workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader, status_sync=status_sync,
+            batch_window=args.batch_window, workers=args.max_concurrent_reconciles, stop=stop,
+            is_leader=is_leader, status_sync=status_sync,
         ))  # fmt: skip
     exit_code = 0
 

@@ -93,6 +93,7 @@ class Controller:
         namespaces: list[str],
         max_batch: int,
         workers: int,
+        batch_window: float = 0.0,
         stop: threading.Event,
         is_leader: threading.Event,
         status_sync: StatusSync | None = None,
@@ -102,6 +103,7 @@ class Controller:
         self.watch = watch
         self.runner = runner
         self.max_batch = max_batch
+        self.batch_window = batch_window
         self.workers = workers
         self.stop = stop
         self.is_leader = is_leader
@@ -217,7 +219,7 @@ class Controller:
         while not self.stop.is_set():
             if not self._may_work():
                 continue
-            keys = self.queue.get_batch(self.max_batch, timeout=1.0)
+            keys = self.queue.get_batch(self.max_batch, timeout=1.0, window=self.batch_window)
             if not keys:
                 continue
             started = time.monotonic()

@@ -77,23 +77,28 @@ class WorkQueue:
         with self._cond:
             return self._failures.get(key, 0)
 
-    def get_batch(self, max_items: int, timeout: float | None = None, *, full: bool = True) -> list[str]:
+    def get_batch(
+        self, max_items: int, timeout: float | None = None, *, full: bool = True, window: float = 0.0
+    ) -> list[str]:
         """Up to `max_items` due keys needing a full reconcile (or, with `full=False`, only a status
         sync), earliest first; waits until one is due, or returns [] after `timeout` seconds or on
-        shut-down. The keys are processing until `done`."""
+        shut-down. With a `window`, a batch smaller than `max_items` waits until its earliest key
+        has been due for `window` seconds, so that changes arriving together share a batch. The
+        keys are processing until `done`."""
         deadline = None if timeout is None else self._clock() + timeout
         with self._cond:
             while not self._shut_down:
                 now = self._clock()
                 mine = [(p.due, key) for key, p in self._due.items() if p.full == full]
                 ready = sorted(entry for entry in mine if entry[0] <= now)
-                if ready:
+                if ready and (len(ready) >= max_items or ready[0][0] + window <= now):
                     keys = [key for _, key in ready[:max_items]]
                     for key in keys:
                         del self._due[key]
                         self._processing.add(key)
                     return keys
-                wait = min((due for due, _ in mine), default=now + 3600) - now
+                earliest = min((due for due, _ in mine), default=now + 3600)
+                wait = (ready[0][0] + window if ready else earliest) - now
                 if deadline is not None:
                     if now >= deadline:
                         return []

@@ -129,3 +129,21 @@ def test_a_status_worker_does_not_wake_up_for_full_keys():
     assert queue.get_batch(1, timeout=0, full=False) == []
     clock.now += 5
     assert queue.get_batch(1, timeout=0, full=False) == ["ns/later"]
+
+
+def test_a_batch_window_lets_changes_arriving_together_share_a_batch():
+    clock = Clock()
+    queue = WorkQueue(clock=clock)
+    queue.add("ns/a")
+    assert queue.get_batch(10, timeout=0, window=0.5) == []  # a lone key waits for company
+    clock.now += 0.2
+    queue.add("ns/b")
+    clock.now += 0.3
+    assert queue.get_batch(10, timeout=0, window=0.5) == ["ns/a", "ns/b"]
+
+
+def test_a_full_batch_does_not_wait_for_the_window():
+    queue = WorkQueue()
+    queue.add("ns/a")
+    queue.add("ns/b")
+    assert queue.get_batch(2, timeout=0, window=60) == ["ns/a", "ns/b"]
