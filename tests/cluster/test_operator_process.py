@@ -1,6 +1,7 @@
 """The operator as a process: leader election lets only one of two replicas reconcile (and the
 other take over when the leader dies), a kill in the middle of a batch leaves exactly one Pod and
-one Service per Performer after a restart, and /metrics and the probes answer."""
+one Service per Performer after a restart, pod readiness is followed without ansible runs, and
+/metrics and the probes answer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import kubernetes
 
 from tests.support.operator import OperatorProcess
-from tests.support.performers import GROUP, PLURAL, VERSION, performer
+from tests.support.performers import GROUP, PLURAL, VERSION, performer, set_pod_ready
 from tests.support.waiting import wait_for
 
 
@@ -127,3 +128,26 @@ def test_sigterm_lets_the_running_batch_finish_and_starts_no_new_one(custom, nam
     assert all((i.get("status") or {}).get("phase") for i in items)
     # Start again so that the fixture can release the finalizers.
     operators().wait_ready()
+
+
+def test_pod_readiness_changes_reach_the_status_without_an_ansible_run(core, custom, namespace, operators):
+    process = operators()
+    process.wait_ready()
+    create(custom, namespace, "flips")
+    wait_for(lambda: all_ready(custom, namespace, ["flips"]), timeout=60, what="the Performer to be ready")
+    wait_for(lambda: process.queue_idle(), timeout=30, what="the operator to have nothing queued")
+    runs = process.metric("hourglass_batch_size_count")
+
+    def ready_is(value: bool) -> dict | None:
+        cr = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "flips")
+        return cr if (cr.get("status") or {}).get("ready") is value else None
+
+    set_pod_ready(core, namespace, "performer-flips", False)
+    lost = wait_for(lambda: ready_is(False), timeout=10, what="status.ready to turn false")
+    assert lost["status"]["phase"] == "Running"
+    ready_condition = next(c for c in lost["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready_condition["status"], ready_condition["reason"]) == ("False", "PodNotReady")
+    set_pod_ready(core, namespace, "performer-flips", True)
+    wait_for(lambda: ready_is(True), timeout=10, what="status.ready to turn true again")
+    assert process.metric("hourglass_batch_size_count") == runs  # no ansible run was needed
+    assert process.metric('hourglass_status_syncs_total{result="patched"}') >= 2

@@ -48,6 +48,16 @@ class OperatorProcess:
         except OSError:
             return 0, ""
 
+    def metric(self, sample: str) -> float:
+        """The value of one sample of /metrics (`name` or `name{labels}` as exposed), 0 when absent."""
+        for line in self.get("/metrics", port=self.metrics_port)[1].splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[1])
+        return 0.0
+
+    def queue_idle(self) -> bool:
+        return self.metric("hourglass_workqueue_depth") == 0
+
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import uuid
+from datetime import UTC, datetime
 
 import kubernetes
 
@@ -86,3 +87,16 @@ def rejection_causes(error: kubernetes.client.ApiException) -> list[dict]:
     """The field-level causes of a 422 Invalid answer."""
     assert error.status == 422, f"expected 422 Invalid, got {error.status}: {error.body}"
     return json.loads(error.body)["details"]["causes"]
+
+
+def set_pod_ready(core, namespace: str, pod_name: str, ready: bool) -> None:
+    """Sets the pod's Ready condition as a kubelet would (kwok leaves it alone afterwards)."""
+    pod = core.read_namespaced_pod(pod_name, namespace)
+    conditions = [
+        {"type": c.type, "status": c.status, "lastTransitionTime": c.last_transition_time}
+        for c in pod.status.conditions or []
+        if c.type != "Ready"
+    ]
+    conditions.append({"type": "Ready", "status": "True" if ready else "False",
+                       "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})  # fmt: skip
+    core.patch_namespaced_pod_status(pod_name, namespace, {"status": {"conditions": conditions}})
