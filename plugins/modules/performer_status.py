@@ -91,7 +91,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.hourglass_kube import api_client
+from ansible.module_utils.hourglass_kube import api_client, request
 from ansible.module_utils.performer_status import (
     child_name,
     compute_status,
@@ -171,7 +171,9 @@ def main() -> None:
             pod_result and not error_of(pod_result) and (pod_result.get("result") or {}).get("metadata")
         )
         if pod_written:
-            pod = pod_result["result"]
+            # The pod was created (or relabelled) earlier in this run and may have been scheduled,
+            # started or become ready since: report what it is now, not what the apply returned.
+            pod = fresh_pod(namespace, child) or pod_result["result"]
         elif entry.get("pod_action") == "replace":
             pod = None  # the old pod is terminating; its replacement comes with the run its deletion triggers
         if service_result and not error_of(service_result):
@@ -221,6 +223,10 @@ def main() -> None:
         return bool(entry.get("children_gone")) or (
             params["state"] == "absent" and len(done) == entry.get("children_deleted", -1)
         )
+
+    def fresh_pod(namespace: str, name: str) -> dict | None:
+        status, body = request(client, "GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+        return body if status == 200 else None
 
     def baseline(entry: dict, service: dict | None, error: str | None, pod_written: bool) -> dict | None:
         """What this reconcile established, when the pod it wants exists (see RETURN)."""
