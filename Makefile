@@ -1,5 +1,6 @@
 # Entry points for developers and CI. The two that matter (see README.md):
-#   make demo   start the local control plane, install the CRD and the sample Performers, show them
+#   make demo   start the local control plane, install the CRD and the sample Performers, show them;
+#               then run the executor and submit signed sample tasks (hack/demo.sh stop ends it all)
 #   make test   lint and run the whole test suite (unit + real-cluster tests)
 # Both install what they need (virtualenv, Python packages, control-plane binaries) and are idempotent.
 
@@ -11,11 +12,11 @@ TESTENV := hack/testenv/testenv.sh
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit demo bench clean
+.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit demo bench bench-executor clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
-	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit bench clean"
+	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit bench bench-executor clean"
 
 venv: $(VENV_STAMP)
 
@@ -64,6 +65,9 @@ demo: venv
 
 bench: venv
 	$(VENV)/bin/python -m bench.operator_bench $(BENCH_ARGS)
+
+bench-executor: venv
+	$(VENV)/bin/python -m bench.executor_bench $(BENCH_ARGS)
 
 clean: cluster-down
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -168,7 +168,7 @@ class Controller:
         if owner:
             key = f"{obj['metadata']['namespace']}/{owner}"
             if self._cr(key)[0] is not None:
-                self.queue.add(key, full=self.status_sync is None or kind == "DELETED")
+                self.queue.add(key, full=self.status_sync is None)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -254,10 +254,10 @@ class Controller:
             pod, service = (self._child(kind, namespace, name) for kind in ("pod", "service"))
             outcome, updated = self.status_sync.sync(cr, pod, service)
             metrics.STATUS_SYNCS.labels(result=outcome.value).inc()
+            if updated is not None and informer is not None:
+                informer.update(updated)
             if outcome is Outcome.ESCALATE:
                 self.queue.add(key)
-            elif updated is not None and informer is not None:
-                informer.update(updated)
         except Exception as error:
             metrics.STATUS_SYNCS.labels(result="error").inc()
             delay = self.queue.add_after_failure(key)

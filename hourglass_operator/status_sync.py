@@ -9,7 +9,9 @@ being deleted; pod present, not terminating, with that spec hash and those label
 untouched since) and then computes the status with the role's own rules
 (`plugins/module_utils/performer_status.py`, loaded from the content root, so both paths share
 one implementation), patches it when it changed and records the same Events. Anything else is
-escalated to a full reconcile, which stays the only writer of Pods and Services.
+escalated to a full reconcile, which stays the only writer of Pods and Services; when the pod of a
+Performer that says it is ready is gone, terminating or not ready, the status is first patched to
+say so (with the last reconcile's outcome kept), because the full reconcile takes seconds.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def _matches(baseline: Baseline, cr: Obj, pod: Obj | None, service: Obj | None) 
     )
 
 
+def _last_error(status: Obj) -> str | None:
+    """The failure the last full reconcile reported (its Reconciled condition), kept as it is."""
+    reconciled = next((c for c in status.get("conditions") or [] if c.get("type") == "Reconciled"), {})
+    return reconciled.get("message") if reconciled.get("status") == "False" else None
+
+
 class StatusSync:
     def __init__(
         self,
@@ -118,17 +126,32 @@ class StatusSync:
             self._baselines.pop(key, None)
 
     def sync(self, cr: Obj, pod: Obj | None, service: Obj | None) -> tuple[Outcome, Obj | None]:
-        """Patches the status of `cr` from `pod` when the baseline still holds. Returns the outcome
-        and, when patched, the updated Performer. API errors propagate (the caller retries)."""
+        """Patches the status of `cr` from `pod` when the baseline still holds. Otherwise the outcome
+        is ESCALATE, and a Performer that says it is ready while its pod is gone, terminating or not
+        ready is first patched to say it is not (a full reconcile takes seconds; `ready` must not
+        lie meanwhile). Returns the outcome and the updated Performer when patched. API errors
+        propagate (the caller retries)."""
         with self._lock:
             baseline = self._baselines.get(object_key(cr))
-        if baseline is None or not _matches(baseline, cr, pod, service):
-            return Outcome.ESCALATE, None
-        now = self.rules.now_rfc3339()
         previous = cr.get("status") or {}
+        now = self.rules.now_rfc3339()
+        if baseline is None or not _matches(baseline, cr, pod, service):
+            if not previous.get("ready") or self.rules.pod_is_ready(pod):
+                return Outcome.ESCALATE, None
+            status = self.rules.compute_status(
+                cr, pod, now=now, deleting=bool(cr["metadata"].get("deletionTimestamp")),
+                error=_last_error(previous),
+            )  # fmt: skip
+            status["grpcEndpoint"] = previous.get("grpcEndpoint", status["grpcEndpoint"])
+            return Outcome.ESCALATE, self._patch(cr, previous, status, now)
         status = self.rules.compute_status(cr, pod, now=now, cluster_domain=baseline.cluster_domain)
         if status == previous:
             return Outcome.UNCHANGED, None
+        updated = self._patch(cr, previous, status, now)
+        return (Outcome.PATCHED, updated) if updated is not None else (Outcome.UNCHANGED, None)
+
+    def _patch(self, cr: Obj, previous: Obj, status: Obj, now: str) -> Obj | None:
+        """Writes `status` and the Events of its transitions; None when the Performer is gone."""
         meta = cr["metadata"]
         try:
             updated = self.custom.patch_namespaced_custom_object_status(
@@ -136,10 +159,10 @@ class StatusSync:
             )
         except kubernetes.client.ApiException as error:
             if error.status == 404:  # deleted meanwhile: nothing to report
-                return Outcome.UNCHANGED, None
+                return None
             raise
         for event_type, reason, message in self.rules.transitions(previous, status):
             body = self.rules.event_object(cr, event_type, reason, message, self.component, now)
             with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
                 self.core.create_namespaced_event(meta["namespace"], body)
-        return Outcome.PATCHED, updated
+        return updated

@@ -136,14 +136,22 @@ class StaticChainReader:
         return list(self._sets.values())
 
     def operator_set(self, avs_address: str, operator_set_id: int) -> OperatorSetInfo:
-        info = self._sets.get((to_lower_address(avs_address, "avs address"), operator_set_id))
+        # Keys are well-formed lower-case addresses, so a hit needs no further parsing (a task
+        # looks its operator set up several times); a miss checks the address to raise the right error.
+        info = self._sets.get((avs_address.lower(), operator_set_id))
         if info is None:
+            to_lower_address(avs_address, "avs address")
             raise UnknownOperatorSetError(f"AVS {avs_address} has no operator set {operator_set_id}")
         return info
 
     def is_member(self, avs_address: str, operator_set_id: int, operator_address: str) -> bool:
-        info = self._sets.get((to_lower_address(avs_address, "avs address"), operator_set_id))
-        return info is not None and to_lower_address(operator_address, "operator address") in info.members
+        info = self._sets.get((avs_address.lower(), operator_set_id))
+        if info is None:
+            to_lower_address(avs_address, "avs address")
+            return False
+        return operator_address.lower() in info.members or (
+            to_lower_address(operator_address, "operator address") in info.members
+        )
 
     def certificate_digest(
         self,

@@ -1,17 +1,24 @@
 """The `hourglass-executor` command.
 
 hourglass-executor validate --config FILE   # exit 0 when valid, 2 with every problem when not
-hourglass-executor run --config FILE        # validate, log a summary, start the executor
+hourglass-executor run --config FILE        # validate, then run the executor until SIGTERM/SIGINT
+
+`run` logs JSON lines (or text, `logFormat`) on stderr and exits 0 after a graceful stop, 1 when it
+cannot start (the log line names the configuration key), 2 for an invalid configuration.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
 
+from hourglass_executor import logs
 from hourglass_executor.config import ConfigError, ExecutorConfig, load_config
 
 EXIT_INVALID_CONFIG = 2
+EXIT_START_FAILED = 1
 
 
 def summary(config: ExecutorConfig) -> str:
@@ -34,7 +41,11 @@ def summary(config: ExecutorConfig) -> str:
 
 def run(config: ExecutorConfig) -> int:
     """Starts the executor's gRPC servers and blocks until shutdown; returns the exit code."""
-    raise NotImplementedError("the executor server is not built yet")
+    logs.setup(debug=config.debug, fmt=config.log_format)
+    logging.getLogger("hourglass_executor").info("starting", extra={"config": summary(config)})
+    from hourglass_executor.server.app import Executor  # grpc servers: only for `run`
+
+    return asyncio.run(Executor(config).serve())
 
 
 def _load(path: str) -> ExecutorConfig | None:
@@ -67,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         print(f"{args.config}: valid; {summary(config)}")
         return 0
-    print(f"hourglass-executor: {summary(config)}", file=sys.stderr)
-    # The servers are not wired in yet: `run` stops after validating (see run()).
-    return 0
+    return run(config)
 
 
 if __name__ == "__main__":

@@ -49,19 +49,37 @@ Keys added by this executor (not upstream):
 - `kubernetes.tls: {enabled, caFile, certFile, keyFile, serverName}`: dial performers with TLS
   (default plaintext, which is what performer images serve); `certFile`/`keyFile` (together) add a
   client certificate, `serverName` overrides the name checked in the server certificate.
+- `kubernetes.endpointResolver` ("module:callable"): the hook for running the executor outside the
+  cluster (and for tests). The callable is imported at start-up, takes a `performers.base.Deployment`
+  and returns the "host:port" to dial instead of the Service's cluster DNS name; per-AVS
+  `kubernetes.endpointOverride` still wins. The module must be importable by the executor
+  (installed, or on PYTHONPATH).
+- `executorId`: the value of the label `hourglass.eigenlayer.io/executor` on the performers this
+  executor creates; it finds them again by it after a restart (adoption), so it must stay the same
+  across restarts and differ between executors sharing a namespace. A Kubernetes label value (1-63
+  of `[A-Za-z0-9-_.]`, starting and ending alphanumeric). Default (`ExecutorConfig.owner_id`):
+  `executor-` + the first 8 hex digits of sha256 of the lower-cased operator address.
+- `taskTimeout` (duration, default `30s`): the longest a task may run on a performer (a shorter
+  SubmitTask deadline of the caller wins). It also bounds how long a blue-green switch waits for the
+  old performer's in-flight tasks.
+- `shutdownTimeout` (duration, default `30s`): on SIGTERM/SIGINT, how long in-flight SubmitTask
+  calls may still run before they are cancelled.
+- `logFormat` (`json` (default) or `text`): JSON lines on stderr, or plain text; `debug: true`
+  logs at debug level.
 
 Defaults: `grpcPort` 9090; `deploymentMode` docker; `processType` server; `storage.type` memory;
 `authentication.enabled` false; in `kubernetes` (where `namespace` is required): `operatorNamespace`
 hourglass-system, `crdGroup` hourglass.eigenlayer.io, `crdVersion` v1alpha1, `connectionTimeout`
 30s, `inCluster` false. Env `value`s are kept out of reprs too (they may be secrets).
 
-Durations (`connectionTimeout`, `readyTimeout`) are Go duration strings such as `30s` or `1m30s`;
-a bare number is refused because upstream reads it as nanoseconds.
+Durations (`connectionTimeout`, `readyTimeout`, `taskTimeout`, `shutdownTimeout`) are Go duration
+strings such as `30s` or `1m30s`; a bare number is refused because upstream reads it as nanoseconds.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import types
 import typing
@@ -113,6 +131,8 @@ ENV_NAME_RE = re.compile(r"[\x20-\x3c\x3e-\x7e]+")  # printable ASCII without '=
 IMAGE_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 IMAGE_DIGEST_RE = re.compile(r"[a-z0-9]+([+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 CRD_VERSION_RE = re.compile(r"v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?")
+LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)")
+IMPORT_PATH_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 RPC_URL_RE = re.compile(r"(https?|wss?)://\S+")
 HOST_PORT_RE = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):([0-9]{1,5})")
 DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
@@ -258,6 +278,18 @@ DnsSubdomain = Annotated[
 EnvName = Annotated[
     str, _matching(ENV_NAME_RE, "must be a non-empty name of printable ASCII characters without '='")
 ]
+LabelValue = Annotated[
+    str,
+    _matching(
+        LABEL_VALUE_RE,
+        "must be a Kubernetes label value: 1-63 of [A-Za-z0-9-_.], "
+        "starting and ending with a letter or digit",
+    ),
+]
+ImportPath = Annotated[
+    str,
+    _matching(IMPORT_PATH_RE, 'must be "module:callable", e.g. "mypackage.endpoints:resolve"'),
+]
 ConfigKey = Annotated[
     str, _matching(CONFIG_KEY_RE, "must be a key of alphanumerics, '-', '_' or '.' (at most 253 characters)")
 ]
@@ -397,6 +429,7 @@ class KubernetesConfig(_Section):
     ready_timeout: Duration = timedelta(minutes=5)
     delete_performers_on_shutdown: Bool = False
     tls: PerformerTls = PerformerTls()
+    endpoint_resolver: ImportPath | None = None
 
 
 class BadgerConfig(_Section):
@@ -442,6 +475,17 @@ class ExecutorConfig(_Section):
     storage: StorageConfig = StorageConfig()
     authentication: AuthenticationConfig = AuthenticationConfig()
     chain: ChainReaderConfig = ChainReaderConfig()
+    executor_id: LabelValue | None = None
+    task_timeout: Duration = timedelta(seconds=30)
+    shutdown_timeout: Duration = timedelta(seconds=30)
+    log_format: Literal["json", "text"] = "json"
+
+    @property
+    def owner_id(self) -> str:
+        """`executorId`, else `executor-<first 8 hex of sha256(lower-cased operator address)>`."""
+        if self.executor_id:
+            return self.executor_id
+        return "executor-" + hashlib.sha256(self.operator.address.lower().encode()).hexdigest()[:8]
 
     @property
     def management_port(self) -> int:

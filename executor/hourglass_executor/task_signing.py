@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .chain import ChainReader, OperatorSetInfo
-from .signing.address import addresses_equal, to_lower_address
-from .signing.ecdsa import SignatureError, recover_address
+from .signing.address import addresses_equal, parse_address, to_lower_address
+from .signing.ecdsa import SignatureError, recover_address_bytes
 from .signing.layouts import aggregator_digest, auth_digest, result_message_hash
 from .signing.signer import ECDSA, Signer
 
@@ -95,10 +95,10 @@ def verify_aggregator_signature(
     except ValueError as exc:
         raise MalformedTaskError(str(exc)) from exc
     try:
-        signer = recover_address(digest, signature)
+        signer = recover_address_bytes(digest, signature)
     except SignatureError as exc:
         raise MalformedSignatureError(f"aggregator signature is malformed: {exc}") from exc
-    if not addresses_equal(signer, info.aggregator_address):
+    if signer != parse_address(info.aggregator_address):
         raise WrongSignerError(
             f"the task is not signed by aggregator {info.aggregator_address} of operator set "
             f"{operator_set_id} (or a signed field was changed)"

@@ -4,6 +4,8 @@ drift repaired, deletion cleaned up, and CR strings never evaluated as Jinja."""
 
 from __future__ import annotations
 
+import threading
+
 import kubernetes
 import pytest
 
@@ -218,6 +220,34 @@ def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator
 
     wait_for(recreated, timeout=60, what="pod and service to be recreated")
     wait_ready(custom, namespace, "repair")
+
+
+def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
+    core, custom, namespace, operator
+):
+    create(custom, namespace, performer("lost", config={}))
+    cr = wait_ready(custom, namespace, "lost")
+    seen: list[dict] = []
+    watch = kubernetes.watch.Watch()
+
+    def record() -> None:
+        for event in watch.stream(
+            custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+            resource_version=cr["metadata"]["resourceVersion"], timeout_seconds=60,
+        ):  # fmt: skip
+            seen.append(event["object"].get("status") or {})
+
+    recorder = threading.Thread(target=record, daemon=True)
+    recorder.start()
+    core.delete_namespaced_pod("performer-lost", namespace)
+    wait_for(
+        lambda: any(s.get("ready") is False for s in seen), timeout=30, what="status.ready to turn false"
+    )
+    wait_ready(custom, namespace, "lost")
+    watch.stop()
+    not_ready = next(s for s in seen if s.get("ready") is False)
+    reason = next(c["reason"] for c in not_ready["conditions"] if c["type"] == "Ready")
+    assert reason in ("PodNotCreated", "PodTerminating", "PodPending")
 
 
 def test_edited_service_selector_is_repaired(core, custom, namespace, operator):

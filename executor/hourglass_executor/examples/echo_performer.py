@@ -5,9 +5,11 @@ Payload: a JSON object
     {"op": "echo",      "data": "<text>"}              result: the UTF-8 bytes of data
     {"op": "keccak256", "data": "<text>"}              result: keccak256 of those bytes (32 bytes)
     {"op": "sleep",     "data": "<text>", "ms": 250}   waits ms (0..60000) milliseconds, then echoes
+    {"op": "version"}                                  result: $VERSION (UTF-8), "" when unset
 
 "data" defaults to "". An empty payload, a payload that is not such an object, an unknown op or a
-bad "ms" is rejected (INVALID_ARGUMENT). "sleep" lets tests simulate slow tasks.
+bad "ms" is rejected (INVALID_ARGUMENT). "sleep" lets tests simulate slow tasks; "version" tells which
+deployment of the performer answered (tests run two versions side by side).
 
 Run: `python -m hourglass_executor.examples.echo_performer [--port N]`; the port defaults to
 $GRPC_PORT, else 8080 (upstream executors set GRPC_PORT=8080). The image is built by
@@ -27,7 +29,7 @@ from typing import Any
 from hourglass_executor.sdk import TaskRejected, Worker, run
 from hourglass_executor.signing.keccak import keccak256
 
-OPS = ("echo", "keccak256", "sleep")
+OPS = ("echo", "keccak256", "sleep", "version")
 MAX_SLEEP_MS = 60_000
 
 
@@ -54,7 +56,9 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
 
 
 class EchoWorker(Worker):
-    def validate_task(self, task_id: bytes, payload: bytes) -> None:
+    # Both are coroutines: validation is cheap, and a plain method would be run in a worker thread
+    # (the SDK's rule for blocking code), which costs more than the validation itself.
+    async def validate_task(self, task_id: bytes, payload: bytes) -> None:
         parse_payload(payload)
 
     async def handle_task(self, task_id: bytes, payload: bytes) -> bytes:
@@ -62,6 +66,8 @@ class EchoWorker(Worker):
         data = request.get("data", "").encode()
         if request["op"] == "keccak256":
             return keccak256(data)
+        if request["op"] == "version":
+            return os.environ.get("VERSION", "").encode()
         if request["op"] == "sleep":
             await asyncio.sleep(request["ms"] / 1000)
         return data

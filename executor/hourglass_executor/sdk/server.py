@@ -153,6 +153,17 @@ class PerformerServer:
         self._server, self._health, self.bound_port = server, health, bound
         log.info("performer listening on %s:%d", host, bound)
 
+    async def set_serving(self, serving: bool) -> None:
+        """Reports SERVING or NOT_SERVING on the health service (e.g. while a dependency is down);
+        tasks are still accepted either way."""
+        if self._health is None:
+            raise RuntimeError("server not started")
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for service in ("", PERFORMER_SERVICE):
+            await self._health.set(service, status)
+
     async def stop(self, grace: float | None = 10.0) -> None:
         """Reports NOT_SERVING, refuses new calls and lets in-flight ones finish for up to `grace`
         seconds (None: wait for them however long they take)."""

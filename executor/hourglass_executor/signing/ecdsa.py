@@ -7,12 +7,13 @@ certificate verifiers) do; go-ethereum and Web3Signer never produce one.
 
 from __future__ import annotations
 
+import hmac
 import re
 from typing import ClassVar
 
 import coincurve
 
-from .address import addresses_equal, to_checksum_address
+from .address import is_address, parse_address, to_checksum_address
 from .keccak import keccak256
 from .signer import ECDSA, CurveType
 
@@ -33,9 +34,14 @@ def _check_digest(digest: bytes) -> bytes:
     return bytes(digest)
 
 
+def address_bytes_of_public_key(public_key: coincurve.PublicKey) -> bytes:
+    """The 20-byte address of a public key: the last 20 bytes of keccak256 of the 64-byte X‖Y."""
+    return keccak256(public_key.format(compressed=False)[1:])[-20:]
+
+
 def address_of_public_key(public_key: coincurve.PublicKey) -> str:
-    """The EIP-55 address of a public key: the last 20 bytes of keccak256 of the 64-byte X‖Y."""
-    return to_checksum_address(keccak256(public_key.format(compressed=False)[1:])[-20:])
+    """The EIP-55 address of a public key."""
+    return to_checksum_address(address_bytes_of_public_key(public_key))
 
 
 class EcdsaSigner:
@@ -101,8 +107,9 @@ def _split_signature(signature: bytes) -> tuple[bytes, int]:
     return signature[:64], v - 27 if v >= 27 else v
 
 
-def recover_address(digest: bytes, signature: bytes) -> str:
-    """The EIP-55 address whose key made `signature` (65 bytes R‖S‖V, V 0/1 or 27/28) over `digest`."""
+def recover_address_bytes(digest: bytes, signature: bytes) -> bytes:
+    """The 20-byte address whose key made `signature` (65 bytes R‖S‖V, V 0/1 or 27/28) over `digest`
+    (no EIP-55 formatting: what hot paths compare)."""
     digest = _check_digest(digest)
     rs, recovery_id = _split_signature(signature)
     try:
@@ -111,9 +118,16 @@ def recover_address(digest: bytes, signature: bytes) -> str:
         )
     except ValueError as exc:
         raise SignatureError("signature does not recover to a public key") from exc
-    return address_of_public_key(public_key)
+    return address_bytes_of_public_key(public_key)
+
+
+def recover_address(digest: bytes, signature: bytes) -> str:
+    """The EIP-55 address whose key made `signature` (65 bytes R‖S‖V, V 0/1 or 27/28) over `digest`."""
+    return to_checksum_address(recover_address_bytes(digest, signature))
 
 
 def signed_by(digest: bytes, signature: bytes, address: str) -> bool:
     """True when `signature` over `digest` recovers to `address`; SignatureError when it is malformed."""
-    return addresses_equal(recover_address(digest, signature), address)
+    return is_address(address) and hmac.compare_digest(
+        recover_address_bytes(digest, signature), parse_address(address)
+    )

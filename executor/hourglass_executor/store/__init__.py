@@ -5,8 +5,9 @@ request handler:
 
 - task ids it has claimed, so that a task sent twice (an aggregator retry, a duplicate delivery)
   runs once: `claim_task` is atomic and returns True only for the first claim of an id; the
-  outcome is recorded with `complete_task`; entries older than the retention are dropped by
-  `prune`;
+  outcome is recorded with `complete_task`; a claim whose task certainly never reached a
+  performer (none was ready) is given back with `release_task`, so that the aggregator may send
+  it again; entries older than the retention are dropped by `prune`;
 - the performers it deployed (`PerformerRecord`), so that after a restart it knows which one
   serves each AVS and which one was only staged.
 
@@ -59,6 +60,11 @@ class Store(Protocol):
 
     def complete_task(self, task_id: str, status: Literal["done", "failed"]) -> bool:
         """Records the outcome of a claimed task; False if the id is not known."""
+        ...
+
+    def release_task(self, task_id: str) -> bool:
+        """Forgets a claim that is still "claimed" (its task never ran), so that the id can be
+        claimed again; False if the id is unknown or already completed."""
         ...
 
     def task_status(self, task_id: str) -> TaskStatus | None:

@@ -46,6 +46,14 @@ class MemoryStore:
             task.status = status
             return True
 
+    def release_task(self, task_id: str) -> bool:
+        with self._lock:
+            task = self._tasks.get(task_id)
+            if task is None or task.status != "claimed":
+                return False
+            del self._tasks[task_id]
+            return True
+
     def task_status(self, task_id: str) -> TaskStatus | None:
         with self._lock:
             task = self._tasks.get(task_id)

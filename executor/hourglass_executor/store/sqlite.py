@@ -91,6 +91,13 @@ class SqliteStore:
             cursor = self._db.execute("UPDATE tasks SET status = ? WHERE task_id = ?", (status, task_id))
             return cursor.rowcount == 1
 
+    def release_task(self, task_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM tasks WHERE task_id = ? AND status = 'claimed'", (task_id,)
+            )
+            return cursor.rowcount == 1
+
     def task_status(self, task_id: str) -> TaskStatus | None:
         with self._lock:
             row = self._db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()

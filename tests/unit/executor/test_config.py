@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import logging
+import re
 import textwrap
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from hourglass_executor import cli
-from hourglass_executor.config import ConfigError, ExecutorConfig, load_config, parse_config
+from hourglass_executor.config import ConfigError, load_config, parse_config
 
 pytestmark = pytest.mark.unit
 
@@ -164,6 +168,42 @@ def test_upstream_keys_are_accepted():
     assert config.debug and config.management_port == 9091
     assert config.operator.signing_keys.bls is not None
     assert config.operator.signing_keys.bls.password.get_secret_value() == BLS_PASSWORD
+
+
+def test_executor_id_defaults_to_a_hash_of_the_operator_address():
+    config = parse_config(changed(lambda d: None))
+    # sha256("0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"), first 8 hex digits
+    assert config.executor_id is None
+    assert (
+        config.owner_id
+        == "executor-" + hashlib.sha256(config.operator.address.lower().encode()).hexdigest()[:8]
+    )
+    assert re.fullmatch(r"executor-[0-9a-f]{8}", config.owner_id)
+    # The case of the configured address does not change the id (it must survive an edit of the file).
+    upper = parse_config(changed(lambda d: d["operator"].update(address=d["operator"]["address"].lower())))
+    assert upper.owner_id == config.owner_id
+    assert parse_config(changed(lambda d: d.update(executorId="avs-a.executor_1"))).owner_id == (
+        "avs-a.executor_1"
+    )
+
+
+def test_added_keys_and_their_defaults():
+    config = parse_config(changed(lambda d: None))
+    assert config.task_timeout == timedelta(seconds=30)
+    assert config.shutdown_timeout == timedelta(seconds=30)
+    assert config.log_format == "json"
+    assert config.kubernetes is not None and config.kubernetes.endpoint_resolver is None
+
+    def edit(d: dict[str, Any]) -> None:
+        d.update(taskTimeout="2m", shutdownTimeout="5s", logFormat="text")
+        d["kubernetes"]["endpointResolver"] = "tests.support.local_performers:resolve"
+
+    config = parse_config(changed(edit))
+    assert config.task_timeout == timedelta(minutes=2)
+    assert config.shutdown_timeout == timedelta(seconds=5)
+    assert config.log_format == "text"
+    assert config.kubernetes is not None
+    assert config.kubernetes.endpoint_resolver == "tests.support.local_performers:resolve"
 
 
 # --- storage -------------------------------------------------------------------------------------
@@ -407,6 +447,46 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         lambda d: d.update(authentication={"enabled": "sometimes"}),
         "authentication.enabled: must be true or false",
     ),
+    (
+        "executorId not a label value",
+        lambda d: d.update(executorId="executor/a"),
+        "executorId: must be a Kubernetes label value: 1-63 of [A-Za-z0-9-_.], "
+        "starting and ending with a letter or digit",
+    ),
+    (
+        "executorId too long",
+        lambda d: d.update(executorId="e" * 64),
+        "executorId: must be a Kubernetes label value: 1-63 of [A-Za-z0-9-_.], "
+        "starting and ending with a letter or digit",
+    ),
+    (
+        "executorId ends with a dash",
+        lambda d: d.update(executorId="executor-"),
+        "executorId: must be a Kubernetes label value: 1-63 of [A-Za-z0-9-_.], "
+        "starting and ending with a letter or digit",
+    ),
+    (
+        "endpointResolver without a callable",
+        lambda d: d["kubernetes"].update(endpointResolver="mypackage.endpoints"),
+        'kubernetes.endpointResolver: must be "module:callable", e.g. "mypackage.endpoints:resolve"',
+    ),
+    (
+        "endpointResolver with a path",
+        lambda d: d["kubernetes"].update(endpointResolver="/tmp/x.py:resolve"),
+        'kubernetes.endpointResolver: must be "module:callable", e.g. "mypackage.endpoints:resolve"',
+    ),
+    (
+        "taskTimeout bare number",
+        lambda d: d.update(taskTimeout=30),
+        'taskTimeout: must be a duration such as "30s", "5m" or "1m30s" '
+        '(a bare number is not accepted: upstream reads it as nanoseconds; write "30s")',
+    ),
+    (
+        "shutdownTimeout zero",
+        lambda d: d.update(shutdownTimeout="0s"),
+        "shutdownTimeout: must be a positive duration",
+    ),
+    ("logFormat unknown", lambda d: d.update(logFormat="xml"), "logFormat: must be 'json' or 'text'"),
 ]
 
 
@@ -586,7 +666,16 @@ def test_yaml_error_does_not_quote_the_line():
 # --- the command line -----------------------------------------------------------------------------
 
 
-def test_cli_validate_and_run(tmp_path, capsys):
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_cli_validate_and_run(tmp_path, capsys, restore_logging):
     good = tmp_path / "good.yaml"
     good.write_text(changed(_with_secrets))
 
@@ -597,11 +686,18 @@ def test_cli_validate_and_run(tmp_path, capsys):
     )
     assert err == ""
 
-    assert cli.main(["run", "--config", str(good)]) == 0
+    # `run` starts for real: this configuration reads the chain over JSON-RPC, which is not built
+    # yet, so it stops at once with exit code 1 and says why, in JSON lines without secrets.
+    assert cli.main(["run", "--config", str(good)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.count("\n") == 1 and err.startswith("hourglass-executor: operator 0xf39F")
-    assert "kubernetes mode in namespace avs" in err
+    lines = [json.loads(line) for line in err.splitlines()]
+    assert lines[0]["msg"] == "starting"
+    assert "kubernetes mode in namespace avs" in lines[0]["config"]
+    failure = next(line for line in lines if line["msg"] == "cannot start")
+    assert failure["level"] == "error"
+    assert failure["reason"].startswith("chain.type rpc: reading operator sets and certificate digests")
+    assert "not implemented yet" in failure["reason"]
     for secret in SECRETS:
         assert secret not in err
 
@@ -618,9 +714,3 @@ def test_cli_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
             "grpcPort: must be a port number (1-65535)",
             "avsPerformers[0].image.tag: required",
         ]
-
-
-def test_run_hook_is_not_built_yet():
-    config: ExecutorConfig = load_config(EXAMPLE)
-    with pytest.raises(NotImplementedError, match="the executor server is not built yet"):
-        cli.run(config)

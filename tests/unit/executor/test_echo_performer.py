@@ -21,7 +21,7 @@ KECCAK_ABC = "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
 def run_task(payload: dict | bytes) -> bytes:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     worker = EchoWorker()
-    worker.validate_task(TASK_ID, raw)
+    asyncio.run(worker.validate_task(TASK_ID, raw))
     return asyncio.run(worker.handle_task(TASK_ID, raw))
 
 
@@ -33,6 +33,13 @@ def test_echo_returns_the_data():
 @pytest.mark.parametrize(("data", "digest"), [("", KECCAK_EMPTY), ("abc", KECCAK_ABC)])
 def test_keccak256_known_vectors(data, digest):
     assert run_task({"op": "keccak256", "data": data}).hex() == digest
+
+
+def test_version_reports_the_version_environment_variable(monkeypatch):
+    monkeypatch.setenv("VERSION", "v2")
+    assert run_task({"op": "version"}) == b"v2"
+    monkeypatch.delenv("VERSION")
+    assert run_task({"op": "version"}) == b""
 
 
 def test_sleep_waits_then_echoes():
@@ -58,7 +65,7 @@ def test_sleep_waits_then_echoes():
 )
 def test_bad_payloads_are_rejected(payload, reason):
     with pytest.raises(TaskRejected, match=reason):
-        EchoWorker().validate_task(TASK_ID, payload)
+        asyncio.run(EchoWorker().validate_task(TASK_ID, payload))
 
 
 def test_port_comes_from_the_flag_then_grpc_port_then_8080(monkeypatch):

@@ -259,3 +259,29 @@ def test_bound_port_and_a_port_already_in_use():
             await server.stop(0)
 
     asyncio.run(scenario())
+
+
+def test_set_serving_switches_the_health_status_and_tasks_still_run():
+    async def scenario():
+        server, channel = await serve(AsyncWorker())
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        async def status() -> int:
+            return (await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)).status
+
+        try:
+            await server.set_serving(False)
+            down = await status()
+            result = (await execute(channel, b"still")).result
+            await server.set_serving(True)
+            up = await status()
+        finally:
+            await channel.close()
+            await server.stop(0)
+        return down, result, up
+
+    assert asyncio.run(scenario()) == (
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+        b"STILL",
+        health_pb2.HealthCheckResponse.SERVING,
+    )

@@ -109,6 +109,16 @@ def test_keccak256_matches_known_vectors():
     assert keccak256(b"abc").hex() == "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
 
 
+@pytest.mark.parametrize("size", [0, 1, 31, 32, 135, 136, 137, 272, 1000, 70_000])
+def test_keccak256_agrees_with_pycryptodomes_hash_object_for_every_length(size):
+    from Crypto.Hash import keccak
+
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    expected = keccak.new(digest_bits=256, data=data).digest()
+    assert keccak256(data) == keccak256(bytearray(data)) == keccak256(memoryview(data)) == expected
+
+
 @pytest.mark.parametrize(
     "address",
     [

@@ -91,6 +91,18 @@ def test_completed_tasks_keep_their_status_and_stay_claimed(store):
     assert store.claim_task("ok", AVS) is False
 
 
+def test_a_released_claim_can_be_claimed_again_but_a_completed_one_cannot_be_released(store):
+    store.claim_task("never-ran", AVS)
+    store.claim_task("ran", AVS)
+    store.complete_task("ran", "failed")
+    assert store.release_task("never-ran") is True
+    assert store.task_status("never-ran") is None
+    assert store.claim_task("never-ran", AVS) is True
+    assert store.release_task("ran") is False
+    assert store.task_status("ran") == "failed"
+    assert store.release_task("unknown") is False
+
+
 def test_prune_forgets_task_ids_older_than_the_retention(store, clock):
     store.claim_task("old", AVS)
     clock.now += 23 * HOUR

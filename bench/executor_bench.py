@@ -1,0 +1,478 @@
+"""Executor benchmark (not a test): SubmitTask throughput and the latency the executor adds over
+calling the performer directly, on loopback.
+
+    .venv/bin/python -m bench.executor_bench                      # 64 concurrent clients, 10 s per phase
+    .venv/bin/python -m bench.executor_bench --clients 16 --duration 5 --profile
+
+Three processes: the example echo performer (`python -m hourglass_executor.examples.echo_performer`),
+the executor (this module with --serve-executor: the real gRPC servers, task service, pool, ECDSA
+verification and signing, memory store, a static chain; its backend is the test LocalBackend whose
+performer is the echo process, through avsPerformers[].kubernetes.endpointOverride — no Docker or
+Kubernetes involved), and the load generator (this process, grpc.aio clients; every submission is
+signed before the clock starts).
+
+For scale, a fourth process is the floor of any Python gRPC executor on this machine: a pass-through
+proxy (this module with --serve-proxy: a grpc.aio ExecutorService that forwards each submission to
+the performer and answers its output — no checks, no store, no signatures). --store sqlite gives
+the executor the SQLite store (a file in a temporary directory) instead of the memory store.
+
+Phases, each against the same performer process:
+1. latency, one client: sequential calls directly to the performer, through the proxy, through the
+   executor; added latency = through - direct (p50 and p95 of each);
+2. throughput, N clients for --duration seconds: directly, through the proxy, through the executor
+   (tasks/s, p50/p95 latency under load, CPU seconds per 1000 tasks of each process).
+A sample of the executor's results is verified as an aggregator would (signatures recover to the
+executor's key). Prints a table and writes JSON to bench/results/ (git-ignored). --profile runs the
+executor under cProfile during the throughput phase and prints its top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from grpc_health.v1.health import aio as health_aio  # noqa: E402
+from hourglass_executor.api.eigenlayer.hourglass.v1.executor import (  # noqa: E402
+    executor_pb2,
+    executor_pb2_grpc,
+)
+from hourglass_executor.api.eigenlayer.hourglass.v1.performer import (  # noqa: E402
+    performer_pb2,
+    performer_pb2_grpc,
+)
+
+from tests.support.aggregator import TestAggregator  # noqa: E402
+from tests.support.executor_harness import config_data, free_port, static_chain  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+PAYLOAD = json.dumps({"op": "echo", "data": "x" * 32}).encode()
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- the executor process --------------------------------------------------------------------
+
+
+def serve_executor(port: int, performer: str, profile: str | None, store_path: str | None) -> None:
+    """Runs the executor in this process until SIGTERM (its backend points at `performer`); the
+    memory store, or SQLite at `store_path`."""
+    from hourglass_executor.config import validate_config
+    from hourglass_executor.server.app import Executor
+    from hourglass_executor.store.memory import MemoryStore
+    from hourglass_executor.store.sqlite import SqliteStore
+
+    from tests.support.local_backend import LocalBackend
+
+    data = config_data(grpcPort=port, taskTimeout="30s")
+    data["avsPerformers"][0]["kubernetes"] = {"endpointOverride": performer}
+    executor = Executor(
+        validate_config(data),
+        backend=LocalBackend(),
+        chain=static_chain(),
+        store=SqliteStore(store_path) if store_path else MemoryStore(),
+        host="127.0.0.1",
+    )
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+        signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats(profile)))
+    asyncio.run(executor.serve())
+
+
+def serve_proxy(port: int, performer: str) -> None:
+    """A pass-through ExecutorService (the floor: what gRPC alone costs per task)."""
+
+    async def serve() -> None:
+        channel = grpc.aio.insecure_channel(performer)
+        stub = performer_pb2_grpc.PerformerServiceStub(channel)
+
+        class Proxy(executor_pb2_grpc.ExecutorServiceServicer):
+            async def SubmitTask(
+                self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext
+            ) -> executor_pb2.TaskResult:
+                response = await stub.ExecuteTask(
+                    performer_pb2.TaskRequest(task_id=request.task_id.encode(), payload=request.payload),
+                    timeout=30,
+                )
+                return executor_pb2.TaskResult(task_id=request.task_id, output=response.result)
+
+        server = grpc.aio.server()
+        executor_pb2_grpc.add_ExecutorServiceServicer_to_server(Proxy(), server)
+        health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await health.set("", health_pb2.HealthCheckResponse.SERVING)
+        stopping = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+        await stopping.wait()
+        await server.stop(1)
+
+    asyncio.run(serve())
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(latencies: list[float], seconds: float, failures: int) -> dict[str, float]:
+    return {
+        "tasks": len(latencies),
+        "failures": failures,
+        "seconds": round(seconds, 3),
+        "tasks_per_second": round(len(latencies) / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3) if latencies else 0.0,
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 3) if latencies else 0.0,
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 3) if latencies else 0.0,
+    }
+
+
+PATHS = ("direct", "proxy", "executor")
+TITLES = {
+    "direct": "performer directly",
+    "proxy": "gRPC pass-through (floor)",
+    "executor": "through the executor",
+}
+Call = Callable[[executor_pb2.TaskSubmission], Awaitable[Any]]
+
+
+class Load:
+    """grpc.aio clients for the three paths (one channel each)."""
+
+    def __init__(self, ports: dict[str, int], aggregator: TestAggregator) -> None:
+        self.aggregator = aggregator
+        self.channels = {path: grpc.aio.insecure_channel(f"127.0.0.1:{port}") for path, port in ports.items()}
+        performer = performer_pb2_grpc.PerformerServiceStub(self.channels["direct"])
+        proxy = executor_pb2_grpc.ExecutorServiceStub(self.channels["proxy"])
+        executor = executor_pb2_grpc.ExecutorServiceStub(self.channels["executor"])
+
+        async def direct(submission: executor_pb2.TaskSubmission) -> None:
+            request = performer_pb2.TaskRequest(
+                task_id=submission.task_id.encode(), payload=submission.payload
+            )
+            await performer.ExecuteTask(request, timeout=30)
+
+        self.calls: dict[str, Call] = {
+            "direct": direct,
+            "proxy": lambda submission: proxy.SubmitTask(submission, timeout=30),
+            "executor": lambda submission: executor.SubmitTask(submission, timeout=30),
+        }
+
+    def submissions(self, count: int) -> list[executor_pb2.TaskSubmission]:
+        return [self.aggregator.submission(PAYLOAD) for _ in range(count)]
+
+    async def sequential(self, path: str, submissions: list[executor_pb2.TaskSubmission]) -> list[float]:
+        call, latencies = self.calls[path], []
+        for submission in submissions:
+            started = time.perf_counter()
+            await call(submission)
+            latencies.append(time.perf_counter() - started)
+        return latencies
+
+    async def concurrent(
+        self, path: str, clients: int, duration: float, pool: list[executor_pb2.TaskSubmission]
+    ) -> tuple[dict[str, float], list[tuple[executor_pb2.TaskSubmission, Any]]]:
+        call, latencies, sample = self.calls[path], [], []
+        failures = 0
+        deadline = time.perf_counter() + duration
+        source = iter(pool)
+
+        async def client() -> None:
+            nonlocal failures
+            for submission in source:
+                started = time.perf_counter()
+                if started > deadline:
+                    return
+                try:
+                    result = await call(submission)
+                except grpc.aio.AioRpcError:
+                    failures += 1
+                    continue
+                latencies.append(time.perf_counter() - started)
+                if result is not None and len(sample) < 200:
+                    sample.append((submission, result))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        if elapsed < duration * 0.9:
+            raise RuntimeError("ran out of pre-signed submissions; raise --pool-factor")
+        return summary(latencies, elapsed, failures), sample
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """utime + stime of a process (this one when None)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def wait_serving(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if check.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing SERVING on port {port} after {timeout} s")
+
+
+async def measure(
+    args: argparse.Namespace, ports: dict[str, int], processes: dict[str, subprocess.Popen]
+) -> dict[str, Any]:
+    load = Load(ports, TestAggregator(static_chain()))
+    middle = {"direct": None, "proxy": processes["proxy"].pid, "executor": processes["executor"].pid}
+    results: dict[str, Any] = {path: {} for path in PATHS}
+    try:
+        for path in PATHS:
+            await load.sequential(path, load.submissions(300))  # warm-up: connections, caches
+            latencies = await load.sequential(path, load.submissions(args.latency_samples))
+            results[path]["one_client"] = summary(latencies, sum(latencies), 0)
+        pool_size = int(args.duration * 5000 * args.pool_factor)
+        for path in PATHS:
+            pool = load.submissions(pool_size)  # signed before the clock starts
+            if args.profile and path == "executor":
+                processes["executor"].send_signal(signal.SIGUSR1)
+            before = {
+                "performer": cpu_seconds(processes["performer"].pid),
+                "middle": cpu_seconds(middle[path]) if middle[path] else 0.0,
+                "load generator": cpu_seconds(),
+            }
+            loaded, sample = await load.concurrent(path, args.clients, args.duration, pool)
+            used = {
+                "performer": cpu_seconds(processes["performer"].pid) - before["performer"],
+                "middle": (cpu_seconds(middle[path]) - before["middle"]) if middle[path] else 0.0,
+                "load generator": cpu_seconds() - before["load generator"],
+            }
+            if args.profile and path == "executor":
+                processes["executor"].send_signal(signal.SIGUSR2)
+            loaded["cpu_s_per_1000"] = {
+                name: round(seconds / loaded["tasks"] * 1000, 3) if loaded["tasks"] else 0.0
+                for name, seconds in used.items()
+            }
+            results[path]["load"] = loaded
+            if path == "executor":
+                for submission, result in sample:
+                    load.aggregator.verify(submission, result)
+                results["verified_results"] = len(sample)
+    finally:
+        await load.close()
+    return results
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |")
+        if n == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def report(args: argparse.Namespace, results: dict[str, Any]) -> list[tuple[str, ...]]:
+    one = {path: results[path]["one_client"] for path in PATHS}
+    loaded = {path: results[path]["load"] for path in PATHS}
+    added = {
+        path: (one[path]["p50_ms"] - one["direct"]["p50_ms"], one[path]["p95_ms"] - one["direct"]["p95_ms"])
+        for path in PATHS
+    }
+    for path in PATHS:
+        results[path]["added_one_client_ms"] = {
+            "p50": round(added[path][0], 3),
+            "p95": round(added[path][1], 3),
+        }
+
+    def cpu(path: str, name: str) -> str:
+        value = loaded[path]["cpu_s_per_1000"][name]
+        return f"{value:.2f} s" if value else ""
+
+    return [
+        ("measure", *(TITLES[path] for path in PATHS), "target"),
+        (
+            "latency p50 / p95, 1 client",
+            *(f"{one[p]['p50_ms']:.3f} / {one[p]['p95_ms']:.3f} ms" for p in PATHS),
+            "",
+        ),
+        (
+            "added latency p50 / p95, 1 client",
+            "",
+            *(f"{added[p][0]:.3f} / {added[p][1]:.3f} ms" for p in PATHS[1:]),
+            "p50 <= 2 ms",
+        ),
+        (
+            f"throughput, {args.clients} clients",
+            *(f"{loaded[p]['tasks_per_second']:.0f} tasks/s" for p in PATHS),
+            ">= 1000 tasks/s",
+        ),
+        (
+            "latency p50 / p95 under load",
+            *(f"{loaded[p]['p50_ms']:.1f} / {loaded[p]['p95_ms']:.1f} ms" for p in PATHS),
+            "",
+        ),
+        ("failed tasks", *(str(loaded[p]["failures"]) for p in PATHS), "0"),
+        ("CPU per 1000 tasks: proxy or executor", "", *(cpu(p, "middle") for p in PATHS[1:]), ""),
+        ("CPU per 1000 tasks: performer", *(cpu(p, "performer") for p in PATHS), ""),
+        ("CPU per 1000 tasks: load generator", *(cpu(p, "load generator") for p in PATHS), ""),
+    ]
+
+
+def start(module: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", *module],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=REPO,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=64, help="concurrent aggregator clients (default 64)")
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per throughput phase (default 10)"
+    )
+    parser.add_argument(
+        "--latency-samples", type=int, default=2000, help="sequential calls per path (default 2000)"
+    )
+    parser.add_argument("--pool-factor", type=float, default=1.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the executor in its throughput phase"
+    )
+    parser.add_argument(
+        "--store",
+        choices=("memory", "sqlite"),
+        default="memory",
+        help="the executor's store (default memory)",
+    )
+    parser.add_argument(
+        "--serve-executor", nargs=4, metavar=("PORT", "PERFORMER", "PROFILE", "STORE"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("--serve-proxy", nargs=2, metavar=("PORT", "PERFORMER"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_executor:
+        port, performer, profile, store = args.serve_executor
+        serve_executor(
+            int(port), performer, profile if profile != "-" else None, store if store != "-" else None
+        )
+        return 0
+    if args.serve_proxy:
+        serve_proxy(int(args.serve_proxy[0]), args.serve_proxy[1])
+        return 0
+
+    ports = {path: free_port() for path in PATHS}
+    performer = f"127.0.0.1:{ports['direct']}"
+    profile_path = RESULTS / "executor.prof"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    store_dir = Path(tempfile.mkdtemp(prefix="executor-bench-"))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    processes = {
+        "performer": start(
+            [
+                "hourglass_executor.examples.echo_performer",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports["direct"]),
+            ],
+            env,
+        ),
+        "proxy": start(["bench.executor_bench", "--serve-proxy", str(ports["proxy"]), performer], env),
+        "executor": start(
+            [
+                "bench.executor_bench",
+                "--serve-executor",
+                str(ports["executor"]),
+                performer,
+                str(profile_path) if args.profile else "-",
+                str(store_dir / "executor.sqlite3") if args.store == "sqlite" else "-",
+            ],
+            env,
+        ),
+    }
+    try:
+        for port in ports.values():
+            wait_serving(port)
+        results = asyncio.run(measure(args, ports, processes))
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(store_dir, ignore_errors=True)
+
+    print(table(report(args, results)))
+    print(
+        f"({results['verified_results']} executor results verified as an aggregator would; "
+        f"{os.cpu_count()} CPUs shared by the load generator, the proxy or executor and the performer)"
+    )
+    record = {
+        "benchmark": "executor",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "parameters": {
+            "store": args.store,
+            "clients": args.clients,
+            "duration_s": args.duration,
+            "latency_samples": args.latency_samples,
+            "payload_bytes": len(PAYLOAD),
+        },
+        "results": results,
+    }
+    out = RESULTS / f"executor-{args.clients}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out.relative_to(REPO)}")
+    if args.profile:
+        import pstats
+
+        print(f"\nexecutor profile ({profile_path.relative_to(REPO)}), top 25 by own time:")
+        pstats.Stats(str(profile_path)).sort_stats("tottime").print_stats(25)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,657 @@
+"""Which performer serves each AVS, and switching performers without losing a task (blue-green).
+
+Backend-agnostic: the backend (`performers.base.PerformerBackend`: Kubernetes or Docker) starts,
+watches and removes performers; the pool decides which one gets tasks. Per AVS there is a `current`
+performer (status InService, the one tasks go to) and, while a deploy runs, a `next` one (Staged).
+Each live performer has a gRPC client, a circuit breaker, a health monitor and an in-flight count.
+
+deploy(spec), serialized per AVS:
+  backend.create → backend.wait_ready (the infrastructure says ready) → the performer answers its
+  gRPC health check SERVING (retried for up to `health_timeout`) → promote: from this moment new
+  tasks go to the new performer (one assignment on the event loop, so no task sees a mix) → drain:
+  wait until the old performer's in-flight tasks finished (at most `drain_timeout`) → backend.remove
+  (old) → close its client. A deploy that fails before promotion removes the new performer and
+  leaves the old one serving. A deploy runs in a task of its own: a caller that goes away (an RPC
+  cancelled by its client) does not abort it halfway.
+
+run_task(avs, ...) sends the task to the current performer once (the client never re-sends a
+task that may have reached the performer). No performer, or an open circuit → PerformerUnavailable.
+The breaker counts transport failures and the performer's own INTERNAL/UNKNOWN errors, not a task
+the performer rejected (INVALID_ARGUMENT says nothing about its health).
+
+start() adopts what the backend says this executor owns (after a restart): per configured AVS it
+keeps one performer — the one the store remembers as in service, else the newest ready one running
+the configured image — and removes the others (and those of AVSs no longer configured); when none
+fits, it deploys the configured image. It never creates a second performer next to one it keeps.
+With the memory store a restart therefore returns to the configured image; with a persistent store
+it keeps the image last deployed by DeployArtifact.
+
+shutdown(delete) stops health checks and closes clients; performers keep running for the next
+start unless `delete` (config `kubernetes.deletePerformersOnShutdown`).
+
+Docker mode (a backend with `restart`): an in-service performer whose health check failed
+`restart_after` (3) times in a row is restarted by the backend.
+
+Every performer the pool creates or adopts is recorded in the store (`save_performer`), and the
+record is deleted when the performer leaves service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import grpc
+
+from hourglass_executor.performers.base import (
+    BackendError,
+    Deployment,
+    NotReadyError,
+    PerformerBackend,
+    PerformerSpec,
+)
+from hourglass_executor.performers.circuit import CircuitBreaker
+from hourglass_executor.performers.client import PerformerCallError, PerformerClient
+from hourglass_executor.performers.health import HealthMonitor
+from hourglass_executor.store import PerformerRecord, Store
+
+log = logging.getLogger(__name__)
+
+IN_SERVICE = "InService"
+STAGED = "Staged"
+RETIRING = "Retiring"  # out of service, draining; not listed
+Status = Literal["InService", "Staged", "Retiring"]
+
+# Outcomes that say something about the performer's health (the circuit breaker counts them).
+BREAKER_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.DATA_LOSS,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+
+
+class PoolError(Exception):
+    """Base of the pool's errors."""
+
+
+class UnknownAvsError(PoolError, LookupError):
+    """The AVS is not configured on this executor."""
+
+
+class UnknownPerformerError(PoolError, LookupError):
+    """No performer with that id is in service or staged."""
+
+
+class PerformerUnavailableError(PoolError):
+    """No performer can take the task now (none ready, or its circuit is open); it was not sent."""
+
+
+class DeployError(PoolError):
+    """A deploy failed; the previous performer (if any) keeps serving."""
+
+
+class DeployCancelledError(DeployError):
+    """The deploy was cancelled: its staged performer was removed, or the executor is stopping."""
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    ready_timeout: float = 300.0  # backend.wait_ready
+    health_timeout: float = 60.0  # first SERVING health check after ready (upstream: 1 min)
+    drain_timeout: float = 35.0  # in-flight tasks of a replaced performer
+    health_interval: float = 15.0
+    health_check_timeout: float = 1.0
+    breaker_failures: int = 5
+    breaker_reset: float = 30.0
+    restart_after: int = 3  # consecutive failed health checks before a Docker restart
+
+
+@dataclass(frozen=True)
+class PerformerInfo:
+    """One entry of ListPerformers."""
+
+    performer_id: str
+    avs_address: str
+    status: str  # InService | Staged
+    artifact_registry: str
+    artifact_digest: str
+    artifact_tag: str
+    resource_healthy: bool
+    application_healthy: bool
+    last_health_check: str  # RFC 3339, "" before the first check
+    container_id: str
+
+
+@dataclass(eq=False)
+class LivePerformer:
+    """A performer the pool talks to."""
+
+    deployment: Deployment
+    client: PerformerClient
+    breaker: CircuitBreaker
+    status: Status
+    created_at: float
+    in_flight: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    monitor: HealthMonitor = field(init=False)
+    restarting: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    @property
+    def performer_id(self) -> str:
+        return self.deployment.performer_id
+
+    @property
+    def avs(self) -> str:
+        return self.deployment.spec.avs_address.lower()
+
+    async def health_check(self, timeout: float = 1.0) -> bool:
+        """The monitor checks through this, so that it follows a client replaced after a restart."""
+        return await self.client.health_check(timeout)
+
+
+def _image_of(deployment: Deployment) -> str:
+    return deployment.details.get("image") or deployment.spec.image
+
+
+class PerformerPool:
+    def __init__(
+        self,
+        backend: PerformerBackend,
+        store: Store,
+        configured: Mapping[str, PerformerSpec | None],
+        *,
+        settings: PoolSettings | None = None,
+        client_factory: Callable[[str], PerformerClient] = PerformerClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`configured` maps each AVS this executor serves to the performer configured for it
+        (None: no image configured; the AVS waits for DeployArtifact). `client_factory` makes the
+        client for an endpoint (TLS settings go there)."""
+        self._backend = backend
+        self._store = store
+        self._configured = {avs.lower(): spec for avs, spec in configured.items()}
+        self._settings = settings or PoolSettings()
+        self._client_factory = client_factory
+        self._clock = clock
+        self._current: dict[str, LivePerformer] = {}
+        self._next: dict[str, LivePerformer] = {}
+        self._retiring: set[LivePerformer] = set()
+        self._locks = {avs: asyncio.Lock() for avs in self._configured}
+        self._deploying: dict[str, asyncio.Task[Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._can_restart = callable(getattr(backend, "restart", None))
+
+    # --- what the pool serves ----------------------------------------------------------------
+
+    def serves(self, avs: str) -> bool:
+        return avs.lower() in self._configured
+
+    def configured_spec(self, avs: str) -> PerformerSpec | None:
+        return self._configured.get(avs.lower())
+
+    def current(self, avs: str) -> LivePerformer | None:
+        return self._current.get(avs.lower())
+
+    # --- tasks ---------------------------------------------------------------------------------
+
+    async def run_task(self, avs: str, task_id: str, payload: bytes, timeout: float) -> bytes:
+        """The performer's result for the task; raises PerformerUnavailableError (not sent) or
+        PerformerCallError (its `maybe_executed` says whether it may have run)."""
+        live = self._current.get(avs.lower())
+        if live is None:
+            raise PerformerUnavailableError(f"no performer is serving AVS {avs}")
+        if not live.breaker.allow():
+            raise PerformerUnavailableError(
+                f"performer {live.performer_id} of AVS {avs} is failing (circuit open); try again later"
+            )
+        live.in_flight += 1
+        live.idle.clear()
+        try:
+            result = await live.client.execute_task(task_id.encode(), payload, timeout=timeout)
+        except PerformerCallError as error:
+            if error.code in BREAKER_CODES:
+                live.breaker.record_failure()
+            else:
+                live.breaker.record_success()
+            raise
+        else:
+            live.breaker.record_success()
+            return result
+        finally:
+            live.in_flight -= 1
+            if not live.in_flight:
+                live.idle.set()
+
+    # --- deploys -------------------------------------------------------------------------------
+
+    async def deploy(self, spec: PerformerSpec) -> LivePerformer:
+        """Blue-green deploy of `spec` (see the module docstring); returns the new performer once
+        it is in service and the old one is removed. Raises UnknownAvsError or DeployError."""
+        avs = spec.avs_address.lower()
+        if avs not in self._configured:
+            raise UnknownAvsError(f"AVS {spec.avs_address} is not served by this executor")
+        if self._closing:
+            raise DeployCancelledError("the executor is shutting down")
+        task = self._spawn(self._deploy(spec))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if task.cancelled() and not (caller is not None and caller.cancelling()):
+                raise DeployCancelledError(
+                    "the deploy was cancelled (its performer was removed, or the executor is stopping)"
+                ) from None
+            raise
+
+    async def _deploy(self, spec: PerformerSpec) -> LivePerformer:
+        avs = spec.avs_address.lower()
+        async with self._locks[avs]:
+            self._deploying[avs] = asyncio.current_task()  # type: ignore[assignment]
+            try:
+                return await self._deploy_locked(spec)
+            finally:
+                self._deploying.pop(avs, None)
+
+    async def _deploy_locked(self, spec: PerformerSpec) -> LivePerformer:
+        avs = spec.avs_address.lower()
+        started = time.monotonic()
+        try:
+            deployment = await self._backend.create(spec)
+        except BackendError as error:
+            raise DeployError(f"cannot create a performer for AVS {spec.avs_address}: {error}") from error
+        live = self._track(deployment, STAGED)
+        self._next[avs] = live
+        log.info(
+            "deploying performer",
+            extra={"avs": avs, "performer_id": live.performer_id, "image": spec.image},
+        )
+        try:
+            await self._make_ready(live)
+        except asyncio.CancelledError:
+            # Left in place: the next start adopts or removes it; remove() removes it itself.
+            self._untrack_staged(live)
+            await self._close(live)
+            raise
+        except Exception as error:
+            self._untrack_staged(live)
+            log.warning(
+                "deploy failed; removing the new performer",
+                extra={"avs": avs, "performer_id": live.performer_id, "reason": str(error)},
+            )
+            await self._discard(live)
+            kept = self._current.get(avs)
+            keeps = f"; performer {kept.performer_id} keeps serving" if kept else ""
+            raise DeployError(
+                f"performer {live.performer_id} for AVS {avs} failed: {error}{keeps}"
+            ) from error
+        old = self._promote(live)
+        log.info(
+            "performer in service",
+            extra={
+                "avs": avs,
+                "performer_id": live.performer_id,
+                "replaces": old.performer_id if old else None,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        if old is not None:
+            await self._retire(old)
+        return live
+
+    async def _make_ready(self, live: LivePerformer) -> None:
+        """Infrastructure ready, then the performer answers SERVING; raises otherwise."""
+        live.deployment = await self._backend.wait_ready(live.deployment, self._settings.ready_timeout)
+        self._follow_endpoint(live)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.health_timeout
+        pause = 0.05
+        while not await live.monitor.check_now():
+            if loop.time() + pause > deadline:
+                raise NotReadyError(
+                    f"performer {live.performer_id} at {live.client.endpoint} did not answer its gRPC "
+                    f"health check with SERVING within {self._settings.health_timeout:g} s"
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    def _promote(self, live: LivePerformer) -> LivePerformer | None:
+        """Makes `live` the AVS's current performer; returns the one it replaces (now retiring).
+        No await in here: tasks see either the old or the new performer, never neither."""
+        avs = live.avs
+        old = self._current.get(avs)
+        self._current[avs] = live
+        self._untrack_staged(live)
+        live.status = IN_SERVICE
+        self._save(live)
+        live.monitor.start()
+        if old is not None:
+            old.status = RETIRING
+            self._retiring.add(old)
+            self._store.delete_performer(old.performer_id)
+        return old
+
+    async def _retire(self, old: LivePerformer) -> None:
+        """Waits (bounded) for the old performer's in-flight tasks, then removes it."""
+        try:
+            if old.in_flight:
+                log.info(
+                    "draining performer",
+                    extra={"avs": old.avs, "performer_id": old.performer_id, "in_flight": old.in_flight},
+                )
+            await asyncio.wait_for(old.idle.wait(), self._settings.drain_timeout)
+        except TimeoutError:
+            log.warning(
+                "drain timed out; removing the performer with tasks still running",
+                extra={"avs": old.avs, "performer_id": old.performer_id, "in_flight": old.in_flight},
+            )
+        await self._discard(old)
+        self._retiring.discard(old)
+
+    # --- start, list, remove, shutdown -----------------------------------------------------------
+
+    async def start(self) -> dict[str, str]:
+        """Adopts owned performers and deploys what is missing (see the module docstring). Returns
+        the AVSs that have no performer afterwards, with the reason (an empty dict when all do).
+        Raises PoolError when the backend cannot list what it owns."""
+        try:
+            owned = await self._backend.owned()
+        except BackendError as error:
+            raise PoolError(f"cannot list the performers this executor owns: {error}") from error
+        records = {record.performer_id: record for record in self._store.performers()}
+        owned_ids = {deployment.performer_id for deployment in owned}
+        for performer_id in records.keys() - owned_ids:
+            self._store.delete_performer(performer_id)
+        by_avs: dict[str, list[Deployment]] = {}
+        for deployment in owned:
+            by_avs.setdefault(deployment.spec.avs_address.lower(), []).append(deployment)
+        strays = [d for avs, found in by_avs.items() if avs not in self._configured for d in found]
+        await self._remove_all(strays, "its AVS is not configured")
+        avss = list(self._configured)
+        outcomes = await asyncio.gather(
+            *(self._spawn(self._start_avs(avs, by_avs.get(avs, []), records)) for avs in avss),
+            return_exceptions=True,
+        )
+        problems = {}
+        for avs, outcome in zip(avss, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                problems[avs] = str(outcome)
+                log.error("no performer for AVS", extra={"avs": avs, "reason": str(outcome)})
+            elif avs not in self._current:
+                problems[avs] = "no image configured; waiting for DeployArtifact"
+                log.info("no performer for AVS: no image configured", extra={"avs": avs})
+        return problems
+
+    async def _start_avs(
+        self, avs: str, candidates: list[Deployment], records: Mapping[str, PerformerRecord]
+    ) -> None:
+        spec = self._configured[avs]
+        async with self._locks[avs]:
+            self._deploying[avs] = asyncio.current_task()  # type: ignore[assignment]
+            try:
+                keep = _choose(candidates, records, spec)
+                await self._remove_all([d for d in candidates if d is not keep], "superseded")
+                if keep is not None and spec is not None and spec.endpoint_override:
+                    # The resource does not remember the override; the AVS's configuration does.
+                    keep.spec = dataclasses.replace(keep.spec, endpoint_override=spec.endpoint_override)
+                    keep.endpoint = spec.endpoint_override
+                if keep is not None and await self._adopt(keep, records.get(keep.performer_id)):
+                    return
+                if spec is not None:
+                    await self._deploy_locked(spec)
+            finally:
+                self._deploying.pop(avs, None)
+
+    async def _adopt(self, deployment: Deployment, record: PerformerRecord | None) -> bool:
+        # Not saved as staged: until it is promoted, its record (if any) keeps saying in service.
+        live = self._track(deployment, STAGED, created_at=record.created_at if record else None, save=False)
+        self._next[live.avs] = live
+        try:
+            await self._make_ready(live)
+        except asyncio.CancelledError:
+            self._untrack_staged(live)
+            await self._close(live)
+            raise
+        except Exception as error:
+            self._untrack_staged(live)
+            log.warning(
+                "cannot adopt performer; removing it",
+                extra={"avs": live.avs, "performer_id": live.performer_id, "reason": str(error)},
+            )
+            await self._discard(live)
+            return False
+        self._promote(live)
+        log.info(
+            "adopted performer",
+            extra={"avs": live.avs, "performer_id": live.performer_id, "image": _image_of(deployment)},
+        )
+        return True
+
+    async def list(self, avs: str | None = None) -> list[PerformerInfo]:
+        """InService and Staged performers (of `avs` only, when given)."""
+        lives = [*self._current.values(), *self._next.values()]
+        if avs:
+            lives = [live for live in lives if live.avs == avs.lower()]
+        healthy = await asyncio.gather(*(self._resource_healthy(live) for live in lives))
+        return [
+            PerformerInfo(
+                performer_id=live.performer_id,
+                avs_address=live.avs,
+                status=live.status,
+                artifact_registry=live.deployment.spec.repository,
+                artifact_digest=live.deployment.spec.digest or "",
+                artifact_tag=live.deployment.spec.tag,
+                resource_healthy=resource,
+                application_healthy=live.monitor.application_healthy,
+                last_health_check=live.monitor.last_check_rfc3339,
+                container_id=live.deployment.resource_id,
+            )
+            for live, resource in zip(lives, healthy, strict=True)
+        ]
+
+    async def remove(self, performer_id: str) -> None:
+        """Takes a performer out of service (after its in-flight tasks, bounded) and removes it;
+        a staged one's deploy is cancelled. Raises UnknownPerformerError."""
+        staged = next((live for live in self._next.values() if live.performer_id == performer_id), None)
+        if staged is not None:
+            deploying = self._deploying.get(staged.avs)
+            if deploying is not None:
+                deploying.cancel()
+                await asyncio.wait([deploying])
+            self._untrack_staged(staged)
+            await self._discard(staged)
+            return
+        live = next((live for live in self._current.values() if live.performer_id == performer_id), None)
+        if live is None:
+            raise UnknownPerformerError(f"no performer {performer_id} is in service or staged here")
+        del self._current[live.avs]
+        live.status = RETIRING
+        self._retiring.add(live)
+        self._store.delete_performer(performer_id)
+        log.info("removing performer", extra={"avs": live.avs, "performer_id": performer_id})
+        await self._retire(live)
+
+    async def shutdown(self, *, delete: bool = False) -> None:
+        """Stops deploys and health checks and closes clients; removes the performers only when
+        `delete`. Closes the backend."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        lives = [*self._current.values(), *self._next.values(), *self._retiring]
+        if delete:
+            await asyncio.gather(*(self._discard(live) for live in lives))
+            self._current.clear()
+        else:
+            await asyncio.gather(*(self._close(live) for live in lives))
+        self._next.clear()
+        self._retiring.clear()
+        await self._backend.close()
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled():
+                finished.exception()  # retrieved: a caller that went away must not cause a warning
+
+        task.add_done_callback(done)
+        return task
+
+    def _track(
+        self, deployment: Deployment, status: Status, created_at: float | None = None, save: bool = True
+    ) -> LivePerformer:
+        settings = self._settings
+        live = LivePerformer(
+            deployment=deployment,
+            client=self._client_factory(deployment.endpoint),
+            breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_reset),
+            status=status,
+            created_at=created_at if created_at is not None else self._clock(),
+        )
+        live.monitor = HealthMonitor(
+            live,
+            interval=settings.health_interval,
+            timeout=settings.health_check_timeout,
+            listener=lambda monitor: self._on_health(live, monitor),
+        )
+        if save:
+            self._save(live)
+        return live
+
+    def _untrack_staged(self, live: LivePerformer) -> None:
+        if self._next.get(live.avs) is live:
+            del self._next[live.avs]
+
+    def _save(self, live: LivePerformer) -> None:
+        if live.status == RETIRING:
+            return
+        self._store.save_performer(
+            PerformerRecord(
+                performer_id=live.performer_id,
+                avs_address=live.avs,
+                backend=self._backend.name,
+                status="in_service" if live.status == IN_SERVICE else "staged",
+                image=_image_of(live.deployment),
+                endpoint=live.deployment.endpoint,
+                resource_id=live.deployment.resource_id,
+                created_at=live.created_at,
+            )
+        )
+
+    def _follow_endpoint(self, live: LivePerformer) -> None:
+        """Dials the deployment's endpoint when it changed (a restarted Docker container may get a
+        new host port)."""
+        if live.deployment.endpoint != live.client.endpoint:
+            old, live.client = live.client, self._client_factory(live.deployment.endpoint)
+            self._spawn(old.close())
+            self._save(live)
+
+    async def _close(self, live: LivePerformer) -> None:
+        await live.monitor.stop()
+        if live.restarting is not None:
+            live.restarting.cancel()
+        await live.client.close()
+
+    async def _discard(self, live: LivePerformer) -> None:
+        """Removes the performer from the backend and forgets it (removal errors are logged)."""
+        await live.monitor.stop()
+        try:
+            await self._backend.remove(live.performer_id)
+        except BackendError as error:
+            log.warning(
+                "cannot remove performer",
+                extra={"avs": live.avs, "performer_id": live.performer_id, "reason": str(error)},
+            )
+        else:
+            log.info("removed performer", extra={"avs": live.avs, "performer_id": live.performer_id})
+        self._store.delete_performer(live.performer_id)
+        await self._close(live)
+
+    async def _remove_all(self, deployments: Iterable[Deployment], reason: str) -> None:
+        async def remove(deployment: Deployment) -> None:
+            log.info(
+                "removing performer",
+                extra={
+                    "avs": deployment.spec.avs_address.lower(),
+                    "performer_id": deployment.performer_id,
+                    "reason": reason,
+                },
+            )
+            try:
+                await self._backend.remove(deployment.performer_id)
+            except BackendError as error:
+                log.warning(
+                    "cannot remove performer",
+                    extra={"performer_id": deployment.performer_id, "reason": str(error)},
+                )
+            self._store.delete_performer(deployment.performer_id)
+
+        await asyncio.gather(*(remove(d) for d in deployments))
+
+    async def _resource_healthy(self, live: LivePerformer) -> bool:
+        try:
+            return await self._backend.resource_healthy(live.performer_id)
+        except BackendError:
+            return False
+
+    def _on_health(self, live: LivePerformer, monitor: HealthMonitor) -> None:
+        failures = monitor.consecutive_failures
+        if (
+            not self._can_restart
+            or live.status != IN_SERVICE
+            or live.restarting is not None
+            or not failures
+            or failures % self._settings.restart_after
+        ):
+            return
+        log.warning(
+            "performer fails its health checks; restarting it",
+            extra={"avs": live.avs, "performer_id": live.performer_id, "failures": failures},
+        )
+        live.restarting = self._spawn(self._restart(live))
+
+    async def _restart(self, live: LivePerformer) -> None:
+        try:
+            live.deployment = await self._backend.restart(live.performer_id)  # type: ignore[attr-defined]
+            self._follow_endpoint(live)
+        except BackendError as error:
+            log.error(
+                "cannot restart performer",
+                extra={"avs": live.avs, "performer_id": live.performer_id, "reason": str(error)},
+            )
+        finally:
+            live.restarting = None
+
+
+def _choose(
+    candidates: list[Deployment], records: Mapping[str, PerformerRecord], spec: PerformerSpec | None
+) -> Deployment | None:
+    """The owned performer to keep for an AVS: the one the store remembers in service, else the
+    newest ready one running the configured image (else the newest running it, which may still
+    become ready). Without a configured image, any image qualifies."""
+    newest_first = list(reversed(candidates))  # backends list oldest first
+    for deployment in newest_first:
+        record = records.get(deployment.performer_id)
+        if record is not None and record.status == "in_service":
+            return deployment
+    fitting = [d for d in newest_first if spec is None or _image_of(d) == spec.image]
+    ready = [d for d in fitting if d.ready]
+    return (ready or fitting or [None])[0]

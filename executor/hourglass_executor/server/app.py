@@ -1,0 +1,250 @@
+"""The running executor: builds its parts from the configuration, serves the task and management
+services over gRPC, and stops gracefully.
+
+Servers: ExecutorService on `grpcPort`; ExecutorManagementService on `managementServerGrpcPort`, or
+on the same server when that is 0 or equal. Each server also serves grpc.health.v1 (NOT_SERVING
+until the performer pool has started — adopted or deployed the configured performers — then
+SERVING; NOT_SERVING again while stopping) and server reflection.
+
+Start: the servers listen first (so health probes answer at once), then the pool starts; it may take
+as long as a performer takes to become ready. An AVS whose performer cannot be deployed is logged
+and left without one (its tasks get UNAVAILABLE until a DeployArtifact succeeds); a backend that
+cannot even list its performers stops the start.
+
+Stop (SIGTERM/SIGINT, or `stop()`): health NOT_SERVING, no new calls, in-flight calls may finish
+within `shutdownTimeout` (then they are cancelled), then the pool shuts down (performers are kept
+unless `kubernetes.deletePerformersOnShutdown`), then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
+from hourglass_executor.chain import ChainReader
+from hourglass_executor.config import ExecutorConfig
+from hourglass_executor.performers.base import PerformerBackend
+from hourglass_executor.performers.pool import PerformerPool, PoolError, PoolSettings
+from hourglass_executor.server import components
+from hourglass_executor.server.components import StartupError
+from hourglass_executor.server.management_service import ManagementService
+from hourglass_executor.server.task_service import TaskService
+from hourglass_executor.signing.signer import Signer
+from hourglass_executor.store import Store, StoreError, open_store
+
+log = logging.getLogger(__name__)
+
+TASK_SERVICE = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
+MANAGEMENT_SERVICE = executor_pb2.DESCRIPTOR.services_by_name["ExecutorManagementService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.so_reuseport", 0),  # fail when the port is taken instead of sharing it
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    # Aggregators keep connections open and ping them; do not answer pings with GOAWAY.
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+
+
+class _Server:
+    """One gRPC server with its health service and the names of the services it hosts."""
+
+    def __init__(self, port: int, host: str) -> None:
+        self.server = grpc.aio.server(options=SERVER_OPTIONS)
+        self.health = health_aio.HealthServicer()
+        self.port = port
+        self.host = host
+        self.services: list[str] = []
+        self.bound_port = 0
+
+    async def start(self) -> None:
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (*self.services, HEALTH_SERVICE, reflection.SERVICE_NAME), self.server
+        )
+        address = f"{self.host}:{self.port}"
+        try:
+            self.bound_port = self.server.add_insecure_port(address)
+        except RuntimeError as error:
+            raise StartupError(f"cannot listen on {address}: {error}") from None
+        if not self.bound_port:
+            raise StartupError(f"cannot listen on {address}")
+        await self.server.start()
+        await self.set_serving(False)
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *self.services):
+            await self.health.set(name, status)
+
+
+class Executor:
+    """The executor process's work. Parts given to the constructor replace the ones the
+    configuration describes (tests and the benchmark run a backend of their own)."""
+
+    def __init__(
+        self,
+        config: ExecutorConfig,
+        *,
+        backend: PerformerBackend | None = None,
+        chain: ChainReader | None = None,
+        store: Store | None = None,
+        signer: Signer | None = None,
+        settings: PoolSettings | None = None,
+        environ: Mapping[str, str] = os.environ,
+        host: str = "[::]",
+    ) -> None:
+        self.config = config
+        self._backend = backend
+        self._chain = chain
+        self._store = store
+        self._signer = signer
+        self._settings = settings
+        self._environ = environ
+        self._host = host
+        self.pool: PerformerPool | None = None
+        self._servers: list[_Server] = []
+        self._stopping: asyncio.Task[None] | None = None
+        self.start_problems: dict[str, str] = {}
+
+    @property
+    def task_port(self) -> int:
+        return self._servers[0].bound_port
+
+    @property
+    def management_port(self) -> int:
+        return self._servers[-1].bound_port
+
+    async def start(self) -> None:
+        """Starts the servers and the pool (returns once the executor is SERVING)."""
+        await self.start_servers()
+        await self.start_pool()
+
+    async def start_servers(self) -> None:
+        """Builds the parts and starts the servers (NOT_SERVING); raises StartupError."""
+        config = self.config
+        try:
+            self._store = self._store or open_store(config.storage)
+        except StoreError as error:
+            raise StartupError(f"storage: {error}") from None
+        chain = self._chain or components.build_chain(config)
+        signer = self._signer or components.build_signer(config)
+        specs = components.configured_specs(config, self._environ)
+        backend = self._backend or components.build_backend(config)
+        self.pool = components.build_pool(config, backend, self._store, specs, settings=self._settings)
+        tasks = TaskService(
+            operator_address=config.operator.address,
+            chain=chain,
+            signer=signer,
+            store=self._store,
+            pool=self.pool,
+            task_timeout=config.task_timeout.total_seconds(),
+        )
+        management = ManagementService(
+            pool=self.pool,
+            tokens=components.build_tokens(config, signer),
+            deployment_mode=config.deployment_mode,
+            environ=self._environ,
+        )
+        task_server = _Server(config.grpc_port, self._host)
+        executor_pb2_grpc.add_ExecutorServiceServicer_to_server(tasks, task_server.server)
+        task_server.services.append(TASK_SERVICE)
+        management_server = task_server
+        if config.management_port != config.grpc_port:
+            management_server = _Server(config.management_port, self._host)
+        executor_pb2_grpc.add_ExecutorManagementServiceServicer_to_server(
+            management, management_server.server
+        )
+        management_server.services.append(MANAGEMENT_SERVICE)
+        self._servers = (
+            [task_server] if management_server is task_server else [task_server, management_server]
+        )
+        for server in self._servers:
+            await server.start()
+        log.info(
+            "listening",
+            extra={
+                "task_port": self.task_port,
+                "management_port": self.management_port,
+                "executor_id": config.owner_id,
+                "signer": signer.address,
+                "authentication": config.authentication.enabled,
+            },
+        )
+
+    async def start_pool(self) -> None:
+        """Adopts or deploys the configured performers, then reports SERVING; raises StartupError."""
+        assert self.pool is not None, "start_servers first"
+        try:
+            self.start_problems = await self.pool.start()
+        except PoolError as error:
+            raise StartupError(str(error)) from None
+        for server in self._servers:
+            await server.set_serving(True)
+        log.info("serving", extra={"avs_without_performer": sorted(self.start_problems) or None})
+
+    async def stop(self) -> None:
+        """Graceful stop (idempotent; concurrent callers wait for the same stop)."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        grace = self.config.shutdown_timeout.total_seconds()
+        log.info("stopping", extra={"grace_seconds": grace})
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.health.enter_graceful_shutdown()
+        await asyncio.gather(*(server.server.stop(grace) for server in self._servers))
+        if self.pool is not None:
+            delete = bool(self.config.kubernetes and self.config.kubernetes.delete_performers_on_shutdown)
+            await self.pool.shutdown(delete=delete)
+        if self._store is not None:
+            self._store.close()
+        log.info("stopped")
+
+    async def serve(self) -> int:
+        """Runs until SIGTERM or SIGINT; returns the exit code (1 when the start failed)."""
+        loop = asyncio.get_running_loop()
+        signalled = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, signalled.set)
+        code = 0
+        waiting: asyncio.Task[Any] | None = None
+        try:
+            await self.start_servers()
+            starting = loop.create_task(self.start_pool())
+            waiting = loop.create_task(signalled.wait())
+            await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # raises a StartupError
+                await waiting
+            else:
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StartupError):
+                    await starting
+            log.info("signal received")
+        except StartupError as error:
+            log.error("cannot start", extra={"reason": str(error)})
+            code = 1
+        finally:
+            if waiting is not None:
+                waiting.cancel()
+            await self.stop()
+        return code

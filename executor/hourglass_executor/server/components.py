@@ -1,0 +1,188 @@
+"""Builds the executor's parts from its configuration: chain reader, signer, performer backend,
+performer pool and challenge tokens. `app` wires them into the gRPC servers.
+
+What cannot be built is a `StartupError` whose message names the configuration key, for example
+`chain.type rpc: ... not implemented yet`. Nothing here logs or returns a secret.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from collections.abc import Callable, Mapping
+
+from hourglass_executor.auth import ChallengeTokens
+from hourglass_executor.chain import ChainConfigError, ChainReader, StaticChainReader
+from hourglass_executor.config import AvsPerformerConfig, ExecutorConfig
+from hourglass_executor.performers.base import Deployment, EnvVar, PerformerBackend, PerformerSpec
+from hourglass_executor.performers.client import PerformerClient, TlsSettings
+from hourglass_executor.performers.pool import PerformerPool, PoolSettings
+from hourglass_executor.signing.ecdsa import EcdsaSigner
+from hourglass_executor.signing.signer import Signer
+from hourglass_executor.store import Store
+
+DOCKER_READY_TIMEOUT = 60.0  # upstream waits at most a minute for a new container
+DRAIN_SLACK = 5.0  # beyond taskTimeout, for a replaced performer's last answers to arrive
+
+
+class StartupError(Exception):
+    """The executor cannot start with this configuration (the message says which key and why)."""
+
+
+def build_chain(config: ExecutorConfig) -> ChainReader:
+    if config.chain.type == "rpc":
+        raise StartupError(
+            "chain.type rpc: reading operator sets and certificate digests over JSON-RPC is not "
+            "implemented yet; set chain.type static with chain.file"
+        )
+    assert config.chain.file is not None  # the configuration requires it for static
+    try:
+        reader = StaticChainReader.from_file(config.chain.file)
+    except ChainConfigError as error:
+        raise StartupError(f"chain.file: {error}") from None
+    except OSError as error:
+        raise StartupError(
+            f"chain.file: cannot read {config.chain.file}: {error.strerror or error}"
+        ) from None
+    if reader.chain_id != config.l1_chain.chain_id:
+        raise StartupError(
+            f"chain.file: chainId {reader.chain_id} differs from l1Chain.chainId {config.l1_chain.chain_id}"
+        )
+    return reader
+
+
+def build_signer(config: ExecutorConfig) -> Signer:
+    ecdsa = config.operator.signing_keys.ecdsa
+    if ecdsa is None:
+        raise StartupError(
+            "operator.signingKeys.ecdsa: required (BN254 signing is not implemented yet, only ECDSA)"
+        )
+    if ecdsa.remote_signer or ecdsa.private_key is None:
+        raise StartupError(
+            "operator.signingKeys.ecdsa.remoteSigner: remote signers are not implemented yet; "
+            "configure privateKey"
+        )
+    try:
+        return EcdsaSigner(ecdsa.private_key.get_secret_value())
+    except ValueError as error:  # the message never contains the key
+        raise StartupError(f"operator.signingKeys.ecdsa.privateKey: {error}") from None
+
+
+def build_tokens(config: ExecutorConfig, signer: Signer) -> ChallengeTokens | None:
+    """The management challenge tokens, or None when authentication is disabled."""
+    if not config.authentication.enabled:
+        return None
+    return ChallengeTokens(config.operator.address, signer_address=signer.address)
+
+
+def configured_spec(
+    performer: AvsPerformerConfig, index: int, environ: Mapping[str, str]
+) -> PerformerSpec | None:
+    """What `avsPerformers[index]` asks to run (None without an image); `valueFromEnv` is resolved
+    from `environ` now, so a missing variable stops the start instead of a deploy."""
+    if performer.image is None:
+        return None
+    env = []
+    for j, item in enumerate(performer.envs):
+        if item.value_from_env is not None:
+            value = environ.get(item.value_from_env)
+            if value is None:
+                raise StartupError(
+                    f"avsPerformers[{index}].envs[{j}].valueFromEnv: {item.value_from_env} is not set "
+                    "in the executor's environment"
+                )
+            env.append(EnvVar(item.name, value=value))
+        elif item.kubernetes_env is not None:
+            ref = item.kubernetes_env.value_from
+            if ref.secret_key_ref is not None:
+                env.append(
+                    EnvVar(item.name, secret_key_ref=(ref.secret_key_ref.name, ref.secret_key_ref.key))
+                )
+            elif ref.config_map_key_ref is not None:
+                key = ref.config_map_key_ref
+                env.append(EnvVar(item.name, config_map_key_ref=(key.name, key.key)))
+        else:
+            env.append(EnvVar(item.name, value=item.value or ""))
+    kubernetes = performer.kubernetes
+    return PerformerSpec(
+        avs_address=performer.avs_address,
+        repository=performer.image.repository,
+        tag=performer.image.tag,
+        digest=performer.image.digest,
+        env=tuple(env),
+        service_account_name=kubernetes.service_account_name if kubernetes else None,
+        endpoint_override=kubernetes.endpoint_override if kubernetes else None,
+    )
+
+
+def configured_specs(
+    config: ExecutorConfig, environ: Mapping[str, str] = os.environ
+) -> dict[str, PerformerSpec | None]:
+    """Every served AVS (lower-cased) and what is configured to run for it."""
+    return {
+        performer.avs_address.lower(): configured_spec(performer, index, environ)
+        for index, performer in enumerate(config.avs_performers)
+    }
+
+
+def load_resolver(path: str) -> Callable[[Deployment], str]:
+    """The callable named by `kubernetes.endpointResolver` ("module:callable")."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # any import-time failure of a user module
+        raise StartupError(f"kubernetes.endpointResolver: cannot import {module_name}: {error}") from None
+    resolver = getattr(module, attribute, None)
+    if not callable(resolver):
+        raise StartupError(f"kubernetes.endpointResolver: {module_name} has no callable {attribute}")
+    return resolver
+
+
+def build_backend(config: ExecutorConfig) -> PerformerBackend:
+    if config.deployment_mode == "kubernetes":
+        from hourglass_executor.performers.kubernetes import KubernetesBackend
+
+        assert config.kubernetes is not None  # the configuration requires it in kubernetes mode
+        resolver = config.kubernetes.endpoint_resolver
+        try:
+            return KubernetesBackend(
+                config.kubernetes,
+                config.owner_id,
+                resolver=load_resolver(resolver) if resolver else None,
+            )
+        except StartupError:
+            raise
+        except Exception as error:  # kubeconfig missing or invalid, no in-cluster credentials
+            raise StartupError(f"kubernetes: cannot create the Kubernetes client: {error}") from None
+    from hourglass_executor.performers.docker import DockerBackend
+
+    return DockerBackend(config.owner_id, network_name=config.performer_network_name)
+
+
+def pool_settings(config: ExecutorConfig) -> PoolSettings:
+    kubernetes = config.deployment_mode == "kubernetes" and config.kubernetes is not None
+    ready = config.kubernetes.ready_timeout.total_seconds() if kubernetes else DOCKER_READY_TIMEOUT
+    return PoolSettings(
+        ready_timeout=ready,
+        drain_timeout=config.task_timeout.total_seconds() + DRAIN_SLACK,
+    )
+
+
+def build_pool(
+    config: ExecutorConfig,
+    backend: PerformerBackend,
+    store: Store,
+    specs: Mapping[str, PerformerSpec | None],
+    *,
+    settings: PoolSettings | None = None,
+) -> PerformerPool:
+    """The pool over `backend` serving `specs` (from `configured_specs`)."""
+    tls = TlsSettings.from_config(config.kubernetes.tls) if config.kubernetes else None
+    return PerformerPool(
+        backend,
+        store,
+        specs,
+        settings=settings or pool_settings(config),
+        client_factory=functools.partial(PerformerClient, tls=tls),
+    )

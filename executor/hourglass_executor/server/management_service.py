@@ -1,0 +1,321 @@
+"""ExecutorManagementService: deploy, list and remove performers; challenge tokens (contract §4).
+
+Authentication (`authentication.enabled`): GetChallengeToken issues a single-use token (5 minutes)
+to the configured operator address; every other call carries `auth` = the token and a signature
+over keccak256(utf8(token)) by the executor's ECDSA signing key (`auth.ChallengeTokens`). It is
+checked before anything else, so an unauthenticated caller learns nothing (not even whether an
+AVS is served here).
+
+| condition                                                            | code              |
+|----------------------------------------------------------------------|-------------------|
+| auth enabled: token missing, malformed, unknown, used or expired;    | UNAUTHENTICATED   |
+| signature malformed or not by the signing key                        |                   |
+| GetChallengeToken for another address than the operator's            | PERMISSION_DENIED |
+| GetChallengeToken with a malformed address                           | INVALID_ARGUMENT  |
+| auth disabled, but a token sent (or GetChallengeToken called)        | UNIMPLEMENTED     |
+| malformed avs_address, registry_url, digest, env entry               | INVALID_ARGUMENT  |
+| DeployArtifact for an AVS not in `avsPerformers`                     | NOT_FOUND         |
+| an env `valueFromEnv` the executor's environment lacks               | FAILED_PRECONDITION |
+| the new performer did not become ready (the old one keeps serving)   | FAILED_PRECONDITION |
+| the deploy was cancelled (its performer removed, or shutdown)        | ABORTED           |
+| the backend failed otherwise                                         | INTERNAL          |
+| RemovePerformer for an id that is neither in service nor staged      | NOT_FOUND         |
+
+DeployArtifact builds the performer from the request, falling back to the AVS's configuration:
+the image repository is `registry_url` (it may end in `:tag`; without a tag the configured tag is
+used); a `digest` (`sha256:…`) makes the performer run `repository@digest`; env entries are the
+configured ones overridden by name by the request's (`value`; `value_from_env`, resolved from the
+executor's own environment; `kubernetes_env` Secret/ConfigMap references, kubernetes mode only);
+`kubernetes.service_account_name` overrides the configured one. Upstream creates a Docker performer
+for any AVS and ignores the digest; this executor does neither.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+
+from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
+from hourglass_executor.auth import ChallengeTokens, PermissionDeniedError, UnauthenticatedError
+from hourglass_executor.config import ENV_NAME_RE, IMAGE_DIGEST_RE, IMAGE_TAG_RE
+from hourglass_executor.performers.base import EnvVar, NotReadyError, PerformerSpec
+from hourglass_executor.performers.pool import (
+    DeployCancelledError,
+    DeployError,
+    PerformerPool,
+    UnknownAvsError,
+    UnknownPerformerError,
+)
+from hourglass_executor.server.refusal import Refusal
+
+log = logging.getLogger(__name__)
+
+Code = grpc.StatusCode
+ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+K8S_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+CONFIG_KEY_RE = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+
+
+Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def _refusals(method: Handler) -> Handler:
+    """Turns a Refusal raised by the wrapped handler into `context.abort`."""
+
+    @functools.wraps(method)
+    async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except Refusal as refusal:
+            log.info(
+                "management call refused",
+                extra={"rpc": method.__name__, "code": refusal.code.name, "reason": refusal.message},
+            )
+            await context.abort(refusal.code, refusal.message)
+
+    return handler
+
+
+class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
+    def __init__(
+        self,
+        *,
+        pool: PerformerPool,
+        tokens: ChallengeTokens | None,
+        deployment_mode: str,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        """`tokens` None means authentication is disabled."""
+        self._pool = pool
+        self._tokens = tokens
+        self._kubernetes = deployment_mode == "kubernetes"
+        self._environ = environ
+
+    # --- RPCs ----------------------------------------------------------------------------------
+
+    @_refusals
+    async def GetChallengeToken(
+        self, request: executor_pb2.GetChallengeTokenRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.GetChallengeTokenResponse:
+        if self._tokens is None:
+            raise Refusal(Code.UNIMPLEMENTED, "authentication is not enabled on this executor")
+        if not ADDRESS_RE.fullmatch(request.operator_address):
+            raise Refusal(Code.INVALID_ARGUMENT, 'operator_address must be "0x" followed by 40 hex digits')
+        try:
+            token, expires_at = self._tokens.issue(request.operator_address)
+        except PermissionDeniedError as error:
+            raise Refusal(Code.PERMISSION_DENIED, str(error)) from None
+        return executor_pb2.GetChallengeTokenResponse(challenge_token=token, expires_at=expires_at)
+
+    @_refusals
+    async def DeployArtifact(
+        self, request: executor_pb2.DeployArtifactRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.DeployArtifactResponse:
+        self._authenticate(request)
+        avs = _avs(request.avs_address, required=True)
+        if not self._pool.serves(avs):
+            raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not configured on this executor (avsPerformers)")
+        spec = self._spec(request, avs)
+        log.info("deploy requested", extra={"avs": avs, "image": spec.image})
+        try:
+            live = await self._pool.deploy(spec)
+        except UnknownAvsError as error:
+            raise Refusal(Code.NOT_FOUND, str(error)) from None
+        except DeployCancelledError as error:
+            raise Refusal(Code.ABORTED, str(error)) from None
+        except DeployError as error:
+            code = Code.FAILED_PRECONDITION if isinstance(error.__cause__, NotReadyError) else Code.INTERNAL
+            raise Refusal(code, str(error)) from None
+        return executor_pb2.DeployArtifactResponse(
+            success=True,
+            message=f"performer {live.performer_id} ({spec.image}) is in service for AVS {avs}",
+            deployment_id=live.performer_id,
+        )
+
+    @_refusals
+    async def ListPerformers(
+        self, request: executor_pb2.ListPerformersRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.ListPerformersResponse:
+        self._authenticate(request)
+        avs = _avs(request.avs_address, required=False)
+        entries = await self._pool.list(avs or None)
+        return executor_pb2.ListPerformersResponse(
+            performers=[
+                executor_pb2.Performer(
+                    performer_id=entry.performer_id,
+                    avs_address=entry.avs_address,
+                    status=entry.status,
+                    artifact_registry=entry.artifact_registry,
+                    artifact_digest=entry.artifact_digest,
+                    resource_healthy=entry.resource_healthy,
+                    application_healthy=entry.application_healthy,
+                    last_health_check=entry.last_health_check,
+                    container_id=entry.container_id,
+                    artifact_tag=entry.artifact_tag,
+                )
+                for entry in entries
+            ]
+        )
+
+    @_refusals
+    async def RemovePerformer(
+        self, request: executor_pb2.RemovePerformerRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RemovePerformerResponse:
+        self._authenticate(request)
+        if not request.performer_id:
+            raise Refusal(Code.INVALID_ARGUMENT, "performer_id is required")
+        try:
+            await self._pool.remove(request.performer_id)
+        except UnknownPerformerError as error:
+            raise Refusal(Code.NOT_FOUND, str(error)) from None
+        return executor_pb2.RemovePerformerResponse(
+            success=True, message=f"performer {request.performer_id} removed"
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _authenticate(
+        self,
+        request: executor_pb2.DeployArtifactRequest
+        | executor_pb2.ListPerformersRequest
+        | executor_pb2.RemovePerformerRequest,
+    ) -> None:
+        sent = request.HasField("auth") and bool(request.auth.challenge_token or request.auth.signature)
+        if self._tokens is None:
+            if sent:
+                raise Refusal(
+                    Code.UNIMPLEMENTED, "authentication is not enabled on this executor; send no auth"
+                )
+            return
+        if not sent:
+            raise Refusal(
+                Code.UNAUTHENTICATED,
+                "missing challenge token: call GetChallengeToken and send the token with its signature",
+            )
+        try:
+            self._tokens.verify(request.auth.challenge_token, request.auth.signature)
+        except UnauthenticatedError as error:
+            raise Refusal(Code.UNAUTHENTICATED, str(error)) from None
+
+    def _spec(self, request: executor_pb2.DeployArtifactRequest, avs: str) -> PerformerSpec:
+        configured = self._pool.configured_spec(avs)
+        repository, tag = _registry(request.registry_url, configured)
+        digest = request.digest or None
+        if digest is not None and not IMAGE_DIGEST_RE.fullmatch(digest):
+            raise Refusal(
+                Code.INVALID_ARGUMENT, "digest must be an image digest such as sha256:<64 hex digits>"
+            )
+        if tag is None and digest is None:
+            raise Refusal(
+                Code.INVALID_ARGUMENT,
+                "registry_url has no tag, no digest is given and the AVS has no configured image tag",
+            )
+        env = {var.name: var for var in (configured.env if configured else ())}
+        for index, entry in enumerate(request.env):
+            var = self._env(index, entry)
+            env[var.name] = var
+        service_account = request.kubernetes.service_account_name or (
+            configured.service_account_name if configured else None
+        )
+        if service_account and not K8S_NAME_RE.fullmatch(service_account):
+            raise Refusal(
+                Code.INVALID_ARGUMENT, "kubernetes.service_account_name must be a DNS-1123 subdomain"
+            )
+        return PerformerSpec(
+            avs_address=avs,
+            repository=repository,
+            tag=tag or "",
+            digest=digest,
+            env=tuple(env.values()),
+            service_account_name=service_account or None,
+            endpoint_override=configured.endpoint_override if configured else None,
+        )
+
+    def _env(self, index: int, entry: executor_pb2.PerformerEnv) -> EnvVar:
+        where = f"env[{index}]"
+        if not ENV_NAME_RE.fullmatch(entry.name):
+            raise Refusal(
+                Code.INVALID_ARGUMENT, f"{where}.name must be printable ASCII without '=' (and not empty)"
+            )
+        has_refs = entry.HasField("kubernetes_env")
+        sources = [
+            s for s, given in (("value", entry.value), ("value_from_env", entry.value_from_env)) if given
+        ]
+        if has_refs:
+            sources.append("kubernetes_env")
+        if len(sources) > 1:
+            raise Refusal(
+                Code.INVALID_ARGUMENT,
+                f"{where} ({entry.name}): set one of value, value_from_env, kubernetes_env "
+                f"(found: {', '.join(sources)})",
+            )
+        if entry.value_from_env:
+            value = self._environ.get(entry.value_from_env)
+            if value is None:
+                raise Refusal(
+                    Code.FAILED_PRECONDITION,
+                    f"{where} ({entry.name}): the executor's environment has no {entry.value_from_env}",
+                )
+            return EnvVar(entry.name, value=value)
+        if has_refs:
+            return self._reference(where, entry)
+        return EnvVar(entry.name, value=entry.value)
+
+    def _reference(self, where: str, entry: executor_pb2.PerformerEnv) -> EnvVar:
+        if not self._kubernetes:
+            raise Refusal(
+                Code.INVALID_ARGUMENT, f"{where} ({entry.name}): kubernetes_env needs kubernetes mode"
+            )
+        value_from = entry.kubernetes_env.value_from
+        secret, config_map = value_from.HasField("secret_key_ref"), value_from.HasField("config_map_key_ref")
+        if secret == config_map:
+            raise Refusal(
+                Code.INVALID_ARGUMENT,
+                f"{where} ({entry.name}): kubernetes_env.value_from needs exactly one of "
+                "secret_key_ref, config_map_key_ref",
+            )
+        ref = value_from.secret_key_ref if secret else value_from.config_map_key_ref
+        if not K8S_NAME_RE.fullmatch(ref.name) or not CONFIG_KEY_RE.fullmatch(ref.key):
+            raise Refusal(
+                Code.INVALID_ARGUMENT,
+                f"{where} ({entry.name}): the reference needs a DNS-1123 name and a key of "
+                "alphanumerics, '-', '_' or '.'",
+            )
+        if secret:
+            return EnvVar(entry.name, secret_key_ref=(ref.name, ref.key))
+        return EnvVar(entry.name, config_map_key_ref=(ref.name, ref.key))
+
+
+def _avs(value: str, *, required: bool) -> str:
+    if not value and not required:
+        return ""
+    if not ADDRESS_RE.fullmatch(value):
+        raise Refusal(Code.INVALID_ARGUMENT, 'avs_address must be "0x" followed by 40 hex digits')
+    return value.lower()
+
+
+def _registry(registry_url: str, configured: PerformerSpec | None) -> tuple[str, str | None]:
+    """(repository, tag or None) from `registry_url` ("repository[:tag]"), else the configuration."""
+    if not registry_url:
+        if configured is None:
+            raise Refusal(Code.INVALID_ARGUMENT, "registry_url is required (the AVS has no configured image)")
+        return configured.repository, configured.tag or None
+    if re.search(r"[\s{}@]", registry_url) or registry_url.startswith(("http://", "https://")):
+        raise Refusal(
+            Code.INVALID_ARGUMENT,
+            "registry_url must be an image repository, optionally with :tag (no scheme, no @digest: "
+            "use the digest field)",
+        )
+    head, _, last = registry_url.rpartition("/")
+    if ":" in last:
+        name, tag = last.rsplit(":", 1)
+        if not name or not IMAGE_TAG_RE.fullmatch(tag):
+            raise Refusal(Code.INVALID_ARGUMENT, f"registry_url has an invalid tag {tag!r}")
+        return (f"{head}/{name}" if head else name), tag
+    return registry_url, (configured.tag if configured and configured.tag else None)

@@ -1,0 +1,147 @@
+"""Runs the executor (`hourglass-executor run --config FILE`) as a process for cluster tests and the
+benchmark: writes its configuration and static chain file, waits until its health service says
+SERVING, stops it (SIGTERM) or kills it (SIGKILL), and keeps its log for failure reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.support.aggregator import AVS, CHAIN_ID, EXECUTOR, EXECUTOR_KEY, chain_document
+from tests.support.local_performers import ENV_DIR
+from tests.support.operator import free_port
+from tests.support.paths import REPO
+
+PERFORMER_REPOSITORY = "ghcr.io/example/echo-performer"
+
+
+def kubernetes_config(
+    work_dir: Path, kubeconfig: Path, namespace: str, *, tag: str = "v1", **top: Any
+) -> dict[str, Any]:
+    """A kubernetes-mode configuration (YAML keys) serving AVS with `PERFORMER_REPOSITORY:tag`,
+    performers reached through tests.support.local_performers, a static chain file, a SQLite store
+    and authentication enabled. `top` adds or replaces top-level keys."""
+    chain_file = work_dir / "chain.yaml"
+    chain_file.write_text(yaml.safe_dump(chain_document()))
+    return {
+        "grpcPort": free_port(),
+        "managementServerGrpcPort": free_port(),
+        "operator": {
+            "address": EXECUTOR.address,
+            "operatorPrivateKey": {"privateKey": EXECUTOR_KEY},
+            "signingKeys": {"ecdsa": {"privateKey": EXECUTOR_KEY}},
+        },
+        "l1Chain": {"rpcUrl": "http://127.0.0.1:8545", "chainId": CHAIN_ID},
+        "avsPerformers": [
+            {
+                "avsAddress": AVS,
+                "deploymentMode": "kubernetes",
+                "image": {"repository": PERFORMER_REPOSITORY, "tag": tag},
+                "envs": [{"name": "LOG_LEVEL", "value": "debug"}],
+            }
+        ],
+        "kubernetes": {
+            "namespace": namespace,
+            "kubeConfigPath": str(kubeconfig),
+            "connectionTimeout": "10s",
+            "readyTimeout": "2m",
+            "endpointResolver": "tests.support.local_performers:resolve",
+        },
+        "chain": {"type": "static", "file": str(chain_file)},
+        "storage": {"type": "sqlite", "sqlite": {"path": str(work_dir / "executor.sqlite3")}},
+        "authentication": {"enabled": True},
+        **top,
+    }
+
+
+class ExecutorProcess:
+    """One run of the executor with the configuration `config` (YAML keys)."""
+
+    def __init__(
+        self, config: dict[str, Any], work_dir: Path, performers_dir: Path, name: str = "executor"
+    ) -> None:
+        self.config = config
+        self.task_port = config["grpcPort"]
+        self.management_port = config.get("managementServerGrpcPort") or self.task_port
+        self.config_path = work_dir / f"{name}.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.log_path = work_dir / f"{name}-{time.strftime('%H%M%S')}-{os.getpid()}.log"
+        self._log = self.log_path.open("w")
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            ENV_DIR: str(performers_dir),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hourglass_executor", "run", "--config", str(self.config_path)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+        )
+
+    def health(self, port: int | None = None) -> int | None:
+        """The health status of the task server (None when it does not answer)."""
+        with grpc.insecure_channel(f"127.0.0.1:{port or self.task_port}") as channel:
+            try:
+                return (
+                    health_pb2_grpc.HealthStub(channel)
+                    .Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    .status
+                )
+            except grpc.RpcError:
+                return None
+
+    def wait_serving(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the executor exited with {self.process.returncode}:\n{self.logs()}")
+            if self.health() == health_pb2.HealthCheckResponse.SERVING:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the executor was not SERVING within {timeout} s:\n{self.logs()}")
+
+    def log_lines(self) -> list[str]:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """The JSON log lines (other lines, e.g. a crash's traceback, are skipped)."""
+        entries = []
+        for line in self.log_lines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+        return entries
+
+    def logs(self, tail: int = 120) -> str:
+        return "\n".join(self.log_lines()[-tail:])
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self._log.close()

@@ -1,0 +1,138 @@
+"""An endpoint resolver for executors running against a cluster whose pods run nothing (kwok): each
+Performer is served by a local echo performer process, started on first use, one per image version
+(the digest, else the tag), so two versions of a performer are two processes that report their
+version (`{"op": "version"}` answers $VERSION).
+
+Use it as `kubernetes.endpointResolver: tests.support.local_performers:resolve` with the repository
+on PYTHONPATH and `HOURGLASS_LOCAL_PERFORMERS_DIR` naming a directory that records each version's
+process (`<version>.json`: pid and port; its output in `<version>.log`). A recorded process that
+still runs is reused, so an executor that restarts (even after kill -9) reaches the same performer.
+`stop_all(directory)` ends them; the processes run in sessions of their own, so they outlive the
+executor that started them until then.
+
+`resolve` runs on the executor's event loop, so it only starts the process and returns at once: the
+pool's health check waits until the performer answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hourglass_executor.performers.base import Deployment
+
+ENV_DIR = "HOURGLASS_LOCAL_PERFORMERS_DIR"
+HOST = "127.0.0.1"
+
+
+def resolve(deployment: Deployment) -> str:
+    spec = deployment.spec
+    return endpoint_for(spec.digest or spec.tag or "latest")
+
+
+def endpoint_for(version: str, directory: str | Path | None = None) -> str:
+    """host:port of the echo performer for `version`, started unless one already runs."""
+    where = Path(directory or os.environ[ENV_DIR])
+    where.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", version)
+    with open(where / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = where / f"{name}.json"
+        if record.exists():
+            known = json.loads(record.read_text())
+            if _alive(known["pid"]):
+                return f"{HOST}:{known['port']}"
+        port = _free_port()
+        with open(where / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hourglass_executor.examples.echo_performer",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                ],
+                env={**os.environ, "VERSION": version, "GRPC_PORT": str(port)},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        record.write_text(json.dumps({"pid": process.pid, "port": port, "version": version}))
+        return f"{HOST}:{port}"
+
+
+def running(directory: str | Path) -> dict[str, dict]:
+    """The recorded processes that still run, by version."""
+    found = {}
+    for record in Path(directory).glob("*.json"):
+        known = json.loads(record.read_text())
+        if _alive(known["pid"]):
+            found[known["version"]] = known
+    return found
+
+
+def stop_all(directory: str | Path, timeout: float = 5.0) -> None:
+    """Stops every recorded performer process (SIGTERM, then SIGKILL after `timeout`)."""
+    records = list(Path(directory).glob("*.json"))
+    pids = [json.loads(record.read_text())["pid"] for record in records]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+    for record in records:
+        record.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    return False
+
+
+def _reap(pid: int) -> None:
+    """Collects the exit status when the process is our child (no zombie left behind)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":  # python -m tests.support.local_performers stop DIR
+    if sys.argv[1:2] == ["stop"] and len(sys.argv) == 3:
+        stop_all(sys.argv[2])
+    else:
+        sys.exit("usage: python -m tests.support.local_performers stop DIR")

@@ -1,0 +1,273 @@
+"""The running executor: graceful stop (in-flight tasks finish within the grace, new calls are
+refused), health NOT_SERVING until the pool started, one or two servers, SIGTERM, start-up errors
+that name the configuration key, and the JSON log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
+from hourglass_executor.config import validate_config
+from hourglass_executor.logs import JsonLinesFormatter
+from hourglass_executor.server import components
+from hourglass_executor.server.app import MANAGEMENT_SERVICE, TASK_SERVICE, Executor
+from hourglass_executor.server.components import StartupError
+from hourglass_executor.store.memory import MemoryStore
+
+from tests.support.aggregator import AVS, TestAggregator, chain_document
+from tests.support.executor_harness import (
+    config_data,
+    executor_config,
+    free_port,
+    running_executor,
+    static_chain,
+    task_stub,
+)
+from tests.support.local_backend import LocalBackend
+
+pytestmark = pytest.mark.unit
+
+AGGREGATOR = TestAggregator(static_chain())
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def sleep_task(ms: int, data: str = "") -> executor_pb2.TaskSubmission:
+    return AGGREGATOR.submission(json.dumps({"op": "sleep", "ms": ms, "data": data}).encode())
+
+
+async def health(port: int, service: str = "") -> int:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        return (await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)).status
+
+
+def test_stop_lets_an_in_flight_task_finish_and_refuses_new_ones():
+    slow = sleep_task(600, "finished")
+
+    async def scenario():
+        async with running_executor(executor_config(shutdownTimeout="5s")) as executor:
+            channel, stub = task_stub(executor)
+            async with channel:
+                in_flight = asyncio.ensure_future(stub.SubmitTask(slow, timeout=5))
+                await asyncio.sleep(0.2)
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                stopping = asyncio.create_task(executor.stop())
+                await asyncio.sleep(0.05)
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.SubmitTask(sleep_task(0), timeout=2)
+                result = await in_flight
+                await stopping
+                return result, refused.value.code(), loop.time() - began
+
+    result, refused, stop_took = asyncio.run(scenario())
+    AGGREGATOR.verify(slow, result)
+    assert result.output == b"finished"
+    assert refused is grpc.StatusCode.UNAVAILABLE
+    assert 0.3 < stop_took < 3
+
+
+def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_failed():
+    slow = sleep_task(5000)
+    store = MemoryStore()
+
+    async def scenario():
+        async with running_executor(executor_config(shutdownTimeout="200ms"), store=store) as executor:
+            channel, stub = task_stub(executor)
+            async with channel:
+                in_flight = asyncio.ensure_future(stub.SubmitTask(slow, timeout=10))
+                await asyncio.sleep(0.2)
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                await executor.stop()
+                took = loop.time() - began
+                with pytest.raises(grpc.aio.AioRpcError) as cancelled:
+                    await in_flight
+                return took, cancelled.value.code()
+
+    took, code = asyncio.run(scenario())
+    assert took < 2
+    assert code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+    assert store.task_status(slow.task_id) == "failed"
+
+
+def test_health_is_not_serving_until_the_pool_started_and_while_stopping():
+    async def scenario():
+        backend = LocalBackend(ready_delay=0.5)
+        executor = Executor(
+            executor_config(),
+            backend=backend,
+            chain=static_chain(),
+            store=MemoryStore(),
+            host="127.0.0.1",
+        )
+        await executor.start_servers()
+        port = executor.task_port
+        starting = asyncio.create_task(executor.start_pool())
+        await asyncio.sleep(0.1)
+        before = [
+            await health(port),
+            await health(port, TASK_SERVICE),
+            await health(port, MANAGEMENT_SERVICE),
+        ]
+        await starting
+        after = [await health(port), await health(port, TASK_SERVICE), await health(port, MANAGEMENT_SERVICE)]
+        await executor.stop()
+        await backend.destroy()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert before == [NOT_SERVING] * 3
+    assert after == [SERVING] * 3
+
+
+def test_the_management_service_gets_its_own_server_when_its_port_differs():
+    async def scenario():
+        config = executor_config(managementServerGrpcPort=free_port())
+        async with running_executor(config) as executor:
+            assert executor.task_port != executor.management_port
+            async with (
+                grpc.aio.insecure_channel(f"127.0.0.1:{executor.task_port}") as task_channel,
+                grpc.aio.insecure_channel(f"127.0.0.1:{executor.management_port}") as management_channel,
+            ):
+                wrong_place = executor_pb2_grpc.ExecutorManagementServiceStub(task_channel)
+                with pytest.raises(grpc.aio.AioRpcError) as missing:
+                    await wrong_place.ListPerformers(executor_pb2.ListPerformersRequest(), timeout=2)
+                right_place = executor_pb2_grpc.ExecutorManagementServiceStub(management_channel)
+                listed = await right_place.ListPerformers(executor_pb2.ListPerformersRequest(), timeout=2)
+                return missing.value.code(), len(listed.performers), await health(executor.management_port)
+
+    assert asyncio.run(scenario()) == (grpc.StatusCode.UNIMPLEMENTED, 1, SERVING)
+
+
+def test_serve_stops_gracefully_on_sigterm():
+    async def scenario():
+        backend = LocalBackend()
+        executor = Executor(
+            executor_config(), backend=backend, chain=static_chain(), store=MemoryStore(), host="127.0.0.1"
+        )
+        serving = asyncio.create_task(executor.serve())
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if executor._servers and await health(executor.task_port) == SERVING:
+                break
+        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(serving, 10)
+        finally:
+            await backend.destroy()
+
+    assert asyncio.run(scenario()) == 0
+
+
+# --- start-up errors -------------------------------------------------------------------------
+
+
+def start_error(data: dict, environ: dict | None = None, **parts) -> str:
+    async def scenario():
+        executor = Executor(validate_config(data), environ=environ or {}, host="127.0.0.1", **parts)
+        try:
+            with pytest.raises(StartupError) as failed:
+                await executor.start()
+        finally:
+            await executor.stop()
+        return str(failed.value)
+
+    return asyncio.run(scenario())
+
+
+def test_an_rpc_chain_reader_is_not_implemented_yet():
+    assert start_error(config_data()) == (
+        "chain.type rpc: reading operator sets and certificate digests over JSON-RPC is not implemented yet; "
+        "set chain.type static with chain.file"
+    )
+
+
+def test_static_chain_file_problems_name_the_key(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    assert start_error(config_data(chain={"type": "static", "file": str(missing)})) == (
+        f"chain.file: cannot read {missing}: No such file or directory"
+    )
+    other_chain = tmp_path / "chain.yaml"
+    other_chain.write_text(json.dumps({**chain_document(), "chainId": 1}))
+    assert start_error(config_data(chain={"type": "static", "file": str(other_chain)})) == (
+        "chain.file: chainId 1 differs from l1Chain.chainId 31337"
+    )
+
+
+def test_signers_other_than_an_ecdsa_private_key_are_not_implemented_yet():
+    remote = config_data()
+    remote["operator"]["signingKeys"] = {
+        "ecdsa": {
+            "remoteSigner": True,
+            "remoteSignerConfig": {"url": "https://signer.example", "fromAddress": AVS, "publicKey": "0x04"},
+        }
+    }
+    assert "remote signers are not implemented yet" in start_error(remote, chain=static_chain())
+    bls_only = config_data()
+    bls_only["operator"]["signingKeys"] = {"bls": {"keystoreFile": "/keys/bls.json"}}
+    assert "BN254 signing is not implemented yet" in start_error(bls_only, chain=static_chain())
+
+
+def test_a_missing_value_from_env_and_a_port_in_use_stop_the_start():
+    data = config_data()
+    data["avsPerformers"][0]["envs"] = [{"name": "TOKEN", "valueFromEnv": "EXECUTOR_TOKEN"}]
+    assert start_error(data, chain=static_chain(), backend=LocalBackend()) == (
+        "avsPerformers[0].envs[0].valueFromEnv: EXECUTOR_TOKEN is not set in the executor's environment"
+    )
+
+    async def scenario():
+        async with running_executor(executor_config()) as running:
+            data = config_data(grpcPort=running.task_port)
+            message = await asyncio.to_thread(start_error, data, chain=static_chain(), backend=LocalBackend())
+            return running.task_port, message
+
+    port, message = asyncio.run(scenario())
+    assert message.startswith(f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_endpoint_resolver_and_kubeconfig_problems_name_the_key(tmp_path):
+    data = config_data()
+    data["avsPerformers"][0]["deploymentMode"] = "kubernetes"
+    data["kubernetes"] = {
+        "namespace": "avs",
+        "kubeConfigPath": str(tmp_path / "kubeconfig"),
+        "endpointResolver": "no_such_module.anywhere:resolve",
+    }
+    config = validate_config(data)
+    with pytest.raises(
+        StartupError, match=r"kubernetes\.endpointResolver: cannot import no_such_module\.anywhere"
+    ):
+        components.build_backend(config)
+    data["kubernetes"]["endpointResolver"] = "json:no_such_function"
+    with pytest.raises(
+        StartupError, match=r"kubernetes\.endpointResolver: json has no callable no_such_function"
+    ):
+        components.build_backend(validate_config(data))
+    del data["kubernetes"]["endpointResolver"]
+    with pytest.raises(StartupError, match="kubernetes: cannot create the Kubernetes client"):
+        components.build_backend(validate_config(data))
+    resolver = components.load_resolver("tests.support.local_performers:resolve")
+    assert callable(resolver)
+
+
+# --- logs ------------------------------------------------------------------------------------
+
+
+def test_log_lines_are_json_with_the_extra_fields():
+    record = logging.LogRecord("hourglass_executor.x", logging.WARNING, __file__, 1, "task refused", (), None)
+    record.task_id = "0x" + "ab" * 32
+    record.code = "INTERNAL"
+    line = json.loads(JsonLinesFormatter().format(record))
+    assert line["level"] == "warning" and line["logger"] == "hourglass_executor.x"
+    assert line["msg"] == "task refused" and line["code"] == "INTERNAL"
+    assert line["task_id"] == record.task_id
+    assert line["time"].endswith("+00:00")

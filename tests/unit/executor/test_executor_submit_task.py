@@ -1,0 +1,320 @@
+"""ExecutorService.SubmitTask against an in-process executor (real gRPC on loopback, a LocalBackend
+running echo performers): every status code of the contract, signatures that an aggregator
+accepts, task ids claimed only by requests that pass every check, and each task run once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import grpc
+import pytest
+from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
+from hourglass_executor.performers.pool import PoolSettings
+
+from tests.support.aggregator import (
+    AVS,
+    BN254_SET,
+    EXECUTOR,
+    FOREIGN_SET,
+    STRANGER,
+    TestAggregator,
+    with_fields,
+)
+from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
+from tests.support.local_backend import FAIL, LocalBackend
+
+pytestmark = pytest.mark.unit
+
+OTHER_AVS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # in the chain file, not served here
+CHAIN = static_chain((AVS, OTHER_AVS))
+AGGREGATOR = TestAggregator(CHAIN)
+
+
+def payload(op: str = "echo", **fields: object) -> bytes:
+    return json.dumps({"op": op, **fields}).encode()
+
+
+async def submit(stub, submission, timeout: float = 5.0) -> executor_pb2.TaskResult | grpc.aio.AioRpcError:
+    try:
+        return await stub.SubmitTask(submission, timeout=timeout)
+    except grpc.aio.AioRpcError as error:
+        return error
+
+
+def run(scenario: Callable, *, backend: LocalBackend | None = None, **config: object):
+    """Runs `scenario(stub, backend, executor)` against a started executor."""
+    backend = backend or LocalBackend()
+
+    async def main():
+        async with running_executor(executor_config(**config), backend, chain=CHAIN) as executor:
+            channel, stub = task_stub(executor)
+            async with channel:
+                return await scenario(stub, backend, executor)
+
+    return asyncio.run(main())
+
+
+def test_a_task_runs_once_and_both_signatures_verify():
+    submission = AGGREGATOR.submission(payload("keccak256", data="abc"))
+
+    async def scenario(stub, backend, executor):
+        return await submit(stub, submission), backend.tasks_started()
+
+    result, started = run(scenario)
+    assert isinstance(result, executor_pb2.TaskResult), result
+    AGGREGATOR.verify(submission, result)  # raises unless an aggregator would accept it
+    assert result.output.hex() == "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
+    assert result.avs_address == AVS.lower() and result.version == 1
+    assert result.operator_address == EXECUTOR.address
+    assert started == [submission.task_id.encode()]
+
+
+def test_version_zero_and_upper_case_addresses_are_accepted():
+    submissions = [
+        AGGREGATOR.submission(payload(data="v0"), version=0),
+        AGGREGATOR.submission(payload(data="upper"), avs=AVS.upper().replace("0X", "0x")),
+        AGGREGATOR.submission(payload(data="lower"), executor_address=EXECUTOR.address.lower()),
+    ]
+
+    async def scenario(stub, backend, executor):
+        return [await submit(stub, s) for s in submissions]
+
+    results = run(scenario)
+    for submission, result in zip(submissions, results, strict=True):
+        assert isinstance(result, executor_pb2.TaskResult), result
+        AGGREGATOR.verify(submission, result)
+    assert [r.output for r in results] == [b"v0", b"upper", b"lower"]
+
+
+GOOD = AGGREGATOR.submission(payload(data="x"))
+
+# (name, request, code, message fragment). Each is refused before the claim: afterwards the same
+# task id still runs (checked by the test).
+REFUSED = [
+    ("version 2", lambda: with_fields(GOOD, version=2), "INVALID_ARGUMENT", "version must be 0 or 1"),
+    ("task id too short", lambda: with_fields(GOOD, task_id="0x1234"), "INVALID_ARGUMENT", "task_id must be"),
+    (
+        "task id without 0x",
+        lambda: with_fields(GOOD, task_id="ab" * 33),
+        "INVALID_ARGUMENT",
+        "task_id must be",
+    ),
+    ("task id not hex", lambda: with_fields(GOOD, task_id="0x" + "zz" * 32), "INVALID_ARGUMENT", "task_id"),
+    (
+        "avs malformed",
+        lambda: with_fields(GOOD, avs_address="0x12"),
+        "INVALID_ARGUMENT",
+        "avs_address must be",
+    ),
+    (
+        "executor malformed",
+        lambda: with_fields(GOOD, executor_address=""),
+        "INVALID_ARGUMENT",
+        "executor_address",
+    ),
+    (
+        "aggregator malformed",
+        lambda: with_fields(GOOD, aggregator_address="aggregator"),
+        "INVALID_ARGUMENT",
+        "aggregator_address must be",
+    ),
+    (
+        "another executor",
+        lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, executor_address=STRANGER.address),
+        "PERMISSION_DENIED",
+        "is not this executor's operator address",
+    ),
+    (
+        "AVS not served",
+        lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, avs=OTHER_AVS),
+        "NOT_FOUND",
+        "is not served by this executor",
+    ),
+    (
+        "unknown operator set",
+        lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, operator_set_id=7),
+        "NOT_FOUND",
+        "has no operator set 7",
+    ),
+    (
+        "BN254 operator set",
+        lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, operator_set_id=BN254_SET),
+        "UNIMPLEMENTED",
+        "uses BN254; only ECDSA is implemented",
+    ),
+    (
+        "not a member",
+        lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, operator_set_id=FOREIGN_SET),
+        "FAILED_PRECONDITION",
+        "is not a member of operator set 2",
+    ),
+    (
+        "signed by a stranger",
+        lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, signer=STRANGER),
+        "UNAUTHENTICATED",
+        "is not signed by aggregator",
+    ),
+    (
+        "payload changed",
+        lambda: with_fields(GOOD, payload=payload(data="y")),
+        "UNAUTHENTICATED",
+        "not signed by",
+    ),
+    ("block changed", lambda: with_fields(GOOD, task_block_number=1), "UNAUTHENTICATED", "not signed by"),
+    (
+        "signature truncated",
+        lambda: with_fields(GOOD, signature=GOOD.signature[:64]),
+        "UNAUTHENTICATED",
+        "65 bytes",
+    ),
+    ("signature empty", lambda: with_fields(GOOD, signature=b""), "UNAUTHENTICATED", "malformed"),
+    (
+        "another aggregator named",
+        lambda: with_fields(GOOD, aggregator_address=STRANGER.address),
+        "UNAUTHENTICATED",
+        "names aggregator",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "fragment"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED]
+)
+def test_refused_requests_get_their_code_and_do_not_burn_the_task_id(request_, code, fragment):
+    async def scenario(stub, backend, executor):
+        refused = await submit(stub, request_())
+        return refused, backend.tasks_started(), await submit(stub, GOOD)
+
+    refused, started, retried = run(scenario)
+    assert isinstance(refused, grpc.aio.AioRpcError), refused
+    assert refused.code().name == code
+    assert fragment in refused.details()
+    assert started == []
+    assert isinstance(retried, executor_pb2.TaskResult), retried
+    AGGREGATOR.verify(GOOD, retried)
+
+
+def test_a_task_id_runs_once_even_when_sent_again_or_concurrently():
+    first = AGGREGATOR.submission(payload("sleep", data="once", ms=200))
+
+    async def scenario(stub, backend, executor):
+        outcomes = await asyncio.gather(*(submit(stub, first) for _ in range(5)))
+        again = await submit(stub, first)
+        return outcomes, again, backend.tasks_started()
+
+    outcomes, again, started = run(scenario)
+    results = [o for o in outcomes if isinstance(o, executor_pb2.TaskResult)]
+    assert len(results) == 1 and results[0].output == b"once"
+    for other in [*(o for o in outcomes if o is not results[0]), again]:
+        assert isinstance(other, grpc.aio.AioRpcError)
+        assert other.code() is grpc.StatusCode.ALREADY_EXISTS
+        assert "already submitted" in other.details()
+    assert started == [first.task_id.encode()]
+
+
+def test_performer_outcomes_map_to_invalid_argument_internal_and_deadline_exceeded():
+    rejected = AGGREGATOR.submission(b"not json")
+    failed = AGGREGATOR.submission(FAIL)
+    slow = AGGREGATOR.submission(payload("sleep", ms=2000))
+
+    async def scenario(stub, backend, executor):
+        outcomes = [await submit(stub, s) for s in (rejected, failed, slow)]
+        # Failed tasks keep their id: they may have run.
+        outcomes.append(await submit(stub, failed))
+        return outcomes, executor.pool
+
+    (rejected_error, failed_error, slow_error, again), _ = run(scenario, taskTimeout="300ms")
+    assert (rejected_error.code(), rejected_error.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the performer rejected the task: payload is not JSON: Expecting value: line 1 column 1 (char 0)",
+    )
+    assert failed_error.code() is grpc.StatusCode.INTERNAL
+    assert failed_error.details() == "the performer failed: INTERNAL: the performer broke"
+    assert slow_error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert slow_error.details() == "the task did not finish in time on the performer"
+    assert again.code() is grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_the_callers_shorter_deadline_bounds_the_task():
+    slow = AGGREGATOR.submission(payload("sleep", ms=3000))
+
+    async def scenario(stub, backend, executor):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcome = await submit(stub, slow, timeout=0.4)
+        return outcome, loop.time() - started, executor._store.task_status(slow.task_id)
+
+    outcome, took, status = run(scenario)
+    assert outcome.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert took < 1.5
+    assert status == "failed"
+
+
+def test_no_performer_is_unavailable_and_the_task_id_can_be_sent_again():
+    submission = AGGREGATOR.submission(payload(data="later"))
+
+    async def scenario(stub, backend, executor):
+        current = executor.pool.current(AVS)
+        await executor.pool.remove(current.performer_id)
+        unavailable = await submit(stub, submission)
+        await executor.pool.deploy(executor.pool.configured_spec(AVS))
+        return unavailable, await submit(stub, submission)
+
+    unavailable, result = run(scenario)
+    assert unavailable.code() is grpc.StatusCode.UNAVAILABLE
+    assert unavailable.details() == f"no performer is serving AVS {AVS.lower()}"
+    assert isinstance(result, executor_pb2.TaskResult) and result.output == b"later"
+
+
+def test_an_open_circuit_is_unavailable_and_invalid_input_does_not_open_it():
+    settings = PoolSettings(breaker_failures=3, breaker_reset=60)
+
+    async def scenario(stub, backend, executor):
+        rejected = [await submit(stub, AGGREGATOR.submission(b"{}")) for _ in range(4)]
+        still_closed = await submit(stub, AGGREGATOR.submission(payload(data="fine")))
+        failed = [await submit(stub, AGGREGATOR.submission(FAIL)) for _ in range(3)]
+        blocked = AGGREGATOR.submission(payload(data="blocked"))
+        open_circuit = await submit(stub, blocked)
+        return (
+            rejected,
+            still_closed,
+            failed,
+            open_circuit,
+            backend.tasks_started().count(blocked.task_id.encode()),
+        )
+
+    async def main():
+        backend = LocalBackend()
+        async with running_executor(executor_config(), backend, chain=CHAIN, settings=settings) as executor:
+            channel, stub = task_stub(executor)
+            async with channel:
+                return await scenario(stub, backend, executor)
+
+    rejected, still_closed, failed, open_circuit, blocked_runs = asyncio.run(main())
+    assert {r.code() for r in rejected} == {grpc.StatusCode.INVALID_ARGUMENT}
+    assert isinstance(still_closed, executor_pb2.TaskResult)
+    assert {f.code() for f in failed} == {grpc.StatusCode.INTERNAL}
+    assert open_circuit.code() is grpc.StatusCode.UNAVAILABLE
+    assert "circuit open" in open_circuit.details()
+    assert blocked_runs == 0
+
+
+def test_payloads_outputs_and_performer_messages_stay_out_of_the_log(caplog):
+    marker = "SECRET-PAYLOAD-MARKER"
+    echoed = AGGREGATOR.submission(payload(data=marker))
+    rejected = AGGREGATOR.submission(json.dumps({"op": "echo", "data": 1, "note": marker}).encode())
+
+    async def scenario(stub, backend, executor):
+        return await submit(stub, echoed), await submit(stub, rejected)
+
+    with caplog.at_level("DEBUG"):
+        result, refusal = run(scenario)
+    assert result.output == marker.encode()
+    assert refusal.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert marker not in caplog.text
+    refused = [r for r in caplog.records if r.getMessage() == "task refused"]
+    assert [(r.code, r.reason) for r in refused] == [
+        ("INVALID_ARGUMENT", "the performer rejected the task (INVALID_ARGUMENT)")
+    ]
