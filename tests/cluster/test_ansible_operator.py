@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import yaml
 from tests.support.operator import free_port
 from tests.support.paths import REPO, SAMPLES
 from tests.support.performers import GROUP, PLURAL, VERSION
+from tests.support.process import LoggedProcess
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -66,7 +66,7 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-class AnsibleOperatorProcess:
+class AnsibleOperatorProcess(LoggedProcess):
     """`ansible-operator run` watching one namespace; log in the test's tmp_path."""
 
     def __init__(self, binary: Path, kubeconfig: Path, namespace: str, work_dir: Path) -> None:
@@ -78,7 +78,6 @@ class AnsibleOperatorProcess:
             )
         self.namespace = namespace
         self.health_port, self.metrics_port = free_port(), free_port()
-        self.log_path = work_dir / f"ansible-operator-{self.health_port}.log"
         venv_bin = str(Path(sys.executable).parent)
         env = {
             **os.environ,
@@ -104,9 +103,8 @@ class AnsibleOperatorProcess:
             "--zap-log-level", "info",
             "--max-concurrent-reconciles", "2",
         ]  # fmt: skip
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=work_dir, env=env
+        super().__init__(
+            command, work_dir / f"ansible-operator-{self.health_port}.log", cwd=work_dir, env=env
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -124,24 +122,12 @@ class AnsibleOperatorProcess:
         raise TimeoutError(f"ansible-operator was not ready within {timeout} s:\n{self.logs()}")
 
     def logs(self, tail: int = 300) -> str:
-        return "\n".join(self.log_lines()[-tail:])
-
-    def log_lines(self) -> list[str]:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace").splitlines()
+        return super().logs(tail)
 
     def stop(self, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        code = super().stop(timeout)
         shutil.rmtree(RUNNER_ROOT / self.namespace, ignore_errors=True)
-        return self.process.returncode
+        return code
 
 
 @pytest.fixture

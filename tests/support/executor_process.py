@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ from tests.support.aggregator import AVS, CHAIN_ID, EXECUTOR, EXECUTOR_KEY, chai
 from tests.support.local_performers import ENV_DIR
 from tests.support.operator import free_port
 from tests.support.paths import REPO
+from tests.support.process import LoggedProcess
 
 PERFORMER_REPOSITORY = "ghcr.io/example/echo-performer"
 
@@ -64,7 +63,7 @@ def kubernetes_config(
     }
 
 
-class ExecutorProcess:
+class ExecutorProcess(LoggedProcess):
     """One run of the executor with the configuration `config` (YAML keys)."""
 
     def __init__(
@@ -75,17 +74,14 @@ class ExecutorProcess:
         self.management_port = config.get("managementServerGrpcPort") or self.task_port
         self.config_path = work_dir / f"{name}.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.log_path = work_dir / f"{name}-{time.strftime('%H%M%S')}-{os.getpid()}.log"
-        self._log = self.log_path.open("w")
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             ENV_DIR: str(performers_dir),
         }
-        self.process = subprocess.Popen(
+        super().__init__(
             [sys.executable, "-m", "hourglass_executor", "run", "--config", str(self.config_path)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            work_dir / f"{name}-{time.strftime('%H%M%S')}-{os.getpid()}.log",
             cwd=REPO,
             env=env,
         )
@@ -112,11 +108,6 @@ class ExecutorProcess:
             time.sleep(0.2)
         raise TimeoutError(f"the executor was not SERVING within {timeout} s:\n{self.logs()}")
 
-    def log_lines(self) -> list[str]:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace").splitlines()
-
     def log_entries(self) -> list[dict[str, Any]]:
         """The JSON log lines (other lines, e.g. a crash's traceback, are skipped)."""
         entries = []
@@ -126,22 +117,3 @@ class ExecutorProcess:
             except ValueError:
                 continue
         return entries
-
-    def logs(self, tail: int = 120) -> str:
-        return "\n".join(self.log_lines()[-tail:])
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        self._log.close()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from tests.support.paths import REPO
+from tests.support.process import LoggedProcess
 
 
 def free_port() -> int:
@@ -20,10 +18,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class OperatorProcess:
+class OperatorProcess(LoggedProcess):
     def __init__(self, kubeconfig: Path, namespace: str, work_dir: Path, *extra_args: str) -> None:
         self.health_port, self.metrics_port = free_port(), free_port()
-        self.log_path = work_dir / f"operator-{self.health_port}.log"
         command = [
             sys.executable, "-m", "hourglass_operator", "run",
             "--kubeconfig", str(kubeconfig),
@@ -34,10 +31,7 @@ class OperatorProcess:
             "--runner-dir", str(work_dir / f"runner-{self.health_port}"),
             *extra_args,
         ]  # fmt: skip
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ
-        )
+        super().__init__(command, work_dir / f"operator-{self.health_port}.log", cwd=REPO)
 
     def get(self, path: str, port: int | None = None) -> tuple[int, str]:
         try:
@@ -67,26 +61,3 @@ class OperatorProcess:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"the operator was not ready within {timeout} s:\n{self.logs()}")
-
-    def logs(self, tail: int = 80) -> str:
-        return "\n".join(self.log_lines()[-tail:])
-
-    def log_lines(self) -> list[str]:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace").splitlines()
-
-    def stop(self, timeout: float = 60) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
