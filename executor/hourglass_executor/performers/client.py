@@ -126,10 +126,13 @@ def _channel_options(max_message_bytes: int, keepalive_time: float, keepalive_ti
     return [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
+        # Performer images are mostly Go gRPC servers, whose default keepalive policy answers
+        # pings more frequent than every 5 minutes, or pings without a call in flight, with
+        # GOAWAY "too_many_pings" (closing the connection and the calls on it). So: ping at most
+        # every 5 minutes, and only while a call is running (a long task on a half-dead link).
         ("grpc.keepalive_time_ms", int(keepalive_time * 1000)),
         ("grpc.keepalive_timeout_ms", int(keepalive_timeout * 1000)),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 0),
         # gRPC's default reconnect back-off starts at 1 s and grows to 120 s; a performer that is
         # restarting should be reachable again within a task's deadline.
         ("grpc.initial_reconnect_backoff_ms", 100),
@@ -149,8 +152,8 @@ class PerformerClient:
         connect_retries: int = 3,
         retry_backoff: float = 0.1,
         max_retry_backoff: float = 2.0,
-        keepalive_time: float = 30.0,
-        keepalive_timeout: float = 10.0,
+        keepalive_time: float = 300.0,
+        keepalive_timeout: float = 20.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         extra_options: Sequence[tuple[str, Any]] = (),
     ) -> None:

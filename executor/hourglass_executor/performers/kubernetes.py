@@ -60,8 +60,8 @@ LABEL_AVS = "hourglass.eigenlayer.io/avs"
 LABEL_PERFORMER = "hourglass.eigenlayer.io/performer"
 LABEL_EXECUTOR = "hourglass.eigenlayer.io/executor"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
-# The operator deletes pod and service, then releases its finalizer: three ansible runs, which took
-# 25-40 s on a busy 2-core machine.
+# The operator deletes pod and service and releases its finalizer in one ansible run (seconds), but
+# a pod with a long termination grace period, or a busy operator, can take much longer.
 REMOVE_TIMEOUT = 120.0
 WATCH_SECONDS = 300  # server-side length of one watch request; the thread then resumes
 TOMBSTONES = 4096  # deleted Performers remembered, so that a late waiter still learns of a deletion
