@@ -4,10 +4,12 @@ drift repaired, deletion cleaned up, and CR strings never evaluated as Jinja."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import kubernetes
 import pytest
+import urllib3
 
 from tests.support.performers import GROUP, PLURAL, VERSION, performer, upstream_executor_performer
 from tests.support.waiting import wait_for
@@ -231,11 +233,13 @@ def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
     watch = kubernetes.watch.Watch()
 
     def record() -> None:
-        for event in watch.stream(
-            custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-            resource_version=cr["metadata"]["resourceVersion"], timeout_seconds=60,
-        ):  # fmt: skip
-            seen.append(event["object"].get("status") or {})
+        # The stream may end abruptly when the test's namespace goes away; the test is over then.
+        with contextlib.suppress(urllib3.exceptions.HTTPError, kubernetes.client.ApiException):
+            for event in watch.stream(
+                custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                resource_version=cr["metadata"]["resourceVersion"], timeout_seconds=60,
+            ):  # fmt: skip
+                seen.append(event["object"].get("status") or {})
 
     recorder = threading.Thread(target=record, daemon=True)
     recorder.start()

@@ -96,9 +96,14 @@ def test_probes_and_metrics(custom, namespace, operators):
 
     def scraped() -> str | None:
         status, body = process.get("/metrics", port=process.metrics_port)
-        return body if status == 200 and 'hourglass_performers{phase="Running"} 1.0' in body else None
+        counted = 'hourglass_reconciles_total{result="success"}' in body  # once the run has ended
+        return (
+            body
+            if status == 200 and 'hourglass_performers{phase="Running"} 1.0' in body and counted
+            else None
+        )
 
-    body = wait_for(scraped, timeout=10, what="the Running Performer in /metrics")
+    body = wait_for(scraped, timeout=30, what="the Running Performer and its reconcile in /metrics")
     for metric in (
         'hourglass_reconciles_total{result="success"}',
         "hourglass_ansible_run_duration_seconds_count",
