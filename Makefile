@@ -12,11 +12,11 @@ TESTENV := hack/testenv/testenv.sh
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit demo bench bench-executor clean
+.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit molecule demo bench bench-executor clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
-	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit bench bench-executor clean"
+	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit molecule bench bench-executor clean"
 
 venv: $(VENV_STAMP)
 
@@ -30,6 +30,7 @@ $(VENV_STAMP): pyproject.toml executor/pyproject.toml
 testenv:
 	hack/testenv/build.sh >/dev/null
 	hack/ansible-operator/build.sh >/dev/null
+	hack/helm/build.sh >/dev/null
 
 cluster-up:
 	$(TESTENV) up >/dev/null
@@ -56,6 +57,11 @@ lint: venv
 
 test: venv testenv lint
 	hack/run-tests.sh $(PYTEST_ARGS)
+	$(MAKE) molecule
+
+# The molecule scenario that runs here: the local control plane, the operator as a host process.
+molecule: venv testenv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/molecule test -s kwok
 
 test-unit: venv
 	hack/run-tests.sh -m unit $(PYTEST_ARGS)

@@ -31,31 +31,14 @@ performer_pid="$executor_dir/performer.pid"
 performer_log="$executor_dir/performer.log"
 step() { printf '\n==> %s\n' "$*"; }
 
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# shellcheck source=hack/lib/process.sh
+source hack/lib/process.sh
 operator_running() { running "$pid_file"; }
-
-# stop_process PID_FILE NAME SECONDS: SIGTERM, then wait for the exit (SIGKILL after SECONDS).
-stop_process() {
-  if running "$1"; then
-    local pid waited=0
-    pid=$(cat "$1")
-    kill -TERM "$pid"
-    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$(($3 * 10))" ]; do
-      sleep 0.1
-      waited=$((waited + 1))
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    echo "stopped the demo $2 (pid $pid)"
-  fi
-  rm -f "$1"
-}
-
-free_port() { .venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 if [ "${1:-}" = stop ]; then
   # The executor first: it deletes its Performer, which needs the operator to release the finalizer.
-  stop_process "$executor_pid" executor 120
-  stop_process "$performer_pid" "echo performer" 10
+  stop_process "$executor_pid" "demo executor" 120
+  stop_process "$performer_pid" "demo echo performer" 10
   if [ -f "$executor_dir/cluster" ]; then
     # shellcheck source=/dev/null
     source "$executor_dir/cluster"
@@ -114,7 +97,7 @@ else
 fi
 
 step "creating the sample Performers in namespace $namespace"
-kubectl apply --server-side --force-conflicts --field-manager=hourglass-demo -n "$namespace" -f config/samples/
+kubectl apply --server-side --force-conflicts --field-manager=hourglass-demo -n "$namespace" -k config/samples
 
 step "waiting for them to become Ready"
 if ! kubectl wait --for=condition=Ready performers --all -n "$namespace" --timeout=180s; then

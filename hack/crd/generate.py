@@ -24,6 +24,12 @@ Schema = dict[str, Any]
 
 GROUP = "hourglass.eigenlayer.io"
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / f"{GROUP}_performers.yaml"
+# Byte-for-byte copies of CRD_PATH: kustomize loads no file outside a kustomization's directory,
+# and a packaged Helm chart carries its CRDs in its own crds/.
+CRD_COPIES = [
+    CRD_PATH.parents[1] / "config" / "crd" / "bases" / CRD_PATH.name,
+    CRD_PATH.parents[1] / "charts" / "hourglass-operator" / "crds" / CRD_PATH.name,
+]
 
 TEE_TYPES = ["sgx", "sev", "sev-snp", "tdx"]
 MAX_GPU_COUNT = 16
@@ -789,13 +795,14 @@ def main() -> int:
     args = parser.parse_args()
     text = render()
     if args.check:
-        if not CRD_PATH.exists() or CRD_PATH.read_text() != text:
-            print(f"{CRD_PATH} is stale: run python hack/crd/generate.py", file=sys.stderr)
-            return 1
-        return 0
-    CRD_PATH.parent.mkdir(exist_ok=True)
-    CRD_PATH.write_text(text)
-    print(f"wrote {CRD_PATH}")
+        stale = [p for p in (CRD_PATH, *CRD_COPIES) if not p.exists() or p.read_text() != text]
+        for path in stale:
+            print(f"{path} is stale: run python hack/crd/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path in (CRD_PATH, *CRD_COPIES):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 

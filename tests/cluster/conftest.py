@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import kubernetes
 import pytest
 
 from tests.support import diagnostics
 from tests.support.cluster import Cluster, connect
+from tests.support.local_performers import stop_all
 from tests.support.operator import OperatorProcess
 from tests.support.paths import CATALOG, CRD_FILE
 from tests.support.performers import GROUP, PLURAL, VERSION
@@ -131,3 +133,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             report.sections.append((title, text))
         for process in getattr(item, "hourglass_operators", []):
             report.sections.append((f"operator log ({process.log_path.name})", process.logs()))
+
+
+@pytest.fixture
+def performers_dir(tmp_path: Path) -> Iterator[Path]:
+    """Where a test's local echo performer processes keep their state; they are stopped afterwards."""
+    directory = tmp_path / "performers"
+    yield directory
+    if directory.exists():
+        stop_all(directory)

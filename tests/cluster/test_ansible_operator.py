@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -30,6 +29,8 @@ import kubernetes
 import pytest
 import yaml
 
+from tests.support.api import read_or_none
+from tests.support.go_tools import BUILD_TIMEOUT, go_tool
 from tests.support.operator import free_port
 from tests.support.paths import REPO, SAMPLES
 from tests.support.performers import GROUP, PLURAL, VERSION
@@ -44,21 +45,11 @@ PROXY_PORT, API_PORT = 8888, 5050
 # The ansible-runner input directories ansible-operator writes (fixed path, one per Performer).
 RUNNER_ROOT = Path("/tmp/ansible-operator/runner") / GROUP / VERSION / "Performer"
 FINALIZER = "hourglass.eigenlayer.io/performer-finalizer"
-BUILD_TIMEOUT = 1800  # a cold build (empty module and build caches) on 2 cores; see build.sh
 
 
 @pytest.fixture(scope="session")
 def ansible_operator_binary() -> Path:
-    prebuilt = os.environ.get("HOURGLASS_TEST_ANSIBLE_OPERATOR")
-    if prebuilt:
-        return Path(prebuilt)
-    result = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=BUILD_TIMEOUT
-    )
-    if result.returncode == 3:
-        pytest.skip(f"ansible-operator cannot be built without a Go toolchain: {result.stderr.strip()}")
-    assert result.returncode == 0, f"{BUILD_SCRIPT} failed ({result.returncode}):\n{result.stderr}"
-    return Path(result.stdout.strip().splitlines()[-1])
+    return go_tool("ansible-operator", BUILD_SCRIPT, "HOURGLASS_TEST_ANSIBLE_OPERATOR")
 
 
 def port_in_use(port: int) -> bool:
@@ -151,15 +142,6 @@ def ansible_operator(request, cluster, namespace, performer_crd, ansible_operato
                 )
         finally:
             process.stop()
-
-
-def read_or_none(read, name: str, namespace: str):
-    try:
-        return read(name, namespace)
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            return None
-        raise
 
 
 def ready(custom, namespace: str, name: str, generation: int | None = None) -> dict | None:

@@ -11,6 +11,7 @@ import kubernetes
 import pytest
 import urllib3
 
+from tests.support.api import read_or_none
 from tests.support.performers import GROUP, PLURAL, VERSION, performer, upstream_executor_performer
 from tests.support.waiting import wait_for
 
@@ -42,12 +43,7 @@ def wait_ready(custom, namespace: str, name: str, timeout: float = 60) -> dict:
 
 
 def read_pod(core, namespace: str, name: str) -> kubernetes.client.V1Pod | None:
-    try:
-        return core.read_namespaced_pod(f"performer-{name}", namespace)
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    return read_or_none(core.read_namespaced_pod, f"performer-{name}", namespace)
 
 
 def node_labels(core, node: str) -> dict:

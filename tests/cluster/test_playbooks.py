@@ -4,10 +4,7 @@ the operator-sdk ansible-operator passes for one Performer (it observes the clus
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import kubernetes
 import yaml
@@ -15,26 +12,12 @@ import yaml
 from hourglass_operator.extravars import dump_unsafe
 from tests.support.paths import REPO
 from tests.support.performers import GROUP, PLURAL, VERSION, performer
+from tests.support.playbooks import recap, run_playbook
 from tests.support.waiting import wait_for
-
-ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
 def playbook(cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "K8S_AUTH_KUBECONFIG": str(cluster.kubeconfig),
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-    }
-    return subprocess.run(
-        [ANSIBLE_PLAYBOOK, *args, "-e", f"ansible_python_interpreter={sys.executable}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-
-
-def recap_changed(output: str) -> int:
-    line = next(line for line in output.splitlines() if line.startswith("localhost"))
-    return int(line.split("changed=")[1].split()[0])
+    return run_playbook(*args, kubeconfig=cluster.kubeconfig, timeout=180)
 
 
 def test_one_off_deploy_applies_pod_and_service_and_is_idempotent(cluster, core, namespace, tmp_path):
@@ -59,7 +42,7 @@ def test_one_off_deploy_applies_pod_and_service_and_is_idempotent(cluster, core,
 
     second = playbook(cluster, *args)
     assert second.returncode == 0, second.stdout
-    assert recap_changed(second.stdout) == 0
+    assert recap(second.stdout)["changed"] == 0
     assert core.read_namespaced_pod("performer-oneoff", namespace).metadata.uid == pod.metadata.uid
 
 

@@ -80,6 +80,12 @@ def _kubectl_for(local_bin_dir: str | None) -> str:
     return found
 
 
+def kubectl() -> str:
+    """The kubectl tests use: HOURGLASS_TEST_KUBECTL, else the one built with the local control
+    plane, else the one on PATH."""
+    return _kubectl_for(_testenv("bin").stdout.strip() or None)
+
+
 def connect() -> Cluster:
     """The cluster named by HOURGLASS_TEST_KUBECONFIG, else the local control plane (started if needed)."""
     existing = os.environ.get("HOURGLASS_TEST_KUBECONFIG")

@@ -12,15 +12,6 @@ from typing import Any
 import pytest
 
 from tests.support.executor_process import ExecutorProcess
-from tests.support.local_performers import stop_all
-
-
-@pytest.fixture
-def performers_dir(tmp_path: Path) -> Iterator[Path]:
-    directory = tmp_path / "performers"
-    yield directory
-    if directory.exists():
-        stop_all(directory)
 
 
 @pytest.fixture

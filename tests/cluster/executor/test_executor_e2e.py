@@ -15,11 +15,11 @@ import re
 import time
 
 import grpc
-import kubernetes
 import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 
 from tests.support.aggregator import AVS, EXECUTOR, STRANGER, TestAggregator, with_fields
+from tests.support.api import exists
 from tests.support.executor_process import PERFORMER_REPOSITORY, ExecutorProcess, kubernetes_config
 from tests.support.local_performers import running
 from tests.support.management import ManagementClient
@@ -40,14 +40,8 @@ def names(custom, namespace: str) -> list[str]:
     return sorted(p["metadata"]["name"] for p in performers(custom, namespace))
 
 
-def exists(custom, namespace: str, name: str) -> bool:
-    try:
-        custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
+def performer_exists(custom, namespace: str, name: str) -> bool:
+    return exists(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
 
 
 def echo(data: str) -> bytes:
@@ -191,7 +185,7 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
     # Afterwards: v2 serves, v1's Performer was deleted after the drain, nothing else exists.
     assert version_after == b"v2"
     assert names(custom, namespace) == [v2_name]
-    assert not exists(custom, namespace, v1_name)
+    assert not performer_exists(custom, namespace, v1_name)
     [v2] = performers(custom, namespace)
     assert v2["spec"]["image"] == f"{PERFORMER_REPOSITORY}:v2" and v2["status"]["ready"] is True
     [entry] = after

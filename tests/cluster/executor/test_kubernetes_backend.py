@@ -10,12 +10,12 @@ import re
 import threading
 import time
 
-import kubernetes
 import pytest
 from hourglass_executor.config import KubernetesConfig
 from hourglass_executor.performers.base import BackendError, EnvVar, NotReadyError, PerformerSpec
 from hourglass_executor.performers.kubernetes import KubernetesBackend
 
+from tests.support.api import exists
 from tests.support.performers import AVS, GROUP, PLURAL, VERSION
 
 NAME_RE = re.compile(r"^performer-[0-9a-f]{6}-[0-9a-f]{8}$")
@@ -37,16 +37,6 @@ def spec(avs: str = AVS, **changes) -> PerformerSpec:
 
 def get(custom, namespace: str, name: str) -> dict:
     return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-
-def exists(read, *args) -> bool:
-    try:
-        read(*args)
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 async def eventually(check, timeout: float, what: str) -> None:

@@ -1,0 +1,80 @@
+{{/*
+Names, labels and the image reference shared by the chart's templates.
+*/}}
+
+{{/*
+Full name of the objects: fullnameOverride, else the release name when it already contains the
+chart name, else "<release>-hourglass-operator". 52 characters at most so that "<fullname>-metrics"
+is still a valid Service name.
+*/}}
+{{- define "hourglass-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Selector labels: stable for the life of a release (a Deployment's selector cannot change).
+*/}}
+{{- define "hourglass-operator.selectorLabels" -}}
+app.kubernetes.io/name: hourglass-operator
+app.kubernetes.io/component: operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+Labels on every object of the chart.
+*/}}
+{{- define "hourglass-operator.labels" -}}
+{{ include "hourglass-operator.selectorLabels" . }}
+app.kubernetes.io/part-of: hourglass
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "hourglass-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "hourglass-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The operator image: repository@digest when a digest is given, else repository:tag (tag defaults to
+the chart's appVersion).
+*/}}
+{{- define "hourglass-operator.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The rules the operator needs on the namespaced objects it reconciles, shared by the ClusterRole
+(all namespaces) and the per-namespace Roles (watchNamespaces). They match config/rbac/role.yaml (which traces every verb to its caller).
+*/}}
+{{- define "hourglass-operator.rules" -}}
+- apiGroups: ["hourglass.eigenlayer.io"]
+  resources: ["performers"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["hourglass.eigenlayer.io"]
+  resources: ["performers/status"]
+  verbs: ["patch"]
+- apiGroups: ["hourglass.eigenlayer.io"]
+  resources: ["performers/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["pods", "services"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}

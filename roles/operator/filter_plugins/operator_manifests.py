@@ -1,0 +1,97 @@
+"""Filter `operator_manifests`: turns the objects `kubectl kustomize config/default` renders (the one
+description of an installation) into those of one installation: its namespace, its object names,
+its image and the namespaces it watches.
+
+- Every name that is `hourglass-operator` or starts with `hourglass-operator-` gets `name` instead
+  of that prefix: objects, binding roleRefs and subjects, the Deployment's ServiceAccount, the
+  leader-election Lease (LEADER_ELECTION_ID and the Role's resourceNames), so several installations
+  (or tests) can share a cluster.
+- The Namespace object is renamed to `namespace`; namespaced objects and ServiceAccount subjects
+  move there.
+- With `watch_namespaces` (comma-separated), WATCH_NAMESPACE is set and the ClusterRoleBinding is
+  replaced by a RoleBinding of the same ClusterRole in each watched namespace, so the operator gets
+  no rights elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+BASE_NAME = "hourglass-operator"
+CONTAINER = "operator"
+Obj = dict[str, Any]
+
+
+def _renamed(value: str, name: str) -> str:
+    if value == BASE_NAME or value.startswith(BASE_NAME + "-"):
+        return name + value[len(BASE_NAME) :]
+    return value
+
+
+def _bind(obj: Obj, namespace: str, name: str) -> None:
+    obj["roleRef"]["name"] = _renamed(obj["roleRef"]["name"], name)
+    for subject in obj.get("subjects") or []:
+        if subject.get("kind") == "ServiceAccount":
+            subject["name"] = _renamed(subject["name"], name)
+            subject["namespace"] = namespace
+
+
+def _deployment(obj: Obj, name: str, image: str, watch_namespaces: str) -> None:
+    pod = obj["spec"]["template"]["spec"]
+    pod["serviceAccountName"] = _renamed(pod["serviceAccountName"], name)
+    for container in pod["containers"]:
+        if container["name"] != CONTAINER:
+            continue
+        if image:
+            container["image"] = image
+        for env in container.get("env") or []:
+            if env["name"] == "LEADER_ELECTION_ID":
+                env["value"] = _renamed(env["value"], name)
+            elif env["name"] == "WATCH_NAMESPACE":
+                env["value"] = watch_namespaces
+
+
+def operator_manifests(
+    objects: list[Obj],
+    namespace: str,
+    name: str = BASE_NAME,
+    image: str = "",
+    watch_namespaces: str = "",
+) -> list[Obj]:
+    """The objects of one installation, in the order given (kustomize puts Namespaces and CRDs first)."""
+    watched = [n.strip() for n in watch_namespaces.split(",") if n.strip()]
+    result = []
+    for original in objects:
+        if not original:
+            continue
+        obj = copy.deepcopy(original)
+        kind, meta = obj["kind"], obj["metadata"]
+        if kind == "Namespace":
+            meta["name"] = namespace
+        elif kind != "CustomResourceDefinition":
+            meta["name"] = _renamed(meta["name"], name)
+        if "namespace" in meta:
+            meta["namespace"] = namespace
+        if kind in ("RoleBinding", "ClusterRoleBinding"):
+            _bind(obj, namespace, name)
+        elif kind == "Role":
+            for rule in obj.get("rules") or []:
+                if "resourceNames" in rule:
+                    rule["resourceNames"] = [_renamed(n, name) for n in rule["resourceNames"]]
+        elif kind == "Deployment":
+            _deployment(obj, name, image, ",".join(watched))
+        if kind == "ClusterRoleBinding" and watched:
+            for watched_namespace in watched:
+                binding = copy.deepcopy(obj)
+                binding["kind"] = "RoleBinding"
+                binding["metadata"]["namespace"] = watched_namespace
+                result.append(binding)
+            continue
+        result.append(obj)
+    return result
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {"operator_manifests": operator_manifests}

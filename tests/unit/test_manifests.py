@@ -1,0 +1,283 @@
+"""The manifests of config/ as `kubectl kustomize` builds them (kubectl of the local control plane,
+HOURGLASS_TEST_KUBECTL or the one on PATH; skipped without one): the objects and names every
+install path agrees on, the labels, a restricted and read-only operator Deployment with leader
+election and probes on the health port, a least-privilege ClusterRole; the install role's filter
+and render-only run producing exactly those objects; and the install playbooks refusing bad input
+with a message naming the variable."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.cluster import kubectl
+from tests.support.helm import kustomize
+from tests.support.paths import CRD_FILE, REPO, SAMPLES
+from tests.support.playbooks import run_playbook
+from tests.support.rbac import operator_manifests
+
+CONFIG = REPO / "config"
+NAMESPACE = "hourglass-system"
+LABELS = {
+    "app.kubernetes.io/name": "hourglass-operator",
+    "app.kubernetes.io/component": "operator",
+    "app.kubernetes.io/part-of": "hourglass",
+    "app.kubernetes.io/managed-by": "kustomize",
+}
+# What the operator does (see the comment in config/rbac/role.yaml), and nothing else.
+OPERATOR_RULES = [
+    {"apiGroups": ["hourglass.eigenlayer.io"], "resources": ["performers"],
+     "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": ["hourglass.eigenlayer.io"], "resources": ["performers/status"], "verbs": ["patch"]},
+    {"apiGroups": ["hourglass.eigenlayer.io"], "resources": ["performers/finalizers"], "verbs": ["update"]},
+    {"apiGroups": [""], "resources": ["pods", "services"],
+     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]  # fmt: skip
+
+
+def build(directory: Path) -> list[dict]:
+    try:
+        return kustomize(directory)
+    except RuntimeError as error:  # no kubectl anywhere
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[dict]:
+    return build(CONFIG / "default")
+
+
+def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def one(objects: list[dict], kind: str, name: str) -> dict:
+    return by_kind(objects, kind)[name]
+
+
+def deployment(objects: list[dict]) -> dict:
+    return one(objects, "Deployment", "hourglass-operator")
+
+
+def container(objects: list[dict]) -> dict:
+    [c] = deployment(objects)["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def test_default_renders_the_objects_every_install_path_names(objects):
+    identities = [(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")) for o in objects]
+    assert sorted(identities) == sorted([
+        ("Namespace", NAMESPACE, None),
+        ("CustomResourceDefinition", "performers.hourglass.eigenlayer.io", None),
+        ("ServiceAccount", "hourglass-operator", NAMESPACE),
+        ("ClusterRole", "hourglass-operator", None),
+        ("ClusterRoleBinding", "hourglass-operator", None),
+        ("ClusterRole", "hourglass-operator-performer-editor", None),
+        ("ClusterRole", "hourglass-operator-performer-viewer", None),
+        ("Role", "hourglass-operator-leader-election", NAMESPACE),
+        ("RoleBinding", "hourglass-operator-leader-election", NAMESPACE),
+        ("Deployment", "hourglass-operator", NAMESPACE),
+        ("Service", "hourglass-operator-metrics", NAMESPACE),
+    ])  # fmt: skip
+
+
+def test_every_object_carries_the_labels(objects):
+    for obj in objects:
+        labels = obj["metadata"].get("labels") or {}
+        assert LABELS.items() <= labels.items(), f"{obj['kind']}/{obj['metadata']['name']}: {labels}"
+    template = deployment(objects)["spec"]["template"]["metadata"]["labels"]
+    assert LABELS.items() <= template.items()
+
+
+def test_the_crd_is_the_generated_one():
+    copy_in_config = CONFIG / "crd" / "bases" / CRD_FILE.name
+    assert copy_in_config.read_bytes() == CRD_FILE.read_bytes(), "run: python hack/crd/generate.py"
+    [crd] = build(CONFIG / "crd")
+    assert crd == yaml.safe_load(CRD_FILE.read_text())
+
+
+def test_the_namespace_enforces_restricted_pod_security(objects):
+    labels = one(objects, "Namespace", NAMESPACE)["metadata"]["labels"]
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+
+
+def test_the_deployment_is_restricted_and_read_only(objects):
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container(objects)["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    # Everything the operator writes goes to the emptyDir at /tmp.
+    [volume] = pod["volumes"]
+    assert "emptyDir" in volume
+    assert container(objects)["volumeMounts"] == [{"name": volume["name"], "mountPath": "/tmp"}]
+    env = {e["name"]: e.get("value") for e in container(objects)["env"]}
+    for variable in ("RUNNER_DIR", "ANSIBLE_LOCAL_TEMP", "ANSIBLE_REMOTE_TEMP"):
+        assert env[variable].startswith("/tmp/")
+    # Only this pod gets the ServiceAccount's token.
+    assert pod["serviceAccountName"] == "hourglass-operator"
+    assert pod["automountServiceAccountToken"] is True
+    assert one(objects, "ServiceAccount", "hourglass-operator")["automountServiceAccountToken"] is False
+
+
+def test_the_deployment_runs_the_image_with_leader_election_and_the_spec_env(objects):
+    c = container(objects)
+    assert c["name"] == "operator"
+    assert c["image"] == "ghcr.io/hourglass-operator/operator:0.1.0"
+    env = {e["name"]: e for e in c["env"]}
+    assert env["LEADER_ELECT"]["value"] == "true"
+    assert env["LEADER_ELECTION_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["WATCH_NAMESPACE"]["value"] == ""
+    assert env["METRICS_BIND_ADDRESS"]["value"] == ":8080"
+    assert env["HEALTH_PROBE_BIND_ADDRESS"]["value"] == ":8081"
+    assert env["LOG_FORMAT"]["value"] == "json"
+    # The leader-election Role grants get/update on this Lease only.
+    role = one(objects, "Role", "hourglass-operator-leader-election")
+    assert [r.get("resourceNames") for r in role["rules"]] == [None, [env["LEADER_ELECTION_ID"]["value"]]]
+    assert c["resources"]["requests"] and c["resources"]["limits"]
+
+
+def test_probes_point_at_the_health_port_and_metrics_at_the_metrics_service(objects):
+    c = container(objects)
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"metrics": 8080, "health": 8081}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    service = one(objects, "Service", "hourglass-operator-metrics")
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    template_labels = deployment(objects)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= template_labels.items()
+    assert deployment(objects)["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+
+
+def test_the_cluster_role_is_least_privilege(objects):
+    rules = one(objects, "ClusterRole", "hourglass-operator")["rules"]
+    assert rules == OPERATOR_RULES
+    for rule in rules:
+        assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"]
+        assert not {"secrets", "configmaps", "nodes", "namespaces"} & set(rule["resources"])
+        assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"])
+    leader = one(objects, "Role", "hourglass-operator-leader-election")["rules"]
+    assert {(g, r) for rule in leader for g in rule["apiGroups"] for r in rule["resources"]} == {
+        ("coordination.k8s.io", "leases")
+    }
+
+
+def test_bindings_grant_the_roles_to_the_operator_service_account(objects):
+    subject = [{"kind": "ServiceAccount", "name": "hourglass-operator", "namespace": NAMESPACE}]
+    binding = one(objects, "ClusterRoleBinding", "hourglass-operator")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "hourglass-operator"
+    }  # fmt: skip
+    assert binding["subjects"] == subject
+    leader = one(objects, "RoleBinding", "hourglass-operator-leader-election")
+    assert leader["roleRef"]["name"] == "hourglass-operator-leader-election"
+    assert leader["subjects"] == subject
+
+
+def test_performer_editor_and_viewer_roles_aggregate_to_the_built_in_roles(objects):
+    editor = one(objects, "ClusterRole", "hourglass-operator-performer-editor")
+    viewer = one(objects, "ClusterRole", "hourglass-operator-performer-viewer")
+    assert editor["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert editor["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert set(viewer["rules"][0]["verbs"]) == {"get", "list", "watch"}
+
+
+def test_samples_and_prometheus_kustomizations_render():
+    samples = build(CONFIG / "samples")
+    expected = {d["metadata"]["name"] for f in SAMPLES.glob("*.yaml") if f.name != "kustomization.yaml"
+                for d in yaml.safe_load_all(f.read_text()) if d}  # fmt: skip
+    assert {o["metadata"]["name"] for o in samples} == expected
+    [monitor] = build(CONFIG / "prometheus")
+    assert monitor["kind"] == "ServiceMonitor"
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+# --- the install role ------------------------------------------------------------------------
+
+
+def test_the_filter_with_the_defaults_changes_nothing(objects):
+    assert operator_manifests(copy.deepcopy(objects), NAMESPACE) == objects
+
+
+def test_the_filter_moves_and_renames_one_installation(objects):
+    adapted = operator_manifests(objects, "ops", "hg", "registry.example.com/op:1", "a, b")
+    names = {(o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")) for o in adapted}
+    assert ("Namespace", "ops", None) in names
+    assert ("CustomResourceDefinition", "performers.hourglass.eigenlayer.io", None) in names
+    assert {("ClusterRole", "hg", None), ("ClusterRole", "hg-performer-editor", None),
+            ("Role", "hg-leader-election", "ops"), ("Service", "hg-metrics", "ops"),
+            ("RoleBinding", "hg", "a"), ("RoleBinding", "hg", "b")} <= names  # fmt: skip
+    assert not [o for o in adapted if o["kind"] == "ClusterRoleBinding"]  # watching a and b only
+    for binding in (o for o in adapted if o["kind"] == "RoleBinding"):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hg", "namespace": "ops"}]
+    dep = one(adapted, "Deployment", "hg")
+    [c] = dep["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert (c["image"], env["WATCH_NAMESPACE"], env["LEADER_ELECTION_ID"]) == (
+        "registry.example.com/op:1",
+        "a,b",
+        "hg",
+    )
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "hg"
+    assert one(adapted, "Role", "hg-leader-election")["rules"][1]["resourceNames"] == ["hg"]
+
+
+def kubectl_for_playbooks(objects: list[dict]) -> str:
+    """The kubectl `kustomize` found (the `objects` fixture skipped already when there is none)."""
+    return kubectl()
+
+
+def test_the_install_playbook_renders_exactly_config_default(objects, tmp_path):
+    out = tmp_path / "rendered.yaml"
+    result = run_playbook(
+        "playbooks/install-operator.yml", "-e", f"operator_render_to={out}",
+        "-e", f"operator_kustomize_binary={kubectl_for_playbooks(objects)}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [d for d in yaml.safe_load_all(out.read_text()) if d] == objects
+
+
+INSTALL, UNINSTALL = "install-operator.yml", "uninstall-operator.yml"
+
+
+@pytest.mark.parametrize(("playbook", "variable", "value", "message"), [
+    (INSTALL, "operator_namespace", "Bad_NS", 'operator_namespace "Bad_NS" is not a valid namespace name'),
+    (INSTALL, "operator_namespace", "a" * 64, "at most 63 characters"),
+    (UNINSTALL, "operator_namespace", "-x", 'operator_namespace "-x" is not a valid namespace name'),
+    (INSTALL, "operator_name", "9lives", 'operator_name "9lives" is not valid'),
+    (INSTALL, "operator_image", "a b", 'operator_image "a b" must be'),
+    (INSTALL, "operator_watch_namespaces", "ok,Not_OK", 'operator_watch_namespaces "ok,Not_OK" must be'),
+    (INSTALL, "operator_state", "gone", "operator_state must be one of: present, absent"),
+    (INSTALL, "operator_wait_timeout", "soon", "operator_wait_timeout"),
+])  # fmt: skip
+def test_the_playbooks_refuse_bad_input_naming_the_variable(playbook, variable, value, message, tmp_path):
+    # No cluster is involved: the checks run before anything is rendered or applied.
+    result = run_playbook(
+        f"playbooks/{playbook}",
+        "-e",
+        json.dumps({variable: value}),
+        kubeconfig=tmp_path / "no-such-kubeconfig",
+    )
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_the_role_documents_every_knob():
+    defaults = yaml.safe_load((REPO / "roles" / "operator" / "defaults" / "main.yml").read_text())
+    specs = yaml.safe_load((REPO / "roles" / "operator" / "meta" / "argument_specs.yml").read_text())
+    assert set(specs["argument_specs"]["main"]["options"]) == set(defaults)
