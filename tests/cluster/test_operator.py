@@ -185,9 +185,12 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         pod = read_pod(core, namespace, "upgrade")
         return pod if pod and pod.metadata.uid != old_uid and not pod.metadata.deletion_timestamp else None
 
-    pod = wait_for(replaced, timeout=60, what="the pod to be replaced")
+    new_uid = wait_for(replaced, timeout=60, what="the pod to be replaced").metadata.uid
     cr = wait_ready(custom, namespace, "upgrade")
     assert cr["status"]["lastUpgrade"]
+    # Read again: the replacement may not have been scheduled yet when it was first seen.
+    pod = read_pod(core, namespace, "upgrade")
+    assert pod.metadata.uid == new_uid
     assert cr["status"]["observedGeneration"] == cr["metadata"]["generation"] == 2
     container = pod.spec.containers[0]
     if "image" in change:
