@@ -33,7 +33,7 @@ from tests.support.executor_harness import static_chain
 from tests.support.executor_process import ExecutorProcess, kubernetes_config
 from tests.support.performers import GROUP, PLURAL, VERSION, performer
 from tests.support.playbooks import recap
-from tests.support.rbac import InstalledRbac, can_i, service_account_kubeconfig
+from tests.support.rbac import InstalledRbac, can_i, forbidden_lines, service_account_kubeconfig
 from tests.support.waiting import wait_for
 
 RESTRICTED = {
@@ -232,7 +232,7 @@ def test_executor_process_runs_under_the_service_account_token(
         timeout=60,
         what="the executor to delete its Performer on shutdown",
     )
-    assert not [line for line in executor.log_lines() if "403" in line or "Forbidden" in line]
+    assert not forbidden_lines(executor.log_lines())
 
     # executor_state=absent with executor_remove_performers deletes this executor's Performers
     # (by its owner label) and no one else's.

@@ -7,7 +7,6 @@ ConfigMaps, workloads, nodes, namespaces, RBAC, other Leases)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,14 +21,13 @@ from tests.support.performers import GROUP, PLURAL, VERSION, performer
 from tests.support.rbac import (
     InstalledRbac,
     can_i,
+    forbidden_lines,
     install_rbac,
     remove_rbac,
     service_account_kubeconfig,
     unique_name,
 )
 from tests.support.waiting import wait_for
-
-FORBIDDEN = re.compile(r"\b403\b|forbidden", re.IGNORECASE)
 
 
 @pytest.fixture
@@ -144,7 +142,7 @@ def test_operator_runs_under_the_shipped_service_account_without_a_forbidden(
     assert read_or_none(core.read_namespaced_pod, "performer-least", namespace) is None
     assert read_or_none(core.read_namespaced_service, "performer-least", namespace) is None
 
-    denied = [line for line in sa_operator.log_lines() if FORBIDDEN.search(line)]
+    denied = forbidden_lines(sa_operator.log_lines())
     assert not denied, "the operator was refused something:\n" + "\n".join(denied)
 
 

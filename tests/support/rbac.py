@@ -10,6 +10,7 @@ and ClusterRoleBinding carry a name unique to the test.
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import sys
 import uuid
@@ -25,6 +26,16 @@ from tests.support.paths import REPO
 
 sys.path.insert(0, str(REPO / "roles" / "operator" / "filter_plugins"))
 from operator_manifests import operator_manifests
+
+# How a denied API call shows in a log: the API server's reason "Forbidden" ("... is forbidden:
+# User ... cannot ..."). Not a bare "403", which also occurs in durations and hex addresses.
+FORBIDDEN = re.compile(r"forbidden", re.IGNORECASE)
+
+
+def forbidden_lines(lines: list[str]) -> list[str]:
+    """The log lines that report a denied API call."""
+    return [line for line in lines if FORBIDDEN.search(line)]
+
 
 RBAC_DIR = REPO / "config" / "rbac"
 TOKEN_SECONDS = 3600
