@@ -32,6 +32,18 @@ VERIFIER = "0x" + "c3" * 20  # the ECDSA certificate verifier named in the EIP-7
 ECDSA_SET, BN254_SET, FOREIGN_SET = 0, 1, 2  # operator sets of AVS in `chain_document`
 
 
+def executor_identity() -> dict[str, Any]:
+    """The `operator` and `l1Chain` keys of an executor configuration for the test executor."""
+    return {
+        "operator": {
+            "address": EXECUTOR.address,
+            "operatorPrivateKey": {"privateKey": EXECUTOR_KEY},
+            "signingKeys": {"ecdsa": {"privateKey": EXECUTOR_KEY}},
+        },
+        "l1Chain": {"rpcUrl": "http://127.0.0.1:8545", "chainId": CHAIN_ID},
+    }
+
+
 def chain_document(
     avss: tuple[str, ...] = (AVS,), operator: str = EXECUTOR.address, aggregator: str = AGGREGATOR.address
 ) -> dict[str, Any]:

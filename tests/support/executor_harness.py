@@ -17,7 +17,7 @@ from hourglass_executor.server.app import Executor
 from hourglass_executor.store import Store
 from hourglass_executor.store.memory import MemoryStore
 
-from tests.support.aggregator import AVS, CHAIN_ID, EXECUTOR, EXECUTOR_KEY, chain_document
+from tests.support.aggregator import AVS, chain_document, executor_identity
 from tests.support.local_backend import LocalBackend
 
 REPOSITORY = "registry.example/avs/echo-performer"
@@ -33,12 +33,7 @@ def config_data(*, avss: tuple[str, ...] = (AVS,), tag: str | None = "v1", **top
     """Executor configuration (YAML keys) serving `avss` with `REPOSITORY:tag` (no image when None)."""
     return {
         "grpcPort": free_port(),
-        "operator": {
-            "address": EXECUTOR.address,
-            "operatorPrivateKey": {"privateKey": EXECUTOR_KEY},
-            "signingKeys": {"ecdsa": {"privateKey": EXECUTOR_KEY}},
-        },
-        "l1Chain": {"rpcUrl": "http://127.0.0.1:8545", "chainId": CHAIN_ID},
+        **executor_identity(),
         "avsPerformers": [
             {
                 "avsAddress": avs,

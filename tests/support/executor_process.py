@@ -15,7 +15,7 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.aggregator import AVS, CHAIN_ID, EXECUTOR, EXECUTOR_KEY, chain_document
+from tests.support.aggregator import AVS, chain_document, executor_identity
 from tests.support.local_performers import ENV_DIR
 from tests.support.operator import free_port
 from tests.support.paths import REPO
@@ -35,12 +35,7 @@ def kubernetes_config(
     return {
         "grpcPort": free_port(),
         "managementServerGrpcPort": free_port(),
-        "operator": {
-            "address": EXECUTOR.address,
-            "operatorPrivateKey": {"privateKey": EXECUTOR_KEY},
-            "signingKeys": {"ecdsa": {"privateKey": EXECUTOR_KEY}},
-        },
-        "l1Chain": {"rpcUrl": "http://127.0.0.1:8545", "chainId": CHAIN_ID},
+        **executor_identity(),
         "avsPerformers": [
             {
                 "avsAddress": AVS,

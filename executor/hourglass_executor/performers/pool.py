@@ -279,20 +279,8 @@ class PerformerPool:
             "deploying performer",
             extra={"avs": avs, "performer_id": live.performer_id, "image": spec.image},
         )
-        try:
-            await self._make_ready(live)
-        except asyncio.CancelledError:
-            # Left in place: the next start adopts or removes it; remove() removes it itself.
-            self._untrack_staged(live)
-            await self._close(live)
-            raise
-        except Exception as error:
-            self._untrack_staged(live)
-            log.warning(
-                "deploy failed; removing the new performer",
-                extra={"avs": avs, "performer_id": live.performer_id, "reason": str(error)},
-            )
-            await self._discard(live)
+        error = await self._ready_or_discarded(live, "deploy failed; removing the new performer")
+        if error is not None:
             kept = self._current.get(avs)
             keeps = f"; performer {kept.performer_id} keeps serving" if kept else ""
             raise DeployError(
@@ -415,10 +403,10 @@ class PerformerPool:
             finally:
                 self._deploying.pop(avs, None)
 
-    async def _adopt(self, deployment: Deployment, record: PerformerRecord | None) -> bool:
-        # Not saved as staged: until it is promoted, its record (if any) keeps saying in service.
-        live = self._track(deployment, STAGED, created_at=record.created_at if record else None, save=False)
-        self._next[live.avs] = live
+    async def _ready_or_discarded(self, live: LivePerformer, failure: str) -> Exception | None:
+        """Makes a staged performer ready; when that fails it is untracked and removed (logged with
+        `failure`) and the error is returned. Cancelled, it is only untracked and its client closed:
+        the next start adopts or removes it, and remove() removes it itself."""
         try:
             await self._make_ready(live)
         except asyncio.CancelledError:
@@ -428,10 +416,17 @@ class PerformerPool:
         except Exception as error:
             self._untrack_staged(live)
             log.warning(
-                "cannot adopt performer; removing it",
-                extra={"avs": live.avs, "performer_id": live.performer_id, "reason": str(error)},
+                failure, extra={"avs": live.avs, "performer_id": live.performer_id, "reason": str(error)}
             )
             await self._discard(live)
+            return error
+        return None
+
+    async def _adopt(self, deployment: Deployment, record: PerformerRecord | None) -> bool:
+        # Not saved as staged: until it is promoted, its record (if any) keeps saying in service.
+        live = self._track(deployment, STAGED, created_at=record.created_at if record else None, save=False)
+        self._next[live.avs] = live
+        if await self._ready_or_discarded(live, "cannot adopt performer; removing it") is not None:
             return False
         self._promote(live)
         log.info(
