@@ -54,6 +54,7 @@ lint: venv
 	$(VENV)/bin/ansible-lint -q
 	$(VENV)/bin/python hack/crd/generate.py --check
 	$(VENV)/bin/python hack/proto/generate.py --check
+	$(VENV)/bin/python hack/abi/generate.py --check
 
 test: venv testenv lint
 	hack/run-tests.sh $(PYTEST_ARGS)

@@ -13,7 +13,7 @@ cannot even list its performers stops the start.
 
 Stop (SIGTERM/SIGINT, or `stop()`): health NOT_SERVING, no new calls, in-flight calls may finish
 within `shutdownTimeout` (then they are cancelled), then the pool shuts down (performers are kept
-unless `kubernetes.deletePerformersOnShutdown`), then the store closes.
+unless `kubernetes.deletePerformersOnShutdown`), then the chain reader and the store close.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Executor:
         backend: PerformerBackend | None = None,
         chain: ChainReader | None = None,
         store: Store | None = None,
-        signer: Signer | None = None,
+        signers: Mapping[str, Signer] | None = None,
         settings: PoolSettings | None = None,
         environ: Mapping[str, str] = os.environ,
         host: str = "[::]",
@@ -113,8 +113,9 @@ class Executor:
         self.config = config
         self._backend = backend
         self._chain = chain
+        self._owns_chain = False
         self._store = store
-        self._signer = signer
+        self._signers = signers
         self._settings = settings
         self._environ = environ
         self._host = host
@@ -143,22 +144,25 @@ class Executor:
             self._store = self._store or open_store(config.storage)
         except StoreError as error:
             raise StartupError(f"storage: {error}") from None
-        chain = self._chain or components.build_chain(config)
-        signer = self._signer or components.build_signer(config)
+        if self._chain is None:
+            self._chain = components.build_chain(config)
+            self._owns_chain = True
+        chain = self._chain
+        signers = self._signers or components.build_signers(config)
         specs = components.configured_specs(config, self._environ)
         backend = self._backend or components.build_backend(config)
         self.pool = components.build_pool(config, backend, self._store, specs, settings=self._settings)
         tasks = TaskService(
             operator_address=config.operator.address,
             chain=chain,
-            signer=signer,
+            signers=signers,
             store=self._store,
             pool=self.pool,
             task_timeout=config.task_timeout.total_seconds(),
         )
         management = ManagementService(
             pool=self.pool,
-            tokens=components.build_tokens(config, signer),
+            tokens=components.build_tokens(config, signers),
             deployment_mode=config.deployment_mode,
             environ=self._environ,
         )
@@ -183,7 +187,7 @@ class Executor:
                 "task_port": self.task_port,
                 "management_port": self.management_port,
                 "executor_id": config.owner_id,
-                "signer": signer.address,
+                "signers": {curve: getattr(s, "address", None) for curve, s in signers.items()},
                 "authentication": config.authentication.enabled,
             },
         )
@@ -215,6 +219,8 @@ class Executor:
         if self.pool is not None:
             delete = bool(self.config.kubernetes and self.config.kubernetes.delete_performers_on_shutdown)
             await self.pool.shutdown(delete=delete)
+        if self._owns_chain and self._chain is not None:
+            await self._chain.close()
         if self._store is not None:
             self._store.close()
         log.info("stopped")
