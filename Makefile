@@ -12,13 +12,18 @@ TESTENV := hack/testenv/testenv.sh
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit molecule demo bench bench-executor clean
+.PHONY: help venv native testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit molecule demo bench bench-executor clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
-	@echo "other targets: venv testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit molecule bench bench-executor clean"
+	@echo "other targets: venv native testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit molecule bench bench-executor clean"
 
-venv: $(VENV_STAMP)
+venv: $(VENV_STAMP) native
+
+# The executor's native BN254 library (gnark-crypto via cgo), cached by a hash of its sources and
+# linked into the package; a warm run only re-links it.
+native:
+	executor/native/bn254/build.sh >/dev/null
 
 $(VENV_STAMP): pyproject.toml executor/pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -47,7 +47,7 @@ def address_of_public_key(public_key: coincurve.PublicKey) -> str:
 class EcdsaSigner:
     """Signs digests with an in-memory secp256k1 private key. The key never appears in reprs or errors."""
 
-    __slots__ = ("_address", "_key")
+    __slots__ = ("_address", "_address_bytes", "_key")
     curve: ClassVar[CurveType] = ECDSA
 
     def __init__(self, private_key: str | bytes) -> None:
@@ -63,7 +63,8 @@ class EcdsaSigner:
         if not 0 < int.from_bytes(secret, "big") < SECP256K1_N:
             raise ValueError("an ECDSA private key must be between 1 and the secp256k1 group order - 1")
         self._key = coincurve.PrivateKey(secret)
-        self._address = address_of_public_key(self._key.public_key)
+        self._address_bytes = address_bytes_of_public_key(self._key.public_key)
+        self._address = to_checksum_address(self._address_bytes)
 
     @property
     def address(self) -> str:
@@ -83,6 +84,17 @@ class EcdsaSigner:
         """65 bytes R‖S‖V over the 32-byte `digest` (not hashed again), V 27 or 28, s low."""
         signature = self._key.sign_recoverable(_check_digest(digest), hasher=None)
         return signature[:64] + bytes([signature[64] + 27])
+
+    def sign_certificate_digest(self, digest: bytes) -> bytes:
+        """The certificate signature: ECDSA certificate verifiers check a plain `sign_digest`."""
+        return self.sign_digest(digest)
+
+    def verify_digest(self, digest: bytes, signature: bytes) -> bool:
+        """True when `signature` over `digest` recovers to this key's address (False when malformed)."""
+        try:
+            return hmac.compare_digest(recover_address_bytes(digest, signature), self._address_bytes)
+        except SignatureError:
+            return False
 
     def __repr__(self) -> str:
         return f"EcdsaSigner(address={self._address})"
