@@ -691,7 +691,7 @@ def _check_chain(raw: dict[str, Any]) -> list[Problem]:
     l1 = _mapping(raw.get("l1Chain")) or {}
     chain_id = l1.get("chainId")
     contracts = _mapping(chain.get("contracts")) or {}
-    if kind != "rpc" or isinstance(chain_id, bool) or not isinstance(chain_id, int):
+    if kind != "rpc" or isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id < 1:
         return []  # the chain id's own problem is reported where it is
     given = {key: value for key, value in contracts.items() if isinstance(value, str) and value}
     _, missing = resolve_contracts(chain_id, given)

@@ -15,7 +15,7 @@ Built on web3.py's `AsyncHTTPProvider` (its own retry is switched off: the rules
 
 Failures are `RpcError`s (a `ChainReaderError`) whose message says what went wrong without the
 URL (it can embed an API key): the reader adds the contract and function. web3's provider logs the
-URL at debug level, so its loggers are kept at INFO or above.
+URL at debug and info level, so its loggers are kept at WARNING or above.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ BACKOFF_MAX = 1.0
 _RETRYABLE_HTTP = frozenset({429, 500, 502, 503, 504})
 
 for _name in ("web3.providers.AsyncHTTPProvider", "web3._utils.http_session_manager.HTTPSessionManager"):
-    logging.getLogger(_name).setLevel(logging.INFO)  # their debug lines carry the URL
+    logging.getLogger(_name).setLevel(logging.WARNING)  # their debug and info lines carry the URL
 
 
 class RpcError(ChainReaderError):

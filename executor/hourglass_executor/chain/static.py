@@ -151,6 +151,10 @@ class StaticChainReader:
     async def operator_set_member(
         self, avs: str, operator_set_id: int, operator: str, block: int
     ) -> OperatorSetMember:
+        return self.lookup_member(avs, operator_set_id, operator)
+
+    def lookup_member(self, avs: str, operator_set_id: int, operator: str) -> OperatorSetMember:
+        """`operator_set_member` without the event loop (the file has no blocks)."""
         operator_set = self._operator_set(avs, operator_set_id)
         member = operator_set.members.get(operator.lower())
         if member is None:
