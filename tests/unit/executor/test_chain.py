@@ -144,7 +144,7 @@ def test_without_ecdsa_sets_the_verifier_may_be_left_out():
         }
     )
     assert chain.ecdsa_domain_separator is None
-    with pytest.raises(ChainReaderError, match="no ecdsaCertificateVerifier.domainSeparator"):
+    with pytest.raises(ChainReaderError, match=r"no ecdsaCertificateVerifier\.domainSeparator"):
         run(chain.certificate_digest("ECDSA", 1, keccak256(b"m")))
 
 
@@ -229,7 +229,8 @@ INVALID = [
     (
         _replace(
             f'ecdsaAddress: "{AGGREGATOR_KEY}"\n',
-            f'ecdsaAddress: "{AGGREGATOR_KEY}"\n          - {{address: "{AGGREGATOR}", ecdsaAddress: "{AGGREGATOR}"}}\n',
+            f'ecdsaAddress: "{AGGREGATOR_KEY}"\n'
+            f'          - {{address: "{AGGREGATOR}", ecdsaAddress: "{AGGREGATOR}"}}\n',
         ),
         f"{SET0}.members[1].address: operator {AGGREGATOR} is listed twice",
     ),

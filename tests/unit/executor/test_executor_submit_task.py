@@ -11,9 +11,8 @@ from collections.abc import Callable
 import grpc
 import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
-from hourglass_executor.performers.pool import PoolSettings
-
 from hourglass_executor.chain import ChainReaderError
+from hourglass_executor.performers.pool import PoolSettings
 from hourglass_executor.signing import ECDSA
 
 from tests.support.aggregator import (
