@@ -689,6 +689,9 @@ def _check_chain(raw: dict[str, Any]) -> list[Problem]:
     if kind == "static" and "contracts" in chain:
         return [Problem("chain.contracts", "only used with type rpc")]
     l1 = _mapping(raw.get("l1Chain")) or {}
+    rpc_url = l1.get("rpcUrl")
+    if kind == "rpc" and isinstance(rpc_url, str) and rpc_url.startswith(("ws://", "wss://")):
+        return [Problem("l1Chain.rpcUrl", "chain.type rpc reads over HTTP: give an http(s):// URL")]
     chain_id = l1.get("chainId")
     contracts = _mapping(chain.get("contracts")) or {}
     if kind != "rpc" or isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id < 1:

@@ -6,7 +6,7 @@ Built on web3.py's `AsyncHTTPProvider` (its own retry is switched off: the rules
   as one JSON-RPC batch, one HTTP request. A node that refuses batches gets single requests from
   then on.
 - **Caching.** A result read at a fixed block cannot change: it is kept (least recently used first
-  out, at most `cache_size` results) under (contract, call data, block). Reads at the latest block
+  out, at most `cache_size` results) under (contract, call data, block); so is a revert. Reads at the latest block
   (block 0) are not cached. Identical reads in flight share one request.
 - **Time limit.** One call, retries included, takes at most `timeout` seconds; then it fails.
 - **Retries** with exponential back-off (0.05 s doubling, at most 1 s) on transport errors only:
@@ -85,12 +85,12 @@ class JsonRpcClient:
     ) -> None:
         self._provider = provider or AsyncHTTPProvider(
             url,
-            request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout)},
+            request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout + 1)},
             exception_retry_configuration=None,
         )
         self._timeout = timeout
         self._retries = retries
-        self._cache: OrderedDict[_Call, bytes] = OrderedDict()
+        self._cache: OrderedDict[_Call, bytes | RpcError] = OrderedDict()
         self._cache_size = cache_size
         self._in_flight: dict[_Call, asyncio.Future[bytes]] = {}
         self._pending: list[tuple[_Call, asyncio.Future[bytes]]] = []
@@ -108,6 +108,8 @@ class JsonRpcClient:
             if cached is not None:
                 self._cache.move_to_end(call)
                 self.stats.cache_hits += 1
+                if isinstance(cached, RpcError):
+                    raise RpcError(str(cached), revert_data=cached.revert_data)
                 return cached
         shared = self._in_flight.get(call)
         if shared is None:
@@ -118,8 +120,13 @@ class JsonRpcClient:
 
     def _settle(self, call: _Call) -> None:
         future = self._in_flight.pop(call, None)
-        if call.block and future is not None and not future.cancelled() and future.exception() is None:
-            self._cache[call] = future.result()
+        if not call.block or future is None or future.cancelled():
+            return
+        error = future.exception()
+        if error is None or (isinstance(error, RpcError) and error.revert_data is not None):
+            self._cache[call] = (
+                future.result() if error is None else error
+            )  # a revert at a block is final too
             self._cache.move_to_end(call)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -203,6 +210,8 @@ class JsonRpcClient:
             if error.status in _RETRYABLE_HTTP:
                 raise _TransportError(f"HTTP {error.status}") from None
             raise RpcError(f"HTTP {error.status}") from None
+        except TimeoutError:
+            raise  # the attempt's time is up (our deadline, or aiohttp's own limit just after it)
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as error:
             raise _TransportError(_connection_reason(error)) from None
         except (ValueError, TypeError, KeyError) as error:  # not JSON, or not JSON-RPC

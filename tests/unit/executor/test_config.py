@@ -424,6 +424,52 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         lambda d: d.update(chain={"type": "static"}),
         "chain.file: required when type is static",
     ),
+    (
+        "unknown chain id without contracts",
+        lambda d: d["l1Chain"].update(chainId=5),
+        "chain.contracts: required: l1Chain.chainId 5 is not a network with default contract addresses "
+        "(1 (mainnet), 11155111 (sepolia), 8453 (base), 84532 (base-sepolia), 31337 (anvil)); give "
+        "allocationManager, keyRegistrar, taskMailbox, bn254CertificateVerifier, ecdsaCertificateVerifier",
+    ),
+    (
+        "an L2 without its L1 contracts",
+        lambda d: (
+            d["l1Chain"].update(chainId=8453),
+            d.update(chain={"contracts": {"keyRegistrar": "0x" + "11" * 20}}),
+        ),
+        "chain.contracts.allocationManager: required: base (chain id 8453) has no default address",
+    ),
+    (
+        "a contract address malformed",
+        lambda d: d.update(chain={"contracts": {"taskMailbox": "0x12"}}),
+        "chain.contracts.taskMailbox: must be an Ethereum address: 0x followed by 40 hexadecimal digits",
+    ),
+    (
+        "an unknown contract key",
+        lambda d: d.update(chain={"contracts": {"mailbox": "0x" + "11" * 20}}),
+        'chain.contracts.mailbox: unknown key; did you mean "taskMailbox"?',
+    ),
+    (
+        "contracts for the static reader",
+        lambda d: d.update(chain={"type": "static", "file": "c.yaml", "contracts": {}}),
+        "chain.contracts: only used with type rpc",
+    ),
+    (
+        "a websocket URL for the rpc reader",
+        lambda d: d["l1Chain"].update(rpcUrl="wss://eth.example/ws"),
+        "l1Chain.rpcUrl: chain.type rpc reads over HTTP: give an http(s):// URL",
+    ),
+    (
+        "chain timeout bare number",
+        lambda d: d.update(chain={"timeout": 5}),
+        'chain.timeout: must be a duration such as "30s", "5m" or "1m30s" '
+        '(a bare number is not accepted: upstream reads it as nanoseconds; write "30s")',
+    ),
+    (
+        "chain retries negative",
+        lambda d: d.update(chain={"retries": -1}),
+        "chain.retries: must be a non-negative integer",
+    ),
     ("l1Chain missing", lambda d: d.pop("l1Chain"), "l1Chain: required"),
     (
         "rpcUrl not a URL",
