@@ -6,8 +6,8 @@ Built on web3.py's `AsyncHTTPProvider` (its own retry is switched off: the rules
   as one JSON-RPC batch, one HTTP request. A node that refuses batches gets single requests from
   then on.
 - **Caching.** A result read at a fixed block cannot change: it is kept (least recently used first
-  out, at most `cache_size` results) under (contract, call data, block); so is a revert. Reads at the latest block
-  (block 0) are not cached. Identical reads in flight share one request.
+  out, at most `cache_size` results) under (contract, call data, block); so is a revert. Reads at
+  the latest block (block 0) are not cached. Identical reads in flight share one request.
 - **Time limit.** One call, retries included, takes at most `timeout` seconds; then it fails.
 - **Retries** with exponential back-off (0.05 s doubling, at most 1 s) on transport errors only:
   connection refused or reset, a timed-out attempt, HTTP 5xx or 429. Never on a revert, a JSON-RPC

@@ -420,5 +420,5 @@ def test_an_unreachable_node_during_the_cross_check_is_tried_again_next_time():
 
 
 def test_function_lookup_names_the_abi_file():
-    with pytest.raises(LookupError, match="abi/KeyRegistrar.json has no function nope"):
+    with pytest.raises(LookupError, match=r"abi/KeyRegistrar\.json has no function nope"):
         function("KeyRegistrar", "nope")
