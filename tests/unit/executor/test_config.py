@@ -760,3 +760,27 @@ def test_cli_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
             "grpcPort: must be a port number (1-65535)",
             "avsPerformers[0].image.tag: required",
         ]
+
+
+def test_cli_validate_refuses_what_run_refuses_about_the_chain(tmp_path, capsys):
+    unknown_chain = tmp_path / "unknown-chain.yaml"
+    unknown_chain.write_text(changed(lambda d: d["l1Chain"].update(chainId=5)))
+    assert cli.main(["validate", "--config", str(unknown_chain)]) == 2
+    assert "chain.contracts: required: l1Chain.chainId 5" in capsys.readouterr().err
+
+    chain_file = tmp_path / "chain.yaml"
+    chain_file.write_text("chainId: 31337\navss: []\necdsaCertificateVerifier: {name: EigenLayer}\n")
+    static = tmp_path / "static.yaml"
+    static.write_text(changed(lambda d: d.update(chain={"type": "static", "file": str(chain_file)})))
+    assert cli.main(["validate", "--config", str(static)]) == 2
+    err = capsys.readouterr().err
+    assert f"chain.file: {chain_file}: ecdsaCertificateVerifier.name: not accepted" in err
+
+    chain_file.write_text("chainId: 31337\navss: []\n")
+    assert cli.main(["validate", "--config", str(static)]) == 0
+    assert capsys.readouterr().out.startswith(f"{static}: valid;")
+
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(changed(lambda d: d.update(chain={"type": "static", "file": "/etc/x/chain.yaml"})))
+    assert cli.main(["validate", "--config", str(elsewhere)]) == 0
+    assert "(chain.file /etc/x/chain.yaml is not on this machine: not checked)" in capsys.readouterr().out
