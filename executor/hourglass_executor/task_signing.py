@@ -61,6 +61,10 @@ class SignerMissingError(TaskSigningError):
     """The executor has no signing key for the operator set's curve (a configuration problem)."""
 
 
+class SignerMismatchError(TaskSigningError):
+    """The executor's signing key is not the key registered for it in the operator set."""
+
+
 class ResultSignatures(NamedTuple):
     result_signature: bytes
     auth_signature: bytes
@@ -75,6 +79,22 @@ def signer_for(signers: Mapping[str, Signer], curve: CurveType, where: str) -> S
             f"{where} uses {curve}, but this executor has no {curve} signing key ({key})"
         )
     return signer
+
+
+def check_registered_key(signer: Signer, member: OperatorSetMember, where: str) -> None:
+    """SignerMismatchError unless `signer` holds the key the KeyRegistrar has for `member` (a result
+    signed with another key would not verify at the aggregator or on chain)."""
+    if member.curve_type == ECDSA:
+        ours = str(getattr(signer, "address", "")).lower()
+        if ours != member.ecdsa_address:
+            raise SignerMismatchError(
+                f"this executor's ECDSA signing key {ours} is not the key registered for operator "
+                f"{member.operator} in {where} ({member.ecdsa_address})"
+            )
+    elif getattr(signer, "public_key_g1", None) != member.bn254_g1:
+        raise SignerMismatchError(
+            f"this executor's BN254 signing key is not the key registered for operator {member.operator} in {where}"
+        )
 
 
 async def aggregator_member(

@@ -15,7 +15,8 @@ first, and everything before the claim leaves no trace, so a refused request nev
 | 6 | the AVS has no operator set `operator_set_id` at `task_block_number` (no    | NOT_FOUND           |
 |   | curve type in the KeyRegistrar, or the AVS has no task registrar)          |                     |
 | 7 | this executor's operator has no key in that operator set                   | FAILED_PRECONDITION |
-| 8 | this executor has no signing key for the operator set's curve              | FAILED_PRECONDITION |
+| 8 | this executor has no signing key for the operator set's curve, or its key  | FAILED_PRECONDITION |
+|   | is not the one registered for it in the set (results would not verify)     |                     |
 | 9 | `aggregator_address` has no key in the AVS's aggregator operator set; or    | UNAUTHENTICATED     |
 |   | the signature is malformed, not by that key, or a signed field was changed |                     |
 |10 | a chain read failed (RPC unreachable, timed out, a revert, an undecodable   | UNAVAILABLE         |
@@ -71,11 +72,13 @@ from hourglass_executor.store import Store
 from hourglass_executor.task_signing import (
     MalformedSignatureError,
     MalformedTaskError,
+    SignerMismatchError,
     SignerMissingError,
     TaskSigningError,
     UnknownAggregatorError,
     WrongSignerError,
     aggregator_member,
+    check_registered_key,
     sign_result,
     signer_for,
     verify_aggregator_signature,
@@ -171,7 +174,8 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         assert isinstance(executor, OperatorSetMember)
         try:
             signer = signer_for(self._signers, executor.curve_type, where)
-        except SignerMissingError as error:
+            check_registered_key(signer, executor, where)
+        except (SignerMissingError, SignerMismatchError) as error:
             raise Refusal(Code.FAILED_PRECONDITION, str(error)) from None
         if isinstance(aggregator, UnknownAggregatorError):
             raise Refusal(Code.UNAUTHENTICATED, str(aggregator))

@@ -251,6 +251,24 @@ def test_an_operator_set_whose_curve_has_no_signing_key_is_a_failed_precondition
     assert started == []
 
 
+def test_a_signing_key_other_than_the_registered_one_is_a_failed_precondition():
+    ecdsa_task = AGGREGATOR.submission(payload())
+    bn254_task = AGGREGATOR.submission(payload(), operator_set_id=BN254_SET)
+
+    async def scenario(stub, backend, executor):
+        return [await submit(stub, s) for s in (ecdsa_task, bn254_task)], backend.tasks_started()
+
+    signers = {ECDSA: STRANGER, BN254: bn254_signer(STRANGER_BN254_KEY)}
+    (ecdsa_refused, bn254_refused), started = run(scenario, signers=signers)
+    assert ecdsa_refused.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert (
+        f"ECDSA signing key {STRANGER.address.lower()} is not the key registered" in ecdsa_refused.details()
+    )
+    assert bn254_refused.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "BN254 signing key is not the key registered" in bn254_refused.details()
+    assert started == []
+
+
 class UnreachableChain:
     """A chain reader whose operator-set reads fail like an unreachable RPC, until `recover()`."""
 
