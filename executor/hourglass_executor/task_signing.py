@@ -93,7 +93,8 @@ def check_registered_key(signer: Signer, member: OperatorSetMember, where: str) 
             )
     elif getattr(signer, "public_key_g1", None) != member.bn254_g1:
         raise SignerMismatchError(
-            f"this executor's BN254 signing key is not the key registered for operator {member.operator} in {where}"
+            f"this executor's BN254 signing key is not the key registered for operator {member.operator} "
+            f"in {where}"
         )
 
 

@@ -13,7 +13,7 @@ import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from hourglass_executor.chain import ChainReaderError
 from hourglass_executor.performers.pool import PoolSettings
-from hourglass_executor.signing import ECDSA
+from hourglass_executor.signing import BN254, ECDSA
 
 from tests.support.aggregator import (
     AGGREGATOR_BN254_KEY,

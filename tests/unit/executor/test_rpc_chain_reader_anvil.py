@@ -264,7 +264,8 @@ def test_a_tasks_checks_take_three_round_trips_cold_and_none_warm(devnet, manife
 
     cold_requests, warm_requests, cold, warm = run(scenario)
     print(
-        f"\ncold: {cold_requests} HTTP requests, {cold * 1000:.2f} ms; warm: {warm_requests}, {warm * 1000:.2f} ms"
+        f"\ncold: {cold_requests} HTTP requests, {cold * 1000:.2f} ms; "
+        f"warm: {warm_requests}, {warm * 1000:.2f} ms"
     )
     assert (cold_requests, warm_requests) == (3, 0)
 
