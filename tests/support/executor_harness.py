@@ -1,6 +1,6 @@
 """Running the executor in-process for unit tests: a configuration in docker mode whose backend is
-replaced by a `LocalBackend`, the static chain of `aggregator.chain_document`, the memory store, and
-the test executor's ECDSA and BN254 signers."""
+replaced by a `LocalBackend`, the static chain of `aggregator.chain_document`, the memory store;
+the signers are the configuration's (ECDSA) unless given (`aggregator.executor_signers()` adds BN254)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hourglass_executor.signing.signer import Signer
 from hourglass_executor.store import Store
 from hourglass_executor.store.memory import MemoryStore
 
-from tests.support.aggregator import AVS, chain_document, executor_identity, executor_signers
+from tests.support.aggregator import AVS, chain_document, executor_identity
 from tests.support.local_backend import LocalBackend
 
 REPOSITORY = "registry.example/avs/echo-performer"
@@ -74,7 +74,7 @@ async def running_executor(
         backend=backend,
         chain=chain or static_chain(),
         store=store or MemoryStore(),
-        signers=signers or executor_signers(),
+        signers=signers,
         settings=settings,
         environ=environ or {},
         host="127.0.0.1",

@@ -41,6 +41,7 @@ from hourglass_executor.server.components import StartupError
 from hourglass_executor.server.management_service import ManagementService
 from hourglass_executor.server.task_service import TaskService
 from hourglass_executor.signing.signer import Signer
+from hourglass_executor.signing_keys import describe
 from hourglass_executor.store import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class Executor:
             self._chain = components.build_chain(config)
             self._owns_chain = True
         chain = self._chain
-        signers = self._signers or components.build_signers(config)
+        signers = self._signers or components.build_signers(config, self._environ)
         specs = components.configured_specs(config, self._environ)
         backend = self._backend or components.build_backend(config)
         self.pool = components.build_pool(config, backend, self._store, specs, settings=self._settings)
@@ -187,7 +188,7 @@ class Executor:
                 "task_port": self.task_port,
                 "management_port": self.management_port,
                 "executor_id": config.owner_id,
-                "signers": {curve: getattr(s, "address", None) for curve, s in signers.items()},
+                "signers": {curve: describe(signer) for curve, signer in signers.items()},
                 "authentication": config.authentication.enabled,
             },
         )

@@ -25,6 +25,7 @@ from tests.support.aggregator import (
     STRANGER_BN254_KEY,
     TestAggregator,
     bn254_signer,
+    executor_signers,
     with_fields,
 )
 from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
@@ -56,7 +57,7 @@ def run(
 
     async def main():
         async with running_executor(
-            executor_config(**config), backend, chain=chain or CHAIN, signers=signers
+            executor_config(**config), backend, chain=chain or CHAIN, signers=signers or executor_signers()
         ) as executor:
             channel, stub = task_stub(executor)
             async with channel:
