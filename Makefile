@@ -1,8 +1,9 @@
-# Entry points for developers and CI. The two that matter (see README.md):
+# Entry points for developers and CI. The ones that matter (see README.md):
 #   make demo   start the local control plane, install the CRD and the sample Performers, show them;
 #               then run the executor and submit signed sample tasks (hack/demo.sh stop ends it all)
-#   make test   lint and run the whole test suite (unit + real-cluster tests)
-# Both install what they need (virtualenv, Python packages, control-plane binaries) and are idempotent.
+#   make test   lint and run the whole test suite (unit + local-chain + real-cluster tests)
+#   make devnet start the local chain (Anvil + EigenLayer contracts + test AVSs; docs/devnet.md)
+# They install what they need (virtualenv, Python packages, control-plane binaries) and are idempotent.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,11 +13,11 @@ TESTENV := hack/testenv/testenv.sh
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv native testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit molecule demo bench bench-executor clean
+.PHONY: help venv native devnet-build devnet devnet-down testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit molecule demo bench bench-executor clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
-	@echo "other targets: venv native testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit molecule bench bench-executor clean"
+	@echo "other targets: venv native devnet-build devnet-down testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit molecule bench bench-executor clean"
 
 venv: $(VENV_STAMP) native
 
@@ -61,7 +62,18 @@ lint: venv
 	$(VENV)/bin/python hack/proto/generate.py --check
 	$(VENV)/bin/python hack/abi/generate.py --check
 
-test: venv testenv lint
+# The local chain's npm tools (Anvil, solc-js, OpenZeppelin proxies), compiled contracts and deployed
+# state, cached in ~/.cache/hourglass-chain (a warm run finds them; docs/devnet.md).
+devnet-build: venv
+	hack/devnet/devnet.sh build >/dev/null
+
+devnet: devnet-build
+	hack/devnet/devnet.sh up
+
+devnet-down:
+	hack/devnet/devnet.sh down
+
+test: venv testenv devnet-build lint
 	hack/run-tests.sh $(PYTEST_ARGS)
 	$(MAKE) molecule
 

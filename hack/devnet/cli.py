@@ -1,5 +1,7 @@
-"""Command line of the local chain: `python -m hack.devnet.cli up|down|status|manifest` (devnet.sh).
+"""Command line of the local chain: `python -m hack.devnet.cli build|up|down|status|manifest` (devnet.sh).
 
+build     install the tools, compile the contracts and deploy into the state cache (what `up` does
+          first); prints the cached deployment's directory
 up        start the devnet from the cached deployment (deploying into the cache first when needed) and
           print the manifest path; --port N (default: a free one), --state-dir DIR (default <cache>/run);
           a running devnet is left as it is
@@ -16,15 +18,16 @@ import sys
 import time
 from pathlib import Path
 
-from hack.devnet.devnet import Devnet
+from hack.devnet.devnet import Devnet, cached_deployment
 from hack.devnet.errors import DevnetError
+from hack.devnet.toolchain import install
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="devnet", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("verb", choices=("up", "down", "status", "manifest"))
+    parser.add_argument("verb", choices=("build", "up", "down", "status", "manifest"))
     parser.add_argument("--port", type=int, help="up: the RPC port on 127.0.0.1")
     parser.add_argument("--state-dir", type=Path, help="the instance directory (default <cache>/run)")
     args = parser.parse_args(argv)
@@ -36,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.verb == "build":
+        started = time.monotonic()
+        cached = cached_deployment(install())
+        print(f"devnet deployment cached in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(cached)
+        return 0
     if args.verb == "up":
         try:
             running = Devnet.attach(args.state_dir)

@@ -327,7 +327,15 @@ class Devnet:
         return TASK_STATUSES[self.rpc.call(self.contract("taskMailbox").functions.getTaskStatus(task_hash))]
 
     def message_hash(self, task_hash: bytes, result: bytes) -> bytes:
+        """TaskMailbox.getMessageHash: keccak256(abi.encode(taskHash, result))."""
         return self.rpc.call(self.contract("taskMailbox").functions.getMessageHash(task_hash, result))
+
+    def certificate_digest(self, curve: str, reference_timestamp: int, message_hash: bytes) -> bytes:
+        """What an executor's key signs for a certificate: the `calculateCertificateDigest` of the
+        curve's verifier (ECDSA: the EIP-712 digest with the verifier's domain separator)."""
+        name = {"ECDSA": "ecdsaCertificateVerifier", "BN254": "bn254CertificateVerifier"}[curve]
+        verifier = self.contract(name)
+        return self.rpc.call(verifier.functions.calculateCertificateDigest(reference_timestamp, message_hash))
 
     # -- operators and tables -----------------------------------------------------------------------
 

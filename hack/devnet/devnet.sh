@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local chain (Anvil + EigenLayer contracts + the devnet AVSs): up | down | status | manifest.
+# The local chain (Anvil + EigenLayer contracts + the devnet AVSs): build | up | down | status | manifest.
 # See docs/devnet.md. Runs hack/devnet/cli.py with the project's virtualenv from the repository root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
