@@ -21,12 +21,14 @@ block reads nothing.
 
 The pure functions (`getMessageHash`, the BN254 digest, the ECDSA digest given the verifier's
 `domainSeparator()`) are computed locally (signing/layouts.py), after a one-time cross-check: the
-first call of each asks the contract too (one batch with `domainSeparator()`, which is then kept
-per verifier address) and compares. Measured against the devnet's Anvil (tests/integration), one
-eth_call round trip costs about 1 ms on localhost and 50-300 ms to a hosted RPC; the local
-computation costs microseconds, so signing a result needs no round trip at all (the Go executor
-makes two). If a cross-check ever differs, the reader logs it and asks the contract every time
-from then on: the contract's answer is the one that counts.
+first call of each asks the contract too (in one batch with `domainSeparator()`, which is then kept
+per verifier address) and compares. The Go executor calls the contract for both, two sequential
+round trips after every task ran; here signing a result makes none. Measured against the devnet's
+Anvil on localhost (tests/chain/test_rpc_chain_reader.py, a shared 2-core machine): a task's
+checks cost 3 round trips and 3-9 ms cold, none and ~0.5 ms warm; to a hosted RPC every round
+trip adds the network's latency, so the two saved ones matter more there. If a cross-check ever
+differs, the reader logs it and asks the contract every time from then on: the contract's answer
+is the one that counts.
 """
 
 from __future__ import annotations

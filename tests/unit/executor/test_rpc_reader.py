@@ -2,7 +2,7 @@
 (tests/support/fake_rpc.py): batching, the block-keyed cache, retries on transport errors only, the
 time limit, errors that name the contract and call but never the URL, and the reader's answers for
 curve types, missing keys and registrars. Its real reads are tested against Anvil
-(tests/integration/test_rpc_chain_reader.py)."""
+(tests/chain/test_rpc_chain_reader.py)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ deployed from scratch (hack/devnet), no Kubernetes. Every read is compared with 
 answer or what the devnet registered: AVS configs, operator-set members and their keys, reads at an
 older block, the message hash and both certificate digests (the ECDSA one under the verifier's own
 domain separator), an RPC outage and the recovery after it, and SubmitTask end to end on a task
-created on chain (ECDSA and BN254 operator sets, BN254 and ECDSA aggregators)."""
+created on chain (ECDSA and BN254 operator sets, BN254 and ECDSA aggregators). Fixtures:
+tests/support/chain.py (through tests/chain/conftest.py)."""
 
 from __future__ import annotations
 
@@ -44,18 +45,7 @@ CONTRACT_KEYS = (
 )
 
 
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory):
-    from hack.devnet.devnet import Devnet
-
-    chain = Devnet.up(state_dir=tmp_path_factory.mktemp("devnet"))
-    try:
-        yield chain
-    finally:
-        chain.stop()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def manifest(devnet):
     return devnet.manifest
 
@@ -270,7 +260,8 @@ def test_a_tasks_checks_take_three_round_trips_cold_and_none_warm(devnet, manife
     assert (cold_requests, warm_requests) == (3, 0)
 
 
-def test_a_stopped_anvil_is_a_chain_error_within_the_timeout_and_the_reader_recovers(devnet, manifest):
+def test_a_stopped_anvil_is_a_chain_error_within_the_timeout_and_the_reader_recovers(fresh_devnet):
+    devnet, manifest = fresh_devnet, fresh_devnet.manifest
     avs = manifest["avss"][1]["address"]
     executor = manifest["accounts"]["executor"]["address"]
     block = latest_block(devnet)
