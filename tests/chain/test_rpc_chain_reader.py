@@ -404,3 +404,52 @@ def test_submit_task_on_a_task_created_on_chain(devnet, manifest, aggregator_cur
         assert bn254.verify_solidity(g2, digest, result.result_signature)
         assert bn254.verify(g2, auth, result.auth_signature)
     print(f"\nSubmitTask on chain ({aggregator_curve} aggregator, set {set_id}): {took * 1000:.1f} ms")
+
+
+def test_submit_task_while_the_rpc_is_down_is_unavailable_and_runs_once_after_it_is_back(fresh_devnet):
+    from hourglass_executor.config import validate_config
+
+    devnet, manifest = fresh_devnet, fresh_devnet.manifest
+    entry = avs_entry(manifest, ECDSA)
+    accounts = manifest["accounts"]
+    task = devnet.create_task(entry["address"], 1, json.dumps({"op": "echo", "data": "outage"}).encode())
+    good = submission(manifest, entry, task, EcdsaSigner(member_of(entry, 0)["ecdsaKey"]))
+    signers = {ECDSA: EcdsaSigner(accounts["executor"]["ecdsaKeysByAvs"][entry["address"]]["ecdsaKey"])}
+    backend = LocalBackend()
+
+    async def scenario():
+        data = executor_data(manifest, entry["address"])
+        data["chain"].update(timeout="2s", retries=2)
+        config = validate_config(data)
+        chain = components.build_chain(config)
+        async with running_executor(config, backend, chain=chain, signers=signers) as executor:
+            channel, stub = task_stub(executor)
+            async with channel:
+                devnet.stop_anvil()
+                started = time.monotonic()
+                try:
+                    await stub.SubmitTask(good, timeout=10)
+                    down = None
+                except grpc.aio.AioRpcError as error:
+                    down = error
+                took = time.monotonic() - started
+                started_while_down = list(backend.tasks_started())
+                devnet.restart_anvil()
+                result = await stub.SubmitTask(good, timeout=10)
+                try:
+                    await stub.SubmitTask(good, timeout=10)
+                    again = None
+                except grpc.aio.AioRpcError as error:
+                    again = error
+        await chain.close()
+        return down, took, started_while_down, result, again, backend.tasks_started()
+
+    down, took, started_while_down, result, again, started = run(scenario)
+    assert down is not None and down.code() is grpc.StatusCode.UNAVAILABLE, down
+    assert "chain read failed" in down.details() and "cannot connect to the RPC endpoint" in down.details()
+    assert manifest["rpcUrl"] not in down.details()
+    assert took < 2.5
+    assert started_while_down == []
+    assert result.output == b"outage"
+    assert again is not None and again.code() is grpc.StatusCode.ALREADY_EXISTS
+    assert started == [task.task_id.encode()]
