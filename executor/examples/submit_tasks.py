@@ -24,7 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2_grpc
 from hourglass_executor.chain import StaticChainReader
 
-from tests.support.aggregator import AVS, EXECUTOR, ResultInvalid, TestAggregator
+from hack.aggregator.signatures import ResultInvalid
+from tests.support.aggregator import AVS, EXECUTOR, TestAggregator
 
 SAMPLES = [
     {"op": "echo", "data": "hello from the demo aggregator"},

@@ -1,6 +1,8 @@
-"""A test aggregator: signs TaskSubmissions with the aggregator's ECDSA or BN254 key in the contract's
-layout (§5) and checks the executor's TaskResults (the result signature over the certificate digest
-of the static chain, and the auth signature), the way an aggregator would.
+"""A test aggregator for a static chain: signs TaskSubmissions with the aggregator's ECDSA or BN254 key
+and checks the executor's TaskResults (the result signature over the certificate digest of the static
+chain, and the auth signature) with hack/aggregator's signing and verification
+(hack.aggregator.signatures), the way an aggregator would; hack/aggregator itself drives executors
+against a real chain.
 
 Also the static chain document tests and the demo use, and the well-known development keys. TEST
 KEYS ONLY: the ECDSA keys are Anvil's public development accounts, the BN254 keys fixed test
@@ -16,17 +18,16 @@ from typing import Any
 
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from hourglass_executor.chain import StaticChainReader
-from hourglass_executor.signing import BN254, ECDSA, EcdsaSigner, recover_address
-from hourglass_executor.signing.address import addresses_equal
+from hourglass_executor.signing import BN254, ECDSA, EcdsaSigner
 from hourglass_executor.signing.bn254 import Bn254Signer
 from hourglass_executor.signing.layouts import (
-    aggregator_digest,
-    auth_digest,
     bn254_certificate_digest,
     ecdsa_certificate_digest,
     result_message_hash,
 )
 from hourglass_executor.signing.signer import Signer
+
+from hack.aggregator.signatures import RegisteredKey, task_submission, verify_result
 
 # Anvil development accounts #0-#2 (public test keys).
 EXECUTOR_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -139,11 +140,10 @@ def with_fields(submission: executor_pb2.TaskSubmission, **fields: object) -> ex
     return copy
 
 
-class ResultInvalid(AssertionError):
-    """A TaskResult that an aggregator would reject; the message says why."""
-
-
 class TestAggregator:
+    """Signs and checks as hack/aggregator does (hack.aggregator.signatures), with the keys and the
+    certificate digests of the static chain instead of a real one."""
+
     __test__ = False  # not a pytest class
 
     def __init__(
@@ -175,22 +175,16 @@ class TestAggregator:
         signer: Signer | None = None,
     ) -> executor_pb2.TaskSubmission:
         """A signed TaskSubmission (`signer` replaces the aggregator's key, to test bad signatures)."""
-        task_id = task_id or new_task_id()
-        executor_address = executor_address or self.executor
-        reference_timestamp = reference_timestamp if reference_timestamp is not None else int(time.time())
-        digest = aggregator_digest(
-            task_id, avs, executor_address, operator_set_id, reference_timestamp, task_block_number, payload
-        )
-        return executor_pb2.TaskSubmission(
-            task_id=task_id,
+        return task_submission(
+            signer or self.signer,
             aggregator_address=self.address,
-            avs_address=avs,
-            payload=payload,
-            signature=(signer or self.signer).sign_digest(digest),
+            task_id=task_id or new_task_id(),
+            avs=avs,
+            executor_address=executor_address or self.executor,
             operator_set_id=operator_set_id,
-            reference_timestamp=reference_timestamp,
-            executor_address=executor_address,
+            reference_timestamp=reference_timestamp if reference_timestamp is not None else int(time.time()),
             task_block_number=task_block_number,
+            payload=payload,
             version=version,
         )
 
@@ -204,40 +198,21 @@ class TestAggregator:
         """Raises ResultInvalid unless `result` answers `submission` and both signatures are the
         executor's: ECDSA sets, they recover to `signer_address` (the executor's signing key);
         BN254 sets, they verify with the executor's G2 key in the static chain."""
-        expected = {
-            "task_id": submission.task_id,
-            "avs_address": submission.avs_address.lower(),
-            "operator_set_id": submission.operator_set_id,
-            "version": 1,
-        }
-        for name, value in expected.items():
-            if getattr(result, name) != value:
-                raise ResultInvalid(f"result {name} is {getattr(result, name)!r}, expected {value!r}")
-        if not addresses_equal(result.operator_address, self.executor):
-            raise ResultInvalid(f"result operator_address {result.operator_address} is not {self.executor}")
-        member = self.chain.lookup_member(result.avs_address, result.operator_set_id, self.executor)
-        message_hash = result_message_hash(result.task_id, result.output)
-        auth = auth_digest(
-            result.task_id,
-            result.avs_address,
-            result.operator_address,
-            result.operator_set_id,
-            result.result_signature,
-        )
+        member = self.chain.lookup_member(submission.avs_address, submission.operator_set_id, self.executor)
+        timestamp = submission.reference_timestamp
         if member.curve_type == BN254:
-            from hourglass_executor.signing import bn254
+            key = RegisteredKey(BN254, bn254_g2=member.bn254_g2)
 
-            assert member.bn254_g2 is not None
-            digest = bn254_certificate_digest(submission.reference_timestamp, message_hash)
-            if not bn254.verify_solidity(member.bn254_g2, digest, result.result_signature):
-                raise ResultInvalid("result_signature does not verify with the executor's BN254 key")
-            if not bn254.verify(member.bn254_g2, auth, result.auth_signature):
-                raise ResultInvalid("auth_signature does not verify with the executor's BN254 key")
-            return
-        separator = self.chain.ecdsa_domain_separator
-        assert separator is not None
-        digest = ecdsa_certificate_digest(separator, submission.reference_timestamp, message_hash)
-        if not addresses_equal(recover_address(digest, result.result_signature), signer_address):
-            raise ResultInvalid("result_signature does not recover to the executor's signing key")
-        if not addresses_equal(recover_address(auth, result.auth_signature), signer_address):
-            raise ResultInvalid("auth_signature does not recover to the executor's signing key")
+            def digest(output: bytes) -> bytes:
+                return bn254_certificate_digest(timestamp, result_message_hash(submission.task_id, output))
+
+        else:
+            key = RegisteredKey(ECDSA, ecdsa_address=signer_address)
+            separator = self.chain.ecdsa_domain_separator
+            assert separator is not None
+
+            def digest(output: bytes) -> bytes:
+                message_hash = result_message_hash(submission.task_id, output)
+                return ecdsa_certificate_digest(separator, timestamp, message_hash)
+
+        verify_result(submission, result, key=key, certificate_digest=digest)

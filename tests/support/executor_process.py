@@ -62,8 +62,14 @@ class ExecutorProcess(LoggedProcess):
     """One run of the executor with the configuration `config` (YAML keys)."""
 
     def __init__(
-        self, config: dict[str, Any], work_dir: Path, performers_dir: Path, name: str = "executor"
+        self,
+        config: dict[str, Any],
+        work_dir: Path,
+        performers_dir: Path,
+        name: str = "executor",
+        env: dict[str, str] | None = None,
     ) -> None:
+        """`env` adds environment variables (e.g. a keystore password for passwordEnv)."""
         self.config = config
         self.task_port = config["grpcPort"]
         self.management_port = config.get("managementServerGrpcPort") or self.task_port
@@ -73,6 +79,7 @@ class ExecutorProcess(LoggedProcess):
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             ENV_DIR: str(performers_dir),
+            **(env or {}),
         }
         super().__init__(
             [sys.executable, "-m", "hourglass_executor", "run", "--config", str(self.config_path)],

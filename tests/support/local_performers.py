@@ -8,7 +8,8 @@ on PYTHONPATH and `HOURGLASS_LOCAL_PERFORMERS_DIR` naming a directory that recor
 process (`<version>.json`: pid and port; its output in `<version>.log`). A recorded process that
 still runs is reused, so an executor that restarts (even after kill -9) reaches the same performer.
 `stop_all(directory)` ends them; the processes run in sessions of their own, so they outlive the
-executor that started them until then.
+executor that started them until then. Each process appends the id of every task it runs to
+`<version>.tasks` (the echo performer's TASK_LOG); `executions(directory)` counts them per task id.
 
 `resolve` runs on the executor's event loop, so it only starts the process and returns at once: the
 pool's health check waits until the performer answers.
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from hourglass_executor.performers.base import Deployment
@@ -63,7 +65,12 @@ def endpoint_for(version: str, directory: str | Path | None = None) -> str:
                     "--port",
                     str(port),
                 ],
-                env={**os.environ, "VERSION": version, "GRPC_PORT": str(port)},
+                env={
+                    **os.environ,
+                    "VERSION": version,
+                    "GRPC_PORT": str(port),
+                    "TASK_LOG": str(where / f"{name}.tasks"),
+                },
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -71,6 +78,14 @@ def endpoint_for(version: str, directory: str | Path | None = None) -> str:
             )
         record.write_text(json.dumps({"pid": process.pid, "port": port, "version": version}))
         return f"{HOST}:{port}"
+
+
+def executions(directory: str | Path) -> Counter[str]:
+    """How many times the directory's performers ran each task id (every version counted)."""
+    counts: Counter[str] = Counter()
+    for log in Path(directory).glob("*.tasks"):
+        counts.update(line.decode() for line in log.read_bytes().splitlines() if line)
+    return counts
 
 
 def running(directory: str | Path) -> dict[str, dict]:

@@ -14,6 +14,10 @@ deployment of the performer answered (tests run two versions side by side).
 Run: `python -m hourglass_executor.examples.echo_performer [--port N]`; the port defaults to
 $GRPC_PORT, else 8080 (upstream executors set GRPC_PORT=8080). The image is built by
 executor/examples/echo_performer/Dockerfile.
+
+With $TASK_LOG set to a file path, every task the performer runs (handle_task, after validation)
+appends its task id and a newline to that file: tests count how often a task ran (at most once is
+the executor's promise). Off by default.
 """
 
 from __future__ import annotations
@@ -55,7 +59,14 @@ def parse_payload(payload: bytes) -> dict[str, Any]:
     return request
 
 
+TASK_LOG_ENV = "TASK_LOG"
+
+
 class EchoWorker(Worker):
+    def __init__(self, task_log: str | None = None) -> None:
+        """`task_log`: a file each run task's id is appended to (see the module docstring)."""
+        self._task_log = task_log
+
     # Both are coroutines: validation is cheap, and a plain method would be run in a worker thread
     # (the SDK's rule for blocking code), which costs more than the validation itself.
     async def validate_task(self, task_id: bytes, payload: bytes) -> None:
@@ -63,6 +74,10 @@ class EchoWorker(Worker):
 
     async def handle_task(self, task_id: bytes, payload: bytes) -> bytes:
         request = parse_payload(payload)
+        if self._task_log:
+            # One short O_APPEND write per line: lines from concurrent tasks do not interleave.
+            with open(self._task_log, "ab") as log:
+                log.write(task_id + b"\n")
         data = request.get("data", "").encode()
         if request["op"] == "keccak256":
             return keccak256(data)
@@ -79,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="0.0.0.0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(EchoWorker(), args.port, args.host)
+    run(EchoWorker(os.environ.get(TASK_LOG_ENV) or None), args.port, args.host)
 
 
 if __name__ == "__main__":

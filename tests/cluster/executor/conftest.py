@@ -1,7 +1,7 @@
 """Fixtures for executor tests against the real control plane: `executors` starts executor processes
 (`hourglass-executor run`) next to the operator process; their performers are local echo performer
 processes (tests.support.local_performers), stopped afterwards. A failed test's report carries the
-executors' logs."""
+executors' logs. `devnet` / `fresh_devnet` are the local chain (tests.support.chain)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.chain import devnet, fresh_devnet  # noqa: F401
 from tests.support.executor_process import ExecutorProcess
 
 
@@ -18,13 +19,16 @@ from tests.support.executor_process import ExecutorProcess
 def executors(
     request: pytest.FixtureRequest, operator, performers_dir: Path, tmp_path: Path
 ) -> Iterator[Callable[..., ExecutorProcess]]:
-    """`executors(config)` starts an executor process with that configuration (YAML keys); all are
-    stopped (SIGTERM) before the operator, so Performers can still be cleaned up."""
+    """`executors(config, env=None)` starts an executor process with that configuration (YAML keys)
+    and extra environment variables; all are stopped (SIGTERM) before the operator, so Performers
+    can still be cleaned up."""
     started: list[ExecutorProcess] = []
     request.node.hourglass_executors = started
 
-    def start(config: dict[str, Any]) -> ExecutorProcess:
-        process = ExecutorProcess(config, tmp_path, performers_dir, name=f"executor-{len(started) + 1}")
+    def start(config: dict[str, Any], env: dict[str, str] | None = None) -> ExecutorProcess:
+        process = ExecutorProcess(
+            config, tmp_path, performers_dir, name=f"executor-{len(started) + 1}", env=env
+        )
         started.append(process)
         return process
 

@@ -42,6 +42,17 @@ def test_version_reports_the_version_environment_variable(monkeypatch):
     assert run_task({"op": "version"}) == b""
 
 
+def test_a_task_log_records_each_task_that_ran_not_the_rejected_ones(tmp_path):
+    log = tmp_path / "tasks.log"
+    worker = EchoWorker(str(log))
+    good = json.dumps({"op": "echo", "data": "x"}).encode()
+    asyncio.run(worker.handle_task(TASK_ID, good))
+    asyncio.run(worker.handle_task(b"0x" + b"01" * 32, good))
+    with pytest.raises(TaskRejected):
+        asyncio.run(worker.handle_task(b"0x" + b"02" * 32, b"not json"))
+    assert log.read_bytes().splitlines() == [TASK_ID, b"0x" + b"01" * 32]
+
+
 def test_sleep_waits_then_echoes():
     assert run_task({"op": "sleep", "data": "late", "ms": 20}) == b"late"
 
