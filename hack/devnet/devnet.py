@@ -348,6 +348,19 @@ class Devnet:
                 operator, registrar.functions.updateSocket(operator, socket), action="updateSocket"
             )
 
+    def set_task_sla(self, avs: str, operator_set_id: int, seconds: int) -> None:
+        """Changes an executor set's task SLA (sent by its AVS; the rest of the task config stays);
+        tasks created afterwards expire `seconds` after creation. Manifest entry updated."""
+        mailbox = self.contract("taskMailbox")
+        key = (self.avs(avs)["address"], operator_set_id)
+        config = list(self.rpc.call(mailbox.functions.getExecutorOperatorSetTaskConfig(key)))
+        config[1] = seconds  # ExecutorOperatorSetTaskConfig.taskSLA
+        self.rpc.transact(key[0], mailbox.functions.setExecutorOperatorSetTaskConfig(key, tuple(config)))
+        for operator_set in self.avs(avs)["executorOperatorSets"]:
+            if operator_set["id"] == operator_set_id:
+                operator_set["taskSLA"] = seconds
+        self._write_manifest()
+
     def transport_operator_tables(self) -> Transport:
         """Transports every reserved set's current table at a new reference timestamp (see transport.py);
         tasks created afterwards reference it. The manifest's `transport` entry is updated."""
