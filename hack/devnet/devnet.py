@@ -105,8 +105,9 @@ def cached_deployment(toolchain: Toolchain) -> Path:
     with cache_lock("deploy"):
         if (target / "deployment.json").exists():
             return target
+        for stale in target.parent.glob(f".{target.name}.*"):  # what an interrupted deploy left
+            shutil.rmtree(stale, ignore_errors=True)
         work = target.with_name(f".{target.name}.{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         anvil = Anvil(toolchain.anvil, free_port(), work / "state.json", preserve_history=False)
         anvil.start()
@@ -180,9 +181,14 @@ class Devnet:
         shutil.copyfile(cached / "state.json", anvil.state_file)
         manifest_data = json.loads((cached / "deployment.json").read_text())
         anvil.start()
+        try:
+            rpc = _ready_rpc(anvil.rpc_url)
+        except DevnetError:
+            anvil.stop(keep_state=False)
+            raise
         manifest_data["rpcUrl"] = anvil.rpc_url
         devnet = cls(anvil, state_dir, manifest_data)
-        devnet._rpc = _ready_rpc(anvil.rpc_url)
+        devnet._rpc = rpc
         instance = {"anvil": str(toolchain.anvil), "port": anvil.port, "deployment": cached.name}
         cls._instance_file(state_dir).write_text(json.dumps(instance) + "\n")
         devnet._write_manifest()
