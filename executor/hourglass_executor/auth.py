@@ -1,8 +1,10 @@
 """Management-API authentication with single-use challenge tokens (upstream contract §4).
 
 `GetChallengeToken` calls `ChallengeTokens.issue`; every other management call passes its
-`AuthSignature` to `ChallengeTokens.verify`, which requires a signature over keccak256(utf8(token))
-that recovers to the operator address.
+`AuthSignature` to `ChallengeTokens.verify`, which requires the executor's signing key's signature
+over keccak256(keccak256(utf8(token))) — hashed twice, as the Go client signs and the Go executor
+checks (its helper returns keccak256(token) and its signer hashes that again). The key is the ECDSA
+signing key when one is configured, else the BN254 one (`components.auth_signer`).
 
 Decisions:
 - A token is consumed by the first `verify` that names it, whatever the outcome, so a captured
@@ -27,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .signing.address import addresses_equal, parse_address, to_lower_address
-from .signing.ecdsa import SignatureError, signed_by
 from .signing.layouts import challenge_digest
 from .signing.signer import Signer
 
@@ -64,19 +65,18 @@ class ChallengeTokens:
     def __init__(
         self,
         operator_address: str,
+        signer: Signer,
+        *,
         ttl: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
         max_tokens: int = DEFAULT_MAX_TOKENS,
-        signer_address: str | None = None,
     ) -> None:
-        """`signer_address`, when given, is the key tokens must be signed with (default: the operator's)."""
+        """`signer` is the key tokens must be signed with (its `verify_digest` checks them)."""
         parse_address(operator_address, "operator address")
-        if signer_address is not None:
-            parse_address(signer_address, "signer address")
         if ttl <= 0 or max_tokens < 1:
             raise ValueError("ttl must be positive and max_tokens at least 1")
         self._operator_address = to_lower_address(operator_address)
-        self._signer_address = to_lower_address(signer_address or operator_address)
+        self._signer = signer
         self._ttl = ttl
         self._clock = clock
         self._max_tokens = max_tokens
@@ -114,12 +114,13 @@ class ChallengeTokens:
             entry.used = True
             if now >= entry.expires_at:
                 raise UnauthenticatedError("challenge token expired")
-        try:
-            valid = signed_by(challenge_digest(token), signature, self._signer_address)
-        except SignatureError as exc:
-            raise UnauthenticatedError(f"bad challenge signature: {exc}") from exc
-        if not valid:
-            raise UnauthenticatedError("bad challenge signature: not signed by the operator's key")
+        if not isinstance(signature, bytes) or not self._signer.verify_digest(
+            challenge_digest(token), signature
+        ):
+            raise UnauthenticatedError(
+                f"bad challenge signature: not the executor's {self._signer.curve} signing key's signature "
+                "over keccak256(keccak256(token))"
+            )
 
     def outstanding(self) -> int:
         """How many tokens are remembered (issued, used or recently expired)."""
@@ -137,5 +138,6 @@ class ChallengeTokens:
 
 
 def sign_challenge(signer: Signer, token: str) -> bytes:
-    """The `AuthSignature.signature` a management client sends with `token`."""
+    """The `AuthSignature.signature` a management client sends with `token`: `signer`'s signature over
+    keccak256(keccak256(utf8(token))), what the Go management client sends."""
     return signer.sign_digest(challenge_digest(token))

@@ -22,9 +22,10 @@ Rules beyond the shape of each value:
 - Each `envs` entry has exactly one value source (`value`, `valueFromEnv`, `kubernetesEnv`);
   `kubernetesEnv` needs kubernetes mode; its `valueFrom` has exactly one of `secretKeyRef`,
   `configMapKeyRef`. Env names are unique per performer; AVS addresses are unique.
-- `operatorPrivateKey` and `signingKeys.ecdsa` take `privateKey` unless `remoteSigner: true`, which
-  takes `remoteSignerConfig` instead; `signingKeys` needs `bls` or `ecdsa`; `bls` takes exactly one
-  of `keystore`, `keystoreFile`.
+- `operatorPrivateKey` and `signingKeys.ecdsa` take exactly one of `privateKey`, `keystore`,
+  `keystoreFile` unless `remoteSigner: true`, which takes `remoteSignerConfig` instead;
+  `signingKeys` needs `bls` or `ecdsa`; `bls` takes exactly one of `keystore`, `keystoreFile`. A
+  keystore's password is at most one of `password`, `passwordFile`, `passwordEnv` (none: empty).
 - `managementServerGrpcPort` 0 or absent means the management service shares the `grpcPort`
   server (`ExecutorConfig.management_port`).
 
@@ -36,6 +37,11 @@ other Badger tuning keys are accepted and ignored). `sqlite` needs `sqlite.path`
 
 Keys added by this executor (not upstream):
 
+- `signingKeys.ecdsa.keystore` / `keystoreFile` with `password`: an Ethereum v3 keystore (as
+  go-ethereum and the Go tooling write them) instead of `privateKey`; and for both `bls` and
+  `ecdsa`, `passwordFile` (a file holding the password, a trailing newline is dropped) or
+  `passwordEnv` (the name of an environment variable holding it) instead of `password`. Keystores
+  are decrypted when the executor starts (`signing_keys.py`), not by `validate`.
 - `avsPerformers[].image.digest`: pins the image (`sha256:...`); the performer then runs
   `repository@digest`.
 - `storage.type: sqlite` with `storage.sqlite.path`.
@@ -314,20 +320,32 @@ class RemoteSignerConfig(_Section):
     public_key: NonEmpty
 
 
-class EcdsaKeyConfig(_Section):
-    """`privateKey`, or `remoteSigner: true` with `remoteSignerConfig`."""
+class _KeystorePassword(_Section):
+    """Where a keystore's password comes from: `password` inline, `passwordFile` (the file's content
+    without a trailing newline) or `passwordEnv` (an environment variable of the executor); at most
+    one of them; none means the empty password."""
+
+    password: Secret | None = None
+    password_file: NonEmpty | None = None
+    password_env: EnvName | None = None
+
+
+class EcdsaKeyConfig(_KeystorePassword):
+    """`privateKey`, an Ethereum v3 keystore (`keystore` inline JSON or `keystoreFile`) with its
+    password, or `remoteSigner: true` with `remoteSignerConfig`."""
 
     private_key: PrivateKey | None = None
+    keystore: NonEmptySecret | None = None
+    keystore_file: NonEmpty | None = None
     remote_signer: Bool = False
     remote_signer_config: RemoteSignerConfig | None = None
 
 
-class BlsKeyConfig(_Section):
-    """A BN254 keystore: inline JSON (`keystore`) or a file (`keystoreFile`), and its password."""
+class BlsKeyConfig(_KeystorePassword):
+    """A BN254 EIP-2335 keystore: inline JSON (`keystore`) or a file (`keystoreFile`), and its password."""
 
     keystore: NonEmptySecret | None = None
     keystore_file: NonEmpty | None = None
-    password: Secret = SecretStr("")
 
 
 class SigningKeys(_Section):
@@ -513,18 +531,44 @@ def _items(value: Any) -> list[tuple[int, dict[str, Any]]]:
     return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
 
 
+_KEY_SOURCES = ("privateKey", "keystore", "keystoreFile")
+_PASSWORD_SOURCES = ("password", "passwordFile", "passwordEnv")
+
+
+def _check_password(path: str, key: dict[str, Any], keystore: bool) -> list[Problem]:
+    given = [name for name in _PASSWORD_SOURCES if name in key]
+    if len(given) > 1:
+        return [
+            Problem(path, f"set at most one of {', '.join(_PASSWORD_SOURCES)} (found: {', '.join(given)})")
+        ]
+    if given and not keystore:
+        return [Problem(f"{path}.{given[0]}", "only used with keystore or keystoreFile")]
+    return []
+
+
 def _check_ecdsa_key(path: str, key: dict[str, Any]) -> list[Problem]:
+    sources = [name for name in _KEY_SOURCES if name in key]
     remote = key.get("remoteSigner")
     if remote is True:
         problems = []
         if "remoteSignerConfig" not in key:
             problems.append(Problem(f"{path}.remoteSignerConfig", "required when remoteSigner is true"))
-        if "privateKey" in key:
-            problems.append(Problem(f"{path}.privateKey", "must not be set when remoteSigner is true"))
+        problems += [
+            Problem(f"{path}.{name}", "must not be set when remoteSigner is true") for name in sources
+        ]
         return problems
-    if remote in (None, False) and "privateKey" not in key:
-        return [Problem(f"{path}.privateKey", "required unless remoteSigner is true")]
-    return []
+    if remote not in (None, False):
+        return []  # reported by the model (must be true or false)
+    if len(sources) != 1:
+        found = ", ".join(sources) if sources else "none"
+        return [
+            Problem(
+                path,
+                f"set exactly one of privateKey, keystore, keystoreFile unless remoteSigner is true "
+                f"(found: {found})",
+            )
+        ]
+    return _check_password(path, key, keystore=sources[0] != "privateKey")
 
 
 def _check_operator(operator: dict[str, Any]) -> list[Problem]:
@@ -535,10 +579,12 @@ def _check_operator(operator: dict[str, Any]) -> list[Problem]:
     if signing is not None:
         if "bls" not in signing and "ecdsa" not in signing:
             problems.append(Problem("operator.signingKeys", "at least one of bls, ecdsa is required"))
-        if (bls := _mapping(signing.get("bls"))) is not None and ("keystore" in bls) == (
-            "keystoreFile" in bls
-        ):
-            problems.append(Problem("operator.signingKeys.bls", "set exactly one of keystore, keystoreFile"))
+        if (bls := _mapping(signing.get("bls"))) is not None:
+            if ("keystore" in bls) == ("keystoreFile" in bls):
+                problems.append(
+                    Problem("operator.signingKeys.bls", "set exactly one of keystore, keystoreFile")
+                )
+            problems += _check_password("operator.signingKeys.bls", bls, keystore=True)
         if (ecdsa := _mapping(signing.get("ecdsa"))) is not None:
             problems += _check_ecdsa_key("operator.signingKeys.ecdsa", ecdsa)
     return problems

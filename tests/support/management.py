@@ -1,5 +1,5 @@
 """A management-API client for tests and the demo: gets a challenge token and signs it the way the
-contract asks (keccak256(utf8(token)) with the executor's signing key)."""
+contract asks (keccak256(keccak256(utf8(token))) with the executor's signing key, ECDSA or BN254)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,23 @@ import grpc
 from hourglass_executor.api.eigenlayer.hourglass.v1.common import auth_pb2
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 from hourglass_executor.auth import sign_challenge
-from hourglass_executor.signing import EcdsaSigner
+from hourglass_executor.signing import Signer
 
 from tests.support.aggregator import EXECUTOR
 
 
 class ManagementClient:
-    def __init__(self, channel: grpc.aio.Channel, signer: EcdsaSigner = EXECUTOR) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, signer: Signer = EXECUTOR, operator_address: str = EXECUTOR.address
+    ) -> None:
         self.stub = executor_pb2_grpc.ExecutorManagementServiceStub(channel)
         self.signer = signer
+        self.operator_address = operator_address
 
     async def auth(self, operator_address: str | None = None) -> auth_pb2.AuthSignature:
-        """A fresh token for `operator_address` (default: the signer's address), signed."""
+        """A fresh token for `operator_address` (default: the executor's operator address), signed."""
         response = await self.stub.GetChallengeToken(
-            executor_pb2.GetChallengeTokenRequest(operator_address=operator_address or self.signer.address),
+            executor_pb2.GetChallengeTokenRequest(operator_address=operator_address or self.operator_address),
             timeout=5,
         )
         token = response.challenge_token

@@ -40,7 +40,8 @@ from hourglass_executor.server import components
 from hourglass_executor.server.components import StartupError
 from hourglass_executor.server.management_service import ManagementService
 from hourglass_executor.server.task_service import TaskService
-from hourglass_executor.signing.signer import Signer
+from hourglass_executor.signing.signer import BN254, ECDSA, Signer
+from hourglass_executor.signing_keys import describe
 from hourglass_executor.store import Store, StoreError, open_store
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Executor:
         backend: PerformerBackend | None = None,
         chain: ChainReader | None = None,
         store: Store | None = None,
-        signer: Signer | None = None,
+        signers: Mapping[str, Signer] | None = None,
         settings: PoolSettings | None = None,
         environ: Mapping[str, str] = os.environ,
         host: str = "[::]",
@@ -114,7 +115,7 @@ class Executor:
         self._backend = backend
         self._chain = chain
         self._store = store
-        self._signer = signer
+        self._signers = signers
         self._settings = settings
         self._environ = environ
         self._host = host
@@ -144,21 +145,22 @@ class Executor:
         except StoreError as error:
             raise StartupError(f"storage: {error}") from None
         chain = self._chain or components.build_chain(config)
-        signer = self._signer or components.build_signer(config)
+        signers = self._signers or components.build_signers(config, self._environ)
         specs = components.configured_specs(config, self._environ)
         backend = self._backend or components.build_backend(config)
         self.pool = components.build_pool(config, backend, self._store, specs, settings=self._settings)
         tasks = TaskService(
             operator_address=config.operator.address,
             chain=chain,
-            signer=signer,
+            # The task flow signs with one key until it is rewritten for both curves (issue 10).
+            signer=signers.get(ECDSA) or signers[BN254],
             store=self._store,
             pool=self.pool,
             task_timeout=config.task_timeout.total_seconds(),
         )
         management = ManagementService(
             pool=self.pool,
-            tokens=components.build_tokens(config, signer),
+            tokens=components.build_tokens(config, signers),
             deployment_mode=config.deployment_mode,
             environ=self._environ,
         )
@@ -183,7 +185,7 @@ class Executor:
                 "task_port": self.task_port,
                 "management_port": self.management_port,
                 "executor_id": config.owner_id,
-                "signer": signer.address,
+                "signers": {curve: describe(signer) for curve, signer in signers.items()},
                 "authentication": config.authentication.enabled,
             },
         )

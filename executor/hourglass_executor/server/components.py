@@ -1,4 +1,4 @@
-"""Builds the executor's parts from its configuration: chain reader, signer, performer backend,
+"""Builds the executor's parts from its configuration: chain reader, signers, performer backend,
 performer pool and challenge tokens. `app` wires them into the gRPC servers.
 
 What cannot be built is a `StartupError` whose message names the configuration key, for example
@@ -18,8 +18,8 @@ from hourglass_executor.config import AvsPerformerConfig, ExecutorConfig
 from hourglass_executor.performers.base import Deployment, EnvVar, PerformerBackend, PerformerSpec
 from hourglass_executor.performers.client import PerformerClient, TlsSettings
 from hourglass_executor.performers.pool import PerformerPool, PoolSettings
-from hourglass_executor.signing.ecdsa import EcdsaSigner
-from hourglass_executor.signing.signer import Signer
+from hourglass_executor.signing.signer import BN254, ECDSA, Signer
+from hourglass_executor.signing_keys import SigningKeyError, load_signers
 from hourglass_executor.store import Store
 
 DOCKER_READY_TIMEOUT = 60.0  # upstream waits at most a minute for a new container
@@ -52,28 +52,25 @@ def build_chain(config: ExecutorConfig) -> ChainReader:
     return reader
 
 
-def build_signer(config: ExecutorConfig) -> Signer:
-    ecdsa = config.operator.signing_keys.ecdsa
-    if ecdsa is None:
-        raise StartupError(
-            "operator.signingKeys.ecdsa: required (BN254 signing is not implemented yet, only ECDSA)"
-        )
-    if ecdsa.remote_signer or ecdsa.private_key is None:
-        raise StartupError(
-            "operator.signingKeys.ecdsa.remoteSigner: remote signers are not implemented yet; "
-            "configure privateKey"
-        )
+def build_signers(config: ExecutorConfig, environ: Mapping[str, str] = os.environ) -> dict[str, Signer]:
+    """{curve: signer} from `operator.signingKeys` (ECDSA and/or BN254; keystores are decrypted here)."""
     try:
-        return EcdsaSigner(ecdsa.private_key.get_secret_value())
-    except ValueError as error:  # the message never contains the key
-        raise StartupError(f"operator.signingKeys.ecdsa.privateKey: {error}") from None
+        return dict(load_signers(config.operator.signing_keys, environ))
+    except SigningKeyError as error:  # names the key; never contains a secret
+        raise StartupError(str(error)) from None
 
 
-def build_tokens(config: ExecutorConfig, signer: Signer) -> ChallengeTokens | None:
+def auth_signer(signers: Mapping[str, Signer]) -> Signer:
+    """The key management clients sign challenges with: ECDSA when configured, else BN254 (as the Go
+    executor chooses)."""
+    return signers.get(ECDSA) or signers[BN254]
+
+
+def build_tokens(config: ExecutorConfig, signers: Mapping[str, Signer]) -> ChallengeTokens | None:
     """The management challenge tokens, or None when authentication is disabled."""
     if not config.authentication.enabled:
         return None
-    return ChallengeTokens(config.operator.address, signer_address=signer.address)
+    return ChallengeTokens(config.operator.address, auth_signer(signers))
 
 
 def configured_spec(

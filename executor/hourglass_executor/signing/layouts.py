@@ -161,5 +161,7 @@ def auth_digest(
 
 
 def challenge_digest(token: str) -> bytes:
-    """What a management client signs to prove it holds the executor's key: keccak256(utf8(token))."""
-    return keccak256(token.encode("utf-8"))
+    """What a management client signs to prove it holds the executor's key:
+    keccak256(keccak256(utf8(token))). Hashed twice: the Go client's `ConstructSignedMessage` returns
+    keccak256(token), and its signer's `SignMessage` hashes that again before signing."""
+    return keccak256(keccak256(token.encode("utf-8")))

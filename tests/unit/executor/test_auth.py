@@ -1,4 +1,5 @@
-"""Management challenge tokens: issue, verify once, expiry, signatures, addresses, memory bound."""
+"""Management challenge tokens: issue, verify once, expiry, signatures over the double hash (ECDSA and
+BN254 keys), addresses, memory bound."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from hourglass_executor.auth import (
     UnauthenticatedError,
     sign_challenge,
 )
-from hourglass_executor.signing import EcdsaSigner
+from hourglass_executor.signing import EcdsaSigner, keccak256
+from hourglass_executor.signing.bn254 import Bn254Signer
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +37,7 @@ def clock():
 
 @pytest.fixture
 def tokens(clock):
-    return ChallengeTokens(OPERATOR.address, clock=clock)
+    return ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock)
 
 
 def test_issued_tokens_are_64_lower_case_hex_and_expire_in_five_minutes(tokens):
@@ -82,8 +84,23 @@ def test_a_token_is_valid_until_just_before_its_expiry(tokens, clock):
 
 def test_a_signature_by_another_key_is_rejected(tokens):
     token, _ = tokens.issue(OPERATOR.address)
-    with pytest.raises(UnauthenticatedError, match="not signed by the operator's key"):
+    with pytest.raises(UnauthenticatedError, match="not the executor's ECDSA signing key's signature"):
         tokens.verify(token, sign_challenge(OTHER, token))
+
+
+def test_the_signature_covers_the_token_hashed_twice(tokens):
+    """The Go client signs keccak256(keccak256(token)) (its helper hashes once, its signer again):
+    that is accepted; a signature over the single hash is not."""
+    token, _ = tokens.issue(OPERATOR.address)
+    tokens.verify(token, OPERATOR.sign_digest(keccak256(keccak256(token.encode()))))
+    token, _ = tokens.issue(OPERATOR.address)
+    with pytest.raises(UnauthenticatedError, match="bad challenge signature"):
+        tokens.verify(token, OPERATOR.sign_digest(keccak256(token.encode())))
+
+
+def test_sign_challenge_signs_the_double_hash():
+    token = "ab" * 32
+    assert sign_challenge(OPERATOR, token) == OPERATOR.sign_digest(keccak256(keccak256(token.encode())))
 
 
 def test_a_signature_over_another_token_is_rejected(tokens):
@@ -95,7 +112,7 @@ def test_a_signature_over_another_token_is_rejected(tokens):
 
 def test_a_malformed_signature_is_rejected(tokens):
     token, _ = tokens.issue(OPERATOR.address)
-    with pytest.raises(UnauthenticatedError, match="bad challenge signature: a signature is 65 bytes"):
+    with pytest.raises(UnauthenticatedError, match="bad challenge signature"):
         tokens.verify(token, b"\x01" * 64)
 
 
@@ -127,8 +144,8 @@ def test_the_address_compare_is_case_insensitive(tokens):
     tokens.verify(token, sign_challenge(OPERATOR, token))
 
 
-def test_a_separate_signing_key_can_be_required(clock):
-    tokens = ChallengeTokens("0x" + "12" * 20, clock=clock, signer_address=OTHER.address)
+def test_the_signing_key_need_not_be_the_operator_address(clock):
+    tokens = ChallengeTokens("0x" + "12" * 20, OTHER, clock=clock)
     token, _ = tokens.issue("0x" + "12" * 20)
     tokens.verify(token, sign_challenge(OTHER, token))
     token, _ = tokens.issue("0x" + "12" * 20)
@@ -151,7 +168,7 @@ def test_old_tokens_are_purged(tokens, clock):
 
 
 def test_the_number_of_tokens_is_bounded(clock):
-    tokens = ChallengeTokens(OPERATOR.address, clock=clock, max_tokens=3)
+    tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock, max_tokens=3)
     first, _ = tokens.issue(OPERATOR.address)
     for _ in range(3):
         tokens.issue(OPERATOR.address)
@@ -184,4 +201,21 @@ def test_concurrent_verifications_accept_a_token_once(tokens):
 
 def test_the_configured_operator_address_must_be_valid():
     with pytest.raises(ValueError, match="operator address"):
-        ChallengeTokens("0x1234")
+        ChallengeTokens("0x1234", OPERATOR)
+
+
+def test_a_bn254_signing_key_signs_and_checks_the_double_hash(clock):
+    """With only a BN254 key (no ECDSA one), the Go executor checks the BN254 signature of the same
+    double hash (the standard hash-to-G1, as its signer's SignMessage)."""
+    key = Bn254Signer(bytes.fromhex("0a" * 32))
+    tokens = ChallengeTokens(OPERATOR.address, key, clock=clock)
+    token, _ = tokens.issue(OPERATOR.address)
+    signature = sign_challenge(key, token)
+    assert signature == key.sign_digest(keccak256(keccak256(token.encode())))
+    tokens.verify(token, signature)
+    token, _ = tokens.issue(OPERATOR.address)
+    with pytest.raises(UnauthenticatedError, match="BN254 signing key"):
+        tokens.verify(token, key.sign_digest(keccak256(token.encode())))
+    token, _ = tokens.issue(OPERATOR.address)
+    with pytest.raises(UnauthenticatedError, match="bad challenge signature"):
+        tokens.verify(token, sign_challenge(OPERATOR, token))

@@ -170,6 +170,20 @@ def test_upstream_keys_are_accepted():
     assert config.operator.signing_keys.bls.password.get_secret_value() == BLS_PASSWORD
 
 
+def test_keystores_and_password_sources_are_accepted():
+    def edit(d: dict[str, Any]) -> None:
+        d["operator"]["signingKeys"] = {
+            "ecdsa": {"keystoreFile": "/keys/ecdsa.json", "passwordFile": "/keys/ecdsa.password"},
+            "bls": {"keystore": '{"crypto": {}}', "passwordEnv": "BLS_PASSWORD"},
+        }
+
+    keys = parse_config(changed(edit)).operator.signing_keys
+    assert keys.ecdsa.keystore_file == "/keys/ecdsa.json" and keys.ecdsa.private_key is None
+    assert keys.ecdsa.password_file == "/keys/ecdsa.password" and keys.ecdsa.password is None
+    assert keys.bls.keystore.get_secret_value() == '{"crypto": {}}'
+    assert keys.bls.password_env == "BLS_PASSWORD" and keys.bls.password is None
+
+
 def test_executor_id_defaults_to_a_hash_of_the_operator_address():
     config = parse_config(changed(lambda d: None))
     # sha256("0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"), first 8 hex digits
@@ -365,7 +379,42 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     (
         "no private key",
         lambda d: d["operator"]["signingKeys"]["ecdsa"].pop("privateKey"),
-        "operator.signingKeys.ecdsa.privateKey: required unless remoteSigner is true",
+        "operator.signingKeys.ecdsa: set exactly one of privateKey, keystore, keystoreFile unless "
+        "remoteSigner is true (found: none)",
+    ),
+    (
+        "private key and keystore file",
+        lambda d: d["operator"]["signingKeys"]["ecdsa"].update(keystoreFile="/keys/ecdsa.json"),
+        "operator.signingKeys.ecdsa: set exactly one of privateKey, keystore, keystoreFile unless "
+        "remoteSigner is true (found: privateKey, keystoreFile)",
+    ),
+    (
+        "a password for an inline private key",
+        lambda d: d["operator"]["signingKeys"]["ecdsa"].update(passwordEnv="ECDSA_PASSWORD"),
+        "operator.signingKeys.ecdsa.passwordEnv: only used with keystore or keystoreFile",
+    ),
+    (
+        "two password sources",
+        lambda d: d["operator"]["signingKeys"].update(
+            bls={"keystoreFile": "/k.json", "password": "x", "passwordEnv": "BLS_PASSWORD"}
+        ),
+        "operator.signingKeys.bls: set at most one of password, passwordFile, passwordEnv "
+        "(found: password, passwordEnv)",
+    ),
+    (
+        "a remote signer and a keystore",
+        lambda d: d["operator"]["signingKeys"].update(
+            ecdsa={
+                "remoteSigner": True,
+                "keystoreFile": "/k.json",
+                "remoteSignerConfig": {
+                    "url": "http://signer:9000",
+                    "fromAddress": "0x" + "11" * 20,
+                    "publicKey": "0x04",
+                },
+            }
+        ),
+        "operator.signingKeys.ecdsa.keystoreFile: must not be set when remoteSigner is true",
     ),
     (
         "no signing key",
@@ -614,9 +663,18 @@ def test_load_config_names_an_unreadable_file(tmp_path):
 
 def _with_secrets(d: dict[str, Any]) -> None:
     d["operator"]["signingKeys"]["bls"] = {"keystore": '{"crypto": "k"}', "password": BLS_PASSWORD}
+    d["operator"]["operatorPrivateKey"] = {"keystore": '{"crypto": "e"}', "password": BLS_PASSWORD + "-e"}
 
 
-SECRETS = (PRIVATE_KEY, PRIVATE_KEY[2:], BLS_PASSWORD, RPC_URL, "api-key-0123456789", '{"crypto": "k"}')
+SECRETS = (
+    PRIVATE_KEY,
+    PRIVATE_KEY[2:],
+    BLS_PASSWORD,
+    RPC_URL,
+    "api-key-0123456789",
+    '{"crypto": "k"}',
+    '{"crypto": "e"}',
+)
 
 
 def test_secrets_stay_out_of_repr_and_str():

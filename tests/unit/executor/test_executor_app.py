@@ -203,7 +203,7 @@ def test_static_chain_file_problems_name_the_key(tmp_path):
     )
 
 
-def test_signers_other_than_an_ecdsa_private_key_are_not_implemented_yet():
+def test_a_remote_signer_is_not_implemented_yet_and_a_missing_keystore_names_its_key():
     remote = config_data()
     remote["operator"]["signingKeys"] = {
         "ecdsa": {
@@ -211,10 +211,15 @@ def test_signers_other_than_an_ecdsa_private_key_are_not_implemented_yet():
             "remoteSignerConfig": {"url": "https://signer.example", "fromAddress": AVS, "publicKey": "0x04"},
         }
     }
-    assert "remote signers are not implemented yet" in start_error(remote, chain=static_chain())
+    assert start_error(remote, chain=static_chain()) == (
+        "operator.signingKeys.ecdsa.remoteSigner: remote signers are not implemented yet; "
+        "configure privateKey or a keystore"
+    )
     bls_only = config_data()
     bls_only["operator"]["signingKeys"] = {"bls": {"keystoreFile": "/keys/bls.json"}}
-    assert "BN254 signing is not implemented yet" in start_error(bls_only, chain=static_chain())
+    assert start_error(bls_only, chain=static_chain()) == (
+        "operator.signingKeys.bls.keystoreFile: cannot read /keys/bls.json: No such file or directory"
+    )
 
 
 def test_a_missing_value_from_env_and_a_port_in_use_stop_the_start():

@@ -123,7 +123,7 @@ def test_every_management_call_needs_a_fresh_token_signed_by_the_executors_key()
     expected = {
         "no auth": ("UNAUTHENTICATED", "missing challenge token"),
         "reused": ("UNAUTHENTICATED", "challenge token already used"),
-        "wrong key": ("UNAUTHENTICATED", "not signed by the operator's key"),
+        "wrong key": ("UNAUTHENTICATED", "not the executor's ECDSA signing key's signature"),
         "made up": ("UNAUTHENTICATED", "unknown challenge token"),
         "bad signature": ("UNAUTHENTICATED", "bad challenge signature"),
         "deploy unknown AVS without auth": ("UNAUTHENTICATED", "missing challenge token"),
@@ -149,7 +149,7 @@ def test_an_expired_token_is_refused():
     clock = Clock()
 
     async def scenario():
-        tokens = ChallengeTokens(EXECUTOR.address, clock=clock)
+        tokens = ChallengeTokens(EXECUTOR.address, EXECUTOR, clock=clock)
         async with management_server(tokens) as (client, _, _):
             auth = await client.auth()
             response = await client.stub.GetChallengeToken(

@@ -453,9 +453,11 @@ def test_auth_message_is_the_documented_160_bytes():
     assert auth_digest(TASK_ID, AVS, EXECUTOR, 5, result_signature) == keccak256(expected)
 
 
-def test_challenge_digest_is_keccak_of_the_utf8_token():
+def test_challenge_digest_is_keccak_of_keccak_of_the_utf8_token():
     token = "ab" * 32
-    assert challenge_digest(token) == keccak256(token.encode())
-    assert challenge_digest("") == bytes.fromhex(
-        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    assert challenge_digest(token) == keccak256(keccak256(token.encode()))
+    assert challenge_digest(token) != keccak256(token.encode())
+    # keccak256(keccak256("")): keccak256("") is c5d24601...5d85a470
+    assert challenge_digest("") == keccak256(
+        bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
     )
