@@ -24,6 +24,10 @@ Phases, each against the same performer process:
 A sample of the executor's results is verified as an aggregator would (signatures recover to the
 executor's key). Prints a table and writes JSON to bench/results/ (git-ignored). --profile runs the
 executor under cProfile during the throughput phase and prints its top functions.
+
+Then, with the servers stopped, the per-operation times of the signing primitives (bench/signing_ops:
+BN254 sign/verify and their Solidity-compatible forms through the native library, ECDSA sign and
+recover; py_ecc for comparison when installed): a second table, and "signing_ops" in the JSON.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from hourglass_executor.api.eigenlayer.hourglass.v1.performer import (  # noqa: 
     performer_pb2_grpc,
 )
 
+from bench import signing_ops  # noqa: E402
 from tests.support.aggregator import TestAggregator  # noqa: E402
 from tests.support.executor_harness import config_data, free_port, static_chain  # noqa: E402
 
@@ -383,6 +388,15 @@ def main(argv: list[str] | None = None) -> int:
         help="the executor's store (default memory)",
     )
     parser.add_argument(
+        "--signing-seconds", type=float, default=1.0, help="per signing operation (default 1)"
+    )
+    parser.add_argument(
+        "--py-ecc-seconds",
+        type=float,
+        default=2.0,
+        help="per py_ecc comparison operation; 0 skips py_ecc (default 2)",
+    )
+    parser.add_argument(
         "--serve-executor", nargs=4, metavar=("PORT", "PERFORMER", "PROFILE", "STORE"), help=argparse.SUPPRESS
     )
     parser.add_argument("--serve-proxy", nargs=2, metavar=("PORT", "PERFORMER"), help=argparse.SUPPRESS)
@@ -402,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     profile_path = RESULTS / "executor.prof"
     RESULTS.mkdir(parents=True, exist_ok=True)
     store_dir = Path(tempfile.mkdtemp(prefix="executor-bench-"))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # The caller's PYTHONPATH stays after the repository (a git worktree points it at its executor/).
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
+    }
     processes = {
         "performer": start(
             [
@@ -446,6 +464,10 @@ def main(argv: list[str] | None = None) -> int:
         f"({results['verified_results']} executor results verified as an aggregator would; "
         f"{os.cpu_count()} CPUs shared by the load generator, the proxy or executor and the performer)"
     )
+    signing = signing_ops.measure(args.signing_seconds, args.py_ecc_seconds)
+    print("\nsigning operations, per operation (this process alone):")
+    print(table(signing_ops.rows(signing)))
+    print(f"(load average {signing['load_average_before']} before, {signing['load_average_after']} after)")
     record = {
         "benchmark": "executor",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -462,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             "payload_bytes": len(PAYLOAD),
         },
         "results": results,
+        "signing_ops": signing,
     }
     out = RESULTS / f"executor-{args.clients}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(record, indent=2) + "\n")

@@ -2,7 +2,8 @@
 
 Authentication (`authentication.enabled`): GetChallengeToken issues a single-use token (5 minutes)
 to the configured operator address; every other call carries `auth` = the token and a signature
-over keccak256(utf8(token)) by the executor's ECDSA signing key (`auth.ChallengeTokens`). It is
+over keccak256(keccak256(utf8(token))) by the executor's signing key — ECDSA when configured, else
+BN254 — (`auth.ChallengeTokens`). It is
 checked before anything else, so an unauthenticated caller learns nothing (not even whether an
 AVS is served here).
 
