@@ -60,6 +60,7 @@ lint: venv
 	$(VENV)/bin/ansible-lint -q
 	$(VENV)/bin/python hack/crd/generate.py --check
 	$(VENV)/bin/python hack/proto/generate.py --check
+	$(VENV)/bin/python hack/abi/generate.py --check
 
 # The local chain's npm tools (Anvil, solc-js, OpenZeppelin proxies), compiled contracts and deployed
 # state, cached in ~/.cache/hourglass-chain (a warm run finds them; docs/devnet.md).

@@ -1,6 +1,7 @@
 """The `hourglass-executor` command.
 
 hourglass-executor validate --config FILE   # exit 0 when valid, 2 with every problem when not
+                                            # (a static chain file too, when it is on this machine)
 hourglass-executor run --config FILE        # validate, then run the executor until SIGTERM/SIGINT
 
 `run` logs JSON lines (or text, `logFormat`) on stderr and exits 0 after a graceful stop, 1 when it
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from hourglass_executor import logs
 from hourglass_executor.config import ConfigError, ExecutorConfig, load_config
@@ -58,6 +60,23 @@ def _load(path: str) -> ExecutorConfig | None:
         return None
 
 
+def _check_chain_file(config: ExecutorConfig) -> tuple[str | None, str]:
+    """(the problem `run` would stop at, or None; a note) for a static chain file. A file that is not
+    there is only noted: `validate` may run elsewhere than the executor (the playbook feeds the
+    configuration on stdin, and the file is mounted into the pod)."""
+    if config.chain.type != "static" or config.chain.file is None:
+        return None, ""
+    if not Path(config.chain.file).is_file():
+        return None, f" (chain.file {config.chain.file} is not on this machine: not checked)"
+    from hourglass_executor.server.components import StartupError, load_static_chain
+
+    try:
+        load_static_chain(config)
+    except StartupError as error:
+        return str(error), ""
+    return None, ""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hourglass-executor", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -76,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     if config is None:
         return EXIT_INVALID_CONFIG
     if args.command == "validate":
-        print(f"{args.config}: valid; {summary(config)}")
+        problem, note = _check_chain_file(config)
+        if problem:
+            print(f"{args.config}: invalid executor configuration:", file=sys.stderr)
+            print(problem, file=sys.stderr)
+            return EXIT_INVALID_CONFIG
+        print(f"{args.config}: valid; {summary(config)}{note}")
         return 0
     return run(config)
 

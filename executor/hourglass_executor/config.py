@@ -45,9 +45,16 @@ Keys added by this executor (not upstream):
 - `avsPerformers[].image.digest`: pins the image (`sha256:...`); the performer then runs
   `repository@digest`.
 - `storage.type: sqlite` with `storage.sqlite.path`.
-- `chain: {type: rpc|static, file}`: where per-task chain reads come from. `rpc` (default) reads
-  the chain at `l1Chain.rpcUrl`; `static` answers them from the YAML/JSON file `file` (tests and
-  local setups without a blockchain).
+- `chain`: where per-task chain reads come from. `type: rpc` (default) reads the chain at
+  `l1Chain.rpcUrl` over JSON-RPC; `type: static` answers them from the YAML/JSON file `file` (tests
+  and local setups without a blockchain; format: `hourglass_executor/chain/static.py`). For `rpc`:
+  `contracts: {allocationManager, keyRegistrar, taskMailbox, bn254CertificateVerifier,
+  ecdsaCertificateVerifier}` (addresses; each overrides the default of `l1Chain.chainId`, see
+  `hourglass_executor/chain/networks.py`; a chain id without defaults needs all five),
+  `timeout` (duration, default `10s`: the longest one chain read may take, retries included),
+  `retries` (default 3: extra attempts after a transport error — connection refused or reset,
+  timeout, HTTP 5xx or 429 — never after a revert), `cacheSize` (default 4096 read results kept,
+  keyed by block).
 - `kubernetes.readyTimeout` (Go duration, default `5m`): how long a deploy waits for the new
   performer to become ready.
 - `kubernetes.deletePerformersOnShutdown` (default false): delete the Performer resources this
@@ -97,6 +104,13 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
+
+from hourglass_executor.chain.networks import (
+    DEFAULT_CONTRACTS,
+    NETWORK_NAMES,
+    known_networks,
+    resolve_contracts,
+)
 
 BADGER_SQLITE_FILENAME = "hourglass-executor.sqlite3"
 DOCUMENT = "<document>"
@@ -364,9 +378,27 @@ class L1Chain(_Section):
     chain_id: PositiveInt
 
 
+class ChainContracts(_Section):
+    """Contract addresses for the JSON-RPC reader; each overrides the chain id's default."""
+
+    allocation_manager: Address | None = None
+    key_registrar: Address | None = None
+    task_mailbox: Address | None = None
+    bn254_certificate_verifier: Address | None = None
+    ecdsa_certificate_verifier: Address | None = None
+
+    def by_key(self) -> dict[str, str | None]:
+        """The addresses by their YAML key (None where not given)."""
+        return {field.alias or name: getattr(self, name) for name, field in type(self).model_fields.items()}
+
+
 class ChainReaderConfig(_Section):
     type: Literal["rpc", "static"] = "rpc"
     file: NonEmpty | None = None
+    contracts: ChainContracts = ChainContracts()
+    timeout: Duration = timedelta(seconds=10)
+    retries: NonNegativeInt = 3
+    cache_size: PositiveInt = 4096
 
 
 class ImageConfig(_Section):
@@ -693,13 +725,40 @@ def _check_storage(storage: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _check_chain(chain: dict[str, Any]) -> list[Problem]:
+def _check_chain(raw: dict[str, Any]) -> list[Problem]:
+    chain = _mapping(raw.get("chain")) or {}
     kind = chain.get("type", "rpc")
     if kind == "static" and "file" not in chain:
         return [Problem("chain.file", "required when type is static")]
     if kind == "rpc" and "file" in chain:
         return [Problem("chain.file", "only used with type static")]
-    return []
+    if kind == "static" and "contracts" in chain:
+        return [Problem("chain.contracts", "only used with type rpc")]
+    l1 = _mapping(raw.get("l1Chain")) or {}
+    rpc_url = l1.get("rpcUrl")
+    if kind == "rpc" and isinstance(rpc_url, str) and rpc_url.startswith(("ws://", "wss://")):
+        return [Problem("l1Chain.rpcUrl", "chain.type rpc reads over HTTP: give an http(s):// URL")]
+    chain_id = l1.get("chainId")
+    contracts = _mapping(chain.get("contracts")) or {}
+    if kind != "rpc" or isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id < 1:
+        return []  # the chain id's own problem is reported where it is
+    given = {key: value for key, value in contracts.items() if isinstance(value, str) and value}
+    _, missing = resolve_contracts(chain_id, given)
+    if not missing:
+        return []
+    if chain_id not in DEFAULT_CONTRACTS:
+        return [
+            Problem(
+                "chain.contracts",
+                f"required: l1Chain.chainId {chain_id} is not a network with default contract addresses "
+                f"({known_networks()}); give {', '.join(missing)}",
+            )
+        ]
+    network = NETWORK_NAMES[chain_id]
+    return [
+        Problem(f"chain.contracts.{key}", f"required: {network} (chain id {chain_id}) has no default address")
+        for key in missing
+    ]
 
 
 def _cross_checks(raw: dict[str, Any]) -> list[Problem]:
@@ -711,8 +770,7 @@ def _cross_checks(raw: dict[str, Any]) -> list[Problem]:
     problems += _check_kubernetes(raw, mode)
     if (storage := _mapping(raw.get("storage"))) is not None:
         problems += _check_storage(storage)
-    if (chain := _mapping(raw.get("chain"))) is not None:
-        problems += _check_chain(chain)
+    problems += _check_chain(raw)
     return problems
 
 

@@ -1,22 +1,40 @@
-"""Per-task signatures: check the aggregator's signature on a TaskSubmission, sign the TaskResult (§5).
+"""Per-task signatures (upstream contract §5), following the Go executor's `validateTaskSignature`
+and `signResult`.
 
-Only ECDSA operator sets are implemented. BN254 plugs in by adding a BN254 `Signer` (for results) and
-an aggregator-key lookup (for submissions), then adding "BN254" to the supported-curve sets below: the
-certificate digest already comes from the `ChainReader` for either curve.
+- `aggregator_member`: the aggregator's registration in the AVS's aggregator operator set, read at
+  the task's block (`registrar.getAvsConfig()`, then the aggregator's key in that set).
+- `verify_aggregator_signature`: the TaskSubmission's signature over keccak256 of the 224-byte
+  layout, checked with that key: ECDSA, the signature must recover to the registered ECDSA address;
+  BN254, `bn254.verify(g2, digest, signature)` (standard hash-to-G1 of the 32-byte digest, as the Go
+  executor's `sig.Verify(pub, keccak(msg))`).
+- `sign_result`: the result signature over the certificate digest of the executor's operator set
+  (`chain.certificate_digest(curve, ts, chain.message_hash(task_id, output))`, signed with the
+  signer of that curve's `sign_certificate_digest`), and the auth signature over the 160-byte auth
+  layout (`sign_digest`).
+
+BN254 pairing checks and signatures run in a worker thread (the native library releases the GIL),
+so the event loop is not held for their milliseconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from typing import NamedTuple
 
-from .chain import ChainReader, OperatorSetInfo
-from .signing.address import addresses_equal, parse_address, to_lower_address
+from .chain import (
+    BN254,
+    ECDSA,
+    ChainReader,
+    CurveType,
+    OperatorNotRegisteredError,
+    OperatorSetMember,
+    UnknownOperatorSetError,
+)
+from .signing.address import parse_address
 from .signing.ecdsa import SignatureError, recover_address_bytes
-from .signing.layouts import aggregator_digest, auth_digest, result_message_hash
-from .signing.signer import ECDSA, Signer
-
-_VERIFIABLE_AGGREGATOR_CURVES = frozenset({ECDSA})
-_SIGNABLE_RESULT_CURVES = frozenset({ECDSA})
+from .signing.layouts import aggregator_digest, auth_digest
+from .signing.signer import Signer
 
 
 class TaskSigningError(Exception):
@@ -28,15 +46,23 @@ class MalformedTaskError(TaskSigningError, ValueError):
 
 
 class MalformedSignatureError(TaskSigningError, ValueError):
-    """The signature bytes cannot be a signature (length, V, R/S range, or no recoverable key)."""
+    """The signature bytes cannot be a signature of the aggregator's curve."""
 
 
 class WrongSignerError(TaskSigningError):
-    """The signature is well formed but was not made by the operator set's aggregator."""
+    """The signature is well formed but was not made by the aggregator's registered key."""
+
+
+class UnknownAggregatorError(TaskSigningError):
+    """`aggregator_address` has no key in the AVS's aggregator operator set."""
+
+
+class SignerMissingError(TaskSigningError):
+    """The executor has no signing key for the operator set's curve (a configuration problem)."""
 
 
 class SignerMismatchError(TaskSigningError):
-    """The executor's signer does not match the operator set's curve (a configuration problem)."""
+    """The executor's signing key is not the key registered for it in the operator set."""
 
 
 class ResultSignatures(NamedTuple):
@@ -44,15 +70,54 @@ class ResultSignatures(NamedTuple):
     auth_signature: bytes
 
 
-def _operator_set(chain: ChainReader, avs_address: str, operator_set_id: int) -> OperatorSetInfo:
+def signer_for(signers: Mapping[str, Signer], curve: CurveType, where: str) -> Signer:
+    """The executor's signer for `curve`; SignerMissingError naming the configuration key."""
+    signer = signers.get(curve)
+    if signer is None:
+        key = "operator.signingKeys.bls" if curve == BN254 else "operator.signingKeys.ecdsa"
+        raise SignerMissingError(
+            f"{where} uses {curve}, but this executor has no {curve} signing key ({key})"
+        )
+    return signer
+
+
+def check_registered_key(signer: Signer, member: OperatorSetMember, where: str) -> None:
+    """SignerMismatchError unless `signer` holds the key the KeyRegistrar has for `member` (a result
+    signed with another key would not verify at the aggregator or on chain)."""
+    if member.curve_type == ECDSA:
+        ours = str(getattr(signer, "address", "")).lower()
+        if ours != member.ecdsa_address:
+            raise SignerMismatchError(
+                f"this executor's ECDSA signing key {ours} is not the key registered for operator "
+                f"{member.operator} in {where} ({member.ecdsa_address})"
+            )
+    elif getattr(signer, "public_key_g1", None) != member.bn254_g1:
+        raise SignerMismatchError(
+            f"this executor's BN254 signing key is not the key registered for operator {member.operator} "
+            f"in {where}"
+        )
+
+
+async def aggregator_member(
+    chain: ChainReader, avs_address: str, aggregator_address: str, block: int
+) -> OperatorSetMember:
+    """The aggregator's registration in the AVS's aggregator operator set at `block`.
+
+    UnknownAggregatorError when it has none; other chain errors (ChainReaderError) propagate."""
+    config = await chain.avs_config(avs_address, block)
     try:
-        return chain.operator_set(avs_address, operator_set_id)
-    except ValueError as exc:  # a malformed AVS address
-        raise MalformedTaskError(str(exc)) from exc
+        return await chain.operator_set_member(
+            avs_address, config.aggregator_operator_set_id, aggregator_address, block
+        )
+    except (UnknownOperatorSetError, OperatorNotRegisteredError) as error:
+        raise UnknownAggregatorError(
+            f"aggregator {aggregator_address} is not registered in aggregator operator set "
+            f"{config.aggregator_operator_set_id} of AVS {avs_address}: {error}"
+        ) from None
 
 
-def verify_aggregator_signature(
-    chain: ChainReader,
+async def verify_aggregator_signature(
+    aggregator: OperatorSetMember,
     *,
     task_id: str,
     avs_address: str,
@@ -62,26 +127,10 @@ def verify_aggregator_signature(
     task_block_number: int,
     payload: bytes,
     signature: bytes,
-    aggregator_address: str = "",
-) -> str:
-    """Check a version-1 TaskSubmission signature; return the (lower-case) aggregator address.
+) -> None:
+    """Checks a version-1 TaskSubmission signature against the aggregator's registered key.
 
-    The signer must be the aggregator the chain names for the AVS's operator set. A non-empty
-    `aggregator_address` from the submission must name that same aggregator. Raises MalformedTaskError,
-    MalformedSignatureError, WrongSignerError, chain.UnknownOperatorSetError, or NotImplementedError
-    for a BN254 operator set.
-    """
-    info = _operator_set(chain, avs_address, operator_set_id)
-    if info.curve_type not in _VERIFIABLE_AGGREGATOR_CURVES:
-        raise NotImplementedError(
-            f"verifying aggregator signatures for {info.curve_type} operator sets is not implemented yet "
-            "(only ECDSA)"
-        )
-    if aggregator_address and not addresses_equal(aggregator_address, info.aggregator_address):
-        raise WrongSignerError(
-            f"the task names aggregator {aggregator_address}, but operator set {operator_set_id} "
-            f"of AVS {avs_address} has aggregator {info.aggregator_address}"
-        )
+    Raises MalformedTaskError, MalformedSignatureError or WrongSignerError."""
     try:
         digest = aggregator_digest(
             task_id,
@@ -94,19 +143,34 @@ def verify_aggregator_signature(
         )
     except ValueError as exc:
         raise MalformedTaskError(str(exc)) from exc
+    who = f"aggregator {aggregator.operator}"
+    if aggregator.curve_type == ECDSA:
+        assert aggregator.ecdsa_address is not None
+        try:
+            recovered = recover_address_bytes(digest, signature)
+        except SignatureError as exc:
+            raise MalformedSignatureError(f"aggregator signature is malformed: {exc}") from exc
+        if recovered != parse_address(aggregator.ecdsa_address):
+            raise WrongSignerError(
+                f"the task is not signed by the ECDSA key of {who} (or a signed field was changed)"
+            )
+        return
+    from .signing import bn254
+
+    assert aggregator.bn254_g2 is not None
+    if len(signature) != 64:
+        raise MalformedSignatureError(f"a BN254 signature is 64 bytes (a G1 point), got {len(signature)}")
     try:
-        signer = recover_address_bytes(digest, signature)
-    except SignatureError as exc:
+        valid = await asyncio.to_thread(bn254.verify, aggregator.bn254_g2, digest, bytes(signature))
+    except bn254.Bn254Error as exc:
         raise MalformedSignatureError(f"aggregator signature is malformed: {exc}") from exc
-    if signer != parse_address(info.aggregator_address):
+    if not valid:
         raise WrongSignerError(
-            f"the task is not signed by aggregator {info.aggregator_address} of operator set "
-            f"{operator_set_id} (or a signed field was changed)"
+            f"the task is not signed by the BN254 key of {who} (or a signed field was changed)"
         )
-    return to_lower_address(info.aggregator_address)
 
 
-def sign_result(
+async def sign_result(
     chain: ChainReader,
     signer: Signer,
     *,
@@ -119,27 +183,23 @@ def sign_result(
 ) -> ResultSignatures:
     """The TaskResult's `result_signature` (over the certificate digest) and `auth_signature`.
 
-    `operator_address` is the executor's operator address (it can differ from the signing key's
-    address). Raises MalformedTaskError, SignerMismatchError, chain.UnknownOperatorSetError, or
-    NotImplementedError for a BN254 operator set.
-    """
-    info = _operator_set(chain, avs_address, operator_set_id)
-    if info.curve_type not in _SIGNABLE_RESULT_CURVES:
-        raise NotImplementedError(
-            f"signing results for {info.curve_type} operator sets is not implemented yet (only ECDSA)"
-        )
-    if signer.curve != info.curve_type:
-        raise SignerMismatchError(
-            f"operator set {operator_set_id} of AVS {avs_address} uses {info.curve_type}, "
-            f"but the signer is {signer.curve}"
-        )
+    `signer` is the executor's signer for the operator set's curve; `operator_address` is the
+    executor's operator address (it can differ from the signing key's). Raises MalformedTaskError,
+    or a ChainReaderError when the digest cannot be computed."""
     try:
-        message_hash = result_message_hash(task_id, output)
-        digest = chain.certificate_digest(
-            info.curve_type, avs_address, operator_set_id, reference_timestamp, message_hash
-        )
-        result_signature = signer.sign_digest(digest)
+        message_hash = await chain.message_hash(task_id, output)
+        digest = await chain.certificate_digest(signer.curve, reference_timestamp, message_hash)
+    except ValueError as exc:
+        raise MalformedTaskError(str(exc)) from exc
+    sign_in_thread = signer.curve == BN254
+    if sign_in_thread:
+        result_signature = await asyncio.to_thread(signer.sign_certificate_digest, digest)
+    else:
+        result_signature = signer.sign_certificate_digest(digest)
+    try:
         auth = auth_digest(task_id, avs_address, operator_address, operator_set_id, result_signature)
     except ValueError as exc:
         raise MalformedTaskError(str(exc)) from exc
+    if sign_in_thread:
+        return ResultSignatures(result_signature, await asyncio.to_thread(signer.sign_digest, auth))
     return ResultSignatures(result_signature, signer.sign_digest(auth))

@@ -1,5 +1,6 @@
 """Running the executor in-process for unit tests: a configuration in docker mode whose backend is
-replaced by a `LocalBackend`, the static chain of `aggregator.chain_document`, the memory store."""
+replaced by a `LocalBackend`, the static chain of `aggregator.chain_document`, the memory store;
+the signers are the configuration's (ECDSA) unless given (`aggregator.executor_signers()` adds BN254)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hourglass_executor.chain import StaticChainReader
 from hourglass_executor.config import ExecutorConfig, validate_config
 from hourglass_executor.performers.pool import PoolSettings
 from hourglass_executor.server.app import Executor
+from hourglass_executor.signing.signer import Signer
 from hourglass_executor.store import Store
 from hourglass_executor.store.memory import MemoryStore
 
@@ -50,8 +52,8 @@ def executor_config(**kwargs: Any) -> ExecutorConfig:
     return validate_config(config_data(**kwargs))
 
 
-def static_chain(avss: tuple[str, ...] = (AVS,)) -> StaticChainReader:
-    return StaticChainReader.from_mapping(chain_document(avss))
+def static_chain(avss: tuple[str, ...] = (AVS,), aggregator_curve: str = "ECDSA") -> StaticChainReader:
+    return StaticChainReader.from_mapping(chain_document(avss, aggregator_curve=aggregator_curve))
 
 
 @contextlib.asynccontextmanager
@@ -63,6 +65,7 @@ async def running_executor(
     store: Store | None = None,
     settings: PoolSettings | None = None,
     environ: dict[str, str] | None = None,
+    signers: dict[str, Signer] | None = None,
 ) -> AsyncIterator[Executor]:
     """A started executor (SERVING); stopped, and its backend's performers destroyed, afterwards."""
     backend = backend or LocalBackend()
@@ -71,6 +74,7 @@ async def running_executor(
         backend=backend,
         chain=chain or static_chain(),
         store=store or MemoryStore(),
+        signers=signers,
         settings=settings,
         environ=environ or {},
         host="127.0.0.1",

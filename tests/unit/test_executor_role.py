@@ -82,6 +82,7 @@ def minimal(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         NAMESPACE, executor_name="exec-b", executor_storage="memory", executor_management_port=0
     )
     del variables["executor_chain"]
+    variables["executor_chain_contracts"] = {"taskMailbox": "0x" + "7a" * 20}
     result, out = render(
         tmp_path, variables, {}, "-e", f"@{tmp_path / 'vault-keys.yml'}",
         "--vault-password-file", str(password),
@@ -236,6 +237,7 @@ def test_memory_storage_one_port_no_chain_and_a_vault_key(minimal):
     assert config.operator.operator_private_key.private_key is not None
     assert config.operator.operator_private_key.private_key.get_secret_value() == minimal["key"]
     assert config.storage.type == "memory" and config.chain.type == "rpc"
+    assert config.chain.contracts.task_mailbox == "0x" + "7a" * 20  # executor_chain_contracts
     assert config.management_port == config.grpc_port == 9090
     assert kinds["ConfigMap"]["data"] == {}
     spec = kinds["StatefulSet"]["spec"]

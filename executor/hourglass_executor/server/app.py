@@ -13,7 +13,7 @@ cannot even list its performers stops the start.
 
 Stop (SIGTERM/SIGINT, or `stop()`): health NOT_SERVING, no new calls, in-flight calls may finish
 within `shutdownTimeout` (then they are cancelled), then the pool shuts down (performers are kept
-unless `kubernetes.deletePerformersOnShutdown`), then the store closes.
+unless `kubernetes.deletePerformersOnShutdown`), then the chain reader and the store close.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from hourglass_executor.server import components
 from hourglass_executor.server.components import StartupError
 from hourglass_executor.server.management_service import ManagementService
 from hourglass_executor.server.task_service import TaskService
-from hourglass_executor.signing.signer import BN254, ECDSA, Signer
+from hourglass_executor.signing.signer import Signer
 from hourglass_executor.signing_keys import describe
 from hourglass_executor.store import Store, StoreError, open_store
 
@@ -114,6 +114,7 @@ class Executor:
         self.config = config
         self._backend = backend
         self._chain = chain
+        self._owns_chain = False
         self._store = store
         self._signers = signers
         self._settings = settings
@@ -144,7 +145,10 @@ class Executor:
             self._store = self._store or open_store(config.storage)
         except StoreError as error:
             raise StartupError(f"storage: {error}") from None
-        chain = self._chain or components.build_chain(config)
+        if self._chain is None:
+            self._chain = components.build_chain(config)
+            self._owns_chain = True
+        chain = self._chain
         signers = self._signers or components.build_signers(config, self._environ)
         specs = components.configured_specs(config, self._environ)
         backend = self._backend or components.build_backend(config)
@@ -152,8 +156,7 @@ class Executor:
         tasks = TaskService(
             operator_address=config.operator.address,
             chain=chain,
-            # The task flow signs with one key until it is rewritten for both curves (issue 10).
-            signer=signers.get(ECDSA) or signers[BN254],
+            signers=signers,
             store=self._store,
             pool=self.pool,
             task_timeout=config.task_timeout.total_seconds(),
@@ -217,6 +220,8 @@ class Executor:
         if self.pool is not None:
             delete = bool(self.config.kubernetes and self.config.kubernetes.delete_performers_on_shutdown)
             await self.pool.shutdown(delete=delete)
+        if self._owns_chain and self._chain is not None:
+            await self._chain.close()
         if self._store is not None:
             self._store.close()
         log.info("stopped")

@@ -2,7 +2,8 @@
 performer pool and challenge tokens. `app` wires them into the gRPC servers.
 
 What cannot be built is a `StartupError` whose message names the configuration key, for example
-`chain.type rpc: ... not implemented yet`. Nothing here logs or returns a secret.
+`chain.file: cannot read chain.yaml: No such file or directory`. Nothing here logs or returns a
+secret (the RPC URL included).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from hourglass_executor.auth import ChallengeTokens
 from hourglass_executor.chain import ChainConfigError, ChainReader, StaticChainReader
+from hourglass_executor.chain.networks import resolve_contracts
 from hourglass_executor.config import AvsPerformerConfig, ExecutorConfig
 from hourglass_executor.performers.base import Deployment, EnvVar, PerformerBackend, PerformerSpec
 from hourglass_executor.performers.client import PerformerClient, TlsSettings
@@ -31,11 +33,27 @@ class StartupError(Exception):
 
 
 def build_chain(config: ExecutorConfig) -> ChainReader:
+    """The chain reader `chain.type` names: JSON-RPC at `l1Chain.rpcUrl`, or the static file."""
     if config.chain.type == "rpc":
-        raise StartupError(
-            "chain.type rpc: reading operator sets and certificate digests over JSON-RPC is not "
-            "implemented yet; set chain.type static with chain.file"
+        from hourglass_executor.chain.rpc import RpcChainReader
+
+        contracts, missing = resolve_contracts(config.l1_chain.chain_id, config.chain.contracts.by_key())
+        if missing:  # the configuration's validation refuses this already
+            raise StartupError(
+                f"chain.contracts.{missing[0]}: required for chain id {config.l1_chain.chain_id}"
+            )
+        return RpcChainReader(
+            config.l1_chain.rpc_url.get_secret_value(),
+            contracts,
+            timeout=config.chain.timeout.total_seconds(),
+            retries=config.chain.retries,
+            cache_size=config.chain.cache_size,
         )
+    return load_static_chain(config)
+
+
+def load_static_chain(config: ExecutorConfig) -> StaticChainReader:
+    """The static chain file of `chain.file`, checked against `l1Chain.chainId`; StartupError."""
     assert config.chain.file is not None  # the configuration requires it for static
     try:
         reader = StaticChainReader.from_file(config.chain.file)

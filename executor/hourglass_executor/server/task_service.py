@@ -1,60 +1,86 @@
-"""ExecutorService.SubmitTask: check a signed task from the aggregator, run it once on the AVS's
-performer, sign the result (upstream contract §4, §5).
+"""ExecutorService.SubmitTask: check a signed task from the aggregator against the chain, run it once
+on the AVS's performer, sign the result (upstream contract §4, §5).
 
 Status codes (a stable contract: aggregators act on them). Checks run in this order, cheapest
-first, and everything before the claim leaves no trace, so a bad request never burns a task id:
+first, and everything before the claim leaves no trace, so a refused request never burns a task id:
 
 | # | condition                                                                  | code                |
 |---|----------------------------------------------------------------------------|---------------------|
 | 1 | `version` is not 0 or 1 (0: senders that predate the field; same layout)    | INVALID_ARGUMENT    |
 | 2 | `task_id` is not "0x" + 64 hex digits                                      | INVALID_ARGUMENT    |
-| 3 | `avs_address` or `executor_address` is not "0x" + 40 hex digits, or a       | INVALID_ARGUMENT    |
-|   | non-empty `aggregator_address` is not                                      |                     |
+| 3 | `avs_address`, `executor_address` or `aggregator_address` is not "0x" + 40  | INVALID_ARGUMENT    |
+|   | hex digits (an empty `aggregator_address` too: the Go aggregator sends it) |                     |
 | 4 | `executor_address` is not this executor's operator address (any case)      | PERMISSION_DENIED   |
 | 5 | the AVS is not served here (not in `avsPerformers`)                        | NOT_FOUND           |
-| 6 | the AVS has no operator set `operator_set_id`                              | NOT_FOUND           |
-| 7 | the operator set uses BN254 (not implemented yet)                          | UNIMPLEMENTED       |
-| 8 | this executor's operator is not a member of the operator set               | FAILED_PRECONDITION |
-| 9 | the signature is malformed, not by the operator set's aggregator, or a     | UNAUTHENTICATED     |
-|   | signed field was changed; or `aggregator_address` names another aggregator |                     |
-|10 | the task id was seen before (within the store's retention)                 | ALREADY_EXISTS      |
-|11 | no performer is ready for the AVS, its circuit is open, or it could not be  | UNAVAILABLE         |
+| 6 | the AVS has no operator set `operator_set_id` at `task_block_number` (no    | NOT_FOUND           |
+|   | curve type in the KeyRegistrar, or the AVS has no task registrar)          |                     |
+| 7 | this executor's operator has no key in that operator set                   | FAILED_PRECONDITION |
+| 8 | this executor has no signing key for the operator set's curve, or its key  | FAILED_PRECONDITION |
+|   | is not the one registered for it in the set (results would not verify)     |                     |
+| 9 | `aggregator_address` has no key in the AVS's aggregator operator set; or    | UNAUTHENTICATED     |
+|   | the signature is malformed, not by that key, or a signed field was changed |                     |
+|10 | a chain read failed (RPC unreachable, timed out, a revert, an undecodable   | UNAVAILABLE         |
+|   | answer): nothing was claimed, send it again                                |                     |
+|11 | the task id was seen before (within the store's retention)                 | ALREADY_EXISTS      |
+|12 | no performer is ready for the AVS, its circuit is open, or it could not be  | UNAVAILABLE         |
 |   | reached before the task was sent (the claim is released: send it again)    |                     |
-|12 | the performer rejected the input (its INVALID_ARGUMENT)                    | INVALID_ARGUMENT    |
-|13 | the task ran out of time (`taskTimeout`, or the caller's shorter deadline) | DEADLINE_EXCEEDED   |
-|14 | the performer failed otherwise, or the result could not be signed          | INTERNAL            |
+|13 | the performer rejected the input (its INVALID_ARGUMENT)                    | INVALID_ARGUMENT    |
+|14 | the task ran out of time (`taskTimeout`, or the caller's shorter deadline) | DEADLINE_EXCEEDED   |
+|15 | the performer failed otherwise, or the result could not be signed          | INTERNAL            |
 
-A chain read that fails for another reason than an unknown operator set is UNAVAILABLE.
+Chain reads (the Go executor's `validateOperatorInSet`, `validateTaskSignature`, `signResult`), all
+at `task_block_number`: the executor's membership in the operator set and the aggregator's key in
+the AVS's aggregator operator set are read together (they share JSON-RPC batches), then judged in
+the order above. The signing reads (message hash, certificate digest) are made once before the
+claim too, so that a reader that cross-checks them with the chain on first use meets an
+unreachable RPC before the task is claimed rather than after it ran; after the run they are local.
+A chain read that still fails after the run is row 15: the task ran, so it is not released.
+
 After the claim the task is sent to the performer at most once; its outcome is recorded
 (`complete_task` done/failed). A task cancelled midway (the caller went away, or shutdown) is
 recorded as failed: it may have run.
 
 The result: `task_id` echoed, `operator_address` the configured operator address, `output`, the
-`result_signature` over the certificate digest, `avs_address` lower-cased, `operator_set_id`,
-`auth_signature`, `version` 1. Payloads and outputs are never logged.
+`result_signature` over the certificate digest (signed by the executor's key of the operator set's
+curve), `avs_address` lower-cased, `operator_set_id`, `auth_signature`, `version` 1. Payloads and
+outputs are never logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from collections.abc import Mapping
 
 import grpc
 
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
-from hourglass_executor.chain import ChainReader, ChainReaderError, UnknownOperatorSetError
+from hourglass_executor.chain import (
+    ChainReader,
+    ChainReaderError,
+    OperatorNotRegisteredError,
+    OperatorSetMember,
+    UnknownOperatorSetError,
+)
 from hourglass_executor.performers.client import PerformerCallError
 from hourglass_executor.performers.pool import PerformerPool, PerformerUnavailableError
 from hourglass_executor.server.refusal import Refusal
-from hourglass_executor.signing.signer import ECDSA, Signer
+from hourglass_executor.signing.signer import Signer
 from hourglass_executor.store import Store
 from hourglass_executor.task_signing import (
     MalformedSignatureError,
     MalformedTaskError,
+    SignerMismatchError,
+    SignerMissingError,
     TaskSigningError,
+    UnknownAggregatorError,
     WrongSignerError,
+    aggregator_member,
+    check_registered_key,
     sign_result,
+    signer_for,
     verify_aggregator_signature,
 )
 
@@ -74,7 +100,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         *,
         operator_address: str,
         chain: ChainReader,
-        signer: Signer,
+        signers: Mapping[str, Signer],
         store: Store,
         pool: PerformerPool,
         task_timeout: float,
@@ -82,7 +108,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         self._operator_address = operator_address
         self._operator_lower = operator_address.lower()
         self._chain = chain
-        self._signer = signer
+        self._signers = dict(signers)
         self._store = store
         self._pool = pool
         self._task_timeout = task_timeout
@@ -117,32 +143,65 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 f"executor_address {request.executor_address} is not this executor's operator address",
             )
         avs = request.avs_address.lower()
-        set_id = request.operator_set_id
-        self._check_operator_set(avs, set_id)
+        if not self._pool.serves(avs):
+            raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
+        signer = await self._check_chain(request, avs)
+        if not self._store.claim_task(request.task_id, avs):
+            raise Refusal(Code.ALREADY_EXISTS, f"task {request.task_id} was already submitted")
+        return await self._run(request, avs, signer, context)
+
+    async def _check_chain(self, request: executor_pb2.TaskSubmission, avs: str) -> Signer:
+        """Rows 6-10 of the table; returns the signer of the operator set's curve."""
+        set_id, block = request.operator_set_id, request.task_block_number
+        executor, aggregator = await asyncio.gather(
+            self._chain.operator_set_member(avs, set_id, self._operator_address, block),
+            aggregator_member(self._chain, avs, request.aggregator_address, block),
+            return_exceptions=True,
+        )
+        where = f"operator set {set_id} of AVS {avs}"
+        if isinstance(executor, UnknownOperatorSetError):
+            raise Refusal(Code.NOT_FOUND, f"AVS {avs} has no operator set {set_id}: {executor}")
+        if isinstance(executor, OperatorNotRegisteredError):
+            raise Refusal(
+                Code.FAILED_PRECONDITION,
+                f"operator {self._operator_address} is not registered in {where}: {executor}",
+            )
+        for outcome in (executor, aggregator):
+            if isinstance(outcome, ChainReaderError):
+                raise Refusal(Code.UNAVAILABLE, f"chain read failed: {outcome}")
+            if isinstance(outcome, BaseException) and not isinstance(outcome, TaskSigningError):
+                raise outcome
+        assert isinstance(executor, OperatorSetMember)
         try:
-            verify_aggregator_signature(
-                self._chain,
+            signer = signer_for(self._signers, executor.curve_type, where)
+            check_registered_key(signer, executor, where)
+        except (SignerMissingError, SignerMismatchError) as error:
+            raise Refusal(Code.FAILED_PRECONDITION, str(error)) from None
+        if isinstance(aggregator, UnknownAggregatorError):
+            raise Refusal(Code.UNAUTHENTICATED, str(aggregator))
+        assert isinstance(aggregator, OperatorSetMember)
+        try:
+            await verify_aggregator_signature(
+                aggregator,
                 task_id=request.task_id,
                 avs_address=avs,
                 executor_address=request.executor_address,
                 operator_set_id=set_id,
                 reference_timestamp=request.reference_timestamp,
-                task_block_number=request.task_block_number,
+                task_block_number=block,
                 payload=request.payload,
                 signature=request.signature,
-                aggregator_address=request.aggregator_address,
             )
         except (MalformedSignatureError, WrongSignerError) as error:
             raise Refusal(Code.UNAUTHENTICATED, str(error)) from None
         except MalformedTaskError as error:
             raise Refusal(Code.INVALID_ARGUMENT, str(error)) from None
-        except NotImplementedError as error:
-            raise Refusal(Code.UNIMPLEMENTED, str(error)) from None
+        try:  # the signing reads, before the claim (see the module docstring)
+            message_hash = await self._chain.message_hash(request.task_id, b"")
+            await self._chain.certificate_digest(signer.curve, request.reference_timestamp, message_hash)
         except ChainReaderError as error:
             raise Refusal(Code.UNAVAILABLE, f"chain read failed: {error}") from None
-        if not self._store.claim_task(request.task_id, avs):
-            raise Refusal(Code.ALREADY_EXISTS, f"task {request.task_id} was already submitted")
-        return await self._run(request, avs, context)
+        return signer
 
     def _check_format(self, request: executor_pb2.TaskSubmission) -> None:
         if request.version not in (0, 1):
@@ -155,31 +214,15 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         ):
             if not ADDRESS_RE.fullmatch(value):
                 raise Refusal(Code.INVALID_ARGUMENT, f'{name} must be "0x" followed by 40 hex digits')
-        if request.aggregator_address and not ADDRESS_RE.fullmatch(request.aggregator_address):
+        if not ADDRESS_RE.fullmatch(request.aggregator_address):
             raise Refusal(Code.INVALID_ARGUMENT, 'aggregator_address must be "0x" followed by 40 hex digits')
 
-    def _check_operator_set(self, avs: str, set_id: int) -> None:
-        if not self._pool.serves(avs):
-            raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
-        try:
-            info = self._chain.operator_set(avs, set_id)
-        except UnknownOperatorSetError:
-            raise Refusal(Code.NOT_FOUND, f"AVS {avs} has no operator set {set_id}") from None
-        except ChainReaderError as error:
-            raise Refusal(Code.UNAVAILABLE, f"chain read failed: {error}") from None
-        if info.curve_type != ECDSA:
-            raise Refusal(
-                Code.UNIMPLEMENTED,
-                f"operator set {set_id} of AVS {avs} uses {info.curve_type}; only ECDSA is implemented",
-            )
-        if not self._chain.is_member(avs, set_id, self._operator_address):
-            raise Refusal(
-                Code.FAILED_PRECONDITION,
-                f"operator {self._operator_address} is not a member of operator set {set_id} of AVS {avs}",
-            )
-
     async def _run(
-        self, request: executor_pb2.TaskSubmission, avs: str, context: grpc.aio.ServicerContext
+        self,
+        request: executor_pb2.TaskSubmission,
+        avs: str,
+        signer: Signer,
+        context: grpc.aio.ServicerContext,
     ) -> executor_pb2.TaskResult:
         task_id = request.task_id
         settled = False
@@ -201,9 +244,9 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 settled = self._store.complete_task(task_id, "failed")
                 raise _performer_failure(error) from None
             try:
-                signatures = sign_result(
+                signatures = await sign_result(
                     self._chain,
-                    self._signer,
+                    signer,
                     operator_address=self._operator_address,
                     task_id=task_id,
                     avs_address=avs,
@@ -211,7 +254,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                     reference_timestamp=request.reference_timestamp,
                     output=output,
                 )
-            except (TaskSigningError, ChainReaderError, NotImplementedError) as error:
+            except (TaskSigningError, ChainReaderError) as error:
                 settled = self._store.complete_task(task_id, "failed")
                 raise Refusal(Code.INTERNAL, f"cannot sign the result: {error}") from None
             settled = self._store.complete_task(task_id, "done")

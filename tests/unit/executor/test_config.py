@@ -473,6 +473,52 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         lambda d: d.update(chain={"type": "static"}),
         "chain.file: required when type is static",
     ),
+    (
+        "unknown chain id without contracts",
+        lambda d: d["l1Chain"].update(chainId=5),
+        "chain.contracts: required: l1Chain.chainId 5 is not a network with default contract addresses "
+        "(1 (mainnet), 11155111 (sepolia), 8453 (base), 84532 (base-sepolia), 31337 (anvil)); give "
+        "allocationManager, keyRegistrar, taskMailbox, bn254CertificateVerifier, ecdsaCertificateVerifier",
+    ),
+    (
+        "an L2 without its L1 contracts",
+        lambda d: (
+            d["l1Chain"].update(chainId=8453),
+            d.update(chain={"contracts": {"keyRegistrar": "0x" + "11" * 20}}),
+        ),
+        "chain.contracts.allocationManager: required: base (chain id 8453) has no default address",
+    ),
+    (
+        "a contract address malformed",
+        lambda d: d.update(chain={"contracts": {"taskMailbox": "0x12"}}),
+        "chain.contracts.taskMailbox: must be an Ethereum address: 0x followed by 40 hexadecimal digits",
+    ),
+    (
+        "an unknown contract key",
+        lambda d: d.update(chain={"contracts": {"mailbox": "0x" + "11" * 20}}),
+        'chain.contracts.mailbox: unknown key; did you mean "taskMailbox"?',
+    ),
+    (
+        "contracts for the static reader",
+        lambda d: d.update(chain={"type": "static", "file": "c.yaml", "contracts": {}}),
+        "chain.contracts: only used with type rpc",
+    ),
+    (
+        "a websocket URL for the rpc reader",
+        lambda d: d["l1Chain"].update(rpcUrl="wss://eth.example/ws"),
+        "l1Chain.rpcUrl: chain.type rpc reads over HTTP: give an http(s):// URL",
+    ),
+    (
+        "chain timeout bare number",
+        lambda d: d.update(chain={"timeout": 5}),
+        'chain.timeout: must be a duration such as "30s", "5m" or "1m30s" '
+        '(a bare number is not accepted: upstream reads it as nanoseconds; write "30s")',
+    ),
+    (
+        "chain retries negative",
+        lambda d: d.update(chain={"retries": -1}),
+        "chain.retries: must be a non-negative integer",
+    ),
     ("l1Chain missing", lambda d: d.pop("l1Chain"), "l1Chain: required"),
     (
         "rpcUrl not a URL",
@@ -744,8 +790,9 @@ def test_cli_validate_and_run(tmp_path, capsys, restore_logging):
     )
     assert err == ""
 
-    # `run` starts for real: this configuration reads the chain over JSON-RPC, which is not built
-    # yet, so it stops at once with exit code 1 and says why, in JSON lines without secrets.
+    # `run` starts for real: the chain reader (JSON-RPC, built without a round trip) is fine, but
+    # the BLS keystore of this file is a placeholder, so it stops at once with exit code 1 and says
+    # why, in JSON lines without secrets (the RPC URL included).
     assert cli.main(["run", "--config", str(good)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
@@ -754,8 +801,7 @@ def test_cli_validate_and_run(tmp_path, capsys, restore_logging):
     assert "kubernetes mode in namespace avs" in lines[0]["config"]
     failure = next(line for line in lines if line["msg"] == "cannot start")
     assert failure["level"] == "error"
-    assert failure["reason"].startswith("chain.type rpc: reading operator sets and certificate digests")
-    assert "not implemented yet" in failure["reason"]
+    assert failure["reason"].startswith("operator.signingKeys.bls.keystore: not an EIP-2335 keystore")
     for secret in SECRETS:
         assert secret not in err
 
@@ -772,3 +818,27 @@ def test_cli_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
             "grpcPort: must be a port number (1-65535)",
             "avsPerformers[0].image.tag: required",
         ]
+
+
+def test_cli_validate_refuses_what_run_refuses_about_the_chain(tmp_path, capsys):
+    unknown_chain = tmp_path / "unknown-chain.yaml"
+    unknown_chain.write_text(changed(lambda d: d["l1Chain"].update(chainId=5)))
+    assert cli.main(["validate", "--config", str(unknown_chain)]) == 2
+    assert "chain.contracts: required: l1Chain.chainId 5" in capsys.readouterr().err
+
+    chain_file = tmp_path / "chain.yaml"
+    chain_file.write_text("chainId: 31337\navss: []\necdsaCertificateVerifier: {name: EigenLayer}\n")
+    static = tmp_path / "static.yaml"
+    static.write_text(changed(lambda d: d.update(chain={"type": "static", "file": str(chain_file)})))
+    assert cli.main(["validate", "--config", str(static)]) == 2
+    err = capsys.readouterr().err
+    assert f"chain.file: {chain_file}: ecdsaCertificateVerifier.name: not accepted" in err
+
+    chain_file.write_text("chainId: 31337\navss: []\n")
+    assert cli.main(["validate", "--config", str(static)]) == 0
+    assert capsys.readouterr().out.startswith(f"{static}: valid;")
+
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(changed(lambda d: d.update(chain={"type": "static", "file": "/etc/x/chain.yaml"})))
+    assert cli.main(["validate", "--config", str(elsewhere)]) == 0
+    assert "(chain.file /etc/x/chain.yaml is not on this machine: not checked)" in capsys.readouterr().out

@@ -184,11 +184,20 @@ def start_error(data: dict, environ: dict | None = None, **parts) -> str:
     return asyncio.run(scenario())
 
 
-def test_an_rpc_chain_reader_is_not_implemented_yet():
-    assert start_error(config_data()) == (
-        "chain.type rpc: reading operator sets and certificate digests over JSON-RPC is not implemented yet; "
-        "set chain.type static with chain.file"
+def test_the_rpc_chain_reader_is_built_from_the_network_defaults_and_the_explicit_contracts():
+    from hourglass_executor.chain.networks import DEFAULT_CONTRACTS
+    from hourglass_executor.chain.rpc import RpcChainReader
+
+    task_mailbox = "0x" + "7a" * 20
+    config = validate_config(
+        config_data(chain={"contracts": {"taskMailbox": task_mailbox}, "timeout": "2s", "retries": 1})
     )
+    reader = components.build_chain(config)
+    assert isinstance(reader, RpcChainReader)
+    assert reader._task_mailbox == task_mailbox
+    assert reader._key_registrar == DEFAULT_CONTRACTS[31337]["keyRegistrar"].lower()
+    assert (reader._rpc._timeout, reader._rpc._retries) == (2.0, 1)
+    asyncio.run(reader.close())
 
 
 def test_static_chain_file_problems_name_the_key(tmp_path):

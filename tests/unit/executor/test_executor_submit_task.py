@@ -11,15 +11,21 @@ from collections.abc import Callable
 import grpc
 import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
+from hourglass_executor.chain import ChainReaderError
 from hourglass_executor.performers.pool import PoolSettings
+from hourglass_executor.signing import BN254, ECDSA
 
 from tests.support.aggregator import (
+    AGGREGATOR_BN254_KEY,
     AVS,
     BN254_SET,
     EXECUTOR,
     FOREIGN_SET,
     STRANGER,
+    STRANGER_BN254_KEY,
     TestAggregator,
+    bn254_signer,
+    executor_signers,
     with_fields,
 )
 from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
@@ -43,12 +49,16 @@ async def submit(stub, submission, timeout: float = 5.0) -> executor_pb2.TaskRes
         return error
 
 
-def run(scenario: Callable, *, backend: LocalBackend | None = None, **config: object):
+def run(
+    scenario: Callable, *, backend: LocalBackend | None = None, chain=None, signers=None, **config: object
+):
     """Runs `scenario(stub, backend, executor)` against a started executor."""
     backend = backend or LocalBackend()
 
     async def main():
-        async with running_executor(executor_config(**config), backend, chain=CHAIN) as executor:
+        async with running_executor(
+            executor_config(**config), backend, chain=chain or CHAIN, signers=signers or executor_signers()
+        ) as executor:
             channel, stub = task_stub(executor)
             async with channel:
                 return await scenario(stub, backend, executor)
@@ -139,22 +149,16 @@ REFUSED = [
         "has no operator set 7",
     ),
     (
-        "BN254 operator set",
-        lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, operator_set_id=BN254_SET),
-        "UNIMPLEMENTED",
-        "uses BN254; only ECDSA is implemented",
-    ),
-    (
         "not a member",
         lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, operator_set_id=FOREIGN_SET),
         "FAILED_PRECONDITION",
-        "is not a member of operator set 2",
+        "is not registered in operator set 2",
     ),
     (
         "signed by a stranger",
         lambda: AGGREGATOR.submission(payload(), task_id=GOOD.task_id, signer=STRANGER),
         "UNAUTHENTICATED",
-        "is not signed by aggregator",
+        "is not signed by the ECDSA key of aggregator",
     ),
     (
         "payload changed",
@@ -171,10 +175,16 @@ REFUSED = [
     ),
     ("signature empty", lambda: with_fields(GOOD, signature=b""), "UNAUTHENTICATED", "malformed"),
     (
-        "another aggregator named",
+        "a non-member aggregator named",
         lambda: with_fields(GOOD, aggregator_address=STRANGER.address),
         "UNAUTHENTICATED",
-        "names aggregator",
+        "is not registered in aggregator operator set 3",
+    ),
+    (
+        "aggregator empty",
+        lambda: with_fields(GOOD, aggregator_address=""),
+        "INVALID_ARGUMENT",
+        "aggregator_address must be",
     ),
 ]
 
@@ -194,6 +204,115 @@ def test_refused_requests_get_their_code_and_do_not_burn_the_task_id(request_, c
     assert started == []
     assert isinstance(retried, executor_pb2.TaskResult), retried
     AGGREGATOR.verify(GOOD, retried)
+
+
+def test_a_bn254_operator_set_task_is_signed_with_the_bn254_key():
+    submission = AGGREGATOR.submission(payload(data="bn254"), operator_set_id=BN254_SET)
+
+    async def scenario(stub, backend, executor):
+        return await submit(stub, submission)
+
+    result = run(scenario)
+    assert isinstance(result, executor_pb2.TaskResult), result
+    assert len(result.result_signature) == 64 and len(result.auth_signature) == 64
+    AGGREGATOR.verify(submission, result)  # BN254: verify_solidity / verify with the executor's G2 key
+
+
+def test_a_bn254_aggregator_signature_is_verified_with_its_registered_g2_key():
+    chain = static_chain((AVS,), aggregator_curve="BN254")
+    aggregator = TestAggregator(chain, signer=bn254_signer(AGGREGATOR_BN254_KEY))
+    good = aggregator.submission(payload(data="from a BN254 aggregator"))
+    forged = aggregator.submission(payload(), signer=bn254_signer(STRANGER_BN254_KEY))
+    changed = with_fields(good, payload=payload(data="changed"), task_id=forged.task_id)
+    garbage = with_fields(good, signature=b"\x01" * 64, task_id=forged.task_id)
+    ecdsa_shaped = with_fields(good, signature=good.signature + b"\x1b", task_id=forged.task_id)
+
+    async def scenario(stub, backend, executor):
+        return [await submit(stub, s) for s in (forged, changed, garbage, ecdsa_shaped, good)]
+
+    *refused, result = run(scenario, chain=chain)
+    assert [r.code().name for r in refused] == ["UNAUTHENTICATED"] * 4
+    assert "is not signed by the BN254 key of aggregator" in refused[0].details()
+    assert "is not signed by the BN254 key" in refused[1].details()
+    assert "malformed" in refused[2].details()
+    assert "64 bytes" in refused[3].details()
+    assert isinstance(result, executor_pb2.TaskResult), result
+    aggregator.verify(good, result)
+
+
+def test_an_operator_set_whose_curve_has_no_signing_key_is_a_failed_precondition():
+    submission = AGGREGATOR.submission(payload(), operator_set_id=BN254_SET)
+
+    async def scenario(stub, backend, executor):
+        return await submit(stub, submission), backend.tasks_started()
+
+    refused, started = run(scenario, signers={ECDSA: EXECUTOR})
+    assert refused.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "has no BN254 signing key (operator.signingKeys.bls)" in refused.details()
+    assert started == []
+
+
+def test_a_signing_key_other_than_the_registered_one_is_a_failed_precondition():
+    ecdsa_task = AGGREGATOR.submission(payload())
+    bn254_task = AGGREGATOR.submission(payload(), operator_set_id=BN254_SET)
+
+    async def scenario(stub, backend, executor):
+        return [await submit(stub, s) for s in (ecdsa_task, bn254_task)], backend.tasks_started()
+
+    signers = {ECDSA: STRANGER, BN254: bn254_signer(STRANGER_BN254_KEY)}
+    (ecdsa_refused, bn254_refused), started = run(scenario, signers=signers)
+    assert ecdsa_refused.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert (
+        f"ECDSA signing key {STRANGER.address.lower()} is not the key registered" in ecdsa_refused.details()
+    )
+    assert bn254_refused.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "BN254 signing key is not the key registered" in bn254_refused.details()
+    assert started == []
+
+
+class UnreachableChain:
+    """A chain reader whose operator-set reads fail like an unreachable RPC, until `recover()`."""
+
+    def __init__(self, chain) -> None:
+        self._chain = chain
+        self.down = True
+
+    async def avs_config(self, avs, block):
+        if self.down:
+            raise ChainReaderError("AllocationManager.getAVSRegistrar: cannot connect to the RPC endpoint")
+        return await self._chain.avs_config(avs, block)
+
+    async def operator_set_member(self, avs, operator_set_id, operator, block):
+        if self.down:
+            raise ChainReaderError("KeyRegistrar.getOperatorSetCurveType: cannot connect to the RPC endpoint")
+        return await self._chain.operator_set_member(avs, operator_set_id, operator, block)
+
+    async def message_hash(self, task_id, output):
+        return await self._chain.message_hash(task_id, output)
+
+    async def certificate_digest(self, curve, reference_timestamp, message_hash):
+        return await self._chain.certificate_digest(curve, reference_timestamp, message_hash)
+
+    async def close(self):
+        return None
+
+
+def test_an_unreachable_chain_is_unavailable_and_the_task_runs_once_when_sent_again():
+    chain = UnreachableChain(CHAIN)
+    submission = AGGREGATOR.submission(payload(data="after the outage"))
+
+    async def scenario(stub, backend, executor):
+        unavailable = await submit(stub, submission)
+        started_during = backend.tasks_started()
+        chain.down = False
+        return unavailable, started_during, await submit(stub, submission), backend.tasks_started()
+
+    unavailable, started_during, result, started = run(scenario, chain=chain)
+    assert unavailable.code() is grpc.StatusCode.UNAVAILABLE
+    assert "chain read failed" in unavailable.details() and "cannot connect" in unavailable.details()
+    assert started_during == []
+    assert isinstance(result, executor_pb2.TaskResult) and result.output == b"after the outage"
+    assert started == [submission.task_id.encode()]
 
 
 def test_a_task_id_runs_once_even_when_sent_again_or_concurrently():

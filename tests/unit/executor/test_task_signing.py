@@ -1,23 +1,37 @@
-"""Checking the aggregator's TaskSubmission signature and signing TaskResults, against a static chain."""
+"""Checking the aggregator's TaskSubmission signature (ECDSA and BN254) and signing TaskResults on
+both curves, against a static chain."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from hourglass_executor.chain import StaticChainReader, UnknownOperatorSetError
-from hourglass_executor.signing import EcdsaSigner, keccak256, recover_address
+from hourglass_executor.chain import ChainReaderError, OperatorSetMember, StaticChainReader
+from hourglass_executor.signing import BN254, ECDSA, EcdsaSigner, bn254, keccak256, recover_address
 from hourglass_executor.signing.layouts import (
     aggregator_digest,
     auth_digest,
+    bn254_certificate_digest,
     ecdsa_certificate_digest,
     result_message_hash,
 )
 from hourglass_executor.task_signing import (
     MalformedSignatureError,
     MalformedTaskError,
-    SignerMismatchError,
+    SignerMissingError,
+    UnknownAggregatorError,
     WrongSignerError,
+    aggregator_member,
     sign_result,
+    signer_for,
     verify_aggregator_signature,
+)
+
+from tests.support.aggregator import (
+    AGGREGATOR_BN254_KEY,
+    EXECUTOR_BN254_KEY,
+    STRANGER_BN254_KEY,
+    bn254_signer,
 )
 
 pytestmark = pytest.mark.unit
@@ -38,18 +52,23 @@ TASK = dict(
     payload=b'{"number": 4}',
 )
 
-
-def ecdsa_set(set_id):
-    return {
-        "id": set_id,
-        "curveType": "ECDSA",
-        "aggregatorAddress": AGGREGATOR.address,
-        "operators": [EXECUTOR.address],
-    }
+ECDSA_AGGREGATOR = OperatorSetMember(
+    AGGREGATOR.address_lower, ECDSA, "", AGGREGATOR.address_lower, None, None
+)
 
 
-@pytest.fixture
-def chain():
+def bn254_member(key: bytes, operator: str = AGGREGATOR.address_lower) -> OperatorSetMember:
+    signer = bn254_signer(key)
+    return OperatorSetMember(operator, BN254, "", None, signer.public_key_g1, signer.public_key_g2)
+
+
+def chain(aggregator_curve: str = ECDSA) -> StaticChainReader:
+    aggregator = {"address": AGGREGATOR.address}
+    if aggregator_curve == ECDSA:
+        aggregator["ecdsaAddress"] = AGGREGATOR.address
+    else:
+        key = bn254_signer(AGGREGATOR_BN254_KEY)
+        aggregator["bn254"] = {"g1": "0x" + key.public_key_g1.hex(), "g2": "0x" + key.public_key_g2.hex()}
     return StaticChainReader.from_mapping(
         {
             "chainId": 31337,
@@ -57,15 +76,11 @@ def chain():
             "avss": [
                 {
                     "address": AVS,
+                    "aggregatorOperatorSetId": 5,
+                    "executorOperatorSetIds": [0],
                     "operatorSets": [
-                        ecdsa_set(0),
-                        {
-                            "id": 1,
-                            "curveType": "BN254",
-                            "aggregatorAddress": AGGREGATOR.address,
-                            "operators": [EXECUTOR.address],
-                        },
-                        ecdsa_set(2),
+                        {"id": 0, "curveType": ECDSA, "members": []},
+                        {"id": 5, "curveType": aggregator_curve, "members": [aggregator]},
                     ],
                 }
             ],
@@ -77,66 +92,76 @@ def aggregator_signature(signer=AGGREGATOR, **fields):
     return signer.sign_digest(aggregator_digest(**{**TASK, **fields}))
 
 
-def test_a_signed_task_verifies(chain):
+def verify(member, signature, **fields):
+    asyncio.run(verify_aggregator_signature(member, **{**TASK, **fields}, signature=signature))
+
+
+def test_an_ecdsa_signed_task_verifies():
+    verify(ECDSA_AGGREGATOR, aggregator_signature())
+
+
+def test_v_0_or_1_is_accepted():
     signature = aggregator_signature()
-    assert verify_aggregator_signature(chain, **TASK, signature=signature) == AGGREGATOR.address_lower
-    upper = AGGREGATOR.address.upper().replace("0X", "0x")
-    assert verify_aggregator_signature(chain, **TASK, signature=signature, aggregator_address=upper)
+    verify(ECDSA_AGGREGATOR, signature[:64] + bytes([signature[64] - 27]))
 
 
-def test_v_0_or_1_is_accepted(chain):
-    signature = aggregator_signature()
-    raw = signature[:64] + bytes([signature[64] - 27])
-    assert verify_aggregator_signature(chain, **TASK, signature=raw) == AGGREGATOR.address_lower
+def test_a_bn254_signed_task_verifies_with_the_standard_hash_to_g1_of_the_digest():
+    member = bn254_member(AGGREGATOR_BN254_KEY)
+    signature = aggregator_signature(bn254_signer(AGGREGATOR_BN254_KEY))
+    assert signature == bn254.sign(AGGREGATOR_BN254_KEY, aggregator_digest(**TASK))
+    verify(member, signature)
+    solidity = bn254.sign_solidity(AGGREGATOR_BN254_KEY, aggregator_digest(**TASK))
+    with pytest.raises(WrongSignerError, match="BN254 key"):
+        verify(member, solidity)  # the certificate-style hash is not what aggregators sign
 
 
-@pytest.mark.parametrize(
-    "field,value",
-    [
-        ("task_id", "0x" + "0e" * 32),
-        ("avs_address", "0x" + "ac" * 20),
-        ("payload", b'{"number": 5}'),
-        ("operator_set_id", 2),
-        ("reference_timestamp", 1_700_000_001),
-        ("task_block_number", 12_345_679),
-        ("executor_address", STRANGER.address),
-    ],
-)
-def test_any_tampered_field_is_rejected(chain, field, value):
-    signature = aggregator_signature()
-    tampered = {**TASK, field: value}
-    if field == "avs_address":  # the tampered AVS must exist, so the signature is what fails
-        chain = StaticChainReader.from_mapping(
-            {
-                "chainId": 1,
-                "ecdsaCertificateVerifier": {"domainSeparator": "0x" + SEPARATOR.hex()},
-                "avss": [{"address": value, "operatorSets": [ecdsa_set(0)]}],
-            }
-        )
-    with pytest.raises(WrongSignerError, match="not signed by aggregator"):
-        verify_aggregator_signature(chain, **tampered, signature=signature)
+TAMPERED = [
+    ("task_id", "0x" + "0e" * 32),
+    ("avs_address", "0x" + "ac" * 20),
+    ("payload", b'{"number": 5}'),
+    ("operator_set_id", 2),
+    ("reference_timestamp", 1_700_000_001),
+    ("task_block_number", 12_345_679),
+    ("executor_address", STRANGER.address),
+]
 
 
-def test_a_signature_by_another_key_is_rejected(chain):
+@pytest.mark.parametrize(("field", "value"), TAMPERED)
+def test_any_tampered_field_is_rejected_ecdsa(field, value):
+    with pytest.raises(WrongSignerError, match="not signed by the ECDSA key of aggregator"):
+        verify(ECDSA_AGGREGATOR, aggregator_signature(), **{field: value})
+
+
+@pytest.mark.parametrize(("field", "value"), TAMPERED)
+def test_any_tampered_field_is_rejected_bn254(field, value):
+    signature = aggregator_signature(bn254_signer(AGGREGATOR_BN254_KEY))
+    with pytest.raises(WrongSignerError, match="not signed by the BN254 key of aggregator"):
+        verify(bn254_member(AGGREGATOR_BN254_KEY), signature, **{field: value})
+
+
+def test_a_signature_by_another_key_is_rejected():
     with pytest.raises(WrongSignerError):
-        verify_aggregator_signature(chain, **TASK, signature=aggregator_signature(STRANGER))
-
-
-def test_a_task_naming_another_aggregator_is_rejected(chain):
-    with pytest.raises(WrongSignerError, match="names aggregator"):
-        verify_aggregator_signature(
-            chain, **TASK, signature=aggregator_signature(), aggregator_address=STRANGER.address
-        )
+        verify(ECDSA_AGGREGATOR, aggregator_signature(STRANGER))
+    with pytest.raises(WrongSignerError):
+        verify(bn254_member(AGGREGATOR_BN254_KEY), aggregator_signature(bn254_signer(STRANGER_BN254_KEY)))
 
 
 @pytest.mark.parametrize("signature", [b"", b"\x01" * 64, b"\x01" * 64 + b"\x05", b"\x00" * 65])
-def test_a_malformed_signature_is_reported_as_malformed(chain, signature):
+def test_a_malformed_ecdsa_signature_is_reported_as_malformed(signature):
     with pytest.raises(MalformedSignatureError, match="malformed"):
-        verify_aggregator_signature(chain, **TASK, signature=signature)
+        verify(ECDSA_AGGREGATOR, signature)
 
 
 @pytest.mark.parametrize(
-    "field,value",
+    ("signature", "match"), [(b"", "64 bytes"), (b"\x01" * 65, "64 bytes"), (b"\x01" * 64, "malformed")]
+)
+def test_a_malformed_bn254_signature_is_reported_as_malformed(signature, match):
+    with pytest.raises(MalformedSignatureError, match=match):
+        verify(bn254_member(AGGREGATOR_BN254_KEY), signature)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
     [
         ("task_id", "0x1234"),
         ("executor_address", "operator"),
@@ -144,19 +169,25 @@ def test_a_malformed_signature_is_reported_as_malformed(chain, signature):
         ("avs_address", "0xab"),
     ],
 )
-def test_a_malformed_field_is_reported_as_malformed(chain, field, value):
+def test_a_malformed_field_is_reported_as_malformed(field, value):
     with pytest.raises(MalformedTaskError):
-        verify_aggregator_signature(chain, **{**TASK, field: value}, signature=aggregator_signature())
+        verify(ECDSA_AGGREGATOR, aggregator_signature(), **{field: value})
 
 
-def test_an_unknown_operator_set_is_a_lookup_error(chain):
-    with pytest.raises(UnknownOperatorSetError):
-        verify_aggregator_signature(chain, **{**TASK, "operator_set_id": 9}, signature=bytes(65))
+@pytest.mark.parametrize("curve", [ECDSA, BN254])
+def test_the_aggregator_is_looked_up_in_the_avs_aggregator_set(curve):
+    member = asyncio.run(aggregator_member(chain(curve), AVS, AGGREGATOR.address, 7))
+    assert (member.operator, member.curve_type) == (AGGREGATOR.address_lower, curve)
 
 
-def test_bn254_aggregator_signatures_are_not_implemented(chain):
-    with pytest.raises(NotImplementedError, match=r"BN254 .*not implemented"):
-        verify_aggregator_signature(chain, **{**TASK, "operator_set_id": 1}, signature=bytes(65))
+def test_an_aggregator_without_a_key_in_the_aggregator_set_is_unknown():
+    with pytest.raises(UnknownAggregatorError, match="is not registered in aggregator operator set 5"):
+        asyncio.run(aggregator_member(chain(), AVS, STRANGER.address, 7))
+
+
+def test_an_avs_without_registrar_is_a_chain_answer_not_an_aggregator_problem():
+    with pytest.raises(ChainReaderError, match="has no registrar"):
+        asyncio.run(aggregator_member(chain(), "0x" + "cd" * 20, AGGREGATOR.address, 7))
 
 
 # --- results ---
@@ -170,9 +201,13 @@ RESULT = dict(
 )
 
 
-def test_result_and_auth_signatures_recover_to_the_signer(chain):
-    output = b"16"
-    result_signature, auth_signature = sign_result(chain, EXECUTOR, **RESULT, output=output)
+def sign(signer, **fields):
+    output = fields.pop("output", b"16")
+    return asyncio.run(sign_result(chain(), signer, **{**RESULT, **fields}, output=output))
+
+
+def test_ecdsa_result_and_auth_signatures_recover_to_the_signer():
+    result_signature, auth_signature = sign(EXECUTOR)
     certificate = ecdsa_certificate_digest(
         SEPARATOR,
         1_700_000_000,
@@ -184,50 +219,42 @@ def test_result_and_auth_signatures_recover_to_the_signer(chain):
     assert recover_address(auth, auth_signature) == EXECUTOR.address
 
 
-def test_signatures_change_when_the_output_changes(chain):
-    first = sign_result(chain, EXECUTOR, **RESULT, output=b"16")
-    second = sign_result(chain, EXECUTOR, **RESULT, output=b"17")
-    assert first.result_signature != second.result_signature
-    assert first.auth_signature != second.auth_signature
-    assert sign_result(chain, EXECUTOR, **RESULT, output=b"16") == first
+def test_bn254_result_signature_is_the_solidity_one_and_the_auth_signature_the_standard_one():
+    signer = bn254_signer(EXECUTOR_BN254_KEY)
+    result_signature, auth_signature = sign(signer, operator_set_id=1)
+    certificate = bn254_certificate_digest(1_700_000_000, result_message_hash(TASK["task_id"], b"16"))
+    assert result_signature == bn254.sign_solidity(EXECUTOR_BN254_KEY, certificate)
+    assert bn254.verify_solidity(signer.public_key_g2, certificate, result_signature)
+    auth = auth_digest(TASK["task_id"], AVS, EXECUTOR.address, 1, result_signature)
+    assert auth_signature == bn254.sign(EXECUTOR_BN254_KEY, auth)
 
 
-def test_the_reference_timestamp_is_part_of_the_certificate(chain):
-    first = sign_result(chain, EXECUTOR, **RESULT, output=b"16")
-    later = sign_result(chain, EXECUTOR, **{**RESULT, "reference_timestamp": 1_700_000_001}, output=b"16")
-    assert first.result_signature != later.result_signature
+def test_signatures_change_when_the_output_or_the_timestamp_changes():
+    first = sign(EXECUTOR)
+    assert sign(EXECUTOR, output=b"17").result_signature != first.result_signature
+    assert sign(EXECUTOR, output=b"17").auth_signature != first.auth_signature
+    assert sign(EXECUTOR, reference_timestamp=1_700_000_001).result_signature != first.result_signature
+    assert sign(EXECUTOR) == first
 
 
-def test_the_auth_message_names_the_operator_address_not_the_key(chain):
+def test_the_auth_message_names_the_operator_address_not_the_key():
     operator = "0x" + "cd" * 20
-    signatures = sign_result(chain, EXECUTOR, **{**RESULT, "operator_address": operator}, output=b"x")
+    signatures = sign(EXECUTOR, operator_address=operator, output=b"x")
     auth = auth_digest(TASK["task_id"], AVS, operator, 0, signatures.result_signature)
     assert recover_address(auth, signatures.auth_signature) == EXECUTOR.address
-    message_hash = result_message_hash(TASK["task_id"], b"x")
-    certificate = chain.certificate_digest("ECDSA", AVS, 0, RESULT["reference_timestamp"], message_hash)
-    assert recover_address(certificate, signatures.result_signature) == EXECUTOR.address
 
 
-def test_bn254_result_signing_is_not_implemented(chain):
-    with pytest.raises(NotImplementedError, match="BN254 operator sets is not implemented yet"):
-        sign_result(chain, EXECUTOR, **{**RESULT, "operator_set_id": 1}, output=b"x")
-
-
-class _Bn254Stub:
-    curve = "BN254"
-    address = "0x" + "00" * 20
-
-    def sign_digest(self, digest):
-        raise AssertionError("must not be asked to sign")
-
-
-def test_a_signer_for_another_curve_is_refused(chain):
-    with pytest.raises(SignerMismatchError, match="uses ECDSA, but the signer is BN254"):
-        sign_result(chain, _Bn254Stub(), **RESULT, output=b"x")
+def test_the_signer_for_a_curve_comes_from_the_signers_or_a_configuration_error():
+    signers = {ECDSA: EXECUTOR}
+    assert signer_for(signers, ECDSA, "operator set 0") is EXECUTOR
+    with pytest.raises(SignerMissingError, match=r"no BN254 signing key \(operator.signingKeys.bls\)"):
+        signer_for(signers, BN254, "operator set 1 of AVS x")
+    with pytest.raises(SignerMissingError, match=r"operator.signingKeys.ecdsa"):
+        signer_for({}, ECDSA, "operator set 0")
 
 
 @pytest.mark.parametrize(
-    "field,value,message",
+    ("field", "value", "message"),
     [
         ("task_id", "0x0f", "66 characters"),
         ("avs_address", "0xab", "avs address"),
@@ -235,6 +262,6 @@ def test_a_signer_for_another_curve_is_refused(chain):
         ("reference_timestamp", 2**32, "reference timestamp"),
     ],
 )
-def test_malformed_fields_are_reported_when_signing(chain, field, value, message):
+def test_malformed_fields_are_reported_when_signing(field, value, message):
     with pytest.raises(MalformedTaskError, match=message):
-        sign_result(chain, EXECUTOR, **{**RESULT, field: value}, output=b"x")
+        sign(EXECUTOR, **{field: value}, output=b"x")
