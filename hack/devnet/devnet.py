@@ -105,8 +105,9 @@ def cached_deployment(toolchain: Toolchain) -> Path:
     with cache_lock("deploy"):
         if (target / "deployment.json").exists():
             return target
+        for stale in target.parent.glob(f".{target.name}.*"):  # what an interrupted deploy left
+            shutil.rmtree(stale, ignore_errors=True)
         work = target.with_name(f".{target.name}.{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         anvil = Anvil(toolchain.anvil, free_port(), work / "state.json", preserve_history=False)
         anvil.start()
@@ -180,9 +181,14 @@ class Devnet:
         shutil.copyfile(cached / "state.json", anvil.state_file)
         manifest_data = json.loads((cached / "deployment.json").read_text())
         anvil.start()
+        try:
+            rpc = _ready_rpc(anvil.rpc_url)
+        except DevnetError:
+            anvil.stop(keep_state=False)
+            raise
         manifest_data["rpcUrl"] = anvil.rpc_url
         devnet = cls(anvil, state_dir, manifest_data)
-        devnet._rpc = _ready_rpc(anvil.rpc_url)
+        devnet._rpc = rpc
         instance = {"anvil": str(toolchain.anvil), "port": anvil.port, "deployment": cached.name}
         cls._instance_file(state_dir).write_text(json.dumps(instance) + "\n")
         devnet._write_manifest()
@@ -347,6 +353,19 @@ class Devnet:
             self.rpc.transact(
                 operator, registrar.functions.updateSocket(operator, socket), action="updateSocket"
             )
+
+    def set_task_sla(self, avs: str, operator_set_id: int, seconds: int) -> None:
+        """Changes an executor set's task SLA (sent by its AVS; the rest of the task config stays);
+        tasks created afterwards expire `seconds` after creation. Manifest entry updated."""
+        mailbox = self.contract("taskMailbox")
+        key = (self.avs(avs)["address"], operator_set_id)
+        config = list(self.rpc.call(mailbox.functions.getExecutorOperatorSetTaskConfig(key)))
+        config[1] = seconds  # ExecutorOperatorSetTaskConfig.taskSLA
+        self.rpc.transact(key[0], mailbox.functions.setExecutorOperatorSetTaskConfig(key, tuple(config)))
+        for operator_set in self.avs(avs)["executorOperatorSets"]:
+            if operator_set["id"] == operator_set_id:
+                operator_set["taskSLA"] = seconds
+        self._write_manifest()
 
     def transport_operator_tables(self) -> Transport:
         """Transports every reserved set's current table at a new reference timestamp (see transport.py);

@@ -3,6 +3,7 @@ transport, the state cache, Anvil stop/restart, and the command line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -122,6 +123,36 @@ def test_transport_gives_later_tasks_a_new_reference_timestamp(fresh_devnet: Dev
     assert merkle.root(leaves) == transport.global_table_root
     after = devnet.create_task(avs, 2, b"after")
     assert after.reference_timestamp == transport.reference_timestamp
+
+    # A task keeps the reference timestamp it was created with; only that one verifies.
+    executor_key = devnet.manifest["accounts"]["executor"]["ecdsaKeysByAvs"][avs]["ecdsaKey"]
+    stale = ecdsa_certificate(devnet, before, b"ok", executor_key)
+    moved = ecdsa_certificate(
+        devnet,
+        dataclasses.replace(before, reference_timestamp=transport.reference_timestamp),
+        b"ok",
+        executor_key,
+    )
+    with pytest.raises(RevertError) as rejected:
+        devnet.submit_result(before.task_hash, moved, b"ok")
+    assert rejected.value.error == "InvalidReferenceTimestamp()"
+    devnet.submit_result(before.task_hash, stale, b"ok")
+    assert devnet.task_status(before.task_hash) == "VERIFIED"
+
+
+def test_a_task_past_its_sla_expires_and_takes_no_result(fresh_devnet: Devnet):
+    devnet = fresh_devnet
+    avs = devnet.manifest["avss"][0]["address"]
+    devnet.set_task_sla(avs, 1, 1)
+    task = devnet.create_task(avs, 1, b"too slow")
+    assert task.task_deadline == devnet.rpc.w3.eth.get_block(task.block_number)["timestamp"] + 1
+
+    devnet.wait_for_block_after(task.task_deadline)
+    assert devnet.task_status(task.task_hash) == "EXPIRED"
+    executor_key = devnet.manifest["accounts"]["executor"]["ecdsaKeysByAvs"][avs]["ecdsaKey"]
+    with pytest.raises(RevertError) as rejected:
+        devnet.submit_result(task.task_hash, ecdsa_certificate(devnet, task, b"late", executor_key), b"late")
+    assert rejected.value.error == "InvalidTaskStatus(1, 3)"  # expected CREATED, is EXPIRED
 
 
 def test_state_cache_gives_every_instance_the_same_deployment(devnet: Devnet, fresh_devnet: Devnet):

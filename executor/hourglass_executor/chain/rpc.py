@@ -98,7 +98,6 @@ class RpcChainReader:
         self._domain_separators: dict[str, bytes] = {}
         # Which pure functions were cross-checked against the contract (True) or differ (False).
         self._local_ok: dict[str, bool] = {}
-        self._checking: dict[str, asyncio.Future[bool]] = {}
 
     @property
     def stats(self) -> Any:
@@ -144,12 +143,14 @@ class RpcChainReader:
         return value
 
     async def avs_config(self, avs: str, block: int) -> AvsConfig:
+        avs = avs.lower()  # one cache key however the address is spelt
         aggregator_set, executor_sets = await self._registrar_call(avs, GET_AVS_CONFIG, (), block)
         return AvsConfig(int(aggregator_set), tuple(int(i) for i in executor_sets))
 
     async def operator_set_member(
         self, avs: str, operator_set_id: int, operator: str, block: int
     ) -> OperatorSetMember:
+        avs, operator = avs.lower(), operator.lower()  # one cache key however the addresses are spelt
         operator_set = (avs, operator_set_id)
         socket, curve, bn254_key, ecdsa_address = await asyncio.gather(
             self._registrar_call(avs, GET_OPERATOR_SOCKET, (operator,), block),

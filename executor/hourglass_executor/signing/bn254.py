@@ -17,7 +17,8 @@ about half a millisecond there, against hundreds of milliseconds in pure Python.
 loaded on first use from `$HOURGLASS_BN254_LIBRARY`, else from `_native/libhourglass_bn254.so` next
 to this file (executor/native/bn254/build.sh puts it there); importing this module never needs it,
 so executors that only sign ECDSA run without it. A BN254 call without the library raises
-`Bn254LibraryError` saying how to build it.
+`Bn254LibraryError` saying how to build it. Once loaded, the library's Go runtime does not survive a
+`fork()` without `exec` (subprocesses are fine; multiprocessing's "fork" start method is not).
 
 Verification never accepts the point at infinity as a public key (every signature would verify
 against it; crypto-libs does accept it). No error message contains key material.
