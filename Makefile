@@ -1,6 +1,7 @@
 # Entry points for developers and CI. The ones that matter (see README.md):
 #   make demo   start the local control plane, install the CRD and the sample Performers, show them;
-#               then run the executor and submit signed sample tasks (hack/demo.sh stop ends it all)
+#               then a local chain, tasks created on it, the executor and the test aggregator taking
+#               them to TaskVerified (hack/demo.sh stop ends it all)
 #   make test   lint and run the whole test suite (unit + local-chain + real-cluster tests)
 #   make devnet start the local chain (Anvil + EigenLayer contracts + test AVSs; docs/devnet.md)
 # They install what they need (virtualenv, Python packages, control-plane binaries) and are idempotent.

@@ -2,13 +2,17 @@
 # The main job: start the local control plane (or use HOURGLASS_KUBECONFIG's cluster), install the
 # Performer CRD, start the operator (a background process watching the demo namespaces), create the
 # sample Performers in $HOURGLASS_DEMO_NAMESPACE (default hourglass-demo) and show them becoming Ready;
-# then run the executor: an echo performer process, the executor (kubernetes mode, namespace
-# $HOURGLASS_DEMO_EXECUTOR_NAMESPACE, default <namespace>-avs) deploying its Performer there, and a
-# test aggregator submitting signed sample tasks whose results and signatures are printed.
+# then the whole task flow on a local chain: the devnet (Anvil with the EigenLayer contracts and two
+# test AVSs, hack/devnet), tasks created on its TaskMailbox, the executor (kubernetes mode, namespace
+# $HOURGLASS_DEMO_EXECUTOR_NAMESPACE, default <namespace>-avs; it reads the chain over JSON-RPC and
+# signs with keys from keystore files) deploying its Performer, and the test aggregator
+# (hack/aggregator) taking each task from TaskCreated to the executor, the certificate, submitResult
+# and TaskVerified on chain. Every step is printed.
 #
-#   hack/demo.sh         run the demo (again: idempotent; a running operator, performer and executor are reused)
-#   hack/demo.sh stop    stop the executor (it deletes its Performer), the performer, the executor's
-#                        namespace and the operator
+#   hack/demo.sh         run the demo (again: idempotent; a running operator, devnet, performer and
+#                        executor are reused, and new tasks are created)
+#   hack/demo.sh stop    stop everything it started: the executor (it deletes its Performer), the
+#                        performer, the executor's namespace, the devnet and the operator
 #
 # Pods run nothing on the local control plane (kwok), so the executor reaches its performer through
 # the endpoint resolver hourglass_executor.examples.local_resolver (a local echo performer process);
@@ -29,7 +33,11 @@ executor_pid="$executor_dir/executor.pid"
 executor_log="$executor_dir/executor.log"
 performer_pid="$executor_dir/performer.pid"
 performer_log="$executor_dir/performer.log"
+devnet_dir="$state_dir/devnet-$namespace"
 step() { printf '\n==> %s\n' "$*"; }
+# The test aggregator, and the chain tooling, on the demo's devnet (TEST KEYS ONLY).
+export PYTHONPATH="$PWD/executor:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+aggregator() { .venv/bin/python -m hack.aggregator --manifest "$devnet_dir/manifest.json" "$@"; }
 
 # shellcheck source=hack/lib/process.sh
 source hack/lib/process.sh
@@ -47,6 +55,10 @@ if [ "${1:-}" = stop ]; then
     "$kubectl_bin" --kubeconfig "$kubeconfig" delete namespace "$executor_namespace" \
       --ignore-not-found --wait=false >/dev/null 2>&1 || true
     rm -f "$executor_dir/cluster"
+  fi
+  if [ -f "$devnet_dir/instance.json" ]; then
+    hack/devnet/devnet.sh down --state-dir "$devnet_dir" >/dev/null 2>&1 || true
+    echo "stopped the demo devnet ($devnet_dir)" >&2
   fi
   if operator_running; then
     kill -TERM "$(cat "$pid_file")"
@@ -112,6 +124,41 @@ kubectl get performers -A
 step "their pods and the nodes the scheduler chose"
 kubectl get pods -n "$namespace" -o wide
 
+step "starting the local chain: Anvil with the EigenLayer contracts and the devnet AVSs (docs/devnet.md)"
+devnet_was_running=no
+hack/devnet/devnet.sh status --state-dir "$devnet_dir" >/dev/null 2>&1 && devnet_was_running=yes
+manifest=$(hack/devnet/devnet.sh up --state-dir "$devnet_dir")
+.venv/bin/python - "$manifest" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+avs = m["avss"][0]
+sets = ", ".join(f"{s['id']} ({s['curve']})" for s in avs["executorOperatorSets"])
+print(f"manifest:    {sys.argv[1]}")
+print(f"RPC:         {m['rpcUrl']} (chain id {m['chainId']})")
+print(f"TaskMailbox: {m['contracts']['taskMailbox']}")
+print(f"AVS 1:       {avs['address']}: aggregator operator set 0 ({avs['aggregatorCurve']}), executor operator sets {sets}")
+print(f"executor operator {m['accounts']['executor']['address']}, aggregator {m['accounts']['aggregator']['address']}")
+PY
+
+step "the executor operator's setup: signing keys in keystores, the executor's configuration, its socket on chain"
+mkdir -p "$executor_dir"
+if running "$executor_pid" && [ "$devnet_was_running" = no ]; then
+  stop_process "$executor_pid" "executor of an earlier devnet" 120  # it reads the chain of the old RPC URL
+fi
+if ! running "$executor_pid"; then
+  free_port >"$executor_dir/task.port"
+  free_port >"$executor_dir/management.port"
+fi
+.venv/bin/python -m hack.demo_executor configure --devnet-dir "$devnet_dir" --dir "$executor_dir" \
+  --namespace "$executor_namespace" --kubeconfig "$kubeconfig" --image "$performer_image" \
+  --task-port "$(cat "$executor_dir/task.port")" --management-port "$(cat "$executor_dir/management.port")" >/dev/null
+echo "config $executor_dir/executor.yaml: kubernetes mode, chain.type rpc at the devnet, keystores in $executor_dir/keys"
+
+step "creating tasks on the TaskMailbox (createTask from the task creator): AVS 1's ECDSA set 1 and BN254 set 2"
+from_block=$(aggregator block-number)
+aggregator create-task --avs 0 --operator-set 1 --payload '{"op": "echo", "data": "hello from the ECDSA operator set"}'
+aggregator create-task --avs 0 --operator-set 2 --payload '{"op": "echo", "data": "hello from the BN254 operator set"}'
+
 step "starting an echo performer and the executor (namespace $executor_namespace; files in $executor_dir)"
 printf 'kubeconfig=%q\nkubectl_bin=%q\n' "$kubeconfig" "$kubectl_bin" >"$executor_dir/cluster"
 if running "$performer_pid"; then
@@ -126,65 +173,35 @@ fi
 if running "$executor_pid"; then
   echo "executor already running (pid $(cat "$executor_pid"))"
 else
-  free_port >"$executor_dir/task.port"
-  free_port >"$executor_dir/management.port"
-  cat >"$executor_dir/executor.yaml" <<YAML
-# Written by hack/demo.sh. TEST KEYS ONLY: Anvil's public development account #0.
-grpcPort: $(cat "$executor_dir/task.port")
-managementServerGrpcPort: $(cat "$executor_dir/management.port")
-logFormat: text
-operator:
-  address: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-  operatorPrivateKey:
-    privateKey: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-  signingKeys:
-    ecdsa:
-      privateKey: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-l1Chain:
-  rpcUrl: "http://127.0.0.1:8545"
-  chainId: 31337
-avsPerformers:
-  - avsAddress: "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-    deploymentMode: kubernetes
-    image:
-      repository: "${performer_image%:*}"
-      tag: "${performer_image##*:}"
-kubernetes:
-  namespace: "$executor_namespace"
-  kubeConfigPath: "$kubeconfig"
-  endpointResolver: hourglass_executor.examples.local_resolver:resolve
-  deletePerformersOnShutdown: true
-chain:
-  type: static
-  file: "$PWD/executor/examples/chain-static.yaml"
-storage:
-  type: sqlite
-  sqlite:
-    path: "$executor_dir/executor.sqlite3"
-authentication:
-  enabled: true
-YAML
   HOURGLASS_PERFORMER_ENDPOINT="127.0.0.1:$(cat "$executor_dir/performer.port")" \
     nohup .venv/bin/hourglass-executor run --config "$executor_dir/executor.yaml" >"$executor_log" 2>&1 &
   echo $! >"$executor_pid"
   echo "executor: pid $(cat "$executor_pid"), tasks on 127.0.0.1:$(cat "$executor_dir/task.port"), management on 127.0.0.1:$(cat "$executor_dir/management.port")"
 fi
-
-step "submitting signed sample tasks to the executor (it deploys its Performer first)"
-if ! PYTHONPATH=. .venv/bin/python executor/examples/submit_tasks.py --wait 180 \
-  --executor "127.0.0.1:$(cat "$executor_dir/task.port")" --chain executor/examples/chain-static.yaml; then
-  echo "the tasks did not all succeed; the executor's log:" >&2
+if ! .venv/bin/python -m hack.demo_executor wait-serving --address "127.0.0.1:$(cat "$executor_dir/task.port")" --timeout 180; then
+  echo "the executor did not start serving; its log:" >&2
   tail -n 30 "$executor_log" >&2
   exit 1
 fi
+echo "executor SERVING (its performer is deployed and ready)"
 
-step "the executor's Performer: kubectl get performers -n $executor_namespace"
-kubectl get performers -n "$executor_namespace"
+step "the executor's performer: kubectl get performers,pods -n $executor_namespace -o wide"
+kubectl get performers -n "$executor_namespace" -o wide
+kubectl get pods -n "$executor_namespace" -o wide
+
+step "the aggregator: TaskCreated events from block $from_block -> SubmitTask -> verified results -> certificate -> submitResult"
+if ! aggregator run --from-block "$from_block" --count 2; then
+  echo "a task did not reach TaskVerified; the executor's log:" >&2
+  tail -n 30 "$executor_log" >&2
+  exit 1
+fi
 
 cat <<MSG
 
   kubectl:       $kubectl_bin --kubeconfig $kubeconfig
   operator log:  $log_file
   executor log:  $executor_log   (config: $executor_dir/executor.yaml)
+  devnet:        hack/devnet/devnet.sh status --state-dir $devnet_dir   (manifest: $devnet_dir/manifest.json)
+  aggregator:    PYTHONPATH=executor:. .venv/bin/python -m hack.aggregator --manifest $devnet_dir/manifest.json --help
   stop:          hack/demo.sh stop; make cluster-down
 MSG

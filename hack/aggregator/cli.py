@@ -4,6 +4,7 @@ executor against a chain by hand. Every step is printed.
     python -m hack.aggregator --manifest M create-task --avs 0 --operator-set 2 --payload '{"op": "echo"}'
     python -m hack.aggregator --manifest M run --from-block N [--count K] [--give-up-after S]
     python -m hack.aggregator --manifest M run --transaction 0x…   (the task of a createTask transaction)
+    python -m hack.aggregator --manifest M block-number              (the latest block: a --from-block)
 
 `--manifest` is a devnet manifest (hack/devnet/devnet.sh manifest; docs/devnet.md) or a JSON file of
 that shape: rpcUrl, contracts, and the accounts `aggregator` (operator address, signing keys,
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--avs", required=True, help="an AVS address, or its index in the manifest")
     create.add_argument("--operator-set", type=int, required=True)
     create.add_argument("--payload", required=True, help="the task payload (UTF-8 text)")
+    verbs.add_parser("block-number", help="print the chain's latest block number")
     run = verbs.add_parser("run", help="take tasks from TaskCreated events through to TaskVerified")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-block", type=int, help="the first block to look for TaskCreated events in")
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = json.loads(args.manifest.read_text())
     try:
+        if args.verb == "block-number":
+            print(chain_view(manifest).block_number())
+            return 0
         if args.verb == "create-task":
             chain = chain_view(manifest)
             key = manifest["accounts"]["taskCreator"]["privateKey"]
