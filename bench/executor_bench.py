@@ -5,11 +5,17 @@ calling the performer directly, on loopback.
     .venv/bin/python -m bench.executor_bench --clients 16 --duration 5 --profile
 
 Three processes: the example echo performer (`python -m hourglass_executor.examples.echo_performer`),
-the executor (this module with --serve-executor: the real gRPC servers, task service, pool, ECDSA
-verification and signing, memory store, a static chain; its backend is the test LocalBackend whose
-performer is the echo process, through avsPerformers[].kubernetes.endpointOverride — no Docker or
-Kubernetes involved), and the load generator (this process, grpc.aio clients; every submission is
-signed before the clock starts).
+the executor (this module with --serve-executor: the real gRPC servers, task service, pool, signature
+checks and signing with its ECDSA and BN254 keys, memory store, a static chain; its backend is the
+test LocalBackend whose performer is the echo process, through avsPerformers[].kubernetes.endpointOverride
+— no Docker or Kubernetes involved), and the load generator (this process, grpc.aio clients; every
+submission is signed before the clock starts).
+
+The executor is measured per curve, as AVSs use it: ECDSA tasks (an AVS whose aggregator operator set
+is ECDSA sends a task of its ECDSA executor set: the executor recovers the aggregator's ECDSA
+signature and signs the result with ECDSA) and BN254 tasks (BN254 aggregator set and BN254 executor
+set: a pairing check of the aggregator's signature, two BN254 signatures). The static chain has one
+AVS of each kind (tests/support/aggregator.chain_document).
 
 For scale, a fourth process is the floor of any Python gRPC executor on this machine: a pass-through
 proxy (this module with --serve-proxy: a grpc.aio ExecutorService that forwards each submission to
@@ -18,12 +24,13 @@ the executor the SQLite store (a file in a temporary directory) instead of the m
 
 Phases, each against the same performer process:
 1. latency, one client: sequential calls directly to the performer, through the proxy, through the
-   executor; added latency = through - direct (p50 and p95 of each);
-2. throughput, N clients for --duration seconds: directly, through the proxy, through the executor
-   (tasks/s, p50/p95 latency under load, CPU seconds per 1000 tasks of each process).
-A sample of the executor's results is verified as an aggregator would (signatures recover to the
-executor's key). Prints a table and writes JSON to bench/results/ (git-ignored). --profile runs the
-executor under cProfile during the throughput phase and prints its top functions.
+   executor with ECDSA tasks and with BN254 tasks; added latency = through - direct (p50 and p95);
+2. throughput, N clients for --duration seconds: the same four paths (tasks/s, p50/p95 latency under
+   load, CPU seconds per 1000 tasks of each process).
+A sample of the executor's results of each curve is verified as an aggregator would (with the
+executor's registered ECDSA or BN254 key). Prints a table and writes JSON to bench/results/
+(git-ignored). --profile runs the executor under cProfile during the BN254 throughput phase and
+prints its top functions.
 
 Then, with the servers stopped, the per-operation times of the signing primitives (bench/signing_ops:
 BN254 sign/verify and their Solidity-compatible forms through the native library, ECDSA sign and
@@ -64,14 +71,33 @@ from hourglass_executor.api.eigenlayer.hourglass.v1.performer import (  # noqa: 
     performer_pb2,
     performer_pb2_grpc,
 )
+from hourglass_executor.chain import StaticChainReader  # noqa: E402
 
 from bench import signing_ops  # noqa: E402
-from tests.support.aggregator import TestAggregator  # noqa: E402
-from tests.support.executor_harness import config_data, free_port, static_chain  # noqa: E402
+from tests.support.aggregator import (  # noqa: E402
+    AGGREGATOR_BN254_KEY,
+    AVS,
+    BN254_SET,
+    ECDSA_SET,
+    TestAggregator,
+    bn254_signer,
+    chain_document,
+    executor_signers,
+)
+from tests.support.executor_harness import config_data, free_port  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 PAYLOAD = json.dumps({"op": "echo", "data": "x" * 32}).encode()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BN254_AVS = "0x" + "b254" * 10  # the static chain's AVS with a BN254 aggregator operator set
+
+
+def bench_chain() -> StaticChainReader:
+    """The static chain of both processes: AVS with an ECDSA aggregator set, BN254_AVS with a BN254
+    one; each with an ECDSA (ECDSA_SET) and a BN254 (BN254_SET) executor set the executor is in."""
+    ecdsa = chain_document((AVS,), aggregator_curve="ECDSA")
+    bn254 = chain_document((BN254_AVS,), aggregator_curve="BN254")
+    return StaticChainReader.from_mapping({**ecdsa, "avss": ecdsa["avss"] + bn254["avss"]})
 
 
 # --- the executor process --------------------------------------------------------------------
@@ -87,13 +113,15 @@ def serve_executor(port: int, performer: str, profile: str | None, store_path: s
 
     from tests.support.local_backend import LocalBackend
 
-    data = config_data(grpcPort=port, taskTimeout="30s")
-    data["avsPerformers"][0]["kubernetes"] = {"endpointOverride": performer}
+    data = config_data(avss=(AVS, BN254_AVS), grpcPort=port, taskTimeout="30s")
+    for entry in data["avsPerformers"]:
+        entry["kubernetes"] = {"endpointOverride": performer}
     executor = Executor(
         validate_config(data),
         backend=LocalBackend(),
-        chain=static_chain(),
+        chain=bench_chain(),
         store=SqliteStore(store_path) if store_path else MemoryStore(),
+        signers=executor_signers(),
         host="127.0.0.1",
     )
     profiler = None
@@ -158,20 +186,27 @@ def summary(latencies: list[float], seconds: float, failures: int) -> dict[str, 
     }
 
 
-PATHS = ("direct", "proxy", "executor")
+PATHS = ("direct", "proxy", "ecdsa", "bn254")
+EXECUTOR_PATHS = ("ecdsa", "bn254")  # through the executor, by curve
 TITLES = {
     "direct": "performer directly",
     "proxy": "gRPC pass-through (floor)",
-    "executor": "through the executor",
+    "ecdsa": "executor, ECDSA tasks",
+    "bn254": "executor, BN254 tasks",
 }
 Call = Callable[[executor_pb2.TaskSubmission], Awaitable[Any]]
 
 
 class Load:
-    """grpc.aio clients for the three paths (one channel each)."""
+    """grpc.aio clients for the paths (one channel per process); the aggregator of each path signs its
+    submissions (ECDSA tasks for the performer and the proxy: they check nothing)."""
 
-    def __init__(self, ports: dict[str, int], aggregator: TestAggregator) -> None:
-        self.aggregator = aggregator
+    def __init__(self, ports: dict[str, int], chain: StaticChainReader) -> None:
+        ecdsa = TestAggregator(chain)
+        self.aggregators = {"direct": ecdsa, "proxy": ecdsa, "ecdsa": ecdsa}
+        self.aggregators["bn254"] = TestAggregator(chain, signer=bn254_signer(AGGREGATOR_BN254_KEY))
+        self.tasks = {path: {"avs": AVS, "operator_set_id": ECDSA_SET} for path in PATHS}
+        self.tasks["bn254"] = {"avs": BN254_AVS, "operator_set_id": BN254_SET}
         self.channels = {path: grpc.aio.insecure_channel(f"127.0.0.1:{port}") for path, port in ports.items()}
         performer = performer_pb2_grpc.PerformerServiceStub(self.channels["direct"])
         proxy = executor_pb2_grpc.ExecutorServiceStub(self.channels["proxy"])
@@ -186,11 +221,13 @@ class Load:
         self.calls: dict[str, Call] = {
             "direct": direct,
             "proxy": lambda submission: proxy.SubmitTask(submission, timeout=30),
-            "executor": lambda submission: executor.SubmitTask(submission, timeout=30),
+            "ecdsa": lambda submission: executor.SubmitTask(submission, timeout=30),
+            "bn254": lambda submission: executor.SubmitTask(submission, timeout=30),
         }
 
-    def submissions(self, count: int) -> list[executor_pb2.TaskSubmission]:
-        return [self.aggregator.submission(PAYLOAD) for _ in range(count)]
+    def submissions(self, path: str, count: int) -> list[executor_pb2.TaskSubmission]:
+        aggregator, task = self.aggregators[path], self.tasks[path]
+        return [aggregator.submission(PAYLOAD, **task) for _ in range(count)]
 
     async def sequential(self, path: str, submissions: list[executor_pb2.TaskSubmission]) -> list[float]:
         call, latencies = self.calls[path], []
@@ -261,18 +298,20 @@ def wait_serving(port: int, timeout: float = 30) -> None:
 async def measure(
     args: argparse.Namespace, ports: dict[str, int], processes: dict[str, subprocess.Popen]
 ) -> dict[str, Any]:
-    load = Load(ports, TestAggregator(static_chain()))
-    middle = {"direct": None, "proxy": processes["proxy"].pid, "executor": processes["executor"].pid}
+    load = Load(ports, bench_chain())
+    executor_pid = processes["executor"].pid
+    middle = {"direct": None, "proxy": processes["proxy"].pid, "ecdsa": executor_pid, "bn254": executor_pid}
     results: dict[str, Any] = {path: {} for path in PATHS}
     try:
         for path in PATHS:
-            await load.sequential(path, load.submissions(300))  # warm-up: connections, caches
-            latencies = await load.sequential(path, load.submissions(args.latency_samples))
+            await load.sequential(path, load.submissions(path, 300))  # warm-up: connections, caches
+            latencies = await load.sequential(path, load.submissions(path, args.latency_samples))
             results[path]["one_client"] = summary(latencies, sum(latencies), 0)
-        pool_size = int(args.duration * 5000 * args.pool_factor)
         for path in PATHS:
-            pool = load.submissions(pool_size)  # signed before the clock starts
-            if args.profile and path == "executor":
+            # Signed before the clock starts; BN254 tasks are slower (a pairing check each).
+            pool_size = int(args.duration * (5000 if path != "bn254" else 2000) * args.pool_factor)
+            pool = load.submissions(path, pool_size)
+            if args.profile and path == "bn254":
                 processes["executor"].send_signal(signal.SIGUSR1)
             before = {
                 "performer": cpu_seconds(processes["performer"].pid),
@@ -285,17 +324,17 @@ async def measure(
                 "middle": (cpu_seconds(middle[path]) - before["middle"]) if middle[path] else 0.0,
                 "load generator": cpu_seconds() - before["load generator"],
             }
-            if args.profile and path == "executor":
+            if args.profile and path == "bn254":
                 processes["executor"].send_signal(signal.SIGUSR2)
             loaded["cpu_s_per_1000"] = {
                 name: round(seconds / loaded["tasks"] * 1000, 3) if loaded["tasks"] else 0.0
                 for name, seconds in used.items()
             }
             results[path]["load"] = loaded
-            if path == "executor":
+            if path in EXECUTOR_PATHS:
                 for submission, result in sample:
-                    load.aggregator.verify(submission, result)
-                results["verified_results"] = len(sample)
+                    load.aggregators[path].verify(submission, result)
+                results.setdefault("verified_results", {})[path] = len(sample)
     finally:
         await load.close()
     return results
@@ -323,6 +362,9 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> list[tuple[str,
             "p50": round(added[path][0], 3),
             "p95": round(added[path][1], 3),
         }
+
+    # CPU seconds per 1000 tasks are milliseconds per task.
+    bn254_extra = loaded["bn254"]["cpu_s_per_1000"]["middle"] - loaded["ecdsa"]["cpu_s_per_1000"]["middle"]
 
     def cpu(path: str, name: str) -> str:
         value = loaded[path]["cpu_s_per_1000"][name]
@@ -353,6 +395,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> list[tuple[str,
         ),
         ("failed tasks", *(str(loaded[p]["failures"]) for p in PATHS), "0"),
         ("CPU per 1000 tasks: proxy or executor", "", *(cpu(p, "middle") for p in PATHS[1:]), ""),
+        ("executor CPU per BN254 task over an ECDSA one", "", "", "", f"+{bn254_extra:.2f} ms", ""),
         ("CPU per 1000 tasks: performer", *(cpu(p, "performer") for p in PATHS), ""),
         ("CPU per 1000 tasks: load generator", *(cpu(p, "load generator") for p in PATHS), ""),
     ]
@@ -379,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--pool-factor", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--profile", action="store_true", help="cProfile the executor in its throughput phase"
+        "--profile", action="store_true", help="cProfile the executor in its BN254 throughput phase"
     )
     parser.add_argument(
         "--store",
@@ -411,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_proxy(int(args.serve_proxy[0]), args.serve_proxy[1])
         return 0
 
-    ports = {path: free_port() for path in PATHS}
+    ports = {process: free_port() for process in ("direct", "proxy", "executor")}
     performer = f"127.0.0.1:{ports['direct']}"
     profile_path = RESULTS / "executor.prof"
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -448,7 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for port in ports.values():
             wait_serving(port)
+        load_average_before = round(os.getloadavg()[0], 2)
         results = asyncio.run(measure(args, ports, processes))
+        results["load_average_before"] = load_average_before
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
@@ -460,9 +505,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(store_dir, ignore_errors=True)
 
     print(table(report(args, results)))
+    verified = results["verified_results"]
     print(
-        f"({results['verified_results']} executor results verified as an aggregator would; "
-        f"{os.cpu_count()} CPUs shared by the load generator, the proxy or executor and the performer)"
+        f"({verified['ecdsa']} ECDSA and {verified['bn254']} BN254 executor results verified as an "
+        f"aggregator would; {os.cpu_count()} CPUs shared by the load generator, the proxy or executor and "
+        f"the performer; load average {results['load_average_before']} before, "
+        f"{os.getloadavg()[0]:.2f} after)"
     )
     signing = signing_ops.measure(args.signing_seconds, args.py_ecc_seconds)
     print("\nsigning operations, per operation (this process alone):")
