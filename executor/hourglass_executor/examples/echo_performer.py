@@ -63,6 +63,8 @@ TASK_LOG_ENV = "TASK_LOG"
 
 
 class EchoWorker(Worker):
+    _task_log: str | None = None  # (subclasses may skip __init__)
+
     def __init__(self, task_log: str | None = None) -> None:
         """`task_log`: a file each run task's id is appended to (see the module docstring)."""
         self._task_log = task_log
