@@ -193,8 +193,8 @@ class ChainView:
             data = error.data if isinstance(error.data, str) else None
             revert = self.errors.decode(data)
             raise ChainError(f"{what} reverted: {revert}", revert) from None
-        except (OSError, Web3RPCError) as error:  # requests' connection errors are OSErrors
-            raise ChainError(f"{what} failed: {error}") from None
+        except (OSError, Web3RPCError) as error:
+            raise ChainError(f"{what} failed: {_transport_problem(error)}") from None
 
     # -- tasks ------------------------------------------------------------------------------------
 
@@ -207,7 +207,7 @@ class ChainView:
         try:
             logs = event.get_logs(from_block=from_block, to_block=to_block)
         except (OSError, Web3RPCError) as error:
-            raise ChainError(f"eth_getLogs of TaskCreated failed: {error}") from None
+            raise ChainError(f"eth_getLogs of TaskCreated failed: {_transport_problem(error)}") from None
         return [_created_task(log) for log in logs]
 
     def task_created_in(self, transaction_hash: bytes | str) -> CreatedTask:
@@ -386,7 +386,7 @@ class ChainView:
             revert = self.errors.decode(error.data if isinstance(error.data, str) else None)
             raise ChainError(f"{what} reverted: {revert}", revert) from None
         except (OSError, Web3RPCError) as error:
-            raise ChainError(f"{what} failed: {error}") from None
+            raise ChainError(f"{what} failed: {_transport_problem(error)}") from None
         signed = account.sign_transaction(transaction)
         transaction_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(transaction_hash, timeout=timeout)
@@ -407,3 +407,11 @@ def _created_task(event: Any) -> CreatedTask:
         block_number=event["blockNumber"],
         transaction_hash=bytes(event["transactionHash"]),
     )
+
+
+def _transport_problem(error: Exception) -> str:
+    """What went wrong, without the RPC URL (it may carry an API key): a JSON-RPC error's message,
+    else the kind of transport failure."""
+    if isinstance(error, Web3RPCError):
+        return str(error)
+    return f"cannot reach the RPC endpoint ({type(error).__name__})"
