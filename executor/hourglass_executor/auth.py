@@ -58,8 +58,8 @@ from .signing.signer import Signer
 DEFAULT_TTL_SECONDS = 300
 DEFAULT_MAX_TOKENS = 8192  # live tokens of all requesters together (about 2 MB)
 DEFAULT_MAX_PER_REQUESTER = 16  # live tokens of one requester
-DEFAULT_ISSUE_BURST = 20  # tokens one requester may ask for at once...
-DEFAULT_ISSUE_RATE = 2.0  # ...and then per second
+DEFAULT_ISSUE_BURST = 50  # tokens one requester may ask for at once...
+DEFAULT_ISSUE_RATE = 10.0  # ...and then per second (a client polling ListPerformers fast)
 DEFAULT_MAX_RETIRED = 8192  # used/expired tokens remembered for their error message
 SWEEP_INTERVAL = 1.0  # seconds between sweeps of idle requesters
 _TOKEN_RE = re.compile(r"[0-9a-f]{64}")
