@@ -127,8 +127,9 @@ async def verify_aggregator_signature(
     task_block_number: int,
     payload: bytes,
     signature: bytes,
-) -> None:
-    """Checks a version-1 TaskSubmission signature against the aggregator's registered key.
+) -> bytes:
+    """Checks a version-1 TaskSubmission signature against the aggregator's registered key and
+    returns the digest it checked (it identifies the task: every signed field is in it).
 
     Raises MalformedTaskError, MalformedSignatureError or WrongSignerError."""
     try:
@@ -154,7 +155,7 @@ async def verify_aggregator_signature(
             raise WrongSignerError(
                 f"the task is not signed by the ECDSA key of {who} (or a signed field was changed)"
             )
-        return
+        return digest
     from .signing import bn254
 
     assert aggregator.bn254_g2 is not None
@@ -168,6 +169,7 @@ async def verify_aggregator_signature(
         raise WrongSignerError(
             f"the task is not signed by the BN254 key of {who} (or a signed field was changed)"
         )
+    return digest
 
 
 async def sign_result(

@@ -11,6 +11,9 @@ as long as a performer takes to become ready. An AVS whose performer cannot be d
 and left without one (its tasks get UNAVAILABLE until a DeployArtifact succeeds); a backend that
 cannot even list its performers stops the start.
 
+The store's task ids (and results) older than its retention are pruned at start and every
+`PRUNE_INTERVAL`, in batches of `PRUNE_BATCH` so that a large backlog does not hold the event loop.
+
 Stop (SIGTERM/SIGINT, or `stop()`): health NOT_SERVING, no new calls, in-flight calls may finish
 within `shutdownTimeout` (then they are cancelled), then the pool shuts down (performers are kept
 unless `kubernetes.deletePerformersOnShutdown`), then the chain reader and the store close.
@@ -50,6 +53,8 @@ TASK_SERVICE = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_
 MANAGEMENT_SERVICE = executor_pb2.DESCRIPTOR.services_by_name["ExecutorManagementService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+PRUNE_INTERVAL = 60.0  # seconds between prunes of the store
+PRUNE_BATCH = 1000  # task ids deleted per statement
 SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.so_reuseport", 0),  # fail when the port is taken instead of sharing it
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -123,6 +128,7 @@ class Executor:
         self.pool: PerformerPool | None = None
         self._servers: list[_Server] = []
         self._stopping: asyncio.Task[None] | None = None
+        self._pruning: asyncio.Task[None] | None = None
         self.start_problems: dict[str, str] = {}
 
     @property
@@ -182,6 +188,7 @@ class Executor:
         )
         for server in self._servers:
             await server.start()
+        self._pruning = asyncio.get_running_loop().create_task(self._prune_forever(self._store))
         log.info(
             "listening",
             extra={
@@ -204,6 +211,19 @@ class Executor:
             await server.set_serving(True)
         log.info("serving", extra={"avs_without_performer": sorted(self.start_problems) or None})
 
+    async def _prune_forever(self, store: Store) -> None:
+        while True:
+            try:
+                removed = 0
+                while (batch := store.prune(limit=PRUNE_BATCH)) == PRUNE_BATCH:
+                    removed += batch
+                    await asyncio.sleep(0)
+                if removed + batch:
+                    log.info("pruned task ids", extra={"removed": removed + batch})
+            except Exception:  # a store error must not end pruning for good
+                log.exception("cannot prune the store")
+            await asyncio.sleep(PRUNE_INTERVAL)
+
     async def stop(self) -> None:
         """Graceful stop (idempotent; concurrent callers wait for the same stop)."""
         if self._stopping is None:
@@ -217,6 +237,10 @@ class Executor:
             with contextlib.suppress(Exception):
                 await server.health.enter_graceful_shutdown()
         await asyncio.gather(*(server.server.stop(grace) for server in self._servers))
+        if self._pruning is not None:
+            self._pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruning
         if self.pool is not None:
             delete = bool(self.config.kubernetes and self.config.kubernetes.delete_performers_on_shutdown)
             await self.pool.shutdown(delete=delete)

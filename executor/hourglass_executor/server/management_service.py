@@ -13,6 +13,9 @@ AVS is served here).
 | signature malformed or not by the signing key                        |                   |
 | GetChallengeToken for another address than the operator's            | PERMISSION_DENIED |
 | GetChallengeToken with a malformed address                           | INVALID_ARGUMENT  |
+| GetChallengeToken beyond the issuing bounds of the caller's address  | RESOURCE_EXHAUSTED |
+| or of the executor (see `auth`); trailing metadata `retry-after`:    |                   |
+| whole seconds to wait, also in the message ("...; retry in N s")     |                   |
 | auth disabled, but a token sent (or GetChallengeToken called)        | UNIMPLEMENTED     |
 | malformed avs_address, registry_url, digest, env entry               | INVALID_ARGUMENT  |
 | DeployArtifact for an AVS not in `avsPerformers`                     | NOT_FOUND         |
@@ -29,6 +32,9 @@ configured ones overridden by name by the request's (`value`; `value_from_env`, 
 executor's own environment; `kubernetes_env` Secret/ConfigMap references, kubernetes mode only);
 `kubernetes.service_account_name` overrides the configured one. Upstream creates a Docker performer
 for any AVS and ignores the digest; this executor does neither.
+
+Refused GetChallengeToken calls are logged at most once per `FLOOD_LOG_INTERVAL` (with the number
+refused since the last line), so a flood cannot flood the log too.
 """
 
 from __future__ import annotations
@@ -37,13 +43,20 @@ import functools
 import logging
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
 
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
-from hourglass_executor.auth import ChallengeTokens, PermissionDeniedError, UnauthenticatedError
+from hourglass_executor.auth import (
+    ChallengeTokens,
+    PermissionDeniedError,
+    RateLimitedError,
+    UnauthenticatedError,
+    requester_of,
+)
 from hourglass_executor.config import ENV_NAME_RE, IMAGE_DIGEST_RE, IMAGE_TAG_RE
 from hourglass_executor.performers.base import EnvVar, NotReadyError, PerformerSpec
 from hourglass_executor.performers.pool import (
@@ -61,6 +74,7 @@ Code = grpc.StatusCode
 ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 K8S_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 CONFIG_KEY_RE = re.compile(r"[-._a-zA-Z0-9]{1,253}")
+FLOOD_LOG_INTERVAL = 10.0  # seconds between log lines about refused token requests
 
 
 Handler = Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Any]]
@@ -74,11 +88,12 @@ def _refusals(method: Handler) -> Handler:
         try:
             return await method(self, request, context)
         except Refusal as refusal:
-            log.info(
-                "management call refused",
-                extra={"rpc": method.__name__, "code": refusal.code.name, "reason": refusal.message},
-            )
-            await context.abort(refusal.code, refusal.message)
+            if refusal.code is not Code.RESOURCE_EXHAUSTED:  # logged by _flood_log
+                log.info(
+                    "management call refused",
+                    extra={"rpc": method.__name__, "code": refusal.code.name, "reason": refusal.message},
+                )
+            await context.abort(refusal.code, refusal.message, trailing_metadata=refusal.trailing_metadata)
 
     return handler
 
@@ -97,6 +112,8 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
         self._tokens = tokens
         self._kubernetes = deployment_mode == "kubernetes"
         self._environ = environ
+        self._refused_tokens = 0
+        self._refused_logged_at = -FLOOD_LOG_INTERVAL
 
     # --- RPCs ----------------------------------------------------------------------------------
 
@@ -108,10 +125,18 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
             raise Refusal(Code.UNIMPLEMENTED, "authentication is not enabled on this executor")
         if not ADDRESS_RE.fullmatch(request.operator_address):
             raise Refusal(Code.INVALID_ARGUMENT, 'operator_address must be "0x" followed by 40 hex digits')
+        requester = requester_of(context.peer())
         try:
-            token, expires_at = self._tokens.issue(request.operator_address)
+            token, expires_at = self._tokens.issue(request.operator_address, requester)
         except PermissionDeniedError as error:
             raise Refusal(Code.PERMISSION_DENIED, str(error)) from None
+        except RateLimitedError as error:
+            self._flood_log(requester, str(error))
+            raise Refusal(
+                Code.RESOURCE_EXHAUSTED,
+                str(error),
+                trailing_metadata=(("retry-after", str(error.retry_after)),),
+            ) from None
         return executor_pb2.GetChallengeTokenResponse(challenge_token=token, expires_at=expires_at)
 
     @_refusals
@@ -180,6 +205,17 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
         )
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _flood_log(self, requester: str, reason: str) -> None:
+        self._refused_tokens += 1
+        now = time.monotonic()
+        if now - self._refused_logged_at >= FLOOD_LOG_INTERVAL:
+            log.warning(
+                "challenge tokens refused",
+                extra={"requester": requester, "refused": self._refused_tokens, "reason": reason},
+            )
+            self._refused_tokens = 0
+            self._refused_logged_at = now
 
     def _authenticate(
         self,

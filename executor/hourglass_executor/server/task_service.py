@@ -21,7 +21,16 @@ first, and everything before the claim leaves no trace, so a refused request nev
 |   | the signature is malformed, not by that key, or a signed field was changed |                     |
 |10 | a chain read failed (RPC unreachable, timed out, a revert, an undecodable   | UNAVAILABLE         |
 |   | answer): nothing was claimed, send it again                                |                     |
-|11 | the task id was seen before (within the store's retention)                 | ALREADY_EXISTS      |
+|11 | the task id was seen before (within the store's retention) for another task | ALREADY_EXISTS      |
+|   | (its fingerprint, below, differs), or claimed by an executor that kept none |                     |
+|11a| the same task was submitted before and finished: the same answer again —   | OK, or the first    |
+|   | the same signed TaskResult (byte for byte), or the same error code with the | answer's code       |
+|   | message prefixed "task <id> ran before: "                                  |                     |
+|11b| the same task is running now (a concurrent retry): waits for it and gets    | as the first        |
+|   | its answer (the caller's deadline passing first: DEADLINE_EXCEEDED)        |                     |
+|11c| the same task was interrupted: the executor crashed or stopped, or the      | DATA_LOSS           |
+|   | caller went away, while it ran; it may have run, no result was kept, and   |                     |
+|   | it will never run again                                                    |                     |
 |12 | no performer is ready for the AVS, its circuit is open, or it could not be  | UNAVAILABLE         |
 |   | reached before the task was sent (the claim is released: send it again)    |                     |
 |13 | the performer rejected the input (its INVALID_ARGUMENT)                    | INVALID_ARGUMENT    |
@@ -37,8 +46,28 @@ unreachable RPC before the task is claimed rather than after it ran; after the r
 A chain read that still fails after the run is row 15: the task ran, so it is not released.
 
 After the claim the task is sent to the performer at most once; its outcome is recorded
-(`complete_task` done/failed). A task cancelled midway (the caller went away, or shutdown) is
-recorded as failed: it may have run.
+(`complete_task`) before the answer is sent: "done" with the serialized signed TaskResult, "failed"
+with the code and message of the answer, "interrupted" for a task cancelled midway (the caller went
+away, or shutdown: it may have run). A claim still "claimed" that no handler of this process runs
+was made by an executor that died while the task ran: interrupted too.
+
+Retries (rows 11-11c). Rows 1-10 run again for a retry, so only an authenticated aggregator gets an
+answer from the store. *The same task* is the same fingerprint: the digest the aggregator signed,
+keccak256(task_id ‖ avs_address ‖ executor_address ‖ operator_set_id ‖ reference_timestamp ‖
+task_block_number ‖ keccak256(payload)) (contract §5). These fields are everything the result
+depends on; `aggregator_address`, `signature` and `version` are not part of it, so a retry by
+another aggregator of the AVS (a failover) or a re-signed retry gets the stored answer. Any other
+submission under a seen id keeps ALREADY_EXISTS, as do ids claimed by an executor that stored no
+fingerprint (before results were kept). With the memory store everything is forgotten on exit: a
+retry after a restart runs the task again. Results are kept as long as the id (the retention).
+
+Why DATA_LOSS for an interrupted task: the answer is final and the code says so — the result is
+lost for good, which is gRPC's definition of DATA_LOSS ("unrecoverable data loss"); no other row
+uses it, so an aggregator can act on it alone (count this operator's answer as missing for the task
+and stop retrying it), and no generic retry policy retries it. ABORTED would invite a retry "at a
+higher level" (and the management API uses it for a cancelled deploy); UNAVAILABLE,
+DEADLINE_EXCEEDED or INTERNAL would be retried in vain; ALREADY_EXISTS (the former answer) does not
+tell the aggregator that no result will ever come.
 
 The result: `task_id` echoed, `operator_address` the configured operator address, `output`, the
 `result_signature` over the certificate digest (signed by the executor's key of the operator set's
@@ -53,6 +82,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from typing import TypeAlias
 
 import grpc
 
@@ -68,7 +98,7 @@ from hourglass_executor.performers.client import PerformerCallError
 from hourglass_executor.performers.pool import PerformerPool, PerformerUnavailableError
 from hourglass_executor.server.refusal import Refusal
 from hourglass_executor.signing.signer import Signer
-from hourglass_executor.store import Store
+from hourglass_executor.store import Store, TaskRecord
 from hourglass_executor.task_signing import (
     MalformedSignatureError,
     MalformedTaskError,
@@ -92,6 +122,11 @@ RESULT_VERSION = 1
 DEADLINE_MARGIN = 0.005  # seconds kept back from the caller's deadline to answer in time
 
 Code = grpc.StatusCode
+Answer: TypeAlias = executor_pb2.TaskResult | Refusal  # what a task's submission was answered
+INTERRUPTED = (
+    "was interrupted before it finished (the executor stopped or crashed, or the caller went away, "
+    "while it ran): it may have run, its result is lost, and it will not run again"
+)
 
 
 class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
@@ -112,6 +147,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         self._store = store
         self._pool = pool
         self._task_timeout = task_timeout
+        self._running: dict[str, asyncio.Future[Answer]] = {}  # claimed tasks this process runs
 
     async def SubmitTask(
         self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext
@@ -119,7 +155,8 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         try:
             return await self._submit(request, context)
         except Refusal as refusal:
-            level = logging.WARNING if refusal.code in (Code.INTERNAL, Code.UNAVAILABLE) else logging.INFO
+            warn = (Code.INTERNAL, Code.UNAVAILABLE, Code.DATA_LOSS)
+            level = logging.WARNING if refusal.code in warn else logging.INFO
             if log.isEnabledFor(level):
                 log.log(
                     level,
@@ -145,13 +182,83 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         avs = request.avs_address.lower()
         if not self._pool.serves(avs):
             raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
-        signer = await self._check_chain(request, avs)
-        if not self._store.claim_task(request.task_id, avs):
-            raise Refusal(Code.ALREADY_EXISTS, f"task {request.task_id} was already submitted")
-        return await self._run(request, avs, signer, context)
+        signer, fingerprint = await self._check_chain(request, avs)
+        if not self._store.claim_task(request.task_id, avs, fingerprint):
+            return await self._answer_again(request.task_id, fingerprint, context)
+        return await self._run_once(request, avs, signer, context)
 
-    async def _check_chain(self, request: executor_pb2.TaskSubmission, avs: str) -> Signer:
-        """Rows 6-10 of the table; returns the signer of the operator set's curve."""
+    async def _run_once(
+        self,
+        request: executor_pb2.TaskSubmission,
+        avs: str,
+        signer: Signer,
+        context: grpc.aio.ServicerContext,
+    ) -> executor_pb2.TaskResult:
+        """Runs a freshly claimed task; concurrent retries wait for its answer (row 11b)."""
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._running[request.task_id] = answer
+        try:
+            result = await self._run(request, avs, signer, context)
+        except Refusal as refusal:
+            answer.set_result(refusal)
+            raise
+        except BaseException:
+            answer.set_result(Refusal(Code.DATA_LOSS, f"task {request.task_id} {INTERRUPTED}"))
+            raise
+        else:
+            answer.set_result(result)
+            return result
+        finally:
+            del self._running[request.task_id]
+
+    async def _answer_again(
+        self, task_id: str, fingerprint: bytes, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.TaskResult:
+        """Rows 11-11c: the answer to a task id that was claimed before."""
+        record = self._store.task(task_id)
+        if record is None or record.fingerprint is None:
+            raise Refusal(Code.ALREADY_EXISTS, f"task {task_id} was already submitted")
+        if record.fingerprint != fingerprint:
+            raise Refusal(
+                Code.ALREADY_EXISTS,
+                f"task {task_id} was already submitted with other signed fields (avs_address, "
+                "operator_set_id, reference_timestamp, task_block_number or payload)",
+            )
+        running = self._running.get(task_id)
+        if running is not None:
+            return await self._wait_for(task_id, running, context)
+        answer = _stored_answer(record)
+        log.info(
+            "task answered again",
+            extra={
+                "task_id": task_id,
+                "code": "OK" if isinstance(answer, executor_pb2.TaskResult) else answer.code.name,
+            },
+        )
+        if isinstance(answer, Refusal):
+            raise answer
+        return answer
+
+    async def _wait_for(
+        self, task_id: str, running: asyncio.Future[Answer], context: grpc.aio.ServicerContext
+    ) -> executor_pb2.TaskResult:
+        remaining = context.time_remaining()
+        try:
+            answer = await asyncio.wait_for(
+                asyncio.shield(running), None if remaining is None else remaining - DEADLINE_MARGIN
+            )
+        except TimeoutError:
+            raise Refusal(
+                Code.DEADLINE_EXCEEDED,
+                f"task {task_id} is still running (submitted before); send it again for its answer",
+            ) from None
+        if isinstance(answer, Refusal):
+            raise answer
+        return answer
+
+    async def _check_chain(self, request: executor_pb2.TaskSubmission, avs: str) -> tuple[Signer, bytes]:
+        """Rows 6-10 of the table; returns the signer of the operator set's curve and the task's
+        fingerprint (the digest the aggregator signed)."""
         set_id, block = request.operator_set_id, request.task_block_number
         executor, aggregator = await asyncio.gather(
             self._chain.operator_set_member(avs, set_id, self._operator_address, block),
@@ -181,7 +288,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
             raise Refusal(Code.UNAUTHENTICATED, str(aggregator))
         assert isinstance(aggregator, OperatorSetMember)
         try:
-            await verify_aggregator_signature(
+            fingerprint = await verify_aggregator_signature(
                 aggregator,
                 task_id=request.task_id,
                 avs_address=avs,
@@ -201,7 +308,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
             await self._chain.certificate_digest(signer.curve, request.reference_timestamp, message_hash)
         except ChainReaderError as error:
             raise Refusal(Code.UNAVAILABLE, f"chain read failed: {error}") from None
-        return signer
+        return signer, fingerprint
 
     def _check_format(self, request: executor_pb2.TaskSubmission) -> None:
         if request.version not in (0, 1):
@@ -241,8 +348,9 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 if not error.maybe_executed:
                     settled = self._store.release_task(task_id)
                     raise Refusal(Code.UNAVAILABLE, f"performer unreachable: {error.message}") from None
-                settled = self._store.complete_task(task_id, "failed")
-                raise _performer_failure(error) from None
+                refusal = _performer_failure(error)
+                settled = self._failed(task_id, refusal)
+                raise refusal from None
             try:
                 signatures = await sign_result(
                     self._chain,
@@ -255,33 +363,53 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                     output=output,
                 )
             except (TaskSigningError, ChainReaderError) as error:
-                settled = self._store.complete_task(task_id, "failed")
-                raise Refusal(Code.INTERNAL, f"cannot sign the result: {error}") from None
-            settled = self._store.complete_task(task_id, "done")
+                refusal = Refusal(Code.INTERNAL, f"cannot sign the result: {error}")
+                settled = self._failed(task_id, refusal)
+                raise refusal from None
+            result = executor_pb2.TaskResult(
+                task_id=task_id,
+                operator_address=self._operator_address,
+                output=output,
+                result_signature=signatures.result_signature,
+                avs_address=avs,
+                operator_set_id=request.operator_set_id,
+                auth_signature=signatures.auth_signature,
+                version=RESULT_VERSION,
+            )
+            # Durable before the answer leaves: a retry after a crash gets this very result.
+            settled = self._store.complete_task(task_id, "done", result=result.SerializeToString())
         finally:
             if not settled:  # cancelled or an unexpected error: the task may have run
-                self._store.complete_task(task_id, "failed")
+                self._store.complete_task(task_id, "interrupted")
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "task done",
                 extra={"task_id": task_id, "avs": avs, "seconds": round(time.monotonic() - started, 6)},
             )
-        return executor_pb2.TaskResult(
-            task_id=task_id,
-            operator_address=self._operator_address,
-            output=output,
-            result_signature=signatures.result_signature,
-            avs_address=avs,
-            operator_set_id=request.operator_set_id,
-            auth_signature=signatures.auth_signature,
-            version=RESULT_VERSION,
-        )
+        return result
+
+    def _failed(self, task_id: str, refusal: Refusal) -> bool:
+        return self._store.complete_task(task_id, "failed", error=(refusal.code.name, refusal.message))
 
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
         if remaining is None:
             return self._task_timeout
         return min(self._task_timeout, remaining - DEADLINE_MARGIN)
+
+
+def _stored_answer(record: TaskRecord) -> Answer:
+    """The answer to a retry of a task that no handler of this process runs (rows 11a, 11c)."""
+    if record.status == "done" and record.result is not None:
+        return executor_pb2.TaskResult.FromString(record.result)
+    if record.status == "failed" and record.error_code in Code.__members__:
+        code = Code[record.error_code]
+        return Refusal(
+            code,
+            f"task {record.task_id} ran before: {record.error_message}",
+            f"task {record.task_id} ran before and failed ({code.name})",
+        )
+    return Refusal(Code.DATA_LOSS, f"task {record.task_id} {INTERRUPTED}")
 
 
 def _performer_failure(error: PerformerCallError) -> Refusal:

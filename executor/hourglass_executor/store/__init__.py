@@ -4,15 +4,26 @@ Two things must survive a restart of the executor (with a persistent store) and 
 request handler:
 
 - task ids it has claimed, so that a task sent twice (an aggregator retry, a duplicate delivery)
-  runs once: `claim_task` is atomic and returns True only for the first claim of an id; the
-  outcome is recorded with `complete_task`; a claim whose task certainly never reached a
-  performer (none was ready) is given back with `release_task`, so that the aggregator may send
-  it again; entries older than the retention are dropped by `prune`;
+  runs once: `claim_task` is atomic and returns True only for the first claim of an id, and keeps
+  the submission's fingerprint (what identifies the task, so that a retry can be told from another
+  task under the same id); the outcome is recorded with `complete_task` — the serialized signed
+  result of a task that finished, the status code and message of one that failed, or
+  "interrupted" — so that a retry gets the same answer; a claim whose task certainly never reached
+  a performer (none was ready) is given back with `release_task`, so that the aggregator may send
+  it again; entries older than the retention are dropped by `prune` (the executor calls it every
+  minute), results with them;
 - the performers it deployed (`PerformerRecord`), so that after a restart it knows which one
   serves each AVS and which one was only staged.
 
-`open_store(config.storage)` picks the implementation: `memory` (lost on exit) or SQLite (the
-`sqlite` type, and `badger`, which is mapped to a SQLite file; see `StorageConfig.sqlite_path`).
+`open_store(config.storage)` picks the implementation: `memory` (lost on exit: after a restart every
+task id is new again, so a retry of a task that ran before the restart runs again — at most once
+holds only while the process lives) or SQLite (the `sqlite` type, and `badger`, which is mapped to a
+SQLite file; see `StorageConfig.sqlite_path`): every claim and outcome is durable before the method
+returns, so after a crash a claimed task is never run again and a finished one's result is kept.
+
+Size: an entry holds the ids, a 32-byte fingerprint and, for a finished task, its result (the
+output plus about 250 bytes of addresses and signatures), for the retention (24 h): at a steady
+rate of R tasks/s with outputs of B bytes, about R * 86400 * (350 + B) bytes.
 
 The methods are plain synchronous calls that return quickly (a dict lookup, or one indexed SQLite
 statement), so asyncio code calls them directly; both implementations are thread-safe.
@@ -30,7 +41,8 @@ if TYPE_CHECKING:
 
 DEFAULT_RETENTION = 24 * 3600.0  # seconds a claimed task id is remembered
 
-TaskStatus = Literal["claimed", "done", "failed"]
+TaskStatus = Literal["claimed", "done", "failed", "interrupted"]
+Outcome = Literal["done", "failed", "interrupted"]
 PerformerStatus = Literal["in_service", "staged"]
 
 
@@ -52,14 +64,42 @@ class PerformerRecord:
     created_at: float  # unix seconds
 
 
+@dataclass(frozen=True)
+class TaskRecord:
+    """What the store remembers of a claimed task id."""
+
+    task_id: str
+    avs: str
+    status: TaskStatus
+    claimed_at: float  # unix seconds
+    fingerprint: bytes | None  # identifies the submission; None: claimed without one
+    result: bytes | None = None  # "done": the serialized signed TaskResult
+    error_code: str | None = None  # "failed": the gRPC status code name it was answered with
+    error_message: str | None = None  # "failed": the message it was answered with
+
+
 class Store(Protocol):
-    def claim_task(self, task_id: str, avs: str) -> bool:
-        """Records `task_id` as claimed; True only the first time the id is seen (within the
-        retention). When it returns True the claim is already durable (persistent stores)."""
+    def claim_task(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
+        """Records `task_id` as claimed, with the submission's `fingerprint`; True only the first
+        time the id is seen (within the retention). When it returns True the claim is already
+        durable (persistent stores)."""
         ...
 
-    def complete_task(self, task_id: str, status: Literal["done", "failed"]) -> bool:
-        """Records the outcome of a claimed task; False if the id is not known."""
+    def complete_task(
+        self,
+        task_id: str,
+        status: Outcome,
+        *,
+        result: bytes | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        """Records the outcome of a claimed task — `result` (the serialized signed TaskResult) for
+        "done", `error` (status code name, message) for "failed" — durably before it returns
+        (persistent stores); False if the id is not known."""
+        ...
+
+    def task(self, task_id: str) -> TaskRecord | None:
+        """The record of a claimed task id, or None for an unknown (or pruned) id."""
         ...
 
     def release_task(self, task_id: str) -> bool:
@@ -71,9 +111,9 @@ class Store(Protocol):
         """ "claimed", "done", "failed", or None for an unknown (or pruned) id."""
         ...
 
-    def prune(self, now: float | None = None) -> int:
-        """Forgets task ids claimed more than the retention before `now` (default: the clock);
-        returns how many were removed."""
+    def prune(self, now: float | None = None, limit: int | None = None) -> int:
+        """Forgets task ids claimed more than the retention before `now` (default: the clock), the
+        oldest first and at most `limit` of them (default: all); returns how many were removed."""
         ...
 
     def save_performer(self, record: PerformerRecord) -> None:
@@ -109,10 +149,12 @@ def open_store(
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "Outcome",
     "PerformerRecord",
     "PerformerStatus",
     "Store",
     "StoreError",
+    "TaskRecord",
     "TaskStatus",
     "open_store",
 ]

@@ -1,24 +1,18 @@
-"""The in-memory store (`storage.type: memory`): everything is lost when the executor exits.
+"""The in-memory store (`storage.type: memory`): everything is lost when the executor exits (see the
+package docstring: at most once holds only while the process lives).
 
-Thread-safe: every method holds one lock, so a claim is atomic across threads and coroutines.
+Thread-safe: every method holds one lock, so a claim is atomic across threads and coroutines. Tasks
+are kept in claim order, so `prune` stops at the first entry to keep.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
-from hourglass_executor.store import DEFAULT_RETENTION, PerformerRecord, TaskStatus
-
-
-@dataclass
-class _Task:
-    avs: str
-    status: TaskStatus
-    claimed_at: float
+from hourglass_executor.store import DEFAULT_RETENTION, Outcome, PerformerRecord, TaskRecord, TaskStatus
 
 
 class MemoryStore:
@@ -28,22 +22,32 @@ class MemoryStore:
         self.retention = retention
         self._clock = clock
         self._lock = threading.Lock()
-        self._tasks: dict[str, _Task] = {}
+        self._tasks: dict[str, TaskRecord] = {}  # claim order
         self._performers: dict[str, PerformerRecord] = {}
 
-    def claim_task(self, task_id: str, avs: str) -> bool:
+    def claim_task(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
         with self._lock:
             if task_id in self._tasks:
                 return False
-            self._tasks[task_id] = _Task(avs, "claimed", self._clock())
+            self._tasks[task_id] = TaskRecord(task_id, avs, "claimed", self._clock(), fingerprint)
             return True
 
-    def complete_task(self, task_id: str, status: Literal["done", "failed"]) -> bool:
+    def complete_task(
+        self,
+        task_id: str,
+        status: Outcome,
+        *,
+        result: bytes | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        code, message = error if error else (None, None)
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None:
                 return False
-            task.status = status
+            self._tasks[task_id] = dataclasses.replace(
+                task, status=status, result=result, error_code=code, error_message=message
+            )
             return True
 
     def release_task(self, task_id: str) -> bool:
@@ -54,18 +58,26 @@ class MemoryStore:
             del self._tasks[task_id]
             return True
 
+    def task(self, task_id: str) -> TaskRecord | None:
+        with self._lock:
+            return self._tasks.get(task_id)
+
     def task_status(self, task_id: str) -> TaskStatus | None:
         with self._lock:
             task = self._tasks.get(task_id)
             return task.status if task else None
 
-    def prune(self, now: float | None = None) -> int:
+    def prune(self, now: float | None = None, limit: int | None = None) -> int:
         cutoff = (self._clock() if now is None else now) - self.retention
+        removed = 0
         with self._lock:
-            old = [task_id for task_id, task in self._tasks.items() if task.claimed_at < cutoff]
-            for task_id in old:
+            while self._tasks and (limit is None or removed < limit):
+                task_id, task = next(iter(self._tasks.items()))
+                if task.claimed_at >= cutoff:
+                    break
                 del self._tasks[task_id]
-            return len(old)
+                removed += 1
+        return removed
 
     def save_performer(self, record: PerformerRecord) -> None:
         with self._lock:

@@ -3,9 +3,13 @@ restarts of the executor.
 
 One connection in autocommit mode, guarded by a lock, shared by all threads: every write is its
 own transaction, committed before the method returns. The journal is in WAL mode with
-`synchronous=FULL`, so a claim that returned True is on disk even if the machine loses power
-right after; each claim costs one fsync, which is small next to running a task. Methods are
-synchronous and quick (one indexed statement), so asyncio code calls them directly.
+`synchronous=FULL`, so a claim that returned True, and an outcome (a task's signed result) that
+was recorded, are on disk even if the machine loses power right after; a task costs two fsyncs (its
+claim and its outcome), which is small next to running it. Methods are synchronous and quick (one
+indexed statement), so asyncio code calls them directly.
+
+Schema version 2 added the task's fingerprint, result and error; a version-1 file is upgraded in
+place when opened (its tasks keep no fingerprint, so retries of them stay ALREADY_EXISTS).
 """
 
 from __future__ import annotations
@@ -15,17 +19,28 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
-from hourglass_executor.store import DEFAULT_RETENTION, PerformerRecord, StoreError, TaskStatus
+from hourglass_executor.store import (
+    DEFAULT_RETENTION,
+    Outcome,
+    PerformerRecord,
+    StoreError,
+    TaskRecord,
+    TaskStatus,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
-    task_id    TEXT PRIMARY KEY,
-    avs        TEXT NOT NULL,
-    status     TEXT NOT NULL,
-    claimed_at REAL NOT NULL
+    task_id       TEXT PRIMARY KEY,
+    avs           TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    claimed_at    REAL NOT NULL,
+    fingerprint   BLOB,
+    result        BLOB,
+    error_code    TEXT,
+    error_message TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_claimed_at ON tasks (claimed_at);
 CREATE TABLE IF NOT EXISTS performers (
@@ -39,6 +54,8 @@ CREATE TABLE IF NOT EXISTS performers (
     created_at   REAL NOT NULL
 );
 """
+ADDED_IN_2 = ("fingerprint BLOB", "result BLOB", "error_code TEXT", "error_message TEXT")
+TASK_COLUMNS = "task_id, avs, status, claimed_at, fingerprint, result, error_code, error_message"
 PERFORMER_COLUMNS = "performer_id, avs_address, backend, status, image, endpoint, resource_id, created_at"
 
 
@@ -76,20 +93,43 @@ class SqliteStore:
             raise sqlite3.DatabaseError(
                 f"schema version {version} was written by a newer executor (this one knows {SCHEMA_VERSION})"
             )
-        self._db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        upgrade = ""
+        if version == 1:
+            upgrade = " ".join(f"ALTER TABLE tasks ADD COLUMN {column};" for column in ADDED_IN_2)
+        self._db.executescript(f"BEGIN; {SCHEMA} {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
-    def claim_task(self, task_id: str, avs: str) -> bool:
+    def claim_task(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
         with self._lock:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO tasks (task_id, avs, status, claimed_at) VALUES (?, ?, 'claimed', ?)",
-                (task_id, avs, self._clock()),
+                "INSERT OR IGNORE INTO tasks (task_id, avs, status, claimed_at, fingerprint) "
+                "VALUES (?, ?, 'claimed', ?, ?)",
+                (task_id, avs, self._clock(), fingerprint),
             )
             return cursor.rowcount == 1
 
-    def complete_task(self, task_id: str, status: Literal["done", "failed"]) -> bool:
+    def complete_task(
+        self,
+        task_id: str,
+        status: Outcome,
+        *,
+        result: bytes | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        code, message = error if error else (None, None)
         with self._lock:
-            cursor = self._db.execute("UPDATE tasks SET status = ? WHERE task_id = ?", (status, task_id))
+            cursor = self._db.execute(
+                "UPDATE tasks SET status = ?, result = ?, error_code = ?, error_message = ? "
+                "WHERE task_id = ?",
+                (status, result, code, message, task_id),
+            )
             return cursor.rowcount == 1
+
+    def task(self, task_id: str) -> TaskRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)
+            ).fetchone()
+        return TaskRecord(*row) if row else None
 
     def release_task(self, task_id: str) -> bool:
         with self._lock:
@@ -103,10 +143,14 @@ class SqliteStore:
             row = self._db.execute("SELECT status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return cast(TaskStatus, row[0]) if row else None
 
-    def prune(self, now: float | None = None) -> int:
+    def prune(self, now: float | None = None, limit: int | None = None) -> int:
         cutoff = (self._clock() if now is None else now) - self.retention
         with self._lock:
-            return self._db.execute("DELETE FROM tasks WHERE claimed_at < ?", (cutoff,)).rowcount
+            return self._db.execute(
+                "DELETE FROM tasks WHERE rowid IN "
+                "(SELECT rowid FROM tasks WHERE claimed_at < ? ORDER BY claimed_at LIMIT ?)",
+                (cutoff, -1 if limit is None else limit),
+            ).rowcount
 
     def save_performer(self, record: PerformerRecord) -> None:
         with self._lock:

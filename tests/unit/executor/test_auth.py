@@ -1,16 +1,21 @@
 """Management challenge tokens: issue, verify once, expiry, signatures over the double hash (ECDSA and
-BN254 keys), addresses, memory bound."""
+BN254 keys), addresses, issuing bounds (per requester and in all, rate limit, no eviction of live
+tokens), memory bound."""
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 
 import pytest
 from hourglass_executor.auth import (
+    DEFAULT_MAX_PER_REQUESTER,
     ChallengeTokens,
     PermissionDeniedError,
+    RateLimitedError,
     UnauthenticatedError,
+    requester_of,
     sign_challenge,
 )
 from hourglass_executor.signing import EcdsaSigner, keccak256
@@ -167,14 +172,108 @@ def test_old_tokens_are_purged(tokens, clock):
         tokens.verify(token, sign_challenge(OPERATOR, token))
 
 
-def test_the_number_of_tokens_is_bounded(clock):
-    tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock, max_tokens=3)
-    first, _ = tokens.issue(OPERATOR.address)
+def test_a_flood_of_token_requests_is_refused_and_never_evicts_a_live_token(clock):
+    """Issue 11 item 6: 1100 requests (as many as a loopback client makes in 1-3 s) used to push a
+    legitimate token out of the bounded table; now the flood is refused and the token still works,
+    whether the flood comes from another address or from the legitimate client's own."""
+    for flood_from in ("10.0.0.66", "10.0.0.7"):
+        tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock)
+        legitimate, _ = tokens.issue(OPERATOR.address, "10.0.0.7")
+        refused: list[RateLimitedError] = []
+        for _ in range(1100):
+            clock.now += 0.002
+            try:
+                tokens.issue(OPERATOR.address, flood_from)
+            except RateLimitedError as error:
+                refused.append(error)
+        assert len(refused) >= 1100 - DEFAULT_MAX_PER_REQUESTER
+        assert all(1 <= error.retry_after <= 300 and "retry in" in str(error) for error in refused)
+        tokens.verify(legitimate, sign_challenge(OPERATOR, legitimate))
+        if flood_from != "10.0.0.7":  # another address's flood does not delay this client's tokens
+            token, _ = tokens.issue(OPERATOR.address, "10.0.0.7")
+            tokens.verify(token, sign_challenge(OPERATOR, token))
+
+
+def test_one_requester_holds_at_most_max_per_requester_live_tokens(clock):
+    tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock, max_per_requester=3)
+    first, expires_at = tokens.issue(OPERATOR.address, "10.0.0.1")
+    clock.now += 10
+    held = [tokens.issue(OPERATOR.address, "10.0.0.1")[0] for _ in range(2)]
+    with pytest.raises(RateLimitedError, match="holds 3 unused challenge tokens") as caught:
+        tokens.issue(OPERATOR.address, "10.0.0.1")
+    assert caught.value.retry_after == math.ceil(expires_at - clock.now)  # when the oldest expires
+    tokens.issue(OPERATOR.address, "10.0.0.2")  # another requester is not affected
+    tokens.verify(first, sign_challenge(OPERATOR, first))  # using a token frees its place
+    token, _ = tokens.issue(OPERATOR.address, "10.0.0.1")
+    for each in [*held, token]:
+        tokens.verify(each, sign_challenge(OPERATOR, each))
+
+
+def test_expired_tokens_free_their_places(clock):
+    tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock, max_per_requester=2)
+    tokens.issue(OPERATOR.address, "10.0.0.1")
+    tokens.issue(OPERATOR.address, "10.0.0.1")
+    with pytest.raises(RateLimitedError):
+        tokens.issue(OPERATOR.address, "10.0.0.1")
+    clock.now += 300
+    token, _ = tokens.issue(OPERATOR.address, "10.0.0.1")
+    tokens.verify(token, sign_challenge(OPERATOR, token))
+
+
+def test_issuing_is_rate_limited_per_requester(clock):
+    tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock, issue_burst=3, issue_rate=0.5)
     for _ in range(3):
-        tokens.issue(OPERATOR.address)
-    assert tokens.outstanding() == 3
-    with pytest.raises(UnauthenticatedError, match="unknown"):
-        tokens.verify(first, sign_challenge(OPERATOR, first))
+        token, _ = tokens.issue(OPERATOR.address, "10.0.0.1")
+        tokens.verify(token, sign_challenge(OPERATOR, token))  # used at once: only the rate limits
+    with pytest.raises(RateLimitedError, match=r"at most 3 at once, then 0.5 per second\); retry in 2 s"):
+        tokens.issue(OPERATOR.address, "10.0.0.1")
+    tokens.issue(OPERATOR.address, "10.0.0.2")
+    clock.now += 2
+    tokens.issue(OPERATOR.address, "10.0.0.1")
+    with pytest.raises(RateLimitedError):
+        tokens.issue(OPERATOR.address, "10.0.0.1")
+
+
+def test_all_requesters_together_hold_at_most_max_tokens_live_tokens(clock):
+    tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock, max_tokens=3)
+    first, expires_at = tokens.issue(OPERATOR.address, "10.0.0.1")
+    clock.now += 1
+    for index in range(2, 4):
+        tokens.issue(OPERATOR.address, f"10.0.0.{index}")
+    with pytest.raises(RateLimitedError, match="maximum of 3 unused challenge tokens") as caught:
+        tokens.issue(OPERATOR.address, "10.0.0.9")
+    assert caught.value.retry_after == math.ceil(expires_at - clock.now)
+    assert tokens.live() == 3
+    tokens.verify(first, sign_challenge(OPERATOR, first))  # the oldest was not evicted
+    tokens.issue(OPERATOR.address, "10.0.0.9")
+
+
+def test_idle_requesters_are_forgotten(clock):
+    tokens = ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock)
+    for index in range(1000):
+        token, _ = tokens.issue(OPERATOR.address, f"10.0.{index // 256}.{index % 256}")
+        tokens.verify(token, sign_challenge(OPERATOR, token))
+    clock.now += 20  # every allowance refilled
+    tokens.issue(OPERATOR.address, "10.9.9.9")
+    assert list(tokens._requesters) == ["10.9.9.9"]  # the only requester with a live token
+
+
+@pytest.mark.parametrize(
+    "peer,requester",
+    [
+        ("ipv4:10.1.2.3:51234", "10.1.2.3"),
+        ("ipv4:127.0.0.1:1", "127.0.0.1"),
+        ("ipv6:[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"),
+        ("ipv6:%5B2001:db8:1:2::9%5D:443", "2001:db8:1:2::/64"),
+        ("ipv6:[::ffff:10.1.2.3]:51234", "10.1.2.3"),
+        ("ipv6:[::1]:51234", "::/64"),
+        ("unix:/run/executor.sock", "unix"),
+        ("unix-abstract:executor", "unix"),
+        ("something else", "something else"),
+    ],
+)
+def test_the_requester_is_the_peers_ip_without_port_and_ipv6_by_its_64_prefix(peer, requester):
+    assert requester_of(peer) == requester
 
 
 def test_concurrent_verifications_accept_a_token_once(tokens):

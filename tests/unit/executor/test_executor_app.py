@@ -1,6 +1,6 @@
 """The running executor: graceful stop (in-flight tasks finish within the grace, new calls are
-refused), health NOT_SERVING until the pool started, one or two servers, SIGTERM, start-up errors
-that name the configuration key, and the JSON log lines."""
+refused), pruning the store, health NOT_SERVING until the pool started, one or two servers,
+SIGTERM, start-up errors that name the configuration key, and the JSON log lines."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 from hourglass_executor.config import validate_config
 from hourglass_executor.logs import JsonLinesFormatter
-from hourglass_executor.server import components
+from hourglass_executor.server import app, components
 from hourglass_executor.server.app import MANAGEMENT_SERVICE, TASK_SERVICE, Executor
 from hourglass_executor.server.components import StartupError
 from hourglass_executor.store.memory import MemoryStore
@@ -75,7 +75,7 @@ def test_stop_lets_an_in_flight_task_finish_and_refuses_new_ones():
     assert 0.3 < stop_took < 3
 
 
-def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_failed():
+def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_interrupted():
     slow = sleep_task(5000)
     store = MemoryStore()
 
@@ -96,7 +96,41 @@ def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_faile
     took, code = asyncio.run(scenario())
     assert took < 2
     assert code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
-    assert store.task_status(slow.task_id) == "failed"
+    assert store.task_status(slow.task_id) == "interrupted"  # a retry gets DATA_LOSS
+
+
+def test_task_ids_older_than_the_retention_are_pruned_at_start_and_then_regularly(monkeypatch):
+    class Clock:
+        now = 1_700_000_000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    store = MemoryStore(retention=3600, clock=clock)
+    for index in range(2500):  # more than one batch
+        store.claim_task(f"old-{index}", AVS)
+    clock.now += 3600.5
+    store.claim_task("recent", AVS)
+    monkeypatch.setattr(app, "PRUNE_INTERVAL", 0.05)
+
+    async def until_forgotten(task_id: str) -> None:
+        while store.task_status(task_id) is not None:
+            await asyncio.sleep(0.01)
+
+    async def scenario():
+        async with running_executor(executor_config(), store=store):
+            await until_forgotten("old-2499")  # the prune at start
+            at_start = (
+                [store.task_status(f"old-{index}") for index in range(2500)],
+                store.task_status("recent"),
+            )
+            clock.now += 3601
+            await until_forgotten("recent")  # a later prune
+            return at_start
+
+    old, recent = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert set(old) == {None} and recent == "claimed"
 
 
 def test_health_is_not_serving_until_the_pool_started_and_while_stopping():

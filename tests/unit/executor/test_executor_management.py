@@ -13,7 +13,7 @@ import grpc
 import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.common import auth_pb2
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
-from hourglass_executor.auth import ChallengeTokens, sign_challenge
+from hourglass_executor.auth import DEFAULT_MAX_PER_REQUESTER, ChallengeTokens, sign_challenge
 from hourglass_executor.performers.base import EnvVar, PerformerSpec
 from hourglass_executor.performers.pool import PerformerPool
 from hourglass_executor.server.management_service import ManagementService
@@ -163,6 +163,42 @@ def test_an_expired_token_is_refused():
     response, expired = asyncio.run(scenario())
     assert len(response.challenge_token) == 64 and response.expires_at == 1_000_000 + 300
     assert (code_of(expired), expired.details()) == ("UNAUTHENTICATED", "challenge token expired")
+
+
+def test_a_flood_of_token_requests_gets_resource_exhausted_and_the_legitimate_token_still_works():
+    """Issue 11 item 6: 1100 unauthenticated GetChallengeToken calls used to evict a legitimate token
+    (it was then "unknown"). The flood comes from the legitimate client's own address (loopback),
+    the hardest case: its token survives, the flood is refused with a retry hint."""
+
+    async def scenario(client: ManagementClient, backend, executor):
+        legitimate = await client.auth()
+        request = executor_pb2.GetChallengeTokenRequest(operator_address=EXECUTOR.address)
+        outcomes: list[object] = []
+
+        async def flood(calls: int) -> None:  # 10 callers in parallel, as a flooding script would
+            for _ in range(calls):
+                try:
+                    outcomes.append(await client.stub.GetChallengeToken(request, timeout=30))
+                except grpc.aio.AioRpcError as error:
+                    outcomes.append(error)
+
+        await asyncio.gather(*(flood(110) for _ in range(10)))
+        listed = await client.stub.ListPerformers(
+            executor_pb2.ListPerformersRequest(auth=legitimate), timeout=10
+        )
+        return outcomes, listed
+
+    outcomes, listed = with_executor(scenario)
+    refused = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+    issued = [o for o in outcomes if isinstance(o, executor_pb2.GetChallengeTokenResponse)]
+    assert len(issued) + len(refused) == 1100
+    assert len(issued) < DEFAULT_MAX_PER_REQUESTER  # the legitimate token holds one place
+    assert {e.code().name for e in refused} == {"RESOURCE_EXHAUSTED"}
+    for error in refused:
+        retry_after = dict(error.trailing_metadata())["retry-after"]
+        assert 1 <= int(retry_after) <= 300
+        assert error.details().endswith(f"retry in {retry_after} s")
+    assert [p.status for p in listed.performers] == ["InService"]  # the legitimate token worked
 
 
 def test_with_authentication_disabled_a_token_is_unimplemented_and_calls_without_one_work():

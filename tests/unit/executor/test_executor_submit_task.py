@@ -14,6 +14,9 @@ from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from hourglass_executor.chain import ChainReaderError
 from hourglass_executor.performers.pool import PoolSettings
 from hourglass_executor.signing import BN254, ECDSA
+from hourglass_executor.signing.layouts import aggregator_digest
+from hourglass_executor.store import Store
+from hourglass_executor.store.sqlite import SqliteStore
 
 from tests.support.aggregator import (
     AGGREGATOR_BN254_KEY,
@@ -49,15 +52,48 @@ async def submit(stub, submission, timeout: float = 5.0) -> executor_pb2.TaskRes
         return error
 
 
+def fingerprint_of(submission: executor_pb2.TaskSubmission) -> bytes:
+    """What the executor stores to recognise a retry: the digest the aggregator signed."""
+    return aggregator_digest(
+        submission.task_id,
+        submission.avs_address,
+        submission.executor_address,
+        submission.operator_set_id,
+        submission.reference_timestamp,
+        submission.task_block_number,
+        submission.payload,
+    )
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Waits until `condition()` holds (polling a state, for at most `timeout` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("the condition did not hold in time")
+        await asyncio.sleep(0.01)
+
+
 def run(
-    scenario: Callable, *, backend: LocalBackend | None = None, chain=None, signers=None, **config: object
+    scenario: Callable,
+    *,
+    backend: LocalBackend | None = None,
+    chain=None,
+    signers=None,
+    store: Store | None = None,
+    **config: object,
 ):
     """Runs `scenario(stub, backend, executor)` against a started executor."""
     backend = backend or LocalBackend()
 
     async def main():
         async with running_executor(
-            executor_config(**config), backend, chain=chain or CHAIN, signers=signers or executor_signers()
+            executor_config(**config),
+            backend,
+            chain=chain or CHAIN,
+            signers=signers or executor_signers(),
+            store=store,
         ) as executor:
             channel, stub = task_stub(executor)
             async with channel:
@@ -315,22 +351,72 @@ def test_an_unreachable_chain_is_unavailable_and_the_task_runs_once_when_sent_ag
     assert started == [submission.task_id.encode()]
 
 
-def test_a_task_id_runs_once_even_when_sent_again_or_concurrently():
-    first = AGGREGATOR.submission(payload("sleep", data="once", ms=200))
+def test_a_task_id_runs_once_and_retries_get_the_same_signed_result():
+    """Concurrent retries wait for the running task; later ones get the stored result, byte for byte
+    (also with `version` 0, which is not signed); a retry whose deadline passes first is told the
+    task still runs."""
+    first = AGGREGATOR.submission(payload("sleep", data="once", ms=300))
 
     async def scenario(stub, backend, executor):
-        outcomes = await asyncio.gather(*(submit(stub, first) for _ in range(5)))
-        again = await submit(stub, first)
-        return outcomes, again, backend.tasks_started()
+        running = asyncio.ensure_future(submit(stub, first))
+        await until(lambda: backend.tasks_started() == [first.task_id.encode()])
+        impatient = await submit(stub, first, timeout=0.1)
+        outcomes = [await running, *await asyncio.gather(*(submit(stub, first) for _ in range(4)))]
+        again = [await submit(stub, first), await submit(stub, with_fields(first, version=0))]
+        return outcomes, again, impatient, backend.tasks_started()
 
-    outcomes, again, started = run(scenario)
-    results = [o for o in outcomes if isinstance(o, executor_pb2.TaskResult)]
-    assert len(results) == 1 and results[0].output == b"once"
-    for other in [*(o for o in outcomes if o is not results[0]), again]:
-        assert isinstance(other, grpc.aio.AioRpcError)
-        assert other.code() is grpc.StatusCode.ALREADY_EXISTS
-        assert "already submitted" in other.details()
+    outcomes, again, impatient, started = run(scenario)
+    assert all(isinstance(o, executor_pb2.TaskResult) for o in [*outcomes, *again]), [*outcomes, *again]
+    AGGREGATOR.verify(first, outcomes[0])
+    assert outcomes[0].output == b"once"
+    assert {o.SerializeToString() for o in [*outcomes, *again]} == {outcomes[0].SerializeToString()}
+    assert isinstance(impatient, grpc.aio.AioRpcError)
+    assert impatient.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert started == [first.task_id.encode()]
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"payload": payload(data="other")},
+        {"reference_timestamp": 1_700_000_000},
+        {"task_block_number": 99},
+        {"operator_set_id": BN254_SET},
+    ],
+    ids=lambda changed: next(iter(changed)),
+)
+def test_another_task_under_a_seen_id_is_already_exists_and_does_not_run(changed):
+    first = AGGREGATOR.submission(payload(data="first"))
+    other = AGGREGATOR.submission(
+        changed.pop("payload", payload(data="first")), task_id=first.task_id, **changed
+    )
+
+    async def scenario(stub, backend, executor):
+        return await submit(stub, first), await submit(stub, other), backend.tasks_started()
+
+    result, refused, started = run(scenario)
+    assert isinstance(result, executor_pb2.TaskResult)
+    assert refused.code() is grpc.StatusCode.ALREADY_EXISTS
+    assert "already submitted with other signed fields" in refused.details()
+    assert started == [first.task_id.encode()]
+
+
+def test_a_task_whose_caller_went_away_while_it_ran_is_data_loss_on_retry():
+    slow = AGGREGATOR.submission(payload("sleep", data="gone", ms=400))
+
+    async def scenario(stub, backend, executor):
+        call = stub.SubmitTask(slow, timeout=5)
+        await until(lambda: backend.tasks_started() == [slow.task_id.encode()])
+        call.cancel()
+        await until(lambda: executor._store.task_status(slow.task_id) == "interrupted")
+        return await submit(stub, slow), await submit(stub, slow), backend.tasks_started()
+
+    first, second, started = run(scenario)
+    for retry in (first, second):
+        assert retry.code() is grpc.StatusCode.DATA_LOSS
+        assert "was interrupted before it finished" in retry.details()
+        assert "will not run again" in retry.details()
+    assert started == [slow.task_id.encode()]
 
 
 def test_performer_outcomes_map_to_invalid_argument_internal_and_deadline_exceeded():
@@ -353,7 +439,8 @@ def test_performer_outcomes_map_to_invalid_argument_internal_and_deadline_exceed
     assert failed_error.details() == "the performer failed: INTERNAL: the performer broke"
     assert slow_error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert slow_error.details() == "the task did not finish in time on the performer"
-    assert again.code() is grpc.StatusCode.ALREADY_EXISTS
+    assert again.code() is grpc.StatusCode.INTERNAL  # a retry gets the first answer again
+    assert again.details() == f"task {failed.task_id} ran before: {failed_error.details()}"
 
 
 def test_the_callers_shorter_deadline_bounds_the_task():
@@ -437,3 +524,42 @@ def test_payloads_outputs_and_performer_messages_stay_out_of_the_log(caplog):
     assert [(r.code, r.reason) for r in refused] == [
         ("INVALID_ARGUMENT", "the performer rejected the task (INVALID_ARGUMENT)")
     ]
+
+
+def test_after_a_restart_the_sqlite_store_answers_retries_without_running_them_again(tmp_path):
+    """A finished task's signed result survives a restart of the executor (a new process would open
+    the same file); a claim left "claimed" by an executor that died while the task ran is answered
+    DATA_LOSS. (tests/cluster/executor: the same with a SIGKILLed executor process.)"""
+    done = AGGREGATOR.submission(payload(data="kept"))
+    died = AGGREGATOR.submission(payload(data="lost"))
+    path = tmp_path / "executor.sqlite3"
+
+    async def first_run(stub, backend, executor):
+        return await submit(stub, done)
+
+    result = run(first_run, store=SqliteStore(path))
+    crashed = SqliteStore(path)  # what a SIGKILL leaves: the claim of a task that was running
+    crashed.claim_task(died.task_id, AVS.lower(), fingerprint_of(died))
+    crashed.close()
+
+    async def after_restart(stub, backend, executor):
+        return [await submit(stub, s) for s in (done, died, done)], backend.tasks_started()
+
+    (again, lost, once_more), started = run(after_restart, store=SqliteStore(path))
+    assert isinstance(result, executor_pb2.TaskResult)
+    assert again.SerializeToString() == once_more.SerializeToString() == result.SerializeToString()
+    assert lost.code() is grpc.StatusCode.DATA_LOSS
+    assert started == []  # nothing ran again
+
+
+def test_with_the_memory_store_a_restart_forgets_task_ids():
+    """Documented: at most once holds only while the process lives with `storage.type: memory`."""
+    submission = AGGREGATOR.submission(payload(data="twice"))
+
+    async def scenario(stub, backend, executor):
+        return await submit(stub, submission), backend.tasks_started()
+
+    first, _ = run(scenario)
+    second, started = run(scenario)
+    assert first.output == second.output == b"twice"
+    assert started == [submission.task_id.encode()]  # the second executor ran it again

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hourglass_executor.config import BADGER_SQLITE_FILENAME, StorageConfig
-from hourglass_executor.store import PerformerRecord, Store, StoreError, open_store
+from hourglass_executor.store import PerformerRecord, Store, StoreError, TaskRecord, open_store
 from hourglass_executor.store.memory import MemoryStore
 from hourglass_executor.store.sqlite import SqliteStore
 
@@ -91,6 +92,39 @@ def test_completed_tasks_keep_their_status_and_stay_claimed(store):
     assert store.claim_task("ok", AVS) is False
 
 
+def test_outcomes_keep_the_fingerprint_the_result_and_the_error(store, clock):
+    fingerprint = bytes(range(32))
+    store.claim_task("ok", AVS, fingerprint)
+    store.claim_task("bad", AVS, fingerprint)
+    store.claim_task("cut", AVS, fingerprint)
+    store.claim_task("running", AVS, fingerprint)
+    store.claim_task("legacy", AVS)
+    store.complete_task("ok", "done", result=b"\x0a\x00signed result")
+    store.complete_task("bad", "failed", error=("INTERNAL", "the performer failed: boom"))
+    store.complete_task("cut", "interrupted")
+    assert store.task("ok") == TaskRecord("ok", AVS, "done", clock.now, fingerprint, b"\x0a\x00signed result")
+    assert store.task("bad") == TaskRecord(
+        "bad", AVS, "failed", clock.now, fingerprint, None, "INTERNAL", "the performer failed: boom"
+    )
+    assert store.task("cut") == TaskRecord("cut", AVS, "interrupted", clock.now, fingerprint)
+    assert store.task("running") == TaskRecord("running", AVS, "claimed", clock.now, fingerprint)
+    assert store.task("legacy") == TaskRecord("legacy", AVS, "claimed", clock.now, None)
+    assert store.task("unknown") is None
+
+
+def test_prune_takes_the_oldest_first_and_at_most_limit(store, clock):
+    for index in range(5):
+        store.claim_task(f"task-{index}", AVS, bytes(32))
+        store.complete_task(f"task-{index}", "done", result=b"result")
+        clock.now += 1
+    clock.now += 24 * HOUR
+    assert store.prune(limit=2) == 2
+    assert [store.task_status(f"task-{index}") for index in range(5)] == [None, None, "done", "done", "done"]
+    assert store.prune(limit=2) == 2
+    assert store.prune(limit=2) == 1
+    assert store.prune(limit=2) == 0
+
+
 def test_a_released_claim_can_be_claimed_again_but_a_completed_one_cannot_be_released(store):
     store.claim_task("never-ran", AVS)
     store.claim_task("ran", AVS)
@@ -149,6 +183,51 @@ def test_sqlite_state_survives_reopening(tmp_path, clock):
         assert journal == "wal"
     finally:
         second.close()
+
+
+def test_sqlite_results_survive_reopening(tmp_path, clock):
+    path = tmp_path / "state.sqlite3"
+    first = SqliteStore(path, clock=clock)
+    first.claim_task("task-1", AVS, b"\x01" * 32)
+    first.complete_task("task-1", "done", result=b"signed result")
+    first.claim_task("task-2", AVS, b"\x02" * 32)  # the process dies while it runs
+    first.close()
+    second = SqliteStore(path, clock=clock)
+    try:
+        assert second.task("task-1") == TaskRecord(
+            "task-1", AVS, "done", clock.now, b"\x01" * 32, b"signed result"
+        )
+        assert second.task("task-2") == TaskRecord("task-2", AVS, "claimed", clock.now, b"\x02" * 32)
+    finally:
+        second.close()
+
+
+def test_sqlite_upgrades_a_version_1_file_in_place(tmp_path, clock):
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema the first release wrote
+        db.executescript(
+            """
+            CREATE TABLE tasks (task_id TEXT PRIMARY KEY, avs TEXT NOT NULL, status TEXT NOT NULL,
+                                claimed_at REAL NOT NULL);
+            CREATE INDEX tasks_by_claimed_at ON tasks (claimed_at);
+            CREATE TABLE performers (performer_id TEXT PRIMARY KEY, avs_address TEXT NOT NULL,
+                backend TEXT NOT NULL, status TEXT NOT NULL, image TEXT NOT NULL, endpoint TEXT NOT NULL,
+                resource_id TEXT NOT NULL, created_at REAL NOT NULL);
+            INSERT INTO tasks VALUES ('old', 'avs', 'done', 5.0);
+            PRAGMA user_version = 1;
+            """
+        )
+    db.close()
+    store = SqliteStore(path, clock=clock)
+    try:
+        assert store.task("old") == TaskRecord("old", "avs", "done", 5.0, None)
+        assert store.claim_task("new", AVS, b"\x03" * 32) is True
+        store.complete_task("new", "done", result=b"r")
+        assert store.task("new") == TaskRecord("new", AVS, "done", clock.now, b"\x03" * 32, b"r")
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == 2
+    finally:
+        store.close()
+    SqliteStore(path).close()  # opening an upgraded file again changes nothing
 
 
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path):
