@@ -4,10 +4,10 @@ trying while the executor says "try again" and stops at any other answer.
 `SubmitTask` over plaintext gRPC to the operator's socket. UNAVAILABLE (the contract's "nothing was
 claimed, send it again": a chain read or the performer was unavailable) is retried with back-off
 until the deadline (the task's deadline, or an earlier one the caller gives); every other answer
-is final. Retrying is safe: an executor claims a task id once, so a task that did run answers
-ALREADY_EXISTS rather than running again. Every attempt is recorded with its status code, and `on_refused` is
-called after each refused attempt, before any retry, so a test can act on a refusal (e.g. bring the
-chain back) instead of guessing a moment.
+is final (DATA_LOSS included: the executor says no result will ever come). Retrying is safe: an
+executor runs a task id once, and a retry of a task that ran gets its stored answer. Every attempt
+is recorded with its status code, and `on_refused` is called after each refused attempt, before any
+retry, so a test can act on a refusal (e.g. bring the chain back) instead of guessing a moment.
 """
 
 from __future__ import annotations
