@@ -191,7 +191,10 @@ class Devnet:
         devnet._rpc = rpc
         instance = {"anvil": str(toolchain.anvil), "port": anvil.port, "deployment": cached.name}
         cls._instance_file(state_dir).write_text(json.dumps(instance) + "\n")
-        devnet._write_manifest()
+        # The cached chain has no history before the load, so the latest tables' reference block
+        # would be unreadable (BlockOutOfRangeError) to an aggregator that reads the operator infos
+        # there, as the Go aggregator does: transport them once more at a block of this run.
+        devnet.transport_operator_tables()
         return devnet
 
     @classmethod

@@ -84,6 +84,19 @@ def test_executor_sets_have_task_configs_and_tables(devnet: Devnet):
             )
 
 
+def test_the_latest_tables_can_be_read_at_their_reference_block(fresh_devnet: Devnet):
+    # The Go aggregator reads a set's operator infos at the latest table update's reference block;
+    # a chain loaded from the cache has no history before the load, so `up` must transport in-run.
+    transport = fresh_devnet.manifest["transport"]
+    registry = fresh_devnet.contract("crossChainRegistry")
+    for operator_set in transport["operatorSets"]:
+        key = (operator_set["avs"], operator_set["id"])
+        table = fresh_devnet.rpc.call(
+            registry.functions.calculateOperatorTableBytes(key), block=transport["referenceBlock"]
+        )
+        assert table
+
+
 def test_update_socket(devnet: Devnet):
     executor = devnet.manifest["accounts"]["executor"]["address"]
     avs = devnet.manifest["avss"][0]["address"]
