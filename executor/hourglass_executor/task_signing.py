@@ -19,6 +19,7 @@ so the event loop is not held for their milliseconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -193,15 +194,25 @@ async def sign_result(
         digest = await chain.certificate_digest(signer.curve, reference_timestamp, message_hash)
     except ValueError as exc:
         raise MalformedTaskError(str(exc)) from exc
-    sign_in_thread = signer.curve == BN254
-    if sign_in_thread:
-        result_signature = await asyncio.to_thread(signer.sign_certificate_digest, digest)
-    else:
-        result_signature = signer.sign_certificate_digest(digest)
+    sign = functools.partial(
+        _sign_both, signer, digest, task_id, avs_address, operator_address, operator_set_id
+    )
+    # BN254 signing (~0.2 ms for both) leaves the event loop in one hop; ECDSA (~0.05 ms) is cheaper
+    # than the hop itself.
+    return await asyncio.to_thread(sign) if signer.curve == BN254 else sign()
+
+
+def _sign_both(
+    signer: Signer,
+    digest: bytes,
+    task_id: str,
+    avs_address: str,
+    operator_address: str,
+    operator_set_id: int,
+) -> ResultSignatures:
+    result_signature = signer.sign_certificate_digest(digest)
     try:
         auth = auth_digest(task_id, avs_address, operator_address, operator_set_id, result_signature)
     except ValueError as exc:
         raise MalformedTaskError(str(exc)) from exc
-    if sign_in_thread:
-        return ResultSignatures(result_signature, await asyncio.to_thread(signer.sign_digest, auth))
     return ResultSignatures(result_signature, signer.sign_digest(auth))
