@@ -1,6 +1,6 @@
 """The executor's configuration file: YAML with camelCase keys, validated into `ExecutorConfig`.
 
-Every key of the upstream executor's configuration (shared/reference/upstream-contract.md §6) is
+Every key of the upstream executor's configuration (docs/upstream-contract.md §6) is
 accepted with the same meaning. Keys that are not settings are rejected, naming the key (and the
 closest known key), so that a misspelt key is an error rather than a silently ignored setting.
 A key whose value is empty (YAML null) counts as not set.

@@ -2,7 +2,7 @@
 
 The schema is written here as Python so that the shapes Kubernetes repeats (label selectors, node
 selector terms, pod affinity terms, quantities) are defined once. Field names, defaults and
-printer columns follow the upstream contract (shared/reference/upstream-contract.md §1); the
+printer columns follow the upstream contract (docs/upstream-contract.md §1); the
 validation is stricter and every rule's message names the field it is about.
 
 CEL rules use the Kubernetes `format` library (stored CRD expressions need Kubernetes >= 1.32).

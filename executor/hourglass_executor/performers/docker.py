@@ -1,5 +1,5 @@
 """The Docker backend: runs performers as containers on a Docker engine, like upstream container
-mode (shared/reference/upstream-contract.md §7).
+mode (docs/upstream-contract.md §7).
 
 For each performer it runs one container:
 

@@ -1,5 +1,5 @@
 """Keeps Docker performers running: the liveness checks and restart policy of upstream container
-mode (shared/reference/upstream-contract.md §7).
+mode (docs/upstream-contract.md §7).
 
 `Supervisor` is told which performers to watch. Every `check_interval` it asks the backend whether
 each one's container is running; a Docker `die`/`oom` event (streamed by `DockerEventWatcher`)
