@@ -14,7 +14,8 @@ bounded.
 
 The RSS of both processes (the operator's runner loop without its short-lived ansible children) is
 sampled every `--churn-sample` seconds while they churn; the growth per hour is the slope of a
-least-squares line through the samples after `--churn-warmup` seconds, times 3600.
+least-squares line through the samples after `--churn-warmup` seconds, times 3600, and the same
+over the second half of the run alone.
 """
 
 from __future__ import annotations
@@ -95,12 +96,16 @@ def growth_per_hour(samples: list[tuple[float, float]], warmup: float) -> float:
 
 
 def memory_summary(samples: list[tuple[float, float]], warmup: float) -> dict[str, Any]:
+    """Start, end and peak, and the growth fitted after the warm-up and over the second half (caches
+    that fill as the churn reaches its steady population weigh on the first, not the second)."""
     after = [mb for t, mb in samples if t >= warmup] or [mb for _, mb in samples]
+    half = samples[-1][0] / 2 if samples else 0.0
     return {
         "rss_after_warmup_mb": after[0] if after else float("nan"),
         "rss_end_mb": after[-1] if after else float("nan"),
         "rss_peak_mb": max((mb for _, mb in samples), default=float("nan")),
         "rss_growth_mb_per_hour": round(growth_per_hour(samples, warmup), 1),
+        "rss_growth_second_half_mb_per_hour": round(growth_per_hour(samples, max(warmup, half)), 1),
         "rss_samples": samples,
     }
 
@@ -414,9 +419,13 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
 
     def memory(side: dict[str, Any]) -> list[tuple[str, str]]:
         start, end, peak = side["rss_after_warmup_mb"], side["rss_end_mb"], side["rss_peak_mb"]
+        growth = side["rss_growth_mb_per_hour"], side["rss_growth_second_half_mb_per_hour"]
         return [
             ("  RSS after warm-up -> end (peak)", f"{start:.0f} -> {end:.0f} MB ({peak:.0f})"),
-            ("  RSS growth, extrapolated", f"{side['rss_growth_mb_per_hour']:+.1f} MB/h"),
+            (
+                "  RSS growth, extrapolated: after warm-up / 2nd half",
+                f"{growth[0]:+.1f} / {growth[1]:+.1f} MB/h",
+            ),
         ]
 
     caught_up = operator["caught_up_after_churn_s"]
