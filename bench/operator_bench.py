@@ -12,6 +12,8 @@ Phases, each in a fresh namespace:
    K pods turn not ready and ready again (their Ready condition patched as a kubelet would): the
    time from a pod turning ready to status.ready;
 3. upgrades: the spec of K Performers changes; time until each has a new pod.
+With --churn, instead: the RSS of the operator and the executor over a create/update/delete churn
+(bench/churn.py), e.g. `make bench BENCH_ARGS="--churn --churn-duration 300 --churn-rate 5"`.
 Reports ansible runs, module calls and status patches made without ansible (from the operator's
 /metrics) and the operator's peak RSS,
 prints a table and writes JSON to bench/results/.
@@ -37,6 +39,7 @@ import kubernetes
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import churn  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, performer, set_pod_ready  # noqa: E402
 
@@ -275,6 +278,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--kubeconfig", type=Path, help="default: the local control plane, started if needed")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    churn.add_arguments(parser)
     args = parser.parse_args()
     testenv = str(REPO / "hack/testenv/testenv.sh")
     if args.kubeconfig:
@@ -320,6 +324,15 @@ def main() -> int:
     run_id = uuid.uuid4().hex[:6]
     work = Path(f"/tmp/hourglass-bench-{run_id}")
     work.mkdir(parents=True)
+    if args.churn:
+        namespace = f"bench-churn-{run_id}"
+        core.create_namespace({"metadata": {"name": namespace}})
+        try:
+            churn.finish(churn.run(core, custom, kubeconfig, namespace, args, work), args.out)
+        finally:
+            with contextlib.suppress(kubernetes.client.ApiException):
+                core.delete_namespace(namespace)
+        return 0
     namespaces = {"floor": f"bench-floor-{run_id}", "operator": f"bench-operator-{run_id}"}
     for ns in namespaces.values():
         core.create_namespace({"metadata": {"name": ns}})

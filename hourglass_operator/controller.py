@@ -26,6 +26,7 @@ from hourglass_operator import metrics
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.runner import AnsibleBatchRunner, RunResult, snake_case_keys
 from hourglass_operator.status_sync import Outcome, StatusSync
+from hourglass_operator.unreported import Warnings, delete_children
 from hourglass_operator.watches import Watch
 from hourglass_operator.workqueue import WorkQueue
 
@@ -110,6 +111,8 @@ class Controller:
         self.cancel_runs = threading.Event()
         self.queue = WorkQueue()
         self.custom = kubernetes.client.CustomObjectsApi(api)
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.warnings = Warnings(self.core)
         self.crs: list[Informer] = []
         self.children: dict[str, list[Informer]] = {"pod": [], "service": []}
         group_path = f"/apis/{watch.group}/{watch.version}/"
@@ -157,6 +160,7 @@ class Controller:
 
     def _on_cr(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if kind == "DELETED":
+            self.warnings.clear(object_key(old))
             if self.status_sync:
                 self.status_sync.forget(object_key(old))
         elif _interesting_change(old, new):
@@ -338,20 +342,57 @@ class Controller:
         context = {"reconcile_id": result.reconcile_id, "key": key}
         if self.status_sync:
             self.status_sync.record(cr, (entry or {}).get("baseline") if state == "present" else None)
+        if state == "absent" and entry is not None and entry.get("children_gone"):
+            entry = {**entry, "error": None}  # the finalizer's job is done, whatever else failed
+        if entry is None and state == "absent" and self._finalize_unreported(cr, result, context):
+            return
         if entry is None or entry.get("error"):
             reason = (entry or {}).get("error") or result.failure or "no result for this resource"
             delay = self.queue.add_after_failure(key)
             metrics.RECONCILES.labels(result="error").inc()
             log.warning("reconcile failed, retrying in %.0f s: %s", delay, reason, extra=context)
+            if entry is None:  # an entry's error is in the status its run wrote; this one is nowhere
+                self.warnings.warn(cr, "ReconcileUnreported", f"the {state} run reported no result: {reason}")
             return
         metrics.RECONCILES.labels(result="success").inc()
         self.queue.forget(key)
+        self.warnings.clear(key)
         if state == "absent":
             if entry.get("children_gone"):
                 self._remove_finalizer(cr)
             else:  # the children's deletion events requeue it; this is the safety net
                 self.queue.add(key, ABSENT_RETRY_SECONDS)
         log.info("reconciled: phase %s, ready %s", entry.get("phase"), entry.get("ready"), extra=context)
+
+    def _finalize_unreported(self, cr: Obj, result: RunResult, context: dict[str, str]) -> bool:
+        """A finalizer run that reported nothing for `cr` must not strand its finalizer: when the
+        finalizer is the role's own deletion (nothing but the Pod and Service), delete them directly
+        and release the finalizer once they are gone. True when it took care of `cr`."""
+        finalizer = self.watch.finalizer
+        if (finalizer.role, finalizer.playbook) not in ((None, None), (self.watch.role, self.watch.playbook)):
+            return False  # a finalizer of its own may do more than delete the children
+        meta = cr["metadata"]
+        try:
+            remaining = delete_children(self.core, meta["namespace"], meta["name"])
+        except kubernetes.client.ApiException as error:
+            log.warning("deleting the children directly failed: %s", error.reason, extra=context)
+            return False
+        key, reason = object_key(cr), result.failure or "no result for this resource"
+        metrics.RECONCILES.labels(result="error").inc()
+        if remaining:  # their deletion events requeue it; this is the safety net
+            message = (
+                f"the finalizer run reported no result ({reason}); deleted the "
+                f"{' and '.join(remaining)} directly, waiting until gone"
+            )
+            log.warning("%s", message, extra=context)
+            self.warnings.warn(cr, "FinalizerPending", message)
+            self.queue.add(key, ABSENT_RETRY_SECONDS)
+            return True
+        log.warning("the finalizer run reported no result (%s); the children are gone", reason, extra=context)
+        self.queue.forget(key)
+        self.warnings.clear(key)
+        self._remove_finalizer(cr)
+        return True
 
     # --- finalizer ------------------------------------------------------------------------------
 

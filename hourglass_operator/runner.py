@@ -4,12 +4,22 @@ what happened to each of them.
 Each run gets a private data dir with the batch's extra vars (every CR string marked unsafe) and
 runs the watch's playbook (or a generated one that applies its role) against localhost, with the
 operator's own Python as interpreter and the repository's modules, module_utils and roles on
-Ansible's paths. Per-CR outcomes come from the `performer_status` task's results; a run that fails
-before that task fails every CR of the batch, and the failing task and its message are reported.
+Ansible's paths.
+
+Per-CR outcomes reach the loop through a side channel, not through ansible-runner's events: the run
+gets the extra var `_hourglass_results_file` (a file in its private data dir) and the
+`performer_status` module appends one JSON line per CR there. Events cannot carry them: the
+display callback drops the `res` of any event larger than MAX_EVENT_RES (700 kB), which a batch of
+100 Performers with 8 kB of env each reaches. For the same reason events keep their data only when
+a task failed (`only_failed_event_data`): that is all the loop reads of them (the failing task and
+its message), and it spares writing every batch-sized fact to the artifact dir. A run that fails
+before the status task reports no outcome for its CRs, and the failing task and its message are
+reported.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -28,7 +38,7 @@ from hourglass_operator.extravars import dump_unsafe
 
 log = logging.getLogger(__name__)
 
-STATUS_ACTIONS = {"performer_status"}
+RESULTS_VAR = "_hourglass_results_file"
 
 
 @dataclass
@@ -51,6 +61,23 @@ def snake_case_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [snake_case_keys(v) for v in value]
     return value
+
+
+def read_results(path: Path) -> dict[str, dict[str, Any]]:
+    """The per-CR entries the status module appended to `path` ("ns/name" -> entry; a later line
+    wins). A line cut short by a module that died while writing is skipped."""
+    per_cr: dict[str, dict[str, Any]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return per_cr
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            per_cr[f"{entry['namespace']}/{entry['name']}"] = entry
+        except (ValueError, KeyError, TypeError):
+            log.warning("skipping an unreadable line of %s", path.name)
+    return per_cr
 
 
 class AnsibleBatchRunner:
@@ -111,7 +138,10 @@ class AnsibleBatchRunner:
         reconcile_id = reconcile_id or uuid.uuid4().hex[:12]
         data_dir = self.work_dir / "runs" / reconcile_id
         (data_dir / "env").mkdir(parents=True, exist_ok=True)
-        (data_dir / "env" / "extravars").write_text(dump_unsafe(extravars))
+        results_file = data_dir / "results.jsonl"
+        (data_dir / "env" / "extravars").write_text(
+            dump_unsafe({**extravars, RESULTS_VAR: str(results_file)}), encoding="utf-8"
+        )
         started = time.monotonic()
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
@@ -125,6 +155,7 @@ class AnsibleBatchRunner:
             rotate_artifacts=self.max_artifacts,
             cancel_callback=cancel.is_set,
             suppress_env_files=True,
+            only_failed_event_data=True,
         )
         result = RunResult(ok=runner.status == "successful", duration=time.monotonic() - started)
         result.reconcile_id = reconcile_id
@@ -133,13 +164,11 @@ class AnsibleBatchRunner:
             kind = event.get("event")
             if kind in ("runner_on_ok", "runner_on_failed"):
                 result.module_calls += 1
-            if kind == "runner_on_ok" and data.get("task_action") in STATUS_ACTIONS:
-                for entry in (data.get("res") or {}).get("results") or []:
-                    result.per_cr[f"{entry['namespace']}/{entry['name']}"] = entry
-            elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            if kind == "runner_on_failed" and not data.get("ignore_errors"):
                 message = (data.get("res") or {}).get("msg") or "failed"
                 result.failure = f"{data.get('task', '?')}: {message}"
         if not result.ok and not result.failure:
             result.failure = f"ansible-runner ended {runner.status} (rc {runner.rc})"
+        result.per_cr = read_results(results_file)
         shutil.rmtree(data_dir, ignore_errors=True)
         return result

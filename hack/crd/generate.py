@@ -23,7 +23,11 @@ import yaml
 Schema = dict[str, Any]
 
 GROUP = "hourglass.eigenlayer.io"
-CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / f"{GROUP}_performers.yaml"
+REPO = Path(__file__).resolve().parents[2]
+CRD_PATH = REPO / "crds" / f"{GROUP}_performers.yaml"
+# gpuType is admitted only when the role knows its products (performer_gpu_products); an admin who
+# adds a type there regenerates the CRD.
+ROLE_DEFAULTS = REPO / "roles" / "performer" / "defaults" / "main.yml"
 # Byte-for-byte copies of CRD_PATH: kustomize loads no file outside a kustomization's directory,
 # and a packaged Helm chart carries its CRDs in its own crds/.
 CRD_COPIES = [
@@ -42,6 +46,18 @@ QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
+# The largest magnitude a Kubernetes quantity represents (resource.Quantity's documented limit);
+# larger values such as 1e400 pass core/v1 validation and then overflow the scheduler's arithmetic.
+MAX_QUANTITY = "9223372036854775807"
+# Extended resources (a domain other than kubernetes.io, such as nvidia.com/gpu) and huge pages
+# cannot be overcommitted: core/v1 wants whole numbers of extended resources and requests equal to
+# limits for both.
+EXTENDED = "(k.contains('/') && !k.contains('kubernetes.io/'))"
+NOT_OVERCOMMITTED = f"({EXTENDED} || k.startsWith('hugepages-'))"
+
+
+def gpu_types() -> list[str]:
+    return sorted(yaml.safe_load(ROLE_DEFAULTS.read_text())["performer_gpu_products"])
 
 
 # --- building blocks -------------------------------------------------------------------------
@@ -142,6 +158,9 @@ def label_map(description: str) -> Schema:
 
 
 def quantity_map(description: str) -> Schema:
+    """Resource quantities, held to what core/v1 accepts in a container's resources (and to the
+    documented range, which it does not check)."""
+    value = "quantity(string(self))"
     return {
         "description": description,
         "type": "object",
@@ -151,12 +170,25 @@ def quantity_map(description: str) -> Schema:
             "pattern": QUANTITY_PATTERN,
             "maxLength": 64,
             "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [
+                rule(f"!{value}.isLessThan(quantity('0'))", "must be greater than or equal to 0"),
+                rule(
+                    f"!{value}.isGreaterThan(quantity('{MAX_QUANTITY}'))",
+                    f"must be at most {MAX_QUANTITY} (2^63-1), the largest quantity Kubernetes represents",
+                ),
+            ],
         },
         "x-kubernetes-validations": [
             rule(
                 f"self.all(k, {valid_format('qualifiedName', 'k')})",
                 "resource names must be qualified names such as cpu, memory or nvidia.com/gpu",
-            )
+            ),
+            # isInteger() is false for some whole numbers beyond int64's scale helpers; plain digits pass.
+            rule(
+                f"self.all(k, !{EXTENDED} || quantity(string(self[k])).isInteger()"
+                " || string(self[k]).matches('^[+]?[0-9]+$'))",
+                "extended resources such as nvidia.com/gpu must be whole numbers",
+            ),
         ],
     }
 
@@ -530,7 +562,8 @@ def spec() -> Schema:
                         ],
                     },
                     "environmentFrom": string_list(
-                        "Environment variables taken from Secret or ConfigMap keys.",
+                        "Environment variables taken from Secret or ConfigMap keys; names are unique "
+                        "here and must not repeat a name of environment.",
                         max_items=MAX_LIST_ITEMS,
                         item=obj(
                             "One environment variable from exactly one source.",
@@ -558,11 +591,22 @@ def spec() -> Schema:
                             },
                             required=["name", "valueFrom"],
                         ),
-                    ),
+                    )
+                    # A pod's env is a map keyed by name for server-side apply: a repeated name would
+                    # make every apply of the pod fail.
+                    | {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
                     "args": string_list("Arguments to the entrypoint."),
                     "command": string_list("Entrypoint override."),
                     "serviceAccountName": resource_name("ServiceAccount the performer pod runs as."),
                 },
+                rules=[
+                    rule(
+                        "!has(self.environment) || !has(self.environmentFrom) || "
+                        "self.environmentFrom.all(e, !(e.name in self.environment))",
+                        "names must not repeat a name of environment (each variable is defined once)",
+                        field=".environmentFrom",
+                    )
+                ],
             ),
             "resources": obj(
                 "Compute resources of the performer container (core/v1 ResourceRequirements).",
@@ -592,7 +636,15 @@ def spec() -> Schema:
                         ".compareTo(quantity(string(self.limits[k]))) <= 0)",
                         "every request must be less than or equal to the limit of the same resource",
                         field=".requests",
-                    )
+                    ),
+                    rule(
+                        f"!has(self.requests) || self.requests.all(k, !{NOT_OVERCOMMITTED} || "
+                        "(has(self.limits) && k in self.limits && quantity(string(self.requests[k]))"
+                        ".compareTo(quantity(string(self.limits[k]))) == 0))",
+                        "extended resources (such as nvidia.com/gpu) and huge pages cannot be "
+                        "overcommitted: a request needs a limit of the same amount",
+                        field=".requests",
+                    ),
                 ],
             ),
             "scheduling": obj(
@@ -616,14 +668,9 @@ def spec() -> Schema:
                 "node selection, tolerations and a runtime class.",
                 {
                     "gpuType": string(
-                        "Friendly GPU model name such as nvidia-a100 or nvidia-h100.",
-                        max_length=63,
-                        rules=[
-                            rule(
-                                valid_format("dns1123Label", "self"),
-                                "must be lower-case alphanumerics and '-', like nvidia-a100",
-                            )
-                        ],
+                        "GPU model: one of the types the operator knows the products of.",
+                        max_length=None,
+                        enum=gpu_types(),
                     ),
                     "gpuCount": {
                         "description": f"Number of GPUs (0-{MAX_GPU_COUNT}).",

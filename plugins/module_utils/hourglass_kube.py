@@ -4,8 +4,26 @@ an explicit kubeconfig/context, else K8S_AUTH_KUBECONFIG / KUBECONFIG, else in-c
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import Any
+
+# json.dumps writes a character outside the Basic Multilingual Plane (an emoji) as a surrogate pair of
+# \u escapes, which YAML parsers refuse, and the API server reads apply patches as YAML. Such pairs
+# are written as the character itself; every other escape stays (the role's performer_render filter
+# does the same to what it renders).
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def _astral(match: re.Match) -> str:
+    high, low = int(match.group(2), 16), int(match.group(3), 16)
+    return match.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+
+
+def yaml_safe_json(value: Any) -> str:
+    """JSON that a YAML parser reads back as `value`, whatever Unicode it holds."""
+    return _SURROGATE_PAIR.sub(_astral, json.dumps(value))
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 4) -> Any:
@@ -45,9 +63,10 @@ def request(
     body: Any = None,
     content_type: str = "application/json",
 ) -> tuple[int, Any]:
-    """One REST call; returns (HTTP status, decoded JSON body or None)."""
-    import json
-
+    """One REST call; returns (HTTP status, decoded JSON body or None). A YAML body (an apply patch)
+    is sent as YAML-safe JSON."""
+    if content_type.endswith("yaml") and body is not None and not isinstance(body, str | bytes):
+        body = yaml_safe_json(body).encode()
     headers = {"Accept": "application/json", "Content-Type": content_type}
     method, url, headers, body, _ = client.param_serialize(
         method,

@@ -154,7 +154,10 @@ def main() -> None:
 
     with ThreadPoolExecutor(max_workers=CONCURRENT_CALLS) as pool:
         results = list(pool.map(guarded, params["objects"]))
-    module.exit_json(changed=any(r["changed"] for r in results), result={"results": results})
+    # The objects can be megabytes large (env values): report which they were, not what they held.
+    invocation = {"module_args": {**params, "objects": [r["object"] for r in results]}}
+    module.exit_json(changed=any(r["changed"] for r in results), result={"results": results},
+                     invocation=invocation)  # fmt: skip
 
 
 if __name__ == "__main__":

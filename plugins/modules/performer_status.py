@@ -3,8 +3,10 @@
 
 It receives what the role rendered, observed and applied, computes each Performer's status with
 module_utils/performer_status.py, patches the status subresource only where it changed, creates
-an Event for each transition, and returns one result per Performer (the runner loop reads them to
-retry failed Performers with back-off).
+an Event for each transition, and returns one result per Performer. The runner loop reads them (to
+retry failed Performers with back-off and release finalizers) from `results_file`, because
+ansible-runner drops event payloads over 700 kB; for the same reason the invocation it reports
+names the batch's Performers instead of echoing the batch.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ options:
     description: Cluster DNS suffix of C(status.grpcEndpoint).
     type: str
     default: cluster.local
+  results_file:
+    description: Also append the results there, one JSON object per line (how the runner loop
+      reads them whatever the batch's size). Not set under the operator-sdk ansible-operator.
+    type: path
   kubeconfig:
     description: Path to a kubeconfig; defaults as kubernetes.core modules do.
     type: path
@@ -88,6 +94,7 @@ results:
 """
 
 import contextlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
@@ -123,6 +130,22 @@ def error_of(result: dict | None) -> str | None:
     return error.get("msg") or str(error)
 
 
+def invocation(params: dict) -> dict:
+    """What the result reports of the module's arguments: the scalars, and the keys of the batch
+    rather than the batch (which holds whole Performers and can be megabytes large)."""
+    args = {k: v for k, v in params.items() if k not in ("batch", "observed", "plan", "applied",
+                                                          "replaced", "deleted")}  # fmt: skip
+    metas = [item["_hourglass_eigenlayer_io_performer"]["metadata"] for item in params["batch"]]
+    args["batch"] = [f"{meta['namespace']}/{meta['name']}" for meta in metas]
+    return {"module_args": args}
+
+
+def write_results(path: str, results: list) -> None:
+    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in results)
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write(lines)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -135,6 +158,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "field_manager": {"type": "str", "default": "hourglass-operator"},
             "cluster_domain": {"type": "str", "default": "cluster.local"},
+            "results_file": {"type": "path"},
             "kubeconfig": {"type": "path"},
             "context": {"type": "str"},
         },
@@ -246,7 +270,9 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES) as pool:
         results = list(pool.map(reconcile_status, params["batch"]))
     changed = any(r["patched"] for r in results)
-    module.exit_json(changed=changed, results=results)
+    if params["results_file"]:
+        write_results(params["results_file"], results)
+    module.exit_json(changed=changed, results=results, invocation=invocation(params))
 
 
 if __name__ == "__main__":

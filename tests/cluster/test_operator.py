@@ -10,8 +10,10 @@ import threading
 import kubernetes
 import pytest
 import urllib3
+import yaml
 
 from tests.support.api import read_or_none
+from tests.support.paths import REPO
 from tests.support.performers import GROUP, PLURAL, VERSION, performer, upstream_executor_performer
 from tests.support.waiting import wait_for
 
@@ -292,11 +294,20 @@ def test_jinja_in_performer_strings_reaches_the_pod_literally(core, custom, name
     assert container.args == [JINJA, "{{ 7 * 7 }}"]
 
 
-def test_unknown_gpu_type_fails_that_performer_with_a_clear_condition(core, custom, namespace, operator):
+def test_a_gpu_type_the_operators_catalog_lacks_fails_that_performer_with_a_clear_condition(
+    core, custom, namespace, operators, tmp_path
+):
+    # The CRD admits the role's default GPU types; an admin who narrows performer_gpu_products
+    # (watches.yaml vars) makes the others fail at reconcile.
+    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
+    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
+    watches[0]["vars"] = {"performer_gpu_products": {"nvidia-a100": ["NVIDIA-A100-SXM4-80GB"]}}
+    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
+    operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
     create(
         custom,
         namespace,
-        performer("mystery", config={}, hardwareRequirements={"gpuType": "acme-x1", "gpuCount": 1}),
+        performer("mystery", config={}, hardwareRequirements={"gpuType": "nvidia-h100", "gpuCount": 1}),
     )
     create(custom, namespace, performer("fine", config={}))
 
@@ -305,8 +316,8 @@ def test_unknown_gpu_type_fails_that_performer_with_a_clear_condition(core, cust
         return cr if condition(cr, "Reconciled").get("status") == "False" else None
 
     cr = wait_for(failed, timeout=60, what="Reconciled=False")
-    assert "unknown GPU type" in condition(cr, "Reconciled")["message"]
-    assert "nvidia-a100" in condition(cr, "Reconciled")["message"]
+    assert 'unknown GPU type "nvidia-h100"' in condition(cr, "Reconciled")["message"]
+    assert "known types: nvidia-a100" in condition(cr, "Reconciled")["message"]
     assert cr["status"]["phase"] == "Failed"
     assert read_pod(core, namespace, "mystery") is None
     # The other Performer of the same batch is not held back.

@@ -374,6 +374,36 @@ INVALID = [
         "Kubernetes object name",
     ),
     (
+        "env-from-duplicate-name",
+        {
+            "spec": {
+                "config": {
+                    "environmentFrom": [
+                        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "a"}}},
+                        {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "b"}}},
+                    ]
+                }
+            }
+        },
+        "spec.config.environmentFrom[1]",
+        "Duplicate value",
+    ),
+    (
+        "env-from-repeats-environment",
+        {
+            "spec": {
+                "config": {
+                    "environment": {"X": "1"},
+                    "environmentFrom": [
+                        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "a"}}}
+                    ],
+                }
+            }
+        },
+        "spec.config.environmentFrom",
+        "must not repeat a name of environment",
+    ),
+    (
         "service-account-name",
         {"spec": {"config": {"serviceAccountName": "Bad_SA"}}},
         "spec.config.serviceAccountName",
@@ -403,7 +433,13 @@ INVALID = [
         "gpu-type-format",
         {"spec": {"hardwareRequirements": {"gpuType": "NVIDIA A100", "gpuCount": 1}}},
         "spec.hardwareRequirements.gpuType",
-        "like nvidia-a100",
+        "Unsupported value",
+    ),
+    (
+        "gpu-type-unknown",
+        {"spec": {"hardwareRequirements": {"gpuType": "acme-x1", "gpuCount": 1}}},
+        "spec.hardwareRequirements.gpuType",
+        'supported values: "nvidia-a100", "nvidia-a10g", "nvidia-h100"',
     ),
     (
         "tee-type-unknown",
@@ -563,6 +599,36 @@ INVALID = [
         "less than or equal to the limit",
     ),
     (
+        "quantity-negative",
+        {"spec": {"resources": {"requests": {"cpu": "-1"}}}},
+        "spec.resources.requests[cpu]",
+        "greater than or equal to 0",
+    ),
+    (
+        "quantity-out-of-range",
+        {"spec": {"resources": {"limits": {"memory": "1e400"}}}},
+        "spec.resources.limits[memory]",
+        "at most 9223372036854775807",
+    ),
+    (
+        "gpu-fraction",
+        {"spec": {"resources": {"limits": {"nvidia.com/gpu": "0.5"}}}},
+        "spec.resources.limits",
+        "must be whole numbers",
+    ),
+    (
+        "gpu-request-without-limit",
+        {"spec": {"resources": {"requests": {"nvidia.com/gpu": "1"}}}},
+        "spec.resources.requests",
+        "cannot be overcommitted",
+    ),
+    (
+        "gpu-request-below-limit",
+        {"spec": {"resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "2"}}}},
+        "spec.resources.requests",
+        "a request needs a limit of the same amount",
+    ),
+    (
         "quantity-format",
         {"spec": {"resources": {"limits": {"memory": "lots"}}}},
         "spec.resources.limits.memory",
@@ -592,3 +658,12 @@ def test_invalid_performer_is_rejected_naming_the_field(
     )
     # Nothing half-created: the rejected object does not exist.
     assert not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+
+
+def test_quantities_core_v1_accepts_are_accepted(custom, namespace, performer_crd):
+    resources = {
+        "requests": {"cpu": "0", "memory": "9e18", "hugepages-2Mi": "1Gi", "example.com/fpga": 2},
+        "limits": {"cpu": "+1.5", "hugepages-2Mi": "1Gi", "example.com/fpga": "2", "nvidia.com/gpu": "1k"},
+    }
+    created = create(custom, namespace, performer("quantities", resources=resources))
+    assert created["spec"]["resources"] == resources

@@ -104,11 +104,34 @@ def test_required_fields_enums_and_defaults(schema: dict):
     assert field(spec, "config.grpcPort")["default"] == 9090
     assert "default" not in field(spec, "config")  # no config block: the operator falls back to 8080
     assert field(spec, "hardwareRequirements.teeType")["enum"] == ["sgx", "sev", "sev-snp", "tdx"]
+    role_defaults = yaml.safe_load((REPO / "roles" / "performer" / "defaults" / "main.yml").read_text())
+    assert field(spec, "hardwareRequirements.gpuType")["enum"] == sorted(
+        role_defaults["performer_gpu_products"]
+    )
+    env_from = field(spec, "config.environmentFrom")
+    assert (env_from["x-kubernetes-list-type"], env_from["x-kubernetes-list-map-keys"]) == ("map", ["name"])
     status = schema["properties"]["status"]
     assert field(status, "phase")["enum"] == ["Pending", "Running", "Upgrading", "Terminating", "Failed"]
     conditions = field(status, "conditions")
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+
+
+def test_quantities_are_held_to_what_core_v1_accepts(schema: dict):
+    """Negative, beyond 2^63-1, fractional extended resources, overcommitted extended resources:
+    the rules exist on both maps (the cluster tests show the API server applying them)."""
+    resources = field(schema["properties"]["spec"], "resources")
+    for name in ("limits", "requests"):
+        quantities = resources["properties"][name]
+        value_rules = " ".join(
+            r["rule"] for r in quantities["additionalProperties"]["x-kubernetes-validations"]
+        )
+        assert "isLessThan(quantity('0'))" in value_rules
+        assert "isGreaterThan(quantity('9223372036854775807'))" in value_rules
+        assert any("isInteger()" in r["rule"] for r in quantities["x-kubernetes-validations"])
+    assert any(
+        "== 0" in r["rule"] and "hugepages-" in r["rule"] for r in resources["x-kubernetes-validations"]
+    )
 
 
 def test_every_cel_rule_has_a_message(schema: dict):

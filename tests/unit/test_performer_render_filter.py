@@ -53,3 +53,34 @@ def test_cr_strings_stay_data():
     env = {e["name"]: e["value"] for e in doc["pod"]["spec"]["containers"][0]["env"]}
     assert env == {"A": jinja, "B": yaml_injection}
     assert doc["pod"]["kind"] == "Pod"
+
+
+# Outside the Basic Multilingual Plane (emoji, CJK extension B, musical symbols), characters YAML
+# does not allow raw (DEL, C1 controls, U+FFFE) and ones it would read as line breaks (NEL, U+2028).
+UNICODE = [
+    "😀 🚀",
+    "𠜎𝄞",
+    "tab\tnew\nline",
+    "del\x7f c1\x80\x9f nel\x85 ls\u2028 ps\u2029 bom\ufeff nc\ufffe",
+]
+
+
+def test_any_unicode_reaches_the_pod_verbatim():
+    config = {
+        "environment": {f"V{i}": value for i, value in enumerate(UNICODE)},
+        "args": UNICODE,
+        "command": ["/bin/🚀", *UNICODE],
+    }
+    [doc] = performer_render([item("u", image="registry.example/🚀:v1", config=config)], SETTINGS)
+    assert "error" not in doc, doc.get("error")
+    container = doc["pod"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/🚀:v1"
+    assert {e["name"]: e["value"] for e in container["env"]} == config["environment"]
+    assert container["args"] == UNICODE
+    assert container["command"] == config["command"]
+
+
+def test_escaped_backslashes_before_u_stay_text():
+    value = "\\ud83d\\ude00 \\\\ud83d\\ude00"  # backslashes and letters, no surrogates
+    [doc] = performer_render([item("b", config={"args": [value]})], SETTINGS)
+    assert doc["pod"]["spec"]["containers"][0]["args"] == [value]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,21 @@ ENTRY = "performers.yaml.j2"
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# json.dumps writes a character outside the Basic Multilingual Plane (an emoji) as a surrogate pair
+# of \u escapes, which YAML loaders refuse; such pairs are written as the character itself. Every
+# other escape stays: YAML cannot hold DEL, C1 controls or U+FFFE verbatim and reads NEL and U+2028
+# as line breaks, and an unchanged text keeps the spec hash of every pod rendered before.
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def _astral(match: re.Match) -> str:
+    high, low = int(match.group(2), 16), int(match.group(3), 16)
+    return match.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+
+
 def _to_json(value: Any, **kwargs: Any) -> str:
-    return json.dumps(value, **kwargs)
+    """JSON that a YAML loader reads back as the same value, whatever Unicode it holds."""
+    return _SURROGATE_PAIR.sub(_astral, json.dumps(value, **kwargs))
 
 
 def _combine(*dicts: dict) -> dict:

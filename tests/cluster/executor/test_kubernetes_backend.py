@@ -242,7 +242,8 @@ def test_wait_ready_raises_with_the_condition_when_the_performer_fails(cluster, 
         b = backend(cluster, namespace)
         try:
             deployment = await b.create(spec())
-            # The backend never sets hardware requirements; an admin's edit can, before any reconcile.
+            # An admin's edit before any reconcile: a ServiceAccount that does not exist, so the
+            # API server refuses the pod.
             await asyncio.to_thread(
                 custom.patch_namespaced_custom_object,
                 GROUP,
@@ -250,7 +251,7 @@ def test_wait_ready_raises_with_the_condition_when_the_performer_fails(cluster, 
                 namespace,
                 PLURAL,
                 deployment.performer_id,
-                {"spec": {"hardwareRequirements": {"gpuType": "acme-x1", "gpuCount": 1}}},
+                {"spec": {"config": {"serviceAccountName": "missing-sa"}}},
             )
             await asyncio.to_thread(operators().wait_ready)
             with pytest.raises(NotReadyError) as raised:
@@ -261,7 +262,7 @@ def test_wait_ready_raises_with_the_condition_when_the_performer_fails(cluster, 
 
     message = asyncio.run(scenario())
     assert "failed: phase Failed" in message
-    assert "unknown GPU type" in message
+    assert 'serviceaccount "missing-sa" not found' in message
 
 
 def test_invalid_spec_is_a_backend_error_with_the_api_servers_message(cluster, namespace, performer_crd):

@@ -1,0 +1,81 @@
+"""What the runner loop does for a custom resource its ansible run reported nothing about (the run
+failed before the status task, was cancelled, or its module died): say so where `kubectl describe`
+shows it, and never let a finalizer hang on a run that cannot finish.
+
+- `Warnings` records a Warning Event on the resource once per distinct reason (a retry that fails
+  the same way adds nothing), so a Performer stuck in back-off is not silent.
+- `delete_children` deletes a deleted Performer's Pod and Service directly and says which are still
+  there. The role's finalizer run does nothing else, so once both are gone the loop may release the
+  finalizer itself; a Performer whose every run fails is then still deleted, instead of staying
+  Terminating for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+import kubernetes
+
+from hourglass_operator.informer import Obj, object_key
+
+log = logging.getLogger(__name__)
+
+
+def delete_children(core: kubernetes.client.CoreV1Api, namespace: str, name: str) -> list[str]:
+    """Deletes Pod and Service `performer-<name>` (in the background, like the role) and returns the
+    kinds still present afterwards (a pod with a grace period, say). API errors propagate."""
+    child = f"performer-{name}"
+    calls = {
+        "Pod": (core.delete_namespaced_pod, core.read_namespaced_pod),
+        "Service": (core.delete_namespaced_service, core.read_namespaced_service),
+    }
+    remaining = []
+    for kind, (delete, read) in calls.items():
+        try:
+            delete(child, namespace, propagation_policy="Background", _preload_content=False)
+            read(child, namespace, _preload_content=False)
+            remaining.append(kind)
+        except kubernetes.client.ApiException as error:
+            if error.status != 404:
+                raise
+    return remaining
+
+
+class Warnings:
+    """Warning Events about resources, each reason recorded once until `clear`."""
+
+    def __init__(self, core: kubernetes.client.CoreV1Api, component: str = "hourglass-operator") -> None:
+        self.core = core
+        self.component = component
+        self._last: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, cr: Obj, reason: str, message: str) -> None:
+        key = object_key(cr)
+        with self._lock:
+            if self._last.get(key) == message:
+                return
+            self._last[key] = message
+        meta = cr["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": cr.get("apiVersion"), "kind": cr.get("kind"), "name": meta["name"],
+                "namespace": meta["namespace"], "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": "Warning", "reason": reason, "message": message[:1024],
+            "source": {"component": self.component}, "reportingComponent": self.component,
+            "reportingInstance": self.component, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }  # fmt: skip
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event)
+        except kubernetes.client.ApiException as error:  # best effort: the log says it too
+            log.warning("could not record an Event: %s", error.reason, extra={"key": key})
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._last.pop(key, None)
