@@ -3,10 +3,10 @@ cache, calling a handler for every change.
 
 It lists, then watches from the list's resourceVersion with bookmarks; when a watch ends it resumes
 from the last resourceVersion seen; on 410 Gone it lists again (and reports objects that vanished
-in between as deleted); on API or network errors it backs off (0.5 s doubling to 5 s: an outage of
-the API server is noticed as over within 5 s, and three watches per namespace retrying every 5 s
-cost it nothing). Objects are
-plain dicts decoded from the API's JSON (no client models: cheaper, and what the role receives).
+in between as deleted); on API or network errors it backs off (0.5 s doubling to 5 s: the end of an
+API server outage is noticed within 5 s, and three watches per namespace retrying every 5 s cost it
+nothing). Objects are plain dicts decoded from the API's JSON (no client models: cheaper, and what
+the role receives).
 """
 
 from __future__ import annotations

@@ -184,10 +184,10 @@ class StatusSync:
         """Writes `status` (removing fields the operator does not write) and the Events of its
         transitions, or of the restoration; None when the Performer is gone."""
         meta = cr["metadata"]
-        body = {"status": {**{k: None for k in previous if k not in status}, **status}}
+        patch = {"status": {**{k: None for k in previous if k not in status}, **status}}
         try:
             updated = self.custom.patch_namespaced_custom_object_status(
-                self.group, self.version, meta["namespace"], self.plural, meta["name"], body
+                self.group, self.version, meta["namespace"], self.plural, meta["name"], patch
             )
         except kubernetes.client.ApiException as error:
             if error.status == 404:  # deleted meanwhile: nothing to report

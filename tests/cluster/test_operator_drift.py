@@ -11,6 +11,7 @@ import pytest
 
 from tests.cluster.test_operator import condition, create, get, wait_ready
 from tests.support import drift
+from tests.support.api import exists, read_or_none
 from tests.support.performers import performer
 from tests.support.waiting import wait_for
 
@@ -119,3 +120,29 @@ def _update_rejected(core, snap: drift.Snapshot) -> bool:
     except kubernetes.client.ApiException as error:
         return "frozen by policy" in (error.body or "")
     return False
+
+
+def test_a_service_another_client_recreated_headless_is_recreated_with_a_cluster_ip(
+    core, custom, namespace, operator
+):
+    """A headless Service cannot get a cluster IP in place: the operator deletes and creates it."""
+    create(custom, namespace, performer("headless", config={}))
+    wait_ready(custom, namespace, "headless")
+    wait_idle(operator)
+    before = drift.snapshot(core, custom, namespace, "headless")
+    service = core.read_namespaced_service(before.child, namespace).to_dict()
+    core.delete_namespaced_service(before.child, namespace)
+    wait_for(lambda: not exists(core.read_namespaced_service, before.child, namespace), timeout=30,
+             what="the Service deleted")  # fmt: skip
+    core.create_namespaced_service(namespace, {
+        "metadata": {"name": before.child, "labels": service["metadata"]["labels"]},
+        "spec": {"clusterIP": "None", "selector": service["spec"]["selector"],
+                 "ports": [{"name": "grpc", "port": 9090, "targetPort": "grpc"}]},
+    })  # fmt: skip
+
+    def has_cluster_ip() -> bool:
+        current = read_or_none(core.read_namespaced_service, before.child, namespace)
+        return bool(current) and current.spec.cluster_ip not in (None, "None")
+
+    wait_for(has_cluster_ip, timeout=REPAIR_TIMEOUT, what="a Service with a cluster IP again")
+    assert drift.service_shape(core.read_namespaced_service(before.child, namespace)) == before.service_spec
