@@ -3,11 +3,14 @@ of due keys and run Ansible once per batch, and the finalizer is added before ch
 removed once a finalizer run confirmed they are gone.
 
 What enqueues a custom resource for a full reconcile: it appears; its generation, labels,
-annotations or deletion timestamp change (not its status, which the role itself writes); the
-periodic resync; a failure (with per-key exponential back-off). A change of one of its Pods or
-Services (label `hourglass.eigenlayer.io/performer`), status included, queues a status-only sync,
-which a separate worker handles without ansible when the Performer still matches what its last
-full reconcile established (`status_sync`), and escalates to a full reconcile otherwise.
+annotations or deletion timestamp change; another client edits the spec or owner references of
+one of its Pods or Services; the periodic resync; a failure (with per-key
+exponential back-off). Any other change of one of its children (found by their owner label
+`hourglass.eigenlayer.io/performer`, old and new, and their controller owner reference), status
+included, queues a status-only sync, which a separate worker handles without ansible when the
+Performer still matches what its last full reconcile established (`status_sync`), and escalates
+to a full reconcile otherwise. So does a change of nothing but the custom resource's status: the
+status sync restores a status another client wrote.
 """
 
 from __future__ import annotations
@@ -47,9 +50,9 @@ def _ns_path(namespace: str) -> str:
 
 def _observed_view(obj: Obj | None) -> Obj | None:
     """What a reconcile needs of a child: identity, labels, annotations (the spec hash), deletion,
-    and for a Pod its node, phase and conditions; a Service keeps its spec (selector and ports are
-    compared).
-    Leaving the pod spec out keeps the extra vars of a batch of 100 small (Ansible pays for size)."""
+    its spec (the role compares the fields that matter with what it renders: another client may
+    have changed them), and for a Pod its phase and conditions. The rest of a pod's status stays
+    out: it changes all the time and nothing reads it."""
     if obj is None:
         return None
     meta = obj["metadata"]
@@ -59,18 +62,42 @@ def _observed_view(obj: Obj | None) -> Obj | None:
         "metadata": {k: meta[k] for k in (
             "name", "namespace", "uid", "resourceVersion", "labels", "annotations", "deletionTimestamp",
             "ownerReferences") if k in meta},
+        "spec": obj.get("spec") or {},
     }  # fmt: skip
     if obj.get("kind") == "Pod":
         status = obj.get("status") or {}
-        view["spec"] = {"nodeName": (obj.get("spec") or {}).get("nodeName")}
         view["status"] = {k: status[k] for k in ("phase", "reason", "message") if k in status}
         view["status"]["conditions"] = [
             {k: c[k] for k in ("type", "status", "reason", "message") if k in c}
             for c in status.get("conditions") or []
         ]
-    else:
-        view["spec"] = obj.get("spec") or {}
     return view
+
+
+def _owned_by(obj: Obj, kind: str, group: str) -> set[str]:
+    """The names of the custom resources an object's owner label and controller reference name."""
+    meta = obj["metadata"]
+    owners = {(meta.get("labels") or {}).get(OWNER_LABEL)}
+    for ref in meta.get("ownerReferences") or []:
+        ref_group = ref.get("apiVersion", "").split("/")[0]
+        if ref.get("controller") and ref.get("kind") == kind and ref_group == group:
+            owners.add(ref.get("name"))
+    return {owner for owner in owners if owner}
+
+
+def _child_changed(old: Obj | None, new: Obj | None) -> bool:
+    """Whether another client edited a child's spec or owner references (the scheduler binding a
+    pod to a node does not count). Creation, deletion and label changes are left to the status
+    sync, which reports a lost pod at once and escalates when our labels changed."""
+    if old is None or new is None:
+        return False
+
+    def shape(obj: Obj) -> tuple:
+        spec = dict(obj.get("spec") or {})
+        spec.pop("nodeName", None)
+        return obj["metadata"].get("ownerReferences"), spec
+
+    return shape(old) != shape(new)
 
 
 def _interesting_change(old: Obj | None, new: Obj | None) -> bool:
@@ -128,7 +155,10 @@ class Controller:
                         label_selector=CHILD_SELECTOR, name=f"{kind} {namespace or '*'}", stop=stop,
                     ))  # fmt: skip
         self._threads: list[threading.Thread] = []
+        self._child_changes: set[str] = set()  # keys queued for a status sync by a change of a child
         metrics.register_performer_collector(self.cached_crs)
+        metrics.QUEUE_DEPTH.set_function(self.queue.depth)
+        metrics.QUEUE_IN_PROGRESS.set_function(self.queue.processing)
 
     # --- cache access ---------------------------------------------------------------------------
 
@@ -165,14 +195,23 @@ class Controller:
                 self.status_sync.forget(object_key(old))
         elif _interesting_change(old, new):
             self.queue.add(object_key(new))
+        elif self.status_sync and (old or {}).get("status") != new.get("status"):
+            # Its status changed and nothing else: our own write, or another client's, which the
+            # status sync restores. Without a baseline (the last reconcile failed, or one is under
+            # way) this does not escalate: the retry, or the reconcile, writes the status anyway.
+            self.queue.add(object_key(new), full=False)
 
     def _on_child(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        obj = new or old
-        owner = (obj["metadata"].get("labels") or {}).get(OWNER_LABEL)
-        if owner:
-            key = f"{obj['metadata']['namespace']}/{owner}"
+        # Old and new owners both: another client may have changed the owner label.
+        owners = set().union(*(_owned_by(o, self.watch.kind, self.watch.group) for o in (old, new) if o))
+        full = self.status_sync is None or _child_changed(old, new)
+        namespace = (new or old)["metadata"]["namespace"]
+        for owner in owners:
+            key = f"{namespace}/{owner}"
             if self._cr(key)[0] is not None:
-                self.queue.add(key, full=self.status_sync is None)
+                if not full:
+                    self._child_changes.add(key)
+                self.queue.add(key, full=full)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -237,7 +276,6 @@ class Controller:
                 for key in keys:
                     self.queue.done(key)
                 metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
-                metrics.QUEUE_DEPTH.set(self.queue.depth())
 
     def _status_worker(self) -> None:
         with ThreadPoolExecutor(CONCURRENT_API_CALLS, thread_name_prefix="status") as pool:
@@ -246,9 +284,10 @@ class Controller:
                     continue
                 keys = self.queue.get_batch(STATUS_BATCH, timeout=1.0, full=False)
                 list(pool.map(self._sync_status, keys))
-                metrics.QUEUE_DEPTH.set(self.queue.depth())
 
     def _sync_status(self, key: str) -> None:
+        child_changed = key in self._child_changes
+        self._child_changes.discard(key)
         try:
             cr, informer = self._cr(key)
             if cr is None:
@@ -260,7 +299,7 @@ class Controller:
             metrics.STATUS_SYNCS.labels(result=outcome.value).inc()
             if updated is not None and informer is not None:
                 informer.update(updated)
-            if outcome is Outcome.ESCALATE:
+            if outcome is Outcome.ESCALATE and child_changed:
                 self.queue.add(key)
         except Exception as error:
             metrics.STATUS_SYNCS.labels(result="error").inc()

@@ -31,6 +31,7 @@ BATCH_SIZE = Histogram(
 )
 MODULE_CALLS = Counter("hourglass_ansible_module_calls_total", "Ansible task results (module calls)")
 QUEUE_DEPTH = Gauge("hourglass_workqueue_depth", "Keys waiting in the work queue")
+QUEUE_IN_PROGRESS = Gauge("hourglass_workqueue_in_progress", "Keys being reconciled or synced now")
 PHASES = ("Pending", "Running", "Upgrading", "Terminating", "Failed")
 
 

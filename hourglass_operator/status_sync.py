@@ -12,6 +12,12 @@ one implementation), patches it when it changed and records the same Events. Any
 escalated to a full reconcile, which stays the only writer of Pods and Services; when the pod of a
 Performer that says it is ready is gone, terminating or not ready, the status is first patched to
 say so (with the last reconcile's outcome kept), because the full reconcile takes seconds.
+
+A change of nothing but a Performer's status queues a sync too: when the status is not what this
+path would write, and differs from the last status it wrote or found right, another client wrote
+it; the status is restored to what the operator would have written from that last status (so its
+timestamps come back too), fields the operator does not write are removed, and a Warning Event
+says so. A full reconcile writes the status itself, so it ends what this path remembers.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ RULES_FILE = Path("plugins") / "module_utils" / "performer_status.py"
 
 class Outcome(Enum):
     PATCHED = "patched"
+    RESTORED = "restored"  # another client had written the status
     UNCHANGED = "unchanged"
     ESCALATE = "escalate"  # needs a full reconcile
 
@@ -103,12 +110,14 @@ class StatusSync:
         self.group, self.version, self.plural = group, version, plural
         self.component = component
         self._baselines: dict[str, Baseline] = {}
+        self._known: dict[str, tuple[str, Obj]] = {}  # key -> (uid, the status last written or found right)
         self._lock = threading.Lock()
 
     def record(self, cr: Obj, reported: dict[str, Any] | None) -> None:
         """Remember what a full reconcile of `cr` established (None forgets it)."""
         key = object_key(cr)
         with self._lock:
+            self._known.pop(key, None)
             if not reported:
                 self._baselines.pop(key, None)
                 return
@@ -124,6 +133,17 @@ class StatusSync:
     def forget(self, key: str) -> None:
         with self._lock:
             self._baselines.pop(key, None)
+            self._known.pop(key, None)
+
+    def _remember(self, cr: Obj, status: Obj) -> None:
+        with self._lock:
+            self._known[object_key(cr)] = (cr["metadata"]["uid"], status)
+
+    def _written_by_us(self, cr: Obj) -> Obj | None:
+        """The status this path last wrote or found right for this very Performer, if any."""
+        with self._lock:
+            uid, status = self._known.get(object_key(cr), (None, None))
+        return status if uid == cr["metadata"].get("uid") else None
 
     def sync(self, cr: Obj, pod: Obj | None, service: Obj | None) -> tuple[Outcome, Obj | None]:
         """Patches the status of `cr` from `pod` when the baseline still holds. Otherwise the outcome
@@ -146,22 +166,39 @@ class StatusSync:
             return Outcome.ESCALATE, self._patch(cr, previous, status, now)
         status = self.rules.compute_status(cr, pod, now=now, cluster_domain=baseline.cluster_domain)
         if status == previous:
+            self._remember(cr, status)
             return Outcome.UNCHANGED, None
-        updated = self._patch(cr, previous, status, now)
-        return (Outcome.PATCHED, updated) if updated is not None else (Outcome.UNCHANGED, None)
+        ours = self._written_by_us(cr)
+        foreign = ours is not None and ours != previous
+        if foreign:  # another client wrote the status: start again from ours
+            status = self.rules.compute_status(
+                {**cr, "status": ours}, pod, now=now, cluster_domain=baseline.cluster_domain
+            )
+        updated = self._patch(cr, previous, status, now, restoring=foreign)
+        if updated is None:
+            return Outcome.UNCHANGED, None
+        self._remember(cr, status)
+        return (Outcome.RESTORED if foreign else Outcome.PATCHED), updated
 
-    def _patch(self, cr: Obj, previous: Obj, status: Obj, now: str) -> Obj | None:
-        """Writes `status` and the Events of its transitions; None when the Performer is gone."""
+    def _patch(self, cr: Obj, previous: Obj, status: Obj, now: str, restoring: bool = False) -> Obj | None:
+        """Writes `status` (removing fields the operator does not write) and the Events of its
+        transitions, or of the restoration; None when the Performer is gone."""
         meta = cr["metadata"]
+        patch = {"status": {**{k: None for k in previous if k not in status}, **status}}
         try:
             updated = self.custom.patch_namespaced_custom_object_status(
-                self.group, self.version, meta["namespace"], self.plural, meta["name"], {"status": status}
+                self.group, self.version, meta["namespace"], self.plural, meta["name"], patch
             )
         except kubernetes.client.ApiException as error:
             if error.status == 404:  # deleted meanwhile: nothing to report
                 return None
             raise
-        for event_type, reason, message in self.rules.transitions(previous, status):
+        events = self.rules.transitions(previous, status)
+        if restoring:
+            changed = sorted(k for k in previous.keys() | status.keys() if previous.get(k) != status.get(k))
+            events = [("Warning", "StatusRestored", "restored the status another client wrote (changed: "
+                       + ", ".join(changed) + ")")]  # fmt: skip
+        for event_type, reason, message in events:
             body = self.rules.event_object(cr, event_type, reason, message, self.component, now)
             with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
                 self.core.create_namespaced_event(meta["namespace"], body)

@@ -2,15 +2,21 @@
 # The local Kubernetes control plane for demos and tests: a real kube-apiserver, etcd,
 # kube-controller-manager and kube-scheduler, with kwok playing the kubelets of a catalog of fake
 # nodes (general, GPU, TEE). kwokctl's `binary` runtime runs the processes; every port is bound to
-# 127.0.0.1. Binaries come from build.sh (built once per version set, then cached).
+# 127.0.0.1. Binaries come from build.sh (built once per version set, then cached). kwokctl never
+# restarts a component that exits (the controller-manager and the scheduler do after an API
+# server or etcd outage), so supervise.py runs next to the cluster and starts again what exited.
+# HOURGLASS_TESTENV_NAME names the cluster (default hourglass): several can run side by side.
 #
-#   testenv.sh up          build what is missing, start the cluster (or reuse a healthy one),
-#                          install the node catalog; prints the kubeconfig path
-#   testenv.sh down        stop the cluster and delete its state
+#   testenv.sh up          build what is missing, start the cluster (or reuse a healthy one) and
+#                          its supervisor, install the node catalog; prints the kubeconfig path
+#   testenv.sh down        stop the supervisor and the cluster, delete its state
 #   testenv.sh status      exit 0 and show components and nodes when the cluster is healthy
 #   testenv.sh kubeconfig  print the kubeconfig path
 #   testenv.sh bin         print the directory holding kubectl and the other binaries
 #   testenv.sh logs [C]    print the log files' directory, or the log of component C
+#                          (C=supervisor: what the supervisor restarted)
+#   testenv.sh hold C      the supervisor leaves component C down once it exits (outage tests)
+#   testenv.sh release C   the supervisor starts C again when it is down
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=hack/testenv/lib.sh
@@ -20,6 +26,8 @@ CLUSTER=${HOURGLASS_TESTENV_NAME:-hourglass}
 export KWOK_WORKDIR="$TESTENV_CACHE/kwok"
 CLUSTER_DIR="$KWOK_WORKDIR/clusters/$CLUSTER"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig.yaml"
+SUPERVISOR_PID="$CLUSTER_DIR/supervisor.pid"
+COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller"
 START_TIMEOUT=${HOURGLASS_TESTENV_TIMEOUT:-120}
 
 kwokctl() { "$TESTENV_BIN/kwokctl" --name "$CLUSTER" "$@"; }
@@ -74,6 +82,58 @@ install_catalog() {
   done
 }
 
+supervisor_pid() {
+  local pid
+  pid=$(cat "$SUPERVISOR_PID" 2>/dev/null) || return 1
+  [ -n "$pid" ] && grep -qs supervise.py "/proc/$pid/cmdline" && echo "$pid"
+}
+
+start_supervisor() {
+  local pid waited=0
+  if pid=$(supervisor_pid); then
+    return 0
+  fi
+  # Components that exited before any supervisor watched them: kwokctl starts what is not running.
+  kwokctl start cluster >/dev/null 2>&1 || log "warning: kwokctl could not start every component"
+  rm -f "$SUPERVISOR_PID"
+  setsid python3 "$here/supervise.py" "$CLUSTER_DIR" >>"$CLUSTER_DIR/logs/supervisor.log" 2>&1 </dev/null &
+  until pid=$(supervisor_pid); do
+    [ "$waited" -lt 100 ] || die "the supervisor did not start; see $CLUSTER_DIR/logs/supervisor.log"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  log "supervisor of cluster $CLUSTER started (pid $pid); log: $CLUSTER_DIR/logs/supervisor.log"
+}
+
+stop_supervisor() {
+  local pid waited=0
+  pid=$(supervisor_pid) || return 0
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  rm -f "$SUPERVISOR_PID"
+}
+
+check_component() {
+  case " $COMPONENTS " in
+    *" ${1:-} "*) ;;
+    *) die "unknown component '${1:-}' (one of: $COMPONENTS)" ;;
+  esac
+}
+
+cmd_hold() {
+  check_component "${1:-}"
+  mkdir -p "$CLUSTER_DIR/supervisor/hold"
+  touch "$CLUSTER_DIR/supervisor/hold/$1"
+}
+
+cmd_release() {
+  check_component "${1:-}"
+  rm -f "$CLUSTER_DIR/supervisor/hold/$1"
+}
+
 cmd_up() {
   local started=$SECONDS
   "$here/build.sh" >/dev/null
@@ -97,12 +157,14 @@ cmd_up() {
     fi
     rm -f "$cfg"
   fi
+  start_supervisor
   install_catalog
   log "cluster $CLUSTER ready in $((SECONDS - started)) s; kubeconfig: $KUBECONFIG_PATH"
   echo "$KUBECONFIG_PATH"
 }
 
 cmd_down() {
+  stop_supervisor
   if [ -d "$CLUSTER_DIR" ]; then
     [ -x "$TESTENV_BIN/kwokctl" ] && kwokctl delete cluster >&2 || true
     rm -rf "$CLUSTER_DIR"
@@ -119,6 +181,12 @@ cmd_status() {
   echo "kubeconfig: $KUBECONFIG_PATH"
   echo "server:     $(kctl config view -o jsonpath='{.clusters[0].cluster.server}')"
   kctl get --raw '/readyz?verbose' | tail -n 1
+  local pid
+  if pid=$(supervisor_pid); then
+    echo "supervisor: running (pid $pid)"
+  else
+    echo "supervisor: not running (testenv.sh up starts it)"
+  fi
   kctl get nodes -L hourglass.eigenlayer.io/node-pool,node.kubernetes.io/instance-type
 }
 
@@ -146,5 +214,7 @@ case "${1:-}" in
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
   bin) echo "$TESTENV_BIN" ;;
   logs) shift; cmd_logs "$@" ;;
-  *) sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+  hold) shift; cmd_hold "$@" ;;
+  release) shift; cmd_release "$@" ;;
+  *) sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac

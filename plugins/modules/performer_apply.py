@@ -2,6 +2,12 @@
 """Ansible module performer_apply: server-side applies, deletes or replaces a list of objects, with
 the API calls of the list issued concurrently, and one result per object in the order given.
 
+State C(updated) restores objects that another client changed: the object is read and written back
+(an update, guarded by its resourceVersion) with the given labels, owner references and spec, so
+what other field managers added or changed is gone, which server-side apply cannot do. What the
+API server allocated (a Service's cluster IPs) is kept; an object that cannot be restored in place
+(a headless Service, an immutable field changed) is deleted and created again.
+
 The performer role hands it every Pod and Service of a batch in one call. Results have the shape
 kubernetes.core.k8s returns for a list (`result.results[i]` with `result` or `error.msg`), so one
 object's failure is reported without failing the others.
@@ -24,8 +30,12 @@ options:
       - C(replaced) deletes the existing object of the same name, waits up to I(wait_timeout)
         seconds until it is gone, then applies the given one. When it is not gone in time the
         result has C(pending=true) and nothing is applied (a later run creates it).
+      - C(updated) writes the given labels, owner references and spec over the existing object
+        (keeping its other labels and annotations and what the API server allocated), or deletes
+        and creates it when that cannot be done in place; a missing object is created. The result
+        has C(recreated=true) when it was recreated.
     type: str
-    choices: [present, absent, replaced]
+    choices: [present, absent, replaced, updated]
     default: present
   field_manager:
     description: Server-side apply field manager.
@@ -58,6 +68,7 @@ result:
   type: dict
 """
 
+import copy
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,6 +76,28 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.hourglass_kube import api_client, object_path, request
 
 CONCURRENT_CALLS = 16
+STATES = ["present", "absent", "replaced", "updated"]
+UPDATE_ATTEMPTS = 3  # an update that conflicts (the object changed since it was read) is retried
+ALLOCATED = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")  # a Service's, kept on update
+IMMUTABLE = ("field is immutable", "may not change once set")  # an update that needs a recreate
+
+
+def restored(current: dict, desired: dict) -> dict:
+    """`current` with the labels, owner references and spec of `desired`: what an update writes."""
+    body = copy.deepcopy(current)
+    body.pop("status", None)
+    meta, wanted = body["metadata"], desired.get("metadata") or {}
+    meta.pop("managedFields", None)
+    meta["labels"] = {**(meta.get("labels") or {}), **(wanted.get("labels") or {})}
+    meta["annotations"] = {**(meta.get("annotations") or {}), **(wanted.get("annotations") or {})}
+    if wanted.get("ownerReferences"):
+        meta["ownerReferences"] = wanted["ownerReferences"]
+    spec = copy.deepcopy(desired.get("spec") or {})
+    if current.get("kind") == "Service":
+        have = current.get("spec") or {}
+        spec.update({k: have[k] for k in ALLOCATED if k in have and k not in spec})
+    body["spec"] = spec
+    return body
 
 
 def slim(obj: dict | None) -> dict:
@@ -91,7 +124,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "objects": {"type": "list", "elements": "dict", "required": True},
-            "state": {"type": "str", "choices": ["present", "absent", "replaced"], "default": "present"},
+            "state": {"type": "str", "choices": STATES, "default": "present"},
             "field_manager": {"type": "str", "default": "hourglass-operator"},
             "wait": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 120},
@@ -140,8 +173,31 @@ def main() -> None:
             return {"changed": True, "pending": True, "result": {}}
         return apply(obj)
 
-    action = {"present": apply, "absent": delete, "replaced": replace}[params["state"]]
-    if module.check_mode and params["state"] == "replaced":
+    def recreate(obj: dict) -> dict:
+        return {**replace(obj), "recreated": True}
+
+    def update(obj: dict) -> dict:
+        path = object_path(obj)
+        for _ in range(UPDATE_ATTEMPTS):
+            status, current = request(client, "GET", path)
+            if status == 404:
+                return apply(obj)
+            if status >= 300:
+                return failure(status, current)
+            if current.get("kind") == "Service" and (current.get("spec") or {}).get("clusterIP") == "None":
+                return recreate(obj)  # a headless Service never gets a cluster IP in place
+            query = [("fieldManager", params["field_manager"])]
+            status, body = request(client, "PUT", path, query=query, body=restored(current, obj))
+            if status < 300:
+                return {"changed": True, "result": slim(body)}
+            if status == 422 and any(s in str((body or {}).get("message")) for s in IMMUTABLE):
+                return recreate(obj)
+            if status != 409:
+                return failure(status, body)
+        return failure(status, body)
+
+    action = {"present": apply, "absent": delete, "replaced": replace, "updated": update}[params["state"]]
+    if module.check_mode and params["state"] in ("replaced", "updated"):
         action = apply  # a dry run cannot wait for a deletion that did not happen
 
     def guarded(obj: dict) -> dict:

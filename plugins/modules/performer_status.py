@@ -39,6 +39,10 @@ options:
     description: The registered result of the apply task (may be skipped).
     type: dict
     default: {}
+  updated:
+    description: The registered result of the task restoring Services that drifted (may be skipped).
+    type: dict
+    default: {}
   replaced:
     description: The registered result of the replace task (may be skipped).
     type: dict
@@ -153,6 +157,7 @@ def main() -> None:
             "observed": {"type": "dict", "default": {}},
             "plan": {"type": "dict", "required": True},
             "applied": {"type": "dict", "default": {}},
+            "updated": {"type": "dict", "default": {}},
             "replaced": {"type": "dict", "default": {}},
             "deleted": {"type": "dict", "default": {}},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
@@ -172,6 +177,7 @@ def main() -> None:
     core = kubernetes.client.CoreV1Api(client)
     plan = params["plan"]
     applied = results_by_object(params["applied"])
+    updated = results_by_object(params["updated"])
     replaced = results_by_object(params["replaced"])
     deleted = results_by_object(params["deleted"])
     now = now_rfc3339()
@@ -184,7 +190,7 @@ def main() -> None:
         entry = plan.get(key, {})
         pod_key, service_key = ("Pod", namespace, child), ("Service", namespace, child)
         pod_result = applied.get(pod_key) or replaced.get(pod_key)
-        service_result = applied.get(service_key)
+        service_result = applied.get(service_key) or updated.get(service_key)
         object_results = [pod_result, service_result, deleted.get(pod_key), deleted.get(service_key)]
         errors = [entry.get("error")] + [error_of(r) for r in object_results]
         error = "; ".join(e for e in errors if e) or None
@@ -223,7 +229,8 @@ def main() -> None:
             except kubernetes.client.ApiException as exc:
                 if exc.status != 404:  # a Performer deleted meanwhile needs no status
                     error = error or f"status update failed: {exc.status} {exc.reason}"
-        for event_type, reason, message in transitions(previous, status) if patched else []:
+        events = (transitions(previous, status) if patched else []) + drift_events(entry, error)
+        for event_type, reason, message in events:
             with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
                 core.create_namespaced_event(
                     namespace,
@@ -239,6 +246,19 @@ def main() -> None:
             "children_gone": children_gone(entry, [deleted.get(pod_key), deleted.get(service_key)]),
             "baseline": baseline(entry, service, error, pod_written),
         }
+
+    def drift_events(entry: dict, error: str | None) -> list:
+        """A Warning for each child another client changed, saying what this run did about it."""
+        found = entry.get("drift") or {}
+        events = []
+        if found.get("pod"):
+            events.append(("Warning", "PodDrifted", "replacing the pod, changed by another client: "
+                           + "; ".join(found["pod"])))  # fmt: skip
+        if found.get("service"):
+            outcome = "could not restore" if error else "restored"
+            events.append(("Warning", "ServiceDrifted", f"{outcome} the Service, changed by another client: "
+                           + "; ".join(found["service"])))  # fmt: skip
+        return events
 
     def children_gone(entry: dict, deletions: list) -> bool:
         """Whether a deleted Performer's Pod and Service are gone: none was left, or this run deleted

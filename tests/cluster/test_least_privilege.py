@@ -157,6 +157,7 @@ ALLOWED = [
     ("update", "performers.hourglass.eigenlayer.io", "finalizers", "watched"),
     *[(verb, kind, None, "watched") for kind in ("pods", "services")
       for verb in ("get", "list", "watch", "create", "patch", "delete")],
+    ("update", "services", None, "watched"),
     ("list", "pods", None, None),
     ("watch", "services", None, None),
     ("create", "events", None, "watched"),

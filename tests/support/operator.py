@@ -50,7 +50,9 @@ class OperatorProcess(LoggedProcess):
         return 0.0
 
     def queue_idle(self) -> bool:
-        return self.metric("hourglass_workqueue_depth") == 0
+        """Nothing queued and nothing being reconciled or synced."""
+        in_progress = self.metric("hourglass_workqueue_in_progress")
+        return self.metric("hourglass_workqueue_depth") == 0 and in_progress == 0
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -35,6 +35,7 @@ OPERATOR_RULES = (
         ("hourglass.eigenlayer.io", "performers/status", "patch", None),
         ("hourglass.eigenlayer.io", "performers/finalizers", "update", None),
         ("", "events", "create", None),
+        ("", "services", "update", None),
     }
     | {
         ("", kind, verb, None)

@@ -36,6 +36,7 @@ OPERATOR_RULES = [
     {"apiGroups": ["hourglass.eigenlayer.io"], "resources": ["performers/finalizers"], "verbs": ["update"]},
     {"apiGroups": [""], "resources": ["pods", "services"],
      "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["update"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]  # fmt: skip
 

@@ -74,12 +74,29 @@ def test_terminating_pod_is_waited_for():
     }
 
 
-def test_edited_service_selector_or_port_is_reapplied():
+def test_a_service_another_client_changed_is_restored_not_reapplied():
     drifted = desired()["service"] | {"spec": desired()["service"]["spec"] | {"selector": {"app": "x"}}}
-    assert performer_plan([desired()], observed(service=drifted))["apply"] == [desired()["service"]]
-    other_port = desired()["service"]["spec"] | {"ports": [{"name": "grpc", "port": 1, "targetPort": "grpc",
-                                                            "protocol": "TCP"}]}  # fmt: skip
-    assert performer_plan([desired()], observed(service={**drifted, "spec": other_port}))["apply"]
+    plan = performer_plan([desired()], observed(service=drifted))
+    assert plan["restore"] == [desired()["service"]] and plan["apply"] == []
+    assert plan["performers"]["ns/p"]["drift"]["service"][0].startswith("spec.selector")
+    added_port = desired()["service"]["spec"]["ports"] + [{"name": "metrics", "port": 1, "targetPort": 1}]
+    drifted = {**drifted, "spec": desired()["service"]["spec"] | {"ports": added_port}}
+    assert performer_plan([desired()], observed(service=drifted))["restore"] == [desired()["service"]]
+
+
+def test_a_pod_another_client_changed_is_replaced_without_an_upgrade():
+    pod_spec = {"containers": [{"name": "performer", "image": "img:1"}]}
+    want = desired()
+    want["pod"]["spec"] = pod_spec
+    seen = observed()
+    seen["ns/p"]["pod"]["spec"] = {"containers": [{"name": "performer", "image": "evil:1"}]}
+    plan = performer_plan([want], seen)
+    assert plan["replace"] == [want["pod"]]
+    entry = plan["performers"]["ns/p"]
+    assert entry["pod_action"] == "replace" and not entry["upgrading"] and not entry["upgraded_at"]
+    assert entry["drift"]["pod"] == ['spec.containers[performer].image: have "evil:1", want "img:1"']
+    seen["ns/p"]["pod"]["spec"] = pod_spec
+    assert performer_plan([want], seen)["performers"]["ns/p"]["pod_action"] == "keep"
 
 
 def test_render_error_is_reported_and_nothing_applied():

@@ -15,7 +15,7 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]
 def test_unknown_command_prints_usage():
     result = run("frobnicate")
     assert result.returncode == 2
-    for command in ("up", "down", "status", "kubeconfig", "bin", "logs"):
+    for command in ("up", "down", "status", "kubeconfig", "bin", "logs", "hold", "release"):
         assert f"testenv.sh {command}" in result.stderr
 
 

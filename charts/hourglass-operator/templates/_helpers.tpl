@@ -75,6 +75,9 @@ The rules the operator needs on the namespaced objects it reconciles, shared by 
   resources: ["pods", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
+  resources: ["services"]
+  verbs: ["update"]
+- apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}

@@ -5,15 +5,34 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
 - A Pod whose spec-hash annotation differs from the rendered one is replaced: the same run deletes
   it, waits (bounded) until it is gone and creates the new one (pod names are fixed, so the two
   cannot overlap); when the old pod takes longer to go, the run after its deletion creates it.
+- A Pod whose fields that matter differ from the rendered ones although its annotation matches
+  (another client changed it: `kubectl set image`) is replaced the same way; the Performer's
+  entry lists the differences (`drift`), and it is not an upgrade.
 - A Pod that is already terminating is left alone until it is gone.
-- A Service is applied only when its type, selector, ports or our labels differ.
+- A Service that differs from the rendered one (performer_drift) is restored exactly (`restore`):
+  server-side apply cannot do that, since it never removes what another field manager set (an
+  added port, or the old entry of an edited port, which then clashes with ours).
 - With performer_state=absent, the Pods and Services that still exist are deleted.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+
+def _sibling(name: str) -> Any:
+    """A module next to this one (Ansible loads filter plugins by path, not as a package)."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_hourglass_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+drift = _sibling("performer_drift")
 
 SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
 Obj = dict[str, Any]
@@ -42,34 +61,25 @@ def _labels_missing(observed: Obj, desired: Obj) -> bool:
     return any(have.get(k) != v for k, v in desired["metadata"]["labels"].items())
 
 
-def _service_differs(observed: Obj, desired: Obj) -> bool:
-    have, want = observed.get("spec") or {}, desired["spec"]
-    ports = [
-        {k: p.get(k) for k in ("name", "port", "targetPort", "protocol")} for p in have.get("ports") or []
-    ]
-    return (
-        have.get("type") != want["type"]
-        or have.get("selector") != want["selector"]
-        or ports != want["ports"]
-        or _labels_missing(observed, desired)
-    )
-
-
-def _pod_action(observed: Obj | None, desired: Obj) -> str:
+def _pod_action(observed: Obj | None, desired: Obj) -> tuple[str, list[str]]:
+    """What to do with the pod, and how the live one drifted from the rendered one."""
     if not observed:
-        return "create"
+        return "create", []
     meta = observed.get("metadata") or {}
     if meta.get("deletionTimestamp"):
-        return "wait"
+        return "wait", []
     if (meta.get("annotations") or {}).get(SPEC_HASH) != desired["metadata"]["annotations"][SPEC_HASH]:
-        return "replace"
-    return "relabel" if _labels_missing(observed, desired) else "keep"
+        return "replace", []
+    differences = drift.performer_pod_drift(desired, observed)
+    if differences:
+        return "replace", differences
+    return ("relabel" if _labels_missing(observed, desired) else "keep"), []
 
 
 def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
     """The plan for a batch: objects to apply, delete and replace, and per Performer what happens."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    plan: Obj = {"apply": [], "delete": [], "replace": [], "performers": {}}
+    plan: Obj = {"apply": [], "delete": [], "replace": [], "restore": [], "performers": {}}
     for doc in desired:
         key = _key(doc["namespace"], doc["name"])
         seen = observed.get(key) or {}
@@ -82,22 +92,28 @@ def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "p
         elif doc.get("error"):
             entry["error"] = doc["error"]
         else:
-            action = _pod_action(pod, doc["pod"])
+            action, pod_drift = _pod_action(pod, doc["pod"])
             if action in ("create", "relabel"):
                 plan["apply"].append(doc["pod"])
             elif action == "replace":
                 plan["replace"].append(doc["pod"])
-                entry.update(upgrading=True, upgraded_at=now)
+                if not pod_drift:
+                    entry.update(upgrading=True, upgraded_at=now)
             elif action == "wait":
                 hash_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
                 entry["upgrading"] = hash_now != doc["pod"]["metadata"]["annotations"][SPEC_HASH]
-            if not service or _service_differs(service, doc["service"]):
+            service_drift = drift.performer_service_drift(doc["service"], service) if service else []
+            if not service:
                 plan["apply"].append(doc["service"])
+            elif service_drift:
+                plan["restore"].append(doc["service"])
             entry.update(
                 pod_action=action,
                 spec_hash=doc["pod"]["metadata"]["annotations"][SPEC_HASH],
                 pod_labels=doc["pod"]["metadata"]["labels"],
             )
+            if pod_drift or service_drift:
+                entry["drift"] = {"pod": pod_drift, "service": service_drift}
         plan["performers"][key] = entry
     return plan
 

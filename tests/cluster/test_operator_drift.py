@@ -1,0 +1,148 @@
+"""Drift the operator must repair: another client edits or adds a Service port, sets the image of a
+performer pod or changes its owner label, or writes the Performer's status. Each is repaired
+without any change to the Performer; a repair that keeps failing shows in the status and Events."""
+
+from __future__ import annotations
+
+import uuid
+
+import kubernetes
+import pytest
+
+from tests.cluster.test_operator import condition, create, get, wait_ready
+from tests.support import drift
+from tests.support.api import exists, read_or_none
+from tests.support.performers import performer
+from tests.support.waiting import wait_for
+
+REPAIR_TIMEOUT = 30
+
+
+@pytest.mark.parametrize("case", drift.CASES, ids=lambda case: case.name)
+def test_tampering_is_repaired(core, custom, namespace, operator, case: drift.Case):
+    create(custom, namespace, performer("drift", config={}))
+    wait_ready(custom, namespace, "drift")
+    wait_idle(operator)
+    before = drift.snapshot(core, custom, namespace, "drift")
+    case.tamper(core, custom, before)
+    wait_for(
+        lambda: case.repaired(core, custom, before), timeout=REPAIR_TIMEOUT, what=f"{case.name} repaired"
+    )
+    service = core.read_namespaced_service(before.child, namespace)
+    assert service.metadata.uid == before.service_uid, "the Service is repaired in place, not recreated"
+    pod = core.read_namespaced_pod(before.child, namespace)
+    if case.name == "pod-image-set":
+        assert pod.metadata.uid != before.pod_uid, "a pod that ran another image is replaced"
+    cr = wait_ready(custom, namespace, "drift")
+    assert condition(cr, "Reconciled")["status"] == "True"
+
+
+def test_a_service_repair_that_keeps_failing_shows_in_status_and_events(core, custom, namespace, operator):
+    """An admission policy rejects the operator's repair of the Service: the Performer says so in its
+    Reconciled condition and an Event, and the repair succeeds once the policy is gone."""
+    create(custom, namespace, performer("blocked", config={}))
+    wait_ready(custom, namespace, "blocked")
+    wait_idle(operator)
+    before = drift.snapshot(core, custom, namespace, "blocked")
+    admission = kubernetes.client.AdmissionregistrationV1Api(core.api_client)
+    policy = f"hourglass-test-freeze-{uuid.uuid4().hex[:6]}"
+    admission.create_validating_admission_policy({
+        "metadata": {"name": policy},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
+                "resources": ["services"],
+            }]},
+            # The tampering (to port 9999) passes; putting 9090 back does not.
+            "validations": [{
+                "expression": "request.operation == 'UPDATE' && object.spec.ports.all(p, p.port != 9090)",
+                "message": "frozen by policy: the performer port may not change",
+            }],
+        },
+    })  # fmt: skip
+    try:
+        admission.create_validating_admission_policy_binding({
+            "metadata": {"name": policy},
+            "spec": {
+                "policyName": policy, "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+            },
+        })  # fmt: skip
+        # The policy is enforced once the API server has loaded it: an update putting 9090 back fails.
+        wait_for(
+            lambda: _update_rejected(core, before), timeout=30, what="the admission policy to be enforced"
+        )
+        drift.edit_service_port(core, custom, before)
+
+        def failure_reported() -> dict | None:
+            reconciled = condition(get(custom, namespace, "blocked"), "Reconciled")
+            return reconciled if reconciled.get("status") == "False" else None
+
+        reconciled = wait_for(failure_reported, timeout=REPAIR_TIMEOUT, what="Reconciled=False")
+        assert reconciled["reason"] == "ReconcileFailed"
+        assert "frozen by policy" in reconciled["message"]
+        assert "performer-blocked" in reconciled["message"]
+        events = core.list_namespaced_event(
+            namespace, field_selector="involvedObject.kind=Performer,involvedObject.name=blocked"
+        ).items
+        failed = [e for e in events if e.reason == "ReconcileFailed"]
+        assert failed and failed[0].type == "Warning" and "frozen by policy" in failed[0].message
+    finally:
+        for delete in (
+            admission.delete_validating_admission_policy_binding,
+            admission.delete_validating_admission_policy,
+        ):
+            try:
+                delete(policy)
+            except kubernetes.client.ApiException as error:
+                if error.status != 404:
+                    raise
+    wait_for(lambda: drift.CASES[0].repaired(core, custom, before), timeout=60, what="the Service repaired")
+    wait_for(
+        lambda: condition(get(custom, namespace, "blocked"), "Reconciled").get("status") == "True",
+        timeout=60,
+        what="Reconciled=True",
+    )
+
+
+def wait_idle(operator) -> None:
+    """Until the operator has nothing queued or running: what it does next is the repair."""
+    wait_for(operator.queue_idle, timeout=60, what="the operator to be idle")
+
+
+def _update_rejected(core, snap: drift.Snapshot) -> bool:
+    """Whether a dry-run update of the Service (which keeps port 9090) is rejected by the policy."""
+    service = core.read_namespaced_service(snap.child, snap.namespace)
+    try:
+        core.replace_namespaced_service(snap.child, snap.namespace, service, dry_run="All")
+    except kubernetes.client.ApiException as error:
+        return "frozen by policy" in (error.body or "")
+    return False
+
+
+def test_a_service_another_client_recreated_headless_is_recreated_with_a_cluster_ip(
+    core, custom, namespace, operator
+):
+    """A headless Service cannot get a cluster IP in place: the operator deletes and creates it."""
+    create(custom, namespace, performer("headless", config={}))
+    wait_ready(custom, namespace, "headless")
+    wait_idle(operator)
+    before = drift.snapshot(core, custom, namespace, "headless")
+    service = core.read_namespaced_service(before.child, namespace).to_dict()
+    core.delete_namespaced_service(before.child, namespace)
+    wait_for(lambda: not exists(core.read_namespaced_service, before.child, namespace), timeout=30,
+             what="the Service deleted")  # fmt: skip
+    core.create_namespaced_service(namespace, {
+        "metadata": {"name": before.child, "labels": service["metadata"]["labels"]},
+        "spec": {"clusterIP": "None", "selector": service["spec"]["selector"],
+                 "ports": [{"name": "grpc", "port": 9090, "targetPort": "grpc"}]},
+    })  # fmt: skip
+
+    def has_cluster_ip() -> bool:
+        current = read_or_none(core.read_namespaced_service, before.child, namespace)
+        return bool(current) and current.spec.cluster_ip not in (None, "None")
+
+    wait_for(has_cluster_ip, timeout=REPAIR_TIMEOUT, what="a Service with a cluster IP again")
+    assert drift.service_shape(core.read_namespaced_service(before.child, namespace)) == before.service_spec

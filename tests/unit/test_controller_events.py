@@ -1,0 +1,139 @@
+"""What the loop queues for the events of a Performer and its children: the Performer named by a
+child's old and new owner label and by its controller owner reference; a full reconcile when
+another client edited a child's spec; a status sync, which never escalates, when nothing but the
+Performer's status changed."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import pytest
+
+from hourglass_operator.controller import Controller
+from hourglass_operator.status_sync import Outcome, StatusSync, load_status_rules
+from hourglass_operator.watches import Watch
+from tests.support.paths import REPO
+
+pytestmark = pytest.mark.unit
+
+GROUP = "hourglass.eigenlayer.io"
+
+
+class Rules:
+    """Status sync outcomes chosen by the test."""
+
+    def __init__(self) -> None:
+        self.outcome = Outcome.ESCALATE
+
+    def sync(self, cr, pod, service):
+        return self.outcome, None
+
+    def forget(self, key):
+        pass
+
+
+def performer(name: str, **status) -> dict:
+    return {
+        "apiVersion": f"{GROUP}/v1alpha1", "kind": "Performer",
+        "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "resourceVersion": "1",
+                     "generation": 1},
+        "spec": {}, "status": status,
+    }  # fmt: skip
+
+
+def pod(owner_label: str | None, owner_ref: str | None = None, image: str = "img:1", node: str = "") -> dict:
+    meta = {"name": "performer-a", "namespace": "ns", "resourceVersion": "5", "labels": {}}
+    if owner_label:
+        meta["labels"]["hourglass.eigenlayer.io/performer"] = owner_label
+    if owner_ref:
+        meta["ownerReferences"] = [{"apiVersion": f"{GROUP}/v1alpha1", "kind": "Performer", "name": owner_ref,
+                                    "uid": f"uid-{owner_ref}", "controller": True}]  # fmt: skip
+    return {"kind": "Pod", "metadata": meta,
+            "spec": {"nodeName": node, "containers": [{"name": "performer", "image": image}]}}  # fmt: skip
+
+
+@pytest.fixture
+def controller() -> Controller:
+    watch = Watch(group=GROUP, version="v1alpha1", kind="Performer", role=REPO / "roles" / "performer")
+    rules = Rules()
+    c = Controller(
+        None, watch, None, namespaces=["ns"], max_batch=10, workers=1,
+        stop=threading.Event(), is_leader=threading.Event(), status_sync=rules,
+    )  # fmt: skip
+    c.rules = rules
+    for name in ("a", "b"):
+        c.crs[0].update(performer(name))
+    return c
+
+
+def queued(controller: Controller) -> dict[str, bool]:
+    """Queued keys and whether each needs a full reconcile (taken off the queue and done)."""
+    full = controller.queue.get_batch(10, timeout=0)
+    status = controller.queue.get_batch(10, timeout=0, full=False)
+    for key in full + status:
+        controller.queue.done(key)
+    return {**{k: True for k in full}, **{k: False for k in status}}
+
+
+def test_the_old_and_new_owner_label_and_the_owner_reference_are_all_queued(controller):
+    controller._on_child("MODIFIED", pod("a"), pod("someone-else"))
+    assert queued(controller) == {"ns/a": False}  # the old label's Performer; "someone-else" does not exist
+    controller._on_child("MODIFIED", pod("a", owner_ref="b"), pod(None, owner_ref="b"))
+    assert queued(controller) == {"ns/a": False, "ns/b": False}
+
+
+def test_another_clients_edit_of_a_pod_spec_needs_a_full_reconcile_binding_does_not(controller):
+    controller._on_child("MODIFIED", pod("a"), pod("a", node="kwok-a"))
+    assert queued(controller) == {"ns/a": False}
+    controller._on_child("MODIFIED", pod("a", node="kwok-a"), pod("a", node="kwok-a", image="evil:1"))
+    assert queued(controller) == {"ns/a": True}
+
+
+def test_a_status_only_change_queues_a_status_sync_that_never_escalates(controller):
+    old, new = performer("a", phase="Running"), performer("a", phase="Failed")
+    controller._on_cr("MODIFIED", old, new)
+    assert queued(controller) == {"ns/a": False}
+    controller._sync_status("ns/a")  # outcome ESCALATE (no baseline): not a reason to run ansible
+    assert queued(controller) == {}
+    controller._on_child("MODIFIED", pod("a"), pod("a", node="n"))
+    queued(controller)
+    controller._sync_status("ns/a")  # a child changed: escalates
+    assert queued(controller) == {"ns/a": True}
+
+
+# --- the status sync restoring a status another client wrote ---------------------------------------
+
+
+LABELS = {"app": "hourglass-performer", "hourglass.eigenlayer.io/performer": "a"}
+
+
+def ready_pod() -> dict:
+    spec_hash = {"hourglass.eigenlayer.io/spec-hash": "h1"}
+    return {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns", "labels": LABELS,
+                                        "annotations": spec_hash},
+            "spec": {"nodeName": "n1"},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}  # fmt: skip
+
+
+def test_a_status_written_by_another_client_is_restored_exactly():
+    sync = StatusSync(None, load_status_rules(REPO), group=GROUP, version="v1alpha1", plural="performers")
+    patches, events = [], []
+    sync.custom.patch_namespaced_custom_object_status = lambda *args: patches.append(args[-1]) or {}
+    sync.core.create_namespaced_event = lambda namespace, body: events.append(body)
+    service = {"kind": "Service", "metadata": {"name": "performer-a", "resourceVersion": "42"}}
+    cr = performer("a")
+    sync.record(cr, {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+                     "cluster_domain": "cluster.local"})  # fmt: skip
+    ours = sync.rules.compute_status(cr, ready_pod(), now="2026-01-01T00:00:00Z")
+    cr["status"] = ours
+    assert sync.sync(cr, ready_pod(), service) == (Outcome.UNCHANGED, None)
+
+    forged = copy.deepcopy(cr)
+    forged["status"] = {**ours, "ready": False, "phase": "Failed", "readyTime": "2000-01-01T00:00:00Z",
+                        "observedGeneration": 0, "extra": "x"}  # fmt: skip
+    outcome, _ = sync.sync(forged, ready_pod(), service)
+    assert outcome is Outcome.RESTORED
+    assert patches == [{"status": {**ours, "extra": None}}]
+    assert [(e["type"], e["reason"]) for e in events] == [("Warning", "StatusRestored")]
+    assert "phase, ready, readyTime" in events[0]["message"]
