@@ -349,18 +349,7 @@ class ChainView:
             "submitResult",
             timeout,
         )
-        (event,) = mailbox.events.TaskVerified().process_receipt(receipt)
-        args = event["args"]
-        return TaskVerified(
-            aggregator=args["aggregator"],
-            task_hash=bytes(args["taskHash"]),
-            avs=args["avs"],
-            executor_operator_set_id=args["executorOperatorSetId"],
-            executor_cert=bytes(args["executorCert"]),
-            result=bytes(args["result"]),
-            block_number=receipt["blockNumber"],
-            transaction_hash=bytes(receipt["transactionHash"]),
-        )
+        return task_verified(mailbox, receipt)
 
     def create_task(self, avs: str, operator_set_id: int, payload: bytes, private_key: str) -> CreatedTask:
         """TaskMailbox.createTask from the account of `private_key` (refunds to itself); its TaskCreated.
@@ -393,6 +382,22 @@ class ChainView:
         if receipt["status"] != 1:
             raise ChainError(f"{what} transaction {transaction_hash.hex()} failed (status 0)")
         return receipt
+
+
+def task_verified(mailbox: Contract, receipt: Any) -> TaskVerified:
+    """The TaskVerified event of a mined submitResult transaction of `mailbox`."""
+    (event,) = mailbox.events.TaskVerified().process_receipt(receipt)
+    args = event["args"]
+    return TaskVerified(
+        aggregator=args["aggregator"],
+        task_hash=bytes(args["taskHash"]),
+        avs=args["avs"],
+        executor_operator_set_id=args["executorOperatorSetId"],
+        executor_cert=bytes(args["executorCert"]),
+        result=bytes(args["result"]),
+        block_number=receipt["blockNumber"],
+        transaction_hash=bytes(receipt["transactionHash"]),
+    )
 
 
 def _created_task(event: Any) -> CreatedTask:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from web3.contract import Contract
 
+from hack.aggregator.chain import TaskVerified, task_verified
 from hack.devnet import avs as avs_setup
 from hack.devnet import deploy, manifest
 from hack.devnet.anvil import Anvil, free_port
@@ -71,20 +72,6 @@ class TaskCreated:
     def task_id(self) -> str:
         """The task hash as the 0x-prefixed hex string the executor's gRPC API carries."""
         return "0x" + self.task_hash.hex()
-
-
-@dataclass(frozen=True)
-class TaskVerified:
-    """A decoded TaskMailbox `TaskVerified` event and where it was mined."""
-
-    aggregator: str
-    task_hash: bytes
-    avs: str
-    executor_operator_set_id: int
-    executor_cert: bytes
-    result: bytes
-    block_number: int
-    transaction_hash: bytes
 
 
 def deployment_key(toolchain: Toolchain) -> str:
@@ -305,18 +292,7 @@ class Devnet:
         receipt = self.rpc.transact(
             sender, mailbox.functions.submitResult(task_hash, cert_bytes, result), action="submitResult"
         )
-        (event,) = mailbox.events.TaskVerified().process_receipt(receipt)
-        args = event["args"]
-        return TaskVerified(
-            aggregator=args["aggregator"],
-            task_hash=bytes(args["taskHash"]),
-            avs=args["avs"],
-            executor_operator_set_id=args["executorOperatorSetId"],
-            executor_cert=bytes(args["executorCert"]),
-            result=bytes(args["result"]),
-            block_number=receipt["blockNumber"],
-            transaction_hash=bytes(receipt["transactionHash"]),
-        )
+        return task_verified(mailbox, receipt)
 
     def wait_for_block_after(self, timestamp: int, timeout: float = 30.0) -> dict:
         """The first latest block whose timestamp is past `timestamp` (polls the chain)."""
