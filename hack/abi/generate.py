@@ -28,6 +28,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `hack` importable
     sys.path.insert(0, str(ROOT))
 
 from hack.eigenlayer.bindings import BindingError, binding  # noqa: E402
+from hack.lib import generated  # noqa: E402
 
 ABI_DIR = ROOT / "executor" / "hourglass_executor" / "chain" / "abi"
 
@@ -112,13 +113,13 @@ def on_disk(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(directory.glob("*.json"))}
 
 
-def stale(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[str]:
-    problems = [f"missing: {name}" for name in expected if name not in actual]
-    problems += [
-        f"out of date: {name}" for name in expected if name in actual and actual[name] != expected[name]
-    ]
-    problems += [f"not generated (remove it): {name}" for name in actual if name not in expected]
-    return problems
+def write(directory: Path, files: dict[str, bytes]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.glob("*.json"):
+        if path.name not in files:
+            path.unlink()
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,22 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     except (BindingError, GenerationError) as err:
         print(f"ABI generation: {err}", file=sys.stderr)
         return 1
-    if args.check:
-        problems = stale(expected, on_disk(args.out))
-        if problems:
-            print(
-                f"{args.out} is stale; run `python hack/abi/generate.py`:\n  " + "\n  ".join(problems),
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in args.out.glob("*.json"):
-        if path.name not in expected:
-            path.unlink()
-    for name, content in expected.items():
-        (args.out / name).write_bytes(content)
-    return 0
+    return generated.check_or_write(
+        check=args.check,
+        out=args.out,
+        expected=expected,
+        on_disk=on_disk,
+        write=write,
+        command="python hack/abi/generate.py",
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,11 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script: make `hack` importable
+    sys.path.insert(0, str(ROOT))
+
+from hack.lib import generated  # noqa: E402
+
 PROTO_DIR = ROOT / "proto"
 API_DIR = ROOT / "executor" / "hourglass_executor" / "api"
 EXECUTOR_PYPROJECT = ROOT / "executor" / "pyproject.toml"
@@ -118,16 +123,6 @@ def on_disk(directory: Path) -> dict[str, bytes]:
     }
 
 
-def stale(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[str]:
-    """One line per file that is missing, out of date or not generated."""
-    problems = [f"missing: {name}" for name in expected if name not in actual]
-    problems += [
-        f"out of date: {name}" for name in expected if name in actual and actual[name] != expected[name]
-    ]
-    problems += [f"not generated (remove it): {name}" for name in actual if name not in expected]
-    return problems
-
-
 def write(directory: Path, files: dict[str, bytes]) -> None:
     if directory.exists():
         shutil.rmtree(directory)
@@ -147,17 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     except GenerationError as err:
         print(f"proto generation: {err}", file=sys.stderr)
         return 1
-    if args.check:
-        problems = stale(expected, on_disk(args.out))
-        if problems:
-            print(
-                f"{args.out} is stale; run `python hack/proto/generate.py`:\n  " + "\n  ".join(problems),
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    write(args.out, expected)
-    return 0
+    return generated.check_or_write(
+        check=args.check,
+        out=args.out,
+        expected=expected,
+        on_disk=on_disk,
+        write=write,
+        command="python hack/proto/generate.py",
+    )
 
 
 if __name__ == "__main__":
