@@ -8,7 +8,7 @@ Each step can be called on its own, so that a test can act between them (stop th
 plan, tamper with a submission, ...):
 
     aggregator = Aggregator(chain, address=..., signers={"BN254": ..., "ECDSA": ...}, transaction_key=...)
-    task = aggregator.next_tasks(from_block, count=1)[0]      # TaskCreated logs (or CreatedTask.of(event))
+    task = aggregator.next_tasks(from_block, count=1)[0]      # TaskCreated logs (or a devnet-created one)
     plan = aggregator.plan(task)                              # hack.aggregator.plan
     deliveries = aggregator.dispatch(plan, on_refused=...)   # SubmitTask, retried while UNAVAILABLE
     certificate = aggregator.certificate(plan, deliveries)    # hack.aggregator.certificate
@@ -29,7 +29,7 @@ from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from hourglass_executor.signing import CurveType, Signer
 
 from hack.aggregator.certificate import Certificate, build_certificate
-from hack.aggregator.chain import ChainView, CreatedTask, TaskVerified
+from hack.aggregator.chain import ChainView, TaskCreated, TaskVerified
 from hack.aggregator.dispatch import Delivery, RefusalCallback, deliver
 from hack.aggregator.plan import ExecutorOperator, TaskPlan, plan_task
 from hack.aggregator.signatures import ResultInvalid, task_submission, verify_result
@@ -64,7 +64,7 @@ class Aggregator:
 
     # -- finding tasks ------------------------------------------------------------------------------
 
-    def next_tasks(self, from_block: int, count: int = 1, timeout: float = 60.0) -> list[CreatedTask]:
+    def next_tasks(self, from_block: int, count: int = 1, timeout: float = 60.0) -> list[TaskCreated]:
         """The first `count` TaskCreated events from `from_block` on, polling eth_getLogs until they
         are mined (TimeoutError after `timeout` seconds)."""
         deadline = time.monotonic() + timeout
@@ -78,8 +78,8 @@ class Aggregator:
 
     # -- the steps ----------------------------------------------------------------------------------
 
-    def plan(self, task: CreatedTask) -> TaskPlan:
-        return plan_task(self.chain, CreatedTask.of(task))
+    def plan(self, task: TaskCreated) -> TaskPlan:
+        return plan_task(self.chain, task)
 
     def submission(self, plan: TaskPlan, operator: ExecutorOperator) -> executor_pb2.TaskSubmission:
         """The signed TaskSubmission of `plan`'s task for `operator`, with the key of the AVS's
@@ -159,7 +159,7 @@ class Aggregator:
 
     def run(
         self,
-        task: CreatedTask,
+        task: TaskCreated,
         *,
         on_refused: RefusalCallback | None = None,
         give_up_after: float | None = None,

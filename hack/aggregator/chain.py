@@ -115,13 +115,16 @@ class ChainError(Exception):
 
 
 @dataclass(frozen=True)
-class CreatedTask:
-    """A TaskMailbox `TaskCreated` event and where it was mined (the fields an aggregator needs)."""
+class TaskCreated:
+    """A decoded TaskMailbox `TaskCreated` event and where it was mined."""
 
     task_hash: bytes
+    creator: str
     avs: str
     executor_operator_set_id: int
     reference_timestamp: int  # operatorTableReferenceTimestamp
+    refund_collector: str
+    avs_fee: int
     task_deadline: int  # unix seconds
     payload: bytes
     block_number: int
@@ -129,12 +132,8 @@ class CreatedTask:
 
     @property
     def task_id(self) -> str:
+        """The task hash as the 0x-prefixed hex string the executor's gRPC API carries."""
         return "0x" + self.task_hash.hex()
-
-    @classmethod
-    def of(cls, event: Any) -> CreatedTask:
-        """From any object with these attribute names (e.g. hack.devnet's TaskCreated)."""
-        return cls(**{name: getattr(event, name) for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -201,16 +200,16 @@ class ChainView:
     def block_number(self) -> int:
         return self.w3.eth.block_number
 
-    def task_created_logs(self, from_block: int, to_block: int | str = "latest") -> list[CreatedTask]:
+    def task_created_logs(self, from_block: int, to_block: int | str = "latest") -> list[TaskCreated]:
         """Every TaskCreated of the TaskMailbox in [from_block, to_block] (one eth_getLogs)."""
         event = self.contract("taskMailbox").events.TaskCreated()
         try:
             logs = event.get_logs(from_block=from_block, to_block=to_block)
         except (OSError, Web3RPCError) as error:
             raise ChainError(f"eth_getLogs of TaskCreated failed: {_transport_problem(error)}") from None
-        return [_created_task(log) for log in logs]
+        return [task_created(log) for log in logs]
 
-    def task_created_in(self, transaction_hash: bytes | str) -> CreatedTask:
+    def task_created_in(self, transaction_hash: bytes | str) -> TaskCreated:
         """The TaskCreated event of a createTask transaction."""
         receipt = self.w3.eth.get_transaction_receipt(transaction_hash)
         events = self.contract("taskMailbox").events.TaskCreated().process_receipt(receipt)
@@ -218,7 +217,7 @@ class ChainView:
             raise ChainError(
                 f"transaction {Web3.to_hex(transaction_hash)} has {len(events)} TaskCreated events"
             )
-        return _created_task(events[0])
+        return task_created(events[0])
 
     def task_config(self, avs: str, operator_set_id: int, block: int) -> TaskConfig:
         mailbox = self.contract("taskMailbox")
@@ -351,7 +350,7 @@ class ChainView:
         )
         return task_verified(mailbox, receipt)
 
-    def create_task(self, avs: str, operator_set_id: int, payload: bytes, private_key: str) -> CreatedTask:
+    def create_task(self, avs: str, operator_set_id: int, payload: bytes, private_key: str) -> TaskCreated:
         """TaskMailbox.createTask from the account of `private_key` (refunds to itself); its TaskCreated.
         (An AVS's consumer creates tasks, not an aggregator: this is for demos and tests.)"""
         creator = Account.from_key(private_key).address
@@ -400,13 +399,17 @@ def task_verified(mailbox: Contract, receipt: Any) -> TaskVerified:
     )
 
 
-def _created_task(event: Any) -> CreatedTask:
+def task_created(event: Any) -> TaskCreated:
+    """A decoded TaskCreated log (from eth_getLogs or a receipt) of the TaskMailbox."""
     args = event["args"]
-    return CreatedTask(
+    return TaskCreated(
         task_hash=bytes(args["taskHash"]),
+        creator=args["creator"],
         avs=args["avs"],
         executor_operator_set_id=args["executorOperatorSetId"],
         reference_timestamp=args["operatorTableReferenceTimestamp"],
+        refund_collector=args["refundCollector"],
+        avs_fee=args["avsFee"],
         task_deadline=args["taskDeadline"],
         payload=bytes(args["payload"]),
         block_number=event["blockNumber"],

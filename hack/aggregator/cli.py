@@ -22,7 +22,7 @@ from typing import Any
 
 from hack.aggregator.aggregator import Aggregator
 from hack.aggregator.certificate import Certificate, ThresholdNotMet
-from hack.aggregator.chain import ChainError, CreatedTask, TaskVerified
+from hack.aggregator.chain import ChainError, TaskCreated, TaskVerified
 from hack.aggregator.dispatch import Delivery
 from hack.aggregator.manifest import aggregator_from_manifest, chain_view
 from hack.aggregator.plan import PlanError, TaskPlan
@@ -41,7 +41,7 @@ def shown(output: bytes) -> str:
     return repr(text) if text.isprintable() else short(output)
 
 
-def print_task(task: CreatedTask) -> None:
+def print_task(task: TaskCreated) -> None:
     print(f"task {task.task_id}")
     print(
         f"  created: tx {short(task.transaction_hash)} in block {task.block_number}; AVS {task.avs}, "
@@ -116,7 +116,7 @@ def report(step: str, value: Any) -> None:
     sys.stdout.flush()
 
 
-def run_tasks(aggregator: Aggregator, tasks: list[CreatedTask], give_up_after: float) -> bool:
+def run_tasks(aggregator: Aggregator, tasks: list[TaskCreated], give_up_after: float) -> bool:
     ok = True
     for task in tasks:
         print_task(task)

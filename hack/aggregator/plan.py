@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 from hourglass_executor.signing import BN254, ECDSA, CurveType, bn254, keccak256
 
-from hack.aggregator.chain import STAKE_PROPORTION_THRESHOLD, Bn254OperatorInfo, ChainView, CreatedTask
+from hack.aggregator.chain import STAKE_PROPORTION_THRESHOLD, Bn254OperatorInfo, ChainView, TaskCreated
 from hack.aggregator.signatures import RegisteredKey
 from hack.devnet import merkle
 
@@ -49,7 +49,7 @@ class ExecutorOperator:
 
 @dataclass(frozen=True)
 class TaskPlan:
-    task: CreatedTask
+    task: TaskCreated
     aggregator_operator_set_id: int
     aggregator_curve: CurveType
     curve: CurveType  # the executor operator set's
@@ -77,7 +77,7 @@ def operator_info_leaves(table: tuple[Bn254OperatorInfo, ...]) -> list[bytes]:
     return [operator_info_leaf(info) for info in table]
 
 
-def plan_task(chain: ChainView, task: CreatedTask) -> TaskPlan:
+def plan_task(chain: ChainView, task: TaskCreated) -> TaskPlan:
     """Reads everything about `task` at its block (see the module docstring); PlanError when the task
     cannot be run, a ChainError when a read fails."""
     avs, set_id, block = task.avs, task.executor_operator_set_id, task.block_number

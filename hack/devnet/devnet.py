@@ -16,12 +16,11 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from web3.contract import Contract
 
-from hack.aggregator.chain import TaskVerified, task_verified
+from hack.aggregator.chain import TaskCreated, TaskVerified, task_created, task_verified
 from hack.devnet import avs as avs_setup
 from hack.devnet import deploy, manifest
 from hack.devnet.anvil import Anvil, free_port
@@ -50,28 +49,6 @@ BINDINGS = {
     "operatorTableUpdater": "OperatorTableUpdater",
     "crossChainRegistry": "CrossChainRegistry",
 }
-
-
-@dataclass(frozen=True)
-class TaskCreated:
-    """A decoded TaskMailbox `TaskCreated` event and where it was mined."""
-
-    task_hash: bytes
-    creator: str
-    avs: str
-    executor_operator_set_id: int
-    reference_timestamp: int  # operatorTableReferenceTimestamp
-    refund_collector: str
-    avs_fee: int
-    task_deadline: int
-    payload: bytes
-    block_number: int
-    transaction_hash: bytes
-
-    @property
-    def task_id(self) -> str:
-        """The task hash as the 0x-prefixed hex string the executor's gRPC API carries."""
-        return "0x" + self.task_hash.hex()
 
 
 def deployment_key(toolchain: Toolchain) -> str:
@@ -261,20 +238,7 @@ class Devnet:
             action=f"createTask on ({avs}, {operator_set_id})",
         )
         (event,) = mailbox.events.TaskCreated().process_receipt(receipt)
-        args = event["args"]
-        return TaskCreated(
-            task_hash=bytes(args["taskHash"]),
-            creator=args["creator"],
-            avs=args["avs"],
-            executor_operator_set_id=args["executorOperatorSetId"],
-            reference_timestamp=args["operatorTableReferenceTimestamp"],
-            refund_collector=args["refundCollector"],
-            avs_fee=args["avsFee"],
-            task_deadline=args["taskDeadline"],
-            payload=bytes(args["payload"]),
-            block_number=receipt["blockNumber"],
-            transaction_hash=bytes(receipt["transactionHash"]),
-        )
+        return task_created(event)
 
     def submit_result(
         self, task_hash: bytes, cert_bytes: bytes, result: bytes, *, sender: str | None = None

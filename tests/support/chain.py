@@ -19,8 +19,9 @@ import pytest
 from hourglass_executor.signing import bn254
 from hourglass_executor.signing.ecdsa import EcdsaSigner
 
+from hack.aggregator.chain import TaskCreated
 from hack.devnet import certificates
-from hack.devnet.devnet import Devnet, TaskCreated
+from hack.devnet.devnet import Devnet
 
 REQUIRED_TOOLS = {
     "npm": "Anvil and solc-js come from the npm registry",

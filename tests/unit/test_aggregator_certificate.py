@@ -12,7 +12,7 @@ from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from hourglass_executor.signing import BN254, ECDSA, EcdsaSigner, bn254, keccak256
 
 from hack.aggregator.certificate import ThresholdNotMet, build_certificate
-from hack.aggregator.chain import Bn254OperatorInfo, CreatedTask
+from hack.aggregator.chain import Bn254OperatorInfo, TaskCreated
 from hack.aggregator.dispatch import Delivery
 from hack.aggregator.plan import ExecutorOperator, TaskPlan, operator_info_leaves
 from hack.aggregator.signatures import RegisteredKey
@@ -20,11 +20,14 @@ from hack.devnet import certificates, merkle
 
 pytestmark = pytest.mark.unit
 
-TASK = CreatedTask(
+TASK = TaskCreated(
     task_hash=b"\x11" * 32,
+    creator="0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
     avs="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
     executor_operator_set_id=1,
     reference_timestamp=1_700_000_000,
+    refund_collector="0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+    avs_fee=0,
     task_deadline=1_700_003_600,
     payload=b"payload",
     block_number=42,
