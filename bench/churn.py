@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.operator import OperatorProcess  # noqa: E402
-from tests.support.performers import GROUP, PLURAL, VERSION, performer  # noqa: E402
+from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer  # noqa: E402
 
 PAYLOAD = b'{"op": "echo", "data": "churn"}'
 
@@ -215,12 +215,7 @@ def operator_churn(core: Any, custom: Any, kubeconfig: Path, namespace: str, arg
         **memory_summary(sampler.samples, args.churn_warmup),
         "rss_after_catching_up_mb": rss_mb(process.process.pid),
     }
-    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    deadline = time.monotonic() + args.timeout
-    while custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    delete_performers(custom, namespace, timeout=args.timeout)
     process.stop()
     return result
 

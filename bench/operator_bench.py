@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 from bench import churn  # noqa: E402
 from tests.support import drift  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
-from tests.support.performers import GROUP, PLURAL, VERSION, performer, set_pod_ready  # noqa: E402
+from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer, set_pod_ready  # noqa: E402
 
 PAUSE = "registry.k8s.io/pause:3.10"
 
@@ -326,12 +326,7 @@ def operator_phase(
         )
     performers.stop()
     pods.stop()
-    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    deadline = time.monotonic() + args.timeout
-    while custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    delete_performers(custom, namespace, timeout=args.timeout)
     process.stop()
     return result
 

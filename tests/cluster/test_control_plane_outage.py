@@ -21,7 +21,7 @@ import pytest
 from tests.support.api import read_or_none
 from tests.support.operator import OperatorProcess
 from tests.support.paths import CRD_FILE
-from tests.support.performers import GROUP, PLURAL, VERSION, performer
+from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer
 from tests.support.private_cluster import PrivateControlPlane
 from tests.support.waiting import wait_for
 
@@ -161,10 +161,6 @@ def test_the_operator_recovers_from_an_outage(plane, tmp_path, component: str):
         raise AssertionError(f"{error}\n{explain(plane, operator)}") from error
     finally:
         plane.release(component)
-        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        wait_for(
-            lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
-            timeout=90, what="the Performers to be deleted",
-        )  # fmt: skip
+        delete_performers(custom, namespace, timeout=90)
         operator.stop()
         core.delete_namespace(namespace)

@@ -16,8 +16,7 @@ import yaml
 
 from hack.devnet.devnet import Devnet
 from tests.support.paths import REPO, SAMPLES
-from tests.support.performers import GROUP, PLURAL, VERSION
-from tests.support.waiting import wait_for
+from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers
 
 TASK_ID = re.compile(r"^task (0x[0-9a-f]{64})$", re.MULTILINE)
 
@@ -89,11 +88,8 @@ def test_demo_makes_the_sample_performers_ready_and_runs_tasks_from_the_chain_to
         for task_id in task_ids:
             assert devnet.task_status(bytes.fromhex(task_id[2:])) == "VERIFIED"
     finally:
-        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        wait_for(
-            lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
-            timeout=60,
-            what="the demo's Performers to be deleted by the demo's operator",
+        delete_performers(
+            custom, namespace, timeout=60, what="the demo's Performers to be deleted by the demo's operator"
         )
         subprocess.run([demo, "stop"], env=env, check=True, timeout=180)
     assert devnet is not None and not devnet.running()  # the demo's stop took the devnet down too

@@ -17,7 +17,7 @@ import pytest
 from tests.support.api import read_or_none
 from tests.support.cluster import Cluster
 from tests.support.operator import OperatorProcess
-from tests.support.performers import GROUP, PLURAL, VERSION, performer
+from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer
 from tests.support.rbac import (
     InstalledRbac,
     can_i,
@@ -74,12 +74,7 @@ def sa_operator(
         yield process
     finally:
         try:
-            custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-            wait_for(
-                lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
-                timeout=90,
-                what="the test's Performers to be deleted",
-            )
+            delete_performers(custom, namespace, timeout=90, what="the test's Performers to be deleted")
         finally:
             process.stop()
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support import image_layout
 from tests.support.image_layout import ImageOperatorProcess, StagedOperatorImage
-from tests.support.performers import GROUP, PLURAL, VERSION, performer
+from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer
 from tests.support.waiting import wait_for
 
 
@@ -64,10 +64,7 @@ def test_the_image_layout_reconciles_a_performer_and_writes_only_under_tmp(
         assert process.process.poll() is None, "the operator exited"
     finally:
         if performers(custom, namespace) and process.process.poll() is None:
-            custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-            wait_for(
-                lambda: not performers(custom, namespace), timeout=90, what="the Performers to be deleted"
-            )
+            delete_performers(custom, namespace, timeout=90)
         process.stop()
 
     after = image_layout.snapshot(staged.content)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import kubernetes
 
+from tests.support.waiting import wait_for
+
 GROUP, VERSION, PLURAL = "hourglass.eigenlayer.io", "v1alpha1", "performers"
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 # kwok runs no containers, so any reference works locally; on a cluster with real kubelets use an
@@ -100,3 +102,16 @@ def set_pod_ready(core, namespace: str, pod_name: str, ready: bool) -> None:
     conditions.append({"type": "Ready", "status": "True" if ready else "False",
                        "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})  # fmt: skip
     core.patch_namespaced_pod_status(pod_name, namespace, {"status": {"conditions": conditions}})
+
+
+def delete_performers(
+    custom, namespace: str, *, timeout: float, what: str = "the Performers to be deleted"
+) -> None:
+    """Deletes every Performer of `namespace` and waits until they are gone (their finalizers need a
+    running operator)."""
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    wait_for(
+        lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
+        timeout=timeout,
+        what=what,
+    )
