@@ -31,14 +31,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hack.devnet.devnet import Devnet
 from tests.support.keystores import bn254_keystore, ecdsa_keystore, write_keystore
 
-EXECUTOR_CONTRACTS = (
-    "allocationManager",
-    "keyRegistrar",
-    "taskMailbox",
-    "bn254CertificateVerifier",
-    "ecdsaCertificateVerifier",
-)
-
 
 def _keystore(directory: Path, name: str, keystore_of: Any, key: Any) -> dict[str, str]:
     password = secrets.token_hex(16)
@@ -76,7 +68,7 @@ def configure(args: argparse.Namespace) -> Path:
         "l1Chain": {"rpcUrl": manifest["rpcUrl"], "chainId": manifest["chainId"]},
         "chain": {
             "type": "rpc",
-            "contracts": {key: manifest["contracts"][key] for key in EXECUTOR_CONTRACTS},
+            "contracts": devnet.executor_contracts,
         },
         "avsPerformers": [
             {

@@ -36,6 +36,14 @@ HERE = Path(__file__).parent
 DEPLOY_CODE = ("deploy.py", "avs.py", "transport.py", "layout.py", "keys.py", "merkle.py", "manifest.py")
 TASK_STATUSES = ("NONE", "CREATED", "VERIFIED", "EXPIRED")  # ITaskMailboxTypes.TaskStatus
 RPC_READY_TIMEOUT = 30.0
+# The core contracts the executor's JSON-RPC chain reader calls (its `chain.contracts` keys).
+EXECUTOR_CONTRACTS = (
+    "allocationManager",
+    "keyRegistrar",
+    "taskMailbox",
+    "bn254CertificateVerifier",
+    "ecdsaCertificateVerifier",
+)
 BLOCK_TIME_SECONDS = 1  # an empty block every second besides one per transaction (see anvil.py)
 # Manifest contract name -> pkg/bindings contract whose ABI it has.
 BINDINGS = {
@@ -206,6 +214,11 @@ class Devnet:
         if self._rpc is None:
             self._rpc = Rpc(self.rpc_url)
         return self._rpc
+
+    @property
+    def executor_contracts(self) -> dict[str, str]:
+        """The executor's `chain.contracts` for this chain: the addresses its JSON-RPC reader calls."""
+        return {key: self.manifest["contracts"][key] for key in EXECUTOR_CONTRACTS}
 
     def contract(self, name: str) -> Contract:
         """A core contract of the manifest (`taskMailbox`, `keyRegistrar`, …) with its binding's ABI."""

@@ -33,13 +33,6 @@ from tests.support.performers import GROUP, PLURAL, VERSION
 
 pytestmark = pytest.mark.chain
 
-EXECUTOR_CONTRACTS = (
-    "allocationManager",
-    "keyRegistrar",
-    "taskMailbox",
-    "bn254CertificateVerifier",
-    "ecdsaCertificateVerifier",
-)
 BN254_PASSWORD_ENV = "BN254_KEYSTORE_PASSWORD"
 GIVE_UP_AFTER = 90.0  # seconds the aggregator retries UNAVAILABLE (the executor may still be starting)
 
@@ -101,7 +94,7 @@ def chain_executor(
         l1Chain={"rpcUrl": devnet.rpc_url, "chainId": devnet.manifest["chainId"]},
         chain={
             "type": "rpc",
-            "contracts": {key: devnet.manifest["contracts"][key] for key in EXECUTOR_CONTRACTS},
+            "contracts": devnet.executor_contracts,
             "timeout": "3s",
             "retries": 1,
         },
