@@ -34,7 +34,7 @@ from .chain import (
 )
 from .signing.address import parse_address
 from .signing.ecdsa import SignatureError, recover_address_bytes
-from .signing.layouts import aggregator_digest, auth_digest
+from .signing.layouts import auth_digest
 from .signing.signer import Signer
 
 
@@ -117,34 +117,11 @@ async def aggregator_member(
         ) from None
 
 
-async def verify_aggregator_signature(
-    aggregator: OperatorSetMember,
-    *,
-    task_id: str,
-    avs_address: str,
-    executor_address: str,
-    operator_set_id: int,
-    reference_timestamp: int,
-    task_block_number: int,
-    payload: bytes,
-    signature: bytes,
-) -> bytes:
-    """Checks a version-1 TaskSubmission signature against the aggregator's registered key and
-    returns the digest it checked (it identifies the task: every signed field is in it).
+async def verify_aggregator_signature(aggregator: OperatorSetMember, digest: bytes, signature: bytes) -> None:
+    """Checks a version-1 TaskSubmission signature over `digest` (`layouts.aggregator_digest` of the
+    submission's fields) against the aggregator's registered key.
 
-    Raises MalformedTaskError, MalformedSignatureError or WrongSignerError."""
-    try:
-        digest = aggregator_digest(
-            task_id,
-            avs_address,
-            executor_address,
-            operator_set_id,
-            reference_timestamp,
-            task_block_number,
-            payload,
-        )
-    except ValueError as exc:
-        raise MalformedTaskError(str(exc)) from exc
+    Raises MalformedSignatureError or WrongSignerError."""
     who = f"aggregator {aggregator.operator}"
     if aggregator.curve_type == ECDSA:
         assert aggregator.ecdsa_address is not None
@@ -156,7 +133,7 @@ async def verify_aggregator_signature(
             raise WrongSignerError(
                 f"the task is not signed by the ECDSA key of {who} (or a signed field was changed)"
             )
-        return digest
+        return
     from .signing import bn254
 
     assert aggregator.bn254_g2 is not None
@@ -170,7 +147,6 @@ async def verify_aggregator_signature(
         raise WrongSignerError(
             f"the task is not signed by the BN254 key of {who} (or a signed field was changed)"
         )
-    return digest
 
 
 async def sign_result(

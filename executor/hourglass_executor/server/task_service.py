@@ -97,11 +97,11 @@ from hourglass_executor.chain import (
 from hourglass_executor.performers.client import PerformerCallError
 from hourglass_executor.performers.pool import PerformerPool, PerformerUnavailableError
 from hourglass_executor.server.refusal import Refusal
+from hourglass_executor.signing.layouts import aggregator_digest
 from hourglass_executor.signing.signer import Signer
 from hourglass_executor.store import Store, TaskRecord
 from hourglass_executor.task_signing import (
     MalformedSignatureError,
-    MalformedTaskError,
     SignerMismatchError,
     SignerMissingError,
     TaskSigningError,
@@ -287,9 +287,8 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         if isinstance(aggregator, UnknownAggregatorError):
             raise Refusal(Code.UNAUTHENTICATED, str(aggregator))
         assert isinstance(aggregator, OperatorSetMember)
-        try:
-            fingerprint = await verify_aggregator_signature(
-                aggregator,
+        try:  # every signed field is in the digest, so it also identifies the task
+            fingerprint = aggregator_digest(
                 task_id=request.task_id,
                 avs_address=avs,
                 executor_address=request.executor_address,
@@ -297,12 +296,13 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 reference_timestamp=request.reference_timestamp,
                 task_block_number=block,
                 payload=request.payload,
-                signature=request.signature,
             )
+        except ValueError as error:
+            raise Refusal(Code.INVALID_ARGUMENT, str(error)) from None
+        try:
+            await verify_aggregator_signature(aggregator, fingerprint, request.signature)
         except (MalformedSignatureError, WrongSignerError) as error:
             raise Refusal(Code.UNAUTHENTICATED, str(error)) from None
-        except MalformedTaskError as error:
-            raise Refusal(Code.INVALID_ARGUMENT, str(error)) from None
         try:  # the signing reads, before the claim (see the module docstring)
             message_hash = await self._chain.message_hash(request.task_id, b"")
             await self._chain.certificate_digest(signer.curve, request.reference_timestamp, message_hash)

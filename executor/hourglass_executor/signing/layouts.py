@@ -7,6 +7,7 @@ is signed. Malformed inputs raise ValueError naming the field and the rule it br
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .address import parse_address
 from .keccak import keccak256
@@ -82,26 +83,9 @@ def aggregator_message(
     )
 
 
-def aggregator_digest(
-    task_id: str,
-    avs_address: str,
-    executor_address: str,
-    operator_set_id: int,
-    reference_timestamp: int,
-    task_block_number: int,
-    payload: bytes,
-) -> bytes:
-    return keccak256(
-        aggregator_message(
-            task_id,
-            avs_address,
-            executor_address,
-            operator_set_id,
-            reference_timestamp,
-            task_block_number,
-            payload,
-        )
-    )
+def aggregator_digest(*fields: Any, **named: Any) -> bytes:
+    """keccak256 of `aggregator_message(...)` (same arguments): the digest an aggregator signs."""
+    return keccak256(aggregator_message(*fields, **named))
 
 
 def result_message_hash(task_id: str, output: bytes) -> bytes:
