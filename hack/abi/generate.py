@@ -18,7 +18,6 @@ uint32[] executorOperatorSetIds))` and `getOperatorSocket(address operator) retu
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -123,19 +122,12 @@ def write(directory: Path, files: dict[str, bytes]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
-    parser.add_argument("--out", type=Path, default=ABI_DIR, help=f"output directory (default: {ABI_DIR})")
-    args = parser.parse_args(argv)
-    try:
-        expected = generate()
-    except (BindingError, GenerationError) as err:
-        print(f"ABI generation: {err}", file=sys.stderr)
-        return 1
-    return generated.check_or_write(
-        check=args.check,
-        out=args.out,
-        expected=expected,
+    return generated.main(
+        argv,
+        description=__doc__.splitlines()[0],
+        default_out=ABI_DIR,
+        generate=generate,
+        errors=(BindingError, GenerationError),
         on_disk=on_disk,
         write=write,
         command="python hack/abi/generate.py",

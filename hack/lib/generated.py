@@ -3,6 +3,7 @@ compare what a generator produces with what is on disk, name every stale file, o
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,22 +19,36 @@ def stale(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[str]:
     return problems
 
 
-def check_or_write(
+def main(
+    argv: list[str] | None,
     *,
-    check: bool,
-    out: Path,
-    expected: dict[str, bytes],
+    description: str,
+    default_out: Path,
+    generate: Callable[[], dict[str, bytes]],
+    errors: tuple[type[Exception], ...],
     on_disk: Callable[[Path], dict[str, bytes]],
     write: Callable[[Path, dict[str, bytes]], None],
     command: str,
 ) -> int:
-    """With `check`, exit status 1 (and the stale files on stderr) when `out` differs from
-    `expected`; otherwise rewrite `out`. `command` is what the user runs to regenerate."""
-    if not check:
-        write(out, expected)
+    """A generator's command line: `--check` exits 1 (naming the stale files on stderr) when `--out`
+    differs from what `generate()` produces; without it the files are rewritten. `command` is what
+    the user runs to regenerate; `errors` are the generator's own failures, reported in one line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
+    parser.add_argument(
+        "--out", type=Path, default=default_out, help=f"output directory (default: {default_out})"
+    )
+    args = parser.parse_args(argv)
+    try:
+        expected = generate()
+    except errors as err:
+        print(f"{command}: {err}", file=sys.stderr)
+        return 1
+    if not args.check:
+        write(args.out, expected)
         return 0
-    problems = stale(expected, on_disk(out))
+    problems = stale(expected, on_disk(args.out))
     if problems:
-        print(f"{out} is stale; run `{command}`:\n  " + "\n  ".join(problems), file=sys.stderr)
+        print(f"{args.out} is stale; run `{command}`:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
     return 0

@@ -13,7 +13,6 @@ this script rewrites such imports, and the module names the generated code regis
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import re
 import shutil
@@ -133,19 +132,12 @@ def write(directory: Path, files: dict[str, bytes]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when the files on disk are stale")
-    parser.add_argument("--out", type=Path, default=API_DIR, help=f"output directory (default: {API_DIR})")
-    args = parser.parse_args(argv)
-    try:
-        expected = generate()
-    except GenerationError as err:
-        print(f"proto generation: {err}", file=sys.stderr)
-        return 1
-    return generated.check_or_write(
-        check=args.check,
-        out=args.out,
-        expected=expected,
+    return generated.main(
+        argv,
+        description=__doc__.splitlines()[0],
+        default_out=API_DIR,
+        generate=generate,
+        errors=(GenerationError,),
         on_disk=on_disk,
         write=write,
         command="python hack/proto/generate.py",
