@@ -113,8 +113,9 @@ def _chain_file_invalid(data: dict[str, Any], tmp: Path, env: dict[str, str]) ->
     chain = {**chain_document(), "ecdsaCertificateVerifier": {"name": "EigenLayer"}}
     Path(data["chain"]["file"]).write_text(json.dumps(chain))
     return (
-        f"chain.file: {data['chain']['file']}: ecdsaCertificateVerifier.name: not accepted: the verifier's "
-        "EIP-712 domain has no chain id and only the major version, so give its domainSeparator() value instead"
+        f"chain.file: {data['chain']['file']}: ecdsaCertificateVerifier.name: not accepted: the "
+        "verifier's EIP-712 domain has no chain id and only the major version, so give its "
+        "domainSeparator() value instead"
     )
 
 
@@ -205,8 +206,7 @@ def _in_cluster_outside_a_cluster(data: dict[str, Any], tmp: Path, env: dict[str
 def _endpoint_resolver_not_importable(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     kubernetes_mode(data, tmp, endpointResolver="no_such_module.anywhere:resolve")
     return (
-        "kubernetes.endpointResolver: cannot import no_such_module.anywhere: "
-        "No module named 'no_such_module'"
+        "kubernetes.endpointResolver: cannot import no_such_module.anywhere: No module named 'no_such_module'"
     )
 
 
@@ -288,7 +288,8 @@ def test_validate_accepts_what_run_starts_with_and_writes_nothing(tmp_path, caps
     endpoint resolver, an SQLite store that does not exist yet) and keeps none."""
     monkeypatch.setenv("BLS_PW", BLS["password"])
     data = base(tmp_path)
-    data["operator"]["signingKeys"]["bls"] = {"keystoreFile": keystore(tmp_path, BLS), "passwordEnv": "BLS_PW"}
+    bls = {"keystoreFile": keystore(tmp_path, BLS), "passwordEnv": "BLS_PW"}
+    data["operator"]["signingKeys"]["bls"] = bls
     kubernetes_mode(data, tmp_path, endpointResolver="tests.support.local_performers:resolve")
     sqlite(data, tmp_path / "data" / "executor.sqlite3")
     path = tmp_path / "executor.yaml"
