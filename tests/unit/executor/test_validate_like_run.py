@@ -299,3 +299,26 @@ def test_validate_accepts_what_run_starts_with_and_writes_nothing(tmp_path, caps
     assert (code, err) == (0, [])
     assert out.startswith(f"{path}: valid; ") and "storage sqlite" in out
     assert not (tmp_path / "data").exists()
+
+
+def test_a_missing_bn254_library_stops_validate_and_run_alike(tmp_path, capsys, monkeypatch, restore_logging):
+    from hourglass_executor.signing import bn254
+
+    monkeypatch.setattr(bn254, "_library", None)  # loaded by earlier tests: look for it again
+    monkeypatch.setenv(bn254.LIBRARY_ENV, str(tmp_path / "libhourglass_bn254.so"))
+    monkeypatch.setenv("BLS_PW", BLS["password"])
+    data = base(tmp_path)
+    data["operator"]["signingKeys"]["bls"] = {
+        "keystoreFile": keystore(tmp_path, BLS),
+        "passwordEnv": "BLS_PW",
+    }
+    path = tmp_path / "executor.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    code, err, _ = validate(path, capsys)
+    assert (code, len(err)) == (2, 2)
+    assert err[1].startswith(
+        f"operator.signingKeys.bls: the native BN254 library is missing "
+        f"({bn254.LIBRARY_ENV}={tmp_path}/libhourglass_bn254.so): "
+    )
+    assert run(path, capsys) == (1, err[1])
