@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("run", "validate the configuration and start the executor"),
-        ("validate", "check the configuration file and report every problem"),
+        ("validate", "check the configuration and what it points to here; report every problem"),
     ):
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("--config", required=True, metavar="FILE", help="executor configuration (YAML)")
