@@ -1,28 +1,43 @@
 """Logging set-up: JSON lines (default) or plain text, with the context a log record carries
-(`key`, `keys`, `reconcile_id`, `informer`, ...) as fields."""
+(`key`, `keys`, `reconcile_id`, `informer`, ...) as fields.
+
+A JSON line (python-json-logger) carries `time` (UTC, milliseconds), `level`, `logger`, `msg`, the
+`extra=` fields and `error` with the traceback of a logged exception; the executor's logs
+(`executor/hourglass_executor/logs.py`) configure the same library the same way."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
+from typing import Any
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+class JsonFormatter(_LibraryJsonFormatter):
+    """python-json-logger with the field names `time`, `level` (lower case), `logger`, `msg`, `error`."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03d+00:00"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "message": "msg",
+                "exc_info": "error",
+            },
+            json_default=str,
+        )
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data["level"] = log_data["level"].lower()
+        return log_data
 
 
 def setup(level: str, fmt: str) -> None:

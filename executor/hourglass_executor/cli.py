@@ -1,8 +1,16 @@
 """The `hourglass-executor` command.
 
 hourglass-executor validate --config FILE   # exit 0 when valid, 2 with every problem when not
-                                            # (a static chain file too, when it is on this machine)
+hourglass-executor validate --config-only --config FILE   # the file only (for another machine)
 hourglass-executor run --config FILE        # validate, then run the executor until SIGTERM/SIGINT
+
+`validate` refuses every configuration `run` refuses: the file (model and rules, `config/`), then
+what it points to on this machine — store, static chain file, signing keys and their passwords,
+`valueFromEnv` variables, Kubernetes client configuration, endpoint resolver — with the start-up
+function `run` uses (`server/startup.py`), so both say the same `<key>: <reason>`. `--config-only`
+skips the second part, for a configuration that will run elsewhere (the executor role validates on
+the machine running ansible-playbook). Only what depends on the moment is left to `run`: a port in
+use, an API server or chain endpoint that does not answer.
 
 `run` logs JSON lines (or text, `logFormat`) on stderr and exits 0 after a graceful stop, 1 when it
 cannot start (the log line names the configuration key), 2 for an invalid configuration.
@@ -14,7 +22,6 @@ import argparse
 import asyncio
 import logging
 import sys
-from pathlib import Path
 
 from hourglass_executor import logs
 from hourglass_executor.config import ConfigError, ExecutorConfig, load_config
@@ -60,21 +67,11 @@ def _load(path: str) -> ExecutorConfig | None:
         return None
 
 
-def _check_chain_file(config: ExecutorConfig) -> tuple[str | None, str]:
-    """(the problem `run` would stop at, or None; a note) for a static chain file. A file that is not
-    there is only noted: `validate` may run elsewhere than the executor (the playbook feeds the
-    configuration on stdin, and the file is mounted into the pod)."""
-    if config.chain.type != "static" or config.chain.file is None:
-        return None, ""
-    if not Path(config.chain.file).is_file():
-        return None, f" (chain.file {config.chain.file} is not on this machine: not checked)"
-    from hourglass_executor.server.components import StartupError, load_static_chain
+def _startup_problems(config: ExecutorConfig) -> list[str]:
+    """What `run` would stop at on this machine before serving (see `server/startup.py`)."""
+    from hourglass_executor.server import startup  # grpc and the signing libraries: not for --config-only
 
-    try:
-        load_static_chain(config)
-    except StartupError as error:
-        return str(error), ""
-    return None, ""
+    return asyncio.run(startup.check(config))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,10 +79,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("run", "validate the configuration and start the executor"),
-        ("validate", "check the configuration file and report every problem"),
+        ("validate", "check the configuration and what it points to here; report every problem"),
     ):
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("--config", required=True, metavar="FILE", help="executor configuration (YAML)")
+        if name == "validate":
+            command.add_argument(
+                "--config-only",
+                action="store_true",
+                help="check the file only, not the keys, files, variables and credentials it points to "
+                "on this machine (for a configuration that runs elsewhere)",
+            )
     return parser
 
 
@@ -95,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     if config is None:
         return EXIT_INVALID_CONFIG
     if args.command == "validate":
-        problem, note = _check_chain_file(config)
-        if problem:
+        problems = [] if args.config_only else _startup_problems(config)
+        if problems:
             print(f"{args.config}: invalid executor configuration:", file=sys.stderr)
-            print(problem, file=sys.stderr)
+            for problem in problems:
+                print(problem, file=sys.stderr)
             return EXIT_INVALID_CONFIG
+        note = (
+            " (the file only: what it points to on this machine was not checked)" if args.config_only else ""
+        )
         print(f"{args.config}: valid; {summary(config)}{note}")
         return 0
     return run(config)

@@ -1,8 +1,10 @@
 """Logging set-up for `hourglass-executor run`: JSON lines on stderr (default) or plain text.
 
-A JSON line carries `time` (UTC, milliseconds), `level`, `logger`, `msg`, the fields a call passes in
-`extra=` (e.g. `avs`, `performer_id`, `task_id`, `code`) and `error` with the traceback of a logged
-exception. The same shape as the operator's logs, so one log pipeline reads both.
+A JSON line (python-json-logger) carries `time` (UTC, milliseconds), `level`, `logger`, `msg`, the
+fields a call passes in `extra=` (e.g. `avs`, `performer_id`, `task_id`, `code`) and `error` with the
+traceback of a logged exception. The operator's logs (`hourglass_operator/logs.py`) configure the same
+library the same way, so one log pipeline reads both. A text line is `time level logger: message`
+followed by the `extra=` fields as `key=value`.
 
 What must never be logged, whatever the level: private keys and other secrets of the configuration,
 task payloads and results, performer environment values, challenge tokens and signatures.
@@ -10,31 +12,41 @@ task payloads and results, performer environment values, challenge tokens and si
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import UTC, datetime
-from typing import Literal
+import time
+from typing import Any, Literal
 
-_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+from pythonjsonlogger.json import JsonFormatter
+
 # Libraries that log every request or event at INFO.
 _NOISY = ("urllib3", "kubernetes", "docker", "grpc")
 
 
-class JsonLinesFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRIBUTES:
-                entry[key] = value
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+class JsonLinesFormatter(JsonFormatter):
+    """python-json-logger with the field names `time`, `level` (lower case), `logger`, `msg`, `error`."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03d+00:00"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "message": "msg",
+                "exc_info": "error",
+            },
+            json_default=str,
+        )
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data["level"] = log_data["level"].lower()
+        return log_data
 
 
 class _TextFormatter(logging.Formatter):
@@ -45,7 +57,7 @@ class _TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        fields = [f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES]
+        fields = [f"{k}={v}" for k, v in merge_record_extra(record, {}, RESERVED_ATTRS).items()]
         return f"{text} {' '.join(fields)}" if fields else text
 
 

@@ -36,7 +36,6 @@ Unknown keys are errors. Every validation error names the YAML path and the rule
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,7 @@ from hourglass_executor.signing.layouts import (
     result_message_hash,
 )
 from hourglass_executor.signing.signer import BN254, CURVE_TYPES, ECDSA, CurveType
+from hourglass_executor.validation import is_hex_bytes
 
 G1_SIZE, G2_SIZE = 64, 128
 
@@ -222,7 +222,7 @@ def _hex(value: object, path: str, size: int) -> str:
     """A quoted "0x" string of exactly `size` bytes, lower-cased."""
     if isinstance(value, int) and not isinstance(value, bool):
         raise ChainConfigError(path, "must be a quoted string (YAML reads an unquoted 0x… value as a number)")
-    if not isinstance(value, str) or not re.fullmatch(rf"0x[0-9a-fA-F]{{{2 * size}}}", value):
+    if not is_hex_bytes(value, size):
         raise ChainConfigError(path, f"must be '0x' followed by {2 * size} hex digits")
     return value.lower()
 

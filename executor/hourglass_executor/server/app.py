@@ -6,10 +6,11 @@ on the same server when that is 0 or equal. Each server also serves grpc.health.
 until the performer pool has started — adopted or deployed the configured performers — then
 SERVING; NOT_SERVING again while stopping) and server reflection.
 
-Start: the servers listen first (so health probes answer at once), then the pool starts; it may take
-as long as a performer takes to become ready. An AVS whose performer cannot be deployed is logged
-and left without one (its tasks get UNAVAILABLE until a DeployArtifact succeeds); a backend that
-cannot even list its performers stops the start.
+Start: the parts that depend on the machine come from `startup.prepare` (the checks
+`hourglass-executor validate` runs too); then the servers listen (so health probes answer at once),
+then the pool starts; it may take as long as a performer takes to become ready. An AVS whose
+performer cannot be deployed is logged and left without one (its tasks get UNAVAILABLE until a
+DeployArtifact succeeds); a backend that cannot even list its performers stops the start.
 
 The store's task ids (and results) older than its retention are pruned at start and every
 `PRUNE_INTERVAL`, in batches of `PRUNE_BATCH` so that a large backlog does not hold the event loop.
@@ -39,13 +40,14 @@ from hourglass_executor.chain import ChainReader
 from hourglass_executor.config import ExecutorConfig
 from hourglass_executor.performers.base import PerformerBackend
 from hourglass_executor.performers.pool import PerformerPool, PoolError, PoolSettings
-from hourglass_executor.server import components
+from hourglass_executor.server import components, startup
 from hourglass_executor.server.components import StartupError
 from hourglass_executor.server.management_service import ManagementService
+from hourglass_executor.server.startup import Parts
 from hourglass_executor.server.task_service import TaskService
 from hourglass_executor.signing.signer import Signer
 from hourglass_executor.signing_keys import describe
-from hourglass_executor.store import Store, StoreError, open_store
+from hourglass_executor.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -147,18 +149,16 @@ class Executor:
     async def start_servers(self) -> None:
         """Builds the parts and starts the servers (NOT_SERVING); raises StartupError."""
         config = self.config
-        try:
-            self._store = self._store or open_store(config.storage)
-        except StoreError as error:
-            raise StartupError(f"storage: {error}") from None
-        if self._chain is None:
-            self._chain = components.build_chain(config)
-            self._owns_chain = True
-        chain = self._chain
-        signers = self._signers or components.build_signers(config, self._environ)
-        specs = components.configured_specs(config, self._environ)
-        backend = self._backend or components.build_backend(config)
-        self.pool = components.build_pool(config, backend, self._store, specs, settings=self._settings)
+        given = Parts(store=self._store, chain=self._chain, signers=self._signers, backend=self._backend)
+        parts = await startup.prepare(config, self._environ, given=given)
+        # prepare returns every part or raises
+        assert parts.store and parts.chain and parts.signers and parts.specs is not None and parts.backend
+        self._owns_chain = self._chain is None
+        self._store, self._chain = parts.store, parts.chain
+        chain, signers = parts.chain, parts.signers
+        self.pool = components.build_pool(
+            config, parts.backend, self._store, parts.specs, settings=self._settings
+        )
         tasks = TaskService(
             operator_address=config.operator.address,
             chain=chain,

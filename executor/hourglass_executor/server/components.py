@@ -1,5 +1,6 @@
-"""Builds the executor's parts from its configuration: chain reader, signers, performer backend,
-performer pool and challenge tokens. `app` wires them into the gRPC servers.
+"""Builds the executor's parts from its configuration: store, chain reader, signers, performer
+backend, performer pool and challenge tokens. `startup.prepare` runs the builders that depend on the
+executor's machine (for `run` and `validate` alike); `app` wires the parts into the gRPC servers.
 
 What cannot be built is a `StartupError` whose message names the configuration key, for example
 `chain.file: cannot read chain.yaml: No such file or directory`. Nothing here logs or returns a
@@ -22,14 +23,29 @@ from hourglass_executor.performers.client import PerformerClient, TlsSettings
 from hourglass_executor.performers.pool import PerformerPool, PoolSettings
 from hourglass_executor.signing.signer import BN254, ECDSA, Signer
 from hourglass_executor.signing_keys import SigningKeyError, load_signers
-from hourglass_executor.store import Store
+from hourglass_executor.store import Store, StoreError, check_store, open_store
 
 DOCKER_READY_TIMEOUT = 60.0  # upstream waits at most a minute for a new container
 DRAIN_SLACK = 5.0  # beyond taskTimeout, for a replaced performer's last answers to arrive
 
 
 class StartupError(Exception):
-    """The executor cannot start with this configuration (the message says which key and why)."""
+    """The executor cannot start with this configuration: `problems`, each saying which key and why
+    (`<key>: <reason>`); the message is them joined by "; "."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(problems))
+
+
+def open_configured_store(config: ExecutorConfig, *, check_only: bool = False) -> Store | None:
+    """The store `storage` names, checked first without writing (`check_store`); with `check_only`
+    only checked (None)."""
+    try:
+        check_store(config.storage)
+        return None if check_only else open_store(config.storage)
+    except StoreError as error:
+        raise StartupError(f"storage: {error}") from None
 
 
 def build_chain(config: ExecutorConfig) -> ChainReader:

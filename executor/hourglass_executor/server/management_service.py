@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -57,7 +56,6 @@ from hourglass_executor.auth import (
     UnauthenticatedError,
     requester_of,
 )
-from hourglass_executor.config import ENV_NAME_RE, IMAGE_DIGEST_RE, IMAGE_TAG_RE
 from hourglass_executor.performers.base import EnvVar, NotReadyError, PerformerSpec
 from hourglass_executor.performers.pool import (
     DeployCancelledError,
@@ -67,13 +65,20 @@ from hourglass_executor.performers.pool import (
     UnknownPerformerError,
 )
 from hourglass_executor.server.refusal import Refusal
+from hourglass_executor.validation import (
+    image_repository_problem,
+    is_address,
+    is_config_key,
+    is_dns1123_subdomain,
+    is_env_name,
+    is_image_digest,
+    is_image_tag,
+    split_image_reference,
+)
 
 log = logging.getLogger(__name__)
 
 Code = grpc.StatusCode
-ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
-K8S_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-CONFIG_KEY_RE = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 FLOOD_LOG_INTERVAL = 10.0  # seconds between log lines about refused token requests
 
 
@@ -123,7 +128,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
     ) -> executor_pb2.GetChallengeTokenResponse:
         if self._tokens is None:
             raise Refusal(Code.UNIMPLEMENTED, "authentication is not enabled on this executor")
-        if not ADDRESS_RE.fullmatch(request.operator_address):
+        if not is_address(request.operator_address):
             raise Refusal(Code.INVALID_ARGUMENT, 'operator_address must be "0x" followed by 40 hex digits')
         requester = requester_of(context.peer())
         try:
@@ -244,7 +249,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
         configured = self._pool.configured_spec(avs)
         repository, tag = _registry(request.registry_url, configured)
         digest = request.digest or None
-        if digest is not None and not IMAGE_DIGEST_RE.fullmatch(digest):
+        if digest is not None and not is_image_digest(digest):
             raise Refusal(
                 Code.INVALID_ARGUMENT, "digest must be an image digest such as sha256:<64 hex digits>"
             )
@@ -260,7 +265,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
         service_account = request.kubernetes.service_account_name or (
             configured.service_account_name if configured else None
         )
-        if service_account and not K8S_NAME_RE.fullmatch(service_account):
+        if service_account and not is_dns1123_subdomain(service_account):
             raise Refusal(
                 Code.INVALID_ARGUMENT, "kubernetes.service_account_name must be a DNS-1123 subdomain"
             )
@@ -276,7 +281,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
 
     def _env(self, index: int, entry: executor_pb2.PerformerEnv) -> EnvVar:
         where = f"env[{index}]"
-        if not ENV_NAME_RE.fullmatch(entry.name):
+        if not is_env_name(entry.name):
             raise Refusal(
                 Code.INVALID_ARGUMENT, f"{where}.name must be printable ASCII without '=' (and not empty)"
             )
@@ -318,7 +323,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
                 "secret_key_ref, config_map_key_ref",
             )
         ref = value_from.secret_key_ref if secret else value_from.config_map_key_ref
-        if not K8S_NAME_RE.fullmatch(ref.name) or not CONFIG_KEY_RE.fullmatch(ref.key):
+        if not is_dns1123_subdomain(ref.name) or not is_config_key(ref.key):
             raise Refusal(
                 Code.INVALID_ARGUMENT,
                 f"{where} ({entry.name}): the reference needs a DNS-1123 name and a key of "
@@ -332,7 +337,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
 def _avs(value: str, *, required: bool) -> str:
     if not value and not required:
         return ""
-    if not ADDRESS_RE.fullmatch(value):
+    if not is_address(value):
         raise Refusal(Code.INVALID_ARGUMENT, 'avs_address must be "0x" followed by 40 hex digits')
     return value.lower()
 
@@ -343,16 +348,17 @@ def _registry(registry_url: str, configured: PerformerSpec | None) -> tuple[str,
         if configured is None:
             raise Refusal(Code.INVALID_ARGUMENT, "registry_url is required (the AVS has no configured image)")
         return configured.repository, configured.tag or None
-    if re.search(r"[\s{}@]", registry_url) or registry_url.startswith(("http://", "https://")):
+    if registry_url.startswith(("http://", "https://")) or image_repository_problem(
+        registry_url, tag_allowed=True
+    ):
         raise Refusal(
             Code.INVALID_ARGUMENT,
             "registry_url must be an image repository, optionally with :tag (no scheme, no @digest: "
             "use the digest field)",
         )
-    head, _, last = registry_url.rpartition("/")
-    if ":" in last:
-        name, tag = last.rsplit(":", 1)
-        if not name or not IMAGE_TAG_RE.fullmatch(tag):
+    repository, tag = split_image_reference(registry_url)
+    if tag is not None:
+        if not repository.rsplit("/", 1)[-1] or not is_image_tag(tag):
             raise Refusal(Code.INVALID_ARGUMENT, f"registry_url has an invalid tag {tag!r}")
-        return (f"{head}/{name}" if head else name), tag
+        return repository, tag
     return registry_url, (configured.tag if configured and configured.tag else None)

@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Mapping
 from typing import TypeAlias
@@ -113,11 +112,10 @@ from hourglass_executor.task_signing import (
     signer_for,
     verify_aggregator_signature,
 )
+from hourglass_executor.validation import is_address, is_task_id
 
 log = logging.getLogger(__name__)
 
-TASK_ID_RE = re.compile(r"0x[0-9a-fA-F]{64}")
-ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 RESULT_VERSION = 1
 DEADLINE_MARGIN = 0.005  # seconds kept back from the caller's deadline to answer in time
 
@@ -313,15 +311,15 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
     def _check_format(self, request: executor_pb2.TaskSubmission) -> None:
         if request.version not in (0, 1):
             raise Refusal(Code.INVALID_ARGUMENT, f"version must be 0 or 1, got {request.version}")
-        if not TASK_ID_RE.fullmatch(request.task_id):
+        if not is_task_id(request.task_id):
             raise Refusal(Code.INVALID_ARGUMENT, 'task_id must be "0x" followed by 64 hex digits')
         for name, value in (
             ("avs_address", request.avs_address),
             ("executor_address", request.executor_address),
         ):
-            if not ADDRESS_RE.fullmatch(value):
+            if not is_address(value):
                 raise Refusal(Code.INVALID_ARGUMENT, f'{name} must be "0x" followed by 40 hex digits')
-        if not ADDRESS_RE.fullmatch(request.aggregator_address):
+        if not is_address(request.aggregator_address):
             raise Refusal(Code.INVALID_ARGUMENT, 'aggregator_address must be "0x" followed by 40 hex digits')
 
     async def _run(

@@ -7,23 +7,17 @@ written by upstream tools always parse.
 from __future__ import annotations
 
 import hmac
-import re
+
+from hourglass_executor.validation import ADDRESS_SIZE, is_address
 
 from .keccak import keccak256
-
-ADDRESS_SIZE = 20
-_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def parse_address(value: object, what: str = "address") -> bytes:
     """The 20 bytes of `value`; ValueError (naming `what`) unless it is "0x" followed by 40 hex digits."""
-    if not isinstance(value, str) or not _ADDRESS_RE.fullmatch(value):
+    if not is_address(value):
         raise ValueError(f"{what} must be '0x' followed by 40 hex digits, got {value!r}")
     return bytes.fromhex(value[2:])
-
-
-def is_address(value: object) -> bool:
-    return isinstance(value, str) and _ADDRESS_RE.fullmatch(value) is not None
 
 
 def to_checksum_address(address: bytes | str) -> str:

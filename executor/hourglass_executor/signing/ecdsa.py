@@ -8,10 +8,11 @@ certificate verifiers) do; go-ethereum and Web3Signer never produce one.
 from __future__ import annotations
 
 import hmac
-import re
 from typing import ClassVar
 
 import coincurve
+
+from hourglass_executor.validation import is_private_key_hex
 
 from .address import is_address, parse_address, to_checksum_address
 from .keccak import keccak256
@@ -21,7 +22,6 @@ SIGNATURE_SIZE = 65
 DIGEST_SIZE = 32
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
-_PRIVATE_KEY_RE = re.compile(r"(?:0x)?[0-9a-fA-F]{64}")
 
 
 class SignatureError(ValueError):
@@ -53,7 +53,7 @@ class EcdsaSigner:
     def __init__(self, private_key: str | bytes) -> None:
         if isinstance(private_key, str):
             text = private_key.strip()
-            if not _PRIVATE_KEY_RE.fullmatch(text):
+            if not is_private_key_hex(text):
                 raise ValueError("an ECDSA private key is 64 hex digits, optionally prefixed with 0x")
             secret = bytes.fromhex(text.removeprefix("0x"))
         elif isinstance(private_key, bytes | bytearray) and len(private_key) == 32:

@@ -6,14 +6,14 @@ is signed. Malformed inputs raise ValueError naming the field and the rule it br
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from hourglass_executor.validation import is_task_id
 
 from .address import parse_address
 from .keccak import keccak256
 
 WORD = 32
-_TASK_ID_RE = re.compile(r"0x[0-9a-fA-F]{64}")
 
 EIP712_DOMAIN_TYPEHASH = keccak256(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -24,7 +24,7 @@ BN254_CERTIFICATE_TYPEHASH = keccak256(b"BN254Certificate(uint32 referenceTimest
 
 def task_id_bytes(task_id: str) -> bytes:
     """The 32 bytes of a task id, which must be "0x" followed by 64 hex digits (66 characters)."""
-    if not isinstance(task_id, str) or not _TASK_ID_RE.fullmatch(task_id):
+    if not is_task_id(task_id):
         raise ValueError(f"task id must be '0x' followed by 64 hex digits (66 characters), got {task_id!r}")
     return bytes.fromhex(task_id[2:])
 

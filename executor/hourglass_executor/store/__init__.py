@@ -147,6 +147,16 @@ def open_store(
     return SqliteStore(path, retention=retention, clock=clock)
 
 
+def check_store(storage: StorageConfig) -> None:
+    """Raises StoreError when `open_store(storage)` would fail for the file or its directory, found
+    without creating or changing anything (see `sqlite.check_file`)."""
+    from hourglass_executor.store.sqlite import check_file
+
+    path = storage.sqlite_path()
+    if path is not None:
+        check_file(path)
+
+
 __all__ = [
     "DEFAULT_RETENTION",
     "Outcome",
@@ -156,5 +166,6 @@ __all__ = [
     "StoreError",
     "TaskRecord",
     "TaskStatus",
+    "check_store",
     "open_store",
 ]

@@ -14,6 +14,7 @@ place when opened (its tasks keep no fingerprint, so retries of them stay ALREAD
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -59,6 +60,41 @@ TASK_COLUMNS = "task_id, avs, status, claimed_at, fingerprint, result, error_cod
 PERFORMER_COLUMNS = "performer_id, avs_address, backend, status, image, endpoint, resource_id, created_at"
 
 
+def check_file(path: str | Path) -> None:
+    """Raises StoreError, with the message `SqliteStore(path)` would give, when the store at `path`
+    cannot be opened; writes nothing (`hourglass-executor validate` calls it). An existing file must
+    be an SQLite database of a schema this executor knows, in a directory it can write (the WAL
+    journal lives beside it); a new one needs a directory that exists or can be created."""
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path}: cannot open the store: it is a directory")
+    directory = path.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        raise StoreError(f"{path}: cannot open the store: {directory} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StoreError(f"{path}: cannot open the store: cannot write in {directory}")
+    if not path.exists():
+        return
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the store: {exc}") from None
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: not a usable executor store: {exc}") from None
+    finally:
+        db.close()
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: not a usable executor store: {_newer_schema(version)}")
+
+
+def _newer_schema(version: int) -> str:
+    return f"schema version {version} was written by a newer executor (this one knows {SCHEMA_VERSION})"
+
+
 class SqliteStore:
     def __init__(
         self,
@@ -90,9 +126,7 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous = FULL")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"schema version {version} was written by a newer executor (this one knows {SCHEMA_VERSION})"
-            )
+            raise sqlite3.DatabaseError(_newer_schema(version))
         upgrade = ""
         if version == 1:
             upgrade = " ".join(f"ALTER TABLE tasks ADD COLUMN {column};" for column in ADDED_IN_2)

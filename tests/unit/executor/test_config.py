@@ -783,16 +783,28 @@ def test_cli_validate_and_run(tmp_path, capsys, restore_logging):
     good = tmp_path / "good.yaml"
     good.write_text(changed(_with_secrets))
 
-    assert cli.main(["validate", "--config", str(good)]) == 0
+    assert cli.main(["validate", "--config-only", "--config", str(good)]) == 0
     out, err = capsys.readouterr()
     assert out.startswith(
         f"{good}: valid; operator 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266; 1 performer, "
     )
+    assert out.endswith("(the file only: what it points to on this machine was not checked)\n")
     assert err == ""
 
-    # `run` starts for real: the chain reader (JSON-RPC, built without a round trip) is fine, but
-    # the BLS keystore of this file is a placeholder, so it stops at once with exit code 1 and says
-    # why, in JSON lines without secrets (the RPC URL included).
+    # The file is valid, but what it points to is not there: the BLS keystore of this file is a
+    # placeholder and its kubeconfig does not exist. `validate` says so (without secrets) ...
+    assert cli.main(["validate", "--config", str(good)]) == 2
+    out, err = capsys.readouterr()
+    header, *problems = err.splitlines()
+    assert (out, header) == ("", f"{good}: invalid executor configuration:")
+    assert problems[0].startswith("operator.signingKeys.bls.keystore: not an EIP-2335 keystore")
+    assert problems[1].startswith("kubernetes: cannot create the Kubernetes client: ")
+    assert len(problems) == 2
+    for secret in SECRETS:
+        assert secret not in err
+
+    # ... and `run` starts for real (the chain reader, JSON-RPC, is built without a round trip), stops
+    # at once with exit code 1 and says the same, in JSON lines without secrets (the RPC URL included).
     assert cli.main(["run", "--config", str(good)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
@@ -801,7 +813,7 @@ def test_cli_validate_and_run(tmp_path, capsys, restore_logging):
     assert "kubernetes mode in namespace avs" in lines[0]["config"]
     failure = next(line for line in lines if line["msg"] == "cannot start")
     assert failure["level"] == "error"
-    assert failure["reason"].startswith("operator.signingKeys.bls.keystore: not an EIP-2335 keystore")
+    assert failure["reason"] == "; ".join(problems)
     for secret in SECRETS:
         assert secret not in err
 
@@ -826,10 +838,25 @@ def test_cli_validate_refuses_what_run_refuses_about_the_chain(tmp_path, capsys)
     assert cli.main(["validate", "--config", str(unknown_chain)]) == 2
     assert "chain.contracts: required: l1Chain.chainId 5" in capsys.readouterr().err
 
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+
+    def static_chain(file: Path | str) -> str:
+        return changed(
+            lambda d: (
+                d.update(chain={"type": "static", "file": str(file)}),
+                d["kubernetes"].update(kubeConfigPath=str(kubeconfig)),
+            )
+        )
+
     chain_file = tmp_path / "chain.yaml"
     chain_file.write_text("chainId: 31337\navss: []\necdsaCertificateVerifier: {name: EigenLayer}\n")
     static = tmp_path / "static.yaml"
-    static.write_text(changed(lambda d: d.update(chain={"type": "static", "file": str(chain_file)})))
+    static.write_text(static_chain(chain_file))
     assert cli.main(["validate", "--config", str(static)]) == 2
     err = capsys.readouterr().err
     assert f"chain.file: {chain_file}: ecdsaCertificateVerifier.name: not accepted" in err
@@ -838,7 +865,13 @@ def test_cli_validate_refuses_what_run_refuses_about_the_chain(tmp_path, capsys)
     assert cli.main(["validate", "--config", str(static)]) == 0
     assert capsys.readouterr().out.startswith(f"{static}: valid;")
 
+    # A chain file that is not on this machine is what `run` would stop at here; `--config-only` is
+    # for a configuration that runs elsewhere.
     elsewhere = tmp_path / "elsewhere.yaml"
-    elsewhere.write_text(changed(lambda d: d.update(chain={"type": "static", "file": "/etc/x/chain.yaml"})))
-    assert cli.main(["validate", "--config", str(elsewhere)]) == 0
-    assert "(chain.file /etc/x/chain.yaml is not on this machine: not checked)" in capsys.readouterr().out
+    elsewhere.write_text(static_chain("/etc/x/chain.yaml"))
+    assert cli.main(["validate", "--config", str(elsewhere)]) == 2
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "chain.file: cannot read /etc/x/chain.yaml: No such file or directory"
+    ]
+    assert cli.main(["validate", "--config-only", "--config", str(elsewhere)]) == 0
+    assert capsys.readouterr().out.startswith(f"{elsewhere}: valid;")

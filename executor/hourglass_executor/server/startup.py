@@ -1,0 +1,122 @@
+"""The part of the executor's start that depends on the machine it runs on, one function for `run`
+and `validate`: what the configuration points to must be there and usable.
+
+The configuration's model and rules (`config/`) say nothing about the files, environment variables
+and credentials the configuration names; `prepare` loads them, in the order `run` needs them:
+
+1. `storage`: the store's file is an executor store of a known schema, or can be created
+   (`store.check_store`, which writes nothing); then the store is opened;
+2. `chain`: `type: static`: the file loads and is for `l1Chain.chainId`; `rpc`: the JSON-RPC reader
+   is built (no request is sent);
+3. `operator.signingKeys`: every key loads — keystores read and decrypted with the password of
+   `password`, `passwordFile` or `passwordEnv`, an ECDSA keystore's address is its key's, a BN254
+   keystore is for bn254 and the BN254 library is there, a private key is a valid secp256k1 key;
+4. `avsPerformers[].envs[].valueFromEnv`: every variable is set;
+5. the performer backend: in kubernetes mode the client configuration loads (`kubeConfigPath`, or the
+   in-cluster credentials) and `kubernetes.endpointResolver` imports and is callable.
+
+Every step runs even when an earlier one failed, then `StartupError` lists every problem, each as
+`<key>: <reason>` — the same text whether `run` (which logs it as `cannot start` and exits 1) or
+`validate` (which prints it and exits 2) found it. `run` keeps the parts; `validate`
+(`check_only=True`) keeps nothing: the store is only checked (no file is created) and what was
+built is closed.
+
+Not checked before serving, because they depend on the moment rather than on the configuration:
+whether the gRPC ports are free (`run` then stops with `cannot listen on ...`), and whether the
+Kubernetes API server, the Docker engine or the JSON-RPC endpoint answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from hourglass_executor.chain import ChainReader
+from hourglass_executor.config import ExecutorConfig
+from hourglass_executor.performers.base import PerformerBackend, PerformerSpec
+from hourglass_executor.server import components
+from hourglass_executor.server.components import StartupError
+from hourglass_executor.signing.signer import Signer
+from hourglass_executor.store import Store
+
+T = TypeVar("T")
+
+
+@dataclass
+class Parts:
+    """The parts of a start that depend on the machine; None where not built (or not given)."""
+
+    store: Store | None = None
+    chain: ChainReader | None = None
+    signers: Mapping[str, Signer] | None = None
+    specs: Mapping[str, PerformerSpec | None] | None = None
+    backend: PerformerBackend | None = None
+
+
+async def prepare(
+    config: ExecutorConfig,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    given: Parts | None = None,
+    check_only: bool = False,
+) -> Parts:
+    """The parts `config` asks for (those in `given` are taken as they are); raises StartupError with
+    every problem. With `check_only` nothing is kept: the store is checked, not opened, what was
+    built is closed, and the result is empty."""
+    given = given or Parts()
+    problems: list[str] = []
+
+    def attempt(build: Callable[[], T]) -> T | None:
+        try:
+            return build()
+        except StartupError as error:
+            problems.extend(error.problems)
+            return None
+
+    built = Parts()
+    if given.store is None:
+        built.store = attempt(lambda: components.open_configured_store(config, check_only=check_only))
+    if given.chain is None:
+        built.chain = attempt(lambda: components.build_chain(config))
+    signers = given.signers or attempt(lambda: components.build_signers(config, environ))
+    specs = attempt(lambda: components.configured_specs(config, environ))
+    if given.backend is None:
+        built.backend = attempt(lambda: components.build_backend(config))
+    if problems or check_only:
+        await _close(built)
+    if problems:
+        raise StartupError(*problems)
+    if check_only:
+        return Parts()
+    return Parts(
+        store=given.store or built.store,
+        chain=given.chain or built.chain,
+        signers=signers,
+        specs=specs,
+        backend=given.backend or built.backend,
+    )
+
+
+async def check(config: ExecutorConfig, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Every problem `run` would stop at in `prepare`, found the same way, keeping nothing."""
+    try:
+        await prepare(config, environ, check_only=True)
+    except StartupError as error:
+        return error.problems
+    return []
+
+
+async def _close(parts: Parts) -> None:
+    # Closing what was only built to be checked: a failure to close is not a problem of the configuration.
+    if parts.backend is not None:
+        with contextlib.suppress(Exception):
+            await parts.backend.close()
+    if parts.chain is not None:
+        with contextlib.suppress(Exception):
+            await parts.chain.close()
+    if parts.store is not None:
+        with contextlib.suppress(Exception):
+            parts.store.close()
