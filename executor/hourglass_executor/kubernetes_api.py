@@ -14,15 +14,12 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
 from kubernetes_asyncio.client import ApiClient, ApiException, Configuration
-from kubernetes_asyncio.config import (
-    ConfigException,
-    list_kube_config_contexts,
-    load_incluster_config,
-    load_kube_config,
-)
+from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 
 if TYPE_CHECKING:
     from hourglass_executor.config import KubernetesConfig
@@ -57,14 +54,17 @@ class ApiSource:
         if not os.path.isfile(path):
             raise ApiSourceError(f"kubeconfig {path} does not exist")
         try:
-            contexts, current = list_kube_config_contexts(path)
-        except (ConfigException, OSError, ValueError) as error:
-            raise ApiSourceError(f"kubeconfig {path}: {error}") from None
-        names = [context.get("name") for context in contexts or []]
-        if self.context is not None and self.context not in names:
-            raise ApiSourceError(f"kubeconfig {path} has no context {self.context!r} (it has {names})")
-        if self.context is None and not current:
+            document = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise ApiSourceError(f"kubeconfig {path} cannot be read: {error}") from None
+        if not isinstance(document, dict):
+            raise ApiSourceError(f"kubeconfig {path} is not a kubeconfig (a YAML mapping)")
+        names = [entry.get("name") for entry in document.get("contexts") or [] if isinstance(entry, dict)]
+        context = self.context or document.get("current-context")
+        if not context:
             raise ApiSourceError(f"kubeconfig {path} has no current-context")
+        if context not in names:
+            raise ApiSourceError(f"kubeconfig {path} has no context {context!r} (it has {names})")
 
     async def open(self) -> ApiClient:
         """A new API client (call on the event loop that will use it; close it with `close()`)."""
