@@ -211,6 +211,39 @@ def test_wait_ready_raises_when_nothing_makes_the_performer_ready(cluster, names
     assert 2 <= asyncio.run(scenario()) < 5
 
 
+def test_wait_ready_waits_for_the_status_endpoint_and_dials_what_it_says(
+    cluster, custom, namespace, performer_crd
+):
+    """No operator runs here: the test writes the status as an operator would, first ready without
+    an endpoint (not ready for the executor: nothing to dial), then with an endpoint in another
+    cluster domain, which the executor dials as written instead of rebuilding a cluster.local name."""
+    host = f"performer-x.{namespace}.svc.example.internal"
+
+    def write_status(name: str, status: dict) -> None:
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+        )
+
+    async def scenario():
+        b = backend(cluster, namespace)
+        try:
+            deployment = await b.create(spec())
+            name = deployment.performer_id
+            await asyncio.to_thread(write_status, name, {"phase": "Running", "ready": True})
+            with pytest.raises(NotReadyError, match=r"ready, but status\.grpcEndpoint is not reported yet"):
+                await b.wait_ready(deployment, timeout=2)
+            waiting = asyncio.create_task(b.wait_ready(deployment, timeout=30))
+            await asyncio.to_thread(write_status, name, {"grpcEndpoint": host})
+            return deployment.endpoint == "", await waiting, await b.owned()
+        finally:
+            await b.close()
+
+    empty_before, ready, owned = asyncio.run(scenario())
+    assert empty_before
+    assert ready.ready and ready.endpoint == f"{host}:8080"
+    assert [d.endpoint for d in owned] == [f"{host}:8080"]  # adoption reads it from the status too
+
+
 def test_wait_ready_raises_when_the_performer_is_deleted_meanwhile(cluster, custom, namespace, performer_crd):
     async def scenario():
         b = backend(cluster, namespace)
