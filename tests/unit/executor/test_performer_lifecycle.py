@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass
+from typing import get_args
 
 import pytest
 from hourglass_executor.performers.base import Deployment, PerformerSpec
 from hourglass_executor.performers.lifecycle import (
     LISTED,
     TRANSITIONS,
+    WRITES,
     IllegalTransitionError,
     Lifecycle,
     State,
+    Write,
     check,
 )
 from hourglass_executor.performers.pool import DeployError, PerformerPool, PoolSettings
@@ -63,6 +66,12 @@ def test_the_table_allows_exactly_the_documented_moves():
         else:
             with pytest.raises(IllegalTransitionError, match=f"to {target.value}"):
                 check(source, target)
+
+
+def test_the_states_the_store_saves_are_the_stores_performer_statuses():
+    saved = {state.value for state, write in WRITES.items() if write is Write.SAVE}
+    assert saved == set(get_args(PerformerStatus)) == {"staged", "in_service"}
+    assert set(WRITES) == set(State)
 
 
 def test_removed_is_final_and_nothing_returns_to_service():
