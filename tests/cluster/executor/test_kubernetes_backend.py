@@ -228,18 +228,18 @@ def test_wait_ready_waits_for_the_status_endpoint_and_dials_what_it_says(
         b = backend(cluster, namespace)
         try:
             deployment = await b.create(spec())
-            name = deployment.performer_id
+            name, endpoint_at_create = deployment.performer_id, deployment.endpoint
             await asyncio.to_thread(write_status, name, {"phase": "Running", "ready": True})
             with pytest.raises(NotReadyError, match=r"ready, but status\.grpcEndpoint is not reported yet"):
                 await b.wait_ready(deployment, timeout=2)
             waiting = asyncio.create_task(b.wait_ready(deployment, timeout=30))
             await asyncio.to_thread(write_status, name, {"grpcEndpoint": host})
-            return deployment.endpoint == "", await waiting, await b.owned()
+            return endpoint_at_create, await waiting, await b.owned()
         finally:
             await b.close()
 
-    empty_before, ready, owned = asyncio.run(scenario())
-    assert empty_before
+    endpoint_at_create, ready, owned = asyncio.run(scenario())
+    assert endpoint_at_create == ""  # nothing to dial before the operator reports it
     assert ready.ready and ready.endpoint == f"{host}:8080"
     assert [d.endpoint for d in owned] == [f"{host}:8080"]  # adoption reads it from the status too
 
