@@ -4,8 +4,10 @@ in-cluster credentials, or from a kubeconfig file and one of its contexts.
 `ApiSource.check()` reads the credentials without a network call, so that a missing kubeconfig, an
 unknown context or a pod without a service account stops the start with a clear error before
 anything else runs. `ApiSource.open()` builds the client on the running event loop (its aiohttp
-session belongs to that loop). Everything in the executor that talks to the API gets its client
-here; today that is the Kubernetes performer backend (`performers.kubernetes`).
+session belongs to that loop); the client re-reads an in-cluster token as the library does, and
+runs a kubeconfig's exec credential plugin again when its token expired. Everything in the
+executor that talks to the API gets its client here; today that is the Kubernetes performer
+backend (`performers.kubernetes`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 import yaml
 from kubernetes_asyncio.client import ApiClient, ApiException, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
+from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 
 if TYPE_CHECKING:
     from hourglass_executor.config import KubernetesConfig
@@ -73,7 +77,7 @@ class ApiSource:
         configuration = Configuration()
         path = os.path.expanduser(self.kube_config_path or DEFAULT_KUBECONFIG)
         try:
-            await load_kube_config(
+            loader = await load_kube_config(
                 config_file=path,
                 context=self.context,
                 client_configuration=configuration,
@@ -81,6 +85,7 @@ class ApiSource:
             )
         except (ConfigException, OSError, ValueError, AssertionError) as error:
             raise ApiSourceError(f"kubeconfig {path}: {error}") from None
+        configuration.refresh_api_key_hook = _exec_token_refresher(loader)
         return ApiClient(configuration)
 
     @staticmethod
@@ -91,6 +96,19 @@ class ApiSource:
         except ConfigException as error:
             raise ApiSourceError(f"no in-cluster credentials: {error}") from None
         return configuration
+
+
+def _exec_token_refresher(loader: KubeConfigLoader) -> Callable[[Configuration], Awaitable[None]]:
+    """A hook the client runs before each request: a token from an exec credential plugin (EKS,
+    GKE, AKS kubeconfigs) is fetched again once it expired, so a long-running executor keeps its
+    access (the plugin itself is run only when the token has expired)."""
+
+    async def refresh(configuration: Configuration) -> None:
+        if getattr(loader, "exec_plugin_expiry", None) is not None:
+            await loader.load_from_exec_plugin()
+            configuration.api_key["BearerToken"] = loader.token
+
+    return refresh
 
 
 def api_message(error: ApiException) -> str:

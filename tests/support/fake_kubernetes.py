@@ -51,6 +51,7 @@ class FakePerformerApi:
         self.list_failures: list[tuple[int, str]] = []  # answers for the next list requests
         self.streams: asyncio.Queue[Stream] = asyncio.Queue()
         self.requests: list[dict[str, str]] = []
+        self.authorizations: list[str] = []  # the Authorization header of each list or watch request
         self.watching = asyncio.Event()
         self.read = asyncio.Event()  # set once a Performer was read (GET by name)
         self.watch_requests = 0
@@ -92,6 +93,7 @@ class FakePerformerApi:
     async def _collection(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
         self.requests.append(query)
+        self.authorizations.append(request.headers.get("Authorization", ""))
         if query.get("watch") not in ("true", "True"):
             if self.list_failures:
                 code, message = self.list_failures.pop(0)

@@ -5,6 +5,7 @@ opened from a kubeconfig's context reaches that context's server."""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 import yaml
@@ -74,6 +75,53 @@ def test_a_client_opened_for_a_context_talks_to_that_contexts_server(tmp_path):
 
     listing = asyncio.run(scenario())
     assert [item["metadata"]["name"] for item in listing["items"]] == ["p"]
+
+
+EXEC_PLUGIN = """
+import datetime, json, pathlib, sys
+count = pathlib.Path(sys.argv[1])
+runs = int(count.read_text() or 0) + 1 if count.exists() else 1
+count.write_text(str(runs))
+expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=int(sys.argv[2]))
+print(json.dumps({
+    "apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+    "status": {"token": f"token-{runs}", "expirationTimestamp": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")},
+}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "tokens"), [(3600, ["token-1", "token-1"]), (0, ["token-2", "token-3"])]
+)
+def test_an_exec_plugins_token_is_fetched_again_once_it_expired(tmp_path, lifetime, tokens):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(EXEC_PLUGIN)
+
+    async def scenario():
+        api = FakePerformerApi()
+        await api.start()
+        path = tmp_path / "config"
+        kubeconfig(path, {"fake": f"http://127.0.0.1:{api.port}"}, "fake")
+        document = yaml.safe_load(path.read_text())
+        document["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": sys.executable,
+                "args": [str(plugin), str(tmp_path / "runs"), str(lifetime)],
+            }
+        }
+        path.write_text(yaml.safe_dump(document))
+        client = await ApiSource(kube_config_path=str(path)).open()  # runs the plugin once
+        try:
+            custom = CustomObjectsApi(client)
+            for _ in range(2):
+                await custom.list_namespaced_custom_object(GROUP, VERSION, "avs", PLURAL)
+            return api.authorizations
+        finally:
+            await client.close()
+            await api.stop()
+
+    assert asyncio.run(scenario()) == [f"Bearer {token}" for token in tokens]
 
 
 def test_api_errors_keep_the_servers_message():
