@@ -6,8 +6,8 @@ the infrastructure reports it ready, tells where to dial it, lists the performer
 owns (to adopt them after a restart) and removes them. Which performer serves an AVS, blue-green
 promotion, draining and task calls are backend-agnostic (`performers.pool`).
 
-All methods are coroutines (the executor runs on asyncio; blocking client libraries run in
-threads inside the backend).
+All methods are coroutines (the executor runs on asyncio: the Kubernetes backend's client is
+asyncio too; the Docker backend runs its blocking client in threads).
 """
 
 from __future__ import annotations

@@ -32,8 +32,11 @@ start unless `delete` (config `kubernetes.deletePerformersOnShutdown`).
 Docker mode (a backend with `restart`): an in-service performer whose health check failed
 `restart_after` (3) times in a row is restarted by the backend.
 
-Every performer the pool creates or adopts is recorded in the store (`save_performer`), and the
-record is deleted when the performer leaves service.
+Each performer moves through the states of `performers.lifecycle` (staged, adopting, in_service,
+retiring, removed, released): every move is checked against its transition table and written to
+the store (`save_performer` / `delete_performer`) before the pool goes on. The rule for which owned
+performer to keep at start is `performers.adoption.choose`; a performer's client, breaker and
+monitor are in `performers.live`.
 """
 
 from __future__ import annotations
@@ -43,11 +46,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
+from hourglass_executor.performers.adoption import choose
 from hourglass_executor.performers.base import (
     BackendError,
     Deployment,
@@ -58,14 +62,11 @@ from hourglass_executor.performers.base import (
 from hourglass_executor.performers.circuit import CircuitBreaker
 from hourglass_executor.performers.client import PerformerCallError, PerformerClient
 from hourglass_executor.performers.health import HealthMonitor
+from hourglass_executor.performers.lifecycle import LISTED, Lifecycle, State
+from hourglass_executor.performers.live import LivePerformer, image_of
 from hourglass_executor.store import PerformerRecord, Store
 
 log = logging.getLogger(__name__)
-
-IN_SERVICE = "InService"
-STAGED = "Staged"
-RETIRING = "Retiring"  # out of service, draining; not listed
-Status = Literal["InService", "Staged", "Retiring"]
 
 # Outcomes that say something about the performer's health (the circuit breaker counts them).
 BREAKER_CODES = frozenset(
@@ -132,40 +133,6 @@ class PerformerInfo:
     container_id: str
 
 
-@dataclass(eq=False)
-class LivePerformer:
-    """A performer the pool talks to."""
-
-    deployment: Deployment
-    client: PerformerClient
-    breaker: CircuitBreaker
-    status: Status
-    created_at: float
-    in_flight: int = 0
-    idle: asyncio.Event = field(default_factory=asyncio.Event)
-    monitor: HealthMonitor = field(init=False)
-    restarting: asyncio.Task[None] | None = None
-
-    def __post_init__(self) -> None:
-        self.idle.set()
-
-    @property
-    def performer_id(self) -> str:
-        return self.deployment.performer_id
-
-    @property
-    def avs(self) -> str:
-        return self.deployment.spec.avs_address.lower()
-
-    async def health_check(self, timeout: float = 1.0) -> bool:
-        """The monitor checks through this, so that it follows a client replaced after a restart."""
-        return await self.client.health_check(timeout)
-
-
-def _image_of(deployment: Deployment) -> str:
-    return deployment.details.get("image") or deployment.spec.image
-
-
 class PerformerPool:
     def __init__(
         self,
@@ -182,6 +149,7 @@ class PerformerPool:
         client for an endpoint (TLS settings go there)."""
         self._backend = backend
         self._store = store
+        self._lifecycle = Lifecycle(store)
         self._configured = {avs.lower(): spec for avs, spec in configured.items()}
         self._settings = settings or PoolSettings()
         self._client_factory = client_factory
@@ -221,6 +189,7 @@ class PerformerPool:
         live.in_flight += 1
         live.idle.clear()
         try:
+            assert live.client is not None  # in service only once ready, with its address
             result = await live.client.execute_task(task_id.encode(), payload, timeout=timeout)
         except PerformerCallError as error:
             if error.code in BREAKER_CODES:
@@ -273,7 +242,7 @@ class PerformerPool:
             deployment = await self._backend.create(spec)
         except BackendError as error:
             raise DeployError(f"cannot create a performer for AVS {spec.avs_address}: {error}") from error
-        live = self._track(deployment, STAGED)
+        live = self._track(deployment, State.STAGED)
         self._next[avs] = live
         log.info(
             "deploying performer",
@@ -310,7 +279,7 @@ class PerformerPool:
         while not await live.monitor.check_now():
             if loop.time() + pause > deadline:
                 raise NotReadyError(
-                    f"performer {live.performer_id} at {live.client.endpoint} did not answer its gRPC "
+                    f"performer {live.performer_id} at {live.endpoint} did not answer its gRPC "
                     f"health check with SERVING within {self._settings.health_timeout:g} s"
                 )
             await asyncio.sleep(pause)
@@ -321,15 +290,14 @@ class PerformerPool:
         No await in here: tasks see either the old or the new performer, never neither."""
         avs = live.avs
         old = self._current.get(avs)
+        self._lifecycle.move(live, State.IN_SERVICE)
+        if old is not None:
+            self._lifecycle.move(old, State.RETIRING)
         self._current[avs] = live
         self._untrack_staged(live)
-        live.status = IN_SERVICE
-        self._save(live)
         live.monitor.start()
         if old is not None:
-            old.status = RETIRING
             self._retiring.add(old)
-            self._store.delete_performer(old.performer_id)
         return old
 
     async def _retire(self, old: LivePerformer) -> None:
@@ -347,7 +315,6 @@ class PerformerPool:
                 extra={"avs": old.avs, "performer_id": old.performer_id, "in_flight": old.in_flight},
             )
         await self._discard(old)
-        self._retiring.discard(old)
 
     # --- start, list, remove, shutdown -----------------------------------------------------------
 
@@ -362,7 +329,7 @@ class PerformerPool:
         records = {record.performer_id: record for record in self._store.performers()}
         owned_ids = {deployment.performer_id for deployment in owned}
         for performer_id in records.keys() - owned_ids:
-            self._store.delete_performer(performer_id)
+            self._lifecycle.forget(performer_id)
         by_avs: dict[str, list[Deployment]] = {}
         for deployment in owned:
             by_avs.setdefault(deployment.spec.avs_address.lower(), []).append(deployment)
@@ -390,7 +357,7 @@ class PerformerPool:
         async with self._locks[avs]:
             self._deploying[avs] = asyncio.current_task()  # type: ignore[assignment]
             try:
-                keep = _choose(candidates, records, spec)
+                keep = choose(candidates, records, spec)
                 await self._remove_all([d for d in candidates if d is not keep], "superseded")
                 if keep is not None and spec is not None and spec.endpoint_override:
                     # The resource does not remember the override; the AVS's configuration does.
@@ -411,7 +378,7 @@ class PerformerPool:
             await self._make_ready(live)
         except asyncio.CancelledError:
             self._untrack_staged(live)
-            await self._close(live)
+            await self._release(live)
             raise
         except Exception as error:
             self._untrack_staged(live)
@@ -423,15 +390,15 @@ class PerformerPool:
         return None
 
     async def _adopt(self, deployment: Deployment, record: PerformerRecord | None) -> bool:
-        # Not saved as staged: until it is promoted, its record (if any) keeps saying in service.
-        live = self._track(deployment, STAGED, created_at=record.created_at if record else None, save=False)
+        # Adopting: until it is promoted, its record (if any) keeps saying what it said.
+        live = self._track(deployment, State.ADOPTING, created_at=record.created_at if record else None)
         self._next[live.avs] = live
         if await self._ready_or_discarded(live, "cannot adopt performer; removing it") is not None:
             return False
         self._promote(live)
         log.info(
             "adopted performer",
-            extra={"avs": live.avs, "performer_id": live.performer_id, "image": _image_of(deployment)},
+            extra={"avs": live.avs, "performer_id": live.performer_id, "image": image_of(deployment)},
         )
         return True
 
@@ -445,7 +412,7 @@ class PerformerPool:
             PerformerInfo(
                 performer_id=live.performer_id,
                 avs_address=live.avs,
-                status=live.status,
+                status=LISTED[live.state],  # type: ignore[index]
                 artifact_registry=live.deployment.spec.repository,
                 artifact_digest=live.deployment.spec.digest or "",
                 artifact_tag=live.deployment.spec.tag,
@@ -472,10 +439,9 @@ class PerformerPool:
         live = next((live for live in self._current.values() if live.performer_id == performer_id), None)
         if live is None:
             raise UnknownPerformerError(f"no performer {performer_id} is in service or staged here")
+        self._lifecycle.move(live, State.RETIRING)
         del self._current[live.avs]
-        live.status = RETIRING
         self._retiring.add(live)
-        self._store.delete_performer(performer_id)
         log.info("removing performer", extra={"avs": live.avs, "performer_id": performer_id})
         await self._retire(live)
 
@@ -491,7 +457,7 @@ class PerformerPool:
             await asyncio.gather(*(self._discard(live) for live in lives))
             self._current.clear()
         else:
-            await asyncio.gather(*(self._close(live) for live in lives))
+            await asyncio.gather(*(self._release(live) for live in lives))
         self._next.clear()
         self._retiring.clear()
         await self._backend.close()
@@ -510,15 +476,13 @@ class PerformerPool:
         task.add_done_callback(done)
         return task
 
-    def _track(
-        self, deployment: Deployment, status: Status, created_at: float | None = None, save: bool = True
-    ) -> LivePerformer:
+    def _track(self, deployment: Deployment, state: State, created_at: float | None = None) -> LivePerformer:
         settings = self._settings
         live = LivePerformer(
             deployment=deployment,
-            client=self._client_factory(deployment.endpoint),
+            client=self._client_factory(deployment.endpoint) if deployment.endpoint else None,
             breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_reset),
-            status=status,
+            backend=self._backend.name,
             created_at=created_at if created_at is not None else self._clock(),
         )
         live.monitor = HealthMonitor(
@@ -527,43 +491,36 @@ class PerformerPool:
             timeout=settings.health_check_timeout,
             listener=lambda monitor: self._on_health(live, monitor),
         )
-        if save:
-            self._save(live)
+        self._lifecycle.move(live, state)
         return live
 
     def _untrack_staged(self, live: LivePerformer) -> None:
         if self._next.get(live.avs) is live:
             del self._next[live.avs]
 
-    def _save(self, live: LivePerformer) -> None:
-        if live.status == RETIRING:
-            return
-        self._store.save_performer(
-            PerformerRecord(
-                performer_id=live.performer_id,
-                avs_address=live.avs,
-                backend=self._backend.name,
-                status="in_service" if live.status == IN_SERVICE else "staged",
-                image=_image_of(live.deployment),
-                endpoint=live.deployment.endpoint,
-                resource_id=live.deployment.resource_id,
-                created_at=live.created_at,
-            )
-        )
-
     def _follow_endpoint(self, live: LivePerformer) -> None:
-        """Dials the deployment's endpoint when it changed (a restarted Docker container may get a
-        new host port)."""
-        if live.deployment.endpoint != live.client.endpoint:
-            old, live.client = live.client, self._client_factory(live.deployment.endpoint)
-            self._spawn(old.close())
-            self._save(live)
+        """Dials the deployment's endpoint when it is new (a Kubernetes performer's once the operator
+        reported it) or changed (a restarted Docker container may get a new host port)."""
+        endpoint = live.deployment.endpoint
+        if not endpoint:
+            raise NotReadyError(f"performer {live.performer_id} is ready but its backend gave no address")
+        if live.client is None or endpoint != live.client.endpoint:
+            old, live.client = live.client, self._client_factory(endpoint)
+            if old is not None:
+                self._spawn(old.close())
+            self._lifecycle.refresh(live)
 
     async def _close(self, live: LivePerformer) -> None:
         await live.monitor.stop()
         if live.restarting is not None:
             live.restarting.cancel()
-        await live.client.close()
+        if live.client is not None:
+            await live.client.close()
+
+    async def _release(self, live: LivePerformer) -> None:
+        """Lets the performer go without removing it (the next start adopts or removes it)."""
+        self._lifecycle.move(live, State.RELEASED)
+        await self._close(live)
 
     async def _discard(self, live: LivePerformer) -> None:
         """Removes the performer from the backend and forgets it (removal errors are logged)."""
@@ -577,7 +534,8 @@ class PerformerPool:
             )
         else:
             log.info("removed performer", extra={"avs": live.avs, "performer_id": live.performer_id})
-        self._store.delete_performer(live.performer_id)
+        self._lifecycle.move(live, State.REMOVED)
+        self._retiring.discard(live)
         await self._close(live)
 
     async def _remove_all(self, deployments: Iterable[Deployment], reason: str) -> None:
@@ -597,7 +555,7 @@ class PerformerPool:
                     "cannot remove performer",
                     extra={"performer_id": deployment.performer_id, "reason": str(error)},
                 )
-            self._store.delete_performer(deployment.performer_id)
+            self._lifecycle.forget(deployment.performer_id)
 
         await asyncio.gather(*(remove(d) for d in deployments))
 
@@ -611,7 +569,7 @@ class PerformerPool:
         failures = monitor.consecutive_failures
         if (
             not self._can_restart
-            or live.status != IN_SERVICE
+            or live.state is not State.IN_SERVICE
             or live.restarting is not None
             or not failures
             or failures % self._settings.restart_after
@@ -634,19 +592,3 @@ class PerformerPool:
             )
         finally:
             live.restarting = None
-
-
-def _choose(
-    candidates: list[Deployment], records: Mapping[str, PerformerRecord], spec: PerformerSpec | None
-) -> Deployment | None:
-    """The owned performer to keep for an AVS: the one the store remembers in service, else the
-    newest ready one running the configured image (else the newest running it, which may still
-    become ready). Without a configured image, any image qualifies."""
-    newest_first = list(reversed(candidates))  # backends list oldest first
-    for deployment in newest_first:
-        record = records.get(deployment.performer_id)
-        if record is not None and record.status == "in_service":
-            return deployment
-    fitting = [d for d in newest_first if spec is None or _image_of(d) == spec.image]
-    ready = [d for d in fitting if d.ready]
-    return (ready or fitting or [None])[0]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import threading
 import time
 
 import pytest
@@ -212,6 +211,39 @@ def test_wait_ready_raises_when_nothing_makes_the_performer_ready(cluster, names
     assert 2 <= asyncio.run(scenario()) < 5
 
 
+def test_wait_ready_waits_for_the_status_endpoint_and_dials_what_it_says(
+    cluster, custom, namespace, performer_crd
+):
+    """No operator runs here: the test writes the status as an operator would, first ready without
+    an endpoint (not ready for the executor: nothing to dial), then with an endpoint in another
+    cluster domain, which the executor dials as written instead of rebuilding a cluster.local name."""
+    host = f"performer-x.{namespace}.svc.example.internal"
+
+    def write_status(name: str, status: dict) -> None:
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+        )
+
+    async def scenario():
+        b = backend(cluster, namespace)
+        try:
+            deployment = await b.create(spec())
+            name, endpoint_at_create = deployment.performer_id, deployment.endpoint
+            await asyncio.to_thread(write_status, name, {"phase": "Running", "ready": True})
+            with pytest.raises(NotReadyError, match=r"ready, but status\.grpcEndpoint is not reported yet"):
+                await b.wait_ready(deployment, timeout=2)
+            waiting = asyncio.create_task(b.wait_ready(deployment, timeout=30))
+            await asyncio.to_thread(write_status, name, {"grpcEndpoint": host})
+            return endpoint_at_create, await waiting, await b.owned()
+        finally:
+            await b.close()
+
+    endpoint_at_create, ready, owned = asyncio.run(scenario())
+    assert endpoint_at_create == ""  # nothing to dial before the operator reports it
+    assert ready.ready and ready.endpoint == f"{host}:8080"
+    assert [d.endpoint for d in owned] == [f"{host}:8080"]  # adoption reads it from the status too
+
+
 def test_wait_ready_raises_when_the_performer_is_deleted_meanwhile(cluster, custom, namespace, performer_crd):
     async def scenario():
         b = backend(cluster, namespace)
@@ -283,8 +315,8 @@ def test_invalid_spec_is_a_backend_error_with_the_api_servers_message(cluster, n
 
 
 def test_resource_healthy_follows_the_pod_and_close_stops_the_watch(cluster, core, namespace, operator):
-    def watch_threads() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == f"performer watch {namespace}"]
+    def watch_tasks() -> list[asyncio.Task]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == f"performer watch {namespace}"]
 
     async def scenario():
         b = backend(cluster, namespace)
@@ -300,11 +332,12 @@ def test_resource_healthy_follows_the_pod_and_close_stops_the_watch(cluster, cor
 
             await eventually(unhealthy, 30, "resource_healthy to turn False after the pod was deleted")
             await eventually(lambda: b.resource_healthy(name), 60, "resource_healthy to turn True again")
-            assert len(watch_threads()) == 1
+            assert len(watch_tasks()) == 1
         finally:
             started = time.monotonic()
             await b.close()
-        return time.monotonic() - started
+        return time.monotonic() - started, watch_tasks()
 
-    assert asyncio.run(scenario()) < 2  # the watch's blocking read is interrupted, not waited out
-    assert watch_threads() == []
+    took, left = asyncio.run(scenario())
+    assert took < 2  # the watch's open request is closed, not waited out
+    assert left == []

@@ -1,0 +1,119 @@
+"""The executor's one way to reach the Kubernetes API: an asyncio client (kubernetes_asyncio) from
+in-cluster credentials, or from a kubeconfig file and one of its contexts.
+
+`ApiSource.check()` reads the credentials without a network call, so that a missing kubeconfig, an
+unknown context or a pod without a service account stops the start with a clear error before
+anything else runs. `ApiSource.open()` builds the client on the running event loop (its aiohttp
+session belongs to that loop); the client re-reads an in-cluster token as the library does, and
+runs a kubeconfig's exec credential plugin again when its token expired. Everything in the
+executor that talks to the API gets its client here; today that is the Kubernetes performer
+backend (`performers.kubernetes`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+from kubernetes_asyncio.client import ApiClient, ApiException, Configuration
+from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
+from kubernetes_asyncio.config.kube_config import KubeConfigLoader
+
+if TYPE_CHECKING:
+    from hourglass_executor.config import KubernetesConfig
+
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+class ApiSourceError(Exception):
+    """The credentials to reach the Kubernetes API cannot be used (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ApiSource:
+    """Where the API client's credentials come from: the pod's service account (`in_cluster`), else
+    the kubeconfig at `kube_config_path` (default ~/.kube/config) with `context` (default: its
+    current context)."""
+
+    in_cluster: bool = False
+    kube_config_path: str | None = None
+    context: str | None = None
+
+    @classmethod
+    def from_config(cls, config: KubernetesConfig) -> ApiSource:
+        return cls(in_cluster=config.in_cluster, kube_config_path=config.kube_config_path)
+
+    def check(self) -> None:
+        """Raises ApiSourceError when `open` could not build a client from these credentials."""
+        if self.in_cluster:
+            self._in_cluster_configuration()
+            return
+        path = os.path.expanduser(self.kube_config_path or DEFAULT_KUBECONFIG)
+        if not os.path.isfile(path):
+            raise ApiSourceError(f"kubeconfig {path} does not exist")
+        try:
+            document = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise ApiSourceError(f"kubeconfig {path} cannot be read: {error}") from None
+        if not isinstance(document, dict):
+            raise ApiSourceError(f"kubeconfig {path} is not a kubeconfig (a YAML mapping)")
+        names = [entry.get("name") for entry in document.get("contexts") or [] if isinstance(entry, dict)]
+        context = self.context or document.get("current-context")
+        if not context:
+            raise ApiSourceError(f"kubeconfig {path} has no current-context")
+        if context not in names:
+            raise ApiSourceError(f"kubeconfig {path} has no context {context!r} (it has {names})")
+
+    async def open(self) -> ApiClient:
+        """A new API client (call on the event loop that will use it; close it with `close()`)."""
+        if self.in_cluster:
+            return ApiClient(self._in_cluster_configuration())
+        configuration = Configuration()
+        path = os.path.expanduser(self.kube_config_path or DEFAULT_KUBECONFIG)
+        try:
+            loader = await load_kube_config(
+                config_file=path,
+                context=self.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (ConfigException, OSError, ValueError, AssertionError) as error:
+            raise ApiSourceError(f"kubeconfig {path}: {error}") from None
+        configuration.refresh_api_key_hook = _exec_token_refresher(loader)
+        return ApiClient(configuration)
+
+    @staticmethod
+    def _in_cluster_configuration() -> Configuration:
+        configuration = Configuration()
+        try:
+            load_incluster_config(client_configuration=configuration)
+        except ConfigException as error:
+            raise ApiSourceError(f"no in-cluster credentials: {error}") from None
+        return configuration
+
+
+def _exec_token_refresher(loader: KubeConfigLoader) -> Callable[[Configuration], Awaitable[None]]:
+    """A hook the client runs before each request: a token from an exec credential plugin (EKS,
+    GKE, AKS kubeconfigs) is fetched again once it expired, so a long-running executor keeps its
+    access (the plugin itself is run only when the token has expired)."""
+
+    async def refresh(configuration: Configuration) -> None:
+        if getattr(loader, "exec_plugin_expiry", None) is not None:
+            await loader.load_from_exec_plugin()
+            configuration.api_key["BearerToken"] = loader.token
+
+    return refresh
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own message (a 422's names the invalid field), with the HTTP status."""
+    message = ""
+    with contextlib.suppress(ValueError, AttributeError, TypeError):  # not a JSON Status
+        message = json.loads(error.body or "{}").get("message", "")
+    return f"{error.status} {error.reason}: {message}" if message else f"{error.status} {error.reason}"
