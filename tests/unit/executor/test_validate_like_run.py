@@ -188,13 +188,13 @@ def _value_from_env_not_set(data: dict[str, Any], tmp: Path, env: dict[str, str]
 def _kubeconfig_missing(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     kubernetes_mode(data, tmp)
     data["kubernetes"]["kubeConfigPath"] = str(tmp / "no-kubeconfig")
-    return f"{CLIENT_FAILS}Invalid kube-config file. No configuration found."
+    return f"{CLIENT_FAILS}kubeconfig {tmp / 'no-kubeconfig'} does not exist"
 
 
 def _kubeconfig_without_a_context(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     kubernetes_mode(data, tmp)
     Path(data["kubernetes"]["kubeConfigPath"]).write_text(yaml.safe_dump({**KUBECONFIG, "contexts": []}))
-    return f"{CLIENT_FAILS}Invalid kube-config file. Expected object with name x in ..."
+    return f"{CLIENT_FAILS}kubeconfig {data['kubernetes']['kubeConfigPath']} has no context 'x' (it has [])"
 
 
 def _in_cluster_outside_a_cluster(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:

@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from hourglass_executor.performers.base import BackendError, EnvVar, NotReadyError, PerformerSpec
+from hourglass_executor.validation import is_label_value
 
 Obj = dict[str, Any]
 
@@ -32,7 +33,6 @@ LABEL_PERFORMER = "hourglass.eigenlayer.io/performer"
 LABEL_EXECUTOR = "hourglass.eigenlayer.io/executor"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DEFAULT_GRPC_PORT = 8080  # the operator's port when a Performer has no spec.config (upstream's fallback)
-_LABEL_VALUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def performer_name(avs_address: str) -> str:
@@ -192,7 +192,8 @@ def readiness(obj: Obj, where: str, *, needs_endpoint: bool) -> Obj | None:
 
 def check_label_value(what: str, value: str) -> None:
     """Raises ValueError naming `what` unless `value` is a Kubernetes label value."""
-    if not value or len(value) > 63 or not set(value) <= _LABEL_VALUE_CHARS:
-        raise ValueError(f"{what} must be a Kubernetes label value (1-63 of [A-Za-z0-9-_.]), got {value!r}")
-    if not (value[0].isalnum() and value[-1].isalnum()):
-        raise ValueError(f"{what} must start and end with a letter or digit, got {value!r}")
+    if not is_label_value(value):
+        raise ValueError(
+            f"{what} must be a Kubernetes label value (1-63 of [A-Za-z0-9-_.], a letter or digit at both "
+            f"ends), got {value!r}"
+        )
