@@ -1,8 +1,10 @@
 """A process a test starts (operator, ansible-operator, executor) with its output in a log file
-that failure reports include; stopped with SIGTERM (then SIGKILL) or killed."""
+that failure reports include; stopped with SIGTERM (then SIGKILL), killed, or crashed (killed with
+every process it started, as when its container is killed)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,3 +44,33 @@ class LoggedProcess:
         self.process.kill()
         self.process.wait()
         self._log.close()
+
+    def crash(self) -> None:
+        """SIGKILL for the process and all its descendants (for the operator: its ansible runs and
+        their module processes, which run in sessions of their own and would otherwise carry on).
+        They are frozen first, so that none of them starts another process or call meanwhile."""
+        tree = descendants(self.process.pid)
+        for pid in [self.process.pid, *tree]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        for pid in [*descendants(self.process.pid), *tree]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.kill()
+
+
+def descendants(pid: int) -> list[int]:
+    """The ids of every process below `pid` (from /proc), parents before children."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(0), []):
+            found.append(child)
+            queue.append(child)
+    return found
