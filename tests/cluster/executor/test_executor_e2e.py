@@ -24,7 +24,7 @@ from tests.support.executor_process import PERFORMER_REPOSITORY, ExecutorProcess
 from tests.support.local_performers import running
 from tests.support.management import ManagementClient
 from tests.support.performers import GROUP, PLURAL, VERSION
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_for, wait_for_async
 
 NAME_RE = re.compile(r"performer-[0-9a-f]{6}-[0-9a-f]{8}")
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -142,7 +142,8 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
                 await asyncio.sleep(0.02)
 
         lanes = [asyncio.create_task(traffic(lane)) for lane in range(4)]
-        await asyncio.sleep(1)
+        # The switch starts with traffic flowing: some tasks answered on v1 already.
+        await wait_for_async(lambda: len(outcomes) >= 20, timeout=60, what="traffic to flow on v1")
         deploying = asyncio.create_task(
             client.management.deploy(avs_address=AVS, registry_url=f"{PERFORMER_REPOSITORY}:v2", timeout=240)
         )
@@ -153,7 +154,8 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
                 during.append(sorted((e.performer_id, e.status) for e in entries))
             await asyncio.sleep(0.3)
         response = await deploying
-        await asyncio.sleep(1)
+        switched = len(outcomes)  # and keeps flowing after it: tasks answered once v2 alone serves
+        await wait_for_async(lambda: len(outcomes) >= switched + 20, timeout=60, what="traffic on v2")
         stop.set()
         await asyncio.gather(*lanes)
         version_after = (await client.run(VERSION_OP)).output

@@ -17,6 +17,7 @@ from hourglass_executor.performers.kubernetes import KubernetesBackend
 
 from tests.support.api import exists
 from tests.support.performers import AVS, GROUP, PLURAL, VERSION
+from tests.support.waiting import wait_for_async
 
 NAME_RE = re.compile(r"^performer-[0-9a-f]{6}-[0-9a-f]{8}$")
 DIGEST = "sha256:" + "ab" * 32
@@ -37,15 +38,6 @@ def spec(avs: str = AVS, **changes) -> PerformerSpec:
 
 def get(custom, namespace: str, name: str) -> dict:
     return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-
-async def eventually(check, timeout: float, what: str) -> None:
-    """Test-side wait for a cache-backed answer (the backend itself never polls)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def test_create_writes_the_upstream_performer_and_wait_ready_watches_it_become_ready(
@@ -298,8 +290,8 @@ def test_resource_healthy_follows_the_pod_and_close_stops_the_watch(cluster, cor
             async def unhealthy() -> bool:
                 return not await b.resource_healthy(name)
 
-            await eventually(unhealthy, 30, "resource_healthy to turn False after the pod was deleted")
-            await eventually(lambda: b.resource_healthy(name), 60, "resource_healthy to turn True again")
+            await wait_for_async(unhealthy, timeout=30, what="resource_healthy to turn False (pod deleted)")
+            await wait_for_async(lambda: b.resource_healthy(name), timeout=60, what="resource_healthy again")
             assert len(watch_threads()) == 1
         finally:
             started = time.monotonic()
