@@ -31,9 +31,9 @@ import yaml
 
 from tests.support.api import read_or_none
 from tests.support.go_tools import BUILD_TIMEOUT, go_tool
-from tests.support.operator import free_port
 from tests.support.paths import REPO, SAMPLES
 from tests.support.performers import GROUP, PLURAL, VERSION
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 from tests.support.waiting import wait_for
 

@@ -14,29 +14,26 @@ import yaml
 
 from tests.support.api import read_or_none
 from tests.support.paths import REPO
-from tests.support.performers import GROUP, PLURAL, VERSION, performer, upstream_executor_performer
+from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    condition,
+    create_performer,
+    get_performer,
+    performer,
+    upstream_executor_performer,
+)
 from tests.support.waiting import wait_for
 
 JINJA = "{{ lookup('pipe', 'id') }}"
-
-
-def create(custom, namespace: str, body: dict) -> dict:
-    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-
-
-def get(custom, namespace: str, name: str) -> dict:
-    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-
-def condition(cr: dict, kind: str) -> dict:
-    return next((c for c in (cr.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
 
 
 def wait_ready(custom, namespace: str, name: str, timeout: float = 60) -> dict:
     """Waits until the Performer is ready with a status written for its current spec."""
 
     def ready() -> dict | None:
-        cr = get(custom, namespace, name)
+        cr = get_performer(custom, namespace, name)
         status = cr.get("status") or {}
         current = status.get("observedGeneration") == cr["metadata"]["generation"]
         return cr if current and status.get("ready") else None
@@ -53,7 +50,9 @@ def node_labels(core, node: str) -> dict:
 
 
 def test_plain_performer_becomes_ready_with_pod_and_service(cluster, core, custom, namespace, operator):
-    create(custom, namespace, performer("plain", config={"grpcPort": 9090, "environment": {"MODE": "test"}}))
+    create_performer(
+        custom, namespace, performer("plain", config={"grpcPort": 9090, "environment": {"MODE": "test"}})
+    )
     cr = wait_ready(custom, namespace, "plain")
     status = cr["status"]
     assert status["phase"] == "Running"
@@ -97,7 +96,7 @@ def test_plain_performer_becomes_ready_with_pod_and_service(cluster, core, custo
 
 
 def test_gpu_performer_lands_on_a_node_with_its_gpu_type(core, custom, namespace, operator, node_catalog):
-    create(
+    create_performer(
         custom,
         namespace,
         performer("gpu", config={}, hardwareRequirements={"gpuType": "nvidia-h100", "gpuCount": 2}),
@@ -118,7 +117,7 @@ def test_gpu_performer_lands_on_a_node_with_its_gpu_type(core, custom, namespace
 def test_tee_performer_lands_on_a_node_of_its_tee_type(
     core, custom, namespace, operator, node_catalog, tee: str, node: str, runtime_class: str
 ):
-    create(
+    create_performer(
         custom,
         namespace,
         performer("tee", config={}, hardwareRequirements={"teeRequired": True, "teeType": tee}),
@@ -132,10 +131,10 @@ def test_tee_performer_lands_on_a_node_of_its_tee_type(
 def test_performer_needing_more_gpus_than_any_node_stays_pending_with_the_reason(
     core, custom, namespace, operator, node_catalog
 ):
-    create(custom, namespace, performer("greedy", config={}, hardwareRequirements={"gpuCount": 16}))
+    create_performer(custom, namespace, performer("greedy", config={}, hardwareRequirements={"gpuCount": 16}))
 
     def unschedulable() -> dict | None:
-        cr = get(custom, namespace, "greedy")
+        cr = get_performer(custom, namespace, "greedy")
         return cr if condition(cr, "Scheduled").get("status") == "False" else None
 
     cr = wait_for(unschedulable, timeout=60, what="Scheduled=False")
@@ -152,7 +151,7 @@ def test_performer_as_an_upstream_executor_creates_it_becomes_ready(core, custom
     )
     name = body["metadata"]["name"]
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "avs-performer"}})
-    create(custom, namespace, body)
+    create_performer(custom, namespace, body)
     cr = wait_ready(custom, namespace, name)
     assert cr["status"]["grpcEndpoint"] == f"performer-{name}.{namespace}.svc.cluster.local"
     service = core.read_namespaced_service(f"performer-{name}", namespace)
@@ -166,7 +165,7 @@ def test_performer_as_an_upstream_executor_creates_it_becomes_ready(core, custom
 
 
 def test_performer_without_config_uses_port_8080(core, custom, namespace, operator):
-    create(custom, namespace, performer("default-port"))
+    create_performer(custom, namespace, performer("default-port"))
     wait_ready(custom, namespace, "default-port")
     assert read_pod(core, namespace, "default-port").spec.containers[0].ports[0].container_port == 8080
 
@@ -178,7 +177,7 @@ def test_performer_without_config_uses_port_8080(core, custom, namespace, operat
     {"scheduling": {"nodeSelector": {"topology.kubernetes.io/zone": "us-east-1b"}}},
 ])  # fmt: skip
 def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, change: dict):
-    create(custom, namespace, performer("upgrade", config={"environment": {"MODE": "initial"}}))
+    create_performer(custom, namespace, performer("upgrade", config={"environment": {"MODE": "initial"}}))
     wait_ready(custom, namespace, "upgrade")
     old_uid = read_pod(core, namespace, "upgrade").metadata.uid
     custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "upgrade", {"spec": change})
@@ -206,7 +205,7 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
 
 
 def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator):
-    create(custom, namespace, performer("repair", config={}))
+    create_performer(custom, namespace, performer("repair", config={}))
     wait_ready(custom, namespace, "repair")
     pod_uid = read_pod(core, namespace, "repair").metadata.uid
     service_uid = core.read_namespaced_service("performer-repair", namespace).metadata.uid
@@ -228,7 +227,7 @@ def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator
 def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
     core, custom, namespace, operator
 ):
-    create(custom, namespace, performer("lost", config={}))
+    create_performer(custom, namespace, performer("lost", config={}))
     cr = wait_ready(custom, namespace, "lost")
     seen: list[dict] = []
     watch = kubernetes.watch.Watch()
@@ -256,7 +255,7 @@ def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
 
 
 def test_edited_service_selector_is_repaired(core, custom, namespace, operator):
-    create(custom, namespace, performer("selector", config={}))
+    create_performer(custom, namespace, performer("selector", config={}))
     wait_ready(custom, namespace, "selector")
     core.patch_namespaced_service("performer-selector", namespace, {"spec": {"selector": {"app": "other"}}})
 
@@ -268,7 +267,7 @@ def test_edited_service_selector_is_repaired(core, custom, namespace, operator):
 
 
 def test_deleting_the_performer_removes_pod_service_and_finalizer(core, custom, namespace, operator):
-    create(custom, namespace, performer("doomed", config={}))
+    create_performer(custom, namespace, performer("doomed", config={}))
     wait_ready(custom, namespace, "doomed")
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "doomed")
 
@@ -284,7 +283,7 @@ def test_deleting_the_performer_removes_pod_service_and_finalizer(core, custom, 
 
 
 def test_jinja_in_performer_strings_reaches_the_pod_literally(core, custom, namespace, operator):
-    create(custom, namespace, performer(
+    create_performer(custom, namespace, performer(
         "jinja", config={"environment": {"PAYLOAD": JINJA, JINJA: "key"}, "args": [JINJA, "{{ 7 * 7 }}"]},
         version=JINJA,
     ))  # fmt: skip
@@ -304,15 +303,15 @@ def test_a_gpu_type_the_operators_catalog_lacks_fails_that_performer_with_a_clea
     watches[0]["vars"] = {"performer_gpu_products": {"nvidia-a100": ["NVIDIA-A100-SXM4-80GB"]}}
     (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
     operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
-    create(
+    create_performer(
         custom,
         namespace,
         performer("mystery", config={}, hardwareRequirements={"gpuType": "nvidia-h100", "gpuCount": 1}),
     )
-    create(custom, namespace, performer("fine", config={}))
+    create_performer(custom, namespace, performer("fine", config={}))
 
     def failed() -> dict | None:
-        cr = get(custom, namespace, "mystery")
+        cr = get_performer(custom, namespace, "mystery")
         return cr if condition(cr, "Reconciled").get("status") == "False" else None
 
     cr = wait_for(failed, timeout=60, what="Reconciled=False")

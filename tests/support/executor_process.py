@@ -17,8 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.aggregator import AVS, chain_document, executor_identity
 from tests.support.local_performers import ENV_DIR
-from tests.support.operator import free_port
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 
 PERFORMER_REPOSITORY = "ghcr.io/example/echo-performer"

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OperatorProcess(LoggedProcess):

@@ -28,6 +28,23 @@ def performer(name: str, **spec: object) -> dict:
     }
 
 
+def create_performer(custom: kubernetes.client.CustomObjectsApi, namespace: str, body: dict) -> dict:
+    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
+def get_performer(custom: kubernetes.client.CustomObjectsApi, namespace: str, name: str) -> dict:
+    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def list_performers(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> list[dict]:
+    return custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+
+
+def condition(cr: dict, kind: str) -> dict:
+    """The status condition of type `kind` ({} when there is none)."""
+    return next((c for c in (cr.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
 def upstream_executor_performer(avs: str, repository: str, tag: str) -> dict:
     """The Performer an upstream (Go) executor creates (upstream contract §3)."""
     name = f"performer-{hashlib.sha256(avs.lower().encode()).hexdigest()[:6]}-{uuid.uuid4().hex[:8]}"

@@ -30,8 +30,8 @@ from tests.support.aggregator import TestAggregator
 from tests.support.counting_performer import executions
 from tests.support.executor_process import ExecutorProcess, kubernetes_config
 from tests.support.holding_proxy import HoldingProxy
-from tests.support.operator import free_port
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 from tests.support.waiting import wait_for_async
 

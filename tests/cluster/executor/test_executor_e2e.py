@@ -23,7 +23,7 @@ from tests.support.api import exists
 from tests.support.executor_process import PERFORMER_REPOSITORY, ExecutorProcess, kubernetes_config
 from tests.support.local_performers import running
 from tests.support.management import ManagementClient
-from tests.support.performers import GROUP, PLURAL, VERSION
+from tests.support.performers import GROUP, PLURAL, VERSION, list_performers
 from tests.support.waiting import wait_for, wait_for_async
 
 NAME_RE = re.compile(r"performer-[0-9a-f]{6}-[0-9a-f]{8}")
@@ -32,12 +32,8 @@ OWNER_ID = "executor-" + hashlib.sha256(EXECUTOR.address.lower().encode()).hexdi
 OTHER_AVS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 
-def performers(custom, namespace: str) -> list[dict]:
-    return custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-
-
 def names(custom, namespace: str) -> list[str]:
-    return sorted(p["metadata"]["name"] for p in performers(custom, namespace))
+    return sorted(p["metadata"]["name"] for p in list_performers(custom, namespace))
 
 
 def performer_exists(custom, namespace: str, name: str) -> bool:
@@ -110,7 +106,7 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
     executor = start_executor(executors, cluster, namespace, tmp_path)
 
     # Start-up deployed the configured performer as an upstream executor names and labels it.
-    [v1] = performers(custom, namespace)
+    [v1] = list_performers(custom, namespace)
     v1_name = v1["metadata"]["name"]
     assert NAME_RE.fullmatch(v1_name)
     assert v1_name.startswith(f"performer-{hashlib.sha256(AVS.lower().encode()).hexdigest()[:6]}-")
@@ -189,7 +185,7 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
     assert version_after == b"v2"
     assert names(custom, namespace) == [v2_name]
     assert not performer_exists(custom, namespace, v1_name)
-    [v2] = performers(custom, namespace)
+    [v2] = list_performers(custom, namespace)
     assert v2["spec"]["image"] == f"{PERFORMER_REPOSITORY}:v2" and v2["status"]["ready"] is True
     [entry] = after
     assert (entry.performer_id, entry.status, entry.avs_address) == (v2_name, "InService", AVS.lower())

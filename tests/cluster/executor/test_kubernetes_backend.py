@@ -16,7 +16,7 @@ from hourglass_executor.performers.base import BackendError, EnvVar, NotReadyErr
 from hourglass_executor.performers.kubernetes import KubernetesBackend
 
 from tests.support.api import exists
-from tests.support.performers import AVS, GROUP, PLURAL, VERSION
+from tests.support.performers import AVS, GROUP, PLURAL, VERSION, get_performer
 from tests.support.waiting import wait_for_async
 
 NAME_RE = re.compile(r"^performer-[0-9a-f]{6}-[0-9a-f]{8}$")
@@ -34,10 +34,6 @@ def backend(cluster, namespace: str, owner: str = "executor-a", **options) -> Ku
 def spec(avs: str = AVS, **changes) -> PerformerSpec:
     fields = {"avs_address": avs, "repository": "registry.example/avs/performer", "tag": "v1.2.3", **changes}
     return PerformerSpec(**fields)
-
-
-def get(custom, namespace: str, name: str) -> dict:
-    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
 
 def test_create_writes_the_upstream_performer_and_wait_ready_watches_it_become_ready(
@@ -72,7 +68,7 @@ def test_create_writes_the_upstream_performer_and_wait_ready_watches_it_become_r
     assert ready is created and ready.ready and healthy
     assert waited < 60
 
-    cr = get(custom, namespace, name)
+    cr = get_performer(custom, namespace, name)
     assert cr["metadata"]["labels"] == {
         "app": "hourglass-performer",
         "hourglass.eigenlayer.io/avs": AVS,
@@ -145,7 +141,9 @@ def test_owned_lists_exactly_this_executors_performers_with_their_specs(
     created, foreign, owned, others = asyncio.run(scenario())
     assert sorted(d.performer_id for d in owned) == sorted(d.performer_id for d in created)
     assert [d.performer_id for d in others] == [foreign.performer_id]
-    stamps = [get(custom, namespace, d.performer_id)["metadata"]["creationTimestamp"] for d in owned]
+    stamps = [
+        get_performer(custom, namespace, d.performer_id)["metadata"]["creationTimestamp"] for d in owned
+    ]
     assert [(s, d.performer_id) for s, d in zip(stamps, owned, strict=True)] == sorted(
         zip(stamps, (d.performer_id for d in owned), strict=True)
     )
@@ -182,7 +180,7 @@ def test_remove_deletes_and_returns_once_performer_pod_and_service_are_gone(
             await b.close()
 
     name, took, owned = asyncio.run(scenario())
-    assert not exists(get, custom, namespace, name)
+    assert not exists(get_performer, custom, namespace, name)
     assert not exists(core.read_namespaced_pod, f"performer-{name}", namespace)
     assert not exists(core.read_namespaced_service, f"performer-{name}", namespace)
     assert owned == []

@@ -22,15 +22,16 @@ from hourglass_executor.server.components import StartupError
 from hourglass_executor.store.memory import MemoryStore
 
 from tests.support.aggregator import AVS, TestAggregator, chain_document
+from tests.support.clock import ManualClock
 from tests.support.executor_harness import (
     config_data,
     executor_config,
-    free_port,
     running_executor,
     static_chain,
     task_stub,
 )
 from tests.support.local_backend import LocalBackend
+from tests.support.ports import free_port
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.unit
@@ -110,13 +111,7 @@ def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_inter
 
 
 def test_task_ids_older_than_the_retention_are_pruned_at_start_and_then_regularly(monkeypatch):
-    class Clock:
-        now = 1_700_000_000.0
-
-        def __call__(self) -> float:
-            return self.now
-
-    clock = Clock()
+    clock = ManualClock()
     store = MemoryStore(retention=3600, clock=clock)
     for index in range(2500):  # more than one batch
         store.claim_task(f"old-{index}", AVS)
