@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import kubernetes
 
+from tests.support.waiting import wait_for
+
 GROUP, VERSION, PLURAL = "hourglass.eigenlayer.io", "v1alpha1", "performers"
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 # kwok runs no containers, so any reference works locally; on a cluster with real kubelets use an
@@ -43,6 +45,20 @@ def list_performers(custom: kubernetes.client.CustomObjectsApi, namespace: str) 
 def condition(cr: dict, kind: str) -> dict:
     """The status condition of type `kind` ({} when there is none)."""
     return next((c for c in (cr.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def wait_performer_ready(
+    custom: kubernetes.client.CustomObjectsApi, namespace: str, name: str, timeout: float = 60
+) -> dict:
+    """Waits until the Performer is ready with a status written for its current spec."""
+
+    def ready() -> dict | None:
+        cr = get_performer(custom, namespace, name)
+        status = cr.get("status") or {}
+        current = status.get("observedGeneration") == cr["metadata"]["generation"]
+        return cr if current and status.get("ready") else None
+
+    return wait_for(ready, timeout=timeout, what=f"Performer {namespace}/{name} to be ready")
 
 
 def upstream_executor_performer(avs: str, repository: str, tag: str) -> dict:

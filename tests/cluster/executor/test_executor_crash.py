@@ -26,7 +26,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 
-from tests.support.aggregator import TestAggregator
 from tests.support.counting_performer import executions
 from tests.support.executor_process import ExecutorProcess, kubernetes_config
 from tests.support.holding_proxy import HoldingProxy
@@ -67,13 +66,6 @@ def performer(tmp_path: Path) -> Iterator[CountingPerformer]:
     process = CountingPerformer(tmp_path)
     yield process
     process.kill()
-
-
-@pytest.fixture
-def aggregator() -> TestAggregator:
-    from tests.support.executor_harness import static_chain
-
-    return TestAggregator(static_chain())
 
 
 def stored_results(executor: ExecutorProcess) -> set[str]:

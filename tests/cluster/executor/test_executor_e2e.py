@@ -15,13 +15,12 @@ import re
 import time
 
 import grpc
-import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 
 from tests.support.aggregator import AVS, EXECUTOR, STRANGER, TestAggregator, with_fields
 from tests.support.api import exists
 from tests.support.executor_process import PERFORMER_REPOSITORY, ExecutorProcess, kubernetes_config
-from tests.support.local_performers import running
+from tests.support.local_performers import echo, running
 from tests.support.management import ManagementClient
 from tests.support.performers import GROUP, PLURAL, VERSION, list_performers
 from tests.support.waiting import wait_for, wait_for_async
@@ -38,10 +37,6 @@ def names(custom, namespace: str) -> list[str]:
 
 def performer_exists(custom, namespace: str, name: str) -> bool:
     return exists(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
-
-
-def echo(data: str) -> bytes:
-    return json.dumps({"op": "echo", "data": data}).encode()
 
 
 VERSION_OP = json.dumps({"op": "version"}).encode()
@@ -85,13 +80,6 @@ def session(executor: ExecutorProcess, aggregator: TestAggregator, scenario):
             await client.close()
 
     return asyncio.run(main())
-
-
-@pytest.fixture
-def aggregator(tmp_path) -> TestAggregator:
-    from tests.support.executor_harness import static_chain
-
-    return TestAggregator(static_chain())
 
 
 def start_executor(executors, cluster, namespace, tmp_path) -> ExecutorProcess:
