@@ -8,7 +8,10 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+from tests.support.waiting import wait_for
 
 
 class LoggedProcess:
@@ -28,6 +31,24 @@ class LoggedProcess:
 
     def logs(self, tail: int = 120) -> str:
         return "\n".join(self.log_lines()[-tail:])
+
+    def wait_until(
+        self, check: Callable[[], object], what: str, timeout: float, interval: float = 0.1
+    ) -> None:
+        """Polls `check` until it is truthy (tests.support.waiting.wait_for); fails at once when the
+        process exits meanwhile, and with its log when the time is up."""
+
+        def alive_and_checked() -> object:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.log_path.name}: exited with {self.process.returncode}:\n{self.logs()}"
+                )
+            return check()
+
+        try:
+            wait_for(alive_and_checked, timeout=timeout, interval=interval, what=what)
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}:\n{self.logs()}") from None
 
     def stop(self, timeout: float = 60) -> int:
         if self.process.poll() is None:
