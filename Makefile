@@ -54,14 +54,21 @@ kubeconfig:
 crd: venv
 	$(VENV)/bin/python hack/crd/generate.py
 
+# Every static check: the linters (hadolint on every Dockerfile, a new one too; helm lint --strict on
+# the chart) and the generators' --check, which fail when a committed generated file (the CRD and its
+# copies, the gRPC stubs, the ABIs, the golden vectors) is not what its generator writes. helm and the
+# golden-vector generator are Go builds, cached outside the repository. The tests assert behaviour.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint -q
+	$(VENV)/bin/hadolint --no-color $$(git ls-files -co --exclude-standard -- '*Dockerfile' '*Dockerfile.*' '*.Dockerfile' ':!*.dockerignore')
+	helm=$$(hack/helm/build.sh) && "$$helm" lint --strict charts/hourglass-operator
 	$(VENV)/bin/python hack/crd/generate.py --check
 	$(VENV)/bin/python hack/proto/generate.py --check
 	$(VENV)/bin/python hack/abi/generate.py --check
+	hack/golden/golden.sh --check
 
 # The local chain's npm tools (Anvil, solc-js, OpenZeppelin proxies), compiled contracts and deployed
 # state, cached in ~/.cache/hourglass-chain (a warm run finds them; docs/devnet.md).
@@ -74,6 +81,8 @@ devnet: devnet-build
 devnet-down:
 	hack/devnet/devnet.sh down
 
+# pytest runs the environment smoke tests (marker smoke) first and stops when one fails, so that a
+# broken environment is reported as such (tests/conftest.py).
 test: venv testenv devnet-build lint
 	hack/run-tests.sh $(PYTEST_ARGS)
 	$(MAKE) molecule

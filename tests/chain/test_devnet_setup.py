@@ -21,6 +21,8 @@ from hack.devnet.transport import operator_table_leaf
 from tests.support.chain import ecdsa_certificate
 from tests.support.paths import REPO
 
+pytestmark = pytest.mark.smoke  # checks the test environment, not the product
+
 CURVES = {"ECDSA": 1, "BN254": 2}
 
 

@@ -20,7 +20,6 @@ import os
 import shutil
 import socket
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -31,9 +30,9 @@ import yaml
 
 from tests.support.api import read_or_none
 from tests.support.go_tools import BUILD_TIMEOUT, go_tool
-from tests.support.operator import free_port
 from tests.support.paths import REPO, SAMPLES
 from tests.support.performers import GROUP, PLURAL, VERSION
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 from tests.support.waiting import wait_for
 
@@ -99,18 +98,14 @@ class AnsibleOperatorProcess(LoggedProcess):
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ansible-operator exited with {self.process.returncode}:\n{self.logs()}")
+        def ready() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=2) as r:
-                    if r.status == 200 and port_in_use(PROXY_PORT):
-                        return
+                    return r.status == 200 and port_in_use(PROXY_PORT)
             except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"ansible-operator was not ready within {timeout} s:\n{self.logs()}")
+                return False
+
+        self.wait_until(ready, "ansible-operator to be ready", timeout, interval=0.2)
 
     def logs(self, tail: int = 300) -> str:
         return super().logs(tail)

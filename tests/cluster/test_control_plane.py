@@ -12,6 +12,8 @@ from kubernetes.utils import parse_quantity
 from tests.support.paths import CATALOG
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.smoke  # checks the test environment, not the product
+
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 

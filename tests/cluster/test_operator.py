@@ -14,34 +14,20 @@ import yaml
 
 from tests.support.api import read_or_none
 from tests.support.paths import REPO
-from tests.support.performers import GROUP, PLURAL, VERSION, performer, upstream_executor_performer
+from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    condition,
+    create_performer,
+    get_performer,
+    performer,
+    upstream_executor_performer,
+    wait_performer_ready,
+)
 from tests.support.waiting import wait_for
 
 JINJA = "{{ lookup('pipe', 'id') }}"
-
-
-def create(custom, namespace: str, body: dict) -> dict:
-    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-
-
-def get(custom, namespace: str, name: str) -> dict:
-    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-
-def condition(cr: dict, kind: str) -> dict:
-    return next((c for c in (cr.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
-
-
-def wait_ready(custom, namespace: str, name: str, timeout: float = 60) -> dict:
-    """Waits until the Performer is ready with a status written for its current spec."""
-
-    def ready() -> dict | None:
-        cr = get(custom, namespace, name)
-        status = cr.get("status") or {}
-        current = status.get("observedGeneration") == cr["metadata"]["generation"]
-        return cr if current and status.get("ready") else None
-
-    return wait_for(ready, timeout=timeout, what=f"Performer {namespace}/{name} to be ready")
 
 
 def read_pod(core, namespace: str, name: str) -> kubernetes.client.V1Pod | None:
@@ -53,8 +39,10 @@ def node_labels(core, node: str) -> dict:
 
 
 def test_plain_performer_becomes_ready_with_pod_and_service(cluster, core, custom, namespace, operator):
-    create(custom, namespace, performer("plain", config={"grpcPort": 9090, "environment": {"MODE": "test"}}))
-    cr = wait_ready(custom, namespace, "plain")
+    create_performer(
+        custom, namespace, performer("plain", config={"grpcPort": 9090, "environment": {"MODE": "test"}})
+    )
+    cr = wait_performer_ready(custom, namespace, "plain")
     status = cr["status"]
     assert status["phase"] == "Running"
     assert status["podName"] == status["serviceName"] == "performer-plain"
@@ -97,12 +85,12 @@ def test_plain_performer_becomes_ready_with_pod_and_service(cluster, core, custo
 
 
 def test_gpu_performer_lands_on_a_node_with_its_gpu_type(core, custom, namespace, operator, node_catalog):
-    create(
+    create_performer(
         custom,
         namespace,
         performer("gpu", config={}, hardwareRequirements={"gpuType": "nvidia-h100", "gpuCount": 2}),
     )
-    wait_ready(custom, namespace, "gpu")
+    wait_performer_ready(custom, namespace, "gpu")
     pod = read_pod(core, namespace, "gpu")
     assert node_labels(core, pod.spec.node_name)["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
     resources = pod.spec.containers[0].resources
@@ -118,12 +106,12 @@ def test_gpu_performer_lands_on_a_node_with_its_gpu_type(core, custom, namespace
 def test_tee_performer_lands_on_a_node_of_its_tee_type(
     core, custom, namespace, operator, node_catalog, tee: str, node: str, runtime_class: str
 ):
-    create(
+    create_performer(
         custom,
         namespace,
         performer("tee", config={}, hardwareRequirements={"teeRequired": True, "teeType": tee}),
     )
-    wait_ready(custom, namespace, "tee")
+    wait_performer_ready(custom, namespace, "tee")
     pod = read_pod(core, namespace, "tee")
     assert pod.spec.node_name == node
     assert pod.spec.runtime_class_name == runtime_class
@@ -132,10 +120,10 @@ def test_tee_performer_lands_on_a_node_of_its_tee_type(
 def test_performer_needing_more_gpus_than_any_node_stays_pending_with_the_reason(
     core, custom, namespace, operator, node_catalog
 ):
-    create(custom, namespace, performer("greedy", config={}, hardwareRequirements={"gpuCount": 16}))
+    create_performer(custom, namespace, performer("greedy", config={}, hardwareRequirements={"gpuCount": 16}))
 
     def unschedulable() -> dict | None:
-        cr = get(custom, namespace, "greedy")
+        cr = get_performer(custom, namespace, "greedy")
         return cr if condition(cr, "Scheduled").get("status") == "False" else None
 
     cr = wait_for(unschedulable, timeout=60, what="Scheduled=False")
@@ -152,8 +140,8 @@ def test_performer_as_an_upstream_executor_creates_it_becomes_ready(core, custom
     )
     name = body["metadata"]["name"]
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "avs-performer"}})
-    create(custom, namespace, body)
-    cr = wait_ready(custom, namespace, name)
+    create_performer(custom, namespace, body)
+    cr = wait_performer_ready(custom, namespace, name)
     assert cr["status"]["grpcEndpoint"] == f"performer-{name}.{namespace}.svc.cluster.local"
     service = core.read_namespaced_service(f"performer-{name}", namespace)
     assert [(p.name, p.port) for p in service.spec.ports] == [("grpc", 8080)]
@@ -166,8 +154,8 @@ def test_performer_as_an_upstream_executor_creates_it_becomes_ready(core, custom
 
 
 def test_performer_without_config_uses_port_8080(core, custom, namespace, operator):
-    create(custom, namespace, performer("default-port"))
-    wait_ready(custom, namespace, "default-port")
+    create_performer(custom, namespace, performer("default-port"))
+    wait_performer_ready(custom, namespace, "default-port")
     assert read_pod(core, namespace, "default-port").spec.containers[0].ports[0].container_port == 8080
 
 
@@ -178,8 +166,8 @@ def test_performer_without_config_uses_port_8080(core, custom, namespace, operat
     {"scheduling": {"nodeSelector": {"topology.kubernetes.io/zone": "us-east-1b"}}},
 ])  # fmt: skip
 def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, change: dict):
-    create(custom, namespace, performer("upgrade", config={"environment": {"MODE": "initial"}}))
-    wait_ready(custom, namespace, "upgrade")
+    create_performer(custom, namespace, performer("upgrade", config={"environment": {"MODE": "initial"}}))
+    wait_performer_ready(custom, namespace, "upgrade")
     old_uid = read_pod(core, namespace, "upgrade").metadata.uid
     custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "upgrade", {"spec": change})
 
@@ -188,7 +176,7 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         return pod if pod and pod.metadata.uid != old_uid and not pod.metadata.deletion_timestamp else None
 
     new_uid = wait_for(replaced, timeout=60, what="the pod to be replaced").metadata.uid
-    cr = wait_ready(custom, namespace, "upgrade")
+    cr = wait_performer_ready(custom, namespace, "upgrade")
     assert cr["status"]["lastUpgrade"]
     # Read again: the replacement may not have been scheduled yet when it was first seen.
     pod = read_pod(core, namespace, "upgrade")
@@ -206,8 +194,8 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
 
 
 def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator):
-    create(custom, namespace, performer("repair", config={}))
-    wait_ready(custom, namespace, "repair")
+    create_performer(custom, namespace, performer("repair", config={}))
+    wait_performer_ready(custom, namespace, "repair")
     pod_uid = read_pod(core, namespace, "repair").metadata.uid
     service_uid = core.read_namespaced_service("performer-repair", namespace).metadata.uid
     core.delete_namespaced_pod("performer-repair", namespace)
@@ -222,14 +210,14 @@ def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator
         return bool(pod and pod.metadata.uid != pod_uid and service.metadata.uid != service_uid)
 
     wait_for(recreated, timeout=60, what="pod and service to be recreated")
-    wait_ready(custom, namespace, "repair")
+    wait_performer_ready(custom, namespace, "repair")
 
 
 def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
     core, custom, namespace, operator
 ):
-    create(custom, namespace, performer("lost", config={}))
-    cr = wait_ready(custom, namespace, "lost")
+    create_performer(custom, namespace, performer("lost", config={}))
+    cr = wait_performer_ready(custom, namespace, "lost")
     seen: list[dict] = []
     watch = kubernetes.watch.Watch()
 
@@ -248,7 +236,7 @@ def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
     wait_for(
         lambda: any(s.get("ready") is False for s in seen), timeout=30, what="status.ready to turn false"
     )
-    wait_ready(custom, namespace, "lost")
+    wait_performer_ready(custom, namespace, "lost")
     watch.stop()
     not_ready = next(s for s in seen if s.get("ready") is False)
     reason = next(c["reason"] for c in not_ready["conditions"] if c["type"] == "Ready")
@@ -256,8 +244,8 @@ def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
 
 
 def test_edited_service_selector_is_repaired(core, custom, namespace, operator):
-    create(custom, namespace, performer("selector", config={}))
-    wait_ready(custom, namespace, "selector")
+    create_performer(custom, namespace, performer("selector", config={}))
+    wait_performer_ready(custom, namespace, "selector")
     core.patch_namespaced_service("performer-selector", namespace, {"spec": {"selector": {"app": "other"}}})
 
     def repaired() -> bool:
@@ -268,8 +256,8 @@ def test_edited_service_selector_is_repaired(core, custom, namespace, operator):
 
 
 def test_deleting_the_performer_removes_pod_service_and_finalizer(core, custom, namespace, operator):
-    create(custom, namespace, performer("doomed", config={}))
-    wait_ready(custom, namespace, "doomed")
+    create_performer(custom, namespace, performer("doomed", config={}))
+    wait_performer_ready(custom, namespace, "doomed")
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "doomed")
 
     def all_gone() -> bool:
@@ -284,11 +272,11 @@ def test_deleting_the_performer_removes_pod_service_and_finalizer(core, custom, 
 
 
 def test_jinja_in_performer_strings_reaches_the_pod_literally(core, custom, namespace, operator):
-    create(custom, namespace, performer(
+    create_performer(custom, namespace, performer(
         "jinja", config={"environment": {"PAYLOAD": JINJA, JINJA: "key"}, "args": [JINJA, "{{ 7 * 7 }}"]},
         version=JINJA,
     ))  # fmt: skip
-    wait_ready(custom, namespace, "jinja")
+    wait_performer_ready(custom, namespace, "jinja")
     container = read_pod(core, namespace, "jinja").spec.containers[0]
     assert {e.name: e.value for e in container.env} == {"PAYLOAD": JINJA, JINJA: "key"}
     assert container.args == [JINJA, "{{ 7 * 7 }}"]
@@ -304,15 +292,15 @@ def test_a_gpu_type_the_operators_catalog_lacks_fails_that_performer_with_a_clea
     watches[0]["vars"] = {"performer_gpu_products": {"nvidia-a100": ["NVIDIA-A100-SXM4-80GB"]}}
     (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
     operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
-    create(
+    create_performer(
         custom,
         namespace,
         performer("mystery", config={}, hardwareRequirements={"gpuType": "nvidia-h100", "gpuCount": 1}),
     )
-    create(custom, namespace, performer("fine", config={}))
+    create_performer(custom, namespace, performer("fine", config={}))
 
     def failed() -> dict | None:
-        cr = get(custom, namespace, "mystery")
+        cr = get_performer(custom, namespace, "mystery")
         return cr if condition(cr, "Reconciled").get("status") == "False" else None
 
     cr = wait_for(failed, timeout=60, what="Reconciled=False")
@@ -321,4 +309,4 @@ def test_a_gpu_type_the_operators_catalog_lacks_fails_that_performer_with_a_clea
     assert cr["status"]["phase"] == "Failed"
     assert read_pod(core, namespace, "mystery") is None
     # The other Performer of the same batch is not held back.
-    wait_ready(custom, namespace, "fine")
+    wait_performer_ready(custom, namespace, "fine")

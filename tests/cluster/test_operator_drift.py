@@ -9,10 +9,15 @@ import uuid
 import kubernetes
 import pytest
 
-from tests.cluster.test_operator import condition, create, get, wait_ready
 from tests.support import drift
 from tests.support.api import exists, read_or_none
-from tests.support.performers import performer
+from tests.support.performers import (
+    condition,
+    create_performer,
+    get_performer,
+    performer,
+    wait_performer_ready,
+)
 from tests.support.waiting import wait_for
 
 REPAIR_TIMEOUT = 30
@@ -20,8 +25,8 @@ REPAIR_TIMEOUT = 30
 
 @pytest.mark.parametrize("case", drift.CASES, ids=lambda case: case.name)
 def test_tampering_is_repaired(core, custom, namespace, operator, case: drift.Case):
-    create(custom, namespace, performer("drift", config={}))
-    wait_ready(custom, namespace, "drift")
+    create_performer(custom, namespace, performer("drift", config={}))
+    wait_performer_ready(custom, namespace, "drift")
     wait_idle(operator)
     before = drift.snapshot(core, custom, namespace, "drift")
     case.tamper(core, custom, before)
@@ -33,15 +38,15 @@ def test_tampering_is_repaired(core, custom, namespace, operator, case: drift.Ca
     pod = core.read_namespaced_pod(before.child, namespace)
     if case.name == "pod-image-set":
         assert pod.metadata.uid != before.pod_uid, "a pod that ran another image is replaced"
-    cr = wait_ready(custom, namespace, "drift")
+    cr = wait_performer_ready(custom, namespace, "drift")
     assert condition(cr, "Reconciled")["status"] == "True"
 
 
 def test_a_service_repair_that_keeps_failing_shows_in_status_and_events(core, custom, namespace, operator):
     """An admission policy rejects the operator's repair of the Service: the Performer says so in its
     Reconciled condition and an Event, and the repair succeeds once the policy is gone."""
-    create(custom, namespace, performer("blocked", config={}))
-    wait_ready(custom, namespace, "blocked")
+    create_performer(custom, namespace, performer("blocked", config={}))
+    wait_performer_ready(custom, namespace, "blocked")
     wait_idle(operator)
     before = drift.snapshot(core, custom, namespace, "blocked")
     admission = kubernetes.client.AdmissionregistrationV1Api(core.api_client)
@@ -77,7 +82,7 @@ def test_a_service_repair_that_keeps_failing_shows_in_status_and_events(core, cu
         drift.edit_service_port(core, custom, before)
 
         def failure_reported() -> dict | None:
-            reconciled = condition(get(custom, namespace, "blocked"), "Reconciled")
+            reconciled = condition(get_performer(custom, namespace, "blocked"), "Reconciled")
             return reconciled if reconciled.get("status") == "False" else None
 
         reconciled = wait_for(failure_reported, timeout=REPAIR_TIMEOUT, what="Reconciled=False")
@@ -101,7 +106,7 @@ def test_a_service_repair_that_keeps_failing_shows_in_status_and_events(core, cu
                     raise
     wait_for(lambda: drift.CASES[0].repaired(core, custom, before), timeout=60, what="the Service repaired")
     wait_for(
-        lambda: condition(get(custom, namespace, "blocked"), "Reconciled").get("status") == "True",
+        lambda: condition(get_performer(custom, namespace, "blocked"), "Reconciled").get("status") == "True",
         timeout=60,
         what="Reconciled=True",
     )
@@ -126,8 +131,8 @@ def test_a_service_another_client_recreated_headless_is_recreated_with_a_cluster
     core, custom, namespace, operator
 ):
     """A headless Service cannot get a cluster IP in place: the operator deletes and creates it."""
-    create(custom, namespace, performer("headless", config={}))
-    wait_ready(custom, namespace, "headless")
+    create_performer(custom, namespace, performer("headless", config={}))
+    wait_performer_ready(custom, namespace, "headless")
     wait_idle(operator)
     before = drift.snapshot(core, custom, namespace, "headless")
     service = core.read_namespaced_service(before.child, namespace).to_dict()

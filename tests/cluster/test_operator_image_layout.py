@@ -14,7 +14,15 @@ import pytest
 
 from tests.support import image_layout
 from tests.support.image_layout import ImageOperatorProcess, StagedOperatorImage
-from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer
+from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    condition,
+    delete_performers,
+    list_performers,
+    performer,
+)
 from tests.support.waiting import wait_for
 
 
@@ -29,14 +37,6 @@ def start_image_operator(
     program = staged.dockerfile.program()
     command = [image_layout.program_path(program[0], env), *program[1:]]
     return ImageOperatorProcess(command, env, elsewhere, tmp_path / "operator.log")
-
-
-def condition(cr: dict, kind: str) -> dict:
-    return next((c for c in cr["status"].get("conditions") or [] if c["type"] == kind), {})
-
-
-def performers(custom, namespace: str) -> list[dict]:
-    return custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
 
 
 def test_the_image_layout_reconciles_a_performer_and_writes_only_under_tmp(
@@ -60,10 +60,12 @@ def test_the_image_layout_reconciles_a_performer_and_writes_only_under_tmp(
 
         # The finalizer's run (performer_state absent) too.
         custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "from-image")
-        wait_for(lambda: not performers(custom, namespace), timeout=90, what="the Performer to be deleted")
+        wait_for(
+            lambda: not list_performers(custom, namespace), timeout=90, what="the Performer to be deleted"
+        )
         assert process.process.poll() is None, "the operator exited"
     finally:
-        if performers(custom, namespace) and process.process.poll() is None:
+        if list_performers(custom, namespace) and process.process.poll() is None:
             delete_performers(custom, namespace, timeout=90)
         process.stop()
 

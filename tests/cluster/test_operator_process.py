@@ -45,7 +45,15 @@ def test_with_leader_election_only_one_replica_reconciles_and_the_other_takes_ov
     second.wait_ready()
     create(custom, namespace, "elected")
     wait_for(lambda: all_ready(custom, namespace, ["elected"]), timeout=60, what="the Performer to be ready")
-    time.sleep(2)  # give a wrongly active second replica the chance to show itself
+
+    def standing_by_or_reconciled() -> bool:
+        """The second replica has seen what the leader did (its cache has the Performer Running) and
+        holds the key queued without working on it, or (wrongly) ran a reconcile."""
+        seen = second.metric('hourglass_performers{phase="Running"}') == 1
+        return (seen and second.metric("hourglass_workqueue_depth") >= 1) or reconciled_by(second) > 0
+
+    wait_for(standing_by_or_reconciled, timeout=30, what="the second replica to hold the Running Performer")
+    assert second.metric("hourglass_workqueue_in_progress") == 0
     assert reconciled_by(first) > 0
     assert reconciled_by(second) == 0
     lease = kubernetes.client.CoordinationV1Api(cluster.api).read_namespaced_lease(
@@ -62,17 +70,46 @@ def test_with_leader_election_only_one_replica_reconciles_and_the_other_takes_ov
     assert reconciled_by(second) > 0
 
 
+def first_pod_created(core, namespace: str, since: str, timeout: float = 60) -> str:
+    """Blocks until the API server stores the first performer Pod created after resourceVersion
+    `since` (a watch: the answer comes as the object is written) and returns its name."""
+    watch = kubernetes.watch.Watch()
+    for event in watch.stream(
+        core.list_namespaced_pod,
+        namespace,
+        label_selector="app=hourglass-performer",
+        resource_version=since,
+        timeout_seconds=int(timeout),
+    ):
+        if event["type"] == "ADDED":
+            watch.stop()
+            return event["object"].metadata.name
+    raise TimeoutError(f"no performer Pod was created within {timeout:.0f} s")
+
+
 def test_killing_the_operator_mid_batch_leaves_one_pod_and_one_service_per_performer(
     core, custom, namespace, operators
 ):
     names = [f"burst-{i:02d}" for i in range(20)]
     for name in names:
         create(custom, namespace, name)
+    # While this quota stands the API server refuses every Service: the first batch's run applies
+    # Pods only, so the crash below leaves Performers half applied, whatever the timing of the
+    # concurrent calls.
+    quota = {"metadata": {"name": "no-services"}, "spec": {"hard": {"services": "0"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
+    since = core.list_namespaced_pod(namespace).metadata.resource_version
     first = operators("--max-batch-size", "7")
-    first.wait_ready()
-    wait_for(lambda: reconciled_by(first) > 0, timeout=30, what="a batch to start")
-    time.sleep(1.0)  # inside the ansible run: objects partly applied, status not yet written
-    first.kill()
+    # The moment: the run is inside its apply step (the first Pod is stored); its status step, which
+    # comes after every apply, has not run. Crash it there, ansible run included.
+    first_pod_created(core, namespace, since)
+    first.crash()
+    pods = core.list_namespaced_pod(namespace, label_selector="app=hourglass-performer").items
+    items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+    written = [i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase")]
+    assert 0 < len(pods) < len(names) and not written, f"{len(pods)} Pods; status written for {written}"
+    assert not core.list_namespaced_service(namespace).items
+    core.delete_namespaced_resource_quota("no-services", namespace)
 
     second = operators("--max-batch-size", "7")
     second.wait_ready()

@@ -13,6 +13,7 @@ from tests.support.performers import (
     GROUP,
     PLURAL,
     VERSION,
+    create_performer,
     performer,
     rejection_causes,
     upstream_executor_performer,
@@ -114,10 +115,6 @@ FULL_SPEC = {
 }
 
 
-def create(custom: kubernetes.client.CustomObjectsApi, namespace: str, body: dict) -> dict:
-    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-
-
 def test_crd_names_scope_and_subresources_match_upstream(performer_crd: dict):
     spec = performer_crd["spec"]
     assert spec["group"] == "hourglass.eigenlayer.io"
@@ -150,20 +147,20 @@ def test_crd_names_scope_and_subresources_match_upstream(performer_crd: dict):
 def test_defaults_port_9090_when_config_present_and_pull_policy_if_not_present(
     custom, namespace, performer_crd
 ):
-    created = create(custom, namespace, performer("with-config", config={}))
+    created = create_performer(custom, namespace, performer("with-config", config={}))
     assert created["spec"]["config"]["grpcPort"] == 9090
     assert created["spec"]["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_no_config_block_means_no_port_default(custom, namespace, performer_crd):
     # Upstream semantics: without `config` the port stays unset and the operator falls back to 8080.
-    created = create(custom, namespace, performer("no-config"))
+    created = create_performer(custom, namespace, performer("no-config"))
     assert "config" not in created["spec"]
     assert created["spec"]["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_every_spec_field_is_kept(custom, namespace, performer_crd):
-    created = create(custom, namespace, {**performer("full"), "spec": FULL_SPEC})
+    created = create_performer(custom, namespace, {**performer("full"), "spec": FULL_SPEC})
     stored = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "full")
     for got in (created, stored):
         assert got["spec"] == FULL_SPEC
@@ -173,7 +170,7 @@ def test_performer_as_an_upstream_executor_creates_it_is_accepted_unchanged(cust
     body = upstream_executor_performer(
         "0x5FbDB2315678afecb367f032d93F642f64180aa3", "hello-performer", "v0.0.3"
     )
-    created = create(custom, namespace, body)
+    created = create_performer(custom, namespace, body)
     assert len(body["metadata"]["name"]) == 25
     assert created["spec"] == body["spec"]  # environmentFrom and serviceAccountName are not pruned
     assert created["metadata"]["labels"] == body["metadata"]["labels"]
@@ -182,12 +179,12 @@ def test_performer_as_an_upstream_executor_creates_it_is_accepted_unchanged(cust
 @pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("performer-*.yaml")))
 def test_samples_are_valid(custom, namespace, performer_crd, sample: str):
     body = yaml.safe_load((SAMPLES / sample).read_text())
-    created = create(custom, namespace, body)
+    created = create_performer(custom, namespace, body)
     assert created["spec"]["avsAddress"] == body["spec"]["avsAddress"]
 
 
 def test_kubectl_get_perf_shows_the_columns(cluster, custom, namespace, performer_crd):
-    create(custom, namespace, performer("columns", version="v1.0.0", config={}))
+    create_performer(custom, namespace, performer("columns", version="v1.0.0", config={}))
     table = cluster.kubectl("get", "perf", "-n", namespace)
     header, row = table.splitlines()[:2]
     assert header.split() == ["NAME", "AVS", "IMAGE", "VERSION", "PHASE", "READY", "ENDPOINT", "AGE"]
@@ -204,7 +201,7 @@ def test_kubectl_get_perf_shows_the_columns(cluster, custom, namespace, performe
 
 
 def test_status_is_written_only_through_the_status_subresource(custom, namespace, performer_crd):
-    create(custom, namespace, performer("status", config={}))
+    create_performer(custom, namespace, performer("status", config={}))
     status = {
         "phase": "Running",
         "ready": True,
@@ -282,7 +279,7 @@ def test_status_is_written_only_through_the_status_subresource(custom, namespace
     ],
 )
 def test_invalid_status_is_rejected(custom, namespace, performer_crd, status: dict, field: str, message: str):
-    create(custom, namespace, performer("bad-status"))
+    create_performer(custom, namespace, performer("bad-status"))
     with pytest.raises(kubernetes.client.ApiException) as raised:
         custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, namespace, PLURAL, "bad-status", {"status": status}
@@ -651,7 +648,7 @@ def test_invalid_performer_is_rejected_naming_the_field(
 ):
     body = with_changes(performer("invalid", config={}), changes)
     with pytest.raises(kubernetes.client.ApiException) as raised:
-        create(custom, namespace, body)
+        create_performer(custom, namespace, body)
     causes = rejection_causes(raised.value)
     assert any(c.get("field") == field and message in c["message"] for c in causes), (
         f"no cause names {field!r} with {message!r}; causes: {causes}"
@@ -665,5 +662,5 @@ def test_quantities_core_v1_accepts_are_accepted(custom, namespace, performer_cr
         "requests": {"cpu": "0", "memory": "9e18", "hugepages-2Mi": "1Gi", "example.com/fpga": 2},
         "limits": {"cpu": "+1.5", "hugepages-2Mi": "1Gi", "example.com/fpga": "2", "nvidia.com/gpu": "1k"},
     }
-    created = create(custom, namespace, performer("quantities", resources=resources))
+    created = create_performer(custom, namespace, performer("quantities", resources=resources))
     assert created["spec"]["resources"] == resources

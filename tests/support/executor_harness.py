@@ -5,7 +5,6 @@ the signers are the configuration's (ECDSA) unless given (`aggregator.executor_s
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,14 +20,9 @@ from hourglass_executor.store.memory import MemoryStore
 
 from tests.support.aggregator import AVS, chain_document, executor_identity
 from tests.support.local_backend import LocalBackend
+from tests.support.ports import free_port
 
 REPOSITORY = "registry.example/avs/echo-performer"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def config_data(*, avss: tuple[str, ...] = (AVS,), tag: str | None = "v1", **top: Any) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.aggregator import AVS, chain_document, executor_identity
 from tests.support.local_performers import ENV_DIR
-from tests.support.operator import free_port
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 
 PERFORMER_REPOSITORY = "ghcr.io/example/echo-performer"
@@ -101,14 +101,8 @@ class ExecutorProcess(LoggedProcess):
                 return None
 
     def wait_serving(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the executor exited with {self.process.returncode}:\n{self.logs()}")
-            if self.health() == health_pb2.HealthCheckResponse.SERVING:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"the executor was not SERVING within {timeout} s:\n{self.logs()}")
+        serving = health_pb2.HealthCheckResponse.SERVING
+        self.wait_until(lambda: self.health() == serving, "the executor to be SERVING", timeout, interval=0.2)
 
     def log_entries(self) -> list[dict[str, Any]]:
         """The JSON log lines (other lines, e.g. a crash's traceback, are skipped)."""

@@ -15,8 +15,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.operator import OperatorProcess, free_port
+from tests.support.operator import OperatorProcess
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 
 OPERATOR_DOCKERFILE = REPO / "Dockerfile"

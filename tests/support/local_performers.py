@@ -80,6 +80,11 @@ def endpoint_for(version: str, directory: str | Path | None = None) -> str:
         return f"{HOST}:{port}"
 
 
+def echo(data: str) -> bytes:
+    """A task payload the echo performer answers with `data`."""
+    return json.dumps({"op": "echo", "data": data}).encode()
+
+
 def executions(directory: str | Path) -> Counter[str]:
     """How many times the directory's performers ran each task id (every version counted)."""
     counts: Counter[str] = Counter()

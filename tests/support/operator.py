@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OperatorProcess(LoggedProcess):
@@ -55,11 +48,4 @@ class OperatorProcess(LoggedProcess):
         return self.metric("hourglass_workqueue_depth") == 0 and in_progress == 0
 
     def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{self.logs()}")
-            if self.get("/readyz")[0] == 200:
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"the operator was not ready within {timeout} s:\n{self.logs()}")
+        self.wait_until(lambda: self.get("/readyz")[0] == 200, "the operator to be ready", timeout)

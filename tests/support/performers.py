@@ -30,6 +30,37 @@ def performer(name: str, **spec: object) -> dict:
     }
 
 
+def create_performer(custom: kubernetes.client.CustomObjectsApi, namespace: str, body: dict) -> dict:
+    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
+def get_performer(custom: kubernetes.client.CustomObjectsApi, namespace: str, name: str) -> dict:
+    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def list_performers(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> list[dict]:
+    return custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+
+
+def condition(cr: dict, kind: str) -> dict:
+    """The status condition of type `kind` ({} when there is none)."""
+    return next((c for c in (cr.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def wait_performer_ready(
+    custom: kubernetes.client.CustomObjectsApi, namespace: str, name: str, timeout: float = 60
+) -> dict:
+    """Waits until the Performer is ready with a status written for its current spec."""
+
+    def ready() -> dict | None:
+        cr = get_performer(custom, namespace, name)
+        status = cr.get("status") or {}
+        current = status.get("observedGeneration") == cr["metadata"]["generation"]
+        return cr if current and status.get("ready") else None
+
+    return wait_for(ready, timeout=timeout, what=f"Performer {namespace}/{name} to be ready")
+
+
 def upstream_executor_performer(avs: str, repository: str, tag: str) -> dict:
     """The Performer an upstream (Go) executor creates (upstream contract §3)."""
     name = f"performer-{hashlib.sha256(avs.lower().encode()).hexdigest()[:6]}-{uuid.uuid4().hex[:8]}"

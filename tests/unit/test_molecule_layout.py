@@ -15,6 +15,8 @@ from tests.support.paths import CATALOG, REPO, SAMPLES
 sys.path.insert(0, str(REPO / "molecule" / "shared" / "filter_plugins"))
 from performer_placement import performer_placement, performer_with_image
 
+pytestmark = pytest.mark.smoke  # checks the test environment, not the product
+
 MOLECULE = REPO / "molecule"
 SCENARIOS = ["kwok", "default", "kind"]
 ROLE_DEFAULTS = yaml.safe_load((REPO / "roles" / "performer" / "defaults" / "main.yml").read_text())

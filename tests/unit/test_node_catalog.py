@@ -9,6 +9,8 @@ import yaml
 
 from tests.support.paths import CATALOG
 
+pytestmark = pytest.mark.smoke  # checks the test environment, not the product
+
 NODES = [d for d in yaml.safe_load_all((CATALOG / "nodes.yaml").read_text()) if d]
 RUNTIME_CLASSES = [d for d in yaml.safe_load_all((CATALOG / "runtimeclasses.yaml").read_text()) if d]
 TEE_LABEL = "feature.node.kubernetes.io/cpu-security.{}.enabled"

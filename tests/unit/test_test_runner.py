@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from tests.support.paths import REPO
+
+pytestmark = pytest.mark.smoke  # checks the test environment, not the product
 
 
 def test_no_tests_collected_is_a_failure_with_a_message():

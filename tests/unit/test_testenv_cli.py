@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from tests.support.paths import TESTENV
+
+pytestmark = pytest.mark.smoke  # checks the test environment, not the product
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:

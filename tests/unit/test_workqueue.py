@@ -5,14 +5,7 @@ from __future__ import annotations
 import threading
 
 from hourglass_operator.workqueue import WorkQueue
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def test_a_key_added_twice_is_handed_out_once():
@@ -25,7 +18,7 @@ def test_a_key_added_twice_is_handed_out_once():
 
 
 def test_batches_hold_at_most_the_requested_number_of_keys_earliest_first():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
     for i in range(5):
         queue.add(f"ns/{i}")
@@ -45,7 +38,7 @@ def test_a_key_being_processed_is_not_handed_out_until_done_then_comes_back():
 
 
 def test_delayed_keys_wait_until_due():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
     queue.add("ns/a", delay=10)
     assert queue.get_batch(1, timeout=0) == []
@@ -54,7 +47,7 @@ def test_delayed_keys_wait_until_due():
 
 
 def test_adding_again_keeps_the_earlier_due_time():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
     queue.add("ns/a", delay=60)
     queue.add("ns/a", delay=1)
@@ -122,7 +115,7 @@ def test_a_key_being_synced_is_not_handed_to_an_ansible_worker_until_done():
 
 
 def test_a_status_worker_does_not_wake_up_for_full_keys():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
     queue.add("ns/full")
     queue.add("ns/later", delay=5, full=False)
@@ -132,7 +125,7 @@ def test_a_status_worker_does_not_wake_up_for_full_keys():
 
 
 def test_a_batch_window_lets_changes_arriving_together_share_a_batch():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
     queue.add("ns/a")
     assert queue.get_batch(10, timeout=0, window=0.5) == []  # a lone key waits for company

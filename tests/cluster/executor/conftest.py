@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.aggregator import TestAggregator
 from tests.support.chain import devnet, fresh_devnet  # noqa: F401
+from tests.support.executor_harness import static_chain
 from tests.support.executor_process import ExecutorProcess
 
 
@@ -35,6 +37,12 @@ def executors(
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def aggregator() -> TestAggregator:
+    """The test aggregator that signs task submissions and verifies results (static operator sets)."""
+    return TestAggregator(static_chain())
 
 
 @pytest.hookimpl(hookwrapper=True)

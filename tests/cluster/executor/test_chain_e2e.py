@@ -15,7 +15,6 @@ task exactly once (its task log, tests.support.local_performers.executions).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,13 @@ from hack.devnet.devnet import Devnet
 from tests.support.aggregator import with_fields
 from tests.support.executor_process import ExecutorProcess, kubernetes_config
 from tests.support.keystores import bn254_keystore, ecdsa_keystore, write_keystore
-from tests.support.local_performers import executions
+from tests.support.local_performers import echo, executions
 from tests.support.performers import GROUP, PLURAL, VERSION
 
 pytestmark = pytest.mark.chain
 
 BN254_PASSWORD_ENV = "BN254_KEYSTORE_PASSWORD"
 GIVE_UP_AFTER = 90.0  # seconds the aggregator retries UNAVAILABLE (the executor may still be starting)
-
-
-def echo(data: str) -> bytes:
-    return json.dumps({"op": "echo", "data": data}).encode()
 
 
 def avs_with_aggregator(devnet: Devnet, curve: str) -> dict:

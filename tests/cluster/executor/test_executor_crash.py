@@ -18,7 +18,7 @@ import collections
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -26,13 +26,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 
-from tests.support.aggregator import TestAggregator
 from tests.support.counting_performer import executions
 from tests.support.executor_process import ExecutorProcess, kubernetes_config
 from tests.support.holding_proxy import HoldingProxy
-from tests.support.operator import free_port
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
+from tests.support.waiting import wait_for_async
 
 TASKS = 40  # finished but unacknowledged; as many again in flight
 
@@ -66,23 +66,6 @@ def performer(tmp_path: Path) -> Iterator[CountingPerformer]:
     process = CountingPerformer(tmp_path)
     yield process
     process.kill()
-
-
-@pytest.fixture
-def aggregator() -> TestAggregator:
-    from tests.support.executor_harness import static_chain
-
-    return TestAggregator(static_chain())
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    """Polls a state (a file, a log) until `condition()` holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def stored_results(executor: ExecutorProcess) -> set[str]:
@@ -127,12 +110,17 @@ def test_after_sigkill_retries_get_the_stored_results_or_data_loss_and_nothing_r
                 calls = [
                     asyncio.ensure_future(stub.SubmitTask(s, timeout=120)) for s in [*finished, *running]
                 ]
-                await until(
+                await wait_for_async(
                     lambda: running_ids <= set(executions(performer.record)[0]),
-                    "the performer to run the slow tasks",
+                    timeout=90,
+                    interval=0.05,
+                    what="the performer to run the slow tasks",
                 )
-                await until(
-                    lambda: finished_ids <= stored_results(first), "the executor to store the results"
+                await wait_for_async(
+                    lambda: finished_ids <= stored_results(first),
+                    timeout=90,
+                    interval=0.05,
+                    what="the executor to store the results",
                 )
                 answered = sum(call.done() for call in calls)
                 first.kill()

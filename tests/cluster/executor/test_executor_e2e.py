@@ -15,16 +15,15 @@ import re
 import time
 
 import grpc
-import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 
 from tests.support.aggregator import AVS, EXECUTOR, STRANGER, TestAggregator, with_fields
 from tests.support.api import exists
 from tests.support.executor_process import PERFORMER_REPOSITORY, ExecutorProcess, kubernetes_config
-from tests.support.local_performers import running
+from tests.support.local_performers import echo, running
 from tests.support.management import ManagementClient
-from tests.support.performers import GROUP, PLURAL, VERSION
-from tests.support.waiting import wait_for
+from tests.support.performers import GROUP, PLURAL, VERSION, list_performers
+from tests.support.waiting import wait_for, wait_for_async
 
 NAME_RE = re.compile(r"performer-[0-9a-f]{6}-[0-9a-f]{8}")
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -32,20 +31,12 @@ OWNER_ID = "executor-" + hashlib.sha256(EXECUTOR.address.lower().encode()).hexdi
 OTHER_AVS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 
-def performers(custom, namespace: str) -> list[dict]:
-    return custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-
-
 def names(custom, namespace: str) -> list[str]:
-    return sorted(p["metadata"]["name"] for p in performers(custom, namespace))
+    return sorted(p["metadata"]["name"] for p in list_performers(custom, namespace))
 
 
 def performer_exists(custom, namespace: str, name: str) -> bool:
     return exists(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
-
-
-def echo(data: str) -> bytes:
-    return json.dumps({"op": "echo", "data": data}).encode()
 
 
 VERSION_OP = json.dumps({"op": "version"}).encode()
@@ -91,13 +82,6 @@ def session(executor: ExecutorProcess, aggregator: TestAggregator, scenario):
     return asyncio.run(main())
 
 
-@pytest.fixture
-def aggregator(tmp_path) -> TestAggregator:
-    from tests.support.executor_harness import static_chain
-
-    return TestAggregator(static_chain())
-
-
 def start_executor(executors, cluster, namespace, tmp_path) -> ExecutorProcess:
     executor = executors(kubernetes_config(tmp_path, cluster.kubeconfig, namespace))
     executor.wait_serving(timeout=150)
@@ -110,7 +94,7 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
     executor = start_executor(executors, cluster, namespace, tmp_path)
 
     # Start-up deployed the configured performer as an upstream executor names and labels it.
-    [v1] = performers(custom, namespace)
+    [v1] = list_performers(custom, namespace)
     v1_name = v1["metadata"]["name"]
     assert NAME_RE.fullmatch(v1_name)
     assert v1_name.startswith(f"performer-{hashlib.sha256(AVS.lower().encode()).hexdigest()[:6]}-")
@@ -142,7 +126,8 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
                 await asyncio.sleep(0.02)
 
         lanes = [asyncio.create_task(traffic(lane)) for lane in range(4)]
-        await asyncio.sleep(1)
+        # The switch starts with traffic flowing: some tasks answered on v1 already.
+        await wait_for_async(lambda: len(outcomes) >= 20, timeout=60, what="traffic to flow on v1")
         deploying = asyncio.create_task(
             client.management.deploy(avs_address=AVS, registry_url=f"{PERFORMER_REPOSITORY}:v2", timeout=240)
         )
@@ -153,7 +138,8 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
                 during.append(sorted((e.performer_id, e.status) for e in entries))
             await asyncio.sleep(0.3)
         response = await deploying
-        await asyncio.sleep(1)
+        switched = len(outcomes)  # and keeps flowing after it: tasks answered once v2 alone serves
+        await wait_for_async(lambda: len(outcomes) >= switched + 20, timeout=60, what="traffic on v2")
         stop.set()
         await asyncio.gather(*lanes)
         version_after = (await client.run(VERSION_OP)).output
@@ -187,7 +173,7 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
     assert version_after == b"v2"
     assert names(custom, namespace) == [v2_name]
     assert not performer_exists(custom, namespace, v1_name)
-    [v2] = performers(custom, namespace)
+    [v2] = list_performers(custom, namespace)
     assert v2["spec"]["image"] == f"{PERFORMER_REPOSITORY}:v2" and v2["status"]["ready"] is True
     [entry] = after
     assert (entry.performer_id, entry.status, entry.avs_address) == (v2_name, "InService", AVS.lower())

@@ -15,7 +15,8 @@ from hourglass_executor.performers.base import BackendError, EnvVar, NotReadyErr
 from hourglass_executor.performers.kubernetes import KubernetesBackend
 
 from tests.support.api import exists
-from tests.support.performers import AVS, GROUP, PLURAL, VERSION
+from tests.support.performers import AVS, GROUP, PLURAL, VERSION, get_performer
+from tests.support.waiting import wait_for_async
 
 NAME_RE = re.compile(r"^performer-[0-9a-f]{6}-[0-9a-f]{8}$")
 DIGEST = "sha256:" + "ab" * 32
@@ -32,19 +33,6 @@ def backend(cluster, namespace: str, owner: str = "executor-a", **options) -> Ku
 def spec(avs: str = AVS, **changes) -> PerformerSpec:
     fields = {"avs_address": avs, "repository": "registry.example/avs/performer", "tag": "v1.2.3", **changes}
     return PerformerSpec(**fields)
-
-
-def get(custom, namespace: str, name: str) -> dict:
-    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-
-async def eventually(check, timeout: float, what: str) -> None:
-    """Test-side wait for a cache-backed answer (the backend itself never polls)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def test_create_writes_the_upstream_performer_and_wait_ready_watches_it_become_ready(
@@ -79,7 +67,7 @@ def test_create_writes_the_upstream_performer_and_wait_ready_watches_it_become_r
     assert ready is created and ready.ready and healthy
     assert waited < 60
 
-    cr = get(custom, namespace, name)
+    cr = get_performer(custom, namespace, name)
     assert cr["metadata"]["labels"] == {
         "app": "hourglass-performer",
         "hourglass.eigenlayer.io/avs": AVS,
@@ -152,7 +140,9 @@ def test_owned_lists_exactly_this_executors_performers_with_their_specs(
     created, foreign, owned, others = asyncio.run(scenario())
     assert sorted(d.performer_id for d in owned) == sorted(d.performer_id for d in created)
     assert [d.performer_id for d in others] == [foreign.performer_id]
-    stamps = [get(custom, namespace, d.performer_id)["metadata"]["creationTimestamp"] for d in owned]
+    stamps = [
+        get_performer(custom, namespace, d.performer_id)["metadata"]["creationTimestamp"] for d in owned
+    ]
     assert [(s, d.performer_id) for s, d in zip(stamps, owned, strict=True)] == sorted(
         zip(stamps, (d.performer_id for d in owned), strict=True)
     )
@@ -189,7 +179,7 @@ def test_remove_deletes_and_returns_once_performer_pod_and_service_are_gone(
             await b.close()
 
     name, took, owned = asyncio.run(scenario())
-    assert not exists(get, custom, namespace, name)
+    assert not exists(get_performer, custom, namespace, name)
     assert not exists(core.read_namespaced_pod, f"performer-{name}", namespace)
     assert not exists(core.read_namespaced_service, f"performer-{name}", namespace)
     assert owned == []
@@ -330,8 +320,8 @@ def test_resource_healthy_follows_the_pod_and_close_stops_the_watch(cluster, cor
             async def unhealthy() -> bool:
                 return not await b.resource_healthy(name)
 
-            await eventually(unhealthy, 30, "resource_healthy to turn False after the pod was deleted")
-            await eventually(lambda: b.resource_healthy(name), 60, "resource_healthy to turn True again")
+            await wait_for_async(unhealthy, timeout=30, what="resource_healthy to turn False (pod deleted)")
+            await wait_for_async(lambda: b.resource_healthy(name), timeout=60, what="resource_healthy again")
             assert len(watch_tasks()) == 1
         finally:
             started = time.monotonic()

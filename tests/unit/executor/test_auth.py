@@ -27,19 +27,6 @@ OPERATOR = EcdsaSigner("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d
 OTHER = EcdsaSigner("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.5
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def tokens(clock):
     return ChallengeTokens(OPERATOR.address, OPERATOR, clock=clock)
@@ -49,7 +36,7 @@ def test_issued_tokens_are_64_lower_case_hex_and_expire_in_five_minutes(tokens):
     token, expires_at = tokens.issue(OPERATOR.address)
     assert re.fullmatch(r"[0-9a-f]{64}", token)
     assert isinstance(expires_at, int)
-    assert expires_at == 1_000_300
+    assert expires_at == 1_700_000_300  # whole seconds: the clock says 1_700_000_000.5
     assert tokens.issue(OPERATOR.address)[0] != token
 
 

@@ -6,19 +6,6 @@ import pytest
 from hourglass_executor.performers.circuit import CircuitBreaker
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def breaker(clock):
     return CircuitBreaker(failure_threshold=3, reset_timeout=10.0, clock=clock)

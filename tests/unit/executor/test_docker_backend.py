@@ -23,6 +23,7 @@ from hourglass_executor.performers.docker import (
 from hourglass_executor.performers.docker_supervisor import RestartPolicy
 
 from tests.support.fake_docker import FakeDocker
+from tests.support.waiting import wait_for_async
 
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 H6 = hashlib.sha256(AVS.lower().encode()).hexdigest()[:6]
@@ -47,14 +48,6 @@ class Sleeps:
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
         await asyncio.sleep(0)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -286,7 +279,7 @@ def test_owned_adopts_this_executors_containers_only(fake, run):
         performer_id = next(iter(adopted))
         old = the_container(fake, performer_id)["Id"]
         fake.kill(old)
-        await until(lambda: fake.with_label(PERFORMER_LABEL, performer_id) != [])
+        await wait_for_async(lambda: fake.with_label(PERFORMER_LABEL, performer_id) != [], timeout=5)
         assert the_container(fake, performer_id)["Id"] != old
         assert adopted[performer_id].endpoint == created[performer_id]
 
@@ -327,7 +320,7 @@ def test_a_killed_performer_is_recreated_with_backoff_then_given_up(fake, run):
         for restart in range(1, 6):
             old = the_container(fake, pid)
             fake.kill(old["Id"], oom=restart == 3)
-            await until(lambda restart=restart: len(events) == restart)
+            await wait_for_async(lambda restart=restart: len(events) == restart, timeout=5)
             new = the_container(fake, pid)
             assert new["Id"] != old["Id"] and new["State"]["Running"]
             assert new["Name"] == first["Name"] and new["Config"]["Hostname"] == first["Config"]["Hostname"]
@@ -336,7 +329,7 @@ def test_a_killed_performer_is_recreated_with_backoff_then_given_up(fake, run):
             assert deployment.resource_id == new["Id"]
             assert backend.restarts(pid) == restart
         fake.kill(the_container(fake, pid)["Id"])
-        await until(lambda: (pid, "failed") in events)
+        await wait_for_async(lambda: (pid, "failed") in events, timeout=5)
         assert fake.with_label(PERFORMER_LABEL, pid) == []
         assert await backend.resource_healthy(pid) is False
         with pytest.raises(NotReadyError, match="gave up"):
@@ -354,7 +347,7 @@ def test_a_container_gone_without_an_event_is_found_by_the_periodic_check(fake, 
         deployment = await backend.create(spec())
         old = deployment.resource_id
         fake.vanish(old)
-        await until(lambda: (deployment.performer_id, "restarted") in events)
+        await wait_for_async(lambda: (deployment.performer_id, "restarted") in events, timeout=5)
         assert the_container(fake, deployment.performer_id)["Id"] != old
 
     sleeps, _ = run(scenario)
@@ -385,7 +378,7 @@ def test_a_restarted_performer_whose_port_was_taken_gets_a_new_endpoint(fake, ru
         old_port = host_port(the_container(fake, deployment.performer_id))
         fake.reserved_ports.add(old_port)  # another process grabs the port once it is free
         fake.kill(deployment.resource_id)
-        await until(lambda: (deployment.performer_id, "restarted") in events)
+        await wait_for_async(lambda: (deployment.performer_id, "restarted") in events, timeout=5)
         new_port = host_port(the_container(fake, deployment.performer_id))
         assert new_port != old_port
         assert deployment.endpoint == f"localhost:{new_port}"
@@ -397,8 +390,8 @@ def test_the_restart_count_resets_after_a_stable_period(fake, run):
     async def scenario(backend, sleeps, events):
         deployment = await backend.create(spec())
         fake.kill(deployment.resource_id)
-        await until(lambda: events != [])
-        await until(lambda: backend.restarts(deployment.performer_id) == 0)
+        await wait_for_async(lambda: events != [], timeout=5)
+        await wait_for_async(lambda: backend.restarts(deployment.performer_id) == 0, timeout=5)
 
     run(scenario, policy=RestartPolicy(check_interval=0.05, stable_after=0.0))
 

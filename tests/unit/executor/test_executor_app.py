@@ -22,15 +22,17 @@ from hourglass_executor.server.components import StartupError
 from hourglass_executor.store.memory import MemoryStore
 
 from tests.support.aggregator import AVS, TestAggregator, chain_document
+from tests.support.clock import ManualClock
 from tests.support.executor_harness import (
     config_data,
     executor_config,
-    free_port,
     running_executor,
     static_chain,
     task_stub,
 )
 from tests.support.local_backend import LocalBackend
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.unit
 
@@ -53,20 +55,29 @@ def test_stop_lets_an_in_flight_task_finish_and_refuses_new_ones():
     slow = sleep_task(600, "finished")
 
     async def scenario():
-        async with running_executor(executor_config(shutdownTimeout="5s")) as executor:
+        backend = LocalBackend()
+        async with running_executor(executor_config(shutdownTimeout="5s"), backend) as executor:
             channel, stub = task_stub(executor)
             async with channel:
                 in_flight = asyncio.ensure_future(stub.SubmitTask(slow, timeout=5))
-                await asyncio.sleep(0.2)
+                await wait_for_async(lambda: backend.tasks_started(), timeout=5, what="the task to run")
                 loop = asyncio.get_running_loop()
                 began = loop.time()
                 stopping = asyncio.create_task(executor.stop())
-                await asyncio.sleep(0.05)
-                with pytest.raises(grpc.aio.AioRpcError) as refused:
-                    await stub.SubmitTask(sleep_task(0), timeout=2)
+
+                async def refused() -> grpc.StatusCode | None:
+                    """A new task's answer once the stop refuses it. One sent before just runs; one
+                    that races the start of the stop may be CANCELLED by gRPC: try another."""
+                    try:
+                        await stub.SubmitTask(sleep_task(0), timeout=2)
+                    except grpc.aio.AioRpcError as error:
+                        return None if error.code() is grpc.StatusCode.CANCELLED else error.code()
+                    return None
+
+                code = await wait_for_async(refused, timeout=2, what="a new task to be refused")
                 result = await in_flight
                 await stopping
-                return result, refused.value.code(), loop.time() - began
+                return result, code, loop.time() - began
 
     result, refused, stop_took = asyncio.run(scenario())
     AGGREGATOR.verify(slow, result)
@@ -80,11 +91,12 @@ def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_inter
     store = MemoryStore()
 
     async def scenario():
-        async with running_executor(executor_config(shutdownTimeout="200ms"), store=store) as executor:
+        backend, config = LocalBackend(), executor_config(shutdownTimeout="200ms")
+        async with running_executor(config, backend, store=store) as executor:
             channel, stub = task_stub(executor)
             async with channel:
                 in_flight = asyncio.ensure_future(stub.SubmitTask(slow, timeout=10))
-                await asyncio.sleep(0.2)
+                await wait_for_async(lambda: backend.tasks_started(), timeout=5, what="the task to run")
                 loop = asyncio.get_running_loop()
                 began = loop.time()
                 await executor.stop()
@@ -100,13 +112,7 @@ def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_inter
 
 
 def test_task_ids_older_than_the_retention_are_pruned_at_start_and_then_regularly(monkeypatch):
-    class Clock:
-        now = 1_700_000_000.0
-
-        def __call__(self) -> float:
-            return self.now
-
-    clock = Clock()
+    clock = ManualClock()
     store = MemoryStore(retention=3600, clock=clock)
     for index in range(2500):  # more than one batch
         store.claim_task(f"old-{index}", AVS)
@@ -115,8 +121,7 @@ def test_task_ids_older_than_the_retention_are_pruned_at_start_and_then_regularl
     monkeypatch.setattr(app, "PRUNE_INTERVAL", 0.05)
 
     async def until_forgotten(task_id: str) -> None:
-        while store.task_status(task_id) is not None:
-            await asyncio.sleep(0.01)
+        await wait_for_async(lambda: store.task_status(task_id) is None, what=f"{task_id} to be pruned")
 
     async def scenario():
         async with running_executor(executor_config(), store=store):
@@ -146,12 +151,14 @@ def test_health_is_not_serving_until_the_pool_started_and_while_stopping():
         await executor.start_servers()
         port = executor.task_port
         starting = asyncio.create_task(executor.start_pool())
-        await asyncio.sleep(0.1)
+        # The pool is starting: its performer exists and is not ready yet (ready_delay).
+        await wait_for_async(lambda: backend.performers, timeout=5, what="the pool to create its performer")
         before = [
             await health(port),
             await health(port, TASK_SERVICE),
             await health(port, MANAGEMENT_SERVICE),
         ]
+        assert not starting.done()
         await starting
         after = [await health(port), await health(port, TASK_SERVICE), await health(port, MANAGEMENT_SERVICE)]
         await executor.stop()
@@ -189,10 +196,11 @@ def test_serve_stops_gracefully_on_sigterm():
             executor_config(), backend=backend, chain=static_chain(), store=MemoryStore(), host="127.0.0.1"
         )
         serving = asyncio.create_task(executor.serve())
-        for _ in range(200):
-            await asyncio.sleep(0.02)
-            if executor._servers and await health(executor.task_port) == SERVING:
-                break
+
+        async def serving_now() -> bool:
+            return bool(executor._servers) and await health(executor.task_port) == SERVING
+
+        await wait_for_async(serving_now, timeout=4, interval=0.02, what="the executor to serve")
         os.kill(os.getpid(), signal.SIGTERM)
         try:
             return await asyncio.wait_for(serving, 10)

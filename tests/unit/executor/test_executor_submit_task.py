@@ -33,6 +33,7 @@ from tests.support.aggregator import (
 )
 from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
 from tests.support.local_backend import FAIL, LocalBackend
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.unit
 
@@ -63,16 +64,6 @@ def fingerprint_of(submission: executor_pb2.TaskSubmission) -> bytes:
         submission.task_block_number,
         submission.payload,
     )
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Waits until `condition()` holds (polling a state, for at most `timeout` seconds)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise TimeoutError("the condition did not hold in time")
-        await asyncio.sleep(0.01)
 
 
 def run(
@@ -359,7 +350,7 @@ def test_a_task_id_runs_once_and_retries_get_the_same_signed_result():
 
     async def scenario(stub, backend, executor):
         running = asyncio.ensure_future(submit(stub, first))
-        await until(lambda: backend.tasks_started() == [first.task_id.encode()])
+        await wait_for_async(lambda: backend.tasks_started() == [first.task_id.encode()], timeout=5)
         impatient = await submit(stub, first, timeout=0.1)
         outcomes = [await running, *await asyncio.gather(*(submit(stub, first) for _ in range(4)))]
         again = [await submit(stub, first), await submit(stub, with_fields(first, version=0))]
@@ -406,9 +397,9 @@ def test_a_task_whose_caller_went_away_while_it_ran_is_data_loss_on_retry():
 
     async def scenario(stub, backend, executor):
         call = stub.SubmitTask(slow, timeout=5)
-        await until(lambda: backend.tasks_started() == [slow.task_id.encode()])
+        await wait_for_async(lambda: backend.tasks_started() == [slow.task_id.encode()], timeout=5)
         call.cancel()
-        await until(lambda: executor._store.task_status(slow.task_id) == "interrupted")
+        await wait_for_async(lambda: executor._store.task_status(slow.task_id) == "interrupted", timeout=5)
         return await submit(stub, slow), await submit(stub, slow), backend.tasks_started()
 
     first, second, started = run(scenario)
@@ -450,7 +441,13 @@ def test_the_callers_shorter_deadline_bounds_the_task():
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcome = await submit(stub, slow, timeout=0.4)
-        return outcome, loop.time() - started, executor._store.task_status(slow.task_id)
+        took = loop.time() - started
+
+        def settled() -> str | None:  # the executor records the outcome after the caller saw it
+            status = executor._store.task_status(slow.task_id)
+            return status if status != "claimed" else None
+
+        return outcome, took, await wait_for_async(settled, timeout=5, what="the task's outcome to be stored")
 
     outcome, took, status = run(scenario)
     assert outcome.code() is grpc.StatusCode.DEADLINE_EXCEEDED

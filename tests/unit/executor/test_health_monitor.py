@@ -11,18 +11,12 @@ from hourglass_executor.performers.client import PerformerClient
 from hourglass_executor.performers.health import HealthMonitor, rfc3339
 from hourglass_executor.sdk import PerformerServer, Worker
 
+from tests.support.waiting import wait_for_async
+
 
 class EchoWorker(Worker):
     def handle_task(self, task_id: bytes, payload: bytes) -> bytes:
         return payload
-
-
-async def wait_until(condition, limit: float = 1.5) -> None:
-    async def poll():
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), limit)
 
 
 def test_check_now_follows_the_performer_up_and_down():
@@ -60,11 +54,11 @@ def test_the_periodic_loop_marks_a_stopped_performer_unhealthy():
             monitor = HealthMonitor(client, interval=0.05, timeout=0.3)
             monitor.start()
             try:
-                await wait_until(lambda: monitor.application_healthy)
+                await wait_for_async(lambda: monitor.application_healthy, timeout=1.5)
                 assert monitor.consecutive_failures == 0
                 assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", monitor.last_check_rfc3339)
                 await server.stop(0)
-                await wait_until(lambda: monitor.consecutive_failures >= 2)
+                await wait_for_async(lambda: monitor.consecutive_failures >= 2, timeout=1.5)
                 assert not monitor.application_healthy
             finally:
                 await monitor.stop()

@@ -7,7 +7,6 @@ import asyncio
 import datetime
 import ipaddress
 import logging
-import socket
 import time
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from hourglass_executor.performers.client import (
     may_retry,
 )
 from hourglass_executor.sdk import PerformerServer, Worker
+
+from tests.support.ports import free_port
 
 try:
     from cryptography import x509
@@ -62,12 +63,6 @@ class CountingWorker(Worker):
 
     async def start_sync(self, payload: bytes) -> None:
         self.sync_payloads.append(payload)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def started_server(worker: Worker, port: int = 0, **kwargs: object) -> PerformerServer:

@@ -21,6 +21,7 @@ from hourglass_executor.store.memory import MemoryStore
 from tests.support.aggregator import AVS, new_task_id
 from tests.support.fake_docker import FakeDocker
 from tests.support.local_backend import RecordingWorker
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.unit
 
@@ -59,11 +60,9 @@ def test_docker_mode_restarts_an_unhealthy_performer_and_adopts_its_container_af
                 AVS, new_task_id(), json.dumps({"op": "version"}).encode(), timeout=5
             )
             await server.set_serving(False)  # the application stops answering its health checks
-            for _ in range(200):
-                if first._backend.restarts(performer_id):
-                    break
-                await asyncio.sleep(0.02)
-            restarts = first._backend.restarts(performer_id)
+            restarts = await wait_for_async(
+                lambda: first._backend.restarts(performer_id), timeout=4, what="the supervisor to restart it"
+            )
             await server.set_serving(True)
             await first.shutdown()  # keeps the container
 

@@ -1,4 +1,5 @@
-"""The generated gRPC stubs are fresh and match the wire format of the upstream contract (§4)."""
+"""The generated gRPC stubs match the wire format of the upstream contract (§4), and the generator's
+--check reports what is stale (`make lint` runs it on the committed stubs)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,6 @@ def generate(*args: str) -> subprocess.CompletedProcess[str]:
 
 def fields(message: type) -> dict[int, tuple[str, int]]:
     return {f.number: (f.name, f.type) for f in message.DESCRIPTOR.fields}
-
-
-def test_committed_stubs_are_fresh():
-    result = generate("--check")
-    assert result.returncode == 0, result.stderr
 
 
 def test_check_reports_each_stale_file(tmp_path):

@@ -17,14 +17,6 @@ AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 HOUR = 3600.0
 
 
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def record(performer_id: str, created_at: float, status: str = "in_service") -> PerformerRecord:
     return PerformerRecord(
         performer_id=performer_id,
@@ -36,11 +28,6 @@ def record(performer_id: str, created_at: float, status: str = "in_service") -> 
         resource_id="c0ffee",
         created_at=created_at,
     )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture(params=["memory", "sqlite"])
