@@ -26,6 +26,7 @@ from hourglass_executor.store.memory import MemoryStore
 from tests.support.aggregator import AVS, new_task_id
 from tests.support.executor_harness import REPOSITORY
 from tests.support.local_backend import LocalBackend, RestartableLocalBackend, running_versions
+from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +61,21 @@ def run(scenario):
     return asyncio.run(scenario())
 
 
+def has_started(backend: LocalBackend, task_id: str) -> bool:
+    return task_id.encode() in backend.tasks_started()
+
+
+def staged_listing(pool):
+    """A check for wait_for_async: the pool's listing once it shows the in-service and the staged
+    performer."""
+
+    async def listing():
+        entries = await pool.list()
+        return entries if len(entries) == 2 else None
+
+    return listing
+
+
 # --- blue-green ------------------------------------------------------------------------------
 
 
@@ -81,14 +97,16 @@ def test_blue_green_under_load_loses_nothing_and_drains_the_old_performer_first(
                     outcomes.append((sent, task_id, error))
 
         loops = [asyncio.create_task(traffic()) for _ in range(8)]
-        await asyncio.sleep(0.1)
+        await wait_for_async(lambda: len(outcomes) >= 8, what="traffic to v1")
         slow_id = new_task_id()
         slow = asyncio.create_task(pool.run_task(AVS, slow_id, sleep_payload(800, "slow"), timeout=5))
         slow.add_done_callback(lambda _: setattr(slow, "finished_at", time.monotonic()))
-        await asyncio.sleep(0.05)
+        await wait_for_async(lambda: has_started(backend, slow_id), what="the slow task to run on v1")
         deployed = await pool.deploy(spec("v2"))
         deployed_at = time.monotonic()
-        await asyncio.sleep(0.1)
+        await wait_for_async(
+            lambda: sum(sent > deployed_at for sent, _, _ in outcomes) >= 8, what="traffic after the switch"
+        )
         stop.set()
         await asyncio.gather(*loops)
         listing = await pool.list()
@@ -184,8 +202,7 @@ def test_list_shows_the_in_service_and_the_staged_performer_with_health():
         await pool.start()
         backend.ready_delay = 0.5
         deploying = asyncio.create_task(pool.deploy(spec("v2", digest="sha256:" + "ab" * 32)))
-        await asyncio.sleep(0.2)
-        during = await pool.list()
+        during = await wait_for_async(staged_listing(pool), what="the staged performer to be listed")
         filtered = await pool.list(OTHER_AVS)
         await deploying
         after = await pool.list(AVS.upper().replace("0X", "0x"))
@@ -226,8 +243,9 @@ def test_remove_drains_the_current_performer_and_then_tasks_are_unavailable():
         pool = new_pool(backend)
         await pool.start()
         v1 = pool.current(AVS).performer_id
-        slow = asyncio.create_task(pool.run_task(AVS, new_task_id(), sleep_payload(300, "slow"), timeout=5))
-        await asyncio.sleep(0.05)
+        slow_id = new_task_id()
+        slow = asyncio.create_task(pool.run_task(AVS, slow_id, sleep_payload(300, "slow"), timeout=5))
+        await wait_for_async(lambda: has_started(backend, slow_id), what="the slow task to run")
         await pool.remove(v1)
         with pytest.raises(UnknownPerformerError, match="no performer performer-x"):
             await pool.remove("performer-x")
@@ -251,8 +269,7 @@ def test_removing_the_staged_performer_cancels_its_deploy():
         await pool.start()
         backend.ready_delay = 5
         deploying = asyncio.create_task(pool.deploy(spec("v2")))
-        await asyncio.sleep(0.1)
-        staged = (await pool.list())[1].performer_id
+        staged = (await wait_for_async(staged_listing(pool), what="the staged performer"))[1].performer_id
         await pool.remove(staged)
         with pytest.raises(DeployCancelledError):
             await deploying
@@ -386,10 +403,11 @@ def test_a_performer_failing_three_health_checks_is_restarted_when_the_backend_c
         await pool.start()
         live = pool.current(AVS)
         await backend.performers[live.performer_id].server.set_serving(False)
-        deadline = time.monotonic() + 5
-        while not backend.restarts and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)
+        await wait_for_async(
+            lambda: backend.restarts and live.monitor.application_healthy,
+            timeout=5,
+            what="the restarted performer to pass its health check",
+        )
         try:
             return backend.restarts, live.performer_id, live.monitor.application_healthy
         finally:
