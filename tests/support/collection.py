@@ -1,0 +1,45 @@
+"""The Ansible collection hourglass.operator as users get it: built from the repository with this
+venv's `ansible-galaxy collection build` and installed from the tarball with `ansible-galaxy
+collection install` into a directory of the test's choosing (no Galaxy server: its dependency,
+kubernetes.core, comes from the venv's `ansible` bundle)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.paths import REPO
+
+FQCN = "hourglass.operator"
+BIN = Path(sys.executable).parent
+
+
+def galaxy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ansible-galaxy collection {' '.join(args)}:\n{result.stdout}{result.stderr}")
+    return result
+
+
+def build(out_dir: Path, source: Path = REPO) -> Path:
+    """The collection's tarball, built from `source` (the repository, or a copy laid out as an image
+    build stage copies it) into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    galaxy("build", str(source), "--output-path", str(out_dir), cwd=out_dir)
+    [tarball] = out_dir.glob("hourglass-operator-*.tar.gz")
+    return tarball
+
+
+def install(tarball: Path, collections_dir: Path) -> Path:
+    """Installs `tarball` under `collections_dir` (an ANSIBLE_COLLECTIONS_PATH entry) without
+    resolving dependencies; returns the installed collection's directory. --force: the checkout's
+    link in the venv (`make venv`) would otherwise count as installed already."""
+    galaxy("install", str(tarball), "--no-deps", "--force", "-p", str(collections_dir), cwd=tarball.parent)
+    return collections_dir / "ansible_collections" / "hourglass" / "operator"
