@@ -15,6 +15,17 @@ FQCN = "hourglass.operator"
 BIN = Path(sys.executable).parent
 
 
+def checkout_collections_path() -> Path:
+    """The Python path entry where this checkout is the collection (`make venv` links it into the
+    venv's site-packages): an ANSIBLE_COLLECTIONS_PATH entry for tools that do not scan sys.path
+    (the operator-sdk ansible-operator)."""
+    for entry in sys.path:
+        candidate = Path(entry) / "ansible_collections" / "hourglass" / "operator"
+        if candidate.is_dir() and candidate.resolve() == REPO:
+            return Path(entry)
+    raise FileNotFoundError(f"{REPO} is not linked as the collection {FQCN} on sys.path: run `make venv`")
+
+
 def galaxy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [str(BIN / "ansible-galaxy"), "collection", *args],
