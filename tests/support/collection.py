@@ -5,8 +5,10 @@ kubernetes.core, comes from the venv's `ansible` bundle)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.paths import REPO
@@ -54,3 +56,38 @@ def install(tarball: Path, collections_dir: Path) -> Path:
     link in the venv (`make venv`) would otherwise count as installed already."""
     galaxy("install", str(tarball), "--no-deps", "--force", "-p", str(collections_dir), cwd=tarball.parent)
     return collections_dir / "ansible_collections" / "hourglass" / "operator"
+
+
+@dataclass
+class InstalledCollection:
+    collections_dir: Path  # the ANSIBLE_COLLECTIONS_PATH entry
+    path: Path  # <collections_dir>/ansible_collections/hourglass/operator
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """An environment in which Ansible finds the installed collection and kubernetes.core (its
+        dependency, linked from the venv's `ansible` bundle) and nothing on the Python path (so not
+        the checkout's link), with the venv's tools first on PATH."""
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") and k != "PYTHONPATH"},
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "ANSIBLE_COLLECTIONS_PATH": str(self.collections_dir),
+            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+            "ANSIBLE_NOCOLOR": "1",
+            **extra,
+        }
+
+
+def build_and_install(work_dir: Path) -> InstalledCollection:
+    """The collection built from the checkout and installed under `work_dir`/collections, with
+    kubernetes.core beside it, as a user installs it (ansible-galaxy collection install <tarball>)."""
+    from tests.support.image_layout import collection_dir
+
+    collections_dir = work_dir / "collections"
+    path = install(build(work_dir / "dist"), collections_dir)
+    dependency = collection_dir("kubernetes.core")
+    if dependency is None:
+        raise FileNotFoundError("the test venv lacks kubernetes.core (the `ansible` package bundles it)")
+    link = collections_dir / "ansible_collections" / "kubernetes" / "core"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(dependency, target_is_directory=True)
+    return InstalledCollection(collections_dir, path)
