@@ -89,6 +89,9 @@ from ansible_collections.hourglass.operator.plugins.module_utils.object_writer i
     STATES,
     ObjectWriter,
 )
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    DEFAULT_FIELD_MANAGER,
+)
 
 
 def main() -> None:
@@ -96,7 +99,7 @@ def main() -> None:
         argument_spec={
             "objects": {"type": "list", "elements": "dict", "required": True},
             "state": {"type": "str", "choices": list(STATES), "default": "present"},
-            "field_manager": {"type": "str", "default": "hourglass-operator"},
+            "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
             "wait": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 120},
             **KUBE_ARGUMENT_SPEC,

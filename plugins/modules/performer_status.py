@@ -105,6 +105,10 @@ from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube 
     api_client,
     caller,
 )
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    DEFAULT_CLUSTER_DOMAIN,
+    DEFAULT_FIELD_MANAGER,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
     CONCURRENT_WRITES,
     StatusWriter,
@@ -126,8 +130,8 @@ def main() -> None:
             "replaced": {"type": "dict", "default": {}},
             "deleted": {"type": "dict", "default": {}},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "field_manager": {"type": "str", "default": "hourglass-operator"},
-            "cluster_domain": {"type": "str", "default": "cluster.local"},
+            "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
+            "cluster_domain": {"type": "str", "default": DEFAULT_CLUSTER_DOMAIN},
             "results_file": {"type": "path"},
             **KUBE_ARGUMENT_SPEC,
         },
