@@ -2,7 +2,7 @@
 authenticates as its ServiceAccount with a TokenRequest token (not admin), and `kubectl auth
 can-i` asked as that ServiceAccount.
 
-The objects are adapted with the install role's own filter (roles/operator/filter_plugins), so a
+The objects are adapted with the install role's own filter (plugins/filter/operator_manifests.py), so a
 test's ServiceAccount, Role and Lease live in its namespace and its cluster-scoped ClusterRoles
 and ClusterRoleBinding carry a name unique to the test.
 """
