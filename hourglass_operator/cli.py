@@ -164,10 +164,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         status_sync = None
         if args.status_fast_path and watch.kind == "Performer":
-            status_sync = StatusSync(
-                api, group=watch.group, version=watch.version,
-                plural=watch.plural,
-            )  # fmt: skip
+            status_sync = StatusSync(api, group=watch.group, version=watch.version, plural=watch.plural)
         controllers.append(Controller(
             api, watch, runner, namespaces=namespaces, max_batch=args.max_batch_size,
             batch_window=args.batch_window, workers=args.max_concurrent_reconciles, stop=stop,
