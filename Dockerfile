@@ -1,7 +1,9 @@
-# The hourglass operator image, laid out like an operator-sdk Ansible operator image: the Ansible
-# content (watches.yaml, ansible.cfg, roles/, playbooks/, plugins/) under /opt/ansible, which is also
-# HOME, and the runner loop (`hourglass-operator run`, this repository's Python package) as the
-# entry point behind tini.
+# The hourglass operator image, laid out like an operator-sdk Ansible operator image: watches.yaml and
+# ansible.cfg under /opt/ansible, which is also HOME; the roles, modules and filters as the Ansible
+# collection hourglass.operator (built from this repository with `ansible-galaxy collection build`
+# and installed next to kubernetes.core in /usr/share/ansible/collections, where watches.yaml's
+# `role: hourglass.operator.performer` is found); and the runner loop (`hourglass-operator run`,
+# this repository's Python package) as the entry point behind tini.
 #
 # Build from the repository root (.dockerignore keeps the context to what is copied below):
 #   docker build -t ghcr.io/hourglass-operator/operator:0.1.0 .
@@ -33,6 +35,18 @@ RUN python -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "r
 COPY README.md ./
 COPY hourglass_operator/ hourglass_operator/
 RUN /opt/venv/bin/pip install --no-deps .
+# The collection: what galaxy.yml's build_ignore leaves of the repository (its dependency,
+# kubernetes.core, is installed above).
+COPY galaxy.yml README.md requirements.yml watches.yaml /src/collection/
+COPY meta/ /src/collection/meta/
+COPY roles/ /src/collection/roles/
+COPY playbooks/ /src/collection/playbooks/
+COPY plugins/ /src/collection/plugins/
+COPY config/ /src/collection/config/
+COPY crds/ /src/collection/crds/
+RUN /opt/venv/bin/ansible-galaxy collection build /src/collection --output-path /src/dist \
+    && /opt/venv/bin/ansible-galaxy collection install /src/dist/hourglass-operator-*.tar.gz --no-deps \
+        -p /usr/share/ansible/collections
 
 FROM python:3.11.14-slim-bookworm
 # tini as PID 1 forwards SIGTERM to the runner loop and reaps the ansible-playbook processes that
@@ -47,12 +61,14 @@ RUN apt-get update \
     && chmod 0775 /opt/ansible
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /usr/share/ansible/collections /usr/share/ansible/collections
-# PYTHONDONTWRITEBYTECODE: Ansible imports the role's filter plugins and the status rules in
-# plugins/module_utils from /opt/ansible; Python would write __pycache__ there.
+# PYTHONPATH: the runner loop imports the Performer contract and the status rules from the
+# collection (ansible_collections.hourglass.operator.plugins.module_utils). PYTHONDONTWRITEBYTECODE:
+# Python would write __pycache__ next to the collection's files.
 ENV PATH=/opt/venv/bin:$PATH \
     LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/usr/share/ansible/collections \
     HOME=/opt/ansible \
     WATCHES_FILE=/opt/ansible/watches.yaml \
     ANSIBLE_CONTENT_ROOT=/opt/ansible \
@@ -63,11 +79,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     ANSIBLE_LOCAL_TEMP=/tmp/.ansible/tmp \
     ANSIBLE_REMOTE_TEMP=/tmp/.ansible/tmp \
     RUNNER_DIR=/tmp/hourglass-operator
-# ansible.cfg names roles/ and plugins/ relative to itself, so they resolve inside /opt/ansible.
-COPY watches.yaml ansible.cfg requirements.yml /opt/ansible/
-COPY roles/ /opt/ansible/roles/
-COPY playbooks/ /opt/ansible/playbooks/
-COPY plugins/ /opt/ansible/plugins/
+COPY watches.yaml ansible.cfg /opt/ansible/
 WORKDIR /opt/ansible
 USER 1001:0
 EXPOSE 8080 8081

@@ -14,13 +14,18 @@ TESTENV := hack/testenv/testenv.sh
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv native devnet-build devnet devnet-down testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit molecule demo bench bench-executor clean
+.PHONY: help venv native collection devnet-build devnet devnet-down testenv cluster-up cluster-down cluster-status kubeconfig crd lint test test-unit molecule demo bench bench-executor clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
-	@echo "other targets: venv native devnet-build devnet-down testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit molecule bench bench-executor clean"
+	@echo "other targets: venv native collection devnet-build devnet-down testenv cluster-up cluster-down cluster-status kubeconfig crd lint test-unit molecule bench bench-executor clean"
 
-venv: $(VENV_STAMP) native
+venv: $(VENV_STAMP) native collection
+
+# The checkout is the Ansible collection hourglass.operator (galaxy.yml): linked into the venv's
+# site-packages, Ansible and Python find it from any directory (hack/collection/link.py).
+collection: $(VENV_STAMP)
+	$(VENV)/bin/python hack/collection/link.py
 
 # The executor's native BN254 library (gnark-crypto via cgo), cached by a hash of its sources and
 # linked into the package; a warm run only re-links it.

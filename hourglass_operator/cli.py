@@ -16,13 +16,13 @@ import threading
 import uuid
 from pathlib import Path
 
-import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_client
 
 from hourglass_operator import health, logs
 from hourglass_operator.controller import Controller
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.runner import AnsibleBatchRunner
-from hourglass_operator.status_sync import StatusSync, load_status_rules
+from hourglass_operator.status_sync import StatusSync
 from hourglass_operator.watches import WatchesError, load_watches
 
 log = logging.getLogger("hourglass_operator")
@@ -143,16 +143,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def api_client(kubeconfig: str) -> kubernetes.client.ApiClient:
-    configuration = kubernetes.client.Configuration()
-    if kubeconfig:
-        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = API_CONNECTIONS
-    return kubernetes.client.ApiClient(configuration)
-
-
 def run(args: argparse.Namespace) -> int:
     logs.setup(args.log_level, args.log_format)
     if args.max_batch_size < 1 or args.max_concurrent_reconciles < 1:
@@ -163,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     except WatchesError as error:
         log.error("invalid watches file: %s", error)
         return 2
-    api = api_client(args.kubeconfig)
+    api = api_client(args.kubeconfig or None, pool_size=API_CONNECTIONS)
     stop, is_leader = threading.Event(), threading.Event()
     namespaces = [n.strip() for n in args.namespaces.split(",") if n.strip()]
     controllers = []
@@ -174,10 +164,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         status_sync = None
         if args.status_fast_path and watch.kind == "Performer":
-            status_sync = StatusSync(
-                api, load_status_rules(args.content_root), group=watch.group, version=watch.version,
-                plural=watch.plural,
-            )  # fmt: skip
+            status_sync = StatusSync(api, group=watch.group, version=watch.version, plural=watch.plural)
         controllers.append(Controller(
             api, watch, runner, namespaces=namespaces, max_batch=args.max_batch_size,
             batch_window=args.batch_window, workers=args.max_concurrent_reconciles, stop=stop,

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import child_name
 
 from hourglass_operator import metrics
 from hourglass_operator.informer import Informer, Obj, object_key
@@ -179,7 +180,7 @@ class Controller:
         return None, None
 
     def _child(self, kind: str, namespace: str, cr_name: str) -> Obj | None:
-        key = f"{namespace}/performer-{cr_name}"
+        key = f"{namespace}/{child_name(cr_name)}"
         for informer in self.children[kind]:
             obj = informer.get(key)
             if obj is not None:

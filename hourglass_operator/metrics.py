@@ -6,6 +6,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -32,7 +33,6 @@ BATCH_SIZE = Histogram(
 MODULE_CALLS = Counter("hourglass_ansible_module_calls_total", "Ansible task results (module calls)")
 QUEUE_DEPTH = Gauge("hourglass_workqueue_depth", "Keys waiting in the work queue")
 QUEUE_IN_PROGRESS = Gauge("hourglass_workqueue_in_progress", "Keys being reconciled or synced now")
-PHASES = ("Pending", "Running", "Upgrading", "Terminating", "Failed")
 
 
 class _PerformersByPhase(Collector):

@@ -3,8 +3,8 @@ what happened to each of them.
 
 Each run gets a private data dir with the batch's extra vars (every CR string marked unsafe) and
 runs the watch's playbook (or a generated one that applies its role) against localhost, with the
-operator's own Python as interpreter and the repository's modules, module_utils and roles on
-Ansible's paths.
+operator's own Python as interpreter; Ansible finds the roles and modules of the collection
+hourglass.operator on that Python's path (or ANSIBLE_COLLECTIONS_PATH).
 
 Per-CR outcomes reach the loop through a side channel, not through ansible-runner's events: the run
 gets the extra var `_hourglass_results_file` (a file in its private data dir) and the
@@ -101,9 +101,6 @@ class AnsibleBatchRunner:
         bin_dir = str(Path(sys.executable).parent)
         env = {
             "ANSIBLE_CONFIG": str(self.content_root / "ansible.cfg"),
-            "ANSIBLE_ROLES_PATH": str(self.content_root / "roles"),
-            "ANSIBLE_LIBRARY": str(self.content_root / "plugins" / "modules"),
-            "ANSIBLE_MODULE_UTILS": str(self.content_root / "plugins" / "module_utils"),
             "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
             "ANSIBLE_GATHERING": "explicit",
             "ANSIBLE_LOCALHOST_WARNING": "false",

@@ -6,12 +6,12 @@ the spec hash and labels of the pod it established, the resourceVersion of the S
 cluster domain. A change of a Pod or Service queues a status-only sync of its Performer; the
 status worker checks that the Performer still matches its baseline (same uid and generation, not
 being deleted; pod present, not terminating, with that spec hash and those labels; the Service
-untouched since) and then computes the status with the role's own rules
-(`plugins/module_utils/performer_status.py`, loaded from the content root, so both paths share
-one implementation), patches it when it changed and records the same Events. Anything else is
-escalated to a full reconcile, which stays the only writer of Pods and Services; when the pod of a
-Performer that says it is ready is gone, terminating or not ready, the status is first patched to
-say so (with the last reconcile's outcome kept), because the full reconcile takes seconds.
+untouched since) and then computes the status with the role's own rules (the collection's
+`plugins/module_utils/performer_status.py`, imported from ansible_collections.hourglass.operator,
+so both paths share one implementation), patches it when it changed and records the same Events.
+Anything else is escalated to a full reconcile, which stays the only writer of Pods and Services;
+when the pod of a Performer that says it is ready is gone, terminating or not ready, the status is
+first patched to say so (with the last reconcile's outcome kept), because the full reconcile takes seconds.
 
 A change of nothing but a Performer's status queues a sync too: when the status is not what this
 path would write, and differs from the last status it wrote or found right, another client wrote
@@ -23,23 +23,21 @@ says so. A full reconcile writes the status itself, so it ends what this path re
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import threading
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_status as status_rules
 
 from hourglass_operator.informer import Obj, object_key
 
 log = logging.getLogger(__name__)
 
-SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
-RULES_FILE = Path("plugins") / "module_utils" / "performer_status.py"
+SPEC_HASH = contract.SPEC_HASH_ANNOTATION
 
 
 class Outcome(Enum):
@@ -57,17 +55,6 @@ class Baseline:
     pod_labels: dict[str, str]
     service_resource_version: str
     cluster_domain: str
-
-
-def load_status_rules(content_root: Path) -> ModuleType:
-    """The role's status rules, imported from the content root's module_utils."""
-    path = content_root / RULES_FILE
-    spec = importlib.util.spec_from_file_location("hourglass_performer_status_rules", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the status rules from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _matches(baseline: Baseline, cr: Obj, pod: Obj | None, service: Obj | None) -> bool:
@@ -89,7 +76,7 @@ def _matches(baseline: Baseline, cr: Obj, pod: Obj | None, service: Obj | None) 
 
 def _last_error(status: Obj) -> str | None:
     """The failure the last full reconcile reported (its Reconciled condition), kept as it is."""
-    reconciled = next((c for c in status.get("conditions") or [] if c.get("type") == "Reconciled"), {})
+    reconciled = next((c for c in status.get("conditions") or [] if c.get("type") == contract.RECONCILED), {})
     return reconciled.get("message") if reconciled.get("status") == "False" else None
 
 
@@ -97,16 +84,14 @@ class StatusSync:
     def __init__(
         self,
         api: kubernetes.client.ApiClient,
-        rules: ModuleType,
         *,
-        group: str,
-        version: str,
-        plural: str,
-        component: str = "hourglass-operator",
+        group: str = contract.GROUP,
+        version: str = contract.VERSION,
+        plural: str = contract.PLURAL,
+        component: str = contract.DEFAULT_FIELD_MANAGER,
     ) -> None:
         self.custom = kubernetes.client.CustomObjectsApi(api)
         self.core = kubernetes.client.CoreV1Api(api)
-        self.rules = rules
         self.group, self.version, self.plural = group, version, plural
         self.component = component
         self._baselines: dict[str, Baseline] = {}
@@ -154,24 +139,24 @@ class StatusSync:
         with self._lock:
             baseline = self._baselines.get(object_key(cr))
         previous = cr.get("status") or {}
-        now = self.rules.now_rfc3339()
+        now = contract.now()
         if baseline is None or not _matches(baseline, cr, pod, service):
-            if not previous.get("ready") or self.rules.pod_is_ready(pod):
+            if not previous.get("ready") or status_rules.pod_is_ready(pod):
                 return Outcome.ESCALATE, None
-            status = self.rules.compute_status(
+            status = status_rules.compute_status(
                 cr, pod, now=now, deleting=bool(cr["metadata"].get("deletionTimestamp")),
                 error=_last_error(previous),
             )  # fmt: skip
             status["grpcEndpoint"] = previous.get("grpcEndpoint", status["grpcEndpoint"])
             return Outcome.ESCALATE, self._patch(cr, previous, status, now)
-        status = self.rules.compute_status(cr, pod, now=now, cluster_domain=baseline.cluster_domain)
+        status = status_rules.compute_status(cr, pod, now=now, cluster_domain=baseline.cluster_domain)
         if status == previous:
             self._remember(cr, status)
             return Outcome.UNCHANGED, None
         ours = self._written_by_us(cr)
         foreign = ours is not None and ours != previous
         if foreign:  # another client wrote the status: start again from ours
-            status = self.rules.compute_status(
+            status = status_rules.compute_status(
                 {**cr, "status": ours}, pod, now=now, cluster_domain=baseline.cluster_domain
             )
         updated = self._patch(cr, previous, status, now, restoring=foreign)
@@ -193,13 +178,13 @@ class StatusSync:
             if error.status == 404:  # deleted meanwhile: nothing to report
                 return None
             raise
-        events = self.rules.transitions(previous, status)
+        events = status_rules.transitions(previous, status)
         if restoring:
             changed = sorted(k for k in previous.keys() | status.keys() if previous.get(k) != status.get(k))
-            events = [("Warning", "StatusRestored", "restored the status another client wrote (changed: "
-                       + ", ".join(changed) + ")")]  # fmt: skip
+            message = "restored the status another client wrote (changed: " + ", ".join(changed) + ")"
+            events = [("Warning", contract.Reason.STATUS_RESTORED, message)]
         for event_type, reason, message in events:
-            body = self.rules.event_object(cr, event_type, reason, message, self.component, now)
+            body = status_rules.event_object(cr, event_type, reason, message, self.component, now)
             with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
                 self.core.create_namespaced_event(meta["namespace"], body)
         return updated

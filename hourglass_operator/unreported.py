@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
 from hourglass_operator.informer import Obj, object_key
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def delete_children(core: kubernetes.client.CoreV1Api, namespace: str, name: str) -> list[str]:
     """Deletes Pod and Service `performer-<name>` (in the background, like the role) and returns the
     kinds still present afterwards (a pod with a grace period, say). API errors propagate."""
-    child = f"performer-{name}"
+    child = contract.child_name(name)
     calls = {
         "Pod": (core.delete_namespaced_pod, core.read_namespaced_pod),
         "Service": (core.delete_namespaced_service, core.read_namespaced_service),
@@ -46,7 +46,9 @@ def delete_children(core: kubernetes.client.CoreV1Api, namespace: str, name: str
 class Warnings:
     """Warning Events about resources, each reason recorded once until `clear`."""
 
-    def __init__(self, core: kubernetes.client.CoreV1Api, component: str = "hourglass-operator") -> None:
+    def __init__(
+        self, core: kubernetes.client.CoreV1Api, component: str = contract.DEFAULT_FIELD_MANAGER
+    ) -> None:
         self.core = core
         self.component = component
         self._last: dict[str, str] = {}
@@ -59,7 +61,7 @@ class Warnings:
                 return
             self._last[key] = message
         meta = cr["metadata"]
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = contract.now()
         event = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {

@@ -1,6 +1,10 @@
 """Reads watches.yaml in the operator-sdk Ansible format: which kind runs which role or playbook,
 with which vars and finalizer. Anything unknown or invalid stops start-up with an error naming it.
 
+A role is a directory (relative names resolve under `roles/` next to the file) or, as operator-sdk
+accepts, a collection's role by FQCN (`hourglass.operator.performer`), which must be installed where
+Ansible looks for collections.
+
 Supported keys: group, version, kind, role, playbook, vars, finalizer {name, role, playbook, vars},
 reconcilePeriod, manageStatus, watchDependentResources, snakeCaseParameters, markUnsafe, selector
 {matchLabels, matchExpressions}, maxRunnerArtifacts.
@@ -11,7 +15,9 @@ strings must never be templated) and `manageStatus: true` (the role writes statu
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,7 @@ WATCH_KEYS = {
 }  # fmt: skip
 FINALIZER_KEYS = {"name", "role", "playbook", "vars"}
 SELECTOR_KEYS = {"matchLabels", "matchExpressions"}
+FQCN_ROLE = re.compile(r"^([a-z0-9_]+)\.([a-z0-9_]+)\.([a-z0-9_]+)$")
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$")
 
 
@@ -35,7 +42,7 @@ class WatchesError(ValueError):
 @dataclass(frozen=True)
 class Finalizer:
     name: str
-    role: Path | None = None
+    role: Path | str | None = None
     playbook: Path | None = None
     vars: dict[str, Any] = field(default_factory=dict)
 
@@ -45,7 +52,7 @@ class Watch:
     group: str
     version: str
     kind: str
-    role: Path | None = None
+    role: Path | str | None = None  # a directory, or a collection's role by FQCN
     playbook: Path | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     finalizer: Finalizer | None = None
@@ -107,6 +114,29 @@ def _path(value: Any, base: Path, where: str, *, role: bool) -> Path:
     return path.resolve()
 
 
+def collection_paths() -> list[Path]:
+    """Where Ansible looks for collections: ANSIBLE_COLLECTIONS_PATH (else its defaults), then the
+    Python path."""
+    configured = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
+    paths = (
+        configured.split(os.pathsep)
+        if configured
+        else ["~/.ansible/collections", "/usr/share/ansible/collections"]
+    )
+    return [Path(p).expanduser() for p in paths if p] + [Path(p) for p in sys.path if p]
+
+
+def _collection_role(value: str, where: str) -> str:
+    namespace, collection, role = FQCN_ROLE.match(value).groups()
+    for path in collection_paths():
+        if (path / "ansible_collections" / namespace / collection / "roles" / role).is_dir():
+            return value
+    raise WatchesError(
+        f"{where}: role {value} is not installed (no collection {namespace}.{collection} with that role "
+        "on ANSIBLE_COLLECTIONS_PATH or the Python path)"
+    )
+
+
 def _bool(entry: dict, key: str, default: bool, where: str) -> bool:
     value = entry.get(key, default)
     if not isinstance(value, bool):
@@ -114,10 +144,12 @@ def _bool(entry: dict, key: str, default: bool, where: str) -> bool:
     return value
 
 
-def _target(entry: dict, base: Path, where: str) -> tuple[Path | None, Path | None]:
+def _target(entry: dict, base: Path, where: str) -> tuple[Path | str | None, Path | None]:
     if ("role" in entry) == ("playbook" in entry):
         raise WatchesError(f"{where}: set exactly one of role or playbook")
     if "role" in entry:
+        if isinstance(entry["role"], str) and FQCN_ROLE.match(entry["role"]):
+            return _collection_role(entry["role"], f"{where}.role"), None
         return _path(entry["role"], base, f"{where}.role", role=True), None
     return None, _path(entry["playbook"], base, f"{where}.playbook", role=False)
 

@@ -1,6 +1,7 @@
-"""Kubernetes API access for the project's Ansible modules, configured like kubernetes.core's:
-an explicit kubeconfig/context, else K8S_AUTH_KUBECONFIG / KUBECONFIG, else in-cluster, else
-~/.kube/config."""
+"""Kubernetes API access for this collection's modules and for the runner loop (`hourglass_operator`
+builds its client with `api_client` too: one factory for both), configured like kubernetes.core's
+modules: an explicit kubeconfig/context, else K8S_AUTH_KUBECONFIG / KUBECONFIG, else in-cluster,
+else ~/.kube/config. Also the REST call the modules make and the YAML-safe JSON of apply patches."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 # json.dumps writes a character outside the Basic Multilingual Plane (an emoji) as a surrogate pair of
 # \u escapes, which YAML parsers refuse, and the API server reads apply patches as YAML. Such pairs
-# are written as the character itself; every other escape stays (the role's performer_render filter
-# does the same to what it renders).
+# are written as the character itself. Every other escape stays: YAML cannot hold DEL, C1 controls or
+# U+FFFE verbatim and reads NEL and U+2028 as line breaks (the performer_render filter emits every
+# value of its templates through this too).
 _SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
 
 
@@ -21,9 +23,13 @@ def _astral(match: re.Match) -> str:
     return match.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
 
 
-def yaml_safe_json(value: Any) -> str:
+def yaml_safe_json(value: Any, **dumps_options: Any) -> str:
     """JSON that a YAML parser reads back as `value`, whatever Unicode it holds."""
-    return _SURROGATE_PAIR.sub(_astral, json.dumps(value))
+    return _SURROGATE_PAIR.sub(_astral, json.dumps(value, **dumps_options))
+
+
+# The connection options of every module (documented by the doc fragment hourglass.operator.kube).
+KUBE_ARGUMENT_SPEC = {"kubeconfig": {"type": "path"}, "context": {"type": "str"}}
 
 
 def api_client(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 4) -> Any:
@@ -52,6 +58,11 @@ def object_path(obj: dict) -> str:
     if obj.get("apiVersion", "v1") != "v1" or kind not in CORE_PLURALS:
         raise ValueError(f"unsupported kind {obj.get('apiVersion')}/{kind}")
     return f"/api/v1/namespaces/{meta['namespace']}/{CORE_PLURALS[kind]}/{meta['name']}"
+
+
+def caller(client: Any) -> Any:
+    """`request` bound to `client`: the REST call the modules' logic takes."""
+    return lambda method, path, **options: request(client, method, path, **options)
 
 
 def request(

@@ -1,7 +1,8 @@
 """Computes a Performer's status from what the operator observed: its Pod, its Service, whether a
 spec change is replacing the pod, whether the Performer is being deleted, and the last reconcile's
 error. Pure functions (no API calls) so that the rules are unit-tested; the performer_status
-module applies the result.
+module (through performer_status_writer) and the runner loop's status fast path apply the result.
+The names (phases, condition types, reasons, the children's names) are the Performer contract's.
 
 Rules (upstream contract §1, with upstream's bugs fixed):
 - phase is always one of Pending, Running, Upgrading, Terminating, Failed; Upgrading lasts from
@@ -16,26 +17,27 @@ Rules (upstream contract §1, with upstream's bugs fixed):
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-PHASES = ("Pending", "Running", "Upgrading", "Terminating", "Failed")
-CONDITION_TYPES = ("Ready", "Scheduled", "Reconciled")
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    DEFAULT_CLUSTER_DOMAIN,
+    FAILED,
+    PENDING,
+    READY,
+    RECONCILED,
+    RUNNING,
+    SCHEDULED,
+    TERMINATING,
+    UPGRADING,
+    Reason,
+    child_name,
+    grpc_endpoint,
+)
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    now as rfc3339_now,
+)
 
 Obj = dict[str, Any]
-
-
-def child_name(performer_name: str) -> str:
-    """Name of the Pod and the Service of a Performer."""
-    return f"performer-{performer_name}"
-
-
-def grpc_endpoint(performer_name: str, namespace: str, cluster_domain: str = "cluster.local") -> str:
-    return f"{child_name(performer_name)}.{namespace}.svc.{cluster_domain}"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pod_condition(pod: Obj, kind: str) -> Obj:
@@ -56,58 +58,58 @@ def _phase(
     pod: Obj | None, *, deleting: bool, upgrading: bool, error: str | None, was_upgrading: bool
 ) -> str:
     if deleting:
-        return "Terminating"
+        return TERMINATING
     if upgrading:
-        return "Upgrading"
+        return UPGRADING
     if not pod:
-        return "Failed" if error else "Pending"
+        return FAILED if error else PENDING
     pod_phase = (pod.get("status") or {}).get("phase")
     if pod_phase in ("Failed", "Succeeded"):  # a performer never exits on its own (restartPolicy Always)
-        return "Failed"
+        return FAILED
     if was_upgrading and not pod_is_ready(pod):  # an upgrade lasts until the new pod is ready
-        return "Upgrading"
+        return UPGRADING
     if pod_phase == "Running":
-        return "Running"
-    return "Pending"  # Pending, Unknown, or not reported yet
+        return RUNNING
+    return PENDING  # Pending, Unknown, or not reported yet
 
 
 def _ready_condition(pod: Obj | None, phase: str, ready: bool) -> tuple[str, str, str]:
     if ready:
-        return "True", "PodReady", "the performer pod is running and ready"
-    if phase == "Terminating":
-        return "False", "Terminating", "the Performer is being deleted"
-    if phase == "Upgrading":
-        return "False", "Upgrading", "the pod is being replaced because the Performer's spec changed"
+        return "True", Reason.POD_READY, "the performer pod is running and ready"
+    if phase == TERMINATING:
+        return "False", Reason.TERMINATING, "the Performer is being deleted"
+    if phase == UPGRADING:
+        return "False", Reason.UPGRADING, "the pod is being replaced because the Performer's spec changed"
     if not pod:
-        return "False", "PodNotCreated", "the performer pod does not exist yet"
+        return "False", Reason.POD_NOT_CREATED, "the performer pod does not exist yet"
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return "False", "PodTerminating", "the performer pod is being deleted"
+        return "False", Reason.POD_TERMINATING, "the performer pod is being deleted"
     pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
     if pod_phase in ("Failed", "Succeeded"):
         reason = (pod.get("status") or {}).get("reason") or f"Pod{pod_phase}"
-        return "False", "PodFailed", f"the performer pod ended ({reason})"
+        return "False", Reason.POD_FAILED, f"the performer pod ended ({reason})"
     if pod_phase == "Running":
         message = _pod_condition(pod, "Ready").get("message") or "the performer pod is not ready"
-        return "False", "PodNotReady", message
-    return "False", "PodPending", f"the performer pod is {pod_phase}"
+        return "False", Reason.POD_NOT_READY, message
+    return "False", Reason.POD_PENDING, f"the performer pod is {pod_phase}"
 
 
 def _scheduled_condition(pod: Obj | None) -> tuple[str, str, str]:
     if not pod:
-        return "Unknown", "PodNotCreated", "the performer pod does not exist yet"
+        return "Unknown", Reason.POD_NOT_CREATED, "the performer pod does not exist yet"
     node = (pod.get("spec") or {}).get("nodeName")
     if node:
-        return "True", "Scheduled", f"the performer pod is bound to node {node}"
+        return "True", Reason.SCHEDULED, f"the performer pod is bound to node {node}"
     scheduled = _pod_condition(pod, "PodScheduled")
     if scheduled.get("status") == "False":
-        return "False", scheduled.get("reason") or "Unschedulable", scheduled.get("message") or ""
-    return "Unknown", "SchedulingPending", "the scheduler has not placed the performer pod yet"
+        return "False", scheduled.get("reason") or Reason.UNSCHEDULABLE, scheduled.get("message") or ""
+    return "Unknown", Reason.SCHEDULING_PENDING, "the scheduler has not placed the performer pod yet"
 
 
 def _reconciled_condition(error: str | None) -> tuple[str, str, str]:
     if error:
-        return "False", "ReconcileFailed", error
-    return "True", "ReconcileSucceeded", "the Pod and Service match the Performer's spec"
+        return "False", Reason.RECONCILE_FAILED, error
+    return "True", Reason.RECONCILE_SUCCEEDED, "the Pod and Service match the Performer's spec"
 
 
 def _condition(previous: list[Obj], kind: str, value: tuple[str, str, str], generation: int, now: str) -> Obj:
@@ -133,10 +135,10 @@ def compute_status(
     error: str | None = None,
     upgraded_at: str | None = None,
     now: str | None = None,
-    cluster_domain: str = "cluster.local",
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> Obj:
     """The status the Performer should have, carrying over timestamps that did not change."""
-    now = now or now_rfc3339()
+    now = now or rfc3339_now()
     meta = performer["metadata"]
     previous = performer.get("status") or {}
     generation = int(meta.get("generation") or 0)
@@ -145,9 +147,9 @@ def compute_status(
         deleting=deleting,
         upgrading=upgrading,
         error=error,
-        was_upgrading=previous.get("phase") == "Upgrading",
+        was_upgrading=previous.get("phase") == UPGRADING,
     )
-    ready = phase == "Running" and pod_is_ready(pod)
+    ready = phase == RUNNING and pod_is_ready(pod)
     old_conditions = previous.get("conditions") or []
     status: Obj = {
         "phase": phase,
@@ -157,9 +159,9 @@ def compute_status(
         "grpcEndpoint": grpc_endpoint(meta["name"], meta["namespace"], cluster_domain),
         "observedGeneration": generation,
         "conditions": [
-            _condition(old_conditions, "Ready", _ready_condition(pod, phase, ready), generation, now),
-            _condition(old_conditions, "Scheduled", _scheduled_condition(pod), generation, now),
-            _condition(old_conditions, "Reconciled", _reconciled_condition(error), generation, now),
+            _condition(old_conditions, READY, _ready_condition(pod, phase, ready), generation, now),
+            _condition(old_conditions, SCHEDULED, _scheduled_condition(pod), generation, now),
+            _condition(old_conditions, RECONCILED, _reconciled_condition(error), generation, now),
         ],
     }
     if ready and not previous.get("ready"):
@@ -176,22 +178,22 @@ def transitions(previous: Obj, current: Obj) -> list[tuple[str, str, str]]:
     events = []
     old = {c["type"]: c for c in previous.get("conditions") or []}
     new = {c["type"]: c for c in current["conditions"]}
-    if new["Ready"]["status"] != old.get("Ready", {}).get("status"):
-        if new["Ready"]["status"] == "True":
-            events.append(("Normal", "Ready", f"performer is ready at {current['grpcEndpoint']}"))
-        elif old.get("Ready", {}).get("status") == "True":
-            events.append(("Warning", "NotReady", new["Ready"]["message"]))
-    scheduled = new["Scheduled"]
+    if new[READY]["status"] != old.get(READY, {}).get("status"):
+        if new[READY]["status"] == "True":
+            events.append(("Normal", Reason.READY, f"performer is ready at {current['grpcEndpoint']}"))
+        elif old.get(READY, {}).get("status") == "True":
+            events.append(("Warning", Reason.NOT_READY, new[READY]["message"]))
+    scheduled = new[SCHEDULED]
     if scheduled["status"] == "False" and (
-        old.get("Scheduled", {}).get("status") != "False"
-        or old.get("Scheduled", {}).get("message") != scheduled["message"]
+        old.get(SCHEDULED, {}).get("status") != "False"
+        or old.get(SCHEDULED, {}).get("message") != scheduled["message"]
     ):
         events.append(("Warning", scheduled["reason"], scheduled["message"]))
-    reconciled = new["Reconciled"]
-    if reconciled["status"] == "False" and old.get("Reconciled", {}).get("message") != reconciled["message"]:
-        events.append(("Warning", "ReconcileFailed", reconciled["message"]))
+    reconciled = new[RECONCILED]
+    if reconciled["status"] == "False" and old.get(RECONCILED, {}).get("message") != reconciled["message"]:
+        events.append(("Warning", Reason.RECONCILE_FAILED, reconciled["message"]))
     if current.get("lastUpgrade") and current["lastUpgrade"] != previous.get("lastUpgrade"):
-        events.append(("Normal", "Upgrading", "replacing the pod because the Performer's spec changed"))
+        events.append(("Normal", Reason.UPGRADING, "replacing the pod because the Performer's spec changed"))
     return events
 
 

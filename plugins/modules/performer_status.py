@@ -1,12 +1,8 @@
 #!/usr/bin/python
 """Ansible module performer_status: writes the status of a batch of Performers and emits Events.
-
-It receives what the role rendered, observed and applied, computes each Performer's status with
-module_utils/performer_status.py, patches the status subresource only where it changed, creates
-an Event for each transition, and returns one result per Performer. The runner loop reads them (to
-retry failed Performers with back-off and release finalizers) from `results_file`, because
-ansible-runner drops event payloads over 700 kB; for the same reason the invocation it reports
-names the batch's Performers instead of echoing the batch.
+The logic is module_utils/status_writer.py (unit-tested) with the status rules of
+module_utils/performer_status.py; this file declares the arguments and reports. The invocation it
+reports names the batch's Performers instead of echoing the batch (megabytes for large batches).
 """
 
 from __future__ import annotations
@@ -52,7 +48,7 @@ options:
     type: dict
     default: {}
   state:
-    description: C(present) for a reconcile, C(absent) for a finalizer run.
+    description: V(present) for a reconcile, V(absent) for a finalizer run.
     type: str
     choices: [present, absent]
     default: present
@@ -68,13 +64,19 @@ options:
     description: Also append the results there, one JSON object per line (how the runner loop
       reads them whatever the batch's size). Not set under the operator-sdk ansible-operator.
     type: path
-  kubeconfig:
-    description: Path to a kubeconfig; defaults as kubernetes.core modules do.
-    type: path
-  context:
-    description: Kubeconfig context.
-    type: str
+extends_documentation_fragment:
+  - hourglass.operator.kube
 author: hourglass-operator maintainers
+"""
+
+EXAMPLES = r"""
+# What the performer role does after applying a batch (see roles/performer/tasks/status.yml).
+- name: Update the status of every Performer of the batch
+  hourglass.operator.performer_status:
+    batch: "{{ _performer_batch }}"
+    plan: "{{ _performer_plan.performers }}"
+    applied: "{{ _performer_applied }}"
+    state: present
 """
 
 RETURN = r"""
@@ -97,57 +99,24 @@ results:
       type: dict
 """
 
-import contextlib
-import json
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.hourglass_kube import api_client, request
-from ansible.module_utils.performer_status import (
-    child_name,
-    compute_status,
-    event_object,
-    now_rfc3339,
-    transitions,
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    KUBE_ARGUMENT_SPEC,
+    api_client,
+    caller,
+)
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    DEFAULT_CLUSTER_DOMAIN,
+    DEFAULT_FIELD_MANAGER,
+)
+from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
+    CONCURRENT_WRITES,
+    StatusWriter,
+    batch_keys,
+    write_results,
 )
 
-GROUP = "hourglass.eigenlayer.io"
-VERSION = "v1alpha1"
-PLURAL = "performers"
-CONCURRENT_WRITES = 16
-
-
-def results_by_object(registered: dict) -> dict:
-    """The results of a performer_apply task by (kind, namespace, name)."""
-    if not registered or registered.get("skipped"):
-        return {}
-    return {
-        (r["object"]["kind"], r["object"]["namespace"], r["object"]["name"]): r
-        for r in registered["result"]["results"]
-    }
-
-
-def error_of(result: dict | None) -> str | None:
-    error = (result or {}).get("error")
-    if not error:
-        return None
-    return error.get("msg") or str(error)
-
-
-def invocation(params: dict) -> dict:
-    """What the result reports of the module's arguments: the scalars, and the keys of the batch
-    rather than the batch (which holds whole Performers and can be megabytes large)."""
-    args = {k: v for k, v in params.items() if k not in ("batch", "observed", "plan", "applied",
-                                                          "replaced", "deleted")}  # fmt: skip
-    metas = [item["_hourglass_eigenlayer_io_performer"]["metadata"] for item in params["batch"]]
-    args["batch"] = [f"{meta['namespace']}/{meta['name']}" for meta in metas]
-    return {"module_args": args}
-
-
-def write_results(path: str, results: list) -> None:
-    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in results)
-    with open(path, "a", encoding="utf-8") as stream:
-        stream.write(lines)
+BATCH_SIZED = ("batch", "observed", "plan", "applied", "updated", "replaced", "deleted")
 
 
 def main() -> None:
@@ -161,138 +130,27 @@ def main() -> None:
             "replaced": {"type": "dict", "default": {}},
             "deleted": {"type": "dict", "default": {}},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "field_manager": {"type": "str", "default": "hourglass-operator"},
-            "cluster_domain": {"type": "str", "default": "cluster.local"},
+            "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
+            "cluster_domain": {"type": "str", "default": DEFAULT_CLUSTER_DOMAIN},
             "results_file": {"type": "path"},
-            "kubeconfig": {"type": "path"},
-            "context": {"type": "str"},
+            **KUBE_ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )
     params = module.params
-    import kubernetes
-
     client = api_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_WRITES)
-    custom = kubernetes.client.CustomObjectsApi(client)
-    core = kubernetes.client.CoreV1Api(client)
-    plan = params["plan"]
-    applied = results_by_object(params["applied"])
-    updated = results_by_object(params["updated"])
-    replaced = results_by_object(params["replaced"])
-    deleted = results_by_object(params["deleted"])
-    now = now_rfc3339()
-
-    def reconcile_status(item: dict) -> dict:
-        performer = item["_hourglass_eigenlayer_io_performer"]
-        meta = performer["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
-        key, child = f"{namespace}/{name}", child_name(name)
-        entry = plan.get(key, {})
-        pod_key, service_key = ("Pod", namespace, child), ("Service", namespace, child)
-        pod_result = applied.get(pod_key) or replaced.get(pod_key)
-        service_result = applied.get(service_key) or updated.get(service_key)
-        object_results = [pod_result, service_result, deleted.get(pod_key), deleted.get(service_key)]
-        errors = [entry.get("error")] + [error_of(r) for r in object_results]
-        error = "; ".join(e for e in errors if e) or None
-
-        observed = item.get("_hourglass_observed") or params["observed"].get(key) or {}
-        pod, service = observed.get("pod"), observed.get("service")
-        pod_written = bool(
-            pod_result and not error_of(pod_result) and (pod_result.get("result") or {}).get("metadata")
-        )
-        if pod_written:
-            # The pod was created (or relabelled) earlier in this run and may have been scheduled,
-            # started or become ready since: report what it is now, not what the apply returned.
-            pod = fresh_pod(namespace, child) or pod_result["result"]
-        elif entry.get("pod_action") == "replace":
-            pod = None  # the old pod is terminating; its replacement comes with the run its deletion triggers
-        if service_result and not error_of(service_result):
-            service = service_result.get("result") or service
-        status = compute_status(
-            performer,
-            pod,
-            deleting=params["state"] == "absent" or bool(meta.get("deletionTimestamp")),
-            upgrading=bool(entry.get("upgrading")),
-            error=error,
-            upgraded_at=entry.get("upgraded_at"),
-            now=now,
-            cluster_domain=params["cluster_domain"],
-        )
-        previous = performer.get("status") or {}
-        patched = False
-        if status != previous and not module.check_mode:
-            try:
-                custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, PLURAL, name, {"status": status}
-                )
-                patched = True
-            except kubernetes.client.ApiException as exc:
-                if exc.status != 404:  # a Performer deleted meanwhile needs no status
-                    error = error or f"status update failed: {exc.status} {exc.reason}"
-        events = (transitions(previous, status) if patched else []) + drift_events(entry, error)
-        for event_type, reason, message in events:
-            with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
-                core.create_namespaced_event(
-                    namespace,
-                    event_object(performer, event_type, reason, message, params["field_manager"], now),
-                )
-        return {
-            "namespace": namespace,
-            "name": name,
-            "phase": status["phase"],
-            "ready": status["ready"],
-            "error": error,
-            "patched": patched,
-            "children_gone": children_gone(entry, [deleted.get(pod_key), deleted.get(service_key)]),
-            "baseline": baseline(entry, service, error, pod_written),
-        }
-
-    def drift_events(entry: dict, error: str | None) -> list:
-        """A Warning for each child another client changed, saying what this run did about it."""
-        found = entry.get("drift") or {}
-        events = []
-        if found.get("pod"):
-            events.append(("Warning", "PodDrifted", "replacing the pod, changed by another client: "
-                           + "; ".join(found["pod"])))  # fmt: skip
-        if found.get("service"):
-            outcome = "could not restore" if error else "restored"
-            events.append(("Warning", "ServiceDrifted", f"{outcome} the Service, changed by another client: "
-                           + "; ".join(found["service"])))  # fmt: skip
-        return events
-
-    def children_gone(entry: dict, deletions: list) -> bool:
-        """Whether a deleted Performer's Pod and Service are gone: none was left, or this run deleted
-        every one that was and saw it disappear."""
-        done = [r for r in deletions if r and not r.get("pending") and not error_of(r)]
-        return bool(entry.get("children_gone")) or (
-            params["state"] == "absent" and len(done) == entry.get("children_deleted", -1)
-        )
-
-    def fresh_pod(namespace: str, name: str) -> dict | None:
-        status, body = request(client, "GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
-        return body if status == 200 else None
-
-    def baseline(entry: dict, service: dict | None, error: str | None, pod_written: bool) -> dict | None:
-        """What this reconcile established, when the pod it wants exists (see RETURN)."""
-        service_version = ((service or {}).get("metadata") or {}).get("resourceVersion")
-        if error or params["state"] != "present" or not entry.get("spec_hash") or not service_version:
-            return None
-        if entry.get("pod_action") == "wait" or (entry.get("pod_action") == "replace" and not pod_written):
-            return None
-        return {
-            "spec_hash": entry["spec_hash"],
-            "pod_labels": entry["pod_labels"],
-            "service_resource_version": service_version,
-            "cluster_domain": params["cluster_domain"],
-        }
-
-    # The API calls of a batch are independent: issue them concurrently (results keep the order).
-    with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES) as pool:
-        results = list(pool.map(reconcile_status, params["batch"]))
-    changed = any(r["patched"] for r in results)
+    writer = StatusWriter(
+        caller(client), plan=params["plan"], applied=params["applied"], updated=params["updated"],
+        replaced=params["replaced"], deleted=params["deleted"], observed=params["observed"],
+        state=params["state"], field_manager=params["field_manager"],
+        cluster_domain=params["cluster_domain"], check_mode=module.check_mode,
+    )  # fmt: skip
+    results = writer.write(params["batch"])
     if params["results_file"]:
         write_results(params["results_file"], results)
-    module.exit_json(changed=changed, results=results, invocation=invocation(params))
+    args = {k: v for k, v in params.items() if k not in BATCH_SIZED}
+    module.exit_json(changed=any(r["patched"] for r in results), results=results,
+                     invocation={"module_args": {**args, "batch": batch_keys(params["batch"])}})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ Performer per ansible-runner run), on the real control plane.
 
 The binary is built from the Go module proxy by hack/ansible-operator/build.sh (cached outside the
 repository; HOURGLASS_TEST_ANSIBLE_OPERATOR names a prebuilt one instead). It runs as a process
-watching the test's namespace, with the repository's watches.yaml, roles, modules and module_utils,
-and the virtualenv's ansible-runner first on PATH. What it needs besides (found in its source):
+watching the test's namespace, with the repository's watches.yaml, which names the role of the
+collection hourglass.operator (this checkout, found through ANSIBLE_COLLECTIONS_PATH), and the
+virtualenv's ansible-runner first on PATH. What it needs besides (found in its source):
 
 - its proxy on localhost:8888 and its API server on localhost:5050: both ports are fixed (the
   kubeconfig it hands each run names http://localhost:8888 whatever --proxy-port says), so one
@@ -28,6 +29,7 @@ import kubernetes
 import pytest
 import yaml
 
+from tests.support import collection
 from tests.support.api import read_or_none
 from tests.support.go_tools import BUILD_TIMEOUT, go_tool
 from tests.support.paths import REPO, SAMPLES
@@ -77,9 +79,8 @@ class AnsibleOperatorProcess(LoggedProcess):
             # ansible-operator's inventory runs modules with $VIRTUAL_ENV/bin/python3 when set
             # (else ansible-playbook's python): the virtualenv, which has the kubernetes client.
             "VIRTUAL_ENV": sys.prefix,
-            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-            "ANSIBLE_LIBRARY": str(REPO / "plugins" / "modules"),
-            "ANSIBLE_MODULE_UTILS": str(REPO / "plugins" / "module_utils"),
+            # Where it looks for watches.yaml's role hourglass.operator.performer: the checkout.
+            "ANSIBLE_COLLECTIONS_PATH": str(collection.checkout_collections_path()),
             "ANSIBLE_GATHERING": "explicit",  # ansible-operator then passes --role-skip-facts
             "ANSIBLE_DEBUG_LOGS": "true",  # each run's full output in the log
         }

@@ -134,8 +134,9 @@ def test_install_is_idempotent_and_uninstall_keeps_the_crd_and_performers(
     check = playbook(
         cluster, "uninstall-operator.yml", installation, "--check", "-e", "operator_remove_crd=true"
     )
-    assert "TASK [operator : Delete the Performer CRD]" in check.stdout
-    crd_task = check.stdout.split("TASK [operator : Delete the Performer CRD]")[1].split("TASK")[0]
+    crd_task_title = "TASK [hourglass.operator.operator : Delete the Performer CRD]"
+    assert crd_task_title in check.stdout
+    crd_task = check.stdout.split(crd_task_title)[1].split("TASK")[0]
     assert "changed: [localhost]" in crd_task
     assert extensions.read_custom_resource_definition(PERFORMER_CRD)
     assert custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "kept")

@@ -6,16 +6,16 @@ every reconcile."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import yaml
+from ansible_collections.hourglass.operator.plugins.filter.performer_drift import (
+    performer_pod_drift,
+    performer_service_drift,
+)
+from ansible_collections.hourglass.operator.plugins.filter.performer_render import performer_render
 
 from tests.support.paths import REPO
-
-sys.path.insert(0, str(REPO / "roles" / "performer" / "filter_plugins"))
-from performer_drift import performer_pod_drift, performer_service_drift
-from performer_render import performer_render
 
 SETTINGS = yaml.safe_load((REPO / "roles" / "performer" / "defaults" / "main.yml").read_text())
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

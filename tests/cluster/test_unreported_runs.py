@@ -16,13 +16,15 @@ BROKEN = "the status task is broken in this test's copy of the role"
 
 
 def broken_content(tmp_path: Path) -> Path:
-    """A copy of the operator's Ansible content whose status task always fails."""
+    """A content root whose watches.yaml names, by path, a copy of the performer role whose status
+    task always fails (the role's modules and filters still come from the collection)."""
     root = tmp_path / "content"
     root.mkdir()
-    for name in ("ansible.cfg", "watches.yaml"):
-        shutil.copy(REPO / name, root / name)
-    for name in ("roles", "plugins", "playbooks"):
-        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "ansible.cfg", root / "ansible.cfg")
+    watches, fqcn = (REPO / "watches.yaml").read_text(), "role: hourglass.operator.performer"
+    assert fqcn in watches
+    (root / "watches.yaml").write_text(watches.replace(fqcn, "role: performer"))
+    shutil.copytree(REPO / "roles", root / "roles")
     (root / "roles" / "performer" / "tasks" / "status.yml").write_text(
         f"---\n- name: Fail where the status would be written\n  ansible.builtin.fail:\n    msg: {BROKEN}\n"
     )

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
 from tests.support.api import read_or_none
 from tests.support.performers import GROUP, PLURAL, VERSION
 
 TAMPERER = "tamperer"  # the field manager of the other client
-OWNER_LABEL = "hourglass.eigenlayer.io/performer"
+OWNER_LABEL = contract.OWNER_LABEL
 # The labels the operator sets (kwok adds topology labels of the node, which a new pod may not share).
-OPERATOR_LABELS = ("app", "app.kubernetes.io/managed-by", OWNER_LABEL, "hourglass.eigenlayer.io/avs")
+OPERATOR_LABELS = tuple(contract.child_labels("p", "0x0"))
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Snapshot:
 
     @property
     def child(self) -> str:
-        return f"performer-{self.name}"
+        return contract.child_name(self.name)
 
 
 def service_shape(service: kubernetes.client.V1Service) -> dict:
@@ -53,8 +54,8 @@ def service_shape(service: kubernetes.client.V1Service) -> dict:
 
 
 def snapshot(core, custom, namespace: str, name: str) -> Snapshot:
-    pod = core.read_namespaced_pod(f"performer-{name}", namespace)
-    service = core.read_namespaced_service(f"performer-{name}", namespace)
+    pod = core.read_namespaced_pod(contract.child_name(name), namespace)
+    service = core.read_namespaced_service(contract.child_name(name), namespace)
     cr = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     return Snapshot(
         namespace=namespace,

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import collection
 from tests.support.operator import OperatorProcess
 from tests.support.paths import REPO
 from tests.support.ports import free_port
@@ -24,6 +25,7 @@ OPERATOR_DOCKERFILE = REPO / "Dockerfile"
 EXECUTOR_DOCKERFILE = REPO / "executor" / "Dockerfile"
 CONTEXT = REPO  # every image is built from the repository root
 OPERATOR_CONTENT = "/opt/ansible"
+COLLECTION_SOURCE = "/src/collection"  # where the build stage copies the collection's files
 # PATH of the base images (Docker's default); ENV PATH=...:$PATH extends it.
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TINI = "/usr/bin/tini"
@@ -368,10 +370,12 @@ class StagedOperatorImage:
 
 def stage_operator_image(rootfs: Path) -> StagedOperatorImage:
     """The operator image's files and environment under `rootfs`: /opt/ansible as its COPY
-    instructions fill it, an empty /tmp, and the collections of requirements.yml at the image's
-    ANSIBLE_COLLECTIONS_PATH (linked from the test venv's `ansible` bundle). The venv the image
-    builds (/opt/venv) is the test venv. The image's venv holds no collections, so the environment
-    also switches off Ansible's scan of sys.path, where the test venv's bundle would offer them all."""
+    instructions fill it, an empty /tmp, and at the image's ANSIBLE_COLLECTIONS_PATH the collections
+    of requirements.yml (linked from the test venv's `ansible` bundle) and hourglass.operator, built
+    and installed with ansible-galaxy from the files the build stage copies to /src/collection. The
+    venv the image builds (/opt/venv) is the test venv. The image's venv holds no collections, so the
+    environment also switches off Ansible's scan of sys.path, where the test venv's bundle (and the
+    checkout's link) would offer them all."""
     dockerfile = parse(OPERATOR_DOCKERFILE)
     content = rootfs / OPERATOR_CONTENT.lstrip("/")
     files = stage_image_dir(dockerfile, OPERATOR_CONTENT, content)
@@ -379,6 +383,9 @@ def stage_operator_image(rootfs: Path) -> StagedOperatorImage:
     tmp.mkdir(parents=True, exist_ok=True)
     env = image_env(dockerfile)
     collections = rootfs / env["ANSIBLE_COLLECTIONS_PATH"].lstrip("/")
+    source = rootfs / COLLECTION_SOURCE.lstrip("/")
+    stage_image_dir(dockerfile, COLLECTION_SOURCE, source)
+    collection.install(collection.build(rootfs / "src" / "dist", source), collections)
     for fqcn in required_collections():
         source = collection_dir(fqcn)
         if source is None:

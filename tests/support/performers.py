@@ -10,10 +10,12 @@ import uuid
 from datetime import UTC, datetime
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
 from tests.support.waiting import wait_for
 
-GROUP, VERSION, PLURAL = "hourglass.eigenlayer.io", "v1alpha1", "performers"
+# The Performer's names, from the contract (the tests import them from here).
+GROUP, VERSION, PLURAL = contract.GROUP, contract.VERSION, contract.PLURAL
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 # kwok runs no containers, so any reference works locally; on a cluster with real kubelets use an
 # image that serves gRPC health (grpc.health.v1) on the performer port.

@@ -2,7 +2,7 @@
 authenticates as its ServiceAccount with a TokenRequest token (not admin), and `kubectl auth
 can-i` asked as that ServiceAccount.
 
-The objects are adapted with the install role's own filter (roles/operator/filter_plugins), so a
+The objects are adapted with the install role's own filter (plugins/filter/operator_manifests.py), so a
 test's ServiceAccount, Role and Lease live in its namespace and its cluster-scoped ClusterRoles
 and ClusterRoleBinding carry a name unique to the test.
 """
@@ -12,20 +12,17 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes
 import yaml
+from ansible_collections.hourglass.operator.plugins.filter.operator_manifests import operator_manifests
 
 from tests.support.cluster import Cluster
 from tests.support.helm import kustomize
 from tests.support.paths import REPO
-
-sys.path.insert(0, str(REPO / "roles" / "operator" / "filter_plugins"))
-from operator_manifests import operator_manifests
 
 # How a denied API call shows in a log: the API server's reason "Forbidden" ("... is forbidden:
 # User ... cannot ..."). Not a bare "403", which also occurs in durations and hex addresses.

@@ -9,9 +9,10 @@ import copy
 import threading
 
 import pytest
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_status as status_rules
 
 from hourglass_operator.controller import Controller
-from hourglass_operator.status_sync import Outcome, StatusSync, load_status_rules
+from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.watches import Watch
 from tests.support.paths import REPO
 
@@ -117,7 +118,7 @@ def ready_pod() -> dict:
 
 
 def test_a_status_written_by_another_client_is_restored_exactly():
-    sync = StatusSync(None, load_status_rules(REPO), group=GROUP, version="v1alpha1", plural="performers")
+    sync = StatusSync(None, group=GROUP, version="v1alpha1", plural="performers")
     patches, events = [], []
     sync.custom.patch_namespaced_custom_object_status = lambda *args: patches.append(args[-1]) or {}
     sync.core.create_namespaced_event = lambda namespace, body: events.append(body)
@@ -125,7 +126,7 @@ def test_a_status_written_by_another_client_is_restored_exactly():
     cr = performer("a")
     sync.record(cr, {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
                      "cluster_domain": "cluster.local"})  # fmt: skip
-    ours = sync.rules.compute_status(cr, ready_pod(), now="2026-01-01T00:00:00Z")
+    ours = status_rules.compute_status(cr, ready_pod(), now="2026-01-01T00:00:00Z")
     cr["status"] = ours
     assert sync.sync(cr, ready_pod(), service) == (Outcome.UNCHANGED, None)
 

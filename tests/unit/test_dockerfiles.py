@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hourglass_operator.status_sync import RULES_FILE
 from hourglass_operator.watches import load_watches
 from tests.support import image_layout
 from tests.support.image_layout import (
@@ -41,7 +40,8 @@ COLLECTION_REFERENCES = [
     re.compile(r"\bansible_collections\.([a-z0-9_]+\.[a-z0-9_]+)\b"),
 ]
 CORE_COLLECTIONS = {"ansible.builtin", "ansible.legacy"}
-OPERATOR_CONTENT_DIRS = ("roles", "playbooks", "plugins")
+OWN_COLLECTION = "hourglass.operator"  # this repository (galaxy.yml): installed by the image itself
+OPERATOR_CONTENT_DIRS = ("roles", "playbooks", "plugins")  # the collection's content
 
 
 def test_the_repository_has_the_three_images():
@@ -186,27 +186,36 @@ def test_the_operator_image_has_the_agreed_entry_point_user_and_environment():
     assert {"8080", "8081"} <= set(ports)  # metrics, health probes
 
 
-def test_the_operator_image_content_is_the_operator_sdk_layout(tmp_path):
+def installed_collection(staged: image_layout.StagedOperatorImage) -> Path:
+    return Path(staged.env["ANSIBLE_COLLECTIONS_PATH"]) / "ansible_collections" / "hourglass" / "operator"
+
+
+def test_the_operator_image_content_is_the_operator_sdk_layout_with_the_collection(tmp_path, monkeypatch):
     staged = image_layout.stage_operator_image(tmp_path / "rootfs")
-    top = {f.split("/")[0] for f in staged.files}
-    assert {"watches.yaml", "ansible.cfg", *OPERATOR_CONTENT_DIRS} <= top
+    assert set(staged.files) == {"watches.yaml", "ansible.cfg"}
+    collection = installed_collection(staged)
+    installed = {p.relative_to(collection).as_posix() for p in collection.rglob("*") if p.is_file()}
     for directory in OPERATOR_CONTENT_DIRS:
         in_repo = context_files(f"{directory}/")
-        assert in_repo and set(in_repo) <= set(staged.files), f"{directory}/ is not copied whole"
-    assert not [f for f in staged.files if "__pycache__" in f or f.endswith(".pyc")]
-    # What the runner loop reads from the content root.
-    assert (staged.content / RULES_FILE).is_file()
-    for watch in load_watches(staged.content / "watches.yaml"):  # fails when a role/playbook is missing
-        finalizer = watch.finalizer
-        targets = [watch.role, watch.playbook, finalizer and finalizer.role, finalizer and finalizer.playbook]
-        for target in filter(None, targets):
-            assert target.is_relative_to(staged.content.resolve()), f"{watch.kind}: {target}"
+        assert in_repo and set(in_repo) <= installed, f"{directory}/ is not in the collection whole"
+    assert not [f for f in installed if "__pycache__" in f or f.endswith(".pyc")]
+    assert not [
+        f for f in installed if f.split("/")[0] in ("tests", "hourglass_operator", "executor", "hack")
+    ]
+    # What the runner loop imports from the collection (the image's PYTHONPATH).
+    assert staged.env["PYTHONPATH"] == staged.env["ANSIBLE_COLLECTIONS_PATH"]
+    assert (collection / "plugins" / "module_utils" / "performer_contract.py").is_file()
+    # The roles of watches.yaml are found where the image's Ansible looks (fails when one is missing).
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", staged.env["ANSIBLE_COLLECTIONS_PATH"])
+    monkeypatch.setattr(sys, "path", [])
+    for watch in load_watches(staged.content / "watches.yaml"):
+        assert watch.role == watch.finalizer.role == "hourglass.operator.performer"
 
 
-def test_ansible_finds_the_modules_and_roles_inside_the_staged_content(tmp_path):
-    """ansible.cfg names roles/ and plugins/ relative to itself: with the image's environment (and
-    a working directory elsewhere) they resolve inside /opt/ansible, and ansible-doc finds every
-    custom module there."""
+def test_ansible_finds_the_collections_modules_where_the_image_installs_them(tmp_path):
+    """With the image's environment (and a working directory elsewhere) Ansible reads the image's
+    ansible.cfg and finds the collections at ANSIBLE_COLLECTIONS_PATH only, and ansible-doc finds
+    every module of hourglass.operator there."""
     staged = image_layout.stage_operator_image(tmp_path / "rootfs")
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
@@ -216,18 +225,17 @@ def test_ansible_finds_the_modules_and_roles_inside_the_staged_content(tmp_path)
         capture_output=True, text=True, env=staged.env, cwd=elsewhere, timeout=60, check=True,
     )  # fmt: skip
     settings = {s["name"]: s["value"] for s in json.loads(dump.stdout) if "name" in s}
-    content = str(staged.content)
-    assert settings["DEFAULT_MODULE_PATH"] == [f"{content}/plugins/modules"]
-    assert settings["DEFAULT_MODULE_UTILS_PATH"] == [f"{content}/plugins/module_utils"]
-    assert settings["DEFAULT_ROLES_PATH"] == [f"{content}/roles"]
+    collection = installed_collection(staged)
+    assert settings["COLLECTIONS_PATHS"] == [staged.env["ANSIBLE_COLLECTIONS_PATH"]]
+    assert settings["COLLECTIONS_SCAN_SYS_PATH"] is False
     assert settings["DEFAULT_GATHERING"] == "explicit"
-    modules = sorted(p.stem for p in (staged.content / "plugins" / "modules").glob("*.py"))
+    modules = sorted(f"hourglass.operator.{p.stem}" for p in (REPO / "plugins" / "modules").glob("*.py"))
     doc = subprocess.run(
         [image_layout.program_path("ansible-doc", staged.env), "-t", "module", "-j", *modules],
         capture_output=True, text=True, env=staged.env, cwd=elsewhere, timeout=60, check=True,
     )  # fmt: skip
     found = {name: entry["doc"]["filename"] for name, entry in json.loads(doc.stdout).items()}
-    assert found == {m: f"{content}/plugins/modules/{m}.py" for m in modules}, doc.stderr
+    assert found == {m: f"{collection}/plugins/modules/{m.split('.')[-1]}.py" for m in modules}, doc.stderr
     assert image_layout.snapshot(staged.content) == before
 
 
@@ -260,7 +268,7 @@ def collections_used() -> dict[str, set[str]]:
     used: dict[str, set[str]] = {}
 
     def add(collection: str, path: Path) -> None:
-        if collection not in CORE_COLLECTIONS:
+        if collection not in CORE_COLLECTIONS and collection != OWN_COLLECTION:
             used.setdefault(collection, set()).add(path.relative_to(REPO).as_posix())
 
     def tasks(node: object, path: Path) -> None:

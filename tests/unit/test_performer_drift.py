@@ -5,17 +5,19 @@ any change another client makes to a field that matters does, named without env 
 from __future__ import annotations
 
 import copy
-import sys
 from decimal import Decimal
 
 import pytest
 import yaml
+from ansible_collections.hourglass.operator.plugins.filter.performer_drift import (
+    performer_pod_drift,
+    performer_service_drift,
+    quantity,
+    service_needs_recreate,
+)
+from ansible_collections.hourglass.operator.plugins.filter.performer_render import performer_render
 
 from tests.support.paths import REPO
-
-sys.path.insert(0, str(REPO / "roles" / "performer" / "filter_plugins"))
-from performer_drift import performer_pod_drift, performer_service_drift, quantity, service_needs_recreate
-from performer_render import performer_render
 
 SETTINGS = yaml.safe_load((REPO / "roles" / "performer" / "defaults" / "main.yml").read_text())
 SECRET = "s3cr3t-value"

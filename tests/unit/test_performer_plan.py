@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from tests.support.paths import REPO
-
-sys.path.insert(0, str(REPO / "roles" / "performer" / "filter_plugins"))
-from performer_plan import SPEC_HASH, performer_plan
+from ansible_collections.hourglass.operator.plugins.filter.performer_plan import SPEC_HASH, performer_plan
 
 LABELS = {"app": "hourglass-performer", "hourglass.eigenlayer.io/performer": "p"}
 

@@ -3,14 +3,10 @@ rendered gets an error without failing the others, and CR strings are never temp
 
 from __future__ import annotations
 
-import sys
-
 import yaml
+from ansible_collections.hourglass.operator.plugins.filter.performer_render import performer_render
 
 from tests.support.paths import REPO
-
-sys.path.insert(0, str(REPO / "roles" / "performer" / "filter_plugins"))
-from performer_render import performer_render
 
 SETTINGS = yaml.safe_load((REPO / "roles" / "performer" / "defaults" / "main.yml").read_text())
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

@@ -3,14 +3,12 @@ only for a running and ready pod, conditions and timestamps, and the Events for 
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-
-from tests.support.paths import REPO
-
-sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-from performer_status import PHASES, compute_status, transitions
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
+    compute_status,
+    transitions,
+)
 
 NOW, LATER = "2026-11-22T10:00:00Z", "2026-11-22T10:05:00Z"
 

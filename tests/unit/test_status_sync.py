@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_status as status_rules
 
 from hourglass_operator.status_sync import (
     SPEC_HASH,
@@ -13,7 +14,6 @@ from hourglass_operator.status_sync import (
     Outcome,
     StatusSync,
     _matches,
-    load_status_rules,
 )
 from tests.support.paths import REPO
 
@@ -83,13 +83,13 @@ def test_anything_else_needs_a_full_reconcile(cr, child_pod, child_service):
 
 
 def test_without_a_baseline_every_sync_escalates_and_record_none_forgets():
-    sync = StatusSync(None, load_status_rules(REPO), group="g", version="v", plural="performers")
+    sync = StatusSync(None, group="g", version="v", plural="performers")
     assert sync.sync(performer(), pod(), service()) == (Outcome.ESCALATE, None)
     reported = {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
                 "cluster_domain": "cluster.local"}  # fmt: skip
     sync.record(performer(), reported)
     current = performer(status={})
-    status = sync.rules.compute_status(current, pod(), cluster_domain="cluster.local")
+    status = status_rules.compute_status(current, pod(), cluster_domain="cluster.local")
     unchanged = copy.deepcopy(current)
     unchanged["status"] = status
     assert sync.sync(unchanged, pod(), service()) == (Outcome.UNCHANGED, None)
@@ -97,7 +97,8 @@ def test_without_a_baseline_every_sync_escalates_and_record_none_forgets():
     assert sync.sync(unchanged, pod(), service()) == (Outcome.ESCALATE, None)
 
 
-def test_the_rules_are_the_roles_module_utils():
-    rules = load_status_rules(REPO)
-    assert rules.__file__ == str(REPO / "plugins" / "module_utils" / "performer_status.py")
-    assert rules.grpc_endpoint("p", "ns", "example.org") == "performer-p.ns.svc.example.org"
+def test_the_rules_are_the_collections_module_utils():
+    assert str(REPO / "plugins" / "module_utils" / "performer_status.py") == str(
+        __import__("pathlib").Path(status_rules.__file__).resolve()
+    )
+    assert status_rules.grpc_endpoint("p", "ns", "example.org") == "performer-p.ns.svc.example.org"

@@ -30,12 +30,21 @@ def test_the_shipped_watches_file():
         "Performer",
         "performers",
     )
-    assert watch.role == REPO / "roles" / "performer"
+    assert watch.role == watch.finalizer.role == "hourglass.operator.performer"  # the collection's role
     assert watch.finalizer.name == "hourglass.eigenlayer.io/performer-finalizer"
     assert watch.finalizer.vars == {"performer_state": "absent"}
     assert watch.cr_var == "_hourglass_eigenlayer_io_performer"
     assert watch.reconcile_period == 600
     assert watch.watch_dependent_resources and not watch.snake_case_parameters
+
+
+def test_a_collection_role_is_found_where_ansible_looks_for_collections(tmp_path: Path, monkeypatch):
+    (tmp_path / "ansible_collections" / "acme" / "ops" / "roles" / "web").mkdir(parents=True)
+    monkeypatch.setenv("ANSIBLE_COLLECTIONS_PATH", str(tmp_path))
+    [watch] = load_watches(write(tmp_path, [{**BASE, "role": "acme.ops.web"}]))
+    assert watch.role == "acme.ops.web"
+    with pytest.raises(WatchesError, match=r"\[0\]\.role: role acme\.ops\.db is not installed"):
+        load_watches(write(tmp_path, [{**BASE, "role": "acme.ops.db"}]))
 
 
 def test_all_supported_keys(tmp_path: Path):

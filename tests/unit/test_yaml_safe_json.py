@@ -6,17 +6,11 @@ json.dumps escapes as surrogate pairs that YAML parsers refuse, included."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import yaml
-
-from tests.support.paths import REPO
-
-sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-sys.path.insert(0, str(REPO / "roles" / "performer" / "filter_plugins"))
-from hourglass_kube import yaml_safe_json
-from performer_render import _to_json
+from ansible_collections.hourglass.operator.plugins.filter.performer_render import _to_json
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import yaml_safe_json
 
 VALUES = [
     "😀 🚀 𠜎 𝄞",

@@ -1,6 +1,7 @@
-"""Filter `performer_render`: renders the role's Jinja templates (`templates/performers.yaml.j2`
-and the pod/ and service/ templates it includes) for every Performer of a batch, returning one
-document per Performer: its `pod` and `service`, or the `error` that kept it from having them.
+"""Filter `performer_render`: renders the performer role's Jinja templates
+(`roles/performer/templates/performers.yaml.j2` and the pod/ and service/ templates it includes)
+for every Performer of a batch, returning one document per Performer: its `pod` and `service`, or
+the `error` that kept it from having them.
 
 Why not Ansible's `template` lookup: Ansible's templar wraps every value it touches (lazy
 containers, trust tags), which cost about 40 ms per Performer on these templates, 40 times what
@@ -11,41 +12,32 @@ through `to_json`, so no CR string becomes YAML structure either.
 
 Each Performer is rendered on its own: a template error for one becomes that Performer's `error`
 and does not fail the batch. Admins who edit the templates can use the Jinja2 built-ins and the
-filters registered below (`to_json`, `combine`, `hash`, `dict2items`, `unique`).
+filters registered below (`to_json`, `combine`, `hash`, `dict2items`, `unique`), and `contract`: the
+names of the Performer contract (`performer_contract.template_names()`) the children carry.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import yaml_safe_json
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "roles" / "performer" / "templates"
 ENTRY = "performers.yaml.j2"
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-# json.dumps writes a character outside the Basic Multilingual Plane (an emoji) as a surrogate pair
-# of \u escapes, which YAML loaders refuse; such pairs are written as the character itself. Every
-# other escape stays: YAML cannot hold DEL, C1 controls or U+FFFE verbatim and reads NEL and U+2028
-# as line breaks, and an unchanged text keeps the spec hash of every pod rendered before.
-_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
-
-
-def _astral(match: re.Match) -> str:
-    high, low = int(match.group(2), 16), int(match.group(3), 16)
-    return match.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
-
-
 def _to_json(value: Any, **kwargs: Any) -> str:
-    """JSON that a YAML loader reads back as the same value, whatever Unicode it holds."""
-    return _SURROGATE_PAIR.sub(_astral, json.dumps(value, **kwargs))
+    """JSON that a YAML loader reads back as the same value, whatever Unicode it holds (every escape
+    but astral surrogate pairs stays, so an unchanged text keeps the spec hash of every pod rendered
+    before)."""
+    return yaml_safe_json(value, **kwargs)
 
 
 def _combine(*dicts: dict) -> dict:
@@ -93,8 +85,10 @@ def _identity(item: dict) -> tuple[str, str]:
 
 def performer_render(batch: list[dict], settings: dict, templates: str = str(TEMPLATES)) -> list[dict]:
     """One document per batch item: {namespace, name, pod, service} or {namespace, name, error}.
-    `settings` holds the role's knobs the templates read (performer_*)."""
+    `settings` holds the role's knobs the templates read (performer_*); `templates` the role's
+    templates directory."""
     template = _template(templates)
+    settings = {**settings, "contract": contract.template_names()}
     documents = []
     for item in batch:
         try:

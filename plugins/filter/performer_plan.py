@@ -17,24 +17,12 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
 
 from __future__ import annotations
 
-import importlib.util
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from ansible_collections.hourglass.operator.plugins.filter import performer_drift as drift
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
-def _sibling(name: str) -> Any:
-    """A module next to this one (Ansible loads filter plugins by path, not as a package)."""
-    path = Path(__file__).with_name(f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"_hourglass_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-drift = _sibling("performer_drift")
-
-SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
+SPEC_HASH = contract.SPEC_HASH_ANNOTATION
 Obj = dict[str, Any]
 
 
@@ -78,7 +66,7 @@ def _pod_action(observed: Obj | None, desired: Obj) -> tuple[str, list[str]]:
 
 def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
     """The plan for a batch: objects to apply, delete and replace, and per Performer what happens."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = contract.now()
     plan: Obj = {"apply": [], "delete": [], "replace": [], "restore": [], "performers": {}}
     for doc in desired:
         key = _key(doc["namespace"], doc["name"])

@@ -25,6 +25,11 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
+    ALLOCATED,  # kept when a Service is restored
+    service_needs_recreate,
+)
+
 Obj = dict[str, Any]
 
 TOKEN_VOLUME = re.compile(r"^kube-api-access-[a-z0-9]+$")  # the ServiceAccount admission plugin's volume
@@ -46,7 +51,6 @@ POD_FIELDS = {
 }  # fmt: skip
 # Service spec fields the API server fills in, with the values that leave the Service as rendered.
 SERVICE_DEFAULTS = {"sessionAffinity": "None", "internalTrafficPolicy": "Cluster"}
-ALLOCATED = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")  # kept when a Service is restored
 
 _SUFFIXES = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
@@ -226,11 +230,6 @@ def performer_service_drift(desired: Obj, live: Obj) -> list[str]:
     if not _includes(labels, wanted_labels):
         differences.append(f"metadata.labels: have {_short(labels)}, want at least {_short(wanted_labels)}")
     return differences
-
-
-def service_needs_recreate(live: Obj) -> bool:
-    """A headless Service (clusterIP None) cannot get a cluster IP in place: it must be recreated."""
-    return (live.get("spec") or {}).get("clusterIP") == "None"
 
 
 class FilterModule:

@@ -1,0 +1,185 @@
+"""What the performer_apply module does: server-side apply, delete, replace or restore a list of
+core/v1 objects, the API calls of the list issued concurrently, one result per object in the order
+given (the shape kubernetes.core.k8s returns for a list: `result` or `error.msg`), so one object's
+failure is reported without failing the others.
+
+State `updated` restores objects that another client changed: the object is read and written back
+(an update, guarded by its resourceVersion) with the given labels, owner references and spec, so
+what other field managers added or changed is gone, which server-side apply cannot do. What the
+API server allocated (a Service's cluster IPs) is kept; an object that cannot be restored in place
+(a headless Service, an immutable field changed) is deleted and created again.
+
+`ObjectWriter` takes the REST call as a function (`hourglass_kube.request` bound to a client), so
+unit tests drive it with a fake API server.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import object_path
+
+CONCURRENT_CALLS = 16
+STATES = ("present", "absent", "replaced", "updated")
+UPDATE_ATTEMPTS = 3  # an update that conflicts (the object changed since it was read) is retried
+ALLOCATED = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")  # a Service's, kept on update
+IMMUTABLE = ("field is immutable", "may not change once set")  # an update that needs a recreate
+POLL_SECONDS = 0.2  # how often a deletion being waited for is checked
+
+Obj = dict[str, Any]
+# (method, path, query=..., body=..., content_type=...) -> (HTTP status, decoded body)
+Call = Callable[..., tuple[int, Any]]
+
+
+def restored(current: Obj, desired: Obj) -> Obj:
+    """`current` with the labels, owner references and spec of `desired`: what an update writes."""
+    body = copy.deepcopy(current)
+    body.pop("status", None)
+    meta, wanted = body["metadata"], desired.get("metadata") or {}
+    meta.pop("managedFields", None)
+    meta["labels"] = {**(meta.get("labels") or {}), **(wanted.get("labels") or {})}
+    meta["annotations"] = {**(meta.get("annotations") or {}), **(wanted.get("annotations") or {})}
+    if wanted.get("ownerReferences"):
+        meta["ownerReferences"] = wanted["ownerReferences"]
+    spec = copy.deepcopy(desired.get("spec") or {})
+    if current.get("kind") == "Service":
+        have = current.get("spec") or {}
+        spec.update({k: have[k] for k in ALLOCATED if k in have and k not in spec})
+    body["spec"] = spec
+    return body
+
+
+def slim(obj: Obj | None) -> Obj:
+    """What the status module needs of an applied object; full objects would make every batch's
+    result (and ansible-runner's events) megabytes large."""
+    if not obj:
+        return {}
+    meta = obj.get("metadata") or {}
+    kept = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": {
+        k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "annotations", "labels",
+                             "deletionTimestamp") if k in meta}}  # fmt: skip
+    if obj.get("kind") == "Pod":
+        kept["spec"] = {"nodeName": (obj.get("spec") or {}).get("nodeName")}
+        kept["status"] = obj.get("status") or {}
+    return kept
+
+
+def service_needs_recreate(live: Obj) -> bool:
+    """A headless Service (clusterIP None) cannot get a cluster IP in place: it must be recreated."""
+    return live.get("kind", "Service") == "Service" and (live.get("spec") or {}).get("clusterIP") == "None"
+
+
+def failure(status: int, body: Obj | None) -> Obj:
+    message = (body or {}).get("message") or f"HTTP {status}"
+    return {"changed": False, "error": {"msg": f"{status} {message}", "status": status}}
+
+
+def identity(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    return {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "name": meta.get("name")}
+
+
+class ObjectWriter:
+    """Writes lists of objects through `call`; see the module docstring for the states."""
+
+    def __init__(
+        self,
+        call: Call,
+        *,
+        field_manager: str,
+        check_mode: bool = False,
+        wait: bool = False,
+        wait_timeout: float = 120,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.call = call
+        self.field_manager = field_manager
+        self.check_mode = check_mode
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.clock, self.sleep = clock, sleep
+
+    def write(self, objects: list[Obj], state: str) -> list[Obj]:
+        """One result per object, in order; each has `object` (kind, namespace, name) and `changed`."""
+        if state not in STATES:
+            raise ValueError(f"state: {state!r} is not one of {', '.join(STATES)}")
+        action = {"present": self.apply, "absent": self.delete, "replaced": self.replace,
+                  "updated": self.update}[state]  # fmt: skip
+        if self.check_mode and state in ("replaced", "updated"):
+            action = self.apply  # a dry run cannot wait for a deletion that did not happen
+
+        def guarded(obj: Obj) -> Obj:
+            try:
+                return {**action(obj), "object": identity(obj)}
+            except Exception as error:  # one bad object must not fail the batch
+                return {"changed": False, "error": {"msg": str(error)}, "object": identity(obj)}
+
+        with ThreadPoolExecutor(max_workers=CONCURRENT_CALLS) as pool:
+            return list(pool.map(guarded, objects))
+
+    def apply(self, obj: Obj) -> Obj:
+        query = [("fieldManager", self.field_manager), ("force", "true")]
+        if self.check_mode:
+            query.append(("dryRun", "All"))
+        status, body = self.call("PATCH", object_path(obj), query=query, body=obj,
+                                 content_type="application/apply-patch+yaml")  # fmt: skip
+        return {"changed": True, "result": slim(body)} if status < 300 else failure(status, body)
+
+    def gone(self, path: str) -> bool:
+        """Whether the object at `path` is gone within the wait timeout."""
+        deadline = self.clock() + self.wait_timeout
+        while self.call("GET", path)[0] != 404:
+            if self.clock() > deadline:
+                return False
+            self.sleep(POLL_SECONDS)
+        return True
+
+    def delete(self, obj: Obj) -> Obj:
+        path = object_path(obj)
+        query = [("propagationPolicy", "Background")] + ([("dryRun", "All")] if self.check_mode else [])
+        status, body = self.call("DELETE", path, query=query)
+        if status == 404:
+            return {"changed": False, "result": {}}
+        if status >= 300:
+            return failure(status, body)
+        if self.wait and not self.check_mode and not self.gone(path):
+            return {"changed": True, "pending": True, "result": slim(body)}
+        return {"changed": True, "result": slim(body)}
+
+    def replace(self, obj: Obj) -> Obj:
+        path = object_path(obj)
+        status, body = self.call("DELETE", path, query=[("propagationPolicy", "Background")])
+        if status >= 300 and status != 404:
+            return failure(status, body)
+        if not self.gone(path):
+            return {"changed": True, "pending": True, "result": {}}
+        return self.apply(obj)
+
+    def recreate(self, obj: Obj) -> Obj:
+        return {**self.replace(obj), "recreated": True}
+
+    def update(self, obj: Obj) -> Obj:
+        path = object_path(obj)
+        status, body = 0, None
+        for _ in range(UPDATE_ATTEMPTS):
+            status, current = self.call("GET", path)
+            if status == 404:
+                return self.apply(obj)
+            if status >= 300:
+                return failure(status, current)
+            if current.get("kind") == "Service" and service_needs_recreate(current):
+                return self.recreate(obj)  # a headless Service never gets a cluster IP in place
+            query = [("fieldManager", self.field_manager)]
+            status, body = self.call("PUT", path, query=query, body=restored(current, obj))
+            if status < 300:
+                return {"changed": True, "result": slim(body)}
+            if status == 422 and any(s in str((body or {}).get("message")) for s in IMMUTABLE):
+                return self.recreate(obj)
+            if status != 409:
+                return failure(status, body)
+        return failure(status, body)

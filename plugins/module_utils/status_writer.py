@@ -1,0 +1,220 @@
+"""What the performer_status module does: writes the status of a batch of Performers and records
+Events.
+
+It receives what the role rendered, observed and applied, computes each Performer's status with
+the rules of performer_status.py, patches the status subresource only where it changed, creates an
+Event for each transition, and returns one result per Performer. The runner loop reads them (to
+retry failed Performers with back-off and release finalizers) from the module's `results_file`,
+because ansible-runner drops event payloads over 700 kB.
+
+`StatusWriter` takes the REST call as a function (`hourglass_kube.request` bound to a client), so
+unit tests drive it with a fake API server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+from typing import Any
+
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
+    compute_status,
+    event_object,
+    transitions,
+)
+
+CONCURRENT_WRITES = 16
+CR_VAR = "_hourglass_eigenlayer_io_performer"  # the batch item's Performer (operator-sdk's name)
+OBSERVED_VAR = "_hourglass_observed"  # the batch item's Pod and Service, as the runner loop saw them
+
+Obj = dict[str, Any]
+Call = Callable[..., tuple[int, Any]]
+
+
+def _phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "unknown status"
+
+
+def results_by_object(registered: Obj | None) -> Obj:
+    """The results of a performer_apply task by (kind, namespace, name)."""
+    if not registered or registered.get("skipped"):
+        return {}
+    return {
+        (r["object"]["kind"], r["object"]["namespace"], r["object"]["name"]): r
+        for r in registered["result"]["results"]
+    }
+
+
+def error_of(result: Obj | None) -> str | None:
+    error = (result or {}).get("error")
+    if not error:
+        return None
+    return error.get("msg") or str(error)
+
+
+def batch_keys(batch: list[Obj]) -> list[str]:
+    """`namespace/name` of every Performer of a batch (what the module reports instead of the batch,
+    which holds whole Performers and can be megabytes large)."""
+    metas = [item[CR_VAR]["metadata"] for item in batch]
+    return [f"{meta['namespace']}/{meta['name']}" for meta in metas]
+
+
+def write_results(path: str, results: list[Obj]) -> None:
+    """Appends `results` to `path`, one JSON object per line."""
+    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in results)
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write(lines)
+
+
+def drift_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
+    """A Warning for each child another client changed, saying what this run did about it."""
+    found = entry.get("drift") or {}
+    events = []
+    if found.get("pod"):
+        message = "replacing the pod, changed by another client: " + "; ".join(found["pod"])
+        events.append(("Warning", contract.Reason.POD_DRIFTED, message))
+    if found.get("service"):
+        outcome = "could not restore" if error else "restored"
+        message = f"{outcome} the Service, changed by another client: " + "; ".join(found["service"])
+        events.append(("Warning", contract.Reason.SERVICE_DRIFTED, message))
+    return events
+
+
+class StatusWriter:
+    """Writes the statuses of one batch; the registered results of the role's apply tasks
+    (`applied`, `updated`, `replaced`, `deleted`) and its `plan` say what happened to each child."""
+
+    def __init__(
+        self,
+        call: Call,
+        *,
+        plan: Obj,
+        applied: Obj | None = None,
+        updated: Obj | None = None,
+        replaced: Obj | None = None,
+        deleted: Obj | None = None,
+        observed: Obj | None = None,
+        state: str = "present",
+        field_manager: str = contract.DEFAULT_FIELD_MANAGER,
+        cluster_domain: str = contract.DEFAULT_CLUSTER_DOMAIN,
+        check_mode: bool = False,
+        now: str | None = None,
+    ) -> None:
+        self.call = call
+        self.plan = plan
+        self.applied = results_by_object(applied)
+        self.updated = results_by_object(updated)
+        self.replaced = results_by_object(replaced)
+        self.deleted = results_by_object(deleted)
+        self.observed = observed or {}
+        self.state = state
+        self.field_manager = field_manager
+        self.cluster_domain = cluster_domain
+        self.check_mode = check_mode
+        self.now = now or contract.now()
+
+    def write(self, batch: list[Obj]) -> list[Obj]:
+        """One result per Performer of `batch`, in order (the API calls of a batch are independent:
+        they are issued concurrently)."""
+        with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES) as pool:
+            return list(pool.map(self.reconcile_status, batch))
+
+    def reconcile_status(self, item: Obj) -> Obj:
+        performer = item[CR_VAR]
+        meta = performer["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        key, child = f"{namespace}/{name}", contract.child_name(name)
+        entry = self.plan.get(key, {})
+        pod_key, service_key = ("Pod", namespace, child), ("Service", namespace, child)
+        pod_result = self.applied.get(pod_key) or self.replaced.get(pod_key)
+        service_result = self.applied.get(service_key) or self.updated.get(service_key)
+        deletions = [self.deleted.get(pod_key), self.deleted.get(service_key)]
+        errors = [entry.get("error")] + [error_of(r) for r in (pod_result, service_result, *deletions)]
+        error = "; ".join(e for e in errors if e) or None
+
+        observed = item.get(OBSERVED_VAR) or self.observed.get(key) or {}
+        pod, service = observed.get("pod"), observed.get("service")
+        pod_written = bool(
+            pod_result and not error_of(pod_result) and (pod_result.get("result") or {}).get("metadata")
+        )
+        if pod_written:
+            # The pod was created (or relabelled) earlier in this run and may have been scheduled,
+            # started or become ready since: report what it is now, not what the apply returned.
+            pod = self.fresh_pod(namespace, child) or pod_result["result"]
+        elif entry.get("pod_action") == "replace":
+            pod = None  # the old pod is terminating; its replacement comes with the run its deletion triggers
+        if service_result and not error_of(service_result):
+            service = service_result.get("result") or service
+        status = compute_status(
+            performer,
+            pod,
+            deleting=self.state == "absent" or bool(meta.get("deletionTimestamp")),
+            upgrading=bool(entry.get("upgrading")),
+            error=error,
+            upgraded_at=entry.get("upgraded_at"),
+            now=self.now,
+            cluster_domain=self.cluster_domain,
+        )
+        previous = performer.get("status") or {}
+        patched = False
+        if status != previous and not self.check_mode:
+            code, body = self.call(
+                "PATCH",
+                f"/apis/{contract.GROUP}/{contract.VERSION}/namespaces/{namespace}/{contract.PLURAL}/{name}/status",
+                body={"status": status},
+                content_type="application/merge-patch+json",
+            )
+            if code < 300:
+                patched = True
+            elif code != 404:  # a Performer deleted meanwhile needs no status
+                error = error or f"status update failed: {code} {_phrase(code)}"
+        events = (transitions(previous, status) if patched else []) + drift_events(entry, error)
+        for event_type, reason, message in events:
+            body = event_object(performer, event_type, reason, message, self.field_manager, self.now)
+            with contextlib.suppress(Exception):  # best effort: the status says it all
+                self.call("POST", f"/api/v1/namespaces/{namespace}/events", body=body)
+        return {
+            "namespace": namespace,
+            "name": name,
+            "phase": status["phase"],
+            "ready": status["ready"],
+            "error": error,
+            "patched": patched,
+            "children_gone": self.children_gone(entry, deletions),
+            "baseline": self.baseline(entry, service, error, pod_written),
+        }
+
+    def children_gone(self, entry: Obj, deletions: list) -> bool:
+        """Whether a deleted Performer's Pod and Service are gone: none was left, or this run deleted
+        every one that was and saw it disappear."""
+        done = [r for r in deletions if r and not r.get("pending") and not error_of(r)]
+        return bool(entry.get("children_gone")) or (
+            self.state == "absent" and len(done) == entry.get("children_deleted", -1)
+        )
+
+    def fresh_pod(self, namespace: str, name: str) -> Obj | None:
+        status, body = self.call("GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+        return body if status == 200 else None
+
+    def baseline(self, entry: Obj, service: Obj | None, error: str | None, pod_written: bool) -> Obj | None:
+        """What a successful reconcile established, when the pod it wants exists: the spec hash and
+        labels of the pod, the resourceVersion of the Service and the cluster domain. The runner
+        loop's status fast path keeps the status in step with the pod from there."""
+        service_version = ((service or {}).get("metadata") or {}).get("resourceVersion")
+        if error or self.state != "present" or not entry.get("spec_hash") or not service_version:
+            return None
+        if entry.get("pod_action") == "wait" or (entry.get("pod_action") == "replace" and not pod_written):
+            return None
+        return {
+            "spec_hash": entry["spec_hash"],
+            "pod_labels": entry["pod_labels"],
+            "service_resource_version": service_version,
+            "cluster_domain": self.cluster_domain,
+        }

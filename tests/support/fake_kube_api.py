@@ -1,0 +1,64 @@
+"""A fake Kubernetes REST API for unit tests of the collection's module_utils: answers the calls
+`hourglass_kube.request` would make (method, path, query, body, content type) from an in-memory
+store of objects by path, records every call, and can be told to answer one path with an error."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+class FakeKubeApi:
+    def __init__(self, objects: dict[str, Obj] | None = None) -> None:
+        self.objects: dict[str, Obj] = copy.deepcopy(objects or {})
+        self.calls: list[tuple[str, str]] = []
+        self.bodies: list[tuple[str, str, Any]] = []
+        self.errors: dict[tuple[str, str], list[tuple[int, Obj]]] = {}
+        self.linger: dict[str, int] = {}  # path -> GETs that still find an object after its DELETE
+        self._version = 100
+        self._lock = threading.Lock()
+
+    def fail(self, method: str, path: str, status: int, message: str = "", times: int = 1) -> None:
+        """Answer the next `times` calls of `method` on `path` with `status`."""
+        self.errors.setdefault((method, path), []).extend([(status, {"message": message})] * times)
+
+    def __call__(
+        self, method: str, path: str, *, query: list | None = None, body: Any = None, content_type: str = ""
+    ) -> tuple[int, Any]:
+        with self._lock:
+            self.calls.append((method, path))
+            self.bodies.append((method, path, copy.deepcopy(body)))
+            queued = self.errors.get((method, path))
+            if queued:
+                return queued.pop(0)
+            return self._answer(method, path, dict(query or []), body)
+
+    def _answer(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+        if method == "GET":
+            if self.linger.get(path):
+                self.linger[path] -= 1
+                return 200, {"metadata": {"name": path.rsplit("/", 1)[1]}}
+            found = self.objects.get(path)
+            return (200, copy.deepcopy(found)) if found else (404, {"message": "not found"})
+        if method == "DELETE":
+            if path not in self.objects:
+                return 404, {"message": "not found"}
+            obj = self.objects.get(path) if query.get("dryRun") else self.objects.pop(path)
+            return 200, copy.deepcopy(obj)
+        if method == "POST":
+            return 201, copy.deepcopy(body)
+        if method in ("PATCH", "PUT"):
+            obj = copy.deepcopy(body)
+            if path.endswith("/status"):
+                target = self.objects.setdefault(path.removesuffix("/status"), {})
+                target.update(obj)
+                return 200, copy.deepcopy(target)
+            self._version += 1
+            obj.setdefault("metadata", {})["resourceVersion"] = str(self._version)
+            if not query.get("dryRun"):
+                self.objects[path] = obj
+            return 200, copy.deepcopy(obj)
+        return 405, {"message": f"{method} not supported"}

@@ -1,0 +1,153 @@
+"""The performer_apply module's logic (plugins/module_utils/object_writer.py) against a fake API:
+one result per object in order, a failing object does not fail the others, deletions waited for
+within the timeout, replacement after the old object is gone, restoring a drifted object in place
+(keeping what the API server allocated) or by recreating it, and dry runs."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
+    ObjectWriter,
+    restored,
+    slim,
+)
+
+from tests.support.fake_kube_api import FakeKubeApi
+
+POD_PATH = "/api/v1/namespaces/ns/pods/performer-a"
+SERVICE_PATH = "/api/v1/namespaces/ns/services/performer-a"
+
+
+def pod(name: str = "performer-a", image: str = "img:1") -> dict:
+    meta = {"name": name, "namespace": "ns", "labels": {"a": "1"}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {"containers": [{"name": "performer", "image": image}]}}  # fmt: skip
+
+
+def service(**spec: object) -> dict:
+    meta = {"name": "performer-a", "namespace": "ns", "labels": {"a": "1"}}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+            "spec": {"selector": {"a": "1"}, "ports": [{"port": 9090}], **spec}}  # fmt: skip
+
+
+class Clock:
+    """A fake monotonic clock that sleeping advances."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def writer(api: FakeKubeApi, clock: Clock | None = None, **options: object) -> ObjectWriter:
+    clock = clock or Clock()
+    return ObjectWriter(api, field_manager="fm", clock=clock, sleep=clock.sleep, **options)
+
+
+def test_apply_is_a_forced_server_side_apply_with_one_result_per_object_in_order():
+    api = FakeKubeApi()
+    objects = [pod(f"performer-{n}") for n in "abc"]
+    results = writer(api).write(objects, "present")
+    assert [r["object"]["name"] for r in results] == ["performer-a", "performer-b", "performer-c"]
+    assert all(r["changed"] and r["result"]["metadata"]["resourceVersion"] for r in results)
+    assert sorted(api.calls) == [("PATCH", f"/api/v1/namespaces/ns/pods/performer-{n}") for n in "abc"]
+
+
+def test_one_failing_object_is_reported_without_failing_the_others():
+    api = FakeKubeApi()
+    api.fail("PATCH", POD_PATH, 422, "spec.containers: Required value")
+    results = writer(api).write([pod(), service()], "present")
+    assert results[0]["error"] == {"msg": "422 spec.containers: Required value", "status": 422}
+    assert not results[0]["changed"] and results[1]["changed"]
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "ns"}}
+    [result] = writer(api).write([bad], "present")
+    assert result["error"]["msg"] == "unsupported kind apps/v1/Deployment"
+
+
+def test_an_unknown_state_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="state: 'gone' is not one of present, absent, replaced, updated"):
+        writer(FakeKubeApi()).write([pod()], "gone")
+
+
+def test_delete_counts_a_missing_object_as_deleted_and_waits_within_the_timeout():
+    api = FakeKubeApi({POD_PATH: pod()})
+    [missing, deleted] = writer(api, wait=True, wait_timeout=5).write([service(), pod()], "absent")
+    assert (missing["changed"], deleted["changed"]) == (False, True) and "pending" not in deleted
+
+    api = FakeKubeApi({POD_PATH: pod()})
+    api.linger[POD_PATH] = 1000  # a pod with a long grace period
+    clock = Clock()
+    [result] = writer(api, clock, wait=True, wait_timeout=5).write([pod()], "absent")
+    assert result["pending"] is True and 5 < clock.now < 6
+
+
+def test_replace_deletes_waits_until_gone_then_applies_and_reports_pending_when_not_gone():
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    api.linger[POD_PATH] = 3
+    [result] = writer(api, wait_timeout=10).write([pod(image="img:2")], "replaced")
+    assert result["changed"] and "pending" not in result
+    assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:2"
+    assert [m for m, _ in api.calls] == ["DELETE", "GET", "GET", "GET", "GET", "PATCH"]
+
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    api.linger[POD_PATH] = 1000
+    [result] = writer(api, wait_timeout=1).write([pod(image="img:2")], "replaced")
+    assert result == {"changed": True, "pending": True, "result": {}, "object": result["object"]}
+    assert ("PATCH", POD_PATH) not in api.calls
+
+
+def test_update_restores_a_drifted_service_in_place_keeping_its_cluster_ip():
+    live = service(clusterIP="10.0.0.7", clusterIPs=["10.0.0.7"], externalIPs=["1.2.3.4"])
+    live["metadata"].update(resourceVersion="7", annotations={"other": "x"}, labels={"a": "0", "b": "2"})
+    api = FakeKubeApi({SERVICE_PATH: live})
+    [result] = writer(api).write([service()], "updated")
+    assert result["changed"] and "recreated" not in result
+    written = api.objects[SERVICE_PATH]
+    assert written["spec"] == {**service()["spec"], "clusterIP": "10.0.0.7", "clusterIPs": ["10.0.0.7"]}
+    assert written["metadata"]["labels"] == {"a": "1", "b": "2"}
+    assert written["metadata"]["annotations"] == {"other": "x"}
+    assert [m for m, _ in api.calls] == ["GET", "PUT"]
+
+
+def test_update_retries_a_conflict_and_recreates_what_cannot_change_in_place():
+    api = FakeKubeApi({SERVICE_PATH: service(clusterIP="10.0.0.7")})
+    api.fail("PUT", SERVICE_PATH, 409, "the object has been modified")
+    [result] = writer(api).write([service()], "updated")
+    assert result["changed"] and [m for m, _ in api.calls] == ["GET", "PUT", "GET", "PUT"]
+
+    api = FakeKubeApi({SERVICE_PATH: service(clusterIP="None")})  # headless: no cluster IP in place
+    [result] = writer(api).write([service()], "updated")
+    assert result["recreated"] is True and [m for m, _ in api.calls] == ["GET", "DELETE", "GET", "PATCH"]
+
+    api = FakeKubeApi({SERVICE_PATH: service(clusterIP="10.0.0.7")})
+    api.fail("PUT", SERVICE_PATH, 422, "spec.ipFamilies: field is immutable")
+    [result] = writer(api).write([service()], "updated")
+    assert result["recreated"] is True
+
+    api = FakeKubeApi()
+    [result] = writer(api).write([service()], "updated")  # missing: created
+    assert result["changed"] and [m for m, _ in api.calls] == ["GET", "PATCH"]
+
+
+def test_a_dry_run_applies_with_dry_run_all_and_never_waits_for_a_deletion():
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    [result] = writer(api, check_mode=True).write([pod(image="img:2")], "replaced")
+    assert result["changed"] and api.calls == [("PATCH", POD_PATH)]
+    assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:1"
+
+
+def test_restored_and_slim_keep_what_the_status_module_needs():
+    current = {**service(clusterIP="10.0.0.7"), "status": {"x": 1}}
+    current["metadata"]["managedFields"] = [{}]
+    body = restored(current, service(type="ClusterIP"))
+    assert "status" not in body and "managedFields" not in body["metadata"]
+    assert body["spec"]["clusterIP"] == "10.0.0.7" and body["spec"]["type"] == "ClusterIP"
+    live = {**pod(), "status": {"phase": "Running"}}
+    live["spec"]["nodeName"] = "n1"
+    assert slim(live) == {"apiVersion": "v1", "kind": "Pod", "metadata": pod()["metadata"],
+                          "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}  # fmt: skip
+    assert slim(None) == {}

@@ -1,0 +1,163 @@
+"""The performer_status module's logic (plugins/module_utils/status_writer.py) against a fake API:
+which status each Performer of a batch gets from what the run applied, replaced and deleted, that
+it is patched (merge patch on the status subresource) only when it changed, the Events of its
+transitions and of drift, the errors it reports, whether a deleted Performer's children are gone,
+and the baseline that hands the Performer to the status fast path."""
+
+from __future__ import annotations
+
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import compute_status
+from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
+    StatusWriter,
+    batch_keys,
+    write_results,
+)
+
+from tests.support.fake_kube_api import FakeKubeApi
+
+NOW = "2026-11-22T10:00:00Z"
+STATUS_PATH = "/apis/hourglass.eigenlayer.io/v1alpha1/namespaces/ns/performers/p/status"
+POD_PATH = "/api/v1/namespaces/ns/pods/performer-p"
+EVENTS_PATH = "/api/v1/namespaces/ns/events"
+LABELS = contract.child_labels("p", "0xabc")
+
+
+def performer(status: dict | None = None, deleting: bool = False) -> dict:
+    meta = {"name": "p", "namespace": "ns", "uid": "u1", "generation": 2, "resourceVersion": "5"}
+    if deleting:
+        meta["deletionTimestamp"] = NOW
+    return {"apiVersion": contract.API_VERSION, "kind": contract.KIND, "metadata": meta,
+            "status": status or {}}  # fmt: skip
+
+
+def ready_pod() -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "performer-p", "namespace": "ns",
+            "labels": LABELS, "resourceVersion": "9"}, "spec": {"nodeName": "n1"},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}  # fmt: skip
+
+
+def live_service() -> dict:
+    meta = {"name": "performer-p", "namespace": "ns", "resourceVersion": "42"}
+    return {"kind": "Service", "metadata": meta}
+
+
+def item(cr: dict, pod: dict | None = None, service: dict | None = None) -> dict:
+    return {"_hourglass_eigenlayer_io_performer": cr, "_hourglass_observed": {"pod": pod, "service": service}}
+
+
+def registered(*results: dict) -> dict:
+    return {"changed": True, "result": {"results": list(results)}}
+
+
+def applied(kind: str, result: dict | None = None, error: str | None = None) -> dict:
+    entry = {"object": {"kind": kind, "namespace": "ns", "name": "performer-p"}, "changed": not error}
+    if error:
+        entry["error"] = {"msg": error}
+    else:
+        entry["result"] = result or {}
+    return entry
+
+
+def entry(**fields: object) -> dict:
+    return {"error": None, "upgrading": False, "upgraded_at": None, "pod_action": "keep", "spec_hash": "h1",
+            "pod_labels": LABELS, **fields}  # fmt: skip
+
+
+def writer(api: FakeKubeApi, plan_entry: dict | None = None, **options: object) -> StatusWriter:
+    plan = {"ns/p": plan_entry if plan_entry is not None else entry()}
+    return StatusWriter(api, plan=plan, now=NOW, **options)
+
+
+def events(api: FakeKubeApi) -> list[tuple[str, str]]:
+    return [(body["type"], body["reason"]) for method, path, body in api.bodies if path == EVENTS_PATH]
+
+
+def test_a_pod_created_in_this_run_is_read_again_and_its_status_patched_with_a_ready_event():
+    api = FakeKubeApi({POD_PATH: ready_pod()})
+    pod_result = applied("Pod", {"metadata": {"name": "performer-p"}, "status": {"phase": "Pending"}})
+    service_result = applied("Service", live_service())
+    [result] = writer(api, entry(pod_action="create"), applied=registered(pod_result, service_result)).write(
+        [item(performer())]
+    )
+    assert [result[k] for k in ("phase", "ready", "error", "patched")] == ["Running", True, None, True]
+    assert ("GET", POD_PATH) in api.calls  # what the pod is now, not what the apply returned
+    [patch] = [body for method, path, body in api.bodies if method == "PATCH"]
+    assert patch["status"]["grpcEndpoint"] == "performer-p.ns.svc.cluster.local"
+    assert patch["status"]["readyTime"] == NOW
+    assert events(api) == [("Normal", "Ready")]
+    assert result["baseline"] == {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+                                  "cluster_domain": "cluster.local"}  # fmt: skip
+
+
+def test_an_unchanged_status_is_not_patched_and_a_dry_run_patches_nothing():
+    current = compute_status(performer(), ready_pod(), now=NOW)
+    api = FakeKubeApi()
+    [result] = writer(api).write([item(performer(current), ready_pod(), live_service())])
+    assert result["patched"] is False and api.calls == []
+    [result] = writer(api, check_mode=True).write([item(performer(), ready_pod(), live_service())])
+    assert result["patched"] is False and api.calls == []
+
+
+def test_render_and_apply_errors_fail_the_reconciled_condition_and_give_no_baseline():
+    api = FakeKubeApi()
+    failed = registered(applied("Pod", error="422 bad"))
+    [result] = writer(api, entry(error="rendering failed: x", pod_action="create"), applied=failed).write(
+        [item(performer(), None, live_service())]
+    )
+    assert result["error"] == "rendering failed: x; 422 bad"
+    assert result["phase"] == "Failed" and result["baseline"] is None
+    assert ("Warning", "ReconcileFailed") in events(api)
+
+
+def test_a_failed_status_patch_is_an_error_but_a_deleted_performer_is_not():
+    api = FakeKubeApi()
+    api.fail("PATCH", STATUS_PATH, 500)
+    [result] = writer(api).write([item(performer(), ready_pod(), live_service())])
+    assert result["error"] == "status update failed: 500 Internal Server Error" and not result["patched"]
+    api = FakeKubeApi()
+    api.fail("PATCH", STATUS_PATH, 404)
+    [result] = writer(api).write([item(performer(), ready_pod(), live_service())])
+    assert result["error"] is None and not result["patched"] and events(api) == []
+
+
+def test_a_replaced_pod_makes_the_performer_upgrading_and_drift_is_reported():
+    api = FakeKubeApi()
+    drift = {"pod": ["spec.containers[performer].image: have x, want y"], "service": ["spec.ports: ..."]}
+    plan_entry = entry(pod_action="replace", upgrading=False, drift=drift)
+    [result] = writer(api, plan_entry).write([item(performer(), ready_pod(), live_service())])
+    assert result["phase"] == "Pending" and result["baseline"] is None  # the old pod is going
+    assert ("Warning", "PodDrifted") in events(api) and ("Warning", "ServiceDrifted") in events(api)
+
+    api = FakeKubeApi()
+    plan_entry = entry(pod_action="replace", upgrading=True, upgraded_at=NOW)
+    [result] = writer(api, plan_entry).write([item(performer(), ready_pod(), live_service())])
+    assert result["phase"] == "Upgrading"
+    assert ("Normal", "Upgrading") in events(api)
+
+
+def test_a_finalizer_run_reports_whether_the_children_are_gone():
+    deleted = registered(applied("Pod", {}), applied("Service", {}))
+    plan_entry = {"error": None, "children_gone": False, "children_deleted": 2}
+    [result] = writer(FakeKubeApi(), plan_entry, deleted=deleted, state="absent").write(
+        [item(performer(deleting=True))]
+    )
+    assert result["phase"] == "Terminating" and result["children_gone"] is True
+
+    pending = registered({**applied("Pod", {}), "pending": True}, applied("Service", {}))
+    [result] = writer(FakeKubeApi(), plan_entry, deleted=pending, state="absent").write(
+        [item(performer(deleting=True))]
+    )
+    assert result["children_gone"] is False
+    nothing_left = {"error": None, "children_gone": True, "children_deleted": 0}
+    [result] = writer(FakeKubeApi(), nothing_left, state="absent").write([item(performer(deleting=True))])
+    assert result["children_gone"] is True
+
+
+def test_results_go_to_the_file_one_json_line_each_and_the_batch_is_reported_by_key(tmp_path):
+    results = writer(FakeKubeApi()).write([item(performer(), ready_pod(), live_service())])
+    path = tmp_path / "results.jsonl"
+    write_results(str(path), results)
+    write_results(str(path), results)
+    assert len(path.read_text().splitlines()) == 2
+    assert batch_keys([item(performer())]) == ["ns/p"]
