@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hourglass_operator.runner import read_results
+from hourglass_operator.runs import read_results, summarize_events
 
 
 def line(name: str, **fields: object) -> str:
@@ -32,3 +32,33 @@ def test_a_line_cut_short_is_skipped(tmp_path: Path):
 
 def test_no_file_means_no_results(tmp_path: Path):
     assert read_results(tmp_path / "missing.jsonl") == {}
+
+
+def event(kind: str, task: str = "t", **data: object) -> dict:
+    return {"event": kind, "event_data": {"task": task, **data}}
+
+
+def test_a_successful_run_counts_its_module_calls():
+    events = [
+        event("playbook_on_start"),
+        event("runner_on_ok"),
+        event("runner_on_skipped"),
+        event("runner_on_ok"),
+    ]
+    result = summarize_events("successful", 0, events)
+    assert (result.ok, result.failure, result.module_calls) == (True, None, 2)
+
+
+def test_a_failed_run_names_the_last_failing_task_not_an_ignored_one():
+    events = [
+        event("runner_on_failed", "apply", res={"msg": "forbidden"}),
+        event("runner_on_failed", "probe", ignore_errors=True, res={"msg": "ignored"}),
+        event("runner_on_ok"),
+    ]
+    result = summarize_events("failed", 2, events)
+    assert (result.ok, result.failure, result.module_calls) == (False, "apply: forbidden", 3)
+
+
+def test_a_run_that_failed_without_a_failing_task_says_how_it_ended():
+    assert summarize_events("canceled", 254, []).failure == "ansible-runner ended canceled (rc 254)"
+    assert summarize_events("failed", 2, [event("runner_on_failed", res={})]).failure == "t: failed"
