@@ -11,8 +11,8 @@ from tests.support.performers import GROUP, PLURAL, VERSION
 
 
 def test_the_performer_plural_is_the_crds(cluster, performer_crd):
-    assert resource_plural(cluster.api, GROUP, VERSION, "Performer") == performer_crd["spec"]["names"]["plural"]
-    assert PLURAL == "performers"
+    plural = resource_plural(cluster.api, GROUP, VERSION, "Performer")
+    assert plural == performer_crd["spec"]["names"]["plural"] == PLURAL
 
 
 def test_a_plural_that_is_not_the_kind_plus_s(cluster):
