@@ -120,7 +120,7 @@ class Controller:
         self.queue = WorkQueue()
         self.core = core or kubernetes.client.CoreV1Api(api)
         self.warnings = Warnings(self.core)
-        self.finalizers = None
+        self.finalizers: Finalizers | None = None
         if watch.finalizer:
             self.finalizers = Finalizers(
                 custom or kubernetes.client.CustomObjectsApi(api), group=watch.group, version=watch.version,
