@@ -24,9 +24,8 @@ from typing import Any
 
 from hourglass_operator.finalizers import carries
 from hourglass_operator.informer import Obj
+from hourglass_operator.runs import ABSENT
 from hourglass_operator.watches import Watch
-
-PRESENT, ABSENT = "present", "absent"
 
 
 @dataclass

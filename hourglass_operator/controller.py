@@ -39,8 +39,6 @@ import kubernetes
 
 from hourglass_operator import metrics
 from hourglass_operator.batching import (
-    ABSENT,
-    PRESENT,
     finalizer_is_the_roles_deletion,
     operator_sdk_vars,
     run_request,
@@ -49,7 +47,8 @@ from hourglass_operator.batching import (
 from hourglass_operator.changes import Need, child_change, custom_resource_change
 from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
-from hourglass_operator.runs import BatchRunner, RunResult
+from hourglass_operator.outcomes import Verdict, outcome
+from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, RunResult
 from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.unreported import Warnings
 from hourglass_operator.watches import Watch
@@ -355,45 +354,41 @@ class Controller:
 
     def _settle(self, cr: Obj, result: RunResult, state: str) -> None:
         key = object_key(cr)
-        entry = result.per_cr.get(key)
         context = {"reconcile_id": result.reconcile_id, "key": key}
+        settled = outcome(key, result, state, roles_own_deletion=finalizer_is_the_roles_deletion(self.watch))
         if self.status_sync:
-            self.status_sync.record(cr, (entry or {}).get("baseline") if state == PRESENT else None)
-        if state == ABSENT and entry is not None and entry.get("children_gone"):
-            entry = {**entry, "error": None}  # the finalizer's job is done, whatever else failed
-        if entry is None and state == ABSENT and self._finalize_unreported(cr, result, context):
+            self.status_sync.record(cr, settled.baseline)
+        if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):
             return
-        if entry is None or entry.get("error"):
-            reason = (entry or {}).get("error") or result.failure or "no result for this resource"
+        if settled.verdict is not Verdict.SUCCEEDED:
             delay = self.queue.add_after_failure(key)
             metrics.RECONCILES.labels(result="error").inc()
-            log.warning("reconcile failed, retrying in %.0f s: %s", delay, reason, extra=context)
-            if entry is None:  # an entry's error is in the status its run wrote; this one is nowhere
-                self.warnings.warn(cr, "ReconcileUnreported", f"the {state} run reported no result: {reason}")
+            log.warning("reconcile failed, retrying in %.0f s: %s", delay, settled.reason, extra=context)
+            if settled.verdict is not Verdict.FAILED:  # a reported error is in the status its run wrote
+                self.warnings.warn(
+                    cr, "ReconcileUnreported", f"the {state} run reported no result: {settled.reason}"
+                )
             return
         metrics.RECONCILES.labels(result="success").inc()
         self.queue.forget(key)
         self.warnings.clear(key)
-        if state == ABSENT:
-            if entry.get("children_gone"):
-                self._remove_finalizer(cr)
-            else:  # the children's deletion events requeue it; this is the safety net
-                self.queue.add(key, ABSENT_RETRY_SECONDS)
+        if settled.release_finalizer:
+            self._remove_finalizer(cr)
+        elif state == ABSENT:  # the children's deletion events requeue it; this is the safety net
+            self.queue.add(key, ABSENT_RETRY_SECONDS)
+        entry = result.per_cr[key]
         log.info("reconciled: phase %s, ready %s", entry.get("phase"), entry.get("ready"), extra=context)
 
-    def _finalize_unreported(self, cr: Obj, result: RunResult, context: dict[str, str]) -> bool:
-        """A finalizer run that reported nothing for `cr` must not strand its finalizer: when the
-        finalizer is the role's own deletion (nothing but the children), delete them directly
-        and release the finalizer once they are gone. True when it took care of `cr`."""
-        if not finalizer_is_the_roles_deletion(self.watch):
-            return False  # a finalizer of its own may do more than delete the children
+    def _delete_children(self, cr: Obj, reason: str, context: dict[str, str]) -> bool:
+        """After a finalizer run that reported nothing for `cr`: deletes its children directly and
+        releases the finalizer once they are gone. False when the deletion failed."""
         meta = cr["metadata"]
         try:
             remaining = self.adapter.delete_children(self.core, meta["namespace"], meta["name"])
         except kubernetes.client.ApiException as error:
             log.warning("deleting the children directly failed: %s", error.reason, extra=context)
             return False
-        key, reason = object_key(cr), result.failure or "no result for this resource"
+        key = object_key(cr)
         metrics.RECONCILES.labels(result="error").inc()
         if remaining:  # their deletion events requeue it; this is the safety net
             message = (

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+PRESENT, ABSENT = "present", "absent"  # the states a batch is run in
+
 
 @dataclass
 class RunResult:
