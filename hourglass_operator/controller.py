@@ -6,7 +6,8 @@ This is the generic plumbing (watch → queue → batch → runner → outcome);
 together each have a module: `changes` (which event calls for a full reconcile, a status-only sync
 or nothing), `workqueue` (batch window, full/status split, back-off), `batching` (a batch sorted by
 lifecycle into run requests), `finalizers`, `runs` (the `BatchRunner` protocol and what a run
-reports), `status_sync` (the status fast path). What is specific to the kind comes from a
+reports), `outcomes` (what a run's report means for each resource), `status_sync` (the status fast
+path). What is specific to the kind comes from a
 `KindAdapter` (`performer_adapter`): its children, how they name their owner, the role's variables.
 
 What enqueues a custom resource for a full reconcile: it appears; its generation, labels,
