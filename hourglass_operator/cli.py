@@ -7,6 +7,7 @@ configured either way.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -20,7 +21,9 @@ from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube 
 
 from hourglass_operator import health, logs
 from hourglass_operator.controller import Controller
+from hourglass_operator.discovery import wait_for_plural
 from hourglass_operator.leader import LeaderElector
+from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.runner import AnsibleBatchRunner
 from hourglass_operator.status_sync import StatusSync
 from hourglass_operator.watches import WatchesError, load_watches
@@ -156,20 +159,7 @@ def run(args: argparse.Namespace) -> int:
     api = api_client(args.kubeconfig or None, pool_size=API_CONNECTIONS)
     stop, is_leader = threading.Event(), threading.Event()
     namespaces = [n.strip() for n in args.namespaces.split(",") if n.strip()]
-    controllers = []
-    for watch in watches:
-        runner = AnsibleBatchRunner(
-            args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
-            max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
-        )  # fmt: skip
-        status_sync = None
-        if args.status_fast_path and watch.kind == "Performer":
-            status_sync = StatusSync(api, group=watch.group, version=watch.version, plural=watch.plural)
-        controllers.append(Controller(
-            api, watch, runner, namespaces=namespaces, max_batch=args.max_batch_size,
-            batch_window=args.batch_window, workers=args.max_concurrent_reconciles, stop=stop,
-            is_leader=is_leader, status_sync=status_sync,
-        ))  # fmt: skip
+    controllers: list[Controller] = []
     exit_code = 0
 
     def lost_leadership() -> None:
@@ -177,13 +167,37 @@ def run(args: argparse.Namespace) -> int:
         exit_code = 1
         stop.set()
 
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Served while the watched kinds are looked up: alive, and ready once every controller synced.
     if args.health_probe_bind_address != "0":
         health.serve(args.health_probe_bind_address, {
             "/healthz": health.check(lambda: all(c.healthy() for c in controllers)),
-            "/readyz": health.check(lambda: all(c.synced() for c in controllers)),
+            "/readyz": health.check(
+                lambda: len(controllers) == len(watches) and all(c.synced() for c in controllers)
+            ),
         })  # fmt: skip
     if args.metrics_bind_address != "0":
         health.serve(args.metrics_bind_address, {"/metrics": health.metrics_route})
+    built = []
+    for watch in watches:
+        plural = wait_for_plural(api, watch.group, watch.version, watch.kind, stop)
+        if plural is None:  # stopped while waiting
+            return exit_code
+        watch = dataclasses.replace(watch, plural=plural)
+        runner = AnsibleBatchRunner(
+            args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
+            max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
+        )  # fmt: skip
+        status_sync = None
+        if args.status_fast_path and watch.kind == "Performer":
+            status_sync = StatusSync(api, group=watch.group, version=watch.version, plural=watch.plural)
+        built.append(Controller(
+            api, watch, runner, PerformerAdapter(watch.kind, watch.group), namespaces=namespaces,
+            max_batch=args.max_batch_size, batch_window=args.batch_window,
+            workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader, status_sync=status_sync,
+        ))  # fmt: skip
+    controllers.extend(built)
     for controller in controllers:
         controller.start()
     if args.leader_elect:
@@ -194,8 +208,6 @@ def run(args: argparse.Namespace) -> int:
         ).start()  # fmt: skip
     else:
         is_leader.set()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("started", extra={"watches": [w.kind for w in watches], "namespaces": namespaces or ["*"]})
     stop.wait()
     log.info("shutting down")

@@ -2,15 +2,29 @@
 of due keys and run Ansible once per batch, and the finalizer is added before children exist and
 removed once a finalizer run confirmed they are gone.
 
+This is the generic plumbing (watch → queue → batch → runner → outcome); the pieces it puts
+together each have a module: `changes` (which event calls for a full reconcile, a status-only sync
+or nothing), `workqueue` (batch window, full/status split, back-off), `batching` (a batch sorted by
+lifecycle into run requests), `finalizers`, `runs` (the `BatchRunner` protocol and what a run
+reports), `outcomes` (what a run's report means for each resource), `status_sync` (the status fast
+path). What is specific to the kind comes from a
+`KindAdapter` (`performer_adapter`): its children, how they name their owner, the role's variables.
+
 What enqueues a custom resource for a full reconcile: it appears; its generation, labels,
 annotations or deletion timestamp change; another client edits the spec or owner references of
-one of its Pods or Services; the periodic resync; a failure (with per-key
-exponential back-off). Any other change of one of its children (found by their owner label
-`hourglass.eigenlayer.io/performer`, old and new, and their controller owner reference), status
-included, queues a status-only sync, which a separate worker handles without ansible when the
-Performer still matches what its last full reconcile established (`status_sync`), and escalates
-to a full reconcile otherwise. So does a change of nothing but the custom resource's status: the
-status sync restores a status another client wrote.
+one of its children; the periodic resync; a failure (with per-key exponential back-off). Any other
+change of one of its children (found by the adapter's owner label, old and new, and their
+controller owner reference), status included, queues a status-only sync, which a separate worker
+handles without ansible when the resource still matches what its last full reconcile established,
+and escalates to a full reconcile otherwise. So does a change of nothing but the custom resource's
+status: the status sync restores a status another client wrote.
+
+After a run, each resource it reported on without an error is done (a deleted one loses its
+finalizer once its children are gone); one with an error, or one the run reported nothing for, is
+retried with back-off, and the latter also gets a Warning Event, since its failure is written
+nowhere else. A finalizer run that reported nothing does not strand the finalizer: when that run
+is the role's own deletion, the loop deletes the children itself and releases the finalizer once
+they are gone.
 """
 
 from __future__ import annotations
@@ -19,97 +33,57 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import kubernetes
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import child_name
 
 from hourglass_operator import metrics
+from hourglass_operator.batching import (
+    finalizer_is_the_roles_deletion,
+    operator_sdk_vars,
+    run_request,
+    sort_by_lifecycle,
+)
+from hourglass_operator.changes import Need, child_change, custom_resource_change
+from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
-from hourglass_operator.runner import AnsibleBatchRunner, RunResult, snake_case_keys
+from hourglass_operator.outcomes import Verdict, outcome
+from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, RunResult
 from hourglass_operator.status_sync import Outcome, StatusSync
-from hourglass_operator.unreported import Warnings, delete_children
+from hourglass_operator.unreported import Warnings
 from hourglass_operator.watches import Watch
 from hourglass_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
-OWNER_LABEL = "hourglass.eigenlayer.io/performer"
-CHILD_SELECTOR = "app=hourglass-performer"
-CHILD_PATHS = {"pod": "/api/v1/{ns}pods", "service": "/api/v1/{ns}services"}
 ABSENT_RETRY_SECONDS = 5.0
+FINALIZER_RETRY_SECONDS = 1.0
 CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
 STATUS_BATCH = 256
-FINALIZER_ATTEMPTS = 3
+
+
+class KindAdapter(Protocol):
+    """What the loop needs to know about the watched kind's children and its role's interface."""
+
+    child_paths: dict[str, str]  # child kind -> list path, `{ns}` standing for "namespaces/<ns>/" or ""
+    child_selector: str
+    state_var: str
+    items_var: str
+
+    def owners(self, child: Obj) -> set[str]: ...
+
+    def child_key(self, namespace: str, cr_name: str) -> str: ...
+
+    def observed_vars(self, children: dict[str, Obj | None]) -> Obj: ...
+
+    def delete_children(
+        self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str
+    ) -> list[str]: ...
 
 
 def _ns_path(namespace: str) -> str:
     return f"namespaces/{namespace}/" if namespace else ""
-
-
-def _observed_view(obj: Obj | None) -> Obj | None:
-    """What a reconcile needs of a child: identity, labels, annotations (the spec hash), deletion,
-    its spec (the role compares the fields that matter with what it renders: another client may
-    have changed them), and for a Pod its phase and conditions. The rest of a pod's status stays
-    out: it changes all the time and nothing reads it."""
-    if obj is None:
-        return None
-    meta = obj["metadata"]
-    view: Obj = {
-        "apiVersion": obj.get("apiVersion", "v1"),
-        "kind": obj.get("kind"),
-        "metadata": {k: meta[k] for k in (
-            "name", "namespace", "uid", "resourceVersion", "labels", "annotations", "deletionTimestamp",
-            "ownerReferences") if k in meta},
-        "spec": obj.get("spec") or {},
-    }  # fmt: skip
-    if obj.get("kind") == "Pod":
-        status = obj.get("status") or {}
-        view["status"] = {k: status[k] for k in ("phase", "reason", "message") if k in status}
-        view["status"]["conditions"] = [
-            {k: c[k] for k in ("type", "status", "reason", "message") if k in c}
-            for c in status.get("conditions") or []
-        ]
-    return view
-
-
-def _owned_by(obj: Obj, kind: str, group: str) -> set[str]:
-    """The names of the custom resources an object's owner label and controller reference name."""
-    meta = obj["metadata"]
-    owners = {(meta.get("labels") or {}).get(OWNER_LABEL)}
-    for ref in meta.get("ownerReferences") or []:
-        ref_group = ref.get("apiVersion", "").split("/")[0]
-        if ref.get("controller") and ref.get("kind") == kind and ref_group == group:
-            owners.add(ref.get("name"))
-    return {owner for owner in owners if owner}
-
-
-def _child_changed(old: Obj | None, new: Obj | None) -> bool:
-    """Whether another client edited a child's spec or owner references (the scheduler binding a
-    pod to a node does not count). Creation, deletion and label changes are left to the status
-    sync, which reports a lost pod at once and escalates when our labels changed."""
-    if old is None or new is None:
-        return False
-
-    def shape(obj: Obj) -> tuple:
-        spec = dict(obj.get("spec") or {})
-        spec.pop("nodeName", None)
-        return obj["metadata"].get("ownerReferences"), spec
-
-    return shape(old) != shape(new)
-
-
-def _interesting_change(old: Obj | None, new: Obj | None) -> bool:
-    """Changes of a custom resource that need a reconcile (status-only writes do not)."""
-    if old is None or new is None:
-        return True
-    before, after = old["metadata"], new["metadata"]
-    return any(
-        before.get(field) != after.get(field)
-        for field in ("generation", "labels", "annotations", "deletionTimestamp", "uid")
-    )
 
 
 class Controller:
@@ -117,7 +91,8 @@ class Controller:
         self,
         api: kubernetes.client.ApiClient,
         watch: Watch,
-        runner: AnsibleBatchRunner,
+        runner: BatchRunner,
+        adapter: KindAdapter,
         *,
         namespaces: list[str],
         max_batch: int,
@@ -126,11 +101,16 @@ class Controller:
         stop: threading.Event,
         is_leader: threading.Event,
         status_sync: StatusSync | None = None,
+        custom: kubernetes.client.CustomObjectsApi | None = None,
+        core: kubernetes.client.CoreV1Api | None = None,
     ) -> None:
+        if not watch.plural:
+            raise ValueError(f"watch {watch.kind}.{watch.group}: plural: unknown (ask API discovery)")
         self.api = api
         self.status_sync = status_sync
         self.watch = watch
         self.runner = runner
+        self.adapter = adapter
         self.max_batch = max_batch
         self.batch_window = batch_window
         self.workers = workers
@@ -138,11 +118,16 @@ class Controller:
         self.is_leader = is_leader
         self.cancel_runs = threading.Event()
         self.queue = WorkQueue()
-        self.custom = kubernetes.client.CustomObjectsApi(api)
-        self.core = kubernetes.client.CoreV1Api(api)
+        self.core = core or kubernetes.client.CoreV1Api(api)
         self.warnings = Warnings(self.core)
+        self.finalizers: Finalizers | None = None
+        if watch.finalizer:
+            self.finalizers = Finalizers(
+                custom or kubernetes.client.CustomObjectsApi(api), group=watch.group, version=watch.version,
+                plural=watch.plural, name=watch.finalizer.name,
+            )  # fmt: skip
         self.crs: list[Informer] = []
-        self.children: dict[str, list[Informer]] = {"pod": [], "service": []}
+        self.children: dict[str, list[Informer]] = {kind: [] for kind in adapter.child_paths}
         group_path = f"/apis/{watch.group}/{watch.version}/"
         for namespace in namespaces or [""]:
             self.crs.append(Informer(
@@ -150,10 +135,10 @@ class Controller:
                 label_selector=watch.label_selector, name=f"{watch.kind} {namespace or '*'}", stop=stop,
             ))  # fmt: skip
             if watch.watch_dependent_resources:
-                for kind, path in CHILD_PATHS.items():
+                for kind, path in adapter.child_paths.items():
                     self.children[kind].append(Informer(
                         api, path.format(ns=_ns_path(namespace)), self._on_child,
-                        label_selector=CHILD_SELECTOR, name=f"{kind} {namespace or '*'}", stop=stop,
+                        label_selector=adapter.child_selector, name=f"{kind} {namespace or '*'}", stop=stop,
                     ))  # fmt: skip
         self._threads: list[threading.Thread] = []
         self._child_changes: set[str] = set()  # keys queued for a status sync by a change of a child
@@ -180,32 +165,39 @@ class Controller:
         return None, None
 
     def _child(self, kind: str, namespace: str, cr_name: str) -> Obj | None:
-        key = f"{namespace}/{child_name(cr_name)}"
+        key = self.adapter.child_key(namespace, cr_name)
         for informer in self.children[kind]:
             obj = informer.get(key)
             if obj is not None:
                 return obj
         return None
 
+    def _cache(self, updated: Obj) -> None:
+        """Record a resource this loop just wrote, so that events already queued for it see it."""
+        informer = self._cr(object_key(updated))[1]
+        if informer is not None:
+            informer.update(updated)
+
     # --- event handlers -------------------------------------------------------------------------
 
-    def _on_cr(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        if kind == "DELETED":
+    def _on_cr(self, event: str, old: Obj | None, new: Obj | None) -> None:
+        need = custom_resource_change(event, old, new)
+        if need is Need.FORGET:
             self.warnings.clear(object_key(old))
             if self.status_sync:
                 self.status_sync.forget(object_key(old))
-        elif _interesting_change(old, new):
+        elif need is Need.FULL:
             self.queue.add(object_key(new))
-        elif self.status_sync and (old or {}).get("status") != new.get("status"):
-            # Its status changed and nothing else: our own write, or another client's, which the
-            # status sync restores. Without a baseline (the last reconcile failed, or one is under
-            # way) this does not escalate: the retry, or the reconcile, writes the status anyway.
+        elif need is Need.STATUS and self.status_sync:
+            # Our own write, or another client's, which the status sync restores. Without a
+            # baseline (the last reconcile failed, or one is under way) this does not escalate:
+            # the retry, or the reconcile, writes the status anyway.
             self.queue.add(object_key(new), full=False)
 
-    def _on_child(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+    def _on_child(self, event: str, old: Obj | None, new: Obj | None) -> None:
         # Old and new owners both: another client may have changed the owner label.
-        owners = set().union(*(_owned_by(o, self.watch.kind, self.watch.group) for o in (old, new) if o))
-        full = self.status_sync is None or _child_changed(old, new)
+        owners = set().union(*(self.adapter.owners(o) for o in (old, new) if o))
+        full = child_change(old, new, status_sync=self.status_sync is not None) is Need.FULL
         namespace = (new or old)["metadata"]["namespace"]
         for owner in owners:
             key = f"{namespace}/{owner}"
@@ -251,7 +243,7 @@ class Controller:
             for cr in self.cached_crs():
                 self.queue.add(object_key(cr))
 
-    # --- reconciling ----------------------------------------------------------------------------
+    # --- workers --------------------------------------------------------------------------------
 
     def _may_work(self) -> bool:
         if self.is_leader.is_set() and self.synced():
@@ -261,22 +253,27 @@ class Controller:
 
     def _worker(self) -> None:
         while not self.stop.is_set():
-            if not self._may_work():
-                continue
-            keys = self.queue.get_batch(self.max_batch, timeout=1.0, window=self.batch_window)
-            if not keys:
-                continue
-            started = time.monotonic()
-            try:
-                self._reconcile(keys)
-            except Exception:
-                log.exception("batch failed unexpectedly", extra={"keys": keys})
-                for key in keys:
-                    self.queue.add_after_failure(key)
-            finally:
-                for key in keys:
-                    self.queue.done(key)
-                metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
+            if self._may_work():
+                self.reconcile_next_batch(timeout=1.0)
+
+    def reconcile_next_batch(self, timeout: float) -> list[str]:
+        """Takes the next batch of keys due for a full reconcile (waiting up to `timeout` seconds)
+        and reconciles it; the keys handled."""
+        keys = self.queue.get_batch(self.max_batch, timeout=timeout, window=self.batch_window)
+        if not keys:
+            return keys
+        started = time.monotonic()
+        try:
+            self._reconcile(keys)
+        except Exception:
+            log.exception("batch failed unexpectedly", extra={"keys": keys})
+            for key in keys:
+                self.queue.add_after_failure(key)
+        finally:
+            for key in keys:
+                self.queue.done(key)
+            metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
+        return keys
 
     def _status_worker(self) -> None:
         with ThreadPoolExecutor(CONCURRENT_API_CALLS, thread_name_prefix="status") as pool:
@@ -309,63 +306,43 @@ class Controller:
         finally:
             self.queue.done(key)
 
-    def _item(self, cr: Obj) -> dict[str, Any]:
-        meta, spec = cr["metadata"], cr.get("spec") or {}
-        item = {
-            **(snake_case_keys(spec) if self.watch.snake_case_parameters else spec),
-            "ansible_operator_meta": {"name": meta["name"], "namespace": meta["namespace"]},
-            self.watch.cr_var: cr,
-            "_hourglass_observed": {
-                kind: _observed_view(self._child(kind, meta["namespace"], meta["name"]))
-                for kind in self.children
-            },
-        }
-        return item
+    # --- reconciling ----------------------------------------------------------------------------
 
     def _reconcile(self, keys: list[str]) -> None:
-        present, absent, unfinalized = [], [], []
-        for key in keys:
-            cr, informer = self._cr(key)
-            if cr is None:
-                self.queue.forget(key)
-                continue
-            if cr["metadata"].get("deletionTimestamp"):
-                if self._has_finalizer(cr):
-                    absent.append(cr)
-                continue
-            if self.watch.finalizer and not self._has_finalizer(cr):
-                unfinalized.append((cr, informer))
-            else:
-                present.append(cr)
-        if unfinalized:  # one API call each: concurrently, a batch of new Performers would wait on them
+        finalizer = self.watch.finalizer.name if self.watch.finalizer else None
+        batch = sort_by_lifecycle(keys, lambda key: self._cr(key)[0], finalizer)
+        for key in batch.gone:
+            self.queue.forget(key)
+        if batch.needs_finalizer:  # one API call each: concurrently, a batch of new ones would wait on them
             with ThreadPoolExecutor(CONCURRENT_API_CALLS) as pool:
-                finalized = pool.map(lambda pair: self._add_finalizer(*pair), unfinalized)
-                for (cr, _), updated in zip(unfinalized, finalized, strict=True):
+                finalized = pool.map(self._add_finalizer, batch.needs_finalizer)
+                for cr, updated in zip(batch.needs_finalizer, finalized, strict=True):
                     if updated is None:
                         self.queue.add_after_failure(object_key(cr))
                     else:
-                        present.append(updated)
-        if present:
-            self._run_batch(present, "present")
-        if absent:
-            self._run_batch(absent, "absent")
+                        batch.present.append(updated)
+        if batch.present:
+            self._run_batch(batch.present, PRESENT)
+        if batch.deleting:
+            self._run_batch(batch.deleting, ABSENT)
+
+    def _item(self, cr: Obj) -> dict[str, Any]:
+        meta = cr["metadata"]
+        children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
+        return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children)}
 
     def _run_batch(self, crs: list[Obj], state: str) -> None:
-        finalizer = self.watch.finalizer
-        role, playbook = self.watch.role, self.watch.playbook
-        extra: dict[str, Any] = dict(self.watch.vars)
-        if state == "absent" and finalizer:
-            if finalizer.role or finalizer.playbook:
-                role, playbook = finalizer.role, finalizer.playbook
-            extra.update(finalizer.vars)
-        extra.setdefault("performer_state", state)
-        extra["performers"] = [self._item(cr) for cr in crs]
+        request = run_request(
+            self.watch, state, [self._item(cr) for cr in crs],
+            state_var=self.adapter.state_var, items_var=self.adapter.items_var,
+        )  # fmt: skip
         reconcile_id = uuid.uuid4().hex[:12]
         keys = [object_key(cr) for cr in crs]
         log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
         result = self.runner.run(
-            extra, role=role, playbook=playbook, cancel=self.cancel_runs, reconcile_id=reconcile_id
-        )
+            request.extravars, role=request.role, playbook=request.playbook, cancel=self.cancel_runs,
+            reconcile_id=reconcile_id,
+        )  # fmt: skip
         metrics.ANSIBLE_RUN_DURATION.observe(result.duration)
         metrics.BATCH_SIZE.observe(len(crs))
         metrics.MODULE_CALLS.inc(result.module_calls)
@@ -378,46 +355,41 @@ class Controller:
 
     def _settle(self, cr: Obj, result: RunResult, state: str) -> None:
         key = object_key(cr)
-        entry = result.per_cr.get(key)
         context = {"reconcile_id": result.reconcile_id, "key": key}
+        settled = outcome(key, result, state, roles_own_deletion=finalizer_is_the_roles_deletion(self.watch))
         if self.status_sync:
-            self.status_sync.record(cr, (entry or {}).get("baseline") if state == "present" else None)
-        if state == "absent" and entry is not None and entry.get("children_gone"):
-            entry = {**entry, "error": None}  # the finalizer's job is done, whatever else failed
-        if entry is None and state == "absent" and self._finalize_unreported(cr, result, context):
+            self.status_sync.record(cr, settled.baseline)
+        if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):
             return
-        if entry is None or entry.get("error"):
-            reason = (entry or {}).get("error") or result.failure or "no result for this resource"
+        if settled.verdict is not Verdict.SUCCEEDED:
             delay = self.queue.add_after_failure(key)
             metrics.RECONCILES.labels(result="error").inc()
-            log.warning("reconcile failed, retrying in %.0f s: %s", delay, reason, extra=context)
-            if entry is None:  # an entry's error is in the status its run wrote; this one is nowhere
-                self.warnings.warn(cr, "ReconcileUnreported", f"the {state} run reported no result: {reason}")
+            log.warning("reconcile failed, retrying in %.0f s: %s", delay, settled.reason, extra=context)
+            if settled.verdict is not Verdict.FAILED:  # a reported error is in the status its run wrote
+                self.warnings.warn(
+                    cr, "ReconcileUnreported", f"the {state} run reported no result: {settled.reason}"
+                )
             return
         metrics.RECONCILES.labels(result="success").inc()
         self.queue.forget(key)
         self.warnings.clear(key)
-        if state == "absent":
-            if entry.get("children_gone"):
-                self._remove_finalizer(cr)
-            else:  # the children's deletion events requeue it; this is the safety net
-                self.queue.add(key, ABSENT_RETRY_SECONDS)
+        if settled.release_finalizer:
+            self._remove_finalizer(cr)
+        elif state == ABSENT:  # the children's deletion events requeue it; this is the safety net
+            self.queue.add(key, ABSENT_RETRY_SECONDS)
+        entry = result.per_cr[key]
         log.info("reconciled: phase %s, ready %s", entry.get("phase"), entry.get("ready"), extra=context)
 
-    def _finalize_unreported(self, cr: Obj, result: RunResult, context: dict[str, str]) -> bool:
-        """A finalizer run that reported nothing for `cr` must not strand its finalizer: when the
-        finalizer is the role's own deletion (nothing but the Pod and Service), delete them directly
-        and release the finalizer once they are gone. True when it took care of `cr`."""
-        finalizer = self.watch.finalizer
-        if (finalizer.role, finalizer.playbook) not in ((None, None), (self.watch.role, self.watch.playbook)):
-            return False  # a finalizer of its own may do more than delete the children
+    def _delete_children(self, cr: Obj, reason: str, context: dict[str, str]) -> bool:
+        """After a finalizer run that reported nothing for `cr`: deletes its children directly and
+        releases the finalizer once they are gone. False when the deletion failed."""
         meta = cr["metadata"]
         try:
-            remaining = delete_children(self.core, meta["namespace"], meta["name"])
+            remaining = self.adapter.delete_children(self.core, meta["namespace"], meta["name"])
         except kubernetes.client.ApiException as error:
             log.warning("deleting the children directly failed: %s", error.reason, extra=context)
             return False
-        key, reason = object_key(cr), result.failure or "no result for this resource"
+        key = object_key(cr)
         metrics.RECONCILES.labels(result="error").inc()
         if remaining:  # their deletion events requeue it; this is the safety net
             message = (
@@ -436,49 +408,16 @@ class Controller:
 
     # --- finalizer ------------------------------------------------------------------------------
 
-    def _has_finalizer(self, cr: Obj) -> bool:
-        return bool(self.watch.finalizer) and self.watch.finalizer.name in (
-            cr["metadata"].get("finalizers") or []
-        )
-
-    def _patch_finalizers(self, cr: Obj, change: Callable[[list[str]], list[str]]) -> Obj | None:
-        """Sets the finalizers to `change(current finalizers)`, guarded by the resourceVersion; on a
-        conflict (the status was written meanwhile, say) it reads the object again and retries."""
-        meta = cr["metadata"]
-        args = (self.watch.group, self.watch.version, meta["namespace"], self.watch.plural, meta["name"])
-        for _ in range(FINALIZER_ATTEMPTS):
-            finalizers = change(list(cr["metadata"].get("finalizers") or []))
-            body = {
-                "metadata": {"finalizers": finalizers, "resourceVersion": cr["metadata"]["resourceVersion"]}
-            }
-            try:
-                return self.custom.patch_namespaced_custom_object(*args, body)
-            except kubernetes.client.ApiException as error:
-                if error.status == 409:
-                    try:
-                        cr = self.custom.get_namespaced_custom_object(*args)
-                        continue
-                    except kubernetes.client.ApiException as read_error:
-                        error = read_error
-                if error.status != 404:
-                    log.warning("finalizer update failed: %s", error.reason, extra={"key": object_key(cr)})
-                return None
-        return None
-
-    def _add_finalizer(self, cr: Obj, informer: Informer | None) -> Obj | None:
-        name = self.watch.finalizer.name
-        updated = self._patch_finalizers(cr, lambda current: current if name in current else [*current, name])
-        if updated is not None and informer is not None:
-            informer.update(updated)
+    def _add_finalizer(self, cr: Obj) -> Obj | None:
+        updated = self.finalizers.add(cr)
+        if updated is not None:
+            self._cache(updated)
         return updated
 
     def _remove_finalizer(self, cr: Obj) -> None:
-        name = self.watch.finalizer.name
-        updated = self._patch_finalizers(cr, lambda current: [f for f in current if f != name])
+        updated = self.finalizers.remove(cr)
         if updated is None:
-            self.queue.add(object_key(cr), 1.0)
+            self.queue.add(object_key(cr), FINALIZER_RETRY_SECONDS)
             return
-        informer = self._cr(object_key(cr))[1]
-        if informer is not None:  # so that events already queued for it do not start another run
-            informer.update(updated)
+        self._cache(updated)  # so that events already queued for it do not start another run
         log.info("finalizer removed", extra={"key": object_key(cr)})

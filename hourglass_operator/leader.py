@@ -1,6 +1,14 @@
 """Leader election on a coordination.k8s.io Lease, as client-go does it: the holder renews the
-lease every retry period; another candidate takes it over only after it expired (lease duration
-without a renewal). Updates carry the resourceVersion, so two candidates cannot both win.
+lease every retry period; another candidate takes it over only after it expired. Updates carry
+the resourceVersion, so two candidates cannot both win.
+
+Expiry is judged by this process's own clock, never by the holder's `renewTime` (the clocks of two
+nodes may disagree by any amount): a candidate remembers the lease record it last saw (holder,
+lease duration, acquire and renew times, transitions) and the local monotonic time at which it saw
+it change, and holds the lease to be expired only once `leaseDurationSeconds` have passed on that
+local clock without a change. A holder that keeps renewing therefore keeps the lease whatever its
+wall clock says, and one that stops loses it one lease duration after its last renewal was seen.
+The wall clock only fills in the record's timestamps, for people reading them.
 
 `is_leader` is set while this process holds the lease. A leader that cannot renew within the
 renew deadline calls `on_lost` (the operator then exits, to restart clean as a candidate).
@@ -12,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import kubernetes
@@ -19,8 +28,31 @@ import kubernetes
 log = logging.getLogger(__name__)
 
 
-def _now() -> datetime:
+def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _rfc3339(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """What the Lease says about its holder; any change of it is a sign of life."""
+
+    holder: str | None
+    lease_duration_seconds: int | None
+    acquire_time: datetime | None
+    renew_time: datetime | None
+    transitions: int
+
+    @classmethod
+    def of(cls, lease: kubernetes.client.V1Lease) -> LeaseRecord:
+        spec = lease.spec
+        return cls(
+            spec.holder_identity or None, spec.lease_duration_seconds, spec.acquire_time, spec.renew_time,
+            spec.lease_transitions or 0,
+        )  # fmt: skip
 
 
 class LeaderElector:
@@ -37,6 +69,9 @@ class LeaderElector:
         lease_duration: float = 15.0,
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,
+        release_on_stop: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.coordination = kubernetes.client.CoordinationV1Api(api)
         self.namespace, self.name, self.identity = namespace, name, identity
@@ -46,78 +81,111 @@ class LeaderElector:
             renew_deadline,
             retry_period,
         )
+        self.release_on_stop = release_on_stop
+        self.clock, self.wall_clock = clock, wall_clock
+        self.observed: LeaseRecord | None = None
+        self.observed_at = 0.0  # local monotonic time at which `observed` was last seen to change
+        self.last_renewal = 0.0
 
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="leader-election", daemon=True).start()
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="leader-election", daemon=True)
+        thread.start()
+        return thread
 
-    def _lease_body(self, lease: kubernetes.client.V1Lease | None, transitions: int) -> dict:
-        now = _now()
+    # --- one attempt ----------------------------------------------------------------------------
+
+    def _observe(self, record: LeaseRecord) -> None:
+        if record != self.observed:
+            self.observed, self.observed_at = record, self.clock()
+
+    def expired(self) -> bool:
+        """Whether the lease last observed has gone unchanged for its duration on the local clock."""
+        if self.observed is None:
+            return True
+        duration = self.observed.lease_duration_seconds or self.lease_duration
+        return self.clock() >= self.observed_at + duration
+
+    def _body(self, current: LeaseRecord | None, resource_version: str | None) -> dict:
+        now = self.wall_clock()
+        held_by_me = current is not None and current.holder == self.identity
+        transitions = 0 if current is None else current.transitions + (0 if held_by_me else 1)
+        acquired = current.acquire_time if held_by_me and current.acquire_time else now
         spec = {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": int(self.lease_duration),
-            "renewTime": now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "acquireTime": _rfc3339(acquired),
+            "renewTime": _rfc3339(now),
             "leaseTransitions": transitions,
         }
-        held_by_me = lease is not None and lease.spec.holder_identity == self.identity
-        spec["acquireTime"] = (
-            lease.spec.acquire_time.isoformat(timespec="microseconds").replace("+00:00", "Z")
-            if held_by_me and lease.spec.acquire_time
-            else spec["renewTime"]
-        )
-        body = {"metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
-        if lease is not None:
-            body["metadata"]["resourceVersion"] = lease.metadata.resource_version
-        return body
+        metadata = {"name": self.name, "namespace": self.namespace}
+        if resource_version is not None:
+            metadata["resourceVersion"] = resource_version
+        return {"metadata": metadata, "spec": spec}
 
-    def _try_acquire_or_renew(self) -> bool:
+    def try_acquire_or_renew(self) -> bool:
+        """One attempt to take or keep the lease; API errors propagate (a 409 means another
+        candidate wrote first)."""
         try:
             lease = self.coordination.read_namespaced_lease(self.name, self.namespace)
         except kubernetes.client.ApiException as error:
             if error.status != 404:
                 raise
-            self.coordination.create_namespaced_lease(self.namespace, self._lease_body(None, 0))
+            created = self.coordination.create_namespaced_lease(self.namespace, self._body(None, None))
+            self._observe(LeaseRecord.of(created))
             return True
-        spec = lease.spec
-        if spec.holder_identity and spec.holder_identity != self.identity and spec.renew_time:
-            expires = spec.renew_time.timestamp() + (spec.lease_duration_seconds or self.lease_duration)
-            if time.time() < expires:
-                return False
-        transitions = (spec.lease_transitions or 0) + (0 if spec.holder_identity == self.identity else 1)
-        self.coordination.replace_namespaced_lease(
-            self.name, self.namespace, self._lease_body(lease, transitions)
+        current = LeaseRecord.of(lease)
+        self._observe(current)
+        if current.holder and current.holder != self.identity and not self.expired():
+            return False
+        updated = self.coordination.replace_namespaced_lease(
+            self.name, self.namespace, self._body(current, lease.metadata.resource_version)
         )
+        self._observe(LeaseRecord.of(updated))
+        return True
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """One round of the loop: try, then become, stay or stop being the leader. False once
+        leadership is lost (after `on_lost`)."""
+        try:
+            held = self.try_acquire_or_renew()
+        except kubernetes.client.ApiException as error:
+            held = False
+            if error.status != 409:  # 409: another candidate wrote first
+                log.warning("leader election: %s %s", error.status, error.reason)
+        except Exception as error:  # network trouble: same as failing to renew
+            held = False
+            log.warning("leader election: %s", error)
+        now = self.clock()
+        lease = f"{self.namespace}/{self.name}"
+        if held:
+            self.last_renewal = now
+            if not self.is_leader.is_set():
+                log.info("became the leader", extra={"lease": lease, "identity": self.identity})
+                self.is_leader.set()
+        elif self.is_leader.is_set() and now - self.last_renewal > self.renew_deadline:
+            log.error("lost the leader lease", extra={"lease": lease, "identity": self.identity})
+            self.is_leader.clear()
+            self.on_lost()
+            return False
         return True
 
     def _run(self) -> None:
-        last_renewal = 0.0
         while not self.stop.is_set():
-            try:
-                held = self._try_acquire_or_renew()
-            except kubernetes.client.ApiException as error:
-                held = False
-                if error.status != 409:  # 409: another candidate wrote first
-                    log.warning("leader election: %s %s", error.status, error.reason)
-            except Exception as error:  # network trouble: same as failing to renew
-                held = False
-                log.warning("leader election: %s", error)
-            now = time.monotonic()
-            if held:
-                last_renewal = now
-                if not self.is_leader.is_set():
-                    log.info("became the leader", extra={"lease": f"{self.namespace}/{self.name}"})
-                    self.is_leader.set()
-            elif self.is_leader.is_set() and now - last_renewal > self.renew_deadline:
-                log.error("lost the leader lease", extra={"lease": f"{self.namespace}/{self.name}"})
-                self.is_leader.clear()
-                self.on_lost()
+            if not self.step():
                 return
             self.stop.wait(self.retry_period)
-        if self.is_leader.is_set():  # step down so that the next leader does not wait for expiry
-            try:
-                lease = self.coordination.read_namespaced_lease(self.name, self.namespace)
-                if lease.spec.holder_identity == self.identity:
-                    lease.spec.holder_identity = None
-                    lease.spec.renew_time = None
-                    self.coordination.replace_namespaced_lease(self.name, self.namespace, lease)
-            except Exception as error:
-                log.warning("could not release the leader lease: %s", error)
+        if self.release_on_stop and self.is_leader.is_set():
+            self.release()
+
+    def release(self) -> None:
+        """Step down, so that the next leader does not wait for expiry."""
+        try:
+            lease = self.coordination.read_namespaced_lease(self.name, self.namespace)
+            if lease.spec.holder_identity == self.identity:
+                lease.spec.holder_identity = None
+                lease.spec.renew_time = None
+                self.coordination.replace_namespaced_lease(self.name, self.namespace, lease)
+        except Exception as error:
+            log.warning("could not release the leader lease: %s", error)

@@ -19,68 +19,26 @@ reported.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import re
 import shutil
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
 
 from hourglass_operator.extravars import dump_unsafe
-
-log = logging.getLogger(__name__)
+from hourglass_operator.runs import RunResult, read_results, summarize_events
 
 RESULTS_VAR = "_hourglass_results_file"
 
 
-@dataclass
-class RunResult:
-    ok: bool
-    per_cr: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ns/name" -> status module entry
-    failure: str | None = None  # "task: message" when the run failed
-    module_calls: int = 0
-    duration: float = 0.0
-    reconcile_id: str = ""
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-
-
-def snake_case_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_snake(k): snake_case_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [snake_case_keys(v) for v in value]
-    return value
-
-
-def read_results(path: Path) -> dict[str, dict[str, Any]]:
-    """The per-CR entries the status module appended to `path` ("ns/name" -> entry; a later line
-    wins). A line cut short by a module that died while writing is skipped."""
-    per_cr: dict[str, dict[str, Any]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return per_cr
-    for line in lines:
-        try:
-            entry = json.loads(line)
-            per_cr[f"{entry['namespace']}/{entry['name']}"] = entry
-        except (ValueError, KeyError, TypeError):
-            log.warning("skipping an unreadable line of %s", path.name)
-    return per_cr
-
-
 class AnsibleBatchRunner:
+    """The `runs.BatchRunner` that runs ansible-playbook through ansible-runner."""
+
     def __init__(
         self,
         content_root: Path,
@@ -154,18 +112,9 @@ class AnsibleBatchRunner:
             suppress_env_files=True,
             only_failed_event_data=True,
         )
-        result = RunResult(ok=runner.status == "successful", duration=time.monotonic() - started)
-        result.reconcile_id = reconcile_id
-        for event in runner.events:
-            data = event.get("event_data") or {}
-            kind = event.get("event")
-            if kind in ("runner_on_ok", "runner_on_failed"):
-                result.module_calls += 1
-            if kind == "runner_on_failed" and not data.get("ignore_errors"):
-                message = (data.get("res") or {}).get("msg") or "failed"
-                result.failure = f"{data.get('task', '?')}: {message}"
-        if not result.ok and not result.failure:
-            result.failure = f"ansible-runner ended {runner.status} (rc {runner.rc})"
+        duration = time.monotonic() - started
+        result = summarize_events(runner.status, runner.rc, runner.events)
+        result.duration, result.reconcile_id = duration, reconcile_id
         result.per_cr = read_results(results_file)
         shutil.rmtree(data_dir, ignore_errors=True)
         return result

@@ -61,10 +61,7 @@ class Watch:
     snake_case_parameters: bool = False
     label_selector: str = ""
     max_runner_artifacts: int = 20
-
-    @property
-    def plural(self) -> str:
-        return self.kind.lower() + "s"
+    plural: str = ""  # not in watches.yaml: what API discovery says (`discovery.wait_for_plural`)
 
     @property
     def cr_var(self) -> str:

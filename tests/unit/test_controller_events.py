@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_status as status_rules
 
 from hourglass_operator.controller import Controller
+from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.watches import Watch
 from tests.support.paths import REPO
@@ -56,10 +57,16 @@ def pod(owner_label: str | None, owner_ref: str | None = None, image: str = "img
 
 @pytest.fixture
 def controller() -> Controller:
-    watch = Watch(group=GROUP, version="v1alpha1", kind="Performer", role=REPO / "roles" / "performer")
+    watch = Watch(
+        group=GROUP,
+        version="v1alpha1",
+        kind="Performer",
+        role=REPO / "roles" / "performer",
+        plural="performers",
+    )
     rules = Rules()
     c = Controller(
-        None, watch, None, namespaces=["ns"], max_batch=10, workers=1,
+        None, watch, None, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10, workers=1,
         stop=threading.Event(), is_leader=threading.Event(), status_sync=rules,
     )  # fmt: skip
     c.rules = rules

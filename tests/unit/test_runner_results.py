@@ -1,12 +1,17 @@
 """How the runner loop reads per-resource results from the file the status module appends to (the
-side channel that does not go through ansible-runner's size-limited events)."""
+side channel that does not go through ansible-runner's size-limited events), what it reads from a
+run's events, and what one run hands ansible-runner."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
-from hourglass_operator.runner import read_results
+from hourglass_operator import runner
+from hourglass_operator.runner import RESULTS_VAR
+from hourglass_operator.runs import read_results, summarize_events
 
 
 def line(name: str, **fields: object) -> str:
@@ -32,3 +37,69 @@ def test_a_line_cut_short_is_skipped(tmp_path: Path):
 
 def test_no_file_means_no_results(tmp_path: Path):
     assert read_results(tmp_path / "missing.jsonl") == {}
+
+
+def event(kind: str, task: str = "t", **data: object) -> dict:
+    return {"event": kind, "event_data": {"task": task, **data}}
+
+
+def test_a_successful_run_counts_its_module_calls():
+    events = [
+        event("playbook_on_start"),
+        event("runner_on_ok"),
+        event("runner_on_skipped"),
+        event("runner_on_ok"),
+    ]
+    result = summarize_events("successful", 0, events)
+    assert (result.ok, result.failure, result.module_calls) == (True, None, 2)
+
+
+def test_a_failed_run_names_the_last_failing_task_not_an_ignored_one():
+    events = [
+        event("runner_on_failed", "apply", res={"msg": "forbidden"}),
+        event("runner_on_failed", "probe", ignore_errors=True, res={"msg": "ignored"}),
+        event("runner_on_ok"),
+    ]
+    result = summarize_events("failed", 2, events)
+    assert (result.ok, result.failure, result.module_calls) == (False, "apply: forbidden", 3)
+
+
+def test_a_run_that_failed_without_a_failing_task_says_how_it_ended():
+    assert summarize_events("canceled", 254, []).failure == "ansible-runner ended canceled (rc 254)"
+    assert summarize_events("failed", 2, [event("runner_on_failed", res={})]).failure == "t: failed"
+
+
+def test_a_run_writes_unsafe_extra_vars_reads_the_results_file_and_cleans_up(tmp_path: Path, monkeypatch):
+    seen = {}
+
+    finished = SimpleNamespace(
+        status="failed",
+        rc=2,
+        events=[event("runner_on_ok"), event("runner_on_failed", "status", res={"msg": "boom"})],
+    )
+
+    def fake_run(**kwargs):
+        data_dir = Path(kwargs["private_data_dir"])
+        extravars = json.loads((data_dir / "env" / "extravars").read_text())
+        seen.update(kwargs, extravars=extravars, playbook_text=Path(kwargs["playbook"]).read_text())
+        Path(extravars[RESULTS_VAR]["__ansible_unsafe"]).write_text(line("a", ready=True))
+        return finished
+
+    monkeypatch.setattr(runner.ansible_runner, "run", fake_run)
+    batch_runner = runner.AnsibleBatchRunner(tmp_path / "content", tmp_path / "work", kubeconfig="/kc")
+    result = batch_runner.run(
+        {"performers": [{"image": "{{ lookup('pipe', 'id') }}"}]},
+        role=Path("/content/roles/performer"), playbook=None, cancel=threading.Event(), reconcile_id="r1",
+    )  # fmt: skip
+    assert seen["extravars"]["performers"] == [{"image": {"__ansible_unsafe": "{{ lookup('pipe', 'id') }}"}}]
+    assert "role: /content/roles/performer" in seen["playbook_text"]
+    assert seen["envvars"]["K8S_AUTH_KUBECONFIG"] == "/kc"
+    assert (seen["ident"], seen["only_failed_event_data"]) == ("r1", True)
+    assert (result.ok, result.failure, result.module_calls, result.reconcile_id) == (
+        False,
+        "status: boom",
+        2,
+        "r1",
+    )
+    assert result.per_cr == {"ns/a": {"namespace": "ns", "name": "a", "ready": True}}
+    assert not (tmp_path / "work" / "runs" / "r1").exists()

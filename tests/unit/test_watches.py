@@ -24,12 +24,8 @@ def write(tmp_path: Path, entries: object) -> Path:
 
 def test_the_shipped_watches_file():
     [watch] = load_watches(REPO / "watches.yaml")
-    assert (watch.group, watch.version, watch.kind, watch.plural) == (
-        "hourglass.eigenlayer.io",
-        "v1alpha1",
-        "Performer",
-        "performers",
-    )
+    assert (watch.group, watch.version, watch.kind) == ("hourglass.eigenlayer.io", "v1alpha1", "Performer")
+    assert watch.plural == ""  # API discovery provides it
     assert watch.role == watch.finalizer.role == "hourglass.operator.performer"  # the collection's role
     assert watch.finalizer.name == "hourglass.eigenlayer.io/performer-finalizer"
     assert watch.finalizer.vars == {"performer_state": "absent"}

@@ -1,0 +1,61 @@
+"""Which informer events call for what: a full reconcile (an ansible run), a status-only sync (the
+status fast path), forgetting a resource, or nothing. Pure functions of the old and new objects;
+the controller queues what they say.
+
+- A custom resource needs a full reconcile when it appears or its generation, labels, annotations,
+  deletion timestamp or uid change; a change of nothing but its status needs a status sync (the
+  status sync restores a status another client wrote); a deleted one is forgotten.
+- A child (Pod, Service) whose spec or owner references another client edited needs a full
+  reconcile of its owners (the scheduler binding a pod to a node does not count); any other change
+  of it, status included, a status sync.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from hourglass_operator.informer import Obj
+
+RECONCILED_FIELDS = ("generation", "labels", "annotations", "deletionTimestamp", "uid")
+
+
+class Need(Enum):
+    NOTHING = "nothing"
+    FULL = "full"  # an ansible run
+    STATUS = "status"  # a status-only sync
+    FORGET = "forget"  # the resource is gone
+
+
+def custom_resource_change(event: str, old: Obj | None, new: Obj | None) -> Need:
+    """What an event of a watched custom resource calls for."""
+    if event == "DELETED":
+        return Need.FORGET
+    if old is None or new is None:
+        return Need.FULL
+    before, after = old["metadata"], new["metadata"]
+    if any(before.get(field) != after.get(field) for field in RECONCILED_FIELDS):
+        return Need.FULL
+    if old.get("status") != new.get("status"):
+        return Need.STATUS
+    return Need.NOTHING
+
+
+def child_spec_edited(old: Obj | None, new: Obj | None) -> bool:
+    """Whether another client edited a child's spec or owner references (the scheduler binding a
+    pod to a node does not count). Creation, deletion and label changes are left to the status
+    sync, which reports a lost pod at once and escalates when our labels changed."""
+    if old is None or new is None:
+        return False
+
+    def shape(obj: Obj) -> tuple:
+        spec = dict(obj.get("spec") or {})
+        spec.pop("nodeName", None)
+        return obj["metadata"].get("ownerReferences"), spec
+
+    return shape(old) != shape(new)
+
+
+def child_change(old: Obj | None, new: Obj | None, *, status_sync: bool) -> Need:
+    """What a change of a child calls for, for each of its owners: without a status sync every
+    change needs a full reconcile."""
+    return Need.FULL if not status_sync or child_spec_edited(old, new) else Need.STATUS

@@ -1,0 +1,61 @@
+"""The resource name (plural) under which the API server serves a watched kind, found by API
+discovery as a RESTMapper does: the kind's entry in the resource list of its group/version (a
+CRD's `spec.names.plural`), never guessed from the kind's name.
+
+At start-up the kind may not be served yet (its CRD is installed after the operator, or the API
+server is briefly away): `wait_for_plural` retries with back-off until it is, logging what it
+waits for, and returns None only when asked to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+import kubernetes
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class DiscoveryError(LookupError):
+    """The API server does not serve the kind; the message names it."""
+
+
+def plural_in(resources: Iterable[kubernetes.client.V1APIResource], kind: str) -> str | None:
+    """The plural of `kind` in a group/version's resource list (subresources such as
+    `performers/status` share the kind and are skipped)."""
+    return next((r.name for r in resources if r.kind == kind and "/" not in r.name), None)
+
+
+def resource_plural(api: kubernetes.client.ApiClient, group: str, version: str, kind: str) -> str:
+    """The plural under which `group/version` serves `kind`. Raises DiscoveryError when the
+    group/version or the kind is not served; other API errors propagate."""
+    where = f"kind {kind} of {group}/{version}"
+    try:
+        listing = kubernetes.client.CustomObjectsApi(api).get_api_resources(group, version)
+    except kubernetes.client.ApiException as error:
+        if error.status == 404:
+            raise DiscoveryError(f"{where}: the API server does not serve {group}/{version}") from error
+        raise
+    plural = plural_in(listing.resources or [], kind)
+    if plural is None:
+        raise DiscoveryError(f"{where}: {group}/{version} has no such kind")
+    return plural
+
+
+def wait_for_plural(
+    api: kubernetes.client.ApiClient, group: str, version: str, kind: str, stop: threading.Event
+) -> str | None:
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            return resource_plural(api, group, version, kind)
+        except Exception as error:  # not served yet, or the API server is away: retry
+            log.warning("waiting for the API server to serve the watched kind (retrying in %.1f s): %s",
+                        backoff, error)  # fmt: skip
+        stop.wait(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+    return None

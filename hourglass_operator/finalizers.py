@@ -1,0 +1,61 @@
+"""The watched kind's finalizer on a custom resource: added before its children exist, removed once
+a finalizer run (or the loop itself) confirmed they are gone. Each change is a merge patch guarded
+by the resourceVersion; on a conflict (the status was written meanwhile, say) the object is read
+again and the change retried, a few times. A resource that is gone needs no finalizer change."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import kubernetes
+
+from hourglass_operator.informer import Obj, object_key
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+
+
+def carries(cr: Obj, finalizer: str | None) -> bool:
+    """Whether `cr` carries `finalizer` (never, when the watch has none)."""
+    return bool(finalizer) and finalizer in (cr["metadata"].get("finalizers") or [])
+
+
+class Finalizers:
+    def __init__(
+        self, custom: kubernetes.client.CustomObjectsApi, *, group: str, version: str, plural: str, name: str
+    ) -> None:
+        self.custom = custom
+        self.group, self.version, self.plural, self.name = group, version, plural, name
+
+    def add(self, cr: Obj) -> Obj | None:
+        """`cr` as updated with the finalizer added, or None when that failed."""
+        return self._patch(cr, lambda current: current if self.name in current else [*current, self.name])
+
+    def remove(self, cr: Obj) -> Obj | None:
+        """`cr` as updated with the finalizer removed, or None when that failed."""
+        return self._patch(cr, lambda current: [f for f in current if f != self.name])
+
+    def _patch(self, cr: Obj, change: Callable[[list[str]], list[str]]) -> Obj | None:
+        """Sets the finalizers to `change(current finalizers)`."""
+        meta = cr["metadata"]
+        args = (self.group, self.version, meta["namespace"], self.plural, meta["name"])
+        for _ in range(ATTEMPTS):
+            finalizers = change(list(cr["metadata"].get("finalizers") or []))
+            body = {
+                "metadata": {"finalizers": finalizers, "resourceVersion": cr["metadata"]["resourceVersion"]}
+            }
+            try:
+                return self.custom.patch_namespaced_custom_object(*args, body)
+            except kubernetes.client.ApiException as error:
+                if error.status == 409:
+                    try:
+                        cr = self.custom.get_namespaced_custom_object(*args)
+                        continue
+                    except kubernetes.client.ApiException as read_error:
+                        error = read_error
+                if error.status != 404:
+                    log.warning("finalizer update failed: %s", error.reason, extra={"key": object_key(cr)})
+                return None
+        return None

@@ -1,0 +1,380 @@
+"""The controller with a fake runner and a fake API: informer events in, batches, runs, finalizer
+changes, retries and Warning Events out. The work queue runs on a fake clock, so that a retry's
+delay is checked without waiting for it."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+
+import kubernetes
+import pytest
+
+from hourglass_operator.controller import ABSENT_RETRY_SECONDS, Controller
+from hourglass_operator.performer_adapter import PerformerAdapter
+from hourglass_operator.runs import RunResult
+from hourglass_operator.watches import Finalizer, Watch
+from hourglass_operator.workqueue import WorkQueue
+
+GROUP, VERSION = "hourglass.eigenlayer.io", "v1alpha1"
+FINALIZER = f"{GROUP}/performer-finalizer"
+ROLE = Path("/content/roles/performer")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeRunner:
+    """Answers each run with `results(extravars)`; records the runs."""
+
+    def __init__(self) -> None:
+        self.runs: list[dict] = []
+        self.results = lambda extravars: RunResult(ok=True, per_cr={
+            f"{item['ansible_operator_meta']['namespace']}/{item['ansible_operator_meta']['name']}":
+                {"phase": "Running", "ready": True, "children_gone": extravars["performer_state"] == "absent"}
+            for item in extravars["performers"]
+        })  # fmt: skip
+
+    def run(self, extravars, *, role, playbook, cancel, reconcile_id=None) -> RunResult:
+        self.runs.append({"extravars": extravars, "role": role, "playbook": playbook})
+        result = self.results(extravars)
+        result.reconcile_id = reconcile_id
+        return result
+
+
+def api_error(status: int) -> kubernetes.client.ApiException:
+    return kubernetes.client.ApiException(status=status, reason=f"status {status}")
+
+
+class FakeApi:
+    """The custom objects and core API calls the controller makes: finalizer patches, Events, the
+    direct deletion of children."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict] = {}  # "ns/name" -> custom resource
+        self.patches: list[tuple[str, list[str]]] = []
+        self.patch_errors: list[int] = []  # statuses the next patches fail with
+        self.events: list[dict] = []
+        self.children: set[tuple[str, str]] = set()  # (kind, name) present
+        self.lingering: set[str] = set()  # kinds that stay after their deletion (a grace period)
+        self.deleted: list[tuple[str, str]] = []
+
+    def patch_namespaced_custom_object(self, group, version, namespace, plural, name, body) -> dict:
+        if self.patch_errors:
+            raise api_error(self.patch_errors.pop(0))
+        key = f"{namespace}/{name}"
+        stored = self.stored[key]
+        if body["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]:
+            raise api_error(409)
+        self.patches.append((key, body["metadata"]["finalizers"]))
+        updated = copy.deepcopy(stored)
+        updated["metadata"]["finalizers"] = body["metadata"]["finalizers"]
+        updated["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1)
+        self.stored[key] = updated
+        return updated
+
+    def get_namespaced_custom_object(self, group, version, namespace, plural, name) -> dict:
+        return copy.deepcopy(self.stored[f"{namespace}/{name}"])
+
+    def create_namespaced_event(self, namespace, body) -> None:
+        self.events.append(body)
+
+    def _delete(self, kind: str, name: str) -> None:
+        if (kind, name) not in self.children:
+            raise api_error(404)
+        self.deleted.append((kind, name))
+        if kind not in self.lingering:
+            self.children.discard((kind, name))
+
+    def _read(self, kind: str, name: str) -> None:
+        if (kind, name) not in self.children:
+            raise api_error(404)
+
+    def delete_namespaced_pod(self, name, namespace, **_) -> None:
+        self._delete("Pod", name)
+
+    def delete_namespaced_service(self, name, namespace, **_) -> None:
+        self._delete("Service", name)
+
+    def read_namespaced_pod(self, name, namespace, **_) -> None:
+        self._read("Pod", name)
+
+    def read_namespaced_service(self, name, namespace, **_) -> None:
+        self._read("Service", name)
+
+
+class Baselines:
+    """The status sync, as far as the full reconcile path uses it."""
+
+    def __init__(self) -> None:
+        self.recorded: dict[str, object] = {}
+
+    def record(self, cr, reported) -> None:
+        self.recorded[f"{cr['metadata']['namespace']}/{cr['metadata']['name']}"] = reported
+
+    def forget(self, key) -> None:
+        self.recorded.pop(key, None)
+
+
+def performer(
+    name: str, *, finalizers: tuple[str, ...] = (FINALIZER,), deleting: bool = False, **spec
+) -> dict:
+    meta = {"name": name, "namespace": "ns", "uid": f"uid-{name}", "resourceVersion": "1", "generation": 1,
+            "finalizers": list(finalizers)}  # fmt: skip
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Performer", "metadata": meta, "spec": spec}
+
+
+def watch(**finalizer_options) -> Watch:
+    return Watch(
+        group=GROUP, version=VERSION, kind="Performer", role=ROLE, plural="performers",
+        finalizer=Finalizer(FINALIZER, vars={"performer_state": "absent"}, **finalizer_options),
+    )  # fmt: skip
+
+
+class World:
+    def __init__(self, w: Watch) -> None:
+        self.clock, self.runner, self.api, self.baselines = Clock(), FakeRunner(), FakeApi(), Baselines()
+        self.controller = Controller(
+            None, w, self.runner, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10,
+            workers=1, stop=threading.Event(), is_leader=threading.Event(), status_sync=self.baselines,
+            custom=self.api, core=self.api,
+        )  # fmt: skip
+        self.controller.queue = WorkQueue(clock=self.clock)
+
+    def add(self, cr: dict) -> None:
+        """The informer sees `cr` (a new one, or a change of one it had)."""
+        key = f"{cr['metadata']['namespace']}/{cr['metadata']['name']}"
+        old = self.controller.crs[0].get(key)
+        self.api.stored[key] = copy.deepcopy(cr)
+        self.controller.crs[0]._cache[key] = cr
+        self.controller._on_cr("MODIFIED" if old else "ADDED", old, cr)
+
+    def child(self, kind: str, obj: dict) -> None:
+        informer = self.controller.children[kind][0]
+        informer._cache[f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"] = obj
+
+    def reconcile(self) -> list[str]:
+        return sorted(self.controller.reconcile_next_batch(timeout=0))
+
+    def due_in(self, key: str) -> float | None:
+        """When `key` is due for a full reconcile (None: not queued)."""
+        pending = self.controller.queue._due.get(key)
+        return None if pending is None or not pending.full else pending.due - self.clock.now
+
+
+@pytest.fixture
+def world() -> World:
+    return World(watch())
+
+
+def test_new_performers_get_the_finalizer_then_one_run_for_the_batch(world):
+    world.add(performer("a", finalizers=(), image="img:1"))
+    world.add(performer("b"))
+    pod_meta = {"name": "performer-b", "namespace": "ns", "annotations": {"x": "1"}}
+    world.child("pod", {"kind": "Pod", "metadata": pod_meta, "spec": {"nodeName": "n1"},
+                        "status": {"phase": "Running", "podIP": "10.0.0.1"}})  # fmt: skip
+    assert world.reconcile() == ["ns/a", "ns/b"]
+    assert world.api.patches == [("ns/a", [FINALIZER])]  # only the one without it
+    [run] = world.runner.runs
+    assert (run["role"], run["playbook"]) == (ROLE, None)
+    extravars = run["extravars"]
+    assert extravars["performer_state"] == "present"
+    assert [i["ansible_operator_meta"]["name"] for i in extravars["performers"]] == ["b", "a"]
+    b, a = extravars["performers"]
+    assert a["image"] == "img:1"  # spec keys verbatim
+    assert a["_hourglass_eigenlayer_io_performer"]["metadata"]["finalizers"] == [FINALIZER]  # as patched
+    assert a["_hourglass_observed"] == {"pod": None, "service": None}
+    assert b["_hourglass_observed"]["pod"] == {
+        "apiVersion": "v1", "kind": "Pod", "spec": {"nodeName": "n1"},
+        "metadata": {"name": "performer-b", "namespace": "ns", "annotations": {"x": "1"}},
+        "status": {"phase": "Running", "conditions": []},  # no podIP: only what the role reads
+    }  # fmt: skip
+    assert world.controller.crs[0].get("ns/a")["metadata"]["resourceVersion"] == "2"  # the cache knows
+    assert world.controller.queue.depth() == 0 and world.api.events == []
+
+
+def test_a_successful_run_records_the_baseline_and_resets_the_back_off(world):
+    world.add(performer("a"))
+    world.controller.queue.add_after_failure("ns/a")  # an earlier failure
+    world.clock.now += 1
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"baseline": {"spec_hash": "h"}}})
+    assert world.reconcile() == ["ns/a"]
+    assert world.baselines.recorded == {"ns/a": {"spec_hash": "h"}}
+    assert world.controller.queue.failures("ns/a") == 0
+    assert world.due_in("ns/a") is None
+
+
+def test_an_error_the_run_reported_is_retried_with_back_off_and_no_event(world):
+    world.add(performer("a"))
+    world.runner.results = lambda _: RunResult(
+        ok=False, per_cr={"ns/a": {"error": "image pull"}}, failure="x"
+    )
+    world.reconcile()
+    assert world.due_in("ns/a") == 1.0
+    world.clock.now += 1
+    world.reconcile()
+    assert world.due_in("ns/a") == 2.0  # doubling
+    assert world.api.events == []  # the run wrote the error into the status
+    assert world.baselines.recorded == {"ns/a": None}  # no baseline: the status sync escalates
+
+
+def test_a_resource_the_run_reported_nothing_for_is_retried_and_warned_about_once_per_reason(world):
+    world.add(performer("a"))
+    world.add(performer("b"))
+    world.runner.results = lambda _: RunResult(
+        ok=False, per_cr={"ns/b": {"phase": "Running"}}, failure="t: boom"
+    )
+    world.reconcile()
+    assert world.due_in("ns/a") == 1.0 and world.due_in("ns/b") is None
+    world.clock.now += 1
+    world.reconcile()  # fails the same way: no second Event
+    assert [(e["involvedObject"]["name"], e["reason"], e["message"]) for e in world.api.events] == [
+        ("a", "ReconcileUnreported", "the present run reported no result: t: boom")
+    ]
+    world.runner.results = FakeRunner().results
+    world.clock.now += 2
+    world.reconcile()
+    world.runner.results = lambda _: RunResult(ok=False, failure="t: boom")
+    world.controller.queue.add("ns/a")
+    world.reconcile()  # after a success, the same failure is news again
+    assert len(world.api.events) == 2
+
+
+def test_a_run_that_raises_backs_off_every_key_of_the_batch(world):
+    world.add(performer("a"))
+    world.add(performer("b"))
+
+    def broken(_):
+        raise RuntimeError("disk full")
+
+    world.runner.results = broken
+    assert world.reconcile() == ["ns/a", "ns/b"]
+    assert (world.due_in("ns/a"), world.due_in("ns/b")) == (1.0, 1.0)
+    assert world.controller.queue.processing() == 0
+
+
+def test_a_finalizer_that_cannot_be_added_backs_off_and_the_resource_is_not_run(world):
+    world.add(performer("a", finalizers=()))
+    world.add(performer("b"))
+    world.api.patch_errors = [500]
+    world.reconcile()
+    assert [i["ansible_operator_meta"]["name"] for i in world.runner.runs[0]["extravars"]["performers"]] == [
+        "b"
+    ]
+    assert world.due_in("ns/a") == 1.0
+
+
+def test_a_conflicting_finalizer_patch_reads_the_resource_again_and_retries(world):
+    world.add(performer("a", finalizers=()))
+    world.api.stored["ns/a"]["metadata"]["resourceVersion"] = "7"  # the status was written meanwhile
+    world.reconcile()
+    assert world.api.patches == [("ns/a", [FINALIZER])]
+    assert len(world.runner.runs) == 1
+
+
+def test_a_deleted_performer_runs_absent_and_loses_the_finalizer_once_its_children_are_gone(world):
+    world.add(performer("a", deleting=True))
+    world.reconcile()
+    [run] = world.runner.runs
+    assert run["extravars"]["performer_state"] == "absent" and run["role"] == ROLE
+    assert world.api.patches == [("ns/a", [])]
+
+
+def test_children_not_yet_gone_keep_the_finalizer_and_requeue(world):
+    world.add(performer("a", deleting=True))
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
+    world.reconcile()
+    assert world.api.patches == []
+    assert world.due_in("ns/a") == ABSENT_RETRY_SECONDS
+
+
+def test_children_gone_release_the_finalizer_whatever_else_failed(world):
+    world.add(performer("a", deleting=True))
+    world.runner.results = lambda _: RunResult(
+        ok=False, per_cr={"ns/a": {"children_gone": True, "error": "x"}}
+    )
+    world.reconcile()
+    assert world.api.patches == [("ns/a", [])]
+    assert world.due_in("ns/a") is None
+
+
+def test_an_unreported_finalizer_run_deletes_the_children_directly(world):
+    world.add(performer("a", deleting=True))
+    world.api.children = {("Pod", "performer-a"), ("Service", "performer-a")}
+    world.api.lingering = {"Pod"}  # terminating, with a grace period
+    world.runner.results = lambda _: RunResult(ok=False, failure="t: cancelled")
+    world.reconcile()
+    assert world.api.deleted == [("Pod", "performer-a"), ("Service", "performer-a")]
+    assert world.api.patches == []
+    assert world.due_in("ns/a") == ABSENT_RETRY_SECONDS
+    assert [(e["reason"], e["message"]) for e in world.api.events] == [
+        ("FinalizerPending", "the finalizer run reported no result (t: cancelled); deleted the Pod directly, "
+                             "waiting until gone")
+    ]  # fmt: skip
+    world.api.lingering = set()
+    world.clock.now += ABSENT_RETRY_SECONDS
+    world.reconcile()
+    assert world.api.patches == [("ns/a", [])]
+    assert world.due_in("ns/a") is None
+
+
+def test_an_unreported_run_of_a_finalizer_role_of_its_own_is_only_retried():
+    world = World(watch(role=Path("/content/roles/cleanup")))
+    world.add(performer("a", deleting=True))
+    world.api.children = {("Pod", "performer-a")}
+    world.runner.results = lambda _: RunResult(ok=False, failure="t: boom")
+    world.reconcile()
+    assert world.runner.runs[0]["role"] == Path("/content/roles/cleanup")
+    assert world.api.deleted == [] and world.api.patches == []
+    assert world.due_in("ns/a") == 1.0
+    assert [e["reason"] for e in world.api.events] == ["ReconcileUnreported"]
+
+
+def test_a_finalizer_that_cannot_be_removed_is_retried_soon(world):
+    world.add(performer("a", deleting=True))
+    world.api.patch_errors = [500]
+    world.reconcile()
+    assert world.due_in("ns/a") == 1.0
+
+
+def test_deleted_resources_and_ones_deleting_without_our_finalizer_run_nothing(world):
+    world.add(performer("a", finalizers=("someone.else/finalizer",), deleting=True))
+    world.controller.queue.add("ns/gone")
+    world.controller.queue.add_after_failure("ns/gone")
+    world.clock.now += 1
+    assert world.reconcile() == ["ns/a", "ns/gone"]
+    assert world.runner.runs == [] and world.api.patches == []
+    assert world.controller.queue.failures("ns/gone") == 0
+
+
+def test_child_status_changes_and_status_writes_never_start_a_run(world):
+    world.add(performer("a"))
+    world.reconcile()
+    pod = {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns", "resourceVersion": "1",
+                                       "labels": {"hourglass.eigenlayer.io/performer": "a"}},
+           "spec": {}, "status": {"phase": "Pending"}}  # fmt: skip
+    ready = {**pod, "status": {"phase": "Running"}}
+    world.controller._on_child("MODIFIED", pod, ready)
+    world.add({**performer("a"), "status": {"phase": "Running"}})
+    assert world.reconcile() == []
+    assert world.controller.queue.get_batch(10, timeout=0, full=False) == ["ns/a"]
+    assert len(world.runner.runs) == 1
+
+
+def test_without_a_status_sync_every_child_change_is_a_full_reconcile():
+    world = World(watch())
+    world.controller.status_sync = None
+    world.add(performer("a"))
+    world.reconcile()
+    pod = {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns",
+                                       "labels": {"hourglass.eigenlayer.io/performer": "a"}}}  # fmt: skip
+    world.controller._on_child("MODIFIED", pod, {**pod, "status": {"phase": "Running"}})
+    assert world.reconcile() == ["ns/a"]
