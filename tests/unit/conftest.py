@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.support.clock import ManualClock
@@ -11,3 +13,13 @@ from tests.support.clock import ManualClock
 def clock() -> ManualClock:
     """A clock the test moves by hand (`clock.now += seconds`)."""
     return ManualClock()
+
+
+@pytest.fixture
+def restore_logging():
+    """Puts the root logger back as it was (for tests of commands that set up logging)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

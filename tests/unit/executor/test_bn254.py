@@ -17,6 +17,7 @@ from hourglass_executor.signing.bn254 import Bn254Error, Bn254LibraryError, Bn25
 from hourglass_executor.signing.keccak import keccak256
 from hourglass_executor.signing.signer import Signer
 
+from tests.support import curve_math
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.unit
@@ -47,29 +48,8 @@ def native_library():
 G1 = (1, 2)
 
 
-def g1_add(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if a[0] == b[0] and (a[1] + b[1]) % P == 0:
-        return None
-    if a == b:
-        slope = 3 * a[0] * a[0] * pow(2 * a[1], -1, P) % P
-    else:
-        slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, P) % P
-    x = (slope * slope - a[0] - b[0]) % P
-    return x, (slope * (a[0] - x) - a[1]) % P
-
-
 def g1_mul(point, k):
-    result = None
-    while k:
-        if k & 1:
-            result = g1_add(result, point)
-        point = g1_add(point, point)
-        k >>= 1
-    return result
+    return curve_math.multiply(point, k, P)
 
 
 def encode(point) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import logging
 import re
 import textwrap
 from collections.abc import Callable
@@ -768,15 +767,6 @@ def test_yaml_error_does_not_quote_the_line():
 
 
 # --- the command line -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_cli_validate_and_run(tmp_path, capsys, restore_logging):

@@ -11,8 +11,6 @@ is checked by `make lint` (golden.sh --check).
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hourglass_executor.auth import sign_challenge
 from hourglass_executor.signing import EcdsaSigner, bn254, keccak256, recover_address
@@ -34,13 +32,12 @@ from hourglass_executor.signing.layouts import (
     result_message_hash,
 )
 
+from tests.support.golden import VECTORS
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.unit
 
 GENERATOR = REPO / "hack" / "golden" / "golden.sh"
-VECTORS_FILE = REPO / "tests" / "unit" / "executor" / "golden" / "crypto-libs-v0.0.4.json"
-VECTORS = json.loads(VECTORS_FILE.read_text())
 BN = VECTORS["bn254"]
 BN_KEYS = [bytes.fromhex(key["privateKey"]) for key in BN["keys"]]
 ECDSA_KEYS = [EcdsaSigner(key["privateKey"]) for key in VECTORS["ecdsa"]["keys"]]

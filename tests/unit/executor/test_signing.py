@@ -33,6 +33,8 @@ from hourglass_executor.signing.layouts import (
     task_id_bytes,
 )
 
+from tests.support import curve_math
+
 pytestmark = pytest.mark.unit
 
 # The first two well-known development keys (anvil / hardhat) and their addresses.
@@ -60,28 +62,11 @@ G = (
 
 
 def _add(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    if a[0] == b[0] and (a[1] + b[1]) % P == 0:
-        return None
-    if a == b:
-        slope = 3 * a[0] * a[0] * pow(2 * a[1], -1, P) % P
-    else:
-        slope = (b[1] - a[1]) * pow(b[0] - a[0], -1, P) % P
-    x = (slope * slope - a[0] - b[0]) % P
-    return x, (slope * (a[0] - x) - a[1]) % P
+    return curve_math.add(a, b, P)
 
 
 def _mul(k, point):
-    result = None
-    while k:
-        if k & 1:
-            result = _add(result, point)
-        point = _add(point, point)
-        k >>= 1
-    return result
+    return curve_math.multiply(point, k, P)
 
 
 def _lift_x(x, odd):

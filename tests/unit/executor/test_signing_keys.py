@@ -19,16 +19,12 @@ from hourglass_executor.signing.ecdsa import EcdsaSigner
 from hourglass_executor.signing_keys import SigningKeyError, load_signers
 
 from tests.support.executor_harness import config_data, running_executor, static_chain
+from tests.support.golden import BLS_KEYSTORE as BLS
+from tests.support.golden import ECDSA_KEYSTORE as ECDSA
+from tests.support.golden import EIP2335, WEB3V3
 from tests.support.management import ManagementClient
-from tests.support.paths import REPO
 
 pytestmark = pytest.mark.unit
-
-VECTORS = json.loads((REPO / "tests/unit/executor/golden/crypto-libs-v0.0.4.json").read_text())
-EIP2335 = {vector["name"]: vector for vector in VECTORS["keystores"]["eip2335"]}
-WEB3V3 = {vector["name"]: vector for vector in VECTORS["keystores"]["web3v3"]}
-BLS = EIP2335["scrypt-light"]
-ECDSA = WEB3V3["scrypt-light"]
 
 
 def keystore_file(tmp_path: Path, vector: dict, name: str = "key.json") -> str:

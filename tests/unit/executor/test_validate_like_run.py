@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -20,15 +19,12 @@ from hourglass_executor import cli
 
 from tests.support.aggregator import chain_document
 from tests.support.executor_harness import config_data
-from tests.support.paths import REPO
+from tests.support.golden import BLS_KEYSTORE as BLS
+from tests.support.golden import ECDSA_KEYSTORE as ECDSA
+from tests.support.golden import EIP2335
 
 pytestmark = pytest.mark.unit
 
-VECTORS = json.loads((REPO / "tests/unit/executor/golden/crypto-libs-v0.0.4.json").read_text())
-EIP2335 = {vector["name"]: vector for vector in VECTORS["keystores"]["eip2335"]}
-WEB3V3 = {vector["name"]: vector for vector in VECTORS["keystores"]["web3v3"]}
-BLS = EIP2335["scrypt-light"]
-ECDSA = WEB3V3["scrypt-light"]
 # The Kubernetes client library's own words follow (the cases below end with "..." after the part
 # that does not depend on its version).
 CLIENT_FAILS = "kubernetes: cannot create the Kubernetes client: "
@@ -40,15 +36,6 @@ KUBECONFIG = {
     "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
     "current-context": "x",
 }
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def base(tmp_path: Path) -> dict[str, Any]:
