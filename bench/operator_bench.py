@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import child_name
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -181,10 +182,10 @@ def readiness_flips(core: Any, performers: Watcher, namespace: str, names: list[
 
     latencies = []
     for name in names:
-        set_pod_ready(core, namespace, f"performer-{name}", False)
+        set_pod_ready(core, namespace, child_name(name), False)
         wait_status(name, False)
         flipped = time.monotonic()
-        set_pod_ready(core, namespace, f"performer-{name}", True)
+        set_pod_ready(core, namespace, child_name(name), True)
         latencies.append(wait_status(name, True) - flipped)
     return latencies
 
@@ -249,7 +250,7 @@ def measure_changes(
 
     # Spec changes: each of K Performers gets a new environment; time until it has a new pod.
     changed = names[: args.upgrades]
-    old_uids = {n: pods.objects[f"performer-{n}"]["metadata"]["uid"] for n in changed}
+    old_uids = {n: pods.objects[child_name(n)]["metadata"]["uid"] for n in changed}
     new_pod: dict[str, float] = {}
     patched: dict[str, float] = {}
     for name in changed:
@@ -260,7 +261,7 @@ def measure_changes(
     deadline = time.monotonic() + args.timeout
     while len(new_pod) < len(changed) and time.monotonic() < deadline:
         for name in changed:
-            pod = pods.objects.get(f"performer-{name}")
+            pod = pods.objects.get(child_name(name))
             if name not in new_pod and pod and pod["metadata"]["uid"] != old_uids[name]:
                 new_pod[name] = time.monotonic()
         time.sleep(0.02)
@@ -312,7 +313,7 @@ def operator_phase(
         list(pool.map(create, names))
     done = wait_count(performers, set(names), args.timeout)
     create_to_ready = [performers.first[n] - created[n] for n in names]
-    pod_ready_at = {n: pods.first.get(f"performer-{n}") for n in names}
+    pod_ready_at = {n: pods.first.get(child_name(n)) for n in names}
     pod_to_status = [performers.first[n] - pod_ready_at[n] for n in names if pod_ready_at[n]]
     if args.drift_only:
         result = {"all_ready_s": done - started, **drift_phase(core, custom, process, namespace, names, args)}
