@@ -15,7 +15,6 @@ strings must never be templated) and `manageStatus: true` (the role writes statu
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible.config.manager import ConfigManager
 
 WATCH_KEYS = {
     "group", "version", "kind", "role", "playbook", "vars", "finalizer", "reconcilePeriod",
@@ -112,15 +112,13 @@ def _path(value: Any, base: Path, where: str, *, role: bool) -> Path:
 
 
 def collection_paths() -> list[Path]:
-    """Where Ansible looks for collections: ANSIBLE_COLLECTIONS_PATH (else its defaults), then the
-    Python path."""
-    configured = os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
-    paths = (
-        configured.split(os.pathsep)
-        if configured
-        else ["~/.ansible/collections", "/usr/share/ansible/collections"]
-    )
-    return [Path(p).expanduser() for p in paths if p] + [Path(p) for p in sys.path if p]
+    """Where Ansible looks for collections, as its own configuration says (ANSIBLE_COLLECTIONS_PATH,
+    ansible.cfg, its defaults), then the Python path when Ansible scans it."""
+    settings = ConfigManager()
+    paths = [Path(p).expanduser() for p in settings.get_config_value("COLLECTIONS_PATHS")]
+    if settings.get_config_value("COLLECTIONS_SCAN_SYS_PATH"):
+        paths += [Path(p) for p in sys.path if p]
+    return paths
 
 
 def _collection_role(value: str, where: str) -> str:

@@ -84,11 +84,7 @@ class PrivateControlPlane:
 
     def wait_ready(self, timeout: float = 120) -> float:
         """Waits until /readyz answers 200; returns the monotonic time it did."""
-        deadline = time.monotonic() + timeout
-        while not self.ready():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: /readyz not ready after {timeout:.0f} s")
-            time.sleep(0.05)
+        wait_for(self.ready, timeout=timeout, interval=0.05, what=f"{self.name}: /readyz to answer 200")
         return time.monotonic()
 
     def component_logs(self, tail: int = 30) -> str:

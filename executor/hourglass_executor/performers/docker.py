@@ -68,7 +68,6 @@ AVS_LABEL = "hourglass.eigenlayer.io/avs"
 VERSION_LABEL = "hourglass.eigenlayer.io/version"
 PERFORMER_PORT = 8080
 CONTAINER_PORT = f"{PERFORMER_PORT}/tcp"
-DEFAULT_READY_TIMEOUT = 60.0  # upstream waits at most a minute for a new container
 NAME_ATTEMPTS = 10  # names carry unix seconds; two performers of one AVS in one second collide
 
 

@@ -39,11 +39,6 @@ def address_bytes_of_public_key(public_key: coincurve.PublicKey) -> bytes:
     return keccak256(public_key.format(compressed=False)[1:])[-20:]
 
 
-def address_of_public_key(public_key: coincurve.PublicKey) -> str:
-    """The EIP-55 address of a public key."""
-    return to_checksum_address(address_bytes_of_public_key(public_key))
-
-
 class EcdsaSigner:
     """Signs digests with an in-memory secp256k1 private key. The key never appears in reprs or errors."""
 
