@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_client
+from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import settings_of
 
 from hourglass_operator import health, logs
 from hourglass_operator.controller import Controller
@@ -188,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         runner = AnsibleBatchRunner(
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
             max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
+            connection=lambda: settings_of(api.configuration),
         )  # fmt: skip
         status_sync = None
         if args.status_fast_path and watch.kind == "Performer":

@@ -15,6 +15,10 @@ a task failed (`only_failed_event_data`): that is all the loop reads of them (th
 its message), and it spares writing every batch-sized fact to the artifact dir. A run that fails
 before the status task reports no outcome for its CRs, and the failing task and its message are
 reported.
+
+The modules reach the API server through the loop's own connection (`connection`: the settings of its
+client, written for each run to a file private to the run and named in the environment), which spares
+every module process importing the Kubernetes client (plugins/module_utils/kube_rest.py).
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import ansible_runner
+from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
+    CONNECTION_ENV,
+    write_settings,
+)
 
 from hourglass_operator.extravars import dump_unsafe
 from hourglass_operator.runs import RunResult, read_results, summarize_events
@@ -47,12 +56,14 @@ class AnsibleBatchRunner:
         kubeconfig: str | None = None,
         max_artifacts: int = 20,
         verbosity: int = 0,
+        connection: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.content_root = content_root.resolve()
         self.work_dir = work_dir
         self.kubeconfig = kubeconfig
         self.max_artifacts = max_artifacts
         self.verbosity = verbosity
+        self.connection = connection
         self.work_dir.mkdir(parents=True, exist_ok=True)
 
     def _envvars(self) -> dict[str, str]:
@@ -97,6 +108,11 @@ class AnsibleBatchRunner:
         (data_dir / "env" / "extravars").write_text(
             dump_unsafe({**extravars, RESULTS_VAR: str(results_file)}), encoding="utf-8"
         )
+        envvars = self._envvars()
+        settings = self.connection() if self.connection else None
+        if settings:
+            write_settings(str(data_dir / "kube-connection.json"), settings)
+            envvars[CONNECTION_ENV] = str(data_dir / "kube-connection.json")
         started = time.monotonic()
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
@@ -104,7 +120,7 @@ class AnsibleBatchRunner:
             ident=reconcile_id,
             playbook=self._playbook(data_dir, role, playbook),
             inventory="localhost,",
-            envvars=self._envvars(),
+            envvars=envvars,
             quiet=True,
             verbosity=self.verbosity,
             rotate_artifacts=self.max_artifacts,

@@ -1,7 +1,9 @@
 """Kubernetes API access for this collection's modules and for the runner loop (`hourglass_operator`
 builds its client with `api_client` too: one factory for both), configured like kubernetes.core's
 modules: an explicit kubeconfig/context, else K8S_AUTH_KUBECONFIG / KUBECONFIG, else in-cluster,
-else ~/.kube/config. Also the REST call the modules make and the YAML-safe JSON of apply patches."""
+else ~/.kube/config. Under the runner loop, modules get the loop's resolved connection instead and do
+not import the Kubernetes client (`module_client`, kube_rest.py). Also the REST call the modules make
+and the YAML-safe JSON of apply patches."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import json
 import os
 import re
 from typing import Any
+
+from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import CONNECTION_ENV, RestClient
 
 # json.dumps writes a character outside the Basic Multilingual Plane (an emoji) as a surrogate pair of
 # \u escapes, which YAML parsers refuse, and the API server reads apply patches as YAML. Such pairs
@@ -49,6 +53,15 @@ def api_client(kubeconfig: str | None = None, context: str | None = None, pool_s
     return kubernetes.client.ApiClient(configuration)
 
 
+def module_client(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 4) -> Any:
+    """The client of a module: the runner loop's connection (a RestClient) when it handed one over
+    and the task names no kubeconfig or context of its own, else `api_client`."""
+    handed_over = os.environ.get(CONNECTION_ENV)
+    if handed_over and not kubeconfig and not context:
+        return RestClient.from_file(handed_over)
+    return api_client(kubeconfig, context, pool_size)
+
+
 CORE_PLURALS = {"Pod": "pods", "Service": "services"}
 
 
@@ -79,6 +92,13 @@ def request(
     if content_type.endswith("yaml") and body is not None and not isinstance(body, str | bytes):
         body = yaml_safe_json(body).encode()
     headers = {"Accept": "application/json", "Content-Type": content_type}
+    if isinstance(client, RestClient):
+        if body is not None and not isinstance(body, str | bytes):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        status, data = client.send(method, path, query, body, headers)
+        return status, _decoded(data)
     method, url, headers, body, _ = client.param_serialize(
         method,
         path,
@@ -88,8 +108,11 @@ def request(
         auth_settings=["BearerToken"],
     )
     response = client.call_api(method, url, header_params=headers, body=body, _request_timeout=60)
-    data = response.read()
+    return response.status, _decoded(response.read())
+
+
+def _decoded(data: bytes) -> Any:
     try:
-        return response.status, json.loads(data) if data else None
+        return json.loads(data) if data else None
     except ValueError:
-        return response.status, {"message": data.decode(errors="replace")}
+        return {"message": data.decode(errors="replace")}

@@ -81,8 +81,8 @@ result:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
     KUBE_ARGUMENT_SPEC,
-    api_client,
     caller,
+    module_client,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
     CONCURRENT_CALLS,
@@ -107,7 +107,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    client = api_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_CALLS)
+    client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_CALLS)
     writer = ObjectWriter(
         caller(client), field_manager=params["field_manager"], check_mode=module.check_mode,
         wait=params["wait"], wait_timeout=params["wait_timeout"],

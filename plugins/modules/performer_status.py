@@ -102,8 +102,8 @@ results:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
     KUBE_ARGUMENT_SPEC,
-    api_client,
     caller,
+    module_client,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
     DEFAULT_CLUSTER_DOMAIN,
@@ -138,7 +138,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    client = api_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_WRITES)
+    client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_WRITES)
     writer = StatusWriter(
         caller(client), plan=params["plan"], applied=params["applied"], updated=params["updated"],
         replaced=params["replaced"], deleted=params["deleted"], observed=params["observed"],

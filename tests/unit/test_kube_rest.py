@@ -1,0 +1,139 @@
+"""The modules' small API client (plugins/module_utils/kube_rest.py): the runner loop hands its resolved
+connection to a run, and a module then calls the API server without the Kubernetes client. Checked
+against a local HTTP server: the request a call makes, the Authorization header, a kept-alive
+connection the server closed, and which client a module picks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import kubernetes
+import pytest
+from ansible_collections.hourglass.operator.plugins.module_utils import hourglass_kube
+from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
+    CONNECTION_ENV,
+    RestClient,
+    settings_of,
+    write_settings,
+)
+
+pytestmark = pytest.mark.unit
+
+
+class Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[dict]] = []
+    close_next = False
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        Recorder.seen.append({
+            "method": self.command, "path": self.path, "body": body,
+            "authorization": self.headers.get("Authorization"),
+            "content_type": self.headers.get("Content-Type"),
+        })  # fmt: skip
+        payload = json.dumps({"kind": "Status", "path": self.path}).encode()
+        self.send_response(404 if self.path.startswith("/missing") else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if Recorder.close_next:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_PATCH = do_DELETE = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    Recorder.seen, Recorder.close_next = [], False
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_call_sends_method_path_query_body_and_the_authorization(server):
+    client = RestClient({"host": server, "authorization": "Bearer abc"})
+    call = hourglass_kube.caller(client)
+    query = [("fieldManager", "m"), ("force", "true")]
+    apply_yaml = "application/apply-patch+yaml"
+    pod = {"kind": "Pod", "env": "🙂"}
+    status, body = call(
+        "PATCH", "/api/v1/namespaces/a/pods/p", query=query, body=pod, content_type=apply_yaml
+    )
+    assert status == 200 and body["path"] == "/api/v1/namespaces/a/pods/p?fieldManager=m&force=true"
+    sent = Recorder.seen[-1]
+    assert sent["method"] == "PATCH" and sent["authorization"] == "Bearer abc"
+    assert sent["content_type"] == apply_yaml and json.loads(sent["body"]) == pod
+    assert "\\ud83d" not in sent["body"].decode()  # YAML-safe: no surrogate-pair escapes
+
+
+def test_a_404_is_returned_with_its_body_and_a_json_body_is_sent_as_json(server):
+    call = hourglass_kube.caller(RestClient({"host": server}))
+    assert call("GET", "/missing/x")[0] == 404
+    assert call("POST", "/api/v1/namespaces/a/events", body={"reason": "R"})[0] == 200
+    assert Recorder.seen[-1]["authorization"] is None
+    assert json.loads(Recorder.seen[-1]["body"]) == {"reason": "R"}
+
+
+def test_a_connection_the_server_closed_is_reopened_once(server):
+    client = RestClient({"host": server})
+    call = hourglass_kube.caller(client)
+    Recorder.close_next = True
+    assert call("GET", "/first")[0] == 200  # the server closes this connection after answering
+    Recorder.close_next = False
+    assert call("GET", "/second")[0] == 200
+    assert [s["path"] for s in Recorder.seen][-1] == "/second"
+
+
+def test_the_loops_settings_are_its_clients_connection_and_are_private(tmp_path):
+    configuration = kubernetes.client.Configuration()
+    configuration.host = "https://api.example:6443"
+    configuration.ssl_ca_cert = "/ca.crt"
+    configuration.api_key = {"authorization": "Bearer t0"}
+    refreshed = []
+    configuration.refresh_api_key_hook = lambda c: refreshed.append(
+        c.api_key.update(authorization="Bearer t1")
+    )
+    settings = settings_of(configuration)
+    assert refreshed, "the token is refreshed (exec plugins, rotated service-account tokens)"
+    assert settings["host"] == "https://api.example:6443" and settings["ca_file"] == "/ca.crt"
+    assert settings["authorization"] == "Bearer t1" and settings["verify"] is True
+    path = tmp_path / "connection.json"
+    write_settings(str(path), settings)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert json.loads(path.read_text()) == settings
+    configuration.proxy = "http://proxy:3128"
+    assert settings_of(configuration) is None  # not handed over: modules use the Kubernetes client
+
+
+def test_a_module_uses_the_handed_over_connection_unless_the_task_names_its_own(tmp_path, monkeypatch):
+    path = tmp_path / "connection.json"
+    write_settings(str(path), {"host": "https://api.example:6443", "verify": False})
+    monkeypatch.setenv(CONNECTION_ENV, str(path))
+    assert isinstance(hourglass_kube.module_client(), RestClient)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+        "clusters": [{"name": "k", "cluster": {"server": "https://own.example"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+    }))  # fmt: skip
+    own = hourglass_kube.module_client(str(kubeconfig))
+    assert not isinstance(own, RestClient) and own.configuration.host == "https://own.example"
+    monkeypatch.delenv(CONNECTION_ENV)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    assert not isinstance(hourglass_kube.module_client(), RestClient)
