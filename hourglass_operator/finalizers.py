@@ -1,7 +1,9 @@
 """The watched kind's finalizer on a custom resource: added before its children exist, removed once
-a finalizer run (or the loop itself) confirmed they are gone. Each change is a merge patch guarded
-by the resourceVersion; on a conflict (the status was written meanwhile, say) the object is read
-again and the change retried, a few times. A resource that is gone needs no finalizer change."""
+a finalizer run (or the loop itself) confirmed they are gone. Each change is a JSON patch guarded by
+a test of the finalizers it changes (of the resourceVersion when there are none yet), so a status
+written meanwhile — the finalizer run writes one just before the finalizer is removed — does not
+make it conflict; when another client changed the finalizers, the object is read again and the change
+retried, a few times. A resource that is gone needs no finalizer change."""
 
 from __future__ import annotations
 
@@ -15,11 +17,22 @@ from hourglass_operator.informer import Obj, object_key
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 3
+JSON_PATCH = "application/json-patch+json"
 
 
 def carries(cr: Obj, finalizer: str | None) -> bool:
     """Whether `cr` carries `finalizer` (never, when the watch has none)."""
     return bool(finalizer) and finalizer in (cr["metadata"].get("finalizers") or [])
+
+
+def guarded_patch(cr: Obj, current: list[str], wanted: list[str]) -> list[dict]:
+    """The JSON patch that sets the finalizers of `cr` from `current` to `wanted`, applied only while
+    they are still `current`."""
+    if current:
+        guard = {"op": "test", "path": "/metadata/finalizers", "value": current}
+        return [guard, {"op": "replace", "path": "/metadata/finalizers", "value": wanted}]
+    guard = {"op": "test", "path": "/metadata/resourceVersion", "value": cr["metadata"]["resourceVersion"]}
+    return [guard, {"op": "add", "path": "/metadata/finalizers", "value": wanted}]
 
 
 class Finalizers:
@@ -42,14 +55,16 @@ class Finalizers:
         meta = cr["metadata"]
         args = (self.group, self.version, meta["namespace"], self.plural, meta["name"])
         for _ in range(ATTEMPTS):
-            finalizers = change(list(cr["metadata"].get("finalizers") or []))
-            body = {
-                "metadata": {"finalizers": finalizers, "resourceVersion": cr["metadata"]["resourceVersion"]}
-            }
+            current = list(cr["metadata"].get("finalizers") or [])
+            wanted = change(current)
+            if wanted == current:
+                return cr
             try:
-                return self.custom.patch_namespaced_custom_object(*args, body)
+                return self.custom.patch_namespaced_custom_object(
+                    *args, guarded_patch(cr, current, wanted), _content_type=JSON_PATCH
+                )
             except kubernetes.client.ApiException as error:
-                if error.status == 409:
+                if error.status in (409, 422):  # 422: a test failed, the finalizers changed meanwhile
                     try:
                         cr = self.custom.get_namespaced_custom_object(*args)
                         continue

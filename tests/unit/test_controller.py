@@ -64,22 +64,31 @@ class FakeApi:
         self.children: set[tuple[str, str]] = set()  # (kind, name) present
         self.lingering: set[str] = set()  # kinds that stay after their deletion (a grace period)
         self.deleted: list[tuple[str, str]] = []
+        self.reads = 0  # custom resources read
 
-    def patch_namespaced_custom_object(self, group, version, namespace, plural, name, body) -> dict:
+    def patch_namespaced_custom_object(
+        self, group, version, namespace, plural, name, body, **options
+    ) -> dict:
+        """A JSON patch of the metadata's finalizers, guarded by `test` operations (422 when one fails)."""
+        assert options.get("_content_type") == "application/json-patch+json"
         if self.patch_errors:
             raise api_error(self.patch_errors.pop(0))
         key = f"{namespace}/{name}"
         stored = self.stored[key]
-        if body["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"]:
-            raise api_error(409)
-        self.patches.append((key, body["metadata"]["finalizers"]))
         updated = copy.deepcopy(stored)
-        updated["metadata"]["finalizers"] = body["metadata"]["finalizers"]
+        for op in body:
+            field = op["path"].removeprefix("/metadata/")
+            if op["op"] == "test" and stored["metadata"].get(field) != op["value"]:
+                raise api_error(422)
+            if op["op"] in ("add", "replace"):
+                updated["metadata"][field] = op["value"]
+        self.patches.append((key, updated["metadata"]["finalizers"]))
         updated["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1)
         self.stored[key] = updated
         return updated
 
     def get_namespaced_custom_object(self, group, version, namespace, plural, name) -> dict:
+        self.reads += 1
         return copy.deepcopy(self.stored[f"{namespace}/{name}"])
 
     def create_namespaced_event(self, namespace, body) -> None:
@@ -286,6 +295,30 @@ def test_a_deleted_performer_runs_absent_and_loses_the_finalizer_once_its_childr
     [run] = world.runner.runs
     assert run["extravars"]["performer_state"] == "absent" and run["role"] == ROLE
     assert world.api.patches == [("ns/a", [])]
+
+
+def test_the_status_the_finalizer_run_wrote_does_not_make_the_finalizer_removal_conflict(world):
+    world.add(performer("a", deleting=True))
+
+    def status_written(_):  # the run patches the status: the resourceVersion the loop holds is stale
+        world.api.stored["ns/a"]["metadata"]["resourceVersion"] = "9"
+        return RunResult(ok=True, per_cr={"ns/a": {"children_gone": True}})
+
+    world.runner.results = status_written
+    world.reconcile()
+    assert world.api.patches == [("ns/a", [])] and world.api.reads == 0
+
+
+def test_a_finalizer_another_client_changed_meanwhile_is_read_again_and_kept(world):
+    world.add(performer("a", deleting=True))
+
+    def other_finalizer_added(_):
+        world.api.stored["ns/a"]["metadata"]["finalizers"] = [FINALIZER, "someone.else/finalizer"]
+        return RunResult(ok=True, per_cr={"ns/a": {"children_gone": True}})
+
+    world.runner.results = other_finalizer_added
+    world.reconcile()
+    assert world.api.patches == [("ns/a", ["someone.else/finalizer"])] and world.api.reads == 1
 
 
 def test_children_not_yet_gone_keep_the_finalizer_and_requeue(world):
