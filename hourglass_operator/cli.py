@@ -89,6 +89,13 @@ def parser() -> argparse.ArgumentParser:
         "(env STATUS_FAST_PATH=false disables)",
     )
     a(
+        "--warm-ansible",
+        action=argparse.BooleanOptionalAction,
+        default=_env("WARM_ANSIBLE", "true") == "true",
+        help="fork each ansible run from a warm, pre-imported Ansible instead of starting a cold "
+        "ansible-playbook (env WARM_ANSIBLE=false disables)",
+    )
+    a(
         "--leader-elect",
         action=argparse.BooleanOptionalAction,
         default=_env("LEADER_ELECT", "false") == "true",
@@ -180,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         })  # fmt: skip
     if args.metrics_bind_address != "0":
         health.serve(args.metrics_bind_address, {"/metrics": health.metrics_route})
-    built = []
+    built, runners = [], []
     for watch in watches:
         plural = wait_for_plural(api, watch.group, watch.version, watch.kind, stop)
         if plural is None:  # stopped while waiting
@@ -189,8 +196,9 @@ def run(args: argparse.Namespace) -> int:
         runner = AnsibleBatchRunner(
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
             max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
-            connection=lambda: settings_of(api.configuration),
+            connection=lambda: settings_of(api.configuration), warm=args.warm_ansible,
         )  # fmt: skip
+        runners.append(runner)
         status_sync = None
         if args.status_fast_path and watch.kind == "Performer":
             status_sync = StatusSync(api, group=watch.group, version=watch.version, plural=watch.plural)
@@ -215,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
     log.info("shutting down")
     for controller in controllers:
         controller.shutdown(args.graceful_shutdown_timeout)
+    for runner in runners:
+        runner.close()
     return exit_code
 
 

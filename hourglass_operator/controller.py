@@ -70,6 +70,7 @@ class KindAdapter(Protocol):
     child_selector: str
     state_var: str
     items_var: str
+    absent_vars: dict[str, Any]  # extra vars of a finalizer run that is the role's own deletion
 
     def owners(self, child: Obj) -> set[str]: ...
 
@@ -128,6 +129,9 @@ class Controller:
             )  # fmt: skip
         self.crs: list[Informer] = []
         self.children: dict[str, list[Informer]] = {kind: [] for kind in adapter.child_paths}
+        # Deleted resources whose finalizer run deleted the children without waiting for them: the
+        # finalizer is released once the informers see them gone (no further run, no polling).
+        self.awaiting_children: set[str] = set()
         group_path = f"/apis/{watch.group}/{watch.version}/"
         for namespace in namespaces or [""]:
             self.crs.append(Informer(
@@ -313,6 +317,8 @@ class Controller:
         batch = sort_by_lifecycle(keys, lambda key: self._cr(key)[0], finalizer)
         for key in batch.gone:
             self.queue.forget(key)
+            self.awaiting_children.discard(key)
+        batch.deleting = self._still_to_delete(batch.deleting)
         if batch.needs_finalizer:  # one API call each: concurrently, a batch of new ones would wait on them
             with ThreadPoolExecutor(CONCURRENT_API_CALLS) as pool:
                 finalized = pool.map(self._add_finalizer, batch.needs_finalizer)
@@ -326,6 +332,28 @@ class Controller:
         if batch.deleting:
             self._run_batch(batch.deleting, ABSENT)
 
+    def _still_to_delete(self, deleting: list[Obj]) -> list[Obj]:
+        """Of the deleted resources, those that need a finalizer run. One whose earlier run deleted the
+        children needs none: its finalizer is released once the informers see no child left, and
+        while they are still terminating it only waits (their deletion events requeue it)."""
+        to_run = []
+        for cr in deleting:
+            key = object_key(cr)
+            if key not in self.awaiting_children:
+                to_run.append(cr)
+                continue
+            meta = cr["metadata"]
+            children = [self._child(kind, meta["namespace"], meta["name"]) for kind in self.children]
+            left = [child for child in children if child is not None]
+            if not left:
+                self._remove_finalizer(cr)
+            elif all(child["metadata"].get("deletionTimestamp") for child in left):
+                self.queue.add(key, ABSENT_RETRY_SECONDS)  # the safety net, as after the run
+            else:  # a child that is not being deleted (created again meanwhile): run again
+                self.awaiting_children.discard(key)
+                to_run.append(cr)
+        return to_run
+
     def _item(self, cr: Obj) -> dict[str, Any]:
         meta = cr["metadata"]
         children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
@@ -336,6 +364,8 @@ class Controller:
             self.watch, state, [self._item(cr) for cr in crs],
             state_var=self.adapter.state_var, items_var=self.adapter.items_var,
         )  # fmt: skip
+        if state == ABSENT and finalizer_is_the_roles_deletion(self.watch):
+            request.extravars.update(self.adapter.absent_vars)
         reconcile_id = uuid.uuid4().hex[:12]
         keys = [object_key(cr) for cr in crs]
         log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
@@ -376,6 +406,8 @@ class Controller:
         if settled.release_finalizer:
             self._remove_finalizer(cr)
         elif state == ABSENT:  # the children's deletion events requeue it; this is the safety net
+            if finalizer_is_the_roles_deletion(self.watch):
+                self.awaiting_children.add(key)
             self.queue.add(key, ABSENT_RETRY_SECONDS)
         entry = result.per_cr[key]
         log.info("reconciled: phase %s, ready %s", entry.get("phase"), entry.get("ready"), extra=context)
@@ -420,4 +452,5 @@ class Controller:
             self.queue.add(object_key(cr), FINALIZER_RETRY_SECONDS)
             return
         self._cache(updated)  # so that events already queued for it do not start another run
+        self.awaiting_children.discard(object_key(cr))
         log.info("finalizer removed", extra={"key": object_key(cr)})

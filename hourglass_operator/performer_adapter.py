@@ -8,6 +8,8 @@ which this implements.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import kubernetes
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
@@ -50,6 +52,9 @@ class PerformerAdapter:
     child_selector = CHILD_SELECTOR
     state_var = "performer_state"  # "present" or "absent" (a watch's vars may set it)
     items_var = "performers"  # the batch: one item of extra vars per custom resource
+    # The loop waits for a deleted Performer's children on its informers (controller.awaiting_children)
+    # instead of the role polling each of them until gone.
+    absent_vars: ClassVar[dict[str, bool]] = {"performer_wait_for_deleted_children": False}
 
     def __init__(self, kind: str, group: str) -> None:
         self.kind, self.group = kind, group

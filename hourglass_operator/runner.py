@@ -18,14 +18,19 @@ reported.
 
 The modules reach the API server through the loop's own connection (`connection`: the settings of its
 client, written for each run to a file private to the run and named in the environment), which spares
-every module process importing the Kubernetes client (plugins/module_utils/kube_rest.py).
+every module process importing the Kubernetes client (plugins/module_utils/kube_rest.py). With
+`warm`, ansible-runner's command is `warm_ansible_client`, which has a warm, pre-imported Ansible
+(`warm_ansible`, started with the first run) fork the run instead of starting a cold ansible-playbook.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -41,6 +46,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest impor
 
 from hourglass_operator.extravars import dump_unsafe
 from hourglass_operator.runs import RunResult, read_results, summarize_events
+from hourglass_operator.warm_ansible import SOCKET_ENV
 
 RESULTS_VAR = "_hourglass_results_file"
 
@@ -57,6 +63,7 @@ class AnsibleBatchRunner:
         max_artifacts: int = 20,
         verbosity: int = 0,
         connection: Callable[[], dict[str, Any] | None] | None = None,
+        warm: bool = False,
     ) -> None:
         self.content_root = content_root.resolve()
         self.work_dir = work_dir
@@ -65,6 +72,38 @@ class AnsibleBatchRunner:
         self.verbosity = verbosity
         self.connection = connection
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.warm = warm
+        self._warm_lock = threading.Lock()
+        self._warm_server: subprocess.Popen | None = None
+        self._warm_socket = ""
+        self._warm_client = self.work_dir / "warm-ansible-playbook"
+
+    def _warm_command(self) -> tuple[str, str]:
+        """The client command and the socket of the warm server, which is (re)started when needed.
+        The socket lives in a short temporary directory: Unix socket paths are limited to 107 bytes."""
+        with self._warm_lock:
+            if self._warm_server is None or self._warm_server.poll() is not None:
+                if not self._warm_socket:
+                    self._warm_socket = str(Path(tempfile.mkdtemp(prefix="hourglass-warm-")) / "socket")
+                    self._warm_client.write_text(
+                        f"#!{sys.executable}\nimport sys\n"
+                        "from hourglass_operator.warm_ansible_client import main\n\nsys.exit(main())\n"
+                    )
+                    self._warm_client.chmod(0o755)
+                self._warm_server = subprocess.Popen(
+                    [sys.executable, "-m", "hourglass_operator.warm_ansible", self._warm_socket],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None,
+                )  # fmt: skip
+            return str(self._warm_client), self._warm_socket
+
+    def close(self) -> None:
+        """Stops the warm server, if one was started."""
+        with self._warm_lock:
+            if self._warm_server is not None and self._warm_server.poll() is None:
+                self._warm_server.terminate()
+                self._warm_server.wait(10)
+            if self._warm_socket:
+                shutil.rmtree(Path(self._warm_socket).parent, ignore_errors=True)
 
     def _envvars(self) -> dict[str, str]:
         bin_dir = str(Path(sys.executable).parent)
@@ -113,12 +152,17 @@ class AnsibleBatchRunner:
         if settings:
             write_settings(str(data_dir / "kube-connection.json"), settings)
             envvars[CONNECTION_ENV] = str(data_dir / "kube-connection.json")
+        playbook_path = self._playbook(data_dir, role, playbook)
+        command: dict[str, Any] = {"playbook": playbook_path}
+        if self.warm:
+            client, envvars[SOCKET_ENV] = self._warm_command()
+            command = {"binary": client, "cmdline": shlex.quote(playbook_path)}
         started = time.monotonic()
         runner = ansible_runner.run(
             private_data_dir=str(data_dir),
             artifact_dir=str(self.work_dir / "artifacts"),
             ident=reconcile_id,
-            playbook=self._playbook(data_dir, role, playbook),
+            **command,
             inventory="localhost,",
             envvars=envvars,
             quiet=True,

@@ -147,9 +147,13 @@ class ObjectWriter:
             return {"changed": False, "result": {}}
         if status >= 300:
             return failure(status, body)
-        if self.wait and not self.check_mode and not self.gone(path):
-            return {"changed": True, "pending": True, "result": slim(body)}
-        return {"changed": True, "result": slim(body)}
+        if self.check_mode:
+            return {"changed": True, "result": slim(body)}
+        if self.wait:
+            pending = not self.gone(path)
+        else:  # gone at once (a Status, or the object as it was) or still terminating
+            pending = bool(((body or {}).get("metadata") or {}).get("deletionTimestamp"))
+        return {"changed": True, "result": slim(body), **({"pending": True} if pending else {})}
 
     def replace(self, obj: Obj) -> Obj:
         path = object_path(obj)

@@ -73,7 +73,8 @@ result:
   description: C(results), one entry per object in the order given, with C(object) (its kind,
     namespace and name) and C(result) (the object as the API server returned it, slimmed) or
     C(error.msg); C(pending) when an object deleted with O(wait) (or the old object of
-    V(replaced)) was still there after O(wait_timeout).
+    V(replaced)) was still there after O(wait_timeout), or one deleted without O(wait) is still
+    terminating.
   returned: always
   type: dict
 """

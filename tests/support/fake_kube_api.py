@@ -46,8 +46,10 @@ class FakeKubeApi:
         if method == "DELETE":
             if path not in self.objects:
                 return 404, {"message": "not found"}
-            obj = self.objects.get(path) if query.get("dryRun") else self.objects.pop(path)
-            return 200, copy.deepcopy(obj)
+            obj = copy.deepcopy(self.objects.get(path) if query.get("dryRun") else self.objects.pop(path))
+            if self.linger.get(path) and not query.get("dryRun"):  # graceful: returned as terminating
+                obj.setdefault("metadata", {})["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+            return 200, obj
         if method == "POST":
             return 201, copy.deepcopy(body)
         if method in ("PATCH", "PUT"):

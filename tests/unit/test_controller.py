@@ -329,6 +329,37 @@ def test_children_not_yet_gone_keep_the_finalizer_and_requeue(world):
     assert world.due_in("ns/a") == ABSENT_RETRY_SECONDS
 
 
+def test_the_loop_waits_for_deleted_children_on_its_informers_not_with_another_run(world):
+    world.add(performer("a", deleting=True))
+    terminating = {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "2026-01-01T00:00:00Z"}
+    world.child("pod", {"kind": "Pod", "metadata": terminating})
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
+    world.reconcile()
+    [run] = world.runner.runs
+    assert run["extravars"]["performer_wait_for_deleted_children"] is False  # the role does not poll
+    assert world.api.patches == [] and world.due_in("ns/a") == ABSENT_RETRY_SECONDS
+
+    world.clock.now += ABSENT_RETRY_SECONDS  # still terminating: nothing to run, only waiting
+    world.reconcile()
+    assert len(world.runner.runs) == 1 and world.api.patches == []
+
+    del world.controller.children["pod"][0]._cache["ns/performer-a"]  # the informer saw it go
+    world.controller.queue.add("ns/a")  # as its deletion event does
+    world.reconcile()
+    assert len(world.runner.runs) == 1 and world.api.patches == [("ns/a", [])]
+    assert world.controller.awaiting_children == set()
+
+
+def test_a_child_created_again_after_the_finalizer_run_gets_another_run(world):
+    world.add(performer("a", deleting=True))
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
+    world.reconcile()
+    world.child("pod", {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns"}})
+    world.clock.now += ABSENT_RETRY_SECONDS
+    world.reconcile()
+    assert len(world.runner.runs) == 2 and world.api.patches == []
+
+
 def test_children_gone_release_the_finalizer_whatever_else_failed(world):
     world.add(performer("a", deleting=True))
     world.runner.results = lambda _: RunResult(

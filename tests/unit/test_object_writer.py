@@ -85,6 +85,15 @@ def test_delete_counts_a_missing_object_as_deleted_and_waits_within_the_timeout(
     assert result["pending"] is True and 5 < clock.now < 6
 
 
+def test_delete_without_wait_never_polls_and_reports_what_is_still_terminating_as_pending():
+    api = FakeKubeApi({POD_PATH: pod(), SERVICE_PATH: service()})
+    api.linger[POD_PATH] = 1000  # the pod has a grace period; the service goes at once
+    [terminating, gone] = writer(api, wait=False).write([pod(), service()], "absent")
+    assert terminating["pending"] is True and terminating["changed"]
+    assert "pending" not in gone and gone["changed"]
+    assert [m for m, _ in api.calls] == ["DELETE", "DELETE"]
+
+
 def test_replace_deletes_waits_until_gone_then_applies_and_reports_pending_when_not_gone():
     api = FakeKubeApi({POD_PATH: pod(image="img:1")})
     api.linger[POD_PATH] = 3

@@ -5,6 +5,7 @@ run's events, and what one run hands ansible-runner."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 from hourglass_operator import runner
 from hourglass_operator.runner import RESULTS_VAR
 from hourglass_operator.runs import read_results, summarize_events
+from hourglass_operator.warm_ansible import SOCKET_ENV
 
 
 def line(name: str, **fields: object) -> str:
@@ -103,3 +105,25 @@ def test_a_run_writes_unsafe_extra_vars_reads_the_results_file_and_cleans_up(tmp
     )
     assert result.per_cr == {"ns/a": {"namespace": "ns", "name": "a", "ready": True}}
     assert not (tmp_path / "work" / "runs" / "r1").exists()
+
+
+def test_a_warm_runner_runs_the_playbook_through_the_warm_client_and_stops_its_server(
+    tmp_path: Path, monkeypatch
+):
+    seen = {}
+
+    def fake_run(**kwargs):
+        seen.update(kwargs)
+        return SimpleNamespace(status="successful", rc=0, events=[])
+
+    monkeypatch.setattr(runner.ansible_runner, "run", fake_run)
+    batch_runner = runner.AnsibleBatchRunner(tmp_path / "content", tmp_path / "work", warm=True)
+    batch_runner.run({}, role=None, playbook=Path("/content/play book.yml"), cancel=threading.Event())
+    client = Path(seen["binary"])
+    assert "playbook" not in seen and seen["cmdline"] == "'/content/play book.yml'"
+    assert "hourglass_operator.warm_ansible_client" in client.read_text() and os.access(client, os.X_OK)
+    socket_path = Path(seen["envvars"][SOCKET_ENV])
+    server = batch_runner._warm_server
+    assert server is not None and server.poll() is None
+    batch_runner.close()
+    assert server.poll() is not None and not socket_path.parent.exists()

@@ -1,0 +1,151 @@
+"""The warm Ansible (hourglass_operator/warm_ansible.py and its client): real ansible-playbook runs
+forked from a real warm server, checked for what ansible-runner relies on: the exit code and output of
+the run, a configuration that differs from the one Ansible was imported with (a cold run then), a run
+whose client is killed (the run dies with it), and no server at all (a cold run)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hourglass_operator.warm_ansible import SOCKET_ENV
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.unit
+
+CLIENT = [sys.executable, "-m", "hourglass_operator.warm_ansible_client", "-i", "localhost,"]
+ENVIRONMENT = {
+    **os.environ,
+    "ANSIBLE_LOCALHOST_WARNING": "false",
+    "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+}
+PLAY = """- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.debug:
+        msg: "{{ greeting | default('hello') }}"
+    - ansible.builtin.fail:
+        msg: asked to fail
+      when: fail | default(false) | bool
+"""
+
+
+SERVERS: dict[str, int] = {}  # socket path -> process id
+
+
+@pytest.fixture
+def server(tmp_path):
+    socket_path = str(tmp_path / "s")
+    process = subprocess.Popen([sys.executable, "-m", "hourglass_operator.warm_ansible", socket_path])
+    SERVERS[socket_path] = process.pid
+    wait_for(lambda: os.path.exists(socket_path), what="the warm server's socket", timeout=30)
+    yield socket_path
+    process.terminate()
+    process.wait(10)
+
+
+def server_process_id(socket_path: str) -> int:
+    return SERVERS[socket_path]
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry))
+    return children
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def client(tmp_path: Path, socket_path: str | None, *args: str, **env: str) -> subprocess.Popen:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAY)
+    environment = {**ENVIRONMENT, **env}
+    environment.pop(SOCKET_ENV, None)
+    if socket_path:
+        environment[SOCKET_ENV] = socket_path
+    command = [*CLIENT, *args, str(playbook)]
+    output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    return subprocess.Popen(command, cwd=tmp_path, env=environment, **output)
+
+
+def finished(process: subprocess.Popen) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=120)
+    return process.returncode, output
+
+
+def test_a_warm_run_has_the_exit_code_and_output_of_the_playbook(tmp_path, server):
+    code, output = finished(client(tmp_path, server, "-e", "greeting=warm-hello"))
+    assert code == 0 and "warm-hello" in output
+    code, output = finished(client(tmp_path, server, "-e", "fail=true"))
+    assert code == 2 and "asked to fail" in output
+
+
+def test_a_run_configured_differently_from_the_warm_import_runs_cold_with_its_configuration(tmp_path, server):
+    assert finished(client(tmp_path, server))[0] == 0  # the server imports Ansible with this configuration
+    code, output = finished(client(tmp_path, server, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal"))
+    assert code == 0 and "localhost | SUCCESS =>" in output  # the minimal callback's format, not the default
+    assert "TASK [" not in output
+
+
+def test_killing_the_client_kills_its_run(tmp_path, server):
+    """As ansible-runner cancelling a run kills ansible-playbook: the forked run dies with its client."""
+    server_pid = server_process_id(server)
+    marker = f"{uuid.uuid4().int % 1000}.{os.getpid()}"
+    sleep_task = f"    - ansible.builtin.command: sleep {marker}\n"
+    playbook = tmp_path / "sleep.yml"
+    playbook.write_text(
+        PLAY.replace("    - ansible.builtin.fail:", sleep_task + "    - ansible.builtin.fail:")
+    )
+
+    def sleeping() -> list[str]:
+        return [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).endswith(f"sleep {marker}")]
+
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen(
+        [*CLIENT, str(playbook)], cwd=tmp_path, env={**ENVIRONMENT, SOCKET_ENV: server}, **quiet
+    )
+    try:
+        wait_for(sleeping, what="the run's module to start its command", timeout=120)
+        [run] = children_of(server_pid)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        wait_for(
+            lambda: not Path(f"/proc/{run}").exists() or _state(run) == "Z", what="the run to die", timeout=30
+        )
+        wait_for(lambda: not children_of(server_pid), what="the server to reap the run", timeout=30)
+    finally:
+        for pid in sleeping():  # orphaned, as a cold ansible-playbook killed mid-task leaves it
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def test_without_a_server_the_client_runs_a_cold_ansible_playbook(tmp_path):
+    code, output = finished(client(tmp_path, str(tmp_path / "nobody-listens"), "-e", "greeting=cold-hello"))
+    assert code == 0 and "cold-hello" in output
+    code, output = finished(client(tmp_path, None, "-e", "greeting=cold-again"))
+    assert code == 0 and "cold-again" in output
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
