@@ -214,6 +214,11 @@ class SqliteStore:
         """Transactions committed since the store was opened (each one fsync)."""
         return self._writer.commits
 
+    @property
+    def writes(self) -> int:
+        """Writes committed since the store was opened (`writes / commits`: the writes per fsync)."""
+        return self._writer.writes
+
     def close(self) -> None:
         """Commits the writes still queued, then closes both connections (idempotent)."""
         self._writer.close()
