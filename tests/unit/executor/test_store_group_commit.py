@@ -1,10 +1,12 @@
 """Group commits in the SQLite store: concurrent writes share commits, yet each returns only once
-it is committed, a failing write does not take its batch down, close commits what was queued, and a
-process killed (SIGKILL) with writes in flight keeps every write it had reported done."""
+it is committed, a failing write does not take its batch down, close commits what was queued, a
+process killed (SIGKILL) with writes in flight keeps every write it had reported done, and the task
+service on top still runs each task once."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
@@ -13,10 +15,16 @@ import sys
 import threading
 from pathlib import Path
 
+import grpc
 import pytest
+from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from hourglass_executor.store import StoreError, TaskRecord
 from hourglass_executor.store.group_commit import GroupCommitWriter
 from hourglass_executor.store.sqlite import SqliteStore
+
+from tests.support.aggregator import TestAggregator, executor_signers
+from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
+from tests.support.local_backend import LocalBackend
 
 AVS = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 FINGERPRINT = b"\x07" * 32
@@ -117,6 +125,39 @@ def test_no_answer_before_its_commit_has_finished(tmp_path):
         held.release.set()
         writer.close()
         db.close()
+
+
+def test_answers_of_a_batch_resume_their_waiters_in_the_order_the_writes_were_queued(tmp_path):
+    """What the task service relies on: of concurrent claims of one id committed together, the
+    winner resumes first (and registers the task as running before a duplicate looks for it)."""
+    db = sqlite3.connect(tmp_path / "held.sqlite3", isolation_level=None, check_same_thread=False)
+    db.execute("CREATE TABLE claims (task_id TEXT PRIMARY KEY)")
+    held = HeldCommits(db)
+    writer = GroupCommitWriter(held)  # type: ignore[arg-type]
+    resumed: list[tuple[int, int]] = []
+
+    def claim(connection: sqlite3.Connection) -> int:
+        return connection.execute("INSERT OR IGNORE INTO claims VALUES ('contested')").rowcount
+
+    async def claimant(index: int) -> None:
+        resumed.append((index, await writer.run_async(claim)))
+
+    async def scenario() -> None:
+        blocker = asyncio.ensure_future(writer.run_async(lambda c: c.execute("SELECT 1").fetchall()))
+        await asyncio.to_thread(held.committing.wait, 30)  # the writer is busy: the next batch forms
+        claimants = [asyncio.ensure_future(claimant(index)) for index in range(8)]
+        await asyncio.sleep(0)  # a yield: all eight are queued, in this order
+        held.release.set()
+        await asyncio.gather(blocker, *claimants)
+
+    try:
+        asyncio.run(scenario())
+        assert writer.commits == 2  # the blocker's, then one for all eight claims
+    finally:
+        held.release.set()
+        writer.close()
+        db.close()
+    assert resumed == [(0, 1)] + [(index, 0) for index in range(1, 8)]
 
 
 def test_a_failing_write_gets_its_error_and_the_rest_of_its_batch_commits(tmp_path):
@@ -252,3 +293,37 @@ def test_a_killed_process_keeps_every_write_it_reported_and_claims_stay_claimed(
         assert not any(store.claim_task(task_id, "avs") for task_id in reported["claimed"])
     finally:
         store.close()
+
+
+def test_through_the_task_service_concurrent_duplicates_run_once_and_share_one_answer(tmp_path):
+    """Claims now return after a shared commit; a duplicate claimed in the same batch as the
+    original must still find it running (row 11b), not take it for an interrupted task."""
+    aggregator = TestAggregator(static_chain())
+    distinct = [
+        aggregator.submission(json.dumps({"op": "echo", "data": f"t{i}"}).encode()) for i in range(30)
+    ]
+    duplicated = distinct[0]
+    backend = LocalBackend()
+
+    async def submit(stub, submission) -> object:
+        try:
+            return await stub.SubmitTask(submission, timeout=30)
+        except grpc.aio.AioRpcError as error:
+            return error
+
+    async def scenario() -> list[object]:
+        store = SqliteStore(tmp_path / "executor.sqlite3")
+        async with running_executor(
+            executor_config(), backend, chain=static_chain(), signers=executor_signers(), store=store
+        ) as executor:
+            channel, stub = task_stub(executor)
+            async with channel:
+                return await asyncio.gather(*(submit(stub, s) for s in [*distinct, *[duplicated] * 10]))
+
+    answers = asyncio.run(scenario())
+    assert all(isinstance(a, executor_pb2.TaskResult) for a in answers), answers
+    for submission, answer in zip(distinct, answers, strict=False):
+        aggregator.verify(submission, answer)
+    assert {a.SerializeToString() for a in answers[30:]} == {answers[0].SerializeToString()}
+    started = backend.tasks_started()
+    assert sorted(started) == sorted(s.task_id.encode() for s in distinct)  # each once
