@@ -116,11 +116,12 @@ def serve_executor(port: int, performer: str, profile: str | None, store_path: s
     data = config_data(avss=(AVS, BN254_AVS), grpcPort=port, taskTimeout="30s")
     for entry in data["avsPerformers"]:
         entry["kubernetes"] = {"endpointOverride": performer}
+    store = SqliteStore(store_path) if store_path else MemoryStore()
     executor = Executor(
         validate_config(data),
         backend=LocalBackend(),
         chain=bench_chain(),
-        store=SqliteStore(store_path) if store_path else MemoryStore(),
+        store=store,
         signers=executor_signers(),
         host="127.0.0.1",
     )
@@ -132,6 +133,9 @@ def serve_executor(port: int, performer: str, profile: str | None, store_path: s
         signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
         signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats(profile)))
     asyncio.run(executor.serve())
+    if isinstance(store, SqliteStore):  # how many writes shared each commit (an fsync each)
+        counts = {"writes": store.writes, "commits": store.commits}
+        Path(f"{store_path}.commits.json").write_text(json.dumps(counts))
 
 
 def serve_proxy(port: int, performer: str) -> None:
@@ -494,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         load_average_before = round(os.getloadavg()[0], 2)
         results = asyncio.run(measure(args, ports, processes))
         results["load_average_before"] = load_average_before
+        results["load_average_after"] = round(os.getloadavg()[0], 2)
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
@@ -502,7 +507,11 @@ def main(argv: list[str] | None = None) -> int:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        counted = store_dir / "executor.sqlite3.commits.json"
+        store_commits = json.loads(counted.read_text()) if counted.exists() else None
         shutil.rmtree(store_dir, ignore_errors=True)
+    if store_commits:
+        results["store_commits"] = store_commits
 
     print(table(report(args, results)))
     verified = results["verified_results"]
@@ -510,8 +519,12 @@ def main(argv: list[str] | None = None) -> int:
         f"({verified['ecdsa']} ECDSA and {verified['bn254']} BN254 executor results verified as an "
         f"aggregator would; {os.cpu_count()} CPUs shared by the load generator, the proxy or executor and "
         f"the performer; load average {results['load_average_before']} before, "
-        f"{os.getloadavg()[0]:.2f} after)"
+        f"{results['load_average_after']:.2f} after)"
     )
+    if store_commits:
+        writes, commits = store_commits["writes"], store_commits["commits"]
+        per_commit = writes / max(commits, 1)
+        print(f"(SQLite store: {writes} writes in {commits} commits, {per_commit:.1f} per commit)")
     signing = signing_ops.measure(args.signing_seconds, args.py_ecc_seconds)
     print("\nsigning operations, per operation (this process alone):")
     print(table(signing_ops.rows(signing)))

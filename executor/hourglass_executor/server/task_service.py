@@ -181,7 +181,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         if not self._pool.serves(avs):
             raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
         signer, fingerprint = await self._check_chain(request, avs)
-        if not self._store.claim_task(request.task_id, avs, fingerprint):
+        if not await self._store.claim_task_async(request.task_id, avs, fingerprint):
             return await self._answer_again(request.task_id, fingerprint, context)
         return await self._run_once(request, avs, signer, context)
 
@@ -335,19 +335,19 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         try:
             timeout = self._timeout(context)
             if timeout <= 0:
-                settled = self._store.release_task(task_id)
+                settled = await self._store.release_task_async(task_id)
                 raise Refusal(Code.DEADLINE_EXCEEDED, "the caller's deadline leaves no time to run the task")
             try:
                 output = await self._pool.run_task(avs, task_id, request.payload, timeout)
             except PerformerUnavailableError as error:
-                settled = self._store.release_task(task_id)
+                settled = await self._store.release_task_async(task_id)
                 raise Refusal(Code.UNAVAILABLE, str(error)) from None
             except PerformerCallError as error:
                 if not error.maybe_executed:
-                    settled = self._store.release_task(task_id)
+                    settled = await self._store.release_task_async(task_id)
                     raise Refusal(Code.UNAVAILABLE, f"performer unreachable: {error.message}") from None
                 refusal = _performer_failure(error)
-                settled = self._failed(task_id, refusal)
+                settled = await self._failed(task_id, refusal)
                 raise refusal from None
             try:
                 signatures = await sign_result(
@@ -362,7 +362,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 )
             except (TaskSigningError, ChainReaderError) as error:
                 refusal = Refusal(Code.INTERNAL, f"cannot sign the result: {error}")
-                settled = self._failed(task_id, refusal)
+                settled = await self._failed(task_id, refusal)
                 raise refusal from None
             result = executor_pb2.TaskResult(
                 task_id=task_id,
@@ -375,10 +375,12 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 version=RESULT_VERSION,
             )
             # Durable before the answer leaves: a retry after a crash gets this very result.
-            settled = self._store.complete_task(task_id, "done", result=result.SerializeToString())
+            settled = await self._store.complete_task_async(
+                task_id, "done", result=result.SerializeToString()
+            )
         finally:
             if not settled:  # cancelled or an unexpected error: the task may have run
-                self._store.complete_task(task_id, "interrupted")
+                await self._store.complete_task_async(task_id, "interrupted")
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "task done",
@@ -386,8 +388,10 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
             )
         return result
 
-    def _failed(self, task_id: str, refusal: Refusal) -> bool:
-        return self._store.complete_task(task_id, "failed", error=(refusal.code.name, refusal.message))
+    async def _failed(self, task_id: str, refusal: Refusal) -> bool:
+        return await self._store.complete_task_async(
+            task_id, "failed", error=(refusal.code.name, refusal.message)
+        )
 
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()

@@ -20,13 +20,18 @@ task id is new again, so a retry of a task that ran before the restart runs agai
 holds only while the process lives) or SQLite (the `sqlite` type, and `badger`, which is mapped to a
 SQLite file; see `StorageConfig.sqlite_path`): every claim and outcome is durable before the method
 returns, so after a crash a claimed task is never run again and a finished one's result is kept.
+SQLite commits concurrent writes together (group commits, see `store.sqlite`).
 
 Size: an entry holds the ids, a 32-byte fingerprint and, for a finished task, its result (the
 output plus about 250 bytes of addresses and signatures), for the retention (24 h): at a steady
 rate of R tasks/s with outputs of B bytes, about R * 86400 * (350 + B) bytes.
 
-The methods are plain synchronous calls that return quickly (a dict lookup, or one indexed SQLite
-statement), so asyncio code calls them directly; both implementations are thread-safe.
+The task writes come in two forms with the same meaning: `claim_task`, `complete_task` and
+`release_task` block the calling thread until the write is durable; `claim_task_async`,
+`complete_task_async` and `release_task_async` are awaited by asyncio code (the task service) and
+suspend only the awaiting coroutine, so that the event loop serves other tasks while a commit is on
+its way to disk. Reads, the performer records and `prune` are plain calls (quick: a dict lookup or
+an indexed SQLite statement; a write waits for its commit). Both implementations are thread-safe.
 """
 
 from __future__ import annotations
@@ -96,6 +101,25 @@ class Store(Protocol):
         """Records the outcome of a claimed task — `result` (the serialized signed TaskResult) for
         "done", `error` (status code name, message) for "failed" — durably before it returns
         (persistent stores); False if the id is not known."""
+        ...
+
+    async def claim_task_async(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
+        """`claim_task` for asyncio code: the awaiting coroutine resumes once the claim is durable."""
+        ...
+
+    async def complete_task_async(
+        self,
+        task_id: str,
+        status: Outcome,
+        *,
+        result: bytes | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        """`complete_task` for asyncio code: resumes once the outcome is durable."""
+        ...
+
+    async def release_task_async(self, task_id: str) -> bool:
+        """`release_task` for asyncio code: resumes once the claim is forgotten on disk."""
         ...
 
     def task(self, task_id: str) -> TaskRecord | None:

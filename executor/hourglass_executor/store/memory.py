@@ -2,7 +2,8 @@
 package docstring: at most once holds only while the process lives).
 
 Thread-safe: every method holds one lock, so a claim is atomic across threads and coroutines. Tasks
-are kept in claim order, so `prune` stops at the first entry to keep.
+are kept in claim order, so `prune` stops at the first entry to keep. The `*_async` methods are the
+plain ones (nothing to wait for).
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ class MemoryStore:
                 task, status=status, result=result, error_code=code, error_message=message
             )
             return True
+
+    async def claim_task_async(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
+        return self.claim_task(task_id, avs, fingerprint)
+
+    async def complete_task_async(
+        self,
+        task_id: str,
+        status: Outcome,
+        *,
+        result: bytes | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        return self.complete_task(task_id, status, result=result, error=error)
+
+    async def release_task_async(self, task_id: str) -> bool:
+        return self.release_task(task_id)
 
     def release_task(self, task_id: str) -> bool:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -99,6 +100,31 @@ def test_outcomes_keep_the_fingerprint_the_result_and_the_error(store, clock):
     assert store.task("unknown") is None
 
 
+def test_the_async_writes_mean_what_the_plain_ones_mean(store, clock):
+    async def scenario() -> list[object]:
+        contested = await asyncio.gather(*(store.claim_task_async("contested", AVS) for _ in range(20)))
+        return [
+            sorted(contested),
+            await store.claim_task_async("ok", AVS, b"\x01" * 32),
+            await store.claim_task_async("ok", AVS, b"\x01" * 32),
+            await store.complete_task_async("ok", "done", result=b"signed"),
+            await store.complete_task_async("unknown", "done"),
+            await store.claim_task_async("bad", AVS),
+            await store.complete_task_async("bad", "failed", error=("INTERNAL", "boom")),
+            await store.release_task_async("bad"),
+            await store.claim_task_async("never-ran", AVS),
+            await store.release_task_async("never-ran"),
+            await store.release_task_async("never-ran"),
+        ]
+
+    answers = asyncio.run(scenario())
+    assert answers == [[False] * 19 + [True], True, False, True, False, True, True, False, True, True, False]
+    assert store.task("ok") == TaskRecord("ok", AVS, "done", clock.now, b"\x01" * 32, b"signed")
+    assert store.task("bad") == TaskRecord("bad", AVS, "failed", clock.now, None, None, "INTERNAL", "boom")
+    assert store.task_status("never-ran") is None
+    assert store.claim_task("never-ran", AVS) is True
+
+
 def test_prune_takes_the_oldest_first_and_at_most_limit(store, clock):
     for index in range(5):
         store.claim_task(f"task-{index}", AVS, bytes(32))
@@ -166,8 +192,8 @@ def test_sqlite_state_survives_reopening(tmp_path, clock):
         assert second.task_status("task-1") == "done"
         assert second.task_status("task-2") == "claimed"
         assert second.performers() == [record("performer-a", 10.0)]
-        journal = second._db.execute("PRAGMA journal_mode").fetchone()[0]
-        assert journal == "wal"
+        assert second._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert second._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: every commit an fsync
     finally:
         second.close()
 
