@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Validates the OLM bundle (bundle/ by default) as `operator-sdk bundle validate` would, with the
+# operator-framework/api validators of main.go here (operator-sdk's own module is not served
+# by the Go module proxy). The program is built once per content by hack/lib/go-cached-build.sh and
+# cached in ${HOURGLASS_EXECUTOR_CACHE:-~/.cache/hourglass-executor}/bundle-validate/<key>/.
+#   validate.sh [BUNDLE_DIR]    validate; exit 1 naming every problem
+#   validate.sh --build         only build; print the binary's path
+# Exit status 3 without a Go toolchain (tests skip then).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+rc=0
+binary=$(CGO_ENABLED=0 "$here/../../lib/go-cached-build.sh" bundle-validate "$here" validate) || rc=$?
+[ "$rc" -eq 0 ] || exit "$rc"
+case "${1:-}" in
+  --build) echo "$binary" ;;
+  *) "$binary" "${1:-$here/../../../bundle}" ;;
+esac
