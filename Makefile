@@ -1,4 +1,4 @@
-# Entry points for developers and CI. The ones that matter (see README.md):
+# Entry points for developers and CI. The ones that matter (see docs/development.md):
 #   make demo   start the local control plane, install the CRD and the sample Performers, show them;
 #               then a local chain, tasks created on it, the executor and the test aggregator taking
 #               them to TaskVerified (hack/demo.sh stop ends it all)
