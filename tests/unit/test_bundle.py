@@ -81,4 +81,14 @@ def test_the_validators_refuse_a_bundle_without_its_crd(tmp_path: Path):
     (broken / "manifests" / "hourglass.eigenlayer.io_performers.yaml").unlink()
     result = validate(broken)
     assert result.returncode == 1
-    assert 'owned CRD "hourglass.eigenlayer.io/v1alpha1/Performer" not found' in result.stdout
+    assert 'owned CRD "hourglass.eigenlayer.io/v1alpha1, Kind=Performer" not found in bundle' in result.stdout
+
+
+def test_the_operatorhub_checks_run_too(tmp_path: Path):
+    broken = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, broken)
+    csv = broken / "manifests" / CSV.name
+    csv.write_text(csv.read_text().replace("categories: Application Runtime", "categories: Blockchain"))
+    result = validate(broken)
+    assert result.returncode == 1
+    assert 'value "Blockchain" is not in the set of standard categories' in result.stdout
