@@ -6,6 +6,9 @@
 #   validate.sh [BUNDLE_DIR]    validate; exit 1 naming every problem
 #   validate.sh --build         only build; print the binary's path
 # Exit status 3 without a Go toolchain (tests skip then).
+# go.mod selects the module versions of the ansible-operator build (hack/ansible-operator, part of
+# `make testenv`), so after it this build finds nearly every package in the Go build cache: 56 s wall,
+# 11 s CPU on a busy 2-core machine, against 1059 s from empty module and build caches (load 11-22).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rc=0
