@@ -49,6 +49,11 @@ RUN /opt/venv/bin/ansible-galaxy collection build /src/collection --output-path 
         -p /usr/share/ansible/collections
 
 FROM python:3.11.14-slim-bookworm
+# OCI labels; the version is written by hack/release/version.py from VERSION.
+LABEL org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.title="hourglass-operator" \
+      org.opencontainers.image.description="Reconciles EigenLayer Hourglass Performer resources into performer Pods and Services" \
+      org.opencontainers.image.licenses="Apache-2.0"
 # tini as PID 1 forwards SIGTERM to the runner loop and reaps the ansible-playbook processes that
 # ansible-runner starts. The user: UID 1001 in group 0 (OpenShift runs arbitrary UIDs in group 0),
 # HOME /opt/ansible writable by that group like operator-sdk images; the content itself stays root's.

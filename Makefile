@@ -1,4 +1,4 @@
-# Entry points for developers and CI. The ones that matter (see README.md):
+# Entry points for developers and CI. The ones that matter (see docs/development.md):
 #   make demo   start the local control plane, install the CRD and the sample Performers, show them;
 #               then a local chain, tasks created on it, the executor and the test aggregator taking
 #               them to TaskVerified (hack/demo.sh stop ends it all)
@@ -61,8 +61,9 @@ crd: venv
 
 # Every static check: the linters (hadolint on every Dockerfile, a new one too; helm lint --strict on
 # the chart) and the generators' --check, which fail when a committed generated file (the CRD and its
-# copies, the gRPC stubs, the ABIs, the golden vectors) is not what its generator writes. helm and the
-# golden-vector generator are Go builds, cached outside the repository. The tests assert behaviour.
+# copies, the gRPC stubs, the ABIs, the golden vectors, the OLM bundle) is not what its generator writes,
+# and the version check fails when a file disagrees with VERSION. helm and the golden-vector generator
+# are Go builds, cached outside the repository. The tests assert behaviour.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -74,6 +75,8 @@ lint: venv
 	$(VENV)/bin/python hack/proto/generate.py --check
 	$(VENV)/bin/python hack/abi/generate.py --check
 	hack/golden/golden.sh --check
+	$(VENV)/bin/python hack/release/version.py --check
+	$(VENV)/bin/python hack/bundle/generate.py --check
 
 # The local chain's npm tools (Anvil, solc-js, OpenZeppelin proxies), compiled contracts and deployed
 # state, cached in ~/.cache/hourglass-chain (a warm run finds them; docs/devnet.md).

@@ -4,4 +4,8 @@ The runner loop (watches, work queue, batching, ansible-runner) lives in this pa
 reconcile logic itself is the Ansible role in roles/performer.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# The release version (VERSION at the repository root, written into pyproject.toml by
+# hack/release/version.py), read from the installed package's metadata.
+__version__ = version("hourglass-operator")

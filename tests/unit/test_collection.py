@@ -38,8 +38,8 @@ def test_the_tarball_holds_the_collection_content_and_nothing_else(tmp_path):
     with tarfile.open(tarball) as archive:
         top = {name.split("/")[0] for name in archive.getnames()}
         manifest = json.load(archive.extractfile("MANIFEST.json"))["collection_info"]
-    assert top == {"MANIFEST.json", "FILES.json", "README.md", "meta", "roles", "plugins", "playbooks",
-                   "config", "crds", "watches.yaml", "requirements.yml"}  # fmt: skip
+    assert top == {"MANIFEST.json", "FILES.json", "README.md", "LICENSE", "CHANGELOG.md", "meta", "roles",
+                   "plugins", "playbooks", "config", "crds", "watches.yaml", "requirements.yml"}  # fmt: skip
     assert (manifest["namespace"], manifest["name"]) == ("hourglass", "operator")
     pinned = {
         c["name"]: c["version"]
