@@ -88,7 +88,8 @@ def executor_chart(record: dict[str, Any], titles: dict[str, str], path: Path) -
     figure.suptitle(
         f"hourglass-executor benchmark ({parameters['clients']} clients, store {parameters['store']})"
     )
-    throughput.barh(labels, [results[p]["load"]["tasks_per_second"] for p in paths])
+    bars = throughput.barh(labels, [results[p]["load"]["tasks_per_second"] for p in paths])
+    throughput.bar_label(bars, fmt="%.0f", padding=3)
     throughput.set(title="throughput under load", xlabel="tasks/s")
     throughput.invert_yaxis()
     height = 0.2
@@ -101,7 +102,7 @@ def executor_chart(record: dict[str, Any], titles: dict[str, str], path: Path) -
     latency.set_yticks(range(len(paths)), labels)
     latency.set(title="latency", xlabel="ms (log)", xscale="log")
     latency.invert_yaxis()
-    latency.legend(loc="lower right", fontsize=8)
+    latency.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4, fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -203,6 +203,7 @@ def drift_repairs(core: Any, custom: Any, process: OperatorProcess, namespace: s
                     raise TimeoutError(f"{case.name} of {name} not repaired after {timeout:.0f} s")
                 time.sleep(0.02)
             repairs[case.name].append(time.monotonic() - tampered)
+            say(f"drift: {case.name} of {name} repaired after {repairs[case.name][-1]:.2f} s")
     return repairs
 
 

@@ -11,6 +11,7 @@ idle; p50/p95 of each. The timestamps come from watches in this process."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import child_name
@@ -40,9 +41,15 @@ def run(
     )
     pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
     seconds: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    where = {"round": 0, "step": ""}
+
+    def waiting(what: str) -> Callable[[], str]:
+        where["step"] = what
+        return lambda: f"single changes {where['round']}/{rounds}: waiting for {where['step']}"
 
     def idle() -> None:
-        wait_until(process.queue_idle, timeout, "the operator's queue to be idle", interval=0.05)
+        what = "the operator's queue to be idle"
+        wait_until(process.queue_idle, timeout, what, waiting(what), interval=0.05)
 
     def patch(name: str, spec: dict) -> float:
         started = time.monotonic()
@@ -56,20 +63,24 @@ def run(
             uid = pods.uid(child_name(name))
             return uid is not None and uid != old_uid and uid in record
 
-        wait_until(replaced, timeout, f"a new pod of {name}")
+        what = f"a new pod of {name}" + (" to be Ready" if ready else "")
+        wait_until(replaced, timeout, what, waiting(what))
         return record[pods.uid(child_name(name))]  # type: ignore[index]
 
     try:
         for i in range(rounds):
             name = f"single-{i:03d}"
+            where["round"] = i + 1
             idle()
             started = time.monotonic()
             body = performer(name, config={})
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-            wait_until(lambda n=name: n in performers.first, timeout, f"{name} to be ready")
+            what = f"{name} to be ready"
+            wait_until(lambda n=name: n in performers.first, timeout, what, waiting(what))
             seconds["create_to_ready"].append(performers.first[name] - started)
             pod = child_name(name)
-            wait_until(lambda p=pod: pods.uid(p) in pods.uid_first, timeout, f"the pod of {name}")
+            what = f"the pod of {name} to be Ready"
+            wait_until(lambda p=pod: pods.uid(p) in pods.uid_first, timeout, what, waiting(what))
 
             idle()
             old = pods.uid(child_name(name))
