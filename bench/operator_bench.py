@@ -265,11 +265,11 @@ def delete_all(
     performers: Watcher,
     children: list[Watcher],
     meter: PhaseMeter,
+    begun: dict,
     timeout: float,
 ) -> tuple[dict, dict]:
     """Deletes every Performer (8 threads); until their Pods and Services, then they, are gone."""
     say(f"operator: deleting {len(names)} Performers")
-    begun = meter.start()
 
     def delete(name: str) -> None:
         custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
@@ -392,7 +392,7 @@ def operator_phase(
         counters = operator_counters(process)
         begun = begin("delete")
         phases["delete"], deleted = delete_all(
-            custom, namespace, names, performers, [pods, services], meter, args.timeout
+            custom, namespace, names, performers, [pods, services], meter, begun, args.timeout
         )
         timelines.update(deleted)
     finally:

@@ -112,7 +112,7 @@ class TreeSampler:
     def _run(self) -> None:
         while True:
             mb, processes = tree_rss_mb(self.root)
-            if processes:
+            if mb:  # 0 once the root is gone or a zombie
                 with self._lock:
                     self._peak = max(self._peak, mb)
                     self.samples.append((round(time.monotonic() - self.started, 2), round(mb, 1), processes))
