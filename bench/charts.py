@@ -3,10 +3,14 @@
 - operator: readiness over time, floor (Pods Ready) vs operator (Performers status.ready, and their
   Pods Ready); deletion over time (objects left); the operator's process-tree RSS over the run;
 - executor: throughput and latency per path (direct, pass-through floor, executor ECDSA / BN254).
+
+`python -m bench.charts RUN.json...` redraws the operator chart of run JSON files (beside each).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +72,10 @@ def operator_chart(run: dict[str, Any], path: Path) -> Path:
         processes.set_ylabel("processes in the tree", color="tab:gray")
     for name, at in (lines.get("operator_phase_starts") or {}).items():
         memory.axvline(at, color="tab:red", alpha=0.3)
-        memory.annotate(name, (at, 0), xytext=(3, 3), textcoords="offset points", fontsize=8)
+        memory.annotate(
+            name, (at, 1.0), xycoords=memory.get_xaxis_transform(), xytext=(3, -12),
+            textcoords="offset points", fontsize=8,
+        )  # fmt: skip
     memory.set(title="operator process tree", xlabel="seconds since the operator started", ylabel="MB")
 
     figure.tight_layout()
@@ -107,3 +114,9 @@ def executor_chart(record: dict[str, Any], titles: dict[str, str], path: Path) -
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:]:
+        run_file = Path(argument)
+        print(operator_chart(json.loads(run_file.read_text()), run_file.with_suffix(".png")))
