@@ -1,18 +1,23 @@
 """The operator benchmark's measuring parts without a cluster: the CPU and memory of a process tree
 read from /proc (bench/process_tree.py) with real child processes, the API server's request counter
-parsed from its metrics text (bench/apiserver.py), the median of repeated runs (bench/repeat.py)
-and the PNG chart of a run (bench/charts.py)."""
+parsed from its metrics text (bench/apiserver.py), what a watch records (bench/watching.py), the
+median of repeated runs (bench/repeat.py) and the PNG chart of a run (bench/charts.py)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from bench import charts, process_tree
 from bench.apiserver import requests_by_verb
 from bench.repeat import median_of
+from bench.watching import Watcher, pod_ready, wait_gone
 
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
 HOLD = """
@@ -103,3 +108,34 @@ def test_operator_chart_writes_a_png(tmp_path: Path) -> None:
     }
     path = charts.operator_chart(run, tmp_path / "run.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_watcher_times_each_incarnation_and_deletions() -> None:
+    blocked = threading.Event()
+    watcher = Watcher(lambda *_, **__: blocked.wait(), pod_ready, "ns")  # events fed by hand below
+    try:
+
+        def pod(uid: str, ready: bool, version: str) -> dict:
+            condition = {"type": "Ready", "status": "True" if ready else "False"}
+            return {
+                "metadata": {"name": "p", "uid": uid, "resourceVersion": version},
+                "status": {"conditions": [condition]},
+            }
+
+        assert watcher._record("ADDED", pod("u1", False, "1")) == "1"
+        assert watcher.uid("p") == "u1" and "p" not in watcher.first
+        watcher._record("MODIFIED", pod("u1", True, "2"))
+        first_ready = watcher.first["p"]
+        assert watcher.uid_first["u1"] == first_ready
+        deleted_after = time.monotonic()
+        watcher._record("DELETED", pod("u1", True, "3"))
+        assert watcher.uid("p") is None and watcher.gone["p"] >= deleted_after
+        watcher._record("ADDED", pod("u2", True, "4"))
+        assert watcher.first["p"] == first_ready  # by name: the first incarnation's time
+        assert watcher.uid_first["u2"] >= watcher.gone["p"]
+        assert wait_gone([watcher], {"p"}, deleted_after, 1, "p") == watcher.gone["p"]
+        with pytest.raises(TimeoutError, match="p: 1 left"):
+            wait_gone([watcher], {"p"}, time.monotonic(), 0.1, "p")
+    finally:
+        watcher.stop()
+        blocked.set()
