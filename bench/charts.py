@@ -109,7 +109,7 @@ def executor_chart(record: dict[str, Any], titles: dict[str, str], path: Path) -
     latency.set_yticks(range(len(paths)), labels)
     latency.set(title="latency", xlabel="ms (log)", xscale="log")
     latency.invert_yaxis()
-    latency.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4, fontsize=8)
+    latency.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
