@@ -33,8 +33,8 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
             lines.append(
                 (
                     f"  {label}: CPU whole tree (per {per}) / peak RSS whole tree",
-                    f"{fmt(phase['tree_cpu_s'])} ({fmt(phase['tree_cpu_ms_per_object'], 'ms', digits=1)})"
-                    f" / {fmt(phase['tree_peak_rss_mb'], 'MB', digits=0)}",
+                    f"{fmt(phase['tree_cpu_s'])} ({fmt(phase.get('tree_cpu_ms_per_object'), 'ms', digits=1)})"
+                    f" / {fmt(phase.get('tree_peak_rss_mb'), 'MB', digits=0)}",
                 )
             )
         lines.append(

@@ -1,10 +1,12 @@
 """The operator benchmark's measuring parts without a cluster: the CPU and memory of a process tree
 read from /proc (bench/process_tree.py) with real child processes, the API server's request counter
 parsed from its metrics text (bench/apiserver.py), what a watch records (bench/watching.py), the
-median of repeated runs (bench/repeat.py) and the PNG chart of a run (bench/charts.py)."""
+median of repeated runs (bench/repeat.py), its table (bench/operator_table.py) and the PNG chart
+of a run (bench/charts.py)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import pytest
 
 from bench import charts, process_tree
 from bench.apiserver import requests_by_verb
+from bench.operator_table import rows
 from bench.repeat import median_of
 from bench.watching import Watcher, pod_ready, wait_gone
 
@@ -138,3 +141,26 @@ def test_watcher_times_each_incarnation_and_deletions() -> None:
     finally:
         watcher.stop()
         blocked.set()
+
+
+def test_operator_table_of_a_median_shows_what_the_median_dropped_as_absent() -> None:
+    runs = [
+        {
+            "operator": {
+                "drift": {
+                    "drift_repair_s": {"status-forged": [seconds]},
+                    "drift_repair_p50_s": seconds,
+                    "drift_repair_p95_s": seconds,
+                    "drift_repair_max_s": seconds,
+                    "tree_cpu_s": 2 * seconds,
+                    "load_average_1m_start_end": [1.0, 2.0],
+                },
+            },
+        }
+        for seconds in (1.0, 3.0, float("nan"))
+    ]
+    table = dict(rows(median_of(runs), argparse.Namespace(count=5)))
+    assert table["drift -> repaired p50 / p95 / max"] == "2.00 s / 2.00 s / 2.00 s"
+    assert table["  drift: CPU whole tree (per tampering) / peak RSS whole tree"] == "4.00 s (-) / -"
+    assert "  status-forged p50 / max" not in table  # the per-case lists are per run only
+    assert "  drift: load average 1 min, start -> end" not in table
