@@ -18,7 +18,7 @@ def fmt(value: Any, unit: str = "s", scale: float = 1.0, digits: int = 2) -> str
 
 def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
     """The table of a run or of the median of runs."""
-    table: list[tuple[str, str]] = [("Performers", str(args.count))]
+    table: list[tuple[str, str]] = [("Performers", str(args.count))] if args.count else []
     floor, operator = result.get("floor", {}), result.get("operator", {})
     ratio = result.get("operator_over_floor", {})
 
@@ -134,7 +134,7 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def print_table(title: str, table: list[tuple[str, str]]) -> None:
-    width = max(len(r[0]) for r in table)
+    width = max((len(r[0]) for r in table), default=7)
     print(f"\n{title}\n{'measure':<{width}}  value")
     for name, value in table:
         print(f"{name:<{width}}  {value}")
