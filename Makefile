@@ -105,6 +105,8 @@ test-unit: venv
 demo: venv
 	hack/demo.sh
 
+# Benchmarks (bench/README.md): tables on stdout, progress on stderr, JSON + PNG charts in bench/results/.
+# make bench BENCH_ARGS='--count 1000 --repeat 2'; make bench-executor BENCH_ARGS='--store sqlite'
 bench: venv
 	$(VENV)/bin/python -m bench.operator_bench $(BENCH_ARGS)
 

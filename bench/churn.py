@@ -12,8 +12,10 @@ bounded.
   serves `--churn-task-rate` signed tasks per second, and every `--churn-deploy-every` seconds a
   DeployArtifact of a new digest replaces its performer (blue-green).
 
-The RSS of both processes (the operator's runner loop without its short-lived ansible children) is
-sampled every `--churn-sample` seconds while they churn; the growth per hour is the slope of a
+The CPU seconds and the peak RSS of the operator's whole process tree (its ansible-playbook and module
+children included, bench/process_tree.py) are reported over the churn and the catching up. The RSS
+of both processes (the operator's runner loop without its short-lived ansible children) is sampled
+every `--churn-sample` seconds while they churn; the growth per hour is the slope of a
 least-squares line through the samples after `--churn-warmup` seconds, times 3600, and the same
 over the second half of the run alone.
 """
@@ -40,6 +42,8 @@ import kubernetes
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.process_tree import TreeSampler, tree_cpu_seconds  # noqa: E402
+from bench.progress import Ticker, say  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer  # noqa: E402
 
@@ -160,6 +164,8 @@ def operator_churn(core: Any, custom: Any, kubeconfig: Path, namespace: str, arg
     process = OperatorProcess(kubeconfig, namespace, work, "--log-level", "warning")
     process.wait_ready(60)
     sampler = RssSampler(process.process.pid, args.churn_sample)
+    tree = TreeSampler(process.process.pid)
+    cpu_before = tree_cpu_seconds(process.process.pid)
     operator_started.set()
     rng = random.Random(args.churn_seed)
     population = Population()
@@ -183,8 +189,11 @@ def operator_churn(core: Any, custom: Any, kubeconfig: Path, namespace: str, arg
 
     started = time.monotonic()
     total = int(args.churn_duration * args.churn_rate)
+    say(f"churn: {total} operations over {args.churn_duration:g} s")
+    ticker = Ticker(30)
     with ThreadPoolExecutor(8) as pool:
         for i in range(total):
+            ticker.tick(f"churn: {i}/{total} operations, {len(population.revision)} Performers alive")
             delay = started + i / args.churn_rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -202,7 +211,9 @@ def operator_churn(core: Any, custom: Any, kubeconfig: Path, namespace: str, arg
             pool.submit(call, op, name, revision)
     churned = time.monotonic() - started
     sampler.stop()  # the growth is fitted over the churn; catching up afterwards is reported apart
+    say("churn: done; waiting for the operator to catch up")
     caught_up = wait_caught_up(custom, namespace, population, args.timeout)
+    tree_cpu = tree_cpu_seconds(process.process.pid) - cpu_before
     result = {
         "operations": counts,
         "operations_per_second": round(total / churned, 2),
@@ -214,7 +225,12 @@ def operator_churn(core: Any, custom: Any, kubeconfig: Path, namespace: str, arg
         "reconcile_errors": process.metric('hourglass_reconciles_total{result="error"}'),
         **memory_summary(sampler.samples, args.churn_warmup),
         "rss_after_catching_up_mb": rss_mb(process.process.pid),
+        # The whole process tree (ansible-playbook runs and modules included), churn and catching up.
+        "tree_cpu_s": round(tree_cpu, 1),
+        "tree_cpu_ms_per_operation": round(tree_cpu * 1000 / total, 1) if total else float("nan"),
+        "tree_peak_rss_mb": tree.take_peak(),
     }
+    tree.stop()
     delete_performers(custom, namespace, timeout=args.timeout)
     process.stop()
     return result
@@ -434,6 +450,11 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("  caught up after the churn", "not in time" if caught_up is None else f"{caught_up:.1f} s"),
         ("  RSS once caught up", f"{operator['rss_after_catching_up_mb']:.0f} MB"),
+        (
+            "  whole tree: CPU (per operation) / peak RSS",
+            f"{operator['tree_cpu_s']:.1f} s ({operator['tree_cpu_ms_per_operation']:.0f} ms)"
+            f" / {operator['tree_peak_rss_mb']:.0f} MB",
+        ),
         (
             "  ansible runs / reconcile errors",
             f"{operator['ansible_runs']:.0f} / {operator['reconcile_errors']:.0f}",

@@ -35,6 +35,8 @@ prints its top functions.
 Then, with the servers stopped, the per-operation times of the signing primitives (bench/signing_ops:
 BN254 sign/verify and their Solidity-compatible forms through the native library, ECDSA sign and
 recover; py_ecc for comparison when installed): a second table, and "signing_ops" in the JSON.
+A PNG chart (bench/charts.py: throughput and latency per path) is written beside the JSON; progress
+lines go to stderr.
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ from hourglass_executor.api.eigenlayer.hourglass.v1.performer import (  # noqa: 
 )
 from hourglass_executor.chain import StaticChainReader  # noqa: E402
 
-from bench import signing_ops  # noqa: E402
+from bench import charts, signing_ops  # noqa: E402
+from bench.progress import say  # noqa: E402
 from tests.support.aggregator import (  # noqa: E402
     AGGREGATOR_BN254_KEY,
     AVS,
@@ -308,13 +311,16 @@ async def measure(
     results: dict[str, Any] = {path: {} for path in PATHS}
     try:
         for path in PATHS:
+            say(f"latency, one client: {TITLES[path]} ({args.latency_samples} calls)")
             await load.sequential(path, load.submissions(path, 300))  # warm-up: connections, caches
             latencies = await load.sequential(path, load.submissions(path, args.latency_samples))
             results[path]["one_client"] = summary(latencies, sum(latencies), 0)
         for path in PATHS:
             # Signed before the clock starts; BN254 tasks are slower (a pairing check each).
             pool_size = int(args.duration * (5000 if path != "bn254" else 2000) * args.pool_factor)
+            say(f"throughput: signing {pool_size} submissions for {TITLES[path]}")
             pool = load.submissions(path, pool_size)
+            say(f"throughput: {TITLES[path]}, {args.clients} clients for {args.duration:g} s")
             if args.profile and path == "bn254":
                 processes["executor"].send_signal(signal.SIGUSR1)
             before = {
@@ -335,6 +341,7 @@ async def measure(
                 for name, seconds in used.items()
             }
             results[path]["load"] = loaded
+            say(f"throughput: {TITLES[path]}: {loaded['tasks_per_second']:.0f} tasks/s")
             if path in EXECUTOR_PATHS:
                 for submission, result in sample:
                     load.aggregators[path].verify(submission, result)
@@ -443,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="per py_ecc comparison operation; 0 skips py_ecc (default 2)",
     )
+    parser.add_argument("--no-chart", action="store_true", help="no PNG chart beside the JSON")
     parser.add_argument(
         "--serve-executor", nargs=4, metavar=("PORT", "PERFORMER", "PROFILE", "STORE"), help=argparse.SUPPRESS
     )
@@ -493,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     try:
+        say(f"starting the performer, the pass-through proxy and the executor (store {args.store})")
         for port in ports.values():
             wait_serving(port)
         load_average_before = round(os.getloadavg()[0], 2)
@@ -525,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         writes, commits = store_commits["writes"], store_commits["commits"]
         per_commit = writes / max(commits, 1)
         print(f"(SQLite store: {writes} writes in {commits} commits, {per_commit:.1f} per commit)")
+    say("signing operations")
     signing = signing_ops.measure(args.signing_seconds, args.py_ecc_seconds)
     print("\nsigning operations, per operation (this process alone):")
     print(table(signing_ops.rows(signing)))
@@ -550,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"executor-{args.clients}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {out.relative_to(REPO)}")
+    if not args.no_chart:
+        print(f"wrote {charts.executor_chart(record, TITLES, out.with_suffix('.png')).relative_to(REPO)}")
     if args.profile:
         import pstats
 

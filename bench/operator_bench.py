@@ -1,28 +1,44 @@
-"""Operator benchmark (not a test): how fast N Performers become ready, compared with the floor of
-the same cluster creating N Pods and Services directly.
+"""Operator benchmark (not a test): how fast N Performers become ready and go away, and what that
+costs in CPU, memory and API requests, compared with the floor of the same cluster creating and
+deleting N Pods and Services directly.
 
-    .venv/bin/python -m bench.operator_bench                 # 200 Performers on the local control plane
-    .venv/bin/python -m bench.operator_bench --count 1000
+    .venv/bin/python -m bench.operator_bench                 # 200 Performers, 2 runs, the median
+    .venv/bin/python -m bench.operator_bench --count 1000 --repeat 3
 
-Phases, each in a fresh namespace:
+Each run, each phase in a fresh namespace:
 1. floor: a plain client creates N Pods and N Services (8 threads); time until every pod is Ready;
+   then deletes them all (8 threads); time until every one is gone;
 2. operator: `hourglass-operator run` watches the namespace; N Performers are created (8 threads);
    time until every Performer has status.ready, create->ready per Performer, pod Ready ->
-   status.ready per Performer (both observed by watches in this process); then, in steady state,
+   status.ready per Performer (all observed by watches in this process); then, in steady state,
    K pods turn not ready and ready again (their Ready condition patched as a kubelet would): the
-   time from a pod turning ready to status.ready;
-3. upgrades: the spec of K Performers changes; time until each has a new pod;
-4. drift: another client tampers with what the operator manages (tests/support/drift.py: edits a
+   time from a pod turning ready to status.ready; the spec of K Performers changes: time until each
+   has a new pod;
+3. drift: another client tampers with what the operator manages (tests/support/drift.py: edits a
    Service port, adds a port, sets a pod's image, changes its owner label, writes the status),
    one case at a time on an otherwise idle operator, R rounds of each case on different
-   Performers; the time from the tampering to the repair, p50/p95 over all cases and per case.
-With --churn, instead: the RSS of the operator and the executor over a create/update/delete churn
-(bench/churn.py), e.g. `make bench BENCH_ARGS="--churn --churn-duration 300 --churn-rate 5"`.
-Reports ansible runs, module calls and status patches made without ansible (from the operator's
-/metrics) and the operator's peak RSS and the load average (the machine may be shared),
-prints a table and writes JSON to bench/results/.
+   Performers; the time from the tampering to the repair, p50/p95 over all cases and per case;
+4. delete: every Performer is deleted (8 threads); time until their Pods and Services are gone and
+   until the Performers themselves are (their finalizers removed), against the floor's delete;
+5. single changes (bench/single_changes.py), a fresh operator on an otherwise idle cluster:
+   --single-changes times one create -> ready, one env change -> new pod Ready, one image change
+   -> new pod, sequentially; p50/p95 of each.
+Per phase: CPU seconds and peak RSS of the operator's whole process tree (the operator and every
+ansible-playbook and module process it started, bench/process_tree.py), API requests (the delta of
+the API server's apiserver_request_total, bench/apiserver.py) in total and per object, and the load
+average at the start and the end (the machine may be shared). Also ansible runs, module calls and
+status patches made without ansible (from the operator's /metrics).
+
+--repeat N (default 2) runs all of it N times; the table shows the median of the runs. Written to
+--out (default bench/results/): per run a JSON and a PNG chart (bench/charts.py: readiness over
+time floor vs operator, deletion, the tree's RSS) beside it, and a JSON with the median. Progress
+lines go to stderr.
 
     .venv/bin/python -m bench.operator_bench --drift-only --count 20   # only the drift scenario
+    .venv/bin/python -m bench.operator_bench --single-only             # only the single changes
+
+With --churn, instead: the RSS of the operator and the executor over a create/update/delete churn
+(bench/churn.py), e.g. `make bench BENCH_ARGS="--churn --churn-duration 300 --churn-rate 5"`.
 """
 
 from __future__ import annotations
@@ -33,10 +49,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,72 +61,31 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import churn  # noqa: E402
+from bench import charts, churn, single_changes  # noqa: E402
+from bench.apiserver import RequestCounter  # noqa: E402
+from bench.operator_table import print_table, rows  # noqa: E402
+from bench.process_tree import PhaseMeter, TreeSampler  # noqa: E402
+from bench.progress import say  # noqa: E402
+from bench.repeat import median_of  # noqa: E402
+from bench.watching import Watcher, performer_ready, pod_ready, wait_first, wait_gone, wait_until  # noqa: E402
 from tests.support import drift  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer, set_pod_ready  # noqa: E402
 
 PAUSE = "registry.k8s.io/pause:3.10"
+percentile = single_changes.percentile
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+def since(times: dict[str, float], names: list[str] | set[str], start: float) -> list[float]:
+    """Seconds from `start` to each name's time (names without one left out), for the charts."""
+    return sorted(round(times[n] - start, 3) for n in names if n in times)
 
 
-class Watcher:
-    """Records, per object name, the first time a predicate held (seen through a watch)."""
-
-    def __init__(
-        self, list_fn: Callable[..., Any], predicate: Callable[[dict], bool], namespace: str
-    ) -> None:
-        self.first: dict[str, float] = {}
-        self.objects: dict[str, dict] = {}
-        self._stop = threading.Event()
-        self._list_fn, self._predicate, self._namespace = list_fn, predicate, namespace
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        watch = kubernetes.watch.Watch()
-        while not self._stop.is_set():
-            try:
-                for event in watch.stream(self._list_fn, self._namespace, timeout_seconds=60):
-                    obj = event["object"]
-                    obj = obj if isinstance(obj, dict) else obj.to_dict()
-                    name = obj["metadata"]["name"]
-                    self.objects[name] = obj
-                    if name not in self.first and self._predicate(obj):
-                        self.first[name] = time.monotonic()
-                    if self._stop.is_set():
-                        return
-            except Exception:
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-def pod_ready(pod: dict) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def wait_count(watcher: Watcher, names: set[str], timeout: float) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if names <= watcher.first.keys():
-            return max(watcher.first[n] for n in names)
-        time.sleep(0.05)
-    raise TimeoutError(f"only {len(names & watcher.first.keys())}/{len(names)} done after {timeout:.0f} s")
-
-
-def floor_phase(core: Any, namespace: str, count: int, timeout: float) -> dict:
-    watcher = Watcher(core.list_namespaced_pod, lambda p: pod_ready(p), namespace)
-    names = {f"floor-{i:04d}" for i in range(count)}
-    started = time.monotonic()
+def floor_phase(core: Any, namespace: str, count: int, timeout: float, meter: PhaseMeter) -> dict:
+    """N Pods and Services created, until all Ready; then deleted, until all gone."""
+    pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
+    services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
+    names = sorted(f"floor-{i:04d}" for i in range(count))
 
     def create(name: str) -> None:
         core.create_namespaced_pod(
@@ -127,11 +100,31 @@ def floor_phase(core: Any, namespace: str, count: int, timeout: float) -> dict:
             {"metadata": {"name": name}, "spec": {"selector": {"app": name}, "ports": [{"port": 9090}]}},
         )
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(create, sorted(names)))
-    done = wait_count(watcher, names, timeout)
-    watcher.stop()
-    return {"all_ready_s": done - started}
+    def delete(name: str) -> None:
+        core.delete_namespaced_pod(name, namespace)
+        core.delete_namespaced_service(name, namespace)
+
+    try:
+        say(f"floor: creating {count} Pods + Services")
+        begun = meter.start()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, names))
+        done = wait_first(pods, set(names), timeout, "floor: Pods Ready")
+        created = {"all_ready_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
+        timelines = {"floor_ready": since(pods.first, names, begun["at"])}
+        say(f"floor: all {count} Ready after {created['all_ready_s']:.1f} s; deleting them")
+        begun = meter.start()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(delete, names))
+        done = wait_gone([pods, services], set(names), begun["at"], timeout, "floor: deleting")
+        deleted = {"all_gone_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
+        gone = [*since(pods.gone, names, begun["at"]), *since(services.gone, names, begun["at"])]
+        timelines["floor_gone"] = sorted(gone)
+        say(f"floor: all gone after {deleted['all_gone_s']:.1f} s")
+    finally:
+        pods.stop()
+        services.stop()
+    return {"create": created, "delete": deleted, "timelines": timelines}
 
 
 def add_bench_nodes(core: Any, count: int) -> list[str]:
@@ -211,12 +204,13 @@ def drift_repairs(core: Any, custom: Any, process: OperatorProcess, namespace: s
                     raise TimeoutError(f"{case.name} of {name} not repaired after {timeout:.0f} s")
                 time.sleep(0.02)
             repairs[case.name].append(time.monotonic() - tampered)
+            say(f"drift: {case.name} of {name} repaired after {repairs[case.name][-1]:.2f} s")
     return repairs
 
 
 def drift_phase(core: Any, custom: Any, process: OperatorProcess, namespace: str, names: list[str],
                 args: argparse.Namespace) -> dict:  # fmt: skip
-    load_before = os.getloadavg()
+    say(f"drift: {args.drift_rounds} rounds of {len(drift.CASES)} tamperings")
     repairs = drift_repairs(core, custom, process, namespace, names, args.drift_rounds, 60)
     every = [s for seconds in repairs.values() for s in seconds]
     return {
@@ -224,7 +218,6 @@ def drift_phase(core: Any, custom: Any, process: OperatorProcess, namespace: str
         "drift_repair_p50_s": percentile(every, 0.5),
         "drift_repair_p95_s": percentile(every, 0.95),
         "drift_repair_max_s": max(every, default=float("nan")),
-        "load_average_1m_before_after_drift": [load_before[0], os.getloadavg()[0]],
     }
 
 
@@ -234,55 +227,76 @@ def drift_ready(custom: Any, namespace: str, name: str) -> bool:
     return bool(status.get("ready")) and status.get("observedGeneration") == cr["metadata"]["generation"]
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def measure_changes(
-    core: Any, custom: Any, process: OperatorProcess, namespace: str, names: list[str],
-    performers: Watcher, pods: Watcher, args: argparse.Namespace,
-) -> dict:  # fmt: skip
-    """Steady state: readiness flips, then spec changes, then (on an idle operator) drift."""
-    flips = readiness_flips(core, performers, namespace, names[: args.upgrades])
-
-    # Spec changes: each of K Performers gets a new environment; time until it has a new pod.
-    changed = names[: args.upgrades]
-    old_uids = {n: pods.objects[child_name(n)]["metadata"]["uid"] for n in changed}
-    new_pod: dict[str, float] = {}
+def spec_changes(custom: Any, namespace: str, pods: Watcher, names: list[str], timeout: float) -> dict:
+    """Each of the Performers gets a new environment; the seconds until it has a new pod."""
+    old_uids = {n: pods.uid(child_name(n)) for n in names}
     patched: dict[str, float] = {}
-    for name in changed:
+    for name in names:
         patched[name] = time.monotonic()
-        custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, {"spec": {"config": {"environment": {"REVISION": "2"}}}}
+        change = {"spec": {"config": {"environment": {"REVISION": "2"}}}}
+        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, change)
+
+    def new_pod_seen(name: str) -> float | None:
+        uid = pods.uid(child_name(name))
+        return pods.seen.get(uid) if uid and uid != old_uids[name] else None
+
+    new_pod: dict[str, float] = {}
+
+    def all_replaced() -> bool:
+        for name in names:
+            if name not in new_pod and (seen := new_pod_seen(name)) is not None:
+                new_pod[name] = seen
+        return len(new_pod) == len(names)
+
+    with contextlib.suppress(TimeoutError):
+        wait_until(
+            all_replaced, timeout, "spec changes", lambda: f"spec changes: {len(new_pod)}/{len(names)} done"
         )
-    deadline = time.monotonic() + args.timeout
-    while len(new_pod) < len(changed) and time.monotonic() < deadline:
-        for name in changed:
-            pod = pods.objects.get(child_name(name))
-            if name not in new_pod and pod and pod["metadata"]["uid"] != old_uids[name]:
-                new_pod[name] = time.monotonic()
-        time.sleep(0.02)
-    result = {
-        "readiness_flips": len(flips),
-        "steady_pod_ready_to_status_ready_p50_s": percentile(flips, 0.5),
-        "steady_pod_ready_to_status_ready_p95_s": percentile(flips, 0.95),
+    return {
         "spec_change_to_new_pod_p50_s": percentile([new_pod[n] - patched[n] for n in new_pod], 0.5),
+        "spec_change_to_new_pod_p95_s": percentile([new_pod[n] - patched[n] for n in new_pod], 0.95),
         "spec_changes_completed": len(new_pod),
-        "ansible_runs": process.metric("hourglass_batch_size_count"),
-        "module_calls": process.metric("hourglass_ansible_module_calls_total"),
-        "status_syncs_patched": process.metric('hourglass_status_syncs_total{result="patched"}'),
-        "operator_peak_rss_mb": peak_rss_mb(process.process.pid),
     }
-    result.update(drift_phase(core, custom, process, namespace, names, args))
-    return result
 
 
-def operator_phase(
-    core: Any, custom: Any, kubeconfig: Path, namespace: str, args: argparse.Namespace, work: Path
-) -> dict:
+def delete_all(
+    custom: Any,
+    namespace: str,
+    names: list[str],
+    performers: Watcher,
+    children: list[Watcher],
+    meter: PhaseMeter,
+    begun: dict,
+    timeout: float,
+) -> tuple[dict, dict]:
+    """Deletes every Performer (8 threads); until their Pods and Services, then they, are gone."""
+    say(f"operator: deleting {len(names)} Performers")
+
+    def delete(name: str) -> None:
+        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(delete, names))
+    child_names = {child_name(n) for n in names}
+    children_gone = wait_gone(children, child_names, begun["at"], timeout, "operator: children")
+    performers_gone = wait_gone([performers], set(names), begun["at"], timeout, "operator: Performers")
+    result = {
+        "children_gone_s": round(children_gone - begun["at"], 2),
+        "performers_gone_s": round(performers_gone - begun["at"], 2),
+        **meter.finish(begun, len(names)),
+    }
+    timelines = {
+        "operator_children_gone": [t for w in children for t in since(w.gone, child_names, begun["at"])],
+        "operator_performers_gone": since(performers.gone, names, begun["at"]),
+    }
+    say(
+        f"operator: children gone after {result['children_gone_s']:.1f} s, "
+        f"Performers after {result['performers_gone_s']:.1f} s"
+    )
+    return result, timelines
+
+
+def start_operator(kubeconfig: Path, namespace: str, args: argparse.Namespace, work: Path) -> OperatorProcess:
     process = OperatorProcess(
         kubeconfig,
         namespace,
@@ -295,41 +309,214 @@ def operator_phase(
         "warning",
     )
     process.wait_ready(60)
+    return process
+
+
+def operator_counters(process: OperatorProcess) -> dict[str, float]:
+    return {
+        "ansible_runs": process.metric("hourglass_batch_size_count"),
+        "module_calls": process.metric("hourglass_ansible_module_calls_total"),
+        "status_syncs_patched": process.metric('hourglass_status_syncs_total{result="patched"}'),
+    }
+
+
+def operator_phase(
+    core: Any,
+    custom: Any,
+    kubeconfig: Path,
+    namespace: str,
+    args: argparse.Namespace,
+    work: Path,
+    counter: RequestCounter,
+) -> dict:
+    say("operator: starting")
+    process = start_operator(kubeconfig, namespace, args, work)
+    sampler = TreeSampler(process.process.pid)
+    meter = PhaseMeter(sampler, counter)
     names = [f"bench-{i:04d}" for i in range(args.count)]
     performers = Watcher(
         lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
-        lambda p: bool((p.get("status") or {}).get("ready")),
+        performer_ready,
         namespace,
     )
     pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
+    services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
+    phases: dict[str, dict] = {}
+    starts: dict[str, float] = {}
     created: dict[str, float] = {}
-    started = time.monotonic()
 
     def create(name: str) -> None:
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, performer(name, config={}))
         created[name] = time.monotonic()
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(create, names))
-    done = wait_count(performers, set(names), args.timeout)
-    create_to_ready = [performers.first[n] - created[n] for n in names]
-    pod_ready_at = {n: pods.first.get(child_name(n)) for n in names}
-    pod_to_status = [performers.first[n] - pod_ready_at[n] for n in names if pod_ready_at[n]]
-    if args.drift_only:
-        result = {"all_ready_s": done - started, **drift_phase(core, custom, process, namespace, names, args)}
-    else:
-        result = measure_changes(core, custom, process, namespace, names, performers, pods, args)
-        result.update(
-            all_ready_s=done - started,
-            create_to_ready_p50_s=percentile(create_to_ready, 0.5),
-            create_to_ready_p95_s=percentile(create_to_ready, 0.95),
-            pod_ready_to_status_ready_p50_s=percentile(pod_to_status, 0.5),
+    def begin(phase: str) -> dict:
+        begun = meter.start()
+        starts[phase] = round(begun["at"] - sampler.started, 2)
+        return begun
+
+    try:
+        say(f"operator: creating {args.count} Performers")
+        begun = begin("create")
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(create, names))
+        done = wait_first(performers, set(names), args.timeout, "operator: Performers ready")
+        create_to_ready = [performers.first[n] - created[n] for n in names]
+        pod_ready_at = {n: pods.first.get(child_name(n)) for n in names}
+        pod_to_status = [performers.first[n] - pod_ready_at[n] for n in names if pod_ready_at[n]]
+        phases["create"] = {
+            "all_ready_s": round(done - begun["at"], 2),
+            "create_to_ready_p50_s": percentile(create_to_ready, 0.5),
+            "create_to_ready_p95_s": percentile(create_to_ready, 0.95),
+            "pod_ready_to_status_ready_p50_s": percentile(pod_to_status, 0.5),
+            "pod_ready_to_status_ready_p95_s": percentile(pod_to_status, 0.95),
+            **meter.finish(begun, args.count),
+        }
+        timelines = {
+            "operator_ready": since(performers.first, names, begun["at"]),
+            "operator_pods_ready": since(pods.first, {child_name(n) for n in names}, begun["at"]),
+        }
+        say(f"operator: all {args.count} ready after {phases['create']['all_ready_s']:.1f} s")
+        if not args.drift_only:
+            say(f"changes: {args.upgrades} readiness flips, then {args.upgrades} spec changes")
+            begun = begin("changes")
+            flips = readiness_flips(core, performers, namespace, names[: args.upgrades])
+            phases["changes"] = {
+                "readiness_flips": len(flips),
+                "steady_pod_ready_to_status_ready_p50_s": percentile(flips, 0.5),
+                "steady_pod_ready_to_status_ready_p95_s": percentile(flips, 0.95),
+                **spec_changes(custom, namespace, pods, names[: args.upgrades], args.timeout),
+            }
+            phases["changes"].update(meter.finish(begun, 2 * args.upgrades))
+        begun = begin("drift")
+        phases["drift"] = drift_phase(core, custom, process, namespace, names, args)
+        phases["drift"].update(meter.finish(begun, sum(map(len, phases["drift"]["drift_repair_s"].values()))))
+        counters = operator_counters(process)
+        begun = begin("delete")
+        phases["delete"], deleted = delete_all(
+            custom, namespace, names, performers, [pods, services], meter, begun, args.timeout
         )
-    performers.stop()
-    pods.stop()
-    delete_performers(custom, namespace, timeout=args.timeout)
-    process.stop()
+        timelines.update(deleted)
+    finally:
+        performers.stop()
+        pods.stop()
+        services.stop()
+        with contextlib.suppress(Exception):
+            delete_performers(custom, namespace, timeout=args.timeout)
+        root_peak = sampler.root_peak_mb()
+        process.stop()
+        sampler.stop()
+    timelines["operator_tree_rss"] = sampler.samples
+    timelines["operator_phase_starts"] = starts
+    return {
+        **phases,
+        **counters,
+        "operator_peak_rss_mb": root_peak,
+        "tree_peak_rss_mb": max((s[1] for s in sampler.samples), default=float("nan")),
+        "timelines": timelines,
+    }
+
+
+def single_phase(
+    core: Any,
+    custom: Any,
+    kubeconfig: Path,
+    namespace: str,
+    args: argparse.Namespace,
+    work: Path,
+    counter: RequestCounter,
+) -> dict:
+    say(f"single changes: {args.single_changes} rounds on an idle cluster")
+    process = start_operator(kubeconfig, namespace, args, work)
+    sampler = TreeSampler(process.process.pid)
+    meter = PhaseMeter(sampler, counter)
+    try:
+        begun = meter.start()
+        result = single_changes.run(custom, core, process, namespace, args.single_changes, args.timeout)
+        result.update(meter.finish(begun, args.single_changes))
+        delete_performers(custom, namespace, timeout=args.timeout)
+    finally:
+        process.stop()
+        sampler.stop()
     return result
+
+
+def one_run(
+    core: Any, custom: Any, kubeconfig: Path, counter: RequestCounter, args: argparse.Namespace, run: int
+) -> dict:
+    """One run of the benchmark's phases (each in its own namespace, removed afterwards)."""
+    run_id = uuid.uuid4().hex[:6]
+    work = Path(f"/tmp/hourglass-bench-{run_id}")
+    work.mkdir(parents=True)
+    say(f"run {run}/{args.repeat} ({run_id}, operator logs in {work})")
+    result: dict[str, Any] = {"run": run, "count": args.count, "timelines": {}}
+    bulk = not args.single_only
+    namespaces = {
+        "floor": f"bench-floor-{run_id}",
+        "operator": f"bench-operator-{run_id}",
+        "single": f"bench-single-{run_id}",
+    }
+    if not bulk:
+        namespaces = {"single": namespaces["single"]}
+    if not args.single_changes:
+        namespaces.pop("single", None)
+    for ns in namespaces.values():
+        core.create_namespace({"metadata": {"name": ns}})
+    nodes = add_bench_nodes(core, args.count + args.single_changes)
+    meter = PhaseMeter(None, counter)
+    try:
+        if bulk and not args.drift_only:
+            floor = floor_phase(core, namespaces["floor"], args.count, args.timeout, meter)
+            result["timelines"].update(floor.pop("timelines"))
+            result["floor"] = floor
+        if bulk:
+            delete_namespace(core, namespaces["floor"], args.timeout)
+            operator = operator_phase(core, custom, kubeconfig, namespaces["operator"], args, work, counter)
+            result["timelines"].update(operator.pop("timelines"))
+            result["operator"] = operator
+            delete_namespace(core, namespaces["operator"], args.timeout)
+        if args.single_changes and not args.drift_only:
+            result["single_changes"] = single_phase(
+                core, custom, kubeconfig, namespaces["single"], args, work, counter
+            )
+    finally:
+        for ns in namespaces.values():
+            with contextlib.suppress(kubernetes.client.ApiException):
+                core.delete_namespace(ns)
+        for node in nodes:
+            core.delete_node(node)
+    if "floor" in result and "operator" in result:
+        floor, operator = result["floor"], result["operator"]
+        ready, gone = floor["create"]["all_ready_s"], floor["delete"]["all_gone_s"]
+        result["operator_over_floor"] = {
+            "all_ready": round(operator["create"]["all_ready_s"] / ready, 2),
+            "children_gone": round(operator["delete"]["children_gone_s"] / gone, 2),
+            "performers_gone": round(operator["delete"]["performers_gone_s"] / gone, 2),
+        }
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+def output(command: list[str]) -> str:
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def prepare_cluster(args: argparse.Namespace) -> Path:
+    """The kubeconfig (the local control plane, started if needed) with the CRD installed."""
+    testenv = str(REPO / "hack/testenv/testenv.sh")
+    kubeconfig = args.kubeconfig or Path(output([testenv, "up"]))
+    kubectl = output([testenv, "bin"]) + "/kubectl"
+    base = [kubectl, "--kubeconfig", str(kubeconfig)]
+    subprocess.run(
+        [*base, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds")],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*base, "wait", "--for=condition=Established", "crd/performers.hourglass.eigenlayer.io"],
+        check=True,
+        capture_output=True,
+    )
+    return kubeconfig
 
 
 def main() -> int:
@@ -341,55 +528,32 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--drift-rounds", type=int, default=3, help="rounds of each tampering case")
     parser.add_argument("--drift-only", action="store_true", help="only create the Performers and tamper")
+    parser.add_argument(
+        "--single-changes",
+        type=int,
+        default=20,
+        help="rounds of the single-changes scenario; 0 skips it (default 20)",
+    )
+    parser.add_argument("--single-only", action="store_true", help="only the single-changes scenario")
+    parser.add_argument("--repeat", type=int, default=2, help="runs; the table shows the median (default 2)")
+    parser.add_argument("--no-chart", action="store_true", help="no PNG charts (JSON only)")
     parser.add_argument("--kubeconfig", type=Path, help="default: the local control plane, started if needed")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     churn.add_arguments(parser)
     args = parser.parse_args()
-    testenv = str(REPO / "hack/testenv/testenv.sh")
-    if args.kubeconfig:
-        kubeconfig = args.kubeconfig
-    else:
-        kubeconfig = Path(
-            subprocess.run([testenv, "up"], check=True, capture_output=True, text=True).stdout.strip()
-        )
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.single_only and not args.single_changes:
+        parser.error("--single-only needs --single-changes > 0")
+    if args.single_only:
+        args.count = 0
+    kubeconfig = prepare_cluster(args)
     api = kubernetes.config.new_client_from_config(str(kubeconfig))
     core, custom = kubernetes.client.CoreV1Api(api), kubernetes.client.CustomObjectsApi(api)
-    kubectl = (
-        subprocess.run(
-            [str(REPO / "hack/testenv/testenv.sh"), "bin"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        + "/kubectl"
-    )
-    subprocess.run(
-        [
-            kubectl,
-            "--kubeconfig",
-            str(kubeconfig),
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            str(REPO / "crds"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            kubectl,
-            "--kubeconfig",
-            str(kubeconfig),
-            "wait",
-            "--for=condition=Established",
-            "crd/performers.hourglass.eigenlayer.io",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    run_id = uuid.uuid4().hex[:6]
-    work = Path(f"/tmp/hourglass-bench-{run_id}")
-    work.mkdir(parents=True)
     if args.churn:
+        run_id = uuid.uuid4().hex[:6]
+        work = Path(f"/tmp/hourglass-bench-{run_id}")
+        work.mkdir(parents=True)
         namespace = f"bench-churn-{run_id}"
         core.create_namespace({"metadata": {"name": namespace}})
         try:
@@ -398,73 +562,36 @@ def main() -> int:
             with contextlib.suppress(kubernetes.client.ApiException):
                 core.delete_namespace(namespace)
         return 0
-    namespaces = {"floor": f"bench-floor-{run_id}", "operator": f"bench-operator-{run_id}"}
-    for ns in namespaces.values():
-        core.create_namespace({"metadata": {"name": ns}})
-    nodes = add_bench_nodes(core, args.count)
-    try:
-        floor = {"all_ready_s": float("nan")}
-        if not args.drift_only:
-            floor = floor_phase(core, namespaces["floor"], args.count, args.timeout)
-        delete_namespace(core, namespaces["floor"], args.timeout)
-        operator = operator_phase(core, custom, kubeconfig, namespaces["operator"], args, work)
-    finally:
-        for ns in namespaces.values():
-            with contextlib.suppress(kubernetes.client.ApiException):
-                core.delete_namespace(ns)
-        for node in nodes:
-            core.delete_node(node)
-    report = {
-        "count": args.count,
-        "batch_size": args.batch_size,
-        "workers": args.workers,
-        "floor": floor,
-        "operator": operator,
-        "operator_over_floor": operator["all_ready_s"] / floor["all_ready_s"],
-        "load_average": os.getloadavg(),
-        "cpus": os.cpu_count(),
-    }
-    rows = [("Performers", f"{args.count}")] + ([] if args.drift_only else [
-        ("floor: N pods+services until all Ready", f"{floor['all_ready_s']:.1f} s"),
-        ("operator: all Performers ready", f"{operator['all_ready_s']:.1f} s"),
-        ("operator / floor", f"{report['operator_over_floor']:.2f}x"),
-        ("create -> ready p50 / p95",
-         f"{operator['create_to_ready_p50_s']:.1f} s / {operator['create_to_ready_p95_s']:.1f} s"),
-        ("pod Ready -> status.ready p50, at creation",
-         f"{operator['pod_ready_to_status_ready_p50_s']:.2f} s"),
-        (f"pod Ready -> status.ready p50 / p95, steady ({operator['readiness_flips']} flips)",
-         f"{operator['steady_pod_ready_to_status_ready_p50_s'] * 1000:.0f} ms"
-         f" / {operator['steady_pod_ready_to_status_ready_p95_s'] * 1000:.0f} ms"),
-        (f"spec change -> new pod p50 ({operator['spec_changes_completed']} changes)",
-         f"{operator['spec_change_to_new_pod_p50_s']:.2f} s"),
-        ("ansible runs / module calls", f"{operator['ansible_runs']:.0f} / {operator['module_calls']:.0f}"),
-        ("status patches without ansible", f"{operator['status_syncs_patched']:.0f}"),
-        ("operator peak RSS", f"{operator['operator_peak_rss_mb']:.0f} MB"),
-    ])  # fmt: skip
-    repairs = operator["drift_repair_s"]
-    rows.append((
-        f"drift -> repaired p50 / p95 / max ({sum(map(len, repairs.values()))} tamperings)",
-        f"{operator['drift_repair_p50_s']:.2f} s / {operator['drift_repair_p95_s']:.2f} s"
-        f" / {operator['drift_repair_max_s']:.2f} s",
-    ))  # fmt: skip
-    rows += [(f"  {case} p50 / max", f"{percentile(seconds, 0.5):.2f} s / {max(seconds):.2f} s")
-             for case, seconds in repairs.items()]  # fmt: skip
-    load = report["load_average"]
-    rows.append(
-        (
-            "load average 1/5/15 min (cpus)",
-            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} ({report['cpus']})",
-        )
-    )
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{width}}  value")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+
+    counter = RequestCounter(api)
     args.out.mkdir(parents=True, exist_ok=True)
-    kind = "drift" if args.drift_only else "operator"
-    path = args.out / f"{kind}-{args.count}-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path}")
+    kind = "single" if args.single_only else "drift" if args.drift_only else "operator"
+    stem = f"{kind}-{args.count}-{time.strftime('%Y%m%dT%H%M%S')}"
+    runs, written = [], []
+    for run in range(1, args.repeat + 1):
+        result = one_run(core, custom, kubeconfig, counter, args, run)
+        path = args.out / f"{stem}-run{run}.json"
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        written.append(path)
+        if not args.no_chart and result["timelines"]:
+            written.append(charts.operator_chart(result, path.with_suffix(".png")))
+        say(f"run {run}/{args.repeat} done: {', '.join(str(p) for p in written[-2:])}")
+        print_table(f"run {run}", rows(result, args))
+        runs.append(result)
+    summary_runs = [{k: v for k, v in r.items() if k != "timelines"} for r in runs]
+    median = median_of(summary_runs)
+    summary = {
+        "parameters": {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if "churn" not in k
+        },
+        "cpus": os.cpu_count(),
+        "runs": [str(p) for p in written if p.suffix == ".json"],
+        "median": median,
+    }
+    path = args.out / f"{stem}.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    print_table(f"median of {len(runs)} runs", rows(median, args))
+    print(f"\nwrote {path} (median) and {', '.join(p.name for p in written)}")
     return 0
 
 

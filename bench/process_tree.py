@@ -1,0 +1,175 @@
+"""CPU seconds and resident memory of a whole process tree (a process and every process it started),
+read from /proc, for the benchmarks: the operator is one Python process, but its ansible-playbook
+runs and their module processes are short-lived children that do most of the work.
+
+CPU: the kernel's accounting. A process's cutime/cstime hold the CPU of every child it has waited
+for (and, recursively, of theirs), so the tree's CPU at an instant is, over the root and every live
+descendant, utime + stime + cutime + cstime (a child that already exited is in its parent's
+cutime; a live one is counted by itself, not yet in its parent's). The CPU of a phase is the
+difference of two readings.
+
+Memory: a sampler thread sums VmRSS over the root and its live descendants every `interval`
+seconds and keeps the peak (pages shared between processes count once per process, as in the
+issue's "peak RSS of the whole process tree"), and the root's own peak (VmHWM).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Stat:
+    """The fields of /proc/<pid>/stat the benchmark uses."""
+
+    pid: int
+    ppid: int
+    cpu_ticks: int  # utime + stime + cutime + cstime
+
+
+def parse_stat(text: str) -> Stat:
+    """Parses /proc/<pid>/stat (the command in parentheses may itself hold spaces and parentheses)."""
+    pid, rest = text.split(" (", 1)
+    fields = rest.rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): ppid is field 4, utime..cstime fields 14..17.
+    return Stat(int(pid), int(fields[1]), sum(int(f) for f in fields[11:15]))
+
+
+def read_stats(proc: Path = PROC) -> dict[int, Stat]:
+    """Every process's Stat (processes that exit while being read are left out)."""
+    stats = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = parse_stat((entry / "stat").read_text())
+            except (OSError, ValueError, IndexError):
+                continue
+            stats[stat.pid] = stat
+    return stats
+
+
+def tree(root: int, stats: dict[int, Stat]) -> list[int]:
+    """`root` and its live descendants (root first); [] when root is gone."""
+    if root not in stats:
+        return []
+    children: dict[int, list[int]] = {}
+    for stat in stats.values():
+        children.setdefault(stat.ppid, []).append(stat.pid)
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        queue.extend(children.get(pid, ()))
+    return found
+
+
+def tree_cpu_seconds(root: int, proc: Path = PROC) -> float:
+    """CPU seconds used so far by `root` and every process it started, exited or not."""
+    stats = read_stats(proc)
+    return sum(stats[pid].cpu_ticks for pid in tree(root, stats)) / CLOCK_TICKS
+
+
+def status_kb(pid: int, field: str, proc: Path = PROC) -> int:
+    """A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), 0 when absent or the process is gone."""
+    try:
+        for line in (proc / str(pid) / "status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_mb(root: int, proc: Path = PROC) -> tuple[float, int]:
+    """The summed VmRSS of `root` and its live descendants in MB, and how many processes that is."""
+    pids = tree(root, read_stats(proc))
+    return sum(status_kb(pid, "VmRSS", proc) for pid in pids) / 1024, len(pids)
+
+
+class TreeSampler:
+    """Samples the tree's RSS in a thread: the peak since the last `take_peak()`, and every sample as
+    (seconds since start, MB, processes) for charts."""
+
+    def __init__(self, root: int, interval: float = 0.25) -> None:
+        self.root = root
+        self.samples: list[tuple[float, float, int]] = []
+        self.started = time.monotonic()
+        self._peak = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._run, name=f"tree rss {root}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            mb, processes = tree_rss_mb(self.root)
+            if mb:  # 0 once the root is gone or a zombie
+                with self._lock:
+                    self._peak = max(self._peak, mb)
+                    self.samples.append((round(time.monotonic() - self.started, 2), round(mb, 1), processes))
+            if self._stop.wait(self._interval):
+                return
+
+    def take_peak(self) -> float:
+        """The peak tree RSS (MB) since the previous call (or the start), then starts a new period."""
+        with self._lock:
+            peak, self._peak = self._peak, 0.0
+        return round(peak, 1)
+
+    def root_peak_mb(self) -> float:
+        """The root process's own peak RSS (VmHWM) in MB."""
+        return round(status_kb(self.root, "VmHWM") / 1024, 1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class PhaseMeter:
+    """Per phase of a benchmark: the tree's CPU seconds and peak RSS, the API server's request count,
+    and the load average at the start and at the end."""
+
+    def __init__(self, sampler: TreeSampler | None, api_requests: Callable[[], dict[str, float]]) -> None:
+        self.sampler, self.api_requests = sampler, api_requests
+
+    def start(self) -> dict:
+        if self.sampler:
+            self.sampler.take_peak()
+        return {
+            "cpu": tree_cpu_seconds(self.sampler.root) if self.sampler else 0.0,
+            "requests": self.api_requests(),
+            "load": os.getloadavg(),
+            "at": time.monotonic(),
+        }
+
+    def finish(self, begun: dict, objects: int) -> dict:
+        """The phase's measures; per-object values for `objects` objects (Performers, or the floor's
+        Pod+Service pairs)."""
+        requests = self.api_requests()
+        delta = {verb: requests.get(verb, 0) - begun["requests"].get(verb, 0) for verb in requests}
+        delta = {verb: count for verb, count in delta.items() if count}
+        total = sum(delta.values())
+        result = {
+            "seconds": round(time.monotonic() - begun["at"], 2),
+            "api_requests": total,
+            "api_requests_per_object": round(total / objects, 2) if objects else float("nan"),
+            "api_requests_by_verb": dict(sorted(delta.items())),
+            "load_average_1m_start_end": [round(begun["load"][0], 2), round(os.getloadavg()[0], 2)],
+        }
+        if self.sampler:
+            cpu = tree_cpu_seconds(self.sampler.root) - begun["cpu"]
+            result.update(
+                tree_cpu_s=round(cpu, 2),
+                tree_cpu_ms_per_object=round(cpu * 1000 / objects, 1) if objects else float("nan"),
+                tree_peak_rss_mb=self.sampler.take_peak(),
+            )
+        return result

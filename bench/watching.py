@@ -1,0 +1,131 @@
+"""What the operator benchmark sees of the cluster: a watch per kind of object in a thread,
+recording when things happened (the first time an object satisfied a predicate, the first time each
+incarnation — uid — did, when an object was deleted), so that a phase waits on events, not on
+polls of the API server (which would inflate the request counts the benchmark reports)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes
+
+from bench.progress import Ticker
+
+
+class Watcher:
+    """Watches the objects `list_fn` lists in `namespace` (raw dicts) from a thread.
+
+    first[name]: the first time `predicate` held for an object of that name (any incarnation);
+    uid_first[uid]: the same per incarnation; seen[uid]: when an incarnation first appeared;
+    gone[name]: the time of the last DELETED event of that name; objects[name]: the latest state."""
+
+    def __init__(
+        self, list_fn: Callable[..., Any], predicate: Callable[[dict], bool], namespace: str
+    ) -> None:
+        self.first: dict[str, float] = {}
+        self.uid_first: dict[str, float] = {}
+        self.seen: dict[str, float] = {}
+        self.gone: dict[str, float] = {}
+        self.objects: dict[str, dict] = {}
+        self._stop = threading.Event()
+        self._list_fn, self._predicate, self._namespace = list_fn, predicate, namespace
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        version = None
+        while not self._stop.is_set():
+            watch = kubernetes.watch.Watch()
+            resume = {"resource_version": version} if version else {}
+            try:
+                for event in watch.stream(
+                    self._list_fn, self._namespace, timeout_seconds=60, deserialize=False, **resume
+                ):
+                    if event["type"] in ("BOOKMARK", "ERROR"):
+                        continue
+                    version = self._record(event["type"], event["object"])
+                    if self._stop.is_set():
+                        return
+            except Exception:  # an expired version or a dropped connection: a fresh watch
+                version = None
+                time.sleep(0.2)
+
+    def _record(self, kind: str, obj: dict) -> str:
+        now = time.monotonic()
+        metadata = obj["metadata"]
+        name, uid = metadata["name"], metadata["uid"]
+        if kind == "DELETED":
+            self.gone[name] = now
+            self.objects.pop(name, None)
+            return metadata["resourceVersion"]
+        self.objects[name] = obj
+        self.seen.setdefault(uid, now)
+        if uid not in self.uid_first and self._predicate(obj):
+            self.uid_first[uid] = now
+            self.first.setdefault(name, now)
+        return metadata["resourceVersion"]
+
+    def uid(self, name: str) -> str | None:
+        obj = self.objects.get(name)
+        return obj["metadata"]["uid"] if obj else None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def pod_ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def performer_ready(performer: dict) -> bool:
+    return bool((performer.get("status") or {}).get("ready"))
+
+
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    progress: Callable[[], str] | None = None,
+    interval: float = 0.02,
+) -> float:
+    """Polls `check` (in-process state, no API calls) until true; the time it became true. Says
+    `progress()` every 5 s while waiting."""
+    ticker = Ticker()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return time.monotonic()
+        if progress:
+            ticker.tick(progress())
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not done after {timeout:.0f} s" + (f" ({progress()})" if progress else ""))
+
+
+def wait_first(watcher: Watcher, names: set[str], timeout: float, what: str) -> float:
+    """Waits until the predicate held for every name; the time the last one did."""
+    wait_until(
+        lambda: names <= watcher.first.keys(),
+        timeout,
+        what,
+        lambda: f"{what}: {len(names & watcher.first.keys())}/{len(names)}",
+    )
+    return max(watcher.first[n] for n in names)
+
+
+def wait_gone(watchers: list[Watcher], names: set[str], since: float, timeout: float, what: str) -> float:
+    """Waits until every name was deleted (after `since`) in each watcher; the time the last went."""
+
+    def left(watcher: Watcher) -> int:
+        return sum(1 for n in names if watcher.gone.get(n, 0.0) < since)
+
+    wait_until(
+        lambda: not any(left(w) for w in watchers),
+        timeout,
+        what,
+        lambda: f"{what}: " + " + ".join(str(left(w)) for w in watchers) + " left",
+    )
+    return max(w.gone[n] for w in watchers for n in names)

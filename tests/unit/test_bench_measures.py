@@ -1,0 +1,166 @@
+"""The operator benchmark's measuring parts without a cluster: the CPU and memory of a process tree
+read from /proc (bench/process_tree.py) with real child processes, the API server's request counter
+parsed from its metrics text (bench/apiserver.py), what a watch records (bench/watching.py), the
+median of repeated runs (bench/repeat.py), its table (bench/operator_table.py) and the PNG chart
+of a run (bench/charts.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import charts, process_tree
+from bench.apiserver import requests_by_verb
+from bench.operator_table import rows
+from bench.repeat import median_of
+from bench.watching import Watcher, pod_ready, wait_gone
+
+BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
+HOLD = """
+import sys
+block = bytearray(60 * 1024 * 1024)
+block[::4096] = b"x" * len(block[::4096])  # touched, so resident
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_parse_stat_reads_a_command_with_spaces_and_parentheses() -> None:
+    fields = " ".join(["S", "42", *["0"] * 9, "100", "20", "3", "4", *["0"] * 30])
+    stat = process_tree.parse_stat(f"77 (a (b) c) {fields}")
+    assert (stat.pid, stat.ppid, stat.cpu_ticks) == (77, 42, 127)
+
+
+def test_tree_lists_descendants_and_nothing_else() -> None:
+    def stat(pid: int, ppid: int) -> process_tree.Stat:
+        return process_tree.Stat(pid, ppid, 0)
+
+    stats = {s.pid: s for s in (stat(1, 0), stat(10, 1), stat(11, 10), stat(12, 11), stat(20, 1))}
+    assert sorted(process_tree.tree(10, stats)) == [10, 11, 12]
+    assert process_tree.tree(99, stats) == []
+
+
+def test_tree_cpu_counts_a_child_that_already_exited() -> None:
+    own_before = sum(os.times()[:2])
+    before = process_tree.tree_cpu_seconds(os.getpid())
+    subprocess.run([sys.executable, "-c", BURN], check=True)
+    used = process_tree.tree_cpu_seconds(os.getpid()) - before
+    own = sum(os.times()[:2]) - own_before
+    assert used - own >= 0.35  # the child's 0.4 s, through this process's cutime/cstime
+
+
+def test_tree_rss_sums_live_children() -> None:
+    own, processes = process_tree.tree_rss_mb(os.getpid())
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+        total, with_child = process_tree.tree_rss_mb(os.getpid())
+        assert with_child == processes + 1
+        assert total - own >= 60
+    finally:
+        child.communicate("")
+
+
+def test_requests_by_verb_sums_the_counter_and_ignores_other_metrics() -> None:
+    text = "\n".join(
+        [
+            "# TYPE apiserver_request_total counter",
+            'apiserver_request_total{code="200",resource="pods",verb="GET",version="v1"} 7',
+            'apiserver_request_total{code="404",resource="pods",verb="GET",version="v1"} 2',
+            'apiserver_request_total{code="201",resource="performers",verb="POST",version="v1alpha1"} 5',
+            'apiserver_request_total{code="200",subresource="/healthz",verb="",version=""} 1',
+            'apiserver_request_duration_seconds_count{verb="GET"} 1000',
+        ]
+    )
+    assert requests_by_verb(text) == {"GET": 9.0, "POST": 5.0, "other": 1.0}
+
+
+def test_median_of_runs_takes_numbers_common_to_all_and_drops_the_rest() -> None:
+    runs = [
+        {"a": 1.0, "b": {"c": 10, "d": [1]}, "only_first": 3, "nan": float("nan"), "flag": True},
+        {"a": 3.0, "b": {"c": 30, "d": [2]}, "nan": 4.0, "flag": False},
+        {"a": 2.0, "b": {"c": 20, "d": [3]}, "nan": float("nan"), "flag": True},
+    ]
+    assert median_of(runs) == {"a": 2.0, "b": {"c": 20.0}, "nan": 4.0}
+
+
+def test_operator_chart_writes_a_png(tmp_path: Path) -> None:
+    run = {
+        "run": 1,
+        "count": 3,
+        "timelines": {
+            "floor_ready": [0.5, 0.7, 0.9],
+            "operator_ready": [1.0, 1.5, 2.0],
+            "operator_pods_ready": [0.8, 1.2, 1.9],
+            "floor_gone": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+            "operator_children_gone": [1.0] * 6,
+            "operator_performers_gone": [2.0] * 3,
+            "operator_tree_rss": [(0.0, 100.0, 1), (1.0, 180.0, 4)],
+            "operator_phase_starts": {"create": 0.5},
+        },
+    }
+    path = charts.operator_chart(run, tmp_path / "run.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_watcher_times_each_incarnation_and_deletions() -> None:
+    blocked = threading.Event()
+    watcher = Watcher(lambda *_, **__: blocked.wait(), pod_ready, "ns")  # events fed by hand below
+    try:
+
+        def pod(uid: str, ready: bool, version: str) -> dict:
+            condition = {"type": "Ready", "status": "True" if ready else "False"}
+            return {
+                "metadata": {"name": "p", "uid": uid, "resourceVersion": version},
+                "status": {"conditions": [condition]},
+            }
+
+        assert watcher._record("ADDED", pod("u1", False, "1")) == "1"
+        assert watcher.uid("p") == "u1" and "p" not in watcher.first
+        watcher._record("MODIFIED", pod("u1", True, "2"))
+        first_ready = watcher.first["p"]
+        assert watcher.uid_first["u1"] == first_ready
+        deleted_after = time.monotonic()
+        watcher._record("DELETED", pod("u1", True, "3"))
+        assert watcher.uid("p") is None and watcher.gone["p"] >= deleted_after
+        watcher._record("ADDED", pod("u2", True, "4"))
+        assert watcher.first["p"] == first_ready  # by name: the first incarnation's time
+        assert watcher.uid_first["u2"] >= watcher.gone["p"]
+        assert wait_gone([watcher], {"p"}, deleted_after, 1, "p") == watcher.gone["p"]
+        with pytest.raises(TimeoutError, match="p: 1 left"):
+            wait_gone([watcher], {"p"}, time.monotonic(), 0.1, "p")
+    finally:
+        watcher.stop()
+        blocked.set()
+
+
+def test_operator_table_of_a_median_shows_what_the_median_dropped_as_absent() -> None:
+    runs = [
+        {
+            "operator": {
+                "drift": {
+                    "drift_repair_s": {"status-forged": [seconds]},
+                    "drift_repair_p50_s": seconds,
+                    "drift_repair_p95_s": seconds,
+                    "drift_repair_max_s": seconds,
+                    "tree_cpu_s": 2 * seconds,
+                    "load_average_1m_start_end": [1.0, 2.0],
+                },
+            },
+        }
+        for seconds in (1.0, 3.0, float("nan"))
+    ]
+    table = dict(rows(median_of(runs), argparse.Namespace(count=5)))
+    assert table["drift -> repaired p50 / p95 / max"] == "2.00 s / 2.00 s / 2.00 s"
+    assert table["  drift: CPU whole tree (per tampering) / peak RSS whole tree"] == "4.00 s (-) / -"
+    assert "  status-forged p50 / max" not in table  # the per-case lists are per run only
+    assert "  drift: load average 1 min, start -> end" not in table
