@@ -67,6 +67,8 @@ def operator_chart(run: dict[str, Any], path: Path) -> Path:
     samples = lines.get("operator_tree_rss") or []
     if samples:
         memory.plot([s[0] for s in samples], [s[1] for s in samples], label="RSS, whole tree (MB)")
+        if len(samples[0]) > 3:
+            memory.plot([s[0] for s in samples], [s[3] for s in samples], label="PSS, whole tree (MB)")
         processes = memory.twinx()
         processes.plot([s[0] for s in samples], [s[2] for s in samples], color="tab:gray", alpha=0.5)
         processes.set_ylabel("processes in the tree", color="tab:gray")

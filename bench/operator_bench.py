@@ -412,6 +412,7 @@ def operator_phase(
         **counters,
         "operator_peak_rss_mb": root_peak,
         "tree_peak_rss_mb": max((s[1] for s in sampler.samples), default=float("nan")),
+        "tree_peak_pss_mb": max((s[3] for s in sampler.samples), default=float("nan")),
         "timelines": timelines,
     }
 

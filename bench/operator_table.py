@@ -32,9 +32,10 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
         if "tree_cpu_s" in phase:
             lines.append(
                 (
-                    f"  {label}: CPU whole tree (per {per}) / peak RSS whole tree",
+                    f"  {label}: CPU whole tree (per {per}) / peak RSS / PSS whole tree",
                     f"{fmt(phase['tree_cpu_s'])} ({fmt(phase.get('tree_cpu_ms_per_object'), 'ms', digits=1)})"
-                    f" / {fmt(phase.get('tree_peak_rss_mb'), 'MB', digits=0)}",
+                    f" / {fmt(phase.get('tree_peak_rss_mb'), 'MB', digits=0)}"
+                    f" / {fmt(phase.get('tree_peak_pss_mb'), 'MB', digits=0)}",
                 )
             )
         lines.append(
@@ -115,9 +116,10 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
             ("ansible runs / module calls", pair(operator, "ansible_runs", "module_calls", "", digits=0)),
             ("status patches without ansible", fmt(operator.get("status_syncs_patched"), "", digits=0)),
             (
-                "peak RSS: operator process / whole tree",
+                "peak RSS: operator process / whole tree; whole tree PSS",
                 f"{fmt(operator.get('operator_peak_rss_mb'), 'MB', digits=0)}"
-                f" / {fmt(operator.get('tree_peak_rss_mb'), 'MB', digits=0)}",
+                f" / {fmt(operator.get('tree_peak_rss_mb'), 'MB', digits=0)}"
+                f"; {fmt(operator.get('tree_peak_pss_mb'), 'MB', digits=0)}",
             ),
         ]
     single = result.get("single_changes")

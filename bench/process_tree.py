@@ -10,7 +10,10 @@ difference of two readings.
 
 Memory: a sampler thread sums VmRSS over the root and its live descendants every `interval`
 seconds and keeps the peak (pages shared between processes count once per process, as in the
-issue's "peak RSS of the whole process tree"), and the root's own peak (VmHWM).
+issue's "peak RSS of the whole process tree"), and the root's own peak (VmHWM). It also sums the
+processes' PSS (/proc/<pid>/smaps_rollup: each shared page split between the processes sharing it),
+which is what the tree takes from the machine: forked processes (Ansible's workers, the runs of the
+warm Ansible) share most of their pages, which the RSS sum counts again for each.
 """
 
 from __future__ import annotations
@@ -88,6 +91,22 @@ def status_kb(pid: int, field: str, proc: Path = PROC) -> int:
     return 0
 
 
+def pss_kb(pid: int, proc: Path = PROC) -> int:
+    """The proportional set size of a process (kB), 0 when unreadable or the process is gone."""
+    try:
+        for line in (proc / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_mb(root: int, proc: Path = PROC) -> float:
+    """The summed PSS of `root` and its live descendants in MB."""
+    return sum(pss_kb(pid, proc) for pid in tree(root, read_stats(proc))) / 1024
+
+
 def tree_rss_mb(root: int, proc: Path = PROC) -> tuple[float, int]:
     """The summed VmRSS of `root` and its live descendants in MB, and how many processes that is."""
     pids = tree(root, read_stats(proc))
@@ -103,6 +122,7 @@ class TreeSampler:
         self.samples: list[tuple[float, float, int]] = []
         self.started = time.monotonic()
         self._peak = 0.0
+        self._peak_pss = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._interval = interval
@@ -112,18 +132,26 @@ class TreeSampler:
     def _run(self) -> None:
         while True:
             mb, processes = tree_rss_mb(self.root)
+            pss = tree_pss_mb(self.root) if mb else 0.0
             if mb:  # 0 once the root is gone or a zombie
                 with self._lock:
                     self._peak = max(self._peak, mb)
-                    self.samples.append((round(time.monotonic() - self.started, 2), round(mb, 1), processes))
+                    self._peak_pss = max(self._peak_pss, pss)
+                    elapsed = round(time.monotonic() - self.started, 2)
+                    self.samples.append((elapsed, round(mb, 1), processes, round(pss, 1)))
             if self._stop.wait(self._interval):
                 return
 
     def take_peak(self) -> float:
         """The peak tree RSS (MB) since the previous call (or the start), then starts a new period."""
+        return self.take_peaks()[0]
+
+    def take_peaks(self) -> tuple[float, float]:
+        """The peak tree RSS and PSS (MB) since the previous call (or the start); starts a new period."""
         with self._lock:
-            peak, self._peak = self._peak, 0.0
-        return round(peak, 1)
+            peaks = (round(self._peak, 1), round(self._peak_pss, 1))
+            self._peak = self._peak_pss = 0.0
+        return peaks
 
     def root_peak_mb(self) -> float:
         """The root process's own peak RSS (VmHWM) in MB."""
@@ -143,7 +171,7 @@ class PhaseMeter:
 
     def start(self) -> dict:
         if self.sampler:
-            self.sampler.take_peak()
+            self.sampler.take_peaks()
         return {
             "cpu": tree_cpu_seconds(self.sampler.root) if self.sampler else 0.0,
             "requests": self.api_requests(),
@@ -167,9 +195,11 @@ class PhaseMeter:
         }
         if self.sampler:
             cpu = tree_cpu_seconds(self.sampler.root) - begun["cpu"]
+            rss, pss = self.sampler.take_peaks()
             result.update(
                 tree_cpu_s=round(cpu, 2),
                 tree_cpu_ms_per_object=round(cpu * 1000 / objects, 1) if objects else float("nan"),
-                tree_peak_rss_mb=self.sampler.take_peak(),
+                tree_peak_rss_mb=rss,
+                tree_peak_pss_mb=pss,
             )
         return result

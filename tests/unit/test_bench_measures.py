@@ -70,6 +70,24 @@ def test_tree_rss_sums_live_children() -> None:
         child.communicate("")
 
 
+def test_tree_pss_splits_the_pages_a_forked_child_shares() -> None:
+    ballast = bytearray(os.urandom(64 * 1024 * 1024))  # 64 MB of this process's own pages
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # shares every page with the parent until one writes it
+        os.close(write)
+        os.read(read, 1)
+        os._exit(0)
+    try:
+        rss, processes = process_tree.tree_rss_mb(os.getpid())
+        pss = process_tree.tree_pss_mb(os.getpid())
+        assert processes >= 2 and len(ballast) > 0
+        assert rss - pss >= 50  # the RSS sum counts the shared 64 MB twice, the PSS sum once
+    finally:
+        os.write(write, b"x")
+        os.waitpid(child, 0)
+
+
 def test_requests_by_verb_sums_the_counter_and_ignores_other_metrics() -> None:
     text = "\n".join(
         [
@@ -161,6 +179,6 @@ def test_operator_table_of_a_median_shows_what_the_median_dropped_as_absent() ->
     ]
     table = dict(rows(median_of(runs), argparse.Namespace(count=5)))
     assert table["drift -> repaired p50 / p95 / max"] == "2.00 s / 2.00 s / 2.00 s"
-    assert table["  drift: CPU whole tree (per tampering) / peak RSS whole tree"] == "4.00 s (-) / -"
+    assert table["  drift: CPU whole tree (per tampering) / peak RSS / PSS whole tree"] == "4.00 s (-) / - / -"
     assert "  status-forged p50 / max" not in table  # the per-case lists are per run only
     assert "  drift: load average 1 min, start -> end" not in table
