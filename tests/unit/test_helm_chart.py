@@ -492,10 +492,12 @@ MAP_DEFAULTS = (
     "podSecurityContext.",
     "securityContext.",
     "grafanaDashboard.labels.",
+    "config.",
+    "chain.",
 )
 
 
-def values_leaves() -> dict[str, int]:
+def values_leaves(chart: Path = CHART) -> dict[str, int]:
     """Dotted path of each value in values.yaml -> its line number. A mapping that is itself a
     default (resources, nodeSelector) counts as one value."""
     import yaml
@@ -507,9 +509,9 @@ def values_leaves() -> dict[str, int]:
         else:
             yield prefix.rstrip(".")
 
-    leaves = set(walk(yaml.safe_load((CHART / "values.yaml").read_text()), ""))
+    leaves = set(walk(yaml.safe_load((chart / "values.yaml").read_text()), ""))
     found, stack = {}, []  # stack of (indent, key)
-    for number, line in enumerate((CHART / "values.yaml").read_text().splitlines()):
+    for number, line in enumerate((chart / "values.yaml").read_text().splitlines()):
         match = re.match(r"^( *)([A-Za-z][\w.-]*):", line)
         if not match:
             continue

@@ -83,7 +83,8 @@ The executor's command-line flag that serves /metrics on metrics.port (exec-ux's
 {{/*
 The configuration file rendered from `config` and `chain` (when no existingSecret): the user's keys
 with the ones the chart owns set from its values. A key the chart owns is refused in `config`,
-naming the value that sets it.
+naming the value that sets it. Written as JSON (which YAML reads): Helm's toYaml leaves hex strings
+such as addresses and keys unquoted, which YAML would read as numbers.
 */}}
 {{- define "hourglass-executor.config" -}}
 {{- $config := deepCopy .Values.config -}}
@@ -119,5 +120,5 @@ naming the value that sets it.
 {{- end -}}
 {{- $_ = set $config "chain" (merge (dict "type" "static" "file" "/etc/hourglass-executor/chain.yaml") ($config.chain | default dict)) -}}
 {{- end -}}
-{{- toYaml $config -}}
+{{- toPrettyJson $config -}}
 {{- end -}}
