@@ -26,13 +26,9 @@ SPEC_LABELS = {
     "app.kubernetes.io/part-of": "hourglass",
     "app.kubernetes.io/managed-by": "Helm",
 }
-# Labels only Helm or only kustomize sets, left out when comparing the two.
-TOOL_LABELS = {
-    "app.kubernetes.io/managed-by",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/version",
-    "helm.sh/chart",
-}
+# Labels only Helm sets or that name the tool, left out when comparing the chart with config/ (whose
+# instance and version are the chart's for the release name hourglass-operator).
+TOOL_LABELS = {"app.kubernetes.io/managed-by", "helm.sh/chart"}
 OPERATOR_RULES = (
     {("hourglass.eigenlayer.io", "performers", verb, None) for verb in ("get", "list", "watch", "patch")}
     | {
