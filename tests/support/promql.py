@@ -12,8 +12,6 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from tests.support.paths import REPO
-
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 _IDENTIFIER = re.compile(r"(?<![\w.:])([A-Za-z_:][\w:]*)(?![\w:]|\s*\()")
@@ -56,20 +54,23 @@ def _modules_using_prometheus(package_dir: Path, package: str) -> Iterator[str]:
 def exposed_metric_names() -> set[str]:
     """Every sample name the operator's and the executor's registries expose: each module of the
     two packages that uses prometheus_client is imported, the operator's Performer collector is
-    registered, and the families of the default registry and of any registry a module holds are
-    collected (a labelled metric without samples yet counts by its type)."""
+    registered, an executor's metrics are made, and the families of the default registry, of any
+    registry a module holds and of the executor's are collected (a labelled metric without samples
+    yet counts by its type)."""
     registries: list[CollectorRegistry] = [REGISTRY]
-    packages = (
-        (REPO / "hourglass_operator", "hourglass_operator"),
-        (REPO / "executor" / "hourglass_executor", "hourglass_executor"),
-    )
-    for package_dir, package in packages:
+    for package in ("hourglass_operator", "hourglass_executor"):
+        package_dir = Path(importlib.import_module(package).__file__ or "").parent
         for name in _modules_using_prometheus(package_dir, package):
             module = importlib.import_module(name)
             registries += [v for v in vars(module).values() if isinstance(v, CollectorRegistry)]
             register = getattr(module, "register_performer_collector", None)
-            if register is not None:
+            if register is not None:  # the operator's Performers by phase, read at scrape time
                 register(list)
+            executor_metrics = getattr(module, "ExecutorMetrics", None)
+            if executor_metrics is not None:  # each executor's metrics are in a registry of its own
+                instance = executor_metrics()
+                instance.watch_performers(list)
+                registries.append(instance.registry)
     names: set[str] = set()
     for registry in dict.fromkeys(registries):
         for family in registry.collect():

@@ -71,7 +71,7 @@ def test_the_defaults_render_a_configuration_the_executor_accepts(helm: Helm) ->
     assert config.kubernetes is not None and config.kubernetes.namespace == NAMESPACE
     assert config.kubernetes.in_cluster is True
     assert str(config.storage.sqlite_path()) == "/var/lib/hourglass-executor/executor.sqlite3"
-    assert (config.grpc_port, config.management_port) == (9090, 9091)
+    assert (config.grpc_port, config.management_port, config.metrics_port) == (9090, 9091, 9095)
     statefulset = the(objects, "StatefulSet")
     claim = statefulset["spec"]["volumeClaimTemplates"][0]
     assert claim["metadata"]["name"] == "data" and claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -158,6 +158,7 @@ def test_a_static_chain_document_goes_into_a_config_map(helm: Helm) -> None:
     [
         ({**CONFIG, "grpcPort": 1}, "config.grpcPort is set by the chart: use the value ports.grpc instead"),
         ({**CONFIG, "storage": {"type": "memory"}}, "config.storage is set by the chart"),
+        ({**CONFIG, "metricsPort": 1}, "config.metricsPort is set by the chart: use the value metrics.port"),
         ({**CONFIG, "kubernetes": {"namespace": "x"}}, "use the value performerNamespace instead"),
         ({"avsPerformers": []}, "config must hold the executor configuration's operator and l1Chain"),
     ],
@@ -188,6 +189,9 @@ def test_optional_monitoring_and_network_policy(helm: Helm) -> None:
     (source,) = policy["spec"]["ingress"][0]["from"]
     assert source["podSelector"]["matchLabels"].items() <= pod_of_labels(objects).items()
     assert source["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}
+    no_metrics = render(helm, {"metrics": {"enabled": False}})
+    assert "metricsPort" not in config_of(no_metrics)
+    assert [p["name"] for p in the(no_metrics, "Service")["spec"]["ports"]] == ["grpc", "management"]
     failed = helm.template(
         {"config": CONFIG, "serviceMonitor": {"enabled": True}, "metrics": {"enabled": False}},
         api_versions=MONITORING_APIS,

@@ -69,18 +69,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/*
-The executor's command-line flag that serves /metrics on metrics.port (exec-ux's
-`hourglass-executor run` option).
-*/}}
-{{- define "hourglass-executor.metricsArgs" -}}
-{{- if .Values.metrics.enabled -}}
-["--metrics-bind-address", {{ printf ":%d" (int .Values.metrics.port) | quote }}]
-{{- else -}}
-[]
-{{- end -}}
-{{- end -}}
-
-{{/*
 The configuration file rendered from `config` and `chain` (when no existingSecret): the user's keys
 with the ones the chart owns set from its values. A key the chart owns is refused in `config`,
 naming the value that sets it. Written as JSON (which YAML reads): Helm's toYaml leaves hex strings
@@ -88,7 +76,7 @@ such as addresses and keys unquoted, which YAML would read as numbers.
 */}}
 {{- define "hourglass-executor.config" -}}
 {{- $config := deepCopy .Values.config -}}
-{{- $owned := dict "grpcPort" "ports.grpc" "managementServerGrpcPort" "ports.management" "storage" "persistence.enabled" -}}
+{{- $owned := dict "grpcPort" "ports.grpc" "managementServerGrpcPort" "ports.management" "storage" "persistence.enabled" "metricsPort" "metrics.port" -}}
 {{- range $key, $value := $owned -}}
 {{- if hasKey $config $key -}}
 {{- fail (printf "config.%s is set by the chart: use the value %s instead" $key $value) -}}
@@ -109,6 +97,9 @@ such as addresses and keys unquoted, which YAML would read as numbers.
 {{- $_ = set $config "kubernetes" $kubernetes -}}
 {{- $_ = set $config "grpcPort" (int .Values.ports.grpc) -}}
 {{- $_ = set $config "managementServerGrpcPort" (int .Values.ports.management) -}}
+{{- if .Values.metrics.enabled -}}
+{{- $_ = set $config "metricsPort" (int .Values.metrics.port) -}}
+{{- end -}}
 {{- if .Values.persistence.enabled -}}
 {{- $_ = set $config "storage" (dict "type" "sqlite" "sqlite" (dict "path" "/var/lib/hourglass-executor/executor.sqlite3")) -}}
 {{- else -}}
