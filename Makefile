@@ -43,7 +43,7 @@ testenv:
 	hack/testenv/build.sh >/dev/null
 	hack/ansible-operator/build.sh >/dev/null
 	hack/helm/build.sh >/dev/null
-	hack/promtool/build.sh >/dev/null
+	hack/promrules/build.sh >/dev/null
 
 cluster-up:
 	$(TESTENV) up >/dev/null

@@ -1,9 +1,9 @@
 """The observability pack: the alerts (config/prometheus/rules.yaml and the charts'
 files/prometheus-rules.yaml) and the Grafana dashboard (config/prometheus/dashboard.json and its
-copy in the operator chart). promtool, built from the Prometheus Go module by
-hack/promtool/build.sh (skipped when it cannot be built here), checks the rule files and parses
-every dashboard query; every query reads only the metrics of the names the operator and the
-executor agreed on (METRICS), and the code exposes every one of them.
+copy in the operator chart). hack/promrules (the rule-file check of `promtool check rules`, built
+from the Prometheus Go module by hack/promrules/build.sh; skipped when it cannot be built here)
+checks the rule files and parses every dashboard query; every query reads only the metrics of the
+names the operator and the executor agreed on (METRICS), and the code exposes every one of them.
 """
 
 from __future__ import annotations
@@ -58,14 +58,13 @@ def series_names() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def promtool() -> Path:
-    return go_tool("promtool", REPO / "hack" / "promtool" / "build.sh", "HOURGLASS_TEST_PROMTOOL")
+def promrules() -> Path:
+    """The rule checker (HOURGLASS_TEST_PROMRULES: a prebuilt one)."""
+    return go_tool("promrules", REPO / "hack" / "promrules" / "build.sh", "HOURGLASS_TEST_PROMRULES")
 
 
-def check_rules(promtool: Path, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(promtool), "check", "rules", str(path)], capture_output=True, text=True, timeout=120
-    )
+def check_rules(promrules: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(promrules), str(path)], capture_output=True, text=True, timeout=120)
 
 
 def config_groups() -> list[dict]:
@@ -125,35 +124,35 @@ def test_the_alerts_cover_what_an_operator_of_performers_needs() -> None:
 @pytest.mark.parametrize(
     "path", [*CHART_RULES.values(), CONFIG_RULES], ids=lambda p: str(p.relative_to(REPO))
 )
-def test_promtool_accepts_the_rules(promtool: Path, path: Path, tmp_path: Path) -> None:
+def test_promrules_accepts_the_rules(promrules: Path, path: Path, tmp_path: Path) -> None:
     document = yaml.safe_load(path.read_text())
     if document.get("kind") == "PrometheusRule":
         rule_file = tmp_path / "rules.yaml"
         rule_file.write_text(yaml.safe_dump({"groups": document["spec"]["groups"]}))
         path = rule_file
-    result = check_rules(promtool, path)
+    result = check_rules(promrules, path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"SUCCESS: [1-9][0-9]* rules found", result.stdout + result.stderr), result.stdout
 
 
-def test_promtool_refuses_a_query_that_does_not_parse(promtool: Path, tmp_path: Path) -> None:
+def test_promrules_refuses_a_query_that_does_not_parse(promrules: Path, tmp_path: Path) -> None:
     """The check above can fail: a broken expression is refused."""
     broken = tmp_path / "broken.yaml"
     broken.write_text(
         yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "r", "expr": "sum(("}]}]})
     )
-    assert check_rules(promtool, broken).returncode != 0
+    assert check_rules(promrules, broken).returncode != 0
 
 
-def test_every_dashboard_query_parses(promtool: Path, tmp_path: Path) -> None:
-    """Each query becomes a recording rule, which promtool parses with Prometheus' own parser."""
+def test_every_dashboard_query_parses(promrules: Path, tmp_path: Path) -> None:
+    """Each query becomes a recording rule, which promrules parses with Prometheus' own parser."""
     rules = [
         {"record": f"dashboard:{re.sub(r'[^a-z0-9]+', '_', key)}", "expr": query}
         for key, query in dashboard_queries().items()
     ]
     rule_file = tmp_path / "dashboard-queries.yaml"
     rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = check_rules(promtool, rule_file)
+    result = check_rules(promrules, rule_file)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
