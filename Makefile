@@ -43,6 +43,7 @@ testenv:
 	hack/testenv/build.sh >/dev/null
 	hack/ansible-operator/build.sh >/dev/null
 	hack/helm/build.sh >/dev/null
+	hack/promrules/build.sh >/dev/null
 
 cluster-up:
 	$(TESTENV) up >/dev/null
@@ -60,7 +61,7 @@ crd: venv
 	$(VENV)/bin/python hack/crd/generate.py
 
 # Every static check: the linters (hadolint on every Dockerfile, a new one too; helm lint --strict on
-# the chart) and the generators' --check, which fail when a committed generated file (the CRD and its
+# the charts) and the generators' --check, which fail when a committed generated file (the CRD and its
 # copies, the gRPC stubs, the ABIs, the golden vectors, the OLM bundle) is not what its generator writes,
 # and the version check fails when a file disagrees with VERSION. helm and the golden-vector generator
 # are Go builds, cached outside the repository. The tests assert behaviour.
@@ -70,7 +71,8 @@ lint: venv
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint -q
 	$(VENV)/bin/hadolint --no-color $$(git ls-files -co --exclude-standard -- '*Dockerfile' '*Dockerfile.*' '*.Dockerfile' ':!*.dockerignore')
-	helm=$$(hack/helm/build.sh) && "$$helm" lint --strict charts/hourglass-operator
+	helm=$$(hack/helm/build.sh) && "$$helm" lint --strict charts/hourglass-operator \
+		&& "$$helm" lint --strict charts/hourglass-executor --values charts/hourglass-executor/ci/lint-values.yaml
 	$(VENV)/bin/python hack/crd/generate.py --check
 	$(VENV)/bin/python hack/proto/generate.py --check
 	$(VENV)/bin/python hack/abi/generate.py --check

@@ -12,7 +12,11 @@
 #   hack/demo.sh         run the demo (again: idempotent; a running operator, devnet, performer and
 #                        executor are reused, and new tasks are created)
 #   hack/demo.sh stop    stop everything it started: the executor (it deletes its Performer), the
-#                        performer, the executor's namespace, the devnet and the operator
+#                        performer, the sample Performers (deleted while the operator still runs, so
+#                        that it releases their finalizers: nothing is left stuck in Terminating),
+#                        the executor's namespace, the devnet and the operator. Run it with the same
+#                        HOURGLASS_DEMO_* / HOURGLASS_KUBECONFIG variables as the demo (its closing
+#                        hint repeats them).
 #
 # Pods run nothing on the local control plane (kwok), so the executor reaches its performer through
 # the endpoint resolver hourglass_executor.examples.local_resolver (a local echo performer process);
@@ -34,6 +38,7 @@ executor_log="$executor_dir/executor.log"
 performer_pid="$executor_dir/performer.pid"
 performer_log="$executor_dir/performer.log"
 devnet_dir="$state_dir/devnet-$namespace"
+cluster_file="$state_dir/cluster-$namespace"  # the kubeconfig and kubectl the demo used, for stop
 step() { printf '\n==> %s\n' "$*"; }
 # The test aggregator, and the chain tooling, on the demo's devnet (TEST KEYS ONLY).
 export PYTHONPATH="$PWD/executor:$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -47,14 +52,23 @@ if [ "${1:-}" = stop ]; then
   # The executor first: it deletes its Performer, which needs the operator to release the finalizer.
   stop_process "$executor_pid" "demo executor" 120
   stop_process "$performer_pid" "demo echo performer" 10
-  if [ -f "$executor_dir/cluster" ]; then
+  if [ -f "$cluster_file" ]; then
     # shellcheck source=/dev/null
-    source "$executor_dir/cluster"
-    "$kubectl_bin" --kubeconfig "$kubeconfig" delete performers --all -n "$executor_namespace" \
-      --ignore-not-found --timeout=90s >/dev/null 2>&1 || true
+    source "$cluster_file"
+    # Every Performer of the demo, while the operator still runs to remove their Pods and Services
+    # and release their finalizers (deleted later, they would hang, and their namespace with them);
+    # then the executor's namespace, which the demo made for it.
+    for ns in "$executor_namespace" "$namespace"; do
+      if "$kubectl_bin" --kubeconfig "$kubeconfig" delete performers --all -n "$ns" \
+        --ignore-not-found --timeout=120s >/dev/null; then
+        echo "deleted the demo's Performers in namespace $ns"
+      else
+        echo "the Performers in $ns were not gone within 120 s (is the operator running? log: $log_file)" >&2
+      fi
+    done
     "$kubectl_bin" --kubeconfig "$kubeconfig" delete namespace "$executor_namespace" \
-      --ignore-not-found --wait=false >/dev/null 2>&1 || true
-    rm -f "$executor_dir/cluster"
+      --ignore-not-found --wait=false >/dev/null || true
+    rm -f "$cluster_file"
   fi
   if [ -f "$devnet_dir/instance.json" ]; then
     hack/devnet/devnet.sh down --state-dir "$devnet_dir" >/dev/null 2>&1 || true
@@ -79,6 +93,8 @@ else
   kubectl_bin="$(hack/testenv/testenv.sh bin)/kubectl"
 fi
 kubectl() { "$kubectl_bin" --kubeconfig "$kubeconfig" "$@"; }
+mkdir -p "$state_dir"
+printf 'kubeconfig=%q\nkubectl_bin=%q\n' "$kubeconfig" "$kubectl_bin" >"$cluster_file"
 
 step "nodes"
 kubectl get nodes -L hourglass.eigenlayer.io/node-pool,nvidia.com/gpu.product,node.kubernetes.io/instance-type
@@ -160,7 +176,6 @@ aggregator create-task --avs 0 --operator-set 1 --payload '{"op": "echo", "data"
 aggregator create-task --avs 0 --operator-set 2 --payload '{"op": "echo", "data": "hello from the BN254 operator set"}'
 
 step "starting an echo performer and the executor (namespace $executor_namespace; files in $executor_dir)"
-printf 'kubeconfig=%q\nkubectl_bin=%q\n' "$kubeconfig" "$kubectl_bin" >"$executor_dir/cluster"
 if running "$performer_pid"; then
   echo "echo performer already running (pid $(cat "$performer_pid"))"
 else
@@ -196,6 +211,17 @@ if ! aggregator run --from-block "$from_block" --count 2; then
   exit 1
 fi
 
+# The variables this run used, so that the hint's commands act on the same demo.
+ran_with=""
+for variable in HOURGLASS_DEMO_NAMESPACE HOURGLASS_DEMO_EXECUTOR_NAMESPACE HOURGLASS_DEMO_PERFORMER_IMAGE \
+  HOURGLASS_KUBECONFIG; do
+  if [ -n "${!variable:-}" ]; then
+    ran_with+="$variable=$(printf '%q' "${!variable}") "
+  fi
+done
+cluster_down="; make cluster-down"
+[ -z "${HOURGLASS_KUBECONFIG:-}" ] || cluster_down=""  # not the local control plane: leave it be
+
 cat <<MSG
 
   kubectl:       $kubectl_bin --kubeconfig $kubeconfig
@@ -203,5 +229,5 @@ cat <<MSG
   executor log:  $executor_log   (config: $executor_dir/executor.yaml)
   devnet:        hack/devnet/devnet.sh status --state-dir $devnet_dir   (manifest: $devnet_dir/manifest.json)
   aggregator:    PYTHONPATH=executor:. .venv/bin/python -m hack.aggregator --manifest $devnet_dir/manifest.json --help
-  stop:          hack/demo.sh stop; make cluster-down
+  stop:          ${ran_with}hack/demo.sh stop$cluster_down
 MSG

@@ -11,6 +11,8 @@ its image and the namespaces it watches.
 - With `watch_namespaces` (comma-separated), WATCH_NAMESPACE is set and the ClusterRoleBinding is
   replaced by a RoleBinding of the same ClusterRole in each watched namespace, so the operator gets
   no rights elsewhere.
+- With `managed_by`, the labels app.kubernetes.io/managed-by and app.kubernetes.io/instance (the
+  installation's name) say who installed the objects, as the Helm chart's do.
 """
 
 from __future__ import annotations
@@ -52,12 +54,23 @@ def _deployment(obj: Obj, name: str, image: str, watch_namespaces: str) -> None:
                 env["value"] = watch_namespaces
 
 
+def _label(obj: Obj, name: str, managed_by: str) -> None:
+    metadatas = [obj["metadata"]]
+    if obj["kind"] == "Deployment":
+        metadatas.append(obj["spec"]["template"]["metadata"])
+    for meta in metadatas:
+        labels = meta.setdefault("labels", {})
+        labels["app.kubernetes.io/managed-by"] = managed_by
+        labels["app.kubernetes.io/instance"] = name
+
+
 def operator_manifests(
     objects: list[Obj],
     namespace: str,
     name: str = BASE_NAME,
     image: str = "",
     watch_namespaces: str = "",
+    managed_by: str = "",
 ) -> list[Obj]:
     """The objects of one installation, in the order given (kustomize puts Namespaces and CRDs first)."""
     watched = [n.strip() for n in watch_namespaces.split(",") if n.strip()]
@@ -81,6 +94,8 @@ def operator_manifests(
                     rule["resourceNames"] = [_renamed(n, name) for n in rule["resourceNames"]]
         elif kind == "Deployment":
             _deployment(obj, name, image, ",".join(watched))
+        if managed_by:
+            _label(obj, name, managed_by)
         if kind == "ClusterRoleBinding" and watched:
             for watched_namespace in watched:
                 binding = copy.deepcopy(obj)

@@ -2,8 +2,9 @@
 every sample Performer, waits until they are Ready and lists them with `kubectl get performers -A`;
 then it runs the task flow on the local chain and prints each step — the devnet, the tasks created on
 chain, the executor, its Performer and pod, each result and the TaskVerified transaction — and the
-tasks are verified on chain. `hack/demo.sh stop` stops everything it started, the devnet included
-(here against the test cluster, in a test namespace)."""
+tasks are verified on chain. Its closing hint repeats the variables it ran with. `hack/demo.sh stop`
+stops everything it started, the devnet included, and deletes the demo's Performers while the
+operator still runs (here against the test cluster, in a test namespace)."""
 
 from __future__ import annotations
 
@@ -87,10 +88,16 @@ def test_demo_makes_the_sample_performers_ready_and_runs_tasks_from_the_chain_to
         assert aggregated.count("→ TaskVerified") == 2, aggregated
         for task_id in task_ids:
             assert devnet.task_status(bytes.fromhex(task_id[2:])) == "VERIFIED"
+        # The closing hint repeats the variables the demo ran with, so its stop acts on this demo.
+        hint = output[output.rindex("stop:") :].splitlines()[0]
+        assert f"HOURGLASS_DEMO_NAMESPACE={namespace}" in hint and "HOURGLASS_KUBECONFIG=" in hint, hint
+        assert hint.endswith("hack/demo.sh stop"), hint  # not the local control plane: no cluster-down
     finally:
-        delete_performers(
-            custom, namespace, timeout=60, what="the demo's Performers to be deleted by the demo's operator"
-        )
-        subprocess.run([demo, "stop"], env=env, check=True, timeout=180)
+        stopped = subprocess.run([demo, "stop"], env=env, capture_output=True, text=True, timeout=300)
+        if stopped.returncode != 0:  # the Performers must not outlive the operator with its finalizer
+            delete_performers(custom, namespace, timeout=60, what="the demo's Performers")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert devnet is not None and not devnet.running()  # the demo's stop took the devnet down too
-    assert not custom.list_namespaced_custom_object(GROUP, VERSION, executor_namespace, PLURAL)["items"]
+    # The stop deleted every Performer while the operator still ran: none is left with a finalizer.
+    for ns in (namespace, executor_namespace):
+        assert not custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"], ns

@@ -2,6 +2,7 @@
 real API server: `helm install --wait` creates the objects and the operator pod is admitted under
 the restricted Pod Security Standard, `helm upgrade` with changed values rolls the Deployment, and
 `helm uninstall` removes every object of the release but keeps the Performer CRD and Performers.
+The executor chart is installed, upgraded and uninstalled the same way.
 
 On the local control plane kwok plays the kubelet: it marks the operator pod Running and Ready
 without running the image, so `--wait` succeeds and nothing reconciles the Performer made here. On a
@@ -24,7 +25,7 @@ import yaml
 
 from tests.support.api import read_or_none
 from tests.support.cluster import Cluster
-from tests.support.helm import CHART, Helm, helm_binary
+from tests.support.helm import CHART, EXECUTOR_CHART, Helm, helm_binary
 from tests.support.performers import GROUP, PLURAL, VERSION, performer
 from tests.support.waiting import wait_for
 
@@ -140,3 +141,61 @@ def test_helm_installs_upgrades_and_uninstalls_the_operator(
     assert read_or_none(ext.read_custom_resource_definition, PERFORMER_CRD) is not None
     kept = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "kept")
     assert kept["metadata"].get("deletionTimestamp") is None
+
+
+def test_helm_installs_upgrades_and_uninstalls_an_executor(
+    cluster: Cluster, helm: Helm, namespace: str, release: str
+) -> None:
+    """The executor chart (charts/hourglass-executor) with its configuration from values and the
+    in-memory store (kwok provisions no volumes): `--wait` sees the StatefulSet ready under the
+    restricted Pod Security Standard, a changed configuration rolls the pod, uninstall removes it all.
+    As for the operator, kwok marks the pod Ready without running the image
+    (HOURGLASS_TEST_EXECUTOR_IMAGE for a cluster with real kubelets)."""
+    from tests.unit.test_executor_chart import CONFIG
+
+    core = kubernetes.client.CoreV1Api(cluster.api)
+    apps = kubernetes.client.AppsV1Api(cluster.api)
+    rbac = kubernetes.client.RbacAuthorizationV1Api(cluster.api)
+    core.patch_namespace(
+        namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
+    values = helm.home / f"{release}-values.yaml"
+    values.write_text(yaml.safe_dump({"config": CONFIG, "persistence": {"enabled": False}}))
+    image = os.environ.get("HOURGLASS_TEST_EXECUTOR_IMAGE")
+    image_set = []
+    if image:
+        repository, _, tag = image.rpartition(":")
+        image_set = ["--set", f"image.repository={repository}", "--set", f"image.tag={tag}"]
+    fullname = f"{release}-hourglass-executor"
+
+    install = helm.run("install", release, str(EXECUTOR_CHART), "--namespace", namespace,
+                       "--values", str(values), *WAIT, *image_set)  # fmt: skip
+    assert "STATUS: deployed" in install.stdout, install.stdout
+    assert f'Its Performers are created in namespace "{namespace}"' in install.stdout
+    statefulset = apps.read_namespaced_stateful_set(fullname, namespace)
+    assert statefulset.status.ready_replicas == 1
+    [pod] = core.list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={release}").items
+    assert pod.status.phase == "Running" and pod.spec.service_account_name == fullname
+    assert rbac.read_namespaced_role(fullname, namespace).rules[0].resources == ["performers"]
+    assert core.read_namespaced_secret(f"{fullname}-config", namespace).data["config.yaml"]
+    rollout_hash = statefulset.spec.template.metadata.annotations["hourglass.eigenlayer.io/config-sha256"]
+
+    values.write_text(
+        yaml.safe_dump({"config": {**CONFIG, "taskTimeout": "45s"}, "persistence": {"enabled": False}})
+    )
+    helm.run("upgrade", release, str(EXECUTOR_CHART), "--namespace", namespace,
+             "--values", str(values), *WAIT, *image_set)  # fmt: skip
+    template = apps.read_namespaced_stateful_set(fullname, namespace).spec.template
+    assert template.metadata.annotations["hourglass.eigenlayer.io/config-sha256"] != rollout_hash
+
+    helm.run("uninstall", release, "--namespace", namespace, "--wait")
+    for read, name in (
+        (apps.read_namespaced_stateful_set, fullname),
+        (core.read_namespaced_secret, f"{fullname}-config"),
+        (core.read_namespaced_service, fullname),
+        (rbac.read_namespaced_role, fullname),
+        (core.read_namespaced_service_account, fullname),
+    ):
+        wait_for(
+            lambda r=read, n=name: read_or_none(r, n, namespace) is None, timeout=60, what=f"{name} gone"
+        )

@@ -114,7 +114,9 @@ def test_install_is_idempotent_and_uninstall_keeps_the_crd_and_performers(
 
     # A user's Performer (nothing reconciles it here: the operator pod is a kwok fake).
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, performer("kept"))
-    playbook(cluster, "uninstall-operator.yml", installation)
+    uninstall = playbook(cluster, "uninstall-operator.yml", installation)
+    # Performers left behind keep the finalizer: the play says so and how to delete them first.
+    assert "Performers remain" in uninstall.stdout and "operator_remove_performers=true" in uninstall.stdout
     assert read_or_none(apps.read_namespaced_deployment, name, namespace) is None
     operator_pods = "app.kubernetes.io/name=hourglass-operator,app.kubernetes.io/component=operator"
     assert not core.list_namespaced_pod(namespace, label_selector=operator_pods).items  # waited for
@@ -162,7 +164,21 @@ def test_watching_some_namespaces_binds_the_cluster_role_there_only(cluster, cor
         assert read_or_none(rbac.read_namespaced_role_binding, name, watched) is None
 
         playbook(cluster, "install-operator.yml", installation, "-e", f"operator_watch_namespaces={watched}")
-        playbook(cluster, "uninstall-operator.yml", installation)
+        # operator_remove_performers deletes the watched namespaces' Performers only (nothing holds
+        # a finalizer on these: the operator pod is a kwok fake).
+        custom = kubernetes.client.CustomObjectsApi(cluster.api)
+        custom.create_namespaced_custom_object(GROUP, VERSION, watched, PLURAL, performer("watched"))
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, performer("unwatched"))
+        uninstall = playbook(
+            cluster, "uninstall-operator.yml", installation,
+            "-e", f"operator_watch_namespaces={watched}", "-e", "operator_remove_performers=true",
+        )  # fmt: skip
+        assert "Performers remain" not in uninstall.stdout
+        assert (
+            read_or_none(custom.get_namespaced_custom_object, GROUP, VERSION, watched, PLURAL, "watched")
+            is None
+        )
+        assert custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "unwatched")
         assert read_or_none(rbac.read_namespaced_role_binding, name, watched) is None
         assert read_or_none(rbac.read_cluster_role, name) is None
     finally:

@@ -1,5 +1,6 @@
-"""The `helm` binary (built from its Go module by hack/helm/build.sh) run against the chart in
-charts/hourglass-operator, and `kubectl kustomize` of config/ to compare the chart with.
+"""The `helm` binary (built from its Go module by hack/helm/build.sh) run against the charts in
+charts/ (hourglass-operator unless told otherwise), and `kubectl kustomize` of config/ to compare
+the chart with.
 
     HOURGLASS_TEST_HELM   a prebuilt helm binary to use instead of building one
 """
@@ -19,6 +20,7 @@ from tests.support.go_tools import go_tool
 from tests.support.paths import REPO
 
 CHART = REPO / "charts" / "hourglass-operator"
+EXECUTOR_CHART = REPO / "charts" / "hourglass-executor"
 CHART_CRD = CHART / "crds" / "hourglass.eigenlayer.io_performers.yaml"
 BUILD_SCRIPT = REPO / "hack" / "helm" / "build.sh"
 RELEASE = "hourglass-operator"
@@ -38,6 +40,7 @@ class Helm:
     binary: Path
     home: Path
     kubeconfig: Path | None = None
+    chart: Path = CHART
 
     def run(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ)
@@ -63,12 +66,16 @@ class Helm:
         release: str = RELEASE,
         namespace: str = NAMESPACE,
         include_crds: bool = False,
+        api_versions: tuple[str, ...] = (),
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """`helm template` of the chart with `values` (written to a values file, so types survive)."""
-        args = ["template", release, str(CHART), "--namespace", namespace]
+        """`helm template` of the chart with `values` (written to a values file, so types survive),
+        as for a cluster that also serves `api_versions` (e.g. "monitoring.coreos.com/v1/ServiceMonitor")."""
+        args = ["template", release, str(self.chart), "--namespace", namespace]
         if include_crds:
             args.append("--include-crds")
+        for api_version in api_versions:
+            args += ["--api-versions", api_version]
         if values is not None:
             with tempfile.NamedTemporaryFile("w", dir=self.home, suffix=".yaml", delete=False) as f:
                 yaml.safe_dump(values, f)

@@ -8,8 +8,11 @@ that its crds/ copy is the CRD of crds/ (hack/crd/generate.py --check).
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,13 +26,9 @@ SPEC_LABELS = {
     "app.kubernetes.io/part-of": "hourglass",
     "app.kubernetes.io/managed-by": "Helm",
 }
-# Labels only Helm or only kustomize sets, left out when comparing the two.
-TOOL_LABELS = {
-    "app.kubernetes.io/managed-by",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/version",
-    "helm.sh/chart",
-}
+# Labels only Helm sets or that name the tool, left out when comparing the chart with config/ (whose
+# instance and version are the chart's for the release name hourglass-operator).
+TOOL_LABELS = {"app.kubernetes.io/managed-by", "helm.sh/chart"}
 OPERATOR_RULES = (
     {("hourglass.eigenlayer.io", "performers", verb, None) for verb in ("get", "list", "watch", "patch")}
     | {
@@ -239,8 +238,13 @@ def test_an_image_digest_pins_the_image(helm: Helm) -> None:
     assert container(objects)["imagePullPolicy"] == "Always"
 
 
+MONITORING_APIS = ("monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule")
+
+
 def test_the_service_monitor_scrapes_the_metrics_service(helm: Helm) -> None:
-    objects = helm.objects({"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}})
+    objects = helm.objects(
+        {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}, api_versions=MONITORING_APIS
+    )
     monitor, service = the(objects, "ServiceMonitor"), the(objects, "Service")
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -248,97 +252,88 @@ def test_the_service_monitor_scrapes_the_metrics_service(helm: Helm) -> None:
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert not [o for o in helm.objects() if o["kind"] == "ServiceMonitor"]
     failed = helm.template(
-        {"serviceMonitor": {"enabled": True}, "metrics": {"service": {"enabled": False}}}, check=False
+        {"serviceMonitor": {"enabled": True}, "metrics": {"service": {"enabled": False}}},
+        api_versions=MONITORING_APIS,
+        check=False,
     )
     assert failed.returncode != 0 and "metrics.service.enabled" in failed.stderr
 
 
-def test_rbac_create_false_leaves_out_every_role_and_binding(helm: Helm) -> None:
-    objects = helm.objects({"rbac": {"create": False, "aggregateToDefaultRoles": False}})
-    assert {o["kind"] for o in objects} == {"ServiceAccount", "Deployment", "Service"}
+def test_monitoring_objects_are_rendered_only_where_their_crds_are_served(helm: Helm) -> None:
+    """A ServiceMonitor or PrometheusRule on a cluster without the Prometheus Operator's CRDs would
+    fail the whole install: without them the chart leaves them out."""
+    enabled = {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}
+    kinds = {o["kind"] for o in helm.objects(enabled)}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
+    rule = the(helm.objects(enabled, api_versions=MONITORING_APIS), "PrometheusRule")
+    assert [g["name"] for g in rule["spec"]["groups"]] == ["hourglass-operator"]
 
 
-def test_an_existing_service_account_is_used_and_bound(helm: Helm) -> None:
-    objects = helm.objects({"serviceAccount": {"create": False, "name": "ops-sa"}})
-    assert not [o for o in objects if o["kind"] == "ServiceAccount"]
-    assert the(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ops-sa"
-    for binding in (o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")):
-        assert binding["subjects"][0]["name"] == "ops-sa"
+def test_the_grafana_dashboard_config_map(helm: Helm) -> None:
+    assert not [o for o in helm.objects() if o["kind"] == "ConfigMap"]
+    config_map = the(helm.objects({"grafanaDashboard": {"enabled": True}}), "ConfigMap")
+    assert config_map["metadata"]["name"] == "hourglass-operator-dashboard"
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(config_map["data"]["hourglass.json"])["uid"] == "hourglass"
 
 
-def test_another_release_name_prefixes_every_name(helm: Helm) -> None:
-    objects = helm.objects(release="blue", namespace="ops")
-    names = {o["metadata"]["name"] for o in objects}
-    assert names == {
-        "blue-hourglass-operator",
-        "blue-hourglass-operator-leader-election",
-        "blue-hourglass-operator-metrics",
-        "blue-hourglass-operator-performer-editor",
-        "blue-hourglass-operator-performer-viewer",
-    }
-    assert env_of(objects)["LEADER_ELECTION_ID"] == "blue-hourglass-operator"
-    lease_role = next(o for o in objects if o["kind"] == "Role")
-    assert ("coordination.k8s.io", "leases", "update", "blue-hourglass-operator") in rule_set(
-        lease_role["rules"]
+def test_pod_disruption_budget(helm: Helm) -> None:
+    assert not [o for o in helm.objects() if o["kind"] == "PodDisruptionBudget"]
+    budget = the(helm.objects({"podDisruptionBudget": {"enabled": True}}), "PodDisruptionBudget")
+    selector = the(helm.objects(), "Deployment")["spec"]["selector"]["matchLabels"]
+    assert budget["spec"] == {"selector": {"matchLabels": selector}, "maxUnavailable": 1}
+    budget = the(
+        helm.objects({"podDisruptionBudget": {"enabled": True, "minAvailable": "50%"}}), "PodDisruptionBudget"
     )
-    assert (
-        the(objects, "Deployment")["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"] == "blue"
-    )
+    assert budget["spec"]["minAvailable"] == "50%" and "maxUnavailable" not in budget["spec"]
 
 
-def test_operator_settings_and_pod_placement_reach_the_deployment(helm: Helm) -> None:
-    values = {
-        "replicaCount": 3,
-        "maxConcurrentReconciles": 4,
-        "maxBatchSize": 20,
-        "batchWindow": 1.5,
-        "statusFastPath": False,
-        "logLevel": "debug",
-        "logFormat": "text",
-        "extraEnv": [{"name": "ANSIBLE_VERBOSITY", "value": "2"}],
-        "nodeSelector": {"pool": "ops"},
-        "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
-        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}},
-        "priorityClassName": "system-cluster-critical",
-        "podAnnotations": {"example.com/a": "b"},
-        "podLabels": {"team": "avs"},
-        "imagePullSecrets": [{"name": "regcred"}],
-        "resources": {"requests": {"cpu": "50m"}},
+def test_extra_args_security_context_and_topology_spread_reach_the_pod(helm: Helm) -> None:
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "ScheduleAnyway",
     }
-    objects = helm.objects(values)
-    deployment = the(objects, "Deployment")
-    pod = deployment["spec"]["template"]
-    assert deployment["spec"]["replicas"] == 3
-    env = env_of(objects)
-    assert env["LEADER_ELECT"] == "true"
-    assert (env["MAX_CONCURRENT_RECONCILES"], env["MAX_BATCH_SIZE"], env["BATCH_WINDOW"]) == (
-        "4",
-        "20",
-        "1.5",
-    )
-    assert (env["STATUS_FAST_PATH"], env["LOG_LEVEL"], env["LOG_FORMAT"]) == ("false", "debug", "text")
-    assert env["ANSIBLE_VERBOSITY"] == "2"
-    # Helm merges maps with the defaults (a key set to null removes a default one).
-    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "ops"}
-    assert pod["spec"]["tolerations"] == values["tolerations"]
-    assert pod["spec"]["affinity"] == values["affinity"]
-    assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
-    assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
-    assert pod["metadata"]["annotations"]["example.com/a"] == "b"
-    assert pod["metadata"]["labels"]["team"] == "avs"
-    assert container(objects)["resources"] == {
-        "requests": {"cpu": "50m", "memory": "256Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"},
-    }
-    assert_restricted(deployment)
-
-
-def test_without_the_metrics_service_or_aggregated_roles(helm: Helm) -> None:
     objects = helm.objects(
-        {"metrics": {"service": {"enabled": False}}, "rbac": {"aggregateToDefaultRoles": False}}
+        {
+            "extraArgs": ["--log-level", "debug"],
+            "podSecurityContext": {"runAsNonRoot": True, "fsGroup": 2000},
+            "securityContext": {"runAsUser": 4242},
+            "topologySpreadConstraints": [spread],
+        }
     )
-    assert not [o for o in objects if o["kind"] == "Service"]
-    assert {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"} == {"hourglass-operator"}
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    assert container(objects)["args"] == ["--log-level", "debug"]
+    # Helm merges a map value into the default map: the restricted defaults stay.
+    assert pod["securityContext"]["fsGroup"] == 2000
+    assert container(objects)["securityContext"]["runAsUser"] == 4242
+    selector = the(objects, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert pod["topologySpreadConstraints"] == [{**spread, "labelSelector": {"matchLabels": selector}}]
+    assert "args" not in container(helm.objects())
+    assert "topologySpreadConstraints" not in the(helm.objects(), "Deployment")["spec"]["template"]["spec"]
+
+
+def rendered_notes(helm: Helm, tmp_path: Path, *api_versions: str) -> str:
+    """NOTES.txt as `helm install` prints it (which `helm template` does not render): a copy of the
+    chart renders it with `tpl` into a ConfigMap."""
+    chart = tmp_path / "chart"
+    shutil.copytree(helm.chart, chart)
+    (chart / "files" / "notes.txt").write_text((chart / "templates" / "NOTES.txt").read_text())
+    (chart / "templates" / "notes-under-test.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+        'data: {notes: {{ tpl (.Files.Get "files/notes.txt") . | quote }}}\n'
+    )
+    copy = Helm(helm.binary, helm.home, chart=chart)
+    rendered = copy.objects(api_versions=api_versions)
+    return next(o for o in rendered if o["metadata"]["name"] == "notes")["data"]["notes"]
+
+
+def test_notes_claim_a_crd_install_only_when_the_crd_is_served(helm: Helm, tmp_path: Path) -> None:
+    served = rendered_notes(helm, tmp_path / "served", "hourglass.eigenlayer.io/v1alpha1/Performer")
+    assert "The Performer CRD is installed" in served and "NOT installed" not in served
+    missing = rendered_notes(helm, tmp_path / "missing")
+    assert "The Performer CRD is NOT installed" in missing and "kubectl apply --server-side" in missing
+    assert "serviceMonitor.enabled is true but the cluster does not serve" not in missing
 
 
 # --- bad values --------------------------------------------------------------------------------------
@@ -475,7 +470,9 @@ def test_the_chart_renders_the_objects_of_config_default(
 
 def test_the_service_monitor_matches_config_prometheus(helm: Helm) -> None:
     expected = the(kustomize(REPO / "config" / "prometheus"), "ServiceMonitor")
-    rendered = the(helm.objects({"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
+    rendered = the(
+        helm.objects({"serviceMonitor": {"enabled": True}}, api_versions=MONITORING_APIS), "ServiceMonitor"
+    )
     assert rendered["metadata"]["name"] == expected["metadata"]["name"]
     assert rendered["spec"]["endpoints"] == expected["spec"]["endpoints"]
     assert (
@@ -484,21 +481,33 @@ def test_the_service_monitor_matches_config_prometheus(helm: Helm) -> None:
     )
 
 
-def values_leaves() -> dict[str, int]:
+# Values whose default is a mapping that counts as one value.
+MAP_DEFAULTS = (
+    "resources.",
+    "nodeSelector.",
+    "podSecurityContext.",
+    "securityContext.",
+    "grafanaDashboard.labels.",
+    "config.",
+    "chain.",
+)
+
+
+def values_leaves(chart: Path = CHART) -> dict[str, int]:
     """Dotted path of each value in values.yaml -> its line number. A mapping that is itself a
     default (resources, nodeSelector) counts as one value."""
     import yaml
 
     def walk(node: object, prefix: str) -> Iterator[str]:
-        if isinstance(node, dict) and node and prefix not in ("resources.", "nodeSelector."):
+        if isinstance(node, dict) and node and prefix not in MAP_DEFAULTS:
             for k, v in node.items():
                 yield from walk(v, f"{prefix}{k}.")
         else:
             yield prefix.rstrip(".")
 
-    leaves = set(walk(yaml.safe_load((CHART / "values.yaml").read_text()), ""))
+    leaves = set(walk(yaml.safe_load((chart / "values.yaml").read_text()), ""))
     found, stack = {}, []  # stack of (indent, key)
-    for number, line in enumerate((CHART / "values.yaml").read_text().splitlines()):
+    for number, line in enumerate((chart / "values.yaml").read_text().splitlines()):
         match = re.match(r"^( *)([A-Za-z][\w.-]*):", line)
         if not match:
             continue

@@ -25,7 +25,9 @@ NAMESPACE = "hourglass-system"
 LABELS = {
     "app.kubernetes.io/name": "hourglass-operator",
     "app.kubernetes.io/component": "operator",
+    "app.kubernetes.io/instance": "hourglass-operator",
     "app.kubernetes.io/part-of": "hourglass",
+    "app.kubernetes.io/version": "0.1.0",
     "app.kubernetes.io/managed-by": "kustomize",
 }
 # What the operator does (see the comment in config/rbac/role.yaml), and nothing else.
@@ -202,9 +204,15 @@ def test_samples_and_prometheus_kustomizations_render():
     expected = {d["metadata"]["name"] for f in SAMPLES.glob("*.yaml") if f.name != "kustomization.yaml"
                 for d in yaml.safe_load_all(f.read_text()) if d}  # fmt: skip
     assert {o["metadata"]["name"] for o in samples} == expected
-    [monitor] = build(CONFIG / "prometheus")
-    assert monitor["kind"] == "ServiceMonitor"
-    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    monitoring = {o["kind"]: o for o in build(CONFIG / "prometheus")}
+    assert sorted(monitoring) == ["ConfigMap", "PrometheusRule", "ServiceMonitor"]
+    assert monitoring["ServiceMonitor"]["spec"]["endpoints"][0]["port"] == "metrics"
+    dashboard = monitoring["ConfigMap"]
+    assert dashboard["metadata"]["name"] == "hourglass-dashboard"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["hourglass.json"]) == json.loads(
+        (CONFIG / "prometheus" / "dashboard.json").read_text()
+    )
 
 
 # --- the install role ------------------------------------------------------------------------
@@ -235,6 +243,16 @@ def test_the_filter_moves_and_renames_one_installation(objects):
     )
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "hg"
     assert one(adapted, "Role", "hg-leader-election")["rules"][1]["resourceNames"] == ["hg"]
+    assert dep["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kustomize"  # no managed_by given
+
+
+def test_the_filter_labels_who_installed_the_objects(objects):
+    adapted = operator_manifests(objects, "ops", "hg", "", "", "hourglass-install")
+    for labels in [o["metadata"]["labels"] for o in adapted] + [
+        one(adapted, "Deployment", "hg")["spec"]["template"]["metadata"]["labels"]
+    ]:
+        assert labels["app.kubernetes.io/managed-by"] == "hourglass-install"
+        assert labels["app.kubernetes.io/instance"] == "hg"
 
 
 def kubectl_for_playbooks(objects: list[dict]) -> str:
@@ -249,7 +267,15 @@ def test_the_install_playbook_renders_exactly_config_default(objects, tmp_path):
         "-e", f"operator_kustomize_binary={kubectl_for_playbooks(objects)}",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [d for d in yaml.safe_load_all(out.read_text()) if d] == objects
+    rendered = [d for d in yaml.safe_load_all(out.read_text()) if d]
+    # The same objects, managed by the playbook (its field manager) instead of kustomize.
+    managed_by = "app.kubernetes.io/managed-by"
+    expected = copy.deepcopy(objects)
+    for obj in expected:
+        obj["metadata"]["labels"][managed_by] = "hourglass-install"
+        if obj["kind"] == "Deployment":
+            obj["spec"]["template"]["metadata"]["labels"][managed_by] = "hourglass-install"
+    assert rendered == expected
 
 
 INSTALL, UNINSTALL = "install-operator.yml", "uninstall-operator.yml"
