@@ -4,4 +4,6 @@ The runner loop (watches, work queue, batching, ansible-runner) lives in this pa
 reconcile logic itself is the Ansible role in roles/performer.
 """
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+__version__ = importlib.metadata.version("hourglass-operator")

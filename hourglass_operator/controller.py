@@ -117,7 +117,8 @@ class Controller:
         self.stop = stop
         self.is_leader = is_leader
         self.cancel_runs = threading.Event()
-        self.queue = WorkQueue()
+        queue_metrics = metrics.WorkQueueMetrics(watch.plural)
+        self.queue = WorkQueue(observer=queue_metrics)
         self.core = core or kubernetes.client.CoreV1Api(api)
         self.warnings = Warnings(self.core)
         self.finalizers: Finalizers | None = None
@@ -143,8 +144,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._child_changes: set[str] = set()  # keys queued for a status sync by a change of a child
         metrics.register_performer_collector(self.cached_crs)
-        metrics.QUEUE_DEPTH.set_function(self.queue.depth)
-        metrics.QUEUE_IN_PROGRESS.set_function(self.queue.processing)
+        queue_metrics.track(self.queue.depth, self.queue.unfinished_work)
 
     # --- cache access ---------------------------------------------------------------------------
 
