@@ -48,7 +48,7 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         text = super().formatMessage(record)
         fields = merge_record_extra(record, {}, RESERVED_ATTRS)
         return " ".join([text, *(f"{name}={_text(value)}" for name, value in fields.items())])

@@ -8,7 +8,7 @@ import kubernetes
 import pytest
 import yaml
 
-from tests.support.paths import SAMPLES
+from tests.support.paths import REPO, SAMPLES
 from tests.support.performers import (
     GROUP,
     PLURAL,
@@ -132,16 +132,40 @@ def test_crd_names_scope_and_subresources_match_upstream(performer_crd: dict):
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"]["status"] == {}
     assert version["subresources"].get("scale") is None
-    columns = [(c["name"], c["json_path"]) for c in version["additional_printer_columns"]]
+    columns = [(c["name"], c["json_path"], c["priority"] or 0) for c in version["additional_printer_columns"]]
     assert columns == [
-        ("AVS", ".spec.avsAddress"),
-        ("Image", ".spec.image"),
-        ("Version", ".spec.version"),
-        ("Phase", ".status.phase"),
-        ("Ready", ".status.ready"),
-        ("Endpoint", ".status.grpcEndpoint"),
-        ("Age", ".metadata.creationTimestamp"),
+        ("Phase", ".status.phase", 0),
+        ("Ready", ".status.ready", 0),
+        ("Version", ".spec.version", 0),
+        ("Age", ".metadata.creationTimestamp", 0),
+        ("AVS", ".spec.avsAddress", 1),
+        ("Image", ".spec.image", 1),
+        ("Endpoint", ".status.grpcEndpoint", 1),
     ]
+
+
+def test_kubectl_get_shows_phase_ready_version_age_and_wide_adds_avs_image_endpoint(
+    cluster, custom, namespace, performer_crd
+):
+    create_performer(custom, namespace, performer("columns", version="v1.2.3"))
+    plain = cluster.kubectl("get", "performers", "-n", namespace).splitlines()
+    assert plain[0].split() == ["NAME", "PHASE", "READY", "VERSION", "AGE"]
+    assert plain[1].split()[:2] == ["columns", "v1.2.3"]  # no status yet: PHASE and READY are empty
+    wide = cluster.kubectl("get", "performers", "-n", namespace, "-o", "wide").splitlines()
+    assert wide[0].split() == ["NAME", "PHASE", "READY", "VERSION", "AGE", "AVS", "IMAGE", "ENDPOINT"]
+
+
+def gpu_types() -> list[str]:
+    return sorted(
+        yaml.safe_load((REPO / "roles/performer/defaults/main.yml").read_text())["performer_gpu_products"]
+    )
+
+
+def test_kubectl_explain_lists_the_gpu_types(cluster, performer_crd):
+    explained = cluster.kubectl("explain", "performers.spec.hardwareRequirements.gpuType")
+    for gpu_type in gpu_types():
+        assert gpu_type in explained.split("DESCRIPTION:")[0]  # the ENUM list
+        assert gpu_type in explained.split("DESCRIPTION:")[1]  # and the description
 
 
 def test_defaults_port_9090_when_config_present_and_pull_policy_if_not_present(
