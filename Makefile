@@ -43,6 +43,7 @@ testenv:
 	hack/testenv/build.sh >/dev/null
 	hack/ansible-operator/build.sh >/dev/null
 	hack/helm/build.sh >/dev/null
+	hack/kstatus/build.sh >/dev/null
 
 cluster-up:
 	$(TESTENV) up >/dev/null
