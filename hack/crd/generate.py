@@ -1,10 +1,10 @@
 """Generates crds/hourglass.eigenlayer.io_performers.yaml, the Performer CustomResourceDefinition.
 
 The schema is written here as Python so that the shapes Kubernetes repeats (label selectors, node
-selector terms, pod affinity terms, quantities) are defined once. Field names and defaults follow the upstream contract
-(docs/upstream-contract.md §1), and the printer columns are upstream's, reordered so that
-`kubectl get` shows NAME PHASE READY VERSION AGE and `-o wide` adds AVS, IMAGE and ENDPOINT; the
-validation is stricter and every rule's message names the field it is about.
+selector terms, pod affinity terms, quantities) are defined once. Field names and defaults follow
+the upstream contract (docs/upstream-contract.md §1), and the printer columns are upstream's,
+reordered so that `kubectl get` shows NAME PHASE READY VERSION AGE and `-o wide` adds AVS, IMAGE
+and ENDPOINT; the validation is stricter and every rule's message names the field it is about.
 
 CEL rules use the Kubernetes `format` library (stored CRD expressions need Kubernetes >= 1.32).
 
