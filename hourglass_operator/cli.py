@@ -196,10 +196,10 @@ def _run(args: argparse.Namespace) -> int:
         if plural is None:  # stopped while waiting
             return exit_code
         served.append(dataclasses.replace(watch, plural=plural))
-    lease_namespace = args.leader_election_namespace if args.leader_elect else None
+    lease = (args.leader_election_namespace, args.leader_election_id) if args.leader_elect else None
     startup.check_permissions(api, [
         permission for watch in served
-        for permission in startup.required_permissions(watch.group, watch.plural, namespaces, lease_namespace)
+        for permission in startup.required_permissions(watch.group, watch.plural, namespaces, lease)
     ])  # fmt: skip
     built = []
     for watch in served:

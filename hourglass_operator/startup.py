@@ -83,18 +83,21 @@ class Permission:
     group: str
     resource: str  # plural, or plural/subresource
     namespace: str = ""  # "" is every namespace
+    name: str = ""  # "" is every object
 
     def __str__(self) -> str:
         what = f"{self.resource}.{self.group}" if self.group else self.resource
+        what += f" {self.name}" if self.name else ""
         where = f"in namespace {self.namespace}" if self.namespace else "in all namespaces"
         return f"{self.verb} {what} {where}"
 
 
 def required_permissions(
-    group: str, plural: str, namespaces: list[str], lease_namespace: str | None
+    group: str, plural: str, namespaces: list[str], lease: tuple[str, str] | None
 ) -> list[Permission]:
     """What the operator calls (config/rbac/role.yaml explains each verb) for the watched kind
-    `plural.group` in `namespaces` ([] is all), plus the Lease when it elects a leader."""
+    `plural.group` in `namespaces` ([] is all), plus the Lease (namespace, name) when it elects a
+    leader: create, and get and update of that one Lease."""
     wanted = [
         *((v, group, plural) for v in ("list", "watch", "get", "patch")),
         (("patch", group, f"{plural}/status")),
@@ -102,9 +105,12 @@ def required_permissions(
         ("create", "", "events"),
     ]
     permissions = [Permission(v, g, r, ns) for ns in namespaces or [""] for v, g, r in wanted]
-    if lease_namespace is not None:
-        lease = "coordination.k8s.io", "leases", lease_namespace
-        permissions += [Permission(verb, *lease) for verb in ("get", "create", "update")]
+    if lease is not None:
+        namespace, name = lease
+        permissions.append(Permission("create", "coordination.k8s.io", "leases", namespace))
+        permissions += [
+            Permission(v, "coordination.k8s.io", "leases", namespace, name) for v in ("get", "update")
+        ]
     return permissions
 
 
@@ -115,6 +121,8 @@ def _allowed(api: kubernetes.client.ApiClient, permission: Permission) -> bool:
         attributes["subresource"] = parts[1]
     if permission.namespace:
         attributes["namespace"] = permission.namespace
+    if permission.name:
+        attributes["name"] = permission.name
     review = {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectAccessReview",

@@ -27,7 +27,8 @@ def run_operator(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
-    environment.update({"HOME": str(tmp_path), "PYTHONPATH": f"{REPO}:{REPO / 'executor'}"})
+    python_path = [str(REPO), str(REPO / "executor"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    environment.update({"HOME": str(tmp_path), "PYTHONPATH": os.pathsep.join(python_path)})
     environment.update(env or {})
     command = [sys.executable, "-m", "hourglass_operator", *args]
     return subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=60)
@@ -118,13 +119,16 @@ def test_an_address_without_a_port_is_refused_naming_the_flag():
 
 
 def test_the_permissions_name_verb_resource_and_namespace():
-    permissions = startup.required_permissions("hourglass.eigenlayer.io", "performers", ["avs"], "ops")
+    permissions = startup.required_permissions(
+        "hourglass.eigenlayer.io", "performers", ["avs"], ("ops", "hg")
+    )
     texts = [str(p) for p in permissions]
     assert "list performers.hourglass.eigenlayer.io in namespace avs" in texts
     assert "patch performers/status.hourglass.eigenlayer.io in namespace avs" in texts
     assert "delete pods in namespace avs" in texts
     assert "create events in namespace avs" in texts
-    assert "update leases.coordination.k8s.io in namespace ops" in texts
+    assert "create leases.coordination.k8s.io in namespace ops" in texts
+    assert "update leases.coordination.k8s.io hg in namespace ops" in texts
     everywhere = startup.required_permissions("hourglass.eigenlayer.io", "performers", [], None)
     assert str(everywhere[0]) == "list performers.hourglass.eigenlayer.io in all namespaces"
     assert not any(p.resource == "leases" for p in everywhere)
