@@ -44,6 +44,7 @@ testenv:
 	hack/ansible-operator/build.sh >/dev/null
 	hack/helm/build.sh >/dev/null
 	hack/promrules/build.sh >/dev/null
+	hack/kstatus/build.sh >/dev/null
 
 cluster-up:
 	$(TESTENV) up >/dev/null

@@ -17,15 +17,16 @@ import threading
 import uuid
 from pathlib import Path
 
-from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_client
 from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import settings_of
 
-from hourglass_operator import health, logs
+import hourglass_operator
+from hourglass_operator import health, logs, startup
 from hourglass_operator.controller import Controller
 from hourglass_operator.discovery import wait_for_plural
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.runner import AnsibleBatchRunner
+from hourglass_operator.startup import StartupError
 from hourglass_operator.status_sync import StatusSync
 from hourglass_operator.watches import WatchesError, load_watches
 
@@ -40,6 +41,7 @@ def _env(name: str, default: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hourglass-operator", description="Reconciles Performers with Ansible.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {hourglass_operator.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run", help="run the operator", formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -131,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
     a(
         "--kubeconfig",
         default=_env("KUBECONFIG", ""),
-        help="kubeconfig; empty means in-cluster (env KUBECONFIG)",
+        help="kubeconfig; empty means the pod's service account in a pod, else ~/.kube/config "
+        "(env KUBECONFIG)",
     )
     a(
         "--runner-dir",
@@ -156,6 +159,15 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     logs.setup(args.log_level, args.log_format)
+    log.info("hourglass-operator %s starting", hourglass_operator.__version__)
+    try:
+        return _run(args)
+    except StartupError as error:
+        log.error("cannot start: %s", error)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.max_batch_size < 1 or args.max_concurrent_reconciles < 1:
         log.error("--max-batch-size and --max-concurrent-reconciles must be at least 1")
         return 2
@@ -164,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     except WatchesError as error:
         log.error("invalid watches file: %s", error)
         return 2
-    api = api_client(args.kubeconfig or None, pool_size=API_CONNECTIONS)
+    api = startup.kube_client(args.kubeconfig, pool_size=API_CONNECTIONS)
     stop, is_leader = threading.Event(), threading.Event()
     namespaces = [n.strip() for n in args.namespaces.split(",") if n.strip()]
     controllers: list[Controller] = []
@@ -179,20 +191,27 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # Served while the watched kinds are looked up: alive, and ready once every controller synced.
     if args.health_probe_bind_address != "0":
-        health.serve(args.health_probe_bind_address, {
+        startup.serve("--health-probe-bind-address", args.health_probe_bind_address, {
             "/healthz": health.check(lambda: all(c.healthy() for c in controllers)),
             "/readyz": health.check(
                 lambda: len(controllers) == len(watches) and all(c.synced() for c in controllers)
             ),
         })  # fmt: skip
     if args.metrics_bind_address != "0":
-        health.serve(args.metrics_bind_address, {"/metrics": health.metrics_route})
-    built, runners = [], []
+        startup.serve("--metrics-bind-address", args.metrics_bind_address, {"/metrics": health.metrics_route})
+    served = []
     for watch in watches:
         plural = wait_for_plural(api, watch.group, watch.version, watch.kind, stop)
         if plural is None:  # stopped while waiting
             return exit_code
-        watch = dataclasses.replace(watch, plural=plural)
+        served.append(dataclasses.replace(watch, plural=plural))
+    lease = (args.leader_election_namespace, args.leader_election_id) if args.leader_elect else None
+    startup.check_permissions(api, [
+        permission for watch in served
+        for permission in startup.required_permissions(watch.group, watch.plural, namespaces, lease)
+    ])  # fmt: skip
+    built, runners = [], []
+    for watch in served:
         runner = AnsibleBatchRunner(
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
             max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,

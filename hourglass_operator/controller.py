@@ -50,6 +50,7 @@ from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, RunResult
+from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.unreported import Warnings
 from hourglass_operator.watches import Watch
@@ -118,9 +119,11 @@ class Controller:
         self.stop = stop
         self.is_leader = is_leader
         self.cancel_runs = threading.Event()
-        self.queue = WorkQueue()
+        queue_metrics = metrics.WorkQueueMetrics(watch.plural)
+        self.queue = WorkQueue(observer=queue_metrics)
         self.core = core or kubernetes.client.CoreV1Api(api)
         self.warnings = Warnings(self.core)
+        self.stalls = Stalls()
         self.finalizers: Finalizers | None = None
         if watch.finalizer:
             self.finalizers = Finalizers(
@@ -147,8 +150,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._child_changes: set[str] = set()  # keys queued for a status sync by a change of a child
         metrics.register_performer_collector(self.cached_crs)
-        metrics.QUEUE_DEPTH.set_function(self.queue.depth)
-        metrics.QUEUE_IN_PROGRESS.set_function(self.queue.processing)
+        queue_metrics.track(self.queue.depth, self.queue.unfinished_work)
 
     # --- cache access ---------------------------------------------------------------------------
 
@@ -188,6 +190,7 @@ class Controller:
         need = custom_resource_change(event, old, new)
         if need is Need.FORGET:
             self.warnings.clear(object_key(old))
+            self.stalls.clear(object_key(old))
             if self.status_sync:
                 self.status_sync.forget(object_key(old))
         elif need is Need.FULL:
@@ -245,7 +248,8 @@ class Controller:
     def _resync_loop(self) -> None:
         while not self.stop.wait(self.watch.reconcile_period):
             for cr in self.cached_crs():
-                self.queue.add(object_key(cr))
+                if not self.stalls.holds(cr):
+                    self.queue.add(object_key(cr))
 
     # --- workers --------------------------------------------------------------------------------
 
@@ -303,6 +307,7 @@ class Controller:
                 informer.update(updated)
             if outcome is Outcome.ESCALATE and child_changed:
                 self.queue.add(key)
+            self._recheck_stall(key, self.status_sync.recheck_after(key))
         except Exception as error:
             metrics.STATUS_SYNCS.labels(result="error").inc()
             delay = self.queue.add_after_failure(key)
@@ -391,6 +396,15 @@ class Controller:
             self.status_sync.record(cr, settled.baseline)
         if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):
             return
+        self._recheck_stall(key, (result.per_cr.get(key) or {}).get("recheck_after"))
+        if settled.verdict is Verdict.STALLED:
+            self.stalls.record(cr)
+            self.queue.forget(key)
+            metrics.RECONCILES.labels(result="error").inc()
+            log.warning("reconcile stalled, not retried until the spec changes: %s", settled.reason,
+                        extra=context)  # fmt: skip
+            return
+        self.stalls.clear(key)
         if settled.verdict is not Verdict.SUCCEEDED:
             delay = self.queue.add_after_failure(key)
             metrics.RECONCILES.labels(result="error").inc()
@@ -411,6 +425,12 @@ class Controller:
             self.queue.add(key, ABSENT_RETRY_SECONDS)
         entry = result.per_cr[key]
         log.info("reconciled: phase %s, ready %s", entry.get("phase"), entry.get("ready"), extra=context)
+
+    def _recheck_stall(self, key: str, delay: float | None) -> None:
+        """Sync the status again once an Unschedulable pod has been so long enough to stall."""
+        if delay is not None and self.status_sync:
+            self._child_changes.add(key)  # escalates to a full reconcile when the sync cannot do it
+            self.queue.add(key, delay, full=False)
 
     def _delete_children(self, cr: Obj, reason: str, context: dict[str, str]) -> bool:
         """After a finalizer run that reported nothing for `cr`: deletes its children directly and

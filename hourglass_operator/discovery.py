@@ -4,7 +4,8 @@ CRD's `spec.names.plural`), never guessed from the kind's name.
 
 At start-up the kind may not be served yet (its CRD is installed after the operator, or the API
 server is briefly away): `wait_for_plural` retries with back-off until it is, logging what it
-waits for, and returns None only when asked to stop.
+waits for in one line (for a kind that is not served, how to install its CRD), and returns None
+only when asked to stop.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import kubernetes
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
+# How to install the CRD of a kind this repository defines (hack/crd/generate.py writes it).
+INSTALL_HINTS = {
+    ("hourglass.eigenlayer.io", "Performer"): "kubectl apply --server-side -f "
+    "crds/hourglass.eigenlayer.io_performers.yaml (the Helm chart and the install playbook install it too)",
+}
 
 
 class DiscoveryError(LookupError):
@@ -50,12 +56,19 @@ def wait_for_plural(
     api: kubernetes.client.ApiClient, group: str, version: str, kind: str, stop: threading.Event
 ) -> str | None:
     backoff = 0.5
+    hint = INSTALL_HINTS.get((group, kind), f"kubectl apply the CustomResourceDefinition of {kind}.{group}")
     while not stop.is_set():
         try:
             return resource_plural(api, group, version, kind)
-        except Exception as error:  # not served yet, or the API server is away: retry
+        except DiscoveryError as error:  # the CRD is not installed (yet)
+            log.warning("waiting for the API server to serve the watched kind (retrying in %.1f s): %s; "
+                        "is its CRD installed? install it with %s", backoff, error, hint)  # fmt: skip
+        except kubernetes.client.ApiException as error:  # the API server is away or refuses
+            log.warning("waiting for the API server to serve the watched kind (retrying in %.1f s): %s %s",
+                        backoff, error.status, error.reason)  # fmt: skip
+        except Exception as error:  # the API server cannot be reached: retry
             log.warning("waiting for the API server to serve the watched kind (retrying in %.1f s): %s",
-                        backoff, error)  # fmt: skip
+                        backoff, " ".join(str(error).split()))  # fmt: skip
         stop.wait(backoff)
         backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
     return None

@@ -1,4 +1,8 @@
-"""Prometheus metrics of the runner loop, served on /metrics."""
+"""Prometheus metrics of the runner loop, served on /metrics.
+
+The work queue's metrics carry client-go's names and label (`workqueue_*{name="performers"}`), so
+that dashboards and alerts written for controller-runtime operators apply; `hourglass_build_info`
+says which version runs."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+import hourglass_operator
 
 RECONCILES = Counter("hourglass_reconciles_total", "Reconciles of custom resources, by result", ["result"])
 STATUS_SYNCS = Counter(
@@ -31,8 +37,67 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
 MODULE_CALLS = Counter("hourglass_ansible_module_calls_total", "Ansible task results (module calls)")
-QUEUE_DEPTH = Gauge("hourglass_workqueue_depth", "Keys waiting in the work queue")
-QUEUE_IN_PROGRESS = Gauge("hourglass_workqueue_in_progress", "Keys being reconciled or synced now")
+BUILD_INFO = Gauge("hourglass_build_info", "The running version (always 1)", ["version", "component"])
+BUILD_INFO.labels(version=hourglass_operator.__version__, component="operator").set(1)
+
+# client-go's workqueue metrics (k8s.io/component-base/metrics/prometheus/workqueue): names, help,
+# the label `name` and the duration buckets (10 ns to 10 s, times 10).
+_QUEUE_BUCKETS = tuple(10e-9 * 10**i for i in range(10))
+QUEUE_DEPTH = Gauge("workqueue_depth", "Current depth of workqueue", ["name"])
+QUEUE_ADDS = Counter("workqueue_adds", "Total number of adds handled by workqueue", ["name"])
+QUEUE_RETRIES = Counter("workqueue_retries", "Total number of retries handled by workqueue", ["name"])
+QUEUE_LATENCY = Histogram(
+    "workqueue_queue_duration_seconds",
+    "How long in seconds an item stays in workqueue before being requested.",
+    ["name"],
+    buckets=_QUEUE_BUCKETS,
+)
+QUEUE_WORK_DURATION = Histogram(
+    "workqueue_work_duration_seconds",
+    "How long in seconds processing an item from workqueue takes.",
+    ["name"],
+    buckets=_QUEUE_BUCKETS,
+)
+QUEUE_UNFINISHED_WORK = Gauge(
+    "workqueue_unfinished_work_seconds",
+    "How many seconds of work has done that is in progress and hasn't been observed by work_duration. "
+    "Large values indicate stuck threads.",
+    ["name"],
+)
+QUEUE_LONGEST_RUNNING = Gauge(
+    "workqueue_longest_running_processor_seconds",
+    "How many seconds has the longest running processor for workqueue been running.",
+    ["name"],
+)
+
+
+class WorkQueueMetrics:
+    """A `workqueue.QueueObserver` exporting one queue's metrics under `name`."""
+
+    def __init__(self, name: str) -> None:
+        self._adds = QUEUE_ADDS.labels(name=name)
+        self._retries = QUEUE_RETRIES.labels(name=name)
+        self._latency = QUEUE_LATENCY.labels(name=name)
+        self._work = QUEUE_WORK_DURATION.labels(name=name)
+        self.name = name
+
+    def track(self, depth: Callable[[], int], unfinished: Callable[[], tuple[float, float]]) -> None:
+        """Read the gauges from the queue when scraped."""
+        QUEUE_DEPTH.labels(name=self.name).set_function(depth)
+        QUEUE_UNFINISHED_WORK.labels(name=self.name).set_function(lambda: unfinished()[0])
+        QUEUE_LONGEST_RUNNING.labels(name=self.name).set_function(lambda: unfinished()[1])
+
+    def added(self) -> None:
+        self._adds.inc()
+
+    def retried(self) -> None:
+        self._retries.inc()
+
+    def handed_out(self, waited_seconds: float) -> None:
+        self._latency.observe(waited_seconds)
+
+    def finished(self, worked_seconds: float) -> None:
+        self._work.observe(worked_seconds)
 
 
 class _PerformersByPhase(Collector):

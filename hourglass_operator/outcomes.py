@@ -5,7 +5,8 @@
   looked at again soon (their deletion events requeue it too). Children gone means the finalizer's
   job is done, whatever else the entry says failed;
 - its entry has an error: it failed, and is retried with back-off; the error is in the status the
-  run wrote;
+  run wrote. An error the entry marks `stalled` (its spec cannot be reconciled: retrying cannot fix
+  it) is not retried: the resource waits for a change of its spec (`stalls`);
 - the run reported nothing for it (it failed before the status task, was cancelled, or its module
   died): it is retried with back-off and a Warning Event says why, since nothing else does. When
   that was a finalizer run that only deletes the children, the loop deletes them itself instead,
@@ -26,6 +27,7 @@ NO_RESULT = "no result for this resource"
 class Verdict(Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    STALLED = "stalled"  # failed in a way only a spec change can fix: not retried
     UNREPORTED = "unreported"
     DELETE_CHILDREN = "delete children"  # unreported finalizer run: the loop deletes them itself
 
@@ -49,5 +51,6 @@ def outcome(key: str, result: RunResult, state: str, *, roles_own_deletion: bool
         return Outcome(Verdict.UNREPORTED, reason)
     children_gone = state == ABSENT and bool(entry.get("children_gone"))
     if entry.get("error") and not children_gone:
-        return Outcome(Verdict.FAILED, entry["error"], baseline=baseline)
+        verdict = Verdict.STALLED if entry.get("stalled") else Verdict.FAILED
+        return Outcome(verdict, entry["error"], baseline=baseline)
     return Outcome(Verdict.SUCCEEDED, release_finalizer=children_gone, baseline=baseline)

@@ -55,6 +55,7 @@ class Baseline:
     pod_labels: dict[str, str]
     service_resource_version: str
     cluster_domain: str
+    unschedulable_timeout: float = status_rules.DEFAULT_UNSCHEDULABLE_TIMEOUT
 
 
 def _matches(baseline: Baseline, cr: Obj, pod: Obj | None, service: Obj | None) -> bool:
@@ -96,6 +97,7 @@ class StatusSync:
         self.component = component
         self._baselines: dict[str, Baseline] = {}
         self._known: dict[str, tuple[str, Obj]] = {}  # key -> (uid, the status last written or found right)
+        self._rechecks: dict[str, float] = {}  # key -> seconds until its Unschedulable pod makes it Stalled
         self._lock = threading.Lock()
 
     def record(self, cr: Obj, reported: dict[str, Any] | None) -> None:
@@ -113,12 +115,22 @@ class StatusSync:
                 pod_labels=dict(reported["pod_labels"]),
                 service_resource_version=reported["service_resource_version"],
                 cluster_domain=reported["cluster_domain"],
+                unschedulable_timeout=float(
+                    reported.get("unschedulable_timeout", status_rules.DEFAULT_UNSCHEDULABLE_TIMEOUT)
+                ),
             )
 
     def forget(self, key: str) -> None:
         with self._lock:
             self._baselines.pop(key, None)
             self._known.pop(key, None)
+            self._rechecks.pop(key, None)
+
+    def recheck_after(self, key: str) -> float | None:
+        """Seconds after which the last sync of `key` must be done again: its pod is Unschedulable
+        and will have been so long enough to make the Performer Stalled (None: no need)."""
+        with self._lock:
+            return self._rechecks.pop(key, None)
 
     def _remember(self, cr: Obj, status: Obj) -> None:
         with self._lock:
@@ -147,9 +159,18 @@ class StatusSync:
                 cr, pod, now=now, deleting=bool(cr["metadata"].get("deletionTimestamp")),
                 error=_last_error(previous),
             )  # fmt: skip
-            status["grpcEndpoint"] = previous.get("grpcEndpoint", status["grpcEndpoint"])
+            status["grpcEndpoint"] = previous.get("grpcEndpoint", "") if service else ""
             return Outcome.ESCALATE, self._patch(cr, previous, status, now)
-        status = status_rules.compute_status(cr, pod, now=now, cluster_domain=baseline.cluster_domain)
+        status = status_rules.compute_status(
+            cr, pod, now=now, cluster_domain=baseline.cluster_domain,
+            unschedulable_timeout=baseline.unschedulable_timeout,
+        )  # fmt: skip
+        recheck = status_rules.stall_recheck_after(status, now, baseline.unschedulable_timeout)
+        with self._lock:
+            if recheck is None:
+                self._rechecks.pop(object_key(cr), None)
+            else:
+                self._rechecks[object_key(cr)] = recheck
         if status == previous:
             self._remember(cr, status)
             return Outcome.UNCHANGED, None
@@ -157,8 +178,9 @@ class StatusSync:
         foreign = ours is not None and ours != previous
         if foreign:  # another client wrote the status: start again from ours
             status = status_rules.compute_status(
-                {**cr, "status": ours}, pod, now=now, cluster_domain=baseline.cluster_domain
-            )
+                {**cr, "status": ours}, pod, now=now, cluster_domain=baseline.cluster_domain,
+                unschedulable_timeout=baseline.unschedulable_timeout,
+            )  # fmt: skip
         updated = self._patch(cr, previous, status, now, restoring=foreign)
         if updated is None:
             return Outcome.UNCHANGED, None

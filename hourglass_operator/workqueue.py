@@ -8,6 +8,9 @@ batches.
 - Each queued key says whether it needs a **full** reconcile (an ansible run) or only a **status**
   sync (its Pod's status changed). Full wins when both are asked for; ansible workers take full
   keys and the status worker the others, so a pod turning Ready is not stuck behind a long batch.
+- What it does is reported to a `QueueObserver` (metrics.WorkQueueMetrics exports it as client-go's
+  workqueue metrics): adds, retries, how long a key waited once due, how long its work took, and
+  how long the keys being processed have been at it (`unfinished_work`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,31 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class QueueObserver(Protocol):
+    def added(self) -> None: ...
+
+    def retried(self) -> None: ...
+
+    def handed_out(self, waited_seconds: float) -> None: ...
+
+    def finished(self, worked_seconds: float) -> None: ...
+
+
+class _Unobserved:
+    def added(self) -> None:
+        pass
+
+    def retried(self) -> None:
+        pass
+
+    def handed_out(self, waited_seconds: float) -> None:
+        pass
+
+    def finished(self, worked_seconds: float) -> None:
+        pass
 
 
 @dataclass
@@ -34,16 +62,18 @@ class WorkQueue:
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        observer: QueueObserver | None = None,
     ) -> None:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._clock = clock
         self._cond = threading.Condition()
         self._due: dict[str, _Pending] = {}
-        self._processing: set[str] = set()
+        self._processing: dict[str, float] = {}  # key -> when it was handed out
         self._dirty: dict[str, _Pending] = {}
         self._failures: dict[str, int] = {}
         self._shut_down = False
+        self._observer = observer or _Unobserved()
 
     def add(self, key: str, delay: float = 0.0, *, full: bool = True) -> None:
         """Queue `key`; `full=False` asks only for a status sync."""
@@ -56,6 +86,7 @@ class WorkQueue:
                 pending[key].merge(due, full)
             else:
                 pending[key] = _Pending(due, full)
+                self._observer.added()
             self._cond.notify_all()
 
     def add_after_failure(self, key: str) -> float:
@@ -64,6 +95,7 @@ class WorkQueue:
         with self._cond:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
+        self._observer.retried()
         delay = min(self._base_delay * 2 ** (failures - 1), self._max_delay)
         self.add(key, delay)
         return delay
@@ -93,9 +125,10 @@ class WorkQueue:
                 ready = sorted(entry for entry in mine if entry[0] <= now)
                 if ready and (len(ready) >= max_items or ready[0][0] + window <= now):
                     keys = [key for _, key in ready[:max_items]]
-                    for key in keys:
+                    for due, key in ready[:max_items]:
                         del self._due[key]
-                        self._processing.add(key)
+                        self._processing[key] = now
+                        self._observer.handed_out(now - due)
                     return keys
                 earliest = min((due for due, _ in mine), default=now + 3600)
                 wait = (ready[0][0] + window if ready else earliest) - now
@@ -108,7 +141,9 @@ class WorkQueue:
 
     def done(self, key: str) -> None:
         with self._cond:
-            self._processing.discard(key)
+            started = self._processing.pop(key, None)
+            if started is not None:
+                self._observer.finished(self._clock() - started)
             dirty = self._dirty.pop(key, None)
             if dirty is not None:
                 if key in self._due:
@@ -125,6 +160,13 @@ class WorkQueue:
     def processing(self) -> int:
         with self._cond:
             return len(self._processing)
+
+    def unfinished_work(self) -> tuple[float, float]:
+        """Seconds the keys being processed have been at it: (their sum, the longest)."""
+        with self._cond:
+            now = self._clock()
+            spans = [now - started for started in self._processing.values()]
+        return sum(spans), max(spans, default=0.0)
 
     def shut_down(self) -> None:
         with self._cond:

@@ -1,9 +1,10 @@
 """Generates crds/hourglass.eigenlayer.io_performers.yaml, the Performer CustomResourceDefinition.
 
 The schema is written here as Python so that the shapes Kubernetes repeats (label selectors, node
-selector terms, pod affinity terms, quantities) are defined once. Field names, defaults and
-printer columns follow the upstream contract (docs/upstream-contract.md §1); the
-validation is stricter and every rule's message names the field it is about.
+selector terms, pod affinity terms, quantities) are defined once. Field names and defaults follow
+the upstream contract (docs/upstream-contract.md §1), and the printer columns are upstream's,
+reordered so that `kubectl get` shows NAME PHASE READY VERSION AGE and `-o wide` adds AVS, IMAGE
+and ENDPOINT; the validation is stricter and every rule's message names the field it is about.
 
 CEL rules use the Kubernetes `format` library (stored CRD expressions need Kubernetes >= 1.32).
 
@@ -668,7 +669,8 @@ def spec() -> Schema:
                 "node selection, tolerations and a runtime class.",
                 {
                     "gpuType": string(
-                        "GPU model: one of the types the operator knows the products of.",
+                        "GPU model, one of: " + ", ".join(gpu_types()) + " (the types whose products "
+                        "the operator knows: performer_gpu_products).",
                         max_length=None,
                         enum=gpu_types(),
                     ),
@@ -780,14 +782,15 @@ def crd() -> Schema:
         },
         required=["spec"],
     )
+    # `kubectl get`: NAME PHASE READY VERSION AGE; `-o wide` adds AVS, IMAGE and ENDPOINT (priority 1).
     columns = [
-        ("AVS", ".spec.avsAddress", "string"),
-        ("Image", ".spec.image", "string"),
-        ("Version", ".spec.version", "string"),
-        ("Phase", ".status.phase", "string"),
-        ("Ready", ".status.ready", "boolean"),
-        ("Endpoint", ".status.grpcEndpoint", "string"),
-        ("Age", ".metadata.creationTimestamp", "date"),
+        ("Phase", ".status.phase", "string", 0),
+        ("Ready", ".status.ready", "boolean", 0),
+        ("Version", ".spec.version", "string", 0),
+        ("Age", ".metadata.creationTimestamp", "date", 0),
+        ("AVS", ".spec.avsAddress", "string", 1),
+        ("Image", ".spec.image", "string", 1),
+        ("Endpoint", ".status.grpcEndpoint", "string", 1),
     ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -817,7 +820,8 @@ def crd() -> Schema:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        {"name": n, "type": t, "jsonPath": p} for n, p, t in columns
+                        {"name": n, "type": t, "jsonPath": p} | ({"priority": priority} if priority else {})
+                        for n, p, t, priority in columns
                     ],
                     "schema": {"openAPIV3Schema": root},
                 }

@@ -40,7 +40,8 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 PENDING, RUNNING, UPGRADING, TERMINATING, FAILED = "Pending", "Running", "Upgrading", "Terminating", "Failed"
 PHASES = (PENDING, RUNNING, UPGRADING, TERMINATING, FAILED)
 READY, SCHEDULED, RECONCILED = "Ready", "Scheduled", "Reconciled"
-CONDITION_TYPES = (READY, SCHEDULED, RECONCILED)
+RECONCILING, STALLED = "Reconciling", "Stalled"  # kstatus' abnormal-true conditions
+CONDITION_TYPES = (READY, SCHEDULED, RECONCILED, RECONCILING, STALLED)
 
 
 class Reason:
@@ -59,6 +60,9 @@ class Reason:
     SCHEDULING_PENDING = "SchedulingPending"
     RECONCILE_SUCCEEDED = "ReconcileSucceeded"
     RECONCILE_FAILED = "ReconcileFailed"
+    INVALID_SPEC = "InvalidSpec"  # Stalled: the spec cannot be reconciled until it changes
+    PROGRESSING = "Progressing"
+    CURRENT = "Current"
     # Events only
     READY = "Ready"
     NOT_READY = "NotReady"

@@ -9,14 +9,22 @@ Rules (upstream contract §1, with upstream's bugs fixed):
   the deletion of a pod whose spec changed until its replacement is ready (or fails);
 - ready is true only while the pod exists, is not being deleted, is Running and its Ready condition
   is True; it is reset as soon as any of that stops being true;
-- grpcEndpoint is the Service's DNS name without a port;
+- grpcEndpoint is the Service's DNS name without a port, and empty while no Service exists;
 - conditions Ready, Scheduled and Reconciled keep their lastTransitionTime while their status
-  does not change; readyTime is when the performer last became ready.
+  does not change; readyTime is when the performer last became ready;
+- kstatus (sigs.k8s.io/cli-utils/pkg/kstatus): `Stalled` is True for an error that retrying cannot
+  fix (a `permanent` one: the spec names an unknown gpuType or TEE profile, or its derived name is
+  too long) and when the pod has been Unschedulable for `unschedulable_timeout` seconds;
+  `Reconciling` is True while the Performer is on its way to Ready (Pending, Upgrading, a
+  transient error) and not Stalled; both are False once it is Ready. So kstatus computes Current
+  for a ready Performer, InProgress on the way (and, by its generation rule, while
+  status.observedGeneration lags metadata.generation), Failed when Stalled, Terminating when deleted.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
@@ -25,8 +33,10 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
     PENDING,
     READY,
     RECONCILED,
+    RECONCILING,
     RUNNING,
     SCHEDULED,
+    STALLED,
     TERMINATING,
     UPGRADING,
     Reason,
@@ -38,6 +48,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 )
 
 Obj = dict[str, Any]
+DEFAULT_UNSCHEDULABLE_TIMEOUT = 300.0  # seconds Unschedulable before the Performer is Stalled
 
 
 def _pod_condition(pod: Obj, kind: str) -> Obj:
@@ -112,6 +123,45 @@ def _reconciled_condition(error: str | None) -> tuple[str, str, str]:
     return "True", Reason.RECONCILE_SUCCEEDED, "the Pod and Service match the Performer's spec"
 
 
+def _seconds_between(earlier: str, later: str) -> float:
+    parse = datetime.fromisoformat
+    return (parse(later.replace("Z", "+00:00")) - parse(earlier.replace("Z", "+00:00"))).total_seconds()
+
+
+def unschedulable_since(conditions: list[Obj]) -> str | None:
+    """When the Scheduled condition among `conditions` turned False, if it is False."""
+    scheduled = next((c for c in conditions if c.get("type") == SCHEDULED), {})
+    return scheduled.get("lastTransitionTime") if scheduled.get("status") == "False" else None
+
+
+def stall_recheck_after(status: Obj, now: str, timeout: float) -> float | None:
+    """Seconds until a Performer whose pod is Unschedulable becomes Stalled (when it is not yet)."""
+    conditions = status.get("conditions") or []
+    since = unschedulable_since(conditions)
+    stalled = next((c for c in conditions if c.get("type") == STALLED), {}).get("status") == "True"
+    if since is None or stalled:
+        return None
+    return max(timeout - _seconds_between(since, now), 0.0) + 1.0
+
+
+def _stalled_condition(
+    error: str | None, permanent: bool, unschedulable: str | None, now: str, timeout: float
+) -> tuple[str, str, str]:
+    if error and permanent:
+        return "True", Reason.INVALID_SPEC, error
+    if unschedulable and _seconds_between(unschedulable, now) >= timeout:
+        return "True", Reason.UNSCHEDULABLE, f"the performer pod has been unschedulable since {unschedulable}"
+    return "False", Reason.PROGRESSING, "no error that retrying cannot fix"
+
+
+def _reconciling_condition(phase: str, ready: bool, stalled: bool, message: str) -> tuple[str, str, str]:
+    if ready:
+        return "False", Reason.CURRENT, "the performer is ready"
+    if stalled:
+        return "False", STALLED, "stalled: not progressing until the spec or the cluster changes"
+    return "True", Reason.PROGRESSING, f"{phase}: {message}"
+
+
 def _condition(previous: list[Obj], kind: str, value: tuple[str, str, str], generation: int, now: str) -> Obj:
     status, reason, message = value
     old = next((c for c in previous if c.get("type") == kind), {})
@@ -136,8 +186,13 @@ def compute_status(
     upgraded_at: str | None = None,
     now: str | None = None,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    has_service: bool = True,
+    permanent: bool = False,
+    unschedulable_timeout: float = DEFAULT_UNSCHEDULABLE_TIMEOUT,
 ) -> Obj:
-    """The status the Performer should have, carrying over timestamps that did not change."""
+    """The status the Performer should have, carrying over timestamps that did not change.
+    `permanent` says that `error` cannot be fixed by retrying; `has_service` whether the
+    Performer's Service exists."""
     now = now or rfc3339_now()
     meta = performer["metadata"]
     previous = performer.get("status") or {}
@@ -151,17 +206,25 @@ def compute_status(
     )
     ready = phase == RUNNING and pod_is_ready(pod)
     old_conditions = previous.get("conditions") or []
+    ready_value = _ready_condition(pod, phase, ready)
+    scheduled = _condition(old_conditions, SCHEDULED, _scheduled_condition(pod), generation, now)
+    stalled_value = _stalled_condition(
+        error, permanent, unschedulable_since([scheduled]), now, unschedulable_timeout
+    )
+    reconciling_value = _reconciling_condition(phase, ready, stalled_value[0] == "True", ready_value[2])
     status: Obj = {
         "phase": phase,
         "ready": ready,
         "podName": child_name(meta["name"]),
         "serviceName": child_name(meta["name"]),
-        "grpcEndpoint": grpc_endpoint(meta["name"], meta["namespace"], cluster_domain),
+        "grpcEndpoint": grpc_endpoint(meta["name"], meta["namespace"], cluster_domain) if has_service else "",
         "observedGeneration": generation,
         "conditions": [
-            _condition(old_conditions, READY, _ready_condition(pod, phase, ready), generation, now),
-            _condition(old_conditions, SCHEDULED, _scheduled_condition(pod), generation, now),
+            _condition(old_conditions, READY, ready_value, generation, now),
+            scheduled,
             _condition(old_conditions, RECONCILED, _reconciled_condition(error), generation, now),
+            _condition(old_conditions, RECONCILING, reconciling_value, generation, now),
+            _condition(old_conditions, STALLED, stalled_value, generation, now),
         ],
     }
     if ready and not previous.get("ready"):
@@ -192,6 +255,9 @@ def transitions(previous: Obj, current: Obj) -> list[tuple[str, str, str]]:
     reconciled = new[RECONCILED]
     if reconciled["status"] == "False" and old.get(RECONCILED, {}).get("message") != reconciled["message"]:
         events.append(("Warning", Reason.RECONCILE_FAILED, reconciled["message"]))
+    stalled = new[STALLED]
+    if stalled["status"] == "True" and old.get(STALLED, {}).get("status") != "True":
+        events.append(("Warning", STALLED, f"{stalled['reason']}: {stalled['message']}"))
     if current.get("lastUpgrade") and current["lastUpgrade"] != previous.get("lastUpgrade"):
         events.append(("Normal", Reason.UPGRADING, "replacing the pod because the Performer's spec changed"))
     return events

@@ -22,8 +22,10 @@ from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
+    DEFAULT_UNSCHEDULABLE_TIMEOUT,
     compute_status,
     event_object,
+    stall_recheck_after,
     transitions,
 )
 
@@ -106,6 +108,7 @@ class StatusWriter:
         cluster_domain: str = contract.DEFAULT_CLUSTER_DOMAIN,
         check_mode: bool = False,
         now: str | None = None,
+        unschedulable_timeout: float = DEFAULT_UNSCHEDULABLE_TIMEOUT,
     ) -> None:
         self.call = call
         self.plan = plan
@@ -119,6 +122,7 @@ class StatusWriter:
         self.cluster_domain = cluster_domain
         self.check_mode = check_mode
         self.now = now or contract.now()
+        self.unschedulable_timeout = unschedulable_timeout
 
     def write(self, batch: list[Obj]) -> list[Obj]:
         """One result per Performer of `batch`, in order (the API calls of a batch are independent:
@@ -138,6 +142,9 @@ class StatusWriter:
         deletions = [self.deleted.get(pod_key), self.deleted.get(service_key)]
         errors = [entry.get("error")] + [error_of(r) for r in (pod_result, service_result, *deletions)]
         error = "; ".join(e for e in errors if e) or None
+        # A render error (unknown gpuType or TEE profile, a derived name too long) comes back on every
+        # run until the spec changes; errors of API calls may not.
+        permanent = bool(entry.get("error")) and self.state == "present"
 
         observed = item.get(OBSERVED_VAR) or self.observed.get(key) or {}
         pod, service = observed.get("pod"), observed.get("service")
@@ -152,6 +159,8 @@ class StatusWriter:
             pod = None  # the old pod is terminating; its replacement comes with the run its deletion triggers
         if service_result and not error_of(service_result):
             service = service_result.get("result") or service
+        if self.deleted.get(service_key) and not error_of(self.deleted.get(service_key)):
+            service = None
         status = compute_status(
             performer,
             pod,
@@ -161,6 +170,9 @@ class StatusWriter:
             upgraded_at=entry.get("upgraded_at"),
             now=self.now,
             cluster_domain=self.cluster_domain,
+            has_service=bool(service),
+            permanent=permanent,
+            unschedulable_timeout=self.unschedulable_timeout,
         )
         previous = performer.get("status") or {}
         patched = False
@@ -186,6 +198,8 @@ class StatusWriter:
             "phase": status["phase"],
             "ready": status["ready"],
             "error": error,
+            "stalled": permanent,
+            "recheck_after": stall_recheck_after(status, self.now, self.unschedulable_timeout),
             "patched": patched,
             "children_gone": self.children_gone(entry, deletions),
             "baseline": self.baseline(entry, service, error, pod_written),
@@ -217,4 +231,5 @@ class StatusWriter:
             "pod_labels": entry["pod_labels"],
             "service_resource_version": service_version,
             "cluster_domain": self.cluster_domain,
+            "unschedulable_timeout": self.unschedulable_timeout,
         }

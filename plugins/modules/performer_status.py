@@ -60,6 +60,11 @@ options:
     description: Cluster DNS suffix of C(status.grpcEndpoint).
     type: str
     default: cluster.local
+  unschedulable_timeout:
+    description: Seconds a pod may stay Unschedulable before the Performer's C(Stalled) condition
+      turns True.
+    type: int
+    default: 300
   results_file:
     description: Also append the results there, one JSON object per line (how the runner loop
       reads them whatever the batch's size). Not set under the operator-sdk ansible-operator.
@@ -132,6 +137,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
             "cluster_domain": {"type": "str", "default": DEFAULT_CLUSTER_DOMAIN},
+            "unschedulable_timeout": {"type": "int", "default": 300},
             "results_file": {"type": "path"},
             **KUBE_ARGUMENT_SPEC,
         },
@@ -144,6 +150,7 @@ def main() -> None:
         replaced=params["replaced"], deleted=params["deleted"], observed=params["observed"],
         state=params["state"], field_manager=params["field_manager"],
         cluster_domain=params["cluster_domain"], check_mode=module.check_mode,
+        unschedulable_timeout=params["unschedulable_timeout"],
     )  # fmt: skip
     results = writer.write(params["batch"])
     if params["results_file"]:

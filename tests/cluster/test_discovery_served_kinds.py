@@ -40,7 +40,9 @@ def test_an_operator_whose_kind_is_not_served_waits_alive_and_not_ready(operator
     waiting = "waiting for the API server to serve the watched kind"
     wait_for(lambda: any(waiting in line for line in process.log_lines()), timeout=30, what="the wait")
     assert any(
-        "nonesuch.example.com/v1: the API server does not serve" in line for line in process.log_lines()
+        "nonesuch.example.com/v1: the API server does not serve" in line
+        and "is its CRD installed? install it with" in line
+        for line in process.log_lines()
     )
     assert process.process.poll() is None
     assert process.get("/healthz") == (200, "ok\n")

@@ -9,6 +9,7 @@ import time
 
 import kubernetes
 
+import hourglass_operator
 from tests.support.operator import OperatorProcess
 from tests.support.performers import GROUP, PLURAL, VERSION, performer, set_pod_ready
 from tests.support.waiting import wait_for
@@ -50,10 +51,11 @@ def test_with_leader_election_only_one_replica_reconciles_and_the_other_takes_ov
         """The second replica has seen what the leader did (its cache has the Performer Running) and
         holds the key queued without working on it, or (wrongly) ran a reconcile."""
         seen = second.metric('hourglass_performers{phase="Running"}') == 1
-        return (seen and second.metric("hourglass_workqueue_depth") >= 1) or reconciled_by(second) > 0
+        queued = second.metric('workqueue_depth{name="performers"}') >= 1
+        return (seen and queued) or reconciled_by(second) > 0
 
     wait_for(standing_by_or_reconciled, timeout=30, what="the second replica to hold the Running Performer")
-    assert second.metric("hourglass_workqueue_in_progress") == 0
+    assert second.metric('workqueue_longest_running_processor_seconds{name="performers"}') == 0
     assert reconciled_by(first) > 0
     assert reconciled_by(second) == 0
     lease = kubernetes.client.CoordinationV1Api(cluster.api).read_namespaced_lease(
@@ -145,8 +147,15 @@ def test_probes_and_metrics(custom, namespace, operators):
         'hourglass_reconciles_total{result="success"}',
         "hourglass_ansible_run_duration_seconds_count",
         "hourglass_batch_size_bucket",
-        "hourglass_workqueue_depth",
         "hourglass_reconcile_duration_seconds",
+        'workqueue_depth{name="performers"}',
+        'workqueue_adds_total{name="performers"}',
+        'workqueue_queue_duration_seconds_count{name="performers"}',
+        'workqueue_work_duration_seconds_count{name="performers"}',
+        'workqueue_retries_total{name="performers"}',
+        'workqueue_unfinished_work_seconds{name="performers"}',
+        'workqueue_longest_running_processor_seconds{name="performers"}',
+        f'hourglass_build_info{{component="operator",version="{hourglass_operator.__version__}"}} 1.0',
     ):
         assert metric in body, metric
 

@@ -8,7 +8,7 @@ import kubernetes
 import pytest
 import yaml
 
-from tests.support.paths import SAMPLES
+from tests.support.paths import REPO, SAMPLES
 from tests.support.performers import (
     GROUP,
     PLURAL,
@@ -132,16 +132,29 @@ def test_crd_names_scope_and_subresources_match_upstream(performer_crd: dict):
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"]["status"] == {}
     assert version["subresources"].get("scale") is None
-    columns = [(c["name"], c["json_path"]) for c in version["additional_printer_columns"]]
+    columns = [(c["name"], c["json_path"], c["priority"] or 0) for c in version["additional_printer_columns"]]
     assert columns == [
-        ("AVS", ".spec.avsAddress"),
-        ("Image", ".spec.image"),
-        ("Version", ".spec.version"),
-        ("Phase", ".status.phase"),
-        ("Ready", ".status.ready"),
-        ("Endpoint", ".status.grpcEndpoint"),
-        ("Age", ".metadata.creationTimestamp"),
+        ("Phase", ".status.phase", 0),
+        ("Ready", ".status.ready", 0),
+        ("Version", ".spec.version", 0),
+        ("Age", ".metadata.creationTimestamp", 0),
+        ("AVS", ".spec.avsAddress", 1),
+        ("Image", ".spec.image", 1),
+        ("Endpoint", ".status.grpcEndpoint", 1),
     ]
+
+
+def gpu_types() -> list[str]:
+    return sorted(
+        yaml.safe_load((REPO / "roles/performer/defaults/main.yml").read_text())["performer_gpu_products"]
+    )
+
+
+def test_kubectl_explain_lists_the_gpu_types(cluster, performer_crd):
+    explained = cluster.kubectl("explain", "performers.spec.hardwareRequirements.gpuType")
+    for gpu_type in gpu_types():
+        assert gpu_type in explained.split("DESCRIPTION:")[0]  # the ENUM list
+        assert gpu_type in explained.split("DESCRIPTION:")[1]  # and the description
 
 
 def test_defaults_port_9090_when_config_present_and_pull_policy_if_not_present(
@@ -187,12 +200,14 @@ def test_kubectl_get_perf_shows_the_columns(cluster, custom, namespace, performe
     create_performer(custom, namespace, performer("columns", version="v1.0.0", config={}))
     table = cluster.kubectl("get", "perf", "-n", namespace)
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "AVS", "IMAGE", "VERSION", "PHASE", "READY", "ENDPOINT", "AGE"]
-    assert row.split()[:4] == [
-        "columns",
-        performer("x")["spec"]["avsAddress"],
-        performer("x")["spec"]["image"],
-        "v1.0.0",
+    assert header.split() == ["NAME", "PHASE", "READY", "VERSION", "AGE"]
+    assert row.split()[:2] == ["columns", "v1.0.0"]  # no status: PHASE and READY are empty
+    header, row = cluster.kubectl("get", "perf", "-n", namespace, "-o", "wide").splitlines()[:2]
+    assert header.split() == ["NAME", "PHASE", "READY", "VERSION", "AGE", "AVS", "IMAGE", "ENDPOINT"]
+    spec = performer("x")["spec"]
+    assert row.split()[:2] == ["columns", "v1.0.0"] and row.split()[-2:] == [
+        spec["avsAddress"],
+        spec["image"],
     ]
     # The `hourglass` category lists Performers too.
     assert "performer.hourglass.eigenlayer.io/columns" in cluster.kubectl(

@@ -44,8 +44,8 @@ class OperatorProcess(LoggedProcess):
 
     def queue_idle(self) -> bool:
         """Nothing queued and nothing being reconciled or synced."""
-        in_progress = self.metric("hourglass_workqueue_in_progress")
-        return self.metric("hourglass_workqueue_depth") == 0 and in_progress == 0
+        in_progress = self.metric('workqueue_longest_running_processor_seconds{name="performers"}')
+        return self.metric('workqueue_depth{name="performers"}') == 0 and in_progress == 0
 
     def wait_ready(self, timeout: float = 30) -> None:
         self.wait_until(lambda: self.get("/readyz")[0] == 200, "the operator to be ready", timeout)

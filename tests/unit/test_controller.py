@@ -442,3 +442,30 @@ def test_without_a_status_sync_every_child_change_is_a_full_reconcile():
                                        "labels": {"hourglass.eigenlayer.io/performer": "a"}}}  # fmt: skip
     world.controller._on_child("MODIFIED", pod, {**pod, "status": {"phase": "Running"}})
     assert world.reconcile() == ["ns/a"]
+
+
+def test_a_stalled_resource_is_not_retried_until_its_spec_changes(world):
+    world.add(performer("a"))
+    world.runner.results = lambda _: RunResult(
+        ok=True, per_cr={"ns/a": {"error": "spec.hardwareRequirements.gpuType: unknown", "stalled": True}}
+    )
+    assert world.reconcile() == ["ns/a"]
+    assert world.due_in("ns/a") is None and world.controller.queue.failures("ns/a") == 0
+    assert world.controller.stalls.holds(world.controller.crs[0].get("ns/a"))
+    world.clock.now += 600
+    assert world.reconcile() == []  # no back-off retry
+    changed = performer("a")
+    changed["metadata"]["generation"] = 2
+    world.add(changed)  # a new generation: reconciled again
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"phase": "Pending"}})
+    assert world.reconcile() == ["ns/a"]
+    assert not world.controller.stalls.holds(changed)
+
+
+def test_an_unschedulable_pod_is_synced_again_when_it_would_stall(world):
+    world.add(performer("a"))
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"recheck_after": 30.0}})
+    world.reconcile()
+    pending = world.controller.queue._due["ns/a"]
+    assert (pending.full, pending.due - world.clock.now) == (False, 30.0)
+    assert "ns/a" in world.controller._child_changes  # escalates when the sync has no baseline

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_client
 
-from hourglass_operator import cli
+from hourglass_operator import startup
 
 
 def kubeconfig(path, *servers: str) -> str:
@@ -55,4 +55,4 @@ def test_in_a_pod_without_a_kubeconfig_it_is_the_service_account(monkeypatch):
 
 
 def test_the_runner_loop_uses_the_same_factory():
-    assert cli.api_client is api_client
+    assert startup.api_client is api_client

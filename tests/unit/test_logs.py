@@ -60,3 +60,16 @@ def test_executor_text_lines_append_the_extra_fields():
     assert re.fullmatch(
         r"\S+ \S+ WARNING hourglass\.x: task t1 refused task_id=0x(ab){32} keys=\['avs/p1', 'avs/p2'\]", line
     )
+
+
+def test_operator_text_lines_name_the_performer_like_json_lines():
+    entry = record()
+    entry.key = "avs/p1"
+    line = operator_logs.TextFormatter().format(entry)
+    assert re.fullmatch(
+        r"\S+ \S+ WARNING hourglass\.x: task t1 refused task_id=0x(ab){32} keys=avs/p1,avs/p2 key=avs/p1",
+        line,
+    )
+    with_error = operator_logs.TextFormatter().format(record(with_error=True))
+    assert with_error.splitlines()[0].endswith("keys=avs/p1,avs/p2")
+    assert with_error.endswith("RuntimeError: boom")

@@ -37,3 +37,8 @@ def test_a_resource_the_run_reported_nothing_for(failure, reason):
     assert judged(None, "present", failure) == Outcome(Verdict.UNREPORTED, reason)
     assert judged(None, "absent", failure) == Outcome(Verdict.DELETE_CHILDREN, reason)
     assert judged(None, "absent", failure, own=False) == Outcome(Verdict.UNREPORTED, reason)
+
+
+def test_an_error_reported_stalled_is_stalled_not_failed():
+    result = RunResult(ok=True, per_cr={"ns/a": {"error": "gpuType", "stalled": True}})
+    assert outcome("ns/a", result, "present", roles_own_deletion=True).verdict is Verdict.STALLED

@@ -273,3 +273,11 @@ def test_unknown_gpu_type_fails_with_the_known_types(tmp_path: Path):
     assert result.returncode != 0
     assert 'unknown GPU type \\"acme-x1\\"' in result.stdout or 'unknown GPU type "acme-x1"' in result.stdout
     assert "nvidia-h100" in result.stdout
+
+
+def test_a_name_too_long_for_the_pod_and_service_fails_naming_the_rule(tmp_path: Path):
+    name = "n" * 54  # performer-<name> is 64 characters: not a DNS-1035 label
+    result = render(tmp_path, {name: {}})
+    assert result.returncode != 0
+    assert "metadata.name: the Pod and Service name" in result.stdout
+    assert "it must be at most 63" in result.stdout

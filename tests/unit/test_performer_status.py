@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
     compute_status,
+    stall_recheck_after,
     transitions,
 )
 
@@ -40,7 +41,13 @@ def test_ready_pod_gives_running_ready_and_upstream_fields():
     assert status["grpcEndpoint"] == "performer-p.ns.svc.cluster.local"
     assert status["observedGeneration"] == 3
     assert status["readyTime"] == NOW
-    assert [c["type"] for c in status["conditions"]] == ["Ready", "Scheduled", "Reconciled"]
+    assert [c["type"] for c in status["conditions"]] == [
+        "Ready",
+        "Scheduled",
+        "Reconciled",
+        "Reconciling",
+        "Stalled",
+    ]
     assert cond(status, "Ready")["status"] == "True"
     assert cond(status, "Scheduled")["message"] == "the performer pod is bound to node n1"
     assert all(c["observedGeneration"] == 3 for c in status["conditions"])
@@ -129,3 +136,43 @@ def test_events_for_transitions():
     failed = compute_status(performer(ready), None, error="bad", now=LATER)
     assert ("Warning", "ReconcileFailed", "bad") in transitions(ready, failed)
     assert transitions(ready, compute_status(performer(ready), pod(), now=LATER)) == []
+
+
+def kstatus(status: dict) -> tuple[str, str]:
+    return cond(status, "Reconciling")["status"], cond(status, "Stalled")["status"]
+
+
+def test_kstatus_conditions_ready_is_current_pending_and_upgrading_are_reconciling():
+    assert kstatus(compute_status(performer(), pod(), now=NOW)) == ("False", "False")
+    assert kstatus(compute_status(performer(), pod(phase="Pending", node=None), now=NOW)) == ("True", "False")
+    assert kstatus(compute_status(performer(), None, upgrading=True, now=NOW)) == ("True", "False")
+    assert kstatus(compute_status(performer(), None, error="apply: 500", now=NOW)) == ("True", "False")
+
+
+def test_a_permanent_error_is_stalled_with_an_event_and_not_reconciling():
+    error = 'spec.hardwareRequirements.gpuType: unknown GPU type "x"'
+    status = compute_status(performer(), None, error=error, permanent=True, has_service=False, now=NOW)
+    assert kstatus(status) == ("False", "True")
+    assert (cond(status, "Stalled")["reason"], cond(status, "Stalled")["message"]) == ("InvalidSpec", error)
+    assert status["phase"] == "Failed" and status["grpcEndpoint"] == ""
+    assert ("Warning", "Stalled", f"InvalidSpec: {error}") in transitions({}, status)
+
+
+def test_an_unschedulable_pod_stalls_after_the_timeout():
+    unschedulable = pod(phase="Pending", node=None, conditions=[
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes"}
+    ])  # fmt: skip
+    first = compute_status(performer(), unschedulable, now=NOW, unschedulable_timeout=600)
+    assert kstatus(first) == ("True", "False")
+    assert stall_recheck_after(first, NOW, 600) == 601.0
+    later = compute_status(performer(first), unschedulable, now=LATER, unschedulable_timeout=600)
+    assert kstatus(later) == ("True", "False")
+    assert stall_recheck_after(later, LATER, 600) == 301.0
+    stalled = compute_status(performer(first), unschedulable, now=LATER, unschedulable_timeout=300)
+    assert kstatus(stalled) == ("False", "True")
+    assert cond(stalled, "Stalled")["reason"] == "Unschedulable"
+    assert stall_recheck_after(stalled, LATER, 300) is None
+
+
+def test_without_a_service_the_endpoint_is_empty():
+    assert compute_status(performer(), pod(), has_service=False, now=NOW)["grpcEndpoint"] == ""

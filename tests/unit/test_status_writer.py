@@ -86,8 +86,10 @@ def test_a_pod_created_in_this_run_is_read_again_and_its_status_patched_with_a_r
     assert patch["status"]["grpcEndpoint"] == "performer-p.ns.svc.cluster.local"
     assert patch["status"]["readyTime"] == NOW
     assert events(api) == [("Normal", "Ready")]
-    assert result["baseline"] == {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
-                                  "cluster_domain": "cluster.local"}  # fmt: skip
+    assert result["baseline"] == {
+        "spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+        "cluster_domain": "cluster.local", "unschedulable_timeout": 300.0,
+    }  # fmt: skip
 
 
 def test_an_unchanged_status_is_not_patched_and_a_dry_run_patches_nothing():
@@ -161,3 +163,20 @@ def test_results_go_to_the_file_one_json_line_each_and_the_batch_is_reported_by_
     write_results(str(path), results)
     assert len(path.read_text().splitlines()) == 2
     assert batch_keys([item(performer())]) == ["ns/p"]
+
+
+def test_a_render_error_is_reported_stalled_and_an_apply_error_is_not():
+    api = FakeKubeApi()
+    render_error = 'spec.hardwareRequirements.gpuType: unknown GPU type "x"'
+    [result] = writer(api, {"error": render_error}).write([item(performer())])
+    assert (result["error"], result["stalled"]) == (render_error, True)
+    patch = next(body for method, path, body in api.bodies if method == "PATCH")
+    assert patch["status"]["grpcEndpoint"] == ""  # no Service
+    stalled = next(c for c in patch["status"]["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec")
+    assert ("Warning", "Stalled") in events(api)
+    failed = registered(applied("Pod", error="500 boom"))
+    [result] = writer(FakeKubeApi(), entry(pod_action="create"), applied=failed).write(
+        [item(performer(), None, live_service())]
+    )
+    assert (result["error"], result["stalled"]) == ("500 boom", False)

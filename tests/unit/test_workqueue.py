@@ -140,3 +140,62 @@ def test_a_full_batch_does_not_wait_for_the_window():
     queue.add("ns/a")
     queue.add("ns/b")
     assert queue.get_batch(2, timeout=0, window=60) == ["ns/a", "ns/b"]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.adds, self.retries, self.waits, self.works = 0, 0, [], []
+
+    def added(self) -> None:
+        self.adds += 1
+
+    def retried(self) -> None:
+        self.retries += 1
+
+    def handed_out(self, waited_seconds: float) -> None:
+        self.waits.append(waited_seconds)
+
+    def finished(self, worked_seconds: float) -> None:
+        self.works.append(worked_seconds)
+
+
+def test_the_observer_sees_adds_retries_waits_and_work_as_client_go_counts_them():
+    clock, seen = ManualClock(1000.0), Recorder()
+    queue = WorkQueue(clock=clock, observer=seen)
+    queue.add("ns/a")
+    queue.add("ns/a")  # merged: not a new add
+    clock.now += 2
+    assert queue.get_batch(1, timeout=0) == ["ns/a"]
+    assert seen.waits == [2.0]
+    queue.add("ns/a")  # while processing: dirty, an add
+    clock.now += 3
+    assert queue.unfinished_work() == (3.0, 3.0)
+    queue.done("ns/a")
+    assert seen.works == [3.0]
+    assert queue.unfinished_work() == (0.0, 0.0)
+    queue.add_after_failure("ns/b")
+    assert (seen.adds, seen.retries) == (3, 1)
+
+
+def test_the_queue_metrics_carry_client_go_names_and_the_queue_name():
+    from prometheus_client import REGISTRY
+
+    from hourglass_operator.metrics import WorkQueueMetrics
+
+    clock = ManualClock(1000.0)
+    observer = WorkQueueMetrics("unit-queue")
+    queue = WorkQueue(clock=clock, observer=observer)
+    observer.track(queue.depth, queue.unfinished_work)
+    queue.add("ns/a")
+    queue.add("ns/b")
+    queue.get_batch(1, timeout=0)
+    clock.now += 4
+    labels = {"name": "unit-queue"}
+    assert REGISTRY.get_sample_value("workqueue_depth", labels) == 1
+    assert REGISTRY.get_sample_value("workqueue_adds_total", labels) == 2
+    assert REGISTRY.get_sample_value("workqueue_queue_duration_seconds_count", labels) == 1
+    assert REGISTRY.get_sample_value("workqueue_unfinished_work_seconds", labels) == 4
+    assert REGISTRY.get_sample_value("workqueue_longest_running_processor_seconds", labels) == 4
+    queue.done("ns/a")
+    assert REGISTRY.get_sample_value("workqueue_work_duration_seconds_count", labels) == 1
+    assert REGISTRY.get_sample_value("workqueue_retries_total", labels) == 0

@@ -1,0 +1,150 @@
+"""`hourglass-operator run` fails a set-up mistake with one clear log line and no traceback: a
+kubeconfig that is missing or invalid (or none at all outside a pod), a port in use (naming the
+flag and the address); `--version` prints the version and the version is logged at start. (The
+CRD and permission checks need an API server: tests/cluster/test_operator_startup.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import hourglass_operator
+from hourglass_operator import startup
+from hourglass_operator.startup import Permission, StartupError
+from tests.support.paths import REPO
+
+pytestmark = pytest.mark.unit
+
+
+def run_operator(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    python_path = [str(REPO), str(REPO / "executor"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    environment.update({"HOME": str(tmp_path), "PYTHONPATH": os.pathsep.join(python_path)})
+    environment.update(env or {})
+    command = [sys.executable, "-m", "hourglass_operator", *args]
+    return subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=60)
+
+
+def error_lines(done: subprocess.CompletedProcess) -> list[dict]:
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [line["msg"] for line in lines if line["level"] == "info"] == [
+        f"hourglass-operator {hourglass_operator.__version__} starting"
+    ]
+    return [line["msg"] for line in lines if line["level"] != "info"]
+
+
+def fake_kubeconfig(path: Path, server: str = "https://127.0.0.1:1") -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_version_flag_prints_the_package_version(tmp_path):
+    done = run_operator(tmp_path, "--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"hourglass-operator {hourglass_operator.__version__}"
+
+
+def test_a_missing_kubeconfig_file_is_one_line_naming_it(tmp_path):
+    missing = tmp_path / "nowhere.yaml"
+    done = run_operator(tmp_path, "run", "--kubeconfig", str(missing))
+    assert done.returncode == 1
+    assert error_lines(done) == [f"cannot start: --kubeconfig {missing}: no such file"]
+    assert "Traceback" not in done.stderr
+
+
+def test_an_invalid_kubeconfig_is_one_line_naming_it(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: v1\nkind: Config\nclusters: [\n")
+    done = run_operator(tmp_path, "run", env={"KUBECONFIG": str(broken)})
+    assert done.returncode == 1
+    [line] = error_lines(done)
+    assert line.startswith(f"cannot start: --kubeconfig {broken}: not a usable kubeconfig: ")
+    assert "Traceback" not in done.stderr
+
+
+def test_without_a_kubeconfig_outside_a_pod_it_says_where_it_looked(tmp_path):
+    done = run_operator(tmp_path, "run")
+    assert done.returncode == 1
+    [line] = error_lines(done)
+    assert (
+        "--kubeconfig (env KUBECONFIG) is empty, this is not a pod, and ~/.kube/config does not exist" in line
+    )
+
+
+def test_without_a_kubeconfig_outside_a_pod_it_reads_the_home_kubeconfig(tmp_path, monkeypatch):
+    (tmp_path / ".kube").mkdir()
+    fake_kubeconfig(tmp_path / ".kube" / "config", server="https://127.0.0.1:7")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    client = startup.kube_client("", pool_size=1)
+    assert client.configuration.host == "https://127.0.0.1:7"
+
+
+@pytest.mark.parametrize("flag", ["--metrics-bind-address", "--health-probe-bind-address"])
+def test_a_port_in_use_is_one_line_naming_the_flag_and_the_address(tmp_path, flag):
+    kubeconfig = fake_kubeconfig(tmp_path / "kubeconfig")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        other = (
+            "--health-probe-bind-address" if flag == "--metrics-bind-address" else "--metrics-bind-address"
+        )
+        done = run_operator(tmp_path, "run", "--kubeconfig", str(kubeconfig), flag, address, other, "0")
+    assert done.returncode == 1
+    assert error_lines(done) == [f"cannot start: {flag} {address}: cannot listen: Address already in use"]
+
+
+def test_an_address_without_a_port_is_refused_naming_the_flag():
+    with pytest.raises(StartupError, match=r"^--metrics-bind-address localhost: not an address"):
+        startup.serve("--metrics-bind-address", "localhost", {})
+
+
+def test_the_permissions_name_verb_resource_and_namespace():
+    permissions = startup.required_permissions(
+        "hourglass.eigenlayer.io", "performers", ["avs"], ("ops", "hg")
+    )
+    texts = [str(p) for p in permissions]
+    assert "list performers.hourglass.eigenlayer.io in namespace avs" in texts
+    assert "patch performers/status.hourglass.eigenlayer.io in namespace avs" in texts
+    assert "delete pods in namespace avs" in texts
+    assert "create events in namespace avs" in texts
+    assert "create leases.coordination.k8s.io in namespace ops" in texts
+    assert "update leases.coordination.k8s.io hg in namespace ops" in texts
+    everywhere = startup.required_permissions("hourglass.eigenlayer.io", "performers", [], None)
+    assert str(everywhere[0]) == "list performers.hourglass.eigenlayer.io in all namespaces"
+    assert not any(p.resource == "leases" for p in everywhere)
+
+
+def test_missing_permissions_are_named_in_one_error(monkeypatch):
+    denied = {
+        Permission("watch", "hourglass.eigenlayer.io", "performers", "avs"),
+        Permission("delete", "", "pods", "avs"),
+    }
+    monkeypatch.setattr(startup, "_allowed", lambda api, permission: permission not in denied)
+    permissions = startup.required_permissions("hourglass.eigenlayer.io", "performers", ["avs"], None)
+    with pytest.raises(StartupError) as raised:
+        startup.check_permissions(None, permissions)
+    assert str(raised.value).startswith(
+        "no permission to watch performers.hourglass.eigenlayer.io in namespace avs; "
+        "delete pods in namespace avs ("
+    )
+    startup.check_permissions(None, [p for p in permissions if p not in denied])
