@@ -56,6 +56,8 @@ Keys added by this executor (not upstream):
   `retries` (default 3: extra attempts after a transport error — connection refused or reset,
   timeout, HTTP 5xx or 429 — never after a revert), `cacheSize` (default 4096 read results kept,
   keyed by block).
+- `metricsPort` (default 0: none): the port of the HTTP server of the Prometheus metrics
+  (`/metrics`; `hourglass_executor/metrics.py`).
 - `kubernetes.readyTimeout` (Go duration, default `5m`): how long a deploy waits for the new
   performer to become ready.
 - `kubernetes.deletePerformersOnShutdown` (default false): delete the Performer resources this

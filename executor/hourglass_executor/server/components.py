@@ -207,8 +207,10 @@ def build_pool(
     specs: Mapping[str, PerformerSpec | None],
     *,
     settings: PoolSettings | None = None,
+    on_deploy: Callable[[str, str], None] | None = None,
 ) -> PerformerPool:
-    """The pool over `backend` serving `specs` (from `configured_specs`)."""
+    """The pool over `backend` serving `specs` (from `configured_specs`); `on_deploy(avs, result)`
+    hears of every finished deploy."""
     tls = TlsSettings.from_config(config.kubernetes.tls) if config.kubernetes else None
     return PerformerPool(
         backend,
@@ -216,4 +218,5 @@ def build_pool(
         specs,
         settings=settings or pool_settings(config),
         client_factory=functools.partial(PerformerClient, tls=tls),
+        on_deploy=on_deploy,
     )
