@@ -191,6 +191,21 @@ def build_backend(config: ExecutorConfig) -> PerformerBackend:
     return DockerBackend(config.owner_id, network_name=config.performer_network_name)
 
 
+async def check_backend(config: ExecutorConfig, backend: PerformerBackend) -> None:
+    """Kubernetes mode: the API server answers, serves Performers and allows the backend's calls
+    (`performers/kubernetes/access.py`); StartupError naming `kubernetes` otherwise."""
+    if config.deployment_mode != "kubernetes":
+        return
+    from hourglass_executor.performers.base import BackendError
+    from hourglass_executor.performers.kubernetes import KubernetesBackend
+
+    if isinstance(backend, KubernetesBackend):
+        try:
+            await backend.check_access()
+        except BackendError as error:
+            raise StartupError(f"kubernetes: {error}") from None
+
+
 def pool_settings(config: ExecutorConfig) -> PoolSettings:
     kubernetes = config.deployment_mode == "kubernetes" and config.kubernetes is not None
     ready = config.kubernetes.ready_timeout.total_seconds() if kubernetes else DOCKER_READY_TIMEOUT
