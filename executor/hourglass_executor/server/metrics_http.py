@@ -17,7 +17,8 @@ class MetricsServer:
     def __init__(self, metrics: ExecutorMetrics, port: int, host: str) -> None:
         self._metrics = metrics
         self._port = port
-        self._host = host.strip("[]")  # the gRPC form "[::]" is "::" here
+        # Every address, as the gRPC servers' "[::]": None (asyncio would bind "::" as IPv6 only).
+        self._host: str | None = None if host.strip("[]") in ("::", "0.0.0.0", "") else host.strip("[]")
         self._runner: web.AppRunner | None = None
         self.bound_port = 0
 
@@ -31,7 +32,7 @@ class MetricsServer:
             await site.start()
         except OSError as error:
             await runner.cleanup()
-            raise listen_error("metricsPort", f"{self._host}:{self._port}", error) from None
+            raise listen_error("metricsPort", f"{self._host or '[::]'}:{self._port}", error) from None
         self._runner = runner
         server = site._server  # aiohttp exposes the bound sockets only here
         sockets = getattr(server, "sockets", None) or []

@@ -76,7 +76,8 @@ outputs are never logged.
 
 Every SubmitTask ends with one log line (INFO; WARNING for INTERNAL, UNAVAILABLE and DATA_LOSS):
 `task done` (it ran and its result was stored), `task answered again` (a retry answered from the
-store or by the running task) or `task refused`, with `task_id`, `avs`, `performer_id` (the
+store or by the running task), `task cancelled` (the caller went away, or the executor stopped) or
+`task refused`, with `task_id`, `avs`, `performer_id` (the
 performer it ran on, when it reached one), `duration_seconds`, `code` (`OK` or the status code name)
 and, for a refusal, `reason`. The same answer is counted in the metrics (`metrics.py`).
 """
@@ -201,7 +202,11 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         level = logging.WARNING if code in WARN_CODES else logging.INFO
         if not log.isEnabledFor(level):
             return
-        message = "task answered again" if trace.again else "task done" if code == "OK" else "task refused"
+        message = (
+            "task answered again"
+            if trace.again
+            else {"OK": "task done", "CANCELLED": "task cancelled"}.get(code, "task refused")
+        )
         fields = {
             "task_id": request.task_id[:66],
             "avs": avs,

@@ -58,7 +58,11 @@ async def check_access(api: ApiClient, config: KubernetesConfig, timeout: float)
         response = await CustomObjectsApi(api).get_api_resources(
             config.crd_group, config.crd_version, _request_timeout=timeout, _preload_content=False
         )
-        served = json.loads(await response.read())
+        status, body = response.status, await response.read()
+        response.release()
+        if status >= 400:  # unread content: the client leaves the status to the caller
+            raise ApiException(status=status, reason=response.reason)
+        served = json.loads(body)
     except ApiException as error:
         if error.status == 404:
             raise AccessError(_not_served(host, resource, config)) from None
