@@ -58,7 +58,15 @@ def run(config: ExecutorConfig) -> int:
     )
     from hourglass_executor.server.app import Executor  # grpc servers: only for `run`
 
-    return asyncio.run(Executor(config).serve())
+    try:
+        return asyncio.run(Executor(config).serve())
+    except Exception as error:  # a defect, not the configuration: still one line (the traceback at debug)
+        logging.getLogger("hourglass_executor").error(
+            "stopped by an unexpected error",
+            extra={"reason": f"{type(error).__name__}: {error}"},
+            exc_info=config.debug,
+        )
+        return EXIT_START_FAILED
 
 
 def _load(path: str) -> ExecutorConfig | None:
