@@ -85,11 +85,13 @@ def performer(data: dict[str, Any]) -> dict[str, Any]:
 def test_example_validates():
     config = load_config(EXAMPLE)
     assert config.deployment_mode == "kubernetes"
-    assert config.kubernetes is not None and config.kubernetes.in_cluster
+    # Credentials as kubectl finds them: in a pod its service account, elsewhere the kubeconfig.
+    assert config.kubernetes is not None and not config.kubernetes.in_cluster
+    assert config.kubernetes.kube_config_path is None
     assert config.avs_performers[0].image is not None
     assert config.avs_performers[0].image.reference == "ghcr.io/example/hello-performer:v1.0.0"
     assert config.storage.sqlite_path() == Path("/var/lib/hourglass-executor/executor.sqlite3")
-    assert (config.grpc_port, config.management_port) == (9090, 9091)
+    assert (config.grpc_port, config.management_port, config.metrics_port) == (9090, 9091, 9092)
     assert config.authentication.enabled
 
 
