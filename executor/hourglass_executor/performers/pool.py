@@ -432,12 +432,14 @@ class PerformerPool:
         lives = [*self._current.values(), *self._next.values()]
         if avs:
             lives = [live for live in lives if live.avs == avs.lower()]
+        # Their states before the await: a deploy may retire one meanwhile (RETIRING is not listed).
+        states = [LISTED[live.state] for live in lives]  # type: ignore[index]
         healthy = await asyncio.gather(*(self._resource_healthy(live) for live in lives))
         return [
             PerformerInfo(
                 performer_id=live.performer_id,
                 avs_address=live.avs,
-                status=LISTED[live.state],  # type: ignore[index]
+                status=status,
                 artifact_registry=live.deployment.spec.repository,
                 artifact_digest=live.deployment.spec.digest or "",
                 artifact_tag=live.deployment.spec.tag,
@@ -446,7 +448,7 @@ class PerformerPool:
                 last_health_check=live.monitor.last_check_rfc3339,
                 container_id=live.deployment.resource_id,
             )
-            for live, resource in zip(lives, healthy, strict=True)
+            for live, status, resource in zip(lives, states, healthy, strict=True)
         ]
 
     async def remove(self, performer_id: str) -> None:
