@@ -3,6 +3,7 @@
 hourglass-executor validate --config FILE   # exit 0 when valid, 2 with every problem when not
 hourglass-executor validate --config-only --config FILE   # the file only (for another machine)
 hourglass-executor run --config FILE        # validate, then run the executor until SIGTERM/SIGINT
+hourglass-executor --version                # the version, e.g. "hourglass-executor 0.1.0"
 
 `validate` refuses every configuration `run` refuses: the file (model and rules, `config/`), then
 what it points to on this machine — store, static chain file, signing keys and their passwords,
@@ -13,7 +14,8 @@ the machine running ansible-playbook). Only what depends on the moment is left t
 use, an API server or chain endpoint that does not answer.
 
 `run` logs JSON lines (or text, `logFormat`) on stderr and exits 0 after a graceful stop, 1 when it
-cannot start (the log line names the configuration key), 2 for an invalid configuration.
+cannot start (one log line, `cannot start`, whose reason names the configuration key; never a
+traceback), 2 for an invalid configuration. Its first line, `starting`, carries the version.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import asyncio
 import logging
 import sys
 
-from hourglass_executor import logs
+from hourglass_executor import __version__, logs
 from hourglass_executor.config import ConfigError, ExecutorConfig, load_config
 
 EXIT_INVALID_CONFIG = 2
@@ -51,10 +53,20 @@ def summary(config: ExecutorConfig) -> str:
 def run(config: ExecutorConfig) -> int:
     """Starts the executor's gRPC servers and blocks until shutdown; returns the exit code."""
     logs.setup(debug=config.debug, fmt=config.log_format)
-    logging.getLogger("hourglass_executor").info("starting", extra={"config": summary(config)})
+    logging.getLogger("hourglass_executor").info(
+        "starting", extra={"version": __version__, "config": summary(config)}
+    )
     from hourglass_executor.server.app import Executor  # grpc servers: only for `run`
 
-    return asyncio.run(Executor(config).serve())
+    try:
+        return asyncio.run(Executor(config).serve())
+    except Exception as error:  # a defect, not the configuration: still one line (the traceback at debug)
+        logging.getLogger("hourglass_executor").error(
+            "stopped by an unexpected error",
+            extra={"reason": f"{type(error).__name__}: {error}"},
+            exc_info=config.debug,
+        )
+        return EXIT_START_FAILED
 
 
 def _load(path: str) -> ExecutorConfig | None:
@@ -76,6 +88,7 @@ def _startup_problems(config: ExecutorConfig) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hourglass-executor", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("run", "validate the configuration and start the executor"),

@@ -1,6 +1,10 @@
 """The executor's one way to reach the Kubernetes API: an asyncio client (kubernetes_asyncio) from
 in-cluster credentials, or from a kubeconfig file and one of its contexts.
 
+Which credentials, as kubectl chooses them: `kubernetes.inCluster: true` → the pod's service
+account; `kubernetes.kubeConfigPath` → that file; neither → the first file of `$KUBECONFIG`, else
+`~/.kube/config`, else, inside a pod (`KUBERNETES_SERVICE_HOST` set), the pod's service account.
+
 `ApiSource.check()` reads the credentials without a network call, so that a missing kubeconfig, an
 unknown context or a pod without a service account stops the start with a clear error before
 anything else runs. `ApiSource.open()` builds the client on the running event loop (its aiohttp
@@ -15,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +33,11 @@ if TYPE_CHECKING:
     from hourglass_executor.config import KubernetesConfig
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
+NO_CREDENTIALS = (
+    "no Kubernetes credentials: kubernetes.kubeConfigPath is not set, $KUBECONFIG is not set, "
+    f"{DEFAULT_KUBECONFIG} does not exist and this is not a pod (KUBERNETES_SERVICE_HOST is not set); "
+    "set kubernetes.kubeConfigPath, or kubernetes.inCluster: true in a pod"
+)
 
 
 class ApiSourceError(Exception):
@@ -38,8 +47,8 @@ class ApiSourceError(Exception):
 @dataclass(frozen=True)
 class ApiSource:
     """Where the API client's credentials come from: the pod's service account (`in_cluster`), else
-    the kubeconfig at `kube_config_path` (default ~/.kube/config) with `context` (default: its
-    current context)."""
+    the kubeconfig at `kube_config_path` with `context` (default: its current context); neither
+    given: found as the module docstring says (`resolved`)."""
 
     in_cluster: bool = False
     kube_config_path: str | None = None
@@ -49,8 +58,30 @@ class ApiSource:
     def from_config(cls, config: KubernetesConfig) -> ApiSource:
         return cls(in_cluster=config.in_cluster, kube_config_path=config.kube_config_path)
 
+    def resolved(self, environ: Mapping[str, str] = os.environ) -> ApiSource:
+        """These credentials with the kubeconfig or in-cluster choice made (ApiSourceError: none)."""
+        if self.in_cluster or self.kube_config_path:
+            return self
+        for path in environ.get("KUBECONFIG", "").split(os.pathsep):
+            if path and os.path.isfile(os.path.expanduser(path)):
+                return ApiSource(kube_config_path=path, context=self.context)
+        if os.path.isfile(os.path.expanduser(DEFAULT_KUBECONFIG)):
+            return ApiSource(kube_config_path=DEFAULT_KUBECONFIG, context=self.context)
+        if environ.get("KUBERNETES_SERVICE_HOST"):
+            return ApiSource(in_cluster=True)
+        if environ.get("KUBECONFIG"):
+            raise ApiSourceError(f"kubeconfig {environ['KUBECONFIG']} (from $KUBECONFIG) does not exist")
+        raise ApiSourceError(NO_CREDENTIALS)
+
+    def describe(self) -> str:
+        """`in-cluster credentials` or `kubeconfig <path>` (after `resolved`)."""
+        return "in-cluster credentials" if self.in_cluster else f"kubeconfig {self.kube_config_path}"
+
     def check(self) -> None:
         """Raises ApiSourceError when `open` could not build a client from these credentials."""
+        if not (self.in_cluster or self.kube_config_path):
+            self.resolved().check()
+            return
         if self.in_cluster:
             self._in_cluster_configuration()
             return
@@ -72,6 +103,8 @@ class ApiSource:
 
     async def open(self) -> ApiClient:
         """A new API client (call on the event loop that will use it; close it with `close()`)."""
+        if not (self.in_cluster or self.kube_config_path):
+            return await self.resolved().open()
         if self.in_cluster:
             return ApiClient(self._in_cluster_configuration())
         configuration = Configuration()

@@ -246,3 +246,51 @@ def test_executor_process_runs_under_the_service_account_token(
     assert removed.returncode == 0, removed.stdout + removed.stderr
     left = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
     assert [p["metadata"]["name"] for p in left] == ["someone-elses"]
+
+
+def no_default_storage_class(cluster) -> None:
+    """Skips unless the cluster has no default StorageClass (the local control plane has none)."""
+    default = "storageclass.kubernetes.io/is-default-class"
+    classes = kubernetes.client.StorageV1Api(cluster.api).list_storage_class().items
+    if any((c.metadata.annotations or {}).get(default) == "true" for c in classes):
+        pytest.skip("the cluster has a default StorageClass")
+
+
+def test_sqlite_storage_without_a_default_storage_class_stops_before_anything_is_applied(
+    cluster, namespace, tmp_path
+):
+    """Without the check the play applied everything and then waited executor_wait_timeout for a pod
+    whose claim could never bind."""
+    no_default_storage_class(cluster)
+    variables = executor_vars(namespace, executor_wait_timeout=420)
+    result = deploy(
+        tmp_path, variables, {"executor_operator_private_key": new_key()}, kubeconfig=cluster.kubeconfig
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert (
+        f"executor_storage is sqlite, whose data volume claim {namespace}/{CLAIM} asks for the cluster's "
+        "default StorageClass, and this cluster has none"
+    ) in output
+    assert "or executor_storage=memory" in output
+    assert not any(executor_objects(cluster, namespace).values()), executor_objects(cluster, namespace)
+
+
+def test_a_claim_that_cannot_bind_stops_the_play_with_its_reason_after_the_bind_timeout(
+    cluster, namespace, tmp_path
+):
+    variables = executor_vars(
+        namespace,
+        executor_storage_class_name="no-such-class",
+        executor_storage_bind_timeout=6,
+        executor_wait_timeout=420,
+    )
+    result = deploy(
+        tmp_path, variables, {"executor_operator_private_key": new_key()}, kubeconfig=cluster.kubeconfig
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert f"The data volume claim {namespace}/{CLAIM} is not bound after 6 s (phase Pending: " in output
+    assert 'storageclass.storage.k8s.io "no-such-class" not found' in output
+    assert "executor_storage=memory" in output
+    assert "was not ready after 420 s" not in output  # it did not wait for the StatefulSet

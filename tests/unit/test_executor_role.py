@@ -79,7 +79,11 @@ def minimal(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ).stdout  # fmt: skip
     (tmp_path / "vault-keys.yml").write_text(encrypted)
     variables = executor_vars(
-        NAMESPACE, executor_name="exec-b", executor_storage="memory", executor_management_port=0
+        NAMESPACE,
+        executor_name="exec-b",
+        executor_storage="memory",
+        executor_management_port=0,
+        executor_metrics_port=0,
     )
     del variables["executor_chain"]
     variables["executor_chain_contracts"] = {"taskMailbox": "0x" + "7a" * 20}
@@ -206,6 +210,7 @@ def test_ports_and_grpc_probes_follow_the_configuration(full):
     assert container["ports"] == [
         {"name": "grpc", "containerPort": 9090, "protocol": "TCP"},
         {"name": "management", "containerPort": 9091, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9092, "protocol": "TCP"},
     ]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"] == {"port": 9090}
@@ -215,6 +220,7 @@ def test_ports_and_grpc_probes_follow_the_configuration(full):
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["ports"]] == [
         ("grpc", 9090, "grpc"),
         ("management", 9091, "management"),
+        ("metrics", 9092, "metrics"),
     ]
 
 
@@ -238,7 +244,7 @@ def test_memory_storage_one_port_no_chain_and_a_vault_key(minimal):
     assert config.operator.operator_private_key.private_key.get_secret_value() == minimal["key"]
     assert config.storage.type == "memory" and config.chain.type == "rpc"
     assert config.chain.contracts.task_mailbox == "0x" + "7a" * 20  # executor_chain_contracts
-    assert config.management_port == config.grpc_port == 9090
+    assert config.management_port == config.grpc_port == 9090 and config.metrics_port == 0
     assert kinds["ConfigMap"]["data"] == {}
     spec = kinds["StatefulSet"]["spec"]
     pod = spec["template"]["spec"]

@@ -16,9 +16,10 @@ Rules beyond the shape of each value:
 
 - `operator.address` and every `avsAddress` are `0x` + 40 hexadecimal digits; ports are 1-65535.
 - All performers use one `deploymentMode` ("mixed deployment modes not supported"); the top-level
-  `kubernetes` block is required in kubernetes mode, and there `kubeConfigPath` is required unless
-  `inCluster: true` (and must not be set with it). With no performers, the mode is kubernetes when
-  a `kubernetes` block is present, else docker.
+  `kubernetes` block is required in kubernetes mode; `kubeConfigPath` must not be set with
+  `inCluster: true`; with neither, the credentials are found as kubectl finds them ($KUBECONFIG,
+  ~/.kube/config, else in a pod its service account: `kubernetes_api.py`). With no performers, the
+  mode is kubernetes when a `kubernetes` block is present, else docker.
 - Each `envs` entry has exactly one value source (`value`, `valueFromEnv`, `kubernetesEnv`);
   `kubernetesEnv` needs kubernetes mode; its `valueFrom` has exactly one of `secretKeyRef`,
   `configMapKeyRef`. Env names are unique per performer; AVS addresses are unique.
@@ -56,6 +57,8 @@ Keys added by this executor (not upstream):
   `retries` (default 3: extra attempts after a transport error — connection refused or reset,
   timeout, HTTP 5xx or 429 — never after a revert), `cacheSize` (default 4096 read results kept,
   keyed by block).
+- `metricsPort` (default 0: none): the port of the HTTP server of the Prometheus metrics
+  (`/metrics`; `hourglass_executor/metrics.py`).
 - `kubernetes.readyTimeout` (Go duration, default `5m`): how long a deploy waits for the new
   performer to become ready.
 - `kubernetes.deletePerformersOnShutdown` (default false): delete the Performer resources this

@@ -233,6 +233,7 @@ class ExecutorConfig(_Section):
     debug: Bool = False
     grpc_port: Port = 9090
     management_server_grpc_port: PortOrZero = 0
+    metrics_port: PortOrZero = 0
     performer_network_name: NonEmpty | None = None
     operator: OperatorConfig
     l1_chain: L1Chain

@@ -163,8 +163,6 @@ def _check_kubernetes(raw: dict[str, Any], mode: str) -> list[Problem]:
             problems.append(Problem("kubernetes", "required when deploymentMode is kubernetes"))
         elif isinstance(block, dict):
             in_cluster = block.get("inCluster", False)
-            if in_cluster is False and "kubeConfigPath" not in block:
-                problems.append(Problem("kubernetes.kubeConfigPath", "required unless inCluster is true"))
             if in_cluster is True and "kubeConfigPath" in block:
                 problems.append(
                     Problem("kubernetes.kubeConfigPath", "must not be set when inCluster is true")

@@ -143,10 +143,12 @@ class PerformerPool:
         settings: PoolSettings | None = None,
         client_factory: Callable[[str], PerformerClient] = PerformerClient,
         clock: Callable[[], float] = time.time,
+        on_deploy: Callable[[str, str], None] | None = None,
     ) -> None:
         """`configured` maps each AVS this executor serves to the performer configured for it
         (None: no image configured; the AVS waits for DeployArtifact). `client_factory` makes the
-        client for an endpoint (TLS settings go there)."""
+        client for an endpoint (TLS settings go there). `on_deploy(avs, result)` is called when a
+        deploy ends, with result `succeeded`, `failed` or `cancelled` (the executor's metrics)."""
         self._backend = backend
         self._store = store
         self._lifecycle = Lifecycle(store)
@@ -162,6 +164,7 @@ class PerformerPool:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._can_restart = callable(getattr(backend, "restart", None))
+        self._on_deploy = on_deploy
 
     # --- what the pool serves ----------------------------------------------------------------
 
@@ -172,7 +175,14 @@ class PerformerPool:
         return self._configured.get(avs.lower())
 
     def current(self, avs: str) -> LivePerformer | None:
+        """The performer `run_task` sends the AVS's next task to (read it right before calling
+        `run_task`, without an await between, to know which performer ran a task)."""
         return self._current.get(avs.lower())
+
+    def health_report(self) -> list[tuple[str, str, bool]]:
+        """(avs, performer id, last gRPC health check SERVING) of the in-service and staged performers."""
+        lives = [*self._current.values(), *self._next.values()]
+        return [(live.avs, live.performer_id, live.monitor.application_healthy) for live in lives]
 
     # --- tasks ---------------------------------------------------------------------------------
 
@@ -236,6 +246,21 @@ class PerformerPool:
                 self._deploying.pop(avs, None)
 
     async def _deploy_locked(self, spec: PerformerSpec) -> LivePerformer:
+        """A deploy (at start or by `deploy`), its end reported to `on_deploy`."""
+        result = "cancelled"
+        try:
+            live = await self._deploy_steps(spec)
+        except Exception:
+            result = "failed"
+            raise
+        else:
+            result = "succeeded"
+            return live
+        finally:
+            if self._on_deploy is not None:
+                self._on_deploy(spec.avs_address.lower(), result)
+
+    async def _deploy_steps(self, spec: PerformerSpec) -> LivePerformer:
         avs = spec.avs_address.lower()
         started = time.monotonic()
         try:
@@ -407,12 +432,14 @@ class PerformerPool:
         lives = [*self._current.values(), *self._next.values()]
         if avs:
             lives = [live for live in lives if live.avs == avs.lower()]
+        # Their states before the await: a deploy may retire one meanwhile (RETIRING is not listed).
+        states = [LISTED[live.state] for live in lives]  # type: ignore[index]
         healthy = await asyncio.gather(*(self._resource_healthy(live) for live in lives))
         return [
             PerformerInfo(
                 performer_id=live.performer_id,
                 avs_address=live.avs,
-                status=LISTED[live.state],  # type: ignore[index]
+                status=status,
                 artifact_registry=live.deployment.spec.repository,
                 artifact_digest=live.deployment.spec.digest or "",
                 artifact_tag=live.deployment.spec.tag,
@@ -421,7 +448,7 @@ class PerformerPool:
                 last_health_check=live.monitor.last_check_rfc3339,
                 container_id=live.deployment.resource_id,
             )
-            for live, resource in zip(lives, healthy, strict=True)
+            for live, status, resource in zip(lives, states, healthy, strict=True)
         ]
 
     async def remove(self, performer_id: str) -> None:

@@ -4,7 +4,10 @@ services over gRPC, and stops gracefully.
 Servers: ExecutorService on `grpcPort`; ExecutorManagementService on `managementServerGrpcPort`, or
 on the same server when that is 0 or equal. Each server also serves grpc.health.v1 (NOT_SERVING
 until the performer pool has started — adopted or deployed the configured performers — then
-SERVING; NOT_SERVING again while stopping) and server reflection.
+SERVING; NOT_SERVING again while stopping) and server reflection. With `metricsPort`, an HTTP
+server serves the Prometheus metrics at /metrics (`metrics.py`). A port that cannot be bound stops
+the start with one line naming its key (`grpcPort: cannot listen on [::]:9090: Address already in
+use (...)`).
 
 Start: the parts that depend on the machine come from `startup.prepare` (the checks
 `hourglass-executor validate` runs too); then the servers listen (so health probes answer at once),
@@ -38,11 +41,14 @@ from grpc_reflection.v1alpha import reflection
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2, executor_pb2_grpc
 from hourglass_executor.chain import ChainReader
 from hourglass_executor.config import ExecutorConfig
+from hourglass_executor.metrics import ExecutorMetrics
 from hourglass_executor.performers.base import PerformerBackend
 from hourglass_executor.performers.pool import PerformerPool, PoolError, PoolSettings
 from hourglass_executor.server import components, startup
 from hourglass_executor.server.components import StartupError
+from hourglass_executor.server.listen import bind_problem, listen_error
 from hourglass_executor.server.management_service import ManagementService
+from hourglass_executor.server.metrics_http import MetricsServer
 from hourglass_executor.server.startup import Parts
 from hourglass_executor.server.task_service import TaskService
 from hourglass_executor.signing.signer import Signer
@@ -69,11 +75,13 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
 
 
 class _Server:
-    """One gRPC server with its health service and the names of the services it hosts."""
+    """One gRPC server with its health service and the names of the services it hosts; `key` is
+    the configuration key of its port (named when the port cannot be bound)."""
 
-    def __init__(self, port: int, host: str) -> None:
+    def __init__(self, key: str, port: int, host: str) -> None:
         self.server = grpc.aio.server(options=SERVER_OPTIONS)
         self.health = health_aio.HealthServicer()
+        self.key = key
         self.port = port
         self.host = host
         self.services: list[str] = []
@@ -85,12 +93,16 @@ class _Server:
             (*self.services, HEALTH_SERVICE, reflection.SERVICE_NAME), self.server
         )
         address = f"{self.host}:{self.port}"
+        # Checked with a plain socket first: gRPC's own failure says no more than "bind failed" and
+        # prints a line of its C core on stderr.
+        if self.port and (problem := bind_problem(self.host, self.port)) is not None:
+            raise listen_error(self.key, address, problem)
         try:
             self.bound_port = self.server.add_insecure_port(address)
         except RuntimeError as error:
-            raise StartupError(f"cannot listen on {address}: {error}") from None
+            raise listen_error(self.key, address, bind_problem(self.host, self.port) or str(error)) from None
         if not self.bound_port:
-            raise StartupError(f"cannot listen on {address}")
+            raise listen_error(self.key, address, bind_problem(self.host, self.port) or "the bind failed")
         await self.server.start()
         await self.set_serving(False)
 
@@ -129,6 +141,8 @@ class Executor:
         self._host = host
         self.pool: PerformerPool | None = None
         self._servers: list[_Server] = []
+        self.metrics = ExecutorMetrics(performer.avs_address for performer in config.avs_performers)
+        self._metrics_server: MetricsServer | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._pruning: asyncio.Task[None] | None = None
         self.start_problems: dict[str, str] = {}
@@ -140,6 +154,11 @@ class Executor:
     @property
     def management_port(self) -> int:
         return self._servers[-1].bound_port
+
+    @property
+    def metrics_port(self) -> int:
+        """The port /metrics is served on (0: not served)."""
+        return self._metrics_server.bound_port if self._metrics_server is not None else 0
 
     async def start(self) -> None:
         """Starts the servers and the pool (returns once the executor is SERVING)."""
@@ -157,8 +176,14 @@ class Executor:
         self._store, self._chain = parts.store, parts.chain
         chain, signers = parts.chain, parts.signers
         self.pool = components.build_pool(
-            config, parts.backend, self._store, parts.specs, settings=self._settings
+            config,
+            parts.backend,
+            self._store,
+            parts.specs,
+            settings=self._settings,
+            on_deploy=self.metrics.deploy_finished,
         )
+        self.metrics.watch_performers(self.pool.health_report)
         tasks = TaskService(
             operator_address=config.operator.address,
             chain=chain,
@@ -166,6 +191,7 @@ class Executor:
             store=self._store,
             pool=self.pool,
             task_timeout=config.task_timeout.total_seconds(),
+            metrics=self.metrics,
         )
         management = ManagementService(
             pool=self.pool,
@@ -173,12 +199,12 @@ class Executor:
             deployment_mode=config.deployment_mode,
             environ=self._environ,
         )
-        task_server = _Server(config.grpc_port, self._host)
+        task_server = _Server("grpcPort", config.grpc_port, self._host)
         executor_pb2_grpc.add_ExecutorServiceServicer_to_server(tasks, task_server.server)
         task_server.services.append(TASK_SERVICE)
         management_server = task_server
         if config.management_port != config.grpc_port:
-            management_server = _Server(config.management_port, self._host)
+            management_server = _Server("managementServerGrpcPort", config.management_port, self._host)
         executor_pb2_grpc.add_ExecutorManagementServiceServicer_to_server(
             management, management_server.server
         )
@@ -188,12 +214,16 @@ class Executor:
         )
         for server in self._servers:
             await server.start()
+        if config.metrics_port:
+            self._metrics_server = MetricsServer(self.metrics, config.metrics_port, self._host)
+            await self._metrics_server.start()
         self._pruning = asyncio.get_running_loop().create_task(self._prune_forever(self._store))
         log.info(
             "listening",
             extra={
                 "task_port": self.task_port,
                 "management_port": self.management_port,
+                "metrics_port": self.metrics_port or None,
                 "executor_id": config.owner_id,
                 "signers": {curve: describe(signer) for curve, signer in signers.items()},
                 "authentication": config.authentication.enabled,
@@ -237,6 +267,8 @@ class Executor:
             with contextlib.suppress(Exception):
                 await server.health.enter_graceful_shutdown()
         await asyncio.gather(*(server.server.stop(grace) for server in self._servers))
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
         if self._pruning is not None:
             self._pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):

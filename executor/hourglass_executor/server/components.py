@@ -191,6 +191,21 @@ def build_backend(config: ExecutorConfig) -> PerformerBackend:
     return DockerBackend(config.owner_id, network_name=config.performer_network_name)
 
 
+async def check_backend(config: ExecutorConfig, backend: PerformerBackend) -> None:
+    """Kubernetes mode: the API server answers, serves Performers and allows the backend's calls
+    (`performers/kubernetes/access.py`); StartupError naming `kubernetes` otherwise."""
+    if config.deployment_mode != "kubernetes":
+        return
+    from hourglass_executor.performers.base import BackendError
+    from hourglass_executor.performers.kubernetes import KubernetesBackend
+
+    if isinstance(backend, KubernetesBackend):
+        try:
+            await backend.check_access()
+        except BackendError as error:
+            raise StartupError(f"kubernetes: {error}") from None
+
+
 def pool_settings(config: ExecutorConfig) -> PoolSettings:
     kubernetes = config.deployment_mode == "kubernetes" and config.kubernetes is not None
     ready = config.kubernetes.ready_timeout.total_seconds() if kubernetes else DOCKER_READY_TIMEOUT
@@ -207,8 +222,10 @@ def build_pool(
     specs: Mapping[str, PerformerSpec | None],
     *,
     settings: PoolSettings | None = None,
+    on_deploy: Callable[[str, str], None] | None = None,
 ) -> PerformerPool:
-    """The pool over `backend` serving `specs` (from `configured_specs`)."""
+    """The pool over `backend` serving `specs` (from `configured_specs`); `on_deploy(avs, result)`
+    hears of every finished deploy."""
     tls = TlsSettings.from_config(config.kubernetes.tls) if config.kubernetes else None
     return PerformerPool(
         backend,
@@ -216,4 +233,5 @@ def build_pool(
         specs,
         settings=settings or pool_settings(config),
         client_factory=functools.partial(PerformerClient, tls=tls),
+        on_deploy=on_deploy,
     )

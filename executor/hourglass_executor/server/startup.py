@@ -12,8 +12,13 @@ and credentials the configuration names; `prepare` loads them, in the order `run
    `password`, `passwordFile` or `passwordEnv`, an ECDSA keystore's address is its key's, a BN254
    keystore is for bn254 and the BN254 library is there, a private key is a valid secp256k1 key;
 4. `avsPerformers[].envs[].valueFromEnv`: every variable is set;
-5. the performer backend: in kubernetes mode the client configuration loads (`kubeConfigPath`, or the
-   in-cluster credentials) and `kubernetes.endpointResolver` imports and is callable.
+5. the performer backend: in kubernetes mode the client configuration loads (`kubeConfigPath`, the
+   in-cluster credentials, or as kubectl finds them) and `kubernetes.endpointResolver` imports and
+   is callable;
+6. in kubernetes mode, the API server (`performers/kubernetes/access.py`): it answers, serves the
+   Performer CRD at `crdGroup`/`crdVersion` (else "install it with ..."), and lets the executor
+   create, delete, get, list and watch Performers in `kubernetes.namespace` (else the verbs it may
+   not use, and who it is).
 
 Every step runs even when an earlier one failed, then `StartupError` lists every problem, each as
 `<key>: <reason>` — the same text whether `run` (which logs it as `cannot start` and exits 1) or
@@ -22,8 +27,9 @@ Every step runs even when an earlier one failed, then `StartupError` lists every
 built is closed.
 
 Not checked before serving, because they depend on the moment rather than on the configuration:
-whether the gRPC ports are free (`run` then stops with `cannot listen on ...`), and whether the
-Kubernetes API server, the Docker engine or the JSON-RPC endpoint answers.
+whether the ports are free (`run` then stops with `grpcPort: cannot listen on ...`), and whether
+the Docker engine or the JSON-RPC endpoint answers. (The Kubernetes API server is asked in step 6:
+without it nothing else about the cluster can be checked, and `run` cannot start without it.)
 """
 
 from __future__ import annotations
@@ -85,6 +91,11 @@ async def prepare(
     specs = attempt(lambda: components.configured_specs(config, environ))
     if given.backend is None:
         built.backend = attempt(lambda: components.build_backend(config))
+        if built.backend is not None:
+            try:
+                await components.check_backend(config, built.backend)
+            except StartupError as error:
+                problems.extend(error.problems)
     if problems or check_only:
         await _close(built)
     if problems:

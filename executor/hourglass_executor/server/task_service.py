@@ -73,6 +73,13 @@ The result: `task_id` echoed, `operator_address` the configured operator address
 `result_signature` over the certificate digest (signed by the executor's key of the operator set's
 curve), `avs_address` lower-cased, `operator_set_id`, `auth_signature`, `version` 1. Payloads and
 outputs are never logged.
+
+Every SubmitTask ends with one log line (INFO; WARNING for INTERNAL, UNAVAILABLE and DATA_LOSS):
+`task done` (it ran and its result was stored), `task answered again` (a retry answered from the
+store or by the running task), `task cancelled` (the caller went away, or the executor stopped) or
+`task refused`, with `task_id`, `avs`, `performer_id` (the
+performer it ran on, when it reached one), `duration_seconds`, `code` (`OK` or the status code name)
+and, for a refusal, `reason`. The same answer is counted in the metrics (`metrics.py`).
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TypeAlias
 
 import grpc
@@ -93,6 +101,7 @@ from hourglass_executor.chain import (
     OperatorSetMember,
     UnknownOperatorSetError,
 )
+from hourglass_executor.metrics import ExecutorMetrics
 from hourglass_executor.performers.client import PerformerCallError
 from hourglass_executor.performers.pool import PerformerPool, PerformerUnavailableError
 from hourglass_executor.server.refusal import Refusal
@@ -121,10 +130,19 @@ DEADLINE_MARGIN = 0.005  # seconds kept back from the caller's deadline to answe
 
 Code = grpc.StatusCode
 Answer: TypeAlias = executor_pb2.TaskResult | Refusal  # what a task's submission was answered
+WARN_CODES = ("INTERNAL", "UNAVAILABLE", "DATA_LOSS")  # logged at WARNING: the operator should look
 INTERRUPTED = (
     "was interrupted before it finished (the executor stopped or crashed, or the caller went away, "
     "while it ran): it may have run, its result is lost, and it will not run again"
 )
+
+
+@dataclass
+class _Trace:
+    """What the task's log line tells beyond its answer."""
+
+    performer_id: str | None = None
+    again: bool = False  # answered from the store or by the task already running
 
 
 class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
@@ -137,7 +155,9 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         store: Store,
         pool: PerformerPool,
         task_timeout: float,
+        metrics: ExecutorMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._operator_address = operator_address
         self._operator_lower = operator_address.lower()
         self._chain = chain
@@ -150,26 +170,56 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
     async def SubmitTask(
         self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext
     ) -> executor_pb2.TaskResult:
+        started = time.monotonic()
+        trace = _Trace()
+        code, reason = "UNKNOWN", None  # an unexpected error: gRPC answers UNKNOWN
         try:
-            return await self._submit(request, context)
+            result = await self._submit(request, context, trace)
+            code = "OK"
+            return result
         except Refusal as refusal:
-            warn = (Code.INTERNAL, Code.UNAVAILABLE, Code.DATA_LOSS)
-            level = logging.WARNING if refusal.code in warn else logging.INFO
-            if log.isEnabledFor(level):
-                log.log(
-                    level,
-                    "task refused",
-                    extra={
-                        "task_id": request.task_id[:66],
-                        "code": refusal.code.name,
-                        "reason": refusal.log_reason,
-                    },
-                )
+            code, reason = refusal.code.name, refusal.log_reason
             await context.abort(refusal.code, refusal.message)
             raise AssertionError("unreachable") from None  # abort raises
+        except asyncio.CancelledError:
+            code = "CANCELLED"  # the caller went away, or the executor stops
+            raise
+        finally:
+            self._answered(request, trace, code, reason, time.monotonic() - started)
+
+    def _answered(
+        self,
+        request: executor_pb2.TaskSubmission,
+        trace: _Trace,
+        code: str,
+        reason: str | None,
+        seconds: float,
+    ) -> None:
+        """The task's one log line and its metrics."""
+        avs = request.avs_address[:42].lower()
+        if self._metrics is not None:
+            self._metrics.task_answered(avs, code, seconds)
+        level = logging.WARNING if code in WARN_CODES else logging.INFO
+        if not log.isEnabledFor(level):
+            return
+        message = (
+            "task answered again"
+            if trace.again
+            else {"OK": "task done", "CANCELLED": "task cancelled"}.get(code, "task refused")
+        )
+        fields = {
+            "task_id": request.task_id[:66],
+            "avs": avs,
+            "performer_id": trace.performer_id,
+            "duration_seconds": round(seconds, 6),
+            "code": code,
+        }
+        if reason is not None:
+            fields["reason"] = reason
+        log.log(level, message, extra=fields)
 
     async def _submit(
-        self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext
+        self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext, trace: _Trace
     ) -> executor_pb2.TaskResult:
         self._check_format(request)
         if request.executor_address.lower() != self._operator_lower:
@@ -182,8 +232,8 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
             raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
         signer, fingerprint = await self._check_chain(request, avs)
         if not await self._store.claim_task_async(request.task_id, avs, fingerprint):
-            return await self._answer_again(request.task_id, fingerprint, context)
-        return await self._run_once(request, avs, signer, context)
+            return await self._answer_again(request.task_id, fingerprint, context, trace)
+        return await self._run_once(request, avs, signer, context, trace)
 
     async def _run_once(
         self,
@@ -191,12 +241,13 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         avs: str,
         signer: Signer,
         context: grpc.aio.ServicerContext,
+        trace: _Trace,
     ) -> executor_pb2.TaskResult:
         """Runs a freshly claimed task; concurrent retries wait for its answer (row 11b)."""
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._running[request.task_id] = answer
         try:
-            result = await self._run(request, avs, signer, context)
+            result = await self._run(request, avs, signer, context, trace)
         except Refusal as refusal:
             answer.set_result(refusal)
             raise
@@ -210,7 +261,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
             del self._running[request.task_id]
 
     async def _answer_again(
-        self, task_id: str, fingerprint: bytes, context: grpc.aio.ServicerContext
+        self, task_id: str, fingerprint: bytes, context: grpc.aio.ServicerContext, trace: _Trace
     ) -> executor_pb2.TaskResult:
         """Rows 11-11c: the answer to a task id that was claimed before."""
         record = self._store.task(task_id)
@@ -222,17 +273,11 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 f"task {task_id} was already submitted with other signed fields (avs_address, "
                 "operator_set_id, reference_timestamp, task_block_number or payload)",
             )
+        trace.again = True
         running = self._running.get(task_id)
         if running is not None:
             return await self._wait_for(task_id, running, context)
         answer = _stored_answer(record)
-        log.info(
-            "task answered again",
-            extra={
-                "task_id": task_id,
-                "code": "OK" if isinstance(answer, executor_pb2.TaskResult) else answer.code.name,
-            },
-        )
         if isinstance(answer, Refusal):
             raise answer
         return answer
@@ -328,15 +373,18 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         avs: str,
         signer: Signer,
         context: grpc.aio.ServicerContext,
+        trace: _Trace,
     ) -> executor_pb2.TaskResult:
         task_id = request.task_id
         settled = False
-        started = time.monotonic()
         try:
             timeout = self._timeout(context)
             if timeout <= 0:
                 settled = await self._store.release_task_async(task_id)
                 raise Refusal(Code.DEADLINE_EXCEEDED, "the caller's deadline leaves no time to run the task")
+            # run_task takes the current performer before its first await: the same one as here.
+            current = self._pool.current(avs)
+            trace.performer_id = current.performer_id if current is not None else None
             try:
                 output = await self._pool.run_task(avs, task_id, request.payload, timeout)
             except PerformerUnavailableError as error:
@@ -381,11 +429,6 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         finally:
             if not settled:  # cancelled or an unexpected error: the task may have run
                 await self._store.complete_task_async(task_id, "interrupted")
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "task done",
-                extra={"task_id": task_id, "avs": avs, "seconds": round(time.monotonic() - started, 6)},
-            )
         return result
 
     async def _failed(self, task_id: str, refusal: Refusal) -> bool:

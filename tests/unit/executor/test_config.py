@@ -18,6 +18,8 @@ import yaml
 from hourglass_executor import cli
 from hourglass_executor.config import ConfigError, load_config, parse_config
 
+from tests.support.fake_kube_server import FakeKubeServer
+
 pytestmark = pytest.mark.unit
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "executor" / "examples" / "executor-kubernetes.yaml"
@@ -83,11 +85,13 @@ def performer(data: dict[str, Any]) -> dict[str, Any]:
 def test_example_validates():
     config = load_config(EXAMPLE)
     assert config.deployment_mode == "kubernetes"
-    assert config.kubernetes is not None and config.kubernetes.in_cluster
+    # Credentials as kubectl finds them: in a pod its service account, elsewhere the kubeconfig.
+    assert config.kubernetes is not None and not config.kubernetes.in_cluster
+    assert config.kubernetes.kube_config_path is None
     assert config.avs_performers[0].image is not None
     assert config.avs_performers[0].image.reference == "ghcr.io/example/hello-performer:v1.0.0"
     assert config.storage.sqlite_path() == Path("/var/lib/hourglass-executor/executor.sqlite3")
-    assert (config.grpc_port, config.management_port) == (9090, 9091)
+    assert (config.grpc_port, config.management_port, config.metrics_port) == (9090, 9091, 9092)
     assert config.authentication.enabled
 
 
@@ -276,16 +280,6 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         "kubernetes block missing",
         lambda d: d.pop("kubernetes"),
         "kubernetes: required when deploymentMode is kubernetes",
-    ),
-    (
-        "kubeConfigPath missing outside the cluster",
-        lambda d: d["kubernetes"].pop("kubeConfigPath"),
-        "kubernetes.kubeConfigPath: required unless inCluster is true",
-    ),
-    (
-        "kubeConfigPath missing with inCluster false",
-        lambda d: d.update(kubernetes={"namespace": "avs", "inCluster": False}),
-        "kubernetes.kubeConfigPath: required unless inCluster is true",
     ),
     (
         "kubeConfigPath with inCluster",
@@ -822,18 +816,15 @@ def test_cli_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
         ]
 
 
-def test_cli_validate_refuses_what_run_refuses_about_the_chain(tmp_path, capsys):
+def test_cli_validate_refuses_what_run_refuses_about_the_chain(tmp_path, capsys, request):
     unknown_chain = tmp_path / "unknown-chain.yaml"
     unknown_chain.write_text(changed(lambda d: d["l1Chain"].update(chainId=5)))
     assert cli.main(["validate", "--config", str(unknown_chain)]) == 2
     assert "chain.contracts: required: l1Chain.chainId 5" in capsys.readouterr().err
 
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
-        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
-    )
+    api = FakeKubeServer().__enter__()  # serves Performers and allows the executor's calls
+    request.addfinalizer(lambda: api.__exit__(None, None, None))
+    kubeconfig = api.kubeconfig(tmp_path / "kubeconfig")
 
     def static_chain(file: Path | str) -> str:
         return changed(

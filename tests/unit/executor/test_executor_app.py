@@ -287,7 +287,10 @@ def test_a_missing_value_from_env_and_a_port_in_use_stop_the_start():
             return running.task_port, message
 
     port, message = asyncio.run(scenario())
-    assert message.startswith(f"cannot listen on 127.0.0.1:{port}")
+    assert message == (
+        f"grpcPort: cannot listen on 127.0.0.1:{port}: Address already in use (another process listens "
+        "there; stop it or choose another port)"
+    )
 
 
 def test_endpoint_resolver_and_kubeconfig_problems_name_the_key(tmp_path):

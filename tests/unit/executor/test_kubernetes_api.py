@@ -56,6 +56,39 @@ def test_the_source_follows_the_executor_configuration():
     assert ApiSource.from_config(in_cluster).in_cluster
 
 
+def test_without_kubeconfig_path_or_in_cluster_the_credentials_are_found_as_kubectl_finds_them(
+    tmp_path, monkeypatch
+):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    from_env = kubeconfig(tmp_path / "from-env", {"a": "http://127.0.0.1:1"}, "a")
+    source = ApiSource.from_config(KubernetesConfig.model_validate({"namespace": "avs"}))
+
+    # Not a pod, no $KUBECONFIG, no ~/.kube/config: one line saying what was looked at.
+    with pytest.raises(ApiSourceError) as nothing:
+        source.resolved({})
+    assert str(nothing.value) == (
+        "no Kubernetes credentials: kubernetes.kubeConfigPath is not set, $KUBECONFIG is not set, "
+        "~/.kube/config does not exist and this is not a pod (KUBERNETES_SERVICE_HOST is not set); set "
+        "kubernetes.kubeConfigPath, or kubernetes.inCluster: true in a pod"
+    )
+    with pytest.raises(ApiSourceError, match=r"kubeconfig /no/such \(from \$KUBECONFIG\) does not exist"):
+        source.resolved({"KUBECONFIG": "/no/such"})
+    # In a pod without a kubeconfig: the pod's service account.
+    assert source.resolved({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}) == ApiSource(in_cluster=True)
+    # ~/.kube/config wins over the pod's account, and the first existing file of $KUBECONFIG over both.
+    (home / ".kube").mkdir(parents=True)
+    kubeconfig(home / ".kube" / "config", {"b": "http://127.0.0.1:2"}, "b")
+    pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}
+    assert source.resolved(pod) == ApiSource(kube_config_path="~/.kube/config")
+    listed = {**pod, "KUBECONFIG": f"/no/such:{from_env}"}
+    assert source.resolved(listed) == ApiSource(kube_config_path=from_env)
+    monkeypatch.setenv("KUBECONFIG", from_env)
+    source.check()  # reads the file $KUBECONFIG names
+    # Given ones are kept as they are.
+    assert ApiSource(kube_config_path="/x").resolved({}) == ApiSource(kube_config_path="/x")
+
+
 def test_a_client_opened_for_a_context_talks_to_that_contexts_server(tmp_path):
     async def scenario():
         api = FakePerformerApi()

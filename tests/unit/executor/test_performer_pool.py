@@ -12,6 +12,7 @@ import time
 
 import pytest
 from hourglass_executor.performers.base import PerformerSpec
+from hourglass_executor.performers.lifecycle import State
 from hourglass_executor.performers.pool import (
     DeployCancelledError,
     DeployError,
@@ -417,3 +418,34 @@ def test_a_performer_failing_three_health_checks_is_restarted_when_the_backend_c
     restarts, performer_id, healthy_again = run(scenario)
     assert restarts == [performer_id]
     assert healthy_again
+
+
+def test_list_answers_while_a_performer_is_retired_during_its_health_reads():
+    """ListPerformers read the state after awaiting the backend; a blue-green switch in between
+    (the listed performer now retiring) made it fail with KeyError (seen in the e2e test)."""
+
+    class SlowHealthBackend(LocalBackend):
+        async def resource_healthy(self, performer_id: str) -> bool:
+            reading.set()
+            await release.wait()
+            return await super().resource_healthy(performer_id)
+
+    reading, release = asyncio.Event(), asyncio.Event()
+
+    async def scenario():
+        backend = SlowHealthBackend()
+        pool = new_pool(backend)
+        await pool.start()
+        try:
+            listing = asyncio.ensure_future(pool.list())
+            await reading.wait()
+            current = pool.current(AVS)
+            current.state = State.RETIRING  # what a promotion of its successor does meanwhile
+            release.set()
+            return current.performer_id, await listing
+        finally:
+            await pool.shutdown(delete=True)
+            await backend.destroy()
+
+    performer_id, listed = run(scenario)
+    assert [(info.performer_id, info.status) for info in listed] == [(performer_id, "InService")]

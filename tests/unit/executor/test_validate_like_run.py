@@ -1,11 +1,14 @@
 """`hourglass-executor validate` refuses every configuration `run` refuses at start-up, with the same
 message: one case per refusal of what the configuration points to on the executor's machine (store,
 static chain file, signing keys and passwords, `valueFromEnv` variables, Kubernetes client
-configuration, endpoint resolver). Both sides run the real command (`cli.main`): `validate` prints
+configuration, endpoint resolver) and of the Kubernetes API server it uses (a fake one here:
+unreachable, the Performer CRD not served, a verb not allowed). Both sides run the real command
+(`cli.main`): `validate` prints
 the problem and exits 2; `run` logs it as `cannot start` and exits 1."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import sqlite3
@@ -19,9 +22,11 @@ from hourglass_executor import cli
 
 from tests.support.aggregator import chain_document
 from tests.support.executor_harness import config_data
+from tests.support.fake_kube_server import FakeKubeServer
 from tests.support.golden import BLS_KEYSTORE as BLS
 from tests.support.golden import ECDSA_KEYSTORE as ECDSA
 from tests.support.golden import EIP2335
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.unit
 
@@ -282,7 +287,10 @@ def test_validate_accepts_what_run_starts_with_and_writes_nothing(tmp_path, caps
     path = tmp_path / "executor.yaml"
     path.write_text(yaml.safe_dump(copy.deepcopy(data), sort_keys=False))
 
-    code, err, out = validate(path, capsys)
+    with FakeKubeServer() as api:
+        api.kubeconfig(Path(data["kubernetes"]["kubeConfigPath"]))
+        code, err, out = validate(path, capsys)
+    assert ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") in api.requests
     assert (code, err) == (0, [])
     assert out.startswith(f"{path}: valid; ") and "storage sqlite" in out
     assert not (tmp_path / "data").exists()
@@ -309,3 +317,52 @@ def test_a_missing_bn254_library_stops_validate_and_run_alike(tmp_path, capsys, 
         f"({bn254.LIBRARY_ENV}={tmp_path}/libhourglass_bn254.so): "
     )
     assert run(path, capsys) == (1, err[1])
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        (
+            FakeKubeServer(serves_performers=False),
+            "kubernetes: the API server at {url} does not serve performers.hourglass.eigenlayer.io/v1alpha1: "
+            "the Performer CRD is not installed; install it with kubectl apply --server-side -f "
+            "crds/hourglass.eigenlayer.io_performers.yaml (the operator's Helm chart and kustomize install "
+            "include it)",
+        ),
+        (
+            FakeKubeServer(allowed={"get", "list"}),
+            "kubernetes: no permission to create, delete, watch performers.hourglass.eigenlayer.io in "
+            "namespace avs (as system:serviceaccount:avs:executor): the executor needs create, delete, get, "
+            "list, watch on them; grant them with a Role and a RoleBinding in that namespace "
+            "(playbooks/deploy-executor.yml creates them)",
+        ),
+        (None, "kubernetes: cannot reach the API server at http://127.0.0.1:{port}: ..."),
+    ],
+    ids=["crd-not-installed", "verbs-not-allowed", "api-server-unreachable"],
+)
+def test_the_api_server_is_asked_by_validate_and_run_alike(
+    server, expected, tmp_path, capsys, monkeypatch, restore_logging
+):
+    """What `run` would stop at when it lists its Performers is found before serving, by both."""
+    data = base(tmp_path)
+    kubernetes_mode(data, tmp_path)
+    kubeconfig = Path(data["kubernetes"]["kubeConfigPath"])
+    path = tmp_path / "executor.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            port = free_port()  # nothing listens there
+            kubeconfig.write_text(
+                kubeconfig.read_text().replace("https://127.0.0.1:6443", f"http://127.0.0.1:{port}")
+            )
+            expected = expected.format(port=port)
+        else:
+            stack.enter_context(server).kubeconfig(kubeconfig)
+            expected = expected.format(url=server.url)
+        code, err, _ = validate(path, capsys)
+        assert (code, len(err)) == (2, 2)
+        if expected.endswith("..."):
+            assert err[1].startswith(expected.removesuffix("..."))
+        else:
+            assert err[1] == expected
+        assert run(path, capsys) == (1, err[1])

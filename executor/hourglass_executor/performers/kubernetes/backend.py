@@ -28,6 +28,7 @@ from kubernetes_asyncio.client import ApiClient, ApiException, CustomObjectsApi
 from hourglass_executor.config import KubernetesConfig
 from hourglass_executor.kubernetes_api import ApiSource, ApiSourceError, api_message
 from hourglass_executor.performers.base import BackendError, Deployment, NotReadyError, PerformerSpec
+from hourglass_executor.performers.kubernetes.access import AccessError, check_access
 from hourglass_executor.performers.kubernetes.resource import (
     LABEL_EXECUTOR,
     PLURAL,
@@ -208,6 +209,16 @@ class KubernetesBackend:
         watch = await self._watching(self._timeout)
         obj = watch.get(performer_id)
         return obj is not None and is_ready(obj)
+
+    async def check_access(self) -> None:
+        """BackendError unless the API server answers, serves Performers and lets these credentials
+        make the backend's calls in its namespace (`access.check_access`)."""
+        await self._connect()
+        assert self._api is not None
+        try:
+            await check_access(self._api, self._config, self._timeout)
+        except AccessError as error:
+            raise BackendError(str(error)) from None
 
     async def close(self) -> None:
         watch, self._watch = self._watch, None
