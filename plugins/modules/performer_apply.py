@@ -80,44 +80,15 @@ result:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
-    KUBE_ARGUMENT_SPEC,
-    caller,
-    module_client,
-)
-from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
-    CONCURRENT_CALLS,
-    STATES,
-    ObjectWriter,
-)
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
-    DEFAULT_FIELD_MANAGER,
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
+    APPLY_ARGUMENT_SPEC,
+    apply_objects,
 )
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "objects": {"type": "list", "elements": "dict", "required": True},
-            "state": {"type": "str", "choices": list(STATES), "default": "present"},
-            "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
-            "wait": {"type": "bool", "default": False},
-            "wait_timeout": {"type": "int", "default": 120},
-            **KUBE_ARGUMENT_SPEC,
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_CALLS)
-    writer = ObjectWriter(
-        caller(client), field_manager=params["field_manager"], check_mode=module.check_mode,
-        wait=params["wait"], wait_timeout=params["wait_timeout"],
-    )  # fmt: skip
-    results = writer.write(params["objects"], params["state"])
-    # The objects can be megabytes large (env values): report which they were, not what they held.
-    invocation = {"module_args": {**params, "objects": [r["object"] for r in results]}}
-    module.exit_json(changed=any(r["changed"] for r in results), result={"results": results},
-                     invocation=invocation)  # fmt: skip
+    module = AnsibleModule(argument_spec=APPLY_ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_json(**apply_objects(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

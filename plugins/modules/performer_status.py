@@ -105,59 +105,15 @@ results:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
-    KUBE_ARGUMENT_SPEC,
-    caller,
-    module_client,
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
+    STATUS_ARGUMENT_SPEC,
+    write_statuses,
 )
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
-    DEFAULT_CLUSTER_DOMAIN,
-    DEFAULT_FIELD_MANAGER,
-)
-from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
-    CONCURRENT_WRITES,
-    StatusWriter,
-    batch_keys,
-    write_results,
-)
-
-BATCH_SIZED = ("batch", "observed", "plan", "applied", "updated", "replaced", "deleted")
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "batch": {"type": "list", "elements": "dict", "required": True},
-            "observed": {"type": "dict", "default": {}},
-            "plan": {"type": "dict", "required": True},
-            "applied": {"type": "dict", "default": {}},
-            "updated": {"type": "dict", "default": {}},
-            "replaced": {"type": "dict", "default": {}},
-            "deleted": {"type": "dict", "default": {}},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
-            "cluster_domain": {"type": "str", "default": DEFAULT_CLUSTER_DOMAIN},
-            "unschedulable_timeout": {"type": "int", "default": 300},
-            "results_file": {"type": "path"},
-            **KUBE_ARGUMENT_SPEC,
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_WRITES)
-    writer = StatusWriter(
-        caller(client), plan=params["plan"], applied=params["applied"], updated=params["updated"],
-        replaced=params["replaced"], deleted=params["deleted"], observed=params["observed"],
-        state=params["state"], field_manager=params["field_manager"],
-        cluster_domain=params["cluster_domain"], check_mode=module.check_mode,
-        unschedulable_timeout=params["unschedulable_timeout"],
-    )  # fmt: skip
-    results = writer.write(params["batch"])
-    if params["results_file"]:
-        write_results(params["results_file"], results)
-    args = {k: v for k, v in params.items() if k not in BATCH_SIZED}
-    module.exit_json(changed=any(r["patched"] for r in results), results=results,
-                     invocation={"module_args": {**args, "batch": batch_keys(params["batch"])}})  # fmt: skip
+    module = AnsibleModule(argument_spec=STATUS_ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_json(**write_statuses(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A fake Kubernetes API server over plain HTTP on loopback, for unit tests of the executor's start-up
 checks (`performers/kubernetes/access.py`): API discovery of the Performer group, the two
 self-reviews (access: allowed for the verbs in `allowed`; who am I: `username`) and an empty list
-of Performers. Anything else is a 404. `kubeconfig(path)` writes a kubeconfig pointing at it."""
+of Performers. Anything else (any method) is a 404. `kubeconfig(path)` writes a kubeconfig pointing at it."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ class FakeKubeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _reply
+            do_GET = do_POST = do_DELETE = do_PATCH = do_PUT = _reply
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -1,0 +1,15 @@
+"""Action plugin of the performer_apply module: its work in the Ansible worker on a local connection
+(plugins/plugin_utils/in_process.py)."""
+
+from __future__ import annotations
+
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
+    APPLY_ARGUMENT_SPEC,
+    apply_objects,
+)
+from ansible_collections.hourglass.operator.plugins.plugin_utils.in_process import InProcessModuleAction
+
+
+class ActionModule(InProcessModuleAction):
+    argument_spec = APPLY_ARGUMENT_SPEC
+    work = staticmethod(apply_objects)

@@ -1,0 +1,38 @@
+"""The base of this collection's action plugins for its Kubernetes modules: on a local connection
+(the performer role always runs against localhost) the module's work runs inside the Ansible worker
+instead of in a new Python process, which would import Ansible's module support from the module's
+zip (compiled from source on every call) and pay its packaging and argument serialisation; with
+arguments validated by the module's own argument spec and the same result. On any other connection
+the module runs where the task says, as usual."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+
+class InProcessModuleAction(ActionBase):
+    """Set `argument_spec` and `work` (validated arguments, check mode -> the task's result)."""
+
+    argument_spec: ClassVar[dict[str, Any]]
+    work: ClassVar[Callable[[dict[str, Any], bool], dict[str, Any]]]
+    _supports_check_mode = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        if self._connection.transport.rsplit(".", 1)[-1] != "local":
+            result.update(self._execute_module(
+                module_name=self._task.resolved_action, module_args=self._task.args, task_vars=task_vars,
+            ))  # fmt: skip
+            return result
+        validation = ArgumentSpecValidator(self.argument_spec).validate(dict(self._task.args))
+        if validation.error_messages:
+            return {**result, "failed": True, "msg": "; ".join(validation.error_messages)}
+        try:
+            result.update(type(self).work(validation.validated_parameters, bool(self._task.check_mode)))
+        except Exception as error:  # what the module process would report as its failure
+            return {**result, "failed": True, "msg": f"{type(error).__name__}: {error}"}
+        return result
