@@ -1,7 +1,7 @@
 """`hourglass-operator run` fails a set-up mistake with one clear log line and no traceback: a
 kubeconfig that is missing or invalid (or none at all outside a pod), a port in use (naming the
 flag and the address); `--version` prints the version and the version is logged at start. (The
-CRD and permission checks need an API server: tests/cluster/test_operator_startup.py.)"""
+CRD and permission checks need an API server: tests/cluster/test_operator_startup_checks.py.)"""
 
 from __future__ import annotations
 
