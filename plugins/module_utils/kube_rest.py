@@ -41,7 +41,8 @@ def settings_of(configuration: Any) -> dict[str, Any] | None:
         "key_file": configuration.key_file,
         "verify": bool(configuration.verify_ssl),
         "server_name": getattr(configuration, "tls_server_name", None),
-        "authorization": configuration.get_api_key_with_prefix("authorization"),
+        # As the client sends it (a kubeconfig or service-account token is stored as BearerToken).
+        "authorization": (configuration.auth_settings().get("BearerToken") or {}).get("value"),
     }
 
 

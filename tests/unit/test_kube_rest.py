@@ -99,23 +99,29 @@ def test_a_connection_the_server_closed_is_reopened_once(server):
     assert [s["path"] for s in Recorder.seen][-1] == "/second"
 
 
-def test_the_loops_settings_are_its_clients_connection_and_are_private(tmp_path):
-    configuration = kubernetes.client.Configuration()
-    configuration.host = "https://api.example:6443"
-    configuration.ssl_ca_cert = "/ca.crt"
-    configuration.api_key = {"authorization": "Bearer t0"}
-    refreshed = []
-    configuration.refresh_api_key_hook = lambda c: refreshed.append(
-        c.api_key.update(authorization="Bearer t1")
-    )
-    settings = settings_of(configuration)
-    assert refreshed, "the token is refreshed (exec plugins, rotated service-account tokens)"
-    assert settings["host"] == "https://api.example:6443" and settings["ca_file"] == "/ca.crt"
-    assert settings["authorization"] == "Bearer t1" and settings["verify"] is True
+def test_the_loops_settings_carry_the_token_of_its_kubeconfig_and_are_private(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+        "clusters": [{"name": "k", "cluster": {"server": "https://api.example:6443"}}],
+        "users": [{"name": "u", "user": {"token": "sa-token"}}],
+    }))  # fmt: skip
+    settings = settings_of(hourglass_kube.api_client(str(kubeconfig)).configuration)
+    assert settings["host"] == "https://api.example:6443" and settings["verify"] is True
+    assert settings["authorization"] == "Bearer sa-token"  # what the client itself sends
     path = tmp_path / "connection.json"
     write_settings(str(path), settings)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert json.loads(path.read_text()) == settings
+
+
+def test_a_refreshed_token_is_handed_over_and_a_proxy_is_not():
+    configuration = kubernetes.client.Configuration()
+    configuration.host = "https://api.example:6443"
+    configuration.api_key = {"BearerToken": "Bearer t0"}
+    configuration.refresh_api_key_hook = lambda c: c.api_key.update(BearerToken="Bearer t1")
+    assert settings_of(configuration)["authorization"] == "Bearer t1"  # exec plugins, rotated SA tokens
     configuration.proxy = "http://proxy:3128"
     assert settings_of(configuration) is None  # not handed over: modules use the Kubernetes client
 
