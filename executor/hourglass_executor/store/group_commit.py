@@ -68,6 +68,7 @@ class GroupCommitWriter:
         self._closed = False
         self.commits = 0  # transactions committed (what a benchmark or a test may read)
         self.writes = 0  # writes in them
+        self.enqueued = 0  # writes handed to the writer so far (what a test synchronises on)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
@@ -99,6 +100,7 @@ class GroupCommitWriter:
             if self._closed:
                 raise WriterClosedError("the store is closed")
             self._queue.append(pending)
+            self.enqueued += 1
             self._wake.notify()
 
     def _serve(self) -> None:

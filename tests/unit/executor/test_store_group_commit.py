@@ -25,6 +25,7 @@ from hourglass_executor.store.sqlite import SqliteStore
 from tests.support.aggregator import TestAggregator, executor_signers
 from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
 from tests.support.local_backend import LocalBackend
+from tests.support.waiting import wait_for_async
 
 AVS = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 FINGERPRINT = b"\x07" * 32
@@ -113,7 +114,9 @@ def test_no_answer_before_its_commit_has_finished(tmp_path):
             writer.run_async(lambda c: c.execute("INSERT INTO items VALUES ('a')").rowcount)
         )
         await asyncio.to_thread(held.committing.wait, 30)  # the writer is inside COMMIT
-        for _ in range(10):  # let the loop run whatever is ready (an early answer would be)
+        # Not a timed wait: an early answer was posted to this loop before the writer entered COMMIT,
+        # so before the wake-up above; these yields only let the callbacks already queued run.
+        for _ in range(10):
             await asyncio.sleep(0)
         answered_early = write.done()
         held.release.set()
@@ -146,7 +149,7 @@ def test_answers_of_a_batch_resume_their_waiters_in_the_order_the_writes_were_qu
         blocker = asyncio.ensure_future(writer.run_async(lambda c: c.execute("SELECT 1").fetchall()))
         await asyncio.to_thread(held.committing.wait, 30)  # the writer is busy: the next batch forms
         claimants = [asyncio.ensure_future(claimant(index)) for index in range(8)]
-        await asyncio.sleep(0)  # a yield: all eight are queued, in this order
+        await wait_for_async(lambda: writer.enqueued == 9, what="the eight claims queued behind the blocker")
         held.release.set()
         await asyncio.gather(blocker, *claimants)
 
@@ -198,7 +201,7 @@ def test_close_commits_the_queued_writes_and_later_writes_name_the_file(tmp_path
 
     async def scenario() -> list[bool]:
         claims = [asyncio.ensure_future(store.claim_task_async(f"task-{i}", AVS)) for i in range(50)]
-        await asyncio.sleep(0)  # a yield, not a wait: every claim is now queued
+        await wait_for_async(lambda: store._writer.enqueued == 50, what="every claim queued")
         store.close()
         return await asyncio.gather(*claims)
 
@@ -218,11 +221,15 @@ def test_a_write_whose_waiter_was_cancelled_is_still_made(tmp_path):
     store = SqliteStore(tmp_path / "state.sqlite3")
 
     async def scenario() -> None:
+        gate = threading.Event()  # holds the writer inside an earlier write while the claim waits
+        blocker = asyncio.ensure_future(store._writer.run_async(lambda _: gate.wait(30)))
         claim = asyncio.ensure_future(store.claim_task_async("cancelled", AVS))
-        await asyncio.sleep(0)  # a yield: the claim is queued
+        await wait_for_async(lambda: store._writer.enqueued == 2, what="the claim queued behind the blocker")
         claim.cancel()
         with pytest.raises(asyncio.CancelledError):
             await claim
+        gate.set()
+        await blocker
 
     try:
         asyncio.run(scenario())
