@@ -80,8 +80,9 @@ def parser() -> argparse.ArgumentParser:
         "--batch-window",
         type=float,
         default=float(_env("BATCH_WINDOW", "0.25")),
-        help="seconds a batch smaller than --max-batch-size waits for more due keys, so that changes "
-        "arriving together share one ansible run (env BATCH_WINDOW)",
+        help="seconds a batch smaller than --max-batch-size waits for more due keys while another ansible "
+        "run is in progress, so that changes arriving together share one run; with no run in progress a "
+        "change starts at once (env BATCH_WINDOW)",
     )
     a(
         "--status-fast-path",
@@ -218,6 +219,7 @@ def _run(args: argparse.Namespace) -> int:
             connection=lambda: settings_of(api.configuration), warm=args.warm_ansible,
         )  # fmt: skip
         runners.append(runner)
+        threading.Thread(target=warm_up, args=(runner,), name=f"warm-up-{watch.kind}", daemon=True).start()
         status_sync = None
         if args.status_fast_path and watch.kind == "Performer":
             status_sync = StatusSync(api, group=watch.group, version=watch.version, plural=watch.plural)
@@ -245,6 +247,14 @@ def _run(args: argparse.Namespace) -> int:
     for runner in runners:
         runner.close()
     return exit_code
+
+
+def warm_up(runner: AnsibleBatchRunner) -> None:
+    """Warms the runner's Ansible while the operator starts; without it the first run does."""
+    try:
+        runner.warm_up()
+    except Exception as error:
+        log.warning("could not warm Ansible up before the first run", extra={"error": str(error)})
 
 
 def main(argv: list[str] | None = None) -> int:

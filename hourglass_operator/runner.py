@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
     CONNECTION_ENV,
     write_settings,
@@ -49,6 +50,16 @@ from hourglass_operator.runs import RunResult, read_results, summarize_events
 from hourglass_operator.warm_ansible import SOCKET_ENV
 
 RESULTS_VAR = "_hourglass_results_file"
+
+
+def collection_of(content_root: Path) -> list[str]:
+    """The collection the content root is (`namespace.name` of its galaxy.yml), if it is one: the warm
+    server preloads its plugins."""
+    try:
+        galaxy = yaml.safe_load((content_root / "galaxy.yml").read_text(encoding="utf-8"))
+        return [f"{galaxy['namespace']}.{galaxy['name']}"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        return []
 
 
 class AnsibleBatchRunner:
@@ -85,16 +96,37 @@ class AnsibleBatchRunner:
             if self._warm_server is None or self._warm_server.poll() is not None:
                 if not self._warm_socket:
                     self._warm_socket = str(Path(tempfile.mkdtemp(prefix="hourglass-warm-")) / "socket")
+                    # Without site (-S): the client starts for every run and needs only this package.
+                    package_parent = str(Path(__file__).resolve().parent.parent)
                     self._warm_client.write_text(
-                        f"#!{sys.executable}\nimport sys\n"
+                        f"#!{sys.executable} -S\nimport sys\n\nsys.path.insert(0, {package_parent!r})\n"
                         "from hourglass_operator.warm_ansible_client import main\n\nsys.exit(main())\n"
                     )
                     self._warm_client.chmod(0o755)
                 self._warm_server = subprocess.Popen(
-                    [sys.executable, "-m", "hourglass_operator.warm_ansible", self._warm_socket],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None,
+                    [sys.executable, "-m", "hourglass_operator.warm_ansible", self._warm_socket,
+                     *collection_of(self.content_root)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, text=True,
                 )  # fmt: skip
+                # A client that finds no socket runs cold: wait until the server listens (or died).
+                if self._warm_server.stdout:
+                    self._warm_server.stdout.readline()
+                    self._warm_server.stdout.close()
             return str(self._warm_client), self._warm_socket
+
+    def warm_up(self) -> None:
+        """With `warm`, starts the warm server and has it take the runs' configuration and preload, by
+        running an empty play the way every run goes (through ansible-runner), so that the first real
+        run is already forked from a warm Ansible."""
+        if not self.warm:
+            return
+        playbook = self.work_dir / "warm-up.yml"
+        playbook.write_text(
+            "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks: []\n"
+        )
+        result = self.run({}, role=None, playbook=playbook, cancel=threading.Event(), reconcile_id="warm-up")
+        if not result.ok:
+            raise RuntimeError(f"the warm-up run failed: {result.failure}")
 
     def close(self) -> None:
         """Stops the warm server, if one was started."""

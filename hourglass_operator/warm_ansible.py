@@ -7,8 +7,10 @@ hands its arguments, environment, working directory and standard streams to this
 socket and exits with the run's exit code. The server adopts the environment of its first request
 before importing Ansible (Ansible reads its configuration at import); a later request whose
 environment differs in anything but the per-run entries (PER_RUN) runs a cold ansible-playbook
-instead, so a warm run is always configured as a cold one would be. A child is killed, with every
-process it started, when its client goes away (ansible-runner cancelled the run).
+instead, so a warm run is always configured as a cold one would be. Once configured, the server also
+does the set-up every run would repeat identically (`preload`), so that the children inherit it. A
+child is killed, with every process it started, when its client goes away (ansible-runner cancelled
+the run).
 
 Wire format: the client sends a 4-byte big-endian length and that many bytes of JSON
 ({"argv", "env", "cwd"}), its descriptors 0, 1 and 2 riding on the first bytes (SCM_RIGHTS); the
@@ -18,6 +20,7 @@ server answers with one line of JSON, {"exit": <code>}.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -26,6 +29,8 @@ import socket
 import struct
 import sys
 import traceback
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,13 @@ PER_RUN = frozenset({
     "AWX_ISOLATED_DATA_DIR", "ANSIBLE_CACHE_PLUGIN_CONNECTION", "HOURGLASS_KUBE_CONNECTION", SOCKET_ENV,
 })  # fmt: skip
 HEADER = struct.Struct(">I")
+LISTENING = "listening"  # the line the server prints once it accepts clients
+# What a run's CLI says when it finds the collection loader that `preload` installed already there.
+FINDER_CONFIGURED = "AnsibleCollectionFinder has already been configured"
+# Plugin types of which a run loads every built-in plugin (listing them is how Ansible finds the
+# enabled ones) or may load any: loading them parses each one's documentation for its settings. Not
+# callbacks: ansible-runner's reads the run's artifact directory when it is imported.
+PRELOADED_PLUGIN_TYPES = ("action", "become", "connection", "filter", "shell", "test", "vars")
 
 
 def configuration_of(env: dict[str, str]) -> dict[str, str]:
@@ -57,8 +69,9 @@ def receive_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 
 class WarmAnsible:
-    def __init__(self, socket_path: str) -> None:
+    def __init__(self, socket_path: str, collections: Iterable[str] = ()) -> None:
         self.socket_path = socket_path
+        self.collections = tuple(collections)  # whose plugins `preload` imports
         self.adopted: dict[str, str] | None = None  # the configuration Ansible was imported with
         self.children: dict[int, socket.socket] = {}  # pid -> the connection of its client
         self.by_connection: dict[socket.socket, int] = {}
@@ -74,6 +87,10 @@ class WarmAnsible:
         from ansible import constants
 
         _ = constants.DEFAULT_LOCAL_TMP
+        try:
+            preload(self.collections)
+        except Exception as error:  # the runs then load what they need themselves, as a cold one does
+            print(f"warm ansible: preloading failed: {error!r}", file=sys.stderr, flush=True)
 
     def serve(self) -> None:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -82,6 +99,7 @@ class WarmAnsible:
         listener.bind(self.socket_path)
         os.chmod(self.socket_path, 0o600)
         listener.listen(64)
+        print(LISTENING, flush=True)  # to whoever started it: clients can connect now
         wake_read, wake_write = socket.socketpair()
         wake_read.setblocking(False)
         wake_write.setblocking(False)
@@ -140,6 +158,7 @@ class WarmAnsible:
                 executable = str(Path(sys.executable).with_name("ansible-playbook"))
                 os.execve(executable, [executable, *argv[1:]], request["env"])
             sys.argv = argv
+            warnings.filterwarnings("ignore", message=FINDER_CONFIGURED)
             from ansible.cli.playbook import PlaybookCLI
 
             try:
@@ -184,13 +203,38 @@ class WarmAnsible:
             self._forget(conn)
 
 
+def preload(collections: Iterable[str]) -> None:
+    """What every run would do the same way under the adopted configuration, done once here: the
+    collection loader (ansible-playbook has no option that changes it; importing ansible.builtin parses
+    its routing table, ~70 ms a run), the built-in plugins a run loads with their settings' definitions,
+    and the Python plugins and module utilities of `collections`. A run finds them loaded and loads
+    anything else itself."""
+    from ansible import constants
+    from ansible.plugins import loader
+
+    loader.init_plugin_loader([])
+    importlib.import_module("ansible_collections.ansible.builtin")
+    for plugin_type in PRELOADED_PLUGIN_TYPES:
+        list(getattr(loader, f"{plugin_type}_loader").all(class_only=True))  # a generator
+    for name in constants.INVENTORY_ENABLED:
+        loader.inventory_loader.get(name)
+    loader.strategy_loader.get(constants.DEFAULT_STRATEGY, class_only=True)
+    loader.cache_loader.get(constants.CACHE_PLUGIN, class_only=True)
+    for collection in collections:
+        package = importlib.import_module(f"ansible_collections.{collection}")
+        plugins = Path(next(iter(package.__path__))) / "plugins"
+        for source in sorted(plugins.glob("*/*.py")):
+            if source.parent.name != "modules" and source.stem != "__init__":
+                importlib.import_module(f"{package.__name__}.plugins.{source.parent.name}.{source.stem}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
-        print("usage: python -m hourglass_operator.warm_ansible SOCKET", file=sys.stderr)
+    if not args or any(arg.startswith("-") for arg in args):
+        print("usage: python -m hourglass_operator.warm_ansible SOCKET [COLLECTION...]", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    WarmAnsible(args[0]).serve()
+    WarmAnsible(args[0], args[1:]).serve()
     return 0
 
 

@@ -14,6 +14,7 @@ from hourglass_operator import runner
 from hourglass_operator.runner import RESULTS_VAR
 from hourglass_operator.runs import read_results, summarize_events
 from hourglass_operator.warm_ansible import SOCKET_ENV
+from tests.support.paths import REPO
 
 
 def line(name: str, **fields: object) -> str:
@@ -127,3 +128,48 @@ def test_a_warm_runner_runs_the_playbook_through_the_warm_client_and_stops_its_s
     assert server is not None and server.poll() is None
     batch_runner.close()
     assert server.poll() is not None and not socket_path.parent.exists()
+
+
+def test_warming_up_has_the_warm_server_import_ansible_with_an_empty_run_before_any_real_one(tmp_path: Path):
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", warm=True)
+    try:
+        batch_runner.warm_up()
+        server = batch_runner._warm_server
+        assert server is not None and server.poll() is None
+        # Imported with the runs' configuration: Ansible's YAML extension is loaded in the server itself.
+        assert "yaml/_yaml" in Path(f"/proc/{server.pid}/maps").read_text()
+        assert runner.collection_of(REPO) == ["hourglass.operator"]  # what it preloaded
+    finally:
+        batch_runner.close()
+
+
+def test_without_warm_ansible_warming_up_does_nothing(tmp_path: Path):
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work")
+    batch_runner.warm_up()
+    assert batch_runner._warm_server is None and not (tmp_path / "work" / "warm-up.yml").exists()
+
+
+def test_the_warm_server_listens_before_its_first_client_is_started(tmp_path: Path):
+    """Else the first run, finding no socket, would run cold (and a warm-up would warm nothing)."""
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", warm=True)
+    try:
+        _client, socket_path = batch_runner._warm_command()
+        assert Path(socket_path).is_socket()
+    finally:
+        batch_runner.close()
+
+
+def test_each_warm_run_reports_its_own_events(tmp_path: Path):
+    """ansible-runner's display callback takes the run's artifact directory when it is imported: one
+    preloaded by the warm server would write every later run's events where the first run's went."""
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", warm=True)
+    play = "---\n- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+    play += "    - ansible.builtin.fail:\n        msg: {}\n"
+    try:
+        for attempt in ("first", "second"):
+            playbook = tmp_path / f"{attempt}.yml"
+            playbook.write_text(play.format(f"the {attempt} run failed"))
+            result = batch_runner.run({}, role=None, playbook=playbook, cancel=threading.Event())
+            assert result.failure is not None and f"the {attempt} run failed" in result.failure
+    finally:
+        batch_runner.close()

@@ -1,10 +1,12 @@
 """The warm Ansible (hourglass_operator/warm_ansible.py and its client): real ansible-playbook runs
-forked from a real warm server, checked for what ansible-runner relies on: the exit code and output of
-the run, a configuration that differs from the one Ansible was imported with (a cold run then), a run
-whose client is killed (the run dies with it), and no server at all (a cold run)."""
+forked from a real warm server (preloading this collection, as the operator's does), checked for what
+ansible-runner relies on: the exit code and output of the run, a configuration that differs from the
+one Ansible was imported with (a cold run then), a run whose client is killed (the run dies with it),
+and no server at all (a cold run); and what the server preloads."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hourglass_operator.warm_ansible import SOCKET_ENV
+from hourglass_operator.warm_ansible import FINDER_CONFIGURED, SOCKET_ENV
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.unit
@@ -43,7 +45,8 @@ SERVERS: dict[str, int] = {}  # socket path -> process id
 @pytest.fixture
 def server(tmp_path):
     socket_path = str(tmp_path / "s")
-    process = subprocess.Popen([sys.executable, "-m", "hourglass_operator.warm_ansible", socket_path])
+    command = [sys.executable, "-m", "hourglass_operator.warm_ansible", socket_path, "hourglass.operator"]
+    process = subprocess.Popen(command)
     SERVERS[socket_path] = process.pid
     wait_for(lambda: os.path.exists(socket_path), what="the warm server's socket", timeout=30)
     yield socket_path
@@ -95,8 +98,33 @@ def finished(process: subprocess.Popen) -> tuple[int, str]:
 def test_a_warm_run_has_the_exit_code_and_output_of_the_playbook(tmp_path, server):
     code, output = finished(client(tmp_path, server, "-e", "greeting=warm-hello"))
     assert code == 0 and "warm-hello" in output
+    assert FINDER_CONFIGURED not in output  # the run's own loader set-up finds the preloaded one quietly
     code, output = finished(client(tmp_path, server, "-e", "fail=true"))
     assert code == 2 and "asked to fail" in output
+
+
+PRELOAD_CHECK = """
+import json
+import sys
+from ansible.plugins.loader import MODULE_CACHE
+from hourglass_operator.warm_ansible import preload
+
+preload(["hourglass.operator"])
+print(json.dumps(sorted(name for name, cached in MODULE_CACHE.items() if cached)))
+print("ansible_collections.hourglass.operator.plugins.action.performer_apply" in sys.modules)
+print("ansible_collections.hourglass.operator.plugins.filter.performer_render" in sys.modules)
+print("ansible_collections.hourglass.operator.plugins.modules.performer_apply" in sys.modules)
+"""
+
+
+def test_the_server_preloads_the_plugins_every_run_loads_and_the_collections_but_not_their_modules():
+    env = {**ENVIRONMENT, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
+    ran = subprocess.run([sys.executable, "-c", PRELOAD_CHECK], env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    cached, action, filter_, module = ran.stdout.splitlines()
+    loaded = {"ActionModule", "Connection", "InventoryModule", "StrategyModule"}
+    assert loaded <= set(json.loads(cached)) and "CallbackModule" not in cached
+    assert (action, filter_, module) == ("True", "True", "False")
 
 
 def test_a_run_configured_differently_from_the_warm_import_runs_cold_with_its_configuration(tmp_path, server):
