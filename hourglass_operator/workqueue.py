@@ -70,6 +70,7 @@ class WorkQueue:
         self._cond = threading.Condition()
         self._due: dict[str, _Pending] = {}
         self._processing: dict[str, float] = {}  # key -> when it was handed out
+        self._processing_full: set[str] = set()  # those of them handed out for a full reconcile
         self._dirty: dict[str, _Pending] = {}
         self._failures: dict[str, int] = {}
         self._shut_down = False
@@ -114,24 +115,29 @@ class WorkQueue:
     ) -> list[str]:
         """Up to `max_items` due keys needing a full reconcile (or, with `full=False`, only a status
         sync), earliest first; waits until one is due, or returns [] after `timeout` seconds or on
-        shut-down. With a `window`, a batch smaller than `max_items` waits until its earliest key
-        has been due for `window` seconds, so that changes arriving together share a batch. The
-        keys are processing until `done`."""
+        shut-down. With a `window`, while other keys are being fully reconciled, a batch smaller than
+        `max_items` waits until its earliest key has been due for `window` seconds, so that changes
+        arriving together share a batch; with none in progress it goes at once (a lone change is not
+        delayed, and those arriving during its run share the next batch). The keys are processing
+        until `done`."""
         deadline = None if timeout is None else self._clock() + timeout
         with self._cond:
             while not self._shut_down:
                 now = self._clock()
                 mine = [(p.due, key) for key, p in self._due.items() if p.full == full]
                 ready = sorted(entry for entry in mine if entry[0] <= now)
-                if ready and (len(ready) >= max_items or ready[0][0] + window <= now):
+                waiting = window if self._processing_full else 0.0
+                if ready and (len(ready) >= max_items or ready[0][0] + waiting <= now):
                     keys = [key for _, key in ready[:max_items]]
                     for due, key in ready[:max_items]:
                         del self._due[key]
                         self._processing[key] = now
                         self._observer.handed_out(now - due)
+                    if full:
+                        self._processing_full.update(keys)
                     return keys
                 earliest = min((due for due, _ in mine), default=now + 3600)
-                wait = (ready[0][0] + window if ready else earliest) - now
+                wait = (ready[0][0] + waiting if ready else earliest) - now
                 if deadline is not None:
                     if now >= deadline:
                         return []
@@ -142,6 +148,7 @@ class WorkQueue:
     def done(self, key: str) -> None:
         with self._cond:
             started = self._processing.pop(key, None)
+            self._processing_full.discard(key)
             if started is not None:
                 self._observer.finished(self._clock() - started)
             dirty = self._dirty.pop(key, None)

@@ -124,9 +124,22 @@ def test_a_status_worker_does_not_wake_up_for_full_keys():
     assert queue.get_batch(1, timeout=0, full=False) == ["ns/later"]
 
 
-def test_a_batch_window_lets_changes_arriving_together_share_a_batch():
+def test_with_no_reconcile_in_progress_a_lone_key_does_not_wait_for_the_window():
+    queue = WorkQueue(clock=ManualClock(1000.0))
+    queue.add("ns/a")
+    assert queue.get_batch(10, timeout=0, window=60) == ["ns/a"]
+    queue.add("ns/b", full=False)  # a status sync in progress is no reconcile in progress
+    assert queue.get_batch(10, timeout=0, full=False) == ["ns/b"]
+    queue.done("ns/a")
+    queue.add("ns/c")
+    assert queue.get_batch(10, timeout=0, window=60) == ["ns/c"]
+
+
+def test_while_a_reconcile_is_in_progress_a_batch_window_lets_changes_arriving_together_share_a_batch():
     clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
+    queue.add("ns/running")
+    assert queue.get_batch(10, timeout=0, window=0.5) == ["ns/running"]
     queue.add("ns/a")
     assert queue.get_batch(10, timeout=0, window=0.5) == []  # a lone key waits for company
     clock.now += 0.2
@@ -137,6 +150,8 @@ def test_a_batch_window_lets_changes_arriving_together_share_a_batch():
 
 def test_a_full_batch_does_not_wait_for_the_window():
     queue = WorkQueue()
+    queue.add("ns/running")
+    assert queue.get_batch(1, timeout=0) == ["ns/running"]
     queue.add("ns/a")
     queue.add("ns/b")
     assert queue.get_batch(2, timeout=0, window=60) == ["ns/a", "ns/b"]
