@@ -30,13 +30,27 @@ from ansible_collections.hourglass.operator.plugins.module_utils.status_writer i
 )
 
 APPLY_ARGUMENT_SPEC: dict[str, Any] = {
-    "objects": {"type": "list", "elements": "dict", "required": True},
+    "objects": {"type": "list", "elements": "dict"},
+    "plan": {"type": "dict"},
     "state": {"type": "str", "choices": list(STATES), "default": "present"},
     "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 120},
     **KUBE_ARGUMENT_SPEC,
 }
+
+# performer_apply takes either a list of objects in one state or a plan's four lists.
+APPLY_CONSTRAINTS: dict[str, Any] = {
+    "mutually_exclusive": [["objects", "plan"]],
+    "required_one_of": [["objects", "plan"]],
+}
+# A plan's lists (performer_plan filter), in the order they are written: (list, state, result key).
+PLAN_STEPS = (
+    ("apply", "present", "applied"),
+    ("restore", "updated", "updated"),
+    ("replace", "replaced", "replaced"),
+    ("delete", "absent", "deleted"),
+)
 
 STATUS_ARGUMENT_SPEC: dict[str, Any] = {
     "batch": {"type": "list", "elements": "dict", "required": True},
@@ -57,19 +71,29 @@ BATCH_SIZED = ("batch", "observed", "plan", "applied", "updated", "replaced", "d
 
 
 def apply_objects(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """performer_apply: writes the objects in the given state; the task's result."""
+    """performer_apply: writes the objects in the given state, or each list of a plan in its state;
+    the task's result."""
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_CALLS)
     writer = ObjectWriter(
         caller(client), field_manager=params["field_manager"], check_mode=check_mode,
         wait=params["wait"], wait_timeout=params["wait_timeout"],
     )  # fmt: skip
-    results = writer.write(params["objects"], params["state"])
+    if params["plan"] is None:
+        return _written(writer, params["objects"], params["state"])
+    steps = {key: _written(writer, params["plan"].get(name) or [], state) for name, state, key in PLAN_STEPS}
+    return {"changed": any(step["changed"] for step in steps.values()), **steps}
+
+
+def _written(writer: ObjectWriter, objects: list[dict[str, Any]], state: str) -> dict[str, Any]:
+    """What a call for `objects` in `state` registers (an empty list: what a skipped task registers)."""
+    if not objects:
+        return {"changed": False, "skipped": True, "skip_reason": "no objects"}
+    results = writer.write(objects, state)
     # The objects can be megabytes large (env values): report which they were, not what they held.
-    invocation = {"module_args": {**params, "objects": [r["object"] for r in results]}}
     return {
         "changed": any(r["changed"] for r in results),
         "result": {"results": results},
-        "invocation": invocation,
+        "invocation": {"module_args": {"state": state, "objects": [r["object"] for r in results]}},
     }
 
 

@@ -3,7 +3,8 @@
 and Services, the API calls of the list issued concurrently. The logic is
 module_utils/object_writer.py (unit-tested); this file declares the arguments and reports.
 
-The performer role hands it every Pod and Service of a batch in one call.
+The performer role hands it the plan of a batch (every Pod and Service to apply, restore, replace or
+delete) in one call.
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ description:
   - Writes a list of core/v1 Pods and Services with the API calls issued concurrently, and returns
     one result per object in the order given, in the shape M(kubernetes.core.k8s) returns for a
     list, so that one object's failure is reported without failing the others.
-  - The performer role uses it to write every Pod and Service of a batch of Performers in one call.
+  - The performer role uses it to write every Pod and Service of a batch of Performers in one call
+    (O(plan)).
 options:
   objects:
-    description: The objects (core/v1 Pods and Services with metadata.namespace).
+    description:
+      - The objects (core/v1 Pods and Services with metadata.namespace), written in O(state).
+      - Exactly one of O(objects) and O(plan) is required.
     type: list
     elements: dict
-    required: true
+  plan:
+    description:
+      - Instead of O(objects), the lists of a plan as the C(hourglass.operator.performer_plan)
+        filter returns it, written one after the other in one call, each in its state (O(state) is
+        not used) - C(apply) (V(present)), C(restore) (V(updated)), C(replace) (V(replaced)) and
+        C(delete) (V(absent), waited for with O(wait)). Missing or empty lists are skipped.
+    type: dict
   state:
     description:
       - V(present) applies, V(absent) deletes (a missing object counts as deleted).
@@ -33,6 +43,7 @@ options:
         and creates it when that cannot be done in place; a missing object is created. The result
         has C(recreated=true) when it was recreated.
     type: str
+      - Not used with O(plan).
     choices: [present, absent, replaced, updated]
     default: present
   field_manager:
@@ -60,6 +71,11 @@ EXAMPLES = r"""
          spec: {selector: {app: web}, ports: [{port: 80}]}}
   register: applied
 
+- name: Write a plan of the performer_plan filter (what to apply, restore, replace, delete)
+  hourglass.operator.performer_apply:
+    plan: "{{ rendered | hourglass.operator.performer_plan(observed, 'present') }}"
+  register: written  # written.applied, written.updated, written.replaced, written.deleted
+
 - name: Delete it and wait until it is gone
   hourglass.operator.performer_apply:
     objects:
@@ -69,25 +85,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+applied:
+  description: With O(plan), what a call with its C(apply) list returns (C(changed) and C(result)),
+    or C(skipped=true) when the list was empty; likewise C(updated) (C(restore)), C(replaced)
+    (C(replace)) and C(deleted) (C(delete)).
+  returned: with O(plan)
+  type: dict
 result:
   description: C(results), one entry per object in the order given, with C(object) (its kind,
     namespace and name) and C(result) (the object as the API server returned it, slimmed) or
     C(error.msg); C(pending) when an object deleted with O(wait) (or the old object of
     V(replaced)) was still there after O(wait_timeout), or one deleted without O(wait) is still
     terminating.
-  returned: always
+  returned: with O(objects)
   type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
     APPLY_ARGUMENT_SPEC,
+    APPLY_CONSTRAINTS,
     apply_objects,
 )
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=APPLY_ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=APPLY_ARGUMENT_SPEC, supports_check_mode=True, **APPLY_CONSTRAINTS)
     module.exit_json(**apply_objects(module.params, module.check_mode))
 
 

@@ -75,12 +75,12 @@ author: hourglass-operator maintainers
 """
 
 EXAMPLES = r"""
-# What the performer role does after applying a batch (see roles/performer/tasks/status.yml).
+# What the performer role does after applying a batch (roles/performer/tasks/status.yml).
 - name: Update the status of every Performer of the batch
   hourglass.operator.performer_status:
     batch: "{{ _performer_batch }}"
     plan: "{{ _performer_plan.performers }}"
-    applied: "{{ _performer_applied }}"
+    applied: "{{ _performer_written.applied }}"
     state: present
 """
 

@@ -15,9 +15,11 @@ from ansible.plugins.action import ActionBase
 
 
 class InProcessModuleAction(ActionBase):
-    """Set `argument_spec` and `work` (validated arguments, check mode -> the task's result)."""
+    """Set `argument_spec` (and its `argument_constraints`: mutually_exclusive, required_one_of…, as
+    AnsibleModule takes them) and `work` (validated arguments, check mode -> the task's result)."""
 
     argument_spec: ClassVar[dict[str, Any]]
+    argument_constraints: ClassVar[dict[str, Any]] = {}
     work: ClassVar[Callable[[dict[str, Any], bool], dict[str, Any]]]
     _supports_check_mode = True
 
@@ -28,7 +30,8 @@ class InProcessModuleAction(ActionBase):
                 module_name=self._task.resolved_action, module_args=self._task.args, task_vars=task_vars,
             ))  # fmt: skip
             return result
-        validation = ArgumentSpecValidator(self.argument_spec).validate(dict(self._task.args))
+        validator = ArgumentSpecValidator(self.argument_spec, **self.argument_constraints)
+        validation = validator.validate(dict(self._task.args))
         if validation.error_messages:
             return {**result, "failed": True, "msg": "; ".join(validation.error_messages)}
         try:

@@ -41,12 +41,30 @@ PLAY = """- hosts: localhost
 """
 
 
-def play(tmp_path: Path, server: FakeKubeServer, state: str = "absent") -> subprocess.CompletedProcess:
+PLAN_PLAY = """- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Write a plan
+      hourglass.operator.performer_apply: {args}
+      register: written
+    - name: Keep what was written
+      ansible.builtin.copy:
+        content: "{{{{ written | to_json }}}}"
+        dest: "{results}"
+        mode: "0600"
+"""
+
+
+def play(
+    tmp_path: Path, server: FakeKubeServer, state: str = "absent", playbook_text: str | None = None
+) -> subprocess.CompletedProcess:
     connection = tmp_path / "connection.json"
     write_settings(str(connection), {"host": server.url})
     playbook = tmp_path / "play.yml"
     playbook.write_text(
-        PLAY.format(objects=json.dumps([POD]), state=state, results=tmp_path / "results.json")
+        playbook_text
+        or PLAY.format(objects=json.dumps([POD]), state=state, results=tmp_path / "results.json")
     )
     env = {**os.environ, CONNECTION_ENV: str(connection), "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
            "ANSIBLE_LOCALHOST_WARNING": "false"}  # fmt: skip
@@ -75,6 +93,47 @@ def test_arguments_are_validated_by_the_modules_argument_spec(tmp_path):
         ran = play(tmp_path, server, state="vanished")
     assert ran.returncode == 2
     assert "value of state must be one of: present, absent, replaced, updated, got: vanished" in ran.stdout
+    assert server.requests == []
+
+
+def test_a_plan_is_written_list_by_list_in_order_each_result_under_its_own_key(tmp_path):
+    other = {**POD, "metadata": {"name": "performer-b", "namespace": "ns"}}
+    args = {"plan": {"apply": [POD], "restore": [], "delete": [other]}, "wait": False}
+    with FakeKubeServer() as server:
+        ran = play(
+            tmp_path,
+            server,
+            playbook_text=PLAN_PLAY.format(args=json.dumps(args), results=tmp_path / "results.json"),
+        )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert server.requests == [
+        ("PATCH", "/api/v1/namespaces/ns/pods/performer-a"),
+        ("DELETE", "/api/v1/namespaces/ns/pods/performer-b"),
+    ]
+    written = json.loads((tmp_path / "results.json").read_text())
+    [applied] = written["applied"]["result"]["results"]
+    assert applied["object"]["name"] == "performer-a" and "error" in applied  # the fake has no pods
+    [deleted] = written["deleted"]["result"]["results"]
+    assert deleted["object"]["name"] == "performer-b" and deleted["changed"] is False
+    assert written["updated"]["skipped"] and written["replaced"]["skipped"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"plan": {}, "objects": []}, "parameters are mutually exclusive: objects|plan"),
+        ({"state": "present"}, "one of the following is required: objects, plan"),
+    ],
+)
+def test_a_plan_or_objects_and_never_both(tmp_path, args, message):
+    with FakeKubeServer() as server:
+        ran = play(
+            tmp_path,
+            server,
+            playbook_text=PLAN_PLAY.format(args=json.dumps(args), results=tmp_path / "results.json"),
+        )
+    assert ran.returncode == 2
+    assert message in ran.stdout
     assert server.requests == []
 
 
