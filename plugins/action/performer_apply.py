@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
     APPLY_ARGUMENT_SPEC,
+    APPLY_BATCH_SIZED,
     APPLY_CONSTRAINTS,
     apply_objects,
 )
@@ -13,5 +14,6 @@ from ansible_collections.hourglass.operator.plugins.plugin_utils.in_process impo
 
 class ActionModule(InProcessModuleAction):
     argument_spec = APPLY_ARGUMENT_SPEC
+    batch_sized = APPLY_BATCH_SIZED
     argument_constraints = APPLY_CONSTRAINTS
     work = staticmethod(apply_objects)

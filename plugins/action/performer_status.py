@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
+    BATCH_SIZED,
     STATUS_ARGUMENT_SPEC,
     write_statuses,
 )
@@ -12,4 +13,5 @@ from ansible_collections.hourglass.operator.plugins.plugin_utils.in_process impo
 
 class ActionModule(InProcessModuleAction):
     argument_spec = STATUS_ARGUMENT_SPEC
+    batch_sized = BATCH_SIZED
     work = staticmethod(write_statuses)

@@ -67,7 +67,9 @@ STATUS_ARGUMENT_SPEC: dict[str, Any] = {
     "results_file": {"type": "path"},
     **KUBE_ARGUMENT_SPEC,
 }
+# The options that carry a batch (dicts and lists of dicts, without suboptions).
 BATCH_SIZED = ("batch", "observed", "plan", "applied", "updated", "replaced", "deleted")
+APPLY_BATCH_SIZED = ("objects", "plan")
 
 
 def apply_objects(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:

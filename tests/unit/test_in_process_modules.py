@@ -149,3 +149,39 @@ def test_on_another_connection_the_module_runs_where_the_task_says(monkeypatch):
     action._execute_module = lambda **options: executed.append(options) or {"changed": False, "ran": "module"}
     assert action.run(task_vars={}) == {"changed": False, "ran": "module"}
     assert executed[0]["module_name"] == "hourglass.operator.performer_apply"
+
+
+def local_action(monkeypatch, args: dict, work):
+    from ansible_collections.hourglass.operator.plugins.action.performer_apply import ActionModule
+
+    monkeypatch.setattr(ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+    monkeypatch.setattr(ActionModule, "work", staticmethod(work))
+    action = ActionModule.__new__(ActionModule)
+    action._connection = SimpleNamespace(transport="ansible.builtin.local")
+    action._task = SimpleNamespace(args=args, check_mode=False)
+    return action
+
+
+def test_batch_sized_arguments_reach_the_work_as_they_are_and_the_rest_validated(monkeypatch):
+    plan = {"apply": [POD], "delete": []}
+    seen = {}
+    action = local_action(monkeypatch, {"plan": plan, "wait_timeout": "7"}, lambda p, _: seen.update(p) or {})
+    assert action.run(task_vars={}) == {}
+    assert seen["plan"] is plan  # not a deep copy of the batch
+    assert seen["wait_timeout"] == 7 and seen["field_manager"] == "hourglass-operator"  # converted, defaults
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"objects": ["not an object"]}, "Elements value for option 'objects'"),
+        ({"objects": "performer-a"}, "Elements value for option 'objects'"),
+        ({"plan": ["a", "list"]}, "'plan' is of type"),
+    ],
+)
+def test_batch_sized_arguments_of_the_wrong_shape_are_still_refused_by_the_argument_spec(
+    monkeypatch, args, message
+):
+    action = local_action(monkeypatch, args, lambda p, _: pytest.fail("the work ran"))
+    result = action.run(task_vars={})
+    assert result["failed"] and message in result["msg"]
