@@ -217,6 +217,7 @@ def _run(args: argparse.Namespace) -> int:
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
             max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
             connection=lambda: settings_of(api.configuration), warm=args.warm_ansible,
+            batch_var=PerformerAdapter.items_var,
         )  # fmt: skip
         runners.append(runner)
         threading.Thread(target=warm_up, args=(runner,), name=f"warm-up-{watch.kind}", daemon=True).start()

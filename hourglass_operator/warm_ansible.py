@@ -46,8 +46,9 @@ LISTENING = "listening"  # the line the server prints once it accepts clients
 FINDER_CONFIGURED = "AnsibleCollectionFinder has already been configured"
 # Plugin types of which a run loads every built-in plugin (listing them is how Ansible finds the
 # enabled ones) or may load any: loading them parses each one's documentation for its settings. Not
-# callbacks: ansible-runner's reads the run's artifact directory when it is imported.
-PRELOADED_PLUGIN_TYPES = ("action", "become", "connection", "filter", "shell", "test", "vars")
+# callbacks (ansible-runner's reads the run's artifact directory when it is imported), nor vars plugins
+# (listing them leaves their loader looking primed to a run, which then finds no host_vars).
+PRELOADED_PLUGIN_TYPES = ("action", "become", "connection", "filter", "shell", "test")
 
 
 def configuration_of(env: dict[str, str]) -> dict[str, str]:

@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from hourglass_operator import runner
 from hourglass_operator.runner import RESULTS_VAR
 from hourglass_operator.runs import read_results, summarize_events
@@ -173,3 +175,23 @@ def test_each_warm_run_reports_its_own_events(tmp_path: Path):
             assert result.failure is not None and f"the {attempt} run failed" in result.failure
     finally:
         batch_runner.close()
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_the_batch_reaches_the_play_as_localhosts_host_vars_with_its_strings_never_templated(
+    tmp_path: Path, warm: bool
+):
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", batch_var="items", warm=warm)
+    kept = tmp_path / "kept.json"
+    playbook = tmp_path / "keep.yml"
+    playbook.write_text(
+        "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.copy:\n        content: \"{{ {'items': items, 'state': state} | to_json }}\"\n"
+        f"        dest: {kept}\n        mode: '0600'\n"
+    )
+    batch = [{"image": "{{ lookup('pipe', 'id') }}", "n": 1}]
+    result = batch_runner.run(
+        {"items": batch, "state": "present"}, role=None, playbook=playbook, cancel=threading.Event()
+    )
+    assert result.ok, result.failure
+    assert json.loads(kept.read_text()) == {"items": batch, "state": "present"}
