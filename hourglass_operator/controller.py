@@ -49,7 +49,7 @@ from hourglass_operator.changes import Need, child_change, custom_resource_chang
 from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
-from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, RunResult
+from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
 from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.unreported import Warnings
@@ -271,15 +271,17 @@ class Controller:
         if not keys:
             return keys
         started = time.monotonic()
+        released: set[str] = set()  # keys its runs settled and handed back while they went on
         try:
-            self._reconcile(keys)
+            self._reconcile(keys, released)
         except Exception:
             log.exception("batch failed unexpectedly", extra={"keys": keys})
             for key in keys:
                 self.queue.add_after_failure(key)
         finally:
             for key in keys:
-                self.queue.done(key)
+                if key not in released:
+                    self.queue.done(key)
             metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
         return keys
 
@@ -317,7 +319,7 @@ class Controller:
 
     # --- reconciling ----------------------------------------------------------------------------
 
-    def _reconcile(self, keys: list[str]) -> None:
+    def _reconcile(self, keys: list[str], released: set[str]) -> None:
         finalizer = self.watch.finalizer.name if self.watch.finalizer else None
         batch = sort_by_lifecycle(keys, lambda key: self._cr(key)[0], finalizer)
         for key in batch.gone:
@@ -333,9 +335,9 @@ class Controller:
                     else:
                         batch.present.append(updated)
         if batch.present:
-            self._run_batch(batch.present, PRESENT)
+            self._run_batch(batch.present, PRESENT, released)
         if batch.deleting:
-            self._run_batch(batch.deleting, ABSENT)
+            self._run_batch(batch.deleting, ABSENT, released)
 
     def _still_to_delete(self, deleting: list[Obj]) -> list[Obj]:
         """Of the deleted resources, those that need a finalizer run. One whose earlier run deleted the
@@ -364,7 +366,7 @@ class Controller:
         children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
         return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children)}
 
-    def _run_batch(self, crs: list[Obj], state: str) -> None:
+    def _run_batch(self, crs: list[Obj], state: str, released: set[str]) -> None:
         request = run_request(
             self.watch, state, [self._item(cr) for cr in crs],
             state_var=self.adapter.state_var, items_var=self.adapter.items_var,
@@ -376,7 +378,7 @@ class Controller:
         log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
         result = self.runner.run(
             request.extravars, role=request.role, playbook=request.playbook, cancel=self.cancel_runs,
-            reconcile_id=reconcile_id,
+            reconcile_id=reconcile_id, on_result=self._settle_early(crs, state, reconcile_id, released),
         )  # fmt: skip
         metrics.ANSIBLE_RUN_DURATION.observe(result.duration)
         metrics.BATCH_SIZE.observe(len(crs))
@@ -386,7 +388,25 @@ class Controller:
                 "ansible run failed: %s", result.failure, extra={"reconcile_id": reconcile_id, "keys": keys}
             )
         for cr in crs:
-            self._settle(cr, result, state)
+            if object_key(cr) not in released:
+                self._settle(cr, result, state)
+
+    def _settle_early(self, crs: list[Obj], state: str, reconcile_id: str, released: set[str]) -> OnResult:
+        """Settles each CR of a run as soon as the run reported it, and hands its key back to the queue
+        (adding it to `released`) while the run goes on: what is left of the run does not touch it, and
+        its pod turning Ready meanwhile (kept waiting as a status sync behind the run) is then written at
+        once. A CR's outcome depends only on its own entry when it has one: the same as after the run."""
+        by_key = {object_key(cr): cr for cr in crs}
+
+        def settle(key: str, entry: dict[str, Any]) -> None:
+            cr = by_key.get(key)
+            if cr is None:
+                return
+            self._settle(cr, RunResult(ok=True, per_cr={key: entry}, reconcile_id=reconcile_id), state)
+            released.add(key)
+            self.queue.done(key)
+
+        return settle
 
     def _settle(self, cr: Obj, result: RunResult, state: str) -> None:
         key = object_key(cr)

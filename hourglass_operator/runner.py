@@ -26,6 +26,7 @@ every module process importing the Kubernetes client (plugins/module_utils/kube_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -47,7 +48,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest impor
 )
 
 from hourglass_operator.extravars import dump_unsafe
-from hourglass_operator.runs import RunResult, read_results, summarize_events
+from hourglass_operator.runs import OnResult, ResultsTail, RunResult, read_results, summarize_events
 from hourglass_operator.warm_ansible import SOCKET_ENV
 
 RESULTS_VAR = "_hourglass_results_file"
@@ -186,6 +187,7 @@ class AnsibleBatchRunner:
         playbook: Path | None,
         cancel: threading.Event,
         reconcile_id: str | None = None,
+        on_result: OnResult | None = None,
     ) -> RunResult:
         reconcile_id = reconcile_id or uuid.uuid4().hex[:12]
         data_dir = self.work_dir / "runs" / reconcile_id
@@ -205,20 +207,21 @@ class AnsibleBatchRunner:
             client, envvars[SOCKET_ENV] = self._warm_command()
             command = {"binary": client, "cmdline": shlex.quote(playbook_path)}
         started = time.monotonic()
-        runner = ansible_runner.run(
-            private_data_dir=str(data_dir),
-            artifact_dir=str(self.work_dir / "artifacts"),
-            ident=reconcile_id,
-            **command,
-            inventory=inventory,
-            envvars=envvars,
-            quiet=True,
-            verbosity=self.verbosity,
-            rotate_artifacts=self.max_artifacts,
-            cancel_callback=cancel.is_set,
-            suppress_env_files=True,
-            only_failed_event_data=True,
-        )
+        with ResultsTail(results_file, on_result) if on_result else contextlib.nullcontext():
+            runner = ansible_runner.run(
+                private_data_dir=str(data_dir),
+                artifact_dir=str(self.work_dir / "artifacts"),
+                ident=reconcile_id,
+                **command,
+                inventory=inventory,
+                envvars=envvars,
+                quiet=True,
+                verbosity=self.verbosity,
+                rotate_artifacts=self.max_artifacts,
+                cancel_callback=cancel.is_set,
+                suppress_env_files=True,
+                only_failed_event_data=True,
+            )
         duration = time.monotonic() - started
         result = summarize_events(runner.status, runner.rc, runner.events)
         result.duration, result.reconcile_id = duration, reconcile_id

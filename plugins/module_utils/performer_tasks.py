@@ -24,9 +24,9 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
     CONCURRENT_WRITES,
+    ResultsFile,
     StatusWriter,
     batch_keys,
-    write_results,
 )
 
 APPLY_ARGUMENT_SPEC: dict[str, Any] = {
@@ -109,9 +109,11 @@ def write_statuses(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         cluster_domain=params["cluster_domain"], check_mode=check_mode,
         unschedulable_timeout=params["unschedulable_timeout"],
     )  # fmt: skip
-    results = writer.write(params["batch"])
     if params["results_file"]:
-        write_results(params["results_file"], results)
+        with ResultsFile(params["results_file"]) as results_file:
+            results = writer.write(params["batch"], on_result=results_file.append)
+    else:
+        results = writer.write(params["batch"])
     args = {k: v for k, v in params.items() if k not in BATCH_SIZED}
     invocation = {"module_args": {**args, "batch": batch_keys(params["batch"])}}
     return {"changed": any(r["patched"] for r in results), "results": results, "invocation": invocation}

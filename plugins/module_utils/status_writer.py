@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -68,11 +69,26 @@ def batch_keys(batch: list[Obj]) -> list[str]:
     return [f"{meta['namespace']}/{meta['name']}" for meta in metas]
 
 
-def write_results(path: str, results: list[Obj]) -> None:
-    """Appends `results` to `path`, one JSON object per line."""
-    lines = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in results)
-    with open(path, "a", encoding="utf-8") as stream:
-        stream.write(lines)
+class ResultsFile:
+    """The runner loop's results file, appended to one whole line per result as each is known: the loop
+    reads it while the run goes on and settles each Performer once its line is there."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ResultsFile:
+        self._stream = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+
+    def append(self, result: Obj) -> None:
+        line = json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:  # the results of a batch are written from several threads
+            self._stream.write(line)
+            self._stream.flush()
 
 
 def drift_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
@@ -124,11 +140,18 @@ class StatusWriter:
         self.now = now or contract.now()
         self.unschedulable_timeout = unschedulable_timeout
 
-    def write(self, batch: list[Obj]) -> list[Obj]:
+    def write(self, batch: list[Obj], on_result: Callable[[Obj], None] | None = None) -> list[Obj]:
         """One result per Performer of `batch`, in order (the API calls of a batch are independent:
-        they are issued concurrently)."""
+        they are issued concurrently); each also handed to `on_result` as soon as it is known."""
+
+        def reconcile(item: Obj) -> Obj:
+            result = self.reconcile_status(item)
+            if on_result:
+                on_result(result)
+            return result
+
         with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES) as pool:
-            return list(pool.map(self.reconcile_status, batch))
+            return list(pool.map(reconcile, batch))
 
     def reconcile_status(self, item: Obj) -> Obj:
         performer = item[CR_VAR]

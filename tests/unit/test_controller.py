@@ -41,7 +41,7 @@ class FakeRunner:
             for item in extravars["performers"]
         })  # fmt: skip
 
-    def run(self, extravars, *, role, playbook, cancel, reconcile_id=None) -> RunResult:
+    def run(self, extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None) -> RunResult:
         self.runs.append({"extravars": extravars, "role": role, "playbook": playbook})
         result = self.results(extravars)
         result.reconcile_id = reconcile_id
@@ -469,3 +469,24 @@ def test_an_unschedulable_pod_is_synced_again_when_it_would_stall(world):
     pending = world.controller.queue._due["ns/a"]
     assert (pending.full, pending.due - world.clock.now) == (False, 30.0)
     assert "ns/a" in world.controller._child_changes  # escalates when the sync has no baseline
+
+
+def test_a_resource_its_run_reported_is_settled_and_handed_back_while_the_run_goes_on(world):
+    world.add(performer("a"))
+    world.add(performer("b"))
+    during_the_run = {}
+
+    def run(extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None):
+        on_result("ns/a", {"phase": "Running", "ready": False, "baseline": {"a": 1}})
+        world.controller.queue.add("ns/a", full=False)  # its pod turned Ready: a status sync
+        during_the_run["status syncs"] = world.controller.queue.get_batch(10, timeout=0, full=False)
+        during_the_run["baseline"] = world.baselines.recorded.get("ns/a")
+        entries = {"ns/a": {"phase": "Running", "ready": False}, "ns/b": {"phase": "Running", "ready": True}}
+        return RunResult(ok=True, per_cr=entries, reconcile_id=reconcile_id)
+
+    world.runner.run = run
+    assert world.reconcile() == ["ns/a", "ns/b"]
+    assert during_the_run == {"status syncs": ["ns/a"], "baseline": {"a": 1}}
+    assert "ns/b" in world.baselines.recorded  # settled after the run
+    # a was handed back once: the status sync it was handed out for is still its to finish
+    assert world.controller.queue.processing() == 1 and "ns/a" in world.controller.queue._processing

@@ -14,7 +14,7 @@ import pytest
 
 from hourglass_operator import runner
 from hourglass_operator.runner import RESULTS_VAR
-from hourglass_operator.runs import read_results, summarize_events
+from hourglass_operator.runs import ResultsTail, read_results, summarize_events
 from hourglass_operator.warm_ansible import SOCKET_ENV
 from tests.support.paths import REPO
 
@@ -195,3 +195,22 @@ def test_the_batch_reaches_the_play_as_localhosts_host_vars_with_its_strings_nev
     )
     assert result.ok, result.failure
     assert json.loads(kept.read_text()) == {"items": batch, "state": "present"}
+
+
+def test_the_tail_hands_over_each_complete_line_once_while_the_run_goes_on(tmp_path: Path):
+    path = tmp_path / "results.jsonl"
+    reported: list[tuple[str, bool]] = []
+    got_a = threading.Event()
+
+    def on_result(key: str, entry: dict) -> None:
+        reported.append((key, entry["ready"]))
+        got_a.set()
+
+    with ResultsTail(path, on_result, interval=0.01), path.open("a", encoding="utf-8") as results:
+        results.write(line("a", ready=False))
+        results.write(line("b", ready=True)[:10])  # a line being written
+        results.flush()
+        assert got_a.wait(30)  # reported before the run (this block) ends
+        assert reported == [("ns/a", False)]
+        results.write(line("b", ready=True)[10:] + line("a", ready=True))
+    assert reported == [("ns/a", False), ("ns/b", True)]  # b once complete; a only once

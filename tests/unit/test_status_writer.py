@@ -6,12 +6,14 @@ and the baseline that hands the Performer to the status fast path."""
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import compute_status
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
+    ResultsFile,
     StatusWriter,
     batch_keys,
-    write_results,
 )
 
 from tests.support.fake_kube_api import FakeKubeApi
@@ -156,12 +158,26 @@ def test_a_finalizer_run_reports_whether_the_children_are_gone():
     assert result["children_gone"] is True
 
 
-def test_results_go_to_the_file_one_json_line_each_and_the_batch_is_reported_by_key(tmp_path):
-    results = writer(FakeKubeApi()).write([item(performer(), ready_pod(), live_service())])
+def test_results_go_to_the_file_one_json_line_each_as_each_is_known_and_the_batch_is_reported_by_key(
+    tmp_path,
+):
     path = tmp_path / "results.jsonl"
-    write_results(str(path), results)
-    write_results(str(path), results)
-    assert len(path.read_text().splitlines()) == 2
+    in_the_file_when_reported = []
+
+    def report(result: dict) -> None:
+        results_file.append(result)
+        names = [json.loads(line)["name"] for line in path.read_text().splitlines()]
+        in_the_file_when_reported.append(result["name"] in names)
+
+    with ResultsFile(str(path)) as results_file:
+        crs = [performer() for _ in range(3)]
+        for cr, name in zip(crs, "pqr", strict=True):
+            cr["metadata"]["name"] = name
+        batch = [item(cr, ready_pod(), live_service()) for cr in crs]
+        results = writer(FakeKubeApi()).write(batch, on_result=report)
+    assert in_the_file_when_reported == [True, True, True]  # each line is there as soon as its result
+    assert sorted(json.loads(line)["name"] for line in path.read_text().splitlines()) == ["p", "q", "r"]
+    assert [r["name"] for r in results] == ["p", "q", "r"]  # returned in the batch's order
     assert batch_keys([item(performer())]) == ["ns/p"]
 
 
