@@ -98,7 +98,10 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
             )
         )
         for case, seconds in (d.get("drift_repair_s") or {}).items():
-            table.append((f"  {case} p50 / max", f"{fmt(percentile(seconds, 0.5))} / {fmt(max(seconds))}"))
+            if seconds:  # none with --drift-rounds 0
+                table.append(
+                    (f"  {case} p50 / max", f"{fmt(percentile(seconds, 0.5))} / {fmt(max(seconds))}")
+                )
         table += costs("drift", d, "tampering")
     if "delete" in operator:
         delete = operator["delete"]
