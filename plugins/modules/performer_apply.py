@@ -42,8 +42,8 @@ options:
         (keeping its other labels and annotations and what the API server allocated), or deletes
         and creates it when that cannot be done in place; a missing object is created. The result
         has C(recreated=true) when it was recreated.
-    type: str
       - Not used with O(plan).
+    type: str
     choices: [present, absent, replaced, updated]
     default: present
   field_manager:
