@@ -19,15 +19,29 @@ def parse_label_value(labels: str, name: str) -> str:
     return ""
 
 
-def requests_by_verb(metrics_text: str) -> dict[str, float]:
-    """The counter summed by its `verb` label, from a Prometheus text exposition."""
+def requests_by_kind(metrics_text: str) -> dict[str, float]:
+    """The counter summed by request kind, `VERB resource[/subresource]` (`PATCH pods/status`; `VERB`
+    alone for non-resource paths), from a Prometheus text exposition."""
     totals: dict[str, float] = {}
     for line in metrics_text.splitlines():
         if not line.startswith(COUNTER + "{"):
             continue
         labels, _, value = line[len(COUNTER) + 1 :].rpartition("} ")
         verb = parse_label_value(labels, "verb") or "other"
-        totals[verb] = totals.get(verb, 0.0) + float(value.split()[0])
+        resource = parse_label_value(labels, "resource")
+        subresource = parse_label_value(labels, "subresource")
+        kind = f"{verb} {resource}/{subresource}" if subresource and resource else f"{verb} {resource}"
+        kind = kind.strip()
+        totals[kind] = totals.get(kind, 0.0) + float(value.split()[0])
+    return totals
+
+
+def by_verb(by_kind: dict[str, float]) -> dict[str, float]:
+    """`requests_by_kind`'s counts summed by verb."""
+    totals: dict[str, float] = {}
+    for kind, count in by_kind.items():
+        verb = kind.split(" ", 1)[0]
+        totals[verb] = totals.get(verb, 0.0) + count
     return totals
 
 
@@ -41,4 +55,4 @@ class RequestCounter:
         request = self._api.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])
         response = self._api.call_api(*request)
         response.read()
-        return requests_by_verb(response.data.decode())
+        return requests_by_kind(response.data.decode())

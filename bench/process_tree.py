@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.apiserver import by_verb
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROC = Path("/proc")
 
@@ -163,8 +165,9 @@ class TreeSampler:
 
 
 class PhaseMeter:
-    """Per phase of a benchmark: the tree's CPU seconds and peak RSS, the API server's request count,
-    and the load average at the start and at the end."""
+    """Per phase of a benchmark: the tree's CPU seconds and peak RSS, the API server's request count
+    (`api_requests` returns it by kind, `apiserver.requests_by_kind`), and the load average at the
+    start and at the end."""
 
     def __init__(self, sampler: TreeSampler | None, api_requests: Callable[[], dict[str, float]]) -> None:
         self.sampler, self.api_requests = sampler, api_requests
@@ -183,14 +186,21 @@ class PhaseMeter:
         """The phase's measures; per-object values for `objects` objects (Performers, or the floor's
         Pod+Service pairs)."""
         requests = self.api_requests()
-        delta = {verb: requests.get(verb, 0) - begun["requests"].get(verb, 0) for verb in requests}
-        delta = {verb: count for verb, count in delta.items() if count}
+        delta = {kind: requests.get(kind, 0) - begun["requests"].get(kind, 0) for kind in requests}
+        delta = {kind: count for kind, count in delta.items() if count}
         total = sum(delta.values())
         result = {
             "seconds": round(time.monotonic() - begun["at"], 2),
             "api_requests": total,
             "api_requests_per_object": round(total / objects, 2) if objects else float("nan"),
-            "api_requests_by_verb": dict(sorted(delta.items())),
+            "api_requests_by_verb": dict(sorted(by_verb(delta).items())),
+            # The most frequent kinds of request (`VERB resource/subresource`), per object.
+            "api_requests_per_object_by_kind": {
+                kind: round(count / objects, 2)
+                for kind, count in sorted(delta.items(), key=lambda item: -item[1])[:12]
+            }
+            if objects
+            else {},
             "load_average_1m_start_end": [round(begun["load"][0], 2), round(os.getloadavg()[0], 2)],
         }
         if self.sampler:

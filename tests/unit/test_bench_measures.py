@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench import charts, process_tree
-from bench.apiserver import requests_by_verb
+from bench.apiserver import by_verb, requests_by_kind
 from bench.operator_table import rows
 from bench.repeat import median_of
 from bench.watching import Watcher, pod_ready, wait_gone
@@ -88,18 +88,21 @@ def test_tree_pss_splits_the_pages_a_forked_child_shares() -> None:
         os.waitpid(child, 0)
 
 
-def test_requests_by_verb_sums_the_counter_and_ignores_other_metrics() -> None:
+def test_requests_by_kind_sums_the_counter_and_ignores_other_metrics() -> None:
     text = "\n".join(
         [
             "# TYPE apiserver_request_total counter",
             'apiserver_request_total{code="200",resource="pods",verb="GET",version="v1"} 7',
             'apiserver_request_total{code="404",resource="pods",verb="GET",version="v1"} 2',
             'apiserver_request_total{code="201",resource="performers",verb="POST",version="v1alpha1"} 5',
+            'apiserver_request_total{resource="pods",subresource="status",verb="PATCH",version="v1"} 3',
             'apiserver_request_total{code="200",subresource="/healthz",verb="",version=""} 1',
             'apiserver_request_duration_seconds_count{verb="GET"} 1000',
         ]
     )
-    assert requests_by_verb(text) == {"GET": 9.0, "POST": 5.0, "other": 1.0}
+    by_kind = requests_by_kind(text)
+    assert by_kind == {"GET pods": 9.0, "POST performers": 5.0, "PATCH pods/status": 3.0, "other": 1.0}
+    assert by_verb(by_kind) == {"GET": 9.0, "POST": 5.0, "PATCH": 3.0, "other": 1.0}
 
 
 def test_median_of_runs_takes_numbers_common_to_all_and_drops_the_rest() -> None:
