@@ -31,6 +31,11 @@ ANSIBLE_RUN_DURATION = Histogram(
     "hourglass_ansible_run_duration_seconds", "Duration of one ansible-runner run (one batch)",
     buckets=(0.5, 1, 2, 3, 5, 8, 13, 21, 34, 60, 120, 300),
 )  # fmt: skip
+ANSIBLE_RUNS_IN_PROGRESS = Gauge(
+    "hourglass_ansible_runs_in_progress",
+    "ansible-runner runs going on now (a run may outlast its batch's keys, which it hands back once their "
+    "status is written)",
+)
 BATCH_SIZE = Histogram(
     "hourglass_batch_size",
     "Custom resources per ansible run",

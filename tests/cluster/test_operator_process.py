@@ -146,6 +146,7 @@ def test_probes_and_metrics(custom, namespace, operators):
     for metric in (
         'hourglass_reconciles_total{result="success"}',
         "hourglass_ansible_run_duration_seconds_count",
+        "hourglass_ansible_runs_in_progress",
         "hourglass_batch_size_bucket",
         "hourglass_reconcile_duration_seconds",
         'workqueue_depth{name="performers"}',

@@ -43,9 +43,14 @@ class OperatorProcess(LoggedProcess):
         return 0.0
 
     def queue_idle(self) -> bool:
-        """Nothing queued and nothing being reconciled or synced."""
+        """Nothing queued, nothing being reconciled or synced, and no ansible run going on (a run hands
+        its keys back as soon as their status is written, before it ends and is counted)."""
         in_progress = self.metric('workqueue_longest_running_processor_seconds{name="performers"}')
-        return self.metric('workqueue_depth{name="performers"}') == 0 and in_progress == 0
+        return (
+            self.metric('workqueue_depth{name="performers"}') == 0
+            and in_progress == 0
+            and self.metric("hourglass_ansible_runs_in_progress") == 0
+        )
 
     def wait_ready(self, timeout: float = 30) -> None:
         self.wait_until(lambda: self.get("/readyz")[0] == 200, "the operator to be ready", timeout)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import kubernetes
 import pytest
+from prometheus_client import REGISTRY
 
 from hourglass_operator.controller import ABSENT_RETRY_SECONDS, Controller
 from hourglass_operator.performer_adapter import PerformerAdapter
@@ -490,3 +491,24 @@ def test_a_resource_its_run_reported_is_settled_and_handed_back_while_the_run_go
     assert "ns/b" in world.baselines.recorded  # settled after the run
     # a was handed back once: the status sync it was handed out for is still its to finish
     assert world.controller.queue.processing() == 1 and "ns/a" in world.controller.queue._processing
+
+
+def test_a_run_that_handed_back_all_its_keys_still_counts_as_in_progress_until_it_ends(world):
+    world.add(performer("a"))
+    seen = {}
+
+    def runs_in_progress() -> float | None:
+        return REGISTRY.get_sample_value("hourglass_ansible_runs_in_progress")
+
+    def run(extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None):
+        entry = {"phase": "Running", "ready": True}
+        on_result("ns/a", entry)
+        seen["processing"] = world.controller.queue.processing()
+        seen["runs in progress"] = runs_in_progress()
+        return RunResult(ok=True, per_cr={"ns/a": entry}, reconcile_id=reconcile_id)
+
+    world.runner.run = run
+    before = runs_in_progress()
+    assert world.reconcile() == ["ns/a"]
+    assert seen == {"processing": 0, "runs in progress": before + 1}
+    assert runs_in_progress() == before
