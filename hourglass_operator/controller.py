@@ -377,15 +377,15 @@ class Controller:
         keys = [object_key(cr) for cr in crs]
         log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
         # The run may go on after it handed every key back (the work queue is then idle): this gauge
-        # says it still runs.
+        # says it still runs, until it is counted.
         with metrics.ANSIBLE_RUNS_IN_PROGRESS.track_inprogress():
             result = self.runner.run(
                 request.extravars, role=request.role, playbook=request.playbook, cancel=self.cancel_runs,
                 reconcile_id=reconcile_id, on_result=self._settle_early(crs, state, reconcile_id, released),
             )  # fmt: skip
-        metrics.ANSIBLE_RUN_DURATION.observe(result.duration)
-        metrics.BATCH_SIZE.observe(len(crs))
-        metrics.MODULE_CALLS.inc(result.module_calls)
+            metrics.ANSIBLE_RUN_DURATION.observe(result.duration)
+            metrics.BATCH_SIZE.observe(len(crs))
+            metrics.MODULE_CALLS.inc(result.module_calls)
         if not result.ok:
             log.error(
                 "ansible run failed: %s", result.failure, extra={"reconcile_id": reconcile_id, "keys": keys}
