@@ -1,5 +1,6 @@
 """Group commits in the SQLite store: concurrent writes share commits, yet each returns only once
-it is committed, a failing write does not take its batch down, close commits what was queued, a
+it is committed, after a shared commit the writer waits its commit delay for more writes (a lone
+writer never waits), a failing write does not take its batch down, close commits what was queued, a
 process killed (SIGKILL) with writes in flight keeps every write it had reported done, and the task
 service on top still runs each task once."""
 
@@ -13,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -25,7 +27,7 @@ from hourglass_executor.store.sqlite import SqliteStore
 from tests.support.aggregator import TestAggregator, executor_signers
 from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
 from tests.support.local_backend import LocalBackend
-from tests.support.waiting import wait_for_async
+from tests.support.waiting import wait_for, wait_for_async
 
 AVS = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 FINGERPRINT = b"\x07" * 32
@@ -161,6 +163,61 @@ def test_answers_of_a_batch_resume_their_waiters_in_the_order_the_writes_were_qu
         writer.close()
         db.close()
     assert resumed == [(0, 1)] + [(index, 0) for index in range(1, 8)]
+
+
+class HeldSleep:
+    """The writer's sleep: records each delay and returns only when the test lets it go."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.sleeping = threading.Event()
+        self.wake = threading.Event()
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        self.sleeping.set()
+        self.wake.wait(30)
+
+
+def test_after_a_shared_commit_the_writer_waits_its_commit_delay_and_a_lone_writer_never_does(tmp_path):
+    db = sqlite3.connect(tmp_path / "held.sqlite3", isolation_level=None, check_same_thread=False)
+    db.execute("CREATE TABLE items (name TEXT PRIMARY KEY)")
+    held, sleep = HeldCommits(db), HeldSleep()
+    held.release.set()
+    writer = GroupCommitWriter(held, commit_delay=0.002, sleep=sleep)  # type: ignore[arg-type]
+
+    def insert(name: str):
+        return lambda connection: connection.execute("INSERT INTO items VALUES (?)", (name,)).rowcount
+
+    def queued(count: int) -> None:
+        wait_for(lambda: writer.enqueued == count, timeout=30, what=f"{count} writes queued")
+
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert (writer.run(insert("lone")), writer.run(insert("alone"))) == (1, 1)
+            assert (writer.commits, sleep.delays) == (2, [])  # one at a time: no waiting
+
+            held.release.clear()
+            first = pool.submit(writer.run, insert("a"))
+            assert held.committing.wait(30)  # the writer is busy: b and c queue up together
+            shared = [pool.submit(writer.run, insert(name)) for name in ("b", "c")]
+            queued(5)
+            held.release.set()
+            assert [f.result(30) for f in (first, *shared)] == [1, 1, 1]
+            assert (writer.commits, writer.writes, sleep.delays) == (4, 5, [])
+
+            late = pool.submit(writer.run, insert("d"))
+            assert sleep.sleeping.wait(30)  # b and c shared a commit: the writer waits for more
+            later = pool.submit(writer.run, insert("e"))
+            queued(7)
+            sleep.wake.set()
+            assert (late.result(30), later.result(30)) == (1, 1)
+            assert (writer.commits, writer.writes, sleep.delays) == (5, 7, [0.002])  # d and e together
+    finally:
+        held.release.set()
+        sleep.wake.set()
+        writer.close()
+        db.close()
 
 
 def test_a_failing_write_gets_its_error_and_the_rest_of_its_batch_commits(tmp_path):
