@@ -5,6 +5,7 @@ polls of the API server (which would inflate the request counts the benchmark re
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -39,19 +40,38 @@ class Watcher:
         version = None
         while not self._stop.is_set():
             watch = kubernetes.watch.Watch()
-            resume = {"resource_version": version} if version else {}
             try:
+                version = version or self._relist()
                 for event in watch.stream(
-                    self._list_fn, self._namespace, timeout_seconds=60, deserialize=False, **resume
-                ):
-                    if event["type"] in ("BOOKMARK", "ERROR"):
+                    self._list_fn, self._namespace, timeout_seconds=60, deserialize=False,
+                    resource_version=version,
+                ):  # fmt: skip
+                    if event["type"] == "ERROR":  # the version expired (410): list again
+                        version = None
+                        break
+                    if event["type"] == "BOOKMARK":
                         continue
                     version = self._record(event["type"], event["object"])
                     if self._stop.is_set():
                         return
-            except Exception:  # an expired version or a dropped connection: a fresh watch
+            except Exception:  # a dropped connection: list again, then watch
                 version = None
                 time.sleep(0.2)
+
+    def _relist(self) -> str:
+        """Lists what is there now and returns the list's resourceVersion to watch from. An object
+        known before that is not in the list was deleted while no watch ran (a watch of 1000 objects
+        being deleted can expire): it counts as gone now."""
+        response = self._list_fn(self._namespace, _preload_content=False)
+        listing = json.loads(response.data)
+        present = {item["metadata"]["name"] for item in listing["items"]}
+        now = time.monotonic()
+        for name in [name for name in self.objects if name not in present]:
+            self.gone[name] = now
+            del self.objects[name]
+        for item in listing["items"]:
+            self._record("ADDED", item)
+        return listing["metadata"]["resourceVersion"]
 
     def _record(self, kind: str, obj: dict) -> str:
         now = time.monotonic()

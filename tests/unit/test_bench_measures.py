@@ -7,11 +7,13 @@ of a run (bench/charts.py)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,37 @@ def test_watcher_times_each_incarnation_and_deletions() -> None:
     finally:
         watcher.stop()
         blocked.set()
+
+
+def test_watcher_lists_again_and_counts_what_went_unwatched_as_gone() -> None:
+    listing: dict = {"metadata": {"resourceVersion": "1"}, "items": []}
+    watching = threading.Event()
+    release = threading.Event()
+
+    def list_fn(namespace: str, **kwargs: object) -> object:
+        if kwargs.get("watch"):
+            watching.set()
+            release.wait(30)
+            raise ConnectionError("the watch dropped")
+        return types.SimpleNamespace(data=json.dumps(listing).encode())
+
+    def pod(name: str) -> dict:
+        return {"metadata": {"name": name, "uid": name, "resourceVersion": "2"}, "status": {}}
+
+    watcher = Watcher(list_fn, pod_ready, "ns")
+    try:
+        assert watching.wait(30)  # listed (nothing there), then watching
+        watcher._record("ADDED", pod("kept"))
+        watcher._record("ADDED", pod("went"))
+        listing = {"metadata": {"resourceVersion": "9"}, "items": [pod("kept")]}
+        before = time.monotonic()
+        assert watcher._relist() == "9"
+        assert watcher.gone.keys() == {"went"} and watcher.gone["went"] >= before
+        assert watcher.uid("kept") == "kept" and watcher.uid("went") is None
+        assert wait_gone([watcher], {"went"}, before, 1, "went") == watcher.gone["went"]
+    finally:
+        watcher.stop()
+        release.set()
 
 
 def test_operator_table_of_a_median_shows_what_the_median_dropped_as_absent() -> None:
