@@ -198,6 +198,7 @@ def test_after_a_shared_commit_the_writer_waits_its_commit_delay_and_a_lone_writ
             assert (writer.commits, sleep.delays) == (2, [])  # one at a time: no waiting
 
             held.release.clear()
+            held.committing.clear()  # set by the commits above: wait for a's own
             first = pool.submit(writer.run, insert("a"))
             assert held.committing.wait(30)  # the writer is busy: b and c queue up together
             shared = [pool.submit(writer.run, insert(name)) for name in ("b", "c")]
