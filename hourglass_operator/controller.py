@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -326,14 +327,12 @@ class Controller:
             self.queue.forget(key)
             self.awaiting_children.discard(key)
         batch.deleting = self._still_to_delete(batch.deleting)
-        if batch.needs_finalizer:  # one API call each: concurrently, a batch of new ones would wait on them
-            with ThreadPoolExecutor(CONCURRENT_API_CALLS) as pool:
-                finalized = pool.map(self._add_finalizer, batch.needs_finalizer)
-                for cr, updated in zip(batch.needs_finalizer, finalized, strict=True):
-                    if updated is None:
-                        self.queue.add_after_failure(object_key(cr))
-                    else:
-                        batch.present.append(updated)
+        finalized = self._concurrently(self._add_finalizer, batch.needs_finalizer)
+        for cr, updated in zip(batch.needs_finalizer, finalized, strict=True):
+            if updated is None:
+                self.queue.add_after_failure(object_key(cr))
+            else:
+                batch.present.append(updated)
         if batch.present:
             self._run_batch(batch.present, PRESENT, released)
         if batch.deleting:
@@ -343,7 +342,7 @@ class Controller:
         """Of the deleted resources, those that need a finalizer run. One whose earlier run deleted the
         children needs none: its finalizer is released once the informers see no child left, and
         while they are still terminating it only waits (their deletion events requeue it)."""
-        to_run = []
+        to_run, released = [], []
         for cr in deleting:
             key = object_key(cr)
             if key not in self.awaiting_children:
@@ -353,13 +352,23 @@ class Controller:
             children = [self._child(kind, meta["namespace"], meta["name"]) for kind in self.children]
             left = [child for child in children if child is not None]
             if not left:
-                self._remove_finalizer(cr)
+                released.append(cr)
             elif all(child["metadata"].get("deletionTimestamp") for child in left):
                 self.queue.add(key, ABSENT_RETRY_SECONDS)  # the safety net, as after the run
             else:  # a child that is not being deleted (created again meanwhile): run again
                 self.awaiting_children.discard(key)
                 to_run.append(cr)
+        self._concurrently(self._remove_finalizer, released)
         return to_run
+
+    @staticmethod
+    def _concurrently(call: Callable[[Obj], object], crs: list[Obj]) -> list[object]:
+        """`call` for each of `crs`, one API call each: concurrently, or a batch of 100 would take
+        seconds (and hold its worker meanwhile)."""
+        if len(crs) <= 1:
+            return [call(cr) for cr in crs]
+        with ThreadPoolExecutor(min(CONCURRENT_API_CALLS, len(crs))) as pool:
+            return list(pool.map(call, crs))
 
     def _item(self, cr: Obj) -> dict[str, Any]:
         meta = cr["metadata"]

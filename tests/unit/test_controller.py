@@ -351,6 +351,33 @@ def test_the_loop_waits_for_deleted_children_on_its_informers_not_with_another_r
     assert world.controller.awaiting_children == set()
 
 
+def test_the_finalizers_of_a_batch_whose_children_went_are_released_concurrently(world):
+    """One API call each, all at once: one after the other, 100 took 2.5 s and held the worker."""
+    names = ["a", "b", "c"]
+    for name in names:
+        world.add(performer(name, deleting=True))
+    world.runner.results = lambda extravars: RunResult(ok=True, per_cr={
+        f"ns/{item['ansible_operator_meta']['name']}": {"children_gone": False}
+        for item in extravars["performers"]
+    })  # fmt: skip
+    world.reconcile()
+    assert world.controller.awaiting_children == {"ns/a", "ns/b", "ns/c"}
+
+    together = threading.Barrier(len(names), timeout=30)  # every patch waits until all are under way
+    patch = world.api.patch_namespaced_custom_object
+
+    def patch_when_all_are_patching(*args, **options):
+        together.wait()
+        return patch(*args, **options)
+
+    world.api.patch_namespaced_custom_object = patch_when_all_are_patching
+    for name in names:
+        world.controller.queue.add(f"ns/{name}")  # their children's deletion events
+    world.reconcile()
+    assert sorted(world.api.patches) == [("ns/a", []), ("ns/b", []), ("ns/c", [])]
+    assert len(world.runner.runs) == 1 and world.controller.awaiting_children == set()
+
+
 def test_a_child_created_again_after_the_finalizer_run_gets_another_run(world):
     world.add(performer("a", deleting=True))
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
