@@ -25,8 +25,9 @@ Each run, each phase in a fresh namespace:
    -> new pod, sequentially; p50/p95 of each.
 Per phase: CPU seconds and peak RSS of the operator's whole process tree (the operator and every
 ansible-playbook and module process it started, bench/process_tree.py), API requests (the delta of
-the API server's apiserver_request_total, bench/apiserver.py) in total and per object, and the load
-average at the start and the end (the machine may be shared). Also ansible runs, module calls and
+the API server's apiserver_request_total, bench/apiserver.py) in total and per object, the CPU
+seconds of a control plane running on this machine by component, and the load average at the start
+and the end (the machine may be shared). Also ansible runs, module calls and
 status patches made without ansible (from the operator's /metrics).
 
 --repeat N (default 2) runs all of it N times; the table shows the median of the runs. Written to

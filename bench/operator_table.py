@@ -38,6 +38,16 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
                     f" / {fmt(phase.get('tree_peak_pss_mb'), 'MB', digits=0)}",
                 )
             )
+        if "control_plane_cpu_s" in phase:
+            used = phase["control_plane_cpu_s"]
+            per_object = fmt(phase.get("control_plane_cpu_ms_per_object"), "ms", digits=1)
+            components = ", ".join(f"{component} {seconds:.1f}" for component, seconds in used.items())
+            lines.append(
+                (
+                    f"  {label}: control plane CPU (per {per}), by component",
+                    f"{fmt(sum(used.values()))} ({per_object}): {components}",
+                )
+            )
         lines.append(
             (
                 f"  {label}: API requests (per {per})",

@@ -38,14 +38,16 @@ class Stat:
     pid: int
     ppid: int
     cpu_ticks: int  # utime + stime + cutime + cstime
+    name: str = ""  # the command's name, as /proc shows it (at most 15 characters)
 
 
 def parse_stat(text: str) -> Stat:
     """Parses /proc/<pid>/stat (the command in parentheses may itself hold spaces and parentheses)."""
     pid, rest = text.split(" (", 1)
-    fields = rest.rsplit(")", 1)[1].split()
+    name, after = rest.rsplit(")", 1)
+    fields = after.split()
     # fields[0] is field 3 (state): ppid is field 4, utime..cstime fields 14..17.
-    return Stat(int(pid), int(fields[1]), sum(int(f) for f in fields[11:15]))
+    return Stat(int(pid), int(fields[1]), sum(int(f) for f in fields[11:15]), name)
 
 
 def read_stats(proc: Path = PROC) -> dict[int, Stat]:
@@ -80,6 +82,28 @@ def tree_cpu_seconds(root: int, proc: Path = PROC) -> float:
     """CPU seconds used so far by `root` and every process it started, exited or not."""
     stats = read_stats(proc)
     return sum(stats[pid].cpu_ticks for pid in tree(root, stats)) / CLOCK_TICKS
+
+
+# The local control plane's processes by the name /proc gives them, and what the benchmark calls them.
+CONTROL_PLANE = {
+    "kube-apiserver": "apiserver",
+    "etcd": "etcd",
+    "kube-controller": "controller-manager",
+    "kube-scheduler": "scheduler",
+    "kwok-controller": "kwok",
+}
+
+
+def control_plane_cpu_seconds(proc: Path = PROC) -> dict[str, float]:
+    """CPU seconds used so far by each component of a control plane running on this machine (none
+    when the cluster runs elsewhere): on a machine it shares with the operator, its CPU is what an
+    operator's API requests cost beyond the operator's own."""
+    used: dict[str, float] = {}
+    for stat in read_stats(proc).values():
+        component = CONTROL_PLANE.get(stat.name)
+        if component:
+            used[component] = used.get(component, 0.0) + stat.cpu_ticks / CLOCK_TICKS
+    return used
 
 
 def status_kb(pid: int, field: str, proc: Path = PROC) -> int:
@@ -177,6 +201,7 @@ class PhaseMeter:
             self.sampler.take_peaks()
         return {
             "cpu": tree_cpu_seconds(self.sampler.root) if self.sampler else 0.0,
+            "control_plane_cpu": control_plane_cpu_seconds(),
             "requests": self.api_requests(),
             "load": os.getloadavg(),
             "at": time.monotonic(),
@@ -203,6 +228,12 @@ class PhaseMeter:
             else {},
             "load_average_1m_start_end": [round(begun["load"][0], 2), round(os.getloadavg()[0], 2)],
         }
+        control_plane = control_plane_cpu_seconds()
+        if control_plane:
+            used = {c: round(s - begun["control_plane_cpu"].get(c, 0.0), 2) for c, s in control_plane.items()}
+            result["control_plane_cpu_s"] = dict(sorted(used.items(), key=lambda item: -item[1]))
+            per_object = sum(used.values()) * 1000 / objects if objects else float("nan")
+            result["control_plane_cpu_ms_per_object"] = round(per_object, 1)
         if self.sampler:
             cpu = tree_cpu_seconds(self.sampler.root) - begun["cpu"]
             rss, pss = self.sampler.take_peaks()

@@ -37,7 +37,27 @@ sys.stdin.read()
 def test_parse_stat_reads_a_command_with_spaces_and_parentheses() -> None:
     fields = " ".join(["S", "42", *["0"] * 9, "100", "20", "3", "4", *["0"] * 30])
     stat = process_tree.parse_stat(f"77 (a (b) c) {fields}")
-    assert (stat.pid, stat.ppid, stat.cpu_ticks) == (77, 42, 127)
+    assert (stat.pid, stat.ppid, stat.cpu_ticks, stat.name) == (77, 42, 127, "a (b) c")
+
+
+def test_control_plane_cpu_is_summed_by_component_from_the_processes_names(tmp_path) -> None:
+    ticks = process_tree.CLOCK_TICKS
+
+    def process(pid: int, name: str, utime: int, stime: int) -> None:
+        fields = " ".join(["S", "1", *["0"] * 9, str(utime), str(stime), "0", "0", *["0"] * 30])
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} ({name}) {fields}")
+
+    process(10, "kube-apiserver", 3 * ticks, ticks)
+    process(11, "etcd", ticks, 0)
+    process(12, "kube-controller", 0, ticks)  # kube-controller-manager, cut to 15 characters
+    process(13, "etcd", ticks, ticks)  # a second one (another cluster on this machine) adds up
+    process(14, "python3", 50 * ticks, 0)  # not the control plane
+    (tmp_path / "self").mkdir()
+    assert process_tree.control_plane_cpu_seconds(tmp_path) == {
+        "apiserver": 4.0, "etcd": 3.0, "controller-manager": 1.0,
+    }  # fmt: skip
+    assert process_tree.control_plane_cpu_seconds(tmp_path / "self") == {}  # a cluster elsewhere
 
 
 def test_tree_lists_descendants_and_nothing_else() -> None:
@@ -218,4 +238,21 @@ def test_operator_table_of_a_median_shows_what_the_median_dropped_as_absent() ->
     drift_costs = table["  drift: CPU whole tree (per tampering) / peak RSS / PSS whole tree"]
     assert drift_costs == "4.00 s (-) / - / -"
     assert "  status-forged p50 / max" not in table  # the per-case lists are per run only
+    assert "  drift: control plane CPU (per tampering), by component" not in table  # none was measured
     assert "  drift: load average 1 min, start -> end" not in table
+
+
+def test_operator_table_shows_the_control_plane_cpu_of_a_phase_by_component() -> None:
+    create = {
+        "all_ready_s": 4.0,
+        "api_requests": 1600,
+        "api_requests_per_object": 8.0,
+        "control_plane_cpu_s": {"apiserver": 4.5, "etcd": 1.4, "kwok": 0.6},
+        "control_plane_cpu_ms_per_object": 32.5,
+    }
+    result = {"floor": {"create": create, "delete": {"all_gone_s": 3.0}}}
+    table = dict(rows(result, argparse.Namespace(count=200)))
+    assert table["  create: control plane CPU (per pair), by component"] == (
+        "6.50 s (32.5 ms): apiserver 4.5, etcd 1.4, kwok 0.6"
+    )
+    assert "  delete: control plane CPU (per pair), by component" not in table
