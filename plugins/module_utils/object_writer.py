@@ -68,6 +68,19 @@ def slim(obj: Obj | None) -> Obj:
     return kept
 
 
+def as_registered(results: list[Obj], state: str) -> Obj:
+    """What a task writing objects in `state` registers for their `results` (none: what a skipped
+    task registers)."""
+    if not results:
+        return {"changed": False, "skipped": True, "skip_reason": "no objects"}
+    # The objects can be megabytes large (env values): report which they were, not what they held.
+    return {
+        "changed": any(r["changed"] for r in results),
+        "result": {"results": results},
+        "invocation": {"module_args": {"state": state, "objects": [r["object"] for r in results]}},
+    }
+
+
 def service_needs_recreate(live: Obj) -> bool:
     """A headless Service (clusterIP None) cannot get a cluster IP in place: it must be recreated."""
     return live.get("kind", "Service") == "Service" and (live.get("spec") or {}).get("clusterIP") == "None"
@@ -106,21 +119,24 @@ class ObjectWriter:
 
     def write(self, objects: list[Obj], state: str) -> list[Obj]:
         """One result per object, in order; each has `object` (kind, namespace, name) and `changed`."""
+        self._action(state)  # an unknown state fails the call, not each object
+        with ThreadPoolExecutor(max_workers=CONCURRENT_CALLS) as pool:
+            return list(pool.map(lambda obj: self.write_one(obj, state), objects))
+
+    def write_one(self, obj: Obj, state: str) -> Obj:
+        """The result of writing one object in `state`: an error is reported in it, never raised."""
+        try:
+            return {**self._action(state)(obj), "object": identity(obj)}
+        except Exception as error:  # one bad object must not fail the batch
+            return {"changed": False, "error": {"msg": str(error)}, "object": identity(obj)}
+
+    def _action(self, state: str) -> Callable[[Obj], Obj]:
         if state not in STATES:
             raise ValueError(f"state: {state!r} is not one of {', '.join(STATES)}")
-        action = {"present": self.apply, "absent": self.delete, "replaced": self.replace,
-                  "updated": self.update}[state]  # fmt: skip
         if self.check_mode and state in ("replaced", "updated"):
-            action = self.apply  # a dry run cannot wait for a deletion that did not happen
-
-        def guarded(obj: Obj) -> Obj:
-            try:
-                return {**action(obj), "object": identity(obj)}
-            except Exception as error:  # one bad object must not fail the batch
-                return {"changed": False, "error": {"msg": str(error)}, "object": identity(obj)}
-
-        with ThreadPoolExecutor(max_workers=CONCURRENT_CALLS) as pool:
-            return list(pool.map(guarded, objects))
+            return self.apply  # a dry run cannot wait for a deletion that did not happen
+        return {"present": self.apply, "absent": self.delete, "replaced": self.replace,
+                "updated": self.update}[state]  # fmt: skip
 
     def apply(self, obj: Obj) -> Obj:
         query = [("fieldManager", self.field_manager), ("force", "true")]

@@ -1,4 +1,4 @@
-"""What the collection's two Kubernetes modules do with their validated arguments: their argument
+"""What the collection's Kubernetes modules do with their validated arguments: their argument
 specs and the call that returns the task's result. Shared by the modules (`plugins/modules`, a
 process per call, wherever the task runs) and by their action plugins (`plugins/action`), which run
 the same call inside the Ansible worker when the task's connection is local — as every run of the
@@ -6,7 +6,8 @@ performer role is — sparing a Python process, its imports and the module's pac
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
     KUBE_ARGUMENT_SPEC,
@@ -17,10 +18,16 @@ from ansible_collections.hourglass.operator.plugins.module_utils.object_writer i
     CONCURRENT_CALLS,
     STATES,
     ObjectWriter,
+    as_registered,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
     DEFAULT_CLUSTER_DOMAIN,
     DEFAULT_FIELD_MANAGER,
+)
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_reconciler import (
+    CONCURRENT_PERFORMERS,
+    PLAN_STEPS,
+    Reconciler,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
     CONCURRENT_WRITES,
@@ -28,6 +35,8 @@ from ansible_collections.hourglass.operator.plugins.module_utils.status_writer i
     StatusWriter,
     batch_keys,
 )
+
+T = TypeVar("T")
 
 APPLY_ARGUMENT_SPEC: dict[str, Any] = {
     "objects": {"type": "list", "elements": "dict"},
@@ -44,22 +53,11 @@ APPLY_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["objects", "plan"]],
     "required_one_of": [["objects", "plan"]],
 }
-# A plan's lists (performer_plan filter), in the order they are written: (list, state, result key).
-PLAN_STEPS = (
-    ("apply", "present", "applied"),
-    ("restore", "updated", "updated"),
-    ("replace", "replaced", "replaced"),
-    ("delete", "absent", "deleted"),
-)
-
-STATUS_ARGUMENT_SPEC: dict[str, Any] = {
+# What performer_status and performer_reconcile both take: the batch and how to write its statuses.
+_STATUS_OPTIONS: dict[str, Any] = {
     "batch": {"type": "list", "elements": "dict", "required": True},
     "observed": {"type": "dict", "default": {}},
     "plan": {"type": "dict", "required": True},
-    "applied": {"type": "dict", "default": {}},
-    "updated": {"type": "dict", "default": {}},
-    "replaced": {"type": "dict", "default": {}},
-    "deleted": {"type": "dict", "default": {}},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
     "cluster_domain": {"type": "str", "default": DEFAULT_CLUSTER_DOMAIN},
@@ -67,9 +65,22 @@ STATUS_ARGUMENT_SPEC: dict[str, Any] = {
     "results_file": {"type": "path"},
     **KUBE_ARGUMENT_SPEC,
 }
+STATUS_ARGUMENT_SPEC: dict[str, Any] = {
+    **_STATUS_OPTIONS,
+    "applied": {"type": "dict", "default": {}},
+    "updated": {"type": "dict", "default": {}},
+    "replaced": {"type": "dict", "default": {}},
+    "deleted": {"type": "dict", "default": {}},
+}
+RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
+    **_STATUS_OPTIONS,
+    "wait": {"type": "bool", "default": False},
+    "wait_timeout": {"type": "int", "default": 120},
+}
 # The options that carry a batch (dicts and lists of dicts, without suboptions).
 BATCH_SIZED = ("batch", "observed", "plan", "applied", "updated", "replaced", "deleted")
 APPLY_BATCH_SIZED = ("objects", "plan")
+RECONCILE_BATCH_SIZED = ("batch", "observed", "plan")
 
 
 def apply_objects(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
@@ -88,32 +99,63 @@ def apply_objects(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
 
 def _written(writer: ObjectWriter, objects: list[dict[str, Any]], state: str) -> dict[str, Any]:
     """What a call for `objects` in `state` registers (an empty list: what a skipped task registers)."""
-    if not objects:
-        return {"changed": False, "skipped": True, "skip_reason": "no objects"}
-    results = writer.write(objects, state)
-    # The objects can be megabytes large (env values): report which they were, not what they held.
-    return {
-        "changed": any(r["changed"] for r in results),
-        "result": {"results": results},
-        "invocation": {"module_args": {"state": state, "objects": [r["object"] for r in results]}},
-    }
+    return as_registered(writer.write(objects, state) if objects else [], state)
 
 
 def write_statuses(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """performer_status: writes the status of every Performer of the batch; the task's result."""
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_WRITES)
-    writer = StatusWriter(
-        caller(client), plan=params["plan"], applied=params["applied"], updated=params["updated"],
-        replaced=params["replaced"], deleted=params["deleted"], observed=params["observed"],
-        state=params["state"], field_manager=params["field_manager"],
-        cluster_domain=params["cluster_domain"], check_mode=check_mode,
-        unschedulable_timeout=params["unschedulable_timeout"],
+    writer = _status_writer(
+        caller(client), params, check_mode, plan=params["plan"], applied=params["applied"],
+        updated=params["updated"], replaced=params["replaced"], deleted=params["deleted"],
     )  # fmt: skip
-    if params["results_file"]:
-        with ResultsFile(params["results_file"]) as results_file:
-            results = writer.write(params["batch"], on_result=results_file.append)
-    else:
-        results = writer.write(params["batch"])
-    args = {k: v for k, v in params.items() if k not in BATCH_SIZED}
-    invocation = {"module_args": {**args, "batch": batch_keys(params["batch"])}}
-    return {"changed": any(r["patched"] for r in results), "results": results, "invocation": invocation}
+    results = _with_results_file(params, writer.write)
+    return {
+        "changed": any(r["patched"] for r in results),
+        "results": results,
+        "invocation": _batch_invocation(params, BATCH_SIZED),
+    }
+
+
+def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """performer_reconcile: writes the objects of the plan and each Performer's status as soon as its
+    own objects are written; the task's result (what performer_apply with `plan` and performer_status
+    would have registered, together)."""
+    client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_PERFORMERS)
+    call = caller(client)
+    objects = ObjectWriter(
+        call, field_manager=params["field_manager"], check_mode=check_mode, wait=params["wait"],
+        wait_timeout=params["wait_timeout"],
+    )  # fmt: skip
+    statuses = _status_writer(call, params, check_mode, plan=params["plan"].get("performers") or {})
+    written, results = _with_results_file(params, Reconciler(objects, statuses, params["plan"]).run)
+    changed = any(step["changed"] for step in written.values()) or any(r["patched"] for r in results)
+    return {
+        "changed": changed,
+        **written,
+        "results": results,
+        "invocation": _batch_invocation(params, RECONCILE_BATCH_SIZED),
+    }
+
+
+def _status_writer(call: Any, params: dict[str, Any], check_mode: bool, **options: Any) -> StatusWriter:
+    return StatusWriter(
+        call, observed=params["observed"], state=params["state"], field_manager=params["field_manager"],
+        cluster_domain=params["cluster_domain"], check_mode=check_mode,
+        unschedulable_timeout=params["unschedulable_timeout"], **options,
+    )  # fmt: skip
+
+
+def _with_results_file(params: dict[str, Any], write: Callable[..., T]) -> T:
+    """`write(batch, on_result=...)`, each result also appended to the results file when there is one."""
+    if not params["results_file"]:
+        return write(params["batch"])
+    with ResultsFile(params["results_file"]) as results_file:
+        return write(params["batch"], on_result=results_file.append)
+
+
+def _batch_invocation(params: dict[str, Any], batch_sized: tuple[str, ...]) -> dict[str, Any]:
+    """The invocation a module reports: its arguments, the batch named by its Performers' keys, and
+    none of the other batch-sized ones (megabytes for large batches)."""
+    args = {k: v for k, v in params.items() if k not in batch_sized}
+    return {"module_args": {**args, "batch": batch_keys(params["batch"])}}

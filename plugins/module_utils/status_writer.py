@@ -33,6 +33,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_statu
 CONCURRENT_WRITES = 16
 CR_VAR = "_hourglass_eigenlayer_io_performer"  # the batch item's Performer (operator-sdk's name)
 OBSERVED_VAR = "_hourglass_observed"  # the batch item's Pod and Service, as the runner loop saw them
+WRITE_STEPS = ("applied", "updated", "replaced", "deleted")  # the results of the objects' writes
 
 Obj = dict[str, Any]
 Call = Callable[..., tuple[int, Any]]
@@ -139,6 +140,14 @@ class StatusWriter:
         self.check_mode = check_mode
         self.now = now or contract.now()
         self.unschedulable_timeout = unschedulable_timeout
+
+    def record(self, step: str, result: Obj) -> None:
+        """One result of the objects' writes as soon as it is known (`step`: `applied`, `updated`,
+        `replaced` or `deleted`, as the registered results): what `reconcile_status` reads of it."""
+        if step not in WRITE_STEPS:
+            raise ValueError(f"step: {step!r} is not one of {', '.join(WRITE_STEPS)}")
+        written = result["object"]
+        getattr(self, step)[(written["kind"], written["namespace"], written["name"])] = result
 
     def write(self, batch: list[Obj], on_result: Callable[[Obj], None] | None = None) -> list[Obj]:
         """One result per Performer of `batch`, in order (the API calls of a batch are independent:

@@ -75,7 +75,8 @@ author: hourglass-operator maintainers
 """
 
 EXAMPLES = r"""
-# What the performer role does after applying a batch (roles/performer/tasks/status.yml).
+# Statuses after a separate performer_apply call (the performer role does both in one call with
+# performer_reconcile, roles/performer/tasks/reconcile.yml, unless performer_manage_status is false).
 - name: Update the status of every Performer of the batch
   hourglass.operator.performer_status:
     batch: "{{ _performer_batch }}"

@@ -16,8 +16,9 @@ BROKEN = "the status task is broken in this test's copy of the role"
 
 
 def broken_content(tmp_path: Path) -> Path:
-    """A content root whose watches.yaml names, by path, a copy of the performer role whose status
-    task always fails (the role's modules and filters still come from the collection)."""
+    """A content root whose watches.yaml names, by path, a copy of the performer role that writes
+    the Pods and Services and then fails instead of writing the status (the role's modules and
+    filters still come from the collection)."""
     root = tmp_path / "content"
     root.mkdir()
     shutil.copy(REPO / "ansible.cfg", root / "ansible.cfg")
@@ -25,8 +26,9 @@ def broken_content(tmp_path: Path) -> Path:
     assert fqcn in watches
     (root / "watches.yaml").write_text(watches.replace(fqcn, "role: performer"))
     shutil.copytree(REPO / "roles", root / "roles")
-    (root / "roles" / "performer" / "tasks" / "status.yml").write_text(
-        f"---\n- name: Fail where the status would be written\n  ansible.builtin.fail:\n    msg: {BROKEN}\n"
+    (root / "roles" / "performer" / "tasks" / "reconcile.yml").write_text(
+        "---\n- name: Write the objects only\n  ansible.builtin.import_tasks: apply.yml\n"
+        f"- name: Fail where the status would be written\n  ansible.builtin.fail:\n    msg: {BROKEN}\n"
     )
     return root
 

@@ -67,6 +67,7 @@ def test_each_module_documents_the_options_its_argument_spec_declares(installed,
     specs = {
         "hourglass.operator.performer_apply": performer_tasks.APPLY_ARGUMENT_SPEC,
         "hourglass.operator.performer_status": performer_tasks.STATUS_ARGUMENT_SPEC,
+        "hourglass.operator.performer_reconcile": performer_tasks.RECONCILE_ARGUMENT_SPEC,
     }
     docs = ansible_doc(installed, tmp_path, "-t", "module", *specs)
     for name, spec in specs.items():
