@@ -20,7 +20,8 @@ and escalates to a full reconcile otherwise. So does a change of nothing but the
 status: the status sync restores a status another client wrote.
 
 After a run, each resource it reported on without an error is done (a deleted one loses its
-finalizer once its children are gone); one with an error, or one the run reported nothing for, is
+finalizer once its children are gone: with a status worker, that worker waits for them, so that no
+ansible worker is held for it); one with an error, or one the run reported nothing for, is
 retried with back-off, and the latter also gets a Warning Event, since its failure is written
 nowhere else. A finalizer run that reported nothing does not strand the finalizer: when that run
 is the role's own deletion, the loop deletes the children itself and releases the finalizer once
@@ -302,6 +303,11 @@ class Controller:
             if cr is None:
                 self.queue.forget(key)
                 return
+            # A child of a deleted resource went: the finalizer is released here, not by a run's worker.
+            if key in self.awaiting_children:
+                if self._still_to_delete([cr]):
+                    self.queue.add(key)  # a child that is not being deleted: run again
+                return
             namespace, name = cr["metadata"]["namespace"], cr["metadata"]["name"]
             pod, service = (self._child(kind, namespace, name) for kind in ("pod", "service"))
             outcome, updated = self.status_sync.sync(cr, pod, service)
@@ -354,7 +360,7 @@ class Controller:
             if not left:
                 released.append(cr)
             elif all(child["metadata"].get("deletionTimestamp") for child in left):
-                self.queue.add(key, ABSENT_RETRY_SECONDS)  # the safety net, as after the run
+                self._recheck_children(key)
             else:  # a child that is not being deleted (created again meanwhile): run again
                 self.awaiting_children.discard(key)
                 to_run.append(cr)
@@ -451,12 +457,20 @@ class Controller:
         self.warnings.clear(key)
         if settled.release_finalizer:
             self._remove_finalizer(cr)
-        elif state == ABSENT:  # the children's deletion events requeue it; this is the safety net
+        elif state == ABSENT:
             if finalizer_is_the_roles_deletion(self.watch):
                 self.awaiting_children.add(key)
-            self.queue.add(key, ABSENT_RETRY_SECONDS)
+            self._recheck_children(key)
         entry = result.per_cr[key]
         log.info("reconciled: phase %s, ready %s", entry.get("phase"), entry.get("ready"), extra=context)
+
+    def _recheck_children(self, key: str) -> None:
+        """After a finalizer run: look again in a while whether the children are gone (the safety net:
+        their deletion events requeue it sooner). With a status worker, a resource awaiting its
+        children is its work (`_sync_status`): releasing a finalizer does not wait for an ansible
+        worker, the scarce one while many resources are deleted."""
+        awaiting = key in self.awaiting_children and self.status_sync is not None
+        self.queue.add(key, ABSENT_RETRY_SECONDS, full=not awaiting)
 
     def _recheck_stall(self, key: str, delay: float | None) -> None:
         """Sync the status again once an Unschedulable pod has been so long enough to stall."""

@@ -174,10 +174,18 @@ class World:
     def reconcile(self) -> list[str]:
         return sorted(self.controller.reconcile_next_batch(timeout=0))
 
-    def due_in(self, key: str) -> float | None:
-        """When `key` is due for a full reconcile (None: not queued)."""
+    def sync_statuses(self) -> list[str]:
+        """What the status worker does with the keys due for a status sync; the keys."""
+        keys = self.controller.queue.get_batch(10, timeout=0, full=False)
+        for key in keys:
+            self.controller._sync_status(key)
+        return sorted(keys)
+
+    def due_in(self, key: str, *, full: bool = True) -> float | None:
+        """When `key` is due for a full reconcile, or with `full=False` for a status sync only (None:
+        not queued for it)."""
         pending = self.controller.queue._due.get(key)
-        return None if pending is None or not pending.full else pending.due - self.clock.now
+        return None if pending is None or pending.full != full else pending.due - self.clock.now
 
 
 @pytest.fixture
@@ -327,7 +335,7 @@ def test_children_not_yet_gone_keep_the_finalizer_and_requeue(world):
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
     world.reconcile()
     assert world.api.patches == []
-    assert world.due_in("ns/a") == ABSENT_RETRY_SECONDS
+    assert world.due_in("ns/a", full=False) == ABSENT_RETRY_SECONDS  # looked at by the status worker
 
 
 def test_the_loop_waits_for_deleted_children_on_its_informers_not_with_another_run(world):
@@ -338,14 +346,15 @@ def test_the_loop_waits_for_deleted_children_on_its_informers_not_with_another_r
     world.reconcile()
     [run] = world.runner.runs
     assert run["extravars"]["performer_wait_for_deleted_children"] is False  # the role does not poll
-    assert world.api.patches == [] and world.due_in("ns/a") == ABSENT_RETRY_SECONDS
+    assert world.api.patches == [] and world.due_in("ns/a", full=False) == ABSENT_RETRY_SECONDS
 
     world.clock.now += ABSENT_RETRY_SECONDS  # still terminating: nothing to run, only waiting
-    world.reconcile()
+    assert world.reconcile() == [] and world.sync_statuses() == ["ns/a"]
     assert len(world.runner.runs) == 1 and world.api.patches == []
+    assert world.due_in("ns/a", full=False) == ABSENT_RETRY_SECONDS
 
     del world.controller.children["pod"][0]._cache["ns/performer-a"]  # the informer saw it go
-    world.controller.queue.add("ns/a")  # as its deletion event does
+    world.controller.queue.add("ns/a")  # a full reconcile (another change) comes to the same end
     world.reconcile()
     assert len(world.runner.runs) == 1 and world.api.patches == [("ns/a", [])]
     assert world.controller.awaiting_children == set()
@@ -378,12 +387,30 @@ def test_the_finalizers_of_a_batch_whose_children_went_are_released_concurrently
     assert len(world.runner.runs) == 1 and world.controller.awaiting_children == set()
 
 
+def test_the_status_worker_releases_the_finalizer_when_the_last_child_goes_without_a_run(world):
+    """The ansible workers are the scarce ones: a finalizer to release does not wait for one."""
+    world.add(performer("a", deleting=True))
+    pod = {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "x",
+                                       "labels": {"hourglass.eigenlayer.io/performer": "a"}}}  # fmt: skip
+    world.child("pod", pod)
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
+    world.reconcile()
+    assert world.controller.awaiting_children == {"ns/a"} and world.api.patches == []
+
+    del world.controller.children["pod"][0]._cache["ns/performer-a"]
+    world.controller._on_child("DELETED", pod, None)  # the informer saw it go
+    assert world.reconcile() == [] and world.sync_statuses() == ["ns/a"]
+    assert world.api.patches == [("ns/a", [])] and world.controller.awaiting_children == set()
+    assert len(world.runner.runs) == 1 and world.reconcile() == []
+
+
 def test_a_child_created_again_after_the_finalizer_run_gets_another_run(world):
     world.add(performer("a", deleting=True))
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
     world.reconcile()
     world.child("pod", {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns"}})
     world.clock.now += ABSENT_RETRY_SECONDS
+    assert world.sync_statuses() == ["ns/a"]  # the check finds a child that is not being deleted
     world.reconcile()
     assert len(world.runner.runs) == 2 and world.api.patches == []
 
