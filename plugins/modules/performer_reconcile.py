@@ -22,17 +22,6 @@ description:
     is reported so at once, and the runner loop settles each Performer as soon as its result is
     in O(results_file).
 options:
-  batch:
-    description: The role's batch, one item per Performer with the Performer object
-      (C(_hourglass_eigenlayer_io_performer)) and what was observed of its Pod and Service
-      (C(_hourglass_observed)).
-    type: list
-    elements: dict
-    required: true
-  observed:
-    description: Pod and Service per C(namespace/name) when the items carry none (single-Performer runs).
-    type: dict
-    default: {}
   plan:
     description: The plan as the C(hourglass.operator.performer_plan) filter returns it - the lists
       C(apply), C(restore), C(replace) and C(delete) of objects to write, and C(performers), what it
@@ -40,11 +29,6 @@ options:
       batch are written after the batch.
     type: dict
     required: true
-  state:
-    description: V(present) for a reconcile, V(absent) for a finalizer run.
-    type: str
-    choices: [present, absent]
-    default: present
   field_manager:
     description: Server-side apply field manager, also the Events' reporting component.
     type: str
@@ -57,21 +41,13 @@ options:
     description: Seconds to wait with O(wait), or for a replaced pod to be gone.
     type: int
     default: 120
-  cluster_domain:
-    description: Cluster DNS suffix of C(status.grpcEndpoint).
-    type: str
-    default: cluster.local
-  unschedulable_timeout:
-    description: Seconds a pod may stay Unschedulable before the Performer's C(Stalled) condition
-      turns True.
-    type: int
-    default: 300
   results_file:
     description: Also append each Performer's status result there as soon as it is known, one JSON
       object per line (how the runner loop reads them while the run goes on). Not set under the
       operator-sdk ansible-operator.
     type: path
 extends_documentation_fragment:
+  - hourglass.operator.performer_batch
   - hourglass.operator.kube
 author: hourglass-operator maintainers
 """

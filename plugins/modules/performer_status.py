@@ -15,17 +15,6 @@ description:
     Scheduled and Reconciled conditions of each Performer, patches the status subresource when it
     changed and records Kubernetes Events on transitions.
 options:
-  batch:
-    description: The role's batch, one item per Performer with the Performer object
-      (C(_hourglass_eigenlayer_io_performer)) and what was observed of its Pod and Service
-      (C(_hourglass_observed)).
-    type: list
-    elements: dict
-    required: true
-  observed:
-    description: Pod and Service per C(namespace/name) when the items carry none (single-Performer runs).
-    type: dict
-    default: {}
   plan:
     description: What the role's plan (C(performer_plan) filter) says of each Performer (its
       C(performers) entries by C(namespace/name)) - render errors, pod actions, upgrades.
@@ -47,29 +36,16 @@ options:
     description: The registered result of the delete task (may be skipped).
     type: dict
     default: {}
-  state:
-    description: V(present) for a reconcile, V(absent) for a finalizer run.
-    type: str
-    choices: [present, absent]
-    default: present
   field_manager:
     description: Name used as the Events' reporting component.
     type: str
     default: hourglass-operator
-  cluster_domain:
-    description: Cluster DNS suffix of C(status.grpcEndpoint).
-    type: str
-    default: cluster.local
-  unschedulable_timeout:
-    description: Seconds a pod may stay Unschedulable before the Performer's C(Stalled) condition
-      turns True.
-    type: int
-    default: 300
   results_file:
     description: Also append the results there, one JSON object per line (how the runner loop
       reads them whatever the batch's size). Not set under the operator-sdk ansible-operator.
     type: path
 extends_documentation_fragment:
+  - hourglass.operator.performer_batch
   - hourglass.operator.kube
 author: hourglass-operator maintainers
 """
