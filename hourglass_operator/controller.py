@@ -191,6 +191,7 @@ class Controller:
     def _on_cr(self, event: str, old: Obj | None, new: Obj | None) -> None:
         need = custom_resource_change(event, old, new)
         if need is Need.FORGET:
+            self.awaiting_children.discard(object_key(old))
             self.warnings.clear(object_key(old))
             self.stalls.clear(object_key(old))
             if self.status_sync:
@@ -304,7 +305,7 @@ class Controller:
                 self.queue.forget(key)
                 return
             # A child of a deleted resource went: the finalizer is released here, not by a run's worker.
-            if key in self.awaiting_children:
+            if key in self.awaiting_children and cr["metadata"].get("deletionTimestamp"):
                 if self._still_to_delete([cr]):
                     self.queue.add(key)  # a child that is not being deleted: run again
                 return

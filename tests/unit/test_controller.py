@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from hourglass_operator.controller import ABSENT_RETRY_SECONDS, Controller
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.runs import RunResult
+from hourglass_operator.status_sync import Outcome
 from hourglass_operator.watches import Finalizer, Watch
 from hourglass_operator.workqueue import WorkQueue
 
@@ -402,6 +403,23 @@ def test_the_status_worker_releases_the_finalizer_when_the_last_child_goes_witho
     assert world.reconcile() == [] and world.sync_statuses() == ["ns/a"]
     assert world.api.patches == [("ns/a", [])] and world.controller.awaiting_children == set()
     assert len(world.runner.runs) == 1 and world.reconcile() == []
+
+
+def test_a_resource_created_again_under_the_name_of_one_awaiting_its_children_keeps_its_finalizer(world):
+    """Its predecessor's finalizer was forced off: the new one is not the deleted one."""
+    world.add(performer("a", deleting=True))
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
+    world.reconcile()
+    assert world.controller.awaiting_children == {"ns/a"}
+    world.controller._on_cr("DELETED", world.controller.crs[0].get("ns/a"), None)
+    assert world.controller.awaiting_children == set()
+
+    world.controller.awaiting_children.add("ns/a")  # had the deletion event been missed
+    world.add({**performer("a"), "metadata": {**performer("a")["metadata"], "uid": "uid-new"}})
+    world.controller.status_sync.sync = lambda cr, pod, service: (Outcome.UNCHANGED, None)
+    world.controller.status_sync.recheck_after = lambda key: None
+    world.controller._sync_status("ns/a")
+    assert world.api.patches == []
 
 
 def test_a_child_created_again_after_the_finalizer_run_gets_another_run(world):
