@@ -330,9 +330,8 @@ class Controller:
     def _reconcile(self, keys: list[str], released: set[str]) -> None:
         finalizer = self.watch.finalizer.name if self.watch.finalizer else None
         batch = sort_by_lifecycle(keys, lambda key: self._cr(key)[0], finalizer)
-        for key in batch.gone:
+        for key in batch.gone:  # no longer awaited either: its DELETED event said so (`_on_cr`)
             self.queue.forget(key)
-            self.awaiting_children.discard(key)
         batch.deleting = self._still_to_delete(batch.deleting)
         finalized = self._concurrently(self._add_finalizer, batch.needs_finalizer)
         for cr, updated in zip(batch.needs_finalizer, finalized, strict=True):

@@ -25,7 +25,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.object_writer i
     as_registered,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import child_name
-from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import CR_VAR, StatusWriter
+from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import StatusWriter, item_key
 
 Obj = dict[str, Any]
 Entry = tuple[int, int, Obj]  # an object of the plan: (its list's index in PLAN_STEPS, its index there, it)
@@ -38,11 +38,6 @@ PLAN_STEPS = (
     ("delete", "absent", "deleted"),
 )
 CONCURRENT_PERFORMERS = 16  # each issues its calls one after the other
-
-
-def performer_key(item: Obj) -> str:
-    meta = item[CR_VAR]["metadata"]
-    return f"{meta['namespace']}/{meta['name']}"
 
 
 class Reconciler:
@@ -73,7 +68,7 @@ class Reconciler:
                 self.statuses.record(result_key, result)
 
         def reconcile(item: Obj) -> Obj:
-            write(units.pop(performer_key(item), []))
+            write(units.pop(item_key(item), []))
             result = self.statuses.reconcile_status(item)
             if on_result:
                 on_result(result)
@@ -94,9 +89,9 @@ class Reconciler:
         """Each Performer's objects, in the order they are written, and the objects of no Performer
         of the batch (the role plans none)."""
         owners = {}
-        for item in batch:
-            meta = item[CR_VAR]["metadata"]
-            owners[(meta["namespace"], child_name(meta["name"]))] = performer_key(item)
+        for key in map(item_key, batch):
+            namespace, name = key.split("/", 1)
+            owners[(namespace, child_name(name))] = key
         units: dict[str, list[Entry]] = {}
         unowned: list[Entry] = []
         for step, (name, _, _) in enumerate(PLAN_STEPS):

@@ -63,11 +63,16 @@ def error_of(result: Obj | None) -> str | None:
     return error.get("msg") or str(error)
 
 
+def item_key(item: Obj) -> str:
+    """`namespace/name` of a batch item's Performer (how the plan and the results name it)."""
+    meta = item[CR_VAR]["metadata"]
+    return f"{meta['namespace']}/{meta['name']}"
+
+
 def batch_keys(batch: list[Obj]) -> list[str]:
     """`namespace/name` of every Performer of a batch (what the module reports instead of the batch,
     which holds whole Performers and can be megabytes large)."""
-    metas = [item[CR_VAR]["metadata"] for item in batch]
-    return [f"{meta['namespace']}/{meta['name']}" for meta in metas]
+    return [item_key(item) for item in batch]
 
 
 class ResultsFile:

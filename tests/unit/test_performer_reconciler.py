@@ -7,9 +7,11 @@ of no Performer of the batch are still written."""
 from __future__ import annotations
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
-from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import ObjectWriter
+from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
+    ObjectWriter,
+    as_registered,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_reconciler import Reconciler
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import _written
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import StatusWriter
 
 from tests.support.fake_kube_api import FakeKubeApi
@@ -103,7 +105,7 @@ def test_it_reports_what_apply_then_status_report_for_the_same_batch():
 
     apart = FakeKubeApi()
     writer = ObjectWriter(apart, field_manager=MANAGER)
-    applied = _written(writer, plan["apply"], "present")
+    applied = as_registered(writer.write(plan["apply"], "present"), "present")
     expected = StatusWriter(apart, plan=plan["performers"], applied=applied, now=NOW).write(batch)
 
     def outline(result: dict) -> tuple:
