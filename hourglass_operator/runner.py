@@ -1,10 +1,10 @@
 """Runs one ansible-playbook for a batch of custom resources through ansible-runner and reads back
 what happened to each of them.
 
-Each run gets a private data dir with the batch's extra vars (every CR string marked unsafe; the batch
-itself, `batch_var`, as host variables of localhost in the run's inventory) and runs the watch's
-playbook (or a generated one that applies its role) against localhost, with the operator's own Python
-as interpreter; Ansible finds the roles and modules of the collection
+Each run gets a private data dir with the batch's extra vars (every CR string marked unsafe) and the
+batch itself (`batch_var`) in a JSON file there, named by the extra var `<batch_var>_file`, and runs
+the watch's playbook (or a generated one that applies its role) against localhost, with the
+operator's own Python as interpreter; Ansible finds the roles and modules of the collection
 hourglass.operator on that Python's path (or ANSIBLE_COLLECTIONS_PATH).
 
 Per-CR outcomes reach the loop through a side channel, not through ansible-runner's events: the run
@@ -27,6 +27,7 @@ every module process importing the Kubernetes client (plugins/module_utils/kube_
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -167,17 +168,17 @@ class AnsibleBatchRunner:
         )
         return str(generated)
 
-    def _inventory(self, data_dir: Path, batch: Any) -> str:
-        """The run's inventory: localhost, with the batch (when there is one) as its host variables in a
-        file beside it. Extra vars would carry it too, but Ansible deep-copies a whole extra vars file
-        after parsing it (a tenth of a 200-Performer deletion's CPU), and host variables it does not."""
+    def _batch_file(self, data_dir: Path, batch: Any) -> dict[str, str]:
+        """The batch (when there is one) written to a file of the run, and the extra var naming it. As a
+        variable, Ansible parses, tags and copies every value of it in the play (extra vars are
+        deep-copied whole; host variables tagged value by value), and templates it again into the
+        arguments of each task that takes it: more CPU than the batch's reconcile. The role's module
+        reads the file itself (plain JSON: nothing there is ever a template)."""
         if batch is None:
-            return "localhost,"
-        host_vars = data_dir / "inventory" / "host_vars"
-        host_vars.mkdir(parents=True, exist_ok=True)
-        (host_vars.parent / "hosts").write_text("localhost\n", encoding="utf-8")
-        (host_vars / "localhost.json").write_text(dump_unsafe({self.batch_var: batch}), encoding="utf-8")
-        return str(host_vars.parent)
+            return {}
+        path = data_dir / "batch.json"
+        path.write_text(json.dumps(batch, separators=(",", ":")), encoding="utf-8")
+        return {f"{self.batch_var}_file": str(path)}
 
     def run(
         self,
@@ -193,8 +194,9 @@ class AnsibleBatchRunner:
         data_dir = self.work_dir / "runs" / reconcile_id
         (data_dir / "env").mkdir(parents=True, exist_ok=True)
         results_file = data_dir / "results.jsonl"
-        extravars = {**extravars, RESULTS_VAR: str(results_file)}
-        inventory = self._inventory(data_dir, extravars.pop(self.batch_var, None) if self.batch_var else None)
+        batch = extravars.get(self.batch_var) if self.batch_var else None
+        extravars = {k: v for k, v in extravars.items() if k != self.batch_var or batch is None}
+        extravars.update({RESULTS_VAR: str(results_file), **self._batch_file(data_dir, batch)})
         (data_dir / "env" / "extravars").write_text(dump_unsafe(extravars), encoding="utf-8")
         envvars = self._envvars()
         settings = self.connection() if self.connection else None
@@ -213,7 +215,7 @@ class AnsibleBatchRunner:
                 artifact_dir=str(self.work_dir / "artifacts"),
                 ident=reconcile_id,
                 **command,
-                inventory=inventory,
+                inventory="localhost,",
                 envvars=envvars,
                 quiet=True,
                 verbosity=self.verbosity,

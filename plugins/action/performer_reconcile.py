@@ -6,6 +6,7 @@ from __future__ import annotations
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
     RECONCILE_ARGUMENT_SPEC,
     RECONCILE_BATCH_SIZED,
+    RECONCILE_CONSTRAINTS,
     reconcile_performers,
 )
 from ansible_collections.hourglass.operator.plugins.plugin_utils.in_process import InProcessModuleAction
@@ -13,5 +14,6 @@ from ansible_collections.hourglass.operator.plugins.plugin_utils.in_process impo
 
 class ActionModule(InProcessModuleAction):
     argument_spec = RECONCILE_ARGUMENT_SPEC
+    argument_constraints = RECONCILE_CONSTRAINTS
     batch_sized = RECONCILE_BATCH_SIZED
     work = staticmethod(reconcile_performers)

@@ -1,4 +1,4 @@
-"""Documentation of the options that carry a batch of Performers and how to write their statuses,
+"""Documentation of the options that say how to write the statuses of a batch of Performers,
 shared by the modules performer_status and performer_reconcile
 (`extends_documentation_fragment: hourglass.operator.performer_batch`); performer_tasks declares
 their argument spec."""
@@ -9,13 +9,6 @@ from __future__ import annotations
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
-  batch:
-    description: The role's batch, one item per Performer with the Performer object
-      (C(_hourglass_eigenlayer_io_performer)) and what was observed of its Pod and Service
-      (C(_hourglass_observed)).
-    type: list
-    elements: dict
-    required: true
   observed:
     description: Pod and Service per C(namespace/name) when the items carry none (single-Performer runs).
     type: dict

@@ -1,109 +1,13 @@
-"""Filter `performer_plan`: decides, for a batch of Performers, which objects to apply and which
-pods to delete, by comparing the rendered Pods and Services with what the cluster has.
-
-- A missing Pod or Service is applied.
-- A Pod whose spec-hash annotation differs from the rendered one is replaced: the same run deletes
-  it, waits (bounded) until it is gone and creates the new one (pod names are fixed, so the two
-  cannot overlap); when the old pod takes longer to go, the run after its deletion creates it.
-- A Pod whose fields that matter differ from the rendered ones although its annotation matches
-  (another client changed it: `kubectl set image`) is replaced the same way; the Performer's
-  entry lists the differences (`drift`), and it is not an upgrade.
-- A Pod that is already terminating is left alone until it is gone.
-- A Service that differs from the rendered one (performer_drift) is restored exactly (`restore`):
-  server-side apply cannot do that, since it never removes what another field manager set (an
-  added port, or the old entry of an edited port, which then clashes with ours).
-- With performer_state=absent, the Pods and Services that still exist are deleted.
-"""
+"""Filters `performer_plan` (what to apply, restore, replace and delete for a batch of Performers)
+and `performer_key` (`namespace/name` of an object's metadata); the logic is
+plugins/module_utils/performer_plan.py."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from ansible_collections.hourglass.operator.plugins.filter import performer_drift as drift
-from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
-
-SPEC_HASH = contract.SPEC_HASH_ANNOTATION
-Obj = dict[str, Any]
-
-
-def _key(namespace: str, name: str) -> str:
-    return f"{namespace}/{name}"
-
-
-def performer_key(metadata: Obj) -> str:
-    """`namespace/name` of an object's metadata: how batches index Performers."""
-    return _key(metadata["namespace"], metadata["name"])
-
-
-def _reference(obj: Obj) -> Obj:
-    meta = obj["metadata"]
-    return {
-        "apiVersion": obj.get("apiVersion", "v1"),
-        "kind": obj["kind"],
-        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-    }
-
-
-def _labels_missing(observed: Obj, desired: Obj) -> bool:
-    have = (observed.get("metadata") or {}).get("labels") or {}
-    return any(have.get(k) != v for k, v in desired["metadata"]["labels"].items())
-
-
-def _pod_action(observed: Obj | None, desired: Obj) -> tuple[str, list[str]]:
-    """What to do with the pod, and how the live one drifted from the rendered one."""
-    if not observed:
-        return "create", []
-    meta = observed.get("metadata") or {}
-    if meta.get("deletionTimestamp"):
-        return "wait", []
-    if (meta.get("annotations") or {}).get(SPEC_HASH) != desired["metadata"]["annotations"][SPEC_HASH]:
-        return "replace", []
-    differences = drift.performer_pod_drift(desired, observed)
-    if differences:
-        return "replace", differences
-    return ("relabel" if _labels_missing(observed, desired) else "keep"), []
-
-
-def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
-    """The plan for a batch: objects to apply, delete and replace, and per Performer what happens."""
-    now = contract.now()
-    plan: Obj = {"apply": [], "delete": [], "replace": [], "restore": [], "performers": {}}
-    for doc in desired:
-        key = _key(doc["namespace"], doc["name"])
-        seen = observed.get(key) or {}
-        pod, service = seen.get("pod"), seen.get("service")
-        entry: Obj = {"error": None, "upgrading": False, "upgraded_at": None}
-        if state == "absent":  # deleting needs no rendering, so a render error does not block it
-            children = [_reference(o) for o in (pod, service) if o]
-            plan["delete"] += children
-            entry.update(children_gone=not children, children_deleted=len(children))
-        elif doc.get("error"):
-            entry["error"] = doc["error"]
-        else:
-            action, pod_drift = _pod_action(pod, doc["pod"])
-            if action in ("create", "relabel"):
-                plan["apply"].append(doc["pod"])
-            elif action == "replace":
-                plan["replace"].append(doc["pod"])
-                if not pod_drift:
-                    entry.update(upgrading=True, upgraded_at=now)
-            elif action == "wait":
-                hash_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
-                entry["upgrading"] = hash_now != doc["pod"]["metadata"]["annotations"][SPEC_HASH]
-            service_drift = drift.performer_service_drift(doc["service"], service) if service else []
-            if not service:
-                plan["apply"].append(doc["service"])
-            elif service_drift:
-                plan["restore"].append(doc["service"])
-            entry.update(
-                pod_action=action,
-                spec_hash=doc["pod"]["metadata"]["annotations"][SPEC_HASH],
-                pod_labels=doc["pod"]["metadata"]["labels"],
-            )
-            if pod_drift or service_drift:
-                entry["drift"] = {"pod": pod_drift, "service": service_drift}
-        plan["performers"][key] = entry
-    return plan
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
+    performer_key,
+    performer_plan,
+)
 
 
 class FilterModule:

@@ -6,6 +6,7 @@ performer role is — sparing a Python process, its imports and the module's pac
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,19 +25,27 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
     DEFAULT_CLUSTER_DOMAIN,
     DEFAULT_FIELD_MANAGER,
 )
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import performer_plan
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_reconciler import (
     CONCURRENT_PERFORMERS,
     PLAN_STEPS,
     Reconciler,
 )
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import (
+    TEMPLATES,
+    performer_render,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
     CONCURRENT_WRITES,
+    OBSERVED_VAR,
     ResultsFile,
     StatusWriter,
     batch_keys,
+    item_key,
 )
 
 T = TypeVar("T")
+Obj = dict[str, Any]
 
 APPLY_ARGUMENT_SPEC: dict[str, Any] = {
     "objects": {"type": "list", "elements": "dict"},
@@ -53,11 +62,9 @@ APPLY_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["objects", "plan"]],
     "required_one_of": [["objects", "plan"]],
 }
-# What performer_status and performer_reconcile both take: the batch and how to write its statuses.
+# What performer_status and performer_reconcile both take: how to write the statuses of a batch.
 _STATUS_OPTIONS: dict[str, Any] = {
-    "batch": {"type": "list", "elements": "dict", "required": True},
     "observed": {"type": "dict", "default": {}},
-    "plan": {"type": "dict", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
     "cluster_domain": {"type": "str", "default": DEFAULT_CLUSTER_DOMAIN},
@@ -66,6 +73,8 @@ _STATUS_OPTIONS: dict[str, Any] = {
     **KUBE_ARGUMENT_SPEC,
 }
 STATUS_ARGUMENT_SPEC: dict[str, Any] = {
+    "batch": {"type": "list", "elements": "dict", "required": True},
+    "plan": {"type": "dict", "required": True},
     **_STATUS_OPTIONS,
     "applied": {"type": "dict", "default": {}},
     "updated": {"type": "dict", "default": {}},
@@ -73,14 +82,22 @@ STATUS_ARGUMENT_SPEC: dict[str, Any] = {
     "deleted": {"type": "dict", "default": {}},
 }
 RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
+    "batch": {"type": "list", "elements": "dict"},
+    "batch_file": {"type": "path"},
+    "settings": {"type": "dict", "default": {}},
+    "templates": {"type": "path"},
     **_STATUS_OPTIONS,
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 120},
 }
+RECONCILE_CONSTRAINTS: dict[str, Any] = {
+    "mutually_exclusive": [["batch", "batch_file"]],
+    "required_one_of": [["batch", "batch_file"]],
+}
 # The options that carry a batch (dicts and lists of dicts, without suboptions).
 BATCH_SIZED = ("batch", "observed", "plan", "applied", "updated", "replaced", "deleted")
 APPLY_BATCH_SIZED = ("objects", "plan")
-RECONCILE_BATCH_SIZED = ("batch", "observed", "plan")
+RECONCILE_BATCH_SIZED = ("batch", "observed")
 
 
 def apply_objects(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
@@ -118,24 +135,54 @@ def write_statuses(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
 
 
 def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
-    """performer_reconcile: writes the objects of the plan and each Performer's status as soon as its
-    own objects are written; the task's result (what performer_apply with `plan` and performer_status
-    would have registered, together)."""
+    """performer_reconcile: renders and plans the batch, writes the objects of the plan and each
+    Performer's status as soon as its own objects are written; the task's result (what performer_apply
+    with the plan and performer_status would have registered, together), or only what changed when
+    the results go to a results file."""
+    if params["batch"] is None:
+        with open(params["batch_file"], encoding="utf-8") as batch_file:
+            params = {**params, "batch": json.load(batch_file)}
+    plan = plan_batch(
+        params["batch"],
+        params["observed"],
+        params["state"],
+        params["settings"],
+        params["templates"] or str(TEMPLATES),
+    )
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_PERFORMERS)
     call = caller(client)
     objects = ObjectWriter(
         call, field_manager=params["field_manager"], check_mode=check_mode, wait=params["wait"],
         wait_timeout=params["wait_timeout"],
     )  # fmt: skip
-    statuses = _status_writer(call, params, check_mode, plan=params["plan"].get("performers") or {})
-    written, results = _with_results_file(params, Reconciler(objects, statuses, params["plan"]).run)
+    statuses = _status_writer(call, params, check_mode, plan=plan["performers"])
+    written, results = _with_results_file(params, Reconciler(objects, statuses, plan).run)
     changed = any(step["changed"] for step in written.values()) or any(r["patched"] for r in results)
+    if params["results_file"]:
+        # Whoever reads the file needs no more: the written objects of a batch would only be carried
+        # back to the play, copied and stored as a variable nobody reads.
+        return {"changed": changed, "performers": len(results), "results_file": params["results_file"]}
     return {
         "changed": changed,
         **written,
         "results": results,
         "invocation": _batch_invocation(params, RECONCILE_BATCH_SIZED),
     }
+
+
+def plan_batch(batch: list[Obj], observed: dict[str, Obj], state: str, settings: Obj, templates: str) -> Obj:
+    """The plan of a batch (performer_plan): each Performer rendered with the role's `settings` and
+    `templates`, compared with what was observed of its Pod and Service (the item's own observation,
+    else `observed`). A deletion renders nothing: it deletes what exists."""
+    keys = [item_key(item) for item in batch]
+    seen = {
+        key: item.get(OBSERVED_VAR) or observed.get(key) or {} for key, item in zip(keys, batch, strict=True)
+    }
+    if state == "absent":
+        desired = [dict(zip(("namespace", "name"), key.split("/", 1), strict=True)) for key in keys]
+    else:
+        desired = performer_render(batch, settings, templates)
+    return performer_plan(desired, seen, state)
 
 
 def _status_writer(call: Any, params: dict[str, Any], check_mode: bool, **options: Any) -> StatusWriter:

@@ -1,11 +1,13 @@
 #!/usr/bin/python
-"""Ansible module performer_reconcile: writes the Pods and Services of a batch's plan and the status
-of each Performer as soon as its own are written. The logic is module_utils/performer_reconciler.py
-(unit-tested), which writes objects with object_writer.py and statuses with status_writer.py; this
-file declares the arguments and reports.
+"""Ansible module performer_reconcile: renders and plans a batch of Performers, writes their Pods and
+Services and the status of each Performer as soon as its own are written. The logic is
+module_utils/performer_tasks.py (render and plan: performer_render.py, performer_plan.py) and
+performer_reconciler.py (unit-tested), which writes objects with object_writer.py and statuses with
+status_writer.py; this file declares the arguments and reports.
 
-The performer role reconciles a batch with it in one call when it manages the status (what
-performer_apply with a plan, then performer_status, do in two calls).
+The performer role reconciles a batch with it in one call when it manages the status (what the
+performer_render and performer_plan filters, performer_apply with the plan, then performer_status,
+do in four steps).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ DOCUMENTATION = r"""
 module: performer_reconcile
 short_description: Write the Pods and Services of Performers and, as soon as each has its own, its status
 description:
+  - Renders each Performer's Pod and Service from the role's templates and plans what to apply,
+    restore, replace or delete as the C(hourglass.operator.performer_render) and
+    C(hourglass.operator.performer_plan) filters do (a deletion renders nothing).
   - For each Performer of the batch, concurrently - writes its objects of the plan (C(apply),
     C(restore), C(replace), then C(delete), each as M(hourglass.operator.performer_apply) writes
     that list), then computes and writes its status and Events as
@@ -22,13 +27,24 @@ description:
     is reported so at once, and the runner loop settles each Performer as soon as its result is
     in O(results_file).
 options:
-  plan:
-    description: The plan as the C(hourglass.operator.performer_plan) filter returns it - the lists
-      C(apply), C(restore), C(replace) and C(delete) of objects to write, and C(performers), what it
-      says of each Performer (render errors, pod actions, upgrades). Objects of no Performer of the
-      batch are written after the batch.
+  batch:
+    description: The batch, one item per Performer with the Performer object
+      (C(_hourglass_eigenlayer_io_performer)) and what was observed of its Pod and Service
+      (C(_hourglass_observed)). Exactly one of O(batch) and O(batch_file) is required.
+    type: list
+    elements: dict
+  batch_file:
+    description: A JSON file holding the batch (how the runner loop passes it, so that Ansible does
+      not parse and template a batch-sized variable).
+    type: path
+  settings:
+    description: The role's knobs the templates read (C(performer_*), as in the role's defaults).
     type: dict
-    required: true
+    default: {}
+  templates:
+    description: The role's templates directory (C(performers.yaml.j2) and what it includes), on the
+      host the module runs on; when not set, the performer role's C(templates/) in this collection.
+    type: path
   field_manager:
     description: Server-side apply field manager, also the Events' reporting component.
     type: str
@@ -42,9 +58,9 @@ options:
     type: int
     default: 120
   results_file:
-    description: Also append each Performer's status result there as soon as it is known, one JSON
-      object per line (how the runner loop reads them while the run goes on). Not set under the
-      operator-sdk ansible-operator.
+    description: Append each Performer's status result there as soon as it is known, one JSON object
+      per line (how the runner loop reads them while the run goes on), and return only C(changed),
+      C(performers) and C(results_file). Not set under the operator-sdk ansible-operator.
     type: path
 extends_documentation_fragment:
   - hourglass.operator.performer_batch
@@ -57,7 +73,8 @@ EXAMPLES = r"""
 - name: Write every Performer's Pod and Service, and its status as soon as they are written
   hourglass.operator.performer_reconcile:
     batch: "{{ _performer_batch }}"
-    plan: "{{ _performer_plan }}"
+    settings: "{{ _performer_render_settings }}"
+    templates: "{{ role_path }}/templates"
     state: present
   register: reconciled  # reconciled.results, reconciled.applied, ...
 """
@@ -65,26 +82,33 @@ EXAMPLES = r"""
 RETURN = r"""
 results:
   description: One entry per Performer, as M(hourglass.operator.performer_status) returns them.
-  returned: always
+  returned: without O(results_file)
   type: list
   elements: dict
 applied:
   description: What M(hourglass.operator.performer_apply) returns for the plan's C(apply) list
     (C(changed) and C(result)), or C(skipped=true) when the list was empty; likewise C(updated)
     (C(restore)), C(replaced) (C(replace)) and C(deleted) (C(delete)).
-  returned: always
+  returned: without O(results_file)
   type: dict
+performers:
+  description: How many Performers have a result in O(results_file).
+  returned: with O(results_file)
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import (
     RECONCILE_ARGUMENT_SPEC,
+    RECONCILE_CONSTRAINTS,
     reconcile_performers,
 )
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=RECONCILE_ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=RECONCILE_ARGUMENT_SPEC, supports_check_mode=True, **RECONCILE_CONSTRAINTS
+    )
     module.exit_json(**reconcile_performers(module.params, module.check_mode))
 
 

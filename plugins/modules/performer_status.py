@@ -15,6 +15,13 @@ description:
     Scheduled and Reconciled conditions of each Performer, patches the status subresource when it
     changed and records Kubernetes Events on transitions.
 options:
+  batch:
+    description: The role's batch, one item per Performer with the Performer object
+      (C(_hourglass_eigenlayer_io_performer)) and what was observed of its Pod and Service
+      (C(_hourglass_observed)).
+    type: list
+    elements: dict
+    required: true
   plan:
     description: What the role's plan (C(performer_plan) filter) says of each Performer (its
       C(performers) entries by C(namespace/name)) - render errors, pod actions, upgrades.

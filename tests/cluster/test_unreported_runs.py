@@ -27,7 +27,8 @@ def broken_content(tmp_path: Path) -> Path:
     (root / "watches.yaml").write_text(watches.replace(fqcn, "role: performer"))
     shutil.copytree(REPO / "roles", root / "roles")
     (root / "roles" / "performer" / "tasks" / "reconcile.yml").write_text(
-        "---\n- name: Write the objects only\n  ansible.builtin.import_tasks: apply.yml\n"
+        "---\n- name: Plan\n  ansible.builtin.import_tasks: plan.yml\n"
+        "- name: Write the objects only\n  ansible.builtin.import_tasks: apply.yml\n"
         f"- name: Fail where the status would be written\n  ansible.builtin.fail:\n    msg: {BROKEN}\n"
     )
     return root

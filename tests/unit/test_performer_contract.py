@@ -8,9 +8,9 @@ import re
 
 import yaml
 from ansible_collections.hourglass.operator.plugins.filter.performer_names import FilterModule
-from ansible_collections.hourglass.operator.plugins.filter.performer_render import performer_render
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils.go_duration import duration_error
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import performer_render
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import compute_status
 
 from tests.support.paths import CRD_FILE, REPO

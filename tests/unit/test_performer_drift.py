@@ -9,13 +9,13 @@ from decimal import Decimal
 
 import pytest
 import yaml
-from ansible_collections.hourglass.operator.plugins.filter.performer_drift import (
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_drift import (
     performer_pod_drift,
     performer_service_drift,
     quantity,
     service_needs_recreate,
 )
-from ansible_collections.hourglass.operator.plugins.filter.performer_render import performer_render
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import performer_render
 
 from tests.support.paths import REPO
 

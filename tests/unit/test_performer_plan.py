@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ansible_collections.hourglass.operator.plugins.filter.performer_plan import SPEC_HASH, performer_plan
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
+    SPEC_HASH,
+    performer_plan,
+)
 
 LABELS = {"app": "hourglass-performer", "hourglass.eigenlayer.io/performer": "p"}
 

@@ -4,6 +4,7 @@ and Service as documented."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,33 @@ def test_a_name_too_long_for_the_pod_and_service_fails_naming_the_rule(tmp_path:
     assert result.returncode != 0
     assert "metadata.name: the Pod and Service name" in result.stdout
     assert "it must be at most 63" in result.stdout
+
+
+def test_the_batch_the_runner_loop_passes_in_a_file_renders_the_same_and_is_never_templated(tmp_path: Path):
+    """Render-only, given `performers_file` as the runner loop passes it: the role reads the batch
+    from the file (the reconcile module reads it itself) and a CR string that looks like Jinja stays
+    a string."""
+    spec = {"avsAddress": AVS, "image": "ghcr.io/example/p:v1",
+            "config": {"environment": {"INJECT": "{{ lookup('pipe', 'id') }}"}}}  # fmt: skip
+    metadata = {"name": "p", "namespace": "avs", "uid": "u"}
+    item = {
+        "ansible_operator_meta": {"name": "p", "namespace": "avs"},
+        "_hourglass_eigenlayer_io_performer": {"apiVersion": "hourglass.eigenlayer.io/v1alpha1",
+                                               "kind": "Performer", "metadata": metadata, "spec": spec},
+        "_hourglass_observed": {"pod": None, "service": None},
+    }  # fmt: skip
+    batch, out, playbook = tmp_path / "batch.json", tmp_path / "rendered.yaml", tmp_path / "role.yml"
+    batch.write_text(json.dumps([item]))
+    playbook.write_text(
+        "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n"
+        "  roles:\n    - role: hourglass.operator.performer\n"
+    )
+    command = [
+        str(Path(sys.executable).parent / "ansible-playbook"), str(playbook),
+        "-e", f"performers_file={batch}", "-e", f"performer_render_to={out}",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [pod] = [d for d in yaml.safe_load_all(out.read_text()) if d and d["kind"] == "Pod"]
+    [container] = pod["spec"]["containers"]
+    assert {"name": "INJECT", "value": "{{ lookup('pipe', 'id') }}"} in container["env"]

@@ -4,7 +4,7 @@ rendered gets an error without failing the others, and CR strings are never temp
 from __future__ import annotations
 
 import yaml
-from ansible_collections.hourglass.operator.plugins.filter.performer_render import performer_render
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import performer_render
 
 from tests.support.paths import REPO
 

@@ -178,23 +178,25 @@ def test_each_warm_run_reports_its_own_events(tmp_path: Path):
 
 
 @pytest.mark.parametrize("warm", [False, True])
-def test_the_batch_reaches_the_play_as_localhosts_host_vars_with_its_strings_never_templated(
-    tmp_path: Path, warm: bool
-):
+def test_the_batch_reaches_the_play_in_a_file_whose_strings_are_never_templated(tmp_path: Path, warm: bool):
+    """The play gets `<batch_var>_file`, not the batch; read into a variable (as the performer role
+    does for render-only runs), its strings stay data, and so do the other extra vars."""
     batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", batch_var="items", warm=warm)
     kept = tmp_path / "kept.json"
     playbook = tmp_path / "keep.yml"
     playbook.write_text(
         "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
-        "    - ansible.builtin.copy:\n        content: \"{{ {'items': items, 'state': state} | to_json }}\"\n"
+        "    - ansible.builtin.copy:\n"
+        "        content: \"{{ {'items': lookup('ansible.builtin.file', items_file) | from_json,\n"
+        "                       'defined': items is defined, 'state': state} | to_json }}\"\n"
         f"        dest: {kept}\n        mode: '0600'\n"
     )
     batch = [{"image": "{{ lookup('pipe', 'id') }}", "n": 1}]
-    result = batch_runner.run(
-        {"items": batch, "state": "present"}, role=None, playbook=playbook, cancel=threading.Event()
-    )
+    extravars = {"items": batch, "state": "{{ lookup('pipe', 'id') }}"}
+    result = batch_runner.run(extravars, role=None, playbook=playbook, cancel=threading.Event())
     assert result.ok, result.failure
-    assert json.loads(kept.read_text()) == {"items": batch, "state": "present"}
+    assert json.loads(kept.read_text()) == {"items": batch, "defined": False, "state": extravars["state"]}
+    assert extravars == {"items": batch, "state": "{{ lookup('pipe', 'id') }}"}  # the caller's, untouched
 
 
 def test_the_tail_hands_over_each_complete_line_once_while_the_run_goes_on(tmp_path: Path):

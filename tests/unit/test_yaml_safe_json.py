@@ -9,8 +9,8 @@ import json
 
 import pytest
 import yaml
-from ansible_collections.hourglass.operator.plugins.filter.performer_render import _to_json
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import yaml_safe_json
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import _to_json
 
 VALUES = [
     "😀 🚀 𠜎 𝄞",

@@ -1,0 +1,54 @@
+"""How performer_reconcile plans a batch (performer_tasks.plan_batch): the role's render and plan in
+one step, each Performer against what its item says was observed (else the `observed` option), and a
+deletion that renders nothing."""
+
+from __future__ import annotations
+
+import yaml
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import performer_render
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import plan_batch
+
+from tests.support.paths import REPO
+
+SETTINGS = yaml.safe_load((REPO / "roles" / "performer" / "defaults" / "main.yml").read_text())
+TEMPLATES = str(REPO / "roles" / "performer" / "templates")
+AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def item(name: str, observed: dict | None = None, **spec) -> dict:
+    cr = {
+        "apiVersion": "hourglass.eigenlayer.io/v1alpha1",
+        "kind": "Performer",
+        "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}"},
+        "spec": {"avsAddress": AVS, "image": "img:1", **spec},
+    }
+    return {"_hourglass_eigenlayer_io_performer": cr, "_hourglass_observed": observed or {}}
+
+
+def test_what_is_rendered_is_planned_against_each_items_observation_else_the_observed_option():
+    [rendered] = performer_render([item("a")], SETTINGS, TEMPLATES)
+    batch = [item("a", observed={"pod": rendered["pod"], "service": rendered["service"]}), item("b")]
+    observed = {"ns/b": {"service": performer_render([item("b")], SETTINGS, TEMPLATES)[0]["service"]}}
+    plan = plan_batch(batch, observed, "present", SETTINGS, TEMPLATES)
+    assert [(o["kind"], o["metadata"]["name"]) for o in plan["apply"]] == [("Pod", "performer-b")]
+    assert plan["performers"]["ns/a"]["pod_action"] == "keep"
+    assert plan["performers"]["ns/b"]["pod_action"] == "create"
+
+
+def test_a_render_error_is_the_performers_own():
+    broken = item("a")
+    del broken["_hourglass_eigenlayer_io_performer"]["spec"]
+    plan = plan_batch([broken, item("b")], {}, "present", SETTINGS, TEMPLATES)
+    assert "rendering failed" in plan["performers"]["ns/a"]["error"]
+    assert plan["performers"]["ns/b"]["error"] is None
+    assert {o["metadata"]["name"] for o in plan["apply"]} == {"performer-b"}
+
+
+def test_a_deletion_renders_nothing_and_deletes_what_exists():
+    """Settings the templates cannot render with (none at all) do not matter when deleting."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns"}}
+    batch = [item("a", observed={"pod": pod, "service": None}), item("b")]
+    plan = plan_batch(batch, {}, "absent", {}, TEMPLATES)
+    assert plan["delete"] == [pod]
+    assert plan["performers"]["ns/a"] == {**plan["performers"]["ns/a"], "error": None, "children_deleted": 1}
+    assert plan["performers"]["ns/b"]["children_gone"] is True
