@@ -525,7 +525,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="ansible runs at the same time (as the operator defaults)"
+    )
     parser.add_argument("--upgrades", type=int, default=20, help="Performers whose spec is changed")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--drift-rounds", type=int, default=3, help="rounds of each tampering case")

@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
     a(
         "--max-concurrent-reconciles",
         type=int,
-        default=int(_env("MAX_CONCURRENT_RECONCILES", "2")),
+        default=int(_env("MAX_CONCURRENT_RECONCILES", "1")),
         help="ansible runs at the same time (env MAX_CONCURRENT_RECONCILES)",
     )
     a(

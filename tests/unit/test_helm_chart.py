@@ -158,7 +158,7 @@ def test_the_defaults_render_the_spec_objects(helm: Helm) -> None:
         "HEALTH_PROBE_BIND_ADDRESS": ":8081",
         "LOG_LEVEL": "info",
         "LOG_FORMAT": "json",
-        "MAX_CONCURRENT_RECONCILES": "2",
+        "MAX_CONCURRENT_RECONCILES": "1",
         "MAX_BATCH_SIZE": "100",
         "BATCH_WINDOW": "0.25",
         "STATUS_FAST_PATH": "true",
