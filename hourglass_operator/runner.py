@@ -194,8 +194,8 @@ class AnsibleBatchRunner:
         data_dir = self.work_dir / "runs" / reconcile_id
         (data_dir / "env").mkdir(parents=True, exist_ok=True)
         results_file = data_dir / "results.jsonl"
-        batch = extravars.get(self.batch_var) if self.batch_var else None
-        extravars = {k: v for k, v in extravars.items() if k != self.batch_var or batch is None}
+        extravars = dict(extravars)  # the caller's stay as they are
+        batch = extravars.pop(self.batch_var, None) if self.batch_var else None
         extravars.update({RESULTS_VAR: str(results_file), **self._batch_file(data_dir, batch)})
         (data_dir / "env" / "extravars").write_text(dump_unsafe(extravars), encoding="utf-8")
         envvars = self._envvars()
