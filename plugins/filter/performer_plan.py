@@ -1,5 +1,5 @@
-"""Filters `performer_plan` (what to apply, restore, replace and delete for a batch of Performers)
-and `performer_key` (`namespace/name` of an object's metadata); the logic is
+"""Filters `performer_plan` (what to create, apply, restore, replace and delete for a batch of
+Performers) and `performer_key` (`namespace/name` of an object's metadata); the logic is
 plugins/module_utils/performer_plan.py."""
 
 from __future__ import annotations

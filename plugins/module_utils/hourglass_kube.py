@@ -65,12 +65,18 @@ def module_client(kubeconfig: str | None = None, context: str | None = None, poo
 CORE_PLURALS = {"Pod": "pods", "Service": "services"}
 
 
-def object_path(obj: dict) -> str:
-    """REST path of a namespaced core/v1 object (the only kinds the performer role writes)."""
+def collection_path(obj: dict) -> str:
+    """REST path of the collection of a namespaced core/v1 object (the only kinds the performer role
+    writes), where it is created."""
     kind, meta = obj["kind"], obj["metadata"]
     if obj.get("apiVersion", "v1") != "v1" or kind not in CORE_PLURALS:
         raise ValueError(f"unsupported kind {obj.get('apiVersion')}/{kind}")
-    return f"/api/v1/namespaces/{meta['namespace']}/{CORE_PLURALS[kind]}/{meta['name']}"
+    return f"/api/v1/namespaces/{meta['namespace']}/{CORE_PLURALS[kind]}"
+
+
+def object_path(obj: dict) -> str:
+    """REST path of a namespaced core/v1 object."""
+    return f"{collection_path(obj)}/{obj['metadata']['name']}"
 
 
 def caller(client: Any) -> Any:

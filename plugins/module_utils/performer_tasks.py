@@ -54,10 +54,11 @@ APPLY_ARGUMENT_SPEC: dict[str, Any] = {
     "field_manager": {"type": "str", "default": DEFAULT_FIELD_MANAGER},
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 120},
+    "create_by_apply": {"type": "bool", "default": False},
     **KUBE_ARGUMENT_SPEC,
 }
 
-# performer_apply takes either a list of objects in one state or a plan's four lists.
+# performer_apply takes either a list of objects in one state or a plan's five lists.
 APPLY_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["objects", "plan"]],
     "required_one_of": [["objects", "plan"]],
@@ -76,6 +77,7 @@ STATUS_ARGUMENT_SPEC: dict[str, Any] = {
     "batch": {"type": "list", "elements": "dict", "required": True},
     "plan": {"type": "dict", "required": True},
     **_STATUS_OPTIONS,
+    "created": {"type": "dict", "default": {}},
     "applied": {"type": "dict", "default": {}},
     "updated": {"type": "dict", "default": {}},
     "replaced": {"type": "dict", "default": {}},
@@ -89,13 +91,14 @@ RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
     **_STATUS_OPTIONS,
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 120},
+    "create_by_apply": {"type": "bool", "default": False},
 }
 RECONCILE_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["batch", "batch_file"]],
     "required_one_of": [["batch", "batch_file"]],
 }
 # The options that carry a batch (dicts and lists of dicts, without suboptions).
-BATCH_SIZED = ("batch", "observed", "plan", "applied", "updated", "replaced", "deleted")
+BATCH_SIZED = ("batch", "observed", "plan", "created", "applied", "updated", "replaced", "deleted")
 APPLY_BATCH_SIZED = ("objects", "plan")
 RECONCILE_BATCH_SIZED = ("batch", "observed")
 
@@ -106,7 +109,7 @@ def apply_objects(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_CALLS)
     writer = ObjectWriter(
         caller(client), field_manager=params["field_manager"], check_mode=check_mode,
-        wait=params["wait"], wait_timeout=params["wait_timeout"],
+        wait=params["wait"], wait_timeout=params["wait_timeout"], create_by_apply=params["create_by_apply"],
     )  # fmt: skip
     if params["plan"] is None:
         return _written(writer, params["objects"], params["state"])
@@ -123,8 +126,9 @@ def write_statuses(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """performer_status: writes the status of every Performer of the batch; the task's result."""
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_WRITES)
     writer = _status_writer(
-        caller(client), params, check_mode, plan=params["plan"], applied=params["applied"],
-        updated=params["updated"], replaced=params["replaced"], deleted=params["deleted"],
+        caller(client), params, check_mode, plan=params["plan"], created=params["created"],
+        applied=params["applied"], updated=params["updated"], replaced=params["replaced"],
+        deleted=params["deleted"],
     )  # fmt: skip
     results = _with_results_file(params, writer.write)
     return {
@@ -153,7 +157,7 @@ def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, 
     call = caller(client)
     objects = ObjectWriter(
         call, field_manager=params["field_manager"], check_mode=check_mode, wait=params["wait"],
-        wait_timeout=params["wait_timeout"],
+        wait_timeout=params["wait_timeout"], create_by_apply=params["create_by_apply"],
     )  # fmt: skip
     statuses = _status_writer(call, params, check_mode, plan=plan["performers"])
     written, results = _with_results_file(params, Reconciler(objects, statuses, plan).run)

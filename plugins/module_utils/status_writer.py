@@ -33,7 +33,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_statu
 CONCURRENT_WRITES = 16
 CR_VAR = "_hourglass_eigenlayer_io_performer"  # the batch item's Performer (operator-sdk's name)
 OBSERVED_VAR = "_hourglass_observed"  # the batch item's Pod and Service, as the runner loop saw them
-WRITE_STEPS = ("applied", "updated", "replaced", "deleted")  # the results of the objects' writes
+WRITE_STEPS = ("created", "applied", "updated", "replaced", "deleted")  # the results of the objects' writes
 
 Obj = dict[str, Any]
 Call = Callable[..., tuple[int, Any]]
@@ -113,13 +113,15 @@ def drift_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
 
 class StatusWriter:
     """Writes the statuses of one batch; the registered results of the role's apply tasks
-    (`applied`, `updated`, `replaced`, `deleted`) and its `plan` say what happened to each child."""
+    (`created`, `applied`, `updated`, `replaced`, `deleted`) and its `plan` say what happened to each
+    child."""
 
     def __init__(
         self,
         call: Call,
         *,
         plan: Obj,
+        created: Obj | None = None,
         applied: Obj | None = None,
         updated: Obj | None = None,
         replaced: Obj | None = None,
@@ -134,6 +136,7 @@ class StatusWriter:
     ) -> None:
         self.call = call
         self.plan = plan
+        self.created = results_by_object(created)
         self.applied = results_by_object(applied)
         self.updated = results_by_object(updated)
         self.replaced = results_by_object(replaced)
@@ -147,12 +150,17 @@ class StatusWriter:
         self.unschedulable_timeout = unschedulable_timeout
 
     def record(self, step: str, result: Obj) -> None:
-        """One result of the objects' writes as soon as it is known (`step`: `applied`, `updated`,
-        `replaced` or `deleted`, as the registered results): what `reconcile_status` reads of it."""
+        """One result of the objects' writes as soon as it is known (`step`: `created`, `applied`,
+        `updated`, `replaced` or `deleted`, as the registered results): what `reconcile_status`
+        reads of it."""
         if step not in WRITE_STEPS:
             raise ValueError(f"step: {step!r} is not one of {', '.join(WRITE_STEPS)}")
         written = result["object"]
         getattr(self, step)[(written["kind"], written["namespace"], written["name"])] = result
+
+    def _written(self, key: tuple[str, str, str], *steps: str) -> Obj | None:
+        """The result of the first of `steps` that wrote the object `key` (kind, namespace, name)."""
+        return next((getattr(self, step)[key] for step in steps if key in getattr(self, step)), None)
 
     def write(self, batch: list[Obj], on_result: Callable[[Obj], None] | None = None) -> list[Obj]:
         """One result per Performer of `batch`, in order (the API calls of a batch are independent:
@@ -174,8 +182,8 @@ class StatusWriter:
         key, child = f"{namespace}/{name}", contract.child_name(name)
         entry = self.plan.get(key, {})
         pod_key, service_key = ("Pod", namespace, child), ("Service", namespace, child)
-        pod_result = self.applied.get(pod_key) or self.replaced.get(pod_key)
-        service_result = self.applied.get(service_key) or self.updated.get(service_key)
+        pod_result = self._written(pod_key, "created", "applied", "replaced")
+        service_result = self._written(service_key, "created", "applied", "updated")
         deletions = [self.deleted.get(pod_key), self.deleted.get(service_key)]
         errors = [entry.get("error")] + [error_of(r) for r in (pod_result, service_result, *deletions)]
         error = "; ".join(e for e in errors if e) or None

@@ -1,17 +1,17 @@
 #!/usr/bin/python
-"""Ansible module performer_apply: server-side applies, deletes, replaces or restores a list of Pods
-and Services, the API calls of the list issued concurrently. The logic is
+"""Ansible module performer_apply: creates, server-side applies, deletes, replaces or restores a list
+of Pods and Services, the API calls of the list issued concurrently. The logic is
 module_utils/object_writer.py (unit-tested); this file declares the arguments and reports.
 
-The performer role hands it the plan of a batch (every Pod and Service to apply, restore, replace or
-delete) in one call.
+The performer role hands it the plan of a batch (every Pod and Service to create, apply, restore,
+replace or delete) in one call.
 """
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: performer_apply
-short_description: Server-side apply, delete or replace a list of Pods and Services concurrently
+short_description: Create, server-side apply, delete or replace a list of Pods and Services concurrently
 description:
   - Writes a list of core/v1 Pods and Services with the API calls issued concurrently, and returns
     one result per object in the order given, in the shape M(kubernetes.core.k8s) returns for a
@@ -29,14 +29,18 @@ options:
     description:
       - Instead of O(objects), the lists of a plan as the C(hourglass.operator.performer_plan)
         filter returns it, written one after the other in one call, each in its state (O(state) is
-        not used) - C(apply) (V(present)), C(restore) (V(updated)), C(replace) (V(replaced)) and
-        C(delete) (V(absent), waited for with O(wait)). Missing or empty lists are skipped.
+        not used) - C(create) (V(created)), C(apply) (V(present)), C(restore) (V(updated)),
+        C(replace) (V(replaced)) and C(delete) (V(absent), waited for with O(wait)). Missing or
+        empty lists are skipped.
     type: dict
   state:
     description:
       - V(present) applies, V(absent) deletes (a missing object counts as deleted).
+      - V(created) creates each object (a plain create, which costs the API server less than a
+        server-side apply that creates); one that exists already is applied as with V(present).
+        For objects known to be missing, as the plan's C(create) list.
       - V(replaced) deletes the existing object of the same name, waits up to O(wait_timeout)
-        seconds until it is gone, then applies the given one. When it is not gone in time the
+        seconds until it is gone, then creates the given one. When it is not gone in time the
         result has C(pending=true) and nothing is applied (a later run creates it).
       - V(updated) writes the given labels, owner references and spec over the existing object
         (keeping its other labels and annotations and what the API server allocated), or deletes
@@ -44,10 +48,10 @@ options:
         has C(recreated=true) when it was recreated.
       - Not used with O(plan).
     type: str
-    choices: [present, absent, replaced, updated]
+    choices: [created, present, absent, replaced, updated]
     default: present
   field_manager:
-    description: Server-side apply field manager.
+    description: Field manager of the writes.
     type: str
     default: hourglass-operator
   wait:
@@ -58,6 +62,15 @@ options:
     description: Seconds to wait with O(wait), or for a replaced object to be gone.
     type: int
     default: 120
+  create_by_apply:
+    description:
+      - Create with a server-side apply instead of a plain create - the objects of V(created), the
+        plan's C(create) list, and the new object of V(replaced).
+      - The performer role sets it under the operator-sdk ansible-operator, whose proxy adds an
+        owner reference to every create it forwards (a second one, besides the role's) but not to
+        server-side applies.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - hourglass.operator.kube
 author: hourglass-operator maintainers
@@ -71,10 +84,10 @@ EXAMPLES = r"""
          spec: {selector: {app: web}, ports: [{port: 80}]}}
   register: applied
 
-- name: Write a plan of the performer_plan filter (what to apply, restore, replace, delete)
+- name: Write a plan of the performer_plan filter (what to create, apply, restore, replace, delete)
   hourglass.operator.performer_apply:
     plan: "{{ rendered | hourglass.operator.performer_plan(observed, 'present') }}"
-  register: written  # written.applied, written.updated, written.replaced, written.deleted
+  register: written  # written.created, written.applied, written.updated, written.replaced, written.deleted
 
 - name: Delete it and wait until it is gone
   hourglass.operator.performer_apply:
@@ -85,10 +98,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-applied:
-  description: With O(plan), what a call with its C(apply) list returns (C(changed) and C(result)),
-    or C(skipped=true) when the list was empty; likewise C(updated) (C(restore)), C(replaced)
-    (C(replace)) and C(deleted) (C(delete)).
+created:
+  description: With O(plan), what a call with its C(create) list returns (C(changed) and
+    C(result)), or C(skipped=true) when the list was empty; likewise C(applied) (C(apply)),
+    C(updated) (C(restore)), C(replaced) (C(replace)) and C(deleted) (C(delete)).
   returned: with O(plan)
   type: dict
 result:

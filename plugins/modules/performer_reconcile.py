@@ -16,11 +16,11 @@ DOCUMENTATION = r"""
 module: performer_reconcile
 short_description: Write the Pods and Services of Performers and, as soon as each has its own, its status
 description:
-  - Renders each Performer's Pod and Service from the role's templates and plans what to apply,
-    restore, replace or delete as the C(hourglass.operator.performer_render) and
+  - Renders each Performer's Pod and Service from the role's templates and plans what to create,
+    apply, restore, replace or delete as the C(hourglass.operator.performer_render) and
     C(hourglass.operator.performer_plan) filters do (a deletion renders nothing).
-  - For each Performer of the batch, concurrently - writes its objects of the plan (C(apply),
-    C(restore), C(replace), then C(delete), each as M(hourglass.operator.performer_apply) writes
+  - For each Performer of the batch, concurrently - writes its objects of the plan (C(create),
+    C(apply), C(restore), C(replace), then C(delete), each as M(hourglass.operator.performer_apply) writes
     that list), then computes and writes its status and Events as
     M(hourglass.operator.performer_status) does.
   - A Performer's status does not wait for the rest of the batch, so a pod that is Ready at once
@@ -46,7 +46,7 @@ options:
       host the module runs on; when not set, the performer role's C(templates/) in this collection.
     type: path
   field_manager:
-    description: Server-side apply field manager, also the Events' reporting component.
+    description: Field manager of the writes, also the Events' reporting component.
     type: str
     default: hourglass-operator
   wait:
@@ -57,6 +57,15 @@ options:
     description: Seconds to wait with O(wait), or for a replaced pod to be gone.
     type: int
     default: 120
+  create_by_apply:
+    description:
+      - Create the missing Pods and Services with a server-side apply instead of a plain create
+        (which costs the API server less).
+      - The performer role sets it under the operator-sdk ansible-operator, whose proxy adds an
+        owner reference to every create it forwards (a second one, besides the role's) but not to
+        server-side applies.
+    type: bool
+    default: false
   results_file:
     description: Append each Performer's status result there as soon as it is known, one JSON object
       per line (how the runner loop reads them while the run goes on), and return only C(changed),
@@ -76,7 +85,7 @@ EXAMPLES = r"""
     settings: "{{ _performer_render_settings }}"
     templates: "{{ role_path }}/templates"
     state: present
-  register: reconciled  # reconciled.results, reconciled.applied, ...
+  register: reconciled  # reconciled.results, reconciled.created, ...
 """
 
 RETURN = r"""
@@ -85,10 +94,10 @@ results:
   returned: without O(results_file)
   type: list
   elements: dict
-applied:
-  description: What M(hourglass.operator.performer_apply) returns for the plan's C(apply) list
-    (C(changed) and C(result)), or C(skipped=true) when the list was empty; likewise C(updated)
-    (C(restore)), C(replaced) (C(replace)) and C(deleted) (C(delete)).
+created:
+  description: What M(hourglass.operator.performer_apply) returns for the plan's C(create) list
+    (C(changed) and C(result)), or C(skipped=true) when the list was empty; likewise C(applied)
+    (C(apply)), C(updated) (C(restore)), C(replaced) (C(replace)) and C(deleted) (C(delete)).
   returned: without O(results_file)
   type: dict
 performers:

@@ -27,6 +27,11 @@ options:
       C(performers) entries by C(namespace/name)) - render errors, pod actions, upgrades.
     type: dict
     required: true
+  created:
+    description: The registered result of the task creating the missing Pods and Services (may be
+      skipped).
+    type: dict
+    default: {}
   applied:
     description: The registered result of the apply task (may be skipped).
     type: dict
@@ -64,6 +69,7 @@ EXAMPLES = r"""
   hourglass.operator.performer_status:
     batch: "{{ _performer_batch }}"
     plan: "{{ _performer_plan.performers }}"
+    created: "{{ _performer_written.created }}"
     applied: "{{ _performer_written.applied }}"
     state: present
 """

@@ -16,6 +16,7 @@ class FakeKubeApi:
         self.objects: dict[str, Obj] = copy.deepcopy(objects or {})
         self.calls: list[tuple[str, str]] = []
         self.bodies: list[tuple[str, str, Any]] = []
+        self.queries: list[tuple[str, str, dict]] = []
         self.errors: dict[tuple[str, str], list[tuple[int, Obj]]] = {}
         self.linger: dict[str, int] = {}  # path -> GETs that still find an object after its DELETE
         self._version = 100
@@ -31,6 +32,7 @@ class FakeKubeApi:
         with self._lock:
             self.calls.append((method, path))
             self.bodies.append((method, path, copy.deepcopy(body)))
+            self.queries.append((method, path, dict(query or [])))
             queued = self.errors.get((method, path))
             if queued:
                 return queued.pop(0)
@@ -50,6 +52,11 @@ class FakeKubeApi:
             if self.linger.get(path) and not query.get("dryRun"):  # graceful: returned as terminating
                 obj.setdefault("metadata", {})["deletionTimestamp"] = "2026-01-01T00:00:00Z"
             return 200, obj
+        if method == "POST" and path.endswith(("/pods", "/services")):  # kept, as the writes read them
+            target = f"{path}/{body['metadata']['name']}"
+            if target in self.objects:
+                return 409, {"message": f"{target} already exists", "reason": "AlreadyExists"}
+            return 201, self._store(target, body, query)
         if method == "POST":
             return 201, copy.deepcopy(body)
         if method in ("PATCH", "PUT"):
@@ -58,9 +65,14 @@ class FakeKubeApi:
                 target = self.objects.setdefault(path.removesuffix("/status"), {})
                 target.update(obj)
                 return 200, copy.deepcopy(target)
-            self._version += 1
-            obj.setdefault("metadata", {})["resourceVersion"] = str(self._version)
-            if not query.get("dryRun"):
-                self.objects[path] = obj
-            return 200, copy.deepcopy(obj)
+            return 200, self._store(path, obj, query)
         return 405, {"message": f"{method} not supported"}
+
+    def _store(self, path: str, body: Obj, query: dict) -> Obj:
+        """`body` with a new resourceVersion, stored at `path` unless it is a dry run."""
+        obj = copy.deepcopy(body)
+        self._version += 1
+        obj.setdefault("metadata", {})["resourceVersion"] = str(self._version)
+        if not query.get("dryRun"):
+            self.objects[path] = obj
+        return copy.deepcopy(obj)

@@ -92,7 +92,8 @@ def test_arguments_are_validated_by_the_modules_argument_spec(tmp_path):
     with FakeKubeServer() as server:
         ran = play(tmp_path, server, state="vanished")
     assert ran.returncode == 2
-    assert "value of state must be one of: present, absent, replaced, updated, got: vanished" in ran.stdout
+    choices = "created, present, absent, replaced, updated"
+    assert f"value of state must be one of: {choices}, got: vanished" in ran.stdout
     assert server.requests == []
 
 

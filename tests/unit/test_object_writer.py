@@ -57,6 +57,41 @@ def test_apply_is_a_forced_server_side_apply_with_one_result_per_object_in_order
     assert sorted(api.calls) == [("PATCH", f"/api/v1/namespaces/ns/pods/performer-{n}") for n in "abc"]
 
 
+def test_create_posts_the_object_and_applies_one_that_exists_meanwhile():
+    api = FakeKubeApi({SERVICE_PATH: service(clusterIP="10.0.0.7")})
+    created, existing = writer(api).write([pod(), service(type="ClusterIP")], "created")
+    assert created["changed"] and created["result"]["metadata"]["resourceVersion"]
+    assert api.objects[POD_PATH]["spec"] == pod()["spec"]
+    assert existing["changed"] and api.objects[SERVICE_PATH]["spec"]["type"] == "ClusterIP"
+    assert sorted(api.calls) == [
+        ("PATCH", SERVICE_PATH),  # the create answered 409 AlreadyExists: applied instead
+        ("POST", "/api/v1/namespaces/ns/pods"),
+        ("POST", "/api/v1/namespaces/ns/services"),
+    ]
+    queries = [query for method, _, query in api.queries if method == "POST"]
+    assert queries == [{"fieldManager": "fm"}] * 2
+
+
+def test_with_create_by_apply_creations_are_server_side_applies():
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    results = writer(api, create_by_apply=True).write([service(), pod(image="img:2")], "created")
+    assert all(r["changed"] for r in results)
+    assert sorted(api.calls) == [("PATCH", POD_PATH), ("PATCH", SERVICE_PATH)]
+    api.calls.clear()
+    [replaced] = writer(api, create_by_apply=True).write([pod(image="img:3")], "replaced")
+    assert replaced["changed"] and [m for m, _ in api.calls] == ["DELETE", "GET", "PATCH"]
+
+
+def test_a_create_that_fails_otherwise_is_reported_and_a_dry_run_creates_nothing():
+    api = FakeKubeApi()
+    api.fail("POST", "/api/v1/namespaces/ns/pods", 403, "pods is forbidden")
+    [result] = writer(api).write([pod()], "created")
+    assert result["error"] == {"msg": "403 pods is forbidden", "status": 403} and not result["changed"]
+    [result] = writer(api, check_mode=True).write([pod()], "created")
+    assert result["changed"] and POD_PATH not in api.objects
+    assert api.queries[-1] == ("POST", "/api/v1/namespaces/ns/pods", {"fieldManager": "fm", "dryRun": "All"})
+
+
 def test_one_failing_object_is_reported_without_failing_the_others():
     api = FakeKubeApi()
     api.fail("PATCH", POD_PATH, 422, "spec.containers: Required value")
@@ -69,7 +104,8 @@ def test_one_failing_object_is_reported_without_failing_the_others():
 
 
 def test_an_unknown_state_is_refused_naming_the_choices():
-    with pytest.raises(ValueError, match="state: 'gone' is not one of present, absent, replaced, updated"):
+    choices = "created, present, absent, replaced, updated"
+    with pytest.raises(ValueError, match=f"state: 'gone' is not one of {choices}"):
         writer(FakeKubeApi()).write([pod()], "gone")
 
 
@@ -94,19 +130,19 @@ def test_delete_without_wait_never_polls_and_reports_what_is_still_terminating_a
     assert [m for m, _ in api.calls] == ["DELETE", "DELETE"]
 
 
-def test_replace_deletes_waits_until_gone_then_applies_and_reports_pending_when_not_gone():
+def test_replace_deletes_waits_until_gone_then_creates_and_reports_pending_when_not_gone():
     api = FakeKubeApi({POD_PATH: pod(image="img:1")})
     api.linger[POD_PATH] = 3
     [result] = writer(api, wait_timeout=10).write([pod(image="img:2")], "replaced")
     assert result["changed"] and "pending" not in result
     assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:2"
-    assert [m for m, _ in api.calls] == ["DELETE", "GET", "GET", "GET", "GET", "PATCH"]
+    assert [m for m, _ in api.calls] == ["DELETE", "GET", "GET", "GET", "GET", "POST"]
 
     api = FakeKubeApi({POD_PATH: pod(image="img:1")})
     api.linger[POD_PATH] = 1000
     [result] = writer(api, wait_timeout=1).write([pod(image="img:2")], "replaced")
     assert result == {"changed": True, "pending": True, "result": {}, "object": result["object"]}
-    assert ("PATCH", POD_PATH) not in api.calls
+    assert [m for m, _ in api.calls if m not in ("DELETE", "GET")] == []
 
 
 def test_update_restores_a_drifted_service_in_place_keeping_its_cluster_ip():
@@ -130,7 +166,7 @@ def test_update_retries_a_conflict_and_recreates_what_cannot_change_in_place():
 
     api = FakeKubeApi({SERVICE_PATH: service(clusterIP="None")})  # headless: no cluster IP in place
     [result] = writer(api).write([service()], "updated")
-    assert result["recreated"] is True and [m for m, _ in api.calls] == ["GET", "DELETE", "GET", "PATCH"]
+    assert result["recreated"] is True and [m for m, _ in api.calls] == ["GET", "DELETE", "GET", "POST"]
 
     api = FakeKubeApi({SERVICE_PATH: service(clusterIP="10.0.0.7")})
     api.fail("PUT", SERVICE_PATH, 422, "spec.ipFamilies: field is immutable")
@@ -139,7 +175,7 @@ def test_update_retries_a_conflict_and_recreates_what_cannot_change_in_place():
 
     api = FakeKubeApi()
     [result] = writer(api).write([service()], "updated")  # missing: created
-    assert result["changed"] and [m for m, _ in api.calls] == ["GET", "PATCH"]
+    assert result["changed"] and [m for m, _ in api.calls] == ["GET", "POST"]
 
 
 def test_a_dry_run_applies_with_dry_run_all_and_never_waits_for_a_deletion():

@@ -30,7 +30,7 @@ def test_what_is_rendered_is_planned_against_each_items_observation_else_the_obs
     batch = [item("a", observed={"pod": rendered["pod"], "service": rendered["service"]}), item("b")]
     observed = {"ns/b": {"service": performer_render([item("b")], SETTINGS, TEMPLATES)[0]["service"]}}
     plan = plan_batch(batch, observed, "present", SETTINGS, TEMPLATES)
-    assert [(o["kind"], o["metadata"]["name"]) for o in plan["apply"]] == [("Pod", "performer-b")]
+    assert [(o["kind"], o["metadata"]["name"]) for o in plan["create"]] == [("Pod", "performer-b")]
     assert plan["performers"]["ns/a"]["pod_action"] == "keep"
     assert plan["performers"]["ns/b"]["pod_action"] == "create"
 
@@ -41,7 +41,7 @@ def test_a_render_error_is_the_performers_own():
     plan = plan_batch([broken, item("b")], {}, "present", SETTINGS, TEMPLATES)
     assert "rendering failed" in plan["performers"]["ns/a"]["error"]
     assert plan["performers"]["ns/b"]["error"] is None
-    assert {o["metadata"]["name"] for o in plan["apply"]} == {"performer-b"}
+    assert {o["metadata"]["name"] for o in plan["create"]} == {"performer-b"}
 
 
 def test_a_deletion_renders_nothing_and_deletes_what_exists():

@@ -1,4 +1,4 @@
-"""The role's plan filter: what to apply, delete or leave alone for each Performer of a batch."""
+"""The role's plan filter: what to create, apply, delete or leave alone for each Performer of a batch."""
 
 from __future__ import annotations
 
@@ -46,9 +46,17 @@ def test_nothing_to_do_when_pod_hash_and_service_match():
     assert plan["performers"]["ns/p"]["pod_action"] == "keep"
 
 
-def test_missing_pod_and_service_are_applied():
+def test_missing_pod_and_service_are_created():
     plan = performer_plan([desired()], {"ns/p": {"pod": None, "service": None}})
-    assert [o["kind"] for o in plan["apply"]] == ["Pod", "Service"]
+    assert [o["kind"] for o in plan["create"]] == ["Pod", "Service"] and plan["apply"] == []
+
+
+def test_a_pod_missing_a_label_is_applied_not_created():
+    seen = observed()
+    seen["ns/p"]["pod"]["metadata"]["labels"] = {"app": "hourglass-performer"}
+    plan = performer_plan([desired()], seen)
+    assert plan["apply"] == [desired()["pod"]] and plan["create"] == []
+    assert plan["performers"]["ns/p"]["pod_action"] == "relabel"
 
 
 def test_changed_hash_replaces_the_pod_and_marks_the_upgrade():

@@ -1,13 +1,14 @@
 """The performer_status module's logic (plugins/module_utils/status_writer.py) against a fake API:
-which status each Performer of a batch gets from what the run applied, replaced and deleted, that
-it is patched (merge patch on the status subresource) only when it changed, the Events of its
-transitions and of drift, the errors it reports, whether a deleted Performer's children are gone,
-and the baseline that hands the Performer to the status fast path."""
+which status each Performer of a batch gets from what the run created, applied, replaced and
+deleted, that it is patched (merge patch on the status subresource) only when it changed, the
+Events of its transitions and of drift, the errors it reports, whether a deleted Performer's
+children are gone, and the baseline that hands the Performer to the status fast path."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import compute_status
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
@@ -75,13 +76,13 @@ def events(api: FakeKubeApi) -> list[tuple[str, str]]:
     return [(body["type"], body["reason"]) for method, path, body in api.bodies if path == EVENTS_PATH]
 
 
-def test_a_pod_created_in_this_run_is_read_again_and_its_status_patched_with_a_ready_event():
+@pytest.mark.parametrize("step", ["created", "applied"])  # as the plan creates them, or as applied
+def test_a_pod_created_in_this_run_is_read_again_and_its_status_patched_with_a_ready_event(step):
     api = FakeKubeApi({POD_PATH: ready_pod()})
     pod_result = applied("Pod", {"metadata": {"name": "performer-p"}, "status": {"phase": "Pending"}})
     service_result = applied("Service", live_service())
-    [result] = writer(api, entry(pod_action="create"), applied=registered(pod_result, service_result)).write(
-        [item(performer())]
-    )
+    written = {step: registered(pod_result, service_result)}
+    [result] = writer(api, entry(pod_action="create"), **written).write([item(performer())])
     assert [result[k] for k in ("phase", "ready", "error", "patched")] == ["Running", True, None, True]
     assert ("GET", POD_PATH) in api.calls  # what the pod is now, not what the apply returned
     [patch] = [body for method, path, body in api.bodies if method == "PATCH"]
