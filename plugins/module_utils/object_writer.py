@@ -1,11 +1,11 @@
 """What the performer_apply module does: create, server-side apply, delete, replace or restore a
 list of core/v1 objects, the API calls of the list issued concurrently, one result per object in
-the order given (the shape kubernetes.core.k8s returns for a list: `result` or `error.msg`), so one object's
-failure is reported without failing the others.
+the order given (the shape kubernetes.core.k8s returns for a list: `result` or `error.msg`), so
+one object's failure is reported without failing the others.
 
 State `created` creates objects the caller saw missing with a plain create, which costs the API
-server less than half of a server-side apply that creates (measured: a Pod 3.0 against 6.7 ms of
-API server and etcd CPU); one that exists by then (the caller's view was stale) is server-side
+server and etcd less CPU than a server-side apply that creates (the role's Pod: 8-11 against
+12-15 ms, docs/benchmarks.md, round 6); one that exists by then (the caller's view was stale) is server-side
 applied. The created object's fields belong to the field manager's update entry rather than its
 apply entry, which changes nothing here: what the role later writes to an object either only adds
 and changes labels (server-side apply, with force) or restores it whole (`updated`). With

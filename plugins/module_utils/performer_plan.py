@@ -1,5 +1,5 @@
 """How a batch of Performers is planned (`performer_plan`; also the filter of that name,
-plugins/filter/performer_plan.py): decides which objects to apply and which
+plugins/filter/performer_plan.py): decides which objects to create or apply and which
 pods to delete, by comparing the rendered Pods and Services with what the cluster has.
 
 - A missing Pod or Service is created (`create`: a plain create, which costs the API server less
@@ -68,7 +68,8 @@ def _pod_action(observed: Obj | None, desired: Obj) -> tuple[str, list[str]]:
 
 
 def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
-    """The plan for a batch: objects to apply, delete and replace, and per Performer what happens."""
+    """The plan for a batch: objects to create, apply, restore, replace and delete, and per Performer
+    what happens."""
     now = contract.now()
     plan: Obj = {"create": [], "apply": [], "delete": [], "replace": [], "restore": [], "performers": {}}
     for doc in desired:

@@ -5,8 +5,8 @@ concurrently.
 Writing every object of a batch first and every status after (performer_apply, then
 performer_status) keeps each Performer waiting for the whole batch: with 100 Performers, a pod that
 was Ready a moment after its creation waited 3-5 s for its status to say so. Here a Performer is one
-unit of work: its objects in the order of the plan's lists (create, apply, restore, replace, delete), each
-written by object_writer.py, then its status, computed and written by status_writer.py from what
+unit of work: its objects in the order of the plan's lists (create, apply, restore, replace,
+delete), each written by object_writer.py, then its status, computed and written by status_writer.py from what
 was written for it, and handed to `on_result` at once, so that the runner loop settles the Performer
 (and the status fast path follows its pod) while the rest of the batch is still being written.
 
@@ -57,8 +57,8 @@ class Reconciler:
 
     def run(self, batch: list[Obj], on_result: Callable[[Obj], None] | None = None) -> tuple[Obj, list[Obj]]:
         """The registered result of the writes by result key (`created`, `applied`, `updated`,
-        `replaced`, `deleted`) and one status result per Performer of `batch`, in order; each status result is
-        also handed to `on_result` as soon as it is known."""
+        `replaced`, `deleted`) and one status result per Performer of `batch`, in order; each
+        status result is also handed to `on_result` as soon as it is known."""
         units, unowned = self._units(batch)
         written: dict[tuple[int, int], Obj] = {}
 

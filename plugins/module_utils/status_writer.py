@@ -33,7 +33,8 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_statu
 CONCURRENT_WRITES = 16
 CR_VAR = "_hourglass_eigenlayer_io_performer"  # the batch item's Performer (operator-sdk's name)
 OBSERVED_VAR = "_hourglass_observed"  # the batch item's Pod and Service, as the runner loop saw them
-WRITE_STEPS = ("created", "applied", "updated", "replaced", "deleted")  # the results of the objects' writes
+# The results of the objects' writes (the registered results' keys).
+WRITE_STEPS = ("created", "applied", "updated", "replaced", "deleted")
 
 Obj = dict[str, Any]
 Call = Callable[..., tuple[int, Any]]

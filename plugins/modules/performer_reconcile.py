@@ -20,8 +20,8 @@ description:
     apply, restore, replace or delete as the C(hourglass.operator.performer_render) and
     C(hourglass.operator.performer_plan) filters do (a deletion renders nothing).
   - For each Performer of the batch, concurrently - writes its objects of the plan (C(create),
-    C(apply), C(restore), C(replace), then C(delete), each as M(hourglass.operator.performer_apply) writes
-    that list), then computes and writes its status and Events as
+    C(apply), C(restore), C(replace), then C(delete), each as
+    M(hourglass.operator.performer_apply) writes that list), then computes and writes its status and Events as
     M(hourglass.operator.performer_status) does.
   - A Performer's status does not wait for the rest of the batch, so a pod that is Ready at once
     is reported so at once, and the runner loop settles each Performer as soon as its result is
