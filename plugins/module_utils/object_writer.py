@@ -5,9 +5,9 @@ one object's failure is reported without failing the others.
 
 State `created` creates objects the caller saw missing with a plain create, which costs the API
 server and etcd less CPU than a server-side apply that creates (the role's Pod: 8-11 against
-12-15 ms, docs/benchmarks.md, round 6); one that exists by then (the caller's view was stale) is server-side
-applied. The created object's fields belong to the field manager's update entry rather than its
-apply entry, which changes nothing here: what the role later writes to an object either only adds
+12-15 ms, docs/benchmarks.md, round 6); one that exists by then (the caller's view was stale) is
+server-side applied. The created object's fields belong to the field manager's update entry rather
+than its apply entry, which changes nothing here: what the role later writes to an object either only adds
 and changes labels (server-side apply, with force) or restores it whole (`updated`). With
 `create_by_apply` every creation is a server-side apply, as under ansible-operator, whose proxy adds
 an owner reference (a second one, besides the role's) to every create it forwards, not to applies.

@@ -60,12 +60,11 @@ class FakeKubeApi:
         if method == "POST":
             return 201, copy.deepcopy(body)
         if method in ("PATCH", "PUT"):
-            obj = copy.deepcopy(body)
             if path.endswith("/status"):
                 target = self.objects.setdefault(path.removesuffix("/status"), {})
-                target.update(obj)
+                target.update(copy.deepcopy(body))
                 return 200, copy.deepcopy(target)
-            return 200, self._store(path, obj, query)
+            return 200, self._store(path, body, query)
         return 405, {"message": f"{method} not supported"}
 
     def _store(self, path: str, body: Obj, query: dict) -> Obj:
