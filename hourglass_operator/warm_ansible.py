@@ -208,7 +208,8 @@ def preload(collections: Iterable[str]) -> None:
     """What every run would do the same way under the adopted configuration, done once here: the
     collection loader (ansible-playbook has no option that changes it; importing ansible.builtin parses
     its routing table, ~70 ms a run), the built-in plugins a run loads with their settings' definitions,
-    and the Python plugins and module utilities of `collections`. A run finds them loaded and loads
+    and the Python plugins and module utilities of `collections`, calling the `warm_up()` of those
+    that have one (performer_render compiles the role's templates). A run finds them loaded and loads
     anything else itself."""
     from ansible import constants
     from ansible.plugins import loader
@@ -226,7 +227,8 @@ def preload(collections: Iterable[str]) -> None:
         plugins = Path(next(iter(package.__path__))) / "plugins"
         for source in sorted(plugins.glob("*/*.py")):
             if source.parent.name != "modules" and source.stem != "__init__":
-                importlib.import_module(f"{package.__name__}.plugins.{source.parent.name}.{source.stem}")
+                name = f"{package.__name__}.plugins.{source.parent.name}.{source.stem}"
+                getattr(importlib.import_module(name), "warm_up", lambda: None)()
 
 
 def main(argv: list[str] | None = None) -> int:

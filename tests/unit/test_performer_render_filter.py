@@ -3,8 +3,17 @@ rendered gets an error without failing the others, and CR strings are never temp
 
 from __future__ import annotations
 
+import os
+import shutil
+
+import jinja2
+import pytest
 import yaml
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import performer_render
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import (
+    TEMPLATES,
+    performer_render,
+    warm_up,
+)
 
 from tests.support.paths import REPO
 
@@ -80,3 +89,38 @@ def test_escaped_backslashes_before_u_stay_text():
     value = "\\ud83d\\ude00 \\\\ud83d\\ude00"  # backslashes and letters, no surrogates
     [doc] = performer_render([item("b", config={"args": [value]})], SETTINGS)
     assert doc["pod"]["spec"]["containers"][0]["args"] == [value]
+
+
+def test_after_warm_up_rendering_compiles_nothing(tmp_path, monkeypatch):
+    """What the warm Ansible's forked runs inherit: every template the role renders, compiled."""
+    templates = shutil.copytree(TEMPLATES, tmp_path / "templates")
+    warm_up(str(templates))
+
+    def compile_(*_args, **_kwargs):
+        raise AssertionError("a template was compiled after warm_up")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compile_)
+    [doc] = performer_render([item("w")], SETTINGS, str(templates))
+    assert doc["pod"]["metadata"]["name"] == "performer-w" and doc["service"]["kind"] == "Service"
+
+
+EDITS = {  # a template file, a text in it and its replacement, what the edit changes
+    "service": ("service/service.yaml.j2", "type: ClusterIP", "type: NodePort"),
+    "entry": ("performers.yaml.j2", "{% include 'service/service.yaml.j2' %}", ""),
+}
+
+
+@pytest.mark.parametrize("edited", EDITS)
+def test_a_template_edited_after_warm_up_is_rendered_as_edited(tmp_path, edited):
+    templates = shutil.copytree(TEMPLATES, tmp_path / "templates")
+    warm_up(str(templates))
+    [before] = performer_render([item("e")], SETTINGS, str(templates))
+    name, old, new = EDITS[edited]
+    path = templates / name
+    path.write_text(path.read_text().replace(old, new))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a newer mtime, whatever its resolution
+    [after] = performer_render([item("e")], SETTINGS, str(templates))
+    assert before["service"]["spec"]["type"] == "ClusterIP"
+    expected = {"service": "NodePort", "entry": None}[edited]  # the entry edit dropped the Service
+    assert (after.get("service") or {}).get("spec", {}).get("type") == expected

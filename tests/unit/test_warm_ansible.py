@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from hourglass_operator.warm_ansible import FINDER_CONFIGURED, SOCKET_ENV
+from tests.support.paths import REPO
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.unit
@@ -114,17 +115,23 @@ print(json.dumps(sorted(name for name, cached in MODULE_CACHE.items() if cached)
 print("ansible_collections.hourglass.operator.plugins.action.performer_apply" in sys.modules)
 print("ansible_collections.hourglass.operator.plugins.filter.performer_render" in sys.modules)
 print("ansible_collections.hourglass.operator.plugins.modules.performer_apply" in sys.modules)
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_render
+environment = performer_render._environment(str(performer_render.TEMPLATES))
+print(json.dumps(sorted(name for _, name in environment.cache.keys())))
 """
 
 
-def test_the_server_preloads_the_plugins_every_run_loads_and_the_collections_but_not_their_modules():
+def test_the_server_preloads_what_every_run_loads_and_the_role_templates_but_no_module():
     env = {**ENVIRONMENT, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
     ran = subprocess.run([sys.executable, "-c", PRELOAD_CHECK], env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
-    cached, action, filter_, module = ran.stdout.splitlines()
+    cached, action, filter_, module, templates = ran.stdout.splitlines()
     loaded = {"ActionModule", "Connection", "InventoryModule", "StrategyModule"}
     assert loaded <= set(json.loads(cached)) and "CallbackModule" not in cached
     assert (action, filter_, module) == ("True", "True", "False")
+    role_templates = REPO / "roles" / "performer" / "templates"
+    compiled = sorted(str(path.relative_to(role_templates)) for path in role_templates.rglob("*.j2"))
+    assert json.loads(templates) == compiled
 
 
 def test_a_run_configured_differently_from_the_warm_import_runs_cold_with_its_configuration(tmp_path, server):
