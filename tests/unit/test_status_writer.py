@@ -79,12 +79,16 @@ def events(api: FakeKubeApi) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("step", ["created", "applied"])  # as the plan creates them, or as applied
 def test_a_pod_created_in_this_run_is_read_again_and_its_status_patched_with_a_ready_event(step):
     api = FakeKubeApi({POD_PATH: ready_pod()})
-    pod_result = applied("Pod", {"metadata": {"name": "performer-p"}, "status": {"phase": "Pending"}})
+    pod_result = applied(
+        "Pod", {"metadata": {"name": "performer-p", "resourceVersion": "7"}, "status": {"phase": "Pending"}}
+    )
     service_result = applied("Service", live_service())
     written = {step: registered(pod_result, service_result)}
     [result] = writer(api, entry(pod_action="create"), **written).write([item(performer())])
     assert [result[k] for k in ("phase", "ready", "error", "patched")] == ["Running", True, None, True]
-    assert ("GET", POD_PATH) in api.calls  # what the pod is now, not what the apply returned
+    # What the pod is now, not what the write returned; from the API server's cache, at least as new
+    # as the write.
+    assert ("GET", POD_PATH, {"resourceVersion": "7"}) in api.queries
     [patch] = [body for method, path, body in api.bodies if method == "PATCH"]
     assert patch["status"]["grpcEndpoint"] == "performer-p.ns.svc.cluster.local"
     assert patch["status"]["readyTime"] == NOW
