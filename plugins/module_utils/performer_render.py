@@ -83,10 +83,14 @@ def warm_up(templates: str = str(TEMPLATES)) -> None:
     """Compiles the role's templates (about 30 ms), so that a process forked afterwards renders
     without compiling them: the warm Ansible calls it before it forks runs.
     A template file edited later is still seen: Jinja2 compares each file's modification time
-    whenever a render loads it, and compiles it again when it changed."""
+    whenever a render loads it, and compiles it again when it changed. A template that does not
+    compile is left to the renders, which report its error for each Performer."""
     env = _environment(templates)
     for name in env.list_templates(extensions=["j2"]):
-        env.get_template(name)
+        try:
+            env.get_template(name)
+        except jinja2.TemplateError:
+            continue
 
 
 def _identity(item: dict) -> tuple[str, str]:

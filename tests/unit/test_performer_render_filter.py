@@ -124,3 +124,12 @@ def test_a_template_edited_after_warm_up_is_rendered_as_edited(tmp_path, edited)
     assert before["service"]["spec"]["type"] == "ClusterIP"
     expected = {"service": "NodePort", "entry": None}[edited]  # the entry edit dropped the Service
     assert (after.get("service") or {}).get("spec", {}).get("type") == expected
+
+
+def test_a_template_that_does_not_compile_fails_the_renders_not_the_warm_up(tmp_path):
+    templates = shutil.copytree(TEMPLATES, tmp_path / "templates")
+    service = templates / "service" / "service.yaml.j2"
+    service.write_text(service.read_text() + "{% if %}\n")
+    warm_up(str(templates))  # the warm Ansible goes on preloading
+    [doc] = performer_render([item("s")], SETTINGS, str(templates))
+    assert doc["error"].startswith("rendering failed:") and "pod" not in doc
