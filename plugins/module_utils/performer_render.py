@@ -20,6 +20,7 @@ names of the Performer contract (`performer_contract.template_names()`) the chil
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,15 @@ def _unique(values: list) -> list:
     return seen
 
 
-@cache
 def _environment(directory: str) -> jinja2.Environment:
+    """The environment of the templates in `directory`, one per directory however it is named: a run
+    names the role's templates by its role path, which may reach them through a link (a collection
+    installed as a link to its source), where the warm Ansible named them by their own path."""
+    return _environment_of(os.path.realpath(directory))
+
+
+@cache
+def _environment_of(directory: str) -> jinja2.Environment:
     # Whitespace handling as in Ansible's template engine, so the output (and the spec hash of the
     # pod, which covers the rendered text) is the same as the role's earlier template lookup.
     env = jinja2.Environment(

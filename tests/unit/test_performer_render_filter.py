@@ -104,6 +104,21 @@ def test_after_warm_up_rendering_compiles_nothing(tmp_path, monkeypatch):
     assert doc["pod"]["metadata"]["name"] == "performer-w" and doc["service"]["kind"] == "Service"
 
 
+def test_warmed_templates_reached_through_a_link_are_not_compiled_again(tmp_path, monkeypatch):
+    """A run names the templates by its role path, which reaches them through a link when the
+    collection is installed as a link to its source; the warm Ansible named them by their own path."""
+    templates = shutil.copytree(TEMPLATES, tmp_path / "templates")
+    (tmp_path / "linked").symlink_to(templates, target_is_directory=True)
+    warm_up(str(templates))
+
+    def compile_(*_args, **_kwargs):
+        raise AssertionError("a template was compiled again")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compile_)
+    [doc] = performer_render([item("l")], SETTINGS, str(tmp_path / "linked"))
+    assert doc["pod"]["metadata"]["name"] == "performer-l"
+
+
 EDITS = {  # a template file, a text in it and its replacement, what the edit changes
     "service": ("service/service.yaml.j2", "type: ClusterIP", "type: NodePort"),
     "entry": ("performers.yaml.j2", "{% include 'service/service.yaml.j2' %}", ""),
