@@ -46,8 +46,9 @@ LISTENING = "listening"  # the line the server prints once it accepts clients
 FINDER_CONFIGURED = "AnsibleCollectionFinder has already been configured"
 # Plugin types of which a run loads every built-in plugin (listing them is how Ansible finds the
 # enabled ones) or may load any: loading them parses each one's documentation for its settings. Not
-# callbacks (ansible-runner's reads the run's artifact directory when it is imported), nor vars plugins
-# (listing them leaves their loader looking primed to a run, which then finds no host_vars).
+# vars plugins (listing them leaves their loader looking primed to a run, which then finds no
+# host_vars); of the callbacks only the built-in ones, by name (a run lists them all, about 40 ms):
+# listing would also import ansible-runner's, which reads the run's artifact directory when imported.
 PRELOADED_PLUGIN_TYPES = ("action", "become", "connection", "filter", "shell", "test")
 
 
@@ -218,6 +219,11 @@ def preload(collections: Iterable[str]) -> None:
     importlib.import_module("ansible_collections.ansible.builtin")
     for plugin_type in PRELOADED_PLUGIN_TYPES:
         list(getattr(loader, f"{plugin_type}_loader").all(class_only=True))  # a generator
+    builtin_callbacks = Path(loader.__file__).parent / "callback"
+    for source in sorted(builtin_callbacks.glob("[!_]*.py")):
+        # By the short name a run's listing records them under; only where that name finds the built-in.
+        if Path(loader.callback_loader.find_plugin(source.stem) or "") == source:
+            loader.callback_loader.get(source.stem, class_only=True)
     for name in constants.INVENTORY_ENABLED:
         loader.inventory_loader.get(name)
     loader.strategy_loader.get(constants.DEFAULT_STRATEGY, class_only=True)

@@ -118,16 +118,29 @@ print("ansible_collections.hourglass.operator.plugins.modules.performer_apply" i
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_render
 environment = performer_render._environment(str(performer_render.TEMPLATES))
 print(json.dumps(sorted(name for _, name in environment.cache.keys())))
+from ansible import constants
+defined = constants.config.has_configuration_definition
+print(json.dumps([defined("callback", name) for name in ("default", "minimal")]))
+print(any("awx_display" in name for name in sys.modules))
 """
 
 
 def test_the_server_preloads_what_every_run_loads_and_the_role_templates_but_no_module():
-    env = {**ENVIRONMENT, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
+    import ansible_runner
+
+    runner_callbacks = Path(ansible_runner.__file__).parent / "display_callback" / "callback"
+    env = {  # as ansible-runner configures a run
+        **ENVIRONMENT,
+        "ANSIBLE_STDOUT_CALLBACK": "awx_display",
+        "ANSIBLE_CALLBACK_PLUGINS": str(runner_callbacks),
+    }
     ran = subprocess.run([sys.executable, "-c", PRELOAD_CHECK], env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
-    cached, action, filter_, module, templates = ran.stdout.splitlines()
-    loaded = {"ActionModule", "Connection", "InventoryModule", "StrategyModule"}
-    assert loaded <= set(json.loads(cached)) and "CallbackModule" not in cached
+    cached, action, filter_, module, templates, callback_settings, runners_callback = ran.stdout.splitlines()
+    loaded = {"ActionModule", "CallbackModule", "Connection", "InventoryModule", "StrategyModule"}
+    assert loaded <= set(json.loads(cached))
+    # The built-in callbacks with their settings; not ansible-runner's, which reads the run's directory.
+    assert json.loads(callback_settings) == [True, True] and runners_callback == "False"
     assert (action, filter_, module) == ("True", "True", "False")
     role_templates = REPO / "roles" / "performer" / "templates"
     compiled = sorted(str(path.relative_to(role_templates)) for path in role_templates.rglob("*.j2"))
