@@ -67,8 +67,13 @@ class WorkQueue:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._clock = clock
-        self._cond = threading.Condition()
-        self._due: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+        # Keys due for a full reconcile and those due for a status sync are kept (and waited for)
+        # apart: a worker looks only through its own kind, and a key queued wakes only the workers of
+        # its kind. A pod event for each of a thousand Performers waiting for the next ansible run
+        # would otherwise make the status worker look through all thousand each time.
+        self._wakeups = {full: threading.Condition(self._lock) for full in (True, False)}
+        self._due: dict[bool, dict[str, _Pending]] = {True: {}, False: {}}
         self._processing: dict[str, float] = {}  # key -> when it was handed out
         self._processing_full: set[str] = set()  # those of them handed out for a full reconcile
         self._dirty: dict[str, _Pending] = {}
@@ -78,22 +83,38 @@ class WorkQueue:
 
     def add(self, key: str, delay: float = 0.0, *, full: bool = True) -> None:
         """Queue `key`; `full=False` asks only for a status sync."""
-        with self._cond:
+        with self._lock:
             if self._shut_down:
                 return
             due = self._clock() + delay
-            pending = self._dirty if key in self._processing else self._due
-            if key in pending:
-                pending[key].merge(due, full)
+            if key not in self._processing:
+                if self._enqueue(key, _Pending(due, full)):
+                    self._observer.added()
+            elif key in self._dirty:  # `done` queues it
+                self._dirty[key].merge(due, full)
             else:
-                pending[key] = _Pending(due, full)
+                self._dirty[key] = _Pending(due, full)
                 self._observer.added()
-            self._cond.notify_all()
+
+    def _enqueue(self, key: str, pending: _Pending) -> bool:
+        """Queues `key` as `pending` says, or merges that into its queued entry (moving it to the full
+        keys when it now needs a full reconcile); wakes the workers of its kind. Whether it was new."""
+        queued = self._due[True].get(key) or self._due[False].get(key)
+        if queued is None:
+            self._due[pending.full][key] = pending
+        elif not queued.full and pending.full:
+            del self._due[False][key]
+            queued.merge(pending.due, pending.full)
+            self._due[True][key] = queued
+        else:
+            queued.merge(pending.due, pending.full)
+        self._wakeups[pending.full or (queued is not None and queued.full)].notify_all()
+        return queued is None
 
     def add_after_failure(self, key: str) -> float:
         """Queue `key` for a full reconcile after its back-off delay (which doubles with each
         consecutive failure)."""
-        with self._cond:
+        with self._lock:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
         self._observer.retried()
@@ -103,11 +124,11 @@ class WorkQueue:
 
     def forget(self, key: str) -> None:
         """Reset the back-off of `key` (after a successful reconcile)."""
-        with self._cond:
+        with self._lock:
             self._failures.pop(key, None)
 
     def failures(self, key: str) -> int:
-        with self._cond:
+        with self._lock:
             return self._failures.get(key, 0)
 
     def get_batch(
@@ -121,61 +142,66 @@ class WorkQueue:
         delayed, and those arriving during its run share the next batch). The keys are processing
         until `done`."""
         deadline = None if timeout is None else self._clock() + timeout
-        with self._cond:
+        due = self._due[full]
+        with self._lock:
             while not self._shut_down:
                 now = self._clock()
-                mine = [(p.due, key) for key, p in self._due.items() if p.full == full]
+                mine = [(p.due, key) for key, p in due.items()]
                 ready = sorted(entry for entry in mine if entry[0] <= now)
                 waiting = window if self._processing_full else 0.0
                 if ready and (len(ready) >= max_items or ready[0][0] + waiting <= now):
                     keys = [key for _, key in ready[:max_items]]
-                    for due, key in ready[:max_items]:
-                        del self._due[key]
+                    for since, key in ready[:max_items]:
+                        del due[key]
                         self._processing[key] = now
-                        self._observer.handed_out(now - due)
+                        self._observer.handed_out(now - since)
                     if full:
                         self._processing_full.update(keys)
                     return keys
-                earliest = min((due for due, _ in mine), default=now + 3600)
+                earliest = min((since for since, _ in mine), default=now + 3600)
                 wait = (ready[0][0] + waiting if ready else earliest) - now
                 if deadline is not None:
                     if now >= deadline:
                         return []
                     wait = min(wait, deadline - now)
-                self._cond.wait(max(wait, 0.001))
+                self._wakeups[full].wait(max(wait, 0.001))
             return []
 
     def done(self, key: str) -> None:
-        with self._cond:
+        with self._lock:
             started = self._processing.pop(key, None)
             self._processing_full.discard(key)
             if started is not None:
                 self._observer.finished(self._clock() - started)
             dirty = self._dirty.pop(key, None)
             if dirty is not None:
-                if key in self._due:
-                    self._due[key].merge(dirty.due, dirty.full)
-                else:
-                    self._due[key] = dirty
-                self._cond.notify_all()
+                self._enqueue(key, dirty)
+
+    def queued(self, key: str) -> tuple[float, bool] | None:
+        """When `key` is due and whether for a full reconcile; None when it is not queued (or is
+        being processed)."""
+        with self._lock:
+            pending = self._due[True].get(key) or self._due[False].get(key)
+            return None if pending is None else (pending.due, pending.full)
 
     def depth(self) -> int:
         """Keys waiting (due now or later), not counting those being processed."""
-        with self._cond:
-            return len(self._due) + len(self._dirty)
+        with self._lock:
+            return len(self._due[True]) + len(self._due[False]) + len(self._dirty)
 
     def processing(self) -> int:
-        with self._cond:
+        with self._lock:
             return len(self._processing)
 
     def unfinished_work(self) -> tuple[float, float]:
         """Seconds the keys being processed have been at it: (their sum, the longest)."""
-        with self._cond:
+        with self._lock:
             now = self._clock()
             spans = [now - started for started in self._processing.values()]
         return sum(spans), max(spans, default=0.0)
 
     def shut_down(self) -> None:
-        with self._cond:
+        with self._lock:
             self._shut_down = True
-            self._cond.notify_all()
+            for wakeup in self._wakeups.values():
+                wakeup.notify_all()

@@ -185,8 +185,8 @@ class World:
     def due_in(self, key: str, *, full: bool = True) -> float | None:
         """When `key` is due for a full reconcile, or with `full=False` for a status sync only (None:
         not queued for it)."""
-        pending = self.controller.queue._due.get(key)
-        return None if pending is None or pending.full != full else pending.due - self.clock.now
+        queued = self.controller.queue.queued(key)
+        return None if queued is None or queued[1] != full else queued[0] - self.clock.now
 
 
 @pytest.fixture
@@ -539,8 +539,7 @@ def test_an_unschedulable_pod_is_synced_again_when_it_would_stall(world):
     world.add(performer("a"))
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"recheck_after": 30.0}})
     world.reconcile()
-    pending = world.controller.queue._due["ns/a"]
-    assert (pending.full, pending.due - world.clock.now) == (False, 30.0)
+    assert world.due_in("ns/a", full=False) == 30.0
     assert "ns/a" in world.controller._child_changes  # escalates when the sync has no baseline
 
 

@@ -114,6 +114,30 @@ def test_a_key_being_synced_is_not_handed_to_an_ansible_worker_until_done():
     assert queue.get_batch(1, timeout=0) == ["ns/a"]
 
 
+def test_a_key_changed_while_it_was_processed_wakes_a_waiting_worker_of_its_kind_when_done():
+    queue = WorkQueue()
+    queue.add("ns/a", full=False)
+    assert queue.get_batch(1, timeout=0, full=False) == ["ns/a"]
+    queue.add("ns/a", full=False)  # its pod changed again meanwhile
+    got: list[list[str]] = []
+    waiter = threading.Thread(target=lambda: got.append(queue.get_batch(1, timeout=5, full=False)))
+    waiter.start()
+    queue.done("ns/a")
+    waiter.join(5)
+    assert got == [["ns/a"]]
+
+
+def test_a_status_key_asked_for_a_full_reconcile_moves_to_the_ansible_workers_keeping_its_due_time():
+    clock = ManualClock(1000.0)
+    queue = WorkQueue(clock=clock)
+    queue.add("ns/a", full=False)
+    queue.add("ns/a", delay=30)
+    assert queue.queued("ns/a") == (1000.0, True)
+    assert queue.get_batch(1, timeout=0, full=False) == []
+    assert queue.get_batch(1, timeout=0) == ["ns/a"]
+    assert queue.queued("ns/a") is None and queue.depth() == 0
+
+
 def test_a_status_worker_does_not_wake_up_for_full_keys():
     clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
