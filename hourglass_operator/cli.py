@@ -212,6 +212,7 @@ def _run(args: argparse.Namespace) -> int:
         for permission in startup.required_permissions(watch.group, watch.plural, namespaces, lease)
     ])  # fmt: skip
     built, runners = [], []
+    calls = startup.calls_client(api)  # finalizers, the status fast path's patches and Events
     for watch in served:
         runner = AnsibleBatchRunner(
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
@@ -223,11 +224,12 @@ def _run(args: argparse.Namespace) -> int:
         threading.Thread(target=warm_up, args=(runner,), name=f"warm-up-{watch.kind}", daemon=True).start()
         status_sync = None
         if args.status_fast_path and watch.kind == "Performer":
-            status_sync = StatusSync(api, group=watch.group, version=watch.version, plural=watch.plural)
+            status_sync = StatusSync(calls, group=watch.group, version=watch.version, plural=watch.plural)
         built.append(Controller(
             api, watch, runner, PerformerAdapter(watch.kind, watch.group), namespaces=namespaces,
             max_batch=args.max_batch_size, batch_window=args.batch_window,
             workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader, status_sync=status_sync,
+            client=calls,
         ))  # fmt: skip
     controllers.extend(built)
     for controller in controllers:

@@ -105,9 +105,11 @@ class Controller:
         stop: threading.Event,
         is_leader: threading.Event,
         status_sync: StatusSync | None = None,
-        custom: kubernetes.client.CustomObjectsApi | None = None,
+        client: Any = None,
         core: kubernetes.client.CoreV1Api | None = None,
     ) -> None:
+        """`client`: what the finalizer patches are made with (`hourglass_kube.request`; `api` when
+        None, `startup.calls_client(api)` for the small HTTPS client)."""
         if not watch.plural:
             raise ValueError(f"watch {watch.kind}.{watch.group}: plural: unknown (ask API discovery)")
         self.api = api
@@ -129,9 +131,12 @@ class Controller:
         self.finalizers: Finalizers | None = None
         if watch.finalizer:
             self.finalizers = Finalizers(
-                custom or kubernetes.client.CustomObjectsApi(api), group=watch.group, version=watch.version,
+                api if client is None else client, group=watch.group, version=watch.version,
                 plural=watch.plural, name=watch.finalizer.name,
             )  # fmt: skip
+        # The finalizer patches of a batch, concurrently; kept for the loop's life, so that each of its
+        # threads keeps its connection (the small HTTPS client has one per thread).
+        self._api_calls = ThreadPoolExecutor(CONCURRENT_API_CALLS, thread_name_prefix="api")
         self.crs: list[Informer] = []
         self.children: dict[str, list[Informer]] = {kind: [] for kind in adapter.child_paths}
         # Deleted resources whose finalizer run deleted the children without waiting for them: the
@@ -245,6 +250,7 @@ class Controller:
             self.cancel_runs.set()
             for thread in self._threads:
                 thread.join(10)
+        self._api_calls.shutdown(wait=False)
         # Informer threads are daemons blocked in a watch read; closing their sockets from here would
         # wait on the TLS lock they hold, so they simply end with the process.
 
@@ -367,14 +373,12 @@ class Controller:
         self._concurrently(self._remove_finalizer, released)
         return to_run
 
-    @staticmethod
-    def _concurrently(call: Callable[[Obj], object], crs: list[Obj]) -> list[object]:
+    def _concurrently(self, call: Callable[[Obj], object], crs: list[Obj]) -> list[object]:
         """`call` for each of `crs`, one API call each: concurrently, or a batch of 100 would take
         seconds (and hold its worker meanwhile)."""
         if len(crs) <= 1:
             return [call(cr) for cr in crs]
-        with ThreadPoolExecutor(min(CONCURRENT_API_CALLS, len(crs))) as pool:
-            return list(pool.map(call, crs))
+        return list(self._api_calls.map(call, crs))
 
     def _item(self, cr: Obj) -> dict[str, Any]:
         meta = cr["metadata"]

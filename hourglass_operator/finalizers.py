@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
-import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    custom_object_path,
+    request,
+)
 
 from hourglass_operator.informer import Obj, object_key
 
@@ -36,10 +40,9 @@ def guarded_patch(cr: Obj, current: list[str], wanted: list[str]) -> list[dict]:
 
 
 class Finalizers:
-    def __init__(
-        self, custom: kubernetes.client.CustomObjectsApi, *, group: str, version: str, plural: str, name: str
-    ) -> None:
-        self.custom = custom
+    def __init__(self, client: Any, *, group: str, version: str, plural: str, name: str) -> None:
+        """`client`: what `hourglass_kube.request` calls with (`startup.calls_client`)."""
+        self.client = client
         self.group, self.version, self.plural, self.name = group, version, plural, name
 
     def add(self, cr: Obj) -> Obj | None:
@@ -52,25 +55,29 @@ class Finalizers:
 
     def _patch(self, cr: Obj, change: Callable[[list[str]], list[str]]) -> Obj | None:
         """Sets the finalizers to `change(current finalizers)`."""
-        meta = cr["metadata"]
-        args = (self.group, self.version, meta["namespace"], self.plural, meta["name"])
+        path = custom_object_path(self.group, self.version, self.plural, cr["metadata"])
         for _ in range(ATTEMPTS):
             current = list(cr["metadata"].get("finalizers") or [])
             wanted = change(current)
             if wanted == current:
                 return cr
-            try:
-                return self.custom.patch_namespaced_custom_object(
-                    *args, guarded_patch(cr, current, wanted), _content_type=JSON_PATCH
+            status, body = request(
+                self.client, "PATCH", path, body=guarded_patch(cr, current, wanted), content_type=JSON_PATCH
+            )
+            if status < 300:
+                return body
+            if status in (409, 422):  # 422: a test failed, the finalizers changed meanwhile
+                status, body = request(self.client, "GET", path)
+                if status < 300:
+                    cr = body
+                    continue
+            if status != 404:
+                reason = body.get("message", "") if isinstance(body, dict) else ""
+                log.warning(
+                    "finalizer update failed: HTTP %s %s",
+                    status,
+                    reason,
+                    extra={"key": object_key(cr)},
                 )
-            except kubernetes.client.ApiException as error:
-                if error.status in (409, 422):  # 422: a test failed, the finalizers changed meanwhile
-                    try:
-                        cr = self.custom.get_namespaced_custom_object(*args)
-                        continue
-                    except kubernetes.client.ApiException as read_error:
-                        error = read_error
-                if error.status != 404:
-                    log.warning("finalizer update failed: %s", error.reason, extra={"key": object_key(cr)})
-                return None
+            return None
         return None

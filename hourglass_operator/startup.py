@@ -20,6 +20,11 @@ from typing import Any
 import kubernetes
 import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_client
+from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
+    RestClient,
+    authorization_of,
+    settings_of,
+)
 
 from hourglass_operator import health
 
@@ -61,6 +66,16 @@ def kube_client(kubeconfig: str, pool_size: int) -> kubernetes.client.ApiClient:
     except (kubernetes.config.ConfigException, yaml.YAMLError, OSError, ValueError, TypeError) as error:
         where = f"--kubeconfig {path}" if path else "the in-cluster service account"
         raise StartupError(f"{where}: not a usable kubeconfig: {_one_line(error)}") from error
+
+
+def calls_client(api: kubernetes.client.ApiClient) -> Any:
+    """The client of the loop's most frequent calls (`hourglass_kube.request`): the small HTTPS client
+    on `api`'s connection, asking `api`'s configuration for the token at each call (so a refreshed
+    one is used), or `api` itself when that connection needs what the small client does not do."""
+    settings = settings_of(api.configuration)
+    if settings is None:
+        return api
+    return RestClient(settings, authorization=lambda: authorization_of(api.configuration))
 
 
 Route = Callable[[], tuple[int, str, bytes]]

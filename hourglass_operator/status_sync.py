@@ -29,15 +29,27 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import kubernetes
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_status as status_rules
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    custom_object_path,
+    request,
+)
 
 from hourglass_operator.informer import Obj, object_key
 
 log = logging.getLogger(__name__)
 
 SPEC_HASH = contract.SPEC_HASH_ANNOTATION
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    """The API server refused a status patch (the status worker retries with back-off)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}" if message else f"HTTP {status}")
+        self.status = status
 
 
 class Outcome(Enum):
@@ -84,15 +96,14 @@ def _last_error(status: Obj) -> str | None:
 class StatusSync:
     def __init__(
         self,
-        api: kubernetes.client.ApiClient,
+        client: Any,
         *,
         group: str = contract.GROUP,
         version: str = contract.VERSION,
         plural: str = contract.PLURAL,
         component: str = contract.DEFAULT_FIELD_MANAGER,
     ) -> None:
-        self.custom = kubernetes.client.CustomObjectsApi(api)
-        self.core = kubernetes.client.CoreV1Api(api)
+        self.client = client  # what `hourglass_kube.request` calls with (`startup.calls_client`)
         self.group, self.version, self.plural = group, version, plural
         self.component = component
         self._baselines: dict[str, Baseline] = {}
@@ -192,14 +203,12 @@ class StatusSync:
         transitions, or of the restoration; None when the Performer is gone."""
         meta = cr["metadata"]
         patch = {"status": {**{k: None for k in previous if k not in status}, **status}}
-        try:
-            updated = self.custom.patch_namespaced_custom_object_status(
-                self.group, self.version, meta["namespace"], self.plural, meta["name"], patch
-            )
-        except kubernetes.client.ApiException as error:
-            if error.status == 404:  # deleted meanwhile: nothing to report
-                return None
-            raise
+        path = custom_object_path(self.group, self.version, self.plural, meta) + "/status"
+        code, updated = request(self.client, "PATCH", path, body=patch, content_type=MERGE_PATCH)
+        if code == 404:  # deleted meanwhile: nothing to report
+            return None
+        if code >= 300:
+            raise ApiError(code, (updated or {}).get("message", "") if isinstance(updated, dict) else "")
         events = status_rules.transitions(previous, status)
         if restoring:
             changed = sorted(k for k in previous.keys() | status.keys() if previous.get(k) != status.get(k))
@@ -207,6 +216,6 @@ class StatusSync:
             events = [("Warning", contract.Reason.STATUS_RESTORED, message)]
         for event_type, reason, message in events:
             body = status_rules.event_object(cr, event_type, reason, message, self.component, now)
-            with contextlib.suppress(kubernetes.client.ApiException):  # best effort: status says it all
-                self.core.create_namespaced_event(meta["namespace"], body)
+            with contextlib.suppress(OSError):  # best effort: the status says it all
+                request(self.client, "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
         return updated

@@ -79,6 +79,11 @@ def object_path(obj: dict) -> str:
     return f"{collection_path(obj)}/{obj['metadata']['name']}"
 
 
+def custom_object_path(group: str, version: str, plural: str, meta: dict) -> str:
+    """REST path of the namespaced custom resource whose metadata is `meta`."""
+    return f"/apis/{group}/{version}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
+
+
 def caller(client: Any) -> Any:
     """`request` bound to `client`: the REST call the modules' logic takes."""
     return lambda method, path, **options: request(client, method, path, **options)

@@ -9,7 +9,9 @@ account tokens are honoured) to a file private to the run (`write_settings`, mod
 the environment variable CONNECTION_ENV. A module finds it through `hourglass_kube.module_client`;
 without it (the operator-sdk ansible-operator, a one-off ansible-playbook) modules use the Kubernetes
 client as before. A connection this client cannot make as the Kubernetes client would (an HTTP proxy)
-is not handed over (`settings_of` returns None).
+is not handed over (`settings_of` returns None). The runner loop makes its own most frequent calls
+(finalizers, the status fast path's patches and Events) with it too, about half the client CPU of the
+Kubernetes client's per call, asking its configuration for a fresh token at each call.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -27,6 +30,12 @@ CONNECTION_ENV = "HOURGLASS_KUBE_CONNECTION"
 # Failures that mean the server closed a kept-alive connection before reading the request: the request
 # is sent again once on a new connection.
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+def authorization_of(configuration: Any) -> str | None:
+    """The Authorization header a kubernetes.client.Configuration sends now (a kubeconfig or service
+    account token is stored as BearerToken; asking for it refreshes an expired one)."""
+    return (configuration.auth_settings().get("BearerToken") or {}).get("value")
 
 
 def settings_of(configuration: Any) -> dict[str, Any] | None:
@@ -41,8 +50,7 @@ def settings_of(configuration: Any) -> dict[str, Any] | None:
         "key_file": configuration.key_file,
         "verify": bool(configuration.verify_ssl),
         "server_name": getattr(configuration, "tls_server_name", None),
-        # As the client sends it (a kubeconfig or service-account token is stored as BearerToken).
-        "authorization": (configuration.auth_settings().get("BearerToken") or {}).get("value"),
+        "authorization": authorization_of(configuration),
     }
 
 
@@ -54,14 +62,21 @@ def write_settings(path: str, settings: dict[str, Any]) -> None:
 
 
 class RestClient:
-    """One HTTPS (or HTTP) connection per thread to the API server; `send` makes one call."""
+    """One HTTPS (or HTTP) connection per thread to the API server; `send` makes one call. With
+    `authorization`, each call asks it for the Authorization header (a long-lived client whose token
+    is refreshed), instead of sending the one in `settings`."""
 
-    def __init__(self, settings: dict[str, Any], timeout: float = 60) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        timeout: float = 60,
+        authorization: Callable[[], str | None] | None = None,
+    ) -> None:
         url = urlsplit(settings["host"])
         self._https = url.scheme == "https"
         self._host, self._port = url.hostname or "localhost", url.port
         self._base = url.path.rstrip("/")
-        self._authorization = settings.get("authorization")
+        self._authorization = authorization or (lambda: settings.get("authorization"))
         self._timeout = timeout
         self._context = self._ssl_context(settings) if self._https else None
         self._server_name = settings.get("server_name") or None
@@ -102,8 +117,9 @@ class RestClient:
         if query:
             target += "?" + urlencode(query)
         headers = dict(headers)
-        if self._authorization:
-            headers["Authorization"] = self._authorization
+        authorization = self._authorization()
+        if authorization:
+            headers["Authorization"] = authorization
         for attempt in (1, 2):
             reused = getattr(self._local, "connection", None) is not None
             connection = self._connection(fresh=attempt == 2)

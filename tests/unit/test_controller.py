@@ -18,6 +18,7 @@ from hourglass_operator.runs import RunResult
 from hourglass_operator.status_sync import Outcome
 from hourglass_operator.watches import Finalizer, Watch
 from hourglass_operator.workqueue import WorkQueue
+from tests.support.fake_rest import FakeRest
 
 GROUP, VERSION = "hourglass.eigenlayer.io", "v1alpha1"
 FINALIZER = f"{GROUP}/performer-finalizer"
@@ -68,30 +69,36 @@ class FakeApi:
         self.deleted: list[tuple[str, str]] = []
         self.reads = 0  # custom resources read
 
-    def patch_namespaced_custom_object(
-        self, group, version, namespace, plural, name, body, **options
-    ) -> dict:
-        """A JSON patch of the metadata's finalizers, guarded by `test` operations (422 when one fails)."""
-        assert options.get("_content_type") == "application/json-patch+json"
-        if self.patch_errors:
-            raise api_error(self.patch_errors.pop(0))
+        self.client = FakeRest(self._answer)  # the finalizer patches' client
+
+    def _answer(self, method: str, path: str, content_type: str, body: list | None) -> tuple[int, dict]:
+        prefix = f"/apis/{GROUP}/{VERSION}/namespaces/"
+        assert path.startswith(prefix) and method in ("PATCH", "GET"), (method, path)
+        namespace, plural, name = path.removeprefix(prefix).split("/")
+        assert plural == "performers"
         key = f"{namespace}/{name}"
+        if method == "GET":
+            self.reads += 1
+            return 200, copy.deepcopy(self.stored[key])
+        assert content_type == "application/json-patch+json"
+        return self._patch_finalizers(key, body)
+
+    def _patch_finalizers(self, key: str, body: list) -> tuple[int, dict]:
+        """A JSON patch of the metadata's finalizers, guarded by `test` operations (422 when one fails)."""
+        if self.patch_errors:
+            return self.patch_errors.pop(0), {"message": "refused"}
         stored = self.stored[key]
         updated = copy.deepcopy(stored)
         for op in body:
             field = op["path"].removeprefix("/metadata/")
             if op["op"] == "test" and stored["metadata"].get(field) != op["value"]:
-                raise api_error(422)
+                return 422, {"message": "the test failed"}
             if op["op"] in ("add", "replace"):
                 updated["metadata"][field] = op["value"]
         self.patches.append((key, updated["metadata"]["finalizers"]))
         updated["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1)
         self.stored[key] = updated
-        return updated
-
-    def get_namespaced_custom_object(self, group, version, namespace, plural, name) -> dict:
-        self.reads += 1
-        return copy.deepcopy(self.stored[f"{namespace}/{name}"])
+        return 200, updated
 
     def create_namespaced_event(self, namespace, body) -> None:
         self.events.append(body)
@@ -156,7 +163,7 @@ class World:
         self.controller = Controller(
             None, w, self.runner, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10,
             workers=1, stop=threading.Event(), is_leader=threading.Event(), status_sync=self.baselines,
-            custom=self.api, core=self.api,
+            client=self.api.client, core=self.api,
         )  # fmt: skip
         self.controller.queue = WorkQueue(clock=self.clock)
 
@@ -374,13 +381,13 @@ def test_the_finalizers_of_a_batch_whose_children_went_are_released_concurrently
     assert world.controller.awaiting_children == {"ns/a", "ns/b", "ns/c"}
 
     together = threading.Barrier(len(names), timeout=30)  # every patch waits until all are under way
-    patch = world.api.patch_namespaced_custom_object
+    patch = world.api._patch_finalizers
 
-    def patch_when_all_are_patching(*args, **options):
+    def patch_when_all_are_patching(*args):
         together.wait()
-        return patch(*args, **options)
+        return patch(*args)
 
-    world.api.patch_namespaced_custom_object = patch_when_all_are_patching
+    world.api._patch_finalizers = patch_when_all_are_patching
     for name in names:
         world.controller.queue.add(f"ns/{name}")  # their children's deletion events
     world.reconcile()

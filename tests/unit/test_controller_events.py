@@ -15,6 +15,7 @@ from hourglass_operator.controller import Controller
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.watches import Watch
+from tests.support.fake_rest import FakeRest
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.unit
@@ -125,10 +126,18 @@ def ready_pod() -> dict:
 
 
 def test_a_status_written_by_another_client_is_restored_exactly():
-    sync = StatusSync(None, group=GROUP, version="v1alpha1", plural="performers")
     patches, events = [], []
-    sync.custom.patch_namespaced_custom_object_status = lambda *args: patches.append(args[-1]) or {}
-    sync.core.create_namespaced_event = lambda namespace, body: events.append(body)
+
+    def answer(method: str, path: str, content_type: str, body: dict) -> tuple[int, dict]:
+        if path == f"/apis/{GROUP}/v1alpha1/namespaces/ns/performers/a/status":
+            assert (method, content_type) == ("PATCH", "application/merge-patch+json")
+            patches.append(body)
+        else:
+            assert (method, path) == ("POST", "/api/v1/namespaces/ns/events")
+            events.append(body)
+        return 200, {}
+
+    sync = StatusSync(FakeRest(answer), group=GROUP, version="v1alpha1", plural="performers")
     service = {"kind": "Service", "metadata": {"name": "performer-a", "resourceVersion": "42"}}
     cr = performer("a")
     sync.record(cr, {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",

@@ -143,3 +143,22 @@ def test_a_module_uses_the_handed_over_connection_unless_the_task_names_its_own(
     monkeypatch.delenv(CONNECTION_ENV)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     assert not isinstance(hourglass_kube.module_client(), RestClient)
+
+
+def test_the_loops_own_calls_send_the_token_its_configuration_has_at_each_call(server):
+    from hourglass_operator.startup import calls_client
+
+    api = kubernetes.client.ApiClient(kubernetes.client.Configuration())
+    api.configuration.host = server
+    api.configuration.api_key = {"BearerToken": "Bearer t0"}
+    current = {"token": "Bearer t1"}  # what the refresh hook (exec plugin, service account file) finds
+    api.configuration.refresh_api_key_hook = lambda c: c.api_key.update(BearerToken=current["token"])
+    client = calls_client(api)
+    assert isinstance(client, RestClient)
+    call = hourglass_kube.caller(client)
+    assert call("GET", "/first")[0] == 200
+    current["token"] = "Bearer t2"  # rotated
+    assert call("GET", "/second")[0] == 200
+    assert [s["authorization"] for s in Recorder.seen] == ["Bearer t1", "Bearer t2"]
+    api.configuration.proxy = "http://proxy:3128"
+    assert calls_client(api) is api  # what the small client cannot do: the Kubernetes client's own

@@ -10,11 +10,13 @@ from ansible_collections.hourglass.operator.plugins.module_utils import performe
 
 from hourglass_operator.status_sync import (
     SPEC_HASH,
+    ApiError,
     Baseline,
     Outcome,
     StatusSync,
     _matches,
 )
+from tests.support.fake_rest import FakeRest
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.unit
@@ -102,3 +104,20 @@ def test_the_rules_are_the_collections_module_utils():
         __import__("pathlib").Path(status_rules.__file__).resolve()
     )
     assert status_rules.grpc_endpoint("p", "ns", "example.org") == "performer-p.ns.svc.example.org"
+
+
+@pytest.mark.parametrize("answer, expected", [(404, (Outcome.UNCHANGED, None)), (500, ApiError)])
+def test_a_status_patch_on_a_performer_gone_is_nothing_and_a_refused_one_is_retried(answer, expected):
+    """A refusal propagates: the status worker retries it with back-off."""
+    sync = StatusSync(
+        FakeRest(lambda *_: (answer, {"message": "no"})), group="g", version="v", plural="performers"
+    )
+    reported = {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+                "cluster_domain": "cluster.local"}  # fmt: skip
+    sync.record(performer(), reported)
+    if expected is ApiError:
+        with pytest.raises(ApiError, match="HTTP 500: no"):
+            sync.sync(performer(status={}), pod(), service())
+    else:
+        assert sync.sync(performer(status={}), pod(), service()) == expected
+    assert sync.client.calls[0][:2] == ("PATCH", "/apis/g/v/namespaces/ns/performers/p/status")
