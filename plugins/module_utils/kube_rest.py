@@ -127,10 +127,12 @@ class RestClient:
                 connection.request(method, target, body=body, headers=headers)
                 response = connection.getresponse()
                 return response.status, response.read()
-            except _STALE_CONNECTION:
+            except (OSError, http.client.HTTPException) as error:
+                # Whatever failed, this connection is not used again: after a failure mid-call it would
+                # refuse every later request (CannotSendRequest), and the runner loop's client lives on.
                 connection.close()
                 self._local.connection = None
-                if attempt == 2 or not reused:
+                if attempt == 2 or not reused or not isinstance(error, _STALE_CONNECTION):
                     raise
         raise AssertionError("unreachable")
 

@@ -99,6 +99,26 @@ def test_a_connection_the_server_closed_is_reopened_once(server):
     assert [s["path"] for s in Recorder.seen][-1] == "/second"
 
 
+def test_a_call_the_server_refused_leaves_no_broken_connection_behind():
+    """The runner loop's client lives on through an API server outage: a connection whose request
+    failed midway (here: refused while the server was down) is not used again."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    port = httpd.server_address[1]
+    httpd.server_close()  # the API server is down
+    call = hourglass_kube.caller(RestClient({"host": f"http://127.0.0.1:{port}"}))
+    with pytest.raises(ConnectionRefusedError):
+        call("GET", "/during")
+    Recorder.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Recorder)  # back
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        assert call("GET", "/after")[0] == 200
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [s["path"] for s in Recorder.seen] == ["/after"]
+
+
 def test_the_loops_settings_carry_the_token_of_its_kubeconfig_and_are_private(tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(json.dumps({
