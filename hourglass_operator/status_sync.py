@@ -23,6 +23,7 @@ says so. A full reconcile writes the status itself, so it ends what this path re
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import threading
 from dataclasses import dataclass
@@ -216,6 +217,6 @@ class StatusSync:
             events = [("Warning", contract.Reason.STATUS_RESTORED, message)]
         for event_type, reason, message in events:
             body = status_rules.event_object(cr, event_type, reason, message, self.component, now)
-            with contextlib.suppress(OSError):  # best effort: the status says it all
+            with contextlib.suppress(OSError, http.client.HTTPException):  # best effort: status says it all
                 request(self.client, "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
         return updated

@@ -47,7 +47,7 @@ FINDER_CONFIGURED = "AnsibleCollectionFinder has already been configured"
 # Plugin types of which a run loads every built-in plugin (listing them is how Ansible finds the
 # enabled ones) or may load any: loading them parses each one's documentation for its settings. Not
 # vars plugins (listing them leaves their loader looking primed to a run, which then finds no
-# host_vars); of the callbacks only the built-in ones, by name (a run lists them all, about 40 ms):
+# host_vars); of the callbacks only the built-in ones, by name (a run lists them all: about 25 ms):
 # listing would also import ansible-runner's, which reads the run's artifact directory when imported.
 PRELOADED_PLUGIN_TYPES = ("action", "become", "connection", "filter", "shell", "test")
 
