@@ -161,6 +161,8 @@ def test_the_operator_recovers_from_an_outage(plane, tmp_path, component: str):
         raise AssertionError(f"{error}\n{explain(plane, operator)}") from error
     finally:
         plane.release(component)
-        delete_performers(custom, namespace, timeout=90)
-        operator.stop()
-        core.delete_namespace(namespace)
+        try:
+            delete_performers(custom, namespace, timeout=90)
+        finally:  # an operator that could not release them must not outlive the test either
+            operator.stop()
+            core.delete_namespace(namespace)

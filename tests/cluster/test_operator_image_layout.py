@@ -65,9 +65,11 @@ def test_the_image_layout_reconciles_a_performer_and_writes_only_under_tmp(
         )
         assert process.process.poll() is None, "the operator exited"
     finally:
-        if list_performers(custom, namespace) and process.process.poll() is None:
-            delete_performers(custom, namespace, timeout=90)
-        process.stop()
+        try:
+            if list_performers(custom, namespace) and process.process.poll() is None:
+                delete_performers(custom, namespace, timeout=90)
+        finally:  # an operator that could not release them must not outlive the test either
+            process.stop()
 
     after = image_layout.snapshot(staged.content)
     changed = sorted(n for n in after.keys() | content_before.keys() if after.get(n) != content_before.get(n))
