@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    api_message,
     custom_object_path,
     request,
 )
@@ -72,12 +73,9 @@ class Finalizers:
                     cr = body
                     continue
             if status != 404:
-                reason = body.get("message", "") if isinstance(body, dict) else ""
+                message = api_message(body)
                 log.warning(
-                    "finalizer update failed: HTTP %s %s",
-                    status,
-                    reason,
-                    extra={"key": object_key(cr)},
+                    "finalizer update failed: HTTP %s %s", status, message, extra={"key": object_key(cr)}
                 )
             return None
         return None

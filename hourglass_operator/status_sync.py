@@ -22,8 +22,6 @@ says so. A full reconcile writes the status itself, so it ends what this path re
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import logging
 import threading
 from dataclasses import dataclass
@@ -33,8 +31,13 @@ from typing import Any
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_status as status_rules
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    api_message,
+    caller,
     custom_object_path,
-    request,
+)
+from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
+    patch_status,
+    record_events,
 )
 
 from hourglass_operator.informer import Obj, object_key
@@ -42,7 +45,6 @@ from hourglass_operator.informer import Obj, object_key
 log = logging.getLogger(__name__)
 
 SPEC_HASH = contract.SPEC_HASH_ANNOTATION
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class ApiError(Exception):
@@ -105,6 +107,7 @@ class StatusSync:
         component: str = contract.DEFAULT_FIELD_MANAGER,
     ) -> None:
         self.client = client  # what `hourglass_kube.request` calls with (`startup.calls_client`)
+        self._call = caller(client)
         self.group, self.version, self.plural = group, version, plural
         self.component = component
         self._baselines: dict[str, Baseline] = {}
@@ -202,21 +205,18 @@ class StatusSync:
     def _patch(self, cr: Obj, previous: Obj, status: Obj, now: str, restoring: bool = False) -> Obj | None:
         """Writes `status` (removing fields the operator does not write) and the Events of its
         transitions, or of the restoration; None when the Performer is gone."""
-        meta = cr["metadata"]
-        patch = {"status": {**{k: None for k in previous if k not in status}, **status}}
-        path = custom_object_path(self.group, self.version, self.plural, meta) + "/status"
-        code, updated = request(self.client, "PATCH", path, body=patch, content_type=MERGE_PATCH)
+        path = custom_object_path(self.group, self.version, self.plural, cr["metadata"])
+        code, updated = patch_status(
+            self._call, path, {**{k: None for k in previous if k not in status}, **status}
+        )
         if code == 404:  # deleted meanwhile: nothing to report
             return None
         if code >= 300:
-            raise ApiError(code, (updated or {}).get("message", "") if isinstance(updated, dict) else "")
+            raise ApiError(code, api_message(updated))
         events = status_rules.transitions(previous, status)
         if restoring:
             changed = sorted(k for k in previous.keys() | status.keys() if previous.get(k) != status.get(k))
             message = "restored the status another client wrote (changed: " + ", ".join(changed) + ")"
             events = [("Warning", contract.Reason.STATUS_RESTORED, message)]
-        for event_type, reason, message in events:
-            body = status_rules.event_object(cr, event_type, reason, message, self.component, now)
-            with contextlib.suppress(OSError, http.client.HTTPException):  # best effort: status says it all
-                request(self.client, "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
+        record_events(self._call, cr, events, self.component, now)
         return updated

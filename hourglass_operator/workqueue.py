@@ -96,19 +96,21 @@ class WorkQueue:
                 self._dirty[key] = _Pending(due, full)
                 self._observer.added()
 
+    def _queued(self, key: str) -> _Pending | None:
+        return self._due[True].get(key) or self._due[False].get(key)
+
     def _enqueue(self, key: str, pending: _Pending) -> bool:
-        """Queues `key` as `pending` says, or merges that into its queued entry (moving it to the full
-        keys when it now needs a full reconcile); wakes the workers of its kind. Whether it was new."""
-        queued = self._due[True].get(key) or self._due[False].get(key)
-        if queued is None:
-            self._due[pending.full][key] = pending
-        elif not queued.full and pending.full:
-            del self._due[False][key]
+        """Queues `key` as `pending` says, merged into its queued entry if it has one (which then sits
+        with the full keys when either asks for a full reconcile); wakes the workers of its kind.
+        Whether it was new."""
+        queued = self._queued(key)
+        entry = pending
+        if queued is not None:
+            del self._due[queued.full][key]
             queued.merge(pending.due, pending.full)
-            self._due[True][key] = queued
-        else:
-            queued.merge(pending.due, pending.full)
-        self._wakeups[pending.full or (queued is not None and queued.full)].notify_all()
+            entry = queued
+        self._due[entry.full][key] = entry
+        self._wakeups[entry.full].notify_all()
         return queued is None
 
     def add_after_failure(self, key: str) -> float:
@@ -181,7 +183,7 @@ class WorkQueue:
         """When `key` is due and whether for a full reconcile; None when it is not queued (or is
         being processed)."""
         with self._lock:
-            pending = self._due[True].get(key) or self._due[False].get(key)
+            pending = self._queued(key)
             return None if pending is None else (pending.due, pending.full)
 
     def depth(self) -> int:

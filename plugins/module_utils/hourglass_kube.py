@@ -84,6 +84,11 @@ def custom_object_path(group: str, version: str, plural: str, meta: dict) -> str
     return f"/apis/{group}/{version}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
 
 
+def api_message(body: Any) -> str:
+    """The message of an API server's error answer (a Status), "" when it has none."""
+    return str(body.get("message") or "") if isinstance(body, dict) else ""
+
+
 def caller(client: Any) -> Any:
     """`request` bound to `client`: the REST call the modules' logic takes."""
     return lambda method, path, **options: request(client, method, path, **options)

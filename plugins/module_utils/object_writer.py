@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    api_message,
     collection_path,
     object_path,
 )
@@ -99,7 +100,7 @@ def service_needs_recreate(live: Obj) -> bool:
 
 
 def failure(status: int, body: Obj | None) -> Obj:
-    message = (body or {}).get("message") or f"HTTP {status}"
+    message = api_message(body) or f"HTTP {status}"
     return {"changed": False, "error": {"msg": f"{status} {message}", "status": status}}
 
 

@@ -22,6 +22,7 @@ from http import HTTPStatus
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import custom_object_path
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
     DEFAULT_UNSCHEDULABLE_TIMEOUT,
     compute_status,
@@ -38,6 +39,26 @@ WRITE_STEPS = ("created", "applied", "updated", "replaced", "deleted")
 
 Obj = dict[str, Any]
 Call = Callable[..., tuple[int, Any]]
+
+
+def patch_status(call: Call, path: str, status: Obj) -> tuple[int, Any]:
+    """Merge-patches the status subresource of the Performer at `path` (`custom_object_path`). The
+    runner loop's status fast path writes through this too."""
+    return call(
+        "PATCH", path + "/status", body={"status": status}, content_type="application/merge-patch+json"
+    )
+
+
+def record_events(
+    call: Call, performer: Obj, events: list[tuple[str, str, str]], component: str, now: str
+) -> None:
+    """Creates an Event about `performer` for each (type, reason, message), best effort: its status
+    says it all."""
+    namespace = performer["metadata"]["namespace"]
+    for event_type, reason, message in events:
+        body = event_object(performer, event_type, reason, message, component, now)
+        with contextlib.suppress(Exception):
+            call("POST", f"/api/v1/namespaces/{namespace}/events", body=body)
 
 
 def _phrase(code: int) -> str:
@@ -224,21 +245,14 @@ class StatusWriter:
         previous = performer.get("status") or {}
         patched = False
         if status != previous and not self.check_mode:
-            code, body = self.call(
-                "PATCH",
-                f"/apis/{contract.GROUP}/{contract.VERSION}/namespaces/{namespace}/{contract.PLURAL}/{name}/status",
-                body={"status": status},
-                content_type="application/merge-patch+json",
-            )
+            path = custom_object_path(contract.GROUP, contract.VERSION, contract.PLURAL, meta)
+            code, _ = patch_status(self.call, path, status)
             if code < 300:
                 patched = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
                 error = error or f"status update failed: {code} {_phrase(code)}"
         events = (transitions(previous, status) if patched else []) + drift_events(entry, error)
-        for event_type, reason, message in events:
-            body = event_object(performer, event_type, reason, message, self.field_manager, self.now)
-            with contextlib.suppress(Exception):  # best effort: the status says it all
-                self.call("POST", f"/api/v1/namespaces/{namespace}/events", body=body)
+        record_events(self.call, performer, events, self.field_manager, self.now)
         return {
             "namespace": namespace,
             "name": name,

@@ -90,6 +90,9 @@ def first_pod_created(core, namespace: str, since: str, timeout: float = 60) -> 
     raise TimeoutError(f"no performer Pod was created within {timeout:.0f} s")
 
 
+BATCH = 7  # Performers per ansible run in the crash test
+
+
 def test_killing_the_operator_mid_batch_leaves_one_pod_and_one_service_per_performer(
     core, custom, namespace, operators
 ):
@@ -102,7 +105,7 @@ def test_killing_the_operator_mid_batch_leaves_one_pod_and_one_service_per_perfo
     quota = {"metadata": {"name": "no-services"}, "spec": {"hard": {"services": "0"}}}
     core.create_namespaced_resource_quota(namespace, quota)
     since = core.list_namespaced_pod(namespace).metadata.resource_version
-    first = operators("--max-batch-size", "7")
+    first = operators("--max-batch-size", str(BATCH))
     # The moment: the first batch's run is writing its objects (its first Pod is stored). Crash it
     # there, ansible run included. The run writes each Performer's status as soon as that one's objects
     # are written (here: refused), so some of the batch may have one by then; no later batch has begun.
@@ -111,11 +114,11 @@ def test_killing_the_operator_mid_batch_leaves_one_pod_and_one_service_per_perfo
     pods = core.list_namespaced_pod(namespace, label_selector="app=hourglass-performer").items
     items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
     written = [i["metadata"]["name"] for i in items if (i.get("status") or {}).get("phase")]
-    assert 0 < len(pods) <= 7 and len(written) <= 7, f"{len(pods)} Pods; status written for {written}"
+    assert 0 < len(pods) <= BATCH and len(written) <= BATCH, f"{len(pods)} Pods; status written for {written}"
     assert not core.list_namespaced_service(namespace).items
     core.delete_namespaced_resource_quota("no-services", namespace)
 
-    second = operators("--max-batch-size", "7")
+    second = operators("--max-batch-size", str(BATCH))
     second.wait_ready()
     wait_for(lambda: all_ready(custom, namespace, names), timeout=120, what="every Performer to be ready")
     pods = core.list_namespaced_pod(namespace, label_selector="app=hourglass-performer").items
