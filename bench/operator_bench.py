@@ -8,6 +8,9 @@ deleting N Pods and Services directly.
 Each run, each phase in a fresh namespace:
 1. floor: a plain client creates N Pods and N Services (8 threads); time until every pod is Ready;
    then deletes them all (8 threads); time until every one is gone;
+1b. contract floor (bench/floors.py; --no-contract-floor skips it): a plain client writes each
+   Performer and the Pod and Service the role renders for it (owner references included), until
+   every pod is Ready; then deletes the three, until the Pods and Services are gone;
 2. operator: `hourglass-operator run` watches the namespace; N Performers are created (8 threads);
    time until every Performer has status.ready, create->ready per Performer, pod Ready ->
    status.ready per Performer (all observed by watches in this process); then, in steady state,
@@ -64,91 +67,46 @@ sys.path.insert(0, str(REPO))
 
 from bench import charts, churn, single_changes  # noqa: E402
 from bench.apiserver import RequestCounter  # noqa: E402
+from bench.floors import contract_floor_phase, floor_phase, ratios  # noqa: E402
 from bench.operator_table import print_table, rows  # noqa: E402
 from bench.process_tree import PhaseMeter, TreeSampler  # noqa: E402
 from bench.progress import say  # noqa: E402
 from bench.repeat import median_of  # noqa: E402
-from bench.watching import Watcher, performer_ready, pod_ready, wait_first, wait_gone, wait_until  # noqa: E402
+from bench.watching import Watcher, performer_ready, pod_ready, since, wait_first, wait_gone, wait_until  # noqa: E402
 from tests.support import drift  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer, set_pod_ready  # noqa: E402
 
-PAUSE = "registry.k8s.io/pause:3.10"
 percentile = single_changes.percentile
 
 
-def since(times: dict[str, float], names: list[str] | set[str], start: float) -> list[float]:
-    """Seconds from `start` to each name's time (names without one left out), for the charts."""
-    return sorted(round(times[n] - start, 3) for n in names if n in times)
+def bench_nodes(count: int) -> list[str]:
+    """The extra kwok nodes N pods need (the catalog's general pool holds 330 pods)."""
+    return [f"kwok-bench-{i:02d}" for i in range((count + 99) // 100)]
 
 
-def floor_phase(core: Any, namespace: str, count: int, timeout: float, meter: PhaseMeter) -> dict:
-    """N Pods and Services created, until all Ready; then deleted, until all gone."""
-    pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
-    services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
-    names = sorted(f"floor-{i:04d}" for i in range(count))
-
-    def create(name: str) -> None:
-        core.create_namespaced_pod(
-            namespace,
-            {
-                "metadata": {"name": name, "labels": {"app": name}},
-                "spec": {"containers": [{"name": "main", "image": PAUSE}]},
-            },
-        )
-        core.create_namespaced_service(
-            namespace,
-            {"metadata": {"name": name}, "spec": {"selector": {"app": name}, "ports": [{"port": 9090}]}},
-        )
-
-    def delete(name: str) -> None:
-        core.delete_namespaced_pod(name, namespace)
-        core.delete_namespaced_service(name, namespace)
-
-    try:
-        say(f"floor: creating {count} Pods + Services")
-        begun = meter.start()
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(create, names))
-        done = wait_first(pods, set(names), timeout, "floor: Pods Ready")
-        created = {"all_ready_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
-        timelines = {"floor_ready": since(pods.first, names, begun["at"])}
-        say(f"floor: all {count} Ready after {created['all_ready_s']:.1f} s; deleting them")
-        begun = meter.start()
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(delete, names))
-        done = wait_gone([pods, services], set(names), begun["at"], timeout, "floor: deleting")
-        deleted = {"all_gone_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
-        gone = [*since(pods.gone, names, begun["at"]), *since(services.gone, names, begun["at"])]
-        timelines["floor_gone"] = sorted(gone)
-        say(f"floor: all gone after {deleted['all_gone_s']:.1f} s")
-    finally:
-        pods.stop()
-        services.stop()
-    return {"create": created, "delete": deleted, "timelines": timelines}
-
-
-def add_bench_nodes(core: Any, count: int) -> list[str]:
-    """Extra kwok nodes so that N pods fit (the catalog's general pool holds 330 pods)."""
-    names = [f"kwok-bench-{i:02d}" for i in range((count + 99) // 100)]
+def add_bench_nodes(core: Any, names: list[str]) -> None:
+    """Creates the bench's nodes; one left behind by an interrupted run is used as it is."""
     for i, name in enumerate(names):
         allocatable = {"cpu": "64", "memory": "256Gi", "pods": "110"}
-        core.create_node(
-            {
-                "metadata": {
-                    "name": name,
-                    "annotations": {"kwok.x-k8s.io/node": "fake"},
-                    "labels": {
-                        "kubernetes.io/hostname": name,
-                        "type": "kwok",
-                        "hourglass.eigenlayer.io/node-pool": "bench",
-                    },
+        node = {
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake"},
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "type": "kwok",
+                    "hourglass.eigenlayer.io/node-pool": "bench",
                 },
-                "spec": {"podCIDR": f"10.250.{i}.0/24"},
-                "status": {"allocatable": allocatable, "capacity": allocatable},
-            }
-        )
-    return names
+            },
+            "spec": {"podCIDR": f"10.250.{i}.0/24"},
+            "status": {"allocatable": allocatable, "capacity": allocatable},
+        }
+        try:
+            core.create_node(node)
+        except kubernetes.client.ApiException as error:
+            if error.status != 409:
+                raise
 
 
 def delete_namespace(core: Any, namespace: str, timeout: float) -> None:
@@ -454,24 +412,35 @@ def one_run(
     bulk = not args.single_only
     namespaces = {
         "floor": f"bench-floor-{run_id}",
+        "contract": f"bench-contract-{run_id}",
         "operator": f"bench-operator-{run_id}",
         "single": f"bench-single-{run_id}",
     }
     if not bulk:
         namespaces = {"single": namespaces["single"]}
+    if args.drift_only or not args.contract_floor:
+        namespaces.pop("contract", None)
     if not args.single_changes:
         namespaces.pop("single", None)
-    for ns in namespaces.values():
-        core.create_namespace({"metadata": {"name": ns}})
-    nodes = add_bench_nodes(core, args.count + args.single_changes)
+    nodes = bench_nodes(args.count + args.single_changes)
     meter = PhaseMeter(None, counter)
     try:
+        for ns in namespaces.values():
+            core.create_namespace({"metadata": {"name": ns}})
+        add_bench_nodes(core, nodes)
         if bulk and not args.drift_only:
             floor = floor_phase(core, namespaces["floor"], args.count, args.timeout, meter)
             result["timelines"].update(floor.pop("timelines"))
             result["floor"] = floor
-        if bulk:
             delete_namespace(core, namespaces["floor"], args.timeout)
+        if "contract" in namespaces:
+            contract = contract_floor_phase(
+                core, custom, namespaces["contract"], args.count, args.timeout, meter
+            )
+            result["timelines"].update(contract.pop("timelines"))
+            result["contract_floor"] = contract
+            delete_namespace(core, namespaces["contract"], args.timeout)
+        if bulk:
             operator = operator_phase(core, custom, kubeconfig, namespaces["operator"], args, work, counter)
             result["timelines"].update(operator.pop("timelines"))
             result["operator"] = operator
@@ -485,15 +454,9 @@ def one_run(
             with contextlib.suppress(kubernetes.client.ApiException):
                 core.delete_namespace(ns)
         for node in nodes:
-            core.delete_node(node)
-    if "floor" in result and "operator" in result:
-        floor, operator = result["floor"], result["operator"]
-        ready, gone = floor["create"]["all_ready_s"], floor["delete"]["all_gone_s"]
-        result["operator_over_floor"] = {
-            "all_ready": round(operator["create"]["all_ready_s"] / ready, 2),
-            "children_gone": round(operator["delete"]["children_gone_s"] / gone, 2),
-            "performers_gone": round(operator["delete"]["performers_gone_s"] / gone, 2),
-        }
+            with contextlib.suppress(kubernetes.client.ApiException):
+                core.delete_node(node)
+    result.update(ratios(result))
     result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
 
@@ -539,6 +502,12 @@ def main() -> int:
         help="rounds of the single-changes scenario; 0 skips it (default 20)",
     )
     parser.add_argument("--single-only", action="store_true", help="only the single-changes scenario")
+    parser.add_argument(
+        "--no-contract-floor",
+        dest="contract_floor",
+        action="store_false",
+        help="skip the contract floor (the Performers, Pods and Services written by a plain client)",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="runs; the table shows the median (default 2)")
     parser.add_argument("--no-chart", action="store_true", help="no PNG charts (JSON only)")
     parser.add_argument("--kubeconfig", type=Path, help="default: the local control plane, started if needed")

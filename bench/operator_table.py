@@ -20,7 +20,12 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
     """The table of a run or of the median of runs."""
     table: list[tuple[str, str]] = [("Performers", str(args.count))] if args.count else []
     floor, operator = result.get("floor", {}), result.get("operator", {})
-    ratio = result.get("operator_over_floor", {})
+    contract = result.get("contract_floor", {})
+    ratio, over_contract = (
+        result.get("operator_over_floor", {}),
+        result.get("operator_over_contract_floor", {}),
+    )
+    contract_ratio = result.get("contract_floor_over_floor", {})
 
     def pair(
         phase: dict, first: str, second: str, unit: str = "s", scale: float = 1.0, digits: int = 2
@@ -67,11 +72,26 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
         table += costs("create", floor["create"], "pair")
         table.append(("floor: delete all until all gone", fmt(floor["delete"]["all_gone_s"], digits=1)))
         table += costs("delete", floor["delete"], "pair")
+    if contract:
+        table += [
+            (
+                "contract floor: N Performers, Pods, Services until all Ready",
+                fmt(contract["create"]["all_ready_s"], digits=1),
+            ),
+            ("  contract floor / floor", fmt(contract_ratio.get("all_ready"), "x")),
+        ]
+        table += costs("create", contract["create"], "Performer")
+        table += [
+            ("contract floor: delete all until all gone", fmt(contract["delete"]["all_gone_s"], digits=1)),
+            ("  contract floor / floor: all gone", fmt(contract_ratio.get("all_gone"), "x")),
+        ]
+        table += costs("delete", contract["delete"], "Performer")
     if "create" in operator:
         create = operator["create"]
         table += [
             ("operator: all Performers ready", fmt(create["all_ready_s"], digits=1)),
             ("  operator / floor", fmt(ratio.get("all_ready"), "x")),
+            ("  operator / contract floor", fmt(over_contract.get("all_ready"), "x")),
             ("  create -> ready p50 / p95", pair(create, "create_to_ready_p50_s", "create_to_ready_p95_s")),
             (
                 "  pod Ready -> status.ready p50 / p95, at creation",
@@ -121,6 +141,11 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
             (
                 "  operator / floor: children / Performers",
                 f"{fmt(ratio.get('children_gone'), 'x')} / {fmt(ratio.get('performers_gone'), 'x')}",
+            ),
+            (
+                "  operator / contract floor: children / Performers",
+                f"{fmt(over_contract.get('children_gone'), 'x')}"
+                f" / {fmt(over_contract.get('performers_gone'), 'x')}",
             ),
         ]
         table += costs("delete", delete, "Performer")

@@ -149,3 +149,8 @@ def wait_gone(watchers: list[Watcher], names: set[str], since: float, timeout: f
         lambda: f"{what}: " + " + ".join(str(left(w)) for w in watchers) + " left",
     )
     return max(w.gone[n] for w in watchers for n in names)
+
+
+def since(times: dict[str, float], names: list[str] | set[str], start: float) -> list[float]:
+    """Seconds from `start` to each name's time (names without one left out), for the charts."""
+    return sorted(round(times[n] - start, 3) for n in names if n in times)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import charts, process_tree
+from bench import charts, floors, process_tree
 from bench.apiserver import by_verb, requests_by_kind
 from bench.operator_table import rows
 from bench.repeat import median_of
@@ -256,3 +256,39 @@ def test_operator_table_shows_the_control_plane_cpu_of_a_phase_by_component() ->
         "6.50 s (32.5 ms): apiserver 4.5, etcd 1.4, kwok 0.6"
     )
     assert "  delete: control plane CPU (per pair), by component" not in table
+
+
+def test_the_contract_floor_writes_the_roles_children_owned_by_the_created_performer() -> None:
+    [(name, wanted)] = floors.contract_objects("bench", ["p"]).items()
+    assert name == "p" and wanted["performer"]["metadata"]["name"] == "p"
+    for kind in ("pod", "service"):
+        child = wanted[kind]
+        assert child["metadata"]["name"] == "performer-p"
+        owned = floors.owned_by(child, "uid-of-p")
+        [reference] = owned["metadata"]["ownerReferences"]
+        assert (reference["kind"], reference["name"], reference["uid"]) == ("Performer", "p", "uid-of-p")
+        assert reference["controller"] is True
+        assert child["metadata"]["ownerReferences"][0]["uid"] == floors.UID_TO_COME  # rendered once, copied
+    assert wanted["pod"]["spec"]["containers"][0]["ports"][0]["name"] == "grpc"
+
+
+def test_the_operator_is_measured_against_each_floor_it_ran_with() -> None:
+    def floor(ready: float, gone: float) -> dict:
+        return {"create": {"all_ready_s": ready}, "delete": {"all_gone_s": gone}}
+
+    operator = {
+        "create": {"all_ready_s": 30.0},
+        "delete": {"children_gone_s": 24.0, "performers_gone_s": 25.0},
+    }
+    contract = floor(15.0, 12.0)
+    both = floors.ratios({"floor": floor(10.0, 8.0), "contract_floor": contract, "operator": operator})
+    assert both == {
+        "operator_over_floor": {"all_ready": 3.0, "children_gone": 3.0, "performers_gone": 3.12},
+        "operator_over_contract_floor": {"all_ready": 2.0, "children_gone": 2.0, "performers_gone": 2.08},
+        "contract_floor_over_floor": {"all_ready": 1.5, "all_gone": 1.5},
+    }
+    assert floors.ratios({"floor": floor(10.0, 8.0), "operator": operator}).keys() == {"operator_over_floor"}
+    table = dict(rows({"contract_floor": contract, **both}, argparse.Namespace(count=3)))
+    assert table["contract floor: N Performers, Pods, Services until all Ready"] == "15.0 s"
+    assert table["  contract floor / floor"] == "1.50 x"
+    assert table["  contract floor / floor: all gone"] == "1.50 x"
