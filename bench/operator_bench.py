@@ -1,6 +1,7 @@
 """Operator benchmark (not a test): how fast N Performers become ready and go away, and what that
-costs in CPU, memory and API requests, compared with the floor of the same cluster creating and
-deleting N Pods and Services directly.
+costs in CPU, memory and API requests, compared with two floors of the same cluster: a plain client
+creating and deleting N bare Pods and Services, and the Performers with the Pods and Services the
+contract requires.
 
     .venv/bin/python -m bench.operator_bench                 # 200 Performers, 2 runs, the median
     .venv/bin/python -m bench.operator_bench --count 1000 --repeat 3
@@ -8,22 +9,22 @@ deleting N Pods and Services directly.
 Each run, each phase in a fresh namespace:
 1. floor: a plain client creates N Pods and N Services (8 threads); time until every pod is Ready;
    then deletes them all (8 threads); time until every one is gone;
-1b. contract floor (bench/floors.py; --no-contract-floor skips it): a plain client writes each
+2. contract floor (bench/floors.py; --no-contract-floor skips it): a plain client writes each
    Performer and the Pod and Service the role renders for it (owner references included), until
    every pod is Ready; then deletes the three, until the Pods and Services are gone;
-2. operator: `hourglass-operator run` watches the namespace; N Performers are created (8 threads);
+3. operator: `hourglass-operator run` watches the namespace; N Performers are created (8 threads);
    time until every Performer has status.ready, create->ready per Performer, pod Ready ->
    status.ready per Performer (all observed by watches in this process); then, in steady state,
    K pods turn not ready and ready again (their Ready condition patched as a kubelet would): the
    time from a pod turning ready to status.ready; the spec of K Performers changes: time until each
    has a new pod;
-3. drift: another client tampers with what the operator manages (tests/support/drift.py: edits a
+4. drift: another client tampers with what the operator manages (tests/support/drift.py: edits a
    Service port, adds a port, sets a pod's image, changes its owner label, writes the status),
    one case at a time on an otherwise idle operator, R rounds of each case on different
    Performers; the time from the tampering to the repair, p50/p95 over all cases and per case;
-4. delete: every Performer is deleted (8 threads); time until their Pods and Services are gone and
+5. delete: every Performer is deleted (8 threads); time until their Pods and Services are gone and
    until the Performers themselves are (their finalizers removed), against the floor's delete;
-5. single changes (bench/single_changes.py), a fresh operator on an otherwise idle cluster:
+6. single changes (bench/single_changes.py), a fresh operator on an otherwise idle cluster:
    --single-changes times one create -> ready, one env change -> new pod Ready, one image change
    -> new pod, sequentially; p50/p95 of each.
 Per phase: CPU seconds and peak RSS of the operator's whole process tree (the operator and every
