@@ -11,6 +11,7 @@ reach the operator's end state without the operator.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,8 +32,6 @@ UID_TO_COME = "00000000-0000-0000-0000-000000000000"  # the Performer's uid, kno
 
 def floor_phase(core: Any, namespace: str, count: int, timeout: float, meter: PhaseMeter) -> dict:
     """N Pods and Services created, until all Ready; then deleted, until all gone."""
-    pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
-    services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
     names = sorted(f"floor-{i:04d}" for i in range(count))
 
     def create(name: str) -> None:
@@ -52,27 +51,8 @@ def floor_phase(core: Any, namespace: str, count: int, timeout: float, meter: Ph
         core.delete_namespaced_pod(name, namespace)
         core.delete_namespaced_service(name, namespace)
 
-    try:
-        say(f"floor: creating {count} Pods + Services")
-        begun = meter.start()
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(create, names))
-        done = wait_first(pods, set(names), timeout, "floor: Pods Ready")
-        created = {"all_ready_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
-        timelines = {"floor_ready": since(pods.first, names, begun["at"])}
-        say(f"floor: all {count} Ready after {created['all_ready_s']:.1f} s; deleting them")
-        begun = meter.start()
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(delete, names))
-        done = wait_gone([pods, services], set(names), begun["at"], timeout, "floor: deleting")
-        deleted = {"all_gone_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
-        gone = [*since(pods.gone, names, begun["at"]), *since(services.gone, names, begun["at"])]
-        timelines["floor_gone"] = sorted(gone)
-        say(f"floor: all gone after {deleted['all_gone_s']:.1f} s")
-    finally:
-        pods.stop()
-        services.stop()
-    return {"create": created, "delete": deleted, "timelines": timelines}
+    say(f"floor: creating {count} Pods + Services")
+    return _timed_phase(core, namespace, "floor", names, set(names), create, delete, timeout, meter)
 
 
 def contract_objects(namespace: str, names: list[str]) -> dict[str, dict]:
@@ -108,8 +88,6 @@ def contract_floor_phase(
     names = sorted(f"contract-{i:04d}" for i in range(count))
     objects = contract_objects(namespace, names)
     children = {child_name(n) for n in names}
-    pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
-    services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
 
     def create(name: str) -> None:
         wanted = objects[name]
@@ -124,23 +102,42 @@ def contract_floor_phase(
         core.delete_namespaced_service(child_name(name), namespace)
         custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
+    say(f"contract floor: creating {count} Performers with their Pods + Services")
+    return _timed_phase(core, namespace, "contract floor", names, children, create, delete, timeout, meter)
+
+
+def _timed_phase(
+    core: Any,
+    namespace: str,
+    floor: str,
+    names: list[str],
+    children: set[str],
+    create: Callable[[str], None],
+    delete: Callable[[str], None],
+    timeout: float,
+    meter: PhaseMeter,
+) -> dict:
+    """`create` for each name (8 threads), until every pod of `children` is Ready; then `delete` for
+    each, until those Pods and Services are gone. The timelines are named after the floor."""
+    pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
+    services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
+    key = floor.replace(" ", "_")
     try:
-        say(f"contract floor: creating {count} Performers with their Pods + Services")
         begun = meter.start()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(create, names))
-        done = wait_first(pods, children, timeout, "contract floor: Pods Ready")
-        created = {"all_ready_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
-        timelines = {"contract_floor_ready": since(pods.first, children, begun["at"])}
-        say(f"contract floor: all {count} Ready after {created['all_ready_s']:.1f} s; deleting them")
+        done = wait_first(pods, children, timeout, f"{floor}: Pods Ready")
+        created = {"all_ready_s": round(done - begun["at"], 2), **meter.finish(begun, len(names))}
+        timelines = {f"{key}_ready": since(pods.first, children, begun["at"])}
+        say(f"{floor}: all {len(names)} Ready after {created['all_ready_s']:.1f} s; deleting them")
         begun = meter.start()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(delete, names))
-        done = wait_gone([pods, services], children, begun["at"], timeout, "contract floor: deleting")
-        deleted = {"all_gone_s": round(done - begun["at"], 2), **meter.finish(begun, count)}
+        done = wait_gone([pods, services], children, begun["at"], timeout, f"{floor}: deleting")
+        deleted = {"all_gone_s": round(done - begun["at"], 2), **meter.finish(begun, len(names))}
         gone = [*since(pods.gone, children, begun["at"]), *since(services.gone, children, begun["at"])]
-        timelines["contract_floor_gone"] = sorted(gone)
-        say(f"contract floor: all gone after {deleted['all_gone_s']:.1f} s")
+        timelines[f"{key}_gone"] = sorted(gone)
+        say(f"{floor}: all gone after {deleted['all_gone_s']:.1f} s")
     finally:
         pods.stop()
         services.stop()
