@@ -23,7 +23,7 @@ from bench.process_tree import PhaseMeter
 from bench.progress import say
 from bench.watching import Watcher, pod_ready, since, wait_first, wait_gone
 from tests.support.paths import REPO
-from tests.support.performers import GROUP, PLURAL, VERSION, performer
+from tests.support.performers import GROUP, PLURAL, VERSION, create_performer, performer
 
 PAUSE = "registry.k8s.io/pause:3.10"
 ROLE_DEFAULTS = REPO / "roles" / "performer" / "defaults" / "main.yml"
@@ -91,9 +91,7 @@ def contract_floor_phase(
 
     def create(name: str) -> None:
         wanted = objects[name]
-        uid = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, wanted["performer"])[
-            "metadata"
-        ]["uid"]
+        uid = create_performer(custom, namespace, wanted["performer"])["metadata"]["uid"]
         core.create_namespaced_pod(namespace, owned_by(wanted["pod"], uid))
         core.create_namespaced_service(namespace, owned_by(wanted["service"], uid))
 

@@ -21,10 +21,8 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
     table: list[tuple[str, str]] = [("Performers", str(args.count))] if args.count else []
     floor, operator = result.get("floor", {}), result.get("operator", {})
     contract = result.get("contract_floor", {})
-    ratio, over_contract = (
-        result.get("operator_over_floor", {}),
-        result.get("operator_over_contract_floor", {}),
-    )
+    ratio = result.get("operator_over_floor", {})
+    over_contract = result.get("operator_over_contract_floor", {})
     contract_ratio = result.get("contract_floor_over_floor", {})
 
     def pair(

@@ -106,8 +106,7 @@ class StatusSync:
         plural: str = contract.PLURAL,
         component: str = contract.DEFAULT_FIELD_MANAGER,
     ) -> None:
-        self.client = client  # what `hourglass_kube.request` calls with (`startup.calls_client`)
-        self._call = caller(client)
+        self._call = caller(client)  # client: what `request` calls with (`startup.calls_client`)
         self.group, self.version, self.plural = group, version, plural
         self.component = component
         self._baselines: dict[str, Baseline] = {}

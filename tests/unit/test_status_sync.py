@@ -109,9 +109,8 @@ def test_the_rules_are_the_collections_module_utils():
 @pytest.mark.parametrize("answer, expected", [(404, (Outcome.UNCHANGED, None)), (500, ApiError)])
 def test_a_status_patch_on_a_performer_gone_is_nothing_and_a_refused_one_is_retried(answer, expected):
     """A refusal propagates: the status worker retries it with back-off."""
-    sync = StatusSync(
-        FakeRest(lambda *_: (answer, {"message": "no"})), group="g", version="v", plural="performers"
-    )
+    rest = FakeRest(lambda *_: (answer, {"message": "no"}))
+    sync = StatusSync(rest, group="g", version="v", plural="performers")
     reported = {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
                 "cluster_domain": "cluster.local"}  # fmt: skip
     sync.record(performer(), reported)
@@ -120,4 +119,4 @@ def test_a_status_patch_on_a_performer_gone_is_nothing_and_a_refused_one_is_retr
             sync.sync(performer(status={}), pod(), service())
     else:
         assert sync.sync(performer(status={}), pod(), service()) == expected
-    assert sync.client.calls[0][:2] == ("PATCH", "/apis/g/v/namespaces/ns/performers/p/status")
+    assert rest.calls[0][:2] == ("PATCH", "/apis/g/v/namespaces/ns/performers/p/status")
