@@ -19,6 +19,11 @@ handles without ansible when the resource still matches what its last full recon
 and escalates to a full reconcile otherwise. So does a change of nothing but the custom resource's
 status: the status sync restores a status another client wrote.
 
+Batches take run slots: `workers` of them, with one worker thread more than slots. A batch whose
+every key its runs settled and handed back gives its slot up while its run is still ending (the end
+of the play, the exit of its processes, ansible-runner's bookkeeping: a few tenths of a second in
+which the run uses little CPU), so that the next batch's finalizers and run start meanwhile.
+
 After a run, each resource it reported on without an error is done (a deleted one loses its
 finalizer once its children are gone: with a status worker, that worker waits for them, so that no
 ansible worker is held for it); one with an error, or one the run reported nothing for, is
@@ -64,6 +69,42 @@ ABSENT_RETRY_SECONDS = 5.0
 FINALIZER_RETRY_SECONDS = 1.0
 CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
 STATUS_BATCH = 256
+
+
+class _Slot:
+    """A worker's hold on one of the run slots, given back once: as soon as its batch is settled, or
+    when the worker is done with the batch."""
+
+    def __init__(self, slots: threading.Semaphore) -> None:
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._slots.release()
+
+
+class _Released:
+    """The keys of a batch its runs settled and handed back while they went on; calls `settled` once
+    they are all of the batch's keys."""
+
+    def __init__(self, keys: list[str], settled: Callable[[], None] | None) -> None:
+        self._left = set(keys)
+        self._keys: set[str] = set()
+        self._settled = settled
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def add(self, key: str) -> None:
+        self._keys.add(key)
+        self._left.discard(key)
+        if not self._left and self._settled is not None:
+            settled, self._settled = self._settled, None
+            settled()
 
 
 class KindAdapter(Protocol):
@@ -123,6 +164,7 @@ class Controller:
         self.stop = stop
         self.is_leader = is_leader
         self.cancel_runs = threading.Event()
+        self._slots = threading.Semaphore(workers)
         queue_metrics = metrics.WorkQueueMetrics(watch.plural)
         self.queue = WorkQueue(observer=queue_metrics)
         self.core = core or kubernetes.client.CoreV1Api(api)
@@ -226,8 +268,9 @@ class Controller:
     def start(self) -> None:
         for informer in self.all_informers():
             informer.start()
+        # One worker more than run slots: a settled batch's run may still be ending (see _Slot).
         targets = [(self._resync_loop, "resync")] + [
-            (self._worker, f"worker-{i}") for i in range(self.workers)
+            (self._worker, f"worker-{i}") for i in range(self.workers + 1)
         ]
         if self.status_sync:
             targets.append((self._status_worker, "status"))
@@ -270,17 +313,22 @@ class Controller:
 
     def _worker(self) -> None:
         while not self.stop.is_set():
-            if self._may_work():
-                self.reconcile_next_batch(timeout=1.0)
+            if self._may_work() and self._slots.acquire(timeout=1.0):
+                slot = _Slot(self._slots)
+                try:
+                    self.reconcile_next_batch(timeout=1.0, settled=slot.release)
+                finally:
+                    slot.release()
 
-    def reconcile_next_batch(self, timeout: float) -> list[str]:
+    def reconcile_next_batch(self, timeout: float, settled: Callable[[], None] | None = None) -> list[str]:
         """Takes the next batch of keys due for a full reconcile (waiting up to `timeout` seconds)
-        and reconciles it; the keys handled."""
+        and reconciles it; the keys handled. `settled` is called once every key of the batch has been
+        settled and handed back by its runs (see _Slot)."""
         keys = self.queue.get_batch(self.max_batch, timeout=timeout, window=self.batch_window)
         if not keys:
             return keys
         started = time.monotonic()
-        released: set[str] = set()  # keys its runs settled and handed back while they went on
+        released = _Released(keys, settled)  # keys its runs settled and handed back while they went on
         try:
             self._reconcile(keys, released)
         except Exception:
@@ -333,7 +381,7 @@ class Controller:
 
     # --- reconciling ----------------------------------------------------------------------------
 
-    def _reconcile(self, keys: list[str], released: set[str]) -> None:
+    def _reconcile(self, keys: list[str], released: _Released) -> None:
         finalizer = self.watch.finalizer.name if self.watch.finalizer else None
         batch = sort_by_lifecycle(keys, lambda key: self._cr(key)[0], finalizer)
         for key in batch.gone:  # no longer awaited either: its DELETED event said so (`_on_cr`)
@@ -385,7 +433,7 @@ class Controller:
         children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
         return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children)}
 
-    def _run_batch(self, crs: list[Obj], state: str, released: set[str]) -> None:
+    def _run_batch(self, crs: list[Obj], state: str, released: _Released) -> None:
         request = run_request(
             self.watch, state, [self._item(cr) for cr in crs],
             state_var=self.adapter.state_var, items_var=self.adapter.items_var,
@@ -413,7 +461,7 @@ class Controller:
             if object_key(cr) not in released:
                 self._settle(cr, result, state)
 
-    def _settle_early(self, crs: list[Obj], state: str, reconcile_id: str, released: set[str]) -> OnResult:
+    def _settle_early(self, crs: list[Obj], state: str, reconcile_id: str, released: _Released) -> OnResult:
         """Settles each CR of a run as soon as the run reported it, and hands its key back to the queue
         (adding it to `released`) while the run goes on: what is left of the run does not touch it, and
         its pod turning Ready meanwhile (kept waiting as a status sync behind the run) is then written at
@@ -425,8 +473,8 @@ class Controller:
             if cr is None:
                 return
             self._settle(cr, RunResult(ok=True, per_cr={key: entry}, reconcile_id=reconcile_id), state)
-            released.add(key)
             self.queue.done(key)
+            released.add(key)  # after `done`: the batch's last one may let the next batch start
 
         return settle
 

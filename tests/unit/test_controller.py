@@ -590,3 +590,72 @@ def test_a_run_that_handed_back_all_its_keys_still_counts_as_in_progress_until_i
     assert world.reconcile() == ["ns/a"]
     assert seen == {"processing": 0, "runs in progress": before + 1}
     assert runs_in_progress() == before
+
+
+class BlockingRuns:
+    """A runner whose run of `held` (reporting it at once, or not) goes on until `finish` is set; the
+    other runs end at once. `started` has an Event per key, set when a run of it started."""
+
+    def __init__(self, held: str, *, reports_early: bool = True) -> None:
+        self.held, self.reports_early = held, reports_early
+        self.started = {key: threading.Event() for key in ("ns/a", "ns/b")}
+        self.finish = threading.Event()
+        self.while_held_ran: list[str] = []  # the keys of runs that started while the held one went on
+
+    def run(self, extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None) -> RunResult:
+        keys = [f"ns/{item['ansible_operator_meta']['name']}" for item in extravars["performers"]]
+        entries = {key: {"phase": "Running", "ready": True} for key in keys}
+        if self.held not in keys and not self.finish.is_set():
+            self.while_held_ran.extend(keys)
+        for key in keys:
+            self.started[key].set()
+        if self.held in keys:
+            if self.reports_early:
+                for key in keys:
+                    on_result(key, entries[key])
+            assert self.finish.wait(10), "the held run was never let go"
+        return RunResult(ok=True, per_cr=entries, reconcile_id=reconcile_id)
+
+
+def start(world: World) -> None:
+    """The controller's threads, as `Controller.start` starts them, on informers that count as synced."""
+    for informer in world.controller.all_informers():
+        informer.start = lambda: None
+        informer._synced.set()
+    world.controller.is_leader.set()
+    world.controller.start()
+
+
+def stop(world: World) -> None:
+    world.controller.stop.set()
+    world.controller.shutdown(10)
+    assert not any(thread.is_alive() for thread in world.controller._threads)
+
+
+def test_the_next_batch_runs_while_a_settled_batch_s_run_is_still_ending(world):
+    runs = BlockingRuns("ns/a")
+    world.controller.runner = runs
+    start(world)  # one run slot (workers=1)
+    try:
+        world.add(performer("a"))
+        assert runs.started["ns/a"].wait(10)  # a's run reported a and goes on
+        world.add(performer("b"))
+        assert runs.started["ns/b"].wait(10), "b waited for a's run to end"
+        assert runs.while_held_ran == ["ns/b"]
+    finally:
+        runs.finish.set()
+        stop(world)
+
+
+def test_a_batch_holds_its_run_slot_until_its_run_ends_when_it_reported_nothing_early(world):
+    runs = BlockingRuns("ns/a", reports_early=False)
+    world.controller.runner = runs
+    start(world)
+    try:
+        world.add(performer("a"))
+        assert runs.started["ns/a"].wait(10)
+        assert not world.controller._slots.acquire(blocking=False)  # the only slot is a's
+    finally:
+        runs.finish.set()
+        stop(world)
+    assert runs.while_held_ran == []
