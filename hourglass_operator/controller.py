@@ -19,10 +19,11 @@ handles without ansible when the resource still matches what its last full recon
 and escalates to a full reconcile otherwise. So does a change of nothing but the custom resource's
 status: the status sync restores a status another client wrote.
 
-Batches take run slots: `workers` of them, with one worker thread more than slots. A batch whose
-every key its runs settled and handed back gives its slot up while its run is still ending (the end
-of the play, the exit of its processes, ansible-runner's bookkeeping: a few tenths of a second in
-which the run uses little CPU), so that the next batch's finalizers and run start meanwhile.
+At most `workers` ansible runs go on at the same time, and as many batches are under way, with one
+worker thread more: a batch whose every key its runs settled and handed back makes way for the next
+while its run is still ending (the end of the play, the exit of its processes, ansible-runner's
+bookkeeping: a few tenths of a second in which the run uses little CPU). The next batch adds its
+finalizers meanwhile, and starts its run once that run has ended.
 
 After a run, each resource it reported on without an error is done (a deleted one loses its
 finalizer once its children are gone: with a status worker, that worker waits for them, so that no
@@ -72,7 +73,7 @@ STATUS_BATCH = 256
 
 
 class _Slot:
-    """A worker's hold on one of the run slots, given back once: as soon as its batch is settled, or
+    """A worker's hold on one of the batch slots, given back once: as soon as its batch is settled, or
     when the worker is done with the batch."""
 
     def __init__(self, slots: threading.Semaphore) -> None:
@@ -164,7 +165,8 @@ class Controller:
         self.stop = stop
         self.is_leader = is_leader
         self.cancel_runs = threading.Event()
-        self._slots = threading.Semaphore(workers)
+        self._slots = threading.Semaphore(workers)  # batches under way
+        self._runs = threading.Semaphore(workers)  # ansible runs going on
         queue_metrics = metrics.WorkQueueMetrics(watch.plural)
         self.queue = WorkQueue(observer=queue_metrics)
         self.core = core or kubernetes.client.CoreV1Api(api)
@@ -268,7 +270,7 @@ class Controller:
     def start(self) -> None:
         for informer in self.all_informers():
             informer.start()
-        # One worker more than run slots: a settled batch's run may still be ending (see _Slot).
+        # One worker more than batch slots: a settled batch's run may still be ending (see _Slot).
         targets = [(self._resync_loop, "resync")] + [
             (self._worker, f"worker-{i}") for i in range(self.workers + 1)
         ]
@@ -445,7 +447,7 @@ class Controller:
         log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
         # The run may go on after it handed every key back (the work queue is then idle): this gauge
         # says it still runs, until it is counted.
-        with metrics.ANSIBLE_RUNS_IN_PROGRESS.track_inprogress():
+        with self._runs, metrics.ANSIBLE_RUNS_IN_PROGRESS.track_inprogress():
             result = self.runner.run(
                 request.extravars, role=request.role, playbook=request.playbook, cancel=self.cancel_runs,
                 reconcile_id=reconcile_id, on_result=self._settle_early(crs, state, reconcile_id, released),

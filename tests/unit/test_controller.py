@@ -632,16 +632,29 @@ def stop(world: World) -> None:
     assert not any(thread.is_alive() for thread in world.controller._threads)
 
 
-def test_the_next_batch_runs_while_a_settled_batch_s_run_is_still_ending(world):
+def test_the_next_batch_adds_its_finalizers_while_a_settled_batch_s_run_ends_and_runs_after_it(world):
     runs = BlockingRuns("ns/a")
     world.controller.runner = runs
-    start(world)  # one run slot (workers=1)
+    b_finalized = threading.Event()
+    patch_finalizers = world.api._patch_finalizers
+
+    def patch(key: str, body: list) -> tuple[int, dict]:
+        answer = patch_finalizers(key, body)
+        if key == "ns/b":
+            b_finalized.set()
+        return answer
+
+    world.api._patch_finalizers = patch
+    start(world)  # workers=1: one run at a time
     try:
         world.add(performer("a"))
         assert runs.started["ns/a"].wait(10)  # a's run reported a and goes on
-        world.add(performer("b"))
-        assert runs.started["ns/b"].wait(10), "b waited for a's run to end"
-        assert runs.while_held_ran == ["ns/b"]
+        world.add(performer("b", finalizers=()))
+        assert b_finalized.wait(10), "b's batch waited for a's run to end"
+        assert not runs.started["ns/b"].is_set()  # its run waits for a's
+        runs.finish.set()
+        assert runs.started["ns/b"].wait(10)
+        assert runs.while_held_ran == []
     finally:
         runs.finish.set()
         stop(world)
