@@ -488,7 +488,9 @@ def prepare_cluster(args: argparse.Namespace) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--batch-size", type=int, default=250, help="--max-batch-size (as the operator defaults)"
+    )
     parser.add_argument(
         "--workers", type=int, default=1, help="ansible runs at the same time (as the operator defaults)"
     )

@@ -73,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     a(
         "--max-batch-size",
         type=int,
-        default=int(_env("MAX_BATCH_SIZE", "100")),
+        default=int(_env("MAX_BATCH_SIZE", "250")),
         help="custom resources per ansible run (env MAX_BATCH_SIZE)",
     )
     a(

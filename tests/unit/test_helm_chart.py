@@ -159,7 +159,7 @@ def test_the_defaults_render_the_spec_objects(helm: Helm) -> None:
         "LOG_LEVEL": "info",
         "LOG_FORMAT": "json",
         "MAX_CONCURRENT_RECONCILES": "1",
-        "MAX_BATCH_SIZE": "100",
+        "MAX_BATCH_SIZE": "250",
         "BATCH_WINDOW": "0.25",
         "STATUS_FAST_PATH": "true",
         "RUNNER_DIR": "/tmp/hourglass-operator",
