@@ -93,7 +93,7 @@ class _Released:
     they are all of the batch's keys."""
 
     def __init__(self, keys: list[str], settled: Callable[[], None] | None) -> None:
-        self._left = set(keys)
+        self._batch = len(keys)  # keys the work queue handed out: each once
         self._keys: set[str] = set()
         self._settled = settled
 
@@ -102,8 +102,7 @@ class _Released:
 
     def add(self, key: str) -> None:
         self._keys.add(key)
-        self._left.discard(key)
-        if not self._left and self._settled is not None:
+        if len(self._keys) == self._batch and self._settled is not None:
             settled, self._settled = self._settled, None
             settled()
 
