@@ -1,8 +1,8 @@
 """PNG charts of the benchmarks' results (matplotlib, drawn off-screen), written beside their JSON:
 
-- operator: readiness over time, floor and contract floor (Pods Ready) vs operator (Performers
-  status.ready, and their Pods Ready); deletion over time (objects left); the operator's process-tree
-  RSS over the run;
+- operator: readiness over time, floor and contract floor (Pods Ready) and status floor (Performers
+  status.ready) vs operator (Performers status.ready, and their Pods Ready); deletion over time
+  (objects left); the operator's process-tree RSS over the run;
 - executor: throughput and latency per path (direct, pass-through floor, executor ECDSA / BN254).
 
 `python -m bench.charts RUN.json...` redraws the operator chart of run JSON files (beside each).
@@ -48,6 +48,7 @@ def operator_chart(run: dict[str, Any], path: Path) -> Path:
     for key, label, style in (
         ("floor_ready", "floor: Pods Ready", "-"),
         ("contract_floor_ready", "contract floor: Pods Ready", ":"),
+        ("status_floor_ready", "status floor: Performers status.ready", "-."),
         ("operator_ready", "operator: Performers status.ready", "-"),
         ("operator_pods_ready", "operator: their Pods Ready", "--"),
     ):
@@ -59,6 +60,7 @@ def operator_chart(run: dict[str, Any], path: Path) -> Path:
     for key, label, total in (
         ("floor_gone", "floor: Pods + Services", 2 * count),
         ("contract_floor_gone", "contract floor: Pods + Services", 2 * count),
+        ("status_floor_gone", "status floor: Pods + Services", 2 * count),
         ("operator_children_gone", "operator: Pods + Services", 2 * count),
         ("operator_performers_gone", "operator: Performers", count),
     ):

@@ -1,7 +1,7 @@
 """Operator benchmark (not a test): how fast N Performers become ready and go away, and what that
-costs in CPU, memory and API requests, compared with two floors of the same cluster: a plain client
-creating and deleting N bare Pods and Services, and the Performers with the Pods and Services the
-contract requires.
+costs in CPU, memory and API requests, compared with three floors of the same cluster: a plain client
+creating and deleting N bare Pods and Services; the Performers with the Pods and Services the
+contract requires; and those with the finalizer, statuses and Events an operator writes.
 
     .venv/bin/python -m bench.operator_bench                 # 200 Performers, 2 runs, the median
     .venv/bin/python -m bench.operator_bench --count 1000 --repeat 3
@@ -12,6 +12,9 @@ Each run, each phase in a fresh namespace:
 2. contract floor (bench/floors.py; --no-contract-floor skips it): a plain client writes each
    Performer and the Pod and Service the role renders for it (owner references included), until
    every pod is Ready; then deletes the three, until the Pods and Services are gone;
+   status floor (--no-status-floor skips it): the same with the operator's own finalizer patches,
+   status patches and Events, each written once the plain client's watches say it is due, until
+   every Performer's status says ready; then deleted, until children and Performers are gone;
 3. operator: `hourglass-operator run` watches the namespace; N Performers are created (8 threads);
    time until every Performer has status.ready, create->ready per Performer, pod Ready ->
    status.ready per Performer (all observed by watches in this process); then, in steady state,
@@ -68,7 +71,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import charts, churn, single_changes  # noqa: E402
 from bench.apiserver import RequestCounter  # noqa: E402
-from bench.floors import contract_floor_phase, floor_phase, ratios  # noqa: E402
+from bench.floors import contract_floor_phase, floor_phase, ratios, status_floor_phase  # noqa: E402
 from bench.operator_table import print_table, rows  # noqa: E402
 from bench.process_tree import PhaseMeter, TreeSampler  # noqa: E402
 from bench.progress import say  # noqa: E402
@@ -414,6 +417,7 @@ def one_run(
     namespaces = {
         "floor": f"bench-floor-{run_id}",
         "contract": f"bench-contract-{run_id}",
+        "status": f"bench-status-{run_id}",
         "operator": f"bench-operator-{run_id}",
         "single": f"bench-single-{run_id}",
     }
@@ -421,6 +425,8 @@ def one_run(
         namespaces = {"single": namespaces["single"]}
     if args.drift_only or not args.contract_floor:
         namespaces.pop("contract", None)
+    if args.drift_only or not args.status_floor:
+        namespaces.pop("status", None)
     if not args.single_changes:
         namespaces.pop("single", None)
     nodes = bench_nodes(args.count + args.single_changes)
@@ -441,6 +447,11 @@ def one_run(
             result["timelines"].update(contract.pop("timelines"))
             result["contract_floor"] = contract
             delete_namespace(core, namespaces["contract"], args.timeout)
+        if "status" in namespaces:
+            status = status_floor_phase(core, custom, namespaces["status"], args.count, args.timeout, meter)
+            result["timelines"].update(status.pop("timelines"))
+            result["status_floor"] = status
+            delete_namespace(core, namespaces["status"], args.timeout)
         if bulk:
             operator = operator_phase(core, custom, kubeconfig, namespaces["operator"], args, work, counter)
             result["timelines"].update(operator.pop("timelines"))
@@ -510,6 +521,12 @@ def main() -> int:
         dest="contract_floor",
         action="store_false",
         help="skip the contract floor (the Performers, Pods and Services written by a plain client)",
+    )
+    parser.add_argument(
+        "--no-status-floor",
+        dest="status_floor",
+        action="store_false",
+        help="skip the status floor (the contract floor with the operator's finalizer, statuses, Events)",
     )
     parser.add_argument("--repeat", type=int, default=2, help="runs; the table shows the median (default 2)")
     parser.add_argument("--no-chart", action="store_true", help="no PNG charts (JSON only)")

@@ -24,6 +24,9 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
     ratio = result.get("operator_over_floor", {})
     over_contract = result.get("operator_over_contract_floor", {})
     contract_ratio = result.get("contract_floor_over_floor", {})
+    status = result.get("status_floor", {})
+    over_status = result.get("operator_over_status_floor", {})
+    status_ratio = result.get("status_floor_over_floor", {})
 
     def pair(
         phase: dict, first: str, second: str, unit: str = "s", scale: float = 1.0, digits: int = 2
@@ -84,12 +87,25 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
             ("  contract floor / floor: all gone", fmt(contract_ratio.get("all_gone"), "x")),
         ]
         table += costs("delete", contract["delete"], "Performer")
+    if status:
+        table += [
+            ("status floor: N Performers until all ready", fmt(status["create"]["all_ready_s"], digits=1)),
+            ("  status floor / floor", fmt(status_ratio.get("all_ready"), "x")),
+        ]
+        table += costs("create", status["create"], "Performer")
+        table += [
+            ("status floor: delete all until children gone", fmt(status["delete"]["all_gone_s"], digits=1)),
+            ("  until the Performers are gone", fmt(status["delete"]["performers_gone_s"], digits=1)),
+            ("  status floor / floor: children gone", fmt(status_ratio.get("all_gone"), "x")),
+        ]
+        table += costs("delete", status["delete"], "Performer")
     if "create" in operator:
         create = operator["create"]
         table += [
             ("operator: all Performers ready", fmt(create["all_ready_s"], digits=1)),
             ("  operator / floor", fmt(ratio.get("all_ready"), "x")),
             ("  operator / contract floor", fmt(over_contract.get("all_ready"), "x")),
+            ("  operator / status floor", fmt(over_status.get("all_ready"), "x")),
             ("  create -> ready p50 / p95", pair(create, "create_to_ready_p50_s", "create_to_ready_p95_s")),
             (
                 "  pod Ready -> status.ready p50 / p95, at creation",
@@ -144,6 +160,11 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
                 "  operator / contract floor: children / Performers",
                 f"{fmt(over_contract.get('children_gone'), 'x')}"
                 f" / {fmt(over_contract.get('performers_gone'), 'x')}",
+            ),
+            (
+                "  operator / status floor: children / Performers",
+                f"{fmt(over_status.get('children_gone'), 'x')}"
+                f" / {fmt(over_status.get('performers_gone'), 'x')}",
             ),
         ]
         table += costs("delete", delete, "Performer")

@@ -292,3 +292,47 @@ def test_the_operator_is_measured_against_each_floor_it_ran_with() -> None:
     assert table["contract floor: N Performers, Pods, Services until all Ready"] == "15.0 s"
     assert table["  contract floor / floor"] == "1.50 x"
     assert table["  contract floor / floor: all gone"] == "1.50 x"
+
+
+def test_the_status_floor_compares_performers_gone_with_its_own_performers_gone() -> None:
+    operator = {
+        "create": {"all_ready_s": 30.0},
+        "delete": {"children_gone_s": 24.0, "performers_gone_s": 25.0},
+    }
+    status = {"create": {"all_ready_s": 20.0}, "delete": {"all_gone_s": 16.0, "performers_gone_s": 20.0}}
+    floor = {"create": {"all_ready_s": 10.0}, "delete": {"all_gone_s": 8.0}}
+    found = floors.ratios({"floor": floor, "status_floor": status, "operator": operator})
+    over_status = {"all_ready": 1.5, "children_gone": 1.5, "performers_gone": 1.25}
+    assert found["operator_over_status_floor"] == over_status
+    assert found["status_floor_over_floor"] == {"all_ready": 2.0, "all_gone": 2.0}
+    table = dict(rows({"status_floor": status, **found}, argparse.Namespace(count=3)))
+    assert table["status floor: N Performers until all ready"] == "20.0 s"
+    assert table["  until the Performers are gone"] == "20.0 s"
+    assert table["  status floor / floor: children gone"] == "2.00 x"
+
+
+def test_the_status_floor_writes_each_status_once_it_is_due_while_the_creates_go_on() -> None:
+    created: list[str] = []
+    written: list[tuple[str, bool]] = []
+    lock = threading.Lock()
+
+    def create(name: str) -> None:
+        with lock:
+            created.append(name)
+
+    def write(name: str) -> None:
+        with lock:
+            written.append((name, name in created))
+
+    floors._alongside(["a", "b", "c"], create, lambda name: name in created, write, 5, "statuses")
+    assert sorted(written) == [("a", True), ("b", True), ("c", True)]
+
+
+def test_the_status_floor_stops_at_a_failed_create_instead_of_waiting_for_its_status() -> None:
+    def create(name: str) -> None:
+        if name == "b":
+            raise RuntimeError("the API server refused b")
+
+    # Waiting for b's status would end in a TimeoutError after 5 s instead.
+    with pytest.raises(RuntimeError, match="refused b"):
+        floors._alongside(["a", "b"], create, lambda name: False, lambda name: None, 5, "statuses")
