@@ -93,9 +93,10 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
             ("  status floor / floor", fmt(status_ratio.get("all_ready"), "x")),
         ]
         table += costs("create", status["create"], "Performer")
+        gone = status["delete"]
         table += [
-            ("status floor: delete all until children gone", fmt(status["delete"]["all_gone_s"], digits=1)),
-            ("  until the Performers are gone", fmt(status["delete"]["performers_gone_s"], digits=1)),
+            ("status floor: delete all until children gone", fmt(gone["all_gone_s"], digits=1)),
+            ("  status floor: until the Performers are gone", fmt(gone["performers_gone_s"], digits=1)),
             ("  status floor / floor: children gone", fmt(status_ratio.get("all_gone"), "x")),
         ]
         table += costs("delete", status["delete"], "Performer")

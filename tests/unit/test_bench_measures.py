@@ -307,7 +307,7 @@ def test_the_status_floor_compares_performers_gone_with_its_own_performers_gone(
     assert found["status_floor_over_floor"] == {"all_ready": 2.0, "all_gone": 2.0}
     table = dict(rows({"status_floor": status, **found}, argparse.Namespace(count=3)))
     assert table["status floor: N Performers until all ready"] == "20.0 s"
-    assert table["  until the Performers are gone"] == "20.0 s"
+    assert table["  status floor: until the Performers are gone"] == "20.0 s"
     assert table["  status floor / floor: children gone"] == "2.00 x"
 
 
