@@ -22,13 +22,8 @@ status: the status sync restores a status another client wrote.
 At most `workers` ansible runs go on at the same time, and as many batches are under way, with one
 worker thread more: a batch whose every key its runs settled and handed back makes way for the next
 while its run is still ending (the end of the play, the exit of its processes, ansible-runner's
-bookkeeping: a few tenths of a second in which the run uses little CPU). The next batch starts its
-run once that run has ended.
-
-A new resource gets its finalizer as soon as the leader's informer sees it, not when its batch is
-taken: while a run goes on, the resources arriving for the next batch are patched meanwhile, and
-that batch finds them carrying it (or waits for a patch under way) instead of patching them
-between two runs.
+bookkeeping: a few tenths of a second in which the run uses little CPU). The next batch adds its
+finalizers meanwhile, and starts its run once that run has ended.
 
 After a run, each resource it reported on without an error is done (a deleted one loses its
 finalizer once its children are gone: with a status worker, that worker waits for them, so that no
@@ -46,7 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import kubernetes
@@ -59,7 +54,7 @@ from hourglass_operator.batching import (
     sort_by_lifecycle,
 )
 from hourglass_operator.changes import Need, child_change, custom_resource_change
-from hourglass_operator.finalizers import Finalizers, carries
+from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
@@ -185,9 +180,6 @@ class Controller:
         # The finalizer patches of a batch, concurrently; kept for the loop's life, so that each of its
         # threads keeps its connection (the small HTTPS client has one per thread).
         self._api_calls = ThreadPoolExecutor(CONCURRENT_API_CALLS, thread_name_prefix="api")
-        # Finalizer patches started by the informer's event for a new resource, until they end.
-        self._early_finalizers: dict[str, Future] = {}
-        self._early_lock = threading.Lock()
         self.crs: list[Informer] = []
         self.children: dict[str, list[Informer]] = {kind: [] for kind in adapter.child_paths}
         # Deleted resources whose finalizer run deleted the children without waiting for them: the
@@ -253,7 +245,6 @@ class Controller:
             if self.status_sync:
                 self.status_sync.forget(object_key(old))
         elif need is Need.FULL:
-            self._add_finalizer_early(new)
             self.queue.add(object_key(new))
         elif need is Need.STATUS and self.status_sync:
             # Our own write, or another client's, which the status sync restores. Without a
@@ -397,7 +388,7 @@ class Controller:
         for key in batch.gone:  # no longer awaited either: its DELETED event said so (`_on_cr`)
             self.queue.forget(key)
         batch.deleting = self._still_to_delete(batch.deleting)
-        finalized = self._concurrently(self._finalized, batch.needs_finalizer)
+        finalized = self._concurrently(self._add_finalizer, batch.needs_finalizer)
         for cr, updated in zip(batch.needs_finalizer, finalized, strict=True):
             if updated is None:
                 self.queue.add_after_failure(object_key(cr))
@@ -567,47 +558,6 @@ class Controller:
         return True
 
     # --- finalizer ------------------------------------------------------------------------------
-
-    def _add_finalizer_early(self, cr: Obj) -> None:
-        """Starts adding the finalizer to `cr` when it has none and is not being deleted, on the leader
-        only (a standby's informers see the same events)."""
-        finalizer = self.watch.finalizer.name if self.watch.finalizer else None
-        meta = cr["metadata"]
-        if not finalizer or carries(cr, finalizer) or meta.get("deletionTimestamp"):
-            return
-        if not self.is_leader.is_set() or self.stop.is_set():
-            return
-        key = object_key(cr)
-        with self._early_lock:
-            if key in self._early_finalizers:
-                return
-            try:
-                future = self._api_calls.submit(self._add_finalizer, cr)
-            except RuntimeError:  # shut down meanwhile
-                return
-            self._early_finalizers[key] = future
-        future.add_done_callback(lambda _: self._early_finished(key, future))
-
-    def _early_finished(self, key: str, future: Future) -> None:
-        with self._early_lock:
-            if self._early_finalizers.get(key) is future:
-                del self._early_finalizers[key]
-
-    def _finalized(self, cr: Obj) -> Obj | None:
-        """`cr` with the finalizer added, or None when that failed. A patch the informer's event
-        started and that is under way is waited for; one still queued behind other calls is cancelled
-        and made here (this runs on the same threads: waiting for a queued one could wait for ever)."""
-        key = object_key(cr)
-        with self._early_lock:
-            future = self._early_finalizers.get(key)
-        if future is not None and not future.cancel():
-            updated = future.result()
-            if updated is not None:
-                return updated
-        cached = self._cr(key)[0]  # an early patch that ended since the batch read the cache
-        if cached is not None and carries(cached, self.finalizers.name):
-            return cached
-        return self._add_finalizer(cr)
 
     def _add_finalizer(self, cr: Obj) -> Obj | None:
         updated = self.finalizers.add(cr)

@@ -12,7 +12,6 @@ import kubernetes
 import pytest
 from prometheus_client import REGISTRY
 
-from hourglass_operator import controller as controller_module
 from hourglass_operator.controller import ABSENT_RETRY_SECONDS, Controller
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.runs import RunResult
@@ -673,77 +672,3 @@ def test_a_batch_holds_its_run_slot_until_its_run_ends_when_it_reported_nothing_
         runs.finish.set()
         stop(world)
     assert runs.while_held_ran == []
-
-
-def test_a_new_performer_gets_its_finalizer_while_the_run_before_its_batch_goes_on(world):
-    runs = BlockingRuns("ns/a", reports_early=False)  # a's batch holds the only slot until its run ends
-    world.controller.runner = runs
-    b_finalized = threading.Event()
-    patch_finalizers = world.api._patch_finalizers
-
-    def patch(key: str, body: list) -> tuple[int, dict]:
-        answer = patch_finalizers(key, body)
-        if key == "ns/b":
-            b_finalized.set()
-        return answer
-
-    world.api._patch_finalizers = patch
-    start(world)
-    try:
-        world.add(performer("a"))
-        assert runs.started["ns/a"].wait(10)
-        world.add(performer("b", finalizers=()))
-        assert b_finalized.wait(10), "b's finalizer waited for its batch, after a's run"
-        assert not runs.started["ns/b"].is_set()
-        runs.finish.set()
-        assert runs.started["ns/b"].wait(10)
-        assert world.api.patches == [("ns/b", [FINALIZER])] and world.api.reads == 0
-    finally:
-        runs.finish.set()
-        stop(world)
-
-
-def test_a_batch_waits_for_the_finalizer_patch_under_way_instead_of_patching_again(world, monkeypatch):
-    patching, release, sorted_batch = threading.Event(), threading.Event(), threading.Event()
-    patch_finalizers = world.api._patch_finalizers
-    sort = controller_module.sort_by_lifecycle
-
-    def slow_patch(key: str, body: list) -> tuple[int, dict]:
-        patching.set()
-        assert release.wait(10)
-        return patch_finalizers(key, body)
-
-    def sort_then_say(*args, **kwargs):
-        batch = sort(*args, **kwargs)
-        sorted_batch.set()
-        return batch
-
-    ran = threading.Event()
-    results = world.runner.results
-
-    def run_and_say(extravars):
-        ran.set()
-        return results(extravars)
-
-    world.api._patch_finalizers = slow_patch
-    world.runner.results = run_and_say
-    monkeypatch.setattr(controller_module, "sort_by_lifecycle", sort_then_say)
-    start(world)
-    try:
-        world.add(performer("b", finalizers=()))
-        assert patching.wait(10)  # the informer's event started the patch
-        assert sorted_batch.wait(10)  # b's batch read the cache while the patch was under way
-        release.set()
-        assert ran.wait(10)
-        [item] = world.runner.runs[0]["extravars"]["performers"]
-        assert item["_hourglass_eigenlayer_io_performer"]["metadata"]["finalizers"] == [FINALIZER]
-        assert world.api.patches == [("ns/b", [FINALIZER])] and world.api.reads == 0
-    finally:
-        release.set()
-        stop(world)
-
-
-def test_a_standby_leaves_new_performers_alone(world):
-    world.add(performer("b", finalizers=()))  # not the leader
-    world.controller._api_calls.shutdown(wait=True)  # whatever was started has ended
-    assert world.api.patches == []
