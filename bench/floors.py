@@ -42,7 +42,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.status_writer i
 
 from bench.process_tree import PhaseMeter
 from bench.progress import say
-from bench.watching import Watcher, performer_ready, pod_ready, since, wait_first, wait_gone, wait_until
+from bench.watching import Watcher, performer_watcher, pod_ready, since, wait_first, wait_gone, wait_until
 from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.startup import calls_client
 from tests.support.paths import REPO
@@ -157,7 +157,7 @@ def status_floor_phase(
     def create(name: str) -> None:
         wanted = objects[name]
         created = create_performer(custom, namespace, wanted["performer"])
-        latest[name] = _changed(finalizers.add(created), name)
+        latest[name] = _finalizer_changed(finalizers.add(created), name)
         uid = created["metadata"]["uid"]
         core.create_namespaced_pod(namespace, owned_by(wanted["pod"], uid))
         core.create_namespaced_service(namespace, owned_by(wanted["service"], uid))
@@ -174,7 +174,7 @@ def status_floor_phase(
         terminating.add(name)
 
     def release(name: str) -> None:
-        _changed(finalizers.remove(latest[name]), name)
+        _finalizer_changed(finalizers.remove(latest[name]), name)
 
     def pod_ready_after_create(name: str) -> bool:
         return name in latest and child_name(name) in pods.first
@@ -186,11 +186,7 @@ def status_floor_phase(
 
     pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
     services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
-    performers = Watcher(
-        lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
-        performer_ready,
-        namespace,
-    )
+    performers = performer_watcher(custom, namespace)
     say(f"status floor: creating {count} Performers with their Pods + Services, statuses and Events")
     try:
         begun = meter.start()
@@ -219,7 +215,7 @@ def status_floor_phase(
     return {"create": created, "delete": deleted, "timelines": timelines}
 
 
-def _changed(performer: dict | None, name: str) -> dict:
+def _finalizer_changed(performer: dict | None, name: str) -> dict:
     if performer is None:
         raise RuntimeError(f"status floor: the finalizer of {name} was not changed (see the warning)")
     return performer

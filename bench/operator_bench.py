@@ -76,7 +76,7 @@ from bench.operator_table import print_table, rows  # noqa: E402
 from bench.process_tree import PhaseMeter, TreeSampler  # noqa: E402
 from bench.progress import say  # noqa: E402
 from bench.repeat import median_of  # noqa: E402
-from bench.watching import Watcher, performer_ready, pod_ready, since, wait_first, wait_gone, wait_until  # noqa: E402
+from bench.watching import Watcher, performer_watcher, pod_ready, since, wait_first, wait_gone, wait_until  # noqa: E402
 from tests.support import drift  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer, set_pod_ready  # noqa: E402
@@ -297,11 +297,7 @@ def operator_phase(
     sampler = TreeSampler(process.process.pid)
     meter = PhaseMeter(sampler, counter)
     names = [f"bench-{i:04d}" for i in range(args.count)]
-    performers = Watcher(
-        lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
-        performer_ready,
-        namespace,
-    )
+    performers = performer_watcher(custom, namespace)
     pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
     services = Watcher(core.list_namespaced_service, lambda _: True, namespace)
     phases: dict[str, dict] = {}

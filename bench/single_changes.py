@@ -17,7 +17,7 @@ from typing import Any
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import child_name
 
 from bench.progress import say
-from bench.watching import Watcher, performer_ready, pod_ready, wait_until
+from bench.watching import Watcher, performer_watcher, pod_ready, wait_until
 from tests.support.operator import OperatorProcess
 from tests.support.performers import GROUP, IMAGE, PLURAL, VERSION, performer
 
@@ -34,11 +34,7 @@ def percentile(values: list[float], q: float) -> float:
 def run(
     custom: Any, core: Any, process: OperatorProcess, namespace: str, rounds: int, timeout: float
 ) -> dict:
-    performers = Watcher(
-        lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
-        performer_ready,
-        namespace,
-    )
+    performers = performer_watcher(custom, namespace)
     pods = Watcher(core.list_namespaced_pod, pod_ready, namespace)
     seconds: dict[str, list[float]] = {kind: [] for kind in KINDS}
     where = {"round": 0, "step": ""}

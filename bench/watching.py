@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes
 
 from bench.progress import Ticker
+from tests.support.performers import GROUP, PLURAL, VERSION
 
 
 class Watcher:
@@ -94,6 +95,15 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def performer_watcher(custom: Any, namespace: str) -> Watcher:
+    """The Performers of `namespace` (`custom`: a CustomObjectsApi), `first` when status.ready."""
+    return Watcher(
+        lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
+        performer_ready,
+        namespace,
+    )
 
 
 def pod_ready(pod: dict) -> bool:
