@@ -220,6 +220,9 @@ class Controller:
                 return obj, informer
         return None, None
 
+    def _has_cr(self, key: str) -> bool:
+        return any(key in informer for informer in self.crs)
+
     def _child(self, kind: str, namespace: str, cr_name: str) -> Obj | None:
         key = self.adapter.child_key(namespace, cr_name)
         for informer in self.children[kind]:
@@ -259,7 +262,7 @@ class Controller:
         namespace = (new or old)["metadata"]["namespace"]
         for owner in owners:
             key = f"{namespace}/{owner}"
-            if self._cr(key)[0] is not None:
+            if self._has_cr(key):
                 if not full:
                     self._child_changes.add(key)
                 self.queue.add(key, full=full)

@@ -7,12 +7,19 @@ in between as deleted); on API or network errors it backs off (0.5 s doubling to
 API server outage is noticed within 5 s, and three watches per namespace retrying every 5 s cost it
 nothing). Objects are plain dicts decoded from the API's JSON (no client models: cheaper, and what
 the role receives).
+
+The cache holds each object pickled, without metadata.managedFields: a sixth of the memory of the
+decoded dicts (a Pod is about 2.6 kB pickled against 16 kB of dicts; at 1000 Performers the three
+caches hold about 5 MB instead of 28 MB). Every read unpickles a fresh copy, so what a caller does with
+it never changes the cache. Pickle rather than JSON: it is several times faster to write and faster to
+read, and these bytes never leave the process (nothing unpickled here came from anywhere else).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import pickle
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +53,17 @@ def _slim(obj: Obj) -> Obj:
     return obj
 
 
+def _freeze(obj: Obj) -> bytes:
+    """`obj` pickled without its managedFields (`obj` itself is left as it is)."""
+    metadata = obj.get("metadata")
+    if metadata and "managedFields" in metadata:
+        obj = {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+    return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+
+
+_thaw = pickle.loads
+
+
 def object_key(obj: Obj) -> str:
     meta = obj["metadata"]
     return f"{meta.get('namespace', '')}/{meta['name']}"
@@ -68,7 +86,7 @@ class Informer:
         self._selector = label_selector
         self._stop = stop
         self.name = name or path
-        self._cache: dict[str, Obj] = {}
+        self._cache: dict[str, bytes] = {}  # object key -> the object, pickled (`_freeze`)
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
@@ -86,19 +104,24 @@ class Informer:
 
     def get(self, key: str) -> Obj | None:
         with self._lock:
-            return self._cache.get(key)
+            frozen = self._cache.get(key)
+        return None if frozen is None else _thaw(frozen)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._cache
 
     def list(self) -> list[Obj]:
         with self._lock:
-            return list(self._cache.values())
+            everything = list(self._cache.values())
+        return [_thaw(frozen) for frozen in everything]
 
     def update(self, obj: Obj) -> None:
         """Record an object the caller just wrote, unless the cache already holds a newer one."""
-        key = object_key(obj)
+        key, frozen = object_key(obj), _freeze(obj)
         with self._lock:
             current = self._cache.get(key)
-            if current is None or _newer_or_same(obj, current):
-                self._cache[key] = obj
+            if current is None or _newer_or_same(obj, _thaw(current)):
+                self._cache[key] = frozen
 
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -132,15 +155,15 @@ class Informer:
             item.setdefault("apiVersion", api_version)
         with self._lock:
             old = self._cache
-            self._cache = items
+            self._cache = {key: _freeze(item) for key, item in items.items()}
         for key, item in items.items():
-            previous = old.get(key)
+            previous = _thaw(old[key]) if key in old else None
             if previous is None:
                 self._handler("ADDED", None, item)
             elif previous["metadata"].get("resourceVersion") != item["metadata"].get("resourceVersion"):
                 self._handler("MODIFIED", previous, item)
         for key in old.keys() - items.keys():
-            self._handler("DELETED", old[key], None)
+            self._handler("DELETED", _thaw(old[key]), None)
         self._synced.set()
         return body["metadata"]["resourceVersion"]
 
@@ -176,13 +199,12 @@ class Informer:
         if kind == "BOOKMARK":
             return new_version
         key = object_key(obj)
+        frozen = None if kind == "DELETED" else _freeze(obj)
         with self._lock:
-            old = self._cache.get(key)
-            if kind == "DELETED":
-                self._cache.pop(key, None)
-            else:
-                self._cache[key] = obj
-        self._handler(kind, old, None if kind == "DELETED" else obj)
+            old = self._cache.pop(key, None) if frozen is None else self._cache.get(key)
+            if frozen is not None:
+                self._cache[key] = frozen
+        self._handler(kind, None if old is None else _thaw(old), obj if frozen is not None else None)
         return new_version
 
     def _run(self) -> None:

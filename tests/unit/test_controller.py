@@ -172,12 +172,11 @@ class World:
         key = f"{cr['metadata']['namespace']}/{cr['metadata']['name']}"
         old = self.controller.crs[0].get(key)
         self.api.stored[key] = copy.deepcopy(cr)
-        self.controller.crs[0]._cache[key] = cr
+        self.controller.crs[0].update(cr)
         self.controller._on_cr("MODIFIED" if old else "ADDED", old, cr)
 
     def child(self, kind: str, obj: dict) -> None:
-        informer = self.controller.children[kind][0]
-        informer._cache[f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"] = obj
+        self.controller.children[kind][0].update(obj)
 
     def reconcile(self) -> list[str]:
         return sorted(self.controller.reconcile_next_batch(timeout=0))

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import tracemalloc
 
 import pytest
 
@@ -51,3 +53,94 @@ def test_update_keeps_the_newer_object(informer):
     assert inf.get("ns/a")["metadata"]["resourceVersion"] == "10"
     inf.update(obj("a", "12"))
     assert inf.get("ns/a")["metadata"]["resourceVersion"] == "12"
+
+
+def api_pod(name: str) -> dict:
+    """A Pod as the API server returns it for a Performer (the operator's spec, kwok's status)."""
+    probe = {"grpc": {"port": 8080, "service": ""}, "failureThreshold": 3, "periodSeconds": 10,
+             "successThreshold": 1, "timeoutSeconds": 5}  # fmt: skip
+    condition = {"lastProbeTime": None, "lastTransitionTime": "2026-12-04T22:11:23Z", "status": "True"}
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": f"performer-{name}", "namespace": "ns", "resourceVersion": "426", "generation": 1,
+            "uid": f"e6df16c3-8332-418f-910b-{name:0>12}", "creationTimestamp": "2026-12-04T22:11:23Z",
+            "annotations": {"hourglass.eigenlayer.io/spec-hash": "50b88031c0064c3c8dfe7dbdf0324645" * 2},
+            "labels": {"app": "hourglass-performer", "app.kubernetes.io/managed-by": "hourglass-operator",
+                       "hourglass.eigenlayer.io/avs": "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+                       "hourglass.eigenlayer.io/performer": name},
+            "ownerReferences": [{"apiVersion": "hourglass.eigenlayer.io/v1alpha1", "kind": "Performer",
+                                 "name": name, "uid": f"469585bc-6612-474d-b0ec-{name:0>12}",
+                                 "controller": True, "blockOwnerDeletion": True}],
+            "managedFields": [{"manager": "hourglass-operator", "operation": "Update", "apiVersion": "v1",
+                               "fieldsType": "FieldsV1",
+                               "fieldsV1": {f"f:{k}": {} for k in ("metadata", "spec", "status") * 20}}],
+        },
+        "spec": {
+            "containers": [{
+                "name": "performer", "image": "ghcr.io/example/performer:v1.0.0",
+                "imagePullPolicy": "IfNotPresent", "livenessProbe": probe, "readinessProbe": probe,
+                "ports": [{"containerPort": 8080, "name": "grpc", "protocol": "TCP"}], "resources": {},
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+            }],
+            "automountServiceAccountToken": False, "dnsPolicy": "ClusterFirst", "enableServiceLinks": False,
+            "nodeName": "kwok-general-b", "restartPolicy": "Always", "schedulerName": "default-scheduler",
+            "securityContext": {"runAsGroup": 65532, "runAsNonRoot": True, "runAsUser": 65532,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "tolerations": [{"effect": "NoExecute", "key": f"node.kubernetes.io/{key}", "operator": "Exists",
+                             "tolerationSeconds": 300} for key in ("not-ready", "unreachable")],
+        },
+        "status": {
+            "phase": "Running", "hostIP": "10.0.0.1", "podIP": "10.0.0.2", "qosClass": "BestEffort",
+            "startTime": "2026-12-04T22:11:23Z",
+            "conditions": [{**condition, "type": kind} for kind in
+                           ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
+            "containerStatuses": [{"name": "performer", "ready": True, "restartCount": 0, "started": True,
+                                   "image": "ghcr.io/example/performer:v1.0.0", "imageID": "",
+                                   "state": {"running": {"startedAt": "2026-12-04T22:11:24Z"}}}],
+        },
+    }  # fmt: skip
+
+
+def test_the_cache_drops_managed_fields_without_touching_the_callers_object(informer):
+    inf, _ = informer
+    inf._dispatch({"type": "ADDED", "object": api_pod("a")}, "1")
+    assert inf.get("ns/performer-a")["metadata"].keys() >= {"name", "labels", "ownerReferences"}
+    assert "managedFields" not in inf.get("ns/performer-a")["metadata"]
+    written = api_pod("b")
+    inf.update(written)  # what a write returned: the caller may still use it
+    assert "managedFields" in written["metadata"]
+    assert "managedFields" not in inf.get("ns/performer-b")["metadata"]
+
+
+def test_what_a_caller_does_with_an_object_leaves_the_cache_as_it_was(informer):
+    inf, _ = informer
+    inf._dispatch({"type": "ADDED", "object": api_pod("a")}, "1")
+    got = inf.get("ns/performer-a")
+    got["status"]["phase"] = "Failed"
+    inf.list()[0]["metadata"]["labels"].clear()
+    unmanaged = {k: v for k, v in api_pod("a")["metadata"].items() if k != "managedFields"}
+    assert inf.get("ns/performer-a") == {**api_pod("a"), "metadata": unmanaged}
+    assert "ns/performer-a" in inf and "ns/performer-b" not in inf
+
+
+def test_a_cached_pod_costs_a_fraction_of_its_decoded_size(informer):
+    """The caches hold every Performer's Performer, Pod and Service for the operator's life: at 1000
+    Performers, decoded dicts were 28 MB of the operator's memory; pickled, they are about 5 MB."""
+    inf, _ = informer
+    count = 200
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(count):  # decoded from the watch's JSON, as the informer gets them
+            inf._dispatch({"type": "ADDED", "object": json.loads(json.dumps(api_pod(f"p{i}")))}, "1")
+        per_pod = (tracemalloc.get_traced_memory()[0] - before) / count
+        decoded = [json.loads(json.dumps(api_pod(f"q{i}"))) for i in range(count)]
+        for pod in decoded:  # as the cache had them before: decoded, without managedFields
+            del pod["metadata"]["managedFields"]
+        per_decoded = (tracemalloc.get_traced_memory()[0] - before) / count - per_pod
+    finally:
+        tracemalloc.stop()
+    assert len(decoded) == count and len(inf.list()) == count
+    assert per_pod < per_decoded / 3, f"{per_pod:.0f} bytes a cached pod, {per_decoded:.0f} decoded"
