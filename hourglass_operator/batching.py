@@ -17,7 +17,7 @@ snake_cased with `snakeCaseParameters`; `ansible_operator_meta`; the whole resou
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,11 @@ class RunRequest:
     extravars: dict[str, Any]
 
 
-def run_request(watch: Watch, state: str, items: list[Obj], *, state_var: str, items_var: str) -> RunRequest:
-    """The run of `items` (one per resource) in `state`."""
+def run_request(
+    watch: Watch, state: str, items: Iterable[Obj], *, state_var: str, items_var: str
+) -> RunRequest:
+    """The run of `items` (one per resource) in `state`. `items` may be a generator when the runner
+    takes `items_var` as its batch (it writes the items to a file one by one)."""
     role, playbook = watch.role, watch.playbook
     extravars: dict[str, Any] = dict(watch.vars)
     finalizer = watch.finalizer

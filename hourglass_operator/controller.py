@@ -438,8 +438,10 @@ class Controller:
         return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children)}
 
     def _run_batch(self, crs: list[Obj], state: str, released: _Released) -> None:
+        # A generator: the runner writes each item to the batch file as it is made, so that a batch's
+        # items (its children's specs among them) never all exist at once.
         request = run_request(
-            self.watch, state, [self._item(cr) for cr in crs],
+            self.watch, state, (self._item(cr) for cr in crs),
             state_var=self.adapter.state_var, items_var=self.adapter.items_var,
         )  # fmt: skip
         if state == ABSENT and finalizer_is_the_roles_deletion(self.watch):

@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -168,16 +168,22 @@ class AnsibleBatchRunner:
         )
         return str(generated)
 
-    def _batch_file(self, data_dir: Path, batch: Any) -> dict[str, str]:
-        """The batch (when there is one) written to a file of the run, and the extra var naming it. As a
-        variable, Ansible parses, tags and copies every value of it in the play (extra vars are
-        deep-copied whole; host variables tagged value by value), and templates it again into the
-        arguments of each task that takes it: more CPU than the batch's reconcile. The role's module
-        reads the file itself (plain JSON: nothing there is ever a template)."""
+    def _batch_file(self, data_dir: Path, batch: Iterable[Any] | None) -> dict[str, str]:
+        """The batch (when there is one: a list, or any iterable such as the controller's generator)
+        written to a file of the run, and the extra var naming it. As a variable, Ansible parses, tags
+        and copies every value of it in the play (extra vars are deep-copied whole; host variables
+        tagged value by value), and templates it again into the arguments of each task that takes it:
+        more CPU than the batch's reconcile. The role's module reads the file itself (plain JSON:
+        nothing there is ever a template)."""
         if batch is None:
             return {}
         path = data_dir / "batch.json"
-        path.write_text(json.dumps(batch, separators=(",", ":")), encoding="utf-8")
+        with path.open("w", encoding="utf-8") as file:
+            # Item by item: `batch` may be a generator, whose items then never all exist at once.
+            file.write("[")
+            for index, item in enumerate(batch):
+                file.write(("," if index else "") + json.dumps(item, separators=(",", ":")))
+            file.write("]")
         return {f"{self.batch_var}_file": str(path)}
 
     def run(

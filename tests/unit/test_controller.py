@@ -45,6 +45,7 @@ class FakeRunner:
         })  # fmt: skip
 
     def run(self, extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None) -> RunResult:
+        extravars = {**extravars, "performers": list(extravars["performers"])}  # may be a generator
         self.runs.append({"extravars": extravars, "role": role, "playbook": playbook})
         result = self.results(extravars)
         result.reconcile_id = reconcile_id
@@ -198,6 +199,29 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World(watch())
+
+
+def test_a_batch_item_is_made_only_when_the_runner_takes_it(world):
+    """The runner writes the batch file item by item: an item (with its children's specs) is made as
+    it is written, so a batch's items never all exist at once in the operator."""
+    for name in "abc":
+        world.add(performer(name))
+    made = []
+    make_item = world.controller._item
+    world.controller._item = lambda cr: made.append(cr["metadata"]["name"]) or make_item(cr)
+    made_before_each: list[int] = []
+
+    def run(extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None):
+        names = []
+        for item in extravars["performers"]:
+            made_before_each.append(len(made))
+            names.append(item["ansible_operator_meta"]["name"])
+        return RunResult(ok=True, per_cr={f"ns/{n}": {"phase": "Running", "ready": True} for n in names},
+                         reconcile_id=reconcile_id)  # fmt: skip
+
+    world.runner.run = run
+    assert world.reconcile() == ["ns/a", "ns/b", "ns/c"]
+    assert sorted(made) == ["a", "b", "c"] and made_before_each == [1, 2, 3]
 
 
 def test_new_performers_get_the_finalizer_then_one_run_for_the_batch(world):

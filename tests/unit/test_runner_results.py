@@ -199,6 +199,16 @@ def test_the_batch_reaches_the_play_in_a_file_whose_strings_are_never_templated(
     assert extravars == {"items": batch, "state": "{{ lookup('pipe', 'id') }}"}  # the caller's, untouched
 
 
+def test_a_batch_given_as_a_generator_is_written_as_the_same_list(tmp_path: Path):
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", batch_var="items")
+    batch = [{"name": f"p{i}", "env": [{"name": "A", "value": '\u00e9"{{ x }}'}]} for i in range(3)]
+    for given, directory in ((iter(batch), "generator"), (batch, "list"), (iter([]), "empty")):
+        (tmp_path / directory).mkdir()
+        named = batch_runner._batch_file(tmp_path / directory, given)
+        expected = [] if directory == "empty" else batch
+        assert json.loads(Path(named["items_file"]).read_text(encoding="utf-8")) == expected
+
+
 def test_the_tail_hands_over_each_complete_line_once_while_the_run_goes_on(tmp_path: Path):
     path = tmp_path / "results.jsonl"
     reported: list[tuple[str, bool]] = []
