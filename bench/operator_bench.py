@@ -412,17 +412,19 @@ def one_run(
     bulk = not args.single_only
     namespaces = {
         "floor": f"bench-floor-{run_id}",
-        "contract": f"bench-contract-{run_id}",
-        "status": f"bench-status-{run_id}",
+        "contract_floor": f"bench-contract-{run_id}",
+        "status_floor": f"bench-status-{run_id}",
         "operator": f"bench-operator-{run_id}",
         "single": f"bench-single-{run_id}",
     }
     if not bulk:
         namespaces = {"single": namespaces["single"]}
+    if args.drift_only:
+        namespaces.pop("floor", None)
     if args.drift_only or not args.contract_floor:
-        namespaces.pop("contract", None)
+        namespaces.pop("contract_floor", None)
     if args.drift_only or not args.status_floor:
-        namespaces.pop("status", None)
+        namespaces.pop("status_floor", None)
     if not args.single_changes:
         namespaces.pop("single", None)
     nodes = bench_nodes(args.count + args.single_changes)
@@ -431,23 +433,18 @@ def one_run(
         for ns in namespaces.values():
             core.create_namespace({"metadata": {"name": ns}})
         add_bench_nodes(core, nodes)
-        if bulk and not args.drift_only:
-            floor = floor_phase(core, namespaces["floor"], args.count, args.timeout, meter)
-            result["timelines"].update(floor.pop("timelines"))
-            result["floor"] = floor
-            delete_namespace(core, namespaces["floor"], args.timeout)
-        if "contract" in namespaces:
-            contract = contract_floor_phase(
-                core, custom, namespaces["contract"], args.count, args.timeout, meter
-            )
-            result["timelines"].update(contract.pop("timelines"))
-            result["contract_floor"] = contract
-            delete_namespace(core, namespaces["contract"], args.timeout)
-        if "status" in namespaces:
-            status = status_floor_phase(core, custom, namespaces["status"], args.count, args.timeout, meter)
-            result["timelines"].update(status.pop("timelines"))
-            result["status_floor"] = status
-            delete_namespace(core, namespaces["status"], args.timeout)
+        count, timeout = args.count, args.timeout
+        floor_phases = {  # by their keys in the result (FLOORS), each in its own namespace
+            "floor": lambda ns: floor_phase(core, ns, count, timeout, meter),
+            "contract_floor": lambda ns: contract_floor_phase(core, custom, ns, count, timeout, meter),
+            "status_floor": lambda ns: status_floor_phase(core, custom, ns, count, timeout, meter),
+        }
+        for key, phase in floor_phases.items():
+            if key in namespaces:
+                measured = phase(namespaces[key])
+                result["timelines"].update(measured.pop("timelines"))
+                result[key] = measured
+                delete_namespace(core, namespaces[key], args.timeout)
         if bulk:
             operator = operator_phase(core, custom, kubeconfig, namespaces["operator"], args, work, counter)
             result["timelines"].update(operator.pop("timelines"))

@@ -47,17 +47,16 @@ class GoneError(Exception):
 
 
 def _slim(obj: Obj) -> Obj:
-    """Drop metadata.managedFields: nobody here reads them, and they are often half of an object
-    that is cached, and handed to Ansible for every reconcile."""
-    obj.get("metadata", {}).pop("managedFields", None)
-    return obj
+    """`obj` without metadata.managedFields (a shallow copy when it has them; `obj` is left as it is):
+    nobody here reads them, and they are often half of an object that is cached, and handed to
+    Ansible for every reconcile."""
+    metadata = obj.get("metadata")
+    if not metadata or "managedFields" not in metadata:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
 
 
 def _freeze(obj: Obj) -> bytes:
-    """`obj` pickled without its managedFields (`obj` itself is left as it is)."""
-    metadata = obj.get("metadata")
-    if metadata and "managedFields" in metadata:
-        obj = {**obj, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
     return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
 
 
@@ -86,7 +85,7 @@ class Informer:
         self._selector = label_selector
         self._stop = stop
         self.name = name or path
-        self._cache: dict[str, bytes] = {}  # object key -> the object, pickled (`_freeze`)
+        self._cache: dict[str, bytes] = {}  # object key -> the object, slimmed and pickled
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
@@ -117,7 +116,7 @@ class Informer:
 
     def update(self, obj: Obj) -> None:
         """Record an object the caller just wrote, unless the cache already holds a newer one."""
-        key, frozen = object_key(obj), _freeze(obj)
+        key, frozen = object_key(obj), _freeze(_slim(obj))
         with self._lock:
             current = self._cache.get(key)
             if current is None or _newer_or_same(obj, _thaw(current)):
@@ -199,12 +198,16 @@ class Informer:
         if kind == "BOOKMARK":
             return new_version
         key = object_key(obj)
-        frozen = None if kind == "DELETED" else _freeze(obj)
-        with self._lock:
-            old = self._cache.pop(key, None) if frozen is None else self._cache.get(key)
-            if frozen is not None:
+        new: Obj | None = None
+        if kind == "DELETED":
+            with self._lock:
+                old = self._cache.pop(key, None)
+        else:
+            new, frozen = obj, _freeze(obj)  # outside the lock: readers need not wait for it
+            with self._lock:
+                old = self._cache.get(key)
                 self._cache[key] = frozen
-        self._handler(kind, None if old is None else _thaw(old), obj if frozen is not None else None)
+        self._handler(kind, None if old is None else _thaw(old), new)
         return new_version
 
     def _run(self) -> None:
