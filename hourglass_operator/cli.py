@@ -17,8 +17,6 @@ import threading
 import uuid
 from pathlib import Path
 
-from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import settings_of
-
 import hourglass_operator
 from hourglass_operator import health, logs, startup
 from hourglass_operator.controller import Controller
@@ -217,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
         runner = AnsibleBatchRunner(
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,
             max_artifacts=watch.max_runner_artifacts, verbosity=args.ansible_verbosity,
-            connection=lambda: settings_of(api.configuration), warm=args.warm_ansible,
+            connection=lambda: startup.connection_settings(api), warm=args.warm_ansible,
             batch_var=PerformerAdapter.items_var,
         )  # fmt: skip
         runners.append(runner)

@@ -21,11 +21,13 @@ import kubernetes
 import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_client
 from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
+    USER_AGENT,
     RestClient,
     authorization_of,
     settings_of,
 )
 
+import hourglass_operator
 from hourglass_operator import health
 
 DEFAULT_KUBECONFIG = Path("~/.kube/config")
@@ -47,7 +49,8 @@ def _one_line(error: BaseException) -> str:
 
 
 def kube_client(kubeconfig: str, pool_size: int) -> kubernetes.client.ApiClient:
-    """The API client of the kubeconfig `kubeconfig` ("" finds one as kubectl does)."""
+    """The API client of the kubeconfig `kubeconfig` ("" finds one as kubectl does), whose User-Agent
+    (hourglass-operator/<version>) the modules' calls send too (`connection_settings`)."""
     path = kubeconfig
     if not path and not _in_pod():
         default = DEFAULT_KUBECONFIG.expanduser()
@@ -62,17 +65,24 @@ def kube_client(kubeconfig: str, pool_size: int) -> kubernetes.client.ApiClient:
         if not any(Path(f).expanduser().is_file() for f in files):
             raise StartupError(f"--kubeconfig {path}: no such file")
     try:
-        return api_client(path or None, pool_size=pool_size)
+        return api_client(
+            path or None, pool_size=pool_size, user_agent=f"{USER_AGENT}/{hourglass_operator.__version__}"
+        )
     except (kubernetes.config.ConfigException, yaml.YAMLError, OSError, ValueError, TypeError) as error:
         where = f"--kubeconfig {path}" if path else "the in-cluster service account"
         raise StartupError(f"{where}: not a usable kubeconfig: {_one_line(error)}") from error
+
+
+def connection_settings(api: kubernetes.client.ApiClient) -> dict[str, Any] | None:
+    """The connection of `api` for the small HTTPS client (kube_rest.settings_of), with its User-Agent."""
+    return settings_of(api.configuration, api.user_agent)
 
 
 def calls_client(api: kubernetes.client.ApiClient) -> Any:
     """The client of the loop's most frequent calls (`hourglass_kube.request`): the small HTTPS client
     on `api`'s connection, asking `api`'s configuration for the token at each call (so a refreshed
     one is used), or `api` itself when that connection needs what the small client does not do."""
-    settings = settings_of(api.configuration)
+    settings = connection_settings(api)
     if settings is None:
         return api
     return RestClient(settings, authorization=lambda: authorization_of(api.configuration))

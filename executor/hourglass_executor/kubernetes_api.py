@@ -29,10 +29,15 @@ from kubernetes_asyncio.client import ApiClient, ApiException, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 
+from hourglass_executor import __version__
+
 if TYPE_CHECKING:
     from hourglass_executor.config import KubernetesConfig
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
+# The API server names the field manager of the executor's writes (its Performers) after the first word
+# of this, and its audit log records it: the client library's default would say "OpenAPI-Generator".
+USER_AGENT = f"hourglass-executor/{__version__}"
 NO_CREDENTIALS = (
     "no Kubernetes credentials: kubernetes.kubeConfigPath is not set, $KUBECONFIG is not set, "
     f"{DEFAULT_KUBECONFIG} does not exist and this is not a pod (KUBERNETES_SERVICE_HOST is not set); "
@@ -106,7 +111,7 @@ class ApiSource:
         if not (self.in_cluster or self.kube_config_path):
             return await self.resolved().open()
         if self.in_cluster:
-            return ApiClient(self._in_cluster_configuration())
+            return _client(self._in_cluster_configuration())
         configuration = Configuration()
         path = os.path.expanduser(self.kube_config_path or DEFAULT_KUBECONFIG)
         try:
@@ -119,7 +124,7 @@ class ApiSource:
         except (ConfigException, OSError, ValueError, AssertionError) as error:
             raise ApiSourceError(f"kubeconfig {path}: {error}") from None
         configuration.refresh_api_key_hook = _exec_token_refresher(loader)
-        return ApiClient(configuration)
+        return _client(configuration)
 
     @staticmethod
     def _in_cluster_configuration() -> Configuration:
@@ -129,6 +134,12 @@ class ApiSource:
         except ConfigException as error:
             raise ApiSourceError(f"no in-cluster credentials: {error}") from None
         return configuration
+
+
+def _client(configuration: Configuration) -> ApiClient:
+    client = ApiClient(configuration)
+    client.user_agent = USER_AGENT
+    return client
 
 
 def _exec_token_refresher(loader: KubeConfigLoader) -> Callable[[Configuration], Awaitable[None]]:

@@ -12,7 +12,11 @@ import os
 import re
 from typing import Any
 
-from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import CONNECTION_ENV, RestClient
+from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
+    CONNECTION_ENV,
+    USER_AGENT,
+    RestClient,
+)
 
 # json.dumps writes a character outside the Basic Multilingual Plane (an emoji) as a surrogate pair of
 # \u escapes, which YAML parsers refuse, and the API server reads apply patches as YAML. Such pairs
@@ -36,8 +40,14 @@ def yaml_safe_json(value: Any, **dumps_options: Any) -> str:
 KUBE_ARGUMENT_SPEC = {"kubeconfig": {"type": "path"}, "context": {"type": "str"}}
 
 
-def api_client(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 4) -> Any:
-    """An ApiClient keeping up to `pool_size` connections (for concurrent calls)."""
+def api_client(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    pool_size: int = 4,
+    user_agent: str = USER_AGENT,
+) -> Any:
+    """An ApiClient keeping up to `pool_size` connections (for concurrent calls), sending `user_agent`
+    (the field manager of the writes that name none, kube_rest.USER_AGENT)."""
     import kubernetes  # imported here so that a missing client fails the module, not the import
 
     path = kubeconfig or os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG")
@@ -50,7 +60,9 @@ def api_client(kubeconfig: str | None = None, context: str | None = None, pool_s
     else:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
     configuration.connection_pool_maxsize = pool_size
-    return kubernetes.client.ApiClient(configuration)
+    client = kubernetes.client.ApiClient(configuration)
+    client.user_agent = user_agent
+    return client
 
 
 def module_client(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 4) -> Any:

@@ -27,6 +27,11 @@ from urllib.parse import quote, urlencode, urlsplit
 
 CONNECTION_ENV = "HOURGLASS_KUBE_CONNECTION"
 
+# The User-Agent of every call. The API server names the field manager of a write that gives none (the
+# status and finalizer patches) after its first word, and its audit log records it: without one, both
+# say "unknown". The runner loop hands its own, with its version, in the settings.
+USER_AGENT = "hourglass-operator"
+
 # Failures that mean the server closed a kept-alive connection before reading the request: the request
 # is sent again once on a new connection.
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
@@ -38,9 +43,9 @@ def authorization_of(configuration: Any) -> str | None:
     return (configuration.auth_settings().get("BearerToken") or {}).get("value")
 
 
-def settings_of(configuration: Any) -> dict[str, Any] | None:
-    """The connection of a kubernetes.client.Configuration as plain data, or None when it needs
-    something this client does not do (a proxy)."""
+def settings_of(configuration: Any, user_agent: str = USER_AGENT) -> dict[str, Any] | None:
+    """The connection of a kubernetes.client.Configuration as plain data, with the User-Agent to send,
+    or None when it needs something this client does not do (a proxy)."""
     if getattr(configuration, "proxy", None):
         return None
     return {
@@ -51,6 +56,7 @@ def settings_of(configuration: Any) -> dict[str, Any] | None:
         "verify": bool(configuration.verify_ssl),
         "server_name": getattr(configuration, "tls_server_name", None),
         "authorization": authorization_of(configuration),
+        "user_agent": user_agent,
     }
 
 
@@ -80,6 +86,7 @@ class RestClient:
         self._timeout = timeout
         self._context = self._ssl_context(settings) if self._https else None
         self._server_name = settings.get("server_name") or None
+        self._user_agent = settings.get("user_agent") or USER_AGENT
         self._local = threading.local()
 
     @classmethod
@@ -116,7 +123,7 @@ class RestClient:
         target = self._base + quote(path, safe="/:@")
         if query:
             target += "?" + urlencode(query)
-        headers = dict(headers)
+        headers = {"User-Agent": self._user_agent, **headers}
         authorization = self._authorization()
         if authorization:
             headers["Authorization"] = authorization

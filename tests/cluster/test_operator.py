@@ -271,6 +271,34 @@ def test_deleting_the_performer_removes_pod_service_and_finalizer(core, custom, 
     wait_for(all_gone, timeout=60, what="the Performer, its Pod and its Service to be gone")
 
 
+def test_every_write_of_the_operator_names_it_as_the_field_manager(core, custom, namespace, operator):
+    """Who wrote what, as `kubectl get --show-managed-fields` and the audit log tell it: the Pod and
+    Service (server-side apply), the finalizer and the status (plain patches, whose manager the API
+    server takes from the User-Agent) and the Event are all the operator's, none "unknown"."""
+    create_performer(custom, namespace, performer("managed", config={}))
+    cr = wait_performer_ready(custom, namespace, "managed")
+    entries = cr["metadata"]["managedFields"]
+    [status_writer] = [e["manager"] for e in entries if e.get("subresource") == "status"]
+    [finalizer_writer] = [
+        e["manager"] for e in entries if "f:finalizers" in e.get("fieldsV1", {}).get("f:metadata", {})
+    ]
+    assert status_writer == finalizer_writer == "hourglass-operator"
+    assert "unknown" not in [e["manager"] for e in entries]
+    for child in (
+        core.read_namespaced_pod("performer-managed", namespace),
+        core.read_namespaced_service("performer-managed", namespace),
+    ):
+        writers = {e.manager for e in child.metadata.managed_fields if e.subresource != "status"}
+        assert writers == {"hourglass-operator"}  # the pod's status is the kubelet's (here kwok's)
+
+    def event_writers() -> set[str]:
+        events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=managed").items
+        return {e.manager for event in events for e in event.metadata.managed_fields or []}
+
+    wait_for(event_writers, timeout=15, what="the Performer's Event")
+    assert event_writers() == {"hourglass-operator"}
+
+
 def test_jinja_in_performer_strings_reaches_the_pod_literally(core, custom, namespace, operator):
     create_performer(custom, namespace, performer(
         "jinja", config={"environment": {"PAYLOAD": JINJA, JINJA: "key"}, "args": [JINJA, "{{ 7 * 7 }}"]},

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_client
 
+import hourglass_operator
 from hourglass_operator import startup
 
 
@@ -56,3 +57,11 @@ def test_in_a_pod_without_a_kubeconfig_it_is_the_service_account(monkeypatch):
 
 def test_the_runner_loop_uses_the_same_factory():
     assert startup.api_client is api_client
+
+
+def test_the_client_names_the_operator_as_its_user_agent_and_the_loop_adds_its_version(tmp_path):
+    path = kubeconfig(tmp_path / "config", "https://a.example:6443")
+    assert api_client(path).user_agent == "hourglass-operator"
+    loop = startup.kube_client(path, pool_size=4)
+    assert loop.user_agent == f"hourglass-operator/{hourglass_operator.__version__}"
+    assert startup.connection_settings(loop)["user_agent"] == loop.user_agent  # what the modules send

@@ -93,6 +93,9 @@ def test_create_writes_the_upstream_performer_and_wait_ready_watches_it_become_r
         },
     }
     assert cr["status"]["ready"] is True
+    entries = cr["metadata"]["managedFields"]
+    spec_writers = {e["manager"] for e in entries if "f:spec" in e.get("fieldsV1", {})}
+    assert spec_writers == {"hourglass-executor"}  # the API server names the writer after its User-Agent
     assert created.resource_id == cr["metadata"]["uid"]
     assert created.details == {"image": cr["spec"]["image"], "uid": cr["metadata"]["uid"]}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import hourglass_executor
 import pytest
 import yaml
 from hourglass_executor.config import KubernetesConfig
@@ -108,6 +109,20 @@ def test_a_client_opened_for_a_context_talks_to_that_contexts_server(tmp_path):
 
     listing = asyncio.run(scenario())
     assert [item["metadata"]["name"] for item in listing["items"]] == ["p"]
+
+
+def test_a_client_names_the_executor_as_its_user_agent(tmp_path):
+    """The API server names the field manager of the executor's Performers after it (and logs it)."""
+    path = kubeconfig(tmp_path / "config", {"k": "http://127.0.0.1:1"}, "k")
+
+    async def user_agent() -> str:
+        client = await ApiSource(kube_config_path=path).open()
+        try:
+            return client.user_agent
+        finally:
+            await client.close()
+
+    assert asyncio.run(user_agent()) == f"hourglass-executor/{hourglass_executor.__version__}"
 
 
 EXEC_PLUGIN = """
