@@ -76,7 +76,16 @@ from bench.operator_table import print_table, rows  # noqa: E402
 from bench.process_tree import PhaseMeter, TreeSampler  # noqa: E402
 from bench.progress import say  # noqa: E402
 from bench.repeat import median_of  # noqa: E402
-from bench.watching import Watcher, performer_watcher, pod_ready, since, wait_first, wait_gone, wait_until  # noqa: E402
+from bench.watching import (  # noqa: E402
+    Watcher,
+    performer_ready,
+    performer_watcher,
+    pod_ready,
+    since,
+    wait_first,
+    wait_gone,
+    wait_until,
+)
 from tests.support import drift  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer, set_pod_ready  # noqa: E402
@@ -190,35 +199,64 @@ def drift_ready(custom: Any, namespace: str, name: str) -> bool:
     return bool(status.get("ready")) and status.get("observedGeneration") == cr["metadata"]["generation"]
 
 
-def spec_changes(custom: Any, namespace: str, pods: Watcher, names: list[str], timeout: float) -> dict:
-    """Each of the Performers gets a new environment; the seconds until it has a new pod."""
+# The steps of a pod's replacement after a spec change, in order: the operator's run deleted the old
+# pod, the kubelet stopped it and it is gone, the operator created the new one, the scheduler bound it
+# to a node, it is Ready, and the Performer is ready again at its new generation (what an executor
+# waits for).
+REPLACEMENT_STEPS = (
+    "old_pod_marked", "old_pod_gone", "new_pod", "new_pod_bound", "new_pod_ready", "performer_ready"
+)  # fmt: skip
+
+
+def spec_changes(
+    custom: Any, namespace: str, pods: Watcher, performers: Watcher, names: list[str], timeout: float
+) -> dict:
+    """Each of the Performers gets a new environment; the seconds from its change to each step of
+    its pod's replacement (REPLACEMENT_STEPS)."""
     old_uids = {n: pods.uid(child_name(n)) for n in names}
     patched: dict[str, float] = {}
+    generation: dict[str, int] = {}
     for name in names:
         patched[name] = time.monotonic()
         change = {"spec": {"config": {"environment": {"REVISION": "2"}}}}
-        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, change)
+        changed = custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, change)
+        generation[name] = changed["metadata"]["generation"]
+    reached: dict[str, dict[str, float]] = {step: {} for step in REPLACEMENT_STEPS}
 
-    def new_pod_seen(name: str) -> float | None:
-        uid = pods.uid(child_name(name))
-        return pods.seen.get(uid) if uid and uid != old_uids[name] else None
-
-    new_pod: dict[str, float] = {}
+    def observe(name: str) -> None:
+        pod, old = child_name(name), old_uids[name]
+        if old in pods.marked:
+            reached["old_pod_marked"].setdefault(name, pods.marked[old])
+        if pods.gone.get(pod, 0.0) > patched[name]:
+            reached["old_pod_gone"].setdefault(name, pods.gone[pod])
+        uid = pods.uid(pod)
+        if uid and uid != old:
+            reached["new_pod"].setdefault(name, pods.seen[uid])
+            if ((pods.objects.get(pod) or {}).get("spec") or {}).get("nodeName"):
+                reached["new_pod_bound"].setdefault(name, time.monotonic())  # polled: within 20 ms
+            if uid in pods.uid_first:
+                reached["new_pod_ready"].setdefault(name, pods.uid_first[uid])
+        cr = performers.objects.get(name) or {}
+        if performer_ready(cr) and cr["status"].get("observedGeneration", 0) >= generation[name]:
+            reached["performer_ready"].setdefault(name, time.monotonic())  # polled: within 20 ms
 
     def all_replaced() -> bool:
         for name in names:
-            if name not in new_pod and (seen := new_pod_seen(name)) is not None:
-                new_pod[name] = seen
-        return len(new_pod) == len(names)
+            observe(name)
+        return all(len(reached[step]) == len(names) for step in ("new_pod_ready", "performer_ready"))
 
     with contextlib.suppress(TimeoutError):
         wait_until(
-            all_replaced, timeout, "spec changes", lambda: f"spec changes: {len(new_pod)}/{len(names)} done"
-        )
+            all_replaced, timeout, "spec changes",
+            lambda: f"spec changes: {len(reached['performer_ready'])}/{len(names)} done",
+        )  # fmt: skip
+    seconds = {step: [t - patched[n] for n, t in reached[step].items()] for step in REPLACEMENT_STEPS}
     return {
-        "spec_change_to_new_pod_p50_s": percentile([new_pod[n] - patched[n] for n in new_pod], 0.5),
-        "spec_change_to_new_pod_p95_s": percentile([new_pod[n] - patched[n] for n in new_pod], 0.95),
-        "spec_changes_completed": len(new_pod),
+        "spec_change_to_new_pod_p50_s": percentile(seconds["new_pod"], 0.5),
+        "spec_change_to_new_pod_p95_s": percentile(seconds["new_pod"], 0.95),
+        "spec_changes_completed": len(reached["new_pod"]),
+        "spec_change_steps_p50_s": {step: percentile(seconds[step], 0.5) for step in REPLACEMENT_STEPS},
+        "spec_change_steps_p95_s": {step: percentile(seconds[step], 0.95) for step in REPLACEMENT_STEPS},
     }
 
 
@@ -343,7 +381,7 @@ def operator_phase(
                 "readiness_flips": len(flips),
                 "steady_pod_ready_to_status_ready_p50_s": percentile(flips, 0.5),
                 "steady_pod_ready_to_status_ready_p95_s": percentile(flips, 0.95),
-                **spec_changes(custom, namespace, pods, names[: args.upgrades], args.timeout),
+                **spec_changes(custom, namespace, pods, performers, names[: args.upgrades], args.timeout),
             }
             phases["changes"].update(meter.finish(begun, 2 * args.upgrades))
         begun = begin("drift")

@@ -132,6 +132,10 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
                 f"spec change -> new pod p50 / p95 ({fmt(changes['spec_changes_completed'], '', digits=0)})",
                 pair(changes, "spec_change_to_new_pod_p50_s", "spec_change_to_new_pod_p95_s"),
             ),
+            (
+                "  p50: old pod deleted / gone / new pod / bound / Ready / Performer ready",
+                " / ".join(fmt(v) for v in changes.get("spec_change_steps_p50_s", {}).values()) or "-",
+            ),
         ]
         table += costs("changes", changes, "change")
     if "drift" in operator:

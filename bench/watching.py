@@ -22,7 +22,8 @@ class Watcher:
 
     first[name]: the first time `predicate` held for an object of that name (any incarnation);
     uid_first[uid]: the same per incarnation; seen[uid]: when an incarnation first appeared;
-    gone[name]: the time of the last DELETED event of that name; objects[name]: the latest state."""
+    marked[uid]: when it was first seen marked for deletion (a deletionTimestamp); gone[name]: the
+    time of the last DELETED event of that name; objects[name]: the latest state."""
 
     def __init__(
         self, list_fn: Callable[..., Any], predicate: Callable[[dict], bool], namespace: str
@@ -30,6 +31,7 @@ class Watcher:
         self.first: dict[str, float] = {}
         self.uid_first: dict[str, float] = {}
         self.seen: dict[str, float] = {}
+        self.marked: dict[str, float] = {}
         self.gone: dict[str, float] = {}
         self.objects: dict[str, dict] = {}
         self._stop = threading.Event()
@@ -84,6 +86,8 @@ class Watcher:
             return metadata["resourceVersion"]
         self.objects[name] = obj
         self.seen.setdefault(uid, now)
+        if metadata.get("deletionTimestamp"):
+            self.marked.setdefault(uid, now)
         if uid not in self.uid_first and self._predicate(obj):
             self.uid_first[uid] = now
             self.first.setdefault(name, now)

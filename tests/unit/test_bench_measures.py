@@ -20,6 +20,7 @@ import pytest
 
 from bench import charts, floors, process_tree
 from bench.apiserver import by_verb, requests_by_kind
+from bench.operator_bench import REPLACEMENT_STEPS
 from bench.operator_table import rows
 from bench.repeat import median_of
 from bench.watching import Watcher, pod_ready, wait_gone
@@ -172,6 +173,11 @@ def test_watcher_times_each_incarnation_and_deletions() -> None:
         watcher._record("MODIFIED", pod("u1", True, "2"))
         first_ready = watcher.first["p"]
         assert watcher.uid_first["u1"] == first_ready
+        assert "u1" not in watcher.marked
+        marking = pod("u1", True, "3")
+        marking["metadata"]["deletionTimestamp"] = "2026-12-05T00:00:00Z"
+        watcher._record("MODIFIED", marking)
+        assert watcher.marked["u1"] >= first_ready  # the old pod's deletion began
         deleted_after = time.monotonic()
         watcher._record("DELETED", pod("u1", True, "3"))
         assert watcher.uid("p") is None and watcher.gone["p"] >= deleted_after
@@ -256,6 +262,15 @@ def test_operator_table_shows_the_control_plane_cpu_of_a_phase_by_component() ->
         "6.50 s (32.5 ms): apiserver 4.5, etcd 1.4, kwok 0.6"
     )
     assert "  delete: control plane CPU (per pair), by component" not in table
+
+
+def test_operator_table_breaks_a_spec_change_down_into_the_steps_of_the_pods_replacement() -> None:
+    steps = dict(zip(REPLACEMENT_STEPS, (1.5, 1.8, 2.0, 2.1, 2.4, 2.6), strict=True))
+    changes = {"spec_change_steps_p50_s": steps, "spec_changes_completed": 50}
+    runs = [{"operator": {"changes": changes}}, {"operator": {"changes": changes}}]
+    table = dict(rows(median_of(runs), argparse.Namespace(count=1000)))
+    breakdown = table["  p50: old pod deleted / gone / new pod / bound / Ready / Performer ready"]
+    assert breakdown == "1.50 s / 1.80 s / 2.00 s / 2.10 s / 2.40 s / 2.60 s"  # in the order of the steps
 
 
 def test_the_contract_floor_writes_the_roles_children_owned_by_the_created_performer() -> None:
