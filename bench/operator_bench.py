@@ -251,10 +251,21 @@ def spec_changes(
             lambda: f"spec changes: {len(reached['performer_ready'])}/{len(names)} done",
         )  # fmt: skip
     seconds = {step: [t - patched[n] for n, t in reached[step].items()] for step in REPLACEMENT_STEPS}
+
+    def new_pods(name: str) -> int:
+        """How many pods the name had after the old one: more than one when the new pod was deleted
+        by someone else and made again. kwok (v0.8.0) deletes a pod by name without a UID precondition,
+        often twice, so its stale second deletion of the old pod can hit the new one of the same name;
+        a kubelet deletes only the pod it stopped."""
+        uids = pods.incarnations.get(child_name(name), [])
+        old = old_uids[name]
+        return len(uids) - 1 - uids.index(old) if old in uids else len(uids)
+
     return {
         "spec_change_to_new_pod_p50_s": percentile(seconds["new_pod"], 0.5),
         "spec_change_to_new_pod_p95_s": percentile(seconds["new_pod"], 0.95),
         "spec_changes_completed": len(reached["new_pod"]),
+        "spec_change_pods_made_again": sum(1 for name in names if new_pods(name) > 1),
         "spec_change_steps_p50_s": {step: percentile(seconds[step], 0.5) for step in REPLACEMENT_STEPS},
         "spec_change_steps_p95_s": {step: percentile(seconds[step], 0.95) for step in REPLACEMENT_STEPS},
     }

@@ -136,6 +136,10 @@ def rows(result: dict, args: argparse.Namespace) -> list[tuple[str, str]]:
                 "  p50: old pod deleted / gone / new pod / bound / Ready / Performer ready",
                 " / ".join(fmt(v) for v in changes.get("spec_change_steps_p50_s", {}).values()) or "-",
             ),
+            (
+                "  new pods deleted by another client and made again",
+                fmt(changes.get("spec_change_pods_made_again"), "", digits=0),
+            ),
         ]
         table += costs("changes", changes, "change")
     if "drift" in operator:

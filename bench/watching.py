@@ -23,7 +23,8 @@ class Watcher:
     first[name]: the first time `predicate` held for an object of that name (any incarnation);
     uid_first[uid]: the same per incarnation; seen[uid]: when an incarnation first appeared;
     marked[uid]: when it was first seen marked for deletion (a deletionTimestamp); gone[name]: the
-    time of the last DELETED event of that name; objects[name]: the latest state."""
+    time of the last DELETED event of that name; objects[name]: the latest state; incarnations[name]:
+    the uids that name had, in order."""
 
     def __init__(
         self, list_fn: Callable[..., Any], predicate: Callable[[dict], bool], namespace: str
@@ -32,6 +33,7 @@ class Watcher:
         self.uid_first: dict[str, float] = {}
         self.seen: dict[str, float] = {}
         self.marked: dict[str, float] = {}
+        self.incarnations: dict[str, list[str]] = {}
         self.gone: dict[str, float] = {}
         self.objects: dict[str, dict] = {}
         self._stop = threading.Event()
@@ -85,6 +87,8 @@ class Watcher:
             self.objects.pop(name, None)
             return metadata["resourceVersion"]
         self.objects[name] = obj
+        if uid not in self.seen:
+            self.incarnations.setdefault(name, []).append(uid)
         self.seen.setdefault(uid, now)
         if metadata.get("deletionTimestamp"):
             self.marked.setdefault(uid, now)

@@ -183,6 +183,7 @@ def test_watcher_times_each_incarnation_and_deletions() -> None:
         assert watcher.uid("p") is None and watcher.gone["p"] >= deleted_after
         watcher._record("ADDED", pod("u2", True, "4"))
         assert watcher.first["p"] == first_ready  # by name: the first incarnation's time
+        assert watcher.incarnations["p"] == ["u1", "u2"]
         assert watcher.uid_first["u2"] >= watcher.gone["p"]
         assert wait_gone([watcher], {"p"}, deleted_after, 1, "p") == watcher.gone["p"]
         with pytest.raises(TimeoutError, match="p: 1 left"):
@@ -267,10 +268,12 @@ def test_operator_table_shows_the_control_plane_cpu_of_a_phase_by_component() ->
 def test_operator_table_breaks_a_spec_change_down_into_the_steps_of_the_pods_replacement() -> None:
     steps = dict(zip(REPLACEMENT_STEPS, (1.5, 1.8, 2.0, 2.1, 2.4, 2.6), strict=True))
     changes = {"spec_change_steps_p50_s": steps, "spec_changes_completed": 50}
+    changes["spec_change_pods_made_again"] = 3
     runs = [{"operator": {"changes": changes}}, {"operator": {"changes": changes}}]
     table = dict(rows(median_of(runs), argparse.Namespace(count=1000)))
     breakdown = table["  p50: old pod deleted / gone / new pod / bound / Ready / Performer ready"]
     assert breakdown == "1.50 s / 1.80 s / 2.00 s / 2.10 s / 2.40 s / 2.60 s"  # in the order of the steps
+    assert table["  new pods deleted by another client and made again"] == "3"
 
 
 def test_the_contract_floor_writes_the_roles_children_owned_by_the_created_performer() -> None:
