@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.process_tree import TreeSampler, tree_cpu_seconds  # noqa: E402
 from bench.progress import Ticker, say  # noqa: E402
+from bench.watching import performer_ready_at  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer  # noqa: E402
 
@@ -245,8 +246,7 @@ def wait_caught_up(custom: Any, namespace: str, population: Population, timeout:
         current = {
             cr["metadata"]["name"]
             for cr in items
-            if (cr.get("status") or {}).get("ready")
-            and cr["status"].get("observedGeneration") == cr["metadata"]["generation"]
+            if performer_ready_at(cr)
             and cr["spec"]["config"]["environment"]["REVISION"]
             == str(population.revision.get(cr["metadata"]["name"]))
         }

@@ -78,7 +78,7 @@ from bench.progress import say  # noqa: E402
 from bench.repeat import median_of  # noqa: E402
 from bench.watching import (  # noqa: E402
     Watcher,
-    performer_ready,
+    performer_ready_at,
     performer_watcher,
     pod_ready,
     since,
@@ -194,9 +194,7 @@ def drift_phase(core: Any, custom: Any, process: OperatorProcess, namespace: str
 
 
 def drift_ready(custom: Any, namespace: str, name: str) -> bool:
-    cr = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    status = cr.get("status") or {}
-    return bool(status.get("ready")) and status.get("observedGeneration") == cr["metadata"]["generation"]
+    return performer_ready_at(custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
 
 
 # The steps of a pod's replacement after a spec change, in order: the operator's run deleted the old
@@ -223,21 +221,30 @@ def spec_changes(
         generation[name] = changed["metadata"]["generation"]
     reached: dict[str, dict[str, float]] = {step: {} for step in REPLACEMENT_STEPS}
 
+    def new_pods(name: str) -> list[str]:
+        """The uids the pod had after the old one, in order. More than one: the new pod was deleted by
+        someone else and made again. kwok (v0.8.0) deletes a pod by name without a UID precondition,
+        often twice, so its stale second deletion of the old pod can hit the new one of the same name;
+        a kubelet deletes only the pod it stopped."""
+        uids = pods.incarnations.get(child_name(name), [])
+        old = old_uids[name]
+        return uids[uids.index(old) + 1 :] if old in uids else uids
+
     def observe(name: str) -> None:
         pod, old = child_name(name), old_uids[name]
         if old in pods.marked:
             reached["old_pod_marked"].setdefault(name, pods.marked[old])
         if pods.gone.get(pod, 0.0) > patched[name]:
             reached["old_pod_gone"].setdefault(name, pods.gone[pod])
-        uid = pods.uid(pod)
-        if uid and uid != old:
-            reached["new_pod"].setdefault(name, pods.seen[uid])
-            if ((pods.objects.get(pod) or {}).get("spec") or {}).get("nodeName"):
+        if new := new_pods(name):
+            reached["new_pod"].setdefault(name, pods.seen[new[0]])
+            current = pods.objects.get(pod) or {"metadata": {}}
+            if current["metadata"].get("uid") == new[-1] and current["spec"].get("nodeName"):
                 reached["new_pod_bound"].setdefault(name, time.monotonic())  # polled: within 20 ms
-            if uid in pods.uid_first:
-                reached["new_pod_ready"].setdefault(name, pods.uid_first[uid])
-        cr = performers.objects.get(name) or {}
-        if performer_ready(cr) and cr["status"].get("observedGeneration", 0) >= generation[name]:
+            if new[-1] in pods.uid_first:
+                reached["new_pod_ready"].setdefault(name, pods.uid_first[new[-1]])
+        cr = performers.objects.get(name)
+        if cr and performer_ready_at(cr, generation[name]):
             reached["performer_ready"].setdefault(name, time.monotonic())  # polled: within 20 ms
 
     def all_replaced() -> bool:
@@ -251,21 +258,11 @@ def spec_changes(
             lambda: f"spec changes: {len(reached['performer_ready'])}/{len(names)} done",
         )  # fmt: skip
     seconds = {step: [t - patched[n] for n, t in reached[step].items()] for step in REPLACEMENT_STEPS}
-
-    def new_pods(name: str) -> int:
-        """How many pods the name had after the old one: more than one when the new pod was deleted
-        by someone else and made again. kwok (v0.8.0) deletes a pod by name without a UID precondition,
-        often twice, so its stale second deletion of the old pod can hit the new one of the same name;
-        a kubelet deletes only the pod it stopped."""
-        uids = pods.incarnations.get(child_name(name), [])
-        old = old_uids[name]
-        return len(uids) - 1 - uids.index(old) if old in uids else len(uids)
-
     return {
         "spec_change_to_new_pod_p50_s": percentile(seconds["new_pod"], 0.5),
         "spec_change_to_new_pod_p95_s": percentile(seconds["new_pod"], 0.95),
         "spec_changes_completed": len(reached["new_pod"]),
-        "spec_change_pods_made_again": sum(1 for name in names if new_pods(name) > 1),
+        "spec_change_pods_made_again": sum(1 for name in names if len(new_pods(name)) > 1),
         "spec_change_steps_p50_s": {step: percentile(seconds[step], 0.5) for step in REPLACEMENT_STEPS},
         "spec_change_steps_p95_s": {step: percentile(seconds[step], 0.95) for step in REPLACEMENT_STEPS},
     }

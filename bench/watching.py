@@ -123,6 +123,13 @@ def performer_ready(performer: dict) -> bool:
     return bool((performer.get("status") or {}).get("ready"))
 
 
+def performer_ready_at(performer: dict, generation: int | None = None) -> bool:
+    """Ready with a status written for `generation` or a later one (default: its own, the spec as it
+    is now)."""
+    wanted = performer["metadata"]["generation"] if generation is None else generation
+    return performer_ready(performer) and performer["status"].get("observedGeneration", 0) >= wanted
+
+
 def wait_until(
     check: Callable[[], bool],
     timeout: float,

@@ -23,7 +23,7 @@ from bench.apiserver import by_verb, requests_by_kind
 from bench.operator_bench import REPLACEMENT_STEPS
 from bench.operator_table import rows
 from bench.repeat import median_of
-from bench.watching import Watcher, pod_ready, wait_gone
+from bench.watching import Watcher, performer_ready_at, pod_ready, wait_gone
 
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
 HOLD = """
@@ -263,6 +263,16 @@ def test_operator_table_shows_the_control_plane_cpu_of_a_phase_by_component() ->
         "6.50 s (32.5 ms): apiserver 4.5, etcd 1.4, kwok 0.6"
     )
     assert "  delete: control plane CPU (per pair), by component" not in table
+
+
+def test_a_performer_is_ready_at_a_generation_once_its_ready_status_was_written_for_it() -> None:
+    cr = {"metadata": {"generation": 3}, "status": {"ready": True, "observedGeneration": 2}}
+    assert performer_ready_at(cr, 2) and not performer_ready_at(cr, 3)
+    assert not performer_ready_at(cr)  # by default its own generation: the status is one behind
+    cr["status"]["observedGeneration"] = 3
+    assert performer_ready_at(cr)
+    cr["status"]["ready"] = False
+    assert not performer_ready_at(cr, 1)
 
 
 def test_operator_table_breaks_a_spec_change_down_into_the_steps_of_the_pods_replacement() -> None:
