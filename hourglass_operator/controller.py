@@ -23,7 +23,8 @@ At most `workers` ansible runs go on at the same time, and as many batches are u
 worker thread more: a batch whose every key its runs settled and handed back makes way for the next
 while its run is still ending (the end of the play, the exit of its processes, ansible-runner's
 bookkeeping: a few tenths of a second in which the run uses little CPU). The next batch adds its
-finalizers meanwhile, and starts its run once that run has ended.
+finalizers meanwhile, and starts its run once that run has ended. While keys wait and every slot is
+taken, the runs going on stop waiting for the pods they replace (see `_take_slot`).
 
 After a run, each resource it reported on without an error is done (a deleted one loses its
 finalizer once its children are gone: with a status worker, that worker waits for them, so that no
@@ -70,6 +71,8 @@ ABSENT_RETRY_SECONDS = 5.0
 FINALIZER_RETRY_SECONDS = 1.0
 CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
 STATUS_BATCH = 256
+OVERDUE_SECONDS = 0.25  # past the batch window, a due key no worker took finds every slot taken
+SLOT_POLL_SECONDS = 0.1  # how often a worker waiting for a slot looks for overdue keys
 
 
 class _Slot:
@@ -86,6 +89,28 @@ class _Slot:
             if self._held:
                 self._held = False
                 self._slots.release()
+
+
+class _WorkWaiting:
+    """Which workers wait for a batch slot with keys overdue; `tell`s whether any does (the
+    controller's `BatchRunner.work_waiting`) when that changes."""
+
+    def __init__(self, tell: Callable[[bool], None]) -> None:
+        self._tell = tell
+        self._lock = threading.Lock()
+        self._waiting: set[int] = set()
+
+    def update(self, waiting: bool) -> None:
+        """Whether the calling worker waits."""
+        worker = threading.get_ident()
+        with self._lock:
+            before = bool(self._waiting)
+            if waiting:
+                self._waiting.add(worker)
+            else:
+                self._waiting.discard(worker)
+            if bool(self._waiting) != before:
+                self._tell(not before)
 
 
 class _Released:
@@ -165,6 +190,8 @@ class Controller:
         self.is_leader = is_leader
         self.cancel_runs = threading.Event()
         self._slots = threading.Semaphore(workers)  # batches under way
+        # Workers waiting for a slot while keys are overdue: the runner tells the runs.
+        self._work_waiting = _WorkWaiting(lambda waiting: self.runner.work_waiting(waiting))
         self._runs = threading.Semaphore(workers)  # ansible runs going on
         queue_metrics = metrics.WorkQueueMetrics(watch.plural)
         self.queue = WorkQueue(observer=queue_metrics)
@@ -317,12 +344,26 @@ class Controller:
 
     def _worker(self) -> None:
         while not self.stop.is_set():
-            if self._may_work() and self._slots.acquire(timeout=1.0):
+            if self._may_work() and self._take_slot():
                 slot = _Slot(self._slots)
                 try:
                     self.reconcile_next_batch(timeout=1.0, settled=slot.release)
                 finally:
                     slot.release()
+
+    def _take_slot(self) -> bool:
+        """Whether this worker got a batch slot (within about a second). While it waits for one with
+        keys overdue (due past the batch window, which a free worker would not let pass), the runs
+        going on are told that work waits for them, and they stop waiting for deletions: a replaced
+        pod that takes its grace period to terminate would otherwise hold up every other Performer
+        for as long as the role waits for it (performer_delete_wait_seconds). Its own replacement
+        then comes with the run its deletion triggers."""
+        for _ in range(round(1.0 / SLOT_POLL_SECONDS)):
+            if self._slots.acquire(timeout=SLOT_POLL_SECONDS):
+                self._work_waiting.update(False)
+                return True
+            self._work_waiting.update(self.queue.overdue(self.batch_window + OVERDUE_SECONDS))
+        return False
 
     def reconcile_next_batch(self, timeout: float, settled: Callable[[], None] | None = None) -> list[str]:
         """Takes the next batch of keys due for a full reconcile (waiting up to `timeout` seconds)

@@ -15,7 +15,9 @@ display callback drops the `res` of any event larger than MAX_EVENT_RES (700 kB)
 a task failed (`only_failed_event_data`): that is all the loop reads of them (the failing task and
 its message), and it spares writing every batch-sized fact to the artifact dir. A run that fails
 before the status task reports no outcome for its CRs, and the failing task and its message are
-reported.
+reported. The other way, every run gets `_hourglass_work_waiting_file`, a file of the work dir that
+exists while other work waits for a run (`work_waiting`); the module then stops waiting for the
+objects it deletes.
 
 The modules reach the API server through the loop's own connection (`connection`: the settings of its
 client, written for each run to a file private to the run and named in the environment), which spares
@@ -53,6 +55,9 @@ from hourglass_operator.runs import OnResult, ResultsTail, RunResult, read_resul
 from hourglass_operator.warm_ansible import SOCKET_ENV
 
 RESULTS_VAR = "_hourglass_results_file"
+# A file that exists while other work waits for a run (`work_waiting`): the module stops waiting
+# for deletions then.
+WORK_WAITING_VAR = "_hourglass_work_waiting_file"
 
 
 def collection_of(content_root: Path) -> list[str]:
@@ -93,6 +98,15 @@ class AnsibleBatchRunner:
         self._warm_server: subprocess.Popen | None = None
         self._warm_socket = ""
         self._warm_client = self.work_dir / "warm-ansible-playbook"
+        self._work_waiting_file = self.work_dir / "work-waiting"
+        self.work_waiting(False)  # left by an earlier process with the same work dir
+
+    def work_waiting(self, waiting: bool) -> None:
+        """Creates the file every run is told to look for (`WORK_WAITING_VAR`), or removes it."""
+        if waiting:
+            self._work_waiting_file.touch()
+        else:
+            self._work_waiting_file.unlink(missing_ok=True)
 
     def _warm_command(self) -> tuple[str, str]:
         """The client command and the socket of the warm server, which is (re)started when needed.
@@ -202,7 +216,10 @@ class AnsibleBatchRunner:
         results_file = data_dir / "results.jsonl"
         extravars = dict(extravars)  # the caller's stay as they are
         batch = extravars.pop(self.batch_var, None) if self.batch_var else None
-        extravars.update({RESULTS_VAR: str(results_file), **self._batch_file(data_dir, batch)})
+        extravars.update({
+            RESULTS_VAR: str(results_file), WORK_WAITING_VAR: str(self._work_waiting_file),
+            **self._batch_file(data_dir, batch),
+        })  # fmt: skip
         (data_dir / "env" / "extravars").write_text(dump_unsafe(extravars), encoding="utf-8")
         envvars = self._envvars()
         settings = self.connection() if self.connection else None

@@ -52,6 +52,12 @@ class BatchRunner(Protocol):
         the run has written it, before the run ends."""
         ...
 
+    def work_waiting(self, waiting: bool) -> None:
+        """Tells the runs going on (and those to come) whether other work waits for a run: while it
+        does, a run stops waiting for the objects it deletes and leaves the rest to the runs their
+        deletions trigger."""
+        ...
+
 
 def summarize_events(status: str, rc: int | None, events: Iterable[dict[str, Any]]) -> RunResult:
     """The outcome of a run from ansible-runner's final status and events: ok, the failing task and

@@ -169,6 +169,14 @@ class WorkQueue:
                 self._wakeups[full].wait(max(wait, 0.001))
             return []
 
+    def overdue(self, seconds: float, *, full: bool = True) -> bool:
+        """Whether a key has been due for a full reconcile (or, with `full=False`, a status sync) for
+        `seconds` or more without a worker taking it. A worker free to take keys takes them within the
+        batch window, so a key overdue past it says that every worker is busy."""
+        with self._lock:
+            now = self._clock()
+            return any(p.due + seconds <= now for p in self._due[full].values())
+
     def done(self, key: str) -> None:
         with self._lock:
             started = self._processing.pop(key, None)

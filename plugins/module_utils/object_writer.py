@@ -123,7 +123,10 @@ class ObjectWriter:
         create_by_apply: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        stop_waiting: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`stop_waiting`: whether to give up waiting for a deletion before `wait_timeout` (the runner
+        loop says so while other work waits for the run)."""
         self.call = call
         self.field_manager = field_manager
         self.check_mode = check_mode
@@ -131,6 +134,7 @@ class ObjectWriter:
         self.wait_timeout = wait_timeout
         self.create_by_apply = create_by_apply
         self.clock, self.sleep = clock, sleep
+        self.stop_waiting = stop_waiting
 
     def write(self, objects: list[Obj], state: str) -> list[Obj]:
         """One result per object, in order; each has `object` (kind, namespace, name) and `changed`."""
@@ -171,10 +175,11 @@ class ObjectWriter:
         return {"changed": True, "result": slim(body)} if status < 300 else failure(status, body)
 
     def gone(self, path: str) -> bool:
-        """Whether the object at `path` is gone within the wait timeout."""
+        """Whether the object at `path` is gone within the wait timeout (looked at once at least, and
+        no longer once `stop_waiting` says so)."""
         deadline = self.clock() + self.wait_timeout
         while self.call("GET", path)[0] != 404:
-            if self.clock() > deadline:
+            if self.clock() > deadline or self.stop_waiting():
                 return False
             self.sleep(POLL_SECONDS)
         return True

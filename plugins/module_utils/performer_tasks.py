@@ -7,6 +7,7 @@ performer role is — sparing a Python process, its imports and the module's pac
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -91,6 +92,7 @@ RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
     **_STATUS_OPTIONS,
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": 120},
+    "work_waiting_file": {"type": "path"},
     "create_by_apply": {"type": "bool", "default": False},
 }
 RECONCILE_CONSTRAINTS: dict[str, Any] = {
@@ -158,6 +160,7 @@ def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, 
     objects = ObjectWriter(
         call, field_manager=params["field_manager"], check_mode=check_mode, wait=params["wait"],
         wait_timeout=params["wait_timeout"], create_by_apply=params["create_by_apply"],
+        stop_waiting=_exists(params["work_waiting_file"]),
     )  # fmt: skip
     statuses = _status_writer(call, params, check_mode, plan=plan["performers"])
     written, results = _with_results_file(params, Reconciler(objects, statuses, plan).run)
@@ -172,6 +175,11 @@ def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, 
         "results": results,
         "invocation": _batch_invocation(params, RECONCILE_BATCH_SIZED),
     }
+
+
+def _exists(path: str | None) -> Callable[[], bool]:
+    """Whether the file at `path` exists now (never, without a path)."""
+    return (lambda: os.path.exists(path)) if path else (lambda: False)
 
 
 def plan_batch(batch: list[Obj], observed: dict[str, Obj], state: str, settings: Obj, templates: str) -> Obj:

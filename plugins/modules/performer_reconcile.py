@@ -57,6 +57,14 @@ options:
     description: Seconds to wait with O(wait), or for a replaced pod to be gone.
     type: int
     default: 120
+  work_waiting_file:
+    description:
+      - While this file exists, other work waits for this run, which then stops waiting for deleted
+        objects (a replaced pod is created by the run its deletion triggers, and reported
+        C(Upgrading) meanwhile). The runner loop creates it while keys are overdue and every run slot
+        is taken.
+      - Not set under the operator-sdk ansible-operator.
+    type: path
   create_by_apply:
     description:
       - Create the missing Pods and Services with a server-side apply instead of a plain create

@@ -28,6 +28,8 @@ from tests.support.performers import (
 from tests.support.waiting import wait_for
 
 JINJA = "{{ lookup('pipe', 'id') }}"
+# A finalizer of the tests': a pod carrying it stays terminating until the test removes it.
+TEST_HOLD = "hourglass.eigenlayer.io/test-hold"
 
 
 def read_pod(core, namespace: str, name: str) -> kubernetes.client.V1Pod | None:
@@ -191,6 +193,48 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         assert container.resources.requests == {"cpu": "200m"}
     if "scheduling" in change:
         assert node_labels(core, pod.spec.node_name)["topology.kubernetes.io/zone"] == "us-east-1b"
+
+
+def test_a_pod_slow_to_terminate_holds_up_only_its_own_performer(
+    core, custom, namespace, operators, tmp_path
+):
+    # A replaced pod is waited for in the run that deleted it, but not while other work waits for the
+    # run: here that wait is made far longer than the test, so only the hand-off lets "other" through.
+    # A finalizer of the test's keeps the old pod terminating, as a performer that ignores SIGTERM
+    # does on a real kubelet for its grace period (kwok removes a deleted pod at once).
+    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
+    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
+    watches[0]["vars"] = {"performer_delete_wait_seconds": 600}
+    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
+    operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
+    create_performer(custom, namespace, performer("slow", config={"environment": {"MODE": "initial"}}))
+    wait_performer_ready(custom, namespace, "slow")
+    old_uid = read_pod(core, namespace, "slow").metadata.uid
+    core.patch_namespaced_pod("performer-slow", namespace, {"metadata": {"finalizers": [TEST_HOLD]}})
+    try:
+        change = {"spec": {"config": {"environment": {"MODE": "changed"}}}}
+        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "slow", change)
+        wait_for(
+            lambda: read_pod(core, namespace, "slow").metadata.deletion_timestamp,
+            timeout=30, what="the old pod to be terminating",
+        )  # fmt: skip
+        create_performer(custom, namespace, performer("other", config={}))
+        wait_performer_ready(custom, namespace, "other")
+        held = read_pod(core, namespace, "slow")
+        assert held.metadata.uid == old_uid and held.metadata.deletion_timestamp
+        assert get_performer(custom, namespace, "slow")["status"]["phase"] == "Upgrading"
+    finally:
+        with contextlib.suppress(kubernetes.client.ApiException):
+            core.patch_namespaced_pod("performer-slow", namespace, {"metadata": {"finalizers": None}})
+
+    # The old pod's deletion brings the new one, with the run it triggers.
+    def replaced() -> kubernetes.client.V1Pod | None:
+        pod = read_pod(core, namespace, "slow")
+        return pod if pod and pod.metadata.uid != old_uid and not pod.metadata.deletion_timestamp else None
+
+    container = wait_for(replaced, timeout=60, what="the pod to be replaced").spec.containers[0]
+    assert {e.name: e.value for e in container.env} == {"MODE": "changed"}
+    wait_performer_ready(custom, namespace, "slow")
 
 
 def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator):

@@ -51,6 +51,9 @@ class FakeRunner:
         result.reconcile_id = reconcile_id
         return result
 
+    def work_waiting(self, waiting: bool) -> None:
+        pass
+
 
 def api_error(status: int) -> kubernetes.client.ApiException:
     return kubernetes.client.ApiException(status=status, reason=f"status {status}")
@@ -624,6 +627,8 @@ class BlockingRuns:
         self.started = {key: threading.Event() for key in ("ns/a", "ns/b")}
         self.finish = threading.Event()
         self.while_held_ran: list[str] = []  # the keys of runs that started while the held one went on
+        self.told: list[tuple[bool, bool]] = []  # work_waiting calls: (waiting, while the held run went on)
+        self.told_waiting = threading.Event()
 
     def run(self, extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None) -> RunResult:
         keys = [f"ns/{item['ansible_operator_meta']['name']}" for item in extravars["performers"]]
@@ -638,6 +643,11 @@ class BlockingRuns:
                     on_result(key, entries[key])
             assert self.finish.wait(10), "the held run was never let go"
         return RunResult(ok=True, per_cr=entries, reconcile_id=reconcile_id)
+
+    def work_waiting(self, waiting: bool) -> None:
+        self.told.append((waiting, self.started[self.held].is_set() and not self.finish.is_set()))
+        if waiting:
+            self.told_waiting.set()
 
 
 def start(world: World) -> None:
@@ -694,4 +704,27 @@ def test_a_batch_holds_its_run_slot_until_its_run_ends_when_it_reported_nothing_
     finally:
         runs.finish.set()
         stop(world)
+    assert runs.while_held_ran == []
+    assert (True, True) not in runs.told  # no other work waited while a's run went on
+
+
+def test_while_keys_wait_for_a_held_slot_the_runs_are_told_that_work_waits_until_it_is_taken(world):
+    # A run that has not reported its Performer holds the only slot (as one waiting for a replaced
+    # pod to go does): b's key waits, and the runner is told, so that the run stops waiting.
+    runs = BlockingRuns("ns/a", reports_early=False)
+    world.controller.runner = runs
+    start(world)
+    try:
+        world.add(performer("a"))
+        assert runs.started["ns/a"].wait(10)
+        world.add(performer("b"))
+        world.clock.now += 1  # b is overdue: no worker took it within the batch window
+        assert runs.told_waiting.wait(10), "the runner was not told that work waits"
+        assert not runs.started["ns/b"].is_set()
+        runs.finish.set()
+        assert runs.started["ns/b"].wait(10)
+    finally:
+        runs.finish.set()
+        stop(world)
+    assert (True, True) in runs.told and runs.told[-1] == (False, False)
     assert runs.while_held_ran == []

@@ -145,6 +145,25 @@ def test_replace_deletes_waits_until_gone_then_creates_and_reports_pending_when_
     assert [m for m, _ in api.calls if m not in ("DELETE", "GET")] == []
 
 
+def test_a_replacement_stops_waiting_as_soon_as_it_is_told_to_and_reports_the_pod_pending():
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    api.linger[POD_PATH] = 1000
+    looks = iter([False, False, True])  # told at the third look
+    clock = Clock()
+    [result] = writer(api, clock, wait_timeout=600, stop_waiting=lambda: next(looks)).write(
+        [pod(image="img:2")], "replaced"
+    )
+    assert result["pending"] is True and "error" not in result
+    assert [m for m, _ in api.calls] == ["DELETE", "GET", "GET", "GET"] and clock.now < 1
+
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    api.linger[POD_PATH] = 1  # gone at the second look; told all along, the writer looks once
+    told = writer(api, wait_timeout=600, stop_waiting=lambda: True)
+    [result] = told.write([pod(image="img:2")], "replaced")
+    assert result["pending"] is True and [m for m, _ in api.calls] == ["DELETE", "GET"]
+    assert POD_PATH not in api.objects  # the new pod is left to the run the deletion triggers
+
+
 def test_update_restores_a_drifted_service_in_place_keeping_its_cluster_ip():
     live = service(clusterIP="10.0.0.7", clusterIPs=["10.0.0.7"], externalIPs=["1.2.3.4"])
     live["metadata"].update(resourceVersion="7", annotations={"other": "x"}, labels={"a": "0", "b": "2"})

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from hourglass_operator import runner
-from hourglass_operator.runner import RESULTS_VAR
+from hourglass_operator.runner import RESULTS_VAR, WORK_WAITING_VAR
 from hourglass_operator.runs import ResultsTail, read_results, summarize_events
 from hourglass_operator.warm_ansible import SOCKET_ENV
 from tests.support.paths import REPO
@@ -108,6 +108,21 @@ def test_a_run_writes_unsafe_extra_vars_reads_the_results_file_and_cleans_up(tmp
     )
     assert result.per_cr == {"ns/a": {"namespace": "ns", "name": "a", "ready": True}}
     assert not (tmp_path / "work" / "runs" / "r1").exists()
+    work_waiting = str(tmp_path / "work" / "work-waiting")
+    assert seen["extravars"][WORK_WAITING_VAR] == {"__ansible_unsafe": work_waiting}
+
+
+def test_the_file_the_runs_look_for_exists_while_work_waits_and_a_stale_one_is_removed(tmp_path: Path):
+    waiting = tmp_path / "work" / "work-waiting"
+    waiting.parent.mkdir()
+    waiting.touch()  # left by an earlier operator process with this work dir
+    batch_runner = runner.AnsibleBatchRunner(tmp_path / "content", tmp_path / "work")
+    assert not waiting.exists()
+    batch_runner.work_waiting(True)
+    assert waiting.exists()
+    batch_runner.work_waiting(False)
+    batch_runner.work_waiting(False)
+    assert not waiting.exists()
 
 
 def test_a_warm_runner_runs_the_playbook_through_the_warm_client_and_stops_its_server(

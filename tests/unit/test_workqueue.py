@@ -74,6 +74,21 @@ def test_get_batch_wakes_up_when_a_key_is_added():
     assert got == [["ns/a"]]
 
 
+def test_overdue_says_whether_a_key_of_its_kind_has_been_due_that_long_without_being_taken():
+    clock = ManualClock(1000.0)
+    queue = WorkQueue(clock=clock)
+    assert queue.overdue(0.5) is False
+    queue.add("ns/a", delay=5)
+    queue.add("ns/status", full=False)
+    clock.now += 5.4
+    assert queue.overdue(0.5) is False  # due for 0.4 s; a status sync is another kind
+    assert queue.overdue(0.5, full=False) is True
+    clock.now += 0.1
+    assert queue.overdue(0.5) is True
+    assert queue.get_batch(5, timeout=0) == ["ns/a"]  # still queued
+    assert queue.overdue(0.5) is False  # handed out
+
+
 def test_shut_down_releases_waiting_workers_and_refuses_new_keys():
     queue = WorkQueue()
     got: list[list[str]] = []
