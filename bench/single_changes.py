@@ -3,7 +3,11 @@ at a time, as an executor makes them (a new Performer for a new AVS, a blue-gree
 
 1. create one Performer -> status.ready;
 2. change its environment -> its new pod (a new uid) Ready;
-3. change its image -> its new pod exists.
+3. change its image -> its new pod exists;
+4. beside a slow replacement: its pod is held terminating (a finalizer of the benchmark's, as a
+   performer that ignores SIGTERM is on a real kubelet for its grace period) while its environment
+   changes, and a new Performer is created meanwhile -> that one's status.ready; then the hold is
+   released -> the held Performer's new pod Ready (made by the run the old pod's deletion triggers).
 
 `rounds` times each, sequentially, each on a fresh Performer and only once the operator's queue is
 idle; p50/p95 of each. The timestamps come from watches in this process."""
@@ -21,7 +25,15 @@ from bench.watching import Watcher, performer_watcher, pod_ready, wait_until
 from tests.support.operator import OperatorProcess
 from tests.support.performers import GROUP, IMAGE, PLURAL, VERSION, performer
 
-KINDS = ("create_to_ready", "env_change_to_new_pod_ready", "image_change_to_new_pod")
+KINDS = (
+    "create_to_ready",
+    "env_change_to_new_pod_ready",
+    "image_change_to_new_pod",
+    "create_beside_a_slow_replacement_to_ready",
+    "slow_old_pod_released_to_new_pod_ready",
+)
+# The benchmark's finalizer: a pod carrying it stays terminating until the benchmark removes it.
+HOLD = "hourglass.eigenlayer.io/bench-hold"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,17 +75,38 @@ def run(
         wait_until(replaced, timeout, what, waiting(what))
         return record[pods.uid(child_name(name))]  # type: ignore[index]
 
+    def create(name: str) -> float:
+        """Seconds from creating a Performer to its status.ready."""
+        started = time.monotonic()
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, performer(name, config={}))
+        what = f"{name} to be ready"
+        wait_until(lambda: name in performers.first, timeout, what, waiting(what))
+        return performers.first[name] - started
+
+    def beside_a_slow_replacement(name: str, i: int) -> tuple[float, float]:
+        """Seconds to a new Performer's ready while `name`'s replaced pod is held terminating, and
+        from the hold's release to `name`'s new pod Ready."""
+        pod = child_name(name)
+        what = f"the new pod of {name} to be Ready"
+        wait_until(lambda: pods.uid(pod) in pods.uid_first, timeout, what, waiting(what))
+        held = pods.uid(pod)
+        core.patch_namespaced_pod(pod, namespace, {"metadata": {"finalizers": [HOLD]}})
+        try:
+            patch(name, {"config": {"environment": {"REVISION": f"slow-{i}"}}})
+            what = f"the held pod of {name} to be terminating"
+            wait_until(lambda: held in pods.marked, timeout, what, waiting(what))
+            beside = create(f"beside-{i:03d}")
+        finally:
+            released = time.monotonic()
+            core.patch_namespaced_pod(pod, namespace, {"metadata": {"finalizers": None}})
+        return beside, new_pod(name, held, ready=True) - released
+
     try:
         for i in range(rounds):
             name = f"single-{i:03d}"
             where["round"] = i + 1
             idle()
-            started = time.monotonic()
-            body = performer(name, config={})
-            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-            what = f"{name} to be ready"
-            wait_until(lambda n=name: n in performers.first, timeout, what, waiting(what))
-            seconds["create_to_ready"].append(performers.first[name] - started)
+            seconds["create_to_ready"].append(create(name))
             pod = child_name(name)
             what = f"the pod of {name} to be Ready"
             wait_until(lambda p=pod: pods.uid(p) in pods.uid_first, timeout, what, waiting(what))
@@ -87,6 +120,11 @@ def run(
             old = pods.uid(child_name(name))
             started = patch(name, {"image": f"{IMAGE.rsplit(':', 1)[0]}:single-{i}"})
             seconds["image_change_to_new_pod"].append(new_pod(name, old, ready=False) - started)
+
+            idle()
+            beside, replaced = beside_a_slow_replacement(name, i)
+            seconds["create_beside_a_slow_replacement_to_ready"].append(beside)
+            seconds["slow_old_pod_released_to_new_pod_ready"].append(replaced)
             say(
                 f"single changes: {i + 1}/{rounds} "
                 + ", ".join(f"{kind} {seconds[kind][-1]:.2f} s" for kind in KINDS)

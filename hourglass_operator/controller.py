@@ -23,8 +23,8 @@ At most `workers` ansible runs go on at the same time, and as many batches are u
 worker thread more: a batch whose every key its runs settled and handed back makes way for the next
 while its run is still ending (the end of the play, the exit of its processes, ansible-runner's
 bookkeeping: a few tenths of a second in which the run uses little CPU). The next batch adds its
-finalizers meanwhile, and starts its run once that run has ended. While keys wait and every slot is
-taken, the runs going on stop waiting for the pods they replace (see `_take_slot`).
+finalizers meanwhile, and starts its run once that run has ended. While keys wait and every worker is
+busy, the runs going on stop waiting for the pods they replace (see `_watch_for_waiting_work`).
 
 After a run, each resource it reported on without an error is done (a deleted one loses its
 finalizer once its children are gone: with a status worker, that worker waits for them, so that no
@@ -71,8 +71,8 @@ ABSENT_RETRY_SECONDS = 5.0
 FINALIZER_RETRY_SECONDS = 1.0
 CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
 STATUS_BATCH = 256
-OVERDUE_SECONDS = 0.25  # past the batch window, a due key no worker took finds every slot taken
-SLOT_POLL_SECONDS = 0.1  # how often a worker waiting for a slot looks for overdue keys
+OVERDUE_SECONDS = 0.25  # past the batch window, a due key no worker took finds every worker busy
+WAITING_WORK_POLL_SECONDS = 0.1  # how often, while runs go on, overdue keys are looked for
 
 
 class _Slot:
@@ -91,26 +91,24 @@ class _Slot:
                 self._slots.release()
 
 
-class _WorkWaiting:
-    """Which workers wait for a batch slot with keys overdue; `tell`s whether any does (the
-    controller's `BatchRunner.work_waiting`) when that changes."""
+class _RunsGoing:
+    """Counts the ansible runs going on; `going` is set while there is one. A context manager: one run."""
 
-    def __init__(self, tell: Callable[[bool], None]) -> None:
-        self._tell = tell
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiting: set[int] = set()
+        self._runs = 0
+        self.going = threading.Event()
 
-    def update(self, waiting: bool) -> None:
-        """Whether the calling worker waits."""
-        worker = threading.get_ident()
+    def __enter__(self) -> None:
         with self._lock:
-            before = bool(self._waiting)
-            if waiting:
-                self._waiting.add(worker)
-            else:
-                self._waiting.discard(worker)
-            if bool(self._waiting) != before:
-                self._tell(not before)
+            self._runs += 1
+            self.going.set()
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._runs -= 1
+            if not self._runs:
+                self.going.clear()
 
 
 class _Released:
@@ -190,9 +188,8 @@ class Controller:
         self.is_leader = is_leader
         self.cancel_runs = threading.Event()
         self._slots = threading.Semaphore(workers)  # batches under way
-        # Workers waiting for a slot while keys are overdue: the runner tells the runs.
-        self._work_waiting = _WorkWaiting(lambda waiting: self.runner.work_waiting(waiting))
         self._runs = threading.Semaphore(workers)  # ansible runs going on
+        self._runs_going = _RunsGoing()
         queue_metrics = metrics.WorkQueueMetrics(watch.plural)
         self.queue = WorkQueue(observer=queue_metrics)
         self.core = core or kubernetes.client.CoreV1Api(api)
@@ -300,7 +297,7 @@ class Controller:
         for informer in self.all_informers():
             informer.start()
         # One worker more than batch slots: a settled batch's run may still be ending (see _Slot).
-        targets = [(self._resync_loop, "resync")] + [
+        targets = [(self._resync_loop, "resync"), (self._watch_for_waiting_work, "waiting-work")] + [
             (self._worker, f"worker-{i}") for i in range(self.workers + 1)
         ]
         if self.status_sync:
@@ -344,26 +341,28 @@ class Controller:
 
     def _worker(self) -> None:
         while not self.stop.is_set():
-            if self._may_work() and self._take_slot():
+            if self._may_work() and self._slots.acquire(timeout=1.0):
                 slot = _Slot(self._slots)
                 try:
                     self.reconcile_next_batch(timeout=1.0, settled=slot.release)
                 finally:
                     slot.release()
 
-    def _take_slot(self) -> bool:
-        """Whether this worker got a batch slot (within about a second). While it waits for one with
-        keys overdue (due past the batch window, which a free worker would not let pass), the runs
-        going on are told that work waits for them, and they stop waiting for deletions: a replaced
-        pod that takes its grace period to terminate would otherwise hold up every other Performer
-        for as long as the role waits for it (performer_delete_wait_seconds). Its own replacement
-        then comes with the run its deletion triggers."""
-        for _ in range(round(1.0 / SLOT_POLL_SECONDS)):
-            if self._slots.acquire(timeout=SLOT_POLL_SECONDS):
-                self._work_waiting.update(False)
-                return True
-            self._work_waiting.update(self.queue.overdue(self.batch_window + OVERDUE_SECONDS))
-        return False
+    def _watch_for_waiting_work(self) -> None:
+        """While runs go on, tells the runner whether keys are overdue (due past the batch window,
+        which a free worker would not let pass, so every worker is busy): the runs then stop waiting
+        for deletions. A replaced pod that takes its grace period to terminate would otherwise hold
+        up every other Performer for as long as the role waits for it
+        (performer_delete_wait_seconds); its own replacement comes with the run its deletion triggers."""
+        told = False
+        while not self.stop.is_set():
+            going = self._runs_going.going.wait(1.0)
+            waiting = going and self.queue.overdue(self.batch_window + OVERDUE_SECONDS)
+            if waiting != told:
+                self.runner.work_waiting(waiting)
+                told = waiting
+            if going:
+                self.stop.wait(WAITING_WORK_POLL_SECONDS)
 
     def reconcile_next_batch(self, timeout: float, settled: Callable[[], None] | None = None) -> list[str]:
         """Takes the next batch of keys due for a full reconcile (waiting up to `timeout` seconds)
@@ -492,7 +491,7 @@ class Controller:
         log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
         # The run may go on after it handed every key back (the work queue is then idle): this gauge
         # says it still runs, until it is counted.
-        with self._runs, metrics.ANSIBLE_RUNS_IN_PROGRESS.track_inprogress():
+        with self._runs, self._runs_going, metrics.ANSIBLE_RUNS_IN_PROGRESS.track_inprogress():
             result = self.runner.run(
                 request.extravars, role=request.role, playbook=request.playbook, cancel=self.cancel_runs,
                 reconcile_id=reconcile_id, on_result=self._settle_early(crs, state, reconcile_id, released),
