@@ -61,8 +61,8 @@ options:
     description:
       - While this file exists, other work waits for this run, which then stops waiting for deleted
         objects (a replaced pod is created by the run its deletion triggers, and reported
-        C(Upgrading) meanwhile). The runner loop creates it while keys are overdue and every run slot
-        is taken.
+        C(Upgrading) meanwhile). The runner loop creates it while a run goes on and keys wait past the
+        batch window.
       - Not set under the operator-sdk ansible-operator.
     type: path
   create_by_apply:
