@@ -694,13 +694,20 @@ def test_the_next_batch_adds_its_finalizers_while_a_settled_batch_s_run_ends_and
         stop(world)
 
 
-def test_a_batch_holds_its_run_slot_until_its_run_ends_when_it_reported_nothing_early(world):
+def run_a_unreported(world: World) -> BlockingRuns:
+    """The controller started with a runner whose run of a reports nothing until `finish` is set;
+    a's run is going on."""
     runs = BlockingRuns("ns/a", reports_early=False)
     world.controller.runner = runs
     start(world)
+    world.add(performer("a"))
+    assert runs.started["ns/a"].wait(10)
+    return runs
+
+
+def test_a_batch_holds_its_run_slot_until_its_run_ends_when_it_reported_nothing_early(world):
+    runs = run_a_unreported(world)
     try:
-        world.add(performer("a"))
-        assert runs.started["ns/a"].wait(10)
         assert not world.controller._slots.acquire(blocking=False)  # the only slot is a's
     finally:
         runs.finish.set()
@@ -713,12 +720,8 @@ def test_while_a_run_goes_on_and_keys_are_overdue_the_runner_is_told_that_work_w
     # A run that has not reported its Performer holds the only slot (as one waiting for a replaced
     # pod to go does): b's key waits past the batch window, and the runner is told, so that the run
     # stops waiting; once b's batch is taken, it is told that nothing waits.
-    runs = BlockingRuns("ns/a", reports_early=False)
-    world.controller.runner = runs
-    start(world)
+    runs = run_a_unreported(world)
     try:
-        world.add(performer("a"))
-        assert runs.started["ns/a"].wait(10)
         world.add(performer("b"))
         world.clock.now += 1  # b is overdue: no worker took it within the batch window
         assert runs.told_waiting.wait(10), "the runner was not told that work waits"
