@@ -359,8 +359,11 @@ class Controller:
             going = self._runs_going.going.wait(1.0)
             waiting = going and self.queue.overdue(self.batch_window + OVERDUE_SECONDS)
             if waiting != told:
-                self.runner.work_waiting(waiting)
-                told = waiting
+                try:
+                    self.runner.work_waiting(waiting)
+                    told = waiting
+                except OSError as error:  # the runs keep waiting, as they would without this
+                    log.warning("could not tell the runs whether work waits: %s", error)
             if going:
                 self.stop.wait(WAITING_WORK_POLL_SECONDS)
 

@@ -734,3 +734,24 @@ def test_while_a_run_goes_on_and_keys_are_overdue_the_runner_is_told_that_work_w
         stop(world)
     assert runs.told == [(True, True), (False, False)]
     assert runs.while_held_ran == []
+
+
+def test_a_runner_that_cannot_be_told_that_work_waits_leaves_the_loop_running(world):
+    runs = run_a_unreported(world)
+    failures = []
+
+    def refuse(waiting: bool) -> None:
+        failures.append(waiting)
+        raise OSError(28, "No space left on device")
+
+    runs.work_waiting = refuse
+    try:
+        world.add(performer("b"))
+        world.clock.now += 1
+        wait_for(lambda: len(failures) >= 2, timeout=10, what="the runner to be told again")
+        assert all(thread.is_alive() for thread in world.controller._threads)
+        runs.finish.set()
+        assert runs.started["ns/b"].wait(10)
+    finally:
+        runs.finish.set()
+        stop(world)
