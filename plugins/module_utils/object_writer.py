@@ -142,10 +142,14 @@ class ObjectWriter:
         with ThreadPoolExecutor(max_workers=CONCURRENT_CALLS) as pool:
             return list(pool.map(lambda obj: self.write_one(obj, state), objects))
 
-    def write_one(self, obj: Obj, state: str) -> Obj:
-        """The result of writing one object in `state`: an error is reported in it, never raised."""
+    def write_one(self, obj: Obj, state: str, on_waiting: Callable[[], None] | None = None) -> Obj:
+        """The result of writing one object in `state`: an error is reported in it, never raised.
+        `on_waiting` is called once when a replacement begins to wait for the old object to go."""
         try:
-            return {**self._action(state)(obj), "object": identity(obj)}
+            action = self._action(state)
+            if action == self.replace:
+                return {**self.replace(obj, on_waiting), "object": identity(obj)}
+            return {**action(obj), "object": identity(obj)}
         except Exception as error:  # one bad object must not fail the batch
             return {"changed": False, "error": {"msg": str(error)}, "object": identity(obj)}
 
@@ -174,13 +178,17 @@ class ObjectWriter:
             return self.apply(obj)
         return {"changed": True, "result": slim(body)} if status < 300 else failure(status, body)
 
-    def gone(self, path: str) -> bool:
+    def gone(self, path: str, on_waiting: Callable[[], None] | None = None) -> bool:
         """Whether the object at `path` is gone within the wait timeout (looked at once at least, and
-        no longer once `stop_waiting` says so)."""
+        no longer once `stop_waiting` says so). `on_waiting` is called once, when the first look finds
+        it still there and the wait goes on."""
         deadline = self.clock() + self.wait_timeout
         while self.call("GET", path)[0] != 404:
             if self.clock() > deadline or self.stop_waiting():
                 return False
+            if on_waiting:
+                on_waiting()
+                on_waiting = None
             self.sleep(POLL_SECONDS)
         return True
 
@@ -200,12 +208,12 @@ class ObjectWriter:
             pending = bool(((body or {}).get("metadata") or {}).get("deletionTimestamp"))
         return {"changed": True, "result": slim(body), **({"pending": True} if pending else {})}
 
-    def replace(self, obj: Obj) -> Obj:
+    def replace(self, obj: Obj, on_waiting: Callable[[], None] | None = None) -> Obj:
         path = object_path(obj)
         status, body = self.call("DELETE", path, query=[("propagationPolicy", "Background")])
         if status >= 300 and status != 404:
             return failure(status, body)
-        if not self.gone(path):
+        if not self.gone(path, on_waiting):
             return {"changed": True, "pending": True, "result": {}}
         return self.create(obj)
 

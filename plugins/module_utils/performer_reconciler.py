@@ -8,7 +8,9 @@ was Ready a moment after its creation waited 3-5 s for its status to say so. Her
 unit of work: its objects in the order of the plan's lists (create, apply, restore, replace,
 delete), each written by object_writer.py, then its status, computed and written by status_writer.py from what
 was written for it, and handed to `on_result` at once, so that the runner loop settles the Performer
-(and the status fast path follows its pod) while the rest of the batch is still being written.
+(and the status fast path follows its pod) while the rest of the batch is still being written. A
+replacement that has to wait for the old pod to go first writes the status that says so (Upgrading,
+not ready), since the old pod serves nothing any more.
 
 The results have the shapes of the two modules': the registered result of the writes of each list,
 and one status result per Performer.
@@ -16,6 +18,7 @@ and one status result per Performer.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -62,14 +65,15 @@ class Reconciler:
         units, unowned = self._units(batch)
         written: dict[tuple[int, int], Obj] = {}
 
-        def write(entries: list[Entry]) -> None:
+        def write(entries: list[Entry], item: Obj | None = None) -> None:
             for step, position, obj in entries:
                 _, state, result_key = PLAN_STEPS[step]
-                written[(step, position)] = result = self.objects.write_one(obj, state)
+                upgrading = (lambda: self._say_upgrading(item)) if item is not None else None
+                written[(step, position)] = result = self.objects.write_one(obj, state, upgrading)
                 self.statuses.record(result_key, result)
 
         def reconcile(item: Obj) -> Obj:
-            write(units.pop(item_key(item), []))
+            write(units.pop(item_key(item), []), item)
             result = self.statuses.reconcile_status(item)
             if on_result:
                 on_result(result)
@@ -85,6 +89,12 @@ class Reconciler:
             for step, (name, state, result_key) in enumerate(PLAN_STEPS)
         }
         return registered, results
+
+    def _say_upgrading(self, item: Obj) -> None:
+        """The Performer's status says Upgrading while its run waits for the replaced pod; a failed
+        write is left to its status at the end of the run."""
+        with contextlib.suppress(Exception):
+            self.statuses.write_upgrading(item)
 
     def _units(self, batch: list[Obj]) -> tuple[dict[str, list[Entry]], list[Entry]]:
         """Each Performer's objects, in the order they are written, and the objects of no Performer

@@ -18,6 +18,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -133,6 +134,19 @@ def drift_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
     return events
 
 
+@dataclass
+class _Computed:
+    """A Performer's status as `StatusWriter._compute` works it out, and what it was worked out from."""
+
+    status: Obj
+    error: str | None
+    permanent: bool
+    entry: Obj  # the Performer's entry of the plan
+    service: Obj | None
+    pod_written: bool
+    deletions: list
+
+
 class StatusWriter:
     """Writes the statuses of one batch; the registered results of the role's apply tasks
     (`created`, `applied`, `updated`, `replaced`, `deleted`) and its `plan` say what happened to each
@@ -201,6 +215,53 @@ class StatusWriter:
         performer = item[CR_VAR]
         meta = performer["metadata"]
         namespace, name = meta["namespace"], meta["name"]
+        computed = self._compute(item)
+        status, error, entry = computed.status, computed.error, computed.entry
+        previous = performer.get("status") or {}
+        patched = False
+        if status != previous and not self.check_mode:
+            code = self._patch(meta, status)
+            if code < 300:
+                patched = True
+            elif code != 404:  # a Performer deleted meanwhile needs no status
+                error = error or f"status update failed: {code} {_phrase(code)}"
+        events = (transitions(previous, status) if patched else []) + drift_events(entry, error)
+        record_events(self.call, performer, events, self.field_manager, self.now)
+        return {
+            "namespace": namespace,
+            "name": name,
+            "phase": status["phase"],
+            "ready": status["ready"],
+            "error": error,
+            "stalled": computed.permanent,
+            "recheck_after": stall_recheck_after(status, self.now, self.unschedulable_timeout),
+            "patched": patched,
+            "children_gone": self.children_gone(entry, computed.deletions),
+            "baseline": self.baseline(entry, computed.service, error, computed.pod_written),
+        }
+
+    def write_upgrading(self, item: Obj) -> None:
+        """While the run waits for the Performer's replaced pod to go: writes the status that says so
+        (Upgrading, not ready: the old pod has no endpoint any more), with its Event, as soon as the
+        wait begins, instead of once the new pod exists. The Performer's status in `item` becomes it,
+        so `reconcile_status` later compares with it (no second Event for the same transition)."""
+        performer = item[CR_VAR]
+        status = self._compute(item).status
+        previous = performer.get("status") or {}
+        if status == previous or self.check_mode or self._patch(performer["metadata"], status) >= 300:
+            return
+        record_events(self.call, performer, transitions(previous, status), self.field_manager, self.now)
+        performer["status"] = status
+
+    def _patch(self, meta: Obj, status: Obj) -> int:
+        path = custom_object_path(contract.GROUP, contract.VERSION, contract.PLURAL, meta)
+        return patch_status(self.call, path, status)[0]
+
+    def _compute(self, item: Obj) -> _Computed:
+        """The Performer's status from what the run wrote for it so far and what was observed."""
+        performer = item[CR_VAR]
+        meta = performer["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
         key, child = f"{namespace}/{name}", contract.child_name(name)
         entry = self.plan.get(key, {})
         pod_key, service_key = ("Pod", namespace, child), ("Service", namespace, child)
@@ -242,29 +303,7 @@ class StatusWriter:
             permanent=permanent,
             unschedulable_timeout=self.unschedulable_timeout,
         )
-        previous = performer.get("status") or {}
-        patched = False
-        if status != previous and not self.check_mode:
-            path = custom_object_path(contract.GROUP, contract.VERSION, contract.PLURAL, meta)
-            code, _ = patch_status(self.call, path, status)
-            if code < 300:
-                patched = True
-            elif code != 404:  # a Performer deleted meanwhile needs no status
-                error = error or f"status update failed: {code} {_phrase(code)}"
-        events = (transitions(previous, status) if patched else []) + drift_events(entry, error)
-        record_events(self.call, performer, events, self.field_manager, self.now)
-        return {
-            "namespace": namespace,
-            "name": name,
-            "phase": status["phase"],
-            "ready": status["ready"],
-            "error": error,
-            "stalled": permanent,
-            "recheck_after": stall_recheck_after(status, self.now, self.unschedulable_timeout),
-            "patched": patched,
-            "children_gone": self.children_gone(entry, deletions),
-            "baseline": self.baseline(entry, service, error, pod_written),
-        }
+        return _Computed(status, error, permanent, entry, service, pod_written, deletions)
 
     def children_gone(self, entry: Obj, deletions: list) -> bool:
         """Whether a deleted Performer's Pod and Service are gone: none was left, or this run deleted

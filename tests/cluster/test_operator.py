@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 
 import kubernetes
 import pytest
@@ -195,46 +196,81 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         assert node_labels(core, pod.spec.node_name)["topology.kubernetes.io/zone"] == "us-east-1b"
 
 
-def test_a_pod_slow_to_terminate_holds_up_only_its_own_performer(
-    core, custom, namespace, operators, tmp_path
-):
-    # A replaced pod is waited for in the run that deleted it, but not while other work waits for the
-    # run: here that wait is made far longer than the test, so only the hand-off lets "other" through.
-    # A finalizer of the test's keeps the old pod terminating, as a performer that ignores SIGTERM
-    # does on a real kubelet for its grace period (kwok removes a deleted pod at once).
+def operator_waiting_long_for_replaced_pods(operators, tmp_path) -> None:
+    """An operator whose runs wait for a replaced pod far longer than a test (600 s)."""
     watches = yaml.safe_load((REPO / "watches.yaml").read_text())
     watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
     watches[0]["vars"] = {"performer_delete_wait_seconds": 600}
     (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
     operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
-    create_performer(custom, namespace, performer("slow", config={"environment": {"MODE": "initial"}}))
-    wait_performer_ready(custom, namespace, "slow")
-    old_uid = read_pod(core, namespace, "slow").metadata.uid
-    core.patch_namespaced_pod("performer-slow", namespace, {"metadata": {"finalizers": [TEST_HOLD]}})
+
+
+@contextlib.contextmanager
+def slow_replacement(core, custom, namespace: str, name: str) -> Iterator[str]:
+    """Changes the ready Performer's env while its pod is held terminating by a finalizer of the
+    test's (as a performer that ignores SIGTERM is on a real kubelet, for its grace period; kwok
+    removes a deleted pod at once); yields the old pod's uid once it is terminating, releases the
+    hold on leaving, and then waits until the new pod (with the new env) has replaced it."""
+    old_uid = read_pod(core, namespace, name).metadata.uid
+    pod_name = f"performer-{name}"
+    core.patch_namespaced_pod(pod_name, namespace, {"metadata": {"finalizers": [TEST_HOLD]}})
     try:
         change = {"spec": {"config": {"environment": {"MODE": "changed"}}}}
-        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "slow", change)
+        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, change)
         wait_for(
-            lambda: read_pod(core, namespace, "slow").metadata.deletion_timestamp,
+            lambda: read_pod(core, namespace, name).metadata.deletion_timestamp,
             timeout=30, what="the old pod to be terminating",
         )  # fmt: skip
+        yield old_uid
+    finally:
+        with contextlib.suppress(kubernetes.client.ApiException):
+            core.patch_namespaced_pod(pod_name, namespace, {"metadata": {"finalizers": None}})
+
+    def replaced() -> kubernetes.client.V1Pod | None:
+        pod = read_pod(core, namespace, name)
+        return pod if pod and pod.metadata.uid != old_uid and not pod.metadata.deletion_timestamp else None
+
+    container = wait_for(replaced, timeout=60, what="the pod to be replaced").spec.containers[0]
+    assert {e.name: e.value for e in container.env} == {"MODE": "changed"}
+    wait_performer_ready(custom, namespace, name)
+
+
+def test_a_pod_slow_to_terminate_holds_up_only_its_own_performer(
+    core, custom, namespace, operators, tmp_path
+):
+    # A replaced pod is waited for in the run that deleted it, but not while other work waits for the
+    # run: here that wait is far longer than the test, so only the hand-off lets "other" through. The
+    # old pod's deletion then brings the new one, with the run it triggers.
+    operator_waiting_long_for_replaced_pods(operators, tmp_path)
+    create_performer(custom, namespace, performer("slow", config={"environment": {"MODE": "initial"}}))
+    wait_performer_ready(custom, namespace, "slow")
+    with slow_replacement(core, custom, namespace, "slow") as old_uid:
         create_performer(custom, namespace, performer("other", config={}))
         wait_performer_ready(custom, namespace, "other")
         held = read_pod(core, namespace, "slow")
         assert held.metadata.uid == old_uid and held.metadata.deletion_timestamp
         assert get_performer(custom, namespace, "slow")["status"]["phase"] == "Upgrading"
-    finally:
-        with contextlib.suppress(kubernetes.client.ApiException):
-            core.patch_namespaced_pod("performer-slow", namespace, {"metadata": {"finalizers": None}})
 
-    # The old pod's deletion brings the new one, with the run it triggers.
-    def replaced() -> kubernetes.client.V1Pod | None:
-        pod = read_pod(core, namespace, "slow")
-        return pod if pod and pod.metadata.uid != old_uid and not pod.metadata.deletion_timestamp else None
 
-    container = wait_for(replaced, timeout=60, what="the pod to be replaced").spec.containers[0]
-    assert {e.name: e.value for e in container.env} == {"MODE": "changed"}
-    wait_performer_ready(custom, namespace, "slow")
+def test_a_performer_says_it_is_upgrading_while_its_run_waits_for_the_old_pod(
+    core, custom, namespace, operators, tmp_path
+):
+    # Alone, the run waits for the old pod to go (here far longer than the test): its Service has no
+    # endpoint meanwhile, so the status must not say ready; and it says Upgrading once, in one Event.
+    operator_waiting_long_for_replaced_pods(operators, tmp_path)
+    create_performer(custom, namespace, performer("alone", config={"environment": {"MODE": "initial"}}))
+    wait_performer_ready(custom, namespace, "alone")
+    with slow_replacement(core, custom, namespace, "alone") as old_uid:
+
+        def upgrading() -> dict | None:
+            status = get_performer(custom, namespace, "alone").get("status") or {}
+            return status if status.get("phase") == "Upgrading" else None
+
+        status = wait_for(upgrading, timeout=30, what="phase Upgrading while the old pod terminates")
+        assert status["ready"] is False and status["lastUpgrade"]
+        assert read_pod(core, namespace, "alone").metadata.uid == old_uid  # still held
+    events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=alone").items
+    assert [e.reason for e in events].count("Upgrading") == 1
 
 
 def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator):

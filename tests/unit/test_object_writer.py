@@ -164,6 +164,16 @@ def test_a_replacement_stops_waiting_as_soon_as_it_is_told_to_and_reports_the_po
     assert POD_PATH not in api.objects  # the new pod is left to the run the deletion triggers
 
 
+@pytest.mark.parametrize(("looks", "told"), [(3, 1), (0, 0)])
+def test_a_replacement_that_waits_says_so_once_and_one_that_need_not_never_does(looks: int, told: int):
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    api.linger[POD_PATH] = looks
+    waits: list[int] = []
+    result = writer(api).write_one(pod(image="img:2"), "replaced", lambda: waits.append(len(api.calls)))
+    assert result["changed"] and "pending" not in result
+    assert waits == [2] * told  # after the DELETE and the first look
+
+
 def test_update_restores_a_drifted_service_in_place_keeping_its_cluster_ip():
     live = service(clusterIP="10.0.0.7", clusterIPs=["10.0.0.7"], externalIPs=["1.2.3.4"])
     live["metadata"].update(resourceVersion="7", annotations={"other": "x"}, labels={"a": "0", "b": "2"})

@@ -148,3 +148,35 @@ def test_objects_of_no_performer_of_the_batch_are_still_written_and_reported():
     assert [r["name"] for r in results] == ["a"]
     assert ("PATCH", "/api/v1/namespaces/ns/services/elsewhere") in api.calls
     assert registered["applied"]["result"]["results"][-1]["object"]["name"] == "elsewhere"
+
+
+def replacing(name: str, lingering_looks: int) -> tuple[FakeKubeApi, dict]:
+    """A fake API with the old pod of `name`, still found by that many looks after its deletion, and
+    the plan that replaces it."""
+    pod = children(name)[0]
+    pod_path = f"/api/v1/namespaces/ns/pods/{contract.child_name(name)}"
+    api = FakeKubeApi({pod_path: {**pod, "metadata": {**pod["metadata"], "resourceVersion": "3"}}})
+    api.linger[pod_path] = lingering_looks
+    plan = {**plan_of([name]), "apply": [], "replace": [pod]}
+    plan["performers"][f"ns/{name}"].update(pod_action="replace", upgrading=True, upgraded_at=NOW)
+    return api, plan
+
+
+def status_patches(api: FakeKubeApi, name: str) -> list[tuple[int, dict]]:
+    return [(i, body) for i, (method, path, body) in enumerate(api.bodies)
+            if method == "PATCH" and path == status_path(name)]  # fmt: skip
+
+
+def test_a_replacement_that_waits_for_the_old_pod_says_upgrading_first_with_one_event():
+    api, plan = replacing("a", lingering_looks=3)
+    reconciler(api, plan).run([item("a")])
+    created = api.calls.index(("POST", "/api/v1/namespaces/ns/pods"))
+    [(first, upgrading), (last, _)] = status_patches(api, "a")
+    assert first < created < last  # said while the old pod was still there, then again with the new one
+    assert (upgrading["status"]["phase"], upgrading["status"]["ready"]) == ("Upgrading", False)
+    reasons = [body["reason"] for method, path, body in api.bodies if path.endswith("/events")]
+    assert reasons.count("Upgrading") == 1
+
+    api, plan = replacing("a", lingering_looks=0)  # gone at the first look: one status, as before
+    reconciler(api, plan).run([item("a")])
+    assert len(status_patches(api, "a")) == 1
