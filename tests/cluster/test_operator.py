@@ -196,13 +196,16 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         assert node_labels(core, pod.spec.node_name)["topology.kubernetes.io/zone"] == "us-east-1b"
 
 
-def operator_waiting_long_for_replaced_pods(operators, tmp_path) -> None:
-    """An operator whose runs wait for a replaced pod far longer than a test (600 s)."""
+def ready_performer_under_long_waits(operators, tmp_path, custom, namespace: str, name: str) -> None:
+    """An operator whose runs wait for a replaced pod far longer than a test (600 s), and the
+    Performer `name` ready under it."""
     watches = yaml.safe_load((REPO / "watches.yaml").read_text())
     watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
     watches[0]["vars"] = {"performer_delete_wait_seconds": 600}
     (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
     operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
+    create_performer(custom, namespace, performer(name, config={"environment": {"MODE": "initial"}}))
+    wait_performer_ready(custom, namespace, name)
 
 
 @contextlib.contextmanager
@@ -241,9 +244,7 @@ def test_a_pod_slow_to_terminate_holds_up_only_its_own_performer(
     # A replaced pod is waited for in the run that deleted it, but not while other work waits for the
     # run: here that wait is far longer than the test, so only the hand-off lets "other" through. The
     # old pod's deletion then brings the new one, with the run it triggers.
-    operator_waiting_long_for_replaced_pods(operators, tmp_path)
-    create_performer(custom, namespace, performer("slow", config={"environment": {"MODE": "initial"}}))
-    wait_performer_ready(custom, namespace, "slow")
+    ready_performer_under_long_waits(operators, tmp_path, custom, namespace, "slow")
     with slow_replacement(core, custom, namespace, "slow") as old_uid:
         create_performer(custom, namespace, performer("other", config={}))
         wait_performer_ready(custom, namespace, "other")
@@ -257,9 +258,7 @@ def test_a_performer_says_it_is_upgrading_while_its_run_waits_for_the_old_pod(
 ):
     # Alone, the run waits for the old pod to go (here far longer than the test): its Service has no
     # endpoint meanwhile, so the status must not say ready; and it says Upgrading once, in one Event.
-    operator_waiting_long_for_replaced_pods(operators, tmp_path)
-    create_performer(custom, namespace, performer("alone", config={"environment": {"MODE": "initial"}}))
-    wait_performer_ready(custom, namespace, "alone")
+    ready_performer_under_long_waits(operators, tmp_path, custom, namespace, "alone")
     with slow_replacement(core, custom, namespace, "alone") as old_uid:
 
         def upgrading() -> dict | None:
