@@ -23,7 +23,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 from bench.progress import say
 from bench.watching import Watcher, performer_watcher, pod_ready, wait_until
 from tests.support.operator import OperatorProcess
-from tests.support.performers import GROUP, IMAGE, PLURAL, VERSION, performer
+from tests.support.performers import GROUP, IMAGE, PLURAL, VERSION, performer, pod_held
 
 KINDS = (
     "create_to_ready",
@@ -32,8 +32,6 @@ KINDS = (
     "create_beside_a_slow_replacement_to_ready",
     "slow_old_pod_released_to_new_pod_ready",
 )
-# The benchmark's finalizer: a pod carrying it stays terminating until the benchmark removes it.
-HOLD = "hourglass.eigenlayer.io/bench-hold"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -75,6 +73,13 @@ def run(
         wait_until(replaced, timeout, what, waiting(what))
         return record[pods.uid(child_name(name))]  # type: ignore[index]
 
+    def pod_ready_now(name: str) -> str:
+        """Waits until the pod `name` has now is Ready; its uid."""
+        pod = child_name(name)
+        what = f"the pod of {name} to be Ready"
+        wait_until(lambda: pods.uid(pod) in pods.uid_first, timeout, what, waiting(what))
+        return pods.uid(pod)  # type: ignore[return-value]
+
     def create(name: str) -> float:
         """Seconds from creating a Performer to its status.ready."""
         started = time.monotonic()
@@ -86,19 +91,13 @@ def run(
     def beside_a_slow_replacement(name: str, i: int) -> tuple[float, float]:
         """Seconds to a new Performer's ready while `name`'s replaced pod is held terminating, and
         from the hold's release to `name`'s new pod Ready."""
-        pod = child_name(name)
-        what = f"the new pod of {name} to be Ready"
-        wait_until(lambda: pods.uid(pod) in pods.uid_first, timeout, what, waiting(what))
-        held = pods.uid(pod)
-        core.patch_namespaced_pod(pod, namespace, {"metadata": {"finalizers": [HOLD]}})
-        try:
+        held = pod_ready_now(name)
+        with pod_held(core, namespace, child_name(name)):
             patch(name, {"config": {"environment": {"REVISION": f"slow-{i}"}}})
             what = f"the held pod of {name} to be terminating"
             wait_until(lambda: held in pods.marked, timeout, what, waiting(what))
             beside = create(f"beside-{i:03d}")
-        finally:
             released = time.monotonic()
-            core.patch_namespaced_pod(pod, namespace, {"metadata": {"finalizers": None}})
         return beside, new_pod(name, held, ready=True) - released
 
     try:
@@ -107,12 +106,9 @@ def run(
             where["round"] = i + 1
             idle()
             seconds["create_to_ready"].append(create(name))
-            pod = child_name(name)
-            what = f"the pod of {name} to be Ready"
-            wait_until(lambda p=pod: pods.uid(p) in pods.uid_first, timeout, what, waiting(what))
+            old = pod_ready_now(name)
 
             idle()
-            old = pods.uid(child_name(name))
             started = patch(name, {"config": {"environment": {"REVISION": str(i)}}})
             seconds["env_change_to_new_pod_ready"].append(new_pod(name, old, ready=True) - started)
 

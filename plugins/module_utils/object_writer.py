@@ -146,20 +146,17 @@ class ObjectWriter:
         """The result of writing one object in `state`: an error is reported in it, never raised.
         `on_waiting` is called once when a replacement begins to wait for the old object to go."""
         try:
-            action = self._action(state)
-            if action == self.replace:
-                return {**self.replace(obj, on_waiting), "object": identity(obj)}
-            return {**action(obj), "object": identity(obj)}
+            return {**self._action(state, on_waiting)(obj), "object": identity(obj)}
         except Exception as error:  # one bad object must not fail the batch
             return {"changed": False, "error": {"msg": str(error)}, "object": identity(obj)}
 
-    def _action(self, state: str) -> Callable[[Obj], Obj]:
+    def _action(self, state: str, on_waiting: Callable[[], None] | None = None) -> Callable[[Obj], Obj]:
         if state not in STATES:
             raise ValueError(f"state: {state!r} is not one of {', '.join(STATES)}")
         if self.check_mode and state in ("replaced", "updated"):
             return self.apply  # a dry run cannot wait for a deletion that did not happen
-        return {"created": self.create, "present": self.apply, "absent": self.delete,
-                "replaced": self.replace, "updated": self.update}[state]  # fmt: skip
+        return {"created": self.create, "present": self.apply, "absent": self.delete, "updated": self.update,
+                "replaced": lambda obj: self.replace(obj, on_waiting)}[state]  # fmt: skip
 
     def apply(self, obj: Obj) -> Obj:
         query = [("fieldManager", self.field_manager), ("force", "true")]

@@ -66,9 +66,9 @@ class Reconciler:
         written: dict[tuple[int, int], Obj] = {}
 
         def write(entries: list[Entry], item: Obj | None = None) -> None:
+            upgrading = (lambda: self._say_upgrading(item)) if item is not None else None
             for step, position, obj in entries:
                 _, state, result_key = PLAN_STEPS[step]
-                upgrading = (lambda: self._say_upgrading(item)) if item is not None else None
                 written[(step, position)] = result = self.objects.write_one(obj, state, upgrading)
                 self.statuses.record(result_key, result)
 

@@ -23,14 +23,13 @@ from tests.support.performers import (
     create_performer,
     get_performer,
     performer,
+    pod_held,
     upstream_executor_performer,
     wait_performer_ready,
 )
 from tests.support.waiting import wait_for
 
 JINJA = "{{ lookup('pipe', 'id') }}"
-# A finalizer of the tests': a pod carrying it stays terminating until the test removes it.
-TEST_HOLD = "hourglass.eigenlayer.io/test-hold"
 
 
 def read_pod(core, namespace: str, name: str) -> kubernetes.client.V1Pod | None:
@@ -210,14 +209,11 @@ def ready_performer_under_long_waits(operators, tmp_path, custom, namespace: str
 
 @contextlib.contextmanager
 def slow_replacement(core, custom, namespace: str, name: str) -> Iterator[str]:
-    """Changes the ready Performer's env while its pod is held terminating by a finalizer of the
-    test's (as a performer that ignores SIGTERM is on a real kubelet, for its grace period; kwok
-    removes a deleted pod at once); yields the old pod's uid once it is terminating, releases the
-    hold on leaving, and then waits until the new pod (with the new env) has replaced it."""
+    """Changes the ready Performer's env while its pod is held terminating (`pod_held`); yields the
+    old pod's uid once it is terminating, releases the hold on leaving, and then waits until the new
+    pod (with the new env) has replaced it."""
     old_uid = read_pod(core, namespace, name).metadata.uid
-    pod_name = f"performer-{name}"
-    core.patch_namespaced_pod(pod_name, namespace, {"metadata": {"finalizers": [TEST_HOLD]}})
-    try:
+    with pod_held(core, namespace, f"performer-{name}"):
         change = {"spec": {"config": {"environment": {"MODE": "changed"}}}}
         custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, change)
         wait_for(
@@ -225,9 +221,6 @@ def slow_replacement(core, custom, namespace: str, name: str) -> Iterator[str]:
             timeout=30, what="the old pod to be terminating",
         )  # fmt: skip
         yield old_uid
-    finally:
-        with contextlib.suppress(kubernetes.client.ApiException):
-            core.patch_namespaced_pod(pod_name, namespace, {"metadata": {"finalizers": None}})
 
     def replaced() -> kubernetes.client.V1Pod | None:
         pod = read_pod(core, namespace, name)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import kubernetes
@@ -135,6 +137,22 @@ def set_pod_ready(core, namespace: str, pod_name: str, ready: bool) -> None:
     conditions.append({"type": "Ready", "status": "True" if ready else "False",
                        "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})  # fmt: skip
     core.patch_namespaced_pod_status(pod_name, namespace, {"status": {"conditions": conditions}})
+
+
+# A finalizer of the tests' and the benchmark's: a pod carrying it stays terminating until it is removed.
+HOLD = "hourglass.eigenlayer.io/test-hold"
+
+
+@contextlib.contextmanager
+def pod_held(core, namespace: str, pod_name: str) -> Iterator[None]:
+    """While inside, the pod stays terminating once deleted (as one whose performer ignores SIGTERM
+    does on a real kubelet, for its grace period; kwok removes a deleted pod at once)."""
+    core.patch_namespaced_pod(pod_name, namespace, {"metadata": {"finalizers": [HOLD]}})
+    try:
+        yield
+    finally:
+        with contextlib.suppress(kubernetes.client.ApiException):  # gone already
+            core.patch_namespaced_pod(pod_name, namespace, {"metadata": {"finalizers": None}})
 
 
 def delete_performers(
