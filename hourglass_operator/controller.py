@@ -418,7 +418,7 @@ class Controller:
                 informer.update(updated)
             if outcome is Outcome.ESCALATE and child_changed:
                 self.queue.add(key)
-            self._recheck_stall(key, self.status_sync.recheck_after(key))
+            self._recheck(key, self.status_sync.recheck_after(key))
         except Exception as error:
             metrics.STATUS_SYNCS.labels(result="error").inc()
             delay = self.queue.add_after_failure(key)
@@ -535,7 +535,7 @@ class Controller:
             self.status_sync.record(cr, settled.baseline)
         if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):
             return
-        self._recheck_stall(key, (result.per_cr.get(key) or {}).get("recheck_after"))
+        self._recheck(key, (result.per_cr.get(key) or {}).get("recheck_after"))
         if settled.verdict is Verdict.STALLED:
             self.stalls.record(cr)
             self.queue.forget(key)
@@ -573,8 +573,10 @@ class Controller:
         awaiting = key in self.awaiting_children and self.status_sync is not None
         self.queue.add(key, ABSENT_RETRY_SECONDS, full=not awaiting)
 
-    def _recheck_stall(self, key: str, delay: float | None) -> None:
-        """Sync the status again once an Unschedulable pod has been so long enough to stall."""
+    def _recheck(self, key: str, delay: float | None) -> None:
+        """Sync the status again after `delay` seconds (None: never), the time at which a Performer
+        changes although nothing else does: its Unschedulable pod has been so long enough to stall,
+        or its ended pod is old enough to be replaced (the sync escalates: a run replaces it)."""
         if delay is not None and self.status_sync:
             self._child_changes.add(key)  # escalates to a full reconcile when the sync cannot do it
             self.queue.add(key, delay, full=False)

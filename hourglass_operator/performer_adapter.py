@@ -22,10 +22,11 @@ CHILD_PATHS = {"pod": "/api/v1/{ns}pods", "service": "/api/v1/{ns}services"}
 
 
 def observed_view(obj: Obj | None) -> Obj | None:
-    """What a reconcile needs of a child: identity, labels, annotations (the spec hash), deletion,
-    its spec (the role compares the fields that matter with what it renders: another client may
-    have changed them), and for a Pod its phase and conditions. The rest of a pod's status stays
-    out: it changes all the time and nothing reads it."""
+    """What a reconcile needs of a child: identity, creation time (an ended pod is replaced once old
+    enough), labels, annotations (the spec hash), deletion, its spec (the role compares the fields
+    that matter with what it renders: another client may have changed them), and for a Pod its
+    phase, reason, message and conditions. The rest of a pod's status stays out: it changes all the
+    time and nothing reads it."""
     if obj is None:
         return None
     meta = obj["metadata"]
@@ -33,8 +34,8 @@ def observed_view(obj: Obj | None) -> Obj | None:
         "apiVersion": obj.get("apiVersion", "v1"),
         "kind": obj.get("kind"),
         "metadata": {k: meta[k] for k in (
-            "name", "namespace", "uid", "resourceVersion", "labels", "annotations", "deletionTimestamp",
-            "ownerReferences") if k in meta},
+            "name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels", "annotations",
+            "deletionTimestamp", "ownerReferences") if k in meta},
         "spec": obj.get("spec") or {},
     }  # fmt: skip
     if obj.get("kind") == "Pod":

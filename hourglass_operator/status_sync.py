@@ -5,8 +5,8 @@ Each successful full reconcile (an ansible run of the role) reports a *baseline*
 the spec hash and labels of the pod it established, the resourceVersion of the Service, the
 cluster domain. A change of a Pod or Service queues a status-only sync of its Performer; the
 status worker checks that the Performer still matches its baseline (same uid and generation, not
-being deleted; pod present, not terminating, with that spec hash and those labels; the Service
-untouched since) and then computes the status with the role's own rules (the collection's
+being deleted; pod present, not terminating, not ended, with that spec hash and those labels; the
+Service untouched since) and then computes the status with the role's own rules (the collection's
 `plugins/module_utils/performer_status.py`, imported from ansible_collections.hourglass.operator,
 so both paths share one implementation), patches it when it changed and records the same Events.
 Anything else is escalated to a full reconcile, which stays the only writer of Pods and Services;
@@ -83,6 +83,7 @@ def _matches(baseline: Baseline, cr: Obj, pod: Obj | None, service: Obj | None) 
     pod_labels = pod_meta.get("labels") or {}
     return (
         not pod_meta.get("deletionTimestamp")
+        and not status_rules.pod_ended(pod)  # a run replaces it
         and (pod_meta.get("annotations") or {}).get(SPEC_HASH) == baseline.spec_hash
         and all(pod_labels.get(k) == v for k, v in baseline.pod_labels.items())
         and not service_meta.get("deletionTimestamp")

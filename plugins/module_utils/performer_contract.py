@@ -67,6 +67,7 @@ class Reason:
     READY = "Ready"
     NOT_READY = "NotReady"
     POD_DRIFTED = "PodDrifted"
+    POD_REPLACED = "PodReplaced"  # the pod ended (evicted, rejected by its node): a new one replaces it
     SERVICE_DRIFTED = "ServiceDrifted"
     STATUS_RESTORED = "StatusRestored"
 
@@ -99,6 +100,12 @@ def child_labels(performer_name: str, avs_address: str, field_manager: str = DEF
 def now() -> str:
     """The current time in RFC 3339 (UTC, seconds), as status fields and Events carry it."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    """Seconds from one RFC 3339 timestamp to another (as `now` and the API server write them)."""
+    parse = datetime.fromisoformat
+    return (parse(later.replace("Z", "+00:00")) - parse(earlier.replace("Z", "+00:00"))).total_seconds()
 
 
 def template_names() -> dict[str, Any]:

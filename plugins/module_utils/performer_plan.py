@@ -12,6 +12,12 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
   (another client changed it: `kubectl set image`) is replaced the same way; the Performer's
   entry lists the differences (`drift`), and it is not an upgrade.
 - A Pod that is already terminating is left alone until it is gone.
+- A Pod that ended (phase Failed or Succeeded: evicted by its node, rejected by it, or shut down
+  with it) is never started again, so it is replaced the same way (the API server deletes an ended
+  pod at once), and the Performer's entry says why it ended (`pod_ended`). Not before it is
+  `ended_pod_min_age` seconds old, though: a pod that its node rejects as soon as it arrives would
+  otherwise be created again and again as fast as the runs go; until then the entry says when to
+  look again (`replace_ended_pod_after`).
 - A Service that differs from the rendered one (performer_drift) is restored exactly (`restore`):
   server-side apply cannot do that, since it never removes what another field manager set (an
   added port, or the old entry of an edited port, which then clashes with ours).
@@ -24,8 +30,10 @@ from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_drift as drift
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import pod_ended
 
 SPEC_HASH = contract.SPEC_HASH_ANNOTATION
+DEFAULT_ENDED_POD_MIN_AGE = 10  # seconds (the role's performer_ended_pod_min_age_seconds)
 Obj = dict[str, Any]
 
 
@@ -67,7 +75,18 @@ def _pod_action(observed: Obj | None, desired: Obj) -> tuple[str, list[str]]:
     return ("relabel" if _labels_missing(observed, desired) else "keep"), []
 
 
-def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "present") -> Obj:
+def _seconds_until_replaceable(pod: Obj, now: str, min_age: float) -> float:
+    """How long an ended pod must still wait before it is replaced (0: not at all)."""
+    created = (pod.get("metadata") or {}).get("creationTimestamp")
+    return max(min_age - contract.seconds_between(created, now), 0.0) if created else 0.0
+
+
+def performer_plan(
+    desired: list[Obj],
+    observed: dict[str, Obj],
+    state: str = "present",
+    ended_pod_min_age: float = DEFAULT_ENDED_POD_MIN_AGE,
+) -> Obj:
     """The plan for a batch: objects to create, apply, restore, replace and delete, and per Performer
     what happens."""
     now = contract.now()
@@ -85,13 +104,20 @@ def performer_plan(desired: list[Obj], observed: dict[str, Obj], state: str = "p
             entry["error"] = doc["error"]
         else:
             action, pod_drift = _pod_action(pod, doc["pod"])
+            ended = pod_ended(pod) if action in ("keep", "relabel") else None
+            if ended:
+                wait = _seconds_until_replaceable(pod, now, ended_pod_min_age)
+                if wait:
+                    entry["replace_ended_pod_after"] = wait + 1.0  # one more: timestamps are whole seconds
+                else:
+                    action, entry["pod_ended"] = "replace", ended
             if action == "create":
                 plan["create"].append(doc["pod"])
             elif action == "relabel":
                 plan["apply"].append(doc["pod"])
             elif action == "replace":
                 plan["replace"].append(doc["pod"])
-                if not pod_drift:
+                if not pod_drift and not ended:
                     entry.update(upgrading=True, upgraded_at=now)
             elif action == "wait":
                 hash_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)

@@ -24,7 +24,6 @@ Rules (upstream contract §1, with upstream's bugs fixed):
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
@@ -42,6 +41,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
     Reason,
     child_name,
     grpc_endpoint,
+    seconds_between,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
     now as rfc3339_now,
@@ -49,6 +49,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 
 Obj = dict[str, Any]
 DEFAULT_UNSCHEDULABLE_TIMEOUT = 300.0  # seconds Unschedulable before the Performer is Stalled
+ENDED_POD_PHASES = ("Failed", "Succeeded")  # a pod in either is never started again
 
 
 def _pod_condition(pod: Obj, kind: str) -> Obj:
@@ -65,6 +66,17 @@ def pod_is_ready(pod: Obj | None) -> bool:
     return status.get("phase") == "Running" and _pod_condition(pod, "Ready").get("status") == "True"
 
 
+def pod_ended(pod: Obj | None) -> str | None:
+    """Why the pod ended, when it did ("Evicted: The node was low on resource: memory."), else None.
+    A performer never exits on its own (restartPolicy Always): its pod ends when its node evicts or
+    rejects it, or shuts down with it, and is then never started again."""
+    status = (pod or {}).get("status") or {}
+    if status.get("phase") not in ENDED_POD_PHASES:
+        return None
+    reason = status.get("reason") or f"Pod{status['phase']}"
+    return f"{reason}: {status['message']}" if status.get("message") else reason
+
+
 def _phase(
     pod: Obj | None, *, deleting: bool, upgrading: bool, error: str | None, was_upgrading: bool
 ) -> str:
@@ -75,7 +87,7 @@ def _phase(
     if not pod:
         return FAILED if error else PENDING
     pod_phase = (pod.get("status") or {}).get("phase")
-    if pod_phase in ("Failed", "Succeeded"):  # a performer never exits on its own (restartPolicy Always)
+    if pod_phase in ENDED_POD_PHASES:
         return FAILED
     if was_upgrading and not pod_is_ready(pod):  # an upgrade lasts until the new pod is ready
         return UPGRADING
@@ -95,10 +107,10 @@ def _ready_condition(pod: Obj | None, phase: str, ready: bool) -> tuple[str, str
         return "False", Reason.POD_NOT_CREATED, "the performer pod does not exist yet"
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return "False", Reason.POD_TERMINATING, "the performer pod is being deleted"
+    ended = pod_ended(pod)
+    if ended:
+        return "False", Reason.POD_FAILED, f"the performer pod ended ({ended})"
     pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
-    if pod_phase in ("Failed", "Succeeded"):
-        reason = (pod.get("status") or {}).get("reason") or f"Pod{pod_phase}"
-        return "False", Reason.POD_FAILED, f"the performer pod ended ({reason})"
     if pod_phase == "Running":
         message = _pod_condition(pod, "Ready").get("message") or "the performer pod is not ready"
         return "False", Reason.POD_NOT_READY, message
@@ -123,11 +135,6 @@ def _reconciled_condition(error: str | None) -> tuple[str, str, str]:
     return "True", Reason.RECONCILE_SUCCEEDED, "the Pod and Service match the Performer's spec"
 
 
-def _seconds_between(earlier: str, later: str) -> float:
-    parse = datetime.fromisoformat
-    return (parse(later.replace("Z", "+00:00")) - parse(earlier.replace("Z", "+00:00"))).total_seconds()
-
-
 def unschedulable_since(conditions: list[Obj]) -> str | None:
     """When the Scheduled condition among `conditions` turned False, if it is False."""
     scheduled = next((c for c in conditions if c.get("type") == SCHEDULED), {})
@@ -141,7 +148,7 @@ def stall_recheck_after(status: Obj, now: str, timeout: float) -> float | None:
     stalled = next((c for c in conditions if c.get("type") == STALLED), {}).get("status") == "True"
     if since is None or stalled:
         return None
-    return max(timeout - _seconds_between(since, now), 0.0) + 1.0
+    return max(timeout - seconds_between(since, now), 0.0) + 1.0
 
 
 def _stalled_condition(
@@ -149,7 +156,7 @@ def _stalled_condition(
 ) -> tuple[str, str, str]:
     if error and permanent:
         return "True", Reason.INVALID_SPEC, error
-    if unschedulable and _seconds_between(unschedulable, now) >= timeout:
+    if unschedulable and seconds_between(unschedulable, now) >= timeout:
         return "True", Reason.UNSCHEDULABLE, f"the performer pod has been unschedulable since {unschedulable}"
     return "False", Reason.PROGRESSING, "no error that retrying cannot fix"
 

@@ -26,7 +26,10 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
     DEFAULT_CLUSTER_DOMAIN,
     DEFAULT_FIELD_MANAGER,
 )
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import performer_plan
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
+    DEFAULT_ENDED_POD_MIN_AGE,
+    performer_plan,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_reconciler import (
     CONCURRENT_PERFORMERS,
     PLAN_STEPS,
@@ -94,6 +97,7 @@ RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
     "wait_timeout": {"type": "int", "default": 120},
     "work_waiting_file": {"type": "path"},
     "create_by_apply": {"type": "bool", "default": False},
+    "ended_pod_min_age": {"type": "int", "default": DEFAULT_ENDED_POD_MIN_AGE},
 }
 RECONCILE_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["batch", "batch_file"]],
@@ -154,6 +158,7 @@ def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, 
         params["state"],
         params["settings"],
         params["templates"] or str(TEMPLATES),
+        params["ended_pod_min_age"],
     )
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_PERFORMERS)
     call = caller(client)
@@ -182,7 +187,14 @@ def _exists(path: str | None) -> Callable[[], bool]:
     return (lambda: os.path.exists(path)) if path else (lambda: False)
 
 
-def plan_batch(batch: list[Obj], observed: dict[str, Obj], state: str, settings: Obj, templates: str) -> Obj:
+def plan_batch(
+    batch: list[Obj],
+    observed: dict[str, Obj],
+    state: str,
+    settings: Obj,
+    templates: str,
+    ended_pod_min_age: float = DEFAULT_ENDED_POD_MIN_AGE,
+) -> Obj:
     """The plan of a batch (performer_plan): each Performer rendered with the role's `settings` and
     `templates`, compared with what was observed of its Pod and Service (the item's own observation,
     else `observed`). A deletion renders nothing: it deletes what exists."""
@@ -194,7 +206,7 @@ def plan_batch(batch: list[Obj], observed: dict[str, Obj], state: str, settings:
         desired = [dict(zip(("namespace", "name"), key.split("/", 1), strict=True)) for key in keys]
     else:
         desired = performer_render(batch, settings, templates)
-    return performer_plan(desired, seen, state)
+    return performer_plan(desired, seen, state, ended_pod_min_age)
 
 
 def _status_writer(call: Any, params: dict[str, Any], check_mode: bool, **options: Any) -> StatusWriter:

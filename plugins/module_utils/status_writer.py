@@ -121,9 +121,14 @@ class ResultsFile:
 
 
 def drift_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
-    """A Warning for each child another client changed, saying what this run did about it."""
+    """A Warning for each child another client changed, and for a pod that ended, saying what this
+    run did about it."""
     found = entry.get("drift") or {}
     events = []
+    if entry.get("pod_ended"):
+        outcome = "could not replace" if error else "replaced"
+        message = f"{outcome} the performer pod, which ended ({entry['pod_ended']})"
+        events.append(("Warning", contract.Reason.POD_REPLACED, message))
     if found.get("pod"):
         message = "replacing the pod, changed by another client: " + "; ".join(found["pod"])
         events.append(("Warning", contract.Reason.POD_DRIFTED, message))
@@ -234,11 +239,18 @@ class StatusWriter:
             "ready": status["ready"],
             "error": error,
             "stalled": computed.permanent,
-            "recheck_after": stall_recheck_after(status, self.now, self.unschedulable_timeout),
+            "recheck_after": self.recheck_after(status, entry),
             "patched": patched,
             "children_gone": self.children_gone(entry, computed.deletions),
             "baseline": self.baseline(entry, computed.service, error, computed.pod_written),
         }
+
+    def recheck_after(self, status: Obj, entry: Obj) -> float | None:
+        """Seconds after which the Performer must be looked at again although nothing changes: its
+        Unschedulable pod will have made it Stalled, or its ended pod will be old enough to replace."""
+        delays = [stall_recheck_after(status, self.now, self.unschedulable_timeout),
+                  entry.get("replace_ended_pod_after")]  # fmt: skip
+        return min((d for d in delays if d is not None), default=None)
 
     def write_upgrading(self, item: Obj) -> None:
         """While the run waits for the Performer's replaced pod to go: writes the status that says so

@@ -65,6 +65,11 @@ options:
         batch window.
       - Not set under the operator-sdk ansible-operator.
     type: path
+  ended_pod_min_age:
+    description: A pod that ended (phase Failed or Succeeded) is replaced once it is at least this many
+      seconds old; until then the Performer's result says when to look again (C(recheck_after)).
+    type: int
+    default: 10
   create_by_apply:
     description:
       - Create the missing Pods and Services with a server-side apply instead of a plain create

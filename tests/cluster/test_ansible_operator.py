@@ -222,6 +222,18 @@ def test_the_role_reconciles_a_performer_under_ansible_operator(
     )
     assert core.read_namespaced_service(child, namespace).metadata.uid == service.metadata.uid
 
+    # An evicted pod (Failed) is replaced by the role too. ansible-operator follows no pod status, so
+    # a change of the Performer's labels brings the run (else its reconcilePeriod would); the role
+    # then asks to come back while the Performer is not ready, until the pod is old enough to replace.
+    eviction = {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}
+    core.patch_namespaced_pod_status(child, namespace, {"status": eviction})
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"labels": {"evicted": "once"}}}
+    )
+    pod = new_pod
+    new_pod = wait_for(replaced, timeout=180, what="the evicted pod to be replaced")
+    wait_for(lambda: ready(custom, namespace, name), timeout=180, what="the Performer to be Ready again")
+
     # Deleting the Performer runs the finalizer: pod and service go, then the finalizer is released.
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 

@@ -315,6 +315,41 @@ def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
     assert reason in ("PodNotCreated", "PodTerminating", "PodPending")
 
 
+def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_ready_again(
+    core, custom, namespace, operator
+):
+    # A kubelet that evicts a pod (node pressure) leaves it Failed and never starts it again; nothing
+    # but the operator brings the performer back. Not before the pod is
+    # performer_ended_pod_min_age_seconds (10) old, so that a node rejecting every pod it gets is not
+    # sent a new one as fast as runs go: this one ends about a second after its creation, so only the
+    # look the operator schedules for that moment replaces it.
+    create_performer(custom, namespace, performer("evicted", config={}))
+    wait_performer_ready(custom, namespace, "evicted")
+    old = read_pod(core, namespace, "evicted")
+    eviction = {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}
+    core.patch_namespaced_pod_status("performer-evicted", namespace, {"status": eviction})
+
+    def says_ended() -> dict | None:
+        cr = get_performer(custom, namespace, "evicted")
+        return cr if (cr.get("status") or {}).get("phase") == "Failed" else None
+
+    cr = wait_for(says_ended, timeout=30, what="phase Failed")
+    assert cr["status"]["ready"] is False
+    ended = "Evicted: The node was low on resource: memory."
+    assert condition(cr, "Ready")["message"] == f"the performer pod ended ({ended})"
+
+    def replaced() -> kubernetes.client.V1Pod | None:
+        pod = read_pod(core, namespace, "evicted")
+        return pod if pod and pod.metadata.uid != old.metadata.uid else None
+
+    new = wait_for(replaced, timeout=60, what="the evicted pod to be replaced")
+    assert (new.metadata.creation_timestamp - old.metadata.creation_timestamp).total_seconds() >= 9
+    wait_performer_ready(custom, namespace, "evicted")
+    events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=evicted").items
+    replaced_events = [(e.type, e.message) for e in events if e.reason == "PodReplaced"]
+    assert replaced_events == [("Warning", f"replaced the performer pod, which ended ({ended})")]
+
+
 def test_edited_service_selector_is_repaired(core, custom, namespace, operator):
     create_performer(custom, namespace, performer("selector", config={}))
     wait_performer_ready(custom, namespace, "selector")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
     SPEC_HASH,
     performer_plan,
@@ -118,3 +120,47 @@ def test_absent_deletes_what_exists_and_reports_when_children_are_gone():
     assert plan["performers"]["ns/p"]["error"] is None
     gone = performer_plan([desired()], {"ns/p": {"pod": None, "service": None}}, "absent")
     assert gone["delete"] == [] and gone["performers"]["ns/p"]["children_gone"] is True
+
+
+def ended(seen: dict, *, phase: str = "Failed", age: float, reason: str | None = "Evicted") -> dict:
+    """`seen` with its pod ended `age` seconds after its creation, as its node leaves it."""
+    pod = seen["ns/p"]["pod"]
+    created = datetime.now(UTC) - timedelta(seconds=age)
+    pod["metadata"]["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    pod["status"] = {"phase": phase, **({"reason": reason, "message": "The node was low on resource: memory."}
+                                        if reason else {})}  # fmt: skip
+    return seen
+
+
+def test_a_pod_that_ended_is_replaced_without_an_upgrade_saying_why():
+    plan = performer_plan([desired()], ended(observed(), age=3600), ended_pod_min_age=10)
+    assert plan["replace"] == [desired()["pod"]] and plan["create"] == []
+    entry = plan["performers"]["ns/p"]
+    assert entry["pod_action"] == "replace" and not entry["upgrading"] and not entry["upgraded_at"]
+    assert entry["pod_ended"] == "Evicted: The node was low on resource: memory."
+    assert "replace_ended_pod_after" not in entry
+    succeeded = performer_plan([desired()], ended(observed(), phase="Succeeded", age=60, reason=None))
+    assert succeeded["performers"]["ns/p"]["pod_ended"] == "PodSucceeded"
+
+
+def test_a_pod_that_ended_young_is_replaced_only_once_old_enough():
+    plan = performer_plan([desired()], ended(observed(), age=2), ended_pod_min_age=10)
+    assert plan["replace"] == [] and plan["create"] == []
+    entry = plan["performers"]["ns/p"]
+    assert entry["pod_action"] == "keep" and "pod_ended" not in entry
+    assert 8 <= entry["replace_ended_pod_after"] <= 10
+    assert performer_plan([desired()], ended(observed(), age=2), ended_pod_min_age=0)["replace"]
+
+
+def test_a_running_pod_is_not_replaced_however_old():
+    seen = observed()
+    seen["ns/p"]["pod"]["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+    seen["ns/p"]["pod"]["status"] = {"phase": "Running"}
+    entry = performer_plan([desired()], seen)["performers"]["ns/p"]
+    assert entry["pod_action"] == "keep"
+    assert "pod_ended" not in entry and "replace_ended_pod_after" not in entry
+
+
+def test_an_ended_pod_whose_spec_changed_is_an_upgrade():
+    entry = performer_plan([desired("h2")], ended(observed("h1"), age=1))["performers"]["ns/p"]
+    assert entry["pod_action"] == "replace" and entry["upgrading"] and "pod_ended" not in entry

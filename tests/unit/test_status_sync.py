@@ -47,6 +47,10 @@ def pod(spec_hash: str = "h1", labels: dict | None = None, **meta) -> dict:
     }  # fmt: skip
 
 
+def ended_pod() -> dict:
+    return {**pod(), "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}}
+
+
 def service(resource_version: str = "42", **meta) -> dict:
     return {"kind": "Service", "metadata": {"name": "performer-p", "namespace": "ns",
                                             "resourceVersion": resource_version, **meta}}  # fmt: skip
@@ -68,6 +72,7 @@ def test_extra_pod_labels_do_not_matter():
         (performer(deletionTimestamp="2026-11-23T00:00:00Z"), pod(), service()),
         (performer(), None, service()),  # pod deleted
         (performer(), pod(deletionTimestamp="2026-11-23T00:00:00Z"), service()),
+        (performer(), ended_pod(), service()),  # evicted: only a run replaces it
         (performer(), pod(spec_hash="h0"), service()),  # someone else's pod, or an old one
         (performer(), pod(labels={"app": "hourglass-performer"}), service()),  # a label removed
         (performer(), pod(labels={**LABELS, "app": "other"}), service()),  # a label changed
@@ -76,8 +81,8 @@ def test_extra_pod_labels_do_not_matter():
         (performer(), pod(), service(deletionTimestamp="2026-11-23T00:00:00Z")),
     ],
     ids=[
-        "generation", "uid", "performer-deleting", "no-pod", "pod-deleting", "spec-hash", "label-removed",
-        "label-changed", "no-service", "service-changed", "service-deleting",
+        "generation", "uid", "performer-deleting", "no-pod", "pod-deleting", "pod-ended", "spec-hash",
+        "label-removed", "label-changed", "no-service", "service-changed", "service-deleting",
     ],
 )  # fmt: skip
 def test_anything_else_needs_a_full_reconcile(cr, child_pod, child_service):
@@ -120,3 +125,18 @@ def test_a_status_patch_on_a_performer_gone_is_nothing_and_a_refused_one_is_retr
     else:
         assert sync.sync(performer(status={}), pod(), service()) == expected
     assert rest.calls[0][:2] == ("PATCH", "/apis/g/v/namespaces/ns/performers/p/status")
+
+
+def test_a_ready_performer_whose_pod_ended_says_so_at_once_and_escalates():
+    rest = FakeRest(lambda *_: (200, {"metadata": {"name": "p"}}))
+    sync = StatusSync(rest, group="g", version="v", plural="performers")
+    sync.record(performer(), {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+                              "cluster_domain": "cluster.local"})  # fmt: skip
+    ready = {**performer(), "status": status_rules.compute_status(performer(), pod())}
+    outcome, updated = sync.sync(ready, ended_pod(), service())
+    assert outcome is Outcome.ESCALATE and updated is not None
+    patch = next(body["status"] for method, path, _, body in rest.calls if path.endswith("/status"))
+    assert (patch["phase"], patch["ready"]) == ("Failed", False)
+    assert next(c["message"] for c in patch["conditions"] if c["type"] == "Ready") == (
+        "the performer pod ended (Evicted: low on memory)"
+    )

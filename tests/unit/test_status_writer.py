@@ -201,3 +201,32 @@ def test_a_render_error_is_reported_stalled_and_an_apply_error_is_not():
         [item(performer(), None, live_service())]
     )
     assert (result["error"], result["stalled"]) == ("500 boom", False)
+
+
+def test_a_replaced_pod_that_ended_says_why_and_the_new_pod_is_reported():
+    api = FakeKubeApi({POD_PATH: {**ready_pod(), "status": {"phase": "Pending"}}})
+    ended = {**ready_pod(), "status": {"phase": "Failed", "reason": "Evicted"}}
+    replaced = registered(applied("Pod", {"metadata": {"name": "performer-p", "resourceVersion": "11"}}))
+    plan_entry = entry(pod_action="replace", pod_ended="Evicted: The node was low on resource: memory.")
+    [result] = writer(api, plan_entry, replaced=replaced).write([item(performer(), ended, live_service())])
+    assert (result["phase"], result["ready"], result["error"]) == ("Pending", False, None)
+    assert result["baseline"] is not None and result["recheck_after"] is None
+    [event] = [body for method, path, body in api.bodies if path == EVENTS_PATH]
+    assert (event["type"], event["reason"]) == ("Warning", "PodReplaced")
+    assert event["message"] == (
+        "replaced the performer pod, which ended (Evicted: The node was low on resource: memory.)"
+    )
+
+
+def test_an_ended_pod_too_young_to_replace_is_looked_at_again_when_it_is_old_enough():
+    ended = {**ready_pod(), "status": {"phase": "Failed", "reason": "OutOfcpu"}}
+    [result] = writer(FakeKubeApi(), entry(replace_ended_pod_after=7.0)).write(
+        [item(performer(), ended, live_service())]
+    )
+    assert (result["phase"], result["recheck_after"]) == ("Failed", 7.0)
+    unscheduled = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "none"}
+    unschedulable = {**ready_pod(), "spec": {}, "status": {"phase": "Pending", "conditions": [unscheduled]}}
+    [result] = writer(FakeKubeApi(), entry(replace_ended_pod_after=400.0)).write(
+        [item(performer(), unschedulable, live_service())]
+    )
+    assert result["recheck_after"] == 301.0  # the sooner of the two: the stall
