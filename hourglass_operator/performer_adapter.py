@@ -25,8 +25,8 @@ def observed_view(obj: Obj | None) -> Obj | None:
     """What a reconcile needs of a child: identity, creation time (an ended pod is replaced once old
     enough), labels, annotations (the spec hash), deletion, its spec (the role compares the fields
     that matter with what it renders: another client may have changed them), and for a Pod its
-    phase, reason, message and conditions. The rest of a pod's status stays out: it changes all the
-    time and nothing reads it."""
+    phase, reason, message, conditions and why its containers wait. The rest of a pod's status
+    stays out: it changes all the time and nothing reads it."""
     if obj is None:
         return None
     meta = obj["metadata"]
@@ -45,6 +45,21 @@ def observed_view(obj: Obj | None) -> Obj | None:
             {k: c[k] for k in ("type", "status", "reason", "message") if k in c}
             for c in status.get("conditions") or []
         ]
+        for kind in ("initContainerStatuses", "containerStatuses"):
+            if status.get(kind):
+                view["status"][kind] = [_container_view(c) for c in status[kind]]
+    return view
+
+
+def _container_view(container: Obj) -> Obj:
+    """What the status reads of a container's status: why it waits and how it last exited."""
+    waiting = (container.get("state") or {}).get("waiting")
+    exited = (container.get("lastState") or {}).get("terminated")
+    view: Obj = {"name": container.get("name")}
+    if waiting:
+        view["state"] = {"waiting": {k: waiting[k] for k in ("reason", "message") if k in waiting}}
+    if exited:
+        view["lastState"] = {"terminated": {k: exited[k] for k in ("reason", "exitCode") if k in exited}}
     return view
 
 

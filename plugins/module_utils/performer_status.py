@@ -50,6 +50,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 Obj = dict[str, Any]
 DEFAULT_UNSCHEDULABLE_TIMEOUT = 300.0  # seconds Unschedulable before the Performer is Stalled
 ENDED_POD_PHASES = ("Failed", "Succeeded")  # a pod in either is never started again
+ROUTINE_WAITS = ("ContainerCreating", "PodInitializing")  # a container on its way: nothing to report
 
 
 def _pod_condition(pod: Obj, kind: str) -> Obj:
@@ -75,6 +76,26 @@ def pod_ended(pod: Obj | None) -> str | None:
         return None
     reason = status.get("reason") or f"Pod{status['phase']}"
     return f"{reason}: {status['message']}" if status.get("message") else reason
+
+
+def container_waiting(pod: Obj) -> str | None:
+    """Why a container of the pod (init containers first) is not running, when the kubelet says
+    something that needs attention: "container performer is waiting: ImagePullBackOff: Back-off pulling
+    image ..." (a wrong image or pull secret), `CreateContainerConfigError` (a missing Secret or
+    ConfigMap key), `CrashLoopBackOff`, with how it last exited."""
+    status = pod.get("status") or {}
+    for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if not waiting.get("reason") or waiting["reason"] in ROUTINE_WAITS:
+            continue
+        text = f"container {container.get('name')} is waiting: {waiting['reason']}"
+        if waiting.get("message"):
+            text += f": {waiting['message']}"
+        exited = (container.get("lastState") or {}).get("terminated")
+        if exited:
+            text += f" (last exit: {exited.get('reason') or 'Terminated'}, code {exited.get('exitCode')})"
+        return text
+    return None
 
 
 def _phase(
@@ -111,10 +132,12 @@ def _ready_condition(pod: Obj | None, phase: str, ready: bool) -> tuple[str, str
     if ended:
         return "False", Reason.POD_FAILED, f"the performer pod ended ({ended})"
     pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
+    waiting = container_waiting(pod)
     if pod_phase == "Running":
-        message = _pod_condition(pod, "Ready").get("message") or "the performer pod is not ready"
+        message = waiting or _pod_condition(pod, "Ready").get("message") or "the performer pod is not ready"
         return "False", Reason.POD_NOT_READY, message
-    return "False", Reason.POD_PENDING, f"the performer pod is {pod_phase}"
+    message = f"the performer pod is {pod_phase}"
+    return "False", Reason.POD_PENDING, f"{message}: {waiting}" if waiting else message
 
 
 def _scheduled_condition(pod: Obj | None) -> tuple[str, str, str]:

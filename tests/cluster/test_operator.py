@@ -350,6 +350,33 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
     assert replaced_events == [("Warning", f"replaced the performer pod, which ended ({ended})")]
 
 
+def test_a_pod_whose_image_cannot_be_pulled_says_why_in_the_performers_status(
+    core, custom, namespace, operator
+):
+    # What a node operator needs to see on the Performer when its pod cannot start (a wrong image or
+    # pull secret): the kubelet's reason, not only "Pending". kwok pulls nothing, so the test writes
+    # the container status a kubelet writes.
+    create_performer(custom, namespace, performer("unpulled", config={}))
+    wait_performer_ready(custom, namespace, "unpulled")
+    back_off = {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "x:1"'}}
+    container = {"name": "performer", "image": "x:1", "imageID": "", "ready": False, "restartCount": 0,
+                 "state": back_off}  # fmt: skip
+    not_ready = {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}
+    core.patch_namespaced_pod_status("performer-unpulled", namespace, {"status": {
+        "phase": "Pending", "conditions": [not_ready], "containerStatuses": [container]}})  # fmt: skip
+    expected = "the performer pod is Pending: container performer is waiting: " + (
+        'ImagePullBackOff: Back-off pulling image "x:1"'
+    )
+
+    def says_why() -> dict | None:
+        cr = get_performer(custom, namespace, "unpulled")
+        return cr if condition(cr, "Ready").get("message") == expected else None
+
+    cr = wait_for(says_why, timeout=30, what="the Ready condition to name the image pull back-off")
+    assert (cr["status"]["phase"], cr["status"]["ready"]) == ("Pending", False)
+    assert condition(cr, "Reconciling")["message"] == f"Pending: {expected}"
+
+
 def test_edited_service_selector_is_repaired(core, custom, namespace, operator):
     create_performer(custom, namespace, performer("selector", config={}))
     wait_performer_ready(custom, namespace, "selector")

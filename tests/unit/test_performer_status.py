@@ -176,3 +176,36 @@ def test_an_unschedulable_pod_stalls_after_the_timeout():
 
 def test_without_a_service_the_endpoint_is_empty():
     assert compute_status(performer(), pod(), has_service=False, now=NOW)["grpcEndpoint"] == ""
+
+
+def waiting(reason: str, message: str = "", name: str = "performer", exited: dict | None = None) -> dict:
+    """A container status as a kubelet reports one that is not running."""
+    container = {"name": name, "ready": False, "state": {"waiting": {"reason": reason, "message": message}}}
+    if exited:
+        container["lastState"] = {"terminated": exited}
+    return container
+
+
+PENDING_WAITING = "the performer pod is Pending: container performer is waiting: "
+
+
+@pytest.mark.parametrize(("observed", "reason", "message"), [
+    (pod(phase="Pending", ready="False", containerStatuses=[waiting("ImagePullBackOff", 'pulling "x:1"')]),
+     "PodPending", PENDING_WAITING + 'ImagePullBackOff: pulling "x:1"'),
+    (pod(phase="Pending", ready="False", containerStatuses=[waiting("CreateContainerConfigError", "no key")]),
+     "PodPending", PENDING_WAITING + "CreateContainerConfigError: no key"),
+    (pod(ready="False", containerStatuses=[waiting(
+        "CrashLoopBackOff", "back-off 40s restarting", exited={"reason": "Error", "exitCode": 2})]),
+     "PodNotReady",
+     "container performer is waiting: CrashLoopBackOff: back-off 40s restarting (last exit: Error, code 2)"),
+    (pod(phase="Pending", ready="False", initContainerStatuses=[waiting("ErrImagePull", name="init")],
+         containerStatuses=[waiting("PodInitializing")]),
+     "PodPending", "the performer pod is Pending: container init is waiting: ErrImagePull"),
+    (pod(phase="Pending", ready="False", containerStatuses=[waiting("ContainerCreating")]),
+     "PodPending", "the performer pod is Pending"),
+    (pod(ready="False", containerStatuses=[{"name": "performer", "state": {"running": {}}}]),
+     "PodNotReady", "containers not ready"),
+])  # fmt: skip
+def test_the_ready_condition_says_why_a_container_waits(observed, reason, message):
+    ready = cond(compute_status(performer(), observed, now=NOW), "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", reason, message)
