@@ -106,7 +106,7 @@ def performer_plan(
             action, pod_drift = _pod_action(pod, doc["pod"])
             ended = pod_ended(pod) if action in ("keep", "relabel") else None
             if ended:
-                wait = _seconds_until_replaceable(pod, now, ended_pod_min_age)
+                wait = _seconds_until_replaceable(pod, now, float(ended_pod_min_age))  # may come as text
                 if wait:
                     entry["replace_ended_pod_after"] = wait + 1.0  # one more: timestamps are whole seconds
                 else:
