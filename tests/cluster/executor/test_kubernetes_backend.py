@@ -290,6 +290,35 @@ def test_wait_ready_raises_with_the_condition_when_the_performer_fails(cluster, 
     assert 'serviceaccount "missing-sa" not found' in message
 
 
+def test_wait_ready_waits_while_the_operator_replaces_a_pod_that_ended(
+    cluster, core, custom, namespace, operator
+):
+    # A deploy's new pod evicted (or rejected by its node) before the executor looks: the Performer is
+    # Failed with its pod, but the operator replaces that pod, so the deploy waits instead of failing.
+    def phase(name: str) -> str | None:
+        return (get_performer(custom, namespace, name).get("status") or {}).get("phase")
+
+    async def scenario():
+        b = backend(cluster, namespace)
+        try:
+            deployment = await b.create(spec())
+            name = deployment.performer_id
+            pod = f"performer-{name}"
+            await wait_for_async(lambda: phase(name) == "Running", timeout=60, interval=0.1, what="Running")
+            old_uid = (await asyncio.to_thread(core.read_namespaced_pod, pod, namespace)).metadata.uid
+            evicted = {"status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}}
+            await asyncio.to_thread(core.patch_namespaced_pod_status, pod, namespace, evicted)
+            await wait_for_async(lambda: phase(name) == "Failed", timeout=30, interval=0.1, what="Failed")
+            ready = await b.wait_ready(deployment, timeout=60)
+            new_uid = (await asyncio.to_thread(core.read_namespaced_pod, pod, namespace)).metadata.uid
+            return ready, old_uid, new_uid
+        finally:
+            await b.close()
+
+    ready, old_uid, new_uid = asyncio.run(scenario())
+    assert ready.ready and new_uid != old_uid
+
+
 def test_invalid_spec_is_a_backend_error_with_the_api_servers_message(cluster, namespace, performer_crd):
     async def scenario():
         b = backend(cluster, namespace)

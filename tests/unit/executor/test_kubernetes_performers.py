@@ -84,6 +84,16 @@ def test_readiness_waits_for_the_endpoint_only_when_the_address_comes_from_the_s
     failed = performer("p", status={"phase": "Failed", "observedGeneration": 1})
     with pytest.raises(NotReadyError, match="failed: phase Failed"):
         readiness(failed, "avs/p", needs_endpoint=True)
+    # Only its pod ended (evicted, rejected by its node): the operator replaces it, so it may still
+    # become ready; a reconcile that failed too is a failure.
+    ended = {"type": "Ready", "status": "False", "reason": "PodFailed", "message": "the performer pod ended"}
+    reconciled = {"type": "Reconciled", "status": "True", "reason": "ReconcileSucceeded", "message": "ok"}
+    replacing = performer("p", status={**failed["status"], "conditions": [ended, reconciled]})
+    assert readiness(replacing, "avs/p", needs_endpoint=True) is None
+    not_reconciled = {**reconciled, "status": "False", "reason": "ReconcileFailed", "message": "403"}
+    broken = performer("p", status={**failed["status"], "conditions": [ended, not_reconciled]})
+    with pytest.raises(NotReadyError, match="failed: phase Failed"):
+        readiness(broken, "avs/p", needs_endpoint=True)
     deleting = performer("p", status=READY)
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     with pytest.raises(NotReadyError, match="is being deleted"):

@@ -177,15 +177,28 @@ def describe_status(obj: Obj, *, needs_endpoint: bool = False) -> str:
     return "; ".join(parts)
 
 
+def _pod_being_replaced(obj: Obj) -> bool:
+    """Whether a Failed Performer only waits for the operator to replace its pod, which ended
+    (evicted, rejected by its node): the Ready condition says `PodFailed` while the Reconciled
+    condition says the reconcile succeeded. An operator that writes no conditions (upstream's, which
+    never replaces an ended pod) is taken at its word: Failed."""
+    conditions = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+    return (conditions.get("Ready") or {}).get("reason") == "PodFailed" and (
+        conditions.get("Reconciled") or {}
+    ).get("status") == "True"
+
+
 def readiness(obj: Obj, where: str, *, needs_endpoint: bool) -> Obj | None:
     """The object when it is ready (with a status.grpcEndpoint, when `needs_endpoint`: the address
     to dial comes from there), None while it may still become so; NotReadyError when it cannot
-    (being deleted, or phase Failed for its current spec)."""
+    (being deleted, or phase Failed for its current spec, unless only its pod ended: the operator
+    replaces that)."""
     if obj["metadata"].get("deletionTimestamp"):
         raise NotReadyError(f"Performer {where} is being deleted")
     if is_ready(obj) and (not needs_endpoint or status_endpoint(obj)):
         return obj
-    if (obj.get("status") or {}).get("phase") == "Failed" and _status_is_current(obj):
+    status = obj.get("status") or {}
+    if status.get("phase") == "Failed" and _status_is_current(obj) and not _pod_being_replaced(obj):
         raise NotReadyError(f"Performer {where} failed: {describe_status(obj)}")
     return None
 
