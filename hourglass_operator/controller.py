@@ -576,10 +576,15 @@ class Controller:
     def _recheck(self, key: str, delay: float | None) -> None:
         """Sync the status again after `delay` seconds (None: never), the time at which a Performer
         changes although nothing else does: its Unschedulable pod has been so long enough to stall,
-        or its ended pod is old enough to be replaced (the sync escalates: a run replaces it)."""
-        if delay is not None and self.status_sync:
+        or its ended pod is old enough to be replaced (the sync escalates: a run replaces it). Without
+        the status fast path, a run looks again."""
+        if delay is None:
+            return
+        if self.status_sync:
             self._child_changes.add(key)  # escalates to a full reconcile when the sync cannot do it
             self.queue.add(key, delay, full=False)
+        else:
+            self.queue.add(key, delay)
 
     def _delete_children(self, cr: Obj, reason: str, context: dict[str, str]) -> bool:
         """After a finalizer run that reported nothing for `cr`: deletes its children directly and

@@ -577,6 +577,16 @@ def test_an_unschedulable_pod_is_synced_again_when_it_would_stall(world):
     assert "ns/a" in world.controller._child_changes  # escalates when the sync has no baseline
 
 
+def test_without_the_status_fast_path_a_run_looks_again_when_its_result_asks(world):
+    # An ended pod too young to replace, or an Unschedulable one about to stall: nothing else changes
+    # then, so without a status sync to escalate, a run must be queued for that moment.
+    world.controller.status_sync = None
+    world.add(performer("a"))
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"recheck_after": 9.0}})
+    world.reconcile()
+    assert world.due_in("ns/a") == 9.0
+
+
 def test_a_resource_its_run_reported_is_settled_and_handed_back_while_the_run_goes_on(world):
     world.add(performer("a"))
     world.add(performer("b"))
