@@ -120,9 +120,9 @@ class ResultsFile:
             self._stream.flush()
 
 
-def drift_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
-    """A Warning for each child another client changed, and for a pod that ended, saying what this
-    run did about it."""
+def repair_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
+    """A Warning for each repair of this run, saying what it found and did: a pod that ended and was
+    replaced, children another client changed."""
     found = entry.get("drift") or {}
     events = []
     if entry.get("pod_ended"):
@@ -230,7 +230,7 @@ class StatusWriter:
                 patched = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
                 error = error or f"status update failed: {code} {_phrase(code)}"
-        events = (transitions(previous, status) if patched else []) + drift_events(entry, error)
+        events = (transitions(previous, status) if patched else []) + repair_events(entry, error)
         record_events(self.call, performer, events, self.field_manager, self.now)
         return {
             "namespace": namespace,
