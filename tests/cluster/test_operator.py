@@ -315,14 +315,17 @@ def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(
     assert reason in ("PodNotCreated", "PodTerminating", "PodPending")
 
 
+@pytest.mark.parametrize("options", [(), ("--no-status-fast-path",)], ids=["fast-path", "runs-only"])
 def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_ready_again(
-    core, custom, namespace, operator
+    core, custom, namespace, operators, options
 ):
     # A kubelet that evicts a pod (node pressure) leaves it Failed and never starts it again; nothing
     # but the operator brings the performer back. Not before the pod is
     # performer_ended_pod_min_age_seconds (10) old, so that a node rejecting every pod it gets is not
     # sent a new one as fast as runs go: this one ends about a second after its creation, so only the
-    # look the operator schedules for that moment replaces it.
+    # look the operator schedules for that moment replaces it (a status sync that escalates, or
+    # without the status fast path a run).
+    operators(*options).wait_ready()
     create_performer(custom, namespace, performer("evicted", config={}))
     wait_performer_ready(custom, namespace, "evicted")
     old = read_pod(core, namespace, "evicted")
