@@ -782,7 +782,8 @@ def crd() -> Schema:
         },
         required=["spec"],
     )
-    # `kubectl get`: NAME PHASE READY VERSION AGE; `-o wide` adds AVS, IMAGE and ENDPOINT (priority 1).
+    # `kubectl get`: NAME PHASE READY VERSION AGE; `-o wide` adds AVS, IMAGE, ENDPOINT and MESSAGE (the
+    # Ready condition's: why it is not ready) (priority 1).
     columns = [
         ("Phase", ".status.phase", "string", 0),
         ("Ready", ".status.ready", "boolean", 0),
@@ -791,6 +792,7 @@ def crd() -> Schema:
         ("AVS", ".spec.avsAddress", "string", 1),
         ("Image", ".spec.image", "string", 1),
         ("Endpoint", ".status.grpcEndpoint", "string", 1),
+        ("Message", '.status.conditions[?(@.type=="Ready")].message', "string", 1),
     ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

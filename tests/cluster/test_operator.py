@@ -354,7 +354,7 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
 
 
 def test_a_pod_whose_image_cannot_be_pulled_says_why_in_the_performers_status(
-    core, custom, namespace, operator
+    cluster, core, custom, namespace, operator
 ):
     # What a node operator needs to see on the Performer when its pod cannot start (a wrong image or
     # pull secret): the kubelet's reason, not only "Pending". kwok pulls nothing, so the test writes
@@ -378,6 +378,8 @@ def test_a_pod_whose_image_cannot_be_pulled_says_why_in_the_performers_status(
     cr = wait_for(says_why, timeout=30, what="the Ready condition to name the image pull back-off")
     assert (cr["status"]["phase"], cr["status"]["ready"]) == ("Pending", False)
     assert condition(cr, "Reconciling")["message"] == f"Pending: {expected}"
+    wide = cluster.kubectl("get", "performers", "unpulled", "-n", namespace, "-o", "wide").splitlines()
+    assert wide[0].split()[-1] == "MESSAGE" and wide[1].endswith(expected)
 
 
 def test_edited_service_selector_is_repaired(core, custom, namespace, operator):

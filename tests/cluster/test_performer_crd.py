@@ -141,6 +141,7 @@ def test_crd_names_scope_and_subresources_match_upstream(performer_crd: dict):
         ("AVS", ".spec.avsAddress", 1),
         ("Image", ".spec.image", 1),
         ("Endpoint", ".status.grpcEndpoint", 1),
+        ("Message", '.status.conditions[?(@.type=="Ready")].message', 1),
     ]
 
 
@@ -203,7 +204,8 @@ def test_kubectl_get_perf_shows_the_columns(cluster, custom, namespace, performe
     assert header.split() == ["NAME", "PHASE", "READY", "VERSION", "AGE"]
     assert row.split()[:2] == ["columns", "v1.0.0"]  # no status: PHASE and READY are empty
     header, row = cluster.kubectl("get", "perf", "-n", namespace, "-o", "wide").splitlines()[:2]
-    assert header.split() == ["NAME", "PHASE", "READY", "VERSION", "AGE", "AVS", "IMAGE", "ENDPOINT"]
+    wide = ["NAME", "PHASE", "READY", "VERSION", "AGE", "AVS", "IMAGE", "ENDPOINT", "MESSAGE"]
+    assert header.split() == wide
     spec = performer("x")["spec"]
     assert row.split()[:2] == ["columns", "v1.0.0"] and row.split()[-2:] == [
         spec["avsAddress"],
