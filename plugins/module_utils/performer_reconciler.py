@@ -91,8 +91,8 @@ class Reconciler:
         return registered, results
 
     def _say_upgrading(self, item: Obj) -> None:
-        """The Performer's status says Upgrading while its run waits for the replaced pod; a failed
-        write is left to its status at the end of the run."""
+        """The Performer's status says it is not ready (Upgrading, after a spec change) while its run
+        waits for the replaced pod; a failed write is left to its status at the end of the run."""
         with contextlib.suppress(Exception):
             self.statuses.write_upgrading(item)
 

@@ -33,7 +33,7 @@ from tests.support import collection
 from tests.support.api import read_or_none
 from tests.support.go_tools import BUILD_TIMEOUT, go_tool
 from tests.support.paths import REPO, SAMPLES
-from tests.support.performers import GROUP, PLURAL, VERSION
+from tests.support.performers import GROUP, PLURAL, VERSION, evict_pod
 from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 from tests.support.waiting import wait_for
@@ -225,8 +225,7 @@ def test_the_role_reconciles_a_performer_under_ansible_operator(
     # An evicted pod (Failed) is replaced by the role too. ansible-operator follows no pod status, so
     # a change of the Performer's labels brings the run (else its reconcilePeriod would); the role
     # then asks to come back while the Performer is not ready, until the pod is old enough to replace.
-    eviction = {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}
-    core.patch_namespaced_pod_status(child, namespace, {"status": eviction})
+    evict_pod(core, namespace, child)
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"labels": {"evicted": "once"}}}
     )

@@ -16,11 +16,13 @@ import yaml
 from tests.support.api import read_or_none
 from tests.support.paths import REPO
 from tests.support.performers import (
+    EVICTION_MESSAGE,
     GROUP,
     PLURAL,
     VERSION,
     condition,
     create_performer,
+    evict_pod,
     get_performer,
     performer,
     pod_held,
@@ -329,8 +331,7 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
     create_performer(custom, namespace, performer("evicted", config={}))
     wait_performer_ready(custom, namespace, "evicted")
     old = read_pod(core, namespace, "evicted")
-    eviction = {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}
-    core.patch_namespaced_pod_status("performer-evicted", namespace, {"status": eviction})
+    evict_pod(core, namespace, "performer-evicted")
 
     def says_ended() -> dict | None:
         cr = get_performer(custom, namespace, "evicted")
@@ -338,7 +339,7 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
 
     cr = wait_for(says_ended, timeout=30, what="phase Failed")
     assert cr["status"]["ready"] is False
-    ended = "Evicted: The node was low on resource: memory."
+    ended = f"Evicted: {EVICTION_MESSAGE}"
     assert condition(cr, "Ready")["message"] == f"the performer pod ended ({ended})"
 
     def replaced() -> kubernetes.client.V1Pod | None:

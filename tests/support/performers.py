@@ -155,6 +155,16 @@ def pod_held(core, namespace: str, pod_name: str) -> Iterator[None]:
             core.patch_namespaced_pod(pod_name, namespace, {"metadata": {"finalizers": None}})
 
 
+EVICTION_MESSAGE = "The node was low on resource: memory."
+
+
+def evict_pod(core, namespace: str, pod_name: str) -> None:
+    """Writes the status a kubelet writes when it evicts the pod under node pressure (phase Failed,
+    reason Evicted, and it never starts the pod again); kwok never evicts."""
+    eviction = {"phase": "Failed", "reason": "Evicted", "message": EVICTION_MESSAGE}
+    core.patch_namespaced_pod_status(pod_name, namespace, {"status": eviction})
+
+
 def delete_performers(
     custom, namespace: str, *, timeout: float, what: str = "the Performers to be deleted"
 ) -> None:

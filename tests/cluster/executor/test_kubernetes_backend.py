@@ -15,7 +15,7 @@ from hourglass_executor.performers.base import BackendError, EnvVar, NotReadyErr
 from hourglass_executor.performers.kubernetes import KubernetesBackend
 
 from tests.support.api import exists
-from tests.support.performers import AVS, GROUP, PLURAL, VERSION, get_performer
+from tests.support.performers import AVS, GROUP, PLURAL, VERSION, evict_pod, get_performer
 from tests.support.waiting import wait_for_async
 
 NAME_RE = re.compile(r"^performer-[0-9a-f]{6}-[0-9a-f]{8}$")
@@ -306,8 +306,7 @@ def test_wait_ready_waits_while_the_operator_replaces_a_pod_that_ended(
             pod = f"performer-{name}"
             await wait_for_async(lambda: phase(name) == "Running", timeout=60, interval=0.1, what="Running")
             old_uid = (await asyncio.to_thread(core.read_namespaced_pod, pod, namespace)).metadata.uid
-            evicted = {"status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}}
-            await asyncio.to_thread(core.patch_namespaced_pod_status, pod, namespace, evicted)
+            await asyncio.to_thread(evict_pod, core, namespace, pod)
             await wait_for_async(lambda: phase(name) == "Failed", timeout=30, interval=0.1, what="Failed")
             ready = await b.wait_ready(deployment, timeout=60)
             new_uid = (await asyncio.to_thread(core.read_namespaced_pod, pod, namespace)).metadata.uid
