@@ -263,4 +263,5 @@ class PerformerClient:
     async def _wait_connected(self, limit: float) -> None:
         """Waits until the channel connects or `limit` seconds pass, whichever comes first."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._channel.channel_ready(), timeout=limit)
+            async with asyncio.timeout(limit):
+                await self._channel.channel_ready()

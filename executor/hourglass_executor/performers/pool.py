@@ -333,7 +333,8 @@ class PerformerPool:
                     "draining performer",
                     extra={"avs": old.avs, "performer_id": old.performer_id, "in_flight": old.in_flight},
                 )
-            await asyncio.wait_for(old.idle.wait(), self._settings.drain_timeout)
+            async with asyncio.timeout(self._settings.drain_timeout):
+                await old.idle.wait()
         except TimeoutError:
             log.warning(
                 "drain timed out; removing the performer with tasks still running",

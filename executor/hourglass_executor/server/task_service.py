@@ -287,9 +287,8 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> executor_pb2.TaskResult:
         remaining = context.time_remaining()
         try:
-            answer = await asyncio.wait_for(
-                asyncio.shield(running), None if remaining is None else remaining - DEADLINE_MARGIN
-            )
+            async with asyncio.timeout(None if remaining is None else remaining - DEADLINE_MARGIN):
+                answer = await asyncio.shield(running)
         except TimeoutError:
             raise Refusal(
                 Code.DEADLINE_EXCEEDED,

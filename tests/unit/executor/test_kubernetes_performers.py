@@ -224,6 +224,39 @@ def test_stop_closes_the_open_watch_request():
     assert len(before) == 1 and after == []
 
 
+@pytest.mark.parametrize("wait", ["wait_synced", "until"])
+def test_a_cancel_that_comes_as_the_wait_ends_is_not_lost(wait):
+    """What a waiter waits for happens in the same loop turn as its task's cancel. asyncio.wait_for
+    (Python 3.11) then returned the result and dropped the cancel, so an executor stopped during a
+    deploy's first wait kept waiting for readiness (readyTimeout) instead of stopping."""
+
+    async def main():
+        watch = PerformerWatch(
+            None, group=GROUP, version=VERSION, namespace="avs", label_selector="", connect_timeout=5
+        )  # never started: the test plays the watch task's part
+        happened = False
+
+        async def waiter():
+            if wait == "wait_synced":
+                await watch.wait_synced(60)
+            else:
+                await watch.until("p", lambda: happened or None, 60)
+            await asyncio.sleep(60)  # reached only when the cancel was lost
+
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0)  # the waiter is waiting
+        happened = True
+        if wait == "wait_synced":
+            watch._synced.set()  # what the watch task does after its first list
+        else:
+            watch._notify("p")  # what the watch task does when Performer p changes
+        task.cancel()
+        await asyncio.wait([task], timeout=10)
+        return task.cancelled()
+
+    assert asyncio.run(main()) is True
+
+
 # --- wait_ready and the status's endpoint --------------------------------------------------------
 
 

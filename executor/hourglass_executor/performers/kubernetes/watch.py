@@ -78,7 +78,8 @@ class PerformerWatch:
         """Whether the first list completed (waiting at most `timeout` seconds for it)."""
         if not self._synced.is_set():
             try:
-                await asyncio.wait_for(self._synced.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._synced.wait()
             except TimeoutError:
                 return False
         return True
@@ -111,7 +112,8 @@ class PerformerWatch:
         waiters.add(poke)
         try:
             poke()
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             return None
         finally:
