@@ -23,7 +23,7 @@ Rules (upstream contract §1, with upstream's bugs fixed):
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
@@ -294,12 +294,17 @@ def transitions(previous: Obj, current: Obj) -> list[tuple[str, str, str]]:
 
 
 def event_object(performer: Obj, event_type: str, reason: str, message: str, component: str, now: str) -> Obj:
-    """A core/v1 Event about a Performer (what `kubectl describe performer` shows)."""
+    """A core/v1 Event about a Performer (what `kubectl describe performer` shows). Its name is a
+    digest of what it says about which Performer, so the same Event written again finds the first
+    one (status_writer.record_events then counts it there, as kubelets and controllers do)."""
     meta = performer["metadata"]
+    message = message[:1024]
+    said = "\0".join((meta["uid"], component, event_type, reason, message))
+    digest = hashlib.sha256(said.encode()).hexdigest()[:16]
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": meta["namespace"]},
+        "metadata": {"name": f"{meta['name']}.{digest}", "namespace": meta["namespace"]},
         "involvedObject": {
             "apiVersion": performer["apiVersion"],
             "kind": performer["kind"],
@@ -310,7 +315,7 @@ def event_object(performer: Obj, event_type: str, reason: str, message: str, com
         },
         "type": event_type,
         "reason": reason,
-        "message": message[:1024],
+        "message": message,
         "source": {"component": component},
         "reportingComponent": component,
         "reportingInstance": component,

@@ -54,12 +54,39 @@ def record_events(
     call: Call, performer: Obj, events: list[tuple[str, str, str]], component: str, now: str
 ) -> None:
     """Creates an Event about `performer` for each (type, reason, message), best effort: its status
-    says it all."""
-    namespace = performer["metadata"]["namespace"]
+    says it all. An Event said before, and not yet expired (the API server's --event-ttl, 1 h by
+    default), is counted again instead: a pod replaced every few seconds by a node that keeps
+    rejecting it makes one Event whose count grows, not thousands of objects in etcd."""
+    collection = f"/api/v1/namespaces/{performer['metadata']['namespace']}/events"
     for event_type, reason, message in events:
         body = event_object(performer, event_type, reason, message, component, now)
         with contextlib.suppress(Exception):
-            call("POST", f"/api/v1/namespaces/{namespace}/events", body=body)
+            code, _ = call("POST", collection, body=body)
+            if code == HTTPStatus.CONFLICT:  # AlreadyExists: the same Event
+                _count_again(call, f"{collection}/{body['metadata']['name']}", now)
+
+
+def _count_again(call: Call, path: str, now: str, attempts: int = 2) -> None:
+    """Adds one to the count of the Event at `path` and moves its lastTimestamp to `now` (the
+    resourceVersion precondition keeps two writers from counting one).
+
+    The Event is read with an empty merge patch, which changes nothing and answers the object:
+    the role then needs no `get` on Events (which would let it read every Event of the cluster),
+    and the operator-sdk ansible-operator's proxy, which answers GETs from informers it starts on
+    demand, does not start one for all Events."""
+    merge = "application/merge-patch+json"
+    for _ in range(attempts):
+        code, seen = call("PATCH", path, body={}, content_type=merge)
+        if code != HTTPStatus.OK:
+            return  # expired meanwhile: best effort
+        patch = {
+            "metadata": {"resourceVersion": seen["metadata"]["resourceVersion"]},
+            "count": (seen.get("count") or 1) + 1,
+            "lastTimestamp": now,
+        }
+        code, _ = call("PATCH", path, body=patch, content_type=merge)
+        if code != HTTPStatus.CONFLICT:
+            return
 
 
 def _phrase(code: int) -> str:

@@ -128,6 +128,13 @@ def test_operator_runs_under_the_shipped_service_account_without_a_forbidden(
     assert new_pod.metadata.uid != old_pod.metadata.uid
     assert {e.name: e.value for e in new_pod.spec.containers[0].env} == {"MODE": "b"}
 
+    # Ready again, with the same message: the first Ready Event is counted again (events: patch).
+    def ready_events() -> list:
+        events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=least").items
+        return [e for e in events if e.reason == "Ready"]
+
+    wait_for(lambda: [e.count for e in ready_events()] == [2], timeout=30, what="one Ready Event, count 2")
+
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "least")
     wait_for(
         lambda: get_performer(custom, namespace, "least") is None,
@@ -155,7 +162,7 @@ ALLOWED = [
     ("update", "services", None, "watched"),
     ("list", "pods", None, None),
     ("watch", "services", None, None),
-    ("create", "events", None, "watched"),
+    *[(verb, "events", None, "watched") for verb in ("create", "patch")],
     ("create", "leases.coordination.k8s.io", None, "operator"),
     ("get", "leases.coordination.k8s.io/{lease}", None, "operator"),
     ("update", "leases.coordination.k8s.io/{lease}", None, "operator"),
@@ -182,7 +189,7 @@ DENIED = [
     ("create", "jobs.batch", None, "watched"),
     ("create", "networkpolicies.networking.k8s.io", None, "watched"),
     ("create", "events.events.k8s.io", None, "watched"),
-    ("patch", "events", None, "watched"),
+    *[(verb, "events", None, "watched") for verb in ("get", "list", "delete")],
     ("delete", "namespaces", None, None),
     ("create", "namespaces", None, None),
     ("get", "nodes", None, None),

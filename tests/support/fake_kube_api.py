@@ -36,9 +36,9 @@ class FakeKubeApi:
             queued = self.errors.get((method, path))
             if queued:
                 return queued.pop(0)
-            return self._answer(method, path, dict(query or []), body)
+            return self._answer(method, path, dict(query or []), body, content_type)
 
-    def _answer(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+    def _answer(self, method: str, path: str, query: dict, body: Any, content_type: str) -> tuple[int, Any]:
         if method == "GET":
             if self.linger.get(path):
                 self.linger[path] -= 1
@@ -52,7 +52,7 @@ class FakeKubeApi:
             if self.linger.get(path) and not query.get("dryRun"):  # graceful: returned as terminating
                 obj.setdefault("metadata", {})["deletionTimestamp"] = "2026-01-01T00:00:00Z"
             return 200, obj
-        if method == "POST" and path.endswith(("/pods", "/services")):  # kept, as the writes read them
+        if method == "POST" and path.endswith(("/pods", "/services", "/events")):  # kept: they are read
             target = f"{path}/{body['metadata']['name']}"
             if target in self.objects:
                 return 409, {"message": f"{target} already exists", "reason": "AlreadyExists"}
@@ -64,6 +64,11 @@ class FakeKubeApi:
                 target = self.objects.setdefault(path.removesuffix("/status"), {})
                 target.update(copy.deepcopy(body))
                 return 200, copy.deepcopy(target)
+            if content_type == "application/merge-patch+json" and path in self.objects:
+                merged = _merged(self.objects[path], body)
+                if merged == self.objects[path]:  # a patch that changes nothing writes nothing
+                    return 200, copy.deepcopy(merged)
+                return 200, self._store(path, merged, query)
             return 200, self._store(path, body, query)
         return 405, {"message": f"{method} not supported"}
 
@@ -75,3 +80,16 @@ class FakeKubeApi:
         if not query.get("dryRun"):
             self.objects[path] = obj
         return copy.deepcopy(obj)
+
+
+def _merged(target: Any, patch: Any) -> Any:
+    """`target` with the JSON merge patch (RFC 7386) `patch` applied."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    merged = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merged(merged.get(key), value)
+    return merged

@@ -34,7 +34,7 @@ OPERATOR_RULES = (
     | {
         ("hourglass.eigenlayer.io", "performers/status", "patch", None),
         ("hourglass.eigenlayer.io", "performers/finalizers", "update", None),
-        ("", "events", "create", None),
+        *[("", "events", verb, None) for verb in ("create", "patch")],
         ("", "services", "update", None),
     }
     | {

@@ -15,6 +15,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.status_writer i
     ResultsFile,
     StatusWriter,
     batch_keys,
+    record_events,
 )
 
 from tests.support.fake_kube_api import FakeKubeApi
@@ -230,3 +231,48 @@ def test_an_ended_pod_too_young_to_replace_is_looked_at_again_when_it_is_old_eno
         [item(performer(), unschedulable, live_service())]
     )
     assert result["recheck_after"] == 301.0  # the sooner of the two: the stall
+
+
+def test_an_event_said_again_is_counted_on_the_first_and_another_is_its_own():
+    api = FakeKubeApi()
+    said = [("Warning", "PodReplaced", "replaced the performer pod, which ended (Evicted: low on memory)")]
+    record_events(api, performer(), said, "hourglass-operator", NOW)
+    record_events(api, performer(), said, "hourglass-operator", "2026-11-22T10:00:10Z")
+    other = [("Warning", "PodReplaced", "replaced the performer pod, which ended (OutOfcpu: no cpu)")]
+    record_events(api, performer(), other, "hourglass-operator", NOW)
+
+    posted = [(path, body["metadata"]["name"]) for method, path, body in api.bodies if method == "POST"]
+    first, again, another = (name for _, name in posted)
+    assert first == again != another and first.startswith("p.")
+    assert all(path == EVENTS_PATH for path, _ in posted)
+    # The second POST was refused as AlreadyExists; the Event is read by an empty patch, then counted.
+    assert [(m, p) for m, p in api.calls if p.startswith(EVENTS_PATH + "/")] == [
+        ("PATCH", f"{EVENTS_PATH}/{first}"),
+        ("PATCH", f"{EVENTS_PATH}/{first}"),
+    ]
+    read, patch = [body for method, _, body in api.bodies if method == "PATCH"]
+    assert read == {} and patch["metadata"] == {"resourceVersion": "101"}  # no count lost to a race
+    counted = api.objects[f"{EVENTS_PATH}/{first}"]
+    assert (counted["count"], counted["firstTimestamp"], counted["lastTimestamp"]) == (
+        2,
+        NOW,
+        "2026-11-22T10:00:10Z",
+    )
+    assert counted["message"] == said[0][2] and counted["involvedObject"]["uid"] == "u1"
+
+
+def test_a_count_that_races_another_writer_is_read_and_written_again():
+    api = FakeKubeApi()
+    raced = []
+
+    def call(method: str, path: str, **options: object) -> tuple[int, object]:
+        if method == "PATCH" and options["body"] and not raced:  # another writer counted first
+            raced.append(options["body"])
+            return 409, {"message": "the object has been modified; please apply your changes again"}
+        return api(method, path, **options)
+
+    said = [("Normal", "Ready", "performer is ready at performer-p.ns.svc.cluster.local")]
+    record_events(call, performer(), said, "hourglass-operator", NOW)
+    record_events(call, performer(), said, "hourglass-operator", NOW)
+    patches = [body for method, _, body in api.bodies if method == "PATCH"]
+    assert len(raced) == 1 and [bool(body) for body in patches] == [False, False, True]  # read, read, count

@@ -79,5 +79,5 @@ The rules the operator needs on the namespaced objects it reconciles, shared by 
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "patch"]
 {{- end -}}
