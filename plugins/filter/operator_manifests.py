@@ -12,7 +12,9 @@ its image and the namespaces it watches.
   replaced by a RoleBinding of the same ClusterRole in each watched namespace, so the operator gets
   no rights elsewhere.
 - With `managed_by`, the labels app.kubernetes.io/managed-by and app.kubernetes.io/instance (the
-  installation's name) say who installed the objects, as the Helm chart's do.
+  installation's name) say who installed the objects, as the Helm chart's do. The CRD gets neither:
+  every installation of the cluster shares it, and another one (a second operator_name, or
+  `kubectl apply --server-side -k config/default`) would then conflict with this one over them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 BASE_NAME = "hourglass-operator"
 CONTAINER = "operator"
+INSTALLATION_LABELS = ("app.kubernetes.io/managed-by", "app.kubernetes.io/instance")
 Obj = dict[str, Any]
 
 
@@ -64,6 +67,12 @@ def _label(obj: Obj, name: str, managed_by: str) -> None:
         labels["app.kubernetes.io/instance"] = name
 
 
+def _unlabel(obj: Obj) -> None:
+    labels = obj["metadata"].get("labels") or {}
+    for key in INSTALLATION_LABELS:
+        labels.pop(key, None)
+
+
 def operator_manifests(
     objects: list[Obj],
     namespace: str,
@@ -94,7 +103,9 @@ def operator_manifests(
                     rule["resourceNames"] = [_renamed(n, name) for n in rule["resourceNames"]]
         elif kind == "Deployment":
             _deployment(obj, name, image, ",".join(watched))
-        if managed_by:
+        if managed_by and kind == "CustomResourceDefinition":
+            _unlabel(obj)
+        elif managed_by:
             _label(obj, name, managed_by)
         if kind == "ClusterRoleBinding" and watched:
             for watched_namespace in watched:

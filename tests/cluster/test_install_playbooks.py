@@ -17,6 +17,7 @@ works. On a cluster with real kubelets set HOURGLASS_TEST_OPERATOR_IMAGE to a pu
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -142,6 +143,47 @@ def test_install_is_idempotent_and_uninstall_keeps_the_crd_and_performers(
     assert "changed: [localhost]" in crd_task
     assert extensions.read_custom_resource_definition(PERFORMER_CRD)
     assert custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "kept")
+
+
+def test_an_upgrade_removes_what_the_new_version_no_longer_renders(cluster, installation, tmp_path):
+    """The install applies server-side as operator_field_manager, so a field the previous version
+    set and the new one does not (here an environment variable of the operator) goes away."""
+    namespace, name = installation["namespace"], installation["name"]
+    previous = tmp_path / "config"
+    shutil.copytree(REPO / "config", previous)
+    manager = previous / "manager" / "manager.yaml"
+    env = "          env:\n"
+    assert manager.read_text().count(env) == 1
+    manager.write_text(manager.read_text().replace(env, env + '            - {name: OBSOLETE, value: "1"}\n'))
+    apps = kubernetes.client.AppsV1Api(cluster.api)
+
+    def deployed() -> tuple[dict[str, str], set[tuple[str, str]]]:
+        deployment = apps.read_namespaced_deployment(name, namespace)
+        variables = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
+        return variables, {(m.manager, m.operation) for m in deployment.metadata.managed_fields}
+
+    playbook(
+        cluster, "install-operator.yml", installation, "-e", f"operator_kustomize_dir={previous / 'default'}"
+    )
+    variables, managers = deployed()
+    assert variables["OBSOLETE"] == "1" and ("hourglass-install", "Apply") in managers, managers
+
+    playbook(cluster, "install-operator.yml", installation)
+    variables, managers = deployed()
+    assert "OBSOLETE" not in variables and variables["LEADER_ELECT"] == "true"
+    assert ("hourglass-install", "Apply") in managers, managers
+
+
+def test_another_installation_can_apply_the_shared_crd_after_this_one(cluster, installation):
+    """Every installation of a cluster applies the one Performer CRD; the playbook does not claim it
+    with its own instance and managed-by labels, which the next installation would conflict over."""
+    playbook(cluster, "install-operator.yml", installation)
+    rendered = yaml.safe_load_all(cluster.kubectl("kustomize", str(REPO / "config" / "default")))
+    crd = next(d for d in rendered if d and d["kind"] == "CustomResourceDefinition")
+    cluster.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--field-manager=another-installation", "-f", "-",
+        stdin=yaml.safe_dump(crd),
+    )  # fmt: skip
 
 
 def test_watching_some_namespaces_binds_the_cluster_role_there_only(cluster, core, installation):

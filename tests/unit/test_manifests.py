@@ -246,13 +246,20 @@ def test_the_filter_moves_and_renames_one_installation(objects):
     assert dep["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kustomize"  # no managed_by given
 
 
-def test_the_filter_labels_who_installed_the_objects(objects):
+def test_the_filter_labels_who_installed_the_objects_but_not_the_crd_every_installation_shares(objects):
     adapted = operator_manifests(objects, "ops", "hg", "", "", "hourglass-install")
-    for labels in [o["metadata"]["labels"] for o in adapted] + [
+    installation = [o for o in adapted if o["kind"] != "CustomResourceDefinition"]
+    for labels in [o["metadata"]["labels"] for o in installation] + [
         one(adapted, "Deployment", "hg")["spec"]["template"]["metadata"]["labels"]
     ]:
         assert labels["app.kubernetes.io/managed-by"] == "hourglass-install"
         assert labels["app.kubernetes.io/instance"] == "hg"
+    [crd] = [o for o in adapted if o["kind"] == "CustomResourceDefinition"]
+    assert crd["metadata"]["labels"] == {
+        key: value
+        for key, value in LABELS.items()
+        if key not in ("app.kubernetes.io/managed-by", "app.kubernetes.io/instance")
+    }
 
 
 def kubectl_for_playbooks(objects: list[dict]) -> str:
@@ -272,6 +279,9 @@ def test_the_install_playbook_renders_exactly_config_default(objects, tmp_path):
     managed_by = "app.kubernetes.io/managed-by"
     expected = copy.deepcopy(objects)
     for obj in expected:
+        if obj["kind"] == "CustomResourceDefinition":  # shared by every installation: not labelled as one
+            del obj["metadata"]["labels"][managed_by], obj["metadata"]["labels"]["app.kubernetes.io/instance"]
+            continue
         obj["metadata"]["labels"][managed_by] = "hourglass-install"
         if obj["kind"] == "Deployment":
             obj["spec"]["template"]["metadata"]["labels"][managed_by] = "hourglass-install"
