@@ -535,7 +535,10 @@ class Controller:
             self.status_sync.record(cr, settled.baseline)
         if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):
             return
-        self._recheck(key, (result.per_cr.get(key) or {}).get("recheck_after"))
+        entry = result.per_cr.get(key) or {}
+        self._recheck(key, entry.get("recheck_after"))
+        for reason in entry.get("repairs") or []:
+            metrics.REPAIRS.labels(reason=reason).inc()
         if settled.verdict is Verdict.STALLED:
             self.stalls.record(cr)
             self.queue.forget(key)

@@ -41,6 +41,12 @@ BATCH_SIZE = Histogram(
     "Custom resources per ansible run",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
+REPAIRS = Counter(
+    "hourglass_repairs_total",
+    "Repairs the runs made, by reason: PodReplaced (the pod ended: evicted, rejected by its node), "
+    "PodDrifted (another client changed the pod), ServiceDrifted (another client changed the Service)",
+    ["reason"],
+)
 MODULE_CALLS = Counter("hourglass_ansible_module_calls_total", "Ansible task results (module calls)")
 BUILD_INFO = Gauge("hourglass_build_info", "The running version (always 1)", ["version", "component"])
 BUILD_INFO.labels(version=hourglass_operator.__version__, component="operator").set(1)

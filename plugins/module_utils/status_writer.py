@@ -257,7 +257,8 @@ class StatusWriter:
                 patched = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
                 error = error or f"status update failed: {code} {_phrase(code)}"
-        events = (transitions(previous, status) if patched else []) + repair_events(entry, error)
+        repairs = repair_events(entry, error)
+        events = (transitions(previous, status) if patched else []) + repairs
         record_events(self.call, performer, events, self.field_manager, self.now)
         return {
             "namespace": namespace,
@@ -267,6 +268,7 @@ class StatusWriter:
             "error": error,
             "stalled": computed.permanent,
             "recheck_after": self.recheck_after(status, entry),
+            "repairs": [reason for _, reason, _ in repairs],
             "patched": patched,
             "children_gone": self.children_gone(entry, computed.deletions),
             "baseline": self.baseline(entry, computed.service, error, computed.pod_written),

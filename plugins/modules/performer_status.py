@@ -87,6 +87,11 @@ results:
     ready: {description: The ready flag written., type: bool}
     error: {description: Why the reconcile failed, or null., type: str}
     children_gone: {description: With state=absent, whether Pod and Service no longer exist., type: bool}
+    repairs:
+      description: The reason of each repair this run made or tried (PodReplaced, PodDrifted,
+        ServiceDrifted), as its Warning Event says; the runner loop counts them (hourglass_repairs_total).
+      type: list
+      elements: str
     baseline:
       description: After a successful reconcile, what it established (spec hash and labels of the
         pod, resourceVersion of the Service, cluster domain); the runner loop uses it to keep the

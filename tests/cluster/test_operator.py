@@ -327,7 +327,8 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
     # sent a new one as fast as runs go: this one ends about a second after its creation, so only the
     # look the operator schedules for that moment replaces it (a status sync that escalates, or
     # without the status fast path a run).
-    operators(*options).wait_ready()
+    operator = operators(*options)
+    operator.wait_ready()
     create_performer(custom, namespace, performer("evicted", config={}))
     wait_performer_ready(custom, namespace, "evicted")
     old = read_pod(core, namespace, "evicted")
@@ -352,6 +353,7 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
     events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=evicted").items
     replaced_events = [(e.type, e.message) for e in events if e.reason == "PodReplaced"]
     assert replaced_events == [("Warning", f"replaced the performer pod, which ended ({ended})")]
+    assert operator.metric('hourglass_repairs_total{reason="PodReplaced"}') == 1  # what an alert counts
 
 
 def test_a_pod_whose_image_cannot_be_pulled_says_why_in_the_performers_status(

@@ -265,6 +265,19 @@ def test_a_successful_run_records_the_baseline_and_resets_the_back_off(world):
     assert world.due_in("ns/a") is None
 
 
+def test_the_repairs_a_run_reports_are_counted_by_reason(world):
+    def repairs(reason: str) -> float:
+        return REGISTRY.get_sample_value("hourglass_repairs_total", {"reason": reason}) or 0.0
+
+    before = repairs("PodReplaced"), repairs("ServiceDrifted")
+    world.add(performer("a"))
+    world.add(performer("b"))
+    reported = {"ns/a": {"repairs": ["PodReplaced"]}, "ns/b": {"repairs": ["PodReplaced", "ServiceDrifted"]}}
+    world.runner.results = lambda _: RunResult(ok=True, per_cr=reported)
+    world.reconcile()
+    assert (repairs("PodReplaced"), repairs("ServiceDrifted")) == (before[0] + 2, before[1] + 1)
+
+
 def test_an_error_the_run_reported_is_retried_with_back_off_and_no_event(world):
     world.add(performer("a"))
     world.runner.results = lambda _: RunResult(

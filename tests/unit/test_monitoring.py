@@ -38,6 +38,7 @@ METRICS = {
     "workqueue_unfinished_work_seconds": "gauge",
     "workqueue_longest_running_processor_seconds": "gauge",
     "hourglass_reconciles_total": "counter",
+    "hourglass_repairs_total": "counter",
     "hourglass_performers": "gauge",
     "hourglass_build_info": "gauge",
     # the executor
@@ -110,6 +111,7 @@ def test_the_alerts_cover_what_an_operator_of_performers_needs() -> None:
         "reconcile errors": "hourglass_reconciles_total",
         "Performers not Ready": "hourglass_performers",
         "Failed phase": 'phase="Failed"',
+        "pods that keep ending": 'hourglass_repairs_total{reason="PodReplaced"}',
         "queue depth": "workqueue_depth",
         "executor task errors": "hourglass_executor_tasks_total",
     }

@@ -212,6 +212,7 @@ def test_a_replaced_pod_that_ended_says_why_and_the_new_pod_is_reported():
     [result] = writer(api, plan_entry, replaced=replaced).write([item(performer(), ended, live_service())])
     assert (result["phase"], result["ready"], result["error"]) == ("Pending", False, None)
     assert result["baseline"] is not None and result["recheck_after"] is None
+    assert result["repairs"] == ["PodReplaced"]  # what the loop counts (hourglass_repairs_total)
     [event] = [body for method, path, body in api.bodies if path == EVENTS_PATH]
     assert (event["type"], event["reason"]) == ("Warning", "PodReplaced")
     assert event["message"] == (
