@@ -10,7 +10,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES, Reason
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -43,10 +43,12 @@ BATCH_SIZE = Histogram(
 )
 REPAIRS = Counter(
     "hourglass_repairs_total",
-    "Repairs the runs made, by reason: PodReplaced (the pod ended: evicted, rejected by its node), "
-    "PodDrifted (another client changed the pod), ServiceDrifted (another client changed the Service)",
+    "Repairs the runs made or tried, by reason: PodReplaced (the pod ended: evicted, rejected by its "
+    "node), PodDrifted (another client changed the pod), ServiceDrifted (another client changed the Service)",
     ["reason"],
 )
+for _reason in (Reason.POD_REPLACED, Reason.POD_DRIFTED, Reason.SERVICE_DRIFTED):
+    REPAIRS.labels(reason=_reason)  # exposed from 0, so that increase() counts the first repair
 MODULE_CALLS = Counter("hourglass_ansible_module_calls_total", "Ansible task results (module calls)")
 BUILD_INFO = Gauge("hourglass_build_info", "The running version (always 1)", ["version", "component"])
 BUILD_INFO.labels(version=hourglass_operator.__version__, component="operator").set(1)

@@ -266,10 +266,11 @@ def test_a_successful_run_records_the_baseline_and_resets_the_back_off(world):
 
 
 def test_the_repairs_a_run_reports_are_counted_by_reason(world):
-    def repairs(reason: str) -> float:
-        return REGISTRY.get_sample_value("hourglass_repairs_total", {"reason": reason}) or 0.0
+    def repairs(reason: str) -> float | None:
+        return REGISTRY.get_sample_value("hourglass_repairs_total", {"reason": reason})
 
     before = repairs("PodReplaced"), repairs("ServiceDrifted")
+    assert None not in before  # exposed from 0: Prometheus' increase() then counts the first repair
     world.add(performer("a"))
     world.add(performer("b"))
     reported = {"ns/a": {"repairs": ["PodReplaced"]}, "ns/b": {"repairs": ["PodReplaced", "ServiceDrifted"]}}
