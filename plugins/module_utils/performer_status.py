@@ -60,6 +60,17 @@ def _pod_condition(pod: Obj, kind: str) -> Obj:
     return {}
 
 
+def _disruption(pod: Obj) -> str:
+    """Who is deleting the pod, as the API server, scheduler or taint manager wrote it (its
+    DisruptionTarget condition: a drain's eviction, a preemption, a NoExecute taint of an unreachable
+    node), as " (reason: message)"; "" when the pod has none (a plain delete)."""
+    target = _pod_condition(pod, "DisruptionTarget")
+    if target.get("status") != "True" or not target.get("reason"):
+        return ""
+    said = f"{target['reason']}: {target['message']}" if target.get("message") else target["reason"]
+    return f" ({said})"
+
+
 def pod_is_ready(pod: Obj | None) -> bool:
     if not pod or (pod.get("metadata") or {}).get("deletionTimestamp"):
         return False
@@ -127,7 +138,7 @@ def _ready_condition(pod: Obj | None, phase: str, ready: bool) -> tuple[str, str
     if not pod:
         return "False", Reason.POD_NOT_CREATED, "the performer pod does not exist yet"
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return "False", Reason.POD_TERMINATING, "the performer pod is being deleted"
+        return "False", Reason.POD_TERMINATING, "the performer pod is being deleted" + _disruption(pod)
     ended = pod_ended(pod)
     if ended:
         return "False", Reason.POD_FAILED, f"the performer pod ended ({ended})"

@@ -356,6 +356,39 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
     assert operator.metric('hourglass_repairs_total{reason="PodReplaced"}') == 1  # what an alert counts
 
 
+def test_a_pod_being_drained_says_so_in_the_performers_status_and_comes_back_after(
+    core, custom, namespace, operator
+):
+    # A drain evicts through the Eviction API, which marks the pod (a DisruptionTarget condition) and
+    # deletes it; a finalizer of the test's holds it while it terminates, as a slow kubelet would.
+    create_performer(custom, namespace, performer("drained", config={}))
+    wait_performer_ready(custom, namespace, "drained")
+    hold = {"metadata": {"finalizers": ["hourglass.eigenlayer.io/test-hold"]}}
+    old = core.patch_namespaced_pod("performer-drained", namespace, hold)
+    eviction = kubernetes.client.V1Eviction(
+        metadata=kubernetes.client.V1ObjectMeta(name="performer-drained", namespace=namespace)
+    )
+
+    def says_drained() -> dict | None:
+        ready = condition(get_performer(custom, namespace, "drained"), "Ready")
+        return ready if ready.get("reason") == "PodTerminating" else None
+
+    try:
+        core.create_namespaced_pod_eviction("performer-drained", namespace, eviction)
+        ready = wait_for(says_drained, timeout=30, what="the Ready condition to say the pod is being deleted")
+        drained = "the performer pod is being deleted (EvictionByEvictionAPI: Eviction API: evicting)"
+        assert ready["message"] == drained
+    finally:
+        core.patch_namespaced_pod("performer-drained", namespace, {"metadata": {"finalizers": None}})
+
+    def replaced() -> kubernetes.client.V1Pod | None:
+        pod = read_pod(core, namespace, "drained")
+        return pod if pod and pod.metadata.uid != old.metadata.uid else None
+
+    wait_for(replaced, timeout=60, what="a new pod once the drained one is gone")
+    wait_performer_ready(custom, namespace, "drained")
+
+
 def test_a_pod_whose_image_cannot_be_pulled_says_why_in_the_performers_status(
     cluster, core, custom, namespace, operator
 ):

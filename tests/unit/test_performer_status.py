@@ -209,3 +209,23 @@ PENDING_WAITING = "the performer pod is Pending: container performer is waiting:
 def test_the_ready_condition_says_why_a_container_waits(observed, reason, message):
     ready = cond(compute_status(performer(), observed, now=NOW), "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == ("False", reason, message)
+
+
+def disruption(reason: str, message: str, status: str = "True") -> dict:
+    return {"type": "DisruptionTarget", "status": status, "reason": reason, "message": message}
+
+
+@pytest.mark.parametrize(("conditions", "message"), [
+    ([disruption("EvictionByEvictionAPI", "Eviction API: evicting")],
+     "the performer pod is being deleted (EvictionByEvictionAPI: Eviction API: evicting)"),
+    ([disruption("DeletionByTaintManager", "Taint manager: deleting due to NoExecute taint")],
+     "the performer pod is being deleted (DeletionByTaintManager: Taint manager: deleting due to NoExecute "
+     "taint)"),
+    ([disruption("PreemptionByScheduler", "")], "the performer pod is being deleted (PreemptionByScheduler)"),
+    ([disruption("EvictionByEvictionAPI", "Eviction API: evicting", status="False")],
+     "the performer pod is being deleted"),
+    ([], "the performer pod is being deleted"),  # a plain delete
+])  # fmt: skip
+def test_the_ready_condition_says_who_is_deleting_the_pod(conditions, message):
+    ready = cond(compute_status(performer(), pod(deleting=True, conditions=conditions), now=NOW), "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "PodTerminating", message)
