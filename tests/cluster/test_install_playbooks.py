@@ -3,7 +3,9 @@ test's namespace with object names unique to the test (operator_name), so the cl
 ClusterRoles and ClusterRoleBinding do not clash with other tests.
 
 Install creates the objects of config/default and waits until the Deployment is available; a
-second run changes nothing; watching some namespaces binds the ClusterRole there only (and a later
+second run changes nothing; an upgrade (server-side apply) removes what the new version no longer
+renders; the shared CRD carries no installation's labels, so another installation applies it without
+conflicts; watching some namespaces binds the ClusterRole there only (and a later
 install without them restores the cluster-wide binding); uninstall removes every object but keeps
 the CRD and the Performers. The CRD removal (-e operator_remove_crd=true) runs in check mode only:
 it would delete the CRD every other test uses.
