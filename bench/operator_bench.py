@@ -305,6 +305,13 @@ def delete_all(
     return result, timelines
 
 
+def collection_tree() -> Path:
+    """The checkout the collection hourglass.operator is imported from (`make venv` links one)."""
+    import ansible_collections.hourglass.operator as collection
+
+    return Path(next(iter(collection.__path__))).resolve()
+
+
 def start_operator(kubeconfig: Path, namespace: str, args: argparse.Namespace, work: Path) -> OperatorProcess:
     process = OperatorProcess(
         kubeconfig,
@@ -575,6 +582,14 @@ def main() -> int:
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    collection = collection_tree()
+    if collection != REPO:  # a second checkout (a "before" tree) sharing the first one's virtualenv
+        parser.error(
+            f"the collection hourglass.operator on this Python's path is {collection}, not this tree "
+            f"({REPO}): the operator's runs would use its roles and modules. Point the virtualenv's link "
+            f"at this tree (ln -sfn {REPO} <venv>/lib/python3.11/site-packages/ansible_collections/"
+            "hourglass/operator) for the run, or give this tree a virtualenv of its own (make venv)"
+        )
     if args.single_only and not args.single_changes:
         parser.error("--single-only needs --single-changes > 0")
     if args.single_only:
