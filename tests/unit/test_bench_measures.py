@@ -1,8 +1,8 @@
 """The operator benchmark's measuring parts without a cluster: the CPU and memory of a process tree
 read from /proc (bench/process_tree.py) with real child processes, the API server's request counter
 parsed from its metrics text (bench/apiserver.py), what a watch records (bench/watching.py), the
-median of repeated runs (bench/repeat.py), its table (bench/operator_table.py) and the PNG chart
-of a run (bench/charts.py)."""
+median of repeated runs (bench/repeat.py), its table (bench/operator_table.py), the PNG chart of a
+run (bench/charts.py), and which checkout the collection the runs load comes from."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 
 from bench import charts, floors, process_tree
 from bench.apiserver import by_verb, requests_by_kind
-from bench.operator_bench import REPLACEMENT_STEPS
+from bench.operator_bench import REPLACEMENT_STEPS, collection_tree
 from bench.operator_table import rows
 from bench.repeat import median_of
 from bench.watching import Watcher, performer_ready_at, pod_ready, wait_gone
@@ -33,6 +33,11 @@ block[::4096] = b"x" * len(block[::4096])  # touched, so resident
 print("ready", flush=True)
 sys.stdin.read()
 """
+
+
+def test_the_collection_the_benchmark_checks_is_this_checkouts() -> None:
+    # The benchmark refuses to run when the collection is another checkout's; from this one it runs.
+    assert collection_tree() == Path(__file__).resolve().parents[2]
 
 
 def test_parse_stat_reads_a_command_with_spaces_and_parentheses() -> None:
