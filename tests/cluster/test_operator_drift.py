@@ -89,11 +89,15 @@ def test_a_service_repair_that_keeps_failing_shows_in_status_and_events(core, cu
         assert reconciled["reason"] == "ReconcileFailed"
         assert "frozen by policy" in reconciled["message"]
         assert "performer-blocked" in reconciled["message"]
-        events = core.list_namespaced_event(
-            namespace, field_selector="involvedObject.kind=Performer,involvedObject.name=blocked"
-        ).items
-        failed = [e for e in events if e.reason == "ReconcileFailed"]
-        assert failed and failed[0].type == "Warning" and "frozen by policy" in failed[0].message
+
+        def failed_events() -> list:  # written right after the status, so it may not be there yet
+            events = core.list_namespaced_event(
+                namespace, field_selector="involvedObject.kind=Performer,involvedObject.name=blocked"
+            ).items
+            return [e for e in events if e.reason == "ReconcileFailed"]
+
+        [failed, *_] = wait_for(failed_events, timeout=30, what="a ReconcileFailed Event")
+        assert failed.type == "Warning" and "frozen by policy" in failed.message
     finally:
         for delete in (
             admission.delete_validating_admission_policy_binding,
