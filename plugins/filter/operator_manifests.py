@@ -24,7 +24,7 @@ from typing import Any
 
 BASE_NAME = "hourglass-operator"
 CONTAINER = "operator"
-INSTALLATION_LABELS = ("app.kubernetes.io/managed-by", "app.kubernetes.io/instance")
+MANAGED_BY, INSTANCE = "app.kubernetes.io/managed-by", "app.kubernetes.io/instance"
 Obj = dict[str, Any]
 
 
@@ -63,13 +63,12 @@ def _label(obj: Obj, name: str, managed_by: str) -> None:
         metadatas.append(obj["spec"]["template"]["metadata"])
     for meta in metadatas:
         labels = meta.setdefault("labels", {})
-        labels["app.kubernetes.io/managed-by"] = managed_by
-        labels["app.kubernetes.io/instance"] = name
+        labels[MANAGED_BY], labels[INSTANCE] = managed_by, name
 
 
 def _unlabel(obj: Obj) -> None:
     labels = obj["metadata"].get("labels") or {}
-    for key in INSTALLATION_LABELS:
+    for key in (MANAGED_BY, INSTANCE):
         labels.pop(key, None)
 
 

@@ -360,11 +360,10 @@ def test_a_pod_being_drained_says_so_in_the_performers_status_and_comes_back_aft
     core, custom, namespace, operator
 ):
     # A drain evicts through the Eviction API, which marks the pod (a DisruptionTarget condition) and
-    # deletes it; a finalizer of the test's holds it while it terminates, as a slow kubelet would.
+    # deletes it; the test holds it while it terminates, as a slow kubelet would.
     create_performer(custom, namespace, performer("drained", config={}))
     wait_performer_ready(custom, namespace, "drained")
-    hold = {"metadata": {"finalizers": ["hourglass.eigenlayer.io/test-hold"]}}
-    old = core.patch_namespaced_pod("performer-drained", namespace, hold)
+    old = read_pod(core, namespace, "drained")
     eviction = kubernetes.client.V1Eviction(
         metadata=kubernetes.client.V1ObjectMeta(name="performer-drained", namespace=namespace)
     )
@@ -373,13 +372,11 @@ def test_a_pod_being_drained_says_so_in_the_performers_status_and_comes_back_aft
         ready = condition(get_performer(custom, namespace, "drained"), "Ready")
         return ready if ready.get("reason") == "PodTerminating" else None
 
-    try:
+    with pod_held(core, namespace, "performer-drained"):
         core.create_namespaced_pod_eviction("performer-drained", namespace, eviction)
         ready = wait_for(says_drained, timeout=30, what="the Ready condition to say the pod is being deleted")
         drained = "the performer pod is being deleted (EvictionByEvictionAPI: Eviction API: evicting)"
         assert ready["message"] == drained
-    finally:
-        core.patch_namespaced_pod("performer-drained", namespace, {"metadata": {"finalizers": None}})
 
     def replaced() -> kubernetes.client.V1Pod | None:
         pod = read_pod(core, namespace, "drained")

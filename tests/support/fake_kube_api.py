@@ -8,6 +8,8 @@ import copy
 import threading
 from typing import Any
 
+from tests.support.performers import with_changes
+
 Obj = dict[str, Any]
 
 
@@ -65,7 +67,7 @@ class FakeKubeApi:
                 target.update(copy.deepcopy(body))
                 return 200, copy.deepcopy(target)
             if content_type == "application/merge-patch+json" and path in self.objects:
-                merged = _merged(self.objects[path], body)
+                merged = with_changes(self.objects[path], body)  # a JSON merge patch
                 if merged == self.objects[path]:  # a patch that changes nothing writes nothing
                     return 200, copy.deepcopy(merged)
                 return 200, self._store(path, merged, query)
@@ -80,16 +82,3 @@ class FakeKubeApi:
         if not query.get("dryRun"):
             self.objects[path] = obj
         return copy.deepcopy(obj)
-
-
-def _merged(target: Any, patch: Any) -> Any:
-    """`target` with the JSON merge patch (RFC 7386) `patch` applied."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    merged = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merged(merged.get(key), value)
-    return merged

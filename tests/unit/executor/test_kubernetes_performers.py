@@ -234,17 +234,19 @@ def test_a_cancel_that_comes_as_the_wait_ends_is_not_lost(wait):
         watch = PerformerWatch(
             None, group=GROUP, version=VERSION, namespace="avs", label_selector="", connect_timeout=5
         )  # never started: the test plays the watch task's part
-        happened = False
+        happened, waiting = False, asyncio.Event()
 
         async def waiter():
+            waiting.set()  # this task runs on into the wait before the test's resumes
             if wait == "wait_synced":
                 await watch.wait_synced(60)
             else:
                 await watch.until("p", lambda: happened or None, 60)
-            await asyncio.sleep(60)  # reached only when the cancel was lost
+            await asyncio.Event().wait()  # reached only when the cancel was lost: waits for good
 
         task = asyncio.create_task(waiter())
-        await asyncio.sleep(0)  # the waiter is waiting
+        await waiting.wait()
+        assert wait == "wait_synced" or "p" in watch._waiters  # the waiter is in its wait
         happened = True
         if wait == "wait_synced":
             watch._synced.set()  # what the watch task does after its first list
