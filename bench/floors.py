@@ -147,7 +147,7 @@ def status_floor_phase(
         performer = latest[name]
         status = compute_status(performer, pod, deleting=deleting)
         path = custom_object_path(GROUP, VERSION, PLURAL, performer["metadata"])
-        code, body = patch_status(call, path, status)
+        code, body = patch_status(call, path, status, performer.get("status") or {})
         if code >= 300:
             raise RuntimeError(f"status floor: the status of {name} was not written: HTTP {code}")
         events = transitions(performer.get("status") or {}, status)

@@ -206,9 +206,7 @@ class StatusSync:
         """Writes `status` (removing fields the operator does not write) and the Events of its
         transitions, or of the restoration; None when the Performer is gone."""
         path = custom_object_path(self.group, self.version, self.plural, cr["metadata"])
-        code, updated = patch_status(
-            self._call, path, {**{k: None for k in previous if k not in status}, **status}
-        )
+        code, updated = patch_status(self._call, path, status, previous)
         if code == 404:  # deleted meanwhile: nothing to report
             return None
         if code >= 300:

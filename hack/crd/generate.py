@@ -744,6 +744,15 @@ def status() -> Schema:
                 format="date-time",
             ),
             "readyTime": string("When the performer last became ready.", max_length=None, format="date-time"),
+            "endedPods": {
+                "description": "How many of the performer's pods ended (evicted, rejected or shut down by "
+                "their node) since it was last ready. Each next one is replaced later: once it is "
+                "performer_ended_pod_min_age_seconds old (10 s), doubled per pod counted here, up to "
+                "performer_ended_pod_max_age_seconds (5 min). Absent once the performer is ready.",
+                "type": "integer",
+                "format": "int32",
+                "minimum": 0,
+            },
         },
     )
 

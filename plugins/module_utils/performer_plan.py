@@ -15,9 +15,12 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
 - A Pod that ended (phase Failed or Succeeded: evicted by its node, rejected by it, or shut down
   with it) is never started again, so it is replaced the same way (the API server deletes an ended
   pod at once), and the Performer's entry says why it ended (`pod_ended`). Not before it is
-  `ended_pod_min_age` seconds old, though: a pod that its node rejects as soon as it arrives would
-  otherwise be created again and again as fast as the runs go; until then the entry says when to
-  look again (`replace_ended_pod_after`).
+  `ended_pod_min_age` seconds old, though, doubled for each pod of the Performer that ended before
+  it since the Performer was last ready (its status's `endedPods`, given in `ended_pods`), up to
+  `ended_pod_max_age`: a node that rejects every pod as soon as it arrives would otherwise be sent
+  one again and again as fast as the runs go, forever (10 s, 20 s, 40 s ... 5 min with the role's
+  defaults, as the kubelet backs off a crashing container). Until then the entry says when to look
+  again (`replace_ended_pod_after`).
 - A Service that differs from the rendered one (performer_drift) is restored exactly (`restore`):
   server-side apply cannot do that, since it never removes what another field manager set (an
   added port, or the old entry of an edited port, which then clashes with ours).
@@ -34,6 +37,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_statu
 
 SPEC_HASH = contract.SPEC_HASH_ANNOTATION
 DEFAULT_ENDED_POD_MIN_AGE = 10  # seconds (the role's performer_ended_pod_min_age_seconds)
+DEFAULT_ENDED_POD_MAX_AGE = 300  # seconds (the role's performer_ended_pod_max_age_seconds)
 Obj = dict[str, Any]
 
 
@@ -75,10 +79,17 @@ def _pod_action(observed: Obj | None, desired: Obj) -> tuple[str, list[str]]:
     return ("relabel" if _labels_missing(observed, desired) else "keep"), []
 
 
-def _seconds_until_replaceable(pod: Obj, now: str, min_age: float) -> float:
-    """How long an ended pod must still wait before it is replaced (0: not at all)."""
+def ended_pod_age(ended_before: int, min_age: float, max_age: float) -> float:
+    """How old an ended pod must be to be replaced, after `ended_before` pods of its Performer ended
+    since it was last ready: `min_age` doubled that many times, at most `max_age` (never below
+    `min_age`)."""
+    return min(min_age * 2.0 ** min(max(ended_before, 0), 32), max(max_age, min_age))
+
+
+def _seconds_until_replaceable(pod: Obj, now: str, age: float) -> float:
+    """How long an ended pod must still wait until it is `age` seconds old (0: not at all)."""
     created = (pod.get("metadata") or {}).get("creationTimestamp")
-    return max(min_age - contract.seconds_between(created, now), 0.0) if created else 0.0
+    return max(age - contract.seconds_between(created, now), 0.0) if created else 0.0
 
 
 def performer_plan(
@@ -86,10 +97,14 @@ def performer_plan(
     observed: dict[str, Obj],
     state: str = "present",
     ended_pod_min_age: float = DEFAULT_ENDED_POD_MIN_AGE,
+    ended_pod_max_age: float = DEFAULT_ENDED_POD_MAX_AGE,
+    ended_pods: dict[str, int] | None = None,
 ) -> Obj:
     """The plan for a batch: objects to create, apply, restore, replace and delete, and per Performer
-    what happens."""
+    what happens. `ended_pods` holds, by Performer key, how many of its pods ended since it was last
+    ready (none when absent)."""
     now = contract.now()
+    ended_pods = ended_pods or {}
     plan: Obj = {"create": [], "apply": [], "delete": [], "replace": [], "restore": [], "performers": {}}
     for doc in desired:
         key = _key(doc["namespace"], doc["name"])
@@ -106,11 +121,15 @@ def performer_plan(
             action, pod_drift = _pod_action(pod, doc["pod"])
             ended = pod_ended(pod) if action in ("keep", "relabel") else None
             if ended:
-                wait = _seconds_until_replaceable(pod, now, float(ended_pod_min_age))  # may come as text
+                before = ended_pods.get(key, 0)
+                # The ages may come as text (the filter's arguments are templated).
+                age = ended_pod_age(before, float(ended_pod_min_age), float(ended_pod_max_age))
+                wait = _seconds_until_replaceable(pod, now, age)
                 if wait:
                     entry["replace_ended_pod_after"] = wait + 1.0  # one more: timestamps are whole seconds
                 else:
                     action, entry["pod_ended"] = "replace", ended
+                    entry["ended_pods"] = before + 1  # the status counts this one too
             if action == "create":
                 plan["create"].append(doc["pod"])
             elif action == "relabel":

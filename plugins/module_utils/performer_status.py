@@ -89,6 +89,13 @@ def pod_ended(pod: Obj | None) -> str | None:
     return f"{reason}: {status['message']}" if status.get("message") else reason
 
 
+def ended_pods(performer: Obj) -> int:
+    """How many of the Performer's pods ended since it was last ready, as its status says (0 when it
+    says nothing sensible: the field is the operator's, but a status can be written by anyone)."""
+    value = (performer.get("status") or {}).get("endedPods")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def container_waiting(pod: Obj) -> str | None:
     """Why a container of the pod (init containers first) is not running, when the kubelet says
     something that needs attention: "container performer is waiting: ImagePullBackOff: Back-off pulling
@@ -225,6 +232,7 @@ def compute_status(
     upgrading: bool = False,
     error: str | None = None,
     upgraded_at: str | None = None,
+    ended: int | None = None,
     now: str | None = None,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     has_service: bool = True,
@@ -233,7 +241,9 @@ def compute_status(
 ) -> Obj:
     """The status the Performer should have, carrying over timestamps that did not change.
     `permanent` says that `error` cannot be fixed by retrying; `has_service` whether the
-    Performer's Service exists."""
+    Performer's Service exists; `ended` how many of its pods ended since it was last ready, when a
+    run replacing an ended one counted them (else the status's count is carried over; either is
+    dropped once the Performer is ready)."""
     now = now or rfc3339_now()
     meta = performer["metadata"]
     previous = performer.get("status") or {}
@@ -274,6 +284,12 @@ def compute_status(
         status["readyTime"] = previous["readyTime"]
     if upgraded_at or previous.get("lastUpgrade"):
         status["lastUpgrade"] = upgraded_at or previous["lastUpgrade"]
+    if ready:
+        ended = 0
+    elif ended is None:
+        ended = ended_pods(performer)
+    if ended:
+        status["endedPods"] = ended
     return status
 
 

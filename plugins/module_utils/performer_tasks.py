@@ -27,6 +27,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
     DEFAULT_FIELD_MANAGER,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
+    DEFAULT_ENDED_POD_MAX_AGE,
     DEFAULT_ENDED_POD_MIN_AGE,
     performer_plan,
 )
@@ -39,8 +40,10 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_rende
     TEMPLATES,
     performer_render,
 )
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import ended_pods
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
     CONCURRENT_WRITES,
+    CR_VAR,
     OBSERVED_VAR,
     ResultsFile,
     StatusWriter,
@@ -98,6 +101,7 @@ RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
     "work_waiting_file": {"type": "path"},
     "create_by_apply": {"type": "bool", "default": False},
     "ended_pod_min_age": {"type": "int", "default": DEFAULT_ENDED_POD_MIN_AGE},
+    "ended_pod_max_age": {"type": "int", "default": DEFAULT_ENDED_POD_MAX_AGE},
 }
 RECONCILE_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["batch", "batch_file"]],
@@ -159,6 +163,7 @@ def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, 
         params["settings"],
         params["templates"] or str(TEMPLATES),
         params["ended_pod_min_age"],
+        params["ended_pod_max_age"],
     )
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_PERFORMERS)
     call = caller(client)
@@ -194,10 +199,12 @@ def plan_batch(
     settings: Obj,
     templates: str,
     ended_pod_min_age: float = DEFAULT_ENDED_POD_MIN_AGE,
+    ended_pod_max_age: float = DEFAULT_ENDED_POD_MAX_AGE,
 ) -> Obj:
     """The plan of a batch (performer_plan): each Performer rendered with the role's `settings` and
     `templates`, compared with what was observed of its Pod and Service (the item's own observation,
-    else `observed`). A deletion renders nothing: it deletes what exists."""
+    else `observed`), with the count of its pods that ended its status keeps (`endedPods`). A
+    deletion renders nothing: it deletes what exists."""
     keys = [item_key(item) for item in batch]
     seen = {
         key: item.get(OBSERVED_VAR) or observed.get(key) or {} for key, item in zip(keys, batch, strict=True)
@@ -206,7 +213,8 @@ def plan_batch(
         desired = [dict(zip(("namespace", "name"), key.split("/", 1), strict=True)) for key in keys]
     else:
         desired = performer_render(batch, settings, templates)
-    return performer_plan(desired, seen, state, ended_pod_min_age)
+    ended = {key: ended_pods(item[CR_VAR]) for key, item in zip(keys, batch, strict=True)}
+    return performer_plan(desired, seen, state, ended_pod_min_age, ended_pod_max_age, ended)
 
 
 def _status_writer(call: Any, params: dict[str, Any], check_mode: bool, **options: Any) -> StatusWriter:

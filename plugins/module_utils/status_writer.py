@@ -42,12 +42,13 @@ Obj = dict[str, Any]
 Call = Callable[..., tuple[int, Any]]
 
 
-def patch_status(call: Call, path: str, status: Obj) -> tuple[int, Any]:
-    """Merge-patches the status subresource of the Performer at `path` (`custom_object_path`). The
+def patch_status(call: Call, path: str, status: Obj, previous: Obj) -> tuple[int, Any]:
+    """Merge-patches the status subresource of the Performer at `path` (`custom_object_path`) from
+    `previous` to `status`: the fields `status` no longer has are removed (a status field that is
+    only there while it says something, as `endedPods`, and whatever another client added). The
     runner loop's status fast path writes through this too."""
-    return call(
-        "PATCH", path + "/status", body={"status": status}, content_type="application/merge-patch+json"
-    )
+    body = {"status": {**{field: None for field in previous if field not in status}, **status}}
+    return call("PATCH", path + "/status", body=body, content_type="application/merge-patch+json")
 
 
 def record_events(
@@ -252,7 +253,7 @@ class StatusWriter:
         previous = performer.get("status") or {}
         patched = False
         if status != previous and not self.check_mode:
-            code = self._patch(meta, status)
+            code = self._patch(meta, status, previous)
             if code < 300:
                 patched = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
@@ -289,14 +290,16 @@ class StatusWriter:
         performer = item[CR_VAR]
         status = self._compute(item).status
         previous = performer.get("status") or {}
-        if status == previous or self.check_mode or self._patch(performer["metadata"], status) >= 300:
+        if status == previous or self.check_mode:
+            return
+        if self._patch(performer["metadata"], status, previous) >= 300:
             return
         record_events(self.call, performer, transitions(previous, status), self.field_manager, self.now)
         performer["status"] = status
 
-    def _patch(self, meta: Obj, status: Obj) -> int:
+    def _patch(self, meta: Obj, status: Obj, previous: Obj) -> int:
         path = custom_object_path(contract.GROUP, contract.VERSION, contract.PLURAL, meta)
-        return patch_status(self.call, path, status)[0]
+        return patch_status(self.call, path, status, previous)[0]
 
     def _compute(self, item: Obj) -> _Computed:
         """The Performer's status from what the run wrote for it so far and what was observed."""
@@ -338,6 +341,7 @@ class StatusWriter:
             upgrading=bool(entry.get("upgrading")),
             error=error,
             upgraded_at=entry.get("upgraded_at"),
+            ended=None if error else entry.get("ended_pods"),
             now=self.now,
             cluster_domain=self.cluster_domain,
             has_service=bool(service),

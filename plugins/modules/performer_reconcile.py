@@ -66,10 +66,17 @@ options:
       - Not set under the operator-sdk ansible-operator.
     type: path
   ended_pod_min_age:
-    description: A pod that ended (phase Failed or Succeeded) is replaced once it is at least this many
-      seconds old; until then the Performer's result says when to look again (C(recheck_after)).
+    description:
+      - A pod that ended (phase Failed or Succeeded) is replaced once it is at least this many seconds
+        old, doubled for each pod of its Performer that ended since the Performer was last ready (the
+        status's C(endedPods)), up to O(ended_pod_max_age); until then the Performer's result says
+        when to look again (C(recheck_after)).
     type: int
     default: 10
+  ended_pod_max_age:
+    description: The most O(ended_pod_min_age) is doubled to.
+    type: int
+    default: 300
   create_by_apply:
     description:
       - Create the missing Pods and Services with a server-side apply instead of a plain create

@@ -19,6 +19,7 @@ from tests.support.performers import (
     EVICTION_MESSAGE,
     GROUP,
     PLURAL,
+    REJECTION_MESSAGE,
     VERSION,
     condition,
     create_performer,
@@ -26,6 +27,7 @@ from tests.support.performers import (
     get_performer,
     performer,
     pod_held,
+    reject_pod,
     upstream_executor_performer,
     wait_performer_ready,
 )
@@ -354,6 +356,53 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
     replaced_events = [(e.type, e.message, e.count) for e in events if e.reason == "PodReplaced"]
     assert replaced_events == [("Warning", f"replaced the performer pod, which ended ({ended})", 1)]
     assert operator.metric('hourglass_repairs_total{reason="PodReplaced"}') == 1  # what an alert counts
+
+
+def test_a_pod_that_keeps_ending_before_it_is_ready_is_replaced_later_each_time(
+    core, custom, namespace, operators, tmp_path
+):
+    # A node that rejects every pod it is sent (out of CPU, a device plugin gone) fails each one as it
+    # arrives, so the Performer is never ready in between: each pod is replaced once twice as old as
+    # the one before had to be (1, 2, 4, 8 s here), the status counts them, the Event counts them too,
+    # and the count goes once the Performer is ready.
+    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
+    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
+    watches[0]["vars"] = {"performer_ended_pod_min_age_seconds": 1, "performer_ended_pod_max_age_seconds": 8}
+    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
+    operator = operators("--watches-file", str(tmp_path / "watches.yaml"))
+    operator.wait_ready()
+    # Never scheduled, so never started or ready: only the rejections below end its pods.
+    nowhere = {"nodeSelector": {f"{GROUP}/test": "no-such-node"}}
+    create_performer(custom, namespace, performer("rejected", config={}, scheduling=nowhere))
+    pod = wait_for(lambda: read_pod(core, namespace, "rejected"), timeout=30, what="the first pod")
+    ages = []
+    for count in (1, 2, 3, 4):
+        reject_pod(core, namespace, pod.metadata.name)
+
+        def replaced(old: kubernetes.client.V1Pod = pod) -> kubernetes.client.V1Pod | None:
+            new = read_pod(core, namespace, "rejected")
+            return new if new and new.metadata.uid != old.metadata.uid else None
+
+        new = wait_for(replaced, timeout=60, what=f"rejected pod {count} to be replaced")
+        ages.append((new.metadata.creation_timestamp - pod.metadata.creation_timestamp).total_seconds())
+        wait_for(
+            lambda n=count: (get_performer(custom, namespace, "rejected")["status"].get("endedPods") == n),
+            timeout=30, what=f"endedPods {count}",
+        )  # fmt: skip
+        pod = new
+    # Whole seconds on both sides; one less for a clock the operator and the API server may not share.
+    assert all(age >= wanted - 1 for age, wanted in zip(ages, (1, 2, 4, 8), strict=True)), ages
+    events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=rejected").items
+    replaced_events = [(e.message, e.count) for e in events if e.reason == "PodReplaced"]
+    ended = f"OutOfcpu: {REJECTION_MESSAGE}"
+    assert replaced_events == [(f"replaced the performer pod, which ended ({ended})", 4)]
+    assert operator.metric('hourglass_repairs_total{reason="PodReplaced"}') == 4
+
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "rejected", {"spec": {"scheduling": None}}
+    )
+    cr = wait_performer_ready(custom, namespace, "rejected")
+    assert "endedPods" not in cr["status"]
 
 
 def test_a_pod_being_drained_says_so_in_the_performers_status_and_comes_back_after(

@@ -165,6 +165,16 @@ def evict_pod(core, namespace: str, pod_name: str) -> None:
     core.patch_namespaced_pod_status(pod_name, namespace, {"status": eviction})
 
 
+REJECTION_MESSAGE = "Pod Node didn't have enough resource: cpu, requested: 500, used: 3800, capacity: 4000"
+
+
+def reject_pod(core, namespace: str, pod_name: str) -> None:
+    """Writes the status a kubelet writes when it rejects the pod as it arrives (its admission failed:
+    phase Failed, reason OutOfcpu, never started); kwok never rejects."""
+    rejection = {"phase": "Failed", "reason": "OutOfcpu", "message": REJECTION_MESSAGE}
+    core.patch_namespaced_pod_status(pod_name, namespace, {"status": rejection})
+
+
 def delete_performers(
     custom, namespace: str, *, timeout: float, what: str = "the Performers to be deleted"
 ) -> None:

@@ -4,6 +4,8 @@ deletion that renders nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_render import performer_render
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_tasks import plan_batch
@@ -15,12 +17,13 @@ TEMPLATES = str(REPO / "roles" / "performer" / "templates")
 AVS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
-def item(name: str, observed: dict | None = None, **spec) -> dict:
+def item(name: str, observed: dict | None = None, status: dict | None = None, **spec) -> dict:
     cr = {
         "apiVersion": "hourglass.eigenlayer.io/v1alpha1",
         "kind": "Performer",
         "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}"},
         "spec": {"avsAddress": AVS, "image": "img:1", **spec},
+        "status": status or {},
     }
     return {"_hourglass_eigenlayer_io_performer": cr, "_hourglass_observed": observed or {}}
 
@@ -53,3 +56,20 @@ def test_a_deletion_renders_nothing_and_deletes_what_exists():
     entry = plan["performers"]["ns/a"]
     assert (entry["error"], entry["children_deleted"], entry["children_gone"]) == (None, 1, False)
     assert plan["performers"]["ns/b"]["children_gone"] is True
+
+
+def test_a_pod_that_ended_waits_longer_for_each_pod_the_performers_status_counts():
+    """The count comes from each Performer's status (`endedPods`), and the ages from the role."""
+    created = (datetime.now(UTC) - timedelta(seconds=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def ended_25_s_after_creation(name: str, status: dict | None = None) -> dict:
+        [rendered] = performer_render([item(name)], SETTINGS, TEMPLATES)
+        pod = {**rendered["pod"], "status": {"phase": "Failed", "reason": "OutOfcpu"}}
+        pod["metadata"] = {**pod["metadata"], "creationTimestamp": created}
+        return item(name, observed={"pod": pod, "service": rendered["service"]}, status=status)
+
+    batch = [ended_25_s_after_creation("a"), ended_25_s_after_creation("b", {"endedPods": 2})]
+    plan = plan_batch(batch, {}, "present", SETTINGS, TEMPLATES, 10, 300)
+    first, second = plan["performers"]["ns/a"], plan["performers"]["ns/b"]
+    assert (first["pod_action"], first["ended_pods"]) == ("replace", 1)  # 25 s >= 10 s
+    assert second["pod_action"] == "keep" and 14 <= second["replace_ended_pod_after"] <= 16  # 40 s

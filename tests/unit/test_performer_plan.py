@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
     SPEC_HASH,
+    ended_pod_age,
     performer_plan,
 )
 
@@ -150,6 +151,31 @@ def test_a_pod_that_ended_young_is_replaced_only_once_old_enough():
     assert entry["pod_action"] == "keep" and "pod_ended" not in entry
     assert 8 <= entry["replace_ended_pod_after"] <= 10
     assert performer_plan([desired()], ended(observed(), age=2), ended_pod_min_age=0)["replace"]
+
+
+def test_each_pod_that_ended_since_the_performer_was_ready_doubles_the_age_the_next_one_waits_for():
+    assert [ended_pod_age(n, 10, 300) for n in range(7)] == [10, 20, 40, 80, 160, 300, 300]
+    assert ended_pod_age(10**6, 10, 300) == 300  # no overflow, however many
+    assert ended_pod_age(-3, 10, 300) == 10
+    assert ended_pod_age(4, 10, 5) == 10  # a maximum below the minimum: the minimum
+
+    def entry(age: float, before: int) -> dict:
+        plan = performer_plan(
+            [desired()], ended(observed(), age=age), ended_pod_min_age=10, ended_pod_max_age=300,
+            ended_pods={"ns/p": before},
+        )  # fmt: skip
+        return plan["performers"]["ns/p"]
+
+    first = entry(age=12, before=0)
+    assert first["pod_action"] == "replace" and first["ended_pods"] == 1  # the status counts it
+    waiting = entry(age=12, before=2)  # two ended before it: replaced once 40 s old
+    assert waiting["pod_action"] == "keep" and "ended_pods" not in waiting
+    assert 28 <= waiting["replace_ended_pod_after"] <= 30
+    assert entry(age=41, before=2)["ended_pods"] == 3
+    assert entry(age=299, before=9)["pod_action"] == "keep"
+    assert entry(age=301, before=9)["pod_action"] == "replace"
+    other = performer_plan([desired()], ended(observed(), age=12), ended_pods={"ns/other": 5})
+    assert other["performers"]["ns/p"]["ended_pods"] == 1  # another Performer's count is its own
 
 
 def test_a_running_pod_is_not_replaced_however_old():

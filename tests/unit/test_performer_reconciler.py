@@ -180,3 +180,15 @@ def test_a_replacement_that_waits_for_the_old_pod_says_upgrading_first_with_one_
     api, plan = replacing("a", lingering_looks=0)  # gone at the first look: one status, as before
     reconciler(api, plan).run([item("a")])
     assert len(status_patches(api, "a")) == 1
+
+
+def test_an_ended_pod_replaced_while_its_run_waits_for_it_is_counted_once():
+    """The status written while the run waits for the ended pod to go and the one written after say
+    the same count: the plan's, not one more each time the status is computed."""
+    api, plan = replacing("a", lingering_looks=3)
+    plan["performers"]["ns/a"].update(upgrading=False, upgraded_at=None, pod_ended="OutOfcpu", ended_pods=3)
+    cr = item("a")
+    cr["_hourglass_eigenlayer_io_performer"]["status"] = {"endedPods": 2}
+    reconciler(api, plan).run([cr])
+    patches = status_patches(api, "a")
+    assert len(patches) == 2 and [body["status"]["endedPods"] for _, body in patches] == [3, 3]

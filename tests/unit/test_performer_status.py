@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
     compute_status,
+    ended_pods,
     stall_recheck_after,
     transitions,
 )
@@ -106,6 +107,26 @@ def test_last_upgrade_is_set_by_an_upgrade_and_kept():
     status = compute_status(performer(), pod(), upgrading=True, upgraded_at=NOW, now=NOW)
     assert status["lastUpgrade"] == NOW
     assert compute_status(performer(status), pod(), now=LATER)["lastUpgrade"] == NOW
+
+
+def test_the_count_of_ended_pods_is_set_by_a_run_kept_until_the_performer_is_ready_then_dropped():
+    rejected = pod(phase="Failed", ready="False", reason="OutOfcpu")
+    assert "endedPods" not in compute_status(performer(), rejected, now=NOW)  # counted once replaced
+    replaced = compute_status(performer(), None, ended=1, now=NOW)
+    assert replaced["endedPods"] == 1
+    assert compute_status(performer(replaced), rejected, now=LATER)["endedPods"] == 1  # carried over
+    starting = compute_status(performer(replaced), pod(phase="Pending", ready="False"), now=LATER)
+    assert starting["endedPods"] == 1
+    ready = compute_status(performer(starting), pod(), now=LATER)
+    assert "endedPods" not in ready
+    assert "endedPods" not in compute_status(performer(ready), rejected, now=LATER)
+    assert "endedPods" not in compute_status(performer({"endedPods": 4}), pod(), ended=5, now=NOW)
+
+
+@pytest.mark.parametrize("value", [None, -1, 0, True, "3", 2.5])
+def test_an_ended_pods_count_that_makes_no_sense_counts_as_none(value):
+    assert ended_pods(performer({"endedPods": value})) == 0
+    assert ended_pods(performer({"endedPods": 3})) == 3
 
 
 def test_an_upgrade_lasts_until_the_new_pod_is_ready():

@@ -220,6 +220,24 @@ def test_a_replaced_pod_that_ended_says_why_and_the_new_pod_is_reported():
     )
 
 
+def test_the_count_of_ended_pods_is_written_by_the_run_that_replaces_one_and_removed_once_ready():
+    api = FakeKubeApi()
+    ended = {**ready_pod(), "status": {"phase": "Failed", "reason": "OutOfcpu"}}
+    plan_entry = entry(pod_action="replace", pod_ended="OutOfcpu", ended_pods=3)
+    cr = performer({"phase": "Failed", "ready": False, "endedPods": 2})
+    writer(api, plan_entry).write([item(cr, ended, live_service())])
+    [patch] = [body for method, path, body in api.bodies if path == STATUS_PATH]
+    assert patch["status"]["endedPods"] == 3
+
+    api = FakeKubeApi()
+    starting = compute_status(cr, {**ready_pod(), "status": {"phase": "Pending"}}, now=NOW)
+    assert starting["endedPods"] == 2
+    writer(api).write([item(performer(starting), ready_pod(), live_service())])
+    [patch] = [body for method, path, body in api.bodies if path == STATUS_PATH]
+    assert patch["status"]["ready"] is True
+    assert "endedPods" in patch["status"] and patch["status"]["endedPods"] is None  # a merge patch removes it
+
+
 def test_an_ended_pod_too_young_to_replace_is_looked_at_again_when_it_is_old_enough():
     ended = {**ready_pod(), "status": {"phase": "Failed", "reason": "OutOfcpu"}}
     [result] = writer(FakeKubeApi(), entry(replace_ended_pod_after=7.0)).write(
