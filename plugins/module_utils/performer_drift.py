@@ -4,19 +4,24 @@ plugins/filter/performer_drift.py). The plan (performer_plan) replaces a pod tha
 drifted and restores a Service that drifted.
 
 Why not only the spec-hash annotation: another client's edit (`kubectl set image`, `kubectl edit
-service`, a pod recreated under the same name with the annotation copied) leaves it unchanged.
+service`) leaves it unchanged.
 
-The live object carries what the API server added on the way in: defaults (probe thresholds,
-termination message path, port protocol, DNS policy...), canonical quantities ("0.5" becomes
-"500m", requests copied from limits), the service account token volume and mounts, tolerations of
-admission plugins, allocated cluster IPs. Each compared field is normalised on both sides so that
-only a real difference counts. A field the role does not render must be absent (or at its default)
-in the live object, so what another client added counts as well. Node selectors and tolerations are
-compared as "at least what was rendered": admission (RuntimeClass scheduling, default toleration
-seconds) adds to them.
+A pod is compared only where an update can change a live pod: its containers' images, their
+resources (resized in place), its active deadline and tolerations (only added to); the rest of a pod
+spec is fixed when the pod is created. And not at all while the pod's `metadata.generation` is
+still 1 (Kubernetes >= 1.34 counts the updates of a pod's spec there): nothing was changed since it
+was created. What differs from the rendered pod then, or in a field the comparison leaves out, is
+what admission made of it: a LimitRange's default resources, an injected sidecar, a pinned image
+digest, the service account token volume, tolerations and node selectors of admission plugins. A
+new pod would get the same again, so replacing the pod for it would never end. Where generations are
+not counted (Kubernetes 1.32 and 1.33), the compared fields allow for admission: an image with the
+rendered one's digest pinned is the same image, and only the resources the role renders are
+compared (a LimitRange fills in the others).
 
-Differences are reported as short messages naming the field; env values never appear in them
-(they may be credentials), only the names of the variables that differ.
+A live Service carries what the API server added on the way in (allocated cluster IPs, defaults);
+each compared field is normalised on both sides so that only a real difference counts, and a spec
+field the role does not render must be absent (or at its default), so what another client added
+counts as well.
 """
 
 from __future__ import annotations
@@ -33,23 +38,6 @@ from ansible_collections.hourglass.operator.plugins.module_utils.object_writer i
 
 Obj = dict[str, Any]
 
-TOKEN_VOLUME = re.compile(r"^kube-api-access-[a-z0-9]+$")  # the ServiceAccount admission plugin's volume
-PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
-CONTAINER_FIELDS = (
-    "image", "imagePullPolicy", "command", "args", "workingDir", "env", "envFrom", "ports", "resources",
-    "securityContext", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "volumeMounts",
-    "volumeDevices", "restartPolicy", "stdin", "tty",
-)  # fmt: skip
-# Pod fields compared exactly, with the value the API server gives them when they are not set.
-POD_FIELDS = {
-    "securityContext": {}, "serviceAccountName": "default", "automountServiceAccountToken": None,
-    "runtimeClassName": None, "priorityClassName": None, "affinity": None, "imagePullSecrets": None,
-    "hostNetwork": None, "hostPID": None, "hostIPC": None, "shareProcessNamespace": None,
-    "activeDeadlineSeconds": None, "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
-    "dnsConfig": None, "restartPolicy": "Always", "enableServiceLinks": True, "hostAliases": None,
-    "readinessGates": None, "topologySpreadConstraints": None, "resourceClaims": None, "os": None,
-    "hostUsers": None, "volumes": None,
-}  # fmt: skip
 # Service spec fields the API server fills in, with the values that leave the Service as rendered.
 SERVICE_DEFAULTS = {"sessionAffinity": "None", "internalTrafficPolicy": "Cluster"}
 
@@ -89,109 +77,67 @@ def _resources(value: Obj | None) -> Obj:
     return _pruned({**value, "limits": limits, "requests": requests})
 
 
-def _probe(value: Obj | None) -> Obj | None:
-    if not value:
-        return None
-    probe = {**PROBE_DEFAULTS, **_pruned(value)}
-    if "httpGet" in probe:
-        probe["httpGet"] = {"path": "/", "scheme": "HTTP", **probe["httpGet"]}
-    return {k: v for k, v in probe.items() if v != 0}  # 0 is "not set" for a probe's numbers
-
-
-def _env(value: list | None) -> list:
-    entries = []
-    for entry in _pruned(value or []):
-        field_ref = (entry.get("valueFrom") or {}).get("fieldRef")
-        if field_ref:
-            entry["valueFrom"]["fieldRef"] = {"apiVersion": "v1", **field_ref}
-        entries.append(entry)
-    return entries
-
-
-def _volume_mounts(value: list | None) -> list:
-    return [m for m in _pruned(value or []) if not TOKEN_VOLUME.match(str(m.get("name", "")))]
-
-
-def _container(container: Obj) -> Obj:
-    fields = {k: _pruned(container.get(k)) for k in CONTAINER_FIELDS}
-    fields.update(
-        resources=_resources(container.get("resources")),
-        env=_env(container.get("env")),
-        volumeMounts=_volume_mounts(container.get("volumeMounts")),
-        ports=[{"protocol": "TCP", **p} for p in _pruned(container.get("ports") or [])],
-        livenessProbe=_probe(container.get("livenessProbe")),
-        readinessProbe=_probe(container.get("readinessProbe")),
-        startupProbe=_probe(container.get("startupProbe")),
-        terminationMessagePath=container.get("terminationMessagePath") or "/dev/termination-log",
-        terminationMessagePolicy=container.get("terminationMessagePolicy") or "File",
-    )
-    return {k: v for k, v in fields.items() if v not in (None, "", [], {})}
-
-
-def _pod_value(spec: Obj, field: str) -> Any:
-    value = spec.get(field)
-    if field == "volumes":
-        value = [v for v in value or [] if not TOKEN_VOLUME.match(str(v.get("name", "")))]
-    value = _pruned(value)
-    return POD_FIELDS[field] if value in (None, "", [], {}) else value
-
-
 def _short(value: Any, limit: int = 120) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _env_difference(where: str, want: list, have: list) -> list[str]:
-    """Names the variables that differ, never their values."""
-    wanted = {e.get("name"): e for e in want}
-    found = {e.get("name"): e for e in have}
-    names = sorted(
-        n for n in wanted.keys() | found.keys() if wanted.get(n) != found.get(n)
-    ) or ["(order)"]  # fmt: skip
-    return [f"{where}.env differs: {', '.join(str(n) for n in names)}"]
-
-
-def _containers(where: str, want: list, have: list) -> list[str]:
-    names_want = [c.get("name") for c in want]
-    names_have = [c.get("name") for c in have]
-    if names_want != names_have:
-        return [f"{where}: have {_short(names_have)}, want {_short(names_want)}"]
-    differences = []
-    for wanted, found in zip(want, have, strict=True):
-        a, b = _container(wanted), _container(found)
-        at = f"{where}[{wanted.get('name')}]"
-        for field in sorted(a.keys() | b.keys()):
-            if a.get(field) == b.get(field):
-                continue
-            if field == "env":
-                differences += _env_difference(at, a.get(field) or [], b.get(field) or [])
-            else:
-                differences.append(f"{at}.{field}: have {_short(b.get(field))}, want {_short(a.get(field))}")
-    return differences
 
 
 def _includes(have: Any, want: Any) -> bool:
     return all(have.get(k) == v for k, v in want.items()) if isinstance(want, dict) else want in have
 
 
-def performer_pod_drift(desired: Obj, live: Obj) -> list[str]:
-    """What differs between the rendered pod `desired` and the `live` one ([] when nothing does).
-    A live object without a pod spec (only metadata observed) has nothing to compare."""
-    want, have = desired.get("spec") or {}, live.get("spec") or {}
-    if not have.get("containers"):
-        return []
-    differences = _containers("spec.containers", want.get("containers") or [], have["containers"])
-    differences += _containers("spec.initContainers", want.get("initContainers") or [],
-                               have.get("initContainers") or [])  # fmt: skip
-    for field in POD_FIELDS:
-        a, b = _pod_value(want, field), _pod_value(have, field)
+def _difference(where: str, have: Any, want: Any) -> str:
+    return f"{where}: have {_short(have)}, want {_short(want)}"
+
+
+def _never_updated(live: Obj) -> bool:
+    """Whether the pod's spec is as it was created (its generation, where the API server counts one)."""
+    return (live.get("metadata") or {}).get("generation") == 1
+
+
+def _same_image(want: Any, have: Any) -> bool:
+    """The same image, or the rendered one with its digest pinned (`img:1@sha256:...`)."""
+    return have == want or (isinstance(have, str) and have.startswith(f"{want}@sha256:"))
+
+
+def _rendered_resources(want: Obj | None, have: Obj | None) -> tuple[Obj, Obj]:
+    """The requests and limits the role renders, as rendered and as the live container has them."""
+    want_normal, have_normal = _resources(want), _resources(have)
+    rendered = {kind: want_normal[kind] for kind in ("limits", "requests") if want_normal.get(kind)}
+    live = {kind: {name: (have_normal.get(kind) or {}).get(name) for name in names}
+            for kind, names in rendered.items()}  # fmt: skip
+    return rendered, _pruned(live)
+
+
+def _container_drift(where: str, want: list, have: list) -> list[str]:
+    found = {c.get("name"): c for c in have}
+    differences = []
+    for wanted in want:
+        live = found.get(wanted.get("name"))
+        if live is None:  # containers cannot go once the pod exists
+            continue
+        at = f"{where}[{wanted.get('name')}]"
+        if not _same_image(wanted.get("image"), live.get("image")):
+            differences.append(_difference(f"{at}.image", live.get("image"), wanted.get("image")))
+        a, b = _rendered_resources(wanted.get("resources"), live.get("resources"))
         if a != b:
-            differences.append(f"spec.{field}: have {_short(b)}, want {_short(a)}")
-    selector, wanted_selector = have.get("nodeSelector") or {}, want.get("nodeSelector") or {}
-    if not _includes(selector, wanted_selector):
-        differences.append(
-            f"spec.nodeSelector: have {_short(selector)}, want at least {_short(wanted_selector)}"
-        )
+            differences.append(_difference(f"{at}.resources", b, a))
+    return differences
+
+
+def performer_pod_drift(desired: Obj, live: Obj) -> list[str]:
+    """What another client changed in the `live` pod, where it differs from the rendered pod `desired`
+    ([] when nothing did). A live object without a pod spec (only metadata observed) has nothing to
+    compare."""
+    want, have = desired.get("spec") or {}, live.get("spec") or {}
+    if not have.get("containers") or _never_updated(live):
+        return []
+    differences = []
+    for where in ("containers", "initContainers"):
+        differences += _container_drift(f"spec.{where}", want.get(where) or [], have.get(where) or [])
+    deadline = "activeDeadlineSeconds"
+    if have.get(deadline) != want.get(deadline):
+        differences.append(_difference(f"spec.{deadline}", have.get(deadline), want.get(deadline)))
     tolerations = [_pruned(t) for t in have.get("tolerations") or []]
     missing = [t for t in (_pruned(t) for t in want.get("tolerations") or []) if t not in tolerations]
     if missing:
@@ -225,7 +171,7 @@ def performer_service_drift(desired: Obj, live: Obj) -> list[str]:
         else:
             a, b = None, _pruned(have[field])
         if a != b:
-            differences.append(f"spec.{field}: have {_short(b)}, want {_short(a)}")
+            differences.append(_difference(f"spec.{field}", b, a))
     labels = (live.get("metadata") or {}).get("labels") or {}
     wanted_labels = (desired.get("metadata") or {}).get("labels") or {}
     if not _includes(labels, wanted_labels):

@@ -12,6 +12,9 @@ import pytest
 from tests.support import drift
 from tests.support.api import exists, read_or_none
 from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
     condition,
     create_performer,
     get_performer,
@@ -155,3 +158,35 @@ def test_a_service_another_client_recreated_headless_is_recreated_with_a_cluster
 
     wait_for(has_cluster_ip, timeout=REPAIR_TIMEOUT, what="a Service with a cluster IP again")
     assert drift.service_shape(core.read_namespaced_service(before.child, namespace)) == before.service_spec
+
+
+def test_what_admission_gives_a_new_pod_is_not_drift(core, custom, namespace, operator):
+    """A LimitRange with container defaults (common in shared namespaces) gives every new pod resources
+    the role did not render, as a sidecar injector adds containers or a policy pins image digests: a
+    new pod would get them again, so replacing the pod for them would never end. The pod stays, and
+    a spec change still replaces it."""
+    defaults = {"cpu": "100m", "memory": "64Mi"}
+    limits = [
+        {"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"}, "defaultRequest": defaults}
+    ]
+    core.create_namespaced_limit_range(
+        namespace, {"metadata": {"name": "defaults"}, "spec": {"limits": limits}}
+    )
+    create_performer(custom, namespace, performer("admitted", config={}))
+    wait_performer_ready(custom, namespace, "admitted")
+    wait_idle(operator)
+    pod = core.read_namespaced_pod("performer-admitted", namespace)
+    assert pod.spec.containers[0].resources.requests == defaults  # what admission added
+    reconciles = operator.metric('hourglass_reconciles_total{result="success"}')
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "admitted", {"metadata": {"labels": {"looked-at": "again"}}}
+    )  # a full reconcile, and nothing for it to change
+    wait_for(
+        lambda: operator.metric('hourglass_reconciles_total{result="success"}') > reconciles,
+        timeout=60, what="another reconcile",
+    )  # fmt: skip
+    wait_idle(operator)
+    assert core.read_namespaced_pod("performer-admitted", namespace).metadata.uid == pod.metadata.uid
+    assert operator.metric('hourglass_repairs_total{reason="PodDrifted"}') == 0
+    events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=admitted").items
+    assert [e.message for e in events if e.reason == "PodDrifted"] == []
