@@ -14,7 +14,8 @@ no imports beyond the standard library, so that Ansible can ship it inside a mod
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # --- the custom resource ---------------------------------------------------------------------------
@@ -106,6 +107,12 @@ def seconds_between(earlier: str, later: str) -> float:
     """Seconds from one RFC 3339 timestamp to another (as `now` and the API server write them)."""
     parse = datetime.fromisoformat
     return (parse(later.replace("Z", "+00:00")) - parse(earlier.replace("Z", "+00:00"))).total_seconds()
+
+
+def seconds_after(timestamp: str, seconds: float) -> str:
+    """The RFC 3339 timestamp `seconds` after `timestamp`, rounded up to a whole second."""
+    at = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) + timedelta(seconds=math.ceil(seconds))
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def template_names() -> dict[str, Any]:

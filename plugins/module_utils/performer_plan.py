@@ -20,7 +20,7 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
   `ended_pod_max_age`: a node that rejects every pod as soon as it arrives would otherwise be sent
   one again and again as fast as the runs go, forever (10 s, 20 s, 40 s ... 5 min with the role's
   defaults, as the kubelet backs off a crashing container). Until then the entry says when to look
-  again (`replace_ended_pod_after`).
+  again (`replace_ended_pod_after`) and when the pod is replaced (`replace_ended_pod_at`).
 - A Service that differs from the rendered one (performer_drift) is restored exactly (`restore`):
   server-side apply cannot do that, since it never removes what another field manager set (an
   added port, or the old entry of an edited port, which then clashes with ours).
@@ -86,10 +86,13 @@ def ended_pod_age(ended_before: int, min_age: float, max_age: float) -> float:
     return min(min_age * 2.0 ** min(max(ended_before, 0), 32), max(max_age, min_age))
 
 
-def _seconds_until_replaceable(pod: Obj, now: str, age: float) -> float:
-    """How long an ended pod must still wait until it is `age` seconds old (0: not at all)."""
+def _replaceable(pod: Obj, now: str, age: float) -> tuple[float, str | None]:
+    """How long an ended pod must still wait until it is `age` seconds old (0: not at all), and when
+    that is."""
     created = (pod.get("metadata") or {}).get("creationTimestamp")
-    return max(age - contract.seconds_between(created, now), 0.0) if created else 0.0
+    if not created:
+        return 0.0, None
+    return max(age - contract.seconds_between(created, now), 0.0), contract.seconds_after(created, age)
 
 
 def performer_plan(
@@ -124,9 +127,9 @@ def performer_plan(
                 before = ended_pods.get(key, 0)
                 # The ages may come as text (the filter's arguments are templated).
                 age = ended_pod_age(before, float(ended_pod_min_age), float(ended_pod_max_age))
-                wait = _seconds_until_replaceable(pod, now, age)
-                if wait:
-                    entry["replace_ended_pod_after"] = wait + 1.0  # one more: timestamps are whole seconds
+                wait, replace_at = _replaceable(pod, now, age)
+                if wait:  # looked at again one second later: timestamps are whole seconds
+                    entry.update(replace_ended_pod_after=wait + 1.0, replace_ended_pod_at=replace_at)
                 else:
                     action, entry["pod_ended"] = "replace", ended
                     entry["ended_pods"] = before + 1  # the status counts this one too

@@ -135,7 +135,9 @@ def _phase(
     return PENDING  # Pending, Unknown, or not reported yet
 
 
-def _ready_condition(pod: Obj | None, phase: str, ready: bool) -> tuple[str, str, str]:
+def _ready_condition(
+    pod: Obj | None, phase: str, ready: bool, replace_at: str | None
+) -> tuple[str, str, str]:
     if ready:
         return "True", Reason.POD_READY, "the performer pod is running and ready"
     if phase == TERMINATING:
@@ -148,7 +150,8 @@ def _ready_condition(pod: Obj | None, phase: str, ready: bool) -> tuple[str, str
         return "False", Reason.POD_TERMINATING, "the performer pod is being deleted" + _disruption(pod)
     ended = pod_ended(pod)
     if ended:
-        return "False", Reason.POD_FAILED, f"the performer pod ended ({ended})"
+        replacing = f"; it is replaced at {replace_at}" if replace_at else ""
+        return "False", Reason.POD_FAILED, f"the performer pod ended ({ended}){replacing}"
     pod_phase = (pod.get("status") or {}).get("phase") or "Pending"
     waiting = container_waiting(pod)
     if pod_phase == "Running":
@@ -233,6 +236,7 @@ def compute_status(
     error: str | None = None,
     upgraded_at: str | None = None,
     ended: int | None = None,
+    replace_at: str | None = None,
     now: str | None = None,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     has_service: bool = True,
@@ -243,7 +247,7 @@ def compute_status(
     `permanent` says that `error` cannot be fixed by retrying; `has_service` whether the
     Performer's Service exists; `ended` how many of its pods ended since it was last ready, when a
     run replacing an ended one counted them (else the status's count is carried over; either is
-    dropped once the Performer is ready)."""
+    dropped once the Performer is ready); `replace_at` when its ended pod is replaced."""
     now = now or rfc3339_now()
     meta = performer["metadata"]
     previous = performer.get("status") or {}
@@ -257,7 +261,7 @@ def compute_status(
     )
     ready = phase == RUNNING and pod_is_ready(pod)
     old_conditions = previous.get("conditions") or []
-    ready_value = _ready_condition(pod, phase, ready)
+    ready_value = _ready_condition(pod, phase, ready, replace_at)
     scheduled = _condition(old_conditions, SCHEDULED, _scheduled_condition(pod), generation, now)
     stalled_value = _stalled_condition(
         error, permanent, unschedulable_since([scheduled]), now, unschedulable_timeout

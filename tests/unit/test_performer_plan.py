@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
     SPEC_HASH,
     ended_pod_age,
@@ -171,6 +172,9 @@ def test_each_pod_that_ended_since_the_performer_was_ready_doubles_the_age_the_n
     waiting = entry(age=12, before=2)  # two ended before it: replaced once 40 s old
     assert waiting["pod_action"] == "keep" and "ended_pods" not in waiting
     assert 28 <= waiting["replace_ended_pod_after"] <= 30
+    created = (datetime.now(UTC) - timedelta(seconds=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert abs(contract.seconds_between(created, waiting["replace_ended_pod_at"]) - 40) <= 1
+    assert "replace_ended_pod_at" not in first
     assert entry(age=41, before=2)["ended_pods"] == 3
     assert entry(age=299, before=9)["pod_action"] == "keep"
     assert entry(age=301, before=9)["pod_action"] == "replace"

@@ -123,6 +123,18 @@ def test_the_count_of_ended_pods_is_set_by_a_run_kept_until_the_performer_is_rea
     assert "endedPods" not in compute_status(performer({"endedPods": 4}), pod(), ended=5, now=NOW)
 
 
+def test_an_ended_pod_waiting_to_be_replaced_says_when_it_is():
+    rejected = pod(phase="Failed", ready="False", reason="OutOfcpu", message="no cpu")
+    waiting = compute_status(performer(), rejected, replace_at=LATER, now=NOW)
+    assert (
+        cond(waiting, "Ready")["message"]
+        == f"the performer pod ended (OutOfcpu: no cpu); it is replaced at {LATER}"
+    )
+    assert cond(compute_status(performer(), rejected, now=NOW), "Ready")["message"] == (
+        "the performer pod ended (OutOfcpu: no cpu)"
+    )
+
+
 @pytest.mark.parametrize("value", [None, -1, 0, True, "3", 2.5])
 def test_an_ended_pods_count_that_makes_no_sense_counts_as_none(value):
     assert ended_pods(performer({"endedPods": value})) == 0

@@ -240,10 +240,13 @@ def test_the_count_of_ended_pods_is_written_by_the_run_that_replaces_one_and_rem
 
 def test_an_ended_pod_too_young_to_replace_is_looked_at_again_when_it_is_old_enough():
     ended = {**ready_pod(), "status": {"phase": "Failed", "reason": "OutOfcpu"}}
-    [result] = writer(FakeKubeApi(), entry(replace_ended_pod_after=7.0)).write(
-        [item(performer(), ended, live_service())]
-    )
+    api = FakeKubeApi()
+    waiting = entry(replace_ended_pod_after=7.0, replace_ended_pod_at="2026-11-22T10:00:06Z")
+    [result] = writer(api, waiting).write([item(performer(), ended, live_service())])
     assert (result["phase"], result["recheck_after"]) == ("Failed", 7.0)
+    [patch] = [body for method, path, body in api.bodies if path == STATUS_PATH]
+    ready = next(c for c in patch["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["message"] == "the performer pod ended (OutOfcpu); it is replaced at 2026-11-22T10:00:06Z"
     unscheduled = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "none"}
     unschedulable = {**ready_pod(), "spec": {}, "status": {"phase": "Pending", "conditions": [unscheduled]}}
     [result] = writer(FakeKubeApi(), entry(replace_ended_pod_after=400.0)).write(
