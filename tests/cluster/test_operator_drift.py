@@ -4,7 +4,10 @@ without any change to the Performer; a repair that keeps failing shows in the st
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import kubernetes
 import pytest
@@ -160,33 +163,103 @@ def test_a_service_another_client_recreated_headless_is_recreated_with_a_cluster
     assert drift.service_shape(core.read_namespaced_service(before.child, namespace)) == before.service_spec
 
 
-def test_what_admission_gives_a_new_pod_is_not_drift(core, custom, namespace, operator):
-    """A LimitRange with container defaults (common in shared namespaces) gives every new pod resources
-    the role did not render, as a sidecar injector adds containers or a policy pins image digests: a
-    new pod would get them again, so replacing the pod for them would never end. The pod stays, and
-    a spec change still replaces it."""
-    defaults = {"cpu": "100m", "memory": "64Mi"}
-    limits = [
-        {"type": "Container", "default": {"cpu": "500m", "memory": "256Mi"}, "defaultRequest": defaults}
-    ]
-    core.create_namespaced_limit_range(
-        namespace, {"metadata": {"name": "defaults"}, "spec": {"limits": limits}}
-    )
-    create_performer(custom, namespace, performer("admitted", config={}))
-    wait_performer_ready(custom, namespace, "admitted")
-    wait_idle(operator)
-    pod = core.read_namespaced_pod("performer-admitted", namespace)
-    assert pod.spec.containers[0].resources.requests == defaults  # what admission added
-    reconciles = operator.metric('hourglass_reconciles_total{result="success"}')
-    custom.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "admitted", {"metadata": {"labels": {"looked-at": "again"}}}
-    )  # a full reconcile, and nothing for it to change
-    wait_for(
-        lambda: operator.metric('hourglass_reconciles_total{result="success"}') > reconciles,
-        timeout=60, what="another reconcile",
-    )  # fmt: skip
-    wait_idle(operator)
-    assert core.read_namespaced_pod("performer-admitted", namespace).metadata.uid == pod.metadata.uid
-    assert operator.metric('hourglass_repairs_total{reason="PodDrifted"}') == 0
-    events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=admitted").items
-    assert [e.message for e in events if e.reason == "PodDrifted"] == []
+LIMIT_RANGE_REQUESTS = {"cpu": "100m", "memory": "64Mi"}
+SIDECAR = "mesh-proxy"
+ADMISSION_API = ("admissionregistration.k8s.io", "v1")
+
+
+@contextlib.contextmanager
+def limit_range_defaults(core, custom, namespace: str) -> Iterator[Callable[[Any], bool]]:
+    """A LimitRange with container defaults, as shared namespaces often have: every new container gets
+    the resources it does not set."""
+    defaults = {"default": {"cpu": "500m", "memory": "256Mi"}, "defaultRequest": LIMIT_RANGE_REQUESTS}
+    body = {"metadata": {"name": "defaults"}, "spec": {"limits": [{"type": "Container", **defaults}]}}
+    core.create_namespaced_limit_range(namespace, body)
+    yield lambda pod: pod.spec.containers[0].resources.requests == LIMIT_RANGE_REQUESTS
+
+
+@contextlib.contextmanager
+def sidecar_injected(core, custom, namespace: str) -> Iterator[Callable[[Any], bool]]:
+    """A MutatingAdmissionPolicy that adds a proxy container to every new pod of the namespace, as a
+    service mesh's injector does (cluster-scoped: removed after the test)."""
+    name = f"inject-{namespace}"[:63]
+    container = f'Object.spec.containers{{name: "{SIDECAR}", image: "example/proxy:1"}}'
+    add = f"Object{{spec: Object.spec{{containers: [{container}]}}}}"
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "matchConstraints": {"resourceRules": [
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
+            ]},
+            "failurePolicy": "Fail", "reinvocationPolicy": "Never",
+            "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": add}}],
+        },
+    }  # fmt: skip
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "matchResources": {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+        }},
+    }  # fmt: skip
+    try:
+        custom.create_cluster_custom_object(*ADMISSION_API, "mutatingadmissionpolicies", policy)
+    except kubernetes.client.ApiException as error:
+        if error.status == 404:
+            pytest.skip("the cluster serves no admissionregistration.k8s.io/v1 MutatingAdmissionPolicy")
+        raise
+    try:
+        custom.create_cluster_custom_object(*ADMISSION_API, "mutatingadmissionpolicybindings", binding)
+        probe = {"metadata": {"name": "probe", "namespace": namespace},
+                 "spec": {"containers": [{"name": "c", "image": "x:1"}]}}  # fmt: skip
+
+        def injected() -> bool:
+            admitted = core.create_namespaced_pod(namespace, probe, dry_run="All")
+            return SIDECAR in {c.name for c in admitted.spec.containers}
+
+        wait_for(injected, timeout=30, what="the policy to inject its container")
+        yield lambda pod: [c.name for c in pod.spec.containers] == ["performer", SIDECAR]
+    finally:
+        for plural in ("mutatingadmissionpolicybindings", "mutatingadmissionpolicies"):
+            with contextlib.suppress(kubernetes.client.ApiException):
+                custom.delete_cluster_custom_object(*ADMISSION_API, plural, name)
+
+
+@pytest.mark.parametrize(
+    "admission", [limit_range_defaults, sidecar_injected], ids=["limit-range", "sidecar"]
+)
+def test_what_admission_gives_a_new_pod_is_not_drift(core, custom, namespace, operator, admission):
+    """A LimitRange gives every new pod resources the role did not render, a service mesh adds its
+    container, a policy pins image digests: a new pod would get the same again, so replacing the pod
+    for it would never end. The pod stays, and a spec change still replaces it."""
+    with admission(core, custom, namespace) as admitted:
+        create_performer(custom, namespace, performer("admitted", config={}))
+        wait_performer_ready(custom, namespace, "admitted")
+        wait_idle(operator)
+        pod = core.read_namespaced_pod("performer-admitted", namespace)
+        assert admitted(pod)
+        reconciles = operator.metric('hourglass_reconciles_total{result="success"}')
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, "admitted", {"metadata": {"labels": {"looked-at": "again"}}}
+        )  # a full reconcile, and nothing for it to change
+        wait_for(
+            lambda: operator.metric('hourglass_reconciles_total{result="success"}') > reconciles,
+            timeout=60, what="another reconcile",
+        )  # fmt: skip
+        wait_idle(operator)
+        assert core.read_namespaced_pod("performer-admitted", namespace).metadata.uid == pod.metadata.uid
+        assert operator.metric('hourglass_repairs_total{reason="PodDrifted"}') == 0
+        events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=admitted").items
+        assert [e.message for e in events if e.reason == "PodDrifted"] == []
+
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, "admitted", {"spec": {"image": "ghcr.io/example/performer:v2"}}
+        )
+
+        def replaced() -> Any:
+            new = read_or_none(core.read_namespaced_pod, "performer-admitted", namespace)
+            return new if new and new.metadata.uid != pod.metadata.uid else None
+
+        assert admitted(wait_for(replaced, timeout=60, what="the pod to be replaced"))
+        wait_performer_ready(custom, namespace, "admitted")
