@@ -17,10 +17,13 @@ import threading
 import uuid
 from pathlib import Path
 
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import caller
+
 import hourglass_operator
 from hourglass_operator import health, logs, startup
 from hourglass_operator.controller import Controller
-from hourglass_operator.discovery import wait_for_plural
+from hourglass_operator.discovery import wait_for_plural, warn_if_status_fields_missing
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.runner import AnsibleBatchRunner
@@ -198,19 +201,22 @@ def _run(args: argparse.Namespace) -> int:
         })  # fmt: skip
     if args.metrics_bind_address != "0":
         startup.serve("--metrics-bind-address", args.metrics_bind_address, {"/metrics": health.metrics_route})
+    calls = startup.calls_client(api)  # finalizers, the status fast path's patches and Events
     served = []
     for watch in watches:
         plural = wait_for_plural(api, watch.group, watch.version, watch.kind, stop)
         if plural is None:  # stopped while waiting
             return exit_code
         served.append(dataclasses.replace(watch, plural=plural))
+        if (watch.group, watch.kind) == (contract.GROUP, contract.KIND):
+            fields = contract.STATUS_FIELDS
+            warn_if_status_fields_missing(caller(calls), watch.group, watch.version, watch.kind, fields)
     lease = (args.leader_election_namespace, args.leader_election_id) if args.leader_elect else None
     startup.check_permissions(api, [
         permission for watch in served
         for permission in startup.required_permissions(watch.group, watch.plural, namespaces, lease)
     ])  # fmt: skip
     built, runners = [], []
-    calls = startup.calls_client(api)  # finalizers, the status fast path's patches and Events
     for watch in served:
         runner = AnsibleBatchRunner(
             args.content_root, args.runner_dir / watch.kind.lower(), kubeconfig=args.kubeconfig or None,

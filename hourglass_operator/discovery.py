@@ -6,13 +6,19 @@ At start-up the kind may not be served yet (its CRD is installed after the opera
 server is briefly away): `wait_for_plural` retries with back-off until it is, logging what it
 waits for in one line (for a kind that is not served, how to install its CRD), and returns None
 only when asked to stop.
+
+Once it is served, `warn_if_status_fields_missing` reads the kind's schema as the API server
+publishes it (OpenAPI v3 of its group/version) and warns when its status lacks a field the operator
+writes: a CRD older than the operator (Helm installs a chart's CRD once and never upgrades it), from
+whose every status write the API server silently drops that field.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import kubernetes
 
@@ -23,6 +29,11 @@ MAX_BACKOFF_SECONDS = 10.0
 INSTALL_HINTS = {
     ("hourglass.eigenlayer.io", "Performer"): "kubectl apply --server-side -f "
     "crds/hourglass.eigenlayer.io_performers.yaml (the Helm chart and the install playbook install it too)",
+}
+# How to upgrade it (taking over the fields Helm or an older apply wrote).
+UPGRADE_HINTS = {
+    ("hourglass.eigenlayer.io", "Performer"): "kubectl apply --server-side --force-conflicts -f "
+    "crds/hourglass.eigenlayer.io_performers.yaml of this operator's version",
 }
 
 
@@ -72,3 +83,38 @@ def wait_for_plural(
         stop.wait(backoff)
         backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
     return None
+
+
+def missing_status_fields(
+    call: Callable[..., tuple[int, Any]], group: str, version: str, kind: str, fields: Iterable[str]
+) -> list[str] | None:
+    """Which of `fields` the status schema of `kind`, as `group/version` publishes it (OpenAPI v3),
+    does not declare; None when the schema cannot be read (an API server that does not publish it,
+    or refuses to)."""
+    code, document = call("GET", f"/openapi/v3/apis/{group}/{version}")
+    if code != 200 or not isinstance(document, dict):
+        return None
+    wanted = {"group": group, "version": version, "kind": kind}
+    for schema in ((document.get("components") or {}).get("schemas") or {}).values():
+        if wanted in (schema.get("x-kubernetes-group-version-kind") or []):
+            declared = ((schema.get("properties") or {}).get("status") or {}).get("properties") or {}
+            return sorted(set(fields) - set(declared))
+    return None
+
+
+def warn_if_status_fields_missing(
+    call: Callable[..., tuple[int, Any]], group: str, version: str, kind: str, fields: Iterable[str]
+) -> None:
+    """Logs a warning naming the status fields the served CRD of `kind` lacks, and how to upgrade it."""
+    try:
+        missing = missing_status_fields(call, group, version, kind, fields)
+    except Exception as error:  # only a warning: never in the way of reconciling
+        log.debug("could not read the published schema of %s.%s: %s", kind, group, error)
+        return
+    if missing:
+        hint = UPGRADE_HINTS.get(
+            (group, kind), f"kubectl apply the CustomResourceDefinition of {kind}.{group}"
+        )
+        log.warning("the %s CRD in the cluster is older than this operator: its status schema lacks %s, "
+                    "which the API server drops from every status the operator writes; upgrade it with %s",
+                    kind, ", ".join(missing), hint)  # fmt: skip

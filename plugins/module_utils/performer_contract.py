@@ -25,6 +25,12 @@ PLURAL = "performers"
 KIND = "Performer"
 API_VERSION = f"{GROUP}/{VERSION}"
 FINALIZER = f"{GROUP}/performer-finalizer"
+# Every field the operator writes in a Performer's status; the CRD's status schema declares each (an
+# older CRD that lacks one makes the API server drop it from every status written).
+STATUS_FIELDS = (
+    "phase", "ready", "podName", "serviceName", "grpcEndpoint", "observedGeneration", "conditions",
+    "lastUpgrade", "readyTime", "endedPods",
+)  # fmt: skip
 
 # --- the children: one Pod and one Service, both named performer-<name> ----------------------------
 CHILD_PREFIX = "performer-"

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import caller
 
-from hourglass_operator.discovery import DiscoveryError, resource_plural
+from hourglass_operator.discovery import DiscoveryError, missing_status_fields, resource_plural
+from hourglass_operator.startup import calls_client
 from tests.support.paths import REPO
 from tests.support.performers import GROUP, PLURAL, VERSION
 from tests.support.waiting import wait_for
@@ -17,6 +20,15 @@ from tests.support.waiting import wait_for
 def test_the_performer_plural_is_the_crds(cluster, performer_crd):
     plural = resource_plural(cluster.api, GROUP, VERSION, "Performer")
     assert plural == performer_crd["spec"]["names"]["plural"] == PLURAL
+
+
+def test_the_performer_status_fields_are_read_from_the_schema_the_api_server_publishes(
+    cluster, performer_crd
+):
+    call = caller(calls_client(cluster.api))
+    assert missing_status_fields(call, GROUP, VERSION, "Performer", contract.STATUS_FIELDS) == []
+    fields = [*contract.STATUS_FIELDS, "notDeclared"]
+    assert missing_status_fields(call, GROUP, VERSION, "Performer", fields) == ["notDeclared"]
 
 
 def test_a_plural_that_is_not_the_kind_plus_s(cluster):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
 from tests.support.paths import CRD_FILE, REPO
 
@@ -132,3 +133,8 @@ def test_every_cel_rule_has_a_message(schema: dict):
     assert len(found) > 20
     for rule in found:
         assert rule.get("message") or rule.get("messageExpression"), rule
+
+
+def test_the_status_schema_declares_every_field_the_operator_writes_and_no_other(schema: dict):
+    """An operator started against an older CRD names what it lacks (hourglass_operator.discovery)."""
+    assert set(schema["properties"]["status"]["properties"]) == set(contract.STATUS_FIELDS)

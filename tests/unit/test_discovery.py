@@ -71,3 +71,67 @@ def test_waiting_ends_when_stopped(answers):
     stop = threading.Event()
     stop.set()
     assert wait_for_plural(None, "example.com", "v1", "Proxy", stop) is None
+
+
+GVK = {"group": "hourglass.eigenlayer.io", "version": "v1alpha1", "kind": "Performer"}
+
+
+def published(*status_fields: str) -> dict:
+    """An OpenAPI v3 document of the group/version, as the API server publishes a CRD's schema."""
+    performer = {
+        "x-kubernetes-group-version-kind": [GVK],
+        "properties": {"status": {"type": "object", "properties": {f: {} for f in status_fields}}},
+    }
+    listing = {"x-kubernetes-group-version-kind": [{**GVK, "kind": "PerformerList"}], "properties": {}}
+    schemas = {"io.eigenlayer.hourglass.v1alpha1.Performer": performer, "PerformerList": listing}
+    return {"components": {"schemas": schemas}}
+
+
+def answering(code: int, document: object) -> object:
+    asked = []
+
+    def call(method: str, path: str, **options: object) -> tuple[int, object]:
+        asked.append((method, path))
+        return code, document
+
+    call.asked = asked  # type: ignore[attr-defined]
+    return call
+
+
+def test_the_status_fields_an_older_crd_lacks_are_named_from_the_published_schema():
+    call = answering(200, published("phase", "ready"))
+    missing = discovery.missing_status_fields(
+        call, *GVK.values(), ["ready", "endedPods", "phase", "readyTime"]
+    )
+    assert missing == ["endedPods", "readyTime"]
+    assert call.asked == [("GET", "/openapi/v3/apis/hourglass.eigenlayer.io/v1alpha1")]
+    assert discovery.missing_status_fields(answering(200, published("ready")), *GVK.values(), ["ready"]) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "document"), [(403, {"kind": "Status"}), (404, None), (200, {"components": {}})]
+)
+def test_a_schema_that_cannot_be_read_is_no_answer(code, document):
+    assert discovery.missing_status_fields(answering(code, document), *GVK.values(), ["ready"]) is None
+
+
+def test_an_older_crd_gets_a_warning_that_says_how_to_upgrade_it(caplog):
+    with caplog.at_level("WARNING", logger="hourglass_operator.discovery"):
+        discovery.warn_if_status_fields_missing(
+            answering(200, published("phase")), *GVK.values(), ["phase", "endedPods"]
+        )
+    [record] = caplog.records
+    assert "status schema lacks endedPods" in record.message
+    assert (
+        "kubectl apply --server-side --force-conflicts -f crds/hourglass.eigenlayer.io_performers.yaml"
+        in (record.message)
+    )
+
+    def unreachable(method: str, path: str, **options: object) -> tuple[int, object]:
+        raise OSError("connection refused")
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hourglass_operator.discovery"):
+        discovery.warn_if_status_fields_missing(unreachable, *GVK.values(), ["phase"])  # never raises
+        discovery.warn_if_status_fields_missing(answering(200, published("phase")), *GVK.values(), ["phase"])
+    assert caplog.records == []

@@ -4,7 +4,10 @@ only for a running and ready pod, conditions and timestamps, and the Events for 
 from __future__ import annotations
 
 import pytest
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    PHASES,
+    STATUS_FIELDS,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
     compute_status,
     ended_pods,
@@ -133,6 +136,12 @@ def test_an_ended_pod_waiting_to_be_replaced_says_when_it_is():
     assert cond(compute_status(performer(), rejected, now=NOW), "Ready")["message"] == (
         "the performer pod ended (OutOfcpu: no cpu)"
     )
+
+
+def test_every_field_of_a_status_is_one_the_crd_declares():
+    replaced = compute_status(performer(), None, ended=2, upgrading=True, upgraded_at=NOW, now=NOW)
+    ready = compute_status(performer(replaced), pod(), now=LATER)
+    assert set(replaced) | set(ready) == set(STATUS_FIELDS)
 
 
 @pytest.mark.parametrize("value", [None, -1, 0, True, "3", 2.5])
