@@ -365,7 +365,8 @@ def test_a_pod_its_node_evicted_is_replaced_once_old_enough_and_the_performer_re
     events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=evicted").items
     replaced_events = [(e.type, e.message, e.count) for e in events if e.reason == "PodReplaced"]
     assert replaced_events == [("Warning", f"replaced the performer pod, which ended ({ended})", 1)]
-    assert operator.metric('hourglass_repairs_total{reason="PodReplaced"}') == 1  # what an alert counts
+    replaced_total = 'hourglass_repairs_total{reason="PodReplaced"}'  # what an alert counts
+    wait_for(lambda: operator.metric(replaced_total) == 1, timeout=30, what="the replacement counted")
 
 
 def test_a_pod_that_keeps_ending_before_it_is_ready_is_replaced_later_each_time(
@@ -410,12 +411,16 @@ def test_a_pod_that_keeps_ending_before_it_is_ready_is_replaced_later_each_time(
     waits = {m for m in said if m and m.startswith(f"{ended}; it is replaced at ")}
     assert f"{ended}; it is replaced at {replaced_at[-1]}" in waits  # 8 s: the runs in between said it
     assert waits <= {f"{ended}; it is replaced at {at}" for at in replaced_at}
-    events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=rejected").items
-    replaced_events = [(e.message, e.count) for e in events if e.reason == "PodReplaced"]
-    assert replaced_events == [
-        (f"replaced the performer pod, which ended (OutOfcpu: {REJECTION_MESSAGE})", 4)
-    ]
-    assert operator.metric('hourglass_repairs_total{reason="PodReplaced"}') == 4
+
+    # The Event comes right after the status, and the metric once the loop settles the run's result.
+    def replaced_events() -> list:
+        events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=rejected").items
+        return [(e.message, e.count) for e in events if e.reason == "PodReplaced"]
+
+    wanted_events = [(f"replaced the performer pod, which ended (OutOfcpu: {REJECTION_MESSAGE})", 4)]
+    wait_for(lambda: replaced_events() == wanted_events, timeout=30, what=f"the Event {wanted_events}")
+    replaced_total = 'hourglass_repairs_total{reason="PodReplaced"}'
+    wait_for(lambda: operator.metric(replaced_total) == 4, timeout=30, what="4 replacements counted")
 
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, "rejected", {"spec": {"scheduling": None}}
