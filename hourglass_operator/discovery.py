@@ -25,16 +25,19 @@ import kubernetes
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
-# How to install the CRD of a kind this repository defines (hack/crd/generate.py writes it).
-INSTALL_HINTS = {
-    ("hourglass.eigenlayer.io", "Performer"): "kubectl apply --server-side -f "
-    "crds/hourglass.eigenlayer.io_performers.yaml (the Helm chart and the install playbook install it too)",
-}
-# How to upgrade it (taking over the fields Helm or an older apply wrote).
-UPGRADE_HINTS = {
-    ("hourglass.eigenlayer.io", "Performer"): "kubectl apply --server-side --force-conflicts -f "
-    "crds/hourglass.eigenlayer.io_performers.yaml of this operator's version",
-}
+# The CRD of each kind this repository defines (hack/crd/generate.py writes it).
+CRD_FILES = {("hourglass.eigenlayer.io", "Performer"): "crds/hourglass.eigenlayer.io_performers.yaml"}
+
+
+def _crd_hint(group: str, kind: str, upgrade: bool = False) -> str:
+    """How to install the CRD of `kind`, or to upgrade it (taking over the fields Helm or an older
+    apply wrote)."""
+    path = CRD_FILES.get((group, kind))
+    if path is None:
+        return f"kubectl apply the CustomResourceDefinition of {kind}.{group}"
+    if upgrade:
+        return f"kubectl apply --server-side --force-conflicts -f {path} of this operator's version"
+    return f"kubectl apply --server-side -f {path} (the Helm chart and the install playbook install it too)"
 
 
 class DiscoveryError(LookupError):
@@ -67,7 +70,7 @@ def wait_for_plural(
     api: kubernetes.client.ApiClient, group: str, version: str, kind: str, stop: threading.Event
 ) -> str | None:
     backoff = 0.5
-    hint = INSTALL_HINTS.get((group, kind), f"kubectl apply the CustomResourceDefinition of {kind}.{group}")
+    hint = _crd_hint(group, kind)
     while not stop.is_set():
         try:
             return resource_plural(api, group, version, kind)
@@ -112,9 +115,6 @@ def warn_if_status_fields_missing(
         log.debug("could not read the published schema of %s.%s: %s", kind, group, error)
         return
     if missing:
-        hint = UPGRADE_HINTS.get(
-            (group, kind), f"kubectl apply the CustomResourceDefinition of {kind}.{group}"
-        )
         log.warning("the %s CRD in the cluster is older than this operator: its status schema lacks %s, "
                     "which the API server drops from every status the operator writes; upgrade it with %s",
-                    kind, ", ".join(missing), hint)  # fmt: skip
+                    kind, ", ".join(missing), _crd_hint(group, kind, upgrade=True))  # fmt: skip

@@ -104,21 +104,26 @@ def child_labels(performer_name: str, avs_address: str, field_manager: str = DEF
     }
 
 
+_RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # how status fields and Events write a time
+
+
+def _parsed(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
 def now() -> str:
     """The current time in RFC 3339 (UTC, seconds), as status fields and Events carry it."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime(_RFC3339)
 
 
 def seconds_between(earlier: str, later: str) -> float:
     """Seconds from one RFC 3339 timestamp to another (as `now` and the API server write them)."""
-    parse = datetime.fromisoformat
-    return (parse(later.replace("Z", "+00:00")) - parse(earlier.replace("Z", "+00:00"))).total_seconds()
+    return (_parsed(later) - _parsed(earlier)).total_seconds()
 
 
 def seconds_after(timestamp: str, seconds: float) -> str:
     """The RFC 3339 timestamp `seconds` after `timestamp`, rounded up to a whole second."""
-    at = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) + timedelta(seconds=math.ceil(seconds))
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (_parsed(timestamp) + timedelta(seconds=math.ceil(seconds))).strftime(_RFC3339)
 
 
 def template_names() -> dict[str, Any]:

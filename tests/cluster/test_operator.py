@@ -200,14 +200,22 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         assert node_labels(core, pod.spec.node_name)["topology.kubernetes.io/zone"] == "us-east-1b"
 
 
+def operator_with_role_vars(operators, tmp_path, **role_vars: object):
+    """A ready operator whose runs use this checkout's performer role with `role_vars` (watches.yaml
+    `vars`)."""
+    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
+    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
+    watches[0]["vars"] = role_vars
+    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
+    operator = operators("--watches-file", str(tmp_path / "watches.yaml"))
+    operator.wait_ready()
+    return operator
+
+
 def ready_performer_under_long_waits(operators, tmp_path, custom, namespace: str, name: str) -> None:
     """An operator whose runs wait for a replaced pod far longer than a test (600 s), and the
     Performer `name` ready under it."""
-    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
-    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
-    watches[0]["vars"] = {"performer_delete_wait_seconds": 600}
-    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
-    operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
+    operator_with_role_vars(operators, tmp_path, performer_delete_wait_seconds=600)
     create_performer(custom, namespace, performer(name, config={"environment": {"MODE": "initial"}}))
     wait_performer_ready(custom, namespace, name)
 
@@ -376,12 +384,9 @@ def test_a_pod_that_keeps_ending_before_it_is_ready_is_replaced_later_each_time(
     # arrives, so the Performer is never ready in between: each pod is replaced once twice as old as
     # the one before had to be (1, 2, 4, 8 s here), the status counts them and says when the next is
     # replaced, the Event counts them too, and the count goes once the Performer is ready.
-    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
-    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
-    watches[0]["vars"] = {"performer_ended_pod_min_age_seconds": 1, "performer_ended_pod_max_age_seconds": 8}
-    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
-    operator = operators("--watches-file", str(tmp_path / "watches.yaml"))
-    operator.wait_ready()
+    operator = operator_with_role_vars(
+        operators, tmp_path, performer_ended_pod_min_age_seconds=1, performer_ended_pod_max_age_seconds=8
+    )
     # Never scheduled, so never started or ready: only the rejections below end its pods.
     nowhere = {"nodeSelector": {f"{GROUP}/test": "no-such-node"}}
     cr = create_performer(custom, namespace, performer("rejected", config={}, scheduling=nowhere))

@@ -122,10 +122,8 @@ def test_an_older_crd_gets_a_warning_that_says_how_to_upgrade_it(caplog):
         )
     [record] = caplog.records
     assert "status schema lacks endedPods" in record.message
-    assert (
-        "kubectl apply --server-side --force-conflicts -f crds/hourglass.eigenlayer.io_performers.yaml"
-        in (record.message)
-    )
+    upgrade = "kubectl apply --server-side --force-conflicts -f crds/hourglass.eigenlayer.io_performers.yaml"
+    assert upgrade in record.message
 
     def unreachable(method: str, path: str, **options: object) -> tuple[int, object]:
         raise OSError("connection refused")

@@ -147,7 +147,11 @@ def test_every_field_of_a_status_is_one_the_crd_declares():
 @pytest.mark.parametrize("value", [None, -1, 0, True, "3", 2.5])
 def test_an_ended_pods_count_that_makes_no_sense_counts_as_none(value):
     assert ended_pods(performer({"endedPods": value})) == 0
+
+
+def test_an_ended_pods_count_is_read_from_the_status():
     assert ended_pods(performer({"endedPods": 3})) == 3
+    assert ended_pods(performer()) == 0
 
 
 def test_an_upgrade_lasts_until_the_new_pod_is_ready():
