@@ -209,6 +209,9 @@ class Controller:
         # Deleted resources whose finalizer run deleted the children without waiting for them: the
         # finalizer is released once the informers see them gone (no further run, no polling).
         self.awaiting_children: set[str] = set()
+        # Of those, when a run must look at them again although their children only terminate (by the
+        # queue's clock): the pod of a node that stopped answering, which the run deletes without it.
+        self._deletion_rerun_at: dict[str, float] = {}
         group_path = f"/apis/{watch.group}/{watch.version}/"
         for namespace in namespaces or [""]:
             self.crs.append(Informer(
@@ -267,6 +270,7 @@ class Controller:
         need = custom_resource_change(event, old, new)
         if need is Need.FORGET:
             self.awaiting_children.discard(object_key(old))
+            self._deletion_rerun_at.pop(object_key(old), None)
             self.warnings.clear(object_key(old))
             self.stalls.clear(object_key(old))
             if self.status_sync:
@@ -448,7 +452,9 @@ class Controller:
     def _still_to_delete(self, deleting: list[Obj]) -> list[Obj]:
         """Of the deleted resources, those that need a finalizer run. One whose earlier run deleted the
         children needs none: its finalizer is released once the informers see no child left, and
-        while they are still terminating it only waits (their deletion events requeue it)."""
+        while they are still terminating it only waits (their deletion events requeue it), unless
+        that run asked to look again by then (a pod terminating past its deadline, whose node may
+        have died: the run deletes it without its kubelet)."""
         to_run, released = [], []
         for cr in deleting:
             key = object_key(cr)
@@ -460,6 +466,9 @@ class Controller:
             left = [child for child in children if child is not None]
             if not left:
                 released.append(cr)
+            elif self._deletion_rerun_due(key):  # a child may be stuck on a node that died
+                self.awaiting_children.discard(key)
+                to_run.append(cr)
             elif all(child["metadata"].get("deletionTimestamp") for child in left):
                 self._recheck_children(key)
             else:  # a child that is not being deleted (created again meanwhile): run again
@@ -467,6 +476,13 @@ class Controller:
                 to_run.append(cr)
         self._concurrently(self._remove_finalizer, released)
         return to_run
+
+    def _deletion_rerun_due(self, key: str) -> bool:
+        due = self._deletion_rerun_at.get(key)
+        if due is None or self.queue.now() < due:
+            return False
+        del self._deletion_rerun_at[key]
+        return True
 
     def _concurrently(self, call: Callable[[Obj], object], crs: list[Obj]) -> list[object]:
         """`call` for each of `crs`, one API call each: concurrently, or a batch of 100 would take
@@ -537,6 +553,9 @@ class Controller:
             return
         entry = result.per_cr.get(key) or {}
         self._recheck(key, entry.get("recheck_after"))
+        if state == ABSENT and entry.get("recheck_after") is not None:
+            # Its pod terminates past its deadline: the run's plan looks at its node then.
+            self._deletion_rerun_at[key] = self.queue.now() + entry["recheck_after"]
         for reason in entry.get("repairs") or []:
             metrics.REPAIRS.labels(reason=reason).inc()
         if settled.verdict is Verdict.STALLED:
@@ -630,4 +649,5 @@ class Controller:
             return
         self._cache(updated)  # so that events already queued for it do not start another run
         self.awaiting_children.discard(object_key(cr))
+        self._deletion_rerun_at.pop(object_key(cr), None)
         log.info("finalizer removed", extra={"key": object_key(cr)})

@@ -81,6 +81,10 @@ class WorkQueue:
         self._shut_down = False
         self._observer = observer or _Unobserved()
 
+    def now(self) -> float:
+        """The queue's clock: what a delay given to `add` counts from."""
+        return self._clock()
+
     def add(self, key: str, delay: float = 0.0, *, full: bool = True) -> None:
         """Queue `key`; `full=False` asks only for a status sync."""
         with self._lock:

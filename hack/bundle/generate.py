@@ -44,8 +44,8 @@ performer container; the operator turns each into a Pod and a Service with a sta
 its spec changes and keeps the Performer's status (phase, `Ready` condition, gRPC endpoint)
 truthful. An Hourglass executor creates Performers to deploy the performers of its AVSs.
 
-The operator holds a least-privilege ClusterRole (Performers, their Pods and Services, Events)
-and a leader-election Lease in its own namespace; its pod meets the `restricted` Pod Security
+The operator holds a least-privilege ClusterRole (Performers, their Pods and Services, Events,
+reading a Node) and a leader-election Lease in its own namespace; its pod meets the `restricted` Pod Security
 Standard.
 """
 
@@ -124,6 +124,7 @@ def csv(version: str) -> dict[str, Any]:
     deployment = load(CONFIG / "manager" / "manager.yaml")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     cluster_role = load(CONFIG / "rbac" / "role.yaml")
+    node_role = next(yaml.safe_load_all((CONFIG / "rbac" / "node_role.yaml").read_text()))
     leader_role = load(CONFIG / "rbac" / "leader_election_role.yaml")
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
     examples = [load(CONFIG / "samples" / name) for name in EXAMPLES]
@@ -164,7 +165,9 @@ def csv(version: str) -> dict[str, Any]:
             "install": {
                 "strategy": "deployment",
                 "spec": {
-                    "clusterPermissions": [{"serviceAccountName": account, "rules": cluster_role["rules"]}],
+                    "clusterPermissions": [
+                        {"serviceAccountName": account, "rules": cluster_role["rules"] + node_role["rules"]}
+                    ],
                     "permissions": [{"serviceAccountName": account, "rules": leader_role["rules"]}],
                     "deployments": [
                         {

@@ -63,6 +63,16 @@ componentsPatches:
     extraArgs:
       - key: service-cluster-ip-range
         value: 10.96.0.0/16
+  # kwok plays the kubelet of the nodes labelled type=kwok only (every node the catalog and the
+  # benchmark make), not of all nodes: a test takes the label off a node of its own to make it a node
+  # whose kubelet died (tests/cluster/test_operator_lost_node.py). A label, not an annotation: a watch
+  # by label tells kwok when a node leaves its selection.
+  - name: kwok-controller
+    extraArgs:
+      - key: manage-all-nodes
+        value: "false"
+      - key: manage-nodes-with-label-selector
+        value: type=kwok
 EOF
 }
 

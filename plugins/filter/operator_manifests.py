@@ -8,9 +8,10 @@ its image and the namespaces it watches.
   (or tests) can share a cluster.
 - The Namespace object is renamed to `namespace`; namespaced objects and ServiceAccount subjects
   move there.
-- With `watch_namespaces` (comma-separated), WATCH_NAMESPACE is set and the ClusterRoleBinding is
-  replaced by a RoleBinding of the same ClusterRole in each watched namespace, so the operator gets
-  no rights elsewhere.
+- With `watch_namespaces` (comma-separated), WATCH_NAMESPACE is set and the ClusterRoleBinding of
+  the operator's ClusterRole is replaced by a RoleBinding of it in each watched namespace, so the
+  operator gets no rights elsewhere; the binding of `hourglass-operator-nodes` (reading a Node,
+  which no RoleBinding can grant) stays cluster-wide.
 - With `managed_by`, the labels app.kubernetes.io/managed-by and app.kubernetes.io/instance (the
   installation's name) say who installed the objects, as the Helm chart's do. The CRD gets neither:
   every installation of the cluster shares it, and another one (a second operator_name, or
@@ -106,7 +107,7 @@ def operator_manifests(
             _unlabel(obj)
         elif managed_by:
             _label(obj, name, managed_by)
-        if kind == "ClusterRoleBinding" and watched:
+        if kind == "ClusterRoleBinding" and watched and original["roleRef"]["name"] == BASE_NAME:
             for watched_namespace in watched:
                 binding = copy.deepcopy(obj)
                 binding["kind"] = "RoleBinding"

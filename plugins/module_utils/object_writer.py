@@ -18,6 +18,12 @@ what other field managers added or changed is gone, which server-side apply cann
 API server allocated (a Service's cluster IPs) is kept; an object that cannot be restored in place
 (a headless Service, an immutable field changed) is deleted and created again.
 
+State `lost` deletes terminating pods that their node never confirmed gone: each given as a
+reference with its uid and `spec.nodeName`. The node is read first; only when it is not Ready (or no
+longer exists) is the pod deleted with a grace period of 0 (what `kubectl delete --force` does),
+guarded by its uid so a newer pod of the same name is never touched. A node that is Ready again
+leaves the pod to its kubelet (`node_ready` in the result).
+
 `ObjectWriter` takes the REST call as a function (`hourglass_kube.request` bound to a client), so
 unit tests drive it with a fake API server.
 """
@@ -37,7 +43,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube 
 )
 
 CONCURRENT_CALLS = 16
-STATES = ("created", "present", "absent", "replaced", "updated")
+STATES = ("created", "present", "absent", "replaced", "updated", "lost")
 UPDATE_ATTEMPTS = 3  # an update that conflicts (the object changed since it was read) is retried
 ALLOCATED = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")  # a Service's, kept on update
 IMMUTABLE = ("field is immutable", "may not change once set")  # an update that needs a recreate
@@ -104,6 +110,12 @@ def failure(status: int, body: Obj | None) -> Obj:
     return {"changed": False, "error": {"msg": f"{status} {message}", "status": status}}
 
 
+def node_is_ready(node: Obj | None) -> bool:
+    """Whether a Node's Ready condition is True (its kubelet reports in)."""
+    conditions = ((node or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def identity(obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     return {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "name": meta.get("name")}
@@ -156,7 +168,8 @@ class ObjectWriter:
         if self.check_mode and state in ("replaced", "updated"):
             return self.apply  # a dry run cannot wait for a deletion that did not happen
         return {"created": self.create, "present": self.apply, "absent": self.delete, "updated": self.update,
-                "replaced": lambda obj: self.replace(obj, on_waiting)}[state]  # fmt: skip
+                "replaced": lambda obj: self.replace(obj, on_waiting),
+                "lost": self.delete_lost}[state]  # fmt: skip
 
     def apply(self, obj: Obj) -> Obj:
         query = [("fieldManager", self.field_manager), ("force", "true")]
@@ -204,6 +217,22 @@ class ObjectWriter:
         else:  # gone at once (a Status, or the object as it was) or still terminating
             pending = bool(((body or {}).get("metadata") or {}).get("deletionTimestamp"))
         return {"changed": True, "result": slim(body), **({"pending": True} if pending else {})}
+
+    def delete_lost(self, obj: Obj) -> Obj:
+        node = (obj.get("spec") or {}).get("nodeName")
+        status, body = self.call("GET", f"/api/v1/nodes/{node}")
+        if status == 200 and node_is_ready(body):
+            return {"changed": False, "result": {}, "node_ready": True}
+        if status not in (200, 404):
+            reason = api_message(body) or f"HTTP {status}"
+            return failure(status, {"message": f"cannot read the pod's node {node}: {reason}"})
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                   "preconditions": {"uid": obj["metadata"]["uid"]}}  # fmt: skip
+        query = [("dryRun", "All")] if self.check_mode else []
+        status, body = self.call("DELETE", object_path(obj), query=query, body=options)
+        if status in (404, 409):  # gone, or a newer pod of that name (the uid precondition failed)
+            return {"changed": False, "result": {}}
+        return {"changed": True, "result": {}} if status < 300 else failure(status, body)
 
     def replace(self, obj: Obj, on_waiting: Callable[[], None] | None = None) -> Obj:
         path = object_path(obj)

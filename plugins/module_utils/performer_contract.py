@@ -75,6 +75,7 @@ class Reason:
     NOT_READY = "NotReady"
     POD_DRIFTED = "PodDrifted"
     POD_REPLACED = "PodReplaced"  # the pod ended (evicted, rejected by its node): a new one replaces it
+    LOST_POD_DELETED = "LostPodDeleted"  # the pod's node stopped answering: deleted without its kubelet
     SERVICE_DRIFTED = "ServiceDrifted"
     STATUS_RESTORED = "StatusRestored"
 

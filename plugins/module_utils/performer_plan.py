@@ -11,7 +11,14 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
 - A Pod whose fields that matter differ from the rendered ones although its annotation matches
   (another client changed it: `kubectl set image`) is replaced the same way; the Performer's
   entry lists the differences (`drift`), and it is not an upgrade.
-- A Pod that is already terminating is left alone until it is gone.
+- A Pod that is already terminating is left alone until it is gone, unless it is still there
+  `lost_pod_after` seconds past its deletion deadline (its `deletionTimestamp`, which includes its
+  grace period): then it is listed in `force_delete` with its node, and deleted without waiting for
+  its kubelet if that node is not Ready (object_writer's `lost` state). Pod names are fixed, so a pod
+  left on a node that died (its kubelet cannot confirm the deletion the taint manager made) would
+  keep the Performer from running anywhere else, forever; a Deployment's pod would have been
+  replaced by then under another name. Until then the entry says when to look again
+  (`force_delete_pod_after`), and once listed, when to look again if the node is still Ready.
 - A Pod that ended (phase Failed or Succeeded: evicted by its node, rejected by it, or shut down
   with it) is never started again, so it is replaced the same way (the API server deletes an ended
   pod at once), and the Performer's entry says why it ended (`pod_ended`). Not before it is
@@ -38,6 +45,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_statu
 SPEC_HASH = contract.SPEC_HASH_ANNOTATION
 DEFAULT_ENDED_POD_MIN_AGE = 10  # seconds (the role's performer_ended_pod_min_age_seconds)
 DEFAULT_ENDED_POD_MAX_AGE = 300  # seconds (the role's performer_ended_pod_max_age_seconds)
+DEFAULT_LOST_POD_AFTER = 30  # seconds (the role's performer_lost_pod_after_seconds; 0: never)
 Obj = dict[str, Any]
 
 
@@ -95,6 +103,23 @@ def _replaceable(pod: Obj, now: str, age: float) -> tuple[float, str | None]:
     return max(age - contract.seconds_between(created, now), 0.0), contract.seconds_after(created, age)
 
 
+def _lost_pod(pod: Obj | None, now: str, lost_after: float) -> tuple[Obj | None, float | None]:
+    """Whether a terminating pod has been there `lost_after` seconds past its deletion deadline: its
+    reference for `force_delete` (with its uid and node), else in how many seconds to look again (None:
+    not terminating, never scheduled, or `lost_after` 0)."""
+    meta = (pod or {}).get("metadata") or {}
+    node = ((pod or {}).get("spec") or {}).get("nodeName")
+    if not meta.get("deletionTimestamp") or not node or lost_after <= 0:
+        return None, None
+    overdue = contract.seconds_between(meta["deletionTimestamp"], now) - lost_after
+    if overdue < 0:  # looked at again one second later: timestamps are whole seconds
+        return None, -overdue + 1.0
+    reference = _reference(pod)  # type: ignore[arg-type]
+    reference["metadata"]["uid"] = meta.get("uid")
+    reference["spec"] = {"nodeName": node}
+    return reference, lost_after  # looked at again while its node stays Ready
+
+
 def performer_plan(
     desired: list[Obj],
     observed: dict[str, Obj],
@@ -102,18 +127,27 @@ def performer_plan(
     ended_pod_min_age: float = DEFAULT_ENDED_POD_MIN_AGE,
     ended_pod_max_age: float = DEFAULT_ENDED_POD_MAX_AGE,
     ended_pods: dict[str, int] | None = None,
+    lost_pod_after: float = DEFAULT_LOST_POD_AFTER,
 ) -> Obj:
-    """The plan for a batch: objects to create, apply, restore, replace and delete, and per Performer
-    what happens. `ended_pods` holds, by Performer key, how many of its pods ended since it was last
-    ready (none when absent)."""
+    """The plan for a batch: objects to create, apply, restore, replace, delete and force-delete, and
+    per Performer what happens. `ended_pods` holds, by Performer key, how many of its pods ended since
+    it was last ready (none when absent)."""
     now = contract.now()
     ended_pods = ended_pods or {}
-    plan: Obj = {"create": [], "apply": [], "delete": [], "replace": [], "restore": [], "performers": {}}
+    plan: Obj = {"create": [], "apply": [], "delete": [], "replace": [], "restore": [], "force_delete": [],
+                 "performers": {}}  # fmt: skip
     for doc in desired:
         key = _key(doc["namespace"], doc["name"])
         seen = observed.get(key) or {}
         pod, service = seen.get("pod"), seen.get("service")
         entry: Obj = {"error": None, "upgrading": False, "upgraded_at": None}
+        # The ages may come as text (the filter's arguments are templated).
+        lost, look_again = _lost_pod(pod, now, float(lost_pod_after))
+        if lost:
+            plan["force_delete"].append(lost)
+            entry["lost_pod_node"] = lost["spec"]["nodeName"]
+        if look_again:
+            entry["force_delete_pod_after"] = look_again
         if state == "absent":  # deleting needs no rendering, so a render error does not block it
             children = [_reference(o) for o in (pod, service) if o]
             plan["delete"] += children
@@ -125,7 +159,6 @@ def performer_plan(
             ended = pod_ended(pod) if action in ("keep", "relabel") else None
             if ended:
                 before = ended_pods.get(key, 0)
-                # The ages may come as text (the filter's arguments are templated).
                 age = ended_pod_age(before, float(ended_pod_min_age), float(ended_pod_max_age))
                 wait, replace_at = _replaceable(pod, now, age)
                 if wait:  # looked at again one second later: timestamps are whole seconds

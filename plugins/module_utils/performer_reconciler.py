@@ -5,12 +5,12 @@ concurrently.
 Writing every object of a batch first and every status after (performer_apply, then
 performer_status) keeps each Performer waiting for the whole batch: with 100 Performers, a pod that
 was Ready a moment after its creation waited 3-5 s for its status to say so. Here a Performer is one
-unit of work: its objects in the order of the plan's lists (create, apply, restore, replace,
-delete), each written by object_writer.py, then its status, computed and written by status_writer.py from what
-was written for it, and handed to `on_result` at once, so that the runner loop settles the Performer
-(and the status fast path follows its pod) while the rest of the batch is still being written. A
-replacement that has to wait for the old pod to go first writes the status that says so (Upgrading,
-not ready), since the old pod serves nothing any more.
+unit of work: its objects in the order of the plan's lists (force_delete, create, apply, restore,
+replace, delete), each written by object_writer.py, then its status, computed and written by
+status_writer.py from what was written for it, and handed to `on_result` at once, so that the runner
+loop settles the Performer (and the status fast path follows its pod) while the rest of the batch is
+still being written. A replacement that has to wait for the old pod to go first writes the status
+that says so (Upgrading, not ready), since the old pod serves nothing any more.
 
 The results have the shapes of the two modules': the registered result of the writes of each list,
 and one status result per Performer.
@@ -35,6 +35,7 @@ Entry = tuple[int, int, Obj]  # an object of the plan: (its list's index in PLAN
 # A plan's lists (performer_plan filter), in the order a Performer's objects are written:
 # (list, state, result key).
 PLAN_STEPS = (
+    ("force_delete", "lost", "forced"),  # first: the graceful deletion of a deleted Performer's pod waits
     ("create", "created", "created"),
     ("apply", "present", "applied"),
     ("restore", "updated", "updated"),
@@ -59,7 +60,7 @@ class Reconciler:
         self.concurrency = concurrency
 
     def run(self, batch: list[Obj], on_result: Callable[[Obj], None] | None = None) -> tuple[Obj, list[Obj]]:
-        """The registered result of the writes by result key (`created`, `applied`, `updated`,
+        """The registered result of the writes by result key (`forced`, `created`, `applied`, `updated`,
         `replaced`, `deleted`) and one status result per Performer of `batch`, in order; each
         status result is also handed to `on_result` as soon as it is known."""
         units, unowned = self._units(batch)

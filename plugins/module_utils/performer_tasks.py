@@ -29,6 +29,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_plan import (
     DEFAULT_ENDED_POD_MAX_AGE,
     DEFAULT_ENDED_POD_MIN_AGE,
+    DEFAULT_LOST_POD_AFTER,
     performer_plan,
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_reconciler import (
@@ -65,7 +66,7 @@ APPLY_ARGUMENT_SPEC: dict[str, Any] = {
     **KUBE_ARGUMENT_SPEC,
 }
 
-# performer_apply takes either a list of objects in one state or a plan's five lists.
+# performer_apply takes either a list of objects in one state or a plan's six lists.
 APPLY_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["objects", "plan"]],
     "required_one_of": [["objects", "plan"]],
@@ -89,6 +90,7 @@ STATUS_ARGUMENT_SPEC: dict[str, Any] = {
     "updated": {"type": "dict", "default": {}},
     "replaced": {"type": "dict", "default": {}},
     "deleted": {"type": "dict", "default": {}},
+    "forced": {"type": "dict", "default": {}},
 }
 RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
     "batch": {"type": "list", "elements": "dict"},
@@ -102,13 +104,14 @@ RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
     "create_by_apply": {"type": "bool", "default": False},
     "ended_pod_min_age": {"type": "int", "default": DEFAULT_ENDED_POD_MIN_AGE},
     "ended_pod_max_age": {"type": "int", "default": DEFAULT_ENDED_POD_MAX_AGE},
+    "lost_pod_after": {"type": "int", "default": DEFAULT_LOST_POD_AFTER},
 }
 RECONCILE_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["batch", "batch_file"]],
     "required_one_of": [["batch", "batch_file"]],
 }
 # The options that carry a batch (dicts and lists of dicts, without suboptions).
-BATCH_SIZED = ("batch", "observed", "plan", "created", "applied", "updated", "replaced", "deleted")
+BATCH_SIZED = ("batch", "observed", "plan", "created", "applied", "updated", "replaced", "deleted", "forced")
 APPLY_BATCH_SIZED = ("objects", "plan")
 RECONCILE_BATCH_SIZED = ("batch", "observed")
 
@@ -138,7 +141,7 @@ def write_statuses(params: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     writer = _status_writer(
         caller(client), params, check_mode, plan=params["plan"], created=params["created"],
         applied=params["applied"], updated=params["updated"], replaced=params["replaced"],
-        deleted=params["deleted"],
+        deleted=params["deleted"], forced=params["forced"],
     )  # fmt: skip
     results = _with_results_file(params, writer.write)
     return {
@@ -164,6 +167,7 @@ def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, 
         params["templates"] or str(TEMPLATES),
         params["ended_pod_min_age"],
         params["ended_pod_max_age"],
+        params["lost_pod_after"],
     )
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_PERFORMERS)
     call = caller(client)
@@ -200,6 +204,7 @@ def plan_batch(
     templates: str,
     ended_pod_min_age: float = DEFAULT_ENDED_POD_MIN_AGE,
     ended_pod_max_age: float = DEFAULT_ENDED_POD_MAX_AGE,
+    lost_pod_after: float = DEFAULT_LOST_POD_AFTER,
 ) -> Obj:
     """The plan of a batch (performer_plan): each Performer rendered with the role's `settings` and
     `templates`, compared with what was observed of its Pod and Service (the item's own observation,
@@ -214,7 +219,7 @@ def plan_batch(
     else:
         desired = performer_render(batch, settings, templates)
     ended = {key: ended_pods(item[CR_VAR]) for key, item in zip(keys, batch, strict=True)}
-    return performer_plan(desired, seen, state, ended_pod_min_age, ended_pod_max_age, ended)
+    return performer_plan(desired, seen, state, ended_pod_min_age, ended_pod_max_age, ended, lost_pod_after)
 
 
 def _status_writer(call: Any, params: dict[str, Any], check_mode: bool, **options: Any) -> StatusWriter:

@@ -36,7 +36,7 @@ CONCURRENT_WRITES = 16
 CR_VAR = "_hourglass_eigenlayer_io_performer"  # the batch item's Performer (operator-sdk's name)
 OBSERVED_VAR = "_hourglass_observed"  # the batch item's Pod and Service, as the runner loop saw them
 # The results of the objects' writes (the registered results' keys).
-WRITE_STEPS = ("created", "applied", "updated", "replaced", "deleted")
+WRITE_STEPS = ("created", "applied", "updated", "replaced", "deleted", "forced")
 
 Obj = dict[str, Any]
 Call = Callable[..., tuple[int, Any]]
@@ -148,11 +148,16 @@ class ResultsFile:
             self._stream.flush()
 
 
-def repair_events(entry: Obj, error: str | None) -> list[tuple[str, str, str]]:
+def repair_events(entry: Obj, error: str | None, pod_forced: bool = False) -> list[tuple[str, str, str]]:
     """A Warning for each repair of this run, saying what it found and did: a pod that ended and was
-    replaced, children another client changed."""
+    replaced, children another client changed, a pod deleted without its node (`pod_forced`)."""
     found = entry.get("drift") or {}
     events = []
+    if pod_forced:
+        message = (f"deleted the performer pod without waiting for its node {entry.get('lost_pod_node')}, "
+                   "which is not Ready: the pod was still terminating past its deletion deadline, and "
+                   "its replacement (of the same name) waited for it")  # fmt: skip
+        events.append(("Warning", contract.Reason.LOST_POD_DELETED, message))
     if entry.get("pod_ended"):
         outcome = "could not replace" if error else "replaced"
         message = f"{outcome} the performer pod, which ended ({entry['pod_ended']})"
@@ -178,6 +183,7 @@ class _Computed:
     service: Obj | None
     pod_written: bool
     deletions: list
+    pod_forced: bool  # this run deleted the pod without its node's kubelet
 
 
 class StatusWriter:
@@ -195,6 +201,7 @@ class StatusWriter:
         updated: Obj | None = None,
         replaced: Obj | None = None,
         deleted: Obj | None = None,
+        forced: Obj | None = None,
         observed: Obj | None = None,
         state: str = "present",
         field_manager: str = contract.DEFAULT_FIELD_MANAGER,
@@ -210,6 +217,7 @@ class StatusWriter:
         self.updated = results_by_object(updated)
         self.replaced = results_by_object(replaced)
         self.deleted = results_by_object(deleted)
+        self.forced = results_by_object(forced)
         self.observed = observed or {}
         self.state = state
         self.field_manager = field_manager
@@ -258,7 +266,7 @@ class StatusWriter:
                 patched = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
                 error = error or f"status update failed: {code} {_phrase(code)}"
-        repairs = repair_events(entry, error)
+        repairs = repair_events(entry, error, computed.pod_forced)
         events = (transitions(previous, status) if patched else []) + repairs
         record_events(self.call, performer, events, self.field_manager, self.now)
         return {
@@ -277,9 +285,10 @@ class StatusWriter:
 
     def recheck_after(self, status: Obj, entry: Obj) -> float | None:
         """Seconds after which the Performer must be looked at again although nothing changes: its
-        Unschedulable pod will have made it Stalled, or its ended pod will be old enough to replace."""
+        Unschedulable pod will have made it Stalled, its ended pod will be old enough to replace, or its
+        terminating pod will be overdue (and its node may have stopped answering)."""
         delays = [stall_recheck_after(status, self.now, self.unschedulable_timeout),
-                  entry.get("replace_ended_pod_after")]  # fmt: skip
+                  entry.get("replace_ended_pod_after"), entry.get("force_delete_pod_after")]  # fmt: skip
         return min((d for d in delays if d is not None), default=None)
 
     def write_upgrading(self, item: Obj) -> None:
@@ -312,7 +321,10 @@ class StatusWriter:
         pod_result = self._written(pod_key, "created", "applied", "replaced")
         service_result = self._written(service_key, "created", "applied", "updated")
         deletions = [self.deleted.get(pod_key), self.deleted.get(service_key)]
-        errors = [entry.get("error")] + [error_of(r) for r in (pod_result, service_result, *deletions)]
+        forced = self.forced.get(pod_key)
+        errors = [entry.get("error")] + [
+            error_of(r) for r in (pod_result, service_result, forced, *deletions)
+        ]
         error = "; ".join(e for e in errors if e) or None
         # A render error (unknown gpuType or TEE profile, a derived name too long) comes back on every
         # run until the spec changes; errors of API calls may not.
@@ -328,8 +340,9 @@ class StatusWriter:
             # started or become ready since: report what it is now, not what the apply returned.
             written = pod_result["result"]
             pod = self.fresh_pod(namespace, child, written["metadata"].get("resourceVersion")) or written
-        elif entry.get("pod_action") == "replace":
-            pod = None  # the old pod is terminating; its replacement comes with the run its deletion triggers
+        elif entry.get("pod_action") == "replace" or (forced and forced.get("changed")):
+            # The old pod is terminating or gone; its replacement comes with the run its deletion triggers.
+            pod = None
         if service_result and not error_of(service_result):
             service = service_result.get("result") or service
         if self.deleted.get(service_key) and not error_of(self.deleted.get(service_key)):
@@ -349,7 +362,8 @@ class StatusWriter:
             permanent=permanent,
             unschedulable_timeout=self.unschedulable_timeout,
         )
-        return _Computed(status, error, permanent, entry, service, pod_written, deletions)
+        pod_forced = bool(forced and forced.get("changed"))
+        return _Computed(status, error, permanent, entry, service, pod_written, deletions, pod_forced)
 
     def children_gone(self, entry: Obj, deletions: list) -> bool:
         """Whether a deleted Performer's Pod and Service are gone: none was left, or this run deleted

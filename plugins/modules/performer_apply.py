@@ -29,9 +29,9 @@ options:
     description:
       - Instead of O(objects), the lists of a plan as the C(hourglass.operator.performer_plan)
         filter returns it, written one after the other in one call, each in its state (O(state) is
-        not used) - C(create) (V(created)), C(apply) (V(present)), C(restore) (V(updated)),
-        C(replace) (V(replaced)) and C(delete) (V(absent), waited for with O(wait)). Missing or
-        empty lists are skipped.
+        not used) - C(force_delete) (V(lost)), C(create) (V(created)), C(apply) (V(present)),
+        C(restore) (V(updated)), C(replace) (V(replaced)) and C(delete) (V(absent), waited for with
+        O(wait)). Missing or empty lists are skipped.
     type: dict
   state:
     description:
@@ -46,9 +46,12 @@ options:
         (keeping its other labels and annotations and what the API server allocated), or deletes
         and creates it when that cannot be done in place; a missing object is created. The result
         has C(recreated=true) when it was recreated.
+      - V(lost) deletes terminating pods, each given with its C(metadata.uid) and C(spec.nodeName),
+        with a grace period of 0 when their node is not Ready or gone (its kubelet cannot confirm the
+        deletion); a pod whose node is Ready is left alone (the result has C(node_ready=true)).
       - Not used with O(plan).
     type: str
-    choices: [created, present, absent, replaced, updated]
+    choices: [created, present, absent, replaced, updated, lost]
     default: present
   field_manager:
     description: Field manager of the writes.
@@ -101,7 +104,8 @@ RETURN = r"""
 created:
   description: With O(plan), what a call with its C(create) list returns (C(changed) and
     C(result)), or C(skipped=true) when the list was empty; likewise C(applied) (C(apply)),
-    C(updated) (C(restore)), C(replaced) (C(replace)) and C(deleted) (C(delete)).
+    C(updated) (C(restore)), C(replaced) (C(replace)), C(deleted) (C(delete)) and C(forced)
+    (C(force_delete)).
   returned: with O(plan)
   type: dict
 result:

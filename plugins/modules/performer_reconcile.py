@@ -77,6 +77,13 @@ options:
     description: The most O(ended_pod_min_age) is doubled to.
     type: int
     default: 300
+  lost_pod_after:
+    description:
+      - A terminating pod still there this many seconds past its deletion deadline is deleted with a
+        grace period of 0 when its node is not Ready (its kubelet cannot confirm the deletion, and the
+        replacement has the same name); a Ready node's kubelet is left to finish. 0 never does.
+    type: int
+    default: 30
   create_by_apply:
     description:
       - Create the missing Pods and Services with a server-side apply instead of a plain create

@@ -48,6 +48,11 @@ options:
     description: The registered result of the delete task (may be skipped).
     type: dict
     default: {}
+  forced:
+    description: The registered result of the task deleting pods left on nodes that are not Ready
+      (the plan's C(force_delete) list; may be skipped).
+    type: dict
+    default: {}
   field_manager:
     description: Name used as the Events' reporting component.
     type: str

@@ -3,7 +3,7 @@ only by a TokenRequest token of the shipped ServiceAccount, with leader election
 the operator's namespace), reconciles Performers in another namespace through creation, a spec
 change and deletion without a single Forbidden; and `kubectl auth can-i`, asked as that
 ServiceAccount, shows it can do each thing it needs and nothing it does not (Secrets,
-ConfigMaps, workloads, nodes, namespaces, RBAC, other Leases)."""
+ConfigMaps, workloads, listing or changing nodes, namespaces, RBAC, other Leases)."""
 
 from __future__ import annotations
 
@@ -166,6 +166,7 @@ ALLOWED = [
     ("create", "leases.coordination.k8s.io", None, "operator"),
     ("get", "leases.coordination.k8s.io/{lease}", None, "operator"),
     ("update", "leases.coordination.k8s.io/{lease}", None, "operator"),
+    ("get", "nodes", None, None),
 ]  # fmt: skip
 
 DENIED = [
@@ -192,7 +193,7 @@ DENIED = [
     *[(verb, "events", None, "watched") for verb in ("get", "list", "delete")],
     ("delete", "namespaces", None, None),
     ("create", "namespaces", None, None),
-    ("get", "nodes", None, None),
+    ("list", "nodes", None, None),
     ("patch", "nodes", None, None),
     ("get", "customresourcedefinitions.apiextensions.k8s.io", None, None),
     ("create", "clusterroles.rbac.authorization.k8s.io", None, None),

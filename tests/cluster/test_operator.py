@@ -11,11 +11,10 @@ from collections.abc import Iterator
 import kubernetes
 import pytest
 import urllib3
-import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
 from tests.support.api import read_or_none
-from tests.support.paths import REPO
+from tests.support.operator import operator_with_role_vars
 from tests.support.performers import (
     EVICTION_MESSAGE,
     GROUP,
@@ -198,18 +197,6 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         assert container.resources.requests == {"cpu": "200m"}
     if "scheduling" in change:
         assert node_labels(core, pod.spec.node_name)["topology.kubernetes.io/zone"] == "us-east-1b"
-
-
-def operator_with_role_vars(operators, tmp_path, **role_vars: object):
-    """A ready operator whose runs use this checkout's performer role with `role_vars` (watches.yaml
-    `vars`)."""
-    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
-    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
-    watches[0]["vars"] = role_vars
-    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
-    operator = operators("--watches-file", str(tmp_path / "watches.yaml"))
-    operator.wait_ready()
-    return operator
 
 
 def ready_performer_under_long_waits(operators, tmp_path, custom, namespace: str, name: str) -> None:
@@ -565,11 +552,9 @@ def test_a_gpu_type_the_operators_catalog_lacks_fails_that_performer_with_a_clea
 ):
     # The CRD admits the role's default GPU types; an admin who narrows performer_gpu_products
     # (watches.yaml vars) makes the others fail at reconcile.
-    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
-    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
-    watches[0]["vars"] = {"performer_gpu_products": {"nvidia-a100": ["NVIDIA-A100-SXM4-80GB"]}}
-    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
-    operators("--watches-file", str(tmp_path / "watches.yaml")).wait_ready()
+    operator_with_role_vars(
+        operators, tmp_path, performer_gpu_products={"nvidia-a100": ["NVIDIA-A100-SXM4-80GB"]}
+    )
     create_performer(
         custom,
         namespace,

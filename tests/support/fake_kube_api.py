@@ -50,6 +50,12 @@ class FakeKubeApi:
         if method == "DELETE":
             if path not in self.objects:
                 return 404, {"message": "not found"}
+            uid = ((body or {}).get("preconditions") or {}).get("uid")
+            if uid and uid != (self.objects[path].get("metadata") or {}).get("uid"):
+                return 409, {
+                    "message": f"Precondition failed: UID in precondition: {uid}",
+                    "reason": "Conflict",
+                }
             obj = copy.deepcopy(self.objects.get(path) if query.get("dryRun") else self.objects.pop(path))
             if self.linger.get(path) and not query.get("dryRun"):  # graceful: returned as terminating
                 obj.setdefault("metadata", {})["deletionTimestamp"] = "2026-01-01T00:00:00Z"

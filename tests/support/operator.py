@@ -6,6 +6,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from tests.support.paths import REPO
 from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
@@ -54,3 +56,15 @@ class OperatorProcess(LoggedProcess):
 
     def wait_ready(self, timeout: float = 30) -> None:
         self.wait_until(lambda: self.get("/readyz")[0] == 200, "the operator to be ready", timeout)
+
+
+def operator_with_role_vars(operators, tmp_path: Path, **role_vars: object) -> OperatorProcess:
+    """A ready operator whose runs use this checkout's performer role with `role_vars` (watches.yaml
+    `vars`)."""
+    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
+    watches[0]["role"] = watches[0]["finalizer"]["role"] = str(REPO / "roles" / "performer")
+    watches[0]["vars"] = role_vars
+    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
+    operator = operators("--watches-file", str(tmp_path / "watches.yaml"))
+    operator.wait_ready()
+    return operator

@@ -44,8 +44,10 @@ def test_the_csv_carries_the_release_version_and_image():
 
 def test_the_csv_grants_exactly_the_rbac_of_config():
     spec = load(CSV)["spec"]["install"]["spec"]
+    rules = load(REPO / "config/rbac/role.yaml")["rules"]
+    node_rules = next(yaml.safe_load_all((REPO / "config/rbac/node_role.yaml").read_text()))["rules"]
     assert spec["clusterPermissions"] == [
-        {"serviceAccountName": "hourglass-operator", "rules": load(REPO / "config/rbac/role.yaml")["rules"]}
+        {"serviceAccountName": "hourglass-operator", "rules": rules + node_rules}
     ]
     leader = load(REPO / "config/rbac/leader_election_role.yaml")["rules"]
     assert spec["permissions"] == [{"serviceAccountName": "hourglass-operator", "rules": leader}]

@@ -779,3 +779,30 @@ def test_a_runner_that_cannot_be_told_that_work_waits_leaves_the_loop_running(wo
     finally:
         runs.finish.set()
         stop(world)
+
+
+def test_a_deletion_whose_run_asks_to_look_again_gets_another_run_then_although_its_pod_only_terminates(
+    world,
+):
+    # The pod is on a node that stopped answering: no event comes, but once it is overdue the run's
+    # plan reads its node and deletes it without the kubelet.
+    world.add(performer("a", deleting=True))
+    terminating = {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "2026-01-01T00:00:00Z"}
+    world.child("pod", {"kind": "Pod", "metadata": terminating})
+    asks = {"children_gone": False, "recheck_after": 12.0}  # its pod is overdue in 12 s
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": asks})
+    world.reconcile()
+    assert len(world.runner.runs) == 1 and world.controller.awaiting_children == {"ns/a"}
+
+    world.clock.now += ABSENT_RETRY_SECONDS  # not yet: only waiting for the informers
+    assert world.reconcile() == [] and world.sync_statuses() == ["ns/a"]
+    assert len(world.runner.runs) == 1
+
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
+    world.clock.now += 12.0 - ABSENT_RETRY_SECONDS
+    world.sync_statuses()
+    world.reconcile()
+    assert len(world.runner.runs) == 2 and world.api.patches == []
+    world.clock.now += 60  # a run that asks nothing more leaves it to the informers again
+    world.sync_statuses()
+    assert world.reconcile() == [] and len(world.runner.runs) == 2

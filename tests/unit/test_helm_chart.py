@@ -43,6 +43,7 @@ OPERATOR_RULES = (
         for verb in ("get", "list", "watch", "create", "patch", "delete")
     }
 )
+NODE_RULES = {("", "nodes", "get", None)}  # cluster-scoped: the node of a pod stuck terminating
 # Environment variables of the Deployment that set an operator flag (hourglass_operator/cli.py).
 FLAG_OF_ENV = {
     "WATCH_NAMESPACE": "namespaces",
@@ -109,6 +110,8 @@ def test_the_defaults_render_the_spec_objects(helm: Helm) -> None:
     objects = helm.objects()
     assert set(by_kind_name(objects)) == {
         ("ServiceAccount", "hourglass-operator"),
+        ("ClusterRole", "hourglass-operator-nodes"),
+        ("ClusterRoleBinding", "hourglass-operator-nodes"),
         ("ClusterRole", "hourglass-operator"),
         ("ClusterRoleBinding", "hourglass-operator"),
         ("Role", "hourglass-operator-leader-election"),
@@ -126,6 +129,7 @@ def test_the_defaults_render_the_spec_objects(helm: Helm) -> None:
 
     operator_role = by_kind_name(objects)[("ClusterRole", "hourglass-operator")]
     assert rule_set(operator_role["rules"]) == OPERATOR_RULES
+    assert rule_set(by_kind_name(objects)[("ClusterRole", "hourglass-operator-nodes")]["rules"]) == NODE_RULES
     binding = by_kind_name(objects)[("ClusterRoleBinding", "hourglass-operator")]
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "hourglass-operator",
@@ -227,6 +231,19 @@ def test_watch_namespaces_grant_roles_in_those_namespaces_instead_of_a_cluster_r
         ]
     assert env_of(objects)["WATCH_NAMESPACE"] == "avs-a,avs-b"
     assert ("Role", "hourglass-operator-leader-election") in kinds
+    assert rule_set(kinds[("ClusterRole", "hourglass-operator-nodes")]["rules"]) == NODE_RULES
+    assert kinds[("ClusterRoleBinding", "hourglass-operator-nodes")]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hourglass-operator", "namespace": NAMESPACE}
+    ]
+
+
+@pytest.mark.parametrize("watch", [[], ["avs-a"]])
+def test_without_read_nodes_the_operator_gets_no_cluster_scoped_rule(helm: Helm, watch: list[str]) -> None:
+    objects = helm.objects({"watchNamespaces": watch, "rbac": {"readNodes": False}})
+    granted = set().union(*(rule_set(o["rules"]) for o in objects if o["kind"] in ("ClusterRole", "Role")
+                            and o["metadata"]["name"].startswith("hourglass-operator")))  # fmt: skip
+    assert not NODE_RULES & granted
+    assert ("ClusterRole", "hourglass-operator-nodes") not in by_kind_name(objects)
 
 
 def test_an_image_digest_pins_the_image(helm: Helm) -> None:

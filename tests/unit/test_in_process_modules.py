@@ -92,7 +92,7 @@ def test_arguments_are_validated_by_the_modules_argument_spec(tmp_path):
     with FakeKubeServer() as server:
         ran = play(tmp_path, server, state="vanished")
     assert ran.returncode == 2
-    choices = "created, present, absent, replaced, updated"
+    choices = "created, present, absent, replaced, updated, lost"
     assert f"value of state must be one of: {choices}, got: vanished" in ran.stdout
     assert server.requests == []
 

@@ -80,6 +80,8 @@ def test_default_renders_the_objects_every_install_path_names(objects):
         ("ServiceAccount", "hourglass-operator", NAMESPACE),
         ("ClusterRole", "hourglass-operator", None),
         ("ClusterRoleBinding", "hourglass-operator", None),
+        ("ClusterRole", "hourglass-operator-nodes", None),
+        ("ClusterRoleBinding", "hourglass-operator-nodes", None),
         ("ClusterRole", "hourglass-operator-performer-editor", None),
         ("ClusterRole", "hourglass-operator-performer-viewer", None),
         ("Role", "hourglass-operator-leader-election", NAMESPACE),
@@ -172,6 +174,16 @@ def test_the_cluster_role_is_least_privilege(objects):
         assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"]
         assert not {"secrets", "configmaps", "nodes", "namespaces"} & set(rule["resources"])
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"])
+    # Its one cluster-scoped rule, a ClusterRole of its own (kept cluster-wide when namespaces are
+    # watched): read one node, never list, watch or change them.
+    assert one(objects, "ClusterRole", "hourglass-operator-nodes")["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}
+    ]
+    binding = one(objects, "ClusterRoleBinding", "hourglass-operator-nodes")
+    assert binding["roleRef"]["name"] == "hourglass-operator-nodes"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hourglass-operator", "namespace": "hourglass-system"}
+    ]
     leader = one(objects, "Role", "hourglass-operator-leader-election")["rules"]
     assert {(g, r) for rule in leader for g in rule["apiGroups"] for r in rule["resources"]} == {
         ("coordination.k8s.io", "leases")
@@ -230,7 +242,10 @@ def test_the_filter_moves_and_renames_one_installation(objects):
     assert {("ClusterRole", "hg", None), ("ClusterRole", "hg-performer-editor", None),
             ("Role", "hg-leader-election", "ops"), ("Service", "hg-metrics", "ops"),
             ("RoleBinding", "hg", "a"), ("RoleBinding", "hg", "b")} <= names  # fmt: skip
-    assert not [o for o in adapted if o["kind"] == "ClusterRoleBinding"]  # watching a and b only
+    # Watching a and b only: the operator's ClusterRole is bound there; reading a Node stays cluster-wide.
+    [cluster_wide] = [o for o in adapted if o["kind"] == "ClusterRoleBinding"]
+    assert (cluster_wide["metadata"]["name"], cluster_wide["roleRef"]["name"]) == ("hg-nodes", "hg-nodes")
+    assert cluster_wide["subjects"] == [{"kind": "ServiceAccount", "name": "hg", "namespace": "ops"}]
     for binding in (o for o in adapted if o["kind"] == "RoleBinding"):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hg", "namespace": "ops"}]
     dep = one(adapted, "Deployment", "hg")

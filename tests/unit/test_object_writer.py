@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
     ObjectWriter,
+    identity,
     restored,
     slim,
 )
@@ -104,7 +105,7 @@ def test_one_failing_object_is_reported_without_failing_the_others():
 
 
 def test_an_unknown_state_is_refused_naming_the_choices():
-    choices = "created, present, absent, replaced, updated"
+    choices = "created, present, absent, replaced, updated, lost"
     with pytest.raises(ValueError, match=f"state: 'gone' is not one of {choices}"):
         writer(FakeKubeApi()).write([pod()], "gone")
 
@@ -225,3 +226,64 @@ def test_restored_and_slim_keep_what_the_status_module_needs():
     assert slim(live) == {"apiVersion": "v1", "kind": "Pod", "metadata": pod()["metadata"],
                           "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}  # fmt: skip
     assert slim(None) == {}
+
+
+NODE_PATH = "/api/v1/nodes/node-a"
+LOST = {"apiVersion": "v1", "kind": "Pod", "spec": {"nodeName": "node-a"},
+        "metadata": {"name": "performer-a", "namespace": "ns", "uid": "u1"}}  # fmt: skip
+
+
+def node(ready: str) -> dict:
+    return {"kind": "Node", "metadata": {"name": "node-a"},
+            "status": {"conditions": [{"type": "MemoryPressure", "status": "False"},
+                                      {"type": "Ready", "status": ready}]}}  # fmt: skip
+
+
+def terminating_pod(uid: str = "u1") -> dict:
+    obj = pod()
+    obj["metadata"].update(uid=uid, deletionTimestamp="2026-01-01T00:00:00Z")
+    return obj
+
+
+@pytest.mark.parametrize("ready", ["Unknown", "False", None])  # None: the Node object is gone
+def test_a_lost_pod_is_deleted_at_once_guarded_by_its_uid_when_its_node_is_not_ready(ready: str | None):
+    api = FakeKubeApi({POD_PATH: terminating_pod(), **({NODE_PATH: node(ready)} if ready else {})})
+    [result] = writer(api).write([LOST], "lost")
+    assert result["changed"] and "error" not in result
+    assert POD_PATH not in api.objects
+    assert api.calls == [("GET", NODE_PATH), ("DELETE", POD_PATH)]
+    assert api.bodies[-1][2] == {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                                 "preconditions": {"uid": "u1"}}  # fmt: skip
+
+
+def test_a_lost_pod_on_a_ready_node_is_left_to_its_kubelet():
+    api = FakeKubeApi({POD_PATH: terminating_pod(), NODE_PATH: node("True")})
+    [result] = writer(api).write([LOST], "lost")
+    assert result == {"changed": False, "result": {}, "node_ready": True, "object": identity(LOST)}
+    assert api.calls == [("GET", NODE_PATH)] and POD_PATH in api.objects
+
+
+def test_a_newer_pod_of_the_same_name_is_never_force_deleted():
+    api = FakeKubeApi({POD_PATH: terminating_pod(uid="u2"), NODE_PATH: node("Unknown")})
+    [result] = writer(api).write([LOST], "lost")
+    assert result["changed"] is False and "error" not in result
+    assert POD_PATH in api.objects
+
+
+def test_a_node_the_operator_may_not_read_is_reported_and_the_pod_left_alone():
+    api = FakeKubeApi({POD_PATH: terminating_pod()})
+    api.fail(
+        "GET", NODE_PATH, 403, 'nodes "node-a" is forbidden: User "system:serviceaccount:x:y" cannot get'
+    )
+    [result] = writer(api).write([LOST], "lost")
+    assert result["error"]["msg"].startswith(
+        '403 cannot read the pod\'s node node-a: nodes "node-a" is forbidden'
+    )
+    assert api.calls == [("GET", NODE_PATH)] and POD_PATH in api.objects
+
+
+def test_a_dry_run_force_deletes_nothing():
+    api = FakeKubeApi({POD_PATH: terminating_pod(), NODE_PATH: node("Unknown")})
+    [result] = writer(api, check_mode=True).write([LOST], "lost")
+    assert result["changed"] and POD_PATH in api.objects
+    assert api.queries[-1] == ("DELETE", POD_PATH, {"dryRun": "All"})

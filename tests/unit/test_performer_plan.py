@@ -194,3 +194,49 @@ def test_a_running_pod_is_not_replaced_however_old():
 def test_an_ended_pod_whose_spec_changed_is_an_upgrade():
     entry = performer_plan([desired("h2")], ended(observed("h1"), age=1))["performers"]["ns/p"]
     assert entry["pod_action"] == "replace" and entry["upgrading"] and "pod_ended" not in entry
+
+
+def terminating(seen: dict, *, overdue_by: float, node: str | None = "node-a") -> dict:
+    """`seen` with its pod deleted, its deletion deadline (grace period included) `overdue_by` seconds
+    ago (negative: still to come), on `node`."""
+    pod = seen["ns/p"]["pod"]
+    deadline = datetime.now(UTC) - timedelta(seconds=overdue_by)
+    pod["metadata"].update(uid="uid-1", deletionTimestamp=deadline.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    pod["spec"] = {"nodeName": node} if node else {}
+    return seen
+
+
+LOST_POD = {"apiVersion": "v1", "kind": "Pod", "spec": {"nodeName": "node-a"},
+            "metadata": {"name": "performer-p", "namespace": "ns", "uid": "uid-1"}}  # fmt: skip
+
+
+def test_a_pod_still_terminating_past_its_deadline_is_listed_to_force_delete_with_its_node():
+    plan = performer_plan([desired()], terminating(observed(), overdue_by=45), lost_pod_after=30)
+    assert plan["force_delete"] == [LOST_POD]
+    entry = plan["performers"]["ns/p"]
+    assert entry["pod_action"] == "wait" and entry["lost_pod_node"] == "node-a"
+    assert entry["force_delete_pod_after"] == 30  # looked at again while its node stays Ready
+    assert plan["create"] == [] and plan["replace"] == [] and plan["delete"] == []
+
+
+def test_a_pod_terminating_within_its_deadline_is_looked_at_again_once_it_is_overdue():
+    for overdue_by, wait in ((10, 21), (-60, 91)):  # 10 s past the deadline; 60 s to the deadline
+        plan = performer_plan([desired()], terminating(observed(), overdue_by=overdue_by), lost_pod_after=30)
+        assert plan["force_delete"] == []
+        assert "lost_pod_node" not in plan["performers"]["ns/p"]
+        assert abs(plan["performers"]["ns/p"]["force_delete_pod_after"] - wait) <= 1  # whole seconds
+
+
+def test_no_pod_is_force_deleted_when_disabled_never_scheduled_or_not_terminating():
+    for seen, after in ((terminating(observed(), overdue_by=3600), 0),
+                        (terminating(observed(), overdue_by=3600, node=None), 30),
+                        (observed(), 30)):  # fmt: skip
+        plan = performer_plan([desired()], seen, lost_pod_after=after)
+        assert plan["force_delete"] == []
+        assert "force_delete_pod_after" not in plan["performers"]["ns/p"]
+
+
+def test_a_deleted_performers_pod_left_on_its_node_is_force_deleted_before_the_graceful_delete_waits():
+    plan = performer_plan([desired()], terminating(observed(), overdue_by=31), "absent", lost_pod_after=30)
+    assert plan["force_delete"] == [LOST_POD]
+    assert sorted(o["kind"] for o in plan["delete"]) == ["Pod", "Service"]

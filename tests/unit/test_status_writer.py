@@ -298,3 +298,43 @@ def test_a_count_that_races_another_writer_is_read_and_written_again():
     record_events(call, performer(), said, "hourglass-operator", NOW)
     patches = [body for method, _, body in api.bodies if method == "PATCH"]
     assert len(raced) == 1 and [bool(body) for body in patches] == [False, False, True]  # read, read, count
+
+
+def lost_pod() -> dict:
+    pod = ready_pod()
+    pod["metadata"] = {**pod["metadata"], "deletionTimestamp": "2026-11-22T09:59:00Z"}
+    return pod
+
+
+def test_a_pod_deleted_without_its_node_says_so_and_the_status_waits_for_the_new_pod():
+    api = FakeKubeApi()
+    plan_entry = entry(pod_action="wait", lost_pod_node="node-a", force_delete_pod_after=30.0)
+    forced = registered(applied("Pod"))
+    [result] = writer(api, plan_entry, forced=forced).write([item(performer(), lost_pod(), live_service())])
+    assert (result["ready"], result["error"], result["recheck_after"]) == (False, None, 30.0)
+    assert result["repairs"] == ["LostPodDeleted"]  # what the loop counts (hourglass_repairs_total)
+    assert result["baseline"] is None  # the run its deletion triggers creates the pod
+    [event] = [body for method, path, body in api.bodies if path == EVENTS_PATH and body["type"] == "Warning"]
+    assert event["reason"] == "LostPodDeleted"
+    assert event["message"].startswith(
+        "deleted the performer pod without waiting for its node node-a, which is"
+    )
+    [patch] = [body for method, path, body in api.bodies if path == STATUS_PATH]
+    ready = next(c for c in patch["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "PodNotCreated"
+
+
+def test_a_pod_whose_node_is_ready_again_is_not_reported_deleted_and_is_looked_at_again():
+    api = FakeKubeApi()
+    plan_entry = entry(pod_action="wait", lost_pod_node="node-a", force_delete_pod_after=30.0)
+    left = registered({**applied("Pod"), "changed": False, "node_ready": True})
+    [result] = writer(api, plan_entry, forced=left).write([item(performer(), lost_pod(), live_service())])
+    assert (result["repairs"], result["recheck_after"], result["error"]) == ([], 30.0, None)
+    [patch] = [body for method, path, body in api.bodies if path == STATUS_PATH]
+    ready = next(c for c in patch["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "PodTerminating"
+    refused = registered(applied("Pod", error="403 cannot read the pod's node node-a: forbidden"))
+    [result] = writer(FakeKubeApi(), plan_entry, forced=refused).write(
+        [item(performer(), lost_pod(), live_service())]
+    )
+    assert result["error"] == "403 cannot read the pod's node node-a: forbidden" and result["repairs"] == []

@@ -81,3 +81,13 @@ The rules the operator needs on the namespaced objects it reconciles, shared by 
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end -}}
+
+{{/*
+The one cluster-scoped rule: reading the node of a performer pod stuck terminating past its deadline,
+before deleting the pod without its kubelet (the role's performer_lost_pod_after_seconds).
+*/}}
+{{- define "hourglass-operator.nodeRules" -}}
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get"]
+{{- end -}}
