@@ -44,8 +44,9 @@ BATCH_SIZE = Histogram(
 REPAIRS = Counter(
     "hourglass_repairs_total",
     "Repairs the runs made or tried, by reason: PodReplaced (the pod ended: evicted, rejected by its "
-    "node), PodDrifted (another client changed the pod), ServiceDrifted (another client changed the Service), "
-    "LostPodDeleted (a pod left terminating on a node that is not Ready, deleted without its kubelet)",
+    "node), PodDrifted (another client changed the pod), ServiceDrifted (another client changed the "
+    "Service), LostPodDeleted (a pod left terminating on a node that is not Ready, deleted without its "
+    "kubelet)",
     ["reason"],
 )
 for _reason in (Reason.POD_REPLACED, Reason.POD_DRIFTED, Reason.SERVICE_DRIFTED, Reason.LOST_POD_DELETED):

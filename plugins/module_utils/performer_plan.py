@@ -18,7 +18,8 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
   left on a node that died (its kubelet cannot confirm the deletion the taint manager made) would
   keep the Performer from running anywhere else, forever; a Deployment's pod would have been
   replaced by then under another name. Until then the entry says when to look again
-  (`force_delete_pod_after`), and once listed, when to look again if the node is still Ready.
+  (`force_delete_pod_after`) and when that is (`force_delete_pod_at`), and once listed, when to look
+  again if the node is still Ready.
 - A Pod that ended (phase Failed or Succeeded: evicted by its node, rejected by it, or shut down
   with it) is never started again, so it is replaced the same way (the API server deletes an ended
   pod at once), and the Performer's entry says why it ended (`pod_ended`). Not before it is
@@ -103,21 +104,24 @@ def _replaceable(pod: Obj, now: str, age: float) -> tuple[float, str | None]:
     return max(age - contract.seconds_between(created, now), 0.0), contract.seconds_after(created, age)
 
 
-def _lost_pod(pod: Obj | None, now: str, lost_after: float) -> tuple[Obj | None, float | None]:
+def _lost_pod(pod: Obj | None, now: str, lost_after: float) -> tuple[Obj | None, Obj]:
     """Whether a terminating pod has been there `lost_after` seconds past its deletion deadline: its
-    reference for `force_delete` (with its uid and node), else in how many seconds to look again (None:
-    not terminating, never scheduled, or `lost_after` 0)."""
+    reference for `force_delete` (with its uid and node), and what its Performer's entry says: in how
+    many seconds to look again and, until then, when that is (nothing when it is not terminating, was
+    never scheduled, or `lost_after` is 0)."""
     meta = (pod or {}).get("metadata") or {}
     node = ((pod or {}).get("spec") or {}).get("nodeName")
     if not meta.get("deletionTimestamp") or not node or lost_after <= 0:
-        return None, None
+        return None, {}
     overdue = contract.seconds_between(meta["deletionTimestamp"], now) - lost_after
     if overdue < 0:  # looked at again one second later: timestamps are whole seconds
-        return None, -overdue + 1.0
+        at = contract.seconds_after(meta["deletionTimestamp"], lost_after)
+        return None, {"force_delete_pod_after": -overdue + 1.0, "force_delete_pod_at": at}
     reference = _reference(pod)  # type: ignore[arg-type]
     reference["metadata"]["uid"] = meta.get("uid")
     reference["spec"] = {"nodeName": node}
-    return reference, lost_after  # looked at again while its node stays Ready
+    # Looked at again while its node stays Ready.
+    return reference, {"force_delete_pod_after": lost_after, "lost_pod_node": node}
 
 
 def performer_plan(
@@ -142,12 +146,9 @@ def performer_plan(
         pod, service = seen.get("pod"), seen.get("service")
         entry: Obj = {"error": None, "upgrading": False, "upgraded_at": None}
         # The ages may come as text (the filter's arguments are templated).
-        lost, look_again = _lost_pod(pod, now, float(lost_pod_after))
-        if lost:
-            plan["force_delete"].append(lost)
-            entry["lost_pod_node"] = lost["spec"]["nodeName"]
-        if look_again:
-            entry["force_delete_pod_after"] = look_again
+        lost, said = _lost_pod(pod, now, float(lost_pod_after))
+        plan["force_delete"] += [lost] if lost else []
+        entry.update(said)
         if state == "absent":  # deleting needs no rendering, so a render error does not block it
             children = [_reference(o) for o in (pod, service) if o]
             plan["delete"] += children

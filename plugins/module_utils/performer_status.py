@@ -147,7 +147,9 @@ def _ready_condition(
     if not pod:
         return "False", Reason.POD_NOT_CREATED, "the performer pod does not exist yet"
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return "False", Reason.POD_TERMINATING, "the performer pod is being deleted" + _disruption(pod)
+        unless = f"; should its node not confirm it, it is deleted without it at {replace_at}"
+        said = "the performer pod is being deleted" + _disruption(pod) + (unless if replace_at else "")
+        return "False", Reason.POD_TERMINATING, said
     ended = pod_ended(pod)
     if ended:
         replacing = f"; it is replaced at {replace_at}" if replace_at else ""
@@ -247,7 +249,8 @@ def compute_status(
     `permanent` says that `error` cannot be fixed by retrying; `has_service` whether the
     Performer's Service exists; `ended` how many of its pods ended since it was last ready, when a
     run replacing an ended one counted them (else the status's count is carried over; either is
-    dropped once the Performer is ready); `replace_at` when its ended pod is replaced."""
+    dropped once the Performer is ready); `replace_at` when its ended pod is replaced, or its
+    terminating pod deleted without its node."""
     now = now or rfc3339_now()
     meta = performer["metadata"]
     previous = performer.get("status") or {}

@@ -355,7 +355,7 @@ class StatusWriter:
             error=error,
             upgraded_at=entry.get("upgraded_at"),
             ended=None if error else entry.get("ended_pods"),
-            replace_at=entry.get("replace_ended_pod_at"),
+            replace_at=entry.get("replace_ended_pod_at") or entry.get("force_delete_pod_at"),
             now=self.now,
             cluster_domain=self.cluster_domain,
             has_service=bool(service),

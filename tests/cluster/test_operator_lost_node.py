@@ -79,6 +79,22 @@ def scheduled(core, namespace: str, name: str) -> kubernetes.client.V1Pod | None
     return pod if pod and pod.spec.node_name else None
 
 
+def performer_running_on(core, custom, namespace: str, node: str, name: str, scheduling: dict):
+    """The Performer `name` created with `scheduling`, its pod bound to `node` (skipped when the
+    scheduler chose another), started and ready as its kubelet would have it; its pod."""
+    create_performer(custom, namespace, performer(name, config={}, scheduling=scheduling))
+    pod = wait_for(
+        lambda: scheduled(core, namespace, f"performer-{name}"),
+        timeout=30,
+        what=f"the pod of {name} to be scheduled",
+    )
+    if pod.spec.node_name != node:
+        pytest.skip(f"the scheduler put the pod on {pod.spec.node_name}, not on {node}")
+    _run_pod(core, pod)
+    wait_performer_ready(custom, namespace, name)
+    return pod
+
+
 def _lost_pod_events(core, namespace: str, name: str) -> list[str]:
     events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
     return [e.message for e in events if e.reason == "LostPodDeleted"]
@@ -94,15 +110,8 @@ def test_a_pod_left_on_a_node_that_died_is_deleted_without_it_and_runs_on_anothe
         prefer = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
             {"weight": 100, "preference": {"matchExpressions": [
                 {"key": NODE_LABEL, "operator": "In", "values": [node]}]}}]}}  # fmt: skip
-        create_performer(custom, namespace, performer("stranded", config={}, scheduling={"affinity": prefer}))
-        child = "performer-stranded"
-        pod = wait_for(
-            lambda: scheduled(core, namespace, child), timeout=30, what="the first pod to be scheduled"
-        )
-        if pod.spec.node_name != node:
-            pytest.skip(f"the scheduler put the first pod on {pod.spec.node_name}, not on {node}")
-        _run_pod(core, pod)
-        wait_performer_ready(custom, namespace, "stranded")
+        pod = performer_running_on(core, custom, namespace, node, "stranded", {"affinity": prefer})
+        child = pod.metadata.name
 
         # The node dies: the node lifecycle controller marks it Unknown (and taints it unreachable),
         # the taint manager deletes its pods, and no kubelet ever confirms the deletion.
@@ -131,12 +140,10 @@ def test_a_performer_deleted_while_its_pod_is_on_a_node_that_died_goes(
 ):
     operator_with_role_vars(operators, tmp_path, performer_lost_pod_after_seconds=1)
     with node_without_kubelet(core) as node:
-        only_here = {"nodeSelector": {NODE_LABEL: node}}
-        create_performer(custom, namespace, performer("doomed", config={}, scheduling=only_here))
-        child = "performer-doomed"
-        pod = wait_for(lambda: scheduled(core, namespace, child), timeout=30, what="the pod to be scheduled")
-        _run_pod(core, pod)
-        wait_performer_ready(custom, namespace, "doomed")
+        pod = performer_running_on(
+            core, custom, namespace, node, "doomed", {"nodeSelector": {NODE_LABEL: node}}
+        )
+        child = pod.metadata.name
         # The node dies and the taint manager deletes the pod; the Performer is deleted at once (before
         # its pod is overdue, so only the runs of its deletion see it so). Once the pod is 1 s past its
         # deadline, it goes without its node, and so does the Performer (its finalizer released).
@@ -159,12 +166,10 @@ def test_a_pod_overdue_on_a_node_that_is_ready_is_left_to_its_kubelet(
     operator = operator_with_role_vars(operators, tmp_path, performer_lost_pod_after_seconds=1)
     with node_without_kubelet(core) as node:
         # Required here: the pod may only go to this node, whose kubelet is slow but alive.
-        only_here = {"nodeSelector": {NODE_LABEL: node}}
-        create_performer(custom, namespace, performer("slow", config={}, scheduling=only_here))
-        child = "performer-slow"
-        pod = wait_for(lambda: scheduled(core, namespace, child), timeout=30, what="the pod to be scheduled")
-        _run_pod(core, pod)
-        wait_performer_ready(custom, namespace, "slow")
+        pod = performer_running_on(
+            core, custom, namespace, node, "slow", {"nodeSelector": {NODE_LABEL: node}}
+        )
+        child = pod.metadata.name
         core.delete_namespaced_pod(child, namespace, grace_period_seconds=1)
 
         # The operator looks again once the pod is overdue (1 s past its deadline), reads the node,

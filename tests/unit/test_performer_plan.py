@@ -221,10 +221,14 @@ def test_a_pod_still_terminating_past_its_deadline_is_listed_to_force_delete_wit
 
 def test_a_pod_terminating_within_its_deadline_is_looked_at_again_once_it_is_overdue():
     for overdue_by, wait in ((10, 21), (-60, 91)):  # 10 s past the deadline; 60 s to the deadline
-        plan = performer_plan([desired()], terminating(observed(), overdue_by=overdue_by), lost_pod_after=30)
+        seen = terminating(observed(), overdue_by=overdue_by)
+        plan = performer_plan([desired()], seen, lost_pod_after=30)
         assert plan["force_delete"] == []
-        assert "lost_pod_node" not in plan["performers"]["ns/p"]
-        assert abs(plan["performers"]["ns/p"]["force_delete_pod_after"] - wait) <= 1  # whole seconds
+        entry = plan["performers"]["ns/p"]
+        assert "lost_pod_node" not in entry
+        assert abs(entry["force_delete_pod_after"] - wait) <= 1  # whole seconds
+        deadline = seen["ns/p"]["pod"]["metadata"]["deletionTimestamp"]
+        assert entry["force_delete_pod_at"] == contract.seconds_after(deadline, 30)
 
 
 def test_no_pod_is_force_deleted_when_disabled_never_scheduled_or_not_terminating():

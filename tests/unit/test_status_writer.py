@@ -338,3 +338,19 @@ def test_a_pod_whose_node_is_ready_again_is_not_reported_deleted_and_is_looked_a
         [item(performer(), lost_pod(), live_service())]
     )
     assert result["error"] == "403 cannot read the pod's node node-a: forbidden" and result["repairs"] == []
+
+
+def test_while_a_terminating_pod_is_not_overdue_the_status_says_when_it_goes_without_its_node():
+    api = FakeKubeApi()
+    waiting = entry(
+        pod_action="wait", force_delete_pod_after=21.0, force_delete_pod_at="2026-11-22T10:00:20Z"
+    )
+    [result] = writer(api, waiting).write([item(performer(), lost_pod(), live_service())])
+    assert result["recheck_after"] == 21.0
+    [patch] = [body for method, path, body in api.bodies if path == STATUS_PATH]
+    ready = next(c for c in patch["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["reason"], ready["message"]) == (
+        "PodTerminating",
+        "the performer pod is being deleted; should its node not confirm it, it is deleted without it at "
+        "2026-11-22T10:00:20Z",
+    )
