@@ -7,8 +7,9 @@
 # server or etcd outage), so supervise.py runs next to the cluster and starts again what exited.
 # HOURGLASS_TESTENV_NAME names the cluster (default hourglass): several can run side by side.
 #
-#   testenv.sh up          build what is missing, start the cluster (or reuse a healthy one) and
-#                          its supervisor, install the node catalog; prints the kubeconfig path
+#   testenv.sh up          build what is missing, start the cluster (or reuse a healthy one started
+#                          from this checkout's configuration) and its supervisor, install the node
+#                          catalog; prints the kubeconfig path
 #   testenv.sh down        stop the supervisor and the cluster, delete its state
 #   testenv.sh status      exit 0 and show components and nodes when the cluster is healthy
 #   testenv.sh kubeconfig  print the kubeconfig path
@@ -27,6 +28,7 @@ export KWOK_WORKDIR="$TESTENV_CACHE/kwok"
 CLUSTER_DIR="$KWOK_WORKDIR/clusters/$CLUSTER"
 KUBECONFIG_PATH="$CLUSTER_DIR/kubeconfig.yaml"
 SUPERVISOR_PID="$CLUSTER_DIR/supervisor.pid"
+STARTED_CONFIG=testenv-config.yaml # the kwokctl configuration the running cluster was started from
 COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller"
 START_TIMEOUT=${HOURGLASS_TESTENV_TIMEOUT:-120}
 
@@ -145,8 +147,18 @@ cmd_release() {
 }
 
 cmd_up() {
-  local started=$SECONDS
+  local started=$SECONDS cfg
   "$here/build.sh" >/dev/null
+  cfg=$(mktemp "${TMPDIR:-/tmp}/kwokctl-XXXXXX.yaml")
+  write_config "$cfg"
+  # A cluster started from another configuration (an older checkout's) is not the one the tests
+  # expect (which nodes kwok plays, say): it is started again.
+  if healthy && ! cmp -s "$cfg" "$CLUSTER_DIR/$STARTED_CONFIG"; then
+    log "cluster $CLUSTER runs another configuration than this checkout's: starting it again"
+    stop_supervisor
+    kwokctl delete cluster >/dev/null 2>&1 || true
+    rm -rf "$CLUSTER_DIR"
+  fi
   if healthy; then
     log "cluster $CLUSTER is already running"
   else
@@ -155,9 +167,6 @@ cmd_up() {
       kwokctl delete cluster >/dev/null 2>&1 || true
       rm -rf "$CLUSTER_DIR"
     fi
-    local cfg
-    cfg=$(mktemp "${TMPDIR:-/tmp}/kwokctl-XXXXXX.yaml")
-    write_config "$cfg"
     log "starting cluster $CLUSTER (kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
     if ! kwokctl create cluster --config "$cfg" --kubeconfig "" --wait "${START_TIMEOUT}s" \
       --timeout "${START_TIMEOUT}s" >&2; then
@@ -165,8 +174,9 @@ cmd_up() {
       cmd_logs_tail
       die "cluster $CLUSTER did not start; component logs are above"
     fi
-    rm -f "$cfg"
+    cp "$cfg" "$CLUSTER_DIR/$STARTED_CONFIG"
   fi
+  rm -f "$cfg"
   start_supervisor
   install_catalog
   log "cluster $CLUSTER ready in $((SECONDS - started)) s; kubeconfig: $KUBECONFIG_PATH"
