@@ -22,7 +22,8 @@ State `lost` deletes terminating pods that their node never confirmed gone: each
 reference with its uid and `spec.nodeName`. The node is read first; only when it is not Ready (or no
 longer exists) is the pod deleted with a grace period of 0 (what `kubectl delete --force` does),
 guarded by its uid so a newer pod of the same name is never touched. A node that is Ready again
-leaves the pod to its kubelet (`node_ready` in the result).
+leaves the pod to its kubelet (`node_ready` in the result); another controller's finalizers that
+still keep the pod are reported as an error naming them.
 
 `ObjectWriter` takes the REST call as a function (`hourglass_kube.request` bound to a client), so
 unit tests drive it with a fake API server.
@@ -232,7 +233,13 @@ class ObjectWriter:
         status, body = self.call("DELETE", object_path(obj), query=query, body=options)
         if status in (404, 409):  # gone, or a newer pod of that name (the uid precondition failed)
             return {"changed": False, "result": {}}
-        return {"changed": True, "result": {}} if status < 300 else failure(status, body)
+        if status >= 300:
+            return failure(status, body)
+        deleted = body if isinstance(body, dict) and body.get("kind") == "Pod" else {}  # else a Status
+        held_by = (deleted.get("metadata") or {}).get("finalizers")
+        if held_by and not self.check_mode:  # another controller's finalizers keep it, whatever we do
+            return {"changed": False, "error": {"msg": f"the pod's finalizers {', '.join(held_by)} keep it"}}
+        return {"changed": True, "result": {}}
 
     def replace(self, obj: Obj, on_waiting: Callable[[], None] | None = None) -> Obj:
         path = object_path(obj)

@@ -287,3 +287,14 @@ def test_a_dry_run_force_deletes_nothing():
     [result] = writer(api, check_mode=True).write([LOST], "lost")
     assert result["changed"] and POD_PATH in api.objects
     assert api.queries[-1] == ("DELETE", POD_PATH, {"dryRun": "All"})
+
+
+def test_a_lost_pod_that_another_controllers_finalizer_keeps_is_reported_not_counted_as_deleted():
+    held = terminating_pod()
+    held["kind"] = "Pod"
+    held["metadata"]["finalizers"] = ["example.com/audit"]
+    api = FakeKubeApi({POD_PATH: held, NODE_PATH: node("Unknown")})
+    api.linger[POD_PATH] = 1  # the API server answers with the pod, kept by its finalizer
+    [result] = writer(api).write([LOST], "lost")
+    assert result["changed"] is False
+    assert result["error"]["msg"] == "the pod's finalizers example.com/audit keep it"
