@@ -236,5 +236,5 @@ case "${1:-}" in
   logs) shift; cmd_logs "$@" ;;
   hold) shift; cmd_hold "$@" ;;
   release) shift; cmd_release "$@" ;;
-  *) sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,/^set /s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac
