@@ -26,6 +26,7 @@ from hourglass_operator.controller import Controller
 from hourglass_operator.discovery import wait_for_plural, warn_if_status_fields_missing
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.performer_adapter import PerformerAdapter
+from hourglass_operator.role_vars import RoleVarsError, parse_role_vars, with_role_vars
 from hourglass_operator.runner import AnsibleBatchRunner
 from hourglass_operator.startup import StartupError
 from hourglass_operator.status_sync import StatusSync
@@ -53,6 +54,12 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path(_env("WATCHES_FILE", str(DEFAULT_CONTENT / "watches.yaml"))),
         help="operator-sdk watches.yaml (env WATCHES_FILE)",
+    )
+    a(
+        "--role-vars",
+        default=_env("ROLE_VARS", ""),
+        help="YAML or JSON mapping of role variables set on every watch's runs, over the watches file's "
+        "vars; checked against the role's argument specs at start-up (env ROLE_VARS)",
     )
     a(
         "--content-root",
@@ -177,6 +184,11 @@ def _run(args: argparse.Namespace) -> int:
         watches = load_watches(args.watches_file)
     except WatchesError as error:
         log.error("invalid watches file: %s", error)
+        return 2
+    try:
+        watches = with_role_vars(watches, parse_role_vars(args.role_vars))
+    except RoleVarsError as error:
+        log.error("invalid role variables: %s", error)
         return 2
     api = startup.kube_client(args.kubeconfig, pool_size=API_CONNECTIONS)
     stop, is_leader = threading.Event(), threading.Event()

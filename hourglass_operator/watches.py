@@ -121,11 +121,24 @@ def collection_paths() -> list[Path]:
     return paths
 
 
-def _collection_role(value: str, where: str) -> str:
-    namespace, collection, role = FQCN_ROLE.match(value).groups()
+def role_directory(role: Path | str | None) -> Path | None:
+    """The directory of a role given as a path or by FQCN (None when no installed collection has it)."""
+    if isinstance(role, Path):
+        return role
+    match = FQCN_ROLE.match(role) if isinstance(role, str) else None
+    if not match:
+        return None
+    namespace, collection, name = match.groups()
     for path in collection_paths():
-        if (path / "ansible_collections" / namespace / collection / "roles" / role).is_dir():
-            return value
+        if (directory := path / "ansible_collections" / namespace / collection / "roles" / name).is_dir():
+            return directory
+    return None
+
+
+def _collection_role(value: str, where: str) -> str:
+    if role_directory(value):
+        return value
+    namespace, collection, _ = FQCN_ROLE.match(value).groups()
     raise WatchesError(
         f"{where}: role {value} is not installed (no collection {namespace}.{collection} with that role "
         "on ANSIBLE_COLLECTIONS_PATH or the Python path)"

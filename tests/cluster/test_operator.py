@@ -550,6 +550,14 @@ def test_jinja_in_performer_strings_reaches_the_pod_literally(core, custom, name
     assert container.args == [JINJA, "{{ 7 * 7 }}"]
 
 
+def test_role_variables_given_at_deployment_reach_every_run(custom, namespace, operators):
+    # As the chart's roleVars give them (ROLE_VARS): a cluster whose DNS domain is not cluster.local.
+    operators("--role-vars", '{"performer_cluster_domain": "corp.example"}').wait_ready()
+    create_performer(custom, namespace, performer("elsewhere", config={}))
+    cr = wait_performer_ready(custom, namespace, "elsewhere")
+    assert cr["status"]["grpcEndpoint"] == f"performer-elsewhere.{namespace}.svc.corp.example"
+
+
 def test_a_gpu_type_the_operators_catalog_lacks_fails_that_performer_with_a_clear_condition(
     core, custom, namespace, operators, tmp_path
 ):

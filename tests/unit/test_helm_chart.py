@@ -543,3 +543,12 @@ def test_every_value_is_documented_in_values_yaml_and_the_readme() -> None:
     for path, number in values_leaves().items():
         assert lines[number - 1].lstrip().startswith("#"), f"values.yaml: {path} has no comment above it"
         assert f"| `{path}`" in readme, f"README.md's values table lacks {path}"
+
+
+def test_role_vars_reach_the_operator_as_json_and_none_set_none(helm: Helm) -> None:
+    assert "ROLE_VARS" not in env_of(helm.objects())
+    role_vars = {
+        "performer_cluster_domain": "corp.example",
+        "performer_gpu_products": {"nvidia-l4": ["NVIDIA-L4"]},
+    }
+    assert json.loads(env_of(helm.objects({"roleVars": role_vars}))["ROLE_VARS"]) == role_vars

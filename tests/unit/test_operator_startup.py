@@ -148,3 +148,23 @@ def test_missing_permissions_are_named_in_one_error(monkeypatch):
         "delete pods in namespace avs ("
     )
     startup.check_permissions(None, [p for p in permissions if p not in denied])
+
+
+@pytest.mark.parametrize(
+    ("role_vars", "said"),
+    [
+        ("performer_cluster_domian: corp.example",
+         "unknown variable(s) performer_cluster_domian of role hourglass.operator.performer"),
+        ('{"performer_lost_pod_after_seconds": "soon"}',
+         "argument 'performer_lost_pod_after_seconds' is of type str and we were unable to convert to int"),
+        ("performer_state: present", "performer_state: set by the operator for each run, it cannot be given"),
+        ("[performer_cluster_domain]", "must be a mapping of variable names to values"),
+    ],
+)  # fmt: skip
+def test_role_variables_the_role_would_refuse_stop_the_start_naming_them(tmp_path, role_vars: str, said: str):
+    # Given as the chart gives them (env ROLE_VARS); checked before any API server is asked.
+    done = run_operator(tmp_path, "run", env={"ROLE_VARS": role_vars})
+    assert done.returncode == 2
+    [line] = error_lines(done)
+    assert line.startswith("invalid role variables: --role-vars (ROLE_VARS)") and said in line, line
+    assert "Traceback" not in done.stderr
