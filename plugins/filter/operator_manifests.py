@@ -12,6 +12,8 @@ its image and the namespaces it watches.
   the operator's ClusterRole is replaced by a RoleBinding of it in each watched namespace, so the
   operator gets no rights elsewhere; the binding of `hourglass-operator-nodes` (reading a Node,
   which no RoleBinding can grant) stays cluster-wide.
+- With `role_vars` (a mapping), the operator container gets ROLE_VARS, those variables as JSON: the
+  performer role's settings for every run (the chart's `roleVars`).
 - With `managed_by`, the labels app.kubernetes.io/managed-by and app.kubernetes.io/instance (the
   installation's name) say who installed the objects, as the Helm chart's do. The CRD gets neither:
   every installation of the cluster shares it, and another one (a second operator_name, or
@@ -21,6 +23,7 @@ its image and the namespaces it watches.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 BASE_NAME = "hourglass-operator"
@@ -43,7 +46,7 @@ def _bind(obj: Obj, namespace: str, name: str) -> None:
             subject["namespace"] = namespace
 
 
-def _deployment(obj: Obj, name: str, image: str, watch_namespaces: str) -> None:
+def _deployment(obj: Obj, name: str, image: str, watch_namespaces: str, role_vars: Obj) -> None:
     pod = obj["spec"]["template"]["spec"]
     pod["serviceAccountName"] = _renamed(pod["serviceAccountName"], name)
     for container in pod["containers"]:
@@ -56,6 +59,8 @@ def _deployment(obj: Obj, name: str, image: str, watch_namespaces: str) -> None:
                 env["value"] = _renamed(env["value"], name)
             elif env["name"] == "WATCH_NAMESPACE":
                 env["value"] = watch_namespaces
+        if role_vars:
+            container.setdefault("env", []).append({"name": "ROLE_VARS", "value": json.dumps(role_vars)})
 
 
 def _label(obj: Obj, name: str, managed_by: str) -> None:
@@ -80,6 +85,7 @@ def operator_manifests(
     image: str = "",
     watch_namespaces: str = "",
     managed_by: str = "",
+    role_vars: Obj | None = None,
 ) -> list[Obj]:
     """The objects of one installation, in the order given (kustomize puts Namespaces and CRDs first)."""
     watched = [n.strip() for n in watch_namespaces.split(",") if n.strip()]
@@ -102,7 +108,7 @@ def operator_manifests(
                 if "resourceNames" in rule:
                     rule["resourceNames"] = [_renamed(n, name) for n in rule["resourceNames"]]
         elif kind == "Deployment":
-            _deployment(obj, name, image, ",".join(watched))
+            _deployment(obj, name, image, ",".join(watched), role_vars or {})
         if managed_by and kind == "CustomResourceDefinition":
             _unlabel(obj)
         elif managed_by:

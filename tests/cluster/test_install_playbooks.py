@@ -18,6 +18,7 @@ works. On a cluster with real kubelets set HOURGLASS_TEST_OPERATOR_IMAGE to a pu
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -194,14 +195,22 @@ def test_watching_some_namespaces_binds_the_cluster_role_there_only(cluster, cor
     watched = f"{namespace[:55]}-w"
     core.create_namespace({"metadata": {"name": watched, "labels": {"hourglass.eigenlayer.io/test": "true"}}})
     try:
-        playbook(cluster, "install-operator.yml", installation, "-e", f"operator_watch_namespaces={watched}")
+        role_vars = {"operator_role_vars": {"performer_cluster_domain": "corp.example"}}
+        playbook(
+            cluster, "install-operator.yml", installation,
+            "-e", f"operator_watch_namespaces={watched}", "-e", json.dumps(role_vars),
+        )  # fmt: skip
         binding = rbac.read_namespaced_role_binding(name, watched)
         assert (binding.role_ref.kind, binding.role_ref.name) == ("ClusterRole", name)
         assert [(s.name, s.namespace) for s in binding.subjects] == [(name, namespace)]
         assert read_or_none(rbac.read_cluster_role_binding, name) is None
+        # Reading a Node cannot be granted in a namespace: that binding stays cluster-wide.
+        nodes = rbac.read_cluster_role_binding(f"{name}-nodes")
+        assert nodes.role_ref.name == f"{name}-nodes" and nodes.subjects[0].namespace == namespace
         deployment = kubernetes.client.AppsV1Api(cluster.api).read_namespaced_deployment(name, namespace)
         env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
         assert env["WATCH_NAMESPACE"] == watched
+        assert json.loads(env["ROLE_VARS"]) == role_vars["operator_role_vars"]
 
         playbook(cluster, "install-operator.yml", installation)  # all namespaces again
         assert rbac.read_cluster_role_binding(name).subjects[0].namespace == namespace
@@ -225,5 +234,6 @@ def test_watching_some_namespaces_binds_the_cluster_role_there_only(cluster, cor
         assert custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "unwatched")
         assert read_or_none(rbac.read_namespaced_role_binding, name, watched) is None
         assert read_or_none(rbac.read_cluster_role, name) is None
+        assert read_or_none(rbac.read_cluster_role_binding, f"{name}-nodes") is None
     finally:
         core.delete_namespace(watched, propagation_policy="Background")

@@ -332,3 +332,12 @@ def test_the_role_documents_every_knob():
     defaults = yaml.safe_load((REPO / "roles" / "operator" / "defaults" / "main.yml").read_text())
     specs = yaml.safe_load((REPO / "roles" / "operator" / "meta" / "argument_specs.yml").read_text())
     assert set(specs["argument_specs"]["main"]["options"]) == set(defaults)
+
+
+def test_the_filter_gives_the_operator_the_role_vars_as_json(objects):
+    role_vars = {"performer_cluster_domain": "corp.example", "performer_lost_pod_after_seconds": 60}
+    adapted = operator_manifests(objects, NAMESPACE, role_vars=role_vars)
+    [container] = one(adapted, "Deployment", "hourglass-operator")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert json.loads(env["ROLE_VARS"]) == role_vars
+    assert operator_manifests(objects, NAMESPACE, role_vars={}) == operator_manifests(objects, NAMESPACE)
