@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from hourglass_operator.watches import Watch, role_directory
 
@@ -72,6 +71,10 @@ def check_role_vars(role_vars: dict[str, Any], role: Path | str | None) -> dict[
             f"{WHERE}: unknown variable(s) {', '.join(unknown)} of role {role} "
             "(its variables are in its defaults/main.yml)"
         )
+    # Imported only when there is something to check: Ansible's module_utils cost the operator's main
+    # process about 10 MB, which it otherwise never needs.
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
     spec = {name: {k: v for k, v in options[name].items() if k in ("type", "elements", "choices")}
             for name in role_vars}  # fmt: skip
     result = ArgumentSpecValidator(spec).validate(role_vars)
