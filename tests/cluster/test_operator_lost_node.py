@@ -1,7 +1,7 @@
 """A node that dies under a performer pod: its kubelet never confirms the pod's deletion, so the pod
 stays Terminating, and its replacement (of the same name) waits for it. The operator deletes such a
 pod without its kubelet once it is overdue and its node is not Ready, and the performer comes back on
-another node; while the node is Ready again, its kubelet is left to finish.
+another node; while the node is Ready, its kubelet is left to finish.
 
 The dead node is a Node of the test's own that nothing plays the kubelet of (the local control
 plane's kwok plays only nodes labelled type=kwok); the test writes what a kubelet, the node lifecycle
