@@ -32,6 +32,7 @@ unit tests drive it with a fake API server.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -148,6 +149,10 @@ class ObjectWriter:
         self.create_by_apply = create_by_apply
         self.clock, self.sleep = clock, sleep
         self.stop_waiting = stop_waiting
+        # A node's answer, read once per call whatever the number of its pods: a node that dies takes
+        # all its performers' pods with it, and the taint manager deletes them together.
+        self._nodes: dict[str, tuple[int, Any]] = {}
+        self._nodes_lock = threading.Lock()
 
     def write(self, objects: list[Obj], state: str) -> list[Obj]:
         """One result per object, in order; each has `object` (kind, namespace, name) and `changed`."""
@@ -221,7 +226,10 @@ class ObjectWriter:
 
     def delete_lost(self, obj: Obj) -> Obj:
         node = (obj.get("spec") or {}).get("nodeName")
-        status, body = self.call("GET", f"/api/v1/nodes/{node}")
+        with self._nodes_lock:  # only lost pods wait on it, and only for their node's one read
+            if node not in self._nodes:
+                self._nodes[node] = self.call("GET", f"/api/v1/nodes/{node}")
+            status, body = self._nodes[node]
         if status == 200 and node_is_ready(body):
             return {"changed": False, "result": {}, "node_ready": True}
         if status not in (200, 404):

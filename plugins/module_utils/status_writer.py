@@ -322,6 +322,7 @@ class StatusWriter:
         service_result = self._written(service_key, "created", "applied", "updated")
         deletions = [self.deleted.get(pod_key), self.deleted.get(service_key)]
         forced = self.forced.get(pod_key)
+        pod_forced = bool(forced and forced.get("changed"))
         errors = [entry.get("error")] + [
             error_of(r) for r in (pod_result, service_result, forced, *deletions)
         ]
@@ -340,7 +341,7 @@ class StatusWriter:
             # started or become ready since: report what it is now, not what the apply returned.
             written = pod_result["result"]
             pod = self.fresh_pod(namespace, child, written["metadata"].get("resourceVersion")) or written
-        elif entry.get("pod_action") == "replace" or (forced and forced.get("changed")):
+        elif entry.get("pod_action") == "replace" or pod_forced:
             # The old pod is terminating or gone; its replacement comes with the run its deletion triggers.
             pod = None
         if service_result and not error_of(service_result):
@@ -362,7 +363,6 @@ class StatusWriter:
             permanent=permanent,
             unschedulable_timeout=self.unschedulable_timeout,
         )
-        pod_forced = bool(forced and forced.get("changed"))
         return _Computed(status, error, permanent, entry, service, pod_written, deletions, pod_forced)
 
     def children_gone(self, entry: Obj, deletions: list) -> bool:

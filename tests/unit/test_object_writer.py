@@ -298,3 +298,14 @@ def test_a_lost_pod_that_another_controllers_finalizer_keeps_is_reported_not_cou
     [result] = writer(api).write([LOST], "lost")
     assert result["changed"] is False
     assert result["error"]["msg"] == "the pod's finalizers example.com/audit keep it"
+
+
+def test_the_lost_pods_of_one_node_read_it_once():
+    other = "/api/v1/namespaces/ns/pods/performer-b"
+    lost_b = {**LOST, "metadata": {**LOST["metadata"], "name": "performer-b", "uid": "u2"}}
+    api = FakeKubeApi(
+        {POD_PATH: terminating_pod(), other: terminating_pod(uid="u2"), NODE_PATH: node("Unknown")}
+    )
+    results = writer(api).write([LOST, lost_b], "lost")
+    assert [r["changed"] for r in results] == [True, True]
+    assert api.calls.count(("GET", NODE_PATH)) == 1
