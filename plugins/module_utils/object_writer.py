@@ -107,9 +107,22 @@ def service_needs_recreate(live: Obj) -> bool:
     return live.get("kind", "Service") == "Service" and (live.get("spec") or {}).get("clusterIP") == "None"
 
 
+def namespace_terminating(body: Obj | None) -> bool:
+    """Whether the API server refused a create because the object's namespace is being deleted
+    (403 Forbidden, cause NamespaceTerminating): no retry can succeed, and the namespace controller
+    deletes whatever is in it."""
+    if not isinstance(body, dict):
+        return False
+    causes = (body.get("details") or {}).get("causes") or []
+    return any(cause.get("reason") == "NamespaceTerminating" for cause in causes)
+
+
 def failure(status: int, body: Obj | None) -> Obj:
     message = api_message(body) or f"HTTP {status}"
-    return {"changed": False, "error": {"msg": f"{status} {message}", "status": status}}
+    error = {"msg": f"{status} {message}", "status": status}
+    if status == 403 and namespace_terminating(body):
+        error["namespace_terminating"] = True
+    return {"changed": False, "error": error}
 
 
 def node_is_ready(node: Obj | None) -> bool:

@@ -61,6 +61,7 @@ class Reason:
     POD_NOT_READY = "PodNotReady"
     POD_PENDING = "PodPending"
     TERMINATING = "Terminating"
+    NAMESPACE_TERMINATING = "NamespaceTerminating"  # its namespace is being deleted, and it with it
     UPGRADING = "Upgrading"
     SCHEDULED = "Scheduled"
     UNSCHEDULABLE = "Unschedulable"

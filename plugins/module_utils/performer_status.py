@@ -244,9 +244,12 @@ def compute_status(
     has_service: bool = True,
     permanent: bool = False,
     unschedulable_timeout: float = DEFAULT_UNSCHEDULABLE_TIMEOUT,
+    namespace_terminating: bool = False,
 ) -> Obj:
     """The status the Performer should have, carrying over timestamps that did not change.
-    `permanent` says that `error` cannot be fixed by retrying; `has_service` whether the
+    `permanent` says that `error` cannot be fixed by retrying; `namespace_terminating` that the
+    Performer's namespace is being deleted (its children could not be created again), so the
+    Performer is as good as deleted; `has_service` whether the
     Performer's Service exists; `ended` how many of its pods ended since it was last ready, when a
     run replacing an ended one counted them (else the status's count is carried over; either is
     dropped once the Performer is ready); `replace_at` when its ended pod is replaced, or its
@@ -257,14 +260,18 @@ def compute_status(
     generation = int(meta.get("generation") or 0)
     phase = _phase(
         pod,
-        deleting=deleting,
+        deleting=deleting or namespace_terminating,
         upgrading=upgrading,
         error=error,
         was_upgrading=previous.get("phase") == UPGRADING,
     )
     ready = phase == RUNNING and pod_is_ready(pod)
     old_conditions = previous.get("conditions") or []
-    ready_value = _ready_condition(pod, phase, ready, replace_at)
+    if namespace_terminating:
+        going = f"the Performer's namespace {meta['namespace']} is being deleted, and the Performer with it"
+        ready_value = "False", Reason.NAMESPACE_TERMINATING, going
+    else:
+        ready_value = _ready_condition(pod, phase, ready, replace_at)
     scheduled = _condition(old_conditions, SCHEDULED, _scheduled_condition(pod), generation, now)
     stalled_value = _stalled_condition(
         error, permanent, unschedulable_since([scheduled]), now, unschedulable_timeout

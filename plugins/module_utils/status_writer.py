@@ -114,6 +114,11 @@ def error_of(result: Obj | None) -> str | None:
     return error.get("msg") or str(error)
 
 
+def refused_in_terminating_namespace(result: Obj | None) -> bool:
+    """Whether a write failed only because the object's namespace is being deleted."""
+    return bool(((result or {}).get("error") or {}).get("namespace_terminating"))
+
+
 def item_key(item: Obj) -> str:
     """`namespace/name` of a batch item's Performer (how the plan and the results name it)."""
     meta = item[CR_VAR]["metadata"]
@@ -323,8 +328,12 @@ class StatusWriter:
         deletions = [self.deleted.get(pod_key), self.deleted.get(service_key)]
         forced = self.forced.get(pod_key)
         pod_forced = bool(forced and forced.get("changed"))
+        results = (pod_result, service_result, forced, *deletions)
+        # Its namespace is being deleted: a create it refused is no failure to retry; the Performer's
+        # own deletion comes with the namespace's.
+        namespace_terminating = any(map(refused_in_terminating_namespace, results))
         errors = [entry.get("error")] + [
-            error_of(r) for r in (pod_result, service_result, forced, *deletions)
+            error_of(r) for r in results if not refused_in_terminating_namespace(r)
         ]
         error = "; ".join(e for e in errors if e) or None
         # A render error (unknown gpuType or TEE profile, a derived name too long) comes back on every
@@ -362,6 +371,7 @@ class StatusWriter:
             has_service=bool(service),
             permanent=permanent,
             unschedulable_timeout=self.unschedulable_timeout,
+            namespace_terminating=namespace_terminating,
         )
         return _Computed(status, error, permanent, entry, service, pod_written, deletions, pod_forced)
 

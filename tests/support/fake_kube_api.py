@@ -24,9 +24,15 @@ class FakeKubeApi:
         self._version = 100
         self._lock = threading.Lock()
 
-    def fail(self, method: str, path: str, status: int, message: str = "", times: int = 1) -> None:
-        """Answer the next `times` calls of `method` on `path` with `status`."""
-        self.errors.setdefault((method, path), []).extend([(status, {"message": message})] * times)
+    def fail(
+        self, method: str, path: str, status: int, message: str = "", times: int = 1, causes: tuple = ()
+    ) -> None:
+        """Answer the next `times` calls of `method` on `path` with `status` (a Status saying `message`,
+        with the reasons `causes` in its details)."""
+        answer: Obj = {"message": message}
+        if causes:
+            answer["details"] = {"causes": [{"reason": cause} for cause in causes]}
+        self.errors.setdefault((method, path), []).extend([(status, answer)] * times)
 
     def __call__(
         self, method: str, path: str, *, query: list | None = None, body: Any = None, content_type: str = ""

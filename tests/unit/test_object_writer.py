@@ -93,6 +93,21 @@ def test_a_create_that_fails_otherwise_is_reported_and_a_dry_run_creates_nothing
     assert api.queries[-1] == ("POST", "/api/v1/namespaces/ns/pods", {"fieldManager": "fm", "dryRun": "All"})
 
 
+@pytest.mark.parametrize("state", ["created", "present", "replaced"])
+def test_a_create_refused_because_the_namespace_is_being_deleted_says_so(state):
+    api = FakeKubeApi()
+    terminating = "unable to create new content in namespace ns because it is being terminated"
+    for method, path in (("POST", "/api/v1/namespaces/ns/pods"), ("PATCH", POD_PATH)):
+        api.fail(method, path, 403, terminating, causes=("NamespaceTerminating",))
+    [result] = writer(api).write([pod()], state)
+    assert result["error"] == {"msg": f"403 {terminating}", "status": 403, "namespace_terminating": True}
+    # Only that cause says so: another 403 (RBAC, a policy) is a failure like any other.
+    api = FakeKubeApi()
+    api.fail("POST", "/api/v1/namespaces/ns/pods", 403, "pods is forbidden", causes=("FieldValueForbidden",))
+    [result] = writer(api).write([pod()], "created")
+    assert "namespace_terminating" not in result["error"]
+
+
 def test_one_failing_object_is_reported_without_failing_the_others():
     api = FakeKubeApi()
     api.fail("PATCH", POD_PATH, 422, "spec.containers: Required value")

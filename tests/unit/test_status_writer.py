@@ -204,6 +204,40 @@ def test_a_render_error_is_reported_stalled_and_an_apply_error_is_not():
     assert (result["error"], result["stalled"]) == ("500 boom", False)
 
 
+def test_children_refused_by_a_terminating_namespace_make_the_performer_terminating_without_error():
+    # The namespace controller deleted the pod and the Service, and no create can succeed there: the
+    # Performer goes with its namespace, so nothing is retried (no error) and the status says so.
+    def refused(kind: str) -> dict:
+        result = applied(kind, error="403 unable to create new content in namespace ns")
+        result["error"]["namespace_terminating"] = True
+        return result
+
+    was_ready = compute_status(performer(), ready_pod(), now=NOW)
+    api = FakeKubeApi()
+    created = registered(refused("Pod"), refused("Service"))
+    [result] = writer(api, entry(pod_action="create"), created=created).write([item(performer(was_ready))])
+    assert [result[k] for k in ("phase", "ready", "error", "stalled", "baseline", "recheck_after")] == [
+        "Terminating",
+        False,
+        None,
+        False,
+        None,
+        None,
+    ]
+    [patch] = [body for method, path, body in api.bodies if method == "PATCH"]
+    conditions = {c["type"]: c for c in patch["status"]["conditions"]}
+    assert conditions["Ready"]["reason"] == "NamespaceTerminating"
+    assert (
+        conditions["Ready"]["message"]
+        == "the Performer's namespace ns is being deleted, and the Performer with it"
+    )
+    assert conditions["Reconciled"]["status"] == "True" and conditions["Stalled"]["status"] == "False"
+    # Another failure of the same run is still one.
+    created = registered(refused("Pod"), applied("Service", error="500 boom"))
+    [result] = writer(FakeKubeApi(), entry(pod_action="create"), created=created).write([item(performer())])
+    assert (result["phase"], result["error"]) == ("Terminating", "500 boom")
+
+
 def test_a_replaced_pod_that_ended_says_why_and_the_new_pod_is_reported():
     api = FakeKubeApi({POD_PATH: {**ready_pod(), "status": {"phase": "Pending"}}})
     ended = {**ready_pod(), "status": {"phase": "Failed", "reason": "Evicted"}}

@@ -1,0 +1,126 @@
+"""A namespace deleted with its Performers: the namespace controller deletes the performer pods and
+Services, possibly before the Performers, and no pod can be created in a terminating namespace. The
+operator does not fight that with failures retried under back-off: the Performer says it goes with
+its namespace, and the run that deletes it comes with the Performer's own deletion.
+
+The window between the children's deletion and the Performers' is held open by a
+ValidatingAdmissionPolicy that denies the Performers' deletion in the test's namespace (as a
+cluster's deletion-protection policy would), so the namespace stays Terminating with its Performers."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import Iterator
+
+import kubernetes
+import pytest
+
+from tests.support.operator import OperatorProcess
+from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    condition,
+    create_performer,
+    delete_performers,
+    get_performer,
+    performer,
+    wait_performer_ready,
+)
+from tests.support.waiting import wait_for
+
+NAMES = ("a", "b")
+
+
+@contextlib.contextmanager
+def performer_deletion_denied(cluster, namespace: str) -> Iterator[None]:
+    """A ValidatingAdmissionPolicy, bound to `namespace` only, that denies deleting Performers."""
+    admission = kubernetes.client.AdmissionregistrationV1Api(cluster.api)
+    name = f"deny-performer-deletion-{namespace}"
+    admission.create_validating_admission_policy({
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{"apiGroups": [GROUP], "apiVersions": [VERSION],
+                                                    "operations": ["DELETE"], "resources": [PLURAL]}]},
+            "validations": [{"expression": "false", "message": "Performers here are protected"}],
+        },
+    })  # fmt: skip
+    admission.create_validating_admission_policy_binding({
+        "metadata": {"name": name},
+        "spec": {"policyName": name, "validationActions": ["Deny"], "matchResources": {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}},
+    })  # fmt: skip
+    try:
+        yield
+    finally:
+        admission.delete_validating_admission_policy_binding(name)
+        admission.delete_validating_admission_policy(name)
+
+
+def performers_deletable(custom, namespace: str) -> bool:
+    """Whether the Performers of `namespace` could be deleted (they are, then): the API server drops a
+    removed policy binding a moment later."""
+    try:
+        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    except kubernetes.client.ApiException as error:
+        if error.status != 422:  # what a denying policy answers
+            raise
+        return False
+    return True
+
+
+@pytest.fixture
+def doomed_namespace(request, core) -> Iterator[str]:
+    """A namespace of the test's own, which the test deletes (deleted at the end if it did not)."""
+    name = f"t-doomed-{uuid.uuid4().hex[:5]}"
+    core.create_namespace({"metadata": {"name": name}})
+    request.node.hourglass_namespace = name
+    yield name
+    with contextlib.suppress(kubernetes.client.ApiException):
+        core.delete_namespace(name)
+
+
+def test_performers_of_a_deleted_namespace_wait_for_their_deletion(
+    request, cluster, core, custom, performer_crd, doomed_namespace, tmp_path
+):
+    namespace = doomed_namespace
+    operator = OperatorProcess(cluster.kubeconfig, namespace, tmp_path)
+    request.node.hourglass_operators = [operator]
+    try:
+        operator.wait_ready()
+        for name in NAMES:
+            create_performer(custom, namespace, performer(name))
+        for name in NAMES:
+            wait_performer_ready(custom, namespace, name)
+        with performer_deletion_denied(cluster, namespace):
+            core.delete_namespace(namespace)
+            wait_for(lambda: not core.list_namespaced_pod(namespace).items
+                     and not core.list_namespaced_service(namespace).items,
+                     timeout=60, what="the namespace controller to delete the pods and Services")  # fmt: skip
+
+            def going_with_namespace(name: str) -> dict | None:
+                cr = get_performer(custom, namespace, name)
+                ready = condition(cr, "Ready")
+                return cr if ready.get("reason") == "NamespaceTerminating" else None
+
+            for name in NAMES:
+                cr = wait_for(lambda name=name: going_with_namespace(name), timeout=30,
+                              what=f"Performer {name} to say its namespace is being deleted")  # fmt: skip
+                assert "deletionTimestamp" not in cr["metadata"]  # the policy holds it
+                assert cr["status"]["phase"] == "Terminating"
+                assert cr["status"]["ready"] is False
+                assert re.search(f"namespace {namespace} is being deleted", condition(cr, "Ready")["message"])
+                assert condition(cr, "Reconciled")["status"] == "True"
+                assert condition(cr, "Stalled")["status"] == "False"
+            operator.wait_until(operator.queue_idle, "the operator to be idle", timeout=30)
+            # Nothing failed, so nothing is retried: the next run comes with the Performers' deletion.
+            assert operator.metric('hourglass_reconciles_total{result="error"}') == 0
+            assert not [line for line in operator.log_lines() if "reconcile failed" in line]
+        wait_for(lambda: performers_deletable(custom, namespace), timeout=30,
+                 what="the API server to drop the policy")  # fmt: skip
+        delete_performers(custom, namespace, timeout=60, what="the Performers to go with their namespace")
+    finally:
+        operator.stop()
