@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
     CONNECTION_ENV,
     USER_AGENT,
     RestClient,
+    retry_wait,
 )
 
 # json.dumps writes a character outside the Basic Multilingual Plane (an emoji) as a surrogate pair of
@@ -116,17 +118,32 @@ def request(
     content_type: str = "application/json",
 ) -> tuple[int, Any]:
     """One REST call; returns (HTTP status, decoded JSON body or None). A YAML body (an apply patch)
-    is sent as YAML-safe JSON."""
+    is sent as YAML-safe JSON. A call the API server asks to make again later (429 with Retry-After)
+    is made again after that wait (kube_rest.retry_wait)."""
     if content_type.endswith("yaml") and body is not None and not isinstance(body, str | bytes):
         body = yaml_safe_json(body).encode()
     headers = {"Accept": "application/json", "Content-Type": content_type}
+    attempt = 0
+    while True:
+        attempt += 1
+        status, data, retry_after = _exchange(client, method, path, query, body, headers)
+        wait = retry_wait(status, retry_after, attempt)
+        if wait is None:
+            return status, _decoded(data)
+        time.sleep(wait)
+
+
+def _exchange(
+    client: Any, method: str, path: str, query: list | None, body: Any, headers: dict[str, str]
+) -> tuple[int, bytes, str | None]:
+    """One call through `client` (a RestClient or a Kubernetes ApiClient): the HTTP status, the raw
+    body and the Retry-After header of its answer."""
     if isinstance(client, RestClient):
         if body is not None and not isinstance(body, str | bytes):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
             body = body.encode()
-        status, data = client.send(method, path, query, body, headers)
-        return status, _decoded(data)
+        return client.send(method, path, query, body, headers)
     method, url, headers, body, _ = client.param_serialize(
         method,
         path,
@@ -136,7 +153,7 @@ def request(
         auth_settings=["BearerToken"],
     )
     response = client.call_api(method, url, header_params=headers, body=body, _request_timeout=60)
-    return response.status, _decoded(response.read())
+    return response.status, response.read(), response.getheader("Retry-After")
 
 
 def _decoded(data: bytes) -> Any:

@@ -32,9 +32,30 @@ CONNECTION_ENV = "HOURGLASS_KUBE_CONNECTION"
 # say "unknown". The runner loop hands its own, with its version, in the settings.
 USER_AGENT = "hourglass-operator"
 
+# An answer that asks to be called again later (API Priority and Fairness rejecting a call while the
+# API server is overloaded: 429 with Retry-After) is waited for and sent again, as client-go does: at
+# most RETRY_ATTEMPTS calls in all, each wait as long as Retry-After says but at most RETRY_AFTER_MAX
+# seconds. Without it a busy API server made every write of a run fail, and each failure wrote a
+# status and an Event more to it.
+RETRY_ATTEMPTS = 10
+RETRY_AFTER_MAX = 10.0
+
 # Failures that mean the server closed a kept-alive connection before reading the request: the request
 # is sent again once on a new connection.
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+def retry_wait(status: int, retry_after: str | None, attempt: int) -> float | None:
+    """Seconds to wait before sending again a call whose `attempt`-th answer was `status` with the
+    Retry-After header `retry_after` (None: do not send it again). Only a 429 or a 5xx that says when
+    to retry is retried: the API server did not carry such a call out, whatever its method."""
+    if attempt >= RETRY_ATTEMPTS or retry_after is None or (status != 429 and status < 500):
+        return None
+    try:
+        seconds = int(retry_after.strip())  # the API server sends whole seconds (an HTTP date: no retry)
+    except ValueError:
+        return None
+    return float(min(max(seconds, 0), RETRY_AFTER_MAX))
 
 
 def authorization_of(configuration: Any) -> str | None:
@@ -118,8 +139,8 @@ class RestClient:
         return connection
 
     def send(self, method: str, path: str, query: list | None, body: bytes | None,
-             headers: dict[str, str]) -> tuple[int, bytes]:  # fmt: skip
-        """One call; returns the HTTP status and the raw response body."""
+             headers: dict[str, str]) -> tuple[int, bytes, str | None]:  # fmt: skip
+        """One call; returns the HTTP status, the raw response body and its Retry-After header."""
         target = self._base + quote(path, safe="/:@")
         if query:
             target += "?" + urlencode(query)
@@ -133,7 +154,7 @@ class RestClient:
             try:
                 connection.request(method, target, body=body, headers=headers)
                 response = connection.getresponse()
-                return response.status, response.read()
+                return response.status, response.read(), response.getheader("Retry-After")
             except (OSError, http.client.HTTPException) as error:
                 # Whatever failed, this connection is not used again: after a failure mid-call it would
                 # refuse every later request (CannotSendRequest), and the runner loop's client lives on.

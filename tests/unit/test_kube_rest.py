@@ -1,7 +1,7 @@
 """The modules' small API client (plugins/module_utils/kube_rest.py): the runner loop hands its resolved
 connection to a run, and a module then calls the API server without the Kubernetes client. Checked
 against a local HTTP server: the request a call makes, the Authorization header, a kept-alive
-connection the server closed, and which client a module picks."""
+connection the server closed, a call the server asks to retry later, and which client a module picks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils import hourglass_kube
 from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import (
     CONNECTION_ENV,
+    RETRY_AFTER_MAX,
+    RETRY_ATTEMPTS,
     RestClient,
+    retry_wait,
     settings_of,
     write_settings,
 )
@@ -29,6 +32,8 @@ class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: ClassVar[list[dict]] = []
     close_next = False
+    # path -> the answers to give it first: (status, Retry-After header or None)
+    refusals: ClassVar[dict[str, list[tuple[int, str | None]]]] = {}
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -40,7 +45,13 @@ class Recorder(BaseHTTPRequestHandler):
             "user_agent": self.headers.get("User-Agent"),
         })  # fmt: skip
         payload = json.dumps({"kind": "Status", "path": self.path}).encode()
-        self.send_response(404 if self.path.startswith("/missing") else 200)
+        refused = Recorder.refusals.get(self.path)
+        status, retry_after = (
+            refused.pop(0) if refused else (404 if self.path.startswith("/missing") else 200, None)
+        )
+        self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         if Recorder.close_next:
@@ -57,7 +68,7 @@ class Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    Recorder.seen, Recorder.close_next = [], False
+    Recorder.seen, Recorder.close_next, Recorder.refusals = [], False, {}
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -96,6 +107,46 @@ def test_every_call_names_the_operator_as_its_user_agent_the_field_manager_of_pl
     hourglass_kube.caller(RestClient({"host": server}))("PATCH", "/status", body={})
     hourglass_kube.caller(RestClient({"host": server, "user_agent": "hourglass-operator/1.2.3"}))("GET", "/x")
     assert [s["user_agent"] for s in Recorder.seen] == ["hourglass-operator", "hourglass-operator/1.2.3"]
+
+
+@pytest.mark.parametrize("kube_client", [False, True], ids=["small client", "kubernetes client"])
+def test_a_call_the_api_server_asks_to_retry_later_is_sent_again_after_its_wait(server, kube_client):
+    """What API Priority and Fairness answers while the API server is overloaded (429 with
+    Retry-After); a 5xx that says when to retry is too. The same call goes again, body included."""
+    if kube_client:
+        configuration = kubernetes.client.Configuration(host=server)
+        client = kubernetes.client.ApiClient(configuration)
+    else:
+        client = RestClient({"host": server})
+    call = hourglass_kube.caller(client)
+    Recorder.refusals["/api/v1/namespaces/a/pods"] = [(429, "0"), (503, "0")]
+    status, _ = call("POST", "/api/v1/namespaces/a/pods", body={"kind": "Pod"})
+    assert status == 200
+    assert [(s["method"], s["path"], json.loads(s["body"])) for s in Recorder.seen] == [
+        ("POST", "/api/v1/namespaces/a/pods", {"kind": "Pod"})
+    ] * 3
+
+
+def test_a_refusal_that_says_no_wait_is_returned_and_retries_end(server):
+    call = hourglass_kube.caller(RestClient({"host": server}))
+    Recorder.refusals["/a"] = [(429, None)]  # no Retry-After: not a call to make again
+    Recorder.refusals["/b"] = [(500, None)]
+    Recorder.refusals["/c"] = [(409, "0")]  # a conflict is the caller's to handle
+    assert [call("GET", path)[0] for path in ("/a", "/b", "/c")] == [429, 500, 409]
+    assert len(Recorder.seen) == 3
+    Recorder.refusals["/d"] = [(429, "0")] * (RETRY_ATTEMPTS + 5)
+    assert call("GET", "/d")[0] == 429
+    assert len([s for s in Recorder.seen if s["path"] == "/d"]) == RETRY_ATTEMPTS
+
+
+def test_the_wait_is_the_one_asked_for_within_bounds():
+    assert retry_wait(429, "1", attempt=1) == 1.0
+    assert retry_wait(503, " 3 ", attempt=2) == 3.0
+    assert retry_wait(429, "3600", attempt=1) == RETRY_AFTER_MAX
+    assert retry_wait(429, "-1", attempt=1) == 0.0
+    assert retry_wait(429, "Wed, 21 Oct 2026 07:28:00 GMT", attempt=1) is None
+    assert retry_wait(429, "1", attempt=RETRY_ATTEMPTS) is None
+    assert retry_wait(404, "1", attempt=1) is None
 
 
 def test_a_connection_the_server_closed_is_reopened_once(server):
