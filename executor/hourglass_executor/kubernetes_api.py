@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from hourglass_executor.config import KubernetesConfig
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
+# A call the API server asks to make again later (429 from API Priority and Fairness while it is
+# overloaded, or a 5xx with Retry-After) is, as client-go does: at most this many calls in all, each
+# wait what Retry-After says, up to RETRY_AFTER_MAX seconds.
+RETRY_ATTEMPTS = 10
+RETRY_AFTER_MAX = 10.0
 # The API server names the field manager of the executor's writes (its Performers) after the first word
 # of this, and its audit log records it: the client library's default would say "OpenAPI-Generator".
 USER_AGENT = f"hourglass-executor/{__version__}"
@@ -161,3 +166,17 @@ def api_message(error: ApiException) -> str:
     with contextlib.suppress(ValueError, AttributeError, TypeError):  # not a JSON Status
         message = json.loads(error.body or "{}").get("message", "")
     return f"{error.status} {error.reason}: {message}" if message else f"{error.status} {error.reason}"
+
+
+def retry_after(error: ApiException, attempt: int) -> float | None:
+    """Seconds to wait before making again a call whose `attempt`-th answer was `error` (None: not
+    again). Only a 429 or a 5xx whose Retry-After gives whole seconds is: the API server did not carry
+    such a call out, so even a create is safe to send again."""
+    status = error.status or 0
+    header = (error.headers or {}).get("Retry-After")
+    if attempt >= RETRY_ATTEMPTS or header is None or (status != 429 and status < 500):
+        return None
+    try:
+        return float(min(max(int(header.strip()), 0), RETRY_AFTER_MAX))
+    except ValueError:  # an HTTP date: not what the API server sends
+        return None

@@ -49,6 +49,8 @@ class FakePerformerApi:
         self.objects: dict[str, dict] = {}
         self.list_version = "1"
         self.list_failures: list[tuple[int, str]] = []  # answers for the next list requests
+        self.create_refusals: list[tuple[int, str | None]] = []  # (status, Retry-After) for the next creates
+        self.create_requests = 0
         self.streams: asyncio.Queue[Stream] = asyncio.Queue()
         self.requests: list[dict[str, str]] = []
         self.authorizations: list[str] = []  # the Authorization header of each list or watch request
@@ -128,6 +130,11 @@ class FakePerformerApi:
         return web.json_response(obj)
 
     async def _create(self, request: web.Request) -> web.Response:
+        self.create_requests += 1
+        if self.create_refusals:
+            code, wait = self.create_refusals.pop(0)
+            headers = {"Retry-After": wait} if wait is not None else None
+            return web.json_response(status_body(code, "too many requests"), status=code, headers=headers)
         body = await request.json()
         name = body["metadata"]["name"]
         body["metadata"].update(uid=f"uid-{name}", resourceVersion="1", generation=1)

@@ -9,7 +9,8 @@ import asyncio
 
 import pytest
 from hourglass_executor.config import KubernetesConfig
-from hourglass_executor.performers.base import EnvVar, NotReadyError, PerformerSpec
+from hourglass_executor.kubernetes_api import RETRY_AFTER_MAX, RETRY_ATTEMPTS, retry_after
+from hourglass_executor.performers.base import BackendError, EnvVar, NotReadyError, PerformerSpec
 from hourglass_executor.performers.kubernetes import KubernetesBackend
 from hourglass_executor.performers.kubernetes import watch as watch_module
 from hourglass_executor.performers.kubernetes.resource import (
@@ -20,7 +21,7 @@ from hourglass_executor.performers.kubernetes.resource import (
     status_endpoint,
 )
 from hourglass_executor.performers.kubernetes.watch import PerformerWatch
-from kubernetes_asyncio.client import CustomObjectsApi
+from kubernetes_asyncio.client import ApiException, CustomObjectsApi
 
 from tests.support.fake_kubernetes import (
     GROUP,
@@ -283,6 +284,37 @@ def run_with_backend(scenario):
 
 def spec(**fields) -> PerformerSpec:
     return PerformerSpec(avs_address=AVS, repository="registry.example/avs/performer", tag="v1", **fields)
+
+
+def test_a_create_the_api_server_asks_to_retry_later_is_sent_again_after_its_wait():
+    """API Priority and Fairness answers 429 with Retry-After while the API server is overloaded; the
+    deploy goes on after the wait instead of failing. A refusal that names no wait is an error."""
+
+    async def scenario(api, backend):
+        api.create_refusals = [(429, "0"), (503, "0")]
+        created = await backend.create(spec())
+        creates_for_one = api.create_requests
+        api.create_refusals = [(429, None)]
+        with pytest.raises(BackendError, match="429"):
+            await backend.create(spec())
+        return created, creates_for_one, api.create_requests
+
+    created, creates_for_one, creates = run_with_backend(scenario)
+    assert created.performer_id and (creates_for_one, creates) == (3, 4)
+
+
+def test_the_wait_asked_for_is_bounded_and_so_are_the_calls():
+    def refusal(status: int, header: str | None) -> ApiException:
+        error = ApiException(status=status, reason="refused")
+        error.headers = {"Retry-After": header} if header is not None else {}
+        return error
+
+    assert retry_after(refusal(429, "2"), attempt=1) == 2.0
+    assert retry_after(refusal(500, "3600"), attempt=1) == RETRY_AFTER_MAX
+    assert retry_after(refusal(429, "2"), attempt=RETRY_ATTEMPTS) is None
+    assert retry_after(refusal(429, "Wed, 21 Oct 2026 07:28:00 GMT"), attempt=1) is None
+    assert retry_after(refusal(409, "1"), attempt=1) is None
+    assert retry_after(refusal(500, None), attempt=1) is None
 
 
 def test_wait_ready_waits_for_the_status_endpoint_and_dials_it():

@@ -26,7 +26,7 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient, ApiException, CustomObjectsApi
 
 from hourglass_executor.config import KubernetesConfig
-from hourglass_executor.kubernetes_api import ApiSource, ApiSourceError, api_message
+from hourglass_executor.kubernetes_api import ApiSource, ApiSourceError, api_message, retry_after
 from hourglass_executor.performers.base import BackendError, Deployment, NotReadyError, PerformerSpec
 from hourglass_executor.performers.kubernetes.access import AccessError, check_access
 from hourglass_executor.performers.kubernetes.resource import (
@@ -285,15 +285,24 @@ class KubernetesBackend:
         **kwargs: Any,
     ) -> T | None:
         """An API call with `connectionTimeout`; API and network errors become BackendError (and a
-        404 None when `missing_ok`)."""
-        try:
-            return await function(*args, _request_timeout=self._timeout, **kwargs)
-        except ApiException as error:
-            if missing_ok and error.status == 404:
-                return None
-            raise BackendError(f"{what}: {api_message(error)}") from error
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise BackendError(f"{what}: cannot reach the Kubernetes API: {error or repr(error)}") from error
+        404 None when `missing_ok`). A call the API server asks to make again later is, after the
+        wait it asks for (kubernetes_api.retry_after)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await function(*args, _request_timeout=self._timeout, **kwargs)
+            except ApiException as error:
+                if missing_ok and error.status == 404:
+                    return None
+                wait = retry_after(error, attempt)
+                if wait is None:
+                    raise BackendError(f"{what}: {api_message(error)}") from error
+                log.info("%s: the API server asked to retry in %.0f s (%s)", what, wait, error.status)
+                await asyncio.sleep(wait)
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                reason = error or repr(error)
+                raise BackendError(f"{what}: cannot reach the Kubernetes API: {reason}") from error
 
     async def _watching(self, timeout: float) -> PerformerWatch:
         """The watch of this executor's Performers, started on first use and synced (listed once)."""
