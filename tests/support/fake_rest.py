@@ -21,9 +21,9 @@ class FakeRest(RestClient):
         self.calls: list[tuple[str, str, str, Any]] = []
 
     def send(self, method: str, path: str, query: list | None, body: bytes | None,
-             headers: dict[str, str]) -> tuple[int, bytes]:  # fmt: skip
+             headers: dict[str, str]) -> tuple[int, bytes, str | None]:  # fmt: skip
         decoded = json.loads(body) if body else None
         content_type = headers.get("Content-Type", "")
         self.calls.append((method, path, content_type, decoded))
         status, answer = self.answer(method, path, content_type, decoded)
-        return status, b"" if answer is None else json.dumps(answer).encode()
+        return status, b"" if answer is None else json.dumps(answer).encode(), None  # no Retry-After
