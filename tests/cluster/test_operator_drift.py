@@ -5,7 +5,6 @@ without any change to the Performer; a repair that keeps failing shows in the st
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import kubernetes
 import pytest
 
 from tests.support import drift
+from tests.support.admission import namespace_policy
 from tests.support.api import exists, read_or_none
 from tests.support.performers import (
     GROUP,
@@ -55,32 +55,12 @@ def test_a_service_repair_that_keeps_failing_shows_in_status_and_events(core, cu
     wait_performer_ready(custom, namespace, "blocked")
     wait_idle(operator)
     before = drift.snapshot(core, custom, namespace, "blocked")
-    admission = kubernetes.client.AdmissionregistrationV1Api(core.api_client)
-    policy = f"hourglass-test-freeze-{uuid.uuid4().hex[:6]}"
-    admission.create_validating_admission_policy({
-        "metadata": {"name": policy},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [{
-                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
-                "resources": ["services"],
-            }]},
-            # The tampering (to port 9999) passes; putting 9090 back does not.
-            "validations": [{
-                "expression": "request.operation == 'UPDATE' && object.spec.ports.all(p, p.port != 9090)",
-                "message": "frozen by policy: the performer port may not change",
-            }],
-        },
-    })  # fmt: skip
-    try:
-        admission.create_validating_admission_policy_binding({
-            "metadata": {"name": policy},
-            "spec": {
-                "policyName": policy, "validationActions": ["Deny"],
-                "matchResources": {"namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": namespace}}},
-            },
-        })  # fmt: skip
+    rules = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
+              "resources": ["services"]}]  # fmt: skip
+    # The tampering (to port 9999) passes; putting 9090 back does not.
+    frozen = [{"expression": "request.operation == 'UPDATE' && object.spec.ports.all(p, p.port != 9090)",
+               "message": "frozen by policy: the performer port may not change"}]  # fmt: skip
+    with namespace_policy(core.api_client, namespace, rules, frozen):
         # The policy is enforced once the API server has loaded it: an update putting 9090 back fails.
         wait_for(
             lambda: _update_rejected(core, before), timeout=30, what="the admission policy to be enforced"
@@ -104,16 +84,6 @@ def test_a_service_repair_that_keeps_failing_shows_in_status_and_events(core, cu
 
         [failed, *_] = wait_for(failed_events, timeout=30, what="a ReconcileFailed Event")
         assert failed.type == "Warning" and "frozen by policy" in failed.message
-    finally:
-        for delete in (
-            admission.delete_validating_admission_policy_binding,
-            admission.delete_validating_admission_policy,
-        ):
-            try:
-                delete(policy)
-            except kubernetes.client.ApiException as error:
-                if error.status != 404:
-                    raise
     wait_for(lambda: drift.CASES[0].repaired(core, custom, before), timeout=60, what="the Service repaired")
     wait_for(
         lambda: condition(get_performer(custom, namespace, "blocked"), "Reconciled").get("status") == "True",

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import kubernetes
 import pytest
 
+from tests.support.admission import namespace_policy
 from tests.support.operator import OperatorProcess
 from tests.support.performers import (
     GROUP,
@@ -34,42 +35,17 @@ from tests.support.waiting import wait_for
 NAMES = ("a", "b")
 
 
-@contextlib.contextmanager
-def performer_deletion_denied(cluster, namespace: str) -> Iterator[None]:
-    """A ValidatingAdmissionPolicy, bound to `namespace` only, that denies deleting Performers."""
-    admission = kubernetes.client.AdmissionregistrationV1Api(cluster.api)
-    name = f"deny-performer-deletion-{namespace}"
-    admission.create_validating_admission_policy({
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [{"apiGroups": [GROUP], "apiVersions": [VERSION],
-                                                    "operations": ["DELETE"], "resources": [PLURAL]}]},
-            "validations": [{"expression": "false", "message": "Performers here are protected"}],
-        },
-    })  # fmt: skip
-    admission.create_validating_admission_policy_binding({
-        "metadata": {"name": name},
-        "spec": {"policyName": name, "validationActions": ["Deny"], "matchResources": {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}},
-    })  # fmt: skip
+def deletion_refused(custom, namespace: str, *, dry_run: bool) -> bool:
+    """Whether the API server refuses to delete the Performers of `namespace`; when it does not, they
+    are deleted, unless `dry_run`. A policy is enforced, and no longer once removed, a moment later."""
+    options = {"dry_run": "All"} if dry_run else {}
     try:
-        yield
-    finally:
-        admission.delete_validating_admission_policy_binding(name)
-        admission.delete_validating_admission_policy(name)
-
-
-def performers_deletable(custom, namespace: str) -> bool:
-    """Whether the Performers of `namespace` could be deleted (they are, then): the API server drops a
-    removed policy binding a moment later."""
-    try:
-        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **options)
     except kubernetes.client.ApiException as error:
         if error.status != 422:  # what a denying policy answers
             raise
-        return False
-    return True
+        return True
+    return False
 
 
 @pytest.fixture
@@ -95,7 +71,13 @@ def test_performers_of_a_deleted_namespace_wait_for_their_deletion(
             create_performer(custom, namespace, performer(name))
         for name in NAMES:
             wait_performer_ready(custom, namespace, name)
-        with performer_deletion_denied(cluster, namespace):
+        rules = [
+            {"apiGroups": [GROUP], "apiVersions": [VERSION], "operations": ["DELETE"], "resources": [PLURAL]}
+        ]
+        protected = [{"expression": "false", "message": "Performers here are protected"}]
+        with namespace_policy(core.api_client, namespace, rules, protected):
+            wait_for(lambda: deletion_refused(custom, namespace, dry_run=True), timeout=30,
+                     what="the admission policy to be enforced")  # fmt: skip
             core.delete_namespace(namespace)
             wait_for(lambda: not core.list_namespaced_pod(namespace).items
                      and not core.list_namespaced_service(namespace).items,
@@ -119,7 +101,7 @@ def test_performers_of_a_deleted_namespace_wait_for_their_deletion(
             # Nothing failed, so nothing is retried: the next run comes with the Performers' deletion.
             assert operator.metric('hourglass_reconciles_total{result="error"}') == 0
             assert not [line for line in operator.log_lines() if "reconcile failed" in line]
-        wait_for(lambda: performers_deletable(custom, namespace), timeout=30,
+        wait_for(lambda: not deletion_refused(custom, namespace, dry_run=False), timeout=30,
                  what="the API server to drop the policy")  # fmt: skip
         delete_performers(custom, namespace, timeout=60, what="the Performers to go with their namespace")
     finally:
