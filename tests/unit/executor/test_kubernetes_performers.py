@@ -99,6 +99,12 @@ def test_readiness_waits_for_the_endpoint_only_when_the_address_comes_from_the_s
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     with pytest.raises(NotReadyError, match="is being deleted"):
         readiness(deleting, "avs/p", needs_endpoint=False)
+    # Its namespace is being deleted: the operator says so before the Performer's own deletion.
+    message = "the Performer's namespace avs is being deleted, and the Performer with it"
+    going = {"type": "Ready", "status": "False", "reason": "NamespaceTerminating", "message": message}
+    status = {"phase": "Terminating", "observedGeneration": 1, "conditions": [going]}
+    with pytest.raises(NotReadyError, match="being deleted: phase Terminating; Ready: NamespaceTerminating"):
+        readiness(performer("p", status=status), "avs/p", needs_endpoint=False)
 
 
 # --- the watch -----------------------------------------------------------------------------------

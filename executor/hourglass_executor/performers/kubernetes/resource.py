@@ -191,13 +191,15 @@ def _pod_being_replaced(obj: Obj) -> bool:
 def readiness(obj: Obj, where: str, *, needs_endpoint: bool) -> Obj | None:
     """The object when it is ready (with a status.grpcEndpoint, when `needs_endpoint`: the address
     to dial comes from there), None while it may still become so; NotReadyError when it cannot
-    (being deleted, or phase Failed for its current spec, unless only its pod ended: the operator
-    replaces that)."""
+    (being deleted, or going with its namespace: phase Terminating; or phase Failed for its current
+    spec, unless only its pod ended: the operator replaces that)."""
+    status = obj.get("status") or {}
     if obj["metadata"].get("deletionTimestamp"):
         raise NotReadyError(f"Performer {where} is being deleted")
+    if status.get("phase") == "Terminating":
+        raise NotReadyError(f"Performer {where} is being deleted: {describe_status(obj)}")
     if is_ready(obj) and (not needs_endpoint or status_endpoint(obj)):
         return obj
-    status = obj.get("status") or {}
     if status.get("phase") == "Failed" and _status_is_current(obj) and not _pod_being_replaced(obj):
         raise NotReadyError(f"Performer {where} failed: {describe_status(obj)}")
     return None
