@@ -16,7 +16,9 @@ State `updated` restores objects that another client changed: the object is read
 (an update, guarded by its resourceVersion) with the given labels, owner references and spec, so
 what other field managers added or changed is gone, which server-side apply cannot do. What the
 API server allocated (a Service's cluster IPs) is kept; an object that cannot be restored in place
-(a headless Service, an immutable field changed) is deleted and created again.
+(a headless Service, an immutable field changed) is deleted and created again. An update the API
+server answers with the object unchanged (same resourceVersion: admission made the written object
+into the live one again, a policy setting a Service's session affinity, say) is `changed: false`.
 
 State `lost` deletes terminating pods that their node never confirmed gone: each given as a
 reference with its uid and `spec.nodeName`. The node is read first; only when it is not Ready (or no
@@ -129,6 +131,10 @@ def node_is_ready(node: Obj | None) -> bool:
     """Whether a Node's Ready condition is True (its kubelet reports in)."""
     conditions = ((node or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _version(obj: Obj | None) -> str | None:
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
 
 
 def identity(obj: Obj) -> Obj:
@@ -288,7 +294,11 @@ class ObjectWriter:
             query = [("fieldManager", self.field_manager)]
             status, body = self.call("PUT", path, query=query, body=restored(current, obj))
             if status < 300:
-                return {"changed": True, "result": slim(body)}
+                # The API server writes nothing for an update that leaves the object as it was: what
+                # differed from the rendered object is what admission makes of it, not another
+                # client's doing, and nothing was restored.
+                kept = _version(body) == _version(current)
+                return {"changed": not kept, "result": slim(body)}
             if status == 422 and any(s in str((body or {}).get("message")) for s in IMMUTABLE):
                 return self.recreate(obj)
             if status != 409:

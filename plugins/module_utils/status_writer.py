@@ -153,9 +153,14 @@ class ResultsFile:
             self._stream.flush()
 
 
-def repair_events(entry: Obj, error: str | None, pod_forced: bool = False) -> list[tuple[str, str, str]]:
+def repair_events(
+    entry: Obj, error: str | None, pod_forced: bool = False, service_kept: bool = False
+) -> list[tuple[str, str, str]]:
     """A Warning for each repair of this run, saying what it found and did: a pod that ended and was
-    replaced, children another client changed, a pod deleted without its node (`pod_forced`)."""
+    replaced, children another client changed, a pod deleted without its node (`pod_forced`). A
+    Service whose restore changed nothing (`service_kept`) was not changed by another client: what
+    differed is what admission makes of the rendered one (a policy's session affinity), and the
+    live Service is what restoring it gives."""
     found = entry.get("drift") or {}
     events = []
     if pod_forced:
@@ -170,7 +175,7 @@ def repair_events(entry: Obj, error: str | None, pod_forced: bool = False) -> li
     if found.get("pod"):
         message = "replacing the pod, changed by another client: " + "; ".join(found["pod"])
         events.append(("Warning", contract.Reason.POD_DRIFTED, message))
-    if found.get("service"):
+    if found.get("service") and not service_kept:
         outcome = "could not restore" if error else "restored"
         message = f"{outcome} the Service, changed by another client: " + "; ".join(found["service"])
         events.append(("Warning", contract.Reason.SERVICE_DRIFTED, message))
@@ -189,6 +194,7 @@ class _Computed:
     pod_written: bool
     deletions: list
     pod_forced: bool  # this run deleted the pod without its node's kubelet
+    service_kept: bool  # this run's restore of the Service left it as it was
 
 
 class StatusWriter:
@@ -271,7 +277,7 @@ class StatusWriter:
                 patched = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
                 error = error or f"status update failed: {code} {_phrase(code)}"
-        repairs = repair_events(entry, error, computed.pod_forced)
+        repairs = repair_events(entry, error, computed.pod_forced, computed.service_kept)
         events = (transitions(previous, status) if patched else []) + repairs
         record_events(self.call, performer, events, self.field_manager, self.now)
         return {
@@ -328,6 +334,8 @@ class StatusWriter:
         deletions = [self.deleted.get(pod_key), self.deleted.get(service_key)]
         forced = self.forced.get(pod_key)
         pod_forced = bool(forced and forced.get("changed"))
+        restore = self.updated.get(service_key)
+        service_kept = bool(restore and not restore.get("changed") and not error_of(restore))
         results = (pod_result, service_result, forced, *deletions)
         # Its namespace is being deleted: a create it refused is no failure to retry; the Performer's
         # own deletion comes with the namespace's.
@@ -373,7 +381,9 @@ class StatusWriter:
             unschedulable_timeout=self.unschedulable_timeout,
             namespace_terminating=namespace_terminating,
         )
-        return _Computed(status, error, permanent, entry, service, pod_written, deletions, pod_forced)
+        return _Computed(
+            status, error, permanent, entry, service, pod_written, deletions, pod_forced, service_kept
+        )
 
     def children_gone(self, entry: Obj, deletions: list) -> bool:
         """Whether a deleted Performer's Pod and Service are gone: none was left, or this run deleted

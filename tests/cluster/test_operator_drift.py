@@ -12,7 +12,7 @@ import kubernetes
 import pytest
 
 from tests.support import drift
-from tests.support.admission import namespace_policy
+from tests.support.admission import mutating_policies_served, namespace_mutation, namespace_policy
 from tests.support.api import exists, read_or_none
 from tests.support.performers import (
     GROUP,
@@ -135,7 +135,6 @@ def test_a_service_another_client_recreated_headless_is_recreated_with_a_cluster
 
 LIMIT_RANGE_REQUESTS = {"cpu": "100m", "memory": "64Mi"}
 SIDECAR = "mesh-proxy"
-ADMISSION_API = ("admissionregistration.k8s.io", "v1")
 
 
 @contextlib.contextmanager
@@ -151,36 +150,10 @@ def limit_range_defaults(core, custom, namespace: str) -> Iterator[Callable[[Any
 @contextlib.contextmanager
 def sidecar_injected(core, custom, namespace: str) -> Iterator[Callable[[Any], bool]]:
     """A MutatingAdmissionPolicy that adds a proxy container to every new pod of the namespace, as a
-    service mesh's injector does (cluster-scoped: removed after the test)."""
-    name = f"inject-{namespace}"[:63]
+    service mesh's injector does."""
     container = f'Object.spec.containers{{name: "{SIDECAR}", image: "example/proxy:1"}}'
     add = f"Object{{spec: Object.spec{{containers: [{container}]}}}}"
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "matchConstraints": {"resourceRules": [
-                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
-            ]},
-            "failurePolicy": "Fail", "reinvocationPolicy": "Never",
-            "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": add}}],
-        },
-    }  # fmt: skip
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {"policyName": name, "matchResources": {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-        }},
-    }  # fmt: skip
-    try:
-        custom.create_cluster_custom_object(*ADMISSION_API, "mutatingadmissionpolicies", policy)
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            pytest.skip("the cluster serves no admissionregistration.k8s.io/v1 MutatingAdmissionPolicy")
-        raise
-    try:
-        custom.create_cluster_custom_object(*ADMISSION_API, "mutatingadmissionpolicybindings", binding)
+    with mutation(core, namespace, "pods", ["CREATE"], add):
         probe = {"metadata": {"name": "probe", "namespace": namespace},
                  "spec": {"containers": [{"name": "c", "image": "x:1"}]}}  # fmt: skip
 
@@ -190,10 +163,18 @@ def sidecar_injected(core, custom, namespace: str) -> Iterator[Callable[[Any], b
 
         wait_for(injected, timeout=30, what="the policy to inject its container")
         yield lambda pod: [c.name for c in pod.spec.containers] == ["performer", SIDECAR]
-    finally:
-        for plural in ("mutatingadmissionpolicybindings", "mutatingadmissionpolicies"):
-            with contextlib.suppress(kubernetes.client.ApiException):
-                custom.delete_cluster_custom_object(*ADMISSION_API, plural, name)
+
+
+@contextlib.contextmanager
+def mutation(core, namespace: str, resource: str, operations: list[str], expression: str) -> Iterator[None]:
+    """A MutatingAdmissionPolicy changing the core/v1 `resource` objects of the namespace by the CEL
+    apply configuration `expression` (cluster-scoped: removed after the test); skips the test on a
+    cluster that serves none."""
+    if not mutating_policies_served(core.api_client):
+        pytest.skip("the cluster serves no admissionregistration.k8s.io/v1 MutatingAdmissionPolicy")
+    rules = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": operations, "resources": [resource]}]
+    with namespace_mutation(core.api_client, namespace, rules, expression):
+        yield
 
 
 @pytest.mark.parametrize(
@@ -233,3 +214,45 @@ def test_what_admission_gives_a_new_pod_is_not_drift(core, custom, namespace, op
 
         assert admitted(wait_for(replaced, timeout=60, what="the pod to be replaced"))
         wait_performer_ready(custom, namespace, "admitted")
+
+
+def test_what_admission_gives_a_service_is_not_drift(core, custom, namespace, operator):
+    """A policy sets the session affinity of every Service written in the namespace: the Service
+    differs from the rendered one, but restoring it gives the same Service again, so no client changed
+    it. Every full reconcile (a restart, a spec change) found it drifted and said so in a
+    ServiceDrifted Warning. Another client's change is still restored, and said."""
+    client_ip = 'Object{spec: Object.spec{sessionAffinity: "ClientIP"}}'
+    with mutation(core, namespace, "services", ["CREATE", "UPDATE"], client_ip):
+        probe = {"metadata": {"name": "probe"}, "spec": {"ports": [{"port": 80}]}}
+        wait_for(
+            lambda: core.create_namespaced_service(namespace, probe, dry_run="All").spec.session_affinity
+            == "ClientIP",
+            timeout=30, what="the policy to set the session affinity",
+        )  # fmt: skip
+        create_performer(custom, namespace, performer("affine", config={}))
+        wait_performer_ready(custom, namespace, "affine")
+        wait_idle(operator)
+        service = core.read_namespaced_service("performer-affine", namespace)
+        assert service.spec.session_affinity == "ClientIP"
+        reconciles = operator.metric('hourglass_reconciles_total{result="success"}')
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, "affine", {"metadata": {"labels": {"looked-at": "again"}}}
+        )  # a full reconcile, which compares the Service with the rendered one
+        wait_for(
+            lambda: operator.metric('hourglass_reconciles_total{result="success"}') > reconciles,
+            timeout=60, what="another reconcile",
+        )  # fmt: skip
+        wait_idle(operator)
+        assert operator.metric('hourglass_repairs_total{reason="ServiceDrifted"}') == 0
+        events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=affine").items
+        assert [e.message for e in events if e.reason == "ServiceDrifted"] == []
+        after = core.read_namespaced_service("performer-affine", namespace)
+        assert after.metadata.resource_version == service.metadata.resource_version
+
+        before = drift.snapshot(core, custom, namespace, "affine")
+        drift.edit_service_port(core, custom, before)
+        wait_for(lambda: drift.CASES[0].repaired(core, custom, before), timeout=REPAIR_TIMEOUT,
+                 what="the edited port restored")  # fmt: skip
+        wait_for(lambda: operator.metric('hourglass_repairs_total{reason="ServiceDrifted"}') == 1,
+                 timeout=30, what="the restore counted")  # fmt: skip
+        assert core.read_namespaced_service("performer-affine", namespace).spec.session_affinity == "ClientIP"

@@ -49,12 +49,17 @@ def deletion_refused(custom, namespace: str, *, dry_run: bool) -> bool:
 
 
 @pytest.fixture
-def doomed_namespace(request, core) -> Iterator[str]:
-    """A namespace of the test's own, which the test deletes (deleted at the end if it did not)."""
+def doomed_namespace(request, core, custom) -> Iterator[str]:
+    """A namespace of the test's own, which the test deletes (deleted at the end if it did not). The
+    Performers a failed test left there lose their finalizers, so that the namespace goes."""
     name = f"t-doomed-{uuid.uuid4().hex[:5]}"
     core.create_namespace({"metadata": {"name": name}})
     request.node.hourglass_namespace = name
     yield name
+    for left in custom.list_namespaced_custom_object(GROUP, VERSION, name, PLURAL)["items"]:
+        with contextlib.suppress(kubernetes.client.ApiException):
+            custom.patch_namespaced_custom_object(GROUP, VERSION, name, PLURAL, left["metadata"]["name"],
+                                                  {"metadata": {"finalizers": None}})  # fmt: skip
     with contextlib.suppress(kubernetes.client.ApiException):
         core.delete_namespace(name)
 

@@ -13,7 +13,6 @@ import datetime
 import kubernetes
 
 from tests.support.api import read_or_none
-from tests.support.operator import OperatorProcess
 from tests.support.performers import (
     GROUP,
     PLURAL,
@@ -81,9 +80,7 @@ def upstream_children(
     return pod, service
 
 
-def test_performers_the_go_operator_ran_are_adopted_with_one_restart(
-    request, cluster, core, custom, performer_crd, namespace, tmp_path
-):
+def test_performers_the_go_operator_ran_are_adopted_with_one_restart(core, custom, namespace, operators):
     body = upstream_executor_performer(AVS, "registry.example/avs/performer", "v1.2.3")
     for removed in ("environmentFrom", "serviceAccountName"):  # objects this cluster does not have
         del body["spec"]["config"][removed]
@@ -91,47 +88,43 @@ def test_performers_the_go_operator_ran_are_adopted_with_one_restart(
     name = cr["metadata"]["name"]
     old_pod, old_service = upstream_children(core, custom, namespace, cr)
 
-    operator = OperatorProcess(cluster.kubeconfig, namespace, tmp_path)
-    request.node.hourglass_operators = [operator]
-    try:
-        operator.wait_ready()
+    operator = operators()  # started once the Go operator's work is there
+    operator.wait_ready()
 
-        def replaced() -> kubernetes.client.V1Pod | None:
-            pod = read_or_none(core.read_namespaced_pod, f"performer-{name}", namespace)
-            return pod if pod and pod.metadata.uid != old_pod.metadata.uid else None
+    def replaced() -> kubernetes.client.V1Pod | None:
+        pod = read_or_none(core.read_namespaced_pod, f"performer-{name}", namespace)
+        return pod if pod and pod.metadata.uid != old_pod.metadata.uid else None
 
-        wait_for(replaced, timeout=60, what="the upstream pod to be replaced")
-        cr = wait_performer_ready(custom, namespace, name)
-        operator.wait_until(operator.queue_idle, "the operator to be idle", timeout=30)
-        pod = core.read_namespaced_pod(f"performer-{name}", namespace)
-        assert pod.metadata.uid != old_pod.metadata.uid
-        assert f"{GROUP}/spec-hash" in pod.metadata.annotations
-        assert pod.spec.security_context.run_as_non_root is True
-        [owner] = pod.metadata.owner_references
-        assert (owner.uid, owner.controller) == (cr["metadata"]["uid"], True)
+    wait_for(replaced, timeout=60, what="the upstream pod to be replaced")
+    cr = wait_performer_ready(custom, namespace, name)
+    operator.wait_until(operator.queue_idle, "the operator to be idle", timeout=30)
+    pod = core.read_namespaced_pod(f"performer-{name}", namespace)
+    assert pod.metadata.uid != old_pod.metadata.uid
+    assert f"{GROUP}/spec-hash" in pod.metadata.annotations
+    assert pod.spec.security_context.run_as_non_root is True
+    [owner] = pod.metadata.owner_references
+    assert (owner.uid, owner.controller) == (cr["metadata"]["uid"], True)
 
-        service = core.read_namespaced_service(f"performer-{name}", namespace)
-        assert (service.metadata.uid, service.spec.cluster_ip) == (
-            old_service.metadata.uid,
-            old_service.spec.cluster_ip,
-        )
-        [port] = service.spec.ports
-        assert (port.name, port.port, port.target_port) == ("grpc", 8080, "grpc")
-        [owner] = service.metadata.owner_references
-        assert (owner.uid, owner.controller) == (cr["metadata"]["uid"], True)
+    service = core.read_namespaced_service(f"performer-{name}", namespace)
+    assert (service.metadata.uid, service.spec.cluster_ip) == (
+        old_service.metadata.uid,
+        old_service.spec.cluster_ip,
+    )
+    [port] = service.spec.ports
+    assert (port.name, port.port, port.target_port) == ("grpc", 8080, "grpc")
+    [owner] = service.metadata.owner_references
+    assert (owner.uid, owner.controller) == (cr["metadata"]["uid"], True)
 
-        assert cr["metadata"]["finalizers"] == [FINALIZER]
-        status = cr["status"]
-        assert (status["phase"], status["grpcEndpoint"]) == (
-            "Running",
-            f"performer-{name}.{namespace}.svc.cluster.local",
-        )
-        conditions = {c["type"]: c["status"] for c in status["conditions"]}
-        assert conditions == {"Ready": "True", "Scheduled": "True", "Reconciled": "True",
-                              "Reconciling": "False", "Stalled": "False"}  # fmt: skip
-        # Adopted once: nothing found drifted since, nothing replaced again.
-        assert operator.metric('hourglass_repairs_total{reason="PodDrifted"}') == 0
-        assert core.read_namespaced_pod(f"performer-{name}", namespace).metadata.uid == pod.metadata.uid
-        assert get_performer(custom, namespace, name)["metadata"]["finalizers"] == [FINALIZER]
-    finally:
-        operator.stop()
+    assert cr["metadata"]["finalizers"] == [FINALIZER]
+    status = cr["status"]
+    assert (status["phase"], status["grpcEndpoint"]) == (
+        "Running",
+        f"performer-{name}.{namespace}.svc.cluster.local",
+    )
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"Ready": "True", "Scheduled": "True", "Reconciled": "True",
+                          "Reconciling": "False", "Stalled": "False"}  # fmt: skip
+    # Adopted once: nothing found drifted since, nothing replaced again.
+    assert operator.metric('hourglass_repairs_total{reason="PodDrifted"}') == 0
+    assert core.read_namespaced_pod(f"performer-{name}", namespace).metadata.uid == pod.metadata.uid
+    assert get_performer(custom, namespace, name)["metadata"]["finalizers"] == [FINALIZER]

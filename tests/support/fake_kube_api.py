@@ -1,16 +1,28 @@
 """A fake Kubernetes REST API for unit tests of the collection's module_utils: answers the calls
 `hourglass_kube.request` would make (method, path, query, body, content type) from an in-memory
-store of objects by path, records every call, and can be told to answer one path with an error."""
+store of objects by path, records every call, and can be told to answer one path with an error.
+An update is passed through `admit` (what a mutating admission policy would make of it), and one
+that leaves the object as it was writes nothing (its resourceVersion stays), as the API server does."""
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from tests.support.performers import with_changes
 
 Obj = dict[str, Any]
+
+
+def _as_written(obj: Obj) -> Obj:
+    """What an update compares: the object without its resourceVersion and status (an update leaves
+    the status alone), and without empty labels or annotations (the API server stores none)."""
+    kept = {k: v for k, v in obj.items() if k != "status"}
+    kept["metadata"] = {k: v for k, v in (obj.get("metadata") or {}).items()
+                        if k != "resourceVersion" and (v or k not in ("labels", "annotations"))}  # fmt: skip
+    return kept
 
 
 class FakeKubeApi:
@@ -21,6 +33,8 @@ class FakeKubeApi:
         self.queries: list[tuple[str, str, dict]] = []
         self.errors: dict[tuple[str, str], list[tuple[int, Obj]]] = {}
         self.linger: dict[str, int] = {}  # path -> GETs that still find an object after its DELETE
+        # What admission makes of an update: (path, body) -> the body written (a mutating policy)
+        self.admit: Callable[[str, Obj], Obj] = lambda path, body: body
         self._version = 100
         self._lock = threading.Lock()
 
@@ -78,6 +92,11 @@ class FakeKubeApi:
                 target = self.objects.setdefault(path.removesuffix("/status"), {})
                 target.update(copy.deepcopy(body))
                 return 200, copy.deepcopy(target)
+            if method == "PUT" and path in self.objects:
+                admitted = self.admit(path, copy.deepcopy(body))
+                if _as_written(admitted) == _as_written(self.objects[path]):  # nothing to write
+                    return 200, copy.deepcopy(self.objects[path])
+                return 200, self._store(path, admitted, query)
             if content_type == "application/merge-patch+json" and path in self.objects:
                 merged = with_changes(self.objects[path], body)  # a JSON merge patch
                 if merged == self.objects[path]:  # a patch that changes nothing writes nothing

@@ -14,6 +14,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.object_writer i
 )
 
 from tests.support.fake_kube_api import FakeKubeApi
+from tests.support.performers import with_changes
 
 POD_PATH = "/api/v1/namespaces/ns/pods/performer-a"
 SERVICE_PATH = "/api/v1/namespaces/ns/services/performer-a"
@@ -203,8 +204,24 @@ def test_update_restores_a_drifted_service_in_place_keeping_its_cluster_ip():
     assert [m for m, _ in api.calls] == ["GET", "PUT"]
 
 
+def test_an_update_that_admission_makes_into_the_live_object_again_changes_nothing():
+    """A mutating admission policy sets every Service's session affinity: restoring the rendered one
+    gives the live one again, which the API server does not write (same resourceVersion)."""
+    live = service(clusterIP="10.0.0.7", sessionAffinity="ClientIP")
+    live["metadata"]["resourceVersion"] = "7"
+    api = FakeKubeApi({SERVICE_PATH: live})
+    api.admit = lambda path, body: with_changes(body, {"spec": {"sessionAffinity": "ClientIP"}})
+    [result] = writer(api).write([service()], "updated")
+    assert result["changed"] is False and result["result"]["metadata"]["resourceVersion"] == "7"
+    assert [m for m, _ in api.calls] == ["GET", "PUT"]
+    # Another client's change on top of it is restored, and is a change.
+    api.objects[SERVICE_PATH]["spec"]["ports"] = [{"port": 9999}]
+    [result] = writer(api).write([service()], "updated")
+    assert result["changed"] is True and api.objects[SERVICE_PATH]["spec"]["ports"] == [{"port": 9090}]
+
+
 def test_update_retries_a_conflict_and_recreates_what_cannot_change_in_place():
-    api = FakeKubeApi({SERVICE_PATH: service(clusterIP="10.0.0.7")})
+    api = FakeKubeApi({SERVICE_PATH: service(clusterIP="10.0.0.7", externalIPs=["1.2.3.4"])})
     api.fail("PUT", SERVICE_PATH, 409, "the object has been modified")
     [result] = writer(api).write([service()], "updated")
     assert result["changed"] and [m for m, _ in api.calls] == ["GET", "PUT", "GET", "PUT"]

@@ -146,6 +146,22 @@ def test_a_replaced_pod_makes_the_performer_upgrading_and_drift_is_reported():
     assert ("Normal", "Upgrading") in events(api)
 
 
+def test_a_service_restore_that_changed_nothing_is_no_repair():
+    # A mutating admission policy sets the Service's session affinity on every write: the plan sees
+    # it differ from the rendered one, the restore writes nothing (the API server answers it
+    # unchanged), and no client changed it: no ServiceDrifted Warning, no repair counted.
+    drift = {"service": ['spec.sessionAffinity: have "ClientIP", want "None"']}
+    kept = applied("Service", live_service())
+    kept["changed"] = False
+    for restore, reported in ((kept, []), (applied("Service", live_service()), ["ServiceDrifted"])):
+        api = FakeKubeApi()
+        [result] = writer(api, entry(drift=drift), updated=registered(restore)).write(
+            [item(performer(), ready_pod(), live_service())]
+        )
+        assert result["repairs"] == reported and result["error"] is None
+        assert [reason for _, reason in events(api) if reason == "ServiceDrifted"] == reported
+
+
 def test_a_finalizer_run_reports_whether_the_children_are_gone():
     deleted = registered(applied("Pod", {}), applied("Service", {}))
     plan_entry = {"error": None, "children_gone": False, "children_deleted": 2}
