@@ -76,13 +76,17 @@ def node_catalog(core: kubernetes.client.CoreV1Api) -> list[dict]:
 def namespace(
     request: pytest.FixtureRequest, cluster: Cluster, core: kubernetes.client.CoreV1Api
 ) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards (in the background)."""
+    """A fresh namespace for one test, deleted afterwards (in the background) unless the test did."""
     stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].rstrip("-")
     name = f"t-{stem}-{uuid.uuid4().hex[:5]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"hourglass.eigenlayer.io/test": "true"}}})
     request.node.hourglass_namespace = name
     yield name
-    core.delete_namespace(name, propagation_policy="Background")
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except kubernetes.client.ApiException as error:
+        if error.status != 404:
+            raise
 
 
 @pytest.fixture

@@ -9,16 +9,11 @@ cluster's deletion-protection policy would), so the namespace stays Terminating 
 
 from __future__ import annotations
 
-import contextlib
 import re
-import uuid
-from collections.abc import Iterator
 
 import kubernetes
-import pytest
 
 from tests.support.admission import namespace_policy
-from tests.support.operator import OperatorProcess
 from tests.support.performers import (
     GROUP,
     PLURAL,
@@ -48,38 +43,16 @@ def deletion_refused(custom, namespace: str, *, dry_run: bool) -> bool:
     return False
 
 
-@pytest.fixture
-def doomed_namespace(request, core, custom) -> Iterator[str]:
-    """A namespace of the test's own, which the test deletes (deleted at the end if it did not). The
-    Performers a failed test left there lose their finalizers, so that the namespace goes."""
-    name = f"t-doomed-{uuid.uuid4().hex[:5]}"
-    core.create_namespace({"metadata": {"name": name}})
-    request.node.hourglass_namespace = name
-    yield name
-    for left in custom.list_namespaced_custom_object(GROUP, VERSION, name, PLURAL)["items"]:
-        with contextlib.suppress(kubernetes.client.ApiException):
-            custom.patch_namespaced_custom_object(GROUP, VERSION, name, PLURAL, left["metadata"]["name"],
-                                                  {"metadata": {"finalizers": None}})  # fmt: skip
-    with contextlib.suppress(kubernetes.client.ApiException):
-        core.delete_namespace(name)
-
-
-def test_performers_of_a_deleted_namespace_wait_for_their_deletion(
-    request, cluster, core, custom, performer_crd, doomed_namespace, tmp_path
-):
-    namespace = doomed_namespace
-    operator = OperatorProcess(cluster.kubeconfig, namespace, tmp_path)
-    request.node.hourglass_operators = [operator]
+def test_performers_of_a_deleted_namespace_wait_for_their_deletion(core, custom, namespace, operator):
+    for name in NAMES:
+        create_performer(custom, namespace, performer(name))
+    for name in NAMES:
+        wait_performer_ready(custom, namespace, name)
+    rules = [
+        {"apiGroups": [GROUP], "apiVersions": [VERSION], "operations": ["DELETE"], "resources": [PLURAL]}
+    ]
+    protected = [{"expression": "false", "message": "Performers here are protected"}]
     try:
-        operator.wait_ready()
-        for name in NAMES:
-            create_performer(custom, namespace, performer(name))
-        for name in NAMES:
-            wait_performer_ready(custom, namespace, name)
-        rules = [
-            {"apiGroups": [GROUP], "apiVersions": [VERSION], "operations": ["DELETE"], "resources": [PLURAL]}
-        ]
-        protected = [{"expression": "false", "message": "Performers here are protected"}]
         with namespace_policy(core.api_client, namespace, rules, protected):
             wait_for(lambda: deletion_refused(custom, namespace, dry_run=True), timeout=30,
                      what="the admission policy to be enforced")  # fmt: skip
@@ -106,8 +79,7 @@ def test_performers_of_a_deleted_namespace_wait_for_their_deletion(
             # Nothing failed, so nothing is retried: the next run comes with the Performers' deletion.
             assert operator.metric('hourglass_reconciles_total{result="error"}') == 0
             assert not [line for line in operator.log_lines() if "reconcile failed" in line]
+    finally:  # also after a failure, so that the Performers go while the operator runs
         wait_for(lambda: not deletion_refused(custom, namespace, dry_run=False), timeout=30,
                  what="the API server to drop the policy")  # fmt: skip
-        delete_performers(custom, namespace, timeout=60, what="the Performers to go with their namespace")
-    finally:
-        operator.stop()
+    delete_performers(custom, namespace, timeout=60, what="the Performers to go with their namespace")
