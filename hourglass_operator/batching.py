@@ -7,7 +7,10 @@ its life, and each non-empty group becomes one run request.
   (one API call each), and the resource then joins the present ones;
 - present: one run of the watch's role or playbook with state `present`;
 - deleting, finalizer still on: one run with state `absent`, of the finalizer's role or playbook
-  when it has one, with the finalizer's vars; deleting without our finalizer: nothing to do.
+  when it has one, with the finalizer's vars; deleting without our finalizer: nothing to do;
+- orphaning: deleting with `--cascade=orphan`, whose `orphan` finalizer is still on: nothing to run
+  until the garbage collector has taken the owner references off the children and removed it (its
+  removal is an event of the resource); the finalizer run then leaves them where they are.
 
 A run's extra vars follow the operator-sdk convention for each resource (spec keys verbatim, or
 snake_cased with `snakeCaseParameters`; `ansible_operator_meta`; the whole resource under
@@ -22,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import ORPHAN_FINALIZER
+
 from hourglass_operator.finalizers import carries
 from hourglass_operator.informer import Obj
 from hourglass_operator.runs import ABSENT
@@ -34,6 +39,7 @@ class Lifecycle:
     needs_finalizer: list[Obj] = field(default_factory=list)
     present: list[Obj] = field(default_factory=list)
     deleting: list[Obj] = field(default_factory=list)
+    orphaning: list[Obj] = field(default_factory=list)
 
 
 def sort_by_lifecycle(
@@ -45,7 +51,9 @@ def sort_by_lifecycle(
         if cr is None:
             batch.gone.append(key)
         elif cr["metadata"].get("deletionTimestamp"):
-            if carries(cr, finalizer):
+            if carries(cr, finalizer) and carries(cr, ORPHAN_FINALIZER):
+                batch.orphaning.append(cr)
+            elif carries(cr, finalizer):
                 batch.deleting.append(cr)
         elif finalizer and not carries(cr, finalizer):
             batch.needs_finalizer.append(cr)

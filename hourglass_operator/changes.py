@@ -3,8 +3,10 @@ status fast path), forgetting a resource, or nothing. Pure functions of the old 
 the controller queues what they say.
 
 - A custom resource needs a full reconcile when it appears or its generation, labels, annotations,
-  deletion timestamp or uid change; a change of nothing but its status needs a status sync (the
-  status sync restores a status another client wrote); a deleted one is forgotten.
+  deletion timestamp or uid change, or, once deleted, its finalizers (the garbage collector removes
+  its `orphan` finalizer once it orphaned the children: the finalizer run waits for that); a change
+  of nothing but its status needs a status sync (the status sync restores a status another client
+  wrote); a deleted one is forgotten.
 - A child (Pod, Service) whose spec or owner references another client edited needs a full
   reconcile of its owners (the scheduler binding a pod to a node does not count); any other change
   of it, status included, a status sync.
@@ -35,6 +37,8 @@ def custom_resource_change(event: str, old: Obj | None, new: Obj | None) -> Need
     before, after = old["metadata"], new["metadata"]
     if any(before.get(field) != after.get(field) for field in RECONCILED_FIELDS):
         return Need.FULL
+    if after.get("deletionTimestamp") and before.get("finalizers") != after.get("finalizers"):
+        return Need.FULL  # another finalizer of a deleted one went: the garbage collector's `orphan`
     if old.get("status") != new.get("status"):
         return Need.STATUS
     return Need.NOTHING

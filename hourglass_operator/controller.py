@@ -146,8 +146,12 @@ class KindAdapter(Protocol):
     def observed_vars(self, children: dict[str, Obj | None]) -> Obj: ...
 
     def delete_children(
-        self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str
+        self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str, kinds: list[str]
     ) -> list[str]: ...
+
+
+def _owned_by(child: Obj, uid: str | None) -> bool:
+    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or [])
 
 
 def _ns_path(namespace: str) -> str:
@@ -212,6 +216,9 @@ class Controller:
         # Of those, when a run must look at them again although their children only terminate (by the
         # queue's clock): the pod of a node that stopped answering, which the run deletes without it.
         self._deletion_rerun_at: dict[str, float] = {}
+        # The uids of deleted resources seen with the `orphan` finalizer (`--cascade=orphan`): their
+        # children are not theirs to delete, whatever the child informers still hold of them.
+        self._orphaned: set[str] = set()
         group_path = f"/apis/{watch.group}/{watch.version}/"
         for namespace in namespaces or [""]:
             self.crs.append(Informer(
@@ -258,6 +265,17 @@ class Controller:
                 return obj
         return None
 
+    def _children_to_delete(self, cr: Obj) -> dict[str, Obj | None]:
+        """The children of a deleted resource that are its to delete, by kind (None: none): those
+        that name it among their owners, and none once it was seen deleted with `--cascade=orphan`
+        (the garbage collector takes their owner references away: they stay)."""
+        meta = cr["metadata"]
+        children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
+        if meta.get("uid") in self._orphaned:
+            return dict.fromkeys(children)
+        return {kind: child if child and _owned_by(child, meta.get("uid")) else None
+                for kind, child in children.items()}  # fmt: skip
+
     def _cache(self, updated: Obj) -> None:
         """Record a resource this loop just wrote, so that events already queued for it see it."""
         informer = self._cr(object_key(updated))[1]
@@ -269,6 +287,7 @@ class Controller:
     def _on_cr(self, event: str, old: Obj | None, new: Obj | None) -> None:
         need = custom_resource_change(event, old, new)
         if need is Need.FORGET:
+            self._orphaned.discard(old["metadata"].get("uid"))
             self.awaiting_children.discard(object_key(old))
             self._deletion_rerun_at.pop(object_key(old), None)
             self.warnings.clear(object_key(old))
@@ -437,6 +456,11 @@ class Controller:
         batch = sort_by_lifecycle(keys, lambda key: self._cr(key)[0], finalizer)
         for key in batch.gone:  # no longer awaited either: its DELETED event said so (`_on_cr`)
             self.queue.forget(key)
+        for cr in batch.orphaning:  # its `orphan` finalizer's removal is an event: it comes back then
+            self._orphaned.add(cr["metadata"].get("uid"))
+            self.queue.forget(object_key(cr))
+            log.info("deleted with --cascade=orphan: its children stay, once the garbage collector has "
+                     "taken its owner references off them", extra={"key": object_key(cr)})  # fmt: skip
         batch.deleting = self._still_to_delete(batch.deleting)
         finalized = self._concurrently(self._add_finalizer, batch.needs_finalizer)
         for cr, updated in zip(batch.needs_finalizer, finalized, strict=True):
@@ -461,9 +485,7 @@ class Controller:
             if key not in self.awaiting_children:
                 to_run.append(cr)
                 continue
-            meta = cr["metadata"]
-            children = [self._child(kind, meta["namespace"], meta["name"]) for kind in self.children]
-            left = [child for child in children if child is not None]
+            left = [child for child in self._children_to_delete(cr).values() if child is not None]
             if not left:
                 released.append(cr)
             elif self._deletion_rerun_due(key):  # a child may be stuck on a node that died
@@ -491,16 +513,19 @@ class Controller:
             return [call(cr) for cr in crs]
         return list(self._api_calls.map(call, crs))
 
-    def _item(self, cr: Obj) -> dict[str, Any]:
+    def _item(self, cr: Obj, state: str) -> dict[str, Any]:
         meta = cr["metadata"]
-        children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
+        if state == ABSENT:
+            children = self._children_to_delete(cr)
+        else:
+            children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
         return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children)}
 
     def _run_batch(self, crs: list[Obj], state: str, released: _Released) -> None:
         # A generator: the runner writes each item to the batch file as it is made, so that a batch's
         # items (its children's specs among them) never all exist at once.
         request = run_request(
-            self.watch, state, (self._item(cr) for cr in crs),
+            self.watch, state, (self._item(cr, state) for cr in crs),
             state_var=self.adapter.state_var, items_var=self.adapter.items_var,
         )  # fmt: skip
         if state == ABSENT and finalizer_is_the_roles_deletion(self.watch):
@@ -612,8 +637,13 @@ class Controller:
         """After a finalizer run that reported nothing for `cr`: deletes its children directly and
         releases the finalizer once they are gone. False when the deletion failed."""
         meta = cr["metadata"]
+        # By name, also what the informers do not hold (yet); not what they see another's, or none's.
+        kinds = [] if meta.get("uid") in self._orphaned else [
+            kind for kind, child in self._children_to_delete(cr).items()
+            if child or self._child(kind, meta["namespace"], meta["name"]) is None
+        ]  # fmt: skip
         try:
-            remaining = self.adapter.delete_children(self.core, meta["namespace"], meta["name"])
+            remaining = self.adapter.delete_children(self.core, meta["namespace"], meta["name"], kinds)
         except kubernetes.client.ApiException as error:
             log.warning("deleting the children directly failed: %s", error.reason, extra=context)
             return False

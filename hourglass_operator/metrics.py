@@ -46,10 +46,12 @@ REPAIRS = Counter(
     "Repairs the runs made or tried, by reason: PodReplaced (the pod ended: evicted, rejected by its "
     "node), PodDrifted (another client changed the pod), ServiceDrifted (another client changed the "
     "Service), LostPodDeleted (a pod left terminating on a node that is not Ready, deleted without its "
-    "kubelet)",
+    "kubelet), Adopted (a pod or Service no object owned, adopted by the Performer of its name)",
     ["reason"],
 )
-for _reason in (Reason.POD_REPLACED, Reason.POD_DRIFTED, Reason.SERVICE_DRIFTED, Reason.LOST_POD_DELETED):
+for _reason in (
+    Reason.POD_REPLACED, Reason.POD_DRIFTED, Reason.SERVICE_DRIFTED, Reason.LOST_POD_DELETED, Reason.ADOPTED
+):  # fmt: skip
     REPAIRS.labels(reason=_reason)  # exposed from 0, so that increase() counts the first repair
 MODULE_CALLS = Counter("hourglass_ansible_module_calls_total", "Ansible task results (module calls)")
 BUILD_INFO = Gauge("hourglass_build_info", "The running version (always 1)", ["version", "component"])

@@ -92,6 +92,9 @@ class PerformerAdapter:
         """The extra vars of one item that say what the loop already observed of its children."""
         return {"_hourglass_observed": {kind: observed_view(child) for kind, child in children.items()}}
 
-    def delete_children(self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str) -> list[str]:
-        """Deletes the children directly; the kinds still present afterwards. API errors propagate."""
-        return delete_children(core, namespace, cr_name)
+    def delete_children(
+        self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str, kinds: list[str]
+    ) -> list[str]:
+        """Deletes the children of `kinds` directly; the kinds still present afterwards. API errors
+        propagate."""
+        return delete_children(core, namespace, cr_name, kinds)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 
 import kubernetes
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
@@ -23,9 +24,12 @@ from hourglass_operator.informer import Obj, object_key
 log = logging.getLogger(__name__)
 
 
-def delete_children(core: kubernetes.client.CoreV1Api, namespace: str, name: str) -> list[str]:
-    """Deletes Pod and Service `performer-<name>` (in the background, like the role) and returns the
-    kinds still present afterwards (a pod with a grace period, say). API errors propagate."""
+def delete_children(
+    core: kubernetes.client.CoreV1Api, namespace: str, name: str, kinds: Collection[str] = ("pod", "service")
+) -> list[str]:
+    """Deletes Pod and Service `performer-<name>` of `kinds` ("pod", "service"; in the background,
+    like the role) and returns the kinds still present afterwards (a pod with a grace period, say).
+    API errors propagate."""
     child = contract.child_name(name)
     calls = {
         "Pod": (core.delete_namespaced_pod, core.read_namespaced_pod),
@@ -33,6 +37,8 @@ def delete_children(core: kubernetes.client.CoreV1Api, namespace: str, name: str
     }
     remaining = []
     for kind, (delete, read) in calls.items():
+        if kind.lower() not in kinds:
+            continue
         try:
             delete(child, namespace, propagation_policy="Background", _preload_content=False)
             read(child, namespace, _preload_content=False)

@@ -25,6 +25,7 @@ PLURAL = "performers"
 KIND = "Performer"
 API_VERSION = f"{GROUP}/{VERSION}"
 FINALIZER = f"{GROUP}/performer-finalizer"
+ORPHAN_FINALIZER = "orphan"  # the API server's, on an owner deleted with --cascade=orphan
 # Every field the operator writes in a Performer's status; the CRD's status schema declares each (an
 # older CRD that lacks one makes the API server drop it from every status written).
 STATUS_FIELDS = (
@@ -78,6 +79,7 @@ class Reason:
     POD_REPLACED = "PodReplaced"  # the pod ended (evicted, rejected by its node): a new one replaces it
     LOST_POD_DELETED = "LostPodDeleted"  # the pod's node stopped answering: deleted without its kubelet
     SERVICE_DRIFTED = "ServiceDrifted"
+    ADOPTED = "Adopted"  # a pod or Service no object owned (left by `--cascade=orphan`) is its own now
     STATUS_RESTORED = "StatusRestored"
 
 

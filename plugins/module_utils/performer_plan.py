@@ -32,7 +32,15 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
 - A Service that differs from the rendered one (performer_drift) is restored exactly (`restore`):
   server-side apply cannot do that, since it never removes what another field manager set (an
   added port, or the old entry of an edited port, which then clashes with ours).
-- With performer_state=absent, the Pods and Services that still exist are deleted.
+- A Pod or Service that no object owns (no controller owner reference: left by a Performer deleted
+  with `--cascade=orphan`, or created by another client) is adopted by the Performer of its name: the
+  pod is applied with the rendered owner reference (it keeps running), the Service restored with it,
+  and the entry lists them (`adopted`). One that another object controls is left as it is.
+- With performer_state=absent, the Pods and Services that still exist and that the Performer owns
+  are deleted (all of them for a Performer that is not in the cluster: a one-off deploy's children
+  have no owner). Those it does not own are not its to delete: the garbage collector took its owner
+  reference away (`kubectl delete --cascade=orphan`), and they stay (`kept`). While the `orphan`
+  finalizer is still there, the garbage collector has yet to do so, and nothing is deleted.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils import performe
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import pod_ended
 
 SPEC_HASH = contract.SPEC_HASH_ANNOTATION
+ORPHAN_FINALIZER = contract.ORPHAN_FINALIZER
 DEFAULT_ENDED_POD_MIN_AGE = 10  # seconds (the role's performer_ended_pod_min_age_seconds)
 DEFAULT_ENDED_POD_MAX_AGE = 300  # seconds (the role's performer_ended_pod_max_age_seconds)
 DEFAULT_LOST_POD_AFTER = 30  # seconds (the role's performer_lost_pod_after_seconds; 0: never)
@@ -68,6 +77,25 @@ def _reference(obj: Obj) -> Obj:
     }
 
 
+def _controller(obj: Obj) -> Obj | None:
+    """The owner reference of `obj` that says which object controls it, if any."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return next((ref for ref in refs if ref.get("controller")), None)
+
+
+def owned_by(obj: Obj, uid: str | None) -> bool:
+    """Whether `obj` names the object of `uid` among its owners (anything is, without a uid)."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return not uid or any(ref.get("uid") == uid for ref in refs)
+
+
+def _to_adopt(observed: Obj | None, desired: Obj) -> bool:
+    """Whether a live child should be given the rendered owner reference: it has none that controls
+    it, and the rendered one has one (a one-off deploy's children have no owner)."""
+    wanted = desired["metadata"].get("ownerReferences")
+    return bool(observed and wanted and _controller(observed) is None)
+
+
 def _labels_missing(observed: Obj, desired: Obj) -> bool:
     have = (observed.get("metadata") or {}).get("labels") or {}
     return any(have.get(k) != v for k, v in desired["metadata"]["labels"].items())
@@ -85,6 +113,8 @@ def _pod_action(observed: Obj | None, desired: Obj) -> tuple[str, list[str]]:
     differences = drift.performer_pod_drift(desired, observed)
     if differences:
         return "replace", differences
+    if _to_adopt(observed, desired):
+        return "adopt", []
     return ("relabel" if _labels_missing(observed, desired) else "keep"), []
 
 
@@ -145,19 +175,27 @@ def performer_plan(
         seen = observed.get(key) or {}
         pod, service = seen.get("pod"), seen.get("service")
         entry: Obj = {"error": None, "upgrading": False, "upgraded_at": None}
+        orphaning = state == "absent" and ORPHAN_FINALIZER in (doc.get("finalizers") or [])
+        # A deletion force-deletes only a lost pod it deletes anyway.
+        ours = state != "absent" or (not orphaning and owned_by(pod or {}, doc.get("uid")))
         # The ages may come as text (the filter's arguments are templated).
-        lost, said = _lost_pod(pod, now, float(lost_pod_after))
+        lost, said = _lost_pod(pod if ours else None, now, float(lost_pod_after))
         plan["force_delete"] += [lost] if lost else []
         entry.update(said)
-        if state == "absent":  # deleting needs no rendering, so a render error does not block it
-            children = [_reference(o) for o in (pod, service) if o]
+        if orphaning:  # the garbage collector takes the owner references off them first
+            entry.update(children_gone=False, children_deleted=0, orphaning=True)
+        elif state == "absent":  # deleting needs no rendering, so a render error does not block it
+            present = [o for o in (pod, service) if o]
+            children = [_reference(o) for o in present if owned_by(o, doc.get("uid"))]
             plan["delete"] += children
             entry.update(children_gone=not children, children_deleted=len(children))
+            if len(children) < len(present):
+                entry["kept"] = [o["kind"] for o in present if not owned_by(o, doc.get("uid"))]
         elif doc.get("error"):
             entry["error"] = doc["error"]
         else:
             action, pod_drift = _pod_action(pod, doc["pod"])
-            ended = pod_ended(pod) if action in ("keep", "relabel") else None
+            ended = pod_ended(pod) if action in ("keep", "relabel", "adopt") else None
             if ended:
                 before = ended_pods.get(key, 0)
                 age = ended_pod_age(before, float(ended_pod_min_age), float(ended_pod_max_age))
@@ -169,7 +207,7 @@ def performer_plan(
                     entry["ended_pods"] = before + 1  # the status counts this one too
             if action == "create":
                 plan["create"].append(doc["pod"])
-            elif action == "relabel":
+            elif action in ("relabel", "adopt"):
                 plan["apply"].append(doc["pod"])
             elif action == "replace":
                 plan["replace"].append(doc["pod"])
@@ -179,10 +217,14 @@ def performer_plan(
                 hash_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
                 entry["upgrading"] = hash_now != doc["pod"]["metadata"]["annotations"][SPEC_HASH]
             service_drift = drift.performer_service_drift(doc["service"], service) if service else []
+            service_adopted = _to_adopt(service, doc["service"])
             if not service:
                 plan["create"].append(doc["service"])
-            elif service_drift:
+            elif service_drift or service_adopted:
                 plan["restore"].append(doc["service"])
+            adopted = (["Pod"] if action == "adopt" else []) + (["Service"] if service_adopted else [])
+            if adopted:
+                entry["adopted"] = adopted
             entry.update(
                 pod_action=action,
                 spec_hash=doc["pod"]["metadata"]["annotations"][SPEC_HASH],

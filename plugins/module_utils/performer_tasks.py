@@ -209,17 +209,24 @@ def plan_batch(
     """The plan of a batch (performer_plan): each Performer rendered with the role's `settings` and
     `templates`, compared with what was observed of its Pod and Service (the item's own observation,
     else `observed`), with the count of its pods that ended its status keeps (`endedPods`). A
-    deletion renders nothing: it deletes what exists."""
+    deletion renders nothing: it deletes what exists of what the Performer owns."""
     keys = [item_key(item) for item in batch]
     seen = {
         key: item.get(OBSERVED_VAR) or observed.get(key) or {} for key, item in zip(keys, batch, strict=True)
     }
-    if state == "absent":
-        desired = [dict(zip(("namespace", "name"), key.split("/", 1), strict=True)) for key in keys]
+    if state == "absent":  # who owns the children, and whether the garbage collector orphans them
+        desired = [_deleted(key, item) for key, item in zip(keys, batch, strict=True)]
     else:
         desired = performer_render(batch, settings, templates)
     ended = {key: ended_pods(item[CR_VAR]) for key, item in zip(keys, batch, strict=True)}
     return performer_plan(desired, seen, state, ended_pod_min_age, ended_pod_max_age, ended, lost_pod_after)
+
+
+def _deleted(key: str, item: Obj) -> Obj:
+    namespace, name = key.split("/", 1)
+    meta = (item.get(CR_VAR) or {}).get("metadata") or {}
+    return {"namespace": namespace, "name": name, "uid": meta.get("uid"),
+            "finalizers": meta.get("finalizers")}  # fmt: skip
 
 
 def _status_writer(call: Any, params: dict[str, Any], check_mode: bool, **options: Any) -> StatusWriter:

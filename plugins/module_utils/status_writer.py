@@ -156,8 +156,9 @@ class ResultsFile:
 def repair_events(
     entry: Obj, error: str | None, pod_forced: bool = False, service_kept: bool = False
 ) -> list[tuple[str, str, str]]:
-    """A Warning for each repair of this run, saying what it found and did: a pod that ended and was
-    replaced, children another client changed, a pod deleted without its node (`pod_forced`). A
+    """An Event for each repair of this run, saying what it found and did: a pod that ended and was
+    replaced, children another client changed, a pod deleted without its node (`pod_forced`) (each a
+    Warning), children no object owned, adopted (Normal). A
     Service whose restore changed nothing (`service_kept`) was not changed by another client: what
     differed is what admission makes of the rendered one (a policy's session affinity), and the
     live Service is what restoring it gives."""
@@ -175,6 +176,11 @@ def repair_events(
     if found.get("pod"):
         message = "replacing the pod, changed by another client: " + "; ".join(found["pod"])
         events.append(("Warning", contract.Reason.POD_DRIFTED, message))
+    if entry.get("adopted") and not error:
+        adopted = " and the ".join("Service" if kind == "Service" else "pod" for kind in entry["adopted"])
+        message = (f"adopted the performer {adopted} of its name, which no object owned (left by a "
+                   "Performer deleted with --cascade=orphan, or created by another client)")  # fmt: skip
+        events.append(("Normal", contract.Reason.ADOPTED, message))
     if found.get("service") and not service_kept:
         outcome = "could not restore" if error else "restored"
         message = f"{outcome} the Service, changed by another client: " + "; ".join(found["service"])
@@ -291,6 +297,7 @@ class StatusWriter:
             "repairs": [reason for _, reason, _ in repairs],
             "patched": patched,
             "children_gone": self.children_gone(entry, computed.deletions),
+            "orphaning": bool(entry.get("orphaning")),  # the garbage collector has yet to orphan them
             "baseline": self.baseline(entry, computed.service, error, computed.pod_written),
         }
 

@@ -91,10 +91,16 @@ results:
     phase: {description: The phase written., type: str}
     ready: {description: The ready flag written., type: bool}
     error: {description: Why the reconcile failed, or null., type: str}
-    children_gone: {description: With state=absent, whether Pod and Service no longer exist., type: bool}
+    children_gone:
+      description: With state=absent, whether the Pod and Service the Performer owns no longer exist.
+      type: bool
+    orphaning:
+      description: With state=absent, whether the Performer is deleted with --cascade=orphan and the
+        garbage collector has yet to take its owner reference off the children (nothing is deleted).
+      type: bool
     repairs:
       description: The reason of each repair this run made or tried (PodReplaced, PodDrifted,
-        ServiceDrifted), as its Warning Event says; the runner loop counts them (hourglass_repairs_total).
+        ServiceDrifted, Adopted), as its Event says; the runner loop counts them (hourglass_repairs_total).
       type: list
       elements: str
     baseline:

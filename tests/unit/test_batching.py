@@ -35,12 +35,14 @@ def test_a_batch_sorted_by_lifecycle():
     cached = {
         "ns/new": cr("new"), "ns/old": cr("old", (FIN,)), "ns/del": cr("del", (FIN,), deleting=True),
         "ns/foreign": cr("foreign", ("other/f",), deleting=True),
+        "ns/orphan": cr("orphan", (FIN, "orphan"), deleting=True),  # kubectl delete --cascade=orphan
     }  # fmt: skip
-    batch = sort_by_lifecycle(["ns/new", "ns/old", "ns/del", "ns/foreign", "ns/gone"], cached.get, FIN)
+    batch = sort_by_lifecycle([*cached, "ns/gone"], cached.get, FIN)
     assert batch.gone == ["ns/gone"]
     assert batch.needs_finalizer == [cached["ns/new"]]
     assert batch.present == [cached["ns/old"]]
     assert batch.deleting == [cached["ns/del"]]
+    assert batch.orphaning == [cached["ns/orphan"]]
 
 
 def test_without_a_finalizer_everything_present_is_run_and_nothing_deleting():

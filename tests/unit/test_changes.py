@@ -31,6 +31,15 @@ def test_a_change_of_a_custom_resource(change, need):
     assert custom_resource_change("MODIFIED", cr(), cr(**change)) is need
 
 
+def test_a_finalizer_of_a_deleted_custom_resource_going_is_a_change_before_its_deletion_not():
+    """The garbage collector removes the `orphan` finalizer once it orphaned the children: the
+    finalizer run waits for that. Adding ours to a live one is nothing to reconcile."""
+    deleting = {"deletionTimestamp": "2026-01-01T00:00:00Z"}
+    before, after = cr(**deleting, finalizers=["f", "orphan"]), cr(**deleting, finalizers=["f"])
+    assert custom_resource_change("MODIFIED", before, after) is Need.FULL
+    assert custom_resource_change("MODIFIED", cr(), cr(finalizers=["f"])) is Need.NOTHING
+
+
 def test_a_custom_resource_appearing_or_going():
     assert custom_resource_change("ADDED", None, cr()) is Need.FULL
     assert custom_resource_change("DELETED", cr(), None) is Need.FORGET

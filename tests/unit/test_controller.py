@@ -155,6 +155,12 @@ def performer(
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Performer", "metadata": meta, "spec": spec}
 
 
+def owner(name: str, uid: str | None = None) -> list[dict]:
+    """The owner references of a child of Performer `name` (of `performer(name)`'s uid by default)."""
+    return [{"apiVersion": f"{GROUP}/{VERSION}", "kind": "Performer", "name": name,
+             "uid": uid or f"uid-{name}", "controller": True}]  # fmt: skip
+
+
 def watch(**finalizer_options) -> Watch:
     return Watch(
         group=GROUP, version=VERSION, kind="Performer", role=ROLE, plural="performers",
@@ -212,7 +218,7 @@ def test_a_batch_item_is_made_only_when_the_runner_takes_it(world):
         world.add(performer(name))
     made = []
     make_item = world.controller._item
-    world.controller._item = lambda cr: made.append(cr["metadata"]["name"]) or make_item(cr)
+    world.controller._item = lambda cr, state: made.append(cr["metadata"]["name"]) or make_item(cr, state)
     made_before_each: list[int] = []
 
     def run(extravars, *, role, playbook, cancel, reconcile_id=None, on_result=None):
@@ -389,7 +395,8 @@ def test_children_not_yet_gone_keep_the_finalizer_and_requeue(world):
 
 def test_the_loop_waits_for_deleted_children_on_its_informers_not_with_another_run(world):
     world.add(performer("a", deleting=True))
-    terminating = {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "2026-01-01T00:00:00Z"}
+    terminating = {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "2026-01-01T00:00:00Z",
+                   "ownerReferences": owner("a")}  # fmt: skip
     world.child("pod", {"kind": "Pod", "metadata": terminating})
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
     world.reconcile()
@@ -440,7 +447,8 @@ def test_the_status_worker_releases_the_finalizer_when_the_last_child_goes_witho
     """The ansible workers are the scarce ones: a finalizer to release does not wait for one."""
     world.add(performer("a", deleting=True))
     pod = {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "x",
-                                       "labels": {"hourglass.eigenlayer.io/performer": "a"}}}  # fmt: skip
+                                       "labels": {"hourglass.eigenlayer.io/performer": "a"},
+                                       "ownerReferences": owner("a")}}  # fmt: skip
     world.child("pod", pod)
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
     world.reconcile()
@@ -474,7 +482,8 @@ def test_a_child_created_again_after_the_finalizer_run_gets_another_run(world):
     world.add(performer("a", deleting=True))
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
     world.reconcile()
-    world.child("pod", {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns"}})
+    world.child("pod", {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns",
+                                                    "ownerReferences": owner("a")}})  # fmt: skip
     world.clock.now += ABSENT_RETRY_SECONDS
     assert world.sync_statuses() == ["ns/a"]  # the check finds a child that is not being deleted
     world.reconcile()
@@ -509,6 +518,51 @@ def test_an_unreported_finalizer_run_deletes_the_children_directly(world):
     world.reconcile()
     assert world.api.patches == [("ns/a", [])]
     assert world.due_in("ns/a") is None
+
+
+def test_a_deletion_that_orphans_the_children_waits_for_the_garbage_collector_then_keeps_them(world):
+    """kubectl delete --cascade=orphan: nothing runs while the `orphan` finalizer is on; its removal
+    (once the garbage collector took the owner references off the children) is the event that brings
+    the Performer back, and its run is given no child to delete, even where the child informers do
+    not show the references gone yet."""
+    meta = {"name": "performer-a", "namespace": "ns", "ownerReferences": owner("a")}
+    world.child("pod", {"kind": "Pod", "metadata": meta})
+    world.add(performer("a", finalizers=(FINALIZER, "orphan"), deleting=True))
+    world.reconcile()
+    assert world.runner.runs == [] and world.api.patches == [] and world.due_in("ns/a") is None
+
+    world.add(performer("a", deleting=True))  # the garbage collector removed its finalizer
+    assert world.due_in("ns/a") == 0
+    world.reconcile()
+    [run] = world.runner.runs
+    [item] = run["extravars"]["performers"]
+    assert item["_hourglass_observed"] == {"pod": None, "service": None}
+    assert world.api.patches == [("ns/a", [])]
+
+
+def test_an_unreported_run_of_a_deletion_that_orphans_the_children_deletes_none(world):
+    world.add(performer("a", finalizers=(FINALIZER, "orphan"), deleting=True))
+    world.reconcile()
+    world.add(performer("a", deleting=True))
+    world.api.children = {("Pod", "performer-a"), ("Service", "performer-a")}
+    world.runner.results = lambda _: RunResult(ok=False, failure="t: cancelled")
+    world.reconcile()
+    assert world.api.deleted == [] and world.api.patches == [("ns/a", [])]
+
+
+def test_a_child_a_deleted_performer_does_not_own_is_neither_deleted_nor_waited_for(world):
+    """Its owner reference names another uid (or none): not this Performer's to delete. One the
+    informers do not hold is deleted by name when the run reported nothing, as before."""
+    world.add(performer("a", deleting=True))
+    pod = {"kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns",
+                                       "ownerReferences": owner("a", uid="uid-other")}}  # fmt: skip
+    world.child("pod", pod)
+    world.api.children = {("Pod", "performer-a"), ("Service", "performer-a")}
+    world.runner.results = lambda _: RunResult(ok=False, failure="t: cancelled")
+    world.reconcile()
+    [run] = world.runner.runs
+    assert run["extravars"]["performers"][0]["_hourglass_observed"] == {"pod": None, "service": None}
+    assert world.api.deleted == [("Service", "performer-a")] and world.api.patches == [("ns/a", [])]
 
 
 def test_an_unreported_run_of_a_finalizer_role_of_its_own_is_only_retried():
@@ -787,7 +841,8 @@ def test_a_deletion_whose_run_asks_to_look_again_gets_another_run_then_although_
     # The pod is on a node that stopped answering: no event comes, but once it is overdue the run's
     # plan reads its node and deletes it without the kubelet.
     world.add(performer("a", deleting=True))
-    terminating = {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "2026-01-01T00:00:00Z"}
+    terminating = {"name": "performer-a", "namespace": "ns", "deletionTimestamp": "2026-01-01T00:00:00Z",
+                   "ownerReferences": owner("a")}  # fmt: skip
     world.child("pod", {"kind": "Pod", "metadata": terminating})
     asks = {"children_gone": False, "recheck_after": 12.0}  # its pod is overdue in 12 s
     world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": asks})

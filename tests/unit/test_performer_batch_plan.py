@@ -49,10 +49,12 @@ def test_a_render_error_is_the_performers_own():
 
 def test_a_deletion_renders_nothing_and_deletes_what_exists():
     """Settings the templates cannot render with (none at all) do not matter when deleting."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns"}}
+    owner = [{"kind": "Performer", "name": "a", "uid": "uid-a", "controller": True}]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "performer-a", "namespace": "ns", "ownerReferences": owner}}  # fmt: skip
     batch = [item("a", observed={"pod": pod, "service": None}), item("b")]
     plan = plan_batch(batch, {}, "absent", {}, TEMPLATES)
-    assert plan["delete"] == [pod]
+    assert plan["delete"] == [{**pod, "metadata": {"name": "performer-a", "namespace": "ns"}}]
     entry = plan["performers"]["ns/a"]
     assert (entry["error"], entry["children_deleted"], entry["children_gone"]) == (None, 1, False)
     assert plan["performers"]["ns/b"]["children_gone"] is True
@@ -73,3 +75,20 @@ def test_a_pod_that_ended_waits_longer_for_each_pod_the_performers_status_counts
     first, second = plan["performers"]["ns/a"], plan["performers"]["ns/b"]
     assert (first["pod_action"], first["ended_pods"]) == ("replace", 1)  # 25 s >= 10 s
     assert second["pod_action"] == "keep" and 14 <= second["replace_ended_pod_after"] <= 16  # 40 s
+
+
+def test_a_deletion_leaves_what_the_performer_does_not_own_and_waits_for_the_orphan_finalizer():
+    """The Performer's uid and finalizers come from its item: a child that no longer names it (the
+    garbage collector took the reference away for `--cascade=orphan`) is not deleted, and nothing is
+    while the `orphan` finalizer says the garbage collector has yet to."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "performer-a", "namespace": "ns"}}
+    orphaned = item("a", observed={"pod": pod, "service": None})
+    plan = plan_batch([orphaned], {}, "absent", {}, TEMPLATES)
+    entry = plan["performers"]["ns/a"]
+    assert plan["delete"] == [] and (entry["children_gone"], entry["kept"]) == (True, ["Pod"])
+
+    pod["metadata"]["ownerReferences"] = [{"kind": "Performer", "uid": "uid-a", "controller": True}]
+    orphaned["_hourglass_eigenlayer_io_performer"]["metadata"]["finalizers"] = ["x/f", "orphan"]
+    plan = plan_batch([orphaned], {}, "absent", {}, TEMPLATES)
+    entry = plan["performers"]["ns/a"]
+    assert plan["delete"] == [] and (entry["children_gone"], entry["orphaning"]) == (False, True)

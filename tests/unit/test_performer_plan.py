@@ -244,3 +244,83 @@ def test_a_deleted_performers_pod_left_on_its_node_is_force_deleted_before_the_g
     plan = performer_plan([desired()], terminating(observed(), overdue_by=31), "absent", lost_pod_after=30)
     assert plan["force_delete"] == [LOST_POD]
     assert sorted(o["kind"] for o in plan["delete"]) == ["Pod", "Service"]
+
+
+OWNER = [{"apiVersion": "hourglass.eigenlayer.io/v1alpha1", "kind": "Performer", "name": "p", "uid": "uid-p",
+          "controller": True, "blockOwnerDeletion": True}]  # fmt: skip
+
+
+def owned_desired() -> dict:
+    """`desired()` of a Performer in the cluster: its children carry its owner reference."""
+    doc = desired()
+    for kind in ("pod", "service"):
+        doc[kind]["metadata"] = {**doc[kind]["metadata"], "ownerReferences": OWNER}
+    return doc
+
+
+def test_a_pod_and_service_no_object_owns_are_adopted_the_pod_kept_running():
+    """Left by a Performer of the same name deleted with --cascade=orphan: the pod is applied with the
+    owner reference (not replaced), the Service restored with it."""
+    doc = owned_desired()
+    plan = performer_plan([doc], observed(), "present")
+    entry = plan["performers"]["ns/p"]
+    assert plan["apply"] == [doc["pod"]] and plan["restore"] == [doc["service"]]
+    assert plan["replace"] == [] and plan["create"] == [] and "drift" not in entry
+    assert (entry["pod_action"], entry["adopted"]) == ("adopt", ["Pod", "Service"])
+
+
+def test_children_the_performer_owns_or_another_object_controls_are_not_adopted():
+    doc = owned_desired()
+    seen = observed(service={**doc["service"]})
+    seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = OWNER
+    plan = performer_plan([doc], seen, "present")
+    assert plan["apply"] == [] and plan["restore"] == [] and "adopted" not in plan["performers"]["ns/p"]
+
+    other = [{**OWNER[0], "uid": "uid-of-another"}]
+    seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = other
+    seen["ns/p"]["service"]["metadata"] = {**doc["service"]["metadata"], "ownerReferences": other}
+    plan = performer_plan([doc], seen, "present")
+    assert plan["apply"] == [] and plan["restore"] == [] and "adopted" not in plan["performers"]["ns/p"]
+    assert plan["performers"]["ns/p"]["pod_action"] == "keep"
+
+
+def test_a_one_off_deploys_children_have_no_owner_to_adopt_them():
+    plan = performer_plan([desired()], observed(), "present")
+    assert plan["apply"] == [] and plan["performers"]["ns/p"]["pod_action"] == "keep"
+
+
+def test_a_deletion_deletes_only_the_children_the_performer_owns():
+    deleted = {"namespace": "ns", "name": "p", "uid": "uid-p", "finalizers": [contract.FINALIZER]}
+    seen = observed()
+    seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = OWNER
+    plan = performer_plan([deleted], seen, "absent")
+    entry = plan["performers"]["ns/p"]
+    assert [o["kind"] for o in plan["delete"]] == ["Pod"]
+    assert (entry["children_deleted"], entry["children_gone"], entry["kept"]) == (1, False, ["Service"])
+
+    seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = [{**OWNER[0], "uid": "uid-of-another"}]
+    plan = performer_plan([deleted], seen, "absent")
+    entry = plan["performers"]["ns/p"]
+    assert plan["delete"] == [] and (entry["children_gone"], entry["kept"]) == (True, ["Pod", "Service"])
+
+
+def test_a_deletion_that_orphans_the_children_deletes_nothing_while_the_orphan_finalizer_is_on():
+    deleted = {"namespace": "ns", "name": "p", "uid": "uid-p", "finalizers": [contract.FINALIZER, "orphan"]}
+    seen = observed()
+    seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = OWNER
+    plan = performer_plan([deleted], seen, "absent")
+    entry = plan["performers"]["ns/p"]
+    assert plan["delete"] == [] and plan["force_delete"] == []
+    assert (entry["children_gone"], entry["orphaning"]) == (False, True)
+
+
+def test_a_lost_pod_a_deletion_does_not_delete_is_not_force_deleted_either():
+    seen = terminating(observed(), overdue_by=31)
+    for finalizers, refs in (([contract.FINALIZER, "orphan"], OWNER), ([contract.FINALIZER], [])):
+        seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = refs
+        deleted = {"namespace": "ns", "name": "p", "uid": "uid-p", "finalizers": finalizers}
+        plan = performer_plan([deleted], seen, "absent", lost_pod_after=30)
+        assert plan["force_delete"] == [] and "force_delete_pod_after" not in plan["performers"]["ns/p"]
+    seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = OWNER
+    plan = performer_plan([deleted], seen, "absent", lost_pod_after=30)
+    assert [o["metadata"]["name"] for o in plan["force_delete"]] == ["performer-p"]

@@ -162,6 +162,18 @@ def test_a_service_restore_that_changed_nothing_is_no_repair():
         assert [reason for _, reason in events(api) if reason == "ServiceDrifted"] == reported
 
 
+def test_children_adopted_are_said_in_a_normal_event_and_counted_as_a_repair():
+    api = FakeKubeApi()
+    [result] = writer(api, entry(pod_action="adopt", adopted=["Pod", "Service"])).write(
+        [item(performer(), ready_pod(), live_service())]
+    )
+    assert result["repairs"] == ["Adopted"] and result["error"] is None
+    [(kind, message)] = [(body["type"], body["message"]) for method, path, body in api.bodies
+                         if path == EVENTS_PATH and body["reason"] == "Adopted"]  # fmt: skip
+    assert kind == "Normal"
+    assert message.startswith("adopted the performer pod and the Service of its name, which no object owned")
+
+
 def test_a_finalizer_run_reports_whether_the_children_are_gone():
     deleted = registered(applied("Pod", {}), applied("Service", {}))
     plan_entry = {"error": None, "children_gone": False, "children_deleted": 2}
