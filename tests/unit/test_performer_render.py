@@ -5,6 +5,7 @@ and Service as documented."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,10 @@ import pytest
 import yaml
 
 from tests.support.paths import REPO
+
+# The spec hash of each case's pod as recorded (HOURGLASS_UPDATE_GOLDEN=1 writes it again).
+SPEC_HASHES = Path(__file__).parent / "golden" / "performer-spec-hashes.json"
+SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
 
 AVS = "0xAbCdEf0123456789aBcDeF0123456789AbCdEf01"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -114,6 +119,23 @@ def container(rendered: dict, name: str) -> dict:
 def test_every_case_renders_a_pod_and_a_service(rendered):
     assert {name for _, name in rendered} == set(CASES)
     assert len(rendered) == 2 * len(CASES)
+
+
+def test_every_case_keeps_the_spec_hash_recorded_so_an_upgrade_restarts_no_performer(rendered):
+    """A pod whose spec hash changes is replaced. A release whose templates render a Performer's pod
+    spec differently (a new field, another order, another default) restarts every such performer at
+    once when the operator is upgraded. When that is meant, record the new hashes
+    (`HOURGLASS_UPDATE_GOLDEN=1 make test-unit`) and say under **Changed** in CHANGELOG.md which
+    performers an upgrade restarts."""
+    hashes = {name: pod(rendered, name)["metadata"]["annotations"][SPEC_HASH] for name in sorted(CASES)}
+    if os.environ.get("HOURGLASS_UPDATE_GOLDEN"):
+        SPEC_HASHES.write_text(json.dumps(hashes, indent=2) + "\n", encoding="utf-8")
+    recorded = json.loads(SPEC_HASHES.read_text(encoding="utf-8"))
+    changed = [name for name in hashes if recorded.get(name) != hashes[name]]
+    assert not changed, (
+        f"the pod spec of {', '.join(changed)} renders differently from the one recorded in "
+        f"{SPEC_HASHES.relative_to(REPO)}: upgrading the operator would restart these performers"
+    )
 
 
 def test_minimal_performer_gets_upstream_names_labels_port_and_probes(rendered):
