@@ -5,8 +5,8 @@ It lists, then watches from the list's resourceVersion with bookmarks; when a wa
 from the last resourceVersion seen; on 410 Gone it lists again (and reports objects that vanished
 in between as deleted); on API or network errors it backs off (0.5 s doubling to 5 s: the end of an
 API server outage is noticed within 5 s, and three watches per namespace retrying every 5 s cost it
-nothing). Objects are plain dicts decoded from the API's JSON (no client models: cheaper, and what
-the role receives).
+nothing), and says so as watch_failures.py does (once a minute for a failure that lasts). Objects
+are plain dicts decoded from the API's JSON (no client models: cheaper, and what the role receives).
 
 The cache holds each object pickled, without metadata.managedFields: a sixth of the memory of the
 decoded dicts (a Pod is about 2.6 kB pickled against 16 kB of dicts; at 1000 Performers the three
@@ -25,6 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 import kubernetes
+
+from hourglass_operator.watch_failures import FailureReport
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class Informer:
         self._cache: dict[str, bytes] = {}  # object key -> the object, slimmed and pickled
         self._lock = threading.Lock()
         self._synced = threading.Event()
+        self._failures = FailureReport(self.name)
         self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
 
     # --- public -------------------------------------------------------------------------------
@@ -217,7 +220,9 @@ class Informer:
             try:
                 if resource_version is None:
                     resource_version = self._list()
+                    self._failures.succeeded()
                 resource_version = self._watch(resource_version)
+                self._failures.succeeded()
                 backoff = 0.5
             except GoneError as error:
                 log.info("watch expired, listing again", extra={"informer": self.name, "reason": str(error)})
@@ -225,9 +230,7 @@ class Informer:
             except Exception as error:  # network, API or decoding errors: back off and retry
                 if self._stop.is_set():
                     break
-                log.warning(
-                    "list/watch failed, retrying in %.1f s: %s", backoff, error, extra={"informer": self.name}
-                )
+                self._failures.failed(error, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 if isinstance(error, kubernetes.client.ApiException) and error.status == 410:
