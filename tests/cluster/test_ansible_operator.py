@@ -233,6 +233,27 @@ def test_the_role_reconciles_a_performer_under_ansible_operator(
     new_pod = wait_for(replaced, timeout=180, what="the evicted pod to be replaced")
     wait_for(lambda: ready(custom, namespace, name), timeout=180, what="the Performer to be Ready again")
 
+    # Deleted with --cascade=orphan, the Performer goes and its pod and Service stay, without an owner;
+    # created again, it adopts them (the pod keeps running).
+    custom.delete_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Orphan"
+    )
+    wait_for(
+        lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"],
+        timeout=180, what="the Performer deleted with --cascade=orphan to be gone",
+    )  # fmt: skip
+    kept = [read(child, namespace) for read in (core.read_namespaced_pod, core.read_namespaced_service)]
+    assert [obj.metadata.uid for obj in kept] == [new_pod.metadata.uid, service.metadata.uid]
+    assert [obj.metadata.owner_references for obj in kept] == [None, None]
+    again = {**sample, "spec": patched["spec"]}  # as it was deleted: its pod is what it renders
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, again)
+    wait_for(
+        lambda: ready(custom, namespace, name), timeout=180, what="the Performer created again to be Ready"
+    )
+    for obj in (core.read_namespaced_pod(child, namespace), core.read_namespaced_service(child, namespace)):
+        assert [ref.uid for ref in obj.metadata.owner_references or []] == [created["metadata"]["uid"]]
+    assert core.read_namespaced_pod(child, namespace).metadata.uid == new_pod.metadata.uid
+
     # Deleting the Performer runs the finalizer: pod and service go, then the finalizer is released.
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
