@@ -143,7 +143,7 @@ class KindAdapter(Protocol):
 
     def child_key(self, namespace: str, cr_name: str) -> str: ...
 
-    def observed_vars(self, children: dict[str, Obj | None]) -> Obj: ...
+    def observed_vars(self, children: dict[str, Obj | None], memo: Obj | None = None) -> Obj: ...
 
     def delete_children(
         self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str, kinds: list[str]
@@ -219,6 +219,8 @@ class Controller:
         # The uids of deleted resources seen with the `orphan` finalizer (`--cascade=orphan`): their
         # children are not theirs to delete, whatever the child informers still hold of them.
         self._orphaned: set[str] = set()
+        # What each resource's last run left for its next (its result's `memo`), by key.
+        self._memos: dict[str, Obj] = {}
         group_path = f"/apis/{watch.group}/{watch.version}/"
         for namespace in namespaces or [""]:
             self.crs.append(Informer(
@@ -288,6 +290,7 @@ class Controller:
         need = custom_resource_change(event, old, new)
         if need is Need.FORGET:
             self._orphaned.discard(old["metadata"].get("uid"))
+            self._memos.pop(object_key(old), None)
             self.awaiting_children.discard(object_key(old))
             self._deletion_rerun_at.pop(object_key(old), None)
             self.warnings.clear(object_key(old))
@@ -519,7 +522,8 @@ class Controller:
             children = self._children_to_delete(cr)
         else:
             children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
-        return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children)}
+        memo = self._memos.get(object_key(cr))
+        return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children, memo)}
 
     def _run_batch(self, crs: list[Obj], state: str, released: _Released) -> None:
         # A generator: the runner writes each item to the batch file as it is made, so that a batch's
@@ -577,6 +581,10 @@ class Controller:
         if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):
             return
         entry = result.per_cr.get(key) or {}
+        if entry.get("memo") and state == PRESENT:
+            self._memos[key] = entry["memo"]
+        else:
+            self._memos.pop(key, None)
         self._recheck(key, entry.get("recheck_after"))
         if state == ABSENT and entry.get("recheck_after") is not None:
             # Its pod terminates past its deadline: the run's plan looks at its node then.

@@ -88,9 +88,11 @@ class PerformerAdapter:
     def child_key(self, namespace: str, cr_name: str) -> str:
         return f"{namespace}/{contract.child_name(cr_name)}"
 
-    def observed_vars(self, children: dict[str, Obj | None]) -> Obj:
-        """The extra vars of one item that say what the loop already observed of its children."""
-        return {"_hourglass_observed": {kind: observed_view(child) for kind, child in children.items()}}
+    def observed_vars(self, children: dict[str, Obj | None], memo: Obj | None = None) -> Obj:
+        """The extra vars of one item that say what the loop already observed of its children, and
+        the memo the resource's last run left for the next (performer_plan's `memo`)."""
+        observed: Obj = {kind: observed_view(child) for kind, child in children.items()}
+        return {"_hourglass_observed": {**observed, **({"memo": memo} if memo else {})}}
 
     def delete_children(
         self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str, kinds: list[str]

@@ -31,7 +31,11 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
   again (`replace_ended_pod_after`) and when the pod is replaced (`replace_ended_pod_at`).
 - A Service that differs from the rendered one (performer_drift) is restored exactly (`restore`):
   server-side apply cannot do that, since it never removes what another field manager set (an
-  added port, or the old entry of an edited port, which then clashes with ours).
+  added port, or the old entry of an edited port, which then clashes with ours). Not when an earlier
+  restore showed that admission makes it so (the observation's `memo`, `service_admitted`: the API
+  server left the Service as it was, at the resourceVersion it still has, with the same
+  differences): restoring it again would write the same Service, for two requests each time. The
+  entry carries that memo on (`service_admitted`).
 - A Pod or Service that no object owns (no controller owner reference: left by a Performer deleted
   with `--cascade=orphan`, or created by another client) is adopted by the Performer of its name: the
   pod is applied with the rendered owner reference (it keeps running), the Service restored with it,
@@ -94,6 +98,15 @@ def _to_adopt(observed: Obj | None, desired: Obj) -> bool:
     it, and the rendered one has one (a one-off deploy's children have no owner)."""
     wanted = desired["metadata"].get("ownerReferences")
     return bool(observed and wanted and _controller(observed) is None)
+
+
+def _admission_made(service: Obj, differences: list[str], admitted: Obj | None) -> bool:
+    """Whether the live Service is the one an earlier restore left as it was (same resourceVersion)
+    with the same differences from the rendered one: what admission makes of it."""
+    if not admitted:
+        return False
+    version = (service.get("metadata") or {}).get("resourceVersion")
+    return (admitted.get("resourceVersion"), admitted.get("drift")) == (version, differences)
 
 
 def _labels_missing(observed: Obj, desired: Obj) -> bool:
@@ -217,6 +230,9 @@ def performer_plan(
                 hash_now = ((pod.get("metadata") or {}).get("annotations") or {}).get(SPEC_HASH)
                 entry["upgrading"] = hash_now != doc["pod"]["metadata"]["annotations"][SPEC_HASH]
             service_drift = drift.performer_service_drift(doc["service"], service) if service else []
+            admitted = (seen.get("memo") or {}).get("service_admitted")
+            if service_drift and _admission_made(service, service_drift, admitted):
+                entry["service_admitted"], service_drift = admitted, []
             service_adopted = _to_adopt(service, doc["service"])
             if not service:
                 plan["create"].append(doc["service"])

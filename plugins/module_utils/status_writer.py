@@ -201,6 +201,7 @@ class _Computed:
     deletions: list
     pod_forced: bool  # this run deleted the pod without its node's kubelet
     service_kept: bool  # this run's restore of the Service left it as it was
+    memo: Obj  # what the next run's plan is to be given back (performer_plan's `memo`)
 
 
 class StatusWriter:
@@ -298,6 +299,7 @@ class StatusWriter:
             "patched": patched,
             "children_gone": self.children_gone(entry, computed.deletions),
             "orphaning": bool(entry.get("orphaning")),  # the garbage collector has yet to orphan them
+            **({"memo": computed.memo} if computed.memo else {}),
             "baseline": self.baseline(entry, computed.service, error, computed.pod_written),
         }
 
@@ -388,8 +390,13 @@ class StatusWriter:
             unschedulable_timeout=self.unschedulable_timeout,
             namespace_terminating=namespace_terminating,
         )
+        admitted = entry.get("service_admitted")
+        if service_kept:  # what admission makes of the rendered Service: not to be restored again
+            version = ((restore.get("result") or {}).get("metadata") or {}).get("resourceVersion")
+            admitted = {"resourceVersion": version, "drift": (entry.get("drift") or {}).get("service")}
+        memo = {"service_admitted": admitted} if admitted else {}
         return _Computed(
-            status, error, permanent, entry, service, pod_written, deletions, pod_forced, service_kept
+            status, error, permanent, entry, service, pod_written, deletions, pod_forced, service_kept, memo
         )
 
     def children_gone(self, entry: Obj, deletions: list) -> bool:

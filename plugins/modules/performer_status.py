@@ -94,6 +94,11 @@ results:
     children_gone:
       description: With state=absent, whether the Pod and Service the Performer owns no longer exist.
       type: bool
+    memo:
+      description: What the next run of the Performer is to be given back (the runner loop passes it in
+        the item's observation), when there is something; `service_admitted` is the resourceVersion and
+        the differences of a Service whose restore the API server left as it was (admission's doing).
+      type: dict
     orphaning:
       description: With state=absent, whether the Performer is deleted with --cascade=orphan and the
         garbage collector has yet to take its owner reference off the children (nothing is deleted).

@@ -97,6 +97,17 @@ def wait_idle(operator) -> None:
     wait_for(operator.queue_idle, timeout=60, what="the operator to be idle")
 
 
+def _refused(core, service: kubernetes.client.V1Service) -> bool:
+    """Whether a dry-run update of `service` is refused by the test's policy."""
+    try:
+        core.replace_namespaced_service(
+            service.metadata.name, service.metadata.namespace, service, dry_run="All"
+        )
+    except kubernetes.client.ApiException as error:
+        return "no Service update expected" in (error.body or "")
+    return False
+
+
 def _update_rejected(core, snap: drift.Snapshot) -> bool:
     """Whether a dry-run update of the Service (which keeps port 9090) is rejected by the policy."""
     service = core.read_namespaced_service(snap.child, snap.namespace)
@@ -248,6 +259,28 @@ def test_what_admission_gives_a_service_is_not_drift(core, custom, namespace, op
         assert [e.message for e in events if e.reason == "ServiceDrifted"] == []
         after = core.read_namespaced_service("performer-affine", namespace)
         assert after.metadata.resource_version == service.metadata.resource_version
+
+        # That restore changed nothing: the next full reconcile does not write the Service at all. A
+        # policy refusing every update of a Service in the namespace would fail its restore.
+        rules = [
+            {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["services"]}
+        ]
+        refused = [{"expression": "false", "message": "no Service update expected"}]
+        with namespace_policy(core.api_client, namespace, rules, refused):
+            wait_for(lambda: _refused(core, after), timeout=30, what="the admission policy to be enforced")
+            reconciles = operator.metric('hourglass_reconciles_total{result="success"}')
+            custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, "affine", {"metadata": {"labels": {"looked-at": "twice"}}}
+            )
+            wait_for(
+                lambda: operator.metric('hourglass_reconciles_total{result="success"}') > reconciles,
+                timeout=60, what="a third reconcile",
+            )  # fmt: skip
+            wait_idle(operator)
+            assert condition(get_performer(custom, namespace, "affine"), "Reconciled")["status"] == "True"
+            assert operator.metric('hourglass_reconciles_total{result="error"}') == 0
+        # The API server stops enforcing a deleted policy a moment later: the tampering waits for that.
+        wait_for(lambda: not _refused(core, after), timeout=30, what="the admission policy to be lifted")
 
         before = drift.snapshot(core, custom, namespace, "affine")
         drift.edit_service_port(core, custom, before)

@@ -70,12 +70,15 @@ def snapshot(core, custom, namespace: str, name: str) -> Snapshot:
 
 
 def _json_patch_service(core, snap: Snapshot, operations: list[dict]) -> None:
-    core.api_client.call_api(*core.api_client.param_serialize(
+    response = core.api_client.call_api(*core.api_client.param_serialize(
         "PATCH", f"/api/v1/namespaces/{snap.namespace}/services/{snap.child}",
         query_params=[("fieldManager", TAMPERER)], body=operations,
         header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
         auth_settings=["BearerToken"],
-    )).read()  # fmt: skip
+    ))  # fmt: skip
+    body = response.read()
+    if response.status >= 300:  # a tampering refused would leave nothing to repair
+        raise kubernetes.client.ApiException(status=response.status, reason=response.reason, body=body)
 
 
 def edit_service_port(core, custom, snap: Snapshot) -> None:

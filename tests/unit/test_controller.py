@@ -565,6 +565,28 @@ def test_a_child_a_deleted_performer_does_not_own_is_neither_deleted_nor_waited_
     assert world.api.deleted == [("Service", "performer-a")] and world.api.patches == [("ns/a", [])]
 
 
+def test_the_memo_a_run_leaves_is_given_to_the_next_run_of_its_resource_until_a_run_leaves_none(world):
+    memo = {"service_admitted": {"resourceVersion": "42", "drift": ["spec.sessionAffinity"]}}
+    leaves = [memo, None]
+    world.runner.results = lambda extravars: RunResult(ok=True, per_cr={"ns/a": {
+        "phase": "Running", "ready": True, **({"memo": leaves[0]} if leaves[0] else {})}})  # fmt: skip
+    world.add(performer("a"))
+    world.reconcile()
+    for given, left in ((memo, None), (None, None)):
+        leaves[0] = left
+        world.controller.queue.add("ns/a")
+        world.reconcile()
+        observed = world.runner.runs[-1]["extravars"]["performers"][0]["_hourglass_observed"]
+        assert observed.get("memo") == given
+    assert world.controller._memos == {}
+
+    leaves[0] = memo
+    world.controller.queue.add("ns/a")
+    world.reconcile()
+    world.controller._on_cr("DELETED", world.controller.crs[0].get("ns/a"), None)
+    assert world.controller._memos == {}
+
+
 def test_an_unreported_run_of_a_finalizer_role_of_its_own_is_only_retried():
     world = World(watch(role=Path("/content/roles/cleanup")))
     world.add(performer("a", deleting=True))

@@ -324,3 +324,28 @@ def test_a_lost_pod_a_deletion_does_not_delete_is_not_force_deleted_either():
     seen["ns/p"]["pod"]["metadata"]["ownerReferences"] = OWNER
     plan = performer_plan([deleted], seen, "absent", lost_pod_after=30)
     assert [o["metadata"]["name"] for o in plan["force_delete"]] == ["performer-p"]
+
+
+def test_a_service_admission_makes_differ_is_not_restored_again_at_the_version_a_restore_left():
+    """An earlier restore left the Service as it was (the API server wrote nothing): the plan's memo
+    says at which resourceVersion and with which differences. The same again is admission's doing."""
+    rendered = desired()["service"]
+    live = {"kind": "Service", "metadata": {**rendered["metadata"], "resourceVersion": "42"},
+            "spec": {**rendered["spec"], "sessionAffinity": "ClientIP"}}  # fmt: skip
+    seen = observed(service=live)
+    first = performer_plan([desired()], seen)
+    differences = first["performers"]["ns/p"]["drift"]["service"]
+    assert first["restore"] == [desired()["service"]]
+
+    admitted = {"resourceVersion": "42", "drift": differences}
+    seen["ns/p"]["memo"] = {"service_admitted": admitted}
+    plan = performer_plan([desired()], seen)
+    assert plan["restore"] == [] and "drift" not in plan["performers"]["ns/p"]
+    assert plan["performers"]["ns/p"]["service_admitted"] == admitted
+
+    for changed in (
+        {"resourceVersion": "43", "drift": differences},  # another client wrote it since
+        {"resourceVersion": "42", "drift": ["spec.ports: ..."]},
+    ):  # the rendering changed
+        seen["ns/p"]["memo"] = {"service_admitted": changed}
+        assert performer_plan([desired()], seen)["restore"] == [desired()["service"]]

@@ -162,6 +162,28 @@ def test_a_service_restore_that_changed_nothing_is_no_repair():
         assert [reason for _, reason in events(api) if reason == "ServiceDrifted"] == reported
 
 
+def test_a_restore_that_changed_nothing_leaves_a_memo_so_that_the_next_run_does_not_restore_again():
+    drift = {"service": ['spec.sessionAffinity: have "ClientIP", want "None"']}
+    kept = applied("Service", live_service())
+    kept["changed"] = False
+    [result] = writer(FakeKubeApi(), entry(drift=drift), updated=registered(kept)).write(
+        [item(performer(), ready_pod(), live_service())]
+    )
+    assert result["memo"] == {"service_admitted": {"resourceVersion": "42", "drift": drift["service"]}}
+
+    admitted = result["memo"]["service_admitted"]  # the next run's plan found the same: no restore
+    [result] = writer(FakeKubeApi(), entry(service_admitted=admitted)).write(
+        [item(performer(), ready_pod(), live_service())]
+    )
+    assert result["memo"] == {"service_admitted": admitted} and result["repairs"] == []
+
+    restored = applied("Service", live_service())  # another client's change, restored: no memo
+    [result] = writer(FakeKubeApi(), entry(drift=drift), updated=registered(restored)).write(
+        [item(performer(), ready_pod(), live_service())]
+    )
+    assert "memo" not in result and result["repairs"] == ["ServiceDrifted"]
+
+
 def test_children_adopted_are_said_in_a_normal_event_and_counted_as_a_repair():
     api = FakeKubeApi()
     [result] = writer(api, entry(pod_action="adopt", adopted=["Pod", "Service"])).write(
