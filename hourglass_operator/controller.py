@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import names_owner
 
 from hourglass_operator import metrics
 from hourglass_operator.batching import (
@@ -148,10 +149,6 @@ class KindAdapter(Protocol):
     def delete_children(
         self, core: kubernetes.client.CoreV1Api, namespace: str, cr_name: str, kinds: list[str]
     ) -> list[str]: ...
-
-
-def _owned_by(child: Obj, uid: str | None) -> bool:
-    return any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or [])
 
 
 def _ns_path(namespace: str) -> str:
@@ -275,7 +272,7 @@ class Controller:
         children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
         if meta.get("uid") in self._orphaned:
             return dict.fromkeys(children)
-        return {kind: child if child and _owned_by(child, meta.get("uid")) else None
+        return {kind: child if child and names_owner(child, meta.get("uid")) else None
                 for kind, child in children.items()}  # fmt: skip
 
     def _cache(self, updated: Obj) -> None:
@@ -646,9 +643,9 @@ class Controller:
         releases the finalizer once they are gone. False when the deletion failed."""
         meta = cr["metadata"]
         # By name, also what the informers do not hold (yet); not what they see another's, or none's.
+        seen = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
         kinds = [] if meta.get("uid") in self._orphaned else [
-            kind for kind, child in self._children_to_delete(cr).items()
-            if child or self._child(kind, meta["namespace"], meta["name"]) is None
+            kind for kind, child in seen.items() if child is None or names_owner(child, meta.get("uid"))
         ]  # fmt: skip
         try:
             remaining = self.adapter.delete_children(self.core, meta["namespace"], meta["name"], kinds)

@@ -144,6 +144,7 @@ class Informer:
             raise kubernetes.client.ApiException(
                 status=response.status, reason=response.reason, body=response.read()
             )
+        self._failures.succeeded()  # a watch that works again says so when it starts, not when it ends
         return response.response
 
     def _list(self) -> str:
@@ -220,9 +221,7 @@ class Informer:
             try:
                 if resource_version is None:
                     resource_version = self._list()
-                    self._failures.succeeded()
                 resource_version = self._watch(resource_version)
-                self._failures.succeeded()
                 backoff = 0.5
             except GoneError as error:
                 log.info("watch expired, listing again", extra={"informer": self.name, "reason": str(error)})

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import kubernetes
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import api_message
 
 log = logging.getLogger("hourglass_operator.informer")
 
@@ -28,8 +29,8 @@ def describe(error: BaseException) -> str:
         return " ".join(str(error).split()) or type(error).__name__
     body = error.body.decode(errors="replace") if isinstance(error.body, bytes) else str(error.body or "")
     try:
-        message = json.loads(body).get("message") or ""
-    except (ValueError, AttributeError):
+        message = api_message(json.loads(body))
+    except ValueError:
         message = " ".join(body.split())[:BODY_CHARS]
     text = " ".join(str(part) for part in (error.status, error.reason) if part)
     if error.status == 404:

@@ -98,6 +98,16 @@ def custom_object_path(group: str, version: str, plural: str, meta: dict) -> str
     return f"/apis/{group}/{version}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
 
 
+def resource_version(obj: dict | None) -> str | None:
+    """The resourceVersion of an object (None when it has none, or there is no object)."""
+    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
+
+
+def names_owner(obj: dict, uid: str | None) -> bool:
+    """Whether one of the owner references of `obj` names the object of `uid`."""
+    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
 def api_message(body: Any) -> str:
     """The message of an API server's error answer (a Status), "" when it has none."""
     return str(body.get("message") or "") if isinstance(body, dict) else ""

@@ -44,6 +44,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube 
     api_message,
     collection_path,
     object_path,
+    resource_version,
 )
 
 CONCURRENT_CALLS = 16
@@ -131,10 +132,6 @@ def node_is_ready(node: Obj | None) -> bool:
     """Whether a Node's Ready condition is True (its kubelet reports in)."""
     conditions = ((node or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def _version(obj: Obj | None) -> str | None:
-    return ((obj or {}).get("metadata") or {}).get("resourceVersion")
 
 
 def identity(obj: Obj) -> Obj:
@@ -297,7 +294,7 @@ class ObjectWriter:
                 # The API server writes nothing for an update that leaves the object as it was: what
                 # differed from the rendered object is what admission makes of it, not another
                 # client's doing, and nothing was restored.
-                kept = _version(body) == _version(current)
+                kept = resource_version(body) == resource_version(current)
                 return {"changed": not kept, "result": slim(body)}
             if status == 422 and any(s in str((body or {}).get("message")) for s in IMMUTABLE):
                 return self.recreate(obj)

@@ -53,10 +53,13 @@ from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_drift as drift
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    names_owner,
+    resource_version,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import pod_ended
 
 SPEC_HASH = contract.SPEC_HASH_ANNOTATION
-ORPHAN_FINALIZER = contract.ORPHAN_FINALIZER
 DEFAULT_ENDED_POD_MIN_AGE = 10  # seconds (the role's performer_ended_pod_min_age_seconds)
 DEFAULT_ENDED_POD_MAX_AGE = 300  # seconds (the role's performer_ended_pod_max_age_seconds)
 DEFAULT_LOST_POD_AFTER = 30  # seconds (the role's performer_lost_pod_after_seconds; 0: never)
@@ -89,8 +92,7 @@ def _controller(obj: Obj) -> Obj | None:
 
 def owned_by(obj: Obj, uid: str | None) -> bool:
     """Whether `obj` names the object of `uid` among its owners (anything is, without a uid)."""
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return not uid or any(ref.get("uid") == uid for ref in refs)
+    return not uid or names_owner(obj, uid)
 
 
 def _to_adopt(observed: Obj | None, desired: Obj) -> bool:
@@ -105,8 +107,10 @@ def _admission_made(service: Obj, differences: list[str], admitted: Obj | None) 
     with the same differences from the rendered one: what admission makes of it."""
     if not admitted:
         return False
-    version = (service.get("metadata") or {}).get("resourceVersion")
-    return (admitted.get("resourceVersion"), admitted.get("drift")) == (version, differences)
+    return (admitted.get("resourceVersion"), admitted.get("drift")) == (
+        resource_version(service),
+        differences,
+    )
 
 
 def _labels_missing(observed: Obj, desired: Obj) -> bool:
@@ -188,7 +192,7 @@ def performer_plan(
         seen = observed.get(key) or {}
         pod, service = seen.get("pod"), seen.get("service")
         entry: Obj = {"error": None, "upgrading": False, "upgraded_at": None}
-        orphaning = state == "absent" and ORPHAN_FINALIZER in (doc.get("finalizers") or [])
+        orphaning = state == "absent" and contract.ORPHAN_FINALIZER in (doc.get("finalizers") or [])
         # A deletion force-deletes only a lost pod it deletes anyway.
         ours = state != "absent" or (not orphaning and owned_by(pod or {}, doc.get("uid")))
         # The ages may come as text (the filter's arguments are templated).
@@ -199,11 +203,11 @@ def performer_plan(
             entry.update(children_gone=False, children_deleted=0, orphaning=True)
         elif state == "absent":  # deleting needs no rendering, so a render error does not block it
             present = [o for o in (pod, service) if o]
-            children = [_reference(o) for o in present if owned_by(o, doc.get("uid"))]
-            plan["delete"] += children
-            entry.update(children_gone=not children, children_deleted=len(children))
-            if len(children) < len(present):
-                entry["kept"] = [o["kind"] for o in present if not owned_by(o, doc.get("uid"))]
+            owned = [o for o in present if owned_by(o, doc.get("uid"))]
+            plan["delete"] += [_reference(o) for o in owned]
+            entry.update(children_gone=not owned, children_deleted=len(owned))
+            if len(owned) < len(present):
+                entry["kept"] = [o["kind"] for o in present if o not in owned]
         elif doc.get("error"):
             entry["error"] = doc["error"]
         else:

@@ -23,7 +23,10 @@ from http import HTTPStatus
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
-from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import custom_object_path
+from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    custom_object_path,
+    resource_version,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
     DEFAULT_UNSCHEDULABLE_TIMEOUT,
     compute_status,
@@ -392,7 +395,7 @@ class StatusWriter:
         )
         admitted = entry.get("service_admitted")
         if service_kept:  # what admission makes of the rendered Service: not to be restored again
-            version = ((restore.get("result") or {}).get("metadata") or {}).get("resourceVersion")
+            version = resource_version(restore.get("result"))
             admitted = {"resourceVersion": version, "drift": (entry.get("drift") or {}).get("service")}
         memo = {"service_admitted": admitted} if admitted else {}
         return _Computed(
@@ -419,7 +422,7 @@ class StatusWriter:
         """What a successful reconcile established, when the pod it wants exists: the spec hash and
         labels of the pod, the resourceVersion of the Service and the cluster domain. The runner
         loop's status fast path keeps the status in step with the pod from there."""
-        service_version = ((service or {}).get("metadata") or {}).get("resourceVersion")
+        service_version = resource_version(service)
         if error or self.state != "present" or not entry.get("spec_hash") or not service_version:
             return None
         if entry.get("pod_action") == "wait" or (entry.get("pod_action") == "replace" and not pod_written):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from types import SimpleNamespace
 
 import kubernetes
 import pytest
@@ -63,22 +64,28 @@ def test_a_lasting_failure_is_said_once_a_minute_with_its_count_and_the_recovery
 def test_an_informer_whose_list_keeps_failing_says_so_once_until_it_lists_again(caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     stop = threading.Event()
-    informer = Informer(None, "/apis/hourglass.eigenlayer.io/v1alpha1/performers", lambda *_: None, stop=stop)
-    failures = iter([CRD_GONE] * 4)
+    listed = json.dumps({"kind": "PerformerList", "items": [], "metadata": {"resourceVersion": "7"}})
+    answers = [(404, "Not Found", b"404 page not found\n")] * 4 + [(200, "OK", listed.encode())]
 
-    def list_once_the_crd_is_back() -> str:
-        error = next(failures, None)
-        if error:
-            raise error
-        return "7"
+    class Api:  # the API server, as the informer's two client calls see it: gone 4 times, then back
+        def param_serialize(self, method, path, **_):
+            return method, path, {}, None, None
+
+        def call_api(self, method, url, **_):
+            status, reason, body = answers.pop(0)
+            return SimpleNamespace(status=status, reason=reason, read=lambda: body,
+                                   response=SimpleNamespace(data=body))  # fmt: skip
 
     def watch_until_stopped(resource_version: str) -> str:
         stop.set()
         return resource_version
 
-    monkeypatch.setattr(informer, "_list", list_once_the_crd_is_back)
+    informer = Informer(
+        Api(), "/apis/hourglass.eigenlayer.io/v1alpha1/performers", lambda *_: None, stop=stop
+    )
     monkeypatch.setattr(informer, "_watch", watch_until_stopped)
     monkeypatch.setattr(stop, "wait", lambda timeout: False)  # no back-off to sit through
     informer._run()
     assert [level for level, _ in said(caplog)] == ["WARNING", "INFO"]
     assert said(caplog)[1][1] == "list/watch works again after 4 failed attempts"
+    assert informer.has_synced() and answers == []
