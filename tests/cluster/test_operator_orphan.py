@@ -65,8 +65,12 @@ def test_a_performer_deleted_with_cascade_orphan_leaves_its_children_to_the_next
         service.spec.cluster_ip,
     )
     assert cr["status"]["podName"] == CHILD
-    events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.uid={uid}").items
-    assert [(e.type, e.reason) for e in events if e.reason == "Adopted"] == [("Normal", "Adopted")]
+
+    def adoptions() -> list:  # the run writes its Events right after the status it is waited on by
+        events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.uid={uid}").items
+        return [(e.type, e.reason, e.count) for e in events if e.reason == "Adopted"]
+
+    assert wait_for(adoptions, timeout=15, what="the Adopted Event") == [("Normal", "Adopted", 1)]
 
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, NAME)
     for read in (core.read_namespaced_pod, core.read_namespaced_service):
