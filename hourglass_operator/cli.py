@@ -228,6 +228,12 @@ def _run(args: argparse.Namespace) -> int:
         permission for watch in served
         for permission in startup.required_permissions(watch.group, watch.plural, namespaces, lease)
     ])  # fmt: skip
+    watch_quotas = startup.has_permissions(api, startup.quota_permissions(namespaces))
+    if not watch_quotas:
+        log.warning(
+            "no permission to list and watch resourcequotas: what a quota refused is retried on its"
+            " back-off (up to 5 min), not as soon as the quota makes room (config/rbac/role.yaml)"
+        )
     built, runners = [], []
     for watch in served:
         runner = AnsibleBatchRunner(
@@ -245,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
             api, watch, runner, PerformerAdapter(watch.kind, watch.group), namespaces=namespaces,
             max_batch=args.max_batch_size, batch_window=args.batch_window,
             workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader, status_sync=status_sync,
-            client=calls,
+            client=calls, watch_quotas=watch_quotas,
         ))  # fmt: skip
     controllers.extend(built)
     for controller in controllers:

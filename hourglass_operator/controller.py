@@ -12,7 +12,8 @@ path). What is specific to the kind comes from a
 
 What enqueues a custom resource for a full reconcile: it appears; its generation, labels,
 annotations or deletion timestamp change; another client edits the spec or owner references of
-one of its children; the periodic resync; a failure (with per-key exponential back-off). Any other
+one of its children; the periodic resync; a failure (with per-key exponential back-off), or at once,
+for one a ResourceQuota refused, when a quota of its namespace may have made room (`quota_waits`). Any other
 change of one of its children (found by the adapter's owner label, old and new, and their
 controller owner reference), status included, queues a status-only sync, which a separate worker
 handles without ansible when the resource still matches what its last full reconcile established,
@@ -59,6 +60,7 @@ from hourglass_operator.changes import Need, child_change, custom_resource_chang
 from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
+from hourglass_operator.quota_waits import QuotaWaits, may_make_room
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
 from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
@@ -172,9 +174,11 @@ class Controller:
         status_sync: StatusSync | None = None,
         client: Any = None,
         core: kubernetes.client.CoreV1Api | None = None,
+        watch_quotas: bool = False,
     ) -> None:
         """`client`: what the finalizer patches are made with (`hourglass_kube.request`; `api` when
-        None, `startup.calls_client(api)` for the small HTTPS client)."""
+        None, `startup.calls_client(api)` for the small HTTPS client). `watch_quotas`: retry what a
+        ResourceQuota refused as soon as a quota may make room (needs list and watch of them)."""
         if not watch.plural:
             raise ValueError(f"watch {watch.kind}.{watch.group}: plural: unknown (ask API discovery)")
         self.api = api
@@ -218,6 +222,8 @@ class Controller:
         self._orphaned: set[str] = set()
         # What each resource's last run left for its next (its result's `memo`), by key.
         self._memos: dict[str, Obj] = {}
+        self.quota_waits = QuotaWaits()
+        self.quotas: list[Informer] = []
         group_path = f"/apis/{watch.group}/{watch.version}/"
         for namespace in namespaces or [""]:
             self.crs.append(Informer(
@@ -230,6 +236,11 @@ class Controller:
                         api, path.format(ns=_ns_path(namespace)), self._on_child,
                         label_selector=adapter.child_selector, name=f"{kind} {namespace or '*'}", stop=stop,
                     ))  # fmt: skip
+            if watch_quotas:
+                self.quotas.append(Informer(
+                    api, f"/api/v1/{_ns_path(namespace)}resourcequotas", self._on_quota,
+                    name=f"resourcequota {namespace or '*'}", stop=stop,
+                ))  # fmt: skip
         self._threads: list[threading.Thread] = []
         self._child_changes: set[str] = set()  # keys queued for a status sync by a change of a child
         metrics.register_performer_collector(self.cached_crs)
@@ -238,7 +249,7 @@ class Controller:
     # --- cache access ---------------------------------------------------------------------------
 
     def all_informers(self) -> list[Informer]:
-        return self.crs + [i for group in self.children.values() for i in group]
+        return self.crs + [i for group in self.children.values() for i in group] + self.quotas
 
     def synced(self) -> bool:
         return all(i.has_synced() for i in self.all_informers())
@@ -288,6 +299,7 @@ class Controller:
         if need is Need.FORGET:
             self._orphaned.discard(old["metadata"].get("uid"))
             self._memos.pop(object_key(old), None)
+            self.quota_waits.forget(object_key(old))
             self.awaiting_children.discard(object_key(old))
             self._deletion_rerun_at.pop(object_key(old), None)
             self.warnings.clear(object_key(old))
@@ -313,6 +325,17 @@ class Controller:
                 if not full:
                     self._child_changes.add(key)
                 self.queue.add(key, full=full)
+
+    def _on_quota(self, event: str, old: Obj | None, new: Obj | None) -> None:
+        if not may_make_room(event, old, new):
+            return
+        meta = (new or old)["metadata"]
+        waiting = self.quota_waits.in_namespace(meta["namespace"])
+        if waiting:
+            log.info("retrying what a quota refused: ResourceQuota %s may make room now", meta["name"],
+                     extra={"keys": waiting})  # fmt: skip
+        for key in waiting:
+            self.queue.add(key)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -573,6 +596,7 @@ class Controller:
         key = object_key(cr)
         context = {"reconcile_id": result.reconcile_id, "key": key}
         settled = outcome(key, result, state, roles_own_deletion=finalizer_is_the_roles_deletion(self.watch))
+        self.quota_waits.settled(key, settled.reason if settled.verdict is Verdict.FAILED else None)
         if self.status_sync:
             self.status_sync.record(cr, settled.baseline)
         if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):

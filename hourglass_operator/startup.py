@@ -139,6 +139,20 @@ def required_permissions(
     return permissions
 
 
+def quota_permissions(namespaces: list[str]) -> list[Permission]:
+    """What watching the ResourceQuotas of `namespaces` ([] is all) takes: list and watch. Optional:
+    without them, what a quota refused is retried on its back-off only (quota_waits.py)."""
+    return [Permission(v, "", "resourcequotas", ns) for ns in namespaces or [""] for v in ("list", "watch")]
+
+
+def has_permissions(api: kubernetes.client.ApiClient, permissions: Iterable[Permission]) -> bool:
+    """Whether every one of `permissions` is granted (False when the API server cannot say)."""
+    try:
+        return all(_allowed(api, p) for p in permissions)
+    except kubernetes.client.ApiException:
+        return False
+
+
 def _allowed(api: kubernetes.client.ApiClient, permission: Permission) -> bool:
     parts = permission.resource.split("/", 1)
     attributes: dict[str, Any] = {"verb": permission.verb, "group": permission.group, "resource": parts[0]}

@@ -79,6 +79,29 @@ def sa_operator(
             process.stop()
 
 
+def test_without_the_optional_quota_rule_the_operator_says_so_once_and_reconciles(
+    request, cluster, custom, namespace, operator_namespace, performer_crd, tmp_path
+):
+    rbac = install_rbac(cluster, operator_namespace, unique_name(), without=("resourcequotas",))
+    process = OperatorProcess(
+        service_account_kubeconfig(cluster, rbac, tmp_path / "kubeconfig"), namespace, tmp_path
+    )
+    request.node.hourglass_operators = [process]
+    try:
+        process.wait_ready()
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, performer("unquoted", config={})
+        )
+        wait_for(lambda: ready_for_generation(custom, namespace, "unquoted"), timeout=90, what="Ready")
+        delete_performers(custom, namespace, timeout=90, what="the Performer to be deleted")
+    finally:
+        process.stop()
+        remove_rbac(cluster, rbac)
+    said = [line for line in process.log_lines() if "no permission to list and watch resourcequotas" in line]
+    assert len(said) == 1, said
+    assert not forbidden_lines(process.log_lines())
+
+
 def get_performer(custom, namespace: str, name: str) -> dict | None:
     return read_or_none(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
 
@@ -167,6 +190,8 @@ ALLOWED = [
     ("get", "leases.coordination.k8s.io/{lease}", None, "operator"),
     ("update", "leases.coordination.k8s.io/{lease}", None, "operator"),
     ("get", "nodes", None, None),
+    ("list", "resourcequotas", None, None),
+    ("watch", "resourcequotas", None, None),
 ]  # fmt: skip
 
 DENIED = [
@@ -193,6 +218,7 @@ DENIED = [
     *[(verb, "events", None, "watched") for verb in ("get", "list", "delete")],
     ("delete", "namespaces", None, None),
     ("create", "namespaces", None, None),
+    *[(verb, "resourcequotas", None, "watched") for verb in ("create", "patch", "update", "delete")],
     ("list", "nodes", None, None),
     ("patch", "nodes", None, None),
     ("get", "customresourcedefinitions.apiextensions.k8s.io", None, None),

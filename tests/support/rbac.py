@@ -57,8 +57,12 @@ class InstalledRbac:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
 
 
-def install_rbac(cluster: Cluster, namespace: str, name: str) -> InstalledRbac:
+def install_rbac(cluster: Cluster, namespace: str, name: str, without: tuple[str, ...] = ()) -> InstalledRbac:
+    """`without`: resources whose rules are left out (an installation that withholds them)."""
     objects = operator_manifests(kustomize(RBAC_DIR), namespace, name)
+    for obj in objects:
+        if "rules" in obj:
+            obj["rules"] = [rule for rule in obj["rules"] if not set(rule["resources"]) & set(without)]
     cluster.kubectl(
         "apply", "--server-side", "--field-manager=hourglass-tests", "-f", "-",
         stdin=yaml.safe_dump_all(objects),

@@ -169,12 +169,12 @@ def watch(**finalizer_options) -> Watch:
 
 
 class World:
-    def __init__(self, w: Watch) -> None:
+    def __init__(self, w: Watch, **options) -> None:
         self.clock, self.runner, self.api, self.baselines = Clock(), FakeRunner(), FakeApi(), Baselines()
         self.controller = Controller(
             None, w, self.runner, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10,
             workers=1, stop=threading.Event(), is_leader=threading.Event(), status_sync=self.baselines,
-            client=self.api.client, core=self.api,
+            client=self.api.client, core=self.api, **options,
         )  # fmt: skip
         self.controller.queue = WorkQueue(clock=self.clock)
 

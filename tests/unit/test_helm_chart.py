@@ -35,6 +35,7 @@ OPERATOR_RULES = (
         ("hourglass.eigenlayer.io", "performers/status", "patch", None),
         ("hourglass.eigenlayer.io", "performers/finalizers", "update", None),
         *[("", "events", verb, None) for verb in ("create", "patch")],
+        *[("", "resourcequotas", verb, None) for verb in ("list", "watch")],
         ("", "services", "update", None),
     }
     | {

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kubernetes
 import pytest
 import yaml
 
@@ -148,6 +149,23 @@ def test_missing_permissions_are_named_in_one_error(monkeypatch):
         "delete pods in namespace avs ("
     )
     startup.check_permissions(None, [p for p in permissions if p not in denied])
+
+
+def test_watching_quotas_is_optional_and_asked_in_every_watched_namespace(monkeypatch):
+    quotas = startup.quota_permissions(["avs-a", "avs-b"])
+    assert [str(p) for p in quotas] == [
+        f"{verb} resourcequotas in namespace {ns}" for ns in ("avs-a", "avs-b") for verb in ("list", "watch")
+    ]
+    denied = {Permission("watch", "", "resourcequotas", "avs-b")}
+    monkeypatch.setattr(startup, "_allowed", lambda api, permission: permission not in denied)
+    assert startup.has_permissions(None, quotas) is False
+    assert startup.has_permissions(None, startup.quota_permissions(["avs-a"])) is True
+
+    def unanswered(api, permission):
+        raise kubernetes.client.ApiException(status=500, reason="Internal Server Error")
+
+    monkeypatch.setattr(startup, "_allowed", unanswered)
+    assert startup.has_permissions(None, quotas) is False
 
 
 @pytest.mark.parametrize(

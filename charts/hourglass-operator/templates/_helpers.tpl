@@ -80,6 +80,9 @@ The rules the operator needs on the namespaced objects it reconciles, shared by 
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["resourcequotas"]
+  verbs: ["list", "watch"]
 {{- end -}}
 
 {{/*
