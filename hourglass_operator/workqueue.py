@@ -6,8 +6,10 @@ batches.
   and `done` queues it again, so one Performer is never reconciled twice at the same time.
 - Failures back off per key: 1 s doubling to 5 min (`add_after_failure`), reset by `forget`.
 - Each queued key says whether it needs a **full** reconcile (an ansible run) or only a **status**
-  sync (its Pod's status changed). Full wins when both are asked for; ansible workers take full
-  keys and the status worker the others, so a pod turning Ready is not stuck behind a long batch.
+  sync (its Pod's status changed); ansible workers take full keys and the status worker the others,
+  so a pod turning Ready is not stuck behind a long batch. When both are asked for, a full reconcile
+  due no later than the status sync does the sync's work too; one due later (a failure's back-off)
+  stays at its time, and the status sync goes first: a status event does not cut a back-off short.
 - What it does is reported to a `QueueObserver` (metrics.WorkQueueMetrics exports it as client-go's
   workqueue metrics): adds, retries, how long a key waited once due, how long its work took, and
   how long the keys being processed have been at it (`unfinished_work`).
@@ -50,10 +52,21 @@ class _Unobserved:
 class _Pending:
     due: float
     full: bool
+    full_after: float | None = None  # a status sync's full reconcile, due later than the sync
 
-    def merge(self, due: float, full: bool) -> None:
-        self.due = min(self.due, due)
-        self.full = self.full or full
+    def merge(self, due: float, full: bool, now: float) -> None:
+        """Adds a request due at `due` (a full reconcile or a status sync). A full reconcile due by
+        now, or no later than the status sync, does the sync's work too."""
+        status_due = None if self.full else self.due
+        full_due = self.due if self.full else self.full_after
+        if full:
+            full_due = due if full_due is None else min(full_due, due)
+        else:
+            status_due = due if status_due is None else min(status_due, due)
+        if full_due is not None and (status_due is None or full_due <= max(status_due, now)):
+            self.due, self.full, self.full_after = full_due, True, None
+        else:
+            self.due, self.full, self.full_after = status_due, False, full_due
 
 
 class WorkQueue:
@@ -77,6 +90,7 @@ class WorkQueue:
         self._processing: dict[str, float] = {}  # key -> when it was handed out
         self._processing_full: set[str] = set()  # those of them handed out for a full reconcile
         self._dirty: dict[str, _Pending] = {}
+        self._full_after: dict[str, float] = {}  # the later full reconciles of keys being synced
         self._failures: dict[str, int] = {}
         self._shut_down = False
         self._observer = observer or _Unobserved()
@@ -95,7 +109,7 @@ class WorkQueue:
                 if self._enqueue(key, _Pending(due, full)):
                     self._observer.added()
             elif key in self._dirty:  # `done` queues it
-                self._dirty[key].merge(due, full)
+                self._dirty[key].merge(due, full, self._clock())
             else:
                 self._dirty[key] = _Pending(due, full)
                 self._observer.added()
@@ -105,13 +119,16 @@ class WorkQueue:
 
     def _enqueue(self, key: str, pending: _Pending) -> bool:
         """Queues `key` as `pending` says, merged into its queued entry if it has one (which then sits
-        with the full keys when either asks for a full reconcile); wakes the workers of its kind.
-        Whether it was new."""
+        with the full keys when its full reconcile does the status sync's work: `_Pending.merge`);
+        wakes the workers of its kind. Whether it was new."""
         queued = self._queued(key)
         entry = pending
         if queued is not None:
             del self._due[queued.full][key]
-            queued.merge(pending.due, pending.full)
+            now = self._clock()
+            queued.merge(pending.due, pending.full, now)
+            if pending.full_after is not None:
+                queued.merge(pending.full_after, True, now)
             entry = queued
         self._due[entry.full][key] = entry
         self._wakeups[entry.full].notify_all()
@@ -158,6 +175,8 @@ class WorkQueue:
                 if ready and (len(ready) >= max_items or ready[0][0] + waiting <= now):
                     keys = [key for _, key in ready[:max_items]]
                     for since, key in ready[:max_items]:
+                        if due[key].full_after is not None:
+                            self._full_after[key] = due[key].full_after
                         del due[key]
                         self._processing[key] = now
                         self._observer.handed_out(now - since)
@@ -188,6 +207,12 @@ class WorkQueue:
             if started is not None:
                 self._observer.finished(self._clock() - started)
             dirty = self._dirty.pop(key, None)
+            full_after = self._full_after.pop(key, None)
+            if full_after is not None:
+                if dirty is None:
+                    dirty = _Pending(full_after, True)
+                else:
+                    dirty.merge(full_after, True, self._clock())
             if dirty is not None:
                 self._enqueue(key, dirty)
 
@@ -201,7 +226,8 @@ class WorkQueue:
     def depth(self) -> int:
         """Keys waiting (due now or later), not counting those being processed."""
         with self._lock:
-            return len(self._due[True]) + len(self._due[False]) + len(self._dirty)
+            waiting_to_return = self._dirty.keys() | self._full_after.keys()  # keys being processed
+            return len(self._due[True]) + len(self._due[False]) + len(waiting_to_return)
 
     def processing(self) -> int:
         with self._lock:

@@ -299,6 +299,26 @@ def test_an_error_the_run_reported_is_retried_with_back_off_and_no_event(world):
     assert world.baselines.recorded == {"ns/a": None}  # no baseline: the status sync escalates
 
 
+def test_the_failed_status_its_run_wrote_does_not_cut_its_back_off_short(world):
+    """The run writes the Failed status; that status event, seen while the run goes on, asks for a
+    status sync, which must not bring the retry forward to now."""
+    world.add(performer("a"))
+
+    def failed_and_status_written(_):
+        old = world.controller.crs[0].get("ns/a")
+        world.add(
+            {**old, "metadata": {**old["metadata"], "resourceVersion": "2"}, "status": {"phase": "Failed"}}
+        )
+        return RunResult(ok=False, per_cr={"ns/a": {"error": "exceeded quota"}}, failure="x")
+
+    world.runner.results = failed_and_status_written
+    assert world.reconcile() == ["ns/a"]
+    assert world.due_in("ns/a", full=False) == 0.0  # the status sync, at once
+    assert world.sync_statuses() == ["ns/a"]  # no baseline: nothing to patch, nothing escalated
+    assert world.due_in("ns/a") == 1.0  # and the retry after its back-off
+    assert world.reconcile() == []
+
+
 def test_a_resource_the_run_reported_nothing_for_is_retried_and_warned_about_once_per_reason(world):
     world.add(performer("a"))
     world.add(performer("b"))

@@ -142,15 +142,51 @@ def test_a_key_changed_while_it_was_processed_wakes_a_waiting_worker_of_its_kind
     assert got == [["ns/a"]]
 
 
-def test_a_status_key_asked_for_a_full_reconcile_moves_to_the_ansible_workers_keeping_its_due_time():
+def test_a_status_key_asked_for_a_full_reconcile_due_by_then_moves_to_the_ansible_workers():
+    clock = ManualClock(1000.0)
+    queue = WorkQueue(clock=clock)
+    queue.add("ns/a", delay=5, full=False)  # a recheck
+    queue.add("ns/a", delay=3)  # a full reconcile before it does its work too
+    assert queue.queued("ns/a") == (1003.0, True)
+    queue.add("ns/b", delay=5, full=False)
+    clock.now += 10
+    queue.add("ns/b", delay=0)  # due now, past the sync's time: it does the sync's work too
+    assert queue.queued("ns/b") == (1010.0, True)
+    assert queue.get_batch(1, timeout=0, full=False) == []
+    assert queue.get_batch(2, timeout=0) == ["ns/a", "ns/b"]
+    assert queue.queued("ns/a") is None and queue.depth() == 0
+
+
+def test_a_full_reconcile_due_later_than_a_status_sync_waits_for_its_time_after_the_sync():
+    """A failure's back-off is not cut short by a status event: the sync goes now, the retry later."""
     clock = ManualClock(1000.0)
     queue = WorkQueue(clock=clock)
     queue.add("ns/a", full=False)
     queue.add("ns/a", delay=30)
-    assert queue.queued("ns/a") == (1000.0, True)
-    assert queue.get_batch(1, timeout=0, full=False) == []
+    assert queue.queued("ns/a") == (1000.0, False)
+    assert queue.depth() == 1
+    assert queue.get_batch(1, timeout=0) == []
+    assert queue.get_batch(1, timeout=0, full=False) == ["ns/a"]
+    assert queue.depth() == 1  # its full reconcile waits for the sync to be done
+    queue.done("ns/a")
+    assert queue.queued("ns/a") == (1030.0, True)
+    clock.now += 30
     assert queue.get_batch(1, timeout=0) == ["ns/a"]
-    assert queue.queued("ns/a") is None and queue.depth() == 0
+
+
+def test_a_later_full_reconcile_survives_changes_while_its_status_sync_runs():
+    clock = ManualClock(1000.0)
+    queue = WorkQueue(clock=clock)
+    queue.add("ns/a", full=False)
+    queue.add("ns/a", delay=30)
+    assert queue.get_batch(1, timeout=0, full=False) == ["ns/a"]
+    queue.add("ns/a", full=False)  # its pod changed again meanwhile
+    queue.done("ns/a")
+    assert queue.queued("ns/a") == (1000.0, False)
+    assert queue.get_batch(1, timeout=0, full=False) == ["ns/a"]
+    queue.add("ns/a", delay=10)  # an earlier retry now: the later one is merged into it
+    queue.done("ns/a")
+    assert queue.queued("ns/a") == (1010.0, True)
 
 
 def test_a_status_worker_does_not_wake_up_for_full_keys():
