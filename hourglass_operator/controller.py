@@ -597,6 +597,10 @@ class Controller:
         context = {"reconcile_id": result.reconcile_id, "key": key}
         settled = outcome(key, result, state, roles_own_deletion=finalizer_is_the_roles_deletion(self.watch))
         self.quota_waits.settled(key, settled.reason if settled.verdict is Verdict.FAILED else None)
+        if settled.verdict is not Verdict.SUCCEEDED:
+            # The children changed during the run are mostly its own writes (a Service created before
+            # the pod was refused): its retry's back-off covers them; escalating would retry at once.
+            self._child_changes.discard(key)
         if self.status_sync:
             self.status_sync.record(cr, settled.baseline)
         if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):

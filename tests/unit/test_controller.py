@@ -144,6 +144,14 @@ class Baselines:
     def forget(self, key) -> None:
         self.recorded.pop(key, None)
 
+    def sync(self, cr, pod, service) -> tuple[Outcome, None]:
+        """Without a baseline (its last reconcile failed) a status sync escalates, as StatusSync does."""
+        key = f"{cr['metadata']['namespace']}/{cr['metadata']['name']}"
+        return (Outcome.ESCALATE if self.recorded.get(key) is None else Outcome.UNCHANGED), None
+
+    def recheck_after(self, key) -> None:
+        return None
+
 
 def performer(
     name: str, *, finalizers: tuple[str, ...] = (FINALIZER,), deleting: bool = False, **spec
@@ -317,6 +325,37 @@ def test_the_failed_status_its_run_wrote_does_not_cut_its_back_off_short(world):
     assert world.sync_statuses() == ["ns/a"]  # no baseline: nothing to patch, nothing escalated
     assert world.due_in("ns/a") == 1.0  # and the retry after its back-off
     assert world.reconcile() == []
+
+
+def test_the_children_a_failed_run_wrote_do_not_cut_its_back_off_short(world):
+    """The run creates the Service, then the pod is refused: the Service's event, seen during the
+    run, asks for a status sync, which escalates only for a child changed since the run."""
+    world.add(performer("a"))
+    service = {
+        "metadata": {
+            "name": "performer-a",
+            "namespace": "ns",
+            "resourceVersion": "5",
+            "labels": {"hourglass.eigenlayer.io/performer": "a"},
+            "ownerReferences": owner("a"),
+        }
+    }
+
+    def service_created_then_pod_refused(_):
+        world.child("service", service)
+        world.controller._on_child("ADDED", None, service)
+        return RunResult(ok=False, per_cr={"ns/a": {"error": "exceeded quota"}}, failure="x")
+
+    world.runner.results = service_created_then_pod_refused
+    assert world.reconcile() == ["ns/a"]
+    assert world.sync_statuses() == ["ns/a"]
+    assert world.due_in("ns/a") == 1.0
+    # A child changed after the run still escalates at once (its pod deleted, say).
+    changed = {**service, "metadata": {**service["metadata"], "resourceVersion": "6"}}
+    world.child("service", changed)
+    world.controller._on_child("MODIFIED", service, changed)
+    assert world.sync_statuses() == ["ns/a"]
+    assert world.due_in("ns/a") == 0.0
 
 
 def test_a_resource_the_run_reported_nothing_for_is_retried_and_warned_about_once_per_reason(world):
