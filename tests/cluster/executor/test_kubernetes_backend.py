@@ -318,6 +318,35 @@ def test_wait_ready_waits_while_the_operator_replaces_a_pod_that_ended(
     assert ready.ready and new_uid != old_uid
 
 
+def test_wait_ready_waits_while_a_quota_refuses_the_pod_until_the_quota_makes_room(
+    cluster, core, custom, namespace, operator
+):
+    # A deploy beside another that holds the namespace's quota: the new pod is refused (phase Failed),
+    # but the operator retries it once the quota makes room, so the deploy waits instead of failing.
+    quota = {"metadata": {"name": "full"}, "spec": {"hard": {"pods": "0"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
+
+    def refused(name: str) -> bool:
+        status = get_performer(custom, namespace, name).get("status") or {}
+        reconciled = [c for c in status.get("conditions") or [] if c["type"] == "Reconciled"]
+        return status.get("phase") == "Failed" and "exceeded quota" in reconciled[0]["message"]
+
+    async def scenario():
+        b = backend(cluster, namespace)
+        try:
+            deployment = await b.create(spec())
+            waiting = asyncio.create_task(b.wait_ready(deployment, timeout=60))
+            name = deployment.performer_id
+            await wait_for_async(lambda: refused(name), timeout=30, interval=0.1, what="the quota's refusal")
+            room = {"spec": {"hard": {"pods": "1"}}}
+            await asyncio.to_thread(core.patch_namespaced_resource_quota, "full", namespace, room)
+            return await waiting
+        finally:
+            await b.close()
+
+    assert asyncio.run(scenario()).ready
+
+
 def test_invalid_spec_is_a_backend_error_with_the_api_servers_message(cluster, namespace, performer_crd):
     async def scenario():
         b = backend(cluster, namespace)

@@ -95,6 +95,13 @@ def test_readiness_waits_for_the_endpoint_only_when_the_address_comes_from_the_s
     broken = performer("p", status={**failed["status"], "conditions": [ended, not_reconciled]})
     with pytest.raises(NotReadyError, match="failed: phase Failed"):
         readiness(broken, "avs/p", needs_endpoint=True)
+    # A quota refused its pod: the operator retries once the quota makes room, so it waits too.
+    refused = {
+        **not_reconciled,
+        "message": 'pods "performer-p" is forbidden: exceeded quota: q, requested: pods=1',
+    }
+    waiting = performer("p", status={**failed["status"], "conditions": [refused]})
+    assert readiness(waiting, "avs/p", needs_endpoint=True) is None
     deleting = performer("p", status=READY)
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     with pytest.raises(NotReadyError, match="is being deleted"):

@@ -188,11 +188,27 @@ def _pod_being_replaced(obj: Obj) -> bool:
     ).get("status") == "True"
 
 
+# What the API server's ResourceQuota admission says when it refuses a pod or Service.
+QUOTA_REFUSALS = ("exceeded quota", "failed quota", "status unknown for quota")
+
+
+def _waiting_for_quota(obj: Obj) -> bool:
+    """Whether a Failed Performer only waits for room in a ResourceQuota: its Reconciled condition
+    says a quota refused its pod or Service. The operator retries it as soon as a quota of its
+    namespace makes room (a deploy beside another one's, sharing the quota, gets it once that one's
+    old performer goes)."""
+    conditions = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+    reconciled = conditions.get("Reconciled") or {}
+    message = reconciled.get("message") or ""
+    return reconciled.get("status") == "False" and any(refusal in message for refusal in QUOTA_REFUSALS)
+
+
 def readiness(obj: Obj, where: str, *, needs_endpoint: bool) -> Obj | None:
     """The object when it is ready (with a status.grpcEndpoint, when `needs_endpoint`: the address
     to dial comes from there), None while it may still become so; NotReadyError when it cannot
     (being deleted, or going with its namespace: phase Terminating; or phase Failed for its current
-    spec, unless only its pod ended: the operator replaces that)."""
+    spec, unless only its pod ended, which the operator replaces, or a quota refused it, which the
+    operator retries once the quota makes room)."""
     status = obj.get("status") or {}
     if obj["metadata"].get("deletionTimestamp"):
         raise NotReadyError(f"Performer {where} is being deleted")
@@ -200,7 +216,8 @@ def readiness(obj: Obj, where: str, *, needs_endpoint: bool) -> Obj | None:
         raise NotReadyError(f"Performer {where} is being deleted: {describe_status(obj)}")
     if is_ready(obj) and (not needs_endpoint or status_endpoint(obj)):
         return obj
-    if status.get("phase") == "Failed" and _status_is_current(obj) and not _pod_being_replaced(obj):
+    failed = status.get("phase") == "Failed" and _status_is_current(obj)
+    if failed and not _pod_being_replaced(obj) and not _waiting_for_quota(obj):
         raise NotReadyError(f"Performer {where} failed: {describe_status(obj)}")
     return None
 
