@@ -275,12 +275,17 @@ class Controller:
                 return obj
         return None
 
+    def _children_of(self, cr: Obj) -> dict[str, Obj | None]:
+        """The children of `cr` the informers hold, by kind (None: none)."""
+        meta = cr["metadata"]
+        return {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
+
     def _children_to_delete(self, cr: Obj) -> dict[str, Obj | None]:
         """The children of a deleted resource that are its to delete, by kind (None: none): those
         that name it among their owners, and none once it was seen deleted with `--cascade=orphan`
         (the garbage collector takes their owner references away: they stay)."""
         meta = cr["metadata"]
-        children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
+        children = self._children_of(cr)
         if meta.get("uid") in self._orphaned:
             return dict.fromkeys(children)
         return {kind: child if child and names_owner(child, meta.get("uid")) else None
@@ -537,11 +542,7 @@ class Controller:
         return list(self._api_calls.map(call, crs))
 
     def _item(self, cr: Obj, state: str) -> dict[str, Any]:
-        meta = cr["metadata"]
-        if state == ABSENT:
-            children = self._children_to_delete(cr)
-        else:
-            children = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
+        children = self._children_to_delete(cr) if state == ABSENT else self._children_of(cr)
         memo = self._memos.get(object_key(cr))
         return {**operator_sdk_vars(self.watch, cr), **self.adapter.observed_vars(children, memo)}
 
@@ -671,7 +672,7 @@ class Controller:
         releases the finalizer once they are gone. False when the deletion failed."""
         meta = cr["metadata"]
         # By name, also what the informers do not hold (yet); not what they see another's, or none's.
-        seen = {kind: self._child(kind, meta["namespace"], meta["name"]) for kind in self.children}
+        seen = self._children_of(cr)
         kinds = [] if meta.get("uid") in self._orphaned else [
             kind for kind, child in seen.items() if child is None or names_owner(child, meta.get("uid"))
         ]  # fmt: skip

@@ -148,7 +148,7 @@ def quota_permissions(namespaces: list[str]) -> list[Permission]:
 def has_permissions(api: kubernetes.client.ApiClient, permissions: Iterable[Permission]) -> bool:
     """Whether every one of `permissions` is granted (False when the API server cannot say)."""
     try:
-        return all(_allowed(api, p) for p in permissions)
+        return all(_review(api, list(permissions)))
     except kubernetes.client.ApiException:
         return False
 
@@ -171,12 +171,17 @@ def _allowed(api: kubernetes.client.ApiClient, permission: Permission) -> bool:
     return bool(result.status.allowed)
 
 
+def _review(api: kubernetes.client.ApiClient, permissions: list[Permission]) -> list[bool]:
+    """Whether each of `permissions` is granted, asked concurrently."""
+    with ThreadPoolExecutor(CONCURRENT_REVIEWS) as pool:
+        return list(pool.map(lambda p: _allowed(api, p), permissions))
+
+
 def check_permissions(api: kubernetes.client.ApiClient, permissions: Iterable[Permission]) -> None:
     """Raises a StartupError naming every missing permission (asked with SelfSubjectAccessReviews)."""
     permissions = list(permissions)
     try:
-        with ThreadPoolExecutor(CONCURRENT_REVIEWS) as pool:
-            allowed = list(pool.map(lambda p: _allowed(api, p), permissions))
+        allowed = _review(api, permissions)
     except kubernetes.client.ApiException as error:
         raise StartupError(
             f"cannot check the operator's permissions: the API server answered {error.status} {error.reason}"

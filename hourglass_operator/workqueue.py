@@ -90,7 +90,6 @@ class WorkQueue:
         self._processing: dict[str, float] = {}  # key -> when it was handed out
         self._processing_full: set[str] = set()  # those of them handed out for a full reconcile
         self._dirty: dict[str, _Pending] = {}
-        self._full_after: dict[str, float] = {}  # the later full reconciles of keys being synced
         self._failures: dict[str, int] = {}
         self._shut_down = False
         self._observer = observer or _Unobserved()
@@ -175,8 +174,8 @@ class WorkQueue:
                 if ready and (len(ready) >= max_items or ready[0][0] + waiting <= now):
                     keys = [key for _, key in ready[:max_items]]
                     for since, key in ready[:max_items]:
-                        if due[key].full_after is not None:
-                            self._full_after[key] = due[key].full_after
+                        if due[key].full_after is not None:  # `done` queues it, as a change meanwhile
+                            self._dirty[key] = _Pending(due[key].full_after, True)
                         del due[key]
                         self._processing[key] = now
                         self._observer.handed_out(now - since)
@@ -207,12 +206,6 @@ class WorkQueue:
             if started is not None:
                 self._observer.finished(self._clock() - started)
             dirty = self._dirty.pop(key, None)
-            full_after = self._full_after.pop(key, None)
-            if full_after is not None:
-                if dirty is None:
-                    dirty = _Pending(full_after, True)
-                else:
-                    dirty.merge(full_after, True, self._clock())
             if dirty is not None:
                 self._enqueue(key, dirty)
 
@@ -226,8 +219,7 @@ class WorkQueue:
     def depth(self) -> int:
         """Keys waiting (due now or later), not counting those being processed."""
         with self._lock:
-            waiting_to_return = self._dirty.keys() | self._full_after.keys()  # keys being processed
-            return len(self._due[True]) + len(self._due[False]) + len(waiting_to_return)
+            return len(self._due[True]) + len(self._due[False]) + len(self._dirty)
 
     def processing(self) -> int:
         with self._lock:
