@@ -27,6 +27,7 @@ from hourglass_operator.discovery import wait_for_plural, warn_if_status_fields_
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.role_vars import RoleVarsError, parse_role_vars, with_role_vars
+from hourglass_operator.rollouts import Rollouts, parse_limit
 from hourglass_operator.runner import AnsibleBatchRunner
 from hourglass_operator.startup import StartupError
 from hourglass_operator.status_sync import StatusSync
@@ -91,6 +92,14 @@ def parser() -> argparse.ArgumentParser:
         help="seconds a batch smaller than --max-batch-size waits for more due keys while another ansible "
         "run is in progress, so that changes arriving together share one run; with no run in progress a "
         "change starts at once (env BATCH_WINDOW)",
+    )
+    a(
+        "--rollout-max-unavailable",
+        default=_env("ROLLOUT_MAX_UNAVAILABLE", "25%"),
+        help="at most this many Performers (a number, or a percentage of those watched) have their pod "
+        "replaced at a time because the operator renders it differently now (a new version, other "
+        "--role-vars); the others keep serving on their old pods until their turn. A change of a "
+        "Performer's own spec is never held back (env ROLLOUT_MAX_UNAVAILABLE)",
     )
     a(
         "--status-fast-path",
@@ -190,6 +199,11 @@ def _run(args: argparse.Namespace) -> int:
     except RoleVarsError as error:
         log.error("invalid role variables: %s", error)
         return 2
+    try:
+        rollout_limit = parse_limit(args.rollout_max_unavailable)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
     api = startup.kube_client(args.kubeconfig, pool_size=API_CONNECTIONS)
     stop, is_leader = threading.Event(), threading.Event()
     namespaces = [n.strip() for n in args.namespaces.split(",") if n.strip()]
@@ -252,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
             max_batch=args.max_batch_size, batch_window=args.batch_window,
             workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader, status_sync=status_sync,
             client=calls, watch_quotas=watch_quotas,
+            rollouts=(lambda total: Rollouts(rollout_limit, total)) if watch.kind == "Performer" else None,
         ))  # fmt: skip
     controllers.extend(built)
     for controller in controllers:

@@ -61,6 +61,7 @@ from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
 from hourglass_operator.quota_waits import QuotaWaits, may_make_room
+from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Rollouts
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
 from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
@@ -175,10 +176,13 @@ class Controller:
         client: Any = None,
         core: kubernetes.client.CoreV1Api | None = None,
         watch_quotas: bool = False,
+        rollouts: Callable[[Callable[[], int]], Rollouts] | None = None,
     ) -> None:
         """`client`: what the finalizer patches are made with (`hourglass_kube.request`; `api` when
         None, `startup.calls_client(api)` for the small HTTPS client). `watch_quotas`: retry what a
-        ResourceQuota refused as soon as a quota may make room (needs list and watch of them)."""
+        ResourceQuota refused as soon as a quota may make room (needs list and watch of them).
+        `rollouts`: makes what paces the replacements of pods rendered differently now, given how to
+        count the watched resources (None: every one is replaced at once)."""
         if not watch.plural:
             raise ValueError(f"watch {watch.kind}.{watch.group}: plural: unknown (ask API discovery)")
         self.api = api
@@ -241,6 +245,11 @@ class Controller:
                     api, f"/api/v1/{_ns_path(namespace)}resourcequotas", self._on_quota,
                     name=f"resourcequota {namespace or '*'}", stop=stop,
                 ))  # fmt: skip
+        self.rollouts = rollouts(lambda: sum(len(informer) for informer in self.crs)) if rollouts else None
+        if self.rollouts is not None:
+            counts = self.rollouts.counts
+            for i, state in enumerate(("replacing", "waiting")):
+                metrics.ROLLOUT_PERFORMERS.labels(state=state).set_function(lambda i=i: counts()[i])
         self._threads: list[threading.Thread] = []
         self._child_changes: set[str] = set()  # keys queued for a status sync by a change of a child
         metrics.register_performer_collector(self.cached_crs)
@@ -301,6 +310,10 @@ class Controller:
 
     def _on_cr(self, event: str, old: Obj | None, new: Obj | None) -> None:
         need = custom_resource_change(event, old, new)
+        if self.rollouts is not None:
+            key = object_key(new or old)
+            rollouts = self.rollouts
+            self._queue_all(rollouts.forget(key) if need is Need.FORGET else rollouts.observed(key, new))
         if need is Need.FORGET:
             self._orphaned.discard(old["metadata"].get("uid"))
             self._memos.pop(object_key(old), None)
@@ -330,6 +343,10 @@ class Controller:
                 if not full:
                     self._child_changes.add(key)
                 self.queue.add(key, full=full)
+
+    def _queue_all(self, keys: list[str]) -> None:
+        for key in keys:
+            self.queue.add(key)
 
     def _on_quota(self, event: str, old: Obj | None, new: Obj | None) -> None:
         if not may_make_room(event, old, new):
@@ -555,26 +572,33 @@ class Controller:
         )  # fmt: skip
         if state == ABSENT and finalizer_is_the_roles_deletion(self.watch):
             request.extravars.update(self.adapter.absent_vars)
+        granted = self.rollouts.grant() if self.rollouts is not None and state == PRESENT else None
+        if granted is not None:
+            request.extravars[ROLLOUT_SLOTS_VAR] = granted
         reconcile_id = uuid.uuid4().hex[:12]
         keys = [object_key(cr) for cr in crs]
         log.info("running ansible", extra={"reconcile_id": reconcile_id, "keys": keys, "state": state})
         # The run may go on after it handed every key back (the work queue is then idle): this gauge
         # says it still runs, until it is counted.
-        with self._runs, self._runs_going, metrics.ANSIBLE_RUNS_IN_PROGRESS.track_inprogress():
-            result = self.runner.run(
-                request.extravars, role=request.role, playbook=request.playbook, cancel=self.cancel_runs,
-                reconcile_id=reconcile_id, on_result=self._settle_early(crs, state, reconcile_id, released),
-            )  # fmt: skip
-            metrics.ANSIBLE_RUN_DURATION.observe(result.duration)
-            metrics.BATCH_SIZE.observe(len(crs))
-            metrics.MODULE_CALLS.inc(result.module_calls)
-        if not result.ok:
-            log.error(
-                "ansible run failed: %s", result.failure, extra={"reconcile_id": reconcile_id, "keys": keys}
-            )
-        for cr in crs:
-            if object_key(cr) not in released:
-                self._settle(cr, result, state)
+        try:
+            with self._runs, self._runs_going, metrics.ANSIBLE_RUNS_IN_PROGRESS.track_inprogress():
+                settle = self._settle_early(crs, state, reconcile_id, released)
+                result = self.runner.run(
+                    request.extravars, role=request.role, playbook=request.playbook, cancel=self.cancel_runs,
+                    reconcile_id=reconcile_id, on_result=settle,
+                )  # fmt: skip
+                metrics.ANSIBLE_RUN_DURATION.observe(result.duration)
+                metrics.BATCH_SIZE.observe(len(crs))
+                metrics.MODULE_CALLS.inc(result.module_calls)
+            if not result.ok:
+                context = {"reconcile_id": reconcile_id, "keys": keys}
+                log.error("ansible run failed: %s", result.failure, extra=context)
+            for cr in crs:
+                if object_key(cr) not in released:
+                    self._settle(cr, result, state)
+        finally:
+            if granted is not None:  # what the run used is settled: the rest may let waiting keys go
+                self._queue_all(self.rollouts.give_back(granted))
 
     def _settle_early(self, crs: list[Obj], state: str, reconcile_id: str, released: _Released) -> OnResult:
         """Settles each CR of a run as soon as the run reported it, and hands its key back to the queue
@@ -607,6 +631,8 @@ class Controller:
         if settled.verdict is Verdict.DELETE_CHILDREN and self._delete_children(cr, settled.reason, context):
             return
         entry = result.per_cr.get(key) or {}
+        if self.rollouts is not None and state == PRESENT:
+            self.rollouts.settled(key, entry.get("rollout"), bool(entry.get("ready")))
         if entry.get("memo") and state == PRESENT:
             self._memos[key] = entry["memo"]
         else:

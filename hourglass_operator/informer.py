@@ -112,6 +112,9 @@ class Informer:
     def __contains__(self, key: str) -> bool:
         return key in self._cache
 
+    def __len__(self) -> int:
+        return len(self._cache)
+
     def list(self) -> list[Obj]:
         with self._lock:
             everything = list(self._cache.values())

@@ -54,6 +54,13 @@ for _reason in (
 ):  # fmt: skip
     REPAIRS.labels(reason=_reason)  # exposed from 0, so that increase() counts the first repair
 MODULE_CALLS = Counter("hourglass_ansible_module_calls_total", "Ansible task results (module calls)")
+ROLLOUT_PERFORMERS = Gauge(
+    "hourglass_rollout_performers",
+    "Performers whose pod the operator renders differently now (a new version, other settings): being "
+    "replaced (state=replacing; Upgrading ones included), or waiting for a slot under "
+    "--rollout-max-unavailable (state=waiting)",
+    ["state"],
+)
 BUILD_INFO = Gauge("hourglass_build_info", "The running version (always 1)", ["version", "component"])
 BUILD_INFO.labels(version=hourglass_operator.__version__, component="operator").set(1)
 

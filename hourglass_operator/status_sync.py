@@ -71,6 +71,7 @@ class Baseline:
     service_resource_version: str
     cluster_domain: str
     unschedulable_timeout: float = status_rules.DEFAULT_UNSCHEDULABLE_TIMEOUT
+    rollout_pending: bool = False  # its pod, rendered differently now, waits for a rollout slot
 
 
 def _matches(baseline: Baseline, cr: Obj, pod: Obj | None, service: Obj | None) -> bool:
@@ -133,6 +134,7 @@ class StatusSync:
                 unschedulable_timeout=float(
                     reported.get("unschedulable_timeout", status_rules.DEFAULT_UNSCHEDULABLE_TIMEOUT)
                 ),
+                rollout_pending=bool(reported.get("rollout_pending")),
             )
 
     def forget(self, key: str) -> None:
@@ -178,7 +180,7 @@ class StatusSync:
             return Outcome.ESCALATE, self._patch(cr, previous, status, now)
         status = status_rules.compute_status(
             cr, pod, now=now, cluster_domain=baseline.cluster_domain,
-            unschedulable_timeout=baseline.unschedulable_timeout,
+            unschedulable_timeout=baseline.unschedulable_timeout, rollout_pending=baseline.rollout_pending,
         )  # fmt: skip
         recheck = status_rules.stall_recheck_after(status, now, baseline.unschedulable_timeout)
         with self._lock:
@@ -195,6 +197,7 @@ class StatusSync:
             status = status_rules.compute_status(
                 {**cr, "status": ours}, pod, now=now, cluster_domain=baseline.cluster_domain,
                 unschedulable_timeout=baseline.unschedulable_timeout,
+                rollout_pending=baseline.rollout_pending,
             )  # fmt: skip
         updated = self._patch(cr, previous, status, now, restoring=foreign)
         if updated is None:

@@ -69,6 +69,7 @@ class Reason:
     SCHEDULING_PENDING = "SchedulingPending"
     RECONCILE_SUCCEEDED = "ReconcileSucceeded"
     RECONCILE_FAILED = "ReconcileFailed"
+    ROLLOUT_PENDING = "RolloutPending"  # rendered differently now: its pod waits for a rollout slot
     INVALID_SPEC = "InvalidSpec"  # Stalled: the spec cannot be reconciled until it changes
     PROGRESSING = "Progressing"
     CURRENT = "Current"

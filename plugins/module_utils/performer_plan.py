@@ -8,6 +8,13 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
 - A Pod whose spec-hash annotation differs from the rendered one is replaced: the same run deletes
   it, waits (bounded) until it is gone and creates the new one (pod names are fixed, so the two
   cannot overlap); when the old pod takes longer to go, the run after its deletion creates it.
+- A Pod whose spec-hash differs although its Performer's spec did not change since the operator last
+  reconciled it (its status's `observedGeneration` is its `generation`: listed in `spec_seen`) is
+  rendered differently because the operator or its settings changed. Such replacements are a rollout:
+  with `rollout_slots` given (the runner loop's, which keeps the number of Performers being replaced
+  at once under its limit), at most that many of them start in this batch (`rollout: started`); the
+  pods of the others stay as they are (`rollout: waiting`, their entry's `spec_hash` is their pod's)
+  until the loop gives them a slot. Without `rollout_slots`, every one is replaced at once.
 - A Pod whose fields that matter differ from the rendered ones although its annotation matches
   (another client changed it: `kubectl set image`) is replaced the same way; the Performer's
   entry lists the differences (`drift`), and it is not an upgrade.
@@ -179,12 +186,17 @@ def performer_plan(
     ended_pod_max_age: float = DEFAULT_ENDED_POD_MAX_AGE,
     ended_pods: dict[str, int] | None = None,
     lost_pod_after: float = DEFAULT_LOST_POD_AFTER,
+    spec_seen: set[str] | None = None,
+    rollout_slots: int | None = None,
 ) -> Obj:
     """The plan for a batch: objects to create, apply, restore, replace, delete and force-delete, and
     per Performer what happens. `ended_pods` holds, by Performer key, how many of its pods ended since
-    it was last ready (none when absent)."""
+    it was last ready (none when absent); `spec_seen` the keys of the Performers whose spec the operator
+    reconciled already, and `rollout_slots` how many of their pods may be replaced because they are
+    rendered differently (None: all)."""
     now = contract.now()
     ended_pods = ended_pods or {}
+    spec_seen = spec_seen or set()
     plan: Obj = {"create": [], "apply": [], "delete": [], "replace": [], "restore": [], "force_delete": [],
                  "performers": {}}  # fmt: skip
     for doc in desired:
@@ -212,6 +224,14 @@ def performer_plan(
             entry["error"] = doc["error"]
         else:
             action, pod_drift = _pod_action(pod, doc["pod"])
+            spec_hash = doc["pod"]["metadata"]["annotations"][SPEC_HASH]
+            if action == "replace" and not pod_drift and key in spec_seen and rollout_slots is not None:
+                if rollout_slots > 0:
+                    rollout_slots -= 1
+                    entry["rollout"] = "started"
+                else:  # not applied either: the rendered pod's spec is not the live one's
+                    action, entry["rollout"] = "keep", "waiting"
+                    spec_hash = (pod["metadata"].get("annotations") or {}).get(SPEC_HASH) or ""
             ended = pod_ended(pod) if action in ("keep", "relabel", "adopt") else None
             if ended:
                 before = ended_pods.get(key, 0)
@@ -222,6 +242,8 @@ def performer_plan(
                 else:
                     action, entry["pod_ended"] = "replace", ended
                     entry["ended_pods"] = before + 1  # the status counts this one too
+                    entry.pop("rollout", None)
+                    spec_hash = doc["pod"]["metadata"]["annotations"][SPEC_HASH]
             if action == "create":
                 plan["create"].append(doc["pod"])
             elif action in ("relabel", "adopt"):
@@ -247,7 +269,7 @@ def performer_plan(
                 entry["adopted"] = adopted
             entry.update(
                 pod_action=action,
-                spec_hash=doc["pod"]["metadata"]["annotations"][SPEC_HASH],
+                spec_hash=spec_hash,
                 pod_labels=doc["pod"]["metadata"]["labels"],
             )
             if pod_drift or service_drift:

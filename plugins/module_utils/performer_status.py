@@ -96,6 +96,15 @@ def ended_pods(performer: Obj) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def spec_reconciled(performer: Obj) -> bool:
+    """Whether the Performer's status says the operator reconciled its spec as it is now (its
+    `observedGeneration` is its `generation`): a pod of it rendered differently since is the
+    operator's change (a new version, other settings), not the Performer's."""
+    observed = (performer.get("status") or {}).get("observedGeneration")
+    generation = (performer.get("metadata") or {}).get("generation")
+    return isinstance(observed, int) and not isinstance(observed, bool) and observed == generation
+
+
 def container_waiting(pod: Obj) -> str | None:
     """Why a container of the pod (init containers first) is not running, when the kubelet says
     something that needs attention: "container performer is waiting: ImagePullBackOff: Back-off pulling
@@ -143,7 +152,7 @@ def _ready_condition(
     if phase == TERMINATING:
         return "False", Reason.TERMINATING, "the Performer is being deleted"
     if phase == UPGRADING:
-        return "False", Reason.UPGRADING, "the pod is being replaced because the Performer's spec changed"
+        return "False", Reason.UPGRADING, "the pod is being replaced: its rendered spec changed"
     if not pod:
         return "False", Reason.POD_NOT_CREATED, "the performer pod does not exist yet"
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
@@ -175,9 +184,12 @@ def _scheduled_condition(pod: Obj | None) -> tuple[str, str, str]:
     return "Unknown", Reason.SCHEDULING_PENDING, "the scheduler has not placed the performer pod yet"
 
 
-def _reconciled_condition(error: str | None) -> tuple[str, str, str]:
+def _reconciled_condition(error: str | None, rollout_pending: bool = False) -> tuple[str, str, str]:
     if error:
         return "False", Reason.RECONCILE_FAILED, error
+    if rollout_pending:
+        waits = "the pod is replaced when the rollout reaches it (--rollout-max-unavailable at a time)"
+        return "True", Reason.ROLLOUT_PENDING, f"the operator renders the pod differently now; {waits}"
     return "True", Reason.RECONCILE_SUCCEEDED, "the Pod and Service match the Performer's spec"
 
 
@@ -245,6 +257,7 @@ def compute_status(
     permanent: bool = False,
     unschedulable_timeout: float = DEFAULT_UNSCHEDULABLE_TIMEOUT,
     namespace_terminating: bool = False,
+    rollout_pending: bool = False,
 ) -> Obj:
     """The status the Performer should have, carrying over timestamps that did not change.
     `permanent` says that `error` cannot be fixed by retrying; `namespace_terminating` that the
@@ -253,7 +266,8 @@ def compute_status(
     Performer's Service exists; `ended` how many of its pods ended since it was last ready, when a
     run replacing an ended one counted them (else the status's count is carried over; either is
     dropped once the Performer is ready); `replace_at` when its ended pod is replaced, or its
-    terminating pod deleted without its node."""
+    terminating pod deleted without its node; `rollout_pending` that its pod, rendered differently
+    now, waits for its turn in a rollout."""
     now = now or rfc3339_now()
     meta = performer["metadata"]
     previous = performer.get("status") or {}
@@ -276,6 +290,7 @@ def compute_status(
     stalled_value = _stalled_condition(
         error, permanent, unschedulable_since([scheduled]), now, unschedulable_timeout
     )
+    reconciled_value = _reconciled_condition(error, rollout_pending)
     reconciling_value = _reconciling_condition(phase, ready, stalled_value[0] == "True", ready_value[2])
     status: Obj = {
         "phase": phase,
@@ -287,7 +302,7 @@ def compute_status(
         "conditions": [
             _condition(old_conditions, READY, ready_value, generation, now),
             scheduled,
-            _condition(old_conditions, RECONCILED, _reconciled_condition(error), generation, now),
+            _condition(old_conditions, RECONCILED, reconciled_value, generation, now),
             _condition(old_conditions, RECONCILING, reconciling_value, generation, now),
             _condition(old_conditions, STALLED, stalled_value, generation, now),
         ],
@@ -330,7 +345,7 @@ def transitions(previous: Obj, current: Obj) -> list[tuple[str, str, str]]:
     if stalled["status"] == "True" and old.get(STALLED, {}).get("status") != "True":
         events.append(("Warning", STALLED, f"{stalled['reason']}: {stalled['message']}"))
     if current.get("lastUpgrade") and current["lastUpgrade"] != previous.get("lastUpgrade"):
-        events.append(("Normal", Reason.UPGRADING, "replacing the pod because the Performer's spec changed"))
+        events.append(("Normal", Reason.UPGRADING, "replacing the pod: its rendered spec changed"))
     return events
 
 

@@ -41,7 +41,10 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_rende
     TEMPLATES,
     performer_render,
 )
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import ended_pods
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
+    ended_pods,
+    spec_reconciled,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
     CONCURRENT_WRITES,
     CR_VAR,
@@ -105,6 +108,7 @@ RECONCILE_ARGUMENT_SPEC: dict[str, Any] = {
     "ended_pod_min_age": {"type": "int", "default": DEFAULT_ENDED_POD_MIN_AGE},
     "ended_pod_max_age": {"type": "int", "default": DEFAULT_ENDED_POD_MAX_AGE},
     "lost_pod_after": {"type": "int", "default": DEFAULT_LOST_POD_AFTER},
+    "rollout_slots": {"type": "int"},
 }
 RECONCILE_CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [["batch", "batch_file"]],
@@ -168,6 +172,7 @@ def reconcile_performers(params: dict[str, Any], check_mode: bool) -> dict[str, 
         params["ended_pod_min_age"],
         params["ended_pod_max_age"],
         params["lost_pod_after"],
+        params["rollout_slots"],
     )
     client = module_client(params["kubeconfig"], params["context"], pool_size=CONCURRENT_PERFORMERS)
     call = caller(client)
@@ -205,11 +210,13 @@ def plan_batch(
     ended_pod_min_age: float = DEFAULT_ENDED_POD_MIN_AGE,
     ended_pod_max_age: float = DEFAULT_ENDED_POD_MAX_AGE,
     lost_pod_after: float = DEFAULT_LOST_POD_AFTER,
+    rollout_slots: int | None = None,
 ) -> Obj:
     """The plan of a batch (performer_plan): each Performer rendered with the role's `settings` and
     `templates`, compared with what was observed of its Pod and Service (the item's own observation,
-    else `observed`), with the count of its pods that ended its status keeps (`endedPods`). A
-    deletion renders nothing: it deletes what exists of what the Performer owns."""
+    else `observed`), with the count of its pods that ended its status keeps (`endedPods`) and whether
+    its status says its spec was reconciled (for `rollout_slots`). A deletion renders nothing: it
+    deletes what exists of what the Performer owns."""
     keys = [item_key(item) for item in batch]
     seen = {
         key: item.get(OBSERVED_VAR) or observed.get(key) or {} for key, item in zip(keys, batch, strict=True)
@@ -219,7 +226,11 @@ def plan_batch(
     else:
         desired = performer_render(batch, settings, templates)
     ended = {key: ended_pods(item[CR_VAR]) for key, item in zip(keys, batch, strict=True)}
-    return performer_plan(desired, seen, state, ended_pod_min_age, ended_pod_max_age, ended, lost_pod_after)
+    spec_seen = {key for key, item in zip(keys, batch, strict=True) if spec_reconciled(item[CR_VAR])}
+    return performer_plan(
+        desired, seen, state, ended_pod_min_age, ended_pod_max_age, ended, lost_pod_after,
+        spec_seen=spec_seen, rollout_slots=rollout_slots,
+    )  # fmt: skip
 
 
 def _deleted(key: str, item: Obj) -> Obj:

@@ -302,6 +302,8 @@ class StatusWriter:
             "patched": patched,
             "children_gone": self.children_gone(entry, computed.deletions),
             "orphaning": bool(entry.get("orphaning")),  # the garbage collector has yet to orphan them
+            # started: its pod is replaced in a rollout; waiting: it waits for a slot (performer_plan)
+            **({"rollout": entry["rollout"]} if entry.get("rollout") else {}),
             **({"memo": computed.memo} if computed.memo else {}),
             "baseline": self.baseline(entry, computed.service, error, computed.pod_written),
         }
@@ -392,6 +394,7 @@ class StatusWriter:
             permanent=permanent,
             unschedulable_timeout=self.unschedulable_timeout,
             namespace_terminating=namespace_terminating,
+            rollout_pending=entry.get("rollout") == "waiting",
         )
         admitted = entry.get("service_admitted")
         if service_kept:  # what admission makes of the rendered Service: not to be restored again
@@ -433,4 +436,5 @@ class StatusWriter:
             "service_resource_version": service_version,
             "cluster_domain": self.cluster_domain,
             "unschedulable_timeout": self.unschedulable_timeout,
+            **({"rollout_pending": True} if entry.get("rollout") == "waiting" else {}),
         }

@@ -84,6 +84,16 @@ options:
         replacement has the same name); a Ready node's kubelet is left to finish. 0 never does.
     type: int
     default: 30
+  rollout_slots:
+    description:
+      - How many pods rendered differently although their Performer's spec did not change since it was
+        last reconciled (a new operator version or other role settings) this run may replace; the pods
+        of the others stay, their status's C(Reconciled) condition says C(RolloutPending), and their
+        result says C(rollout=waiting). The runner loop sets it to keep the Performers replaced at once
+        within C(--rollout-max-unavailable).
+      - Not set (every such pod is replaced at once) under the operator-sdk ansible-operator and in
+        one-off deploys.
+    type: int
   create_by_apply:
     description:
       - Create the missing Pods and Services with a server-side apply instead of a plain create

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from hourglass_operator.controller import ABSENT_RETRY_SECONDS, Controller
 from hourglass_operator.performer_adapter import PerformerAdapter
+from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Limit, Rollouts
 from hourglass_operator.runs import RunResult
 from hourglass_operator.status_sync import Outcome
 from hourglass_operator.watches import Finalizer, Watch
@@ -942,3 +943,40 @@ def test_a_deletion_whose_run_asks_to_look_again_gets_another_run_then_although_
     world.clock.now += 60  # a run that asks nothing more leaves it to the informers again
     world.sync_statuses()
     assert world.reconcile() == [] and len(world.runner.runs) == 2
+
+
+def test_a_rollout_gives_each_run_the_free_slots_and_queues_a_waiting_performer_once_one_is_ready_again():
+    world = World(watch(), rollouts=lambda total: Rollouts(Limit(count=1), total))
+    for name in "abc":
+        world.add(performer(name))
+
+    def results(extravars):  # as the plan does: the slots in batch order, the rest wait
+        slots, per_cr = extravars[ROLLOUT_SLOTS_VAR], {}
+        for item in extravars["performers"]:
+            started = slots > 0
+            slots -= started
+            per_cr[f"ns/{item['ansible_operator_meta']['name']}"] = {
+                "phase": "Upgrading" if started else "Running",
+                "ready": not started,
+                "rollout": "started" if started else "waiting",
+            }
+        return RunResult(ok=True, per_cr=per_cr)
+
+    world.runner.results = results
+    assert world.reconcile() == ["ns/a", "ns/b", "ns/c"]
+    assert world.runner.runs[0]["extravars"][ROLLOUT_SLOTS_VAR] == 1
+    assert world.controller.rollouts.counts() == (1, 2)
+    assert world.due_in("ns/b") is None and world.due_in("ns/c") is None
+    world.add({**performer("a"), "status": {"phase": "Upgrading", "ready": False}})
+    assert world.due_in("ns/b") is None  # still being replaced
+    world.add({**performer("a"), "status": {"phase": "Running", "ready": True}})
+    assert world.due_in("ns/b") == 0 and world.due_in("ns/c") is None  # one slot: one at a time
+    assert world.controller.rollouts.counts() == (0, 1)
+    assert world.reconcile() == ["ns/b"]
+    assert world.runner.runs[1]["extravars"][ROLLOUT_SLOTS_VAR] == 1
+
+
+def test_without_a_rollout_limit_the_runs_get_no_slots_variable(world):
+    world.add(performer("a"))
+    world.reconcile()
+    assert ROLLOUT_SLOTS_VAR not in world.runner.runs[0]["extravars"]

@@ -186,3 +186,12 @@ def test_role_variables_the_role_would_refuse_stop_the_start_naming_them(tmp_pat
     [line] = error_lines(done)
     assert line.startswith("invalid role variables: --role-vars (ROLE_VARS)") and said in line, line
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "half", "150%"])
+def test_a_rollout_limit_that_is_not_a_count_or_percentage_stops_the_start_naming_the_flag(tmp_path, value):
+    done = run_operator(tmp_path, "run", env={"ROLLOUT_MAX_UNAVAILABLE": value})
+    assert done.returncode == 2
+    [line] = error_lines(done)
+    assert line.startswith(f"--rollout-max-unavailable: '{value}' is not a whole number of at least 1"), line
+    assert "Traceback" not in done.stderr

@@ -349,3 +349,48 @@ def test_a_service_admission_makes_differ_is_not_restored_again_at_the_version_a
     ):  # the rendering changed
         seen["ns/p"]["memo"] = {"service_admitted": changed}
         assert performer_plan([desired()], seen)["restore"] == [desired()["service"]]
+
+
+def _batch(count: int, rendered: str = "h2", live: str = "h1") -> tuple[list[dict], dict]:
+    """`count` Performers p0..: each rendered with `rendered`, its live pod carrying `live`."""
+    docs, seen = [], {}
+    for i in range(count):
+        doc = desired(rendered)
+        doc["name"] = doc["pod"]["metadata"]["name"] = f"p{i}"
+        docs.append(doc)
+        seen[f"ns/p{i}"] = observed(live)["ns/p"]
+    return docs, seen
+
+
+def test_pods_rendered_differently_for_an_unchanged_spec_are_replaced_only_as_slots_allow():
+    docs, seen = _batch(3)
+    plan = performer_plan(docs, seen, spec_seen={"ns/p0", "ns/p1", "ns/p2"}, rollout_slots=1)
+    entries = plan["performers"]
+    assert [pod["metadata"]["name"] for pod in plan["replace"]] == ["p0"]
+    assert entries["ns/p0"]["rollout"] == "started" and entries["ns/p0"]["upgrading"]
+    for key in ("ns/p1", "ns/p2"):  # kept as they are: neither replaced nor applied
+        assert entries[key]["rollout"] == "waiting" and entries[key]["pod_action"] == "keep"
+        assert not entries[key]["upgrading"] and entries[key]["spec_hash"] == "h1"
+    assert plan["apply"] == [] and plan["create"] == []
+
+
+def test_a_changed_spec_is_replaced_whatever_the_slots_and_so_is_everything_without_a_slot_limit():
+    docs, seen = _batch(2)
+    plan = performer_plan(docs, seen, spec_seen={"ns/p1"}, rollout_slots=0)
+    assert [pod["metadata"]["name"] for pod in plan["replace"]] == ["p0"]  # its spec changed
+    assert "rollout" not in plan["performers"]["ns/p0"]
+    assert plan["performers"]["ns/p1"]["rollout"] == "waiting"
+    unlimited = performer_plan(docs, seen, spec_seen={"ns/p0", "ns/p1"})
+    assert len(unlimited["replace"]) == 2
+    assert not any("rollout" in entry for entry in unlimited["performers"].values())
+
+
+def test_a_waiting_pod_that_ended_is_replaced_with_the_new_rendering_once_old_enough():
+    docs, seen = _batch(1)
+    pod = seen["ns/p0"]["pod"]
+    pod["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    pod["status"] = {"phase": "Failed", "reason": "Evicted"}
+    plan = performer_plan(docs, seen, spec_seen={"ns/p0"}, rollout_slots=0)
+    entry = plan["performers"]["ns/p0"]
+    assert plan["replace"] == [docs[0]["pod"]] and entry["pod_ended"]
+    assert "rollout" not in entry and entry["spec_hash"] == "h2"

@@ -11,6 +11,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_contr
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import (
     compute_status,
     ended_pods,
+    spec_reconciled,
     stall_recheck_after,
     transitions,
 )
@@ -176,7 +177,7 @@ def test_events_for_transitions():
     lost = compute_status(performer(ready), pod(ready="False"), now=LATER)
     assert transitions(ready, lost) == [("Warning", "NotReady", "containers not ready")]
     upgrading = compute_status(performer(ready), pod(), upgrading=True, upgraded_at=LATER, now=LATER)
-    assert ("Normal", "Upgrading", "replacing the pod because the Performer's spec changed") in transitions(
+    assert ("Normal", "Upgrading", "replacing the pod: its rendered spec changed") in transitions(
         ready, upgrading
     )
     failed = compute_status(performer(ready), None, error="bad", now=LATER)
@@ -275,3 +276,13 @@ def disruption(reason: str, message: str, status: str = "True") -> dict:
 def test_the_ready_condition_says_who_is_deleting_the_pod(conditions, message):
     ready = cond(compute_status(performer(), pod(deleting=True, conditions=conditions), now=NOW), "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == ("False", "PodTerminating", message)
+
+
+@pytest.mark.parametrize(
+    ("status", "generation", "reconciled"),
+    [({"observedGeneration": 2}, 2, True), ({"observedGeneration": 1}, 2, False), ({}, 1, False),
+     ({"observedGeneration": True}, 1, False), ({"observedGeneration": "2"}, 2, False)],
+)  # fmt: skip
+def test_a_spec_is_reconciled_only_when_the_status_observed_its_generation(status, generation, reconciled):
+    performer = {"metadata": {"generation": generation}, "status": status}
+    assert spec_reconciled(performer) is reconciled

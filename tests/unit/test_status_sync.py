@@ -140,3 +140,22 @@ def test_a_ready_performer_whose_pod_ended_says_so_at_once_and_escalates():
     assert next(c["message"] for c in patch["conditions"] if c["type"] == "Ready") == (
         "the performer pod ended (Evicted: low on memory)"
     )
+
+
+def test_a_performer_waiting_for_its_rollout_keeps_saying_so_as_its_pod_changes():
+    """The run that kept its pod wrote Reconciled=RolloutPending; the fast path, following the pod, keeps
+    that condition rather than writing it back to ReconcileSucceeded (which the next run would undo)."""
+    rest = FakeRest(lambda *_: (200, {"metadata": {"name": "p"}}))
+    sync = StatusSync(rest, group="g", version="v", plural="performers")
+    sync.record(performer(), {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+                              "cluster_domain": "cluster.local", "rollout_pending": True})  # fmt: skip
+    written = status_rules.compute_status(performer(), pod(), rollout_pending=True)
+    reconciled = next(c for c in written["conditions"] if c["type"] == "Reconciled")
+    assert (reconciled["status"], reconciled["reason"]) == ("True", "RolloutPending")
+    not_ready = pod()
+    not_ready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    outcome, _ = sync.sync({**performer(), "status": written}, not_ready, service())
+    assert outcome is Outcome.PATCHED
+    patch = next(body["status"] for method, path, _, body in rest.calls if path.endswith("/status"))
+    assert patch["ready"] is False
+    assert next(c["reason"] for c in patch["conditions"] if c["type"] == "Reconciled") == "RolloutPending"
