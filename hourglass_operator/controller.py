@@ -65,6 +65,7 @@ from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Rollouts
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
 from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
+from hourglass_operator.transient_errors import retry_max
 from hourglass_operator.unreported import Warnings
 from hourglass_operator.watches import Watch
 from hourglass_operator.workqueue import WorkQueue
@@ -652,7 +653,7 @@ class Controller:
             return
         self.stalls.clear(key)
         if settled.verdict is not Verdict.SUCCEEDED:
-            delay = self.queue.add_after_failure(key)
+            delay = self.queue.add_after_failure(key, retry_max(settled.reason))
             metrics.RECONCILES.labels(result="error").inc()
             log.warning("reconcile failed, retrying in %.0f s: %s", delay, settled.reason, extra=context)
             if settled.verdict is not Verdict.FAILED:  # a reported error is in the status its run wrote

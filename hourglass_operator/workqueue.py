@@ -4,7 +4,8 @@ batches.
 - A key is queued at most once; adding it again keeps the earlier due time.
 - A key handed out is never handed out again until `done`; adding it meanwhile marks it dirty,
   and `done` queues it again, so one Performer is never reconciled twice at the same time.
-- Failures back off per key: 1 s doubling to 5 min (`add_after_failure`), reset by `forget`.
+- Failures back off per key: 1 s doubling to 5 min, or to less when the caller says (`add_after_failure`),
+  reset by `forget`.
 - Each queued key says whether it needs a **full** reconcile (an ansible run) or only a **status**
   sync (its Pod's status changed); ansible workers take full keys and the status worker the others,
   so a pod turning Ready is not stuck behind a long batch. When both are asked for, a full reconcile
@@ -133,14 +134,15 @@ class WorkQueue:
         self._wakeups[entry.full].notify_all()
         return queued is None
 
-    def add_after_failure(self, key: str) -> float:
+    def add_after_failure(self, key: str, max_delay: float | None = None) -> float:
         """Queue `key` for a full reconcile after its back-off delay (which doubles with each
-        consecutive failure)."""
+        consecutive failure, up to the queue's most or `max_delay` when that is less)."""
         with self._lock:
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
         self._observer.retried()
-        delay = min(self._base_delay * 2 ** (failures - 1), self._max_delay)
+        most = self._max_delay if max_delay is None else min(max_delay, self._max_delay)
+        delay = min(self._base_delay * 2 ** min(failures - 1, 62), most)
         self.add(key, delay)
         return delay
 

@@ -308,6 +308,25 @@ def test_an_error_the_run_reported_is_retried_with_back_off_and_no_event(world):
     assert world.baselines.recorded == {"ns/a": None}  # no baseline: the status sync escalates
 
 
+@pytest.mark.parametrize(
+    ("error", "most"),
+    [('Internal error occurred: failed calling webhook "policy.example.org": failed to call webhook: Post '
+      '"https://policy.svc:443/validate?timeout=10s": dial tcp 10.96.0.12:443: connection refused', 30.0),
+     ('admission webhook "policy.example.org" denied the request: privileged pods are not allowed', 300.0)],
+)  # fmt: skip
+def test_a_webhook_that_could_not_be_called_is_retried_within_30_s_one_that_refused_on_the_usual_back_off(
+    world, error, most
+):
+    world.add(performer("a"))
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"error": error}})
+    delays = []
+    for _ in range(10):
+        world.reconcile()
+        delays.append(world.due_in("ns/a"))
+        world.clock.now += delays[-1]
+    assert delays[:5] == [1.0, 2.0, 4.0, 8.0, 16.0] and max(delays) == most
+
+
 def test_the_failed_status_its_run_wrote_does_not_cut_its_back_off_short(world):
     """The run writes the Failed status; that status event, seen while the run goes on, asks for a
     status sync, which must not bring the retry forward to now."""

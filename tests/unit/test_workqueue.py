@@ -64,6 +64,21 @@ def test_failures_back_off_exponentially_up_to_the_cap_and_reset_on_forget():
     assert queue.failures("ns/b") == 0
 
 
+def test_a_caller_may_cap_a_keys_back_off_lower_but_not_higher():
+    queue = WorkQueue(base_delay=1, max_delay=300)
+    assert [queue.add_after_failure("ns/a", 30) for _ in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+    assert queue.add_after_failure("ns/a", 1000) == 128  # the 8th failure: never past the queue's own
+
+
+def test_a_key_failing_for_days_keeps_backing_off_at_the_cap():
+    """Every 5 minutes for 4 days is more than 1024 failures: 2 ** 1024 s is past what a float holds,
+    which raised OverflowError at the 1025th (killing the worker) before the exponent was bounded."""
+    queue = WorkQueue()  # as the controller makes it: a base delay of 1.0 s
+    for _ in range(1100):
+        delay = queue.add_after_failure("ns/a")
+    assert delay == 300
+
+
 def test_get_batch_wakes_up_when_a_key_is_added():
     queue = WorkQueue()
     got: list[list[str]] = []
