@@ -9,7 +9,7 @@ pods to delete, by comparing the rendered Pods and Services with what the cluste
   it, waits (bounded) until it is gone and creates the new one (pod names are fixed, so the two
   cannot overlap); when the old pod takes longer to go, the run after its deletion creates it.
 - A Pod whose spec-hash differs although its Performer's spec did not change since the operator last
-  reconciled it (its status's `observedGeneration` is its `generation`: listed in `spec_seen`) is
+  reconciled it successfully (performer_status.spec_reconciled: listed in `spec_seen`) is
   rendered differently because the operator or its settings changed. Such replacements are a rollout:
   with `rollout_slots` given (the runner loop's, which keeps the number of Performers being replaced
   at once under its limit), at most that many of them start in this batch (`rollout: started`); the

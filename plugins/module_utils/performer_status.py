@@ -97,12 +97,24 @@ def ended_pods(performer: Obj) -> int:
 
 
 def spec_reconciled(performer: Obj) -> bool:
-    """Whether the Performer's status says the operator reconciled its spec as it is now (its
-    `observedGeneration` is its `generation`): a pod of it rendered differently since is the
-    operator's change (a new version, other settings), not the Performer's."""
-    observed = (performer.get("status") or {}).get("observedGeneration")
+    """Whether the Performer's status says the operator reconciled its spec as it is now, and
+    succeeded (its `observedGeneration` is its `generation`, and so is its `Reconciled` condition's,
+    which is True): a pod of it rendered differently since is the operator's change (a new version,
+    other settings), not the Performer's."""
+    status = performer.get("status") or {}
     generation = (performer.get("metadata") or {}).get("generation")
-    return isinstance(observed, int) and not isinstance(observed, bool) and observed == generation
+    reconciled = next((c for c in status.get("conditions") or [] if c.get("type") == RECONCILED), {})
+    return (
+        _count(generation) is not None
+        and _count(status.get("observedGeneration")) == generation
+        and reconciled.get("status") == "True"
+        and _count(reconciled.get("observedGeneration")) == generation
+    )
+
+
+def _count(value: object) -> int | None:
+    """`value` when it is a whole number (a status can be written by anyone), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def container_waiting(pod: Obj) -> str | None:

@@ -278,11 +278,23 @@ def test_the_ready_condition_says_who_is_deleting_the_pod(conditions, message):
     assert (ready["status"], ready["reason"], ready["message"]) == ("False", "PodTerminating", message)
 
 
+def _reconciled(status: str, generation: int) -> dict:
+    return {"type": "Reconciled", "status": status, "observedGeneration": generation}
+
+
 @pytest.mark.parametrize(
     ("status", "generation", "reconciled"),
-    [({"observedGeneration": 2}, 2, True), ({"observedGeneration": 1}, 2, False), ({}, 1, False),
-     ({"observedGeneration": True}, 1, False), ({"observedGeneration": "2"}, 2, False)],
+    [({"observedGeneration": 2, "conditions": [_reconciled("True", 2)]}, 2, True),
+     ({"observedGeneration": 1, "conditions": [_reconciled("True", 1)]}, 2, False),  # a spec change
+     ({"observedGeneration": 2, "conditions": [_reconciled("False", 2)]}, 2, False),  # it failed
+     ({"observedGeneration": 2, "conditions": [_reconciled("True", 1)]}, 2, False),
+     ({"observedGeneration": 2}, 2, False), ({}, 1, False),
+     ({"observedGeneration": True, "conditions": [_reconciled("True", True)]}, 1, False),
+     ({"observedGeneration": "2", "conditions": [_reconciled("True", 2)]}, 2, False),
+     ({"conditions": [_reconciled("True", None)]}, None, False)],
 )  # fmt: skip
-def test_a_spec_is_reconciled_only_when_the_status_observed_its_generation(status, generation, reconciled):
+def test_a_spec_is_reconciled_only_when_the_status_observed_its_generation_and_succeeded(
+    status, generation, reconciled
+):
     performer = {"metadata": {"generation": generation}, "status": status}
     assert spec_reconciled(performer) is reconciled
