@@ -170,7 +170,7 @@ def main() -> int:
             say(json.dumps(runs[-1]))
     keys = ("all_replaced_s", "all_ready_again_s", "most_without_a_ready_pod", "most_not_ready")
     median = {
-        limit: {k: statistics.median(r[k] for r in runs if r["limit"] == limit) for k in keys}
+        limit: {k: round(statistics.median(r[k] for r in runs if r["limit"] == limit), 2) for k in keys}
         for limit in args.limits
     }
     args.out.mkdir(parents=True, exist_ok=True)
