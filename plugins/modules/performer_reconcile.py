@@ -87,7 +87,8 @@ options:
   rollout_slots:
     description:
       - How many pods rendered differently although their Performer's spec did not change since it was
-        last reconciled (a new operator version or other role settings) this run may replace; the pods
+        last reconciled successfully (a new operator version or other role settings) this run may
+        replace; the pods
         of the others stay, their status's C(Reconciled) condition says C(RolloutPending), and their
         result says C(rollout=waiting). The runner loop sets it to keep the Performers replaced at once
         within C(--rollout-max-unavailable).
