@@ -597,6 +597,8 @@ class Controller:
             for cr in crs:
                 if object_key(cr) not in released:
                     self._settle(cr, result, state)
+            if granted is not None and any(entry.get("rollout") for entry in result.per_cr.values()):
+                log.info("%s", self.rollouts.progress(), extra={"reconcile_id": reconcile_id})
         finally:
             if granted is not None:  # what the run used is settled: the rest may let waiting keys go
                 self._queue_all(self.rollouts.give_back(granted))

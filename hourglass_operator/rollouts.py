@@ -130,3 +130,9 @@ class Rollouts:
         """(Performers being replaced, Performers waiting)."""
         with self._lock:
             return len(self._rolled | self._upgrading), len(self._waiting)
+
+    def progress(self) -> str:
+        """What the log says of the rollout after a run that took part in it."""
+        replacing, waiting = self.counts()
+        return (f"rollout: {replacing} Performer(s) being replaced, {waiting} waiting for a slot "
+                f"(--rollout-max-unavailable: {self._limit.of(self._total())} now)")  # fmt: skip

@@ -5,6 +5,7 @@ delay is checked without waiting for it."""
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from pathlib import Path
 
@@ -964,7 +965,9 @@ def test_a_deletion_whose_run_asks_to_look_again_gets_another_run_then_although_
     assert world.reconcile() == [] and len(world.runner.runs) == 2
 
 
-def test_a_rollout_gives_each_run_the_free_slots_and_queues_a_waiting_performer_once_one_is_ready_again():
+def test_a_rollout_gives_each_run_the_free_slots_and_queues_a_waiting_performer_once_one_is_ready_again(
+    caplog,
+):
     world = World(watch(), rollouts=lambda total: Rollouts(Limit(count=1), total))
     for name in "abc":
         world.add(performer(name))
@@ -982,8 +985,13 @@ def test_a_rollout_gives_each_run_the_free_slots_and_queues_a_waiting_performer_
         return RunResult(ok=True, per_cr=per_cr)
 
     world.runner.results = results
-    assert world.reconcile() == ["ns/a", "ns/b", "ns/c"]
+    with caplog.at_level(logging.INFO, logger="hourglass_operator.controller"):
+        assert world.reconcile() == ["ns/a", "ns/b", "ns/c"]
     assert world.runner.runs[0]["extravars"][ROLLOUT_SLOTS_VAR] == 1
+    assert (
+        "rollout: 1 Performer(s) being replaced, 2 waiting for a slot (--rollout-max-unavailable: 1 now)"
+        in [record.getMessage() for record in caplog.records]
+    )
     assert world.controller.rollouts.counts() == (1, 2)
     assert world.due_in("ns/b") is None and world.due_in("ns/c") is None
     world.add({**performer("a"), "status": {"phase": "Upgrading", "ready": False}})
