@@ -21,7 +21,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -36,46 +35,34 @@ sys.path.insert(0, str(REPO))
 
 from bench.operator_bench import delete_namespace, prepare_cluster  # noqa: E402
 from bench.progress import say  # noqa: E402
-from bench.watching import pod_ready, wait_until  # noqa: E402
+from bench.watching import Watcher, performer_ready, performer_watcher, pod_ready, wait_first, wait_until  # noqa: E402
 from tests.support.operator import OperatorProcess  # noqa: E402
 from tests.support.performers import GROUP, PLURAL, VERSION, delete_performers, performer  # noqa: E402
 
 OTHER_PROBE = {"initialDelaySeconds": 5, "periodSeconds": 20, "timeoutSeconds": 1, "failureThreshold": 3}
 
 
-class Unavailable:
-    """Follows a watch of `list_fn` in `namespace` from `version`: which of `names` are unavailable
-    (`available(obj)` false, or the object gone), the most at once, and which have a new incarnation
-    (a uid not in `old_uids`) that is available."""
+class Availability(Watcher):
+    """A Watcher that also follows which objects are unavailable (gone, being deleted, or the
+    predicate false): `down`, the most at once (`most`), and the names whose new incarnation (a uid
+    not in `old_uids`) is available (`renewed`)."""
 
-    def __init__(self, list_fn: Any, available: Any, namespace: str, version: str, names: set[str],
-                 old_uids: dict[str, str]) -> None:  # fmt: skip
+    def __init__(self, list_fn: Any, available: Any, namespace: str, old_uids: dict[str, str]) -> None:
         self.down: set[str] = set()
         self.most = 0
         self.renewed: set[str] = set()
-        self._names, self._old_uids, self._available = names, old_uids, available
-        self._watch = kubernetes.watch.Watch()
-        self._thread = threading.Thread(target=self._run, args=(list_fn, namespace, version), daemon=True)
-        self._thread.start()
+        self._old_uids = old_uids
+        super().__init__(list_fn, available, namespace)  # starts the watch
 
-    def _run(self, list_fn: Any, namespace: str, version: str) -> None:
-        with contextlib.suppress(Exception):  # the namespace goes at the end
-            for event in self._watch.stream(
-                list_fn, namespace, resource_version=version, timeout_seconds=1800, deserialize=False
-            ):
-                obj = event["object"]  # a dict: not deserialized
-                name = obj["metadata"]["name"]
-                if name not in self._names:
-                    continue
-                up = event["type"] != "DELETED" and not obj["metadata"].get("deletionTimestamp")
-                up = up and self._available(obj)
-                (self.down.discard if up else self.down.add)(name)
-                self.most = max(self.most, len(self.down))
-                if up and obj["metadata"]["uid"] != self._old_uids.get(name):
-                    self.renewed.add(name)
-
-    def stop(self) -> None:
-        self._watch.stop()
+    def _record(self, kind: str, obj: dict) -> str:
+        version = super()._record(kind, obj)
+        meta = obj["metadata"]
+        up = kind != "DELETED" and not meta.get("deletionTimestamp") and self._predicate(obj)
+        (self.down.discard if up else self.down.add)(meta["name"])
+        self.most = max(self.most, len(self.down))
+        if up and meta["uid"] != self._old_uids.get(meta["name"]):
+            self.renewed.add(meta["name"])
+        return version
 
 
 def operator(kubeconfig: Path, namespace: str, work: Path, *args: str) -> OperatorProcess:
@@ -93,27 +80,23 @@ def one(core: Any, custom: Any, kubeconfig: Path, args: argparse.Namespace, limi
     first = operator(kubeconfig, namespace, work)
     second = None
     try:
+        performers = performer_watcher(custom, namespace)
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda n: custom.create_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, performer(n, config={})), names))  # fmt: skip
 
-        def all_ready() -> bool:
-            items = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-            return len(items) == len(names) and all((i.get("status") or {}).get("ready") for i in items)
-
-        wait_until(all_ready, args.timeout, "the Performers ready", interval=1.0)
+        wait_first(performers, set(names), args.timeout, "the Performers ready")
+        performers.stop()
         first.stop()
-        pods = core.list_namespaced_pod(namespace)
-        old_uids = {p.metadata.name: p.metadata.uid for p in pods.items}
-        crs = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        old_uids = {p.metadata.name: p.metadata.uid for p in core.list_namespaced_pod(namespace).items}
         pod_names = {child_name(n) for n in names}
-        pod_watch = Unavailable(core.list_namespaced_pod, pod_ready, namespace,
-                                pods.metadata.resource_version, pod_names, old_uids)  # fmt: skip
-        cr_watch = Unavailable(
+        pod_watch = Availability(core.list_namespaced_pod, pod_ready, namespace, old_uids)
+        cr_watch = Availability(
             lambda ns, **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw),
-            lambda cr: bool((cr.get("status") or {}).get("ready")), namespace,
-            crs["metadata"]["resourceVersion"], set(names), {},
+            performer_ready, namespace, {},
         )  # fmt: skip
+        wait_until(lambda: pod_watch.objects.keys() >= pod_names and cr_watch.objects.keys() >= set(names),
+                   args.timeout, "the watches listing")  # fmt: skip
         load_start = [round(x, 2) for x in os.getloadavg()]
         say(f"limit {limit}: {args.count} Performers up; the operator with other settings starts")
         begun = time.monotonic()

@@ -27,7 +27,7 @@ from hourglass_operator.discovery import wait_for_plural, warn_if_status_fields_
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.role_vars import RoleVarsError, parse_role_vars, with_role_vars
-from hourglass_operator.rollouts import Rollouts, parse_limit
+from hourglass_operator.rollouts import parse_limit
 from hourglass_operator.runner import AnsibleBatchRunner
 from hourglass_operator.startup import StartupError
 from hourglass_operator.status_sync import StatusSync
@@ -266,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
             max_batch=args.max_batch_size, batch_window=args.batch_window,
             workers=args.max_concurrent_reconciles, stop=stop, is_leader=is_leader, status_sync=status_sync,
             client=calls, watch_quotas=watch_quotas,
-            rollouts=(lambda total: Rollouts(rollout_limit, total)) if watch.kind == "Performer" else None,
+            rollout_limit=rollout_limit if watch.kind == "Performer" else None,
         ))  # fmt: skip
     controllers.extend(built)
     for controller in controllers:

@@ -61,7 +61,7 @@ from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
 from hourglass_operator.quota_waits import QuotaWaits, may_make_room
-from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Rollouts
+from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Limit, Rollouts
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
 from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
@@ -177,13 +177,13 @@ class Controller:
         client: Any = None,
         core: kubernetes.client.CoreV1Api | None = None,
         watch_quotas: bool = False,
-        rollouts: Callable[[Callable[[], int]], Rollouts] | None = None,
+        rollout_limit: Limit | None = None,
     ) -> None:
         """`client`: what the finalizer patches are made with (`hourglass_kube.request`; `api` when
         None, `startup.calls_client(api)` for the small HTTPS client). `watch_quotas`: retry what a
         ResourceQuota refused as soon as a quota may make room (needs list and watch of them).
-        `rollouts`: makes what paces the replacements of pods rendered differently now, given how to
-        count the watched resources (None: every one is replaced at once)."""
+        `rollout_limit`: how many resources at most have their pod, rendered differently now, replaced
+        at a time (None: every one at once)."""
         if not watch.plural:
             raise ValueError(f"watch {watch.kind}.{watch.group}: plural: unknown (ask API discovery)")
         self.api = api
@@ -246,8 +246,9 @@ class Controller:
                     api, f"/api/v1/{_ns_path(namespace)}resourcequotas", self._on_quota,
                     name=f"resourcequota {namespace or '*'}", stop=stop,
                 ))  # fmt: skip
-        self.rollouts = rollouts(lambda: sum(len(informer) for informer in self.crs)) if rollouts else None
-        if self.rollouts is not None:
+        self.rollouts = None
+        if rollout_limit is not None:
+            self.rollouts = Rollouts(rollout_limit, lambda: sum(len(informer) for informer in self.crs))
             counts = self.rollouts.counts
             for i, state in enumerate(("replacing", "waiting")):
                 metrics.ROLLOUT_PERFORMERS.labels(state=state).set_function(lambda i=i: counts()[i])

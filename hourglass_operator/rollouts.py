@@ -26,11 +26,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    ROLLOUT_STARTED,
+    ROLLOUT_WAITING,
+    UPGRADING,
+)
+
 from hourglass_operator.informer import Obj
 
 ROLLOUT_SLOTS_VAR = "_hourglass_rollout_slots"  # the extra var that gives a run its slots
-UPGRADING = "Upgrading"  # the status phase of a Performer whose pod is being replaced
-STARTED, WAITING = "started", "waiting"  # what a run reports of a Performer's rollout
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,9 @@ class Rollouts:
         """What a run reported of `key`: its replacement started, it waits for a slot, or neither."""
         with self._lock:
             self._waiting.discard(key)
-            if rollout == WAITING:
+            if rollout == ROLLOUT_WAITING:
                 self._waiting.add(key)
-            elif rollout == STARTED and not ready:
+            elif rollout == ROLLOUT_STARTED and not ready:
                 self._rolled.add(key)
 
     def observed(self, key: str, cr: Obj) -> list[str]:

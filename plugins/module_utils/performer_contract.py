@@ -50,6 +50,9 @@ PHASES = (PENDING, RUNNING, UPGRADING, TERMINATING, FAILED)
 READY, SCHEDULED, RECONCILED = "Ready", "Scheduled", "Reconciled"
 RECONCILING, STALLED = "Reconciling", "Stalled"  # kstatus' abnormal-true conditions
 CONDITION_TYPES = (READY, SCHEDULED, RECONCILED, RECONCILING, STALLED)
+# What a run reports of a Performer whose pod is rendered differently now (performer_plan): its
+# replacement started, or it waits for a slot (the runner loop's hourglass_operator/rollouts.py).
+ROLLOUT_STARTED, ROLLOUT_WAITING = "started", "waiting"
 
 
 class Reason:

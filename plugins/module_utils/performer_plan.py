@@ -228,9 +228,9 @@ def performer_plan(
             if action == "replace" and not pod_drift and key in spec_seen and rollout_slots is not None:
                 if rollout_slots > 0:
                     rollout_slots -= 1
-                    entry["rollout"] = "started"
+                    entry["rollout"] = contract.ROLLOUT_STARTED
                 else:  # not applied either: the rendered pod's spec is not the live one's
-                    action, entry["rollout"] = "keep", "waiting"
+                    action, entry["rollout"] = "keep", contract.ROLLOUT_WAITING
                     spec_hash = (pod["metadata"].get("annotations") or {}).get(SPEC_HASH) or ""
             ended = pod_ended(pod) if action in ("keep", "relabel", "adopt") else None
             if ended:

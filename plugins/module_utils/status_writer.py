@@ -122,6 +122,11 @@ def refused_in_terminating_namespace(result: Obj | None) -> bool:
     return bool(((result or {}).get("error") or {}).get("namespace_terminating"))
 
 
+def _rollout_pending(entry: Obj) -> bool:
+    """Whether the plan kept the Performer's pod, rendered differently now, for a rollout slot."""
+    return entry.get("rollout") == contract.ROLLOUT_WAITING
+
+
 def item_key(item: Obj) -> str:
     """`namespace/name` of a batch item's Performer (how the plan and the results name it)."""
     meta = item[CR_VAR]["metadata"]
@@ -394,7 +399,7 @@ class StatusWriter:
             permanent=permanent,
             unschedulable_timeout=self.unschedulable_timeout,
             namespace_terminating=namespace_terminating,
-            rollout_pending=entry.get("rollout") == "waiting",
+            rollout_pending=_rollout_pending(entry),
         )
         admitted = entry.get("service_admitted")
         if service_kept:  # what admission makes of the rendered Service: not to be restored again
@@ -436,5 +441,5 @@ class StatusWriter:
             "service_resource_version": service_version,
             "cluster_domain": self.cluster_domain,
             "unschedulable_timeout": self.unschedulable_timeout,
-            **({"rollout_pending": True} if entry.get("rollout") == "waiting" else {}),
+            **({"rollout_pending": True} if _rollout_pending(entry) else {}),
         }

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Iterator
 
 import kubernetes
 import pytest
-import urllib3
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
 from tests.support.api import read_or_none
@@ -33,6 +31,7 @@ from tests.support.performers import (
     wait_performer_ready,
 )
 from tests.support.waiting import wait_for
+from tests.support.watch_events import events_seen
 
 JINJA = "{{ lookup('pipe', 'id') }}"
 
@@ -286,27 +285,15 @@ def test_deleted_pod_and_service_are_recreated(core, custom, namespace, operator
     wait_performer_ready(custom, namespace, "repair")
 
 
-@contextlib.contextmanager
-def statuses_seen(custom, namespace: str, since: str, timeout: int = 60) -> Iterator[list[dict]]:
+def statuses_seen(
+    custom, namespace: str, since: str, timeout: int = 60
+) -> contextlib.AbstractContextManager[list[dict]]:
     """Every status the namespace's Performers go through after resourceVersion `since`, as a watch
     delivers them while the block runs: a status that lasts a moment is seen too."""
-    seen: list[dict] = []
-    watch = kubernetes.watch.Watch()
-
-    def record() -> None:
-        # The stream may end abruptly when the test's namespace goes away; the test is over then.
-        with contextlib.suppress(urllib3.exceptions.HTTPError, kubernetes.client.ApiException):
-            for event in watch.stream(
-                custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                resource_version=since, timeout_seconds=timeout,
-            ):  # fmt: skip
-                seen.append(event["object"].get("status") or {})
-
-    threading.Thread(target=record, daemon=True).start()
-    try:
-        yield seen
-    finally:
-        watch.stop()
+    return events_seen(
+        custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, since=since,
+        record=lambda event: event["object"].get("status") or {}, timeout=timeout,
+    )  # fmt: skip
 
 
 def test_a_deleted_pod_resets_ready_at_once_and_the_recreated_one_sets_it_again(

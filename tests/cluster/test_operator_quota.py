@@ -4,8 +4,6 @@ quotas of its namespaces and retries at once what they refused."""
 
 from __future__ import annotations
 
-import json
-
 from tests.support.performers import GROUP, PLURAL, VERSION, create_performer, performer, wait_performer_ready
 from tests.support.waiting import wait_for
 
@@ -13,8 +11,10 @@ QUOTA = "performer-pods"
 
 
 def logged(operator, message: str, key: str) -> bool:
-    lines = [json.loads(line) for line in operator.log_lines() if line.startswith("{")]
-    return any(message in line["msg"] and key in [line.get("key"), *line.get("keys", [])] for line in lines)
+    return any(
+        message in line["msg"] and key in [line.get("key"), *line.get("keys", [])]
+        for line in operator.log_entries()
+    )
 
 
 def refused_four_times(custom, operator, namespace: str, name: str) -> None:

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-from collections.abc import Iterator
 
-import kubernetes
-import urllib3
+from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 
 from tests.support.performers import (
     condition,
@@ -22,9 +19,10 @@ from tests.support.performers import (
     wait_performer_ready,
 )
 from tests.support.waiting import wait_for
+from tests.support.watch_events import events_seen
 
 NAMES = ("a", "b", "c", "d")
-SPEC_HASH = "hourglass.eigenlayer.io/spec-hash"
+SPEC_HASH = contract.SPEC_HASH_ANNOTATION
 # Another readiness probe than the role's default: every pod is rendered differently.
 OTHER_PROBE = {"initialDelaySeconds": 5, "periodSeconds": 20, "timeoutSeconds": 1, "failureThreshold": 3}
 
@@ -33,26 +31,11 @@ def _ready(pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
 
 
-@contextlib.contextmanager
-def pod_events(core, namespace: str, since: str) -> Iterator[list[tuple[str, str, str, bool, bool]]]:
-    """The namespace's pod events after resourceVersion `since`, in the order the watch delivers them:
-    (type, performer pod name, uid, being deleted, ready)."""
-    seen: list[tuple[str, str, str, bool, bool]] = []
-    watch = kubernetes.watch.Watch()
-
-    def record() -> None:
-        with contextlib.suppress(urllib3.exceptions.HTTPError, kubernetes.client.ApiException):
-            for event in watch.stream(core.list_namespaced_pod, namespace, resource_version=since,
-                                      timeout_seconds=120):  # fmt: skip
-                pod = event["object"]
-                deleting = event["type"] == "DELETED" or pod.metadata.deletion_timestamp is not None
-                seen.append((event["type"], pod.metadata.name, pod.metadata.uid, deleting, _ready(pod)))
-
-    threading.Thread(target=record, daemon=True).start()
-    try:
-        yield seen
-    finally:
-        watch.stop()
+def pod_event(event: dict) -> tuple[str, str, str, bool, bool]:
+    """(type, pod name, uid, being deleted, ready) of a pod watch's event."""
+    pod = event["object"]
+    deleting = event["type"] == "DELETED" or pod.metadata.deletion_timestamp is not None
+    return event["type"], pod.metadata.name, pod.metadata.uid, deleting, _ready(pod)
 
 
 def most_replaced_at_once(events: list[tuple[str, str, str, bool, bool]], old_uids: dict[str, str]) -> int:
@@ -93,7 +76,9 @@ def replaced_one_at_a_time(core, custom, namespace, operators, old_uids, old_has
     terminating once deleted, until closed."""
     since = core.list_namespaced_pod(namespace).metadata.resource_version
 
-    with pod_events(core, namespace, since) as events:
+    with events_seen(
+        core.list_namespaced_pod, namespace, since=since, record=pod_event, timeout=120
+    ) as events:
         other_settings = json.dumps({"performer_readiness_probe": OTHER_PROBE})
         second = operators("--role-vars", other_settings, "--rollout-max-unavailable", "1")
         second.wait_ready()

@@ -4,8 +4,6 @@ back: such failures back off to 30 s at most, not to 5 minutes."""
 
 from __future__ import annotations
 
-import json
-
 import kubernetes
 
 from tests.support.performers import (
@@ -36,10 +34,9 @@ def unreachable_webhook(namespace: str) -> dict:
 
 
 def retried_in(operator, seconds: int, key: str) -> bool:
-    lines = [json.loads(line) for line in operator.log_lines() if line.startswith("{")]
     return any(
         line["msg"].startswith(f"reconcile failed, retrying in {seconds} s") and line.get("key") == key
-        for line in lines
+        for line in operator.log_entries()
     )
 
 

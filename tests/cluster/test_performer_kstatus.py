@@ -61,8 +61,11 @@ def operator(operators, tmp_path: Path) -> OperatorProcess:
 
 
 def runs_of(process: OperatorProcess, key: str) -> int:
-    lines = [json.loads(line) for line in process.log_lines() if line.startswith("{")]
-    return sum(1 for line in lines if line["msg"] == "running ansible" and key in line.get("keys", []))
+    return sum(
+        1
+        for line in process.log_entries()
+        if line["msg"] == "running ansible" and key in line.get("keys", [])
+    )
 
 
 def test_a_performer_is_current_when_ready_and_in_progress_while_not_or_when_its_spec_changes(

@@ -5,6 +5,7 @@ every process it started, as when its container is killed)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,10 @@ class LoggedProcess:
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text(errors="replace").splitlines()
+
+    def log_entries(self) -> list[dict]:
+        """The JSON lines of the log (--log-format json), decoded; any other line left out."""
+        return [json.loads(line) for line in self.log_lines() if line.startswith("{")]
 
     def logs(self, tail: int = 120) -> str:
         return "\n".join(self.log_lines()[-tail:])

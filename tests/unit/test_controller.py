@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from hourglass_operator.controller import ABSENT_RETRY_SECONDS, Controller
 from hourglass_operator.performer_adapter import PerformerAdapter
-from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Limit, Rollouts
+from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Limit
 from hourglass_operator.runs import RunResult
 from hourglass_operator.status_sync import Outcome
 from hourglass_operator.watches import Finalizer, Watch
@@ -968,7 +968,7 @@ def test_a_deletion_whose_run_asks_to_look_again_gets_another_run_then_although_
 def test_a_rollout_gives_each_run_the_free_slots_and_queues_a_waiting_performer_once_one_is_ready_again(
     caplog,
 ):
-    world = World(watch(), rollouts=lambda total: Rollouts(Limit(count=1), total))
+    world = World(watch(), rollout_limit=Limit(count=1))
     for name in "abc":
         world.add(performer(name))
 

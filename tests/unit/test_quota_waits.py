@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hourglass_executor.performers.kubernetes.resource import QUOTA_REFUSALS
 
-from hourglass_operator.quota_waits import QuotaWaits, may_make_room, refused_by_quota
+from hourglass_operator.quota_waits import REFUSALS, QuotaWaits, may_make_room, refused_by_quota
 
 
 def quota(hard: dict | None, used: dict | None) -> dict:
@@ -65,3 +66,9 @@ def test_the_waits_hold_what_a_quota_refused_until_another_outcome_or_forget():
     waits.settled("ns/a", None)
     waits.forget("ns/b")
     assert waits.in_namespace("ns") == [] and waits.in_namespace("other") == ["other/c"]
+
+
+def test_the_executor_knows_a_quota_refusal_by_the_same_words_as_the_operator():
+    """The executor (a package of its own) waits on a Performer a quota refused as long as the
+    operator retries it: both must recognise the same refusals."""
+    assert QUOTA_REFUSALS == REFUSALS

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    ROLLOUT_STARTED,
+    ROLLOUT_WAITING,
+)
 
-from hourglass_operator.rollouts import STARTED, WAITING, Limit, Rollouts, parse_limit
+from hourglass_operator.rollouts import Limit, Rollouts, parse_limit
 
 
 def performer(phase: str, ready: bool) -> dict:
@@ -30,7 +34,7 @@ def test_a_run_is_granted_the_free_slots_and_a_run_beside_it_none_until_they_are
     rollouts = Rollouts(Limit(count=2), lambda: 10)
     assert rollouts.grant() == 2
     assert rollouts.grant() == 0
-    rollouts.settled("ns/a", STARTED, ready=False)
+    rollouts.settled("ns/a", ROLLOUT_STARTED, ready=False)
     assert rollouts.give_back(0) == [] and rollouts.give_back(2) == []
     assert rollouts.grant() == 1  # one is being replaced
 
@@ -38,9 +42,9 @@ def test_a_run_is_granted_the_free_slots_and_a_run_beside_it_none_until_they_are
 def test_a_slot_comes_free_when_a_replaced_performer_is_ready_again_and_wakes_one_waiting():
     rollouts = Rollouts(Limit(count=1), lambda: 10)
     rollouts.grant()
-    rollouts.settled("ns/a", STARTED, ready=False)
+    rollouts.settled("ns/a", ROLLOUT_STARTED, ready=False)
     for key in ("ns/c", "ns/b"):
-        rollouts.settled(key, WAITING, ready=True)
+        rollouts.settled(key, ROLLOUT_WAITING, ready=True)
     assert rollouts.give_back(1) == []
     assert rollouts.counts() == (1, 2)
     assert rollouts.observed("ns/a", performer("Upgrading", False)) == []
@@ -52,18 +56,18 @@ def test_upgrading_performers_count_against_the_limit_as_found_after_a_restart()
     rollouts = Rollouts(Limit(count=1), lambda: 10)
     rollouts.observed("ns/a", performer("Upgrading", False))  # a spec change's, or the last operator's
     assert rollouts.grant() == 0
-    rollouts.settled("ns/b", WAITING, ready=True)
+    rollouts.settled("ns/b", ROLLOUT_WAITING, ready=True)
     assert rollouts.forget("ns/a") == ["ns/b"]  # deleted: its slot is free
 
 
 def test_a_replacement_already_ready_when_reported_holds_no_slot():
     rollouts = Rollouts(Limit(count=1), lambda: 10)
-    rollouts.settled("ns/a", STARTED, ready=True)
+    rollouts.settled("ns/a", ROLLOUT_STARTED, ready=True)
     assert rollouts.grant() == 1
 
 
 def test_a_waiting_performer_that_a_run_reports_otherwise_no_longer_waits():
     rollouts = Rollouts(Limit(count=1), lambda: 10)
-    rollouts.settled("ns/a", WAITING, ready=True)
+    rollouts.settled("ns/a", ROLLOUT_WAITING, ready=True)
     rollouts.settled("ns/a", None, ready=True)  # its spec changed: replaced at once
     assert rollouts.counts() == (0, 0)
