@@ -4,7 +4,10 @@
 // whose service-discovery dependencies make promtool a long build. Used by
 // tests/unit/test_monitoring.py through hack/promrules/build.sh.
 //
-//	promrules FILE...   prints "FILE: SUCCESS: N rules found" or the errors; exit status 1 on any error
+//	promrules FILE...        prints "FILE: SUCCESS: N rules found" or the errors
+//	promrules test FILE...   runs alert unit tests (alerttest.go), as `promtool test rules` does
+//
+// Exit status 1 on any error or failed test, 2 on a wrong command line.
 package main
 
 import (
@@ -18,16 +21,24 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
+// quiet is the logger of the Prometheus packages: what they would log is reported as errors instead.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: promrules FILE...")
+		fmt.Fprintln(os.Stderr, "usage: promrules FILE... | promrules test FILE...")
 		os.Exit(2)
 	}
+	if os.Args[1] == "test" {
+		if len(os.Args) < 3 || !runAlertTests(os.Args[2:]) {
+			os.Exit(1)
+		}
+		return
+	}
 	p := parser.NewParser(parser.Options{})
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	failed := false
 	for _, file := range os.Args[1:] {
-		groups, errs := rulefmt.ParseFile(file, false, model.UTF8Validation, p, logger)
+		groups, errs := rulefmt.ParseFile(file, false, model.UTF8Validation, p, quiet)
 		if len(errs) > 0 {
 			failed = true
 			fmt.Printf("%s: FAILED:\n", file)

@@ -2,8 +2,11 @@
 files/prometheus-rules.yaml) and the Grafana dashboard (config/prometheus/dashboard.json and its
 copy in the operator chart). hack/promrules (the rule-file check of `promtool check rules`, built
 from the Prometheus Go module by hack/promrules/build.sh; skipped when it cannot be built here)
-checks the rule files and parses every dashboard query; every query reads only the metrics of the
-names the operator and the executor agreed on (METRICS), and the code exposes every one of them.
+checks the rule files and parses every dashboard query, and runs the alerts' unit tests
+(tests/unit/alerts, the format of `promtool test rules`): every alert fires on the series the code
+exposes once its condition held long enough, and stays quiet short of it. Every query reads only the
+metrics of the names the operator and the executor agreed on (METRICS), and the code exposes every
+one of them.
 """
 
 from __future__ import annotations
@@ -41,12 +44,15 @@ METRICS = {
     "hourglass_repairs_total": "counter",
     "hourglass_performers": "gauge",
     "hourglass_build_info": "gauge",
+    "hourglass_rollout_performers": "gauge",
     # the executor
     "hourglass_executor_tasks_total": "counter",
     "hourglass_executor_task_duration_seconds": "histogram",
     "hourglass_executor_performer_healthy": "gauge",
     "hourglass_executor_deploys_total": "counter",
 }
+# The alerts' unit tests, one file per rule file.
+ALERT_TESTS = sorted((REPO / "tests" / "unit" / "alerts").glob("*.yaml"))
 # Grafana's variables in the dashboard's queries and a value that makes them PromQL.
 DASHBOARD_VARIABLES = {"$__rate_interval": "5m", "$namespace": ".*"}
 
@@ -114,6 +120,7 @@ def test_the_alerts_cover_what_an_operator_of_performers_needs() -> None:
         "pods that keep ending": 'hourglass_repairs_total{reason="PodReplaced"}',
         "queue depth": "workqueue_depth",
         "executor task errors": "hourglass_executor_tasks_total",
+        "a rollout that stopped": 'hourglass_rollout_performers{state="waiting"}',
     }
     for what, needle in needed.items():
         assert any(needle in e for e in expressions.values()), f"no alert on {what}"
@@ -144,6 +151,83 @@ def test_promrules_refuses_a_query_that_does_not_parse(promrules: Path, tmp_path
         yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "r", "expr": "sum(("}]}]})
     )
     assert check_rules(promrules, broken).returncode != 0
+
+
+def run_alert_tests(promrules: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(promrules), "test", *map(str, paths)], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("path", ALERT_TESTS, ids=lambda p: p.name)
+def test_the_alerts_fire_as_their_unit_tests_say(promrules: Path, path: Path) -> None:
+    result = run_alert_tests(promrules, path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"SUCCESS: [1-9][0-9]* alert checks passed", result.stdout), result.stdout
+
+
+def test_every_alert_is_tested_firing_and_quiet() -> None:
+    """Each alert has a unit test where it fires and one where it does not (short of its `for`, or
+    on series that do not meet its condition)."""
+    firing, quiet = set(), set()
+    for path in ALERT_TESTS:
+        for group in yaml.safe_load(path.read_text())["tests"]:
+            for alert_check in group["alert_rule_test"]:
+                (firing if alert_check["exp_alerts"] else quiet).add(alert_check["alertname"])
+    alerts = {rule["alert"] for group in config_groups() for rule in group["rules"]}
+    assert alerts - firing == set(), "alerts never shown firing"
+    assert alerts - quiet == set(), "alerts never shown quiet"
+
+
+def write_alert_test(directory: Path, alert_check: dict, values: str = "1x20", **extra: object) -> Path:
+    """A test file of one group: `up` at `values`, and `alert_check` against a rule file with
+    `AlwaysUp`."""
+    rules = directory / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"alert": "AlwaysUp", "expr": "up > 0", "for": "5m", "labels": {"severity": "warning"},
+         "annotations": {"summary": "up is {{ $value }}"}},
+    ]}]}))  # fmt: skip
+    test = directory / "rules.test.yaml"
+    group = {"interval": "1m", "input_series": [{"series": 'up{job="a"}', "values": values}],
+             "alert_rule_test": [alert_check], **extra}  # fmt: skip
+    test.write_text(yaml.safe_dump({"rule_files": ["rules.yaml"], "tests": [group]}))
+    return test
+
+
+UP_ALERT = {"job": "a", "severity": "warning"}  # the labels of AlwaysUp's alert in write_alert_test
+
+
+def check(eval_time: str, *expected: dict, alertname: str = "AlwaysUp") -> dict:
+    return {"eval_time": eval_time, "alertname": alertname, "exp_alerts": list(expected)}
+
+
+@pytest.mark.parametrize(
+    ("alert_check", "extra", "says"),
+    [
+        (check("3m", {"exp_labels": UP_ALERT}), {}, "got      no alert firing"),
+        (check("10m"), {}, 'got      {job="a", severity="warning"}'),
+        (check("10m", {"exp_labels": UP_ALERT, "exp_annotations": {"summary": "up is 2"}}), {},
+         'got      {job="a", severity="warning"} {summary="up is 1"}'),
+        (check("10m", alertname="AlwaysUpp"), {}, 'no rule file defines alert "AlwaysUpp"'),
+        (check("90s"), {}, "not a multiple of evaluation_interval"),
+        (check("10m"), {"input_series_typo": []}, "input_series_typo"),
+    ],
+    ids=["fires-too-early", "quiet-but-fires", "wrong-annotation", "unknown-alert", "between-evaluations",
+         "unknown-field"],
+)  # fmt: skip
+def test_an_alert_test_that_does_not_hold_fails(
+    promrules: Path, tmp_path: Path, alert_check: dict, extra: dict, says: str
+) -> None:
+    """The alert tests above can fail: a wrong expectation, alert name, time or field is reported."""
+    result = run_alert_tests(promrules, write_alert_test(tmp_path, alert_check, **extra))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert says in result.stdout, result.stdout
+
+
+def test_an_alert_test_that_holds_passes(promrules: Path, tmp_path: Path) -> None:
+    alert_check = check("10m", {"exp_labels": UP_ALERT, "exp_annotations": {"summary": "up is 1"}})
+    result = run_alert_tests(promrules, write_alert_test(tmp_path, alert_check))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_dashboard_query_parses(promrules: Path, tmp_path: Path) -> None:
