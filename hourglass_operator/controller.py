@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 import kubernetes
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import names_owner
+from ansible_collections.hourglass.operator.plugins.module_utils.retry_backoff import retry_max
 
 from hourglass_operator import metrics
 from hourglass_operator.batching import (
@@ -65,7 +66,6 @@ from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Limit, Rollouts
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
 from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
-from hourglass_operator.transient_errors import retry_max
 from hourglass_operator.unreported import Warnings
 from hourglass_operator.watches import Watch
 from hourglass_operator.workqueue import WorkQueue

@@ -34,6 +34,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_statu
     stall_recheck_after,
     transitions,
 )
+from ansible_collections.hourglass.operator.plugins.module_utils.retry_backoff import retry_after
 
 CONCURRENT_WRITES = 16
 CR_VAR = "_hourglass_eigenlayer_io_performer"  # the batch item's Performer (operator-sdk's name)
@@ -285,11 +286,11 @@ class StatusWriter:
         computed = self._compute(item)
         status, error, entry = computed.status, computed.error, computed.entry
         previous = performer.get("status") or {}
-        patched = False
+        patched, written = False, status == previous
         if status != previous and not self.check_mode:
             code = self._patch(meta, status, previous)
             if code < 300:
-                patched = True
+                patched = written = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
                 error = error or f"status update failed: {code} {_phrase(code)}"
         repairs = repair_events(entry, error, computed.pod_forced, computed.service_kept)
@@ -302,6 +303,7 @@ class StatusWriter:
             "ready": status["ready"],
             "error": error,
             "stalled": computed.permanent,
+            **self.retry(status, error, written and not computed.permanent),
             "recheck_after": self.recheck_after(status, entry),
             "repairs": [reason for _, reason, _ in repairs],
             "patched": patched,
@@ -312,6 +314,17 @@ class StatusWriter:
             **({"memo": computed.memo} if computed.memo else {}),
             "baseline": self.baseline(entry, computed.service, error, computed.pod_written),
         }
+
+    def retry(self, status: Obj, error: str | None, retried: bool) -> Obj:
+        """`retry_after`: the seconds until a Performer whose reconcile failed (`retried`: not for good,
+        and its status says since when) is tried again, doubling as it keeps failing (retry_backoff).
+        ansible-operator gets it as the run's requeue_after; the runner loop has its own back-off."""
+        if not error or not retried or self.state != "present":
+            return {}
+        conditions = status.get("conditions") or []
+        reconciled = next((c for c in conditions if c.get("type") == contract.RECONCILED), {})
+        failing_since = reconciled.get("lastTransitionTime") or self.now
+        return {"retry_after": retry_after(error, failing_since, self.now)}
 
     def recheck_after(self, status: Obj, entry: Obj) -> float | None:
         """Seconds after which the Performer must be looked at again although nothing changes: its

@@ -30,10 +30,20 @@ import pytest
 import yaml
 
 from tests.support import collection
+from tests.support.admission import webhook_outage
 from tests.support.api import read_or_none
 from tests.support.go_tools import BUILD_TIMEOUT, go_tool
 from tests.support.paths import REPO, SAMPLES
-from tests.support.performers import GROUP, PLURAL, VERSION, evict_pod
+from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    condition,
+    create_performer,
+    evict_pod,
+    get_performer,
+    performer,
+)
 from tests.support.ports import free_port
 from tests.support.process import LoggedProcess
 from tests.support.waiting import wait_for
@@ -267,3 +277,25 @@ def test_the_role_reconciles_a_performer_under_ansible_operator(
     wait_for(all_gone, timeout=180, what="the pod, the service and the Performer (finalizer) to be gone")
     assert any("Ansible-runner exited successfully" in line for line in ansible_operator.log_lines())
     assert ansible_operator.stop() == 0, ansible_operator.logs()
+
+
+@pytest.mark.timeout(BUILD_TIMEOUT + 300)
+def test_a_pod_a_webhook_could_not_admit_is_retried_within_30_s_under_ansible_operator(
+    cluster, custom, namespace, ansible_operator
+):
+    """The failed reconcile is not a failed run, which ansible-operator would retry with its own
+    back-off (growing to 1000 s): the run asks to come back after the status result's retry_after,
+    as long as the Performer has been failing (1, 1, 2, 4, 8 ... s), 30 s at most for a webhook the
+    API server could not call. So the performer is up within 30 s of the webhook being back."""
+    requeued_after_30_s = "Set the reconciliation to occur after 30s"
+    with webhook_outage(cluster.api, namespace):
+        create_performer(custom, namespace, performer("guarded", config={}))
+        wait_for(
+            lambda: any(requeued_after_30_s in line for line in ansible_operator.log_lines()),
+            timeout=120,
+            what="a retry 30 s after a failure of 30 s or more",
+        )
+        cr = get_performer(custom, namespace, "guarded")
+        assert "failed calling webhook" in condition(cr, "Reconciled")["message"]
+        assert not any("received failed task event" in line for line in ansible_operator.log_lines())
+    wait_for(lambda: ready(custom, namespace, "guarded"), timeout=45, what="the Performer to be Ready")

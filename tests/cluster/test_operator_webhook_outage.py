@@ -4,8 +4,7 @@ back: such failures back off to 30 s at most, not to 5 minutes."""
 
 from __future__ import annotations
 
-import kubernetes
-
+from tests.support.admission import webhook_outage
 from tests.support.performers import (
     condition,
     create_performer,
@@ -14,23 +13,6 @@ from tests.support.performers import (
     wait_performer_ready,
 )
 from tests.support.waiting import wait_for
-
-WEBHOOK = "hourglass-test-outage"
-
-
-def unreachable_webhook(namespace: str) -> dict:
-    """A webhook on the creation of pods in `namespace` that nothing answers, and that must answer."""
-    return {
-        "metadata": {"name": f"{WEBHOOK}-{namespace}"[:253]},
-        "webhooks": [{
-            "name": "outage.hourglass.test", "admissionReviewVersions": ["v1"], "sideEffects": "None",
-            "failurePolicy": "Fail", "timeoutSeconds": 2,
-            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                       "resources": ["pods"]}],
-        }],
-    }  # fmt: skip
 
 
 def retried_in(operator, seconds: int, key: str) -> bool:
@@ -43,9 +25,7 @@ def retried_in(operator, seconds: int, key: str) -> bool:
 def test_a_pod_a_webhook_could_not_admit_is_retried_within_30_s_and_comes_up_once_it_is_back(
     cluster, custom, namespace, operator
 ):
-    admission = kubernetes.client.AdmissionregistrationV1Api(cluster.api)
-    webhook = admission.create_validating_webhook_configuration(unreachable_webhook(namespace))
-    try:
+    with webhook_outage(cluster.api, namespace):
         create_performer(custom, namespace, performer("guarded", config={}))
         key = f"{namespace}/guarded"
         # Five failures, 1, 2, 4, 8 and 16 s apart; the sixth waits 30 s, not 32.
@@ -53,6 +33,4 @@ def test_a_pod_a_webhook_could_not_admit_is_retried_within_30_s_and_comes_up_onc
         cr = get_performer(custom, namespace, "guarded")
         assert "failed calling webhook" in condition(cr, "Reconciled")["message"]
         assert not retried_in(operator, 32, key)
-    finally:
-        admission.delete_validating_webhook_configuration(webhook.metadata.name)
     wait_performer_ready(custom, namespace, "guarded", timeout=45)

@@ -1,5 +1,7 @@
 """Admission policies for tests that need the API server to refuse (a repair, a deletion) or change
-(a Service on its way in) something in one namespace only, as a cluster's own policies would."""
+(a Service on its way in) something in one namespace only, as a cluster's own policies would; and an
+admission webhook the API server cannot call (its pods restarting, its Service without endpoints),
+for the tests of failures that clear themselves."""
 
 from __future__ import annotations
 
@@ -69,3 +71,29 @@ def _bound(
             except kubernetes.client.ApiException as error:
                 if error.status != 404:
                     raise
+
+
+def unreachable_webhook(namespace: str) -> dict:
+    """A webhook on the creation of pods in `namespace` that nothing answers, and that must answer."""
+    return {
+        "metadata": {"name": f"hourglass-test-outage-{namespace}"[:253]},
+        "webhooks": [{
+            "name": "outage.hourglass.test", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+            "failurePolicy": "Fail", "timeoutSeconds": 2,
+            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                       "resources": ["pods"]}],
+        }],
+    }  # fmt: skip
+
+
+@contextlib.contextmanager
+def webhook_outage(api: kubernetes.client.ApiClient, namespace: str) -> Iterator[None]:
+    """No pod can be created in `namespace` until the block ends ("failed calling webhook")."""
+    admission = kubernetes.client.AdmissionregistrationV1Api(api)
+    webhook = admission.create_validating_webhook_configuration(unreachable_webhook(namespace))
+    try:
+        yield
+    finally:
+        admission.delete_validating_webhook_configuration(webhook.metadata.name)

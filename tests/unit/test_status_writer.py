@@ -254,6 +254,44 @@ def test_a_render_error_is_reported_stalled_and_an_apply_error_is_not():
     assert (result["error"], result["stalled"]) == ("500 boom", False)
 
 
+def failing_since(since: str) -> dict:
+    """A Performer status whose Reconciled condition has been False since `since`."""
+    status = compute_status(performer(), None, now=since, error="500 boom")
+    assert next(c for c in status["conditions"] if c["type"] == "Reconciled")["status"] == "False"
+    return status
+
+
+@pytest.mark.parametrize(
+    ("since", "error", "retry_after"),
+    [
+        (None, "500 boom", 1.0),  # it just began failing
+        ("2026-11-22T09:59:52Z", "500 boom", 8.0),  # as long as it has been failing
+        ("2026-11-22T09:00:00Z", "500 boom", 300.0),
+        ("2026-11-22T09:00:00Z", 'failed calling webhook "x": connection refused', 30.0),
+    ],
+)
+def test_a_failed_reconcile_says_when_to_retry_as_long_as_it_has_been_failing(since, error, retry_after):
+    """ansible-operator's requeue (roles/performer/tasks/finish.yml) for an error retrying may fix."""
+    cr = performer(failing_since(since) if since else None)
+    failed = registered(applied("Pod", error=error))
+    [result] = writer(FakeKubeApi(), entry(pod_action="create"), applied=failed).write(
+        [item(cr, None, live_service())]
+    )
+    assert result["error"] == error and result["retry_after"] == retry_after
+
+
+def test_no_retry_is_said_for_success_a_stall_a_deletion_or_a_status_that_was_not_written():
+    [succeeded] = writer(FakeKubeApi()).write([item(performer(), ready_pod(), live_service())])
+    [stalled] = writer(FakeKubeApi(), {"error": 'unknown GPU type "x"'}).write([item(performer())])
+    deleting = writer(FakeKubeApi(), entry(children_gone=False), state="absent", deleted=registered())
+    [deletion] = deleting.write([item(performer(deleting=True), ready_pod(), live_service())])
+    api = FakeKubeApi()
+    api.fail("PATCH", STATUS_PATH, 500)
+    [unwritten] = writer(api).write([item(performer(), ready_pod(), live_service())])
+    assert stalled["error"] and unwritten["error"]
+    assert [r.get("retry_after") for r in (succeeded, stalled, deletion, unwritten)] == [None] * 4
+
+
 def test_children_refused_by_a_terminating_namespace_make_the_performer_terminating_without_error():
     # The namespace controller deleted the pod and the Service, and no create can succeed there: the
     # Performer goes with its namespace, so nothing is retried (no error) and the status says so.
