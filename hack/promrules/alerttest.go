@@ -80,15 +80,7 @@ func runAlertTests(files []string) bool {
 	passed := true
 	for _, file := range files {
 		checked, failures := alertTestsOf(file)
-		if len(failures) > 0 {
-			passed = false
-			fmt.Printf("%s: FAILED:\n", file)
-			for _, failure := range failures {
-				fmt.Printf("  %s\n", failure)
-			}
-			continue
-		}
-		fmt.Printf("%s: SUCCESS: %d alert checks passed\n", file, checked)
+		passed = report(file, failures, fmt.Sprintf("%d alert checks passed", checked)) && passed
 	}
 	return passed
 }

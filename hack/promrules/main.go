@@ -36,24 +36,36 @@ func main() {
 		return
 	}
 	p := parser.NewParser(parser.Options{})
-	failed := false
+	passed := true
 	for _, file := range os.Args[1:] {
 		groups, errs := rulefmt.ParseFile(file, false, model.UTF8Validation, p, quiet)
-		if len(errs) > 0 {
-			failed = true
-			fmt.Printf("%s: FAILED:\n", file)
-			for _, err := range errs {
-				fmt.Printf("  %v\n", err)
-			}
-			continue
-		}
+		var failures []string
 		rules := 0
-		for _, group := range groups.Groups {
-			rules += len(group.Rules)
+		for _, err := range errs {
+			failures = append(failures, err.Error())
 		}
-		fmt.Printf("%s: SUCCESS: %d rules found\n", file, rules)
+		if groups != nil {
+			for _, group := range groups.Groups {
+				rules += len(group.Rules)
+			}
+		}
+		passed = report(file, failures, fmt.Sprintf("%d rules found", rules)) && passed
 	}
-	if failed {
+	if !passed {
 		os.Exit(1)
 	}
+}
+
+// report prints "FILE: SUCCESS: <success>", or "FILE: FAILED:" and the failures, one per line; it says
+// whether there was none.
+func report(file string, failures []string, success string) bool {
+	if len(failures) > 0 {
+		fmt.Printf("%s: FAILED:\n", file)
+		for _, failure := range failures {
+			fmt.Printf("  %s\n", failure)
+		}
+		return false
+	}
+	fmt.Printf("%s: SUCCESS: %s\n", file, success)
+	return true
 }
