@@ -46,13 +46,14 @@ BASE = {"ready": False, "error": None, "stalled": False, "children_gone": True, 
         ("present", {**BASE, "ready": True}, (False, None)),
         ("present", BASE, (False, "5s")),  # not ready yet: ansible-operator sees no pod changes
         ("present", {**BASE, "error": "500 boom", "retry_after": 8.0}, (False, "8.0s")),
+        ("present", {**BASE, "ready": True, "error": "500 boom", "retry_after": 2.0}, (False, "2.0s")),
         ("present", {**BASE, "error": "status update failed: 500"}, (True, None)),
         ("present", {**BASE, "error": 'unknown GPU type "x"', "stalled": True}, (False, None)),
         ("absent", {**BASE, "children_gone": False}, (True, None)),  # keeps the finalizer
         ("absent", {**BASE, "error": "500 boom"}, (True, None)),
         ("absent", BASE, (False, None)),  # ansible-operator releases the finalizer
     ],
-    ids=["ready", "not-ready", "failed-retry-after", "status-not-written", "stalled",
+    ids=["ready", "not-ready", "failed-retry-after", "failed-while-ready", "status-not-written", "stalled",
          "children-not-gone", "deletion-failed", "deleted"],
 )  # fmt: skip
 def test_the_run_fails_requeues_or_ends_as_the_result_says(tmp_path, state, result, outcome):
