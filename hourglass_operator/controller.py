@@ -201,7 +201,8 @@ class Controller:
         self._runs = threading.Semaphore(workers)  # ansible runs going on
         self._runs_going = _RunsGoing()
         queue_metrics = metrics.WorkQueueMetrics(watch.plural)
-        self.queue = WorkQueue(observer=queue_metrics)
+        # A standby's informers keep their caches warm; its queue takes nothing until it leads.
+        self.queue = WorkQueue(observer=queue_metrics, held=not is_leader.is_set())
         self.core = core or kubernetes.client.CoreV1Api(api)
         self.warnings = Warnings(self.core)
         self.stalls = Stalls()
@@ -395,7 +396,20 @@ class Controller:
         # Informer threads are daemons blocked in a watch read; closing their sockets from here would
         # wait on the TLS lock they hold, so they simply end with the process.
 
+    def _take_up_work(self) -> bool:
+        """Once this process leads, queues every cached resource: as a standby it passed over their
+        events (its queue held), and now they are its work. False if it stopped before leading."""
+        while not self.is_leader.wait(0.2):
+            if self.stop.is_set():
+                return False
+        if self.queue.resume():  # after it, an event queues its key; before, the cache has it
+            for cr in self.cached_crs():
+                self.queue.add(object_key(cr))
+        return True
+
     def _resync_loop(self) -> None:
+        if not self._take_up_work():
+            return
         while not self.stop.wait(self.watch.reconcile_period):
             for cr in self.cached_crs():
                 if not self.stalls.holds(cr):

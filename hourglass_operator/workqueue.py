@@ -11,6 +11,8 @@ batches.
   so a pod turning Ready is not stuck behind a long batch. When both are asked for, a full reconcile
   due no later than the status sync does the sync's work too; one due later (a failure's back-off)
   stays at its time, and the status sync goes first: a status event does not cut a back-off short.
+- A queue made `held` (a standby operator's, which does no work) takes no key until `resume`: its
+  keys and metrics would otherwise say that every Performer waits for work nobody does.
 - What it does is reported to a `QueueObserver` (metrics.WorkQueueMetrics exports it as client-go's
   workqueue metrics): adds, retries, how long a key waited once due, how long its work took, and
   how long the keys being processed have been at it (`unfinished_work`).
@@ -77,6 +79,7 @@ class WorkQueue:
         max_delay: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         observer: QueueObserver | None = None,
+        held: bool = False,
     ) -> None:
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -93,6 +96,7 @@ class WorkQueue:
         self._dirty: dict[str, _Pending] = {}
         self._failures: dict[str, int] = {}
         self._shut_down = False
+        self._held = held
         self._observer = observer or _Unobserved()
 
     def now(self) -> float:
@@ -102,7 +106,7 @@ class WorkQueue:
     def add(self, key: str, delay: float = 0.0, *, full: bool = True) -> None:
         """Queue `key`; `full=False` asks only for a status sync."""
         with self._lock:
-            if self._shut_down:
+            if self._shut_down or self._held:
                 return
             due = self._clock() + delay
             if key not in self._processing:
@@ -233,6 +237,12 @@ class WorkQueue:
             now = self._clock()
             spans = [now - started for started in self._processing.values()]
         return sum(spans), max(spans, default=0.0)
+
+    def resume(self) -> bool:
+        """A held queue takes keys from now on; whether it was held."""
+        with self._lock:
+            held, self._held = self._held, False
+            return held
 
     def shut_down(self) -> None:
         with self._lock:

@@ -56,21 +56,21 @@ def pod(owner_label: str | None, owner_ref: str | None = None, image: str = "img
             "spec": {"nodeName": node, "containers": [{"name": "performer", "image": image}]}}  # fmt: skip
 
 
+def make_controller(stop: threading.Event, leading: threading.Event) -> Controller:
+    """A controller of a process that leads once `leading` is set."""
+    watch = Watch(group=GROUP, version="v1alpha1", kind="Performer", role=REPO / "roles" / "performer",
+                  plural="performers")  # fmt: skip
+    return Controller(
+        None, watch, None, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10, workers=1,
+        stop=stop, is_leader=leading, status_sync=Rules(),
+    )  # fmt: skip
+
+
 @pytest.fixture
 def controller() -> Controller:
-    watch = Watch(
-        group=GROUP,
-        version="v1alpha1",
-        kind="Performer",
-        role=REPO / "roles" / "performer",
-        plural="performers",
-    )
-    rules = Rules()
-    c = Controller(
-        None, watch, None, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10, workers=1,
-        stop=threading.Event(), is_leader=threading.Event(), status_sync=rules,
-    )  # fmt: skip
-    c.rules = rules
+    leading = threading.Event()
+    leading.set()
+    c = make_controller(threading.Event(), leading)
     for name in ("a", "b"):
         c.crs[0].update(performer(name))
     return c
@@ -154,3 +154,33 @@ def test_a_status_written_by_another_client_is_restored_exactly():
     assert patches == [{"status": {**ours, "extra": None}}]
     assert [(e["type"], e["reason"]) for e in events] == [("Warning", "StatusRestored")]
     assert "phase, ready, readyTime" in events[0]["message"]
+
+
+def test_a_standby_queues_nothing_and_once_it_leads_queues_every_cached_performer():
+    """Its informers keep their caches warm while another process leads; its queue (and the queue
+    metrics) stay empty. Once it leads, every Performer it passed over is queued."""
+    leading = threading.Event()
+    standby = make_controller(threading.Event(), leading)
+    for name in ("a", "b"):
+        standby.crs[0].update(performer(name))
+        standby._on_cr("ADDED", None, performer(name))
+    standby._on_child("MODIFIED", pod("a"), pod("a", node="n2"))
+    assert standby.queue.depth() == 0
+    taking_up = threading.Thread(target=standby._take_up_work)
+    taking_up.start()
+    leading.set()
+    taking_up.join(5)
+    assert not taking_up.is_alive()
+    assert queued(standby) == {"ns/a": True, "ns/b": True}
+    changed = performer("a")
+    changed["metadata"]["generation"] = 2
+    standby._on_cr("MODIFIED", performer("a"), changed)
+    assert queued(standby) == {"ns/a": True}  # its events count from now on
+
+
+def test_a_standby_stopped_before_it_leads_takes_up_nothing():
+    stop = threading.Event()
+    standby = make_controller(stop, threading.Event())
+    standby.crs[0].update(performer("a"))
+    stop.set()
+    assert standby._take_up_work() is False and standby.queue.depth() == 0

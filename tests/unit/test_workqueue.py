@@ -304,3 +304,25 @@ def test_the_queue_metrics_carry_client_go_names_and_the_queue_name():
     queue.done("ns/a")
     assert REGISTRY.get_sample_value("workqueue_work_duration_seconds_count", labels) == 1
     assert REGISTRY.get_sample_value("workqueue_retries_total", labels) == 0
+
+
+def test_a_held_queue_takes_no_key_until_it_resumes():
+    """A standby operator's queue: nothing in it, nothing counted, until it leads."""
+    added = []
+
+    class Observer:
+        def added(self) -> None:
+            added.append(1)
+
+        def retried(self) -> None: ...
+        def handed_out(self, waited_seconds: float) -> None: ...
+        def finished(self, worked_seconds: float) -> None: ...
+
+    q = WorkQueue(observer=Observer(), held=True)
+    q.add("a")
+    q.add("b", full=False)
+    q.add_after_failure("c")
+    assert (q.depth(), q.get_batch(10, timeout=0), added) == (0, [], [])
+    assert q.resume() is True and q.resume() is False
+    q.add("a")
+    assert (q.depth(), q.get_batch(10, timeout=0), added) == (1, ["a"], [1])
