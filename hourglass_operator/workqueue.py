@@ -142,6 +142,8 @@ class WorkQueue:
         """Queue `key` for a full reconcile after its back-off delay (which doubles with each
         consecutive failure, up to the queue's most or `max_delay` when that is less)."""
         with self._lock:
+            if self._held:
+                return 0.0
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
         self._observer.retried()

@@ -24,12 +24,14 @@ type alertEvaluator struct {
 	firing   []alert              // after the last step
 }
 
-func newAlertEvaluator(rule rulefmt.Rule, store *memStore) *alertEvaluator {
+// instantQueries answers instant queries over `store` (a scalar as a one-sample vector), as a rule
+// group's query function does; one per test group, shared by its alerts and their templates.
+func instantQueries(store *memStore) template.QueryFunc {
 	engine := promql.NewEngine(promql.EngineOpts{
 		Logger: quiet, MaxSamples: 10_000_000, Timeout: time.Minute,
 		EnableAtModifier: true, EnableNegativeOffset: true,
 	})
-	query := func(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
+	return func(ctx context.Context, expr string, ts time.Time) (promql.Vector, error) {
 		q, err := engine.NewInstantQuery(ctx, store, nil, expr, ts)
 		if err != nil {
 			return nil, err
@@ -44,6 +46,9 @@ func newAlertEvaluator(rule rulefmt.Rule, store *memStore) *alertEvaluator {
 		}
 		return result.Vector()
 	}
+}
+
+func newAlertEvaluator(rule rulefmt.Rule, query template.QueryFunc) *alertEvaluator {
 	return &alertEvaluator{rule: rule, query: query, activeAt: map[string]time.Time{}}
 }
 

@@ -166,11 +166,12 @@ func runTestGroup(group testGroup, alerts map[string][]rulefmt.Rule, interval ti
 
 	// Every alert a test asks about is evaluated at every step up to the last eval_time, as its rule
 	// group would be, so that `for` counts from the step its expression first held.
+	query := instantQueries(store)
 	evaluators := map[string][]*alertEvaluator{}
 	for _, check := range group.AlertRuleTests {
 		if evaluators[check.Alertname] == nil {
 			for _, rule := range alerts[check.Alertname] {
-				evaluators[check.Alertname] = append(evaluators[check.Alertname], newAlertEvaluator(rule, store))
+				evaluators[check.Alertname] = append(evaluators[check.Alertname], newAlertEvaluator(rule, query))
 			}
 		}
 	}

@@ -70,8 +70,9 @@ def promrules() -> Path:
     return go_tool("promrules", REPO / "hack" / "promrules" / "build.sh", "HOURGLASS_TEST_PROMRULES")
 
 
-def check_rules(promrules: Path, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(promrules), str(path)], capture_output=True, text=True, timeout=120)
+def promrules_run(promrules: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """`promrules FILE...` checks rule files; `promrules test FILE...` runs alert tests."""
+    return subprocess.run([str(promrules), *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 def config_groups() -> list[dict]:
@@ -139,7 +140,7 @@ def test_promrules_accepts_the_rules(promrules: Path, path: Path, tmp_path: Path
         rule_file = tmp_path / "rules.yaml"
         rule_file.write_text(yaml.safe_dump({"groups": document["spec"]["groups"]}))
         path = rule_file
-    result = check_rules(promrules, path)
+    result = promrules_run(promrules, path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"SUCCESS: [1-9][0-9]* rules found", result.stdout + result.stderr), result.stdout
 
@@ -150,18 +151,12 @@ def test_promrules_refuses_a_query_that_does_not_parse(promrules: Path, tmp_path
     broken.write_text(
         yaml.safe_dump({"groups": [{"name": "g", "rules": [{"record": "r", "expr": "sum(("}]}]})
     )
-    assert check_rules(promrules, broken).returncode != 0
-
-
-def run_alert_tests(promrules: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(promrules), "test", *map(str, paths)], capture_output=True, text=True, timeout=120
-    )
+    assert promrules_run(promrules, broken).returncode != 0
 
 
 @pytest.mark.parametrize("path", ALERT_TESTS, ids=lambda p: p.name)
 def test_the_alerts_fire_as_their_unit_tests_say(promrules: Path, path: Path) -> None:
-    result = run_alert_tests(promrules, path)
+    result = promrules_run(promrules, "test", path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"SUCCESS: [1-9][0-9]* alert checks passed", result.stdout), result.stdout
 
@@ -219,14 +214,14 @@ def test_an_alert_test_that_does_not_hold_fails(
     promrules: Path, tmp_path: Path, alert_check: dict, extra: dict, says: str
 ) -> None:
     """The alert tests above can fail: a wrong expectation, alert name, time or field is reported."""
-    result = run_alert_tests(promrules, write_alert_test(tmp_path, alert_check, **extra))
+    result = promrules_run(promrules, "test", write_alert_test(tmp_path, alert_check, **extra))
     assert result.returncode == 1, result.stdout + result.stderr
     assert says in result.stdout, result.stdout
 
 
 def test_an_alert_test_that_holds_passes(promrules: Path, tmp_path: Path) -> None:
     alert_check = check("10m", {"exp_labels": UP_ALERT, "exp_annotations": {"summary": "up is 1"}})
-    result = run_alert_tests(promrules, write_alert_test(tmp_path, alert_check))
+    result = promrules_run(promrules, "test", write_alert_test(tmp_path, alert_check))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -238,7 +233,7 @@ def test_every_dashboard_query_parses(promrules: Path, tmp_path: Path) -> None:
     ]
     rule_file = tmp_path / "dashboard-queries.yaml"
     rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = check_rules(promrules, rule_file)
+    result = promrules_run(promrules, rule_file)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

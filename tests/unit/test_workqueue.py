@@ -308,13 +308,15 @@ def test_the_queue_metrics_carry_client_go_names_and_the_queue_name():
 
 def test_a_held_queue_takes_no_key_until_it_resumes():
     """A standby operator's queue: nothing in it, nothing counted, until it leads."""
-    added = []
+    added, retried = [], []
 
     class Observer:
         def added(self) -> None:
             added.append(1)
 
-        def retried(self) -> None: ...
+        def retried(self) -> None:
+            retried.append(1)
+
         def handed_out(self, waited_seconds: float) -> None: ...
         def finished(self, worked_seconds: float) -> None: ...
 
@@ -322,7 +324,7 @@ def test_a_held_queue_takes_no_key_until_it_resumes():
     q.add("a")
     q.add("b", full=False)
     q.add_after_failure("c")
-    assert (q.depth(), q.get_batch(10, timeout=0), added) == (0, [], [])
+    assert (q.depth(), q.get_batch(10, timeout=0), added, retried, q.failures("c")) == (0, [], [], [], 0)
     assert q.resume() is True and q.resume() is False
     q.add("a")
     assert (q.depth(), q.get_batch(10, timeout=0), added) == (1, ["a"], [1])
