@@ -13,6 +13,11 @@ executor that started them until then. Each process appends the id of every task
 
 `resolve` runs on the executor's event loop, so it only starts the process and returns at once: the
 pool's health check waits until the performer answers.
+
+`hold(version, directory)` keeps a version's process from starting: its endpoint is reserved (a port
+nothing listens on yet), so an executor's health check of it fails and a deploy of it stays Staged
+until `release(version, directory)` starts the process on that port. Tests use it to look at the
+staged moment of a blue-green deploy instead of hoping to poll inside it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from hourglass_executor.performers.base import Deployment
@@ -42,42 +48,80 @@ def resolve(deployment: Deployment) -> str:
 
 
 def endpoint_for(version: str, directory: str | Path | None = None) -> str:
-    """host:port of the echo performer for `version`, started unless one already runs."""
+    """host:port of the echo performer for `version`, started unless one already runs (or it is held)."""
     where = Path(directory or os.environ[ENV_DIR])
     where.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", version)
+    name = _file_name(version)
+    record = where / f"{name}.json"
+    with _locked(where):
+        known = json.loads(record.read_text()) if record.exists() else None
+        if known and (_alive(known["pid"]) or known.get("held")):
+            return f"{HOST}:{known['port']}"
+        port = _free_port()
+        held = (where / f"{name}.hold").exists()
+        pid = None if held else _start(where, name, version, port)
+        record.write_text(json.dumps({"pid": pid, "port": port, "version": version, "held": held}))
+        return f"{HOST}:{port}"
+
+
+def hold(version: str, directory: str | Path) -> None:
+    """Until `release`, the performer of `version` does not start (see the module docstring)."""
+    where = Path(directory)
+    where.mkdir(parents=True, exist_ok=True)
+    with _locked(where):
+        (where / f"{_file_name(version)}.hold").touch()
+
+
+def release(version: str, directory: str | Path) -> None:
+    """Starts a held performer on the port its endpoint reserved (if resolved already) and lets later
+    resolves start it."""
+    where = Path(directory)
+    name = _file_name(version)
+    record = where / f"{name}.json"
+    with _locked(where):
+        (where / f"{name}.hold").unlink(missing_ok=True)
+        known = json.loads(record.read_text()) if record.exists() else None
+        if known and known.get("held"):
+            pid = _start(where, name, version, known["port"])
+            record.write_text(json.dumps({**known, "pid": pid, "held": False}))
+
+
+def _start(where: Path, name: str, version: str, port: int) -> int:
+    with open(where / f"{name}.log", "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hourglass_executor.examples.echo_performer",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+            ],
+            env={
+                **os.environ,
+                "VERSION": version,
+                "GRPC_PORT": str(port),
+                "TASK_LOG": str(where / f"{name}.tasks"),
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process.pid
+
+
+@contextlib.contextmanager
+def _locked(where: Path) -> Iterator[None]:
+    """One process at a time reads and writes the directory's records (executors and tests)."""
     with open(where / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        record = where / f"{name}.json"
-        if record.exists():
-            known = json.loads(record.read_text())
-            if _alive(known["pid"]):
-                return f"{HOST}:{known['port']}"
-        port = _free_port()
-        with open(where / f"{name}.log", "ab") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "hourglass_executor.examples.echo_performer",
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(port),
-                ],
-                env={
-                    **os.environ,
-                    "VERSION": version,
-                    "GRPC_PORT": str(port),
-                    "TASK_LOG": str(where / f"{name}.tasks"),
-                },
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        record.write_text(json.dumps({"pid": process.pid, "port": port, "version": version}))
-        return f"{HOST}:{port}"
+        yield
+
+
+def _file_name(version: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", version)
 
 
 def echo(data: str) -> bytes:
@@ -106,7 +150,7 @@ def running(directory: str | Path) -> dict[str, dict]:
 def stop_all(directory: str | Path, timeout: float = 5.0) -> None:
     """Stops every recorded performer process (SIGTERM, then SIGKILL after `timeout`)."""
     records = list(Path(directory).glob("*.json"))
-    pids = [json.loads(record.read_text())["pid"] for record in records]
+    pids = [pid for record in records if (pid := json.loads(record.read_text())["pid"]) is not None]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -122,7 +166,9 @@ def stop_all(directory: str | Path, timeout: float = 5.0) -> None:
         record.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int | None) -> bool:
+    if pid is None:  # a held performer, not started
+        return False
     _reap(pid)
     try:
         os.kill(pid, 0)

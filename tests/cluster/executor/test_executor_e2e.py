@@ -20,7 +20,7 @@ from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from tests.support.aggregator import AVS, EXECUTOR, STRANGER, TestAggregator, with_fields
 from tests.support.api import exists
 from tests.support.executor_process import PERFORMER_REPOSITORY, ExecutorProcess, kubernetes_config
-from tests.support.local_performers import echo, running
+from tests.support.local_performers import echo, hold, release, running
 from tests.support.management import ManagementClient
 from tests.support.performers import GROUP, PLURAL, VERSION, list_performers
 from tests.support.waiting import wait_for, wait_for_async
@@ -128,15 +128,25 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
         lanes = [asyncio.create_task(traffic(lane)) for lane in range(4)]
         # The switch starts with traffic flowing: some tasks answered on v1 already.
         await wait_for_async(lambda: len(outcomes) >= 20, timeout=60, what="traffic to flow on v1")
+        # v2's performer process starts only when released: until then its health check fails, so the
+        # deploy stays staged for as long as the test looks.
+        hold("v2", performers_dir)
         deploying = asyncio.create_task(
             client.management.deploy(avs_address=AVS, registry_url=f"{PERFORMER_REPOSITORY}:v2", timeout=240)
         )
         during = []  # every listing with both performers: while staged, and while the old one drains
-        while not deploying.done():
+
+        async def both_listed() -> bool:
             entries = await client.management.list()
             if len(entries) == 2:
                 during.append(sorted((e.performer_id, e.status) for e in entries))
-            await asyncio.sleep(0.3)
+            return len(entries) == 2
+
+        await wait_for_async(both_listed, timeout=120, interval=0.1, what="v2 to be listed next to v1")
+        release("v2", performers_dir)
+        while not deploying.done():
+            await both_listed()
+            await asyncio.sleep(0.1)
         response = await deploying
         switched = len(outcomes)  # and keeps flowing after it: tasks answered once v2 alone serves
         await wait_for_async(lambda: len(outcomes) >= switched + 20, timeout=60, what="traffic on v2")
