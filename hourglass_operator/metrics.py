@@ -6,8 +6,10 @@ says which version runs."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES, Reason
@@ -124,24 +126,68 @@ class WorkQueueMetrics:
         self._work.observe(worked_seconds)
 
 
-class _PerformersByPhase(Collector):
-    def __init__(self, source: Callable[[], Iterable[dict[str, Any]]]) -> None:
+class _PerformerGauges(Collector):
+    """Read from the informer's cache at scrape time: the Performers by phase, and how long the one
+    not Ready the longest has been so (what an alert on Performers down should read: a rollout that
+    replaces many Performers one after the other keeps some not Ready for as long as it goes, each
+    only for a moment)."""
+
+    def __init__(self, source: Callable[[], Iterable[dict[str, Any]]], clock: Callable[[], float]) -> None:
         self._source = source
+        self._clock = clock
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        tally = Tally(((cr.get("status") or {}).get("phase") or "Unknown") for cr in self._source())
-        family = GaugeMetricFamily("hourglass_performers", "Performers by status.phase", labels=["phase"])
+        phases: Tally[str] = Tally()
+        now = self._clock()
+        longest = 0.0
+        for cr in self._source():
+            phases[(cr.get("status") or {}).get("phase") or "Unknown"] += 1
+            since = not_ready_since(cr)
+            if since is not None:
+                longest = max(longest, now - since)
+        by_phase = GaugeMetricFamily("hourglass_performers", "Performers by status.phase", labels=["phase"])
         for phase in (*PHASES, "Unknown"):
-            family.add_metric([phase], tally.get(phase, 0))
-        yield family
+            by_phase.add_metric([phase], phases.get(phase, 0))
+        yield by_phase
+        yield GaugeMetricFamily(
+            "hourglass_performers_longest_not_ready_seconds",
+            "How long the Performer not Ready the longest has been so: since its Ready condition turned "
+            "False or Unknown, or since its creation while it has no Ready condition; 0 when every "
+            "Performer is Ready. Performers being deleted are not counted",
+            value=longest,
+        )
 
 
-_collector: _PerformersByPhase | None = None
+def not_ready_since(cr: dict[str, Any]) -> float | None:
+    """When a Performer stopped being Ready (Unix time), None when it is Ready or being deleted."""
+    metadata = cr.get("metadata") or {}
+    if metadata.get("deletionTimestamp"):
+        return None
+    status = cr.get("status") or {}
+    ready = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
+    if ready is None:  # none written yet, or an older writer's status: its `ready` says
+        return None if status.get("ready") is True else _unix_time(metadata.get("creationTimestamp"))
+    if ready.get("status") == "True":
+        return None
+    return _unix_time(ready.get("lastTransitionTime") or metadata.get("creationTimestamp"))
 
 
-def register_performer_collector(source: Callable[[], Iterable[dict[str, Any]]]) -> None:
+def _unix_time(timestamp: str | None) -> float | None:
+    """An RFC 3339 time of the API server; None when missing or unreadable."""
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() if timestamp else None
+    except ValueError:
+        return None
+
+
+_collector: _PerformerGauges | None = None
+
+
+def register_performer_collector(
+    source: Callable[[], Iterable[dict[str, Any]]], clock: Callable[[], float] = time.time
+) -> None:
     global _collector
     if _collector is not None:
         REGISTRY.unregister(_collector)
-    _collector = _PerformersByPhase(source)
+    _collector = _PerformerGauges(source, clock)
     REGISTRY.register(_collector)

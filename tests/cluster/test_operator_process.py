@@ -218,13 +218,20 @@ def test_pod_readiness_changes_reach_the_status_without_an_ansible_run(core, cus
         cr = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "flips")
         return cr if (cr.get("status") or {}).get("ready") is value else None
 
+    longest_not_ready = "hourglass_performers_longest_not_ready_seconds"
+    wait_for(lambda: process.metric(longest_not_ready) == 0, timeout=10, what="no Performer not Ready")
+
     set_pod_ready(core, namespace, "performer-flips", False)
     lost = wait_for(lambda: ready_is(False), timeout=10, what="status.ready to turn false")
     assert lost["status"]["phase"] == "Running"
     ready_condition = next(c for c in lost["status"]["conditions"] if c["type"] == "Ready")
     assert (ready_condition["status"], ready_condition["reason"]) == ("False", "PodNotReady")
+    # The gauge counts from the condition's transition: it grows while the Performer stays not Ready.
+    first = wait_for(lambda: process.metric(longest_not_ready), timeout=10, what="the not-Ready time")
+    wait_for(lambda: process.metric(longest_not_ready) > first, timeout=10, what="the not-Ready time to grow")
     set_pod_ready(core, namespace, "performer-flips", True)
     wait_for(lambda: ready_is(True), timeout=10, what="status.ready to turn true again")
+    wait_for(lambda: process.metric(longest_not_ready) == 0, timeout=10, what="no Performer not Ready again")
     # A sync is counted once its patch and Events are written: a moment after the status shows it.
     wait_for(lambda: process.metric(patched) >= patches + 2, timeout=10, what="both status patches counted")
     assert process.metric("hourglass_batch_size_count") == runs  # no ansible run was needed

@@ -43,6 +43,7 @@ METRICS = {
     "hourglass_reconciles_total": "counter",
     "hourglass_repairs_total": "counter",
     "hourglass_performers": "gauge",
+    "hourglass_performers_longest_not_ready_seconds": "gauge",
     "hourglass_build_info": "gauge",
     "hourglass_rollout_performers": "gauge",
     # the executor
@@ -116,7 +117,7 @@ def test_the_alerts_cover_what_an_operator_of_performers_needs() -> None:
     expressions = dict(expressions_of_rule_groups(config_groups()))
     needed = {
         "reconcile errors": "hourglass_reconciles_total",
-        "Performers not Ready": "hourglass_performers",
+        "Performers not Ready": "hourglass_performers_longest_not_ready_seconds",
         "Failed phase": 'phase="Failed"',
         "pods that keep ending": 'hourglass_repairs_total{reason="PodReplaced"}',
         "queue depth": "workqueue_depth",
