@@ -127,10 +127,11 @@ class WorkQueueMetrics:
 
 
 class _PerformerGauges(Collector):
-    """Read from the informer's cache at scrape time: the Performers by phase, and how long the one
-    not Ready the longest has been so (what an alert on Performers down should read: a rollout that
-    replaces many Performers one after the other keeps some not Ready for as long as it goes, each
-    only for a moment)."""
+    """Read from the informer's cache at scrape time: the Performers by phase, how long the one not
+    Ready the longest has been so, and the one being deleted the longest. The alerts on Performers
+    down or stuck read the durations, not the counts: a rollout that replaces many Performers one
+    after the other keeps some not Ready for as long as it goes, and a stream of deletions keeps some
+    Terminating, each only for a moment."""
 
     def __init__(self, source: Callable[[], Iterable[dict[str, Any]]], clock: Callable[[], float]) -> None:
         self._source = source
@@ -139,12 +140,15 @@ class _PerformerGauges(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         phases: Tally[str] = Tally()
         now = self._clock()
-        longest = 0.0
+        not_ready = terminating = 0.0
         for cr in self._source():
             phases[(cr.get("status") or {}).get("phase") or "Unknown"] += 1
             since = not_ready_since(cr)
             if since is not None:
-                longest = max(longest, now - since)
+                not_ready = max(not_ready, now - since)
+            deleted = _unix_time((cr.get("metadata") or {}).get("deletionTimestamp"))
+            if deleted is not None:
+                terminating = max(terminating, now - deleted)
         by_phase = GaugeMetricFamily("hourglass_performers", "Performers by status.phase", labels=["phase"])
         for phase in (*PHASES, "Unknown"):
             by_phase.add_metric([phase], phases.get(phase, 0))
@@ -154,7 +158,13 @@ class _PerformerGauges(Collector):
             "How long the Performer not Ready the longest has been so: since its Ready condition turned "
             "False or Unknown, or since its creation while it has no Ready condition; 0 when every "
             "Performer is Ready. Performers being deleted are not counted",
-            value=longest,
+            value=not_ready,
+        )
+        yield GaugeMetricFamily(
+            "hourglass_performers_longest_terminating_seconds",
+            "How long the Performer being deleted the longest has been so (since its deletionTimestamp); "
+            "0 when none is",
+            value=terminating,
         )
 
 

@@ -1,7 +1,8 @@
 """The operator as a process: leader election lets only one of two replicas reconcile (the other
 queues nothing, and takes every Performer up when the leader dies), a kill in the middle of a batch
 leaves exactly one Pod and one Service per Performer after a restart, pod readiness is followed
-without ansible runs, and /metrics and the probes answer."""
+without ansible runs, /metrics and the probes answer, and the gauges of how long a Performer has been
+not Ready or Terminating follow it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ import time
 import kubernetes
 
 import hourglass_operator
+from tests.support.api import exists
 from tests.support.operator import OperatorProcess
-from tests.support.performers import GROUP, PLURAL, VERSION, performer, set_pod_ready, wait_performer_ready
+from tests.support.performers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    performer,
+    pod_held,
+    set_pod_ready,
+    wait_performer_ready,
+)
 from tests.support.waiting import wait_for
 
 
@@ -235,3 +245,21 @@ def test_pod_readiness_changes_reach_the_status_without_an_ansible_run(core, cus
     # A sync is counted once its patch and Events are written: a moment after the status shows it.
     wait_for(lambda: process.metric(patched) >= patches + 2, timeout=10, what="both status patches counted")
     assert process.metric("hourglass_batch_size_count") == runs  # no ansible run was needed
+
+
+def test_the_longest_terminating_gauge_follows_a_performer_its_pod_holds(core, custom, namespace, operators):
+    process = operators()
+    process.wait_ready()
+    create(custom, namespace, "held")
+    wait_for(lambda: all_ready(custom, namespace, ["held"]), timeout=60, what="the Performer to be ready")
+
+    def terminating() -> float:
+        return process.metric("hourglass_performers_longest_terminating_seconds")
+
+    assert terminating() == 0
+    with pod_held(core, namespace, "performer-held"):  # its finalizer run waits for the pod to go
+        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "held")
+        first = wait_for(terminating, timeout=30, what="the terminating time")
+        wait_for(lambda: terminating() > first, timeout=10, what="the terminating time to grow")
+    wait_for(lambda: terminating() == 0, timeout=60, what="none terminating once it is gone")
+    assert not exists(custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, "held")

@@ -44,6 +44,7 @@ METRICS = {
     "hourglass_repairs_total": "counter",
     "hourglass_performers": "gauge",
     "hourglass_performers_longest_not_ready_seconds": "gauge",
+    "hourglass_performers_longest_terminating_seconds": "gauge",
     "hourglass_build_info": "gauge",
     "hourglass_rollout_performers": "gauge",
     # the executor

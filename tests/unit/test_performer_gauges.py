@@ -1,5 +1,6 @@
 """The operator's Performer gauges, read from its cache at scrape time (hourglass_operator.metrics):
-the count by phase, and how long the Performer not Ready the longest has been so."""
+the count by phase, how long the Performer not Ready the longest has been so, and how long the one
+being deleted the longest has been so."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hourglass_operator import metrics
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 LONGEST = "hourglass_performers_longest_not_ready_seconds"
+TERMINATING = "hourglass_performers_longest_terminating_seconds"
 
 
 def at(seconds_before_now: float) -> str:
@@ -26,12 +28,12 @@ def cr(
     ready: str | None = "True",
     since: float = 30,
     created: float = 3600,
-    deleting: bool = False,
+    deleting: float | None = None,
     status_ready: bool | None = None,
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name, "namespace": "avs", "creationTimestamp": at(created)}
-    if deleting:
-        metadata["deletionTimestamp"] = at(1)
+    if deleting is not None:
+        metadata["deletionTimestamp"] = at(deleting)
     status: dict[str, Any] = {}
     if phase:
         status["phase"] = phase
@@ -60,6 +62,7 @@ def scrape():
 def test_every_performer_ready_or_none_reads_zero(scrape) -> None:
     assert scrape([]) == 0
     assert scrape([cr("a"), cr("b", since=7200)]) == 0
+    assert scrape([cr("a")], TERMINATING) == 0
 
 
 def test_the_longest_not_ready_counts_from_its_ready_condition_turning_false_or_unknown(scrape) -> None:
@@ -84,8 +87,18 @@ def test_a_performer_without_a_ready_condition_counts_from_its_creation_unless_i
 
 
 def test_performers_being_deleted_and_unreadable_times_are_not_counted(scrape) -> None:
-    deleting = cr("going", phase="Terminating", ready="False", since=5000, deleting=True)
+    deleting = cr("going", phase="Terminating", ready="False", since=5000, deleting=1)
     unreadable = cr("odd", phase="Pending", ready="False")
     unreadable["status"]["conditions"][1]["lastTransitionTime"] = "yesterday"
     assert scrape([deleting, unreadable, cr("slow", phase="Pending", ready="False", since=60)]) == 60
     assert scrape([deleting], "hourglass_performers", phase="Terminating") == 1
+
+
+def test_the_longest_terminating_counts_from_the_deletion_of_the_one_deleted_first(scrape) -> None:
+    performers = [
+        cr("ready"),
+        cr("just-deleted", phase="Terminating", deleting=5),
+        cr("stuck", phase="Terminating", ready="False", since=2000, deleting=1300),
+    ]
+    assert scrape(performers, TERMINATING) == pytest.approx(1300)
+    assert scrape(performers) == 0  # being deleted: not counted as not Ready
