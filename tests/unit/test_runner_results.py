@@ -187,7 +187,16 @@ def test_each_warm_run_reports_its_own_events(tmp_path: Path):
             playbook = tmp_path / f"{attempt}.yml"
             playbook.write_text(play.format(f"the {attempt} run failed"))
             result = batch_runner.run({}, role=None, playbook=playbook, cancel=threading.Event())
-            assert result.failure is not None and f"the {attempt} run failed" in result.failure
+            # What the run printed and the events it left, should this fail again (it failed once, in
+            # a full unit run, and never since: the output was not kept).
+            artifacts = tmp_path / "work" / "artifacts" / result.reconcile_id
+            said = (artifacts / "stdout").read_text() if (artifacts / "stdout").exists() else "(no stdout)"
+            events = sorted(p.name for p in (artifacts / "job_events").glob("*"))
+            assert result.failure is not None and f"the {attempt} run failed" in result.failure, (
+                result,
+                said,
+                events,
+            )
     finally:
         batch_runner.close()
 
