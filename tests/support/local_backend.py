@@ -9,6 +9,8 @@ servers still running, so a second pool over the same backend "restarts" the exe
 - `fail_ready`: tags whose performers never become ready (`wait_ready` raises NotReadyError);
 - `unhealthy`: tags whose performers run but answer their health check NOT_SERVING;
 - `ready_delay`: seconds `wait_ready` takes;
+- `ready_gate`: an asyncio.Event `wait_ready` waits for (unset: the performer stays not ready, so a
+  test looks at the moment before it is, for as long as it needs, then sets it);
 - a spec with `endpoint_override` starts nothing and points at that address (the benchmark's
   performer process).
 
@@ -75,6 +77,7 @@ class LocalBackend:
     fail_ready: set[str] = field(default_factory=set)
     unhealthy: set[str] = field(default_factory=set)
     ready_delay: float = 0.0
+    ready_gate: asyncio.Event | None = None
     host: str = "127.0.0.1"
     name: str = "local"
 
@@ -116,6 +119,8 @@ class LocalBackend:
 
     async def wait_ready(self, deployment: Deployment, timeout: float) -> Deployment:
         await asyncio.sleep(min(self.ready_delay, timeout))
+        if self.ready_gate is not None:
+            await self.ready_gate.wait()
         if deployment.performer_id not in self.performers:
             raise NotReadyError(f"performer {deployment.performer_id} was removed")
         if deployment.spec.tag in self.fail_ready:

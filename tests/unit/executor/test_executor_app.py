@@ -140,7 +140,7 @@ def test_task_ids_older_than_the_retention_are_pruned_at_start_and_then_regularl
 
 def test_health_is_not_serving_until_the_pool_started_and_while_stopping():
     async def scenario():
-        backend = LocalBackend(ready_delay=0.5)
+        backend = LocalBackend(ready_gate=asyncio.Event())  # the pool's performer waits for the test
         executor = Executor(
             executor_config(),
             backend=backend,
@@ -151,7 +151,7 @@ def test_health_is_not_serving_until_the_pool_started_and_while_stopping():
         await executor.start_servers()
         port = executor.task_port
         starting = asyncio.create_task(executor.start_pool())
-        # The pool is starting: its performer exists and is not ready yet (ready_delay).
+        # The pool is starting: its performer exists and is not ready until the gate opens.
         await wait_for_async(lambda: backend.performers, timeout=5, what="the pool to create its performer")
         before = [
             await health(port),
@@ -159,6 +159,7 @@ def test_health_is_not_serving_until_the_pool_started_and_while_stopping():
             await health(port, MANAGEMENT_SERVICE),
         ]
         assert not starting.done()
+        backend.ready_gate.set()
         await starting
         after = [await health(port), await health(port, TASK_SERVICE), await health(port, MANAGEMENT_SERVICE)]
         await executor.stop()

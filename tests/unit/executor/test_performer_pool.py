@@ -201,10 +201,11 @@ def test_list_shows_the_in_service_and_the_staged_performer_with_health():
         backend = LocalBackend()
         pool = new_pool(backend)
         await pool.start()
-        backend.ready_delay = 0.5
+        backend.ready_gate = asyncio.Event()  # v2 stays staged until the test has listed it
         deploying = asyncio.create_task(pool.deploy(spec("v2", digest="sha256:" + "ab" * 32)))
         during = await wait_for_async(staged_listing(pool), what="the staged performer to be listed")
         filtered = await pool.list(OTHER_AVS)
+        backend.ready_gate.set()
         await deploying
         after = await pool.list(AVS.upper().replace("0X", "0x"))
         try:
@@ -268,7 +269,7 @@ def test_removing_the_staged_performer_cancels_its_deploy():
         backend = LocalBackend()
         pool = new_pool(backend)
         await pool.start()
-        backend.ready_delay = 5
+        backend.ready_gate = asyncio.Event()  # never set: v2 stays staged
         deploying = asyncio.create_task(pool.deploy(spec("v2")))
         staged = (await wait_for_async(staged_listing(pool), what="the staged performer"))[1].performer_id
         await pool.remove(staged)
