@@ -149,7 +149,7 @@ def test_connection_retries_stay_within_the_task_deadline():
             return caught.value, time.monotonic() - started
 
     error, elapsed = asyncio.run(scenario())
-    assert elapsed < 0.8
+    assert elapsed < 2.0  # the 0.4 s deadline, not 100 retries (over 5 s of back-off)
     assert 0 < error.retried < 100
     assert not error.maybe_executed
 

@@ -262,7 +262,7 @@ def test_a_hanging_node_fails_within_the_timeout():
             return failed.value, took
 
     error, took = run(scenario)
-    assert 0.45 <= took < 1.0
+    assert 0.45 <= took < 1.5  # one timeout, not one per retry (4 x 0.5 s and back-offs: over 2 s)
     assert str(error).startswith("no answer within 0.5 s") and error.transient
 
 

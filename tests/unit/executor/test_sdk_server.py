@@ -227,7 +227,7 @@ def test_stop_cancels_tasks_still_running_after_the_grace_period():
         return stop_took, cancelled.value.code()
 
     stop_took, code = asyncio.run(scenario())
-    assert stop_took < 1.0
+    assert stop_took < 2.5  # the 0.2 s grace, not the task's 5 s (nor the caller's 3 s deadline)
     assert code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
 
 
