@@ -389,5 +389,5 @@ def test_resource_healthy_follows_the_pod_and_close_stops_the_watch(cluster, cor
         return time.monotonic() - started, watch_tasks()
 
     took, left = asyncio.run(scenario())
-    assert took < 2  # the watch's open request is closed, not waited out
+    assert took < 10  # the watch's open request is closed, not waited out (WATCH_SECONDS: 300)
     assert left == []
