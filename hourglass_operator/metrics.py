@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
-from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import PHASES, Reason
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_contract import (
+    PHASES,
+    Reason,
+    unix_seconds,
+)
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -143,7 +146,7 @@ class _PerformerGauges(Collector):
         not_ready = terminating = 0.0
         for cr in self._source():
             phases[(cr.get("status") or {}).get("phase") or "Unknown"] += 1
-            since = not_ready_since(cr)
+            since = _not_ready_since(cr)
             if since is not None:
                 not_ready = max(not_ready, now - since)
             deleted = _unix_time((cr.get("metadata") or {}).get("deletionTimestamp"))
@@ -168,7 +171,7 @@ class _PerformerGauges(Collector):
         )
 
 
-def not_ready_since(cr: dict[str, Any]) -> float | None:
+def _not_ready_since(cr: dict[str, Any]) -> float | None:
     """When a Performer stopped being Ready (Unix time), None when it is Ready or being deleted."""
     metadata = cr.get("metadata") or {}
     if metadata.get("deletionTimestamp"):
@@ -185,7 +188,7 @@ def not_ready_since(cr: dict[str, Any]) -> float | None:
 def _unix_time(timestamp: str | None) -> float | None:
     """An RFC 3339 time of the API server; None when missing or unreadable."""
     try:
-        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() if timestamp else None
+        return unix_seconds(timestamp) if timestamp else None
     except ValueError:
         return None
 

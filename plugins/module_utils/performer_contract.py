@@ -124,6 +124,11 @@ def now() -> str:
     return datetime.now(UTC).strftime(_RFC3339)
 
 
+def unix_seconds(timestamp: str) -> float:
+    """An RFC 3339 timestamp as seconds since the epoch (ValueError when it is not one)."""
+    return _parsed(timestamp).timestamp()
+
+
 def seconds_between(earlier: str, later: str) -> float:
     """Seconds from one RFC 3339 timestamp to another (as `now` and the API server write them)."""
     return (_parsed(later) - _parsed(earlier)).total_seconds()

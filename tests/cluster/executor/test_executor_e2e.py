@@ -144,9 +144,12 @@ def test_tasks_flow_through_a_blue_green_switch_and_a_removal(
 
         await wait_for_async(both_listed, timeout=120, interval=0.1, what="v2 to be listed next to v1")
         release("v2", performers_dir)
-        while not deploying.done():
+
+        async def deployed() -> bool:  # listing as it goes, until the deploy answers
             await both_listed()
-            await asyncio.sleep(0.1)
+            return deploying.done()
+
+        await wait_for_async(deployed, timeout=240, interval=0.1, what="the deploy of v2 to answer")
         response = await deploying
         switched = len(outcomes)  # and keeps flowing after it: tasks answered once v2 alone serves
         await wait_for_async(lambda: len(outcomes) >= switched + 20, timeout=60, what="traffic on v2")
