@@ -1,12 +1,13 @@
 """List+watch of one resource (optionally one namespace and a label selector) into an in-memory
 cache, calling a handler for every change.
 
-It lists, then watches from the list's resourceVersion with bookmarks; when a watch ends it resumes
-from the last resourceVersion seen; on 410 Gone it lists again (and reports objects that vanished
-in between as deleted); on API or network errors it backs off (0.5 s doubling to 5 s: the end of an
-API server outage is noticed within 5 s, and three watches per namespace retrying every 5 s cost it
-nothing), and says so as watch_failures.py does (once a minute for a failure that lasts). Objects
-are plain dicts decoded from the API's JSON (no client models: cheaper, and what the role receives).
+It lists, then watches from the list's resourceVersion with bookmarks; when a watch ends or breaks
+off it resumes from the last resourceVersion seen; on 410 Gone it lists again (and reports objects
+that vanished in between as deleted); on API or network errors it backs off (0.5 s doubling to 5 s:
+the end of an API server outage is noticed within 5 s, and three watches per namespace retrying
+every 5 s cost it nothing), and says so as watch_failures.py does (once a minute for a failure that
+lasts). Objects are plain dicts decoded from the API's JSON (no client models: cheaper, and what the
+role receives).
 
 The cache holds each object pickled, without metadata.managedFields: a sixth of the memory of the
 decoded dicts (a Pod is about 2.6 kB pickled against 16 kB of dicts; at 1000 Performers the three
@@ -90,6 +91,7 @@ class Informer:
         self._cache: dict[str, bytes] = {}  # object key -> the object, slimmed and pickled
         self._lock = threading.Lock()
         self._synced = threading.Event()
+        self._resource_version: str | None = None  # where the next watch starts; None: list first
         self._failures = FailureReport(self.name)
         self._thread = threading.Thread(target=self._run, name=f"informer {self.name}", daemon=True)
 
@@ -173,11 +175,14 @@ class Informer:
         self._synced.set()
         return body["metadata"]["resourceVersion"]
 
-    def _watch(self, resource_version: str) -> str:
+    def _watch(self) -> None:
+        """Watches from `_resource_version`, advancing it with every event handled, so that a watch
+        that breaks off (a reset connection, an error event) resumes after the last one: resuming
+        from where it began would replay events the cache already has."""
         params = {
             "watch": "true",
             "allowWatchBookmarks": "true",
-            "resourceVersion": resource_version,
+            "resourceVersion": self._resource_version,
             "timeoutSeconds": str(WATCH_TIMEOUT_SECONDS),
         }
         response = self._request(params, WATCH_TIMEOUT_SECONDS + 30)
@@ -190,10 +195,9 @@ class Informer:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        resource_version = self._dispatch(json.loads(line), resource_version)
+                        self._resource_version = self._dispatch(json.loads(line), self._resource_version)
         finally:
             response.release_conn()
-        return resource_version
 
     def _dispatch(self, event: Obj, resource_version: str) -> str:
         kind, obj = event.get("type"), _slim(event.get("object") or {})
@@ -209,6 +213,9 @@ class Informer:
         if kind == "DELETED":
             with self._lock:
                 old = self._cache.pop(key, None)
+            if old is None:  # not cached (a replayed deletion): the handler still gets what was deleted
+                self._handler(kind, obj, None)
+                return new_version
         else:
             new, frozen = obj, _freeze(obj)  # outside the lock: readers need not wait for it
             with self._lock:
@@ -219,16 +226,15 @@ class Informer:
 
     def _run(self) -> None:
         backoff = 0.5
-        resource_version = None
         while not self._stop.is_set():
             try:
-                if resource_version is None:
-                    resource_version = self._list()
-                resource_version = self._watch(resource_version)
+                if self._resource_version is None:
+                    self._resource_version = self._list()
+                self._watch()
                 backoff = 0.5
             except GoneError as error:
                 log.info("watch expired, listing again", extra={"informer": self.name, "reason": str(error)})
-                resource_version = None
+                self._resource_version = None
             except Exception as error:  # network, API or decoding errors: back off and retry
                 if self._stop.is_set():
                     break
@@ -236,4 +242,4 @@ class Informer:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 if isinstance(error, kubernetes.client.ApiException) and error.status == 410:
-                    resource_version = None
+                    self._resource_version = None

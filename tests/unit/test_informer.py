@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import threading
 import tracemalloc
+from types import SimpleNamespace
 
 import pytest
+import urllib3
 
 from hourglass_operator.informer import GoneError, Informer
 
@@ -144,3 +146,58 @@ def test_a_cached_pod_costs_a_fraction_of_its_decoded_size(informer):
         tracemalloc.stop()
     assert len(decoded) == count and len(inf.list()) == count
     assert per_pod < per_decoded / 3, f"{per_pod:.0f} bytes a cached pod, {per_decoded:.0f} decoded"
+
+
+class Stream:
+    """A watch response: its events, then the end of the stream or a broken connection."""
+
+    def __init__(self, events: list[dict], broken: bool = False) -> None:
+        self.events, self.broken = events, broken
+
+    def stream(self, *_args, **_kwargs):
+        for event in self.events:
+            yield (json.dumps(event) + "\n").encode()
+        if self.broken:
+            raise urllib3.exceptions.ProtocolError("Connection broken: ConnectionResetError(104)")
+
+    def release_conn(self) -> None:
+        pass
+
+
+def test_a_watch_that_breaks_off_resumes_after_the_last_event_it_handled(informer, monkeypatch):
+    """A reset connection in the middle of a watch: the next watch starts from the last event (here
+    a bookmark) and not from where the broken one began, which would replay events the cache has."""
+    inf, calls = informer
+    items = [obj("a", "9"), obj("b", "9")]
+    listed = {"kind": "PodList", "metadata": {"resourceVersion": "10"}, "items": items}
+    first = [
+        {"type": "MODIFIED", "object": obj("a", "11")},
+        {"type": "DELETED", "object": obj("b", "12")},
+        {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "20"}}},
+    ]
+    watched_from: list[str] = []
+
+    def request(params: dict, timeout: float):
+        if params.get("watch") != "true":
+            return SimpleNamespace(data=json.dumps(listed).encode())
+        watched_from.append(params["resourceVersion"])
+        if len(watched_from) == 1:
+            return Stream(first, broken=True)
+        inf._stop.set()
+        return Stream([])
+
+    monkeypatch.setattr(inf, "_request", request)
+    monkeypatch.setattr(inf._stop, "wait", lambda timeout: False)  # no back-off to sit through
+    inf._run()
+    assert watched_from == ["10", "20"]
+    assert calls == [
+        ("ADDED", None, "9"), ("ADDED", None, "9"), ("MODIFIED", "9", "11"), ("DELETED", "9", None)
+    ]  # fmt: skip
+
+
+def test_a_deletion_of_an_object_not_cached_reaches_the_handler_with_the_deleted_object(informer):
+    """A replayed deletion (the watch resumed from before it): the handler gets what was deleted, not
+    None, which each handler would have failed on, over and over while the same events came again."""
+    inf, calls = informer
+    assert inf._dispatch({"type": "DELETED", "object": obj("gone", "12")}, "10") == "12"
+    assert calls == [("DELETED", "12", None)] and inf.get("ns/gone") is None

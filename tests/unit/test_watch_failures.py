@@ -76,9 +76,8 @@ def test_an_informer_whose_list_keeps_failing_says_so_once_until_it_lists_again(
             return SimpleNamespace(status=status, reason=reason, read=lambda: body,
                                    response=SimpleNamespace(data=body))  # fmt: skip
 
-    def watch_until_stopped(resource_version: str) -> str:
+    def watch_until_stopped() -> None:
         stop.set()
-        return resource_version
 
     informer = Informer(
         Api(), "/apis/hourglass.eigenlayer.io/v1alpha1/performers", lambda *_: None, stop=stop
