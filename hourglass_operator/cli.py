@@ -36,6 +36,7 @@ from hourglass_operator.watches import WatchesError, load_watches
 log = logging.getLogger("hourglass_operator")
 DEFAULT_CONTENT = Path(__file__).resolve().parent.parent
 API_CONNECTIONS = 32  # informer watches, concurrent finalizer patches and status syncs
+RELEASE_TIMEOUT_SECONDS = 25.0  # the elector's last renewal (10 s at most) and its release (10 s)
 
 
 def _env(name: str, default: str) -> str:
@@ -213,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
     def lost_leadership() -> None:
         nonlocal exit_code
         exit_code = 1
-        stop.set()
+        cancel_runs(controllers, stop)
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -271,22 +272,47 @@ def _run(args: argparse.Namespace) -> int:
     controllers.extend(built)
     for controller in controllers:
         controller.start()
+    resign, election = threading.Event(), None  # the elector releases the lease once `resign` is set
     if args.leader_elect:
         identity = f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
-        LeaderElector(
+        election = LeaderElector(
             api, args.leader_election_namespace, args.leader_election_id, identity,
-            is_leader=is_leader, stop=stop, on_lost=lost_leadership,
+            is_leader=is_leader, stop=resign, on_lost=lost_leadership,
         ).start()  # fmt: skip
     else:
         is_leader.set()
     log.info("started", extra={"watches": [w.kind for w in watches], "namespaces": namespaces or ["*"]})
     stop.wait()
     log.info("shutting down")
+    shut_down(controllers, runners, args.graceful_shutdown_timeout, resign, election)
+    return exit_code
+
+
+def cancel_runs(controllers: list[Controller], stop: threading.Event) -> None:
+    """Leadership lost: the runs under way are cancelled at once, not after the graceful shutdown
+    timeout (60 s), since another candidate may lead a lease duration after the last renewal (15 s)."""
     for controller in controllers:
-        controller.shutdown(args.graceful_shutdown_timeout)
+        controller.cancel_runs.set()
+    stop.set()
+
+
+def shut_down(
+    controllers: list[Controller],
+    runners: list[AnsibleBatchRunner],
+    timeout: float,
+    resign: threading.Event,
+    election: threading.Thread | None,
+) -> None:
+    """Stops in order: the controllers (their runs finish within `timeout`) and the runners, and only
+    then the leader election, which releases the lease. Released any sooner, it would let a standby
+    lead while this process's runs still write."""
+    for controller in controllers:
+        controller.shutdown(timeout)
     for runner in runners:
         runner.close()
-    return exit_code
+    resign.set()
+    if election is not None:
+        election.join(RELEASE_TIMEOUT_SECONDS)
 
 
 def warm_up(runner: AnsibleBatchRunner) -> None:

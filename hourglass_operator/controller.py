@@ -322,6 +322,7 @@ class Controller:
             self._memos.pop(object_key(old), None)
             self.quota_waits.forget(object_key(old))
             self.awaiting_children.discard(object_key(old))
+            self._child_changes.discard(object_key(old))  # a standby's held queue never takes it
             self._deletion_rerun_at.pop(object_key(old), None)
             self.warnings.clear(object_key(old))
             self.stalls.clear(object_key(old))

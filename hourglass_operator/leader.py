@@ -11,7 +11,13 @@ wall clock says, and one that stops loses it one lease duration after its last r
 The wall clock only fills in the record's timestamps, for people reading them.
 
 `is_leader` is set while this process holds the lease. A leader that cannot renew within the
-renew deadline calls `on_lost` (the operator then exits, to restart clean as a candidate).
+renew deadline calls `on_lost` (the operator then cancels its runs and exits, to restart clean as a
+candidate). Every lease call of a leader is bounded by what is left of its renew deadline: a call
+that hangs (a half-open connection) must not keep it from noticing that it can no longer renew,
+while another candidate takes the lease over once it has gone unchanged for its duration.
+
+Once `stop` is set the elector stops and, if it leads, releases the lease; the operator sets it only
+after its own work has stopped, so that the next leader never overlaps with the runs of this one.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ log = logging.getLogger(__name__)
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+MIN_CALL_SECONDS = 0.1  # a leader's call at its renew deadline still gets this long
 
 
 def _rfc3339(moment: datetime | None) -> str | None:
@@ -122,15 +131,26 @@ class LeaderElector:
             metadata["resourceVersion"] = resource_version
         return {"metadata": metadata, "spec": spec}
 
+    def _call_timeout(self) -> float:
+        """How long one lease call may take: a leader's, until its renew deadline; a candidate's, a
+        renew deadline."""
+        if self.is_leader.is_set():
+            return max(self.last_renewal + self.renew_deadline - self.clock(), MIN_CALL_SECONDS)
+        return self.renew_deadline
+
     def try_acquire_or_renew(self) -> bool:
         """One attempt to take or keep the lease; API errors propagate (a 409 means another
-        candidate wrote first)."""
+        candidate wrote first), and so does a call that timed out."""
         try:
-            lease = self.coordination.read_namespaced_lease(self.name, self.namespace)
+            lease = self.coordination.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self._call_timeout()
+            )
         except kubernetes.client.ApiException as error:
             if error.status != 404:
                 raise
-            created = self.coordination.create_namespaced_lease(self.namespace, self._body(None, None))
+            created = self.coordination.create_namespaced_lease(
+                self.namespace, self._body(None, None), _request_timeout=self._call_timeout()
+            )
             self._observe(LeaseRecord.of(created))
             return True
         current = LeaseRecord.of(lease)
@@ -138,8 +158,9 @@ class LeaderElector:
         if current.holder and current.holder != self.identity and not self.expired():
             return False
         updated = self.coordination.replace_namespaced_lease(
-            self.name, self.namespace, self._body(current, lease.metadata.resource_version)
-        )
+            self.name, self.namespace, self._body(current, lease.metadata.resource_version),
+            _request_timeout=self._call_timeout(),
+        )  # fmt: skip
         self._observe(LeaseRecord.of(updated))
         return True
 
@@ -182,10 +203,14 @@ class LeaderElector:
     def release(self) -> None:
         """Step down, so that the next leader does not wait for expiry."""
         try:
-            lease = self.coordination.read_namespaced_lease(self.name, self.namespace)
+            lease = self.coordination.read_namespaced_lease(
+                self.name, self.namespace, _request_timeout=self.renew_deadline
+            )
             if lease.spec.holder_identity == self.identity:
                 lease.spec.holder_identity = None
                 lease.spec.renew_time = None
-                self.coordination.replace_namespaced_lease(self.name, self.namespace, lease)
+                self.coordination.replace_namespaced_lease(
+                    self.name, self.namespace, lease, _request_timeout=self.renew_deadline
+                )
         except Exception as error:
             log.warning("could not release the leader lease: %s", error)

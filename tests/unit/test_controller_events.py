@@ -184,3 +184,16 @@ def test_a_standby_stopped_before_it_leads_takes_up_nothing():
     standby.crs[0].update(performer("a"))
     stop.set()
     assert standby._take_up_work() is False and standby.queue.depth() == 0
+
+
+def test_a_standby_keeps_nothing_of_a_performer_once_it_is_deleted():
+    """A standby's held queue takes none of the status syncs its child events ask for, so nothing
+    but the Performer's deletion can clear what it noted for them: it keeps no key of a Performer
+    that no longer exists, however many come and go while another process leads."""
+    standby = make_controller(threading.Event(), threading.Event())
+    informer = standby.crs[0]
+    for name in ("a", "b"):
+        informer._dispatch({"type": "ADDED", "object": performer(name)}, "1")
+        standby._on_child("MODIFIED", pod(name), pod(name, node="n2"))
+    informer._dispatch({"type": "DELETED", "object": performer("a")}, "2")
+    assert standby._child_changes == {"ns/b"}

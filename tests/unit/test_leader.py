@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import kubernetes
 import pytest
+import urllib3
 
 from hourglass_operator.leader import LeaderElector
 
@@ -28,8 +29,12 @@ class Leases:
         self.lease: kubernetes.client.V1Lease | None = None
         self.version = 0
         self.writes: list[str | None] = []  # the holder of every successful write
+        self.timeouts: list[float | None] = []  # the `_request_timeout` of every call
 
-    def read_namespaced_lease(self, name: str, namespace: str) -> kubernetes.client.V1Lease:
+    def read_namespaced_lease(
+        self, name: str, namespace: str, _request_timeout: float | None = None
+    ) -> kubernetes.client.V1Lease:
+        self.timeouts.append(_request_timeout)
         if self.lease is None:
             raise kubernetes.client.ApiException(status=404, reason="Not Found")
         return self.lease
@@ -54,12 +59,18 @@ class Leases:
         self.writes.append(self.lease.spec.holder_identity)
         return self.lease
 
-    def create_namespaced_lease(self, namespace: str, body: dict) -> kubernetes.client.V1Lease:
+    def create_namespaced_lease(
+        self, namespace: str, body: dict, _request_timeout: float | None = None
+    ) -> kubernetes.client.V1Lease:
+        self.timeouts.append(_request_timeout)
         if self.lease is not None:
             raise kubernetes.client.ApiException(status=409, reason="AlreadyExists")
         return self._store(body)
 
-    def replace_namespaced_lease(self, name: str, namespace: str, body: object) -> kubernetes.client.V1Lease:
+    def replace_namespaced_lease(
+        self, name: str, namespace: str, body: object, _request_timeout: float | None = None
+    ) -> kubernetes.client.V1Lease:
+        self.timeouts.append(_request_timeout)
         version = (
             body.metadata.resource_version
             if isinstance(body, kubernetes.client.V1Lease)
@@ -169,7 +180,7 @@ def test_two_candidates_racing_for_an_expired_lease_do_not_both_win():
     second.step()
     clock.now += LEASE_DURATION
     read = leases.read_namespaced_lease("lease", "ns")  # both read the same version...
-    leases.read_namespaced_lease = lambda *_: read
+    leases.read_namespaced_lease = lambda *_, **__: read
     first.step()
     second.step()  # ...and the second write conflicts
     assert (first.is_leader.is_set(), second.is_leader.is_set()) == (True, False)
@@ -183,7 +194,7 @@ def test_a_leader_that_cannot_renew_within_the_deadline_steps_down():
     leader.on_lost = lambda: lost.append(clock.now)
     leader.step()
 
-    def unavailable(*_):
+    def unavailable(*_, **__):
         raise kubernetes.client.ApiException(status=503, reason="Service Unavailable")
 
     leases.read_namespaced_lease = unavailable
@@ -206,3 +217,32 @@ def test_renewing_keeps_the_acquire_time_and_transitions_and_counts_a_takeover()
     spec = leases.lease.spec
     assert (spec.acquire_time, spec.lease_transitions) == (acquired, 0)
     assert spec.renew_time == acquired + timedelta(seconds=2)
+
+
+def test_a_lease_call_that_hangs_cannot_keep_a_leader_past_its_renew_deadline():
+    """A half-open connection: each read hangs for as long as it is allowed to. Every call of the
+    leader is bounded by what is left of its renew deadline, so it steps down by then, before any
+    other candidate may take the lease (a lease duration after the last renewal)."""
+    leases, clock = Leases(), Clock()
+    lost = []
+    leader = elector(leases, "leader", clock)
+    leader.on_lost = lambda: lost.append(clock.now)
+    leader.step()
+    renewed = clock.now
+    renew_deadline = leader.renew_deadline
+
+    def hangs(name, namespace, _request_timeout=None):
+        leases.timeouts.append(_request_timeout)
+        if _request_timeout is None:
+            raise AssertionError("a lease read without a timeout hangs for as long as TCP lets it")
+        clock.now += _request_timeout
+        raise urllib3.exceptions.ReadTimeoutError(None, "/lease", "Read timed out.")
+
+    leases.read_namespaced_lease = hangs
+    calls = len(leases.timeouts)
+    while leader.step():
+        assert clock.now < renewed + LEASE_DURATION, "still leading when another may take the lease"
+        clock.now += leader.retry_period
+    assert lost and lost[0] <= renewed + renew_deadline + leader.retry_period + 0.1
+    assert None not in leases.timeouts[calls:]
+    assert not leader.is_leader.is_set()
