@@ -5,9 +5,12 @@ Built on web3.py's `AsyncHTTPProvider` (its own retry is switched off: the rules
 - **Batching.** Calls issued in the same event-loop turn (for example by `asyncio.gather`) go out
   as one JSON-RPC batch, one HTTP request. A node that refuses batches gets single requests from
   then on.
-- **Caching.** A result read at a fixed block cannot change: it is kept (least recently used first
-  out, at most `cache_size` results) under (contract, call data, block); so is a revert. Reads at
-  the latest block (block 0) are not cached. Identical reads in flight share one request.
+- **Caching.** A result read at a numbered block is kept (least recently used first out, at most
+  `cache_size` results) under (contract, call data, block); so is a revert. Not an empty result
+  ("0x"): besides "no contract there", some nodes answer so for a block beyond their head, and the
+  next read must ask again. Reads at the latest block (block 0) are not cached. The caller drops
+  answers it finds negative (`forget`): the key is the block number, not its hash, so a block near
+  the head can still be reorganised. Identical reads in flight share one request.
 - **Time limit.** One call, retries included, takes at most `timeout` seconds; then it fails.
 - **Retries** with exponential back-off (0.05 s doubling, at most 1 s) on transport errors only:
   connection refused or reset, a timed-out attempt, HTTP 5xx or 429. Never on a revert, a JSON-RPC
@@ -118,18 +121,29 @@ class JsonRpcClient:
             shared.add_done_callback(lambda _, call=call: self._settle(call))
         return await asyncio.shield(shared)
 
+    def forget(self, to: str, data: bytes, block: int) -> None:
+        """Drops the cached answer of this call, if any: the next one asks the node again."""
+        self._cache.pop(_Call(to.lower(), bytes(data), block), None)
+
     def _settle(self, call: _Call) -> None:
+        # Runs before the callers are woken (registered before their shield), so that a caller's
+        # `forget` comes after the answer is cached.
         future = self._in_flight.pop(call, None)
         if not call.block or future is None or future.cancelled():
             return
         error = future.exception()
-        if error is None or (isinstance(error, RpcError) and error.revert_data is not None):
-            self._cache[call] = (
-                future.result() if error is None else error
-            )  # a revert at a block is final too
-            self._cache.move_to_end(call)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        if error is None:
+            answer: bytes | RpcError = future.result()
+            if not answer:
+                return  # "0x": maybe a node behind this block (see the module docstring)
+        elif isinstance(error, RpcError) and error.revert_data is not None:
+            answer = error
+        else:
+            return
+        self._cache[call] = answer
+        self._cache.move_to_end(call)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     def _enqueue(self, call: _Call) -> asyncio.Future[bytes]:
         loop = asyncio.get_running_loop()

@@ -16,33 +16,39 @@ Round trips. The key reads do not wait for the curve type: both `getECDSAAddress
 ignored), so an operator's membership takes two round trips (registrar, then socket; curve and
 keys ride along with the first), and a task's checks — the executor's membership, the AVS config
 and the aggregator's key, issued together so that they share batches — take three, as three
-JSON-RPC batches. Everything read at a block is cached (jsonrpc.py), so a second task at the same
-block reads nothing.
+JSON-RPC batches. What is read at a block is cached (jsonrpc.py), so a second task at the same
+block reads nothing; but not an answer that says "absent" (no registrar, no curve type, no key) or
+fails: its reads are dropped from the cache (`_reads`), since a block near the head can be
+reorganised and the aggregator's retry must see the chain as it is then.
 
 The pure functions (`getMessageHash`, the BN254 digest, the ECDSA digest given the verifier's
 `domainSeparator()`) are computed locally (signing/layouts.py), after a one-time cross-check: the
-first call of each asks the contract too (in one batch with `domainSeparator()`, which is then kept
-per verifier address) and compares. The Go executor calls the contract for both, two sequential
-round trips after every task ran; here signing a result makes none. Measured against the devnet's
-Anvil on localhost (tests/chain/test_rpc_chain_reader.py, a shared 2-core machine): a task's
-checks cost 3 round trips and 3-9 ms cold, none and ~0.5 ms warm; to a hosted RPC every round
-trip adds the network's latency, so the two saved ones matter more there. If a cross-check ever
-differs, the reader logs it and asks the contract every time from then on: the contract's answer
-is the one that counts.
+first call of each asks the contract too (in one batch with `domainSeparator()`) and compares. The
+verifier is an upgradeable proxy and its separator has the major version in it, so it is not kept
+for good: once this executor signed with ECDSA, every task's checks at a newer block read it at that
+block too (in their first batch, no extra round trip), and signing uses the one of the newest block.
+The Go executor calls the contract for both, two sequential round trips after every task ran; here
+signing a result makes none. Measured against the devnet's Anvil on localhost
+(tests/chain/test_rpc_chain_reader.py, a shared 2-core machine): a task's checks cost 3 round trips
+and 3-9 ms cold, none and ~0.5 ms warm; to a hosted RPC every round trip adds the network's latency,
+so the two saved ones matter more there. If a cross-check ever differs, the reader logs it and asks
+the contract every time from then on: the contract's answer is the one that counts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from hourglass_executor.chain import (
     BN254,
     ECDSA,
     AvsConfig,
+    ChainReaderError,
     CurveType,
     OperatorNotRegisteredError,
     OperatorSetMember,
@@ -74,6 +80,8 @@ BN254_DIGEST = function("BN254CertificateVerifier", "calculateCertificateDigest"
 ECDSA_DIGEST_BYTES = function("ECDSACertificateVerifier", "calculateCertificateDigestBytes")
 DOMAIN_SEPARATOR = function("ECDSACertificateVerifier", "domainSeparator")
 
+Reads = list[tuple[str, bytes]]  # the calls (contract, call data) an answer was read from
+
 
 class RpcChainReader:
     """A `ChainReader` over JSON-RPC. `contracts` has the five addresses by their config key
@@ -95,7 +103,8 @@ class RpcChainReader:
         self._task_mailbox = contracts["taskMailbox"].lower()
         self._bn254_verifier = contracts["bn254CertificateVerifier"].lower()
         self._ecdsa_verifier = contracts["ecdsaCertificateVerifier"].lower()
-        self._domain_separators: dict[str, bytes] = {}
+        self._newest_block = 0  # the newest task block read at (0: none, or only the latest)
+        self._separator: tuple[int, bytes] | None = None  # domainSeparator() and the block it was read at
         # Which pure functions were cross-checked against the contract (True) or differ (False).
         self._local_ok: dict[str, bool] = {}
 
@@ -103,12 +112,32 @@ class RpcChainReader:
     def stats(self) -> Any:
         return self._rpc.stats
 
+    @contextlib.contextmanager
+    def _reads(self, block: int) -> Iterator[Reads]:
+        """Collects the calls (`_call(..., reads=)`) of one answer at `block`, and drops them from the
+        cache if the answer is an error: a negative answer is read again next time."""
+        reads: Reads = []
+        try:
+            yield reads
+        except Exception:
+            for to, data in reads:
+                self._rpc.forget(to, data, block)
+            raise
+
     async def _call(
-        self, to: str, fn: ContractFunction, args: tuple[Any, ...], block: int
+        self,
+        to: str,
+        fn: ContractFunction,
+        args: tuple[Any, ...],
+        block: int,
+        reads: Reads | None = None,
     ) -> tuple[Any, ...]:
         where = f"{fn.contract}.{fn.name} at {to}" + (f", block {block}" if block else "")
+        calldata = _calldata(fn, args)
+        if reads is not None:
+            reads.append((to, calldata))
         try:
-            data = await self._rpc.eth_call(to, _calldata(fn, args), block)
+            data = await self._rpc.eth_call(to, calldata, block)
         except RpcError as error:
             if error.revert_data is not None:
                 raise RpcError(
@@ -125,41 +154,59 @@ class RpcChainReader:
 
     # --- operator sets ------------------------------------------------------------------------------
 
-    async def _registrar(self, avs: str, block: int) -> str:
-        (registrar,) = await self._call(self._allocation_manager, GET_AVS_REGISTRAR, (avs,), block)
+    async def _registrar(self, avs: str, block: int, reads: Reads) -> str:
+        (registrar,) = await self._call(self._allocation_manager, GET_AVS_REGISTRAR, (avs,), block, reads)
         registrar = registrar.lower()
         if registrar == ZERO_ADDRESS:
             raise UnknownOperatorSetError(f"AVS {avs.lower()} has no registrar")
         return registrar
 
-    async def _registrar_call(self, avs: str, fn: ContractFunction, args: tuple[Any, ...], block: int) -> Any:
-        registrar = await self._registrar(avs, block)
+    async def _registrar_call(
+        self, avs: str, fn: ContractFunction, args: tuple[Any, ...], block: int, reads: Reads
+    ) -> Any:
+        registrar = await self._registrar(avs, block, reads)
         try:
-            (value,) = await self._call(registrar, fn, args, block)
+            (value,) = await self._call(registrar, fn, args, block, reads)
         except _NoCode:
             raise UnknownOperatorSetError(
                 f"AVS {avs.lower()} has no task registrar ({registrar} has no {fn.name})"
             ) from None
         return value
 
+    def _saw_block(self, block: int) -> None:
+        self._newest_block = max(self._newest_block, block)
+
     async def avs_config(self, avs: str, block: int) -> AvsConfig:
         avs = avs.lower()  # one cache key however the address is spelt
-        aggregator_set, executor_sets = await self._registrar_call(avs, GET_AVS_CONFIG, (), block)
+        self._saw_block(block)
+        with self._reads(block) as reads:
+            aggregator_set, executor_sets = await self._registrar_call(avs, GET_AVS_CONFIG, (), block, reads)
         return AvsConfig(int(aggregator_set), tuple(int(i) for i in executor_sets))
 
     async def operator_set_member(
         self, avs: str, operator_set_id: int, operator: str, block: int
     ) -> OperatorSetMember:
         avs, operator = avs.lower(), operator.lower()  # one cache key however the addresses are spelt
+        self._saw_block(block)
+        with self._reads(block) as reads:
+            return await self._operator_set_member(avs, operator_set_id, operator, block, reads)
+
+    async def _operator_set_member(
+        self, avs: str, operator_set_id: int, operator: str, block: int, reads: Reads
+    ) -> OperatorSetMember:
         operator_set = (avs, operator_set_id)
-        socket, curve, bn254_key, ecdsa_address = await asyncio.gather(
-            self._registrar_call(avs, GET_OPERATOR_SOCKET, (operator,), block),
-            self._call(self._key_registrar, GET_CURVE_TYPE, (operator_set,), block),
-            self._call(self._key_registrar, GET_BN254_KEY, (operator_set, operator), block),
-            self._call(self._key_registrar, GET_ECDSA_ADDRESS, (operator_set, operator), block),
+        extra: list[Awaitable[None]] = []
+        if self._separator is not None and (block == 0 or block > self._separator[0]):
+            extra.append(self._prefetch_separator(block))  # set once this executor signed with ECDSA
+        socket, curve, bn254_key, ecdsa_address, *prefetched = await asyncio.gather(
+            self._registrar_call(avs, GET_OPERATOR_SOCKET, (operator,), block, reads),
+            self._call(self._key_registrar, GET_CURVE_TYPE, (operator_set,), block, reads),
+            self._call(self._key_registrar, GET_BN254_KEY, (operator_set, operator), block, reads),
+            self._call(self._key_registrar, GET_ECDSA_ADDRESS, (operator_set, operator), block, reads),
+            *extra,
             return_exceptions=True,
         )
-        for outcome in (curve, socket):  # in the Go executor's order of meaning
+        for outcome in (*prefetched, curve, socket):  # a bug in the prefetch, then the Go executor's order
             if isinstance(outcome, BaseException):
                 raise outcome
         curve_type = CURVE_BY_ENUM.get(int(curve[0]))
@@ -229,12 +276,27 @@ class RpcChainReader:
         return await self._pure("TaskMailbox.getMessageHash", local, remote)
 
     async def domain_separator(self) -> bytes:
-        """The ECDSA certificate verifier's `domainSeparator()`, read once per verifier address."""
-        separator = self._domain_separators.get(self._ecdsa_verifier)
-        if separator is None:
-            (value,) = await self._call(self._ecdsa_verifier, DOMAIN_SEPARATOR, (), 0)
-            separator = self._domain_separators[self._ecdsa_verifier] = bytes(value)
+        """The ECDSA certificate verifier's `domainSeparator()` as read at the newest task block: read
+        then the first time, afterwards with each task's checks at a newer block (`_prefetch_separator`)."""
+        if self._separator is None:
+            return await self._read_separator(self._newest_block)
+        return self._separator[1]
+
+    async def _read_separator(self, block: int) -> bytes:
+        with self._reads(block) as reads:
+            (value,) = await self._call(self._ecdsa_verifier, DOMAIN_SEPARATOR, (), block, reads)
+        separator = bytes(value)
+        if self._separator is None or block == 0 or block >= self._separator[0]:
+            self._separator = (block, separator)
         return separator
+
+    async def _prefetch_separator(self, block: int) -> None:
+        """Reads the separator at a task's block, with its checks; if that fails, signing keeps the one
+        it has (the next task's block reads it again) and the task's checks are not affected."""
+        try:
+            await self._read_separator(block)
+        except ChainReaderError as error:
+            log.debug("cannot read the ECDSA verifier's domainSeparator()", extra={"reason": str(error)})
 
     async def certificate_digest(
         self, curve: CurveType, reference_timestamp: int, message_hash: bytes

@@ -89,8 +89,9 @@ Defaults: `grpcPort` 9090; `deploymentMode` docker; `processType` server; `stora
 hourglass-system, `crdGroup` hourglass.eigenlayer.io, `crdVersion` v1alpha1, `connectionTimeout`
 30s, `inCluster` false. Env `value`s are kept out of reprs too (they may be secrets).
 
-Durations (`connectionTimeout`, `readyTimeout`, `taskTimeout`, `shutdownTimeout`) are Go duration
-strings such as `30s` or `1m30s`; a bare number is refused because upstream reads it as nanoseconds.
+Durations (`connectionTimeout`, `readyTimeout`, `taskTimeout`, `shutdownTimeout`, `chain.timeout`)
+are Go duration strings such as `30s` or `1m30s`, from `1ms` to Go's longest,
+`2562047h47m16.854775807s`; a bare number is refused because upstream reads it as nanoseconds.
 
 The package: `types.py` (value types), `model.py` (the pydantic models), `rules.py` (rules between
 fields), `messages.py` (pydantic's errors as `<path>: <message>`), `errors.py` (`Problem`,

@@ -18,6 +18,7 @@ from hourglass_executor.chain.networks import (
     resolve_contracts,
 )
 from hourglass_executor.config.errors import Problem
+from hourglass_executor.config.types import integer_value
 from hourglass_executor.validation import is_address
 
 
@@ -204,9 +205,9 @@ def _check_chain(raw: dict[str, Any]) -> list[Problem]:
     rpc_url = l1.get("rpcUrl")
     if kind == "rpc" and isinstance(rpc_url, str) and rpc_url.startswith(("ws://", "wss://")):
         return [Problem("l1Chain.rpcUrl", "chain.type rpc reads over HTTP: give an http(s):// URL")]
-    chain_id = l1.get("chainId")
+    chain_id = integer_value(l1.get("chainId"))  # "12345" too, as the model reads it
     contracts = _mapping(chain.get("contracts")) or {}
-    if kind != "rpc" or isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id < 1:
+    if kind != "rpc" or chain_id is None or chain_id < 1:
         return []  # the chain id's own problem is reported where it is
     given = {key: value for key, value in contracts.items() if isinstance(value, str) and value}
     _, missing = resolve_contracts(chain_id, given)

@@ -4,8 +4,9 @@ secret). Shared rules (addresses, Kubernetes names, image references, ...) come 
 `hourglass_executor.validation`; the ones only the configuration has (durations, ports, URLs) are here.
 
 A string type refuses a number or a boolean with a hint to quote it: YAML reads an unquoted `0x...`
-as a number. Durations are Go duration strings ("30s", "1m30s"); a bare number is refused because
-upstream reads it as nanoseconds.
+as a number. Durations are Go duration strings ("30s", "1m30s") from 1ms (`timedelta` has no
+nanoseconds, and every duration here is a timeout) to Go's longest, 2562047h47m16.854775807s; a bare
+number is refused because upstream reads it as nanoseconds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, SecretStr
@@ -26,7 +28,10 @@ RPC_URL_RE = re.compile(r"(https?|wss?)://\S+")
 HTTP_URL_RE = re.compile(r"https?://\S+")
 HOST_PORT_RE = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):([0-9]{1,5})")
 DURATION_PART_RE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+NANOSECONDS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
+NANOSECONDS["h"] = 60 * NANOSECONDS["m"]
+MIN_DURATION_NS = 10**6  # 1ms
+MAX_DURATION_NS = 2**63 - 1  # Go's time.Duration: int64 nanoseconds
 
 
 def _string(value: Any) -> str:
@@ -60,17 +65,21 @@ def _non_empty(value: Any) -> str:
     return text
 
 
+def integer_value(value: Any) -> int | None:
+    """`value` as an integer field reads it (an int, or a string of decimal digits), else None.
+    `rules.py` reads integers with it too, so that the rules and the model agree."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
 def _integer(value: Any, low: int, high: int | None, message: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high is not None and value > high)
-    ):
+    number = integer_value(value)
+    if number is None or number < low or (high is not None and number > high):
         raise fail(message)
-    return value
+    return number
 
 
 def _port(value: Any) -> int:
@@ -107,10 +116,16 @@ def _duration(value: Any) -> timedelta:
     parts = DURATION_PART_RE.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise fail(message)
-    seconds = sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
-    if seconds <= 0:
+    # Decimal: exact, and no overflow on "9999999999999h" (timedelta's OverflowError is not a
+    # ValueError, so pydantic would not report it).
+    nanoseconds = sum(Decimal(number) * NANOSECONDS[unit] for number, unit in parts)
+    if nanoseconds <= 0:
         raise fail("must be a positive duration")
-    return timedelta(seconds=seconds)
+    if nanoseconds < MIN_DURATION_NS:
+        raise fail("must be at least 1ms")
+    if nanoseconds > MAX_DURATION_NS:
+        raise fail("too large: at most 2562047h47m16.854775807s (the longest Go duration)")
+    return timedelta(microseconds=int(nanoseconds) // 1000)
 
 
 def _private_key(value: Any) -> SecretStr:

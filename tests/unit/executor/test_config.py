@@ -144,6 +144,19 @@ def test_durations_digest_and_docker_mode():
     assert parse_config(changed(docker)).deployment_mode == "docker"
 
 
+def test_durations_at_the_limits_are_accepted():
+    config = parse_config(
+        changed(
+            lambda d: d.update(
+                taskTimeout="1ms", shutdownTimeout="2562047h47m16.854775807s", chain={"timeout": "0.5s"}
+            )
+        )
+    )
+    assert config.task_timeout == timedelta(milliseconds=1)
+    assert config.shutdown_timeout == timedelta(hours=2562047, minutes=47, seconds=16, microseconds=854775)
+    assert config.chain.timeout == timedelta(milliseconds=500)
+
+
 def test_in_cluster_needs_no_kubeconfig():
     def edit(d: dict[str, Any]) -> None:
         d["kubernetes"] = {"namespace": "avs", "inCluster": True}
@@ -575,6 +588,29 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         "shutdownTimeout: must be a positive duration",
     ),
     ("logFormat unknown", lambda d: d.update(logFormat="xml"), "logFormat: must be 'json' or 'text'"),
+    (
+        "chain timeout under a millisecond",  # 1ns was timedelta(0): every read failed unsent
+        lambda d: d.update(chain={"timeout": "1ns"}),
+        "chain.timeout: must be at least 1ms",
+    ),
+    ("taskTimeout 999us", lambda d: d.update(taskTimeout="999us"), "taskTimeout: must be at least 1ms"),
+    (
+        "taskTimeout too large",  # was an OverflowError out of the validator
+        lambda d: d.update(taskTimeout="9999999999999h"),
+        "taskTimeout: too large: at most 2562047h47m16.854775807s (the longest Go duration)",
+    ),
+    (
+        "readyTimeout beyond a float",
+        lambda d: d["kubernetes"].update(readyTimeout="1" + "0" * 400 + "s"),
+        "kubernetes.readyTimeout: too large: at most 2562047h47m16.854775807s (the longest Go duration)",
+    ),
+    (
+        "unknown chain id quoted",  # the model reads "5" as 5: the contracts rule must too
+        lambda d: d["l1Chain"].update(chainId="5"),
+        "chain.contracts: required: l1Chain.chainId 5 is not a network with default contract addresses "
+        "(1 (mainnet), 11155111 (sepolia), 8453 (base), 84532 (base-sepolia), 31337 (anvil)); give "
+        "allocationManager, keyRegistrar, taskMailbox, bn254CertificateVerifier, ecdsaCertificateVerifier",
+    ),
 ]
 
 
@@ -814,6 +850,18 @@ def test_cli_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
             "grpcPort: must be a port number (1-65535)",
             "avsPerformers[0].image.tag: required",
         ]
+
+
+def test_cli_validate_config_only_reports_a_huge_duration_and_a_quoted_chain_id(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        changed(lambda d: (d["l1Chain"].update(chainId="5"), d.update(taskTimeout="9999999999999h")))
+    )
+    assert cli.main(["validate", "--config-only", "--config", str(bad)]) == 2
+    out, err = capsys.readouterr()
+    header, *problems = err.splitlines()
+    assert (out, header) == ("", f"{bad}: invalid executor configuration:")
+    assert sorted(line.split(":")[0] for line in problems) == ["chain.contracts", "taskTimeout"]
 
 
 def test_cli_validate_refuses_what_run_refuses_about_the_chain(tmp_path, capsys, request):

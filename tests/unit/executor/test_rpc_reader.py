@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import pytest
 from hourglass_executor.chain import (
@@ -71,6 +72,7 @@ class Chain:
         self.curve = 1
         self.ecdsa_key = KEY
         self.message_hash_offset = 0  # != 0: the TaskMailbox disagrees with the local computation
+        self.separator = SEPARATOR  # the ECDSA verifier's domainSeparator() (its proxy can be upgraded)
 
     def __call__(self, to: str, data: bytes, tag: str):
         selector = data[:4]
@@ -91,7 +93,7 @@ class Chain:
             digest = keccak256(CODEC.encode(["bytes32", "bytes"], [task, output]))
             return word((int.from_bytes(digest, "big") + self.message_hash_offset) % 2**256)
         if selector == DOMAIN_SEPARATOR.selector:
-            return word(SEPARATOR)
+            return word(self.separator)
         if selector == ECDSA_DIGEST_BYTES.selector:
             ts, message_hash = CODEC.decode(["uint32", "bytes32"], data[4:])
             struct = keccak256(
@@ -99,7 +101,7 @@ class Chain:
                 + ts.to_bytes(32, "big")
                 + message_hash
             )
-            return encode(ECDSA_DIGEST_BYTES, b"\x19\x01" + SEPARATOR + struct)
+            return encode(ECDSA_DIGEST_BYTES, b"\x19\x01" + self.separator + struct)
         return {"code": -32000, "message": f"unexpected call {selector.hex()}"}
 
 
@@ -155,6 +157,22 @@ def test_reads_at_a_block_are_cached_and_reads_at_latest_are_not():
         ("0x" + b"call".hex(), "0x7"),
     ]
     assert stats.cache_hits == 2
+
+
+def test_an_empty_answer_at_a_block_is_not_cached():
+    """Some nodes answer "0x" (not an error) for a block beyond their head: it is asked again."""
+    answers = ["0x", word(1)]
+
+    async def scenario():
+        async with fake_rpc(lambda to, data, tag: answers.pop(0) if len(answers) > 1 else answers[0]) as node:
+            client = JsonRpcClient(node.url, timeout=2, retries=0, cache_size=10)
+            results = [await client.eth_call(AVS, b"call", 7) for _ in range(3)]
+            await client.close()
+            return results, len(node.calls)
+
+    results, calls = run(scenario)
+    assert [int.from_bytes(r, "big") if r else r for r in results] == [b"", 1, 1]
+    assert calls == 2, "the empty answer must be read again, the value then kept"
 
 
 @pytest.mark.parametrize("status", [503, 502, 429])
@@ -363,6 +381,94 @@ def test_an_avs_without_a_task_registrar_is_an_unknown_operator_set():
     run(scenario)
 
 
+def lagging(chain: Chain, head: dict[str, int], selector: bytes | None = None) -> Callable:
+    """`chain` on a node at block `head["block"]` that answers "0x" (not an error) for a later block, as
+    Erigon and some load-balanced providers do; only for calls of `selector` if given."""
+
+    def answer(to: str, data: bytes, tag: str):
+        ahead = tag != "latest" and int(tag, 16) > head["block"]
+        if ahead and selector in (None, data[:4]):
+            return "0x"
+        return chain(to, data, tag)
+
+    return answer
+
+
+@pytest.mark.parametrize("selector", [None, GET_OPERATOR_SOCKET.selector], ids=["every call", "socket"])
+def test_a_node_behind_the_tasks_block_is_asked_again_once_it_caught_up(selector):
+    head = {"block": 99}  # the aggregator sent a task of block 100 before this node had it
+
+    async def scenario():
+        async with fake_rpc(lagging(Chain(), head, selector)) as node:
+            rpc = reader(node.url, retries=0)
+            with pytest.raises(ChainReaderError):
+                await rpc.operator_set_member(AVS, 1, OPERATOR, 100)
+            head["block"] = 100
+            member = await rpc.operator_set_member(AVS, 1, OPERATOR, 100)
+            sent = len(node.calls)
+            again = await rpc.operator_set_member(AVS, 1, OPERATOR, 100)
+            await rpc.close()
+            return member, again, len(node.calls) - sent
+
+    member, again, calls = run(scenario)
+    assert member.ecdsa_address == KEY and again == member
+    assert calls == 0, "the answer found once the node caught up is kept"
+
+
+ZERO = "0x" + "00" * 20
+
+
+@pytest.mark.parametrize(
+    ("fork_a", "error"),
+    [
+        (lambda c: setattr(c, "ecdsa_key", ZERO), OperatorNotRegisteredError),
+        (lambda c: setattr(c, "curve", 0), UnknownOperatorSetError),
+        (lambda c: setattr(c, "registrar", ZERO), UnknownOperatorSetError),
+        (lambda c: setattr(c, "curve", 2), OperatorNotRegisteredError),  # getECDSAAddress reverted
+    ],
+    ids=["no key", "no curve type", "no registrar", "other curve"],
+)
+def test_a_negative_answer_at_a_block_is_read_again(fork_a, error):
+    """A block at the chain's head can be reorganised away: an answer that says "absent" is not kept,
+    so a retry at the same block sees the fork that has the registration."""
+    chain = Chain()
+    fork_a(chain)
+
+    async def scenario():
+        async with fake_rpc(chain) as node:
+            rpc = reader(node.url)
+            with pytest.raises(error):
+                await rpc.operator_set_member(AVS, 1, OPERATOR, 1000)
+            fork_a_calls = len(node.calls)
+            chain.__init__()  # fork B: block 1000 has the registration
+            member = await rpc.operator_set_member(AVS, 1, OPERATOR, 1000)
+            sent = len(node.calls)
+            await rpc.operator_set_member(AVS, 1, OPERATOR, 1000)
+            await rpc.close()
+            return member, sent - fork_a_calls, len(node.calls) - sent
+
+    member, reread, afterwards = run(scenario)
+    assert member.ecdsa_address == KEY, f"the negative answer was kept: {member}"
+    assert reread >= 1 and afterwards == 0
+
+
+def test_an_avs_without_a_registrar_at_a_block_is_read_again():
+    chain = Chain()
+    chain.registrar = ZERO
+
+    async def scenario():
+        async with fake_rpc(chain) as node:
+            rpc = reader(node.url)
+            with pytest.raises(UnknownOperatorSetError, match="has no registrar"):
+                await rpc.avs_config(AVS, 1000)
+            chain.registrar = REGISTRAR  # the other fork
+            config = await rpc.avs_config(AVS, 1000)
+            await rpc.close()
+            return config
+
+    assert run(scenario).executor_operator_set_ids == (1, 2)
+
+
 def test_the_pure_functions_are_cross_checked_once_then_computed_locally():
     async def scenario():
         async with fake_rpc(Chain()) as node:
@@ -381,6 +487,42 @@ def test_the_pure_functions_are_cross_checked_once_then_computed_locally():
     assert digest == ecdsa_certificate_digest(SEPARATOR, 77, message_hash)
     assert first == 3  # getMessageHash, then domainSeparator + calculateCertificateDigestBytes
     assert total == first  # afterwards: no round trip
+
+
+def test_the_domain_separator_follows_a_verifier_upgrade_from_the_next_task_block():
+    """The ECDSA verifier is an upgradeable proxy whose domain has its major version in it: its
+    `domainSeparator()` is read again at each new task block, with the task's checks (in their first
+    batch, so no more round trips), and signing uses the one of the newest block."""
+    chain = Chain()
+    upgraded = bytes.fromhex("77" * 32)
+
+    async def task(rpc: RpcChainReader, node, block: int) -> tuple[bytes, int, int]:
+        sent = len(node.http_requests)
+        await rpc.operator_set_member(AVS, 1, OPERATOR, block)
+        checks = len(node.http_requests) - sent
+        message_hash = await rpc.message_hash(TASK_ID, b"out")
+        digest = await rpc.certificate_digest("ECDSA", 7, message_hash)
+        return digest, checks, len(node.http_requests) - sent - checks
+
+    async def scenario():
+        async with fake_rpc(chain) as node:
+            rpc = reader(node.url)
+            first = await task(rpc, node, 100)  # with the one-time cross-checks
+            chain.separator = upgraded
+            same_block = await task(rpc, node, 100)
+            next_block = await task(rpc, node, 101)
+            await rpc.close()
+            return first, same_block, next_block, rpc._local_ok
+
+    first, same_block, next_block, verdicts = run(scenario)
+    message_hash = result_message_hash(TASK_ID, b"out")
+    assert first[0] == ecdsa_certificate_digest(SEPARATOR, 7, message_hash)
+    assert same_block == (first[0], 0, 0)  # block 100 was read: its answer, no round trip
+    assert next_block[0] == ecdsa_certificate_digest(upgraded, 7, message_hash), (
+        "signed under the verifier's old domain after its upgrade"
+    )
+    assert next_block[1:] == (2, 0)  # the checks' two round trips, none to sign
+    assert set(verdicts.values()) == {True}
 
 
 def test_a_pure_function_that_differs_from_the_contract_is_called_on_chain_from_then_on(caplog):
