@@ -53,6 +53,9 @@ UPDATE_ATTEMPTS = 3  # an update that conflicts (the object changed since it was
 ALLOCATED = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")  # a Service's, kept on update
 IMMUTABLE = ("field is immutable", "may not change once set")  # an update that needs a recreate
 POLL_SECONDS = 0.2  # how often a deletion being waited for is checked
+# Refusals of a replacement pod's dry-run create that its real create, after the old pod's deletion,
+# may not meet: a quota the old pod fills, a webhook that cannot be asked in a dry run.
+REPLACEMENT_CHECK_PASSES = ("exceeded quota", "failed quota", "status unknown for quota", "dry run")
 
 Obj = dict[str, Any]
 # (method, path, query=..., body=..., content_type=...) -> (HTTP status, decoded body)
@@ -266,6 +269,9 @@ class ObjectWriter:
         return {"changed": True, "result": {}}
 
     def replace(self, obj: Obj, on_waiting: Callable[[], None] | None = None) -> Obj:
+        refused = self.refused_replacement(obj)
+        if refused is not None:
+            return refused
         path = object_path(obj)
         status, body = self.call("DELETE", path, query=[("propagationPolicy", "Background")])
         if status >= 300 and status != 404:
@@ -273,6 +279,32 @@ class ObjectWriter:
         if not self.gone(path, on_waiting):
             return {"changed": True, "pending": True, "result": {}}
         return self.create(obj)
+
+    def refused_replacement(self, obj: Obj) -> Obj | None:
+        """The failure of a replacement pod the API server refuses, found before the pod it replaces
+        is deleted (None: it may go ahead). The pod's name is taken by the old one, so the check is a
+        dry-run create under a generated name. An edit whose pod cannot exist (an invalid field, a
+        PriorityClass or RuntimeClass that does not exist, a policy) then leaves the Performer serving
+        on its old pod instead of with none. A refusal for a quota does not count (the old pod's
+        deletion makes room), nor one by a webhook that cannot be asked in a dry run, nor one in a
+        namespace being deleted (the real create says so)."""
+        if obj.get("kind") != "Pod":
+            return None
+        meta = {k: v for k, v in obj["metadata"].items() if k != "name"}
+        probe = {**obj, "metadata": {**meta, "generateName": f"{obj['metadata']['name']}-"}}
+        query = [("fieldManager", self.field_manager), ("dryRun", "All")]
+        status, body = self.call("POST", collection_path(obj), query=query, body=probe)
+        message = api_message(body)
+        passes = any(s in message for s in REPLACEMENT_CHECK_PASSES) or namespace_terminating(body)
+        if status < 300 or status == 409 or passes:
+            return None
+        result = failure(status, body)
+        error = result["error"]
+        error["msg"] = f"{error['msg']} (the new pod was refused: the pod it would replace is left in place)"
+        error["kept_pod"] = True
+        if status == 422:  # invalid: only another spec can be admitted
+            error["invalid"] = True
+        return result
 
     def recreate(self, obj: Obj) -> Obj:
         return {**self.replace(obj), "recreated": True}

@@ -378,7 +378,10 @@ class StatusWriter:
         error = "; ".join(e for e in errors if e) or None
         # A render error (unknown gpuType or TEE profile, a derived name too long) comes back on every
         # run until the spec changes; errors of API calls may not.
-        permanent = bool(entry.get("error")) and self.state == "present"
+        # So does a replacement pod refused as invalid, which left the old pod in place.
+        pod_error = (pod_result or {}).get("error") or {}
+        kept_pod = bool(pod_error.get("kept_pod"))
+        permanent = (bool(entry.get("error")) or bool(pod_error.get("invalid"))) and self.state == "present"
 
         observed = item.get(OBSERVED_VAR) or self.observed.get(key) or {}
         pod, service = observed.get("pod"), observed.get("service")
@@ -390,7 +393,7 @@ class StatusWriter:
             # started or become ready since: report what it is now, not what the apply returned.
             written = pod_result["result"]
             pod = self.fresh_pod(namespace, child, written["metadata"].get("resourceVersion")) or written
-        elif entry.get("pod_action") == "replace" or pod_forced:
+        elif (entry.get("pod_action") == "replace" and not kept_pod) or pod_forced:
             # The old pod is terminating or gone; its replacement comes with the run its deletion triggers.
             pod = None
         if service_result and not error_of(service_result):
@@ -401,9 +404,9 @@ class StatusWriter:
             performer,
             pod,
             deleting=self.state == "absent" or bool(meta.get("deletionTimestamp")),
-            upgrading=bool(entry.get("upgrading")),
+            upgrading=bool(entry.get("upgrading")) and not kept_pod,  # the old pod serves on
             error=error,
-            upgraded_at=entry.get("upgraded_at"),
+            upgraded_at=None if kept_pod else entry.get("upgraded_at"),
             ended=None if error else entry.get("ended_pods"),
             replace_at=entry.get("replace_ended_pod_at") or entry.get("force_delete_pod_at"),
             now=self.now,

@@ -81,7 +81,8 @@ class FakeKubeApi:
                 obj.setdefault("metadata", {})["deletionTimestamp"] = "2026-01-01T00:00:00Z"
             return 200, obj
         if method == "POST" and path.endswith(("/pods", "/services", "/events")):  # kept: they are read
-            target = f"{path}/{body['metadata']['name']}"
+            meta = body["metadata"]
+            target = f"{path}/{meta.get('name') or meta['generateName'] + 'x7k2q'}"  # as if generated
             if target in self.objects:
                 return 409, {"message": f"{target} already exists", "reason": "AlreadyExists"}
             return 201, self._store(target, body, query)

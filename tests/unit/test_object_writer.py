@@ -81,7 +81,7 @@ def test_with_create_by_apply_creations_are_server_side_applies():
     assert sorted(api.calls) == [("PATCH", POD_PATH), ("PATCH", SERVICE_PATH)]
     api.calls.clear()
     [replaced] = writer(api, create_by_apply=True).write([pod(image="img:3")], "replaced")
-    assert replaced["changed"] and [m for m, _ in api.calls] == ["DELETE", "GET", "PATCH"]
+    assert replaced["changed"] and [m for m, _ in api.calls] == ["POST", "DELETE", "GET", "PATCH"]
 
 
 def test_a_create_that_fails_otherwise_is_reported_and_a_dry_run_creates_nothing():
@@ -99,7 +99,8 @@ def test_a_create_refused_because_the_namespace_is_being_deleted_says_so(state):
     api = FakeKubeApi()
     terminating = "unable to create new content in namespace ns because it is being terminated"
     for method, path in (("POST", "/api/v1/namespaces/ns/pods"), ("PATCH", POD_PATH)):
-        api.fail(method, path, 403, terminating, causes=("NamespaceTerminating",))
+        # twice: a replacement's dry run of the new pod is refused too, and goes ahead
+        api.fail(method, path, 403, terminating, causes=("NamespaceTerminating",), times=2)
     [result] = writer(api).write([pod()], state)
     assert result["error"] == {"msg": f"403 {terminating}", "status": 403, "namespace_terminating": True}
     # Only that cause says so: another 403 (RBAC, a policy) is a failure like any other.
@@ -153,13 +154,14 @@ def test_replace_deletes_waits_until_gone_then_creates_and_reports_pending_when_
     [result] = writer(api, wait_timeout=10).write([pod(image="img:2")], "replaced")
     assert result["changed"] and "pending" not in result
     assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:2"
-    assert [m for m, _ in api.calls] == ["DELETE", "GET", "GET", "GET", "GET", "POST"]
+    assert [m for m, _ in api.calls] == ["POST", "DELETE", "GET", "GET", "GET", "GET", "POST"]
+    assert api.queries[0][2]["dryRun"] == "All"  # the new pod, checked before the old one goes
 
     api = FakeKubeApi({POD_PATH: pod(image="img:1")})
     api.linger[POD_PATH] = 1000
     [result] = writer(api, wait_timeout=1).write([pod(image="img:2")], "replaced")
     assert result == {"changed": True, "pending": True, "result": {}, "object": result["object"]}
-    assert [m for m, _ in api.calls if m not in ("DELETE", "GET")] == []
+    assert [m for m, _ in api.calls if m not in ("DELETE", "GET")] == ["POST"]  # the dry run only
 
 
 def test_a_replacement_stops_waiting_as_soon_as_it_is_told_to_and_reports_the_pod_pending():
@@ -171,13 +173,13 @@ def test_a_replacement_stops_waiting_as_soon_as_it_is_told_to_and_reports_the_po
         [pod(image="img:2")], "replaced"
     )
     assert result["pending"] is True and "error" not in result
-    assert [m for m, _ in api.calls] == ["DELETE", "GET", "GET", "GET"] and clock.now < 1
+    assert [m for m, _ in api.calls] == ["POST", "DELETE", "GET", "GET", "GET"] and clock.now < 1
 
     api = FakeKubeApi({POD_PATH: pod(image="img:1")})
     api.linger[POD_PATH] = 1  # gone at the second look; told all along, the writer looks once
     told = writer(api, wait_timeout=600, stop_waiting=lambda: True)
     [result] = told.write([pod(image="img:2")], "replaced")
-    assert result["pending"] is True and [m for m, _ in api.calls] == ["DELETE", "GET"]
+    assert result["pending"] is True and [m for m, _ in api.calls] == ["POST", "DELETE", "GET"]
     assert POD_PATH not in api.objects  # the new pod is left to the run the deletion triggers
 
 
@@ -188,7 +190,50 @@ def test_a_replacement_that_waits_says_so_once_and_one_that_need_not_never_does(
     waits: list[int] = []
     result = writer(api).write_one(pod(image="img:2"), "replaced", lambda: waits.append(len(api.calls)))
     assert result["changed"] and "pending" not in result
-    assert waits == [2] * told  # after the DELETE and the first look
+    assert waits == [3] * told  # after the dry run, the DELETE and the first look
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "invalid"),
+    [
+        (422, 'Pod "performer-a-x7k2q" is invalid: spec.containers[0].resources.claims[0]: Not found', True),
+        (403, 'pods "performer-a-x7k2q" is forbidden: no PriorityClass with name avs-hgih was found', False),
+        (500, "etcdserver: request timed out", False),
+    ],
+)
+def test_a_replacement_pod_the_api_server_refuses_leaves_the_old_pod_in_place(status, message, invalid):
+    """A spec edit whose pod cannot be created: the old pod is not deleted, so the Performer keeps
+    serving on it, and the error says so (an invalid pod: only another spec can fix it)."""
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    api.fail("POST", "/api/v1/namespaces/ns/pods", status, message)
+    [result] = writer(api).write([pod(image="img:2")], "replaced")
+    assert api.calls == [("POST", "/api/v1/namespaces/ns/pods")]
+    assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:1"
+    [(_, _, probe)] = api.bodies
+    assert probe["metadata"]["generateName"] == "performer-a-" and "name" not in probe["metadata"]
+    assert api.queries[0][2]["dryRun"] == "All"
+    error = result["error"]
+    assert error["msg"] == (
+        f"{status} {message} (the new pod was refused: the pod it would replace is left in place)"
+    )
+    assert error["kept_pod"] is True and error.get("invalid", False) is invalid
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        'pods "performer-a-x7k2q" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=1',
+        'admission webhook "audit.example.com" does not support dry run',
+    ],
+)
+def test_a_replacement_refused_only_in_its_dry_run_goes_ahead(message):
+    """A quota the old pod fills, or a webhook that cannot be asked in a dry run: the real create,
+    once the old pod is gone, may succeed."""
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    api.fail("POST", "/api/v1/namespaces/ns/pods", 403, message)
+    [result] = writer(api).write([pod(image="img:2")], "replaced")
+    assert result["changed"] and "error" not in result
+    assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:2"
 
 
 def test_update_restores_a_drifted_service_in_place_keeping_its_cluster_ip():

@@ -170,7 +170,8 @@ def status_patches(api: FakeKubeApi, name: str) -> list[tuple[int, dict]]:
 def test_a_replacement_that_waits_for_the_old_pod_says_upgrading_first_with_one_event():
     api, plan = replacing("a", lingering_looks=3)
     reconciler(api, plan).run([item("a")])
-    created = api.calls.index(("POST", "/api/v1/namespaces/ns/pods"))
+    pod_creates = ("POST", "/api/v1/namespaces/ns/pods")
+    created = [call[:2] == pod_creates and "dryRun" not in call[2] for call in api.queries].index(True)
     [(first, upgrading), (last, _)] = status_patches(api, "a")
     assert first < created < last  # said while the old pod was still there, then again with the new one
     assert (upgrading["status"]["phase"], upgrading["status"]["ready"]) == ("Upgrading", False)

@@ -146,6 +146,30 @@ def test_a_replaced_pod_makes_the_performer_upgrading_and_drift_is_reported():
     assert ("Normal", "Upgrading") in events(api)
 
 
+@pytest.mark.parametrize(("status", "stalled"), [(422, True), (403, False)])
+def test_a_replacement_pod_refused_before_the_old_one_went_leaves_the_performer_serving(status, stalled):
+    """A spec edit whose new pod the API server refuses (object_writer checks it before deleting the
+    old one): the Performer is ready on the old pod, not Upgrading, and says why its spec is not in
+    effect; an invalid pod is an error only another spec can fix (Stalled)."""
+    api = FakeKubeApi()
+    message = f"{status} refused (the new pod was refused: the pod it would replace is left in place)"
+    error = {"msg": message, "status": status, "kept_pod": True, "invalid": status == 422}
+    refused = {**applied("Pod"), "changed": False, "error": error}
+    del refused["result"]
+    plan_entry = entry(pod_action="replace", upgrading=True, upgraded_at=NOW)
+    [result] = writer(api, plan_entry, replaced=registered(refused)).write(
+        [item(performer(), ready_pod(), live_service())]
+    )
+    assert (result["phase"], result["ready"], result["error"], result["stalled"]) == (
+        "Running", True, message, stalled
+    )  # fmt: skip
+    patch = next(body for method, path, body in api.bodies if method == "PATCH")
+    assert "lastUpgrade" not in patch["status"]
+    reconciled = next(c for c in patch["status"]["conditions"] if c["type"] == "Reconciled")
+    assert (reconciled["status"], reconciled["message"]) == ("False", message)
+    assert ("Normal", "Upgrading") not in events(api)
+
+
 def test_a_service_restore_that_changed_nothing_is_no_repair():
     # A mutating admission policy sets the Service's session affinity on every write: the plan sees
     # it differ from the rendered one, the restore writes nothing (the API server answers it
