@@ -199,6 +199,31 @@ def test_editing_the_spec_replaces_the_pod(core, custom, namespace, operator, ch
         assert node_labels(core, pod.spec.node_name)["topology.kubernetes.io/zone"] == "us-east-1b"
 
 
+def test_an_edit_whose_pod_the_api_server_refuses_leaves_the_old_pod_serving(
+    core, custom, namespace, operator
+):
+    """A priorityClassName that names no PriorityClass: the API server refuses every pod of the new
+    spec. The operator finds out before it deletes the old pod, so the Performer goes on serving on
+    the pod of its previous spec and says why its edit is not in effect."""
+    create_performer(custom, namespace, performer("refused"))
+    wait_performer_ready(custom, namespace, "refused")
+    old_uid = read_pod(core, namespace, "refused").metadata.uid
+    change = {"spec": {"scheduling": {"priorityClassName": "no-such-class"}}}
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "refused", change)
+
+    def refused() -> dict | None:
+        cr = get_performer(custom, namespace, "refused")
+        message = condition(cr, "Reconciled").get("message") or ""
+        return cr if "no PriorityClass with name no-such-class" in message else None
+
+    cr = wait_for(refused, timeout=60, what="the Performer to say that its new pod was refused")
+    assert "the pod it would replace is left in place" in condition(cr, "Reconciled")["message"]
+    pod = read_pod(core, namespace, "refused")
+    assert pod.metadata.uid == old_uid and not pod.metadata.deletion_timestamp
+    assert (cr["status"]["phase"], cr["status"]["ready"]) == ("Running", True)
+    assert condition(cr, "Ready")["status"] == "True"
+
+
 def ready_performer_under_long_waits(operators, tmp_path, custom, namespace: str, name: str) -> None:
     """An operator whose runs wait for a replaced pod far longer than a test (600 s), and the
     Performer `name` ready under it."""
