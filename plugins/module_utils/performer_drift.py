@@ -16,7 +16,8 @@ digest, the service account token volume, tolerations and node selectors of admi
 new pod would get the same again, so replacing the pod for it would never end. Where generations are
 not counted (Kubernetes 1.32 and 1.33), the compared fields allow for admission: an image with the
 rendered one's digest pinned is the same image, and only the resources the role renders are
-compared (a LimitRange fills in the others).
+compared (a LimitRange fills in the others). Resource quantities compare by value, rounded up to
+thousandths as the API server stores them (1.5m of CPU is 2m in a pod).
 
 A live Service carries what the API server added on the way in (allocated cluster IPs, defaults);
 each compared field is normalised on both sides so that only a real difference counts, and a spec
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
@@ -46,6 +47,7 @@ _SUFFIXES = {
     "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
 }  # fmt: skip
+THOUSANDTH = Decimal("0.001")
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
 
 
@@ -70,10 +72,22 @@ def _pruned(value: Any) -> Any:
     return value
 
 
+def _as_stored(value: Any) -> Any:
+    """A resource quantity as the API server stores it in a pod: rounded up to thousandths (1.5m of
+    CPU is 2m there)."""
+    number = quantity(value)
+    if not isinstance(number, Decimal):
+        return number
+    try:
+        return number.quantize(THOUSANDTH, rounding=ROUND_CEILING).normalize()
+    except InvalidOperation:  # more digits than a Decimal holds: no pod has such a quantity anyway
+        return number
+
+
 def _resources(value: Obj | None) -> Obj:
     value = value or {}
-    limits = {k: quantity(v) for k, v in (value.get("limits") or {}).items()}
-    requests = {**limits, **{k: quantity(v) for k, v in (value.get("requests") or {}).items()}}
+    limits = {k: _as_stored(v) for k, v in (value.get("limits") or {}).items()}
+    requests = {**limits, **{k: _as_stored(v) for k, v in (value.get("requests") or {}).items()}}
     return _pruned({**value, "limits": limits, "requests": requests})
 
 

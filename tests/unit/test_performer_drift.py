@@ -179,6 +179,25 @@ def test_quantities_compare_by_value():
     assert quantity("not a quantity") == "not a quantity"
 
 
+@pytest.mark.parametrize("generation", [2, None], ids=["generation-2", "no-generations"])
+def test_quantities_the_api_server_rounds_up_to_thousandths_are_no_drift(generation: int | None):
+    """The API server stores every resource quantity rounded up to thousandths (1.5m of CPU as 2m): that
+    is no drift, or any update of the pod (another client's toleration, say) would have it replaced,
+    and on a cluster that counts no pod generations every run would."""
+    resources = {"requests": {"cpu": "1.5m", "memory": "0.0005"}, "limits": {"cpu": "1.0005"}}
+
+    def rounded(cpu: str):
+        def served(pod: dict, container: dict) -> None:
+            container["resources"] = {"requests": {"cpu": cpu, "memory": "1m"}, "limits": {"cpu": "1001m"}}
+
+        return served
+
+    assert updated(rounded("2m"), generation, resources=resources) == []
+    [difference] = updated(rounded("3m"), generation, resources=resources)
+    assert difference.startswith('spec.containers[performer].resources: have {"limits": {"cpu": "1.001"}, ')
+    assert '"requests": {"cpu": "0.003"' in difference and '"requests": {"cpu": "0.002"' in difference
+
+
 def service_tampered(change) -> list[str]:
     doc = rendered(config={})
     live = served_service(doc["service"])
