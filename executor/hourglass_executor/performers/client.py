@@ -25,6 +25,11 @@ channel connects or a doubling back-off passes. The whole task, retries included
 its deadline; when the deadline leaves no time for another attempt, the last (not sent) failure is
 reported. An attempt that waits on a channel still connecting and runs out of time fails with
 DEADLINE_EXCEEDED, which is reported as maybe executed: gRPC does not say whether it was sent.
+
+Closing the client (the pool does when it replaces or removes a performer) cancels the calls still
+on its channel, and grpc.aio raises asyncio.CancelledError for them in the caller, which was not
+cancelled itself: such a call fails with CANCELLED (maybe executed), while a caller that is being
+cancelled still gets its CancelledError.
 """
 
 from __future__ import annotations
@@ -122,6 +127,16 @@ def may_retry(error: grpc.RpcError) -> bool:
     return bool(details) and details.startswith(NOT_SENT_PREFIXES)
 
 
+def _cancelled_under_us() -> bool:
+    """Whether a CancelledError just raised by a call came from the call alone (its channel was
+    closed), not from a cancellation of the task awaiting it."""
+    task = asyncio.current_task()
+    return task is None or not task.cancelling()
+
+
+CLOSED = "the channel to the performer was closed during the call (the performer was replaced or removed)"
+
+
 def _channel_options(max_message_bytes: int, keepalive_time: float, keepalive_timeout: float) -> list:
     return [
         ("grpc.max_send_message_length", max_message_bytes),
@@ -190,6 +205,12 @@ class PerformerClient:
                     request, timeout=max(deadline - loop.time(), 0.0), wait_for_ready=False
                 )
                 break
+            except asyncio.CancelledError:
+                if not _cancelled_under_us():
+                    raise
+                raise PerformerCallError(
+                    grpc.StatusCode.CANCELLED, CLOSED, retried=retried, maybe_executed=True
+                ) from None
             except grpc.aio.AioRpcError as error:
                 not_sent = self._not_sent(error)
                 failure = PerformerCallError(
@@ -228,6 +249,10 @@ class PerformerClient:
             await self._performer.StartSync(
                 performer_pb2.StartSyncRequest(payload=payload), timeout=timeout, wait_for_ready=False
             )
+        except asyncio.CancelledError:
+            if not _cancelled_under_us():
+                raise
+            raise PerformerCallError(grpc.StatusCode.CANCELLED, CLOSED, maybe_executed=True) from None
         except grpc.aio.AioRpcError as error:
             raise PerformerCallError(
                 error.code(), error.details() or "", maybe_executed=not self._not_sent(error)
@@ -239,6 +264,11 @@ class PerformerClient:
             response = await self._health.Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout, wait_for_ready=False
             )
+        except asyncio.CancelledError:
+            if not _cancelled_under_us():
+                raise
+            log.debug("health check of %s failed: %s", self.endpoint, CLOSED)
+            return False
         except grpc.aio.AioRpcError as error:
             log.debug("health check of %s failed: %s %s", self.endpoint, error.code(), error.details())
             return False

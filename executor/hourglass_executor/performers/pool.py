@@ -69,8 +69,10 @@ from hourglass_executor.store import PerformerRecord, Store
 log = logging.getLogger(__name__)
 
 # Outcomes that say something about the performer's health (the circuit breaker counts them).
+# CANCELLED: a call cut by closing the performer's channel (the client's PerformerCallError).
 BREAKER_CODES = frozenset(
     {
+        grpc.StatusCode.CANCELLED,
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.UNKNOWN,
         grpc.StatusCode.INTERNAL,

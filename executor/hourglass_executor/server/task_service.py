@@ -7,7 +7,7 @@ first, and everything before the claim leaves no trace, so a refused request nev
 | # | condition                                                                  | code                |
 |---|----------------------------------------------------------------------------|---------------------|
 | 1 | `version` is not 0 or 1 (0: senders that predate the field; same layout)    | INVALID_ARGUMENT    |
-| 2 | `task_id` is not "0x" + 64 hex digits                                      | INVALID_ARGUMENT    |
+| 2 | `task_id` is not "0x" + 64 hex digits (either case: one task)              | INVALID_ARGUMENT    |
 | 3 | `avs_address`, `executor_address` or `aggregator_address` is not "0x" + 40  | INVALID_ARGUMENT    |
 |   | hex digits (an empty `aggregator_address` too: the Go aggregator sends it) |                     |
 | 4 | `executor_address` is not this executor's operator address (any case)      | PERMISSION_DENIED   |
@@ -24,18 +24,22 @@ first, and everything before the claim leaves no trace, so a refused request nev
 |11 | the task id was seen before (within the store's retention) for another task | ALREADY_EXISTS      |
 |   | (its fingerprint, below, differs), or claimed by an executor that kept none |                     |
 |11a| the same task was submitted before and finished: the same answer again —   | OK, or the first    |
-|   | the same signed TaskResult (byte for byte), or the same error code with the | answer's code       |
-|   | message prefixed "task <id> ran before: "                                  |                     |
+|   | the same signed TaskResult (byte for byte, its `task_id` as this request    | answer's code       |
+|   | spells it), or the same error code with the message prefixed "task <id>    |                     |
+|   | ran before: "                                                              |                     |
 |11b| the same task is running now (a concurrent retry): waits for it and gets    | as the first        |
 |   | its answer (the caller's deadline passing first: DEADLINE_EXCEEDED)        |                     |
 |11c| the same task was interrupted: the executor crashed or stopped, or the      | DATA_LOSS           |
 |   | caller went away, while it ran; it may have run, no result was kept, and   |                     |
 |   | it will never run again                                                    |                     |
 |12 | no performer is ready for the AVS, its circuit is open, or it could not be  | UNAVAILABLE         |
-|   | reached before the task was sent (the claim is released: send it again)    |                     |
+|   | reached before the task was sent (the claim is released: send it again; so |                     |
+|   | is the claim of a caller that went away before the task was sent)          |                     |
 |13 | the performer rejected the input (its INVALID_ARGUMENT)                    | INVALID_ARGUMENT    |
 |14 | the task ran out of time (`taskTimeout`, or the caller's shorter deadline) | DEADLINE_EXCEEDED   |
-|15 | the performer failed otherwise, or the result could not be signed          | INTERNAL            |
+|15 | the performer failed otherwise (also: the task was cut by the closing of    | INTERNAL            |
+|   | the performer's channel, replaced or removed), or the result could not be  |                     |
+|   | signed                                                                     |                     |
 
 Chain reads (the Go executor's `validateOperatorInSet`, `validateTaskSignature`, `signResult`), all
 at `task_block_number`: the executor's membership in the operator set and the aggregator's key in
@@ -45,11 +49,15 @@ claim too, so that a reader that cross-checks them with the chain on first use m
 unreachable RPC before the task is claimed rather than after it ran; after the run they are local.
 A chain read that still fails after the run is row 15: the task ran, so it is not released.
 
+A task id is claimed in its canonical form (`store.task_key`: the hex digits lower-cased), so a
+resubmission that spells the id in another case is the same task (the same 32 bytes, signed alike).
 After the claim the task is sent to the performer at most once; its outcome is recorded
 (`complete_task`) before the answer is sent: "done" with the serialized signed TaskResult, "failed"
 with the code and message of the answer, "interrupted" for a task cancelled midway (the caller went
-away, or shutdown: it may have run). A claim still "claimed" that no handler of this process runs
-was made by an executor that died while the task ran: interrupted too.
+away, or shutdown: it may have run). An outcome once recorded stays (the store never replaces it).
+A handler cancelled while its claim was being written never sent the task: the claim is given back
+(row 12). A claim still "claimed" that no handler of this process runs was made by an executor that
+died while the task ran: interrupted too.
 
 Retries (rows 11-11c). Rows 1-10 run again for a retry, so only an authenticated aggregator gets an
 answer from the store. *The same task* is the same fingerprint: the digest the aggregator signed,
@@ -60,6 +68,10 @@ another aggregator of the AVS (a failover) or a re-signed retry gets the stored 
 submission under a seen id keeps ALREADY_EXISTS, as do ids claimed by an executor that stored no
 fingerprint (before results were kept). With the memory store everything is forgotten on exit: a
 retry after a restart runs the task again. Results are kept as long as the id (the retention).
+A retry that arrives while a handler of this process claims or runs the task waits for that
+handler's answer without asking the store (so it gets that answer even when the claim is given back
+meanwhile); when that handler has none to share (it was cancelled), the retry claims the id itself
+and the store decides.
 
 Why DATA_LOSS for an interrupted task: the answer is final and the code says so — the result is
 lost for good, which is gRPC's definition of DATA_LOSS ("unrecoverable data loss"); no other row
@@ -69,10 +81,10 @@ higher level" (and the management API uses it for a cancelled deploy); UNAVAILAB
 DEADLINE_EXCEEDED or INTERNAL would be retried in vain; ALREADY_EXISTS (the former answer) does not
 tell the aggregator that no result will ever come.
 
-The result: `task_id` echoed, `operator_address` the configured operator address, `output`, the
-`result_signature` over the certificate digest (signed by the executor's key of the operator set's
-curve), `avs_address` lower-cased, `operator_set_id`, `auth_signature`, `version` 1. Payloads and
-outputs are never logged.
+The result: `task_id` echoed (as the request spells it, a stored result's too), `operator_address`
+the configured operator address, `output`, the `result_signature` over the certificate digest
+(signed by the executor's key of the operator set's curve), `avs_address` lower-cased,
+`operator_set_id`, `auth_signature`, `version` 1. Payloads and outputs are never logged.
 
 Every SubmitTask ends with one log line (INFO; WARNING for INTERNAL, UNAVAILABLE and DATA_LOSS):
 `task done` (it ran and its result was stored), `task answered again` (a retry answered from the
@@ -107,7 +119,7 @@ from hourglass_executor.performers.pool import PerformerPool, PerformerUnavailab
 from hourglass_executor.server.refusal import Refusal
 from hourglass_executor.signing.layouts import aggregator_digest
 from hourglass_executor.signing.signer import Signer
-from hourglass_executor.store import Store, TaskRecord
+from hourglass_executor.store import Store, TaskRecord, task_key
 from hourglass_executor.task_signing import (
     MalformedSignatureError,
     SignerMismatchError,
@@ -135,6 +147,18 @@ INTERRUPTED = (
     "was interrupted before it finished (the executor stopped or crashed, or the caller went away, "
     "while it ran): it may have run, its result is lost, and it will not run again"
 )
+CLAIM_ATTEMPTS = 3  # claims refused for a row that is gone when read (given back, pruned) are retried
+
+
+@dataclass
+class _Run:
+    """A task id this process claims or runs: the submission's fingerprint, the answer concurrent
+    retries wait for (None: no answer to share, the store has the outcome) and the claim."""
+
+    fingerprint: bytes
+    answer: asyncio.Future[Answer | None]
+    claim: asyncio.Future[bool] | None = None  # the last claim write (made even if cancelled)
+    started: bool = False  # claimed: from here on the task may reach the performer
 
 
 @dataclass
@@ -165,7 +189,8 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         self._store = store
         self._pool = pool
         self._task_timeout = task_timeout
-        self._running: dict[str, asyncio.Future[Answer]] = {}  # claimed tasks this process runs
+        self._running: dict[str, _Run] = {}  # by task_key: the task ids this process claims or runs
+        self._cleanups: set[asyncio.Task[None]] = set()  # see _give_up
 
     async def SubmitTask(
         self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext
@@ -231,72 +256,114 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         if not self._pool.serves(avs):
             raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
         signer, fingerprint = await self._check_chain(request, avs)
-        if not await self._store.claim_task_async(request.task_id, avs, fingerprint):
-            return await self._answer_again(request.task_id, fingerprint, context, trace)
-        return await self._run_once(request, avs, signer, context, trace)
+        key = task_key(request.task_id)
+        while (run := self._running.get(key)) is not None:  # a concurrent retry (row 11b)
+            result = await self._wait_for(request.task_id, run, fingerprint, context, trace)
+            if result is not None:
+                return result
+        return await self._claim_and_run(request, key, avs, signer, fingerprint, context, trace)
 
-    async def _run_once(
+    async def _claim_and_run(
         self,
         request: executor_pb2.TaskSubmission,
+        key: str,
         avs: str,
         signer: Signer,
+        fingerprint: bytes,
         context: grpc.aio.ServicerContext,
         trace: _Trace,
     ) -> executor_pb2.TaskResult:
-        """Runs a freshly claimed task; concurrent retries wait for its answer (row 11b)."""
-        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._running[request.task_id] = answer
+        """Claims the task id and runs the task, or answers as the store says when it was claimed
+        before (rows 11-11c); retries arriving meanwhile wait for this answer."""
+        run = _Run(fingerprint, asyncio.get_running_loop().create_future())
+        self._running[key] = run
         try:
-            result = await self._run(request, avs, signer, context, trace)
+            record = await self._claim(key, avs, run)
+            if record is None:
+                run.started = True
+                result = await self._run(request, key, avs, signer, context, trace)
+            else:
+                result = _answer_again(record, request.task_id, fingerprint, trace)
         except Refusal as refusal:
-            answer.set_result(refusal)
+            self._finish(key, run, refusal)
             raise
-        except BaseException:
-            answer.set_result(Refusal(Code.DATA_LOSS, f"task {request.task_id} {INTERRUPTED}"))
+        except BaseException:  # cancelled (the caller went away, or shutdown), or an unexpected error
+            await self._give_up(key, run)
             raise
-        else:
-            answer.set_result(result)
-            return result
-        finally:
-            del self._running[request.task_id]
+        self._finish(key, run, result)
+        return result
 
-    async def _answer_again(
-        self, task_id: str, fingerprint: bytes, context: grpc.aio.ServicerContext, trace: _Trace
-    ) -> executor_pb2.TaskResult:
-        """Rows 11-11c: the answer to a task id that was claimed before."""
-        record = self._store.task(task_id)
-        if record is None or record.fingerprint is None:
-            raise Refusal(Code.ALREADY_EXISTS, f"task {task_id} was already submitted")
-        if record.fingerprint != fingerprint:
-            raise Refusal(
-                Code.ALREADY_EXISTS,
-                f"task {task_id} was already submitted with other signed fields (avs_address, "
-                "operator_set_id, reference_timestamp, task_block_number or payload)",
-            )
-        trace.again = True
-        running = self._running.get(task_id)
-        if running is not None:
-            return await self._wait_for(task_id, running, context)
-        answer = _stored_answer(record)
-        if isinstance(answer, Refusal):
-            raise answer
-        return answer
+    async def _claim(self, key: str, avs: str, run: _Run) -> TaskRecord | None:
+        """Claims the id (None), or returns the record of the claim made before."""
+        for _ in range(CLAIM_ATTEMPTS):
+            # Shielded: a claim once queued is written even if this handler is cancelled, so
+            # _give_up must learn its outcome to give it back.
+            run.claim = asyncio.ensure_future(self._store.claim_task_async(key, avs, run.fingerprint))
+            if await asyncio.shield(run.claim):
+                return None
+            record = self._store.task(key)
+            if record is not None:
+                return record
+        raise Refusal(Code.ALREADY_EXISTS, f"task {key} was already submitted")
+
+    async def _give_up(self, key: str, run: _Run) -> None:
+        """After a cancellation or an unexpected error: settles the claim (`_settle_claim`), to its
+        end even if this handler is cancelled again."""
+        cleanup = asyncio.ensure_future(self._settle_claim(key, run))
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(cleanup)
+
+    async def _settle_claim(self, key: str, run: _Run) -> None:
+        """Gives back a claim of a task that cannot have reached a performer (row 12); records a
+        claimed one that may have as "interrupted" (a recorded outcome stays: row 11c). Then the
+        retries waiting for this handler look again (the store has the outcome)."""
+        try:
+            try:
+                claimed = run.claim is not None and await run.claim
+            except Exception:  # the claim failed: nothing to settle (the handler got this error)
+                claimed = False
+            if claimed and run.started:
+                await self._store.complete_task_async(key, "interrupted")
+            elif claimed:
+                await self._store.release_task_async(key)
+        except Exception:
+            log.exception("cannot record the end of an interrupted task", extra={"task_id": key})
+        finally:
+            self._finish(key, run, None)
+
+    def _finish(self, key: str, run: _Run, answer: Answer | None) -> None:
+        if self._running.get(key) is run:
+            del self._running[key]
+        run.answer.set_result(answer)
 
     async def _wait_for(
-        self, task_id: str, running: asyncio.Future[Answer], context: grpc.aio.ServicerContext
-    ) -> executor_pb2.TaskResult:
+        self,
+        task_id: str,
+        run: _Run,
+        fingerprint: bytes,
+        context: grpc.aio.ServicerContext,
+        trace: _Trace,
+    ) -> executor_pb2.TaskResult | None:
+        """The answer of the handler of this process that runs the task id (None: it has none to
+        share; claim it again)."""
+        if run.fingerprint != fingerprint:
+            raise _other_task(task_id)
         remaining = context.time_remaining()
         try:
             async with asyncio.timeout(None if remaining is None else remaining - DEADLINE_MARGIN):
-                answer = await asyncio.shield(running)
+                answer = await asyncio.shield(run.answer)
         except TimeoutError:
             raise Refusal(
                 Code.DEADLINE_EXCEEDED,
                 f"task {task_id} is still running (submitted before); send it again for its answer",
             ) from None
+        if answer is None:
+            return None
+        trace.again = True
         if isinstance(answer, Refusal):
             raise answer
-        return answer
+        return _echoed(answer, task_id)
 
     async def _check_chain(self, request: executor_pb2.TaskSubmission, avs: str) -> tuple[Signer, bytes]:
         """Rows 6-10 of the table; returns the signer of the operator set's curve and the task's
@@ -369,65 +436,60 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
     async def _run(
         self,
         request: executor_pb2.TaskSubmission,
+        key: str,
         avs: str,
         signer: Signer,
         context: grpc.aio.ServicerContext,
         trace: _Trace,
     ) -> executor_pb2.TaskResult:
+        """Runs a freshly claimed task and records its outcome (cancelled midway: `_give_up`)."""
         task_id = request.task_id
-        settled = False
+        timeout = self._timeout(context)
+        if timeout <= 0:
+            await self._store.release_task_async(key)
+            raise Refusal(Code.DEADLINE_EXCEEDED, "the caller's deadline leaves no time to run the task")
+        # run_task takes the current performer before its first await: the same one as here.
+        current = self._pool.current(avs)
+        trace.performer_id = current.performer_id if current is not None else None
         try:
-            timeout = self._timeout(context)
-            if timeout <= 0:
-                settled = await self._store.release_task_async(task_id)
-                raise Refusal(Code.DEADLINE_EXCEEDED, "the caller's deadline leaves no time to run the task")
-            # run_task takes the current performer before its first await: the same one as here.
-            current = self._pool.current(avs)
-            trace.performer_id = current.performer_id if current is not None else None
-            try:
-                output = await self._pool.run_task(avs, task_id, request.payload, timeout)
-            except PerformerUnavailableError as error:
-                settled = await self._store.release_task_async(task_id)
-                raise Refusal(Code.UNAVAILABLE, str(error)) from None
-            except PerformerCallError as error:
-                if not error.maybe_executed:
-                    settled = await self._store.release_task_async(task_id)
-                    raise Refusal(Code.UNAVAILABLE, f"performer unreachable: {error.message}") from None
-                refusal = _performer_failure(error)
-                settled = await self._failed(task_id, refusal)
-                raise refusal from None
-            try:
-                signatures = await sign_result(
-                    self._chain,
-                    signer,
-                    operator_address=self._operator_address,
-                    task_id=task_id,
-                    avs_address=avs,
-                    operator_set_id=request.operator_set_id,
-                    reference_timestamp=request.reference_timestamp,
-                    output=output,
-                )
-            except (TaskSigningError, ChainReaderError) as error:
-                refusal = Refusal(Code.INTERNAL, f"cannot sign the result: {error}")
-                settled = await self._failed(task_id, refusal)
-                raise refusal from None
-            result = executor_pb2.TaskResult(
-                task_id=task_id,
+            output = await self._pool.run_task(avs, task_id, request.payload, timeout)
+        except PerformerUnavailableError as error:
+            await self._store.release_task_async(key)
+            raise Refusal(Code.UNAVAILABLE, str(error)) from None
+        except PerformerCallError as error:
+            if not error.maybe_executed:
+                await self._store.release_task_async(key)
+                raise Refusal(Code.UNAVAILABLE, f"performer unreachable: {error.message}") from None
+            refusal = _performer_failure(error)
+            await self._failed(key, refusal)
+            raise refusal from None
+        try:
+            signatures = await sign_result(
+                self._chain,
+                signer,
                 operator_address=self._operator_address,
-                output=output,
-                result_signature=signatures.result_signature,
+                task_id=task_id,
                 avs_address=avs,
                 operator_set_id=request.operator_set_id,
-                auth_signature=signatures.auth_signature,
-                version=RESULT_VERSION,
+                reference_timestamp=request.reference_timestamp,
+                output=output,
             )
-            # Durable before the answer leaves: a retry after a crash gets this very result.
-            settled = await self._store.complete_task_async(
-                task_id, "done", result=result.SerializeToString()
-            )
-        finally:
-            if not settled:  # cancelled or an unexpected error: the task may have run
-                await self._store.complete_task_async(task_id, "interrupted")
+        except (TaskSigningError, ChainReaderError) as error:
+            refusal = Refusal(Code.INTERNAL, f"cannot sign the result: {error}")
+            await self._failed(key, refusal)
+            raise refusal from None
+        result = executor_pb2.TaskResult(
+            task_id=task_id,
+            operator_address=self._operator_address,
+            output=output,
+            result_signature=signatures.result_signature,
+            avs_address=avs,
+            operator_set_id=request.operator_set_id,
+            auth_signature=signatures.auth_signature,
+            version=RESULT_VERSION,
+        )
+        # Durable before the answer leaves: a retry after a crash gets this very result.
+        await self._store.complete_task_async(key, "done", result=result.SerializeToString())
         return result
 
     async def _failed(self, task_id: str, refusal: Refusal) -> bool:
@@ -442,7 +504,41 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         return min(self._task_timeout, remaining - DEADLINE_MARGIN)
 
 
-def _stored_answer(record: TaskRecord) -> Answer:
+def _answer_again(
+    record: TaskRecord, task_id: str, fingerprint: bytes, trace: _Trace
+) -> executor_pb2.TaskResult:
+    """Rows 11-11c: the answer to a task id claimed before, as the store has it (raises Refusal)."""
+    if record.fingerprint is None:
+        raise Refusal(Code.ALREADY_EXISTS, f"task {task_id} was already submitted")
+    if record.fingerprint != fingerprint:
+        raise _other_task(task_id)
+    trace.again = True
+    answer = _stored_answer(record, task_id)
+    if isinstance(answer, Refusal):
+        raise answer
+    return _echoed(answer, task_id)
+
+
+def _other_task(task_id: str) -> Refusal:
+    return Refusal(
+        Code.ALREADY_EXISTS,
+        f"task {task_id} was already submitted with other signed fields (avs_address, "
+        "operator_set_id, reference_timestamp, task_block_number or payload)",
+    )
+
+
+def _echoed(result: executor_pb2.TaskResult, task_id: str) -> executor_pb2.TaskResult:
+    """`result` with `task_id` spelled as in this request (the case of its hex digits changes no
+    signature: they sign its 32 bytes)."""
+    if result.task_id == task_id:
+        return result
+    echoed = executor_pb2.TaskResult()
+    echoed.CopyFrom(result)
+    echoed.task_id = task_id
+    return echoed
+
+
+def _stored_answer(record: TaskRecord, task_id: str) -> Answer:
     """The answer to a retry of a task that no handler of this process runs (rows 11a, 11c)."""
     if record.status == "done" and record.result is not None:
         return executor_pb2.TaskResult.FromString(record.result)
@@ -450,10 +546,10 @@ def _stored_answer(record: TaskRecord) -> Answer:
         code = Code[record.error_code]
         return Refusal(
             code,
-            f"task {record.task_id} ran before: {record.error_message}",
-            f"task {record.task_id} ran before and failed ({code.name})",
+            f"task {task_id} ran before: {record.error_message}",
+            f"task {task_id} ran before and failed ({code.name})",
         )
-    return Refusal(Code.DATA_LOSS, f"task {record.task_id} {INTERRUPTED}")
+    return Refusal(Code.DATA_LOSS, f"task {task_id} {INTERRUPTED}")
 
 
 def _performer_failure(error: PerformerCallError) -> Refusal:

@@ -4,14 +4,16 @@ Two things must survive a restart of the executor (with a persistent store) and 
 request handler:
 
 - task ids it has claimed, so that a task sent twice (an aggregator retry, a duplicate delivery)
-  runs once: `claim_task` is atomic and returns True only for the first claim of an id, and keeps
-  the submission's fingerprint (what identifies the task, so that a retry can be told from another
-  task under the same id); the outcome is recorded with `complete_task` — the serialized signed
-  result of a task that finished, the status code and message of one that failed, or
-  "interrupted" — so that a retry gets the same answer; a claim whose task certainly never reached
-  a performer (none was ready) is given back with `release_task`, so that the aggregator may send
-  it again; entries older than the retention are dropped by `prune` (the executor calls it every
-  minute), results with them;
+  runs once: ids are kept in their canonical form (`task_key`: lower-case, so that `0xAB…` and
+  `0xab…`, the same 32 bytes, are one task), `claim_task` is atomic and returns True only for the
+  first claim of an id, and keeps the submission's fingerprint (what identifies the task, so that a
+  retry can be told from another task under the same id); the outcome is recorded once with
+  `complete_task` — the serialized signed result of a task that finished, the status code and
+  message of one that failed, or "interrupted" — so that a retry gets the same answer (a recorded
+  outcome is never replaced: a later `complete_task` of the id changes nothing); a claim whose task
+  certainly never reached a performer (none was ready) is given back with `release_task`, so that
+  the aggregator may send it again; entries older than the retention are dropped by `prune` (the
+  executor calls it every minute), results with them;
 - the performers it deployed (`PerformerRecord`), so that after a restart it knows which one
   serves each AVS and which one was only staged.
 
@@ -51,6 +53,11 @@ Outcome = Literal["done", "failed", "interrupted"]
 PerformerStatus = Literal["in_service", "staged"]
 
 
+def task_key(task_id: str) -> str:
+    """The form a task id is stored under: hex digits in either case name the same task."""
+    return task_id.lower()
+
+
 class StoreError(Exception):
     """The store cannot be opened or used (the message says which file and why)."""
 
@@ -73,7 +80,7 @@ class PerformerRecord:
 class TaskRecord:
     """What the store remembers of a claimed task id."""
 
-    task_id: str
+    task_id: str  # as stored (`task_key`)
     avs: str
     status: TaskStatus
     claimed_at: float  # unix seconds
@@ -100,7 +107,8 @@ class Store(Protocol):
     ) -> bool:
         """Records the outcome of a claimed task — `result` (the serialized signed TaskResult) for
         "done", `error` (status code name, message) for "failed" — durably before it returns
-        (persistent stores); False if the id is not known."""
+        (persistent stores); False, changing nothing, if the id is not known or its outcome is
+        already recorded."""
         ...
 
     async def claim_task_async(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
@@ -192,4 +200,5 @@ __all__ = [
     "TaskStatus",
     "check_store",
     "open_store",
+    "task_key",
 ]

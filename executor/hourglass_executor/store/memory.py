@@ -13,7 +13,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from hourglass_executor.store import DEFAULT_RETENTION, Outcome, PerformerRecord, TaskRecord, TaskStatus
+from hourglass_executor.store import (
+    DEFAULT_RETENTION,
+    Outcome,
+    PerformerRecord,
+    TaskRecord,
+    TaskStatus,
+    task_key,
+)
 
 
 class MemoryStore:
@@ -27,6 +34,7 @@ class MemoryStore:
         self._performers: dict[str, PerformerRecord] = {}
 
     def claim_task(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
+        task_id = task_key(task_id)
         with self._lock:
             if task_id in self._tasks:
                 return False
@@ -42,9 +50,10 @@ class MemoryStore:
         error: tuple[str, str] | None = None,
     ) -> bool:
         code, message = error if error else (None, None)
+        task_id = task_key(task_id)
         with self._lock:
             task = self._tasks.get(task_id)
-            if task is None:
+            if task is None or task.status != "claimed":
                 return False
             self._tasks[task_id] = dataclasses.replace(
                 task, status=status, result=result, error_code=code, error_message=message
@@ -68,6 +77,7 @@ class MemoryStore:
         return self.release_task(task_id)
 
     def release_task(self, task_id: str) -> bool:
+        task_id = task_key(task_id)
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None or task.status != "claimed":
@@ -77,11 +87,11 @@ class MemoryStore:
 
     def task(self, task_id: str) -> TaskRecord | None:
         with self._lock:
-            return self._tasks.get(task_id)
+            return self._tasks.get(task_key(task_id))
 
     def task_status(self, task_id: str) -> TaskStatus | None:
         with self._lock:
-            task = self._tasks.get(task_id)
+            task = self._tasks.get(task_key(task_id))
             return task.status if task else None
 
     def prune(self, now: float | None = None, limit: int | None = None) -> int:

@@ -34,6 +34,7 @@ from hourglass_executor.store import (
     StoreError,
     TaskRecord,
     TaskStatus,
+    task_key,
 )
 from hourglass_executor.store.group_commit import GroupCommitWriter, Write, WriterClosedError
 
@@ -165,11 +166,11 @@ class SqliteStore:
         return await self._write_async(_release(task_id))
 
     def task(self, task_id: str) -> TaskRecord | None:
-        rows = self._read(f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,))
+        rows = self._read(f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?", (task_key(task_id),))
         return TaskRecord(*rows[0]) if rows else None
 
     def task_status(self, task_id: str) -> TaskStatus | None:
-        rows = self._read("SELECT status FROM tasks WHERE task_id = ?", (task_id,))
+        rows = self._read("SELECT status FROM tasks WHERE task_id = ?", (task_key(task_id),))
         return cast(TaskStatus, rows[0][0]) if rows else None
 
     def prune(self, now: float | None = None, limit: int | None = None) -> int:
@@ -228,6 +229,7 @@ class SqliteStore:
 
     def _claim(self, task_id: str, avs: str, fingerprint: bytes | None) -> Write[bool]:
         claimed_at = self._clock()
+        task_id = task_key(task_id)
 
         def claim(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
@@ -280,10 +282,14 @@ def _complete(
     task_id: str, status: Outcome, result: bytes | None, error: tuple[str, str] | None
 ) -> Write[bool]:
     code, message = error if error else (None, None)
+    task_id = task_key(task_id)
 
     def complete(db: sqlite3.Connection) -> bool:
+        # Only a claim: a recorded outcome stays (an "interrupted" queued behind a "done" whose
+        # waiter was cancelled must not replace it).
         cursor = db.execute(
-            "UPDATE tasks SET status = ?, result = ?, error_code = ?, error_message = ? WHERE task_id = ?",
+            "UPDATE tasks SET status = ?, result = ?, error_code = ?, error_message = ? "
+            "WHERE task_id = ? AND status = 'claimed'",
             (status, result, code, message, task_id),
         )
         return cursor.rowcount == 1
@@ -292,6 +298,8 @@ def _complete(
 
 
 def _release(task_id: str) -> Write[bool]:
+    task_id = task_key(task_id)
+
     def release(db: sqlite3.Connection) -> bool:
         cursor = db.execute("DELETE FROM tasks WHERE task_id = ? AND status = 'claimed'", (task_id,))
         return cursor.rowcount == 1

@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 import pytest
 from hourglass_executor.api.eigenlayer.hourglass.v1.executor import executor_pb2
 from hourglass_executor.chain import ChainReaderError
 from hourglass_executor.performers.pool import PoolSettings
+from hourglass_executor.server.task_service import TaskService
 from hourglass_executor.signing import BN254, ECDSA
 from hourglass_executor.signing.layouts import aggregator_digest
-from hourglass_executor.store import Store
-from hourglass_executor.store.sqlite import SqliteStore
+from hourglass_executor.store import Outcome, Store
+from hourglass_executor.store.group_commit import Write
+from hourglass_executor.store.memory import MemoryStore
+from hourglass_executor.store.sqlite import SqliteStore, _complete
 
 from tests.support.aggregator import (
     AGGREGATOR_BN254_KEY,
@@ -560,3 +565,264 @@ def test_with_the_memory_store_a_restart_forgets_task_ids():
     second, started = run(scenario)
     assert first.output == second.output == b"twice"
     assert started == [submission.task_id.encode()]  # the second executor ran it again
+
+
+def test_a_task_id_in_another_case_is_the_same_task_and_runs_once():
+    """`0xAB…` and `0xab…` are the same 32 bytes, so the aggregator's signature holds for both: a
+    resubmission in another case (while the task runs, or after) gets its answer, echoing the
+    task id as it was sent, and never runs the task again."""
+    first = AGGREGATOR.submission(payload("sleep", data="once", ms=200))
+    upper = with_fields(first, task_id="0x" + first.task_id[2:].upper())
+    mixed = with_fields(first, task_id="0x" + first.task_id[2:34].upper() + first.task_id[34:])
+
+    async def scenario(stub, backend, executor):
+        running = asyncio.ensure_future(submit(stub, first))
+        await wait_for_async(lambda: backend.tasks_started() == [first.task_id.encode()], timeout=5)
+        concurrent = await submit(stub, upper)
+        return [await running, concurrent, await submit(stub, mixed)], backend.tasks_started()
+
+    results, started = run(scenario)
+    assert started == [first.task_id.encode()], f"ran {len(started)} times"
+    for submission, result in zip((first, upper, mixed), results, strict=True):
+        assert isinstance(result, executor_pb2.TaskResult), result
+        AGGREGATOR.verify(submission, result)  # its task_id is the one sent
+        assert result.output == b"once"
+
+
+class Aborted(Exception):
+    """What `Context.abort` raises: the handler's answer when it is not a TaskResult."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+
+
+class Context:
+    """The part of a grpc.aio servicer context SubmitTask uses (no deadline), for handlers that a
+    test runs, and cancels, itself."""
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise Aborted(code, details)
+
+
+def task_service(executor, store: Store, chain=None) -> TaskService:
+    """A TaskService beside the executor's, on its pool and `store`."""
+    return TaskService(
+        operator_address=EXECUTOR.address,
+        chain=chain or CHAIN,
+        signers=executor_signers(),
+        store=store,
+        pool=executor.pool,
+        task_timeout=5.0,
+    )
+
+
+async def answer(service: TaskService, submission) -> executor_pb2.TaskResult | Aborted:
+    try:
+        return await service.SubmitTask(submission, Context())
+    except Aborted as aborted:
+        return aborted
+
+
+class HeldStore(SqliteStore):
+    """A SQLite store whose write named `hold` ("claim" or an outcome) stops on the writer thread
+    until the test lets it go (a slow fsync): the write is made, whatever happens to its waiter."""
+
+    def __init__(self, path: Path, hold: str) -> None:
+        super().__init__(path)
+        self.hold = hold
+        self.entered = threading.Event()
+        self.proceed = threading.Event()
+
+    async def claim_task_async(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
+        return await self._held("claim", self._claim(task_id, avs, fingerprint))
+
+    async def complete_task_async(
+        self,
+        task_id: str,
+        status: Outcome,
+        *,
+        result: bytes | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> bool:
+        return await self._held(status, _complete(task_id, status, result, error))
+
+    async def _held(self, name: str, write: Write[bool]) -> bool:
+        if name != self.hold:
+            return await self._write_async(write)
+
+        def held(db) -> bool:
+            self.entered.set()
+            self.proceed.wait(10)
+            return write(db)
+
+        return await self._write_async(held)
+
+
+def cancel_while_held(store: HeldStore, submission, *, duplicate: bool = False):
+    """Runs `submission` on a TaskService of its own and cancels the handler (the caller went away)
+    while the held write is on its way to disk; then lets the write go, and sends the task again.
+    With `duplicate`, a concurrent retry is sent while the write is held."""
+
+    async def scenario(stub, backend, executor):
+        service = task_service(executor, store)
+        handler = asyncio.ensure_future(answer(service, submission))
+        assert await asyncio.to_thread(store.entered.wait, 5), "the held write never started"
+        waiting = asyncio.ensure_future(answer(service, submission)) if duplicate else None
+        handler.cancel()
+        store.proceed.set()
+        await asyncio.wait([handler])
+        concurrent = await waiting if waiting is not None else None
+        status = store.task_status(submission.task_id)
+        return (
+            handler.cancelled(),
+            status,
+            concurrent,
+            await answer(service, submission),
+            backend.tasks_started(),
+        )
+
+    return run(scenario, store=store)
+
+
+def test_a_handler_cancelled_while_its_claim_is_written_gives_the_claim_back(tmp_path):
+    """The claim is written although its waiter went away; the task never reached a performer, so the
+    claim is given back (row 12) and the task runs when sent again (not DATA_LOSS for 24 h)."""
+    store = HeldStore(tmp_path / "executor.sqlite3", hold="claim")
+    submission = AGGREGATOR.submission(payload(data="after the cancel"))
+    cancelled, status, _, retried, started = cancel_while_held(store, submission)
+    assert cancelled
+    assert status is None, f"the claim was kept ({status})"
+    assert isinstance(retried, executor_pb2.TaskResult), retried
+    AGGREGATOR.verify(submission, retried)
+    assert started == [submission.task_id.encode()]
+
+
+def test_a_handler_cancelled_while_its_result_is_written_keeps_the_result(tmp_path):
+    """The result was written although its waiter went away: the "interrupted" queued after it does
+    not replace it, and a concurrent retry and a later one both get the result."""
+    store = HeldStore(tmp_path / "executor.sqlite3", hold="done")
+    submission = AGGREGATOR.submission(payload(data="finished"))
+    cancelled, status, concurrent, retried, started = cancel_while_held(store, submission, duplicate=True)
+    assert cancelled
+    assert status == "done"
+    for result in (concurrent, retried):
+        assert isinstance(result, executor_pb2.TaskResult), result
+        AGGREGATOR.verify(submission, result)
+        assert result.output == b"finished"
+    assert started == [submission.task_id.encode()]
+
+
+class GatedClaims(MemoryStore):
+    """A memory store whose n-th `claim_task_async` is made at once but answers only when the test
+    opens `gates[n]` (a claim committed whose waiter has not resumed yet); `reached[n]` is set then."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.gates = [asyncio.Event() for _ in range(calls)]
+        self.reached = [asyncio.Event() for _ in range(calls)]
+        self._calls = 0
+
+    async def claim_task_async(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
+        claimed = self.claim_task(task_id, avs, fingerprint)
+        call, self._calls = self._calls, self._calls + 1
+        if call < len(self.gates):
+            self.reached[call].set()
+            await self.gates[call].wait()
+        return claimed
+
+
+class ReportingChain:
+    """CHAIN, telling the test (`checked`) when a submission's last chain read before its claim ends."""
+
+    def __init__(self) -> None:
+        self.checked: asyncio.Event | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(CHAIN, name)
+
+    async def certificate_digest(self, curve, reference_timestamp, message_hash):
+        digest = await CHAIN.certificate_digest(curve, reference_timestamp, message_hash)
+        if self.checked is not None:
+            self.checked.set()
+        return digest
+
+
+def test_a_duplicate_of_a_task_whose_claim_is_given_back_meanwhile_gets_the_first_answer():
+    """No performer: the first submission is UNAVAILABLE and gives its claim back (row 12). A
+    duplicate that arrived while it was claimed gets that answer too (row 11b), even when the
+    claim is gone by the time the duplicate would read the store."""
+    store = GatedClaims(calls=2)
+    chain = ReportingChain()
+    submission = AGGREGATOR.submission(payload(data="x"))
+
+    async def scenario(stub, backend, executor):
+        await executor.pool.remove(executor.pool.current(AVS).performer_id)
+        service = task_service(executor, store, chain)
+        first = asyncio.ensure_future(answer(service, submission))
+        await store.reached[0].wait()  # claimed; the first handler resumes when gates[0] opens
+        chain.checked = asyncio.Event()
+        duplicate = asyncio.ensure_future(answer(service, submission))
+        # Set by the duplicate itself: when this test resumes, the duplicate went as far as it can
+        # (waiting for the first handler, or for its own claim's answer).
+        await chain.checked.wait()
+        store.gates[0].set()
+        first_answer = await first
+        store.gates[1].set()
+        return first_answer, await duplicate
+
+    first, duplicate = run(scenario)
+    assert isinstance(first, Aborted) and first.code is grpc.StatusCode.UNAVAILABLE, first
+    assert isinstance(duplicate, Aborted) and duplicate.code is grpc.StatusCode.UNAVAILABLE, duplicate
+    assert str(duplicate) == str(first)
+
+
+def test_a_claim_refused_for_a_claim_given_back_before_it_is_read_is_made_again():
+    """Another claim of the id (not this process's handler) is given back between this handler's
+    refused claim and its read of the record: the id is free, so the handler claims it again and
+    runs the task (not ALREADY_EXISTS)."""
+    store = GatedClaims(calls=1)
+    submission = AGGREGATOR.submission(payload(data="claimed again"))
+
+    async def scenario(stub, backend, executor):
+        service = task_service(executor, store)
+        store.claim_task(submission.task_id, AVS.lower(), fingerprint_of(submission))
+        handler = asyncio.ensure_future(answer(service, submission))
+        await store.reached[0].wait()  # refused: the other claim holds the id
+        store.release_task(submission.task_id)
+        store.gates[0].set()
+        return await handler, backend.tasks_started()
+
+    result, started = run(scenario)
+    assert isinstance(result, executor_pb2.TaskResult), result
+    AGGREGATOR.verify(submission, result)
+    assert started == [submission.task_id.encode()]
+
+
+def test_a_task_cut_by_closing_its_performers_channel_is_internal_at_once():
+    """The pool closes a performer's client under a running task (a replaced or removed performer
+    after its drain timeout, a restarted Docker container): the task may have run, so it is
+    INTERNAL (row 15), answered at once (not at the caller's deadline), and the breaker counts it."""
+    slow = AGGREGATOR.submission(payload("sleep", data="slow", ms=4000))
+
+    async def scenario(stub, backend, executor):
+        call = asyncio.ensure_future(submit(stub, slow, timeout=5))
+        await wait_for_async(lambda: backend.tasks_started() == [slow.task_id.encode()], timeout=5)
+        live = executor.pool.current(AVS)
+        await live.client.close()
+        first = await call
+        return first, live.breaker.consecutive_failures, await submit(stub, slow)
+
+    first, failures, again = run(scenario)
+    assert isinstance(first, grpc.aio.AioRpcError), first
+    assert (first.code(), first.details()) == (
+        grpc.StatusCode.INTERNAL,
+        "the performer failed: CANCELLED: the channel to the performer was closed during the call "
+        "(the performer was replaced or removed)",
+    )
+    assert failures == 1
+    assert again.code() is grpc.StatusCode.INTERNAL
+    assert again.details() == f"task {slow.task_id} ran before: {first.details()}"

@@ -8,10 +8,12 @@ import datetime
 import ipaddress
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2_grpc
 from hourglass_executor.api.eigenlayer.hourglass.v1.performer import performer_pb2, performer_pb2_grpc
 from hourglass_executor.config import PerformerTls
 from hourglass_executor.performers.client import (
@@ -209,6 +211,98 @@ def test_a_performer_going_away_mid_call_is_not_retried():
     assert not may_retry(error.__cause__)
     assert (error.retried, error.maybe_executed) == (0, True)
     assert executed == [TASK_ID]
+
+
+def test_a_call_cut_by_closing_the_client_fails_as_maybe_executed():
+    """Closing the client (the pool does when it replaces or removes a performer) cancels the calls
+    on its channel; grpc.aio raises CancelledError for them in a caller that was not cancelled.
+    That caller gets a PerformerCallError (CANCELLED, maybe executed), not a CancelledError."""
+
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            client = PerformerClient(f"127.0.0.1:{server.bound_port}")
+            call = asyncio.ensure_future(client.execute_task(TASK_ID, b"slow", timeout=5))
+            await asyncio.wait_for(worker.started.wait(), 5)
+            await client.close()
+            await asyncio.wait([call])
+        finally:
+            await server.stop(0)
+        assert not call.cancelled(), "the caller got CancelledError though only the channel was closed"
+        return call.exception()
+
+    error = asyncio.run(scenario())
+    assert isinstance(error, PerformerCallError), error
+    assert error.code is grpc.StatusCode.CANCELLED
+    assert (error.retried, error.maybe_executed) == (0, True)
+    assert "channel to the performer was closed" in error.message
+
+
+def test_a_caller_cancelled_during_a_call_is_cancelled():
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}") as client:
+                call = asyncio.ensure_future(client.execute_task(TASK_ID, b"slow", timeout=5))
+                await asyncio.wait_for(worker.started.wait(), 5)
+                call.cancel()
+                await asyncio.wait([call])
+        finally:
+            await server.stop(0)
+        return call.cancelled()
+
+    assert asyncio.run(scenario())
+
+
+class _Hanging(performer_pb2_grpc.PerformerServiceServicer, health_pb2_grpc.HealthServicer):
+    """StartSync and the health check hang until the test is done; `called` says one arrived."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+
+    async def _hang(self) -> None:
+        self.called.set()
+        await asyncio.Event().wait()
+
+    async def StartSync(self, request, context):
+        await self._hang()
+
+    async def Check(self, request, context):
+        await self._hang()
+
+
+def test_a_health_check_or_sync_cut_by_closing_the_client_fails_without_cancelling_its_caller():
+    async def cut(call: Callable[[PerformerClient], Awaitable[object]]) -> asyncio.Future[object]:
+        servicer = _Hanging()
+        server = grpc.aio.server()
+        performer_pb2_grpc.add_PerformerServiceServicer_to_server(servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            client = PerformerClient(f"127.0.0.1:{port}")
+            running = asyncio.ensure_future(call(client))
+            await asyncio.wait_for(servicer.called.wait(), 5)
+            await client.close()
+            await asyncio.wait([running])
+        finally:
+            await server.stop(0)
+        return running
+
+    async def scenario():
+        return (
+            await cut(lambda client: client.health_check(timeout=5)),
+            await cut(lambda client: client.start_sync(b"x", timeout=5)),
+        )
+
+    health, sync = asyncio.run(scenario())
+    assert not health.cancelled() and health.result() is False
+    assert not sync.cancelled()
+    error = sync.exception()
+    assert isinstance(error, PerformerCallError), error
+    assert (error.code, error.maybe_executed) == (grpc.StatusCode.CANCELLED, True)
 
 
 class _ScriptedPerformer(performer_pb2_grpc.PerformerServiceServicer):

@@ -150,6 +150,48 @@ def test_a_released_claim_can_be_claimed_again_but_a_completed_one_cannot_be_rel
     assert store.release_task("unknown") is False
 
 
+def test_a_task_id_is_one_id_whatever_the_case_of_its_hex_digits(store, clock):
+    """`0xAB…` and `0xab…` are the same 32 bytes (and signed alike): one claim, one record."""
+    upper, lower, mixed = "0x" + "AB" * 32, "0x" + "ab" * 32, "0x" + "aB" * 32
+    assert store.claim_task(upper, AVS, b"\x01" * 32) is True
+    assert store.claim_task(lower, AVS, b"\x01" * 32) is False
+    assert asyncio.run(store.claim_task_async(mixed, AVS, b"\x01" * 32)) is False
+    assert store.complete_task(mixed, "done", result=b"signed") is True
+    assert store.task(lower) == TaskRecord(lower, AVS, "done", clock.now, b"\x01" * 32, b"signed")
+    assert store.task_status(upper) == "done"
+    store.claim_task("0x" + "CD" * 32, AVS)
+    assert store.release_task("0x" + "cd" * 32) is True
+    assert store.task_status("0x" + "CD" * 32) is None
+
+
+OUTCOMES: dict[str, dict[str, object]] = {
+    "done": {"result": b"signed"},
+    "failed": {"error": ("INTERNAL", "boom")},
+    "interrupted": {},
+}
+
+
+@pytest.mark.parametrize("first", list(OUTCOMES))
+def test_a_recorded_outcome_is_never_replaced(store, first):
+    """An outcome queued behind another (an "interrupted" after a "done" whose waiter was cancelled)
+    changes nothing: the first outcome recorded stays."""
+    store.claim_task("task", AVS, b"\x01" * 32)
+    assert store.complete_task("task", first, **OUTCOMES[first]) is True  # type: ignore[arg-type]
+    kept = store.task("task")
+
+    async def later() -> list[bool]:
+        return [
+            await store.complete_task_async("task", "interrupted"),
+            await store.complete_task_async("task", "failed", error=("INTERNAL", "late")),
+            await store.complete_task_async("task", "done", result=b"late"),
+        ]
+
+    assert asyncio.run(later()) == [False, False, False]
+    assert store.complete_task("task", "interrupted") is False
+    assert store.task("task") == kept
+    assert kept is not None and kept.status == first
+
+
 def test_prune_forgets_task_ids_older_than_the_retention(store, clock):
     store.claim_task("old", AVS)
     clock.now += 23 * HOUR
