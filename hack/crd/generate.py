@@ -41,6 +41,13 @@ MAX_GPU_COUNT = 16
 # Bounds that keep the CEL cost estimate of the rules below within the API server's budget.
 MAX_MAP_ENTRIES = 64
 MAX_LIST_ITEMS = 64
+# Affinity nests lists three deep (terms, their requirements, the requirements' values) under rules
+# that check label keys and values as core/v1 does. With these bounds the CRD's estimated CEL cost is
+# about 43 % of the API server's budget for one CRD (measured by applying it to v1.36 with larger
+# bounds); 16 terms per list would take it to about 84 %, and every 8 more values by some 3 %.
+MAX_AFFINITY_TERMS = 8  # node selector terms, pod (anti-)affinity terms: each list
+MAX_SELECTOR_ITEMS = 16  # matchExpressions, matchFields, namespaces, (mis)matchLabelKeys
+MAX_SELECTOR_VALUES = 64  # values of one requirement
 MAX_NAME_LENGTH = 253
 MAX_RESOURCES = 16
 QUANTITY_PATTERN = (
@@ -55,6 +62,20 @@ MAX_QUANTITY = "9223372036854775807"
 # limits for both.
 EXTENDED = "(k.contains('/') && !k.contains('kubernetes.io/'))"
 NOT_OVERCOMMITTED = f"({EXTENDED} || k.startsWith('hugepages-'))"
+HUGE_PAGE_SIZE = "quantity(k.substring(10))"  # k is hugepages-<page size>
+HUGE_PAGE_SIZE_OK = (
+    f"isQuantity(k.substring(10)) && {HUGE_PAGE_SIZE}.isInteger()"
+    f" && {HUGE_PAGE_SIZE}.isGreaterThan(quantity('0'))"
+)
+
+
+def huge_pages_in(quantities: str) -> str:
+    """CEL: the resources' map `quantities` (limits or requests) has huge pages."""
+    return f"(has(self.{quantities}) && self.{quantities}.exists(k, k.startsWith('hugepages-')))"
+
+
+def cpu_or_memory_in(quantities: str) -> str:
+    return f"(has(self.{quantities}) && ('cpu' in self.{quantities} || 'memory' in self.{quantities}))"
 
 
 def gpu_types() -> list[str]:
@@ -184,6 +205,21 @@ def quantity_map(description: str) -> Schema:
                 f"self.all(k, {valid_format('qualifiedName', 'k')})",
                 "resource names must be qualified names such as cpu, memory or nvidia.com/gpu",
             ),
+            # core/v1 takes, in a container, the standard container resources and names with a domain
+            # (extended resources, which must not begin with requests.).
+            rule(
+                "self.all(k, k.contains('/') ? (k.contains('kubernetes.io/') || !k.startsWith('requests.'))"
+                " : (k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-')))",
+                "resource names must be cpu, memory, ephemeral-storage, hugepages-<page size> or a name "
+                "with a domain such as nvidia.com/gpu (not beginning with requests.)",
+            ),
+            rule(
+                f"self.all(k, !k.startsWith('hugepages-') || ({HUGE_PAGE_SIZE_OK} && "
+                f"quantity(string(self[k])).isInteger() && "
+                f"quantity(string(self[k])).asInteger() % {HUGE_PAGE_SIZE}.asInteger() == 0))",
+                "huge pages must be named hugepages-<page size> (such as hugepages-2Mi) and their amount "
+                "must be a whole multiple of the page size",
+            ),
             # isInteger() is false for some whole numbers beyond int64's scale helpers; plain digits pass.
             rule(
                 f"self.all(k, !{EXTENDED} || quantity(string(self[k])).isInteger()"
@@ -210,9 +246,39 @@ SELECTOR_VALUES_RULES = [
 ]
 
 
+LABEL_KEY = (
+    "label key: an optional DNS subdomain prefix and '/', then at most 63 alphanumerics, '-', '_' "
+    "or '.', beginning and ending with an alphanumeric"
+)
+# core/v1's label value regex; with maxLength 63 it is all of core/v1's label value validation.
+LABEL_VALUE_REGEX = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_VALUE = (
+    "label value: at most 63 alphanumerics, '-', '_' or '.', beginning and ending with an alphanumeric"
+)
+
+
+def label_key(description: str) -> Schema:
+    return named_string(description, "qualifiedName", LABEL_KEY, max_length=317)
+
+
+def label_value(description: str) -> Schema:
+    # Selector values sit three lists deep (terms, requirements, values): the API server estimates
+    # core/v1's label value regex (with maxLength 63, all of its validation) at about a third of the
+    # cost of format.labelValue.
+    return string(
+        description,
+        max_length=63,
+        rules=[rule(f"self.matches('{LABEL_VALUE_REGEX}')", f"must be a valid {LABEL_VALUE}")],
+    )
+
+
+def label_key_list(description: str) -> Schema:
+    return string_list(description, max_items=MAX_SELECTOR_ITEMS, item=label_key("A label key."))
+
+
 def requirement(description: str, operators: list[str]) -> Schema:
-    # Affinity terms nest lists three deep, so only cheap rules fit the CEL cost budget here; the
-    # API server validates label keys again when the operator creates the pod.
+    """A label selector or node selector requirement on a label: its key and values are validated
+    as the API server validates them in a pod (label key, label values)."""
     rules = list(SELECTOR_VALUES_RULES)
     if "Gt" in operators:
         rules.append(
@@ -226,16 +292,50 @@ def requirement(description: str, operators: list[str]) -> Schema:
     return obj(
         description,
         {
-            "key": string("The label key the selector applies to.", max_length=317),
+            "key": label_key("The label key the selector applies to."),
             "operator": string("How the key relates to the values.", max_length=None, enum=operators),
             "values": string_list(
-                "The values; see operator.",
-                max_items=MAX_LIST_ITEMS,
-                item={"type": "string", "maxLength": 63},
+                "The values (label values); see operator.",
+                max_items=MAX_SELECTOR_VALUES,
+                item=label_value("A label value."),
             ),
         },
         required=["key", "operator"],
         rules=rules,
+    )
+
+
+def field_requirement(description: str) -> Schema:
+    """A node selector requirement on a node field: core/v1 knows one field, metadata.name, compared
+    (In or NotIn) with exactly one node name."""
+    return obj(
+        description,
+        {
+            "key": string(
+                "The node field: metadata.name.",
+                max_length=317,
+                rules=[
+                    rule(
+                        "self == 'metadata.name'",
+                        "must be metadata.name, the only node field a selector matches",
+                    )
+                ],
+            ),
+            "operator": string("In or NotIn.", max_length=None, enum=["In", "NotIn"]),
+            "values": string_list(
+                "Exactly one node name.",
+                max_items=1,
+                item=resource_name("A node name."),
+            ),
+        },
+        required=["key", "operator"],
+        rules=[
+            rule(
+                "has(self.values) && size(self.values) == 1",
+                "values must hold exactly one node name (matchFields compares metadata.name with one value)",
+                field=".values",
+            )
+        ],
     )
 
 
@@ -246,7 +346,7 @@ def label_selector(description: str) -> Schema:
             "matchLabels": label_map("Labels that must all match."),
             "matchExpressions": string_list(
                 "Label requirements that must all match.",
-                max_items=MAX_LIST_ITEMS,
+                max_items=MAX_SELECTOR_ITEMS,
                 item=requirement("A label selector requirement.", ["In", "NotIn", "Exists", "DoesNotExist"]),
             ),
         },
@@ -261,13 +361,13 @@ def node_selector_term(description: str) -> Schema:
         {
             "matchExpressions": string_list(
                 "Requirements on node labels.",
-                max_items=MAX_LIST_ITEMS,
+                max_items=MAX_SELECTOR_ITEMS,
                 item=requirement("A node selector requirement on a label.", node_ops),
             ),
             "matchFields": string_list(
                 "Requirements on node fields (metadata.name).",
-                max_items=MAX_LIST_ITEMS,
-                item=requirement("A node selector requirement on a field.", node_ops),
+                max_items=MAX_SELECTOR_ITEMS,
+                item=field_requirement("A node selector requirement on a field."),
             ),
         },
         **{"x-kubernetes-map-type": "atomic"},
@@ -285,6 +385,13 @@ def weight() -> Schema:
 
 
 def pod_affinity_term(description: str) -> Schema:
+    def keys_need_selector(name: str) -> Schema:
+        return rule(
+            f"!has(self.{name}) || size(self.{name}) == 0 || has(self.labelSelector)",
+            f"{name} must be empty when labelSelector is not set (its keys are merged into labelSelector)",
+            field=f".{name}",
+        )
+
     return obj(
         description,
         {
@@ -292,24 +399,41 @@ def pod_affinity_term(description: str) -> Schema:
             "namespaceSelector": label_selector("Namespaces whose pods this term considers."),
             "namespaces": string_list(
                 "Namespaces whose pods this term considers.",
-                max_items=MAX_LIST_ITEMS,
-                item={"type": "string", "maxLength": 63},
+                max_items=MAX_SELECTOR_ITEMS,
+                item=named_string(
+                    "A namespace name.", "dns1123Label", "namespace name (DNS-1123 label)", max_length=63
+                ),
             ),
             "topologyKey": string(
-                "Node label key that defines the topology domain.", max_length=317, minLength=1
+                "Node label key that defines the topology domain.",
+                max_length=317,
+                minLength=1,
+                rules=[rule(valid_format("qualifiedName", "self"), f"must be a valid {LABEL_KEY}")],
             ),
-            "matchLabelKeys": string_list(
-                "Pod label keys merged into labelSelector with In.",
-                max_items=MAX_LIST_ITEMS,
-                item={"type": "string", "maxLength": 317},
-            ),
-            "mismatchLabelKeys": string_list(
-                "Pod label keys merged into labelSelector with NotIn.",
-                max_items=MAX_LIST_ITEMS,
-                item={"type": "string", "maxLength": 317},
-            ),
+            "matchLabelKeys": label_key_list("Pod label keys merged into labelSelector with In."),
+            "mismatchLabelKeys": label_key_list("Pod label keys merged into labelSelector with NotIn."),
         },
         required=["topologyKey"],
+        rules=[
+            keys_need_selector("matchLabelKeys"),
+            keys_need_selector("mismatchLabelKeys"),
+            rule(
+                "!has(self.matchLabelKeys) || !has(self.mismatchLabelKeys) || "
+                "self.matchLabelKeys.all(k, !(k in self.mismatchLabelKeys))",
+                "a key must not be in both matchLabelKeys and mismatchLabelKeys",
+                field=".matchLabelKeys",
+            ),
+            # The API server merges `key In (the pod's value)` into labelSelector and refuses a pod that
+            # carries a label whose key labelSelector has already (the performer pod's labels are fixed).
+            rule(
+                "!has(self.matchLabelKeys) || !has(self.labelSelector) || self.matchLabelKeys.all(k, "
+                "!(has(self.labelSelector.matchLabels) && k in self.labelSelector.matchLabels) && "
+                "!(has(self.labelSelector.matchExpressions) && "
+                "self.labelSelector.matchExpressions.exists(e, e.key == k)))",
+                "a key of matchLabelKeys must not be a key of labelSelector (matchLabelKeys adds it there)",
+                field=".matchLabelKeys",
+            ),
+        ],
     )
 
 
@@ -319,12 +443,12 @@ def pod_affinity(description: str) -> Schema:
         {
             "requiredDuringSchedulingIgnoredDuringExecution": string_list(
                 "Terms that must all be met at scheduling time.",
-                max_items=MAX_LIST_ITEMS,
+                max_items=MAX_AFFINITY_TERMS,
                 item=pod_affinity_term("A pod affinity term."),
             ),
             "preferredDuringSchedulingIgnoredDuringExecution": string_list(
                 "Terms the scheduler prefers, by weight.",
-                max_items=MAX_LIST_ITEMS,
+                max_items=MAX_AFFINITY_TERMS,
                 item=obj(
                     "A weighted pod affinity term.",
                     {
@@ -349,17 +473,18 @@ def affinity() -> Schema:
                         "Node selector terms, at least one of which must match.",
                         {
                             "nodeSelectorTerms": string_list(
-                                "ORed node selector terms.",
-                                max_items=MAX_LIST_ITEMS,
+                                "ORed node selector terms (at least one).",
+                                max_items=MAX_AFFINITY_TERMS,
                                 item=node_selector_term("A node selector term (its requirements are ANDed)."),
-                            ),
+                            )
+                            | {"minItems": 1},
                         },
                         required=["nodeSelectorTerms"],
                         **{"x-kubernetes-map-type": "atomic"},
                     ),
                     "preferredDuringSchedulingIgnoredDuringExecution": string_list(
                         "Node selector terms the scheduler prefers, by weight.",
-                        max_items=MAX_LIST_ITEMS,
+                        max_items=MAX_AFFINITY_TERMS,
                         item=obj(
                             "A weighted node selector term.",
                             {
@@ -614,8 +739,10 @@ def spec() -> Schema:
                 {
                     "limits": quantity_map("Maximum amount of each resource."),
                     "requests": quantity_map("Minimum amount of each resource."),
+                    # upstream's field; the Performer has no pod.spec.resourceClaims for a claim to name.
                     "claims": string_list(
-                        "Dynamic resource claims the container uses.",
+                        "Dynamic resource claims the container uses: must be empty, as a Performer "
+                        "cannot set the pod's resourceClaims that a claim names.",
                         max_items=MAX_LIST_ITEMS,
                         item=obj(
                             "A resource claim reference.",
@@ -628,9 +755,24 @@ def spec() -> Schema:
                             required=["name"],
                         ),
                     )
-                    | {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+                    | {
+                        "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["name"],
+                        "x-kubernetes-validations": [
+                            rule(
+                                "size(self) == 0",
+                                "must be empty: a claim names an entry of the pod's resourceClaims, "
+                                "which a Performer cannot set (the API server would refuse the pod)",
+                            )
+                        ],
+                    },
                 },
                 rules=[
+                    rule(
+                        f"!({huge_pages_in('limits')} || {huge_pages_in('requests')}) || "
+                        f"{cpu_or_memory_in('limits')} || {cpu_or_memory_in('requests')}",
+                        "huge pages (hugepages-<page size>) need a cpu or memory request or limit as well",
+                    ),
                     rule(
                         "!has(self.requests) || !has(self.limits) || self.requests.all(k, "
                         "!(k in self.limits) || quantity(string(self.requests[k]))"

@@ -657,6 +657,262 @@ INVALID = [
 ]
 
 
+# What the CRD admitted while the API server then refused every pod rendered from it (the Performer
+# never converged, and the error named the pod's field): each is now refused naming the Performer's.
+NODE_AFFINITY = "spec.scheduling.affinity.nodeAffinity"
+NODE_TERMS = f"{NODE_AFFINITY}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+POD_AFFINITY = "spec.scheduling.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+POD_ANTI_AFFINITY = "spec.scheduling.affinity.podAntiAffinity"
+
+
+def node_terms(*terms: dict) -> dict:
+    affinity = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(terms)}}
+    }
+    return {"spec": {"scheduling": {"affinity": affinity}}}
+
+
+def node_requirement(key: str, operator: str, *values: str, fields: bool = False) -> dict:
+    requirement = {"key": key, "operator": operator} | ({"values": list(values)} if values else {})
+    return node_terms({"matchFields" if fields else "matchExpressions": [requirement]})
+
+
+def pod_affinity_term(term: dict, *, kind: str = "podAffinity", preferred: bool = False) -> dict:
+    terms = (
+        {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10, "podAffinityTerm": term}]}
+        if preferred
+        else {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    )
+    return {"spec": {"scheduling": {"affinity": {kind: terms}}}}
+
+
+SELECTOR = {"matchLabels": {"app": "avs"}}
+POD_INVALID = [
+    (
+        "claims",
+        {"spec": {"resources": {"claims": [{"name": "gpu"}]}}},
+        "spec.resources.claims",
+        "must be empty: a claim names an entry of the pod's resourceClaims",
+    ),
+    ("node-terms-empty", node_terms(), NODE_TERMS, "should have at least 1 item"),
+    (
+        "node-terms-too-many",
+        node_terms(*[{}] * 9),
+        NODE_TERMS,
+        "must have at most 8 items",
+    ),
+    (
+        "node-expression-key",
+        node_requirement("bad key!", "Exists"),
+        f"{NODE_TERMS}[0].matchExpressions[0].key",
+        "must be a valid label key",
+    ),
+    (
+        "node-expression-value",
+        node_requirement("zone", "In", "bad value!"),
+        f"{NODE_TERMS}[0].matchExpressions[0].values[0]",
+        "must be a valid label value",
+    ),
+    (
+        "node-preference-key",
+        {
+            "spec": {
+                "scheduling": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "weight": 1,
+                                    "preference": {
+                                        "matchExpressions": [{"key": "bad key!", "operator": "Exists"}]
+                                    },
+                                }
+                            ]
+                        }
+                    }
+                }
+            }
+        },
+        f"{NODE_AFFINITY}.preferredDuringSchedulingIgnoredDuringExecution[0].preference.matchExpressions[0].key",
+        "must be a valid label key",
+    ),
+    (
+        "node-field-key",
+        node_requirement("metadata.labels", "In", "a", fields=True),
+        f"{NODE_TERMS}[0].matchFields[0].key",
+        "must be metadata.name, the only node field a selector matches",
+    ),
+    (
+        "node-field-two-values",
+        node_requirement("metadata.name", "In", "a", "b", fields=True),
+        f"{NODE_TERMS}[0].matchFields[0].values",
+        "must have at most 1 item",
+    ),
+    (
+        "node-field-no-value",
+        node_requirement("metadata.name", "NotIn", fields=True),
+        f"{NODE_TERMS}[0].matchFields[0].values",
+        "values must hold exactly one node name",
+    ),
+    (
+        "node-field-operator",
+        node_requirement("metadata.name", "Exists", fields=True),
+        f"{NODE_TERMS}[0].matchFields[0].operator",
+        'supported values: "In", "NotIn"',
+    ),
+    (
+        "node-field-node-name",
+        node_requirement("metadata.name", "In", "Bad_Node", fields=True),
+        f"{NODE_TERMS}[0].matchFields[0].values[0]",
+        "Kubernetes object name",
+    ),
+    (
+        "anti-affinity-topology-key",
+        pod_affinity_term({"topologyKey": "bad key!", "labelSelector": SELECTOR}, kind="podAntiAffinity"),
+        f"{POD_ANTI_AFFINITY}.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey",
+        "must be a valid label key",
+    ),
+    (
+        "anti-affinity-preferred-topology-key",
+        pod_affinity_term(
+            {"topologyKey": "bad key!", "labelSelector": SELECTOR}, kind="podAntiAffinity", preferred=True
+        ),
+        f"{POD_ANTI_AFFINITY}.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey",
+        "must be a valid label key",
+    ),
+    (
+        "pod-affinity-namespace",
+        pod_affinity_term({"topologyKey": "zone", "namespaces": ["Bad_NS"], "labelSelector": SELECTOR}),
+        f"{POD_AFFINITY}[0].namespaces[0]",
+        "must be a valid namespace name (DNS-1123 label)",
+    ),
+    (
+        "pod-affinity-selector-key",
+        pod_affinity_term(
+            {
+                "topologyKey": "zone",
+                "labelSelector": {"matchExpressions": [{"key": "bad key!", "operator": "Exists"}]},
+            }
+        ),
+        f"{POD_AFFINITY}[0].labelSelector.matchExpressions[0].key",
+        "must be a valid label key",
+    ),
+    (
+        "pod-affinity-selector-value",
+        pod_affinity_term(
+            {
+                "topologyKey": "zone",
+                "labelSelector": {
+                    "matchExpressions": [{"key": "app", "operator": "In", "values": ["bad value!"]}]
+                },
+            }
+        ),
+        f"{POD_AFFINITY}[0].labelSelector.matchExpressions[0].values[0]",
+        "must be a valid label value",
+    ),
+    (
+        "pod-affinity-namespace-selector-key",
+        pod_affinity_term(
+            {
+                "topologyKey": "zone",
+                "labelSelector": SELECTOR,
+                "namespaceSelector": {"matchExpressions": [{"key": "bad key!", "operator": "Exists"}]},
+            }
+        ),
+        f"{POD_AFFINITY}[0].namespaceSelector.matchExpressions[0].key",
+        "must be a valid label key",
+    ),
+    (
+        "match-label-keys-without-selector",
+        pod_affinity_term({"topologyKey": "zone", "matchLabelKeys": ["app"]}),
+        f"{POD_AFFINITY}[0].matchLabelKeys",
+        "matchLabelKeys must be empty when labelSelector is not set",
+    ),
+    (
+        "mismatch-label-keys-without-selector",
+        pod_affinity_term({"topologyKey": "zone", "mismatchLabelKeys": ["app"]}),
+        f"{POD_AFFINITY}[0].mismatchLabelKeys",
+        "mismatchLabelKeys must be empty when labelSelector is not set",
+    ),
+    (
+        "match-label-key",
+        pod_affinity_term({"topologyKey": "zone", "labelSelector": SELECTOR, "matchLabelKeys": ["bad key!"]}),
+        f"{POD_AFFINITY}[0].matchLabelKeys[0]",
+        "must be a valid label key",
+    ),
+    (
+        "match-and-mismatch-label-key",
+        pod_affinity_term(
+            {
+                "topologyKey": "zone",
+                "labelSelector": SELECTOR,
+                "matchLabelKeys": ["x"],
+                "mismatchLabelKeys": ["x"],
+            }
+        ),
+        f"{POD_AFFINITY}[0].matchLabelKeys",
+        "must not be in both matchLabelKeys and mismatchLabelKeys",
+    ),
+    (
+        "match-label-key-in-selector",
+        pod_affinity_term({"topologyKey": "zone", "labelSelector": SELECTOR, "matchLabelKeys": ["app"]}),
+        f"{POD_AFFINITY}[0].matchLabelKeys",
+        "a key of matchLabelKeys must not be a key of labelSelector",
+    ),
+    (
+        "match-label-key-in-selector-expression",
+        pod_affinity_term(
+            {
+                "topologyKey": "zone",
+                "labelSelector": {"matchExpressions": [{"key": "app", "operator": "Exists"}]},
+                "matchLabelKeys": ["app"],
+            },
+            kind="podAntiAffinity",
+            preferred=True,
+        ),
+        f"{POD_ANTI_AFFINITY}.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.matchLabelKeys",
+        "a key of matchLabelKeys must not be a key of labelSelector",
+    ),
+    (
+        "resource-name-not-standard",
+        {"spec": {"resources": {"limits": {"foo": "1"}}}},
+        "spec.resources.limits",
+        "must be cpu, memory, ephemeral-storage, hugepages-<page size> or a name with a domain",
+    ),
+    (
+        "resource-name-not-for-containers",
+        {"spec": {"resources": {"requests": {"pods": "1"}}}},
+        "spec.resources.requests",
+        "resource names must be cpu, memory, ephemeral-storage",
+    ),
+    (
+        "resource-name-requests-prefix",
+        {"spec": {"resources": {"limits": {"requests.example.com/fpga": "1"}}}},
+        "spec.resources.limits",
+        "not beginning with requests.",
+    ),
+    (
+        "huge-pages-without-cpu-or-memory",
+        {"spec": {"resources": {"limits": {"hugepages-2Mi": "2Mi"}, "requests": {"hugepages-2Mi": "2Mi"}}}},
+        "spec.resources",
+        "huge pages (hugepages-<page size>) need a cpu or memory request or limit",
+    ),
+    (
+        "huge-pages-not-page-multiple",
+        {"spec": {"resources": {"limits": {"hugepages-2Mi": "1Mi", "memory": "1Gi"}}}},
+        "spec.resources.limits",
+        "a whole multiple of the page size",
+    ),
+    (
+        "huge-pages-page-size",
+        {"spec": {"resources": {"limits": {"hugepages-big": "2Mi", "memory": "1Gi"}}}},
+        "spec.resources.limits",
+        "must be named hugepages-<page size>",
+    ),
+]
+INVALID += POD_INVALID
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
 )
@@ -681,3 +937,59 @@ def test_quantities_core_v1_accepts_are_accepted(custom, namespace, performer_cr
     }
     created = create_performer(custom, namespace, performer("quantities", resources=resources))
     assert created["spec"]["resources"] == resources
+
+
+def test_affinity_and_resources_core_v1_accepts_are_accepted(custom, namespace, performer_crd):
+    """Next to the rules above: what core/v1 takes in a pod passes them."""
+    selector = {
+        "matchLabels": {"app": "avs"},
+        "matchExpressions": [{"key": "example.com/tier", "operator": "In", "values": ["", "gold_1.a-b"]}],
+    }
+    term = {
+        "labelSelector": selector,
+        "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+        "namespaces": ["n" * 63, "avs-1"],
+        "topologyKey": "topology.kubernetes.io/zone",
+        "matchLabelKeys": ["hourglass.eigenlayer.io/avs", "example.com/absent"],
+        "mismatchLabelKeys": ["app"],  # a key of labelSelector too: core/v1 takes it
+    }
+    scheduling = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {},
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "NotIn", "values": ["node-1.example"]}
+                            ]
+                        },
+                        {"matchExpressions": [{"key": "example.com/gen", "operator": "Lt", "values": ["3"]}]},
+                    ]
+                },
+            },
+            "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]},
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
+            },
+        }
+    }
+    resources = {
+        "requests": {"cpu": "1", "hugepages-1Gi": "2Gi", "ephemeral-storage": "1Gi"},
+        "limits": {"hugepages-1Gi": "2Gi", "hugepages-2Mi": 4194304, "kubernetes.io/example": "1"},
+        "claims": [],
+    }
+    body = performer("core-v1", scheduling=scheduling, resources=resources)
+    created = create_performer(custom, namespace, body)
+    assert created["spec"]["scheduling"] == scheduling
+    assert created["spec"]["resources"] == resources
+
+
+def test_affinity_at_its_bounds_is_accepted(custom, namespace, performer_crd):
+    """The bounds that keep the CEL cost in budget (docs/performer-crd.md): 8 terms of 16 requirements
+    of 64 values each."""
+    requirement = {"key": "example.com/rack", "operator": "In", "values": [f"r{i}" for i in range(64)]}
+    terms = [{"matchExpressions": [requirement] * 16} for _ in range(8)]
+    body = with_changes(performer("bounds"), node_terms(*terms))
+    created = create_performer(custom, namespace, body)
+    assert created["spec"]["scheduling"] == body["spec"]["scheduling"]

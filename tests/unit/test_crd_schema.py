@@ -138,3 +138,59 @@ def test_every_cel_rule_has_a_message(schema: dict):
 def test_the_status_schema_declares_every_field_the_operator_writes_and_no_other(schema: dict):
     """An operator started against an older CRD names what it lacks (hourglass_operator.discovery)."""
     assert set(schema["properties"]["status"]["properties"]) == set(contract.STATUS_FIELDS)
+
+
+def walk(node: object, path: str = ""):
+    """Every (dotted path, schema) under `node`; list items are `[]`."""
+    if isinstance(node, dict):
+        yield path, node
+        for name, child in node.get("properties", {}).items():
+            yield from walk(child, f"{path}.{name}" if path else name)
+        if "items" in node:
+            yield from walk(node["items"], f"{path}.[]")
+
+
+def rule_texts(node: dict) -> str:
+    return " ".join(r["rule"] for r in node.get("x-kubernetes-validations", []))
+
+
+def test_affinity_is_held_to_what_core_v1_accepts_in_a_pod(schema: dict):
+    """Label keys and values, node field selectors, topology keys, namespaces, (mis)matchLabelKeys: the
+    rules exist wherever the shape repeats (the cluster tests show the API server applying them)."""
+    affinity = field(schema["properties"]["spec"], "scheduling.affinity")
+    nodes = dict(walk(affinity))
+    expressions = [p for p in nodes if p.endswith("matchExpressions.[]")]
+    assert len(expressions) == 10  # 2 node affinity terms, 8 pod (anti-)affinity label selectors
+    for path in expressions:
+        assert "format.qualifiedName()" in rule_texts(nodes[f"{path}.key"]), path
+        assert ".matches('^(([A-Za-z0-9]" in rule_texts(nodes[f"{path}.values.[]"]), path
+    fields = [p for p in nodes if p.endswith("matchFields.[]")]
+    assert len(fields) == 2
+    for path in fields:
+        assert rule_texts(nodes[f"{path}.key"]) == "self == 'metadata.name'"
+        assert nodes[f"{path}.operator"]["enum"] == ["In", "NotIn"]
+        assert nodes[f"{path}.values"]["maxItems"] == 1
+        assert "format.dns1123Subdomain()" in rule_texts(nodes[f"{path}.values.[]"])
+    terms = [p for p in nodes if p.endswith("topologyKey")]
+    assert len(terms) == 4
+    for path in (t.rsplit(".", 1)[0] for t in terms):
+        assert "format.qualifiedName()" in rule_texts(nodes[f"{path}.topologyKey"])
+        assert "format.dns1123Label()" in rule_texts(nodes[f"{path}.namespaces.[]"])
+        for keys in ("matchLabelKeys", "mismatchLabelKeys"):
+            assert "format.qualifiedName()" in rule_texts(nodes[f"{path}.{keys}.[]"])
+            assert f"size(self.{keys}) == 0 || has(self.labelSelector)" in rule_texts(nodes[path])
+    required = nodes["nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"]
+    assert required["minItems"] == 1
+    # Every list is bounded: the bounds keep the CEL cost estimate within the API server's budget.
+    assert all("maxItems" in node for path, node in nodes.items() if node.get("type") == "array")
+
+
+def test_resources_are_held_to_what_core_v1_accepts_in_a_container(schema: dict):
+    resources = field(schema["properties"]["spec"], "resources")
+    assert rule_texts(resources["properties"]["claims"]) == "size(self) == 0"
+    assert "'memory' in self.requests" in rule_texts(resources)  # huge pages need cpu or memory
+    for name in ("limits", "requests"):
+        rules = rule_texts(resources["properties"][name])
+        assert "k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-')" in rules
+        assert "!k.startsWith('requests.')" in rules
+        assert "% quantity(k.substring(10)).asInteger() == 0" in rules  # whole huge pages
