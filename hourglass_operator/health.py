@@ -1,8 +1,14 @@
 """HTTP endpoints for probes and scraping: /healthz (the loop's threads are alive), /readyz (every
-informer finished its first list) and /metrics (Prometheus text format)."""
+informer finished its first list) and /metrics (Prometheus text format).
+
+An address without a host (":8081") listens on every address of both IP families: on an IPv6-only
+cluster the kubelet probes the pod's IPv6 address, and a server on 0.0.0.0 would never answer it. A
+host in brackets ("[::1]:8081") is an IPv6 address.
+"""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,8 +17,35 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 def _split(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port", "[v6 address]:port" or ":port" (host "")."""
     host, _, port = address.rpartition(":")
-    return host or "0.0.0.0", int(port)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _server(address: str, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    host, port = _split(address)
+    if host and ":" not in host:
+        return ThreadingHTTPServer((host, port), handler)
+    if host:
+        return _IPv6Server((host, port), handler)
+    try:  # every address of both families
+        server = _IPv6Server(("::", port), handler, bind_and_activate=False)
+    except OSError:  # a kernel without IPv6
+        return ThreadingHTTPServer(("0.0.0.0", port), handler)
+    try:
+        server.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        server.server_bind()
+        server.server_activate()
+    except BaseException:
+        server.server_close()
+        raise
+    return server
 
 
 def serve(address: str, routes: dict[str, Callable[[], tuple[int, str, bytes]]]) -> ThreadingHTTPServer:
@@ -31,7 +64,7 @@ def serve(address: str, routes: dict[str, Callable[[], tuple[int, str, bytes]]])
         def log_message(self, *args: object) -> None:  # probes every few seconds are not news
             pass
 
-    server = ThreadingHTTPServer(_split(address), Handler)
+    server = _server(address, Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name=f"http {address}", daemon=True).start()
     return server

@@ -32,13 +32,11 @@ from datetime import UTC, datetime
 import kubernetes
 
 log = logging.getLogger(__name__)
+MIN_CALL_SECONDS = 0.1  # a leader's call at its renew deadline still gets this long
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-MIN_CALL_SECONDS = 0.1  # a leader's call at its renew deadline still gets this long
 
 
 def _rfc3339(moment: datetime | None) -> str | None:

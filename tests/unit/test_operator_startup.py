@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import kubernetes
@@ -112,6 +114,32 @@ def test_a_port_in_use_is_one_line_naming_the_flag_and_the_address(tmp_path, fla
         done = run_operator(tmp_path, "run", "--kubeconfig", str(kubeconfig), flag, address, other, "0")
     assert done.returncode == 1
     assert error_lines(done) == [f"cannot start: {flag} {address}: cannot listen: Address already in use"]
+
+
+@pytest.mark.parametrize(("address", "reached_at"), [
+    (":{port}", ["127.0.0.1", "::1"]),  # every address of both families: IPv6-only clusters probe ::
+    ("[::1]:{port}", ["::1"]),
+    ("127.0.0.1:{port}", ["127.0.0.1"]),
+])  # fmt: skip
+def test_the_probe_and_metrics_server_listens_where_its_address_says(address: str, reached_at: list[str]):
+    with socket.socket(socket.AF_INET6) as probe:  # a port free on both families
+        probe.bind(("::", 0))
+        port = probe.getsockname()[1]
+    server = startup.serve("--health-probe-bind-address", address.format(port=port), {
+        "/healthz": lambda: (200, "text/plain", b"ok\n"),
+    })  # fmt: skip
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        for host in ("127.0.0.1", "::1"):
+            url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/healthz"
+            try:
+                answered = direct.open(url, timeout=5).read() == b"ok\n"
+            except urllib.error.URLError:
+                answered = False
+            assert answered is (host in reached_at), url
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_an_address_without_a_port_is_refused_naming_the_flag():
