@@ -44,6 +44,14 @@ def custom_resource_change(event: str, old: Obj | None, new: Obj | None) -> Need
     return Need.NOTHING
 
 
+def unseen_change(seen: Obj, written: Obj) -> bool:
+    """Whether the answer to a write of this process (`written`: a status or finalizer patch, which
+    change none of these fields) carries a change of another client that needs a full reconcile,
+    compared with the copy the handlers were told of (`seen`)."""
+    before, after = seen["metadata"], written["metadata"]
+    return any(before.get(field) != after.get(field) for field in RECONCILED_FIELDS)
+
+
 def child_spec_edited(old: Obj | None, new: Obj | None) -> bool:
     """Whether another client edited a child's spec or owner references (the scheduler binding a
     pod to a node does not count). Creation, deletion and label changes are left to the status

@@ -57,7 +57,7 @@ from hourglass_operator.batching import (
     run_request,
     sort_by_lifecycle,
 )
-from hourglass_operator.changes import Need, child_change, custom_resource_change
+from hourglass_operator.changes import Need, child_change, custom_resource_change, unseen_change
 from hourglass_operator.finalizers import Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 
 ABSENT_RETRY_SECONDS = 5.0
 FINALIZER_RETRY_SECONDS = 1.0
+STALE_RETRY_SECONDS = 0.2  # a status sync refused for a stale copy: the watch brings the newer one first
 CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
 STATUS_BATCH = 256
 OVERDUE_SECONDS = 0.25  # past the batch window, a due key no worker took finds every worker busy
@@ -304,9 +305,12 @@ class Controller:
                 for kind, child in children.items()}  # fmt: skip
 
     def _cache(self, updated: Obj) -> None:
-        """Record a resource this loop just wrote, so that events already queued for it see it."""
-        informer = self._cr(object_key(updated))[1]
-        if informer is not None:
+        """Record a resource this loop just wrote, so that events already queued for it see it; not
+        when the API server's answer carries another client's change the handlers were not told of
+        (an edit of the spec, a deletion): its own event must find the copy before it in the cache, or
+        it would not be taken for the change it is."""
+        cached, informer = self._cr(object_key(updated))
+        if informer is not None and not (cached and unseen_change(cached, updated)):
             informer.update(updated)
 
     # --- event handlers -------------------------------------------------------------------------
@@ -486,7 +490,7 @@ class Controller:
         child_changed = key in self._child_changes
         self._child_changes.discard(key)
         try:
-            cr, informer = self._cr(key)
+            cr = self._cr(key)[0]
             if cr is None:
                 self.queue.forget(key)
                 return
@@ -499,10 +503,14 @@ class Controller:
             pod, service = (self._child(kind, namespace, name) for kind in ("pod", "service"))
             outcome, updated = self.status_sync.sync(cr, pod, service)
             metrics.STATUS_SYNCS.labels(result=outcome.value).inc()
-            if updated is not None and informer is not None:
-                informer.update(updated)
+            if updated is not None:
+                self._cache(updated)
             if outcome is Outcome.ESCALATE and child_changed:
                 self.queue.add(key)
+            if outcome is Outcome.STALE:  # once the cache has the newer copy, which its event brings
+                if child_changed:
+                    self._child_changes.add(key)
+                self.queue.add(key, STALE_RETRY_SECONDS, full=False)
             self._recheck(key, self.status_sync.recheck_after(key))
         except Exception as error:
             metrics.STATUS_SYNCS.labels(result="error").inc()

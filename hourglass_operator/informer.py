@@ -209,19 +209,22 @@ class Informer:
         if kind == "BOOKMARK":
             return new_version
         key = object_key(obj)
-        new: Obj | None = None
         if kind == "DELETED":
             with self._lock:
-                old = self._cache.pop(key, None)
-            if old is None:  # not cached (a replayed deletion): the handler still gets what was deleted
-                self._handler(kind, obj, None)
+                frozen_old = self._cache.pop(key, None)
+            # Not cached (a replayed deletion): the handler still gets what was deleted.
+            self._handler(kind, obj if frozen_old is None else _thaw(frozen_old), None)
+            return new_version
+        frozen = _freeze(obj)  # outside the lock: readers need not wait for it
+        with self._lock:
+            frozen_old = self._cache.get(key)
+            old = None if frozen_old is None else _thaw(frozen_old)
+            if old is not None and not _newer_or_same(obj, old):
+                # Older than an object this process wrote and recorded itself (`update`): the cache
+                # keeps the newer one, and the event tells the process nothing it does not know.
                 return new_version
-        else:
-            new, frozen = obj, _freeze(obj)  # outside the lock: readers need not wait for it
-            with self._lock:
-                old = self._cache.get(key)
-                self._cache[key] = frozen
-        self._handler(kind, None if old is None else _thaw(old), new)
+            self._cache[key] = frozen
+        self._handler(kind, old, obj)
         return new_version
 
     def _run(self) -> None:

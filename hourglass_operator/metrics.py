@@ -25,7 +25,8 @@ import hourglass_operator
 RECONCILES = Counter("hourglass_reconciles_total", "Reconciles of custom resources, by result", ["result"])
 STATUS_SYNCS = Counter(
     "hourglass_status_syncs_total",
-    "Status-only syncs after a Pod or Service change, by result (patched, unchanged, escalate, error)",
+    "Status-only syncs after a Pod or Service change, by result "
+    "(patched, restored, unchanged, escalate, stale, error)",
     ["result"],
 )
 RECONCILE_DURATION = Histogram(

@@ -60,6 +60,11 @@ class Outcome(Enum):
     RESTORED = "restored"  # another client had written the status
     UNCHANGED = "unchanged"
     ESCALATE = "escalate"  # needs a full reconcile
+    STALE = "stale"  # the Performer changed since the cache's copy: not written, look again
+
+
+class _Stale(Exception):
+    """The Performer changed since the copy a status was computed from."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,10 @@ class StatusSync:
                 error=_last_error(previous),
             )  # fmt: skip
             status["grpcEndpoint"] = previous.get("grpcEndpoint", "") if service else ""
-            return Outcome.ESCALATE, self._patch(cr, previous, status, now)
+            try:
+                return Outcome.ESCALATE, self._patch(cr, previous, status, now)
+            except _Stale:
+                return Outcome.STALE, None
         status = status_rules.compute_status(
             cr, pod, now=now, cluster_domain=baseline.cluster_domain,
             unschedulable_timeout=baseline.unschedulable_timeout, rollout_pending=baseline.rollout_pending,
@@ -199,7 +207,10 @@ class StatusSync:
                 unschedulable_timeout=baseline.unschedulable_timeout,
                 rollout_pending=baseline.rollout_pending,
             )  # fmt: skip
-        updated = self._patch(cr, previous, status, now, restoring=foreign)
+        try:
+            updated = self._patch(cr, previous, status, now, restoring=foreign)
+        except _Stale:
+            return Outcome.STALE, None
         if updated is None:
             return Outcome.UNCHANGED, None
         self._remember(cr, status)
@@ -207,11 +218,16 @@ class StatusSync:
 
     def _patch(self, cr: Obj, previous: Obj, status: Obj, now: str, restoring: bool = False) -> Obj | None:
         """Writes `status` (removing fields the operator does not write) and the Events of its
-        transitions, or of the restoration; None when the Performer is gone."""
-        path = custom_object_path(self.group, self.version, self.plural, cr["metadata"])
-        code, updated = patch_status(self._call, path, status, previous)
+        transitions, or of the restoration; None when the Performer is gone. Only over the copy it
+        was computed from (its resourceVersion): a status another writer (a run) wrote meanwhile, or
+        a change of the spec, which the cache has not seen yet, is never overwritten (`_Stale`)."""
+        meta = cr["metadata"]
+        path = custom_object_path(self.group, self.version, self.plural, meta)
+        code, updated = patch_status(self._call, path, status, previous, meta.get("resourceVersion"))
         if code == 404:  # deleted meanwhile: nothing to report
             return None
+        if code == 409:
+            raise _Stale
         if code >= 300:
             raise ApiError(code, api_message(updated))
         events = status_rules.transitions(previous, status)

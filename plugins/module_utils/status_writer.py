@@ -46,12 +46,17 @@ Obj = dict[str, Any]
 Call = Callable[..., tuple[int, Any]]
 
 
-def patch_status(call: Call, path: str, status: Obj, previous: Obj) -> tuple[int, Any]:
+def patch_status(
+    call: Call, path: str, status: Obj, previous: Obj, resource_version: str | None = None
+) -> tuple[int, Any]:
     """Merge-patches the status subresource of the Performer at `path` (`custom_object_path`) from
     `previous` to `status`: the fields `status` no longer has are removed (a status field that is
     only there while it says something, as `endedPods`, and whatever another client added). The
-    runner loop's status fast path writes through this too."""
-    body = {"status": {**{field: None for field in previous if field not in status}, **status}}
+    runner loop's status fast path writes through this too, with the `resource_version` it computed
+    the status from: the API server refuses the patch (409) if the Performer changed since."""
+    body: Obj = {"status": {**{field: None for field in previous if field not in status}, **status}}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
     return call("PATCH", path + "/status", body=body, content_type="application/merge-patch+json")
 
 

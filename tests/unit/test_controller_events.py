@@ -151,7 +151,7 @@ def test_a_status_written_by_another_client_is_restored_exactly():
                         "observedGeneration": 0, "extra": "x"}  # fmt: skip
     outcome, _ = sync.sync(forged, ready_pod(), service)
     assert outcome is Outcome.RESTORED
-    assert patches == [{"status": {**ours, "extra": None}}]
+    assert patches == [{"status": {**ours, "extra": None}, "metadata": {"resourceVersion": "1"}}]
     assert [(e["type"], e["reason"]) for e in events] == [("Warning", "StatusRestored")]
     assert "phase, ready, readyTime" in events[0]["message"]
 
@@ -197,3 +197,109 @@ def test_a_standby_keeps_nothing_of_a_performer_once_it_is_deleted():
         standby._on_child("MODIFIED", pod(name), pod(name, node="n2"))
     informer._dispatch({"type": "DELETED", "object": performer("a")}, "2")
     assert standby._child_changes == {"ns/b"}
+
+
+# --- the status fast path and changes the cache has not seen yet ------------------------------------
+
+
+class PerformerServer:
+    """One Performer as the API server keeps it: every write bumps its resourceVersion, and a status
+    merge patch that names a resourceVersion other than the current one is refused (409)."""
+
+    def __init__(self, cr: dict) -> None:
+        self.cr = copy.deepcopy(cr)
+        self.rest = FakeRest(self.answer)
+
+    def edit(self, **meta: object) -> dict:
+        """Another client's write; the event the watch will deliver."""
+        self.cr["metadata"].update(meta, resourceVersion=str(int(self.cr["metadata"]["resourceVersion"]) + 1))
+        return copy.deepcopy(self.cr)
+
+    def answer(self, method: str, path: str, content_type: str, body: dict) -> tuple[int, dict]:
+        if path.endswith("/events"):
+            return 201, body
+        assert (method, path) == ("PATCH", f"/apis/{GROUP}/v1alpha1/namespaces/ns/performers/a/status")
+        precondition = (body.get("metadata") or {}).get("resourceVersion")
+        if precondition not in (None, self.cr["metadata"]["resourceVersion"]):
+            return 409, {"kind": "Status", "reason": "Conflict", "message": "the object has been modified"}
+        status = self.cr.setdefault("status", {})
+        for field, value in body["status"].items():
+            status.pop(field) if value is None else status.__setitem__(field, value)
+        return 200, self.edit()
+
+
+def fast_path_controller(server: PerformerServer) -> Controller:
+    """A leading controller whose cache and status fast path know Performer a as `server` has it,
+    with a baseline from its last run and a pod that is not ready yet."""
+    leading = threading.Event()
+    leading.set()
+    watch = Watch(group=GROUP, version="v1alpha1", kind="Performer", role=REPO / "roles" / "performer",
+                  plural="performers")  # fmt: skip
+    sync = StatusSync(server.rest, group=GROUP, version="v1alpha1", plural="performers")
+    controller = Controller(
+        None, watch, None, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10, workers=1,
+        stop=threading.Event(), is_leader=leading, status_sync=sync, client=server.rest,
+    )  # fmt: skip
+    controller.crs[0].update(server.cr)
+    controller.children["service"][0].update({**live_service(), "metadata": {
+        **live_service()["metadata"], "namespace": "ns", "labels": LABELS}})  # fmt: skip
+    controller.children["pod"][0].update(not_ready_pod())
+    sync.record(server.cr, {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
+                            "cluster_domain": "cluster.local"})  # fmt: skip
+    return controller
+
+
+def live_service() -> dict:
+    return {"kind": "Service", "metadata": {"name": "performer-a", "resourceVersion": "42"}}
+
+
+def not_ready_pod() -> dict:
+    unready = ready_pod()
+    unready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    unready["metadata"]["resourceVersion"] = "1"
+    return unready
+
+
+def pod_turns_ready(controller: Controller) -> None:
+    """The pod's readiness event, and the status sync it queues."""
+    before = controller.children["pod"][0].get("ns/performer-a")
+    now = {**ready_pod(), "metadata": {**ready_pod()["metadata"], "resourceVersion": "2"}}
+    controller.children["pod"][0].update(now)
+    controller._on_child("MODIFIED", before, now)
+    for key in controller.queue.get_batch(10, timeout=0, full=False):
+        controller._sync_status(key)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [{"generation": 2}, {"deletionTimestamp": "2026-01-01T00:05:00Z"}],
+    ids=["spec-edited", "deleted"],
+)
+def test_a_change_the_cache_has_not_seen_when_the_fast_path_writes_is_reconciled(edit: dict):
+    """Another client edits the spec (or deletes the Performer) while its pod turns ready; the fast
+    path writes the status from the cache's older copy. Its write is refused for that copy, so the
+    edit's own event is taken for what it is: a full reconcile (written over the newer copy, the
+    answer carried the edit into the cache, and its event looked like a status change)."""
+    cr = performer("a")
+    cr["metadata"]["resourceVersion"] = "100"
+    cr["status"] = status_rules.compute_status(cr, not_ready_pod(), now="2026-01-01T00:00:00Z")
+    server = PerformerServer(cr)
+    controller = fast_path_controller(server)
+    edited = server.edit(**edit)
+    pod_turns_ready(controller)
+    assert controller.crs[0].get("ns/a")["metadata"]["resourceVersion"] == "100"  # no unseen edit cached
+    controller.crs[0]._dispatch({"type": "MODIFIED", "object": edited}, "101")
+    assert controller.queue.get_batch(10, timeout=0) == ["ns/a"]
+
+
+def test_an_answer_that_carries_another_clients_change_is_not_cached():
+    controller = make_controller(threading.Event(), threading.Event())
+    controller.crs[0].update(performer("a"))
+    answer = performer("a", phase="Running")
+    answer["metadata"].update(generation=2, resourceVersion="2")
+    controller._cache(answer)
+    assert controller.crs[0].get("ns/a")["metadata"]["generation"] == 1
+    ours = performer("a", phase="Running")
+    ours["metadata"]["resourceVersion"] = "3"
+    controller._cache(ours)
+    assert controller.crs[0].get("ns/a")["status"] == {"phase": "Running"}

@@ -201,3 +201,16 @@ def test_a_deletion_of_an_object_not_cached_reaches_the_handler_with_the_deleted
     inf, calls = informer
     assert inf._dispatch({"type": "DELETED", "object": obj("gone", "12")}, "10") == "12"
     assert calls == [("DELETED", "12", None)] and inf.get("ns/gone") is None
+
+
+def test_an_event_older_than_what_this_process_wrote_and_recorded_changes_nothing(informer):
+    """Two status writes of this process, recorded as written (`update`): the watch's event of the
+    first, arriving after the second, would take the cache back to it, and the handler would take
+    this process's own earlier write for another client's change."""
+    inf, calls = informer
+    inf._dispatch({"type": "ADDED", "object": obj("a", "10")}, "1")
+    inf.update(obj("a", "12"))  # the answer of the second write
+    assert inf._dispatch({"type": "MODIFIED", "object": obj("a", "11")}, "10") == "11"
+    assert inf.get("ns/a")["metadata"]["resourceVersion"] == "12"
+    assert inf._dispatch({"type": "MODIFIED", "object": obj("a", "13")}, "11") == "13"
+    assert calls == [("ADDED", None, "10"), ("MODIFIED", "12", "13")]
