@@ -237,12 +237,11 @@ class Controller:
                 api, group_path + _ns_path(namespace) + watch.plural, self._on_cr,
                 label_selector=watch.label_selector, name=f"{watch.kind} {namespace or '*'}", stop=stop,
             ))  # fmt: skip
-            if watch.watch_dependent_resources:
-                for kind, path in adapter.child_paths.items():
-                    self.children[kind].append(Informer(
-                        api, path.format(ns=_ns_path(namespace)), self._on_child,
-                        label_selector=adapter.child_selector, name=f"{kind} {namespace or '*'}", stop=stop,
-                    ))  # fmt: skip
+            for kind, path in adapter.child_paths.items():
+                self.children[kind].append(Informer(
+                    api, path.format(ns=_ns_path(namespace)), self._on_child,
+                    label_selector=adapter.child_selector, name=f"{kind} {namespace or '*'}", stop=stop,
+                ))  # fmt: skip
             if watch_quotas:
                 self.quotas.append(Informer(
                     api, f"/api/v1/{_ns_path(namespace)}resourcequotas", self._on_quota,
@@ -317,28 +316,32 @@ class Controller:
 
     def _on_cr(self, event: str, old: Obj | None, new: Obj | None) -> None:
         need = custom_resource_change(event, old, new)
-        if self.rollouts is not None:
-            key = object_key(new or old)
-            rollouts = self.rollouts
-            self._queue_all(rollouts.forget(key) if need is Need.FORGET else rollouts.observed(key, new))
         if need is Need.FORGET:
             self._orphaned.discard(old["metadata"].get("uid"))
-            self._memos.pop(object_key(old), None)
-            self.quota_waits.forget(object_key(old))
-            self.awaiting_children.discard(object_key(old))
-            self._child_changes.discard(object_key(old))  # a standby's held queue never takes it
-            self._deletion_rerun_at.pop(object_key(old), None)
-            self.warnings.clear(object_key(old))
-            self.stalls.clear(object_key(old))
-            if self.status_sync:
-                self.status_sync.forget(object_key(old))
-        elif need is Need.FULL:
+            self._forget(object_key(old))
+        elif self.rollouts is not None:
+            self._queue_all(self.rollouts.observed(object_key(new), new))
+        if need is Need.FULL:
             self.queue.add(object_key(new))
         elif need is Need.STATUS and self.status_sync:
             # Our own write, or another client's, which the status sync restores. Without a
             # baseline (the last reconcile failed, or one is under way) this does not escalate:
             # the retry, or the reconcile, writes the status anyway.
             self.queue.add(object_key(new), full=False)
+
+    def _forget(self, key: str) -> None:
+        """Forgets what the loop keeps of a resource that is gone (from its informer)."""
+        if self.rollouts is not None:
+            self._queue_all(self.rollouts.forget(key))
+        self._memos.pop(key, None)
+        self.quota_waits.forget(key)
+        self.awaiting_children.discard(key)
+        self._child_changes.discard(key)  # a standby's held queue never takes it
+        self._deletion_rerun_at.pop(key, None)
+        self.warnings.clear(key)
+        self.stalls.clear(key)
+        if self.status_sync:
+            self.status_sync.forget(key)
 
     def _on_child(self, event: str, old: Obj | None, new: Obj | None) -> None:
         # Old and new owners both: another client may have changed the owner label.
@@ -645,6 +648,15 @@ class Controller:
         return settle
 
     def _settle(self, cr: Obj, result: RunResult, state: str) -> None:
+        self._settle_run(cr, result, state)
+        key = object_key(cr)
+        if not self._has_cr(key):
+            # Gone during its run (its finalizer removed by hand, its labels no longer selected): what
+            # settling it noted (a rollout slot, a baseline) would be kept for good, since no event of
+            # it comes any more.
+            self._forget(key)
+
+    def _settle_run(self, cr: Obj, result: RunResult, state: str) -> None:
         key = object_key(cr)
         context = {"reconcile_id": result.reconcile_id, "key": key}
         settled = outcome(key, result, state, roles_own_deletion=finalizer_is_the_roles_deletion(self.watch))

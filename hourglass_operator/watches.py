@@ -9,8 +9,10 @@ Supported keys: group, version, kind, role, playbook, vars, finalizer {name, rol
 reconcilePeriod, manageStatus, watchDependentResources, snakeCaseParameters, markUnsafe, selector
 {matchLabels, matchExpressions}, maxRunnerArtifacts.
 
-Two values are refused because this loop cannot honour them safely: `markUnsafe: false` (CR
-strings must never be templated) and `manageStatus: true` (the role writes status itself).
+Three values are refused because this loop cannot honour them safely: `markUnsafe: false` (CR
+strings must never be templated), `manageStatus: true` (the role writes status itself) and
+`watchDependentResources: false` (each run gets the Pod and Service as the loop's informers hold
+them: without them the role would take them for missing, and a finalizer run for gone).
 """
 
 from __future__ import annotations
@@ -57,7 +59,6 @@ class Watch:
     vars: dict[str, Any] = field(default_factory=dict)
     finalizer: Finalizer | None = None
     reconcile_period: float = 36000.0
-    watch_dependent_resources: bool = True
     snake_case_parameters: bool = False
     label_selector: str = ""
     max_runner_artifacts: int = 20
@@ -200,6 +201,11 @@ def _watch(entry: Any, base: Path, where: str) -> Watch:
         )
     if _bool(entry, "manageStatus", False, where):
         raise WatchesError(f"{where}.manageStatus: true is not supported: the role writes the status itself")
+    if not _bool(entry, "watchDependentResources", True, where):
+        raise WatchesError(
+            f"{where}.watchDependentResources: false is not supported: each run is given the Pod and"
+            " Service the loop watches"
+        )
     if _bool(entry, "watchClusterScopedResources", False, where):
         raise WatchesError(f"{where}.watchClusterScopedResources: true is not supported")
     artifacts = entry.get("maxRunnerArtifacts", 20)
@@ -216,7 +222,6 @@ def _watch(entry: Any, base: Path, where: str) -> Watch:
         if "finalizer" in entry
         else None,
         reconcile_period=parse_duration(entry.get("reconcilePeriod", "10h"), f"{where}.reconcilePeriod"),
-        watch_dependent_resources=_bool(entry, "watchDependentResources", True, where),
         snake_case_parameters=_bool(entry, "snakeCaseParameters", False, where),
         label_selector=_label_selector(entry["selector"], f"{where}.selector") if "selector" in entry else "",
         max_runner_artifacts=artifacts,

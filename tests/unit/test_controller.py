@@ -1003,6 +1003,36 @@ def test_a_rollout_gives_each_run_the_free_slots_and_queues_a_waiting_performer_
     assert world.runner.runs[1]["extravars"][ROLLOUT_SLOTS_VAR] == 1
 
 
+def test_a_performer_gone_during_its_run_gives_its_rollout_slot_back_and_leaves_nothing_behind():
+    """Its finalizer removed by hand while its run replaces its pod: its DELETED event comes during
+    the run, and what settling the run notes of it (the slot its replacement took, its baseline, its
+    memo) would be kept for good, the rollout stopped with it, since no event of it comes any more."""
+    world = World(watch(), rollout_limit=Limit(count=1))
+    for name in "ab":
+        world.add(performer(name))
+    controller = world.controller
+
+    def results(extravars):
+        slots, per_cr = extravars[ROLLOUT_SLOTS_VAR], {}
+        gone = controller.crs[0].get("ns/a")
+        controller.crs[0]._dispatch({"type": "DELETED", "object": gone}, "9")  # during the run
+        for item in extravars["performers"]:
+            started = slots > 0
+            slots -= started
+            per_cr[f"ns/{item['ansible_operator_meta']['name']}"] = {
+                "phase": "Upgrading" if started else "Running", "ready": not started,
+                "rollout": "started" if started else "waiting", "memo": {"service_admitted": {}},
+                "baseline": {"spec_hash": "h1"},
+            }  # fmt: skip
+        return RunResult(ok=True, per_cr=per_cr)
+
+    world.runner.results = results
+    assert world.reconcile() == ["ns/a", "ns/b"]
+    assert controller.rollouts.counts() == (0, 0)  # b, waiting, was queued when a's slot came free
+    assert world.due_in("ns/b") == 0
+    assert list(controller._memos) == ["ns/b"] and list(world.baselines.recorded) == ["ns/b"]
+
+
 def test_without_a_rollout_limit_the_runs_get_no_slots_variable(world):
     world.add(performer("a"))
     world.reconcile()

@@ -31,7 +31,7 @@ def test_the_shipped_watches_file():
     assert watch.finalizer.vars == {"performer_state": "absent"}
     assert watch.cr_var == "_hourglass_eigenlayer_io_performer"
     assert watch.reconcile_period == 600
-    assert watch.watch_dependent_resources and not watch.snake_case_parameters
+    assert not watch.snake_case_parameters
 
 
 def test_a_collection_role_is_found_where_ansible_looks_for_collections(tmp_path: Path, monkeypatch):
@@ -46,7 +46,7 @@ def test_a_collection_role_is_found_where_ansible_looks_for_collections(tmp_path
 def test_all_supported_keys(tmp_path: Path):
     entry = {
         **BASE, "vars": {"performer_field_manager": "x"}, "reconcilePeriod": "1h30m",
-        "manageStatus": False, "watchDependentResources": False, "snakeCaseParameters": True,
+        "manageStatus": False, "watchDependentResources": True, "snakeCaseParameters": True,
         "markUnsafe": True, "maxRunnerArtifacts": 5,
         "selector": {"matchLabels": {"tier": "gold"},
                      "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]},
@@ -67,6 +67,7 @@ def test_all_supported_keys(tmp_path: Path):
     ({"role": "missing"}, "[0].role:"),
     ({"markUnsafe": False}, "[0].markUnsafe: false is not supported"),
     ({"manageStatus": True}, "[0].manageStatus: true is not supported"),
+    ({"watchDependentResources": False}, "[0].watchDependentResources: false is not supported"),
     ({"reconcilePeriod": "soon"}, "[0].reconcilePeriod: invalid duration 'soon'"),
     ({"snakeCaseParameters": "yes"}, "[0].snakeCaseParameters: must be true or false"),
     ({"maxRunnerArtifacts": 0}, "[0].maxRunnerArtifacts: must be a positive integer"),
