@@ -44,9 +44,10 @@ performer container; the operator turns each into a Pod and a Service with a sta
 its spec changes and keeps the Performer's status (phase, `Ready` condition, gRPC endpoint)
 truthful. An Hourglass executor creates Performers to deploy the performers of its AVSs.
 
-The operator holds a least-privilege ClusterRole (Performers, their Pods and Services, Events,
-reading a Node) and a leader-election Lease in its own namespace; its pod meets the `restricted` Pod Security
-Standard.
+The operator holds least-privilege rules on Performers, their Pods and Services, Events and
+ResourceQuotas in the namespaces it watches only (the OperatorGroup's; all of them for
+AllNamespaces), a ClusterRole to read a Node, and a leader-election Lease in its own namespace; its
+pod meets the `restricted` Pod Security Standard.
 """
 
 
@@ -165,10 +166,19 @@ def csv(version: str) -> dict[str, Any]:
             "install": {
                 "strategy": "deployment",
                 "spec": {
-                    "clusterPermissions": [
-                        {"serviceAccountName": account, "rules": cluster_role["rules"] + node_role["rules"]}
+                    # OLM binds clusterPermissions cluster-wide in every install mode; it creates
+                    # each of `permissions` as a Role in the operator's namespace, copies it into
+                    # every namespace of the OperatorGroup (OwnNamespace, SingleNamespace,
+                    # MultiNamespace) or turns it into a ClusterRole (AllNamespaces). So only the
+                    # cluster-scoped rule (get nodes) is a cluster permission: the namespaced rules
+                    # of config/rbac/role.yaml reach the watched namespaces only, as the Helm
+                    # chart's watchNamespaces and the playbook's operator_watch_namespaces do, and the
+                    # leader-election Role is in the operator's namespace, where its Lease is.
+                    "clusterPermissions": [{"serviceAccountName": account, "rules": node_role["rules"]}],
+                    "permissions": [
+                        {"serviceAccountName": account, "rules": cluster_role["rules"]},
+                        {"serviceAccountName": account, "rules": leader_role["rules"]},
                     ],
-                    "permissions": [{"serviceAccountName": account, "rules": leader_role["rules"]}],
                     "deployments": [
                         {
                             "name": deployment["metadata"]["name"],

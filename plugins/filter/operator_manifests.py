@@ -8,6 +8,11 @@ its image and the namespaces it watches.
   (or tests) can share a cluster.
 - The Namespace object is renamed to `namespace`; namespaced objects and ServiceAccount subjects
   move there.
+- The operator's pods carry app.kubernetes.io/instance `name`, and the Deployment's selector and the
+  metrics Service's select it too (config/ selects by app.kubernetes.io/name and component only), so
+  two installations in one namespace do not select each other's pods (the chart's selector is the
+  same). A Deployment's selector cannot change: the role replaces a Deployment of an earlier
+  version, which selected without the instance (roles/operator/tasks/selector.yml).
 - With `watch_namespaces` (comma-separated), WATCH_NAMESPACE is set and the ClusterRoleBinding of
   the operator's ClusterRole is replaced by a RoleBinding of it in each watched namespace, so the
   operator gets no rights elsewhere; the binding of `hourglass-operator-nodes` (reading a Node,
@@ -47,6 +52,8 @@ def _bind(obj: Obj, namespace: str, name: str) -> None:
 
 
 def _deployment(obj: Obj, name: str, image: str, watch_namespaces: str, role_vars: Obj) -> None:
+    obj["spec"]["selector"].setdefault("matchLabels", {})[INSTANCE] = name
+    obj["spec"]["template"]["metadata"].setdefault("labels", {})[INSTANCE] = name
     pod = obj["spec"]["template"]["spec"]
     pod["serviceAccountName"] = _renamed(pod["serviceAccountName"], name)
     for container in pod["containers"]:
@@ -109,6 +116,8 @@ def operator_manifests(
                     rule["resourceNames"] = [_renamed(n, name) for n in rule["resourceNames"]]
         elif kind == "Deployment":
             _deployment(obj, name, image, ",".join(watched), role_vars or {})
+        elif kind == "Service" and (obj.get("spec") or {}).get("selector"):
+            obj["spec"]["selector"][INSTANCE] = name
         if managed_by and kind == "CustomResourceDefinition":
             _unlabel(obj)
         elif managed_by:

@@ -13,9 +13,12 @@ import base64
 import pytest
 import yaml
 from hourglass_executor.config.loader import parse_config
+from hourglass_executor.config.model import KubernetesConfig
+from hourglass_executor.performers.pool import PoolSettings
 
 from tests.support.helm import EXECUTOR_CHART, Helm, helm_binary
-from tests.unit.test_helm_chart import by_kind_name, rule_set, the, values_leaves
+from tests.support.paths import REPO
+from tests.unit.test_helm_chart import assert_strings, by_kind_name, rule_set, the, values_leaves
 
 RELEASE, NAMESPACE = "hourglass-executor", "avs-executor"
 MONITORING_APIS = ("monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule")
@@ -202,6 +205,74 @@ def test_optional_monitoring_and_network_policy(helm: Helm) -> None:
 
 def pod_of_labels(objects: list[dict]) -> dict:
     return the(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+
+
+def startup_probe(objects: list[dict]) -> dict:
+    (c,) = pod_of(objects)["containers"]
+    return c["startupProbe"]
+
+
+def test_the_startup_probe_is_a_value_whose_default_outlasts_the_executors_start(helm: Helm) -> None:
+    """Health is NOT_SERVING until the performers are adopted or deployed: with the default timeouts
+    an adopted performer that never gets ready, then its replacement, each up to readyTimeout plus the
+    first health check's timeout. The probe must not restart the pod before that, nor before the
+    executor role's probe would (the same value: executor_startup_probe)."""
+    probe = startup_probe(render(helm))
+    assert probe["grpc"] == {"port": 9090}
+    ready = KubernetesConfig.model_fields["ready_timeout"].default.total_seconds()
+    start = 2 * (ready + PoolSettings().health_timeout)
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= start + 60, probe
+    role = yaml.safe_load((REPO / "roles" / "executor" / "defaults" / "main.yml").read_text())
+    assert {k: v for k, v in probe.items() if k != "grpc"} == role["executor_startup_probe"]
+    # A longer readyTimeout needs a longer budget: the value sets it.
+    longer = startup_probe(render(helm, {"startupProbe": {"failureThreshold": 276}, "ports": {"grpc": 7000}}))
+    assert longer == {
+        "grpc": {"port": 7000}, "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 276
+    }  # fmt: skip
+    failed = helm.template({"config": CONFIG, "startupProbe": {"failureThreshold": 0}}, check=False)
+    assert failed.returncode != 0 and "/startupProbe/failureThreshold" in failed.stderr, failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("ports", "message"),
+    [
+        ({"management": 9095}, "metrics.port 9095 is also ports.management"),
+        ({"grpc": 9095}, "metrics.port 9095 is also ports.grpc"),
+        ({"grpc": 9095, "management": 0}, "metrics.port 9095 is also ports.grpc"),
+    ],
+)
+def test_ports_that_collide_are_refused_at_render_time(helm: Helm, ports: dict, message: str) -> None:
+    """The Service and the container would declare one port twice, which the API server refuses (and
+    the executor role refuses the same)."""
+    failed = helm.template({"config": CONFIG, "ports": ports}, check=False)
+    assert failed.returncode != 0 and message in failed.stderr, failed.stderr
+    # Without /metrics the port is free; one server for both gRPC services is no collision.
+    service = the(render(helm, {"ports": ports, "metrics": {"enabled": False}}), "Service")
+    free = [p["port"] for p in service["spec"]["ports"]]
+    assert 9095 in free and len(set(free)) == len(free), free
+    shared = render(helm, {"ports": {"grpc": 9090, "management": 9090}})
+    assert [p["port"] for p in the(shared, "Service")["spec"]["ports"]] == [9090, 9095]
+
+
+@pytest.mark.parametrize("priority_class", ["true", "123", "null"])
+def test_values_that_look_like_booleans_or_numbers_render_as_strings(helm: Helm, priority_class: str) -> None:
+    values = {
+        "priorityClassName": priority_class,
+        "fullnameOverride": "yes",
+        "serviceAccount": {"name": "true"},
+        "performerNamespace": "off",
+        "networkPolicy": {"enabled": True},
+        "chain": {"chainId": 31337},
+    }
+    objects = helm.objects({"config": CONFIG, **values}, release="123", namespace="no")
+    assert_strings(objects)
+    pod = pod_of(objects)
+    assert (pod["priorityClassName"], pod["serviceAccountName"]) == (priority_class, "true")
+    assert the(objects, "StatefulSet")["spec"]["serviceName"] == "yes"
+    assert {o["metadata"]["namespace"] for o in objects} == {"no", "off"}
+    existing = helm.objects({"existingSecret": "123"}, release="123", namespace="null")
+    assert_strings(existing)
+    assert pod_of(existing)["volumes"][0]["projected"]["sources"][0]["secret"]["name"] == "123"
 
 
 @pytest.mark.parametrize(

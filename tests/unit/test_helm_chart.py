@@ -388,6 +388,49 @@ def test_a_bad_value_fails_with_an_error_naming_it(helm: Helm, values: dict, fie
     assert "schema" in result.stderr and field in result.stderr, result.stderr
 
 
+# --- values that look like YAML booleans or numbers ------------------------------------------------
+
+# Fields the API server decodes as strings only; unquoted, YAML reads `true`, `yes`, `123` or `null`
+# as a bool, a number or nothing, and the object is refused (or its namespace lost).
+STRING_FIELDS = {"name", "namespace", "priorityClassName", "serviceAccountName", "serviceName", "value"}
+STRING_MAPS = {"labels", "matchLabels", "selector", "annotations"}
+
+
+def non_strings(node: object, path: str = "", key: str = "", parent: str = "") -> Iterator[str]:
+    """Where `node` holds a non-string in a field of STRING_FIELDS or in a map of STRING_MAPS."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from non_strings(v, f"{path}.{k}", k, key)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from non_strings(v, f"{path}[{i}]", key, parent)
+    elif (key in STRING_FIELDS or parent in STRING_MAPS) and not isinstance(node, str):
+        yield f"{path}: {node!r}"
+
+
+def assert_strings(objects: list[dict]) -> None:
+    found = [f"{o['kind']}{where}" for o in objects for where in non_strings(o)]
+    assert not found, found
+
+
+@pytest.mark.parametrize("priority_class", ["true", "123", "null"])
+def test_values_that_look_like_booleans_or_numbers_render_as_strings(helm: Helm, priority_class: str) -> None:
+    values = {
+        "priorityClassName": priority_class,
+        "fullnameOverride": "123",
+        "serviceAccount": {"name": "yes"},
+        "watchNamespaces": ["456", "off"],
+        "podDisruptionBudget": {"enabled": True},
+        "grafanaDashboard": {"enabled": True},
+    }
+    objects = helm.objects(values, release="789", namespace="true")
+    assert_strings(objects)
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    assert (pod["priorityClassName"], pod["serviceAccountName"]) == (priority_class, "yes")
+    assert {o["metadata"].get("namespace") for o in objects} == {None, "true", "456", "off"}
+    assert_strings(helm.objects({"priorityClassName": priority_class}, release="789", namespace="on"))
+
+
 # --- the CRD -----------------------------------------------------------------------------------------
 
 

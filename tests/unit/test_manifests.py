@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -231,8 +233,48 @@ def test_samples_and_prometheus_kustomizations_render():
 # --- the install role ------------------------------------------------------------------------
 
 
-def test_the_filter_with_the_defaults_changes_nothing(objects):
-    assert operator_manifests(copy.deepcopy(objects), NAMESPACE) == objects
+INSTANCE = "app.kubernetes.io/instance"
+
+
+def selecting_the_instance(objects: list[dict], name: str = "hourglass-operator") -> list[dict]:
+    """`objects` with the operator's pods selected by their instance too, as the filter selects them."""
+    objects = copy.deepcopy(objects)
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            obj["spec"]["selector"]["matchLabels"][INSTANCE] = name
+        elif obj["kind"] == "Service":
+            obj["spec"]["selector"][INSTANCE] = name
+    return objects
+
+
+def test_the_filter_with_the_defaults_changes_only_the_pod_selectors(objects):
+    # config/ selects the pods by name and component; an installation by its instance too.
+    assert operator_manifests(copy.deepcopy(objects), NAMESPACE) == selecting_the_instance(objects)
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def deployment_named(objects: list[dict], name: str) -> dict:
+    return one(objects, "Deployment", name)
+
+
+def test_two_installations_in_one_namespace_select_only_their_own_pods(objects):
+    """Each Deployment, metrics Service and uninstall (which waits for the pods of the Deployment's
+    selector, roles/operator/tasks/render.yml) selects its own installation's pods only."""
+    installations = {
+        name: operator_manifests(objects, NAMESPACE, name, "", "", "hourglass-install")
+        for name in ("hourglass-operator", "second")
+    }
+    pods = {name: deployment_named(adapted, name)["spec"]["template"]["metadata"]["labels"]
+            for name, adapted in installations.items()}  # fmt: skip
+    for name, adapted in installations.items():
+        selector = deployment_named(adapted, name)["spec"]["selector"]["matchLabels"]
+        service = one(adapted, "Service", f"{name}-metrics")["spec"]["selector"]
+        for other, labels in pods.items():
+            assert matches(selector, labels) == (other == name), (name, other, selector)
+            assert matches(service, labels) == (other == name), (name, other, service)
 
 
 def test_the_filter_moves_and_renames_one_installation(objects):
@@ -301,7 +343,7 @@ def test_the_install_playbook_renders_exactly_config_default(objects, tmp_path):
         obj["metadata"]["labels"][managed_by] = "hourglass-install"
         if obj["kind"] == "Deployment":
             obj["spec"]["template"]["metadata"]["labels"][managed_by] = "hourglass-install"
-    assert rendered == expected
+    assert rendered == selecting_the_instance(expected)
 
 
 INSTALL, UNINSTALL = "install-operator.yml", "uninstall-operator.yml"
@@ -342,3 +384,129 @@ def test_the_filter_gives_the_operator_the_role_vars_as_json(objects):
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert json.loads(env["ROLE_VARS"]) == role_vars
     assert operator_manifests(objects, NAMESPACE, role_vars={}) == operator_manifests(objects, NAMESPACE)
+
+
+# --- upgrading a Deployment whose selector an earlier version rendered ----------------------------
+
+
+NOT_FOUND = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
+
+
+class FakeApps:
+    """Just enough of an API server over loopback HTTP for kubernetes.core's k8s_info and k8s
+    (state=absent) on one Deployment: discovery of apps/v1, GET and DELETE of the Deployment (a
+    deleted one is gone at once). Records the DELETE requests' bodies."""
+
+    def __init__(self, deployment: dict | None) -> None:
+        self.deployment = deployment
+        self.deletes: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.answer(*fake.get(self.path.split("?")[0]))
+
+            def do_DELETE(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                self.answer(*fake.delete(self.path.split("?")[0], body))
+
+            def answer(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def path(self) -> str:
+        meta = self.deployment["metadata"] if self.deployment else {"namespace": "", "name": ""}
+        return f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}"
+
+    def get(self, path: str) -> tuple[int, dict]:
+        discovery = {
+            "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0"},
+            "/api": {"kind": "APIVersions", "versions": ["v1"]},
+            "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": []},
+            "/apis": {"kind": "APIGroupList", "groups": [{
+                "name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
+            }]},
+            "/apis/apps/v1": {"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [{
+                "name": "deployments", "singularName": "deployment", "namespaced": True,
+                "kind": "Deployment", "verbs": ["create", "delete", "get", "list", "patch", "update"],
+            }]},
+        }  # fmt: skip
+        if path in discovery:
+            return 200, discovery[path]
+        if self.deployment and path == self.path():
+            return 200, self.deployment
+        return 404, NOT_FOUND
+
+    def delete(self, path: str, body: dict) -> tuple[int, dict]:
+        if not (self.deployment and path == self.path()):
+            return 404, NOT_FOUND
+        self.deletes.append(body)
+        deleted, self.deployment = self.deployment, None
+        return 200, deleted
+
+    def kubeconfig(self, path: Path) -> Path:
+        server = f"http://127.0.0.1:{self.server.server_address[1]}"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": server}}],
+            "users": [{"name": "fake", "user": {"token": "fake"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+        }))  # fmt: skip
+        return path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def rendered(objects) -> dict:
+    """The Deployment the install applies with the defaults."""
+    adapted = operator_manifests(objects, NAMESPACE, managed_by="hourglass-install")
+    return deployment_named(adapted, "hourglass-operator")
+
+
+def replace_deployment(deployed: dict | None, rendered: dict, tmp_path: Path) -> FakeApps:
+    """Runs roles/operator/tasks/selector.yml (the install's first step) against a fake API server
+    holding `deployed`, for the Deployment `rendered`."""
+    fake = FakeApps(deployed)
+    try:
+        playbook = tmp_path / "selector.yml"
+        playbook.write_text(yaml.safe_dump([{
+            "hosts": "localhost", "gather_facts": False,
+            "vars": {"operator_namespace": NAMESPACE, "operator_wait_timeout": 10,
+                     "_operator_deployment": rendered},
+            "tasks": [{"ansible.builtin.include_tasks": str(REPO / "roles/operator/tasks/selector.yml")}],
+        }]))  # fmt: skip
+        result = run_playbook(playbook, kubeconfig=fake.kubeconfig(tmp_path / "kubeconfig"))
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    finally:
+        fake.close()
+    return fake
+
+
+def test_an_upgrade_replaces_a_deployment_whose_selector_an_earlier_version_rendered(
+    rendered, tmp_path, monkeypatch
+):
+    """Earlier versions selected the operator's pods by name and component only; a Deployment's
+    selector cannot change, so the install deletes it (its pods first) and the apply creates it."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # kubernetes.core's discovery cache
+    earlier = copy.deepcopy(rendered)
+    del earlier["spec"]["selector"]["matchLabels"][INSTANCE]
+    fake = replace_deployment(earlier, rendered, tmp_path)
+    assert [body.get("propagationPolicy") for body in fake.deletes] == ["Foreground"]
+    # The same selector (a second run), or no Deployment yet (a first install): nothing is deleted.
+    assert replace_deployment(copy.deepcopy(rendered), rendered, tmp_path).deletes == []
+    assert replace_deployment(None, rendered, tmp_path).deletes == []

@@ -23,7 +23,7 @@ NetworkPolicy admits (as the executor role's pods carry it).
 */}}
 {{- define "hourglass-executor.selectorLabels" -}}
 app.kubernetes.io/name: hourglass-executor
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{- define "hourglass-executor.labels" -}}
@@ -65,6 +65,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- .Values.ports.grpc -}}
 {{- else -}}
 {{- .Values.ports.management -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Fails when two of the executor's ports are one number (except ports.management equal to ports.grpc,
+which means one server): the Service and the container would declare that port twice, which the
+API server refuses, and the executor could not bind it twice (the executor role refuses the same).
+*/}}
+{{- define "hourglass-executor.checkPorts" -}}
+{{- $grpc := int .Values.ports.grpc -}}
+{{- $management := include "hourglass-executor.managementPort" . | int -}}
+{{- if .Values.metrics.enabled -}}
+{{- $metrics := int .Values.metrics.port -}}
+{{- if eq $metrics $grpc -}}
+{{- fail (printf "metrics.port %d is also ports.grpc: give the metrics port a number of its own (or set metrics.enabled: false)" $metrics) -}}
+{{- end -}}
+{{- if eq $metrics $management -}}
+{{- fail (printf "metrics.port %d is also ports.management: give the metrics port a number of its own (ports.management may equal ports.grpc, or be 0, for one gRPC server)" $metrics) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 

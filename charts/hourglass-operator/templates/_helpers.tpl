@@ -23,7 +23,7 @@ Selector labels: stable for the life of a release (a Deployment's selector canno
 {{- define "hourglass-operator.selectorLabels" -}}
 app.kubernetes.io/name: hourglass-operator
 app.kubernetes.io/component: operator
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{/*
