@@ -19,15 +19,23 @@ task that may have reached the performer). No performer, or an open circuit → 
 The breaker counts transport failures and the performer's own INTERNAL/UNKNOWN errors, not a task
 the performer rejected (INVALID_ARGUMENT says nothing about its health).
 
+remove(id) takes the performer out of service at once and then drains and removes it (a staged
+one: its deploy is cancelled), in a task of its own like a deploy: a caller that goes away does not
+leave it half removed, and a second remove of the same performer waits for the first one's end.
+
 start() adopts what the backend says this executor owns (after a restart): per configured AVS it
 keeps one performer — the one the store remembers as in service, else the newest ready one running
 the configured image — and removes the others (and those of AVSs no longer configured); when none
 fits, it deploys the configured image. It never creates a second performer next to one it keeps.
 With the memory store a restart therefore returns to the configured image; with a persistent store
-it keeps the image last deployed by DeployArtifact.
+it keeps the image last deployed by DeployArtifact. Until start() has finished, deploy and remove
+are refused (PoolNotServingError): start decides from a list of the owned performers, which a deploy
+or a removal running meanwhile would make stale.
 
-shutdown(delete) stops health checks and closes clients; performers keep running for the next
-start unless `delete` (config `kubernetes.deletePerformersOnShutdown`).
+shutdown(delete) cancels deploys and removals, stops health checks and closes clients; performers
+keep running for the next start unless `delete` (config `kubernetes.deletePerformersOnShutdown`):
+then every performer the pool still tracks is removed, including one a cancelled deploy staged and
+one whose removal was cut short.
 
 Docker mode (a backend with `restart`): an in-service performer whose health check failed
 `restart_after` (3) times in a row is restarted by the backend.
@@ -95,6 +103,10 @@ class UnknownPerformerError(PoolError, LookupError):
     """No performer with that id is in service or staged."""
 
 
+class PoolNotServingError(PoolError):
+    """The pool is starting (start() has not finished) or shutting down; nothing was changed."""
+
+
 class PerformerUnavailableError(PoolError):
     """No performer can take the task now (none ready, or its circuit is open); it was not sent."""
 
@@ -160,10 +172,13 @@ class PerformerPool:
         self._clock = clock
         self._current: dict[str, LivePerformer] = {}
         self._next: dict[str, LivePerformer] = {}
-        self._retiring: set[LivePerformer] = set()
+        # Every performer tracked and not removed (released ones too): what shutdown lets go or removes.
+        self._lives: set[LivePerformer] = set()
         self._locks = {avs: asyncio.Lock() for avs in self._configured}
         self._deploying: dict[str, asyncio.Task[Any]] = {}
+        self._removals: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
         self._closing = False
         self._can_restart = callable(getattr(backend, "restart", None))
         self._on_deploy = on_deploy
@@ -221,12 +236,14 @@ class PerformerPool:
 
     async def deploy(self, spec: PerformerSpec) -> LivePerformer:
         """Blue-green deploy of `spec` (see the module docstring); returns the new performer once
-        it is in service and the old one is removed. Raises UnknownAvsError or DeployError."""
+        it is in service and the old one is removed. Raises UnknownAvsError, PoolNotServingError
+        (before start() finished) or DeployError."""
         avs = spec.avs_address.lower()
         if avs not in self._configured:
             raise UnknownAvsError(f"AVS {spec.avs_address} is not served by this executor")
         if self._closing:
             raise DeployCancelledError("the executor is shutting down")
+        self._check_started()
         task = self._spawn(self._deploy(spec))
         try:
             return await asyncio.shield(task)
@@ -323,8 +340,6 @@ class PerformerPool:
         self._current[avs] = live
         self._untrack_staged(live)
         live.monitor.start()
-        if old is not None:
-            self._retiring.add(old)
         return old
 
     async def _retire(self, old: LivePerformer) -> None:
@@ -368,6 +383,7 @@ class PerformerPool:
             *(self._spawn(self._start_avs(avs, by_avs.get(avs, []), records)) for avs in avss),
             return_exceptions=True,
         )
+        self._started = True
         problems = {}
         for avs, outcome in zip(avss, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -400,8 +416,8 @@ class PerformerPool:
 
     async def _ready_or_discarded(self, live: LivePerformer, failure: str) -> Exception | None:
         """Makes a staged performer ready; when that fails it is untracked and removed (logged with
-        `failure`) and the error is returned. Cancelled, it is only untracked and its client closed:
-        the next start adopts or removes it, and remove() removes it itself."""
+        `failure`) and the error is returned. Cancelled, it is only untracked and released: remove()
+        removes it itself, shutdown(delete=True) removes it, else the next start adopts or removes it."""
         try:
             await self._make_ready(live)
         except asyncio.CancelledError:
@@ -423,11 +439,14 @@ class PerformerPool:
         self._next[live.avs] = live
         if await self._ready_or_discarded(live, "cannot adopt performer; removing it") is not None:
             return False
-        self._promote(live)
+        old = self._promote(live)
         log.info(
             "adopted performer",
             extra={"avs": live.avs, "performer_id": live.performer_id, "image": image_of(deployment)},
         )
+        if old is not None:
+            # Not expected (deploys wait for start() to finish); a replaced performer never runs on.
+            await self._retire(old)
         return True
 
     async def list(self, avs: str | None = None) -> list[PerformerInfo]:
@@ -456,43 +475,78 @@ class PerformerPool:
 
     async def remove(self, performer_id: str) -> None:
         """Takes a performer out of service (after its in-flight tasks, bounded) and removes it;
-        a staged one's deploy is cancelled. Raises UnknownPerformerError."""
+        a staged one's deploy is cancelled. Returns once it is removed; the removal runs on when the
+        caller goes away, and a second call for a performer being removed waits for the same end.
+        Raises UnknownPerformerError, or PoolNotServingError (starting or shutting down)."""
+        if self._closing:
+            raise PoolNotServingError("the executor is shutting down")
+        self._check_started()
+        removal = self._removals.get(performer_id) or self._begin_removal(performer_id)
+        try:
+            await asyncio.shield(removal)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if removal.cancelled() and not (caller is not None and caller.cancelling()):
+                raise PoolNotServingError(
+                    f"the executor is shutting down: performer {performer_id} is left to the shutdown"
+                ) from None
+            raise
+
+    def _begin_removal(self, performer_id: str) -> asyncio.Task[None]:
+        """Starts removing the performer in a task of its own; raises UnknownPerformerError. No await
+        in here: a second remove() finds the removal in `_removals`."""
         staged = next((live for live in self._next.values() if live.performer_id == performer_id), None)
         if staged is not None:
             deploying = self._deploying.get(staged.avs)
             if deploying is not None:
                 deploying.cancel()
-                await asyncio.wait([deploying])
-            self._untrack_staged(staged)
-            await self._discard(staged)
-            return
-        live = next((live for live in self._current.values() if live.performer_id == performer_id), None)
-        if live is None:
-            raise UnknownPerformerError(f"no performer {performer_id} is in service or staged here")
-        self._lifecycle.move(live, State.RETIRING)
-        del self._current[live.avs]
-        self._retiring.add(live)
-        log.info("removing performer", extra={"avs": live.avs, "performer_id": performer_id})
-        await self._retire(live)
+            log.info("removing staged performer", extra={"avs": staged.avs, "performer_id": performer_id})
+            removal = self._spawn(self._remove_staged(staged, deploying))
+        else:
+            live = next((live for live in self._current.values() if live.performer_id == performer_id), None)
+            if live is None:
+                raise UnknownPerformerError(f"no performer {performer_id} is in service or staged here")
+            self._lifecycle.move(live, State.RETIRING)
+            del self._current[live.avs]
+            log.info("removing performer", extra={"avs": live.avs, "performer_id": performer_id})
+            removal = self._spawn(self._retire(live))
+        self._removals[performer_id] = removal
+        removal.add_done_callback(lambda _: self._removals.pop(performer_id, None))
+        return removal
+
+    async def _remove_staged(self, live: LivePerformer, deploying: asyncio.Task[Any] | None) -> None:
+        """Waits for the cancelled deploy to let its staged performer go, then removes it."""
+        if deploying is not None:
+            await asyncio.wait([deploying])
+        self._untrack_staged(live)
+        await self._discard(live)
 
     async def shutdown(self, *, delete: bool = False) -> None:
-        """Stops deploys and health checks and closes clients; removes the performers only when
-        `delete`. Closes the backend."""
+        """Stops deploys, removals and health checks and closes clients; removes the performers
+        only when `delete` (every one still tracked, whatever its state). Closes the backend."""
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        lives = [*self._current.values(), *self._next.values(), *self._retiring]
+        # Cancelled deploys released their staged performers, cut removals left theirs retiring.
+        lives = list(self._lives)
         if delete:
             await asyncio.gather(*(self._discard(live) for live in lives))
             self._current.clear()
         else:
-            await asyncio.gather(*(self._release(live) for live in lives))
+            await asyncio.gather(*(self._release(live) for live in lives if live.state is not State.RELEASED))
         self._next.clear()
-        self._retiring.clear()
+        self._lives.clear()
         await self._backend.close()
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise PoolNotServingError(
+                "the executor is starting (adopting or deploying its performers); try again once its "
+                "health is SERVING"
+            )
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -522,6 +576,7 @@ class PerformerPool:
             listener=lambda monitor: self._on_health(live, monitor),
         )
         self._lifecycle.move(live, state)
+        self._lives.add(live)
         return live
 
     def _untrack_staged(self, live: LivePerformer) -> None:
@@ -565,7 +620,7 @@ class PerformerPool:
         else:
             log.info("removed performer", extra={"avs": live.avs, "performer_id": live.performer_id})
         self._lifecycle.move(live, State.REMOVED)
-        self._retiring.discard(live)
+        self._lives.discard(live)
         await self._close(live)
 
     async def _remove_all(self, deployments: Iterable[Deployment], reason: str) -> None:

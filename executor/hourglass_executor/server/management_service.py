@@ -24,6 +24,12 @@ AVS is served here).
 | the deploy was cancelled (its performer removed, or shutdown)        | ABORTED           |
 | the backend failed otherwise                                         | INTERNAL          |
 | RemovePerformer for an id that is neither in service nor staged      | NOT_FOUND         |
+| DeployArtifact or RemovePerformer while the executor starts (health  | UNAVAILABLE       |
+| NOT_SERVING until its performers are adopted or deployed), or a      |                   |
+| RemovePerformer while it shuts down                                  |                   |
+
+A RemovePerformer runs to its end even when its caller goes away (a deadline, the server's stop);
+a second call for a performer being removed answers once that removal is done.
 
 DeployArtifact builds the performer from the request, falling back to the AVS's configuration:
 the image repository is `registry_url` (it may end in `:tag`; without a tag the configured tag is
@@ -61,6 +67,7 @@ from hourglass_executor.performers.pool import (
     DeployCancelledError,
     DeployError,
     PerformerPool,
+    PoolNotServingError,
     UnknownAvsError,
     UnknownPerformerError,
 )
@@ -158,6 +165,8 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
             live = await self._pool.deploy(spec)
         except UnknownAvsError as error:
             raise Refusal(Code.NOT_FOUND, str(error)) from None
+        except PoolNotServingError as error:
+            raise Refusal(Code.UNAVAILABLE, str(error)) from None
         except DeployCancelledError as error:
             raise Refusal(Code.ABORTED, str(error)) from None
         except DeployError as error:
@@ -205,6 +214,8 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
             await self._pool.remove(request.performer_id)
         except UnknownPerformerError as error:
             raise Refusal(Code.NOT_FOUND, str(error)) from None
+        except PoolNotServingError as error:
+            raise Refusal(Code.UNAVAILABLE, str(error)) from None
         return executor_pb2.RemovePerformerResponse(
             success=True, message=f"performer {request.performer_id} removed"
         )

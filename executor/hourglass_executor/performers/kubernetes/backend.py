@@ -3,13 +3,18 @@ Performer resource that the operator turns into a Pod and a Service, and dials t
 operator reports in the Performer's status.
 
 `create` writes the Performer (`resource.performer_body`) with this executor's owner label, so that
-`owned` finds it again after a restart. Readiness is watched, never polled (`watch.PerformerWatch`,
-started on first use): `wait_ready` returns once the operator reports the Performer ready for its
-current spec and, unless the address comes from an `endpoint_override` or the resolver, has written
-`status.grpcEndpoint` (a status that is ready without an endpoint is waited out like one that is not
-ready yet). `remove` deletes the Performer and waits until the watch sees it gone (the operator
-releases its finalizer once the pod and the service are gone). API calls have `connectionTimeout`
-as their timeout; API and network errors become BackendError with the API server's message.
+`owned` finds it again after a restart. A create that gets no clear answer (a timeout, a network
+error, a 5xx, or the caller cancelled) may still have been stored, under a name nobody else knows:
+`create` then deletes that name (best effort) before it raises, so that a failed deploy, or each
+retry of one, leaves no Performer behind. A create the API server refused (4xx) stored nothing.
+
+Readiness is watched, never polled (`watch.PerformerWatch`, started on first use): `wait_ready`
+returns once the operator reports the Performer ready for its current spec and, unless the address
+comes from an `endpoint_override` or the resolver, has written `status.grpcEndpoint` (a status that
+is ready without an endpoint is waited out like one that is not ready yet). `remove` deletes the
+Performer and waits until the watch sees it gone (the operator releases its finalizer once the pod
+and the service are gone). API calls have `connectionTimeout` as their timeout; API and network
+errors become BackendError with the API server's message.
 
 TLS towards performers is not this module's concern (the client dials); `resolver` maps a
 Deployment to a reachable address for out-of-cluster runs and tests.
@@ -113,13 +118,18 @@ class KubernetesBackend:
             grpc_port=self._grpc_port,
             pull_policy=self._pull_policy,
         )
-        created = await self._call(
-            f"creating Performer {self._namespace}/{name}",
-            custom.create_namespaced_custom_object,
-            *self._where[:3],
-            PLURAL,
-            body,
-        )
+        try:
+            created = await self._call(
+                f"creating Performer {self._namespace}/{name}",
+                custom.create_namespaced_custom_object,
+                *self._where[:3],
+                PLURAL,
+                body,
+            )
+        except BaseException as error:  # a cancelled create too: the API server may have stored it
+            if not _refused(error):
+                await self._abandon(name)
+            raise
         log.info(
             "created Performer %s/%s for AVS %s (%s)", self._namespace, name, spec.avs_address, spec.image
         )
@@ -301,8 +311,32 @@ class KubernetesBackend:
                 log.info("%s: the API server asked to retry in %.0f s (%s)", what, wait, error.status)
                 await asyncio.sleep(wait)
             except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                reason = error or repr(error)
+                reason = str(error) or (
+                    f"no answer within {self._timeout:g} s (connectionTimeout)"
+                    if isinstance(error, TimeoutError)
+                    else repr(error)
+                )
                 raise BackendError(f"{what}: cannot reach the Kubernetes API: {reason}") from error
+
+    async def _abandon(self, name: str) -> None:
+        """Deletes, best effort, Performer `name` whose create got no clear answer (not waited for:
+        the operator removes its pod and service). A create the API server stores only after this
+        delete is found by the next start like any Performer this executor owns (adopted or removed)."""
+        where = f"{self._namespace}/{name}"
+        try:
+            custom = await self._connect()
+            deleted = await self._call(
+                f"deleting Performer {where}",
+                custom.delete_namespaced_custom_object,
+                *self._where,
+                name,
+                missing_ok=True,
+            )
+        except BackendError as error:
+            log.warning("cannot delete Performer %s whose create failed: %s", where, error)
+            return
+        if deleted is not None:
+            log.info("deleted Performer %s: its create failed, but the API server had stored it", where)
 
     async def _watching(self, timeout: float) -> PerformerWatch:
         """The watch of this executor's Performers, started on first use and synced (listed once)."""
@@ -323,3 +357,9 @@ class KubernetesBackend:
                 f"cannot list Performers in namespace {self._namespace}: {watch.last_error or 'no answer'}"
             )
         return watch
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a create's error is the API server's refusal (4xx: nothing was stored)."""
+    cause = error.__cause__ if isinstance(error, BackendError) else None
+    return isinstance(cause, ApiException) and 400 <= (cause.status or 0) < 500
