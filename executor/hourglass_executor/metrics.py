@@ -4,10 +4,12 @@
   `OK` or the gRPC status code name of the refusal (`UNAVAILABLE`, `INTERNAL`, ...);
 - `hourglass_executor_task_duration_seconds{avs}` (histogram): from a SubmitTask's arrival to its
   answer;
-- `hourglass_executor_performer_healthy{avs, performer}` (gauge): 1 when the performer's last gRPC
-  health check answered SERVING, else 0 (in-service and staged performers);
+- `hourglass_executor_performer_healthy{avs, performer, state}` (gauge): 1 when the performer's last
+  gRPC health check answered SERVING, else 0; `state` `in_service` or `staged` (a staged one is 0 until
+  its first SERVING, which a slow start may take minutes to give);
 - `hourglass_executor_deploys_total{avs, result}` (counter): performer deploys, at start and by
-  DeployArtifact, `result` `succeeded`, `failed` or `cancelled`;
+  DeployArtifact, `result` `succeeded`, `failed` or `cancelled`; every served AVS's three series exist
+  from the start at 0, so that the first failure is an increase an alert sees;
 - `hourglass_build_info{version, component="executor"}` (gauge): always 1.
 
 `avs` is the lower-cased AVS address for the AVSs this executor serves; a task for any other AVS (or
@@ -34,8 +36,9 @@ CONTENT_TYPE = _exposition.CONTENT_TYPE_LATEST
 # Task latency: from a cached ECDSA task on loopback (~2 ms) to `taskTimeout` (30 s by default).
 TASK_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-# (avs, performer id, healthy) of each performer the pool tracks.
-HealthSource = Callable[[], Iterable[tuple[str, str, bool]]]
+DEPLOY_RESULTS = ("succeeded", "failed", "cancelled")
+# (avs, performer id, state: in_service or staged, healthy) of each performer the pool tracks.
+HealthSource = Callable[[], Iterable[tuple[str, str, str, bool]]]
 
 
 class _PerformerHealth(Collector):
@@ -49,10 +52,10 @@ class _PerformerHealth(Collector):
         family = GaugeMetricFamily(
             "hourglass_executor_performer_healthy",
             "1 when the performer's last gRPC health check answered SERVING, else 0",
-            labels=["avs", "performer"],
+            labels=["avs", "performer", "state"],
         )
-        for avs, performer, healthy in self._source():
-            family.add_metric([avs, performer], 1.0 if healthy else 0.0)
+        for avs, performer, state, healthy in self._source():
+            family.add_metric([avs, performer, state], 1.0 if healthy else 0.0)
         yield family
 
 
@@ -83,6 +86,9 @@ class ExecutorMetrics:
             ["avs", "result"],
             registry=self.registry,
         )
+        for avs in sorted(self._served):
+            for result in DEPLOY_RESULTS:
+                self.deploys.labels(avs, result)
         Gauge(
             "hourglass_build_info",
             "Version of the running component; always 1",

@@ -29,13 +29,14 @@ DEADLINE_EXCEEDED, which is reported as maybe executed: gRPC does not say whethe
 Closing the client (the pool does when it replaces or removes a performer) cancels the calls still
 on its channel, and grpc.aio raises asyncio.CancelledError for them in the caller, which was not
 cancelled itself: such a call fails with CANCELLED (maybe executed), while a caller that is being
-cancelled still gets its CancelledError.
+cancelled still gets its CancelledError. A call that finds the client closed before an attempt
+(e.g. one waiting between connection retries) is not sent: it fails with UNAVAILABLE and
+`maybe_executed` False (a health check returns False).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,6 +136,9 @@ def _cancelled_under_us() -> bool:
 
 
 CLOSED = "the channel to the performer was closed during the call (the performer was replaced or removed)"
+CLOSED_BEFORE_SENT = (
+    "the channel to the performer was closed before the call was sent (the performer was replaced or removed)"
+)
 
 
 def _channel_options(max_message_bytes: int, keepalive_time: float, keepalive_timeout: float) -> list:
@@ -191,6 +195,7 @@ class PerformerClient:
         self._performer = performer_pb2_grpc.PerformerServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._closed = False
+        self._closed_event = asyncio.Event()  # wakes calls waiting between connection retries
 
     async def execute_task(self, task_id: bytes, payload: bytes, *, timeout: float) -> bytes:
         """Runs a task and returns its result; raises PerformerCallError. `timeout` (seconds)
@@ -199,6 +204,7 @@ class PerformerClient:
         deadline = loop.time() + timeout
         request = performer_pb2.TaskRequest(task_id=task_id, payload=payload)
         retried = 0
+        self._check_open(retried)
         while True:
             try:
                 response = await self._performer.ExecuteTask(
@@ -229,6 +235,8 @@ class PerformerClient:
                 )
                 if backoff > 0:
                     await self._wait_connected(backoff)
+                # The pool closes the client when it dials a new endpoint or removes the performer.
+                self._check_open(retried)
                 if deadline - loop.time() <= 0:
                     # No time left: an attempt now would fail with DEADLINE_EXCEEDED, which cannot
                     # tell "not sent"; report the last attempt, which was not sent.
@@ -245,6 +253,7 @@ class PerformerClient:
 
     async def start_sync(self, payload: bytes, *, timeout: float = 30.0) -> None:
         """Sends StartSync once (never retried); raises PerformerCallError."""
+        self._check_open(0)
         try:
             await self._performer.StartSync(
                 performer_pb2.StartSyncRequest(payload=payload), timeout=timeout, wait_for_ready=False
@@ -260,6 +269,9 @@ class PerformerClient:
 
     async def health_check(self, timeout: float = 1.0) -> bool:
         """Whether the performer answers SERVING to grpc.health.v1 Check for service ""."""
+        if self._closed:
+            log.debug("health check of %s not sent: the client is closed", self.endpoint)
+            return False
         try:
             response = await self._health.Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout, wait_for_ready=False
@@ -277,6 +289,7 @@ class PerformerClient:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self._closed_event.set()
             await self._channel.close()
 
     async def __aenter__(self) -> PerformerClient:
@@ -285,13 +298,31 @@ class PerformerClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _check_open(self, retried: int) -> None:
+        """Raises the not-sent PerformerCallError when the client was closed: grpc.aio would refuse
+        the call with UsageError before sending it. No await may come between this and the call."""
+        if self._closed:
+            raise PerformerCallError(
+                grpc.StatusCode.UNAVAILABLE, CLOSED_BEFORE_SENT, retried=retried, maybe_executed=False
+            )
+
     def _not_sent(self, error: grpc.RpcError) -> bool:
         return may_retry(error) and (
             self._channel.get_state(try_to_connect=False) is not grpc.ChannelConnectivity.READY
         )
 
     async def _wait_connected(self, limit: float) -> None:
-        """Waits until the channel connects or `limit` seconds pass, whichever comes first."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(limit):
-                await self._channel.channel_ready()
+        """Waits until the channel connects, `limit` seconds pass or the client is closed, whichever
+        comes first."""
+        # channel_ready() does not always end when the channel is closed (and sometimes raises
+        # UsageError); the caller's `_check_open` reports a closed client.
+        waiters = {
+            asyncio.ensure_future(self._channel.channel_ready()),
+            asyncio.ensure_future(self._closed_event.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)

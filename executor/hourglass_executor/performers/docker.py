@@ -21,8 +21,10 @@ For each performer it runs one container:
 
 A restarted performer keeps its id, container name and hostname, and asks for the same host
 port, so its endpoint normally stays the same. If that port was taken meanwhile it gets a new one:
-the backend updates its `Deployment` (the object `create`/`owned` returned) in place and tells the
-`listener` ("restarted"); a performer the supervisor gave up on is reported as "failed".
+the backend updates its `Deployment` (the object `create`/`owned` returned) in place and tells its
+listeners ("restarted"); a performer the supervisor gave up on is reported as "failed". Listeners are
+the `listener` given to the constructor and those added by `add_listener` (the performer pool adds
+one, to dial a restarted performer's new endpoint at once).
 
 The Docker SDK blocks, so every call runs in a worker thread (`asyncio.to_thread`). When no client
 is given, one is made from the environment (`DOCKER_HOST`, ...) on first use.
@@ -289,6 +291,11 @@ class DockerBackend:
     def restarts(self, performer_id: str) -> int:
         """How many times the performer was restarted since it last ran stably."""
         return self._supervisor.restarts(performer_id)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Tells `listener(performer id, "restarted" | "failed")` of the supervisor's restarts and
+        give-ups, on the event loop, once the restarted performer's Deployment is updated."""
+        self._supervisor.add_listener(listener)
 
     def _supervise(self, performer_id: str) -> None:
         self._supervisor.watch(performer_id)

@@ -7,7 +7,8 @@ triggers the same check at once. A performer whose container is not running is r
 back-off (2 s, doubling, at most 30 s); after `max_restarts` restarts without a quiet period of
 `stable_after` in between, the supervisor gives up on it and reports it failed. The performer pool
 asks for a restart through `restart()` when the application health check fails (3 times in a
-row); such restarts share the same count and back-off.
+row); such restarts share the same count and back-off. Listeners (`add_listener`) hear of each
+restart ("restarted") and of giving up ("failed").
 
 Events only make detection faster: the check decides, so an event for a container that was
 already replaced (or stopped on purpose) does nothing.
@@ -71,11 +72,15 @@ class Supervisor:
         self._recreate = recreate
         self._backoff_sleep = backoff_sleep
         self._monotonic = monotonic
-        self._listener = listener
+        self._listeners: list[Listener] = [listener] if listener is not None else []
         self._watches: dict[str, _Watch] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._checks: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    def add_listener(self, listener: Listener) -> None:
+        """Tells `listener` too of every restart and give-up from now on."""
+        self._listeners.append(listener)
 
     def watch(self, performer_id: str) -> None:
         """Starts supervising a performer (and the periodic checks, on first use)."""
@@ -227,12 +232,13 @@ class Supervisor:
             watch.task = None
 
     def _notify(self, performer_id: str, event: SupervisorEvent) -> None:
-        if self._listener is None or self._watches.get(performer_id) is None:
+        if self._watches.get(performer_id) is None:
             return
-        try:
-            self._listener(performer_id, event)
-        except Exception:
-            log.exception("supervisor listener failed for performer %s (%s)", performer_id, event)
+        for listener in list(self._listeners):
+            try:
+                listener(performer_id, event)
+            except Exception:
+                log.exception("supervisor listener failed for performer %s (%s)", performer_id, event)
 
 
 class EventStream(Protocol):

@@ -38,7 +38,9 @@ then every performer the pool still tracks is removed, including one a cancelled
 one whose removal was cut short.
 
 Docker mode (a backend with `restart`): an in-service performer whose health check failed
-`restart_after` (3) times in a row is restarted by the backend.
+`restart_after` (3) times in a row is restarted by the backend. A backend with `add_listener` (Docker)
+also restarts containers on its own and tells the pool, which then dials the performer's endpoint at
+once if it changed (a restarted container may get a new host port).
 
 Each performer moves through the states of `performers.lifecycle` (staged, adopting, in_service,
 retiring, removed, released): every move is checked against its transition table and written to
@@ -75,6 +77,9 @@ from hourglass_executor.performers.live import LivePerformer, image_of
 from hourglass_executor.store import PerformerRecord, Store
 
 log = logging.getLogger(__name__)
+
+# States whose performer the pool may still call (so a new endpoint is worth following).
+FOLLOWED_STATES = frozenset({State.STAGED, State.ADOPTING, State.IN_SERVICE, State.RETIRING})
 
 # Outcomes that say something about the performer's health (the circuit breaker counts them).
 # CANCELLED: a call cut by closing the performer's channel (the client's PerformerCallError).
@@ -182,6 +187,9 @@ class PerformerPool:
         self._closing = False
         self._can_restart = callable(getattr(backend, "restart", None))
         self._on_deploy = on_deploy
+        add_listener = getattr(backend, "add_listener", None)
+        if callable(add_listener):
+            add_listener(self._on_backend_event)
 
     # --- what the pool serves ----------------------------------------------------------------
 
@@ -196,10 +204,14 @@ class PerformerPool:
         `run_task`, without an await between, to know which performer ran a task)."""
         return self._current.get(avs.lower())
 
-    def health_report(self) -> list[tuple[str, str, bool]]:
-        """(avs, performer id, last gRPC health check SERVING) of the in-service and staged performers."""
-        lives = [*self._current.values(), *self._next.values()]
-        return [(live.avs, live.performer_id, live.monitor.application_healthy) for live in lives]
+    def health_report(self) -> list[tuple[str, str, str, bool]]:
+        """(avs, performer id, "in_service" or "staged", last gRPC health check SERVING) of the
+        in-service and staged performers."""
+        lives = [(live, "in_service") for live in self._current.values()]
+        lives += [(live, "staged") for live in self._next.values()]
+        return [
+            (live.avs, live.performer_id, state, live.monitor.application_healthy) for live, state in lives
+        ]
 
     # --- tasks ---------------------------------------------------------------------------------
 
@@ -665,6 +677,22 @@ class PerformerPool:
             extra={"avs": live.avs, "performer_id": live.performer_id, "failures": failures},
         )
         live.restarting = self._spawn(self._restart(live))
+
+    def _on_backend_event(self, performer_id: str, event: str) -> None:
+        """The backend restarted a performer on its own (or for `_restart`): dial its new endpoint
+        now, rather than after `restart_after` failed health checks and a needless second restart."""
+        if event != "restarted" or self._closing:
+            return
+        live = next((live for live in self._lives if live.performer_id == performer_id), None)
+        if live is None or live.state not in FOLLOWED_STATES or not live.deployment.endpoint:
+            return
+        if live.client is not None and live.client.endpoint == live.deployment.endpoint:
+            return
+        log.info(
+            "performer restarted on a new endpoint",
+            extra={"avs": live.avs, "performer_id": performer_id, "endpoint": live.deployment.endpoint},
+        )
+        self._follow_endpoint(live)
 
     async def _restart(self, live: LivePerformer) -> None:
         try:

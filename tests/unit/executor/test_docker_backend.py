@@ -386,6 +386,25 @@ def test_a_restarted_performer_whose_port_was_taken_gets_a_new_endpoint(fake, ru
     run(scenario)
 
 
+def test_listeners_added_later_hear_of_restarts_once_the_deployment_is_updated(fake, run):
+    """The pool adds its listener to a backend built without one (as the executor builds it); a
+    listener hears "restarted" only once the deployment has the new container and endpoint."""
+
+    async def scenario(backend, sleeps, events):
+        deployment = await backend.create(spec())
+        old_port = host_port(the_container(fake, deployment.performer_id))
+        heard: list[tuple[str, str, str]] = []
+        backend.add_listener(lambda pid, event: heard.append((pid, event, deployment.endpoint)))
+        fake.reserved_ports.add(old_port)
+        fake.kill(deployment.resource_id)
+        await wait_for_async(lambda: heard, timeout=5, what="the added listener")
+        new_port = host_port(the_container(fake, deployment.performer_id))
+        assert heard == [(deployment.performer_id, "restarted", f"localhost:{new_port}")]
+        assert (deployment.performer_id, "restarted") in events  # the constructor's listener too
+
+    run(scenario)
+
+
 def test_the_restart_count_resets_after_a_stable_period(fake, run):
     async def scenario(backend, sleeps, events):
         deployment = await backend.create(spec())

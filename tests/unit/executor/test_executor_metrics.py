@@ -75,7 +75,9 @@ def test_tasks_latency_performer_health_deploys_and_build_info_are_exported(capl
     assert value("hourglass_executor_tasks_total", avs="other", result_code="NOT_FOUND") == 1
     assert value("hourglass_executor_task_duration_seconds_count", avs=avs) == 3
     assert value("hourglass_executor_task_duration_seconds_bucket", avs=avs, le="+Inf") == 3
-    assert value("hourglass_executor_performer_healthy", avs=avs, performer=performer) == 1
+    assert (
+        value("hourglass_executor_performer_healthy", avs=avs, performer=performer, state="in_service") == 1
+    )
     assert value("hourglass_executor_deploys_total", avs=avs, result="succeeded") == 1
     assert value("hourglass_build_info", version=__version__, component="executor") == 1
 
@@ -122,3 +124,24 @@ def test_a_failed_deploy_is_counted_and_a_taken_metrics_port_stops_the_start_nam
         f"metricsPort: cannot listen on 127.0.0.1:{port}: Address already in use (another process listens "
         "there; stop it or choose another port)"
     )
+
+
+def test_every_served_avss_deploy_results_are_exported_from_the_start():
+    """At 0 before any deploy: the first failure is an increase from 0, which the deploy-failure alert
+    sees (a series that first appears at 1 has increased by nothing)."""
+    from hourglass_executor.metrics import ExecutorMetrics
+
+    metrics = ExecutorMetrics([AVS, NOT_SERVED])
+    families = text_string_to_metric_families(metrics.exposition().decode())
+    deploys = {
+        (sample.labels["avs"], sample.labels["result"]): sample.value
+        for family in families
+        if family.name == "hourglass_executor_deploys"
+        for sample in family.samples
+        if sample.name == "hourglass_executor_deploys_total"
+    }
+    assert deploys == {
+        (avs.lower(), result): 0.0
+        for avs in (AVS, NOT_SERVED)
+        for result in ("succeeded", "failed", "cancelled")
+    }

@@ -239,6 +239,70 @@ def test_a_call_cut_by_closing_the_client_fails_as_maybe_executed():
     assert "channel to the performer was closed" in error.message
 
 
+def test_a_call_waiting_between_connection_retries_when_the_client_closes_was_not_sent():
+    """The pool closes a client when it dials a performer's new endpoint (a restarted Docker
+    container on another host port). A task waiting out its back-off after a not-sent attempt then
+    never reached any performer: not sent (UNAVAILABLE, the claim is released), not grpc.aio's
+    UsageError("Channel is closed"), which the task service took for an interrupted task."""
+
+    async def scenario():
+        first_failure = asyncio.Event()
+        handler = _RetryLogged(first_failure)
+        logger = logging.getLogger("hourglass_executor.performers.client")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            client = PerformerClient(
+                f"127.0.0.1:{free_port()}", connect_retries=3, retry_backoff=30, max_retry_backoff=30
+            )
+            call = asyncio.ensure_future(client.execute_task(TASK_ID, b"x", timeout=60))
+            await asyncio.wait_for(first_failure.wait(), 5)  # in its 30 s back-off now
+            started = time.monotonic()
+            await client.close()
+            await asyncio.wait([call], timeout=5)
+        finally:
+            logger.removeHandler(handler)
+        assert call.done(), "closing the client did not end the back-off"
+        return call.exception(), time.monotonic() - started
+
+    error, elapsed = asyncio.run(scenario())
+    assert isinstance(error, PerformerCallError), repr(error)
+    assert error.code is grpc.StatusCode.UNAVAILABLE
+    assert (error.retried, error.maybe_executed) == (0, False)
+    assert "closed before the call was sent" in error.message
+    assert elapsed < 5  # not the rest of the back-off
+
+
+def test_a_closed_client_sends_nothing():
+    """Calls on a closed client are not sent: a task or sync is a not-sent PerformerCallError,
+    a health check is False (none raises grpc.aio's UsageError)."""
+
+    async def scenario():
+        worker = CountingWorker()
+        server = await started_server(worker)
+        try:
+            client = PerformerClient(f"127.0.0.1:{server.bound_port}")
+            assert await client.health_check(timeout=5)
+            await client.close()
+            errors = []
+            for call in (
+                client.execute_task(TASK_ID, b"x", timeout=5),
+                client.start_sync(b"sync", timeout=5),
+            ):
+                with pytest.raises(PerformerCallError) as caught:
+                    await call
+                errors.append(caught.value)
+            return errors, await client.health_check(timeout=5), worker
+        finally:
+            await server.stop(0)
+
+    errors, healthy, worker = asyncio.run(scenario())
+    for error in errors:
+        assert (error.code, error.retried, error.maybe_executed) == (grpc.StatusCode.UNAVAILABLE, 0, False)
+    assert healthy is False
+    assert (worker.executed, worker.sync_payloads) == ([], [])
+
+
 def test_a_caller_cancelled_during_a_call_is_cancelled():
     async def scenario():
         worker = CountingWorker()
