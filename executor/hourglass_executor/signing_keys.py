@@ -6,8 +6,9 @@
 A keystore's password is `password` (inline), `passwordFile` (the file's content without a trailing
 newline) or `passwordEnv` (an environment variable of the executor); none means the empty password,
 as upstream. Anything that stops a key from loading is a `SigningKeyError` naming the configuration
-key, e.g. `operator.signingKeys.bls.passwordFile: wrong password for the keystore`; no message
-contains a key, a password or a keystore's content.
+key, e.g. `operator.signingKeys.bls.passwordFile: wrong password for the keystore`, or
+`...passwordEnv: the password is not valid UTF-8 text` (bytes that are not UTF-8 in the variable);
+no message contains a key, a password (nor any of its characters) or a keystore's content.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .config import BlsKeyConfig, EcdsaKeyConfig, SigningKeys
 from .signing.bn254 import Bn254Error, Bn254LibraryError, Bn254Signer
 from .signing.ecdsa import EcdsaSigner
 from .signing.keystore import (
+    InvalidPasswordError,
     KeystoreError,
     WrongPasswordError,
     decrypt_eip2335,
@@ -86,7 +88,7 @@ def _password(
 def _decrypt(decrypt: Any, keystore: dict[str, Any], where: str, password: str, password_key: str) -> bytes:
     try:
         return decrypt(keystore, password)
-    except WrongPasswordError as error:
+    except (WrongPasswordError, InvalidPasswordError) as error:
         raise SigningKeyError(password_key, str(error)) from None
     except KeystoreError as error:
         raise SigningKeyError(where, str(error)) from None

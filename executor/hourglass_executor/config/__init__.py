@@ -14,7 +14,10 @@ appear in reprs or error messages.
 
 Rules beyond the shape of each value:
 
-- `operator.address` and every `avsAddress` are `0x` + 40 hexadecimal digits; ports are 1-65535.
+- `operator.address` and every `avsAddress` are `0x` + 40 hexadecimal digits; ports are 1-65535;
+  no integer is larger than 2^256 - 1 (a uint256; `l1Chain.chainId` included); a file path
+  (`keystoreFile`, `passwordFile`, `chain.file`, `kubeConfigPath`, the `kubernetes.tls` files,
+  `storage.sqlite.path`, `storage.badger.dir`) must not contain a NUL character.
 - All performers use one `deploymentMode` ("mixed deployment modes not supported"); the top-level
   `kubernetes` block is required in kubernetes mode; `kubeConfigPath` must not be set with
   `inCluster: true`; with neither, the credentials are found as kubectl finds them ($KUBECONFIG,
@@ -65,7 +68,8 @@ Keys added by this executor (not upstream):
   executor created when it stops.
 - `kubernetes.tls: {enabled, caFile, certFile, keyFile, serverName}`: dial performers with TLS
   (default plaintext, which is what performer images serve); `certFile`/`keyFile` (together) add a
-  client certificate, `serverName` overrides the name checked in the server certificate.
+  client certificate, `serverName` overrides the name checked in the server certificate. With
+  `enabled`, `run` and `validate` refuse a file that cannot be read (`server/startup.py`).
 - `kubernetes.endpointResolver` ("module:callable"): the hook for running the executor outside the
   cluster (and for tests). The callable is imported at start-up, takes a `performers.base.Deployment`
   and returns the "host:port" to dial instead of the Service's cluster DNS name; per-AVS

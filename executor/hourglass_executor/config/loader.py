@@ -2,17 +2,19 @@
 parsed data (`validate_config`) into an `ExecutorConfig`, or a `ConfigError` with every problem.
 
 YAML is read with a safe loader that also reports duplicate keys (PyYAML keeps the last one
-silently); a syntax error is reported by line and column without quoting the line (it may hold a
-secret). A key whose value is null counts as not set. The model's problems and the rules between
-fields (`rules.py`) are reported together, in document order.
+silently) and reads an integer too long for `int()` as `LongInteger`, which the model refuses at its
+key (PyYAML would raise ValueError); a syntax error is reported by line and column without quoting
+the line (it may hold a secret). A key whose value is null counts as not set. The model's problems
+and the rules between fields (`rules.py`) are reported together, in document order.
 
 What the configuration points to on the executor's machine (keystores, password files and
-variables, the kubeconfig, the store's file, a static chain file) is not read here: `run` loads it
-at start-up, and `validate` checks it the same way (`server/startup.py`).
+variables, the kubeconfig, the store's file, a static chain file, TLS files) is not read here: `run`
+loads it at start-up, and `validate` checks it the same way (`server/startup.py`).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from hourglass_executor.config.errors import DOCUMENT, ConfigError, Problem
 from hourglass_executor.config.messages import document_order, problems_of
 from hourglass_executor.config.model import ExecutorConfig
 from hourglass_executor.config.rules import cross_checks
+from hourglass_executor.config.types import LongInteger
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -76,6 +79,22 @@ class _Loader(yaml.SafeLoader):
                     )
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_integer(self, node: yaml.ScalarNode) -> int | LongInteger:
+        """An integer; `LongInteger` for one of more digits than `int()` converts (PyYAML raises
+        ValueError for it, and for a `0b_` or `0x_` without digits: a syntax error here)."""
+        try:
+            return self.construct_yaml_int(node)
+        except ValueError:
+            digits = sum(c.isdigit() for c in node.value)
+            if digits > sys.get_int_max_str_digits():
+                return LongInteger(digits)
+            raise yaml.constructor.ConstructorError(
+                None, None, "an integer without digits (quote it if it is a string)", node.start_mark
+            ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_integer)
 
 
 def _parse_yaml(text: str) -> tuple[Any, list[Problem]]:

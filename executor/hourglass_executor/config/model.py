@@ -25,6 +25,7 @@ from hourglass_executor.config.types import (
     Duration,
     Endpoint,
     EnvName,
+    FilePath,
     HttpUrl,
     ImageDigest,
     ImageRepository,
@@ -67,7 +68,7 @@ class _KeystorePassword(_Section):
     one of them; none means the empty password."""
 
     password: Secret | None = None
-    password_file: NonEmpty | None = None
+    password_file: FilePath | None = None
     password_env: EnvName | None = None
 
 
@@ -77,7 +78,7 @@ class EcdsaKeyConfig(_KeystorePassword):
 
     private_key: PrivateKey | None = None
     keystore: NonEmptySecret | None = None
-    keystore_file: NonEmpty | None = None
+    keystore_file: FilePath | None = None
     remote_signer: Bool = False
     remote_signer_config: RemoteSignerConfig | None = None
 
@@ -86,7 +87,7 @@ class BlsKeyConfig(_KeystorePassword):
     """A BN254 EIP-2335 keystore: inline JSON (`keystore`) or a file (`keystoreFile`), and its password."""
 
     keystore: NonEmptySecret | None = None
-    keystore_file: NonEmpty | None = None
+    keystore_file: FilePath | None = None
 
 
 class SigningKeys(_Section):
@@ -121,7 +122,7 @@ class ChainContracts(_Section):
 
 class ChainReaderConfig(_Section):
     type: Literal["rpc", "static"] = "rpc"
-    file: NonEmpty | None = None
+    file: FilePath | None = None
     contracts: ChainContracts = ChainContracts()
     timeout: Duration = timedelta(seconds=10)
     retries: NonNegativeInt = 3
@@ -178,9 +179,9 @@ class AvsPerformerConfig(_Section):
 
 class PerformerTls(_Section):
     enabled: Bool = False
-    ca_file: NonEmpty | None = None
-    cert_file: NonEmpty | None = None
-    key_file: NonEmpty | None = None
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     server_name: NonEmpty | None = None
 
 
@@ -190,7 +191,7 @@ class KubernetesConfig(_Section):
     crd_group: DnsSubdomain = "hourglass.eigenlayer.io"
     crd_version: CrdVersion = "v1alpha1"
     connection_timeout: Duration = timedelta(seconds=30)
-    kube_config_path: NonEmpty | None = None
+    kube_config_path: FilePath | None = None
     in_cluster: Bool = False
     ready_timeout: Duration = timedelta(minutes=5)
     delete_performers_on_shutdown: Bool = False
@@ -199,7 +200,7 @@ class KubernetesConfig(_Section):
 
 
 class BadgerConfig(_Section):
-    dir: NonEmpty | None = None
+    dir: FilePath | None = None
     in_memory: Bool = False
     value_log_file_size: NonNegativeInt | None = None
     num_versions_to_keep: NonNegativeInt | None = None
@@ -208,7 +209,7 @@ class BadgerConfig(_Section):
 
 
 class SqliteConfig(_Section):
-    path: NonEmpty | None = None
+    path: FilePath | None = None
 
 
 class StorageConfig(_Section):

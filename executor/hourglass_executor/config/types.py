@@ -7,6 +7,10 @@ A string type refuses a number or a boolean with a hint to quote it: YAML reads 
 as a number. Durations are Go duration strings ("30s", "1m30s") from 1ms (`timedelta` has no
 nanoseconds, and every duration here is a timeout) to Go's longest, 2562047h47m16.854775807s; a bare
 number is refused because upstream reads it as nanoseconds.
+
+An integer setting is at most a uint256 (2^256 - 1, 78 digits; chain ids included): `int()` refuses
+more than 4300 digits, so a longer one would otherwise be a traceback. A file path refuses a NUL
+character, which no operating system call takes.
 """
 
 from __future__ import annotations
@@ -32,6 +36,19 @@ NANOSECONDS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s
 NANOSECONDS["h"] = 60 * NANOSECONDS["m"]
 MIN_DURATION_NS = 10**6  # 1ms
 MAX_DURATION_NS = 2**63 - 1  # Go's time.Duration: int64 nanoseconds
+MAX_INTEGER = 2**256 - 1  # a uint256: no integer setting is larger
+MAX_INTEGER_DIGITS = len(str(MAX_INTEGER))  # 78
+
+
+class LongInteger:
+    """A YAML integer too long for `int()` (more than 4300 decimal digits), which the loader reads as
+    this marker instead of failing; every value type refuses it."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
 
 
 def _string(value: Any) -> str:
@@ -40,7 +57,7 @@ def _string(value: Any) -> str:
         return value
     if isinstance(value, bool):
         raise fail("must be a string (YAML read true/false here; quote the value)")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | LongInteger):
         raise fail("must be a string (YAML read a number here; quote the value)")
     raise fail("must be a string")
 
@@ -66,17 +83,30 @@ def _non_empty(value: Any) -> str:
 
 
 def integer_value(value: Any) -> int | None:
-    """`value` as an integer field reads it (an int, or a string of decimal digits), else None.
-    `rules.py` reads integers with it too, so that the rules and the model agree."""
+    """`value` as an integer field reads it (an int, or a string of decimal digits), else None; None
+    too beyond MAX_INTEGER. `rules.py` reads integers with it too, so that the rules and the model agree."""
     if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
+        digits = value.strip().lstrip("0") or "0"
+        if len(digits) > MAX_INTEGER_DIGITS:  # int() would refuse beyond 4300 digits
+            return None
+        value = int(digits)
+    if isinstance(value, int) and not isinstance(value, bool) and value <= MAX_INTEGER:
         return value
     return None
 
 
+def _is_integer(value: Any) -> bool:
+    """Whether `value` is an integer as YAML or a quoted string writes it, of any size."""
+    if isinstance(value, str):
+        return re.fullmatch(r"[0-9]+", value.strip()) is not None
+    return isinstance(value, int | LongInteger) and not isinstance(value, bool)
+
+
 def _integer(value: Any, low: int, high: int | None, message: str) -> int:
+    """An integer from `low` to `high` (None: to MAX_INTEGER, and then a too large one says so)."""
     number = integer_value(value)
+    if number is None and high is None and _is_integer(value):
+        raise fail(f"{message} of at most 2^256 - 1 (a uint256)")
     if number is None or number < low or (high is not None and number > high):
         raise fail(message)
     return number
@@ -96,6 +126,13 @@ def _positive(value: Any) -> int:
 
 def _non_negative(value: Any) -> int:
     return _integer(value, 0, None, "must be a non-negative integer")
+
+
+def _path(value: Any) -> str:
+    text = _non_empty(value)
+    if "\0" in text:
+        raise fail("must not contain a NUL character")
+    return text
 
 
 def _boolean(value: Any) -> bool:
@@ -170,6 +207,7 @@ Address = Annotated[
 ]
 Text = Annotated[str, BeforeValidator(_string)]
 NonEmpty = Annotated[str, BeforeValidator(_non_empty)]
+FilePath = Annotated[str, BeforeValidator(_path)]
 Secret = Annotated[SecretStr, BeforeValidator(lambda v: SecretStr(_string(v)))]
 NonEmptySecret = Annotated[SecretStr, BeforeValidator(lambda v: SecretStr(_non_empty(v)))]
 PrivateKey = Annotated[SecretStr, BeforeValidator(_private_key)]

@@ -18,7 +18,9 @@ and credentials the configuration names; `prepare` loads them, in the order `run
 6. in kubernetes mode, the API server (`performers/kubernetes/access.py`): it answers, serves the
    Performer CRD at `crdGroup`/`crdVersion` (else "install it with ..."), and lets the executor
    create, delete, get, list and watch Performers in `kubernetes.namespace` (else the verbs it may
-   not use, and who it is).
+   not use, and who it is);
+7. `kubernetes.tls` when enabled (the performer channels use it, in either mode): its `caFile`,
+   `certFile` and `keyFile` can be read (their content is checked by the TLS handshake only).
 
 Every step runs even when an earlier one failed, then `StartupError` lists every problem, each as
 `<key>: <reason>` — the same text whether `run` (which logs it as `cannot start` and exits 1) or
@@ -38,6 +40,7 @@ import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from hourglass_executor.chain import ChainReader
@@ -96,6 +99,7 @@ async def prepare(
                 await components.check_backend(config, built.backend)
             except StartupError as error:
                 problems.extend(error.problems)
+    problems.extend(tls_problems(config))
     if problems or check_only:
         await _close(built)
     if problems:
@@ -118,6 +122,24 @@ async def check(config: ExecutorConfig, environ: Mapping[str, str] = os.environ)
     except StartupError as error:
         return error.problems
     return []
+
+
+def tls_problems(config: ExecutorConfig) -> list[str]:
+    """The TLS files of `kubernetes.tls` that cannot be read, when TLS is enabled: every performer
+    client reads them, so otherwise every deploy would fail."""
+    # As `components.build_pool`: the `kubernetes` block's TLS applies to the performers of either mode.
+    tls = config.kubernetes.tls if config.kubernetes is not None else None
+    if tls is None or not tls.enabled:
+        return []
+    problems = []
+    for key, path in (("caFile", tls.ca_file), ("certFile", tls.cert_file), ("keyFile", tls.key_file)):
+        if path is None:
+            continue
+        try:
+            Path(path).read_bytes()  # as the performer client does
+        except OSError as error:
+            problems.append(f"kubernetes.tls.{key}: cannot read {path}: {error.strerror or error}")
+    return problems
 
 
 async def _close(parts: Parts) -> None:

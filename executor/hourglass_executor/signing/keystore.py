@@ -12,7 +12,9 @@ with `cipherparams.iv`, `mac` = keccak256(DK[16:32] ‖ ciphertext); the passwor
 bytes as is; the secret is exactly 32 bytes.
 
 Errors are `KeystoreError`s whose messages say what is wrong with the file (`WrongPasswordError` for
-a password that does not open it); they never contain the password, the derived key or the secret.
+a password that does not open it, `InvalidPasswordError` for one that is not Unicode text UTF-8 can
+encode, e.g. an environment variable of bytes that are not UTF-8); they never contain the password
+(nor any of its characters), the derived key or the secret.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ class KeystoreError(ValueError):
 
 class WrongPasswordError(KeystoreError):
     """The password does not open the keystore (its checksum or MAC does not match)."""
+
+
+class InvalidPasswordError(KeystoreError):
+    """The password cannot be encoded as UTF-8: it holds a lone surrogate (Python's stand-in for a
+    byte that is not UTF-8, e.g. in an environment variable)."""
+
+
+def _utf8(password: str) -> bytes:
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:
+        # The error's text would show the offending character: a part of the password.
+        raise InvalidPasswordError("the password is not valid UTF-8 text") from None
 
 
 def parse_keystore(text: str) -> dict[str, Any]:
@@ -146,7 +161,7 @@ def _aes_128_ctr(key: bytes, iv: bytes, data: bytes, where: str) -> bytes:
 def eip2335_password(password: str) -> bytes:
     """EIP-2335 password processing as crypto-libs does it: NFKD, then drop C0, C1 and DEL."""
     normalized = unicodedata.normalize("NFKD", password)
-    return "".join(c for c in normalized if not (ord(c) <= 0x1F or 0x7F <= ord(c) <= 0x9F)).encode("utf-8")
+    return _utf8("".join(c for c in normalized if not (ord(c) <= 0x1F or 0x7F <= ord(c) <= 0x9F)))
 
 
 def decrypt_eip2335(keystore: Mapping[str, Any], password: str, curve: str = "bn254") -> bytes:
@@ -200,7 +215,7 @@ def decrypt_web3_v3(keystore: Mapping[str, Any], password: str) -> bytes:
     mac = _hex(crypto, "mac", "crypto.")
     iv = _hex(_field(crypto, "cipherparams", dict, "crypto."), "iv", "crypto.cipherparams.")
     params = _field(crypto, "kdfparams", dict, "crypto.")
-    derived = _derive(crypto.get("kdf"), password.encode("utf-8"), params, "crypto.kdfparams.", eip2335=False)
+    derived = _derive(crypto.get("kdf"), _utf8(password), params, "crypto.kdfparams.", eip2335=False)
     if not hmac.compare_digest(keccak256(derived[16:32] + ciphertext), mac):
         raise WrongPasswordError("wrong password for the keystore")
     secret = _aes_128_ctr(derived[:16], iv, ciphertext, "crypto.cipherparams.")

@@ -666,6 +666,76 @@ def test_unquoted_numeric_tag_is_explained():
     ]
 
 
+NUL_PATHS: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
+    (
+        "keystoreFile",
+        lambda d: d["operator"]["signingKeys"].update(ecdsa={"keystoreFile": "/keys/a\0b"}),
+        "operator.signingKeys.ecdsa.keystoreFile",
+    ),
+    (
+        "passwordFile",
+        lambda d: d["operator"]["signingKeys"].update(
+            bls={"keystoreFile": "/keys/bls.json", "passwordFile": "/keys/a\0b"}
+        ),
+        "operator.signingKeys.bls.passwordFile",
+    ),
+    (
+        "chain.file",
+        lambda d: d.update(chain={"type": "static", "file": "/etc/a\0b"}),
+        "chain.file",
+    ),
+    (
+        "storage.sqlite.path",  # passed validate, then `run` stopped with a traceback
+        lambda d: d.update(storage={"type": "sqlite", "sqlite": {"path": "/data/a\0b"}}),
+        "storage.sqlite.path",
+    ),
+    (
+        "badger.dir",
+        lambda d: d.update(storage={"type": "badger", "badger": {"dir": "\0"}}),
+        "storage.badger.dir",
+    ),
+    ("kubeConfigPath", lambda d: d["kubernetes"].update(kubeConfigPath="/a\0b"), "kubernetes.kubeConfigPath"),
+    (
+        "tls caFile",
+        lambda d: d["kubernetes"].update(tls={"enabled": True, "caFile": "/a\0b"}),
+        "kubernetes.tls.caFile",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "key"), [(c, k) for _, c, k in NUL_PATHS], ids=[n for n, _, _ in NUL_PATHS]
+)
+def test_a_path_with_a_nul_character_is_refused_naming_its_key(change, key):
+    # Was "ValueError: embedded null byte" out of the file's open, a traceback.
+    assert problems_of(changed(change)) == [f"{key}: must not contain a NUL character"]
+
+
+def test_integers_beyond_a_uint256_are_refused_naming_the_key():
+    # More than 4300 digits was a ValueError out of PyYAML (an integer) or out of the chain
+    # contracts rule (a quoted one): a traceback instead of a problem.
+    too_large = "l1Chain.chainId: must be a positive integer of at most 2^256 - 1 (a uint256)"
+    text = changed(lambda d: None)
+    assert "chainId: 31337\n" in text
+    for digits in (f"{2**256}", "9" * 5000, f"'{'9' * 5000}'", f"'{2**256}'", "0x" + "f" * 5000):
+        assert problems_of(text.replace("chainId: 31337\n", f"chainId: {digits}\n")) == [too_large]
+    largest = text.replace("chainId: 31337\n", f"chainId: '{'0' * 5000}{2**256 - 1}'\n")
+    assert problems_of(largest)[0].startswith(f"chain.contracts: required: l1Chain.chainId {2**256 - 1} ")
+    assert problems_of(text.replace("grpcPort: 9090", "grpcPort: " + "9" * 5000)) == [
+        "grpcPort: must be a port number (1-65535)"
+    ]
+    assert problems_of(changed(lambda d: d.update(chain={"retries": "9" * 5000}))) == [
+        "chain.retries: must be a non-negative integer of at most 2^256 - 1 (a uint256)"
+    ]
+    assert problems_of(text.replace("tag: v1.0.0", "tag: " + "1" * 5000)) == [
+        "avsPerformers[0].image.tag: must be a string (YAML read a number here; quote the value)"
+    ]
+    # PyYAML's other ValueError: a binary or hexadecimal integer without digits.
+    assert problems_of(text.replace("grpcPort: 9090", "grpcPort: 0b_")) == [
+        "line 1, column 11: invalid YAML: an integer without digits (quote it if it is a string)"
+    ]
+
+
 def test_duplicate_keys_are_reported_with_their_line():
     text = changed(lambda d: None) + "grpcPort: 9091\n"
     line = len(text.splitlines())

@@ -16,6 +16,12 @@ from hourglass_executor.server import components
 from hourglass_executor.server.components import StartupError
 from hourglass_executor.signing.bn254 import Bn254Signer
 from hourglass_executor.signing.ecdsa import EcdsaSigner
+from hourglass_executor.signing.keystore import (
+    InvalidPasswordError,
+    KeystoreError,
+    decrypt_eip2335,
+    decrypt_web3_v3,
+)
 from hourglass_executor.signing_keys import SigningKeyError, load_signers
 
 from tests.support.executor_harness import config_data, running_executor, static_chain
@@ -202,6 +208,24 @@ def test_no_error_shows_a_secret(tmp_path):
             BLS["keystore"]["crypto"]["cipher"]["message"],
         ):
             assert secret not in message
+
+
+def test_a_password_that_is_not_utf8_names_its_key_and_shows_none_of_it(tmp_path):
+    # os.environ holds a byte that is not UTF-8 as a lone surrogate (here "\udcff" for b"\xff"), and
+    # YAML's "\ud800" escape is one too: encoding them was a UnicodeEncodeError quoting the character.
+    for curve, vector in (("ecdsa", ECDSA), ("bls", BLS)):
+        path = keystore_file(tmp_path, vector, f"{curve}.json")
+        assert problem({curve: {"keystoreFile": path, "passwordEnv": "PW"}}, {"PW": "pass\udcff"}) == (
+            f"operator.signingKeys.{curve}.passwordEnv: the password is not valid UTF-8 text"
+        )
+        assert problem({curve: {"keystoreFile": path, "password": "a\ud800"}}) == (
+            f"operator.signingKeys.{curve}.password: the password is not valid UTF-8 text"
+        )
+    for decrypt, vector in ((decrypt_web3_v3, ECDSA), (decrypt_eip2335, BLS)):
+        with pytest.raises(KeystoreError) as error:
+            decrypt(vector["keystore"], "secret\udcff")
+        assert isinstance(error.value, InvalidPasswordError)
+        assert error.value.__suppress_context__ and "\udcff" not in str(error.value)
 
 
 def test_a_remote_ecdsa_signer_is_not_implemented_yet():

@@ -138,6 +138,12 @@ def _password_variable_not_set(data: dict[str, Any], tmp: Path, env: dict[str, s
     return "operator.signingKeys.bls.passwordEnv: NO_SUCH_PW is not set in the executor's environment"
 
 
+def _password_variable_not_utf8(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    env["BLS_PW"] = BLS["password"] + "\udcff"  # the byte 0xff, as os.environ holds it
+    data["operator"]["signingKeys"]["bls"] = {"keystoreFile": keystore(tmp, BLS), "passwordEnv": "BLS_PW"}
+    return "operator.signingKeys.bls.passwordEnv: the password is not valid UTF-8 text"
+
+
 def _keystore_of_another_curve(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     vector = EIP2335["bls381"]
     env["BLS_PW"] = vector["password"]
@@ -207,6 +213,20 @@ def _endpoint_resolver_not_callable(data: dict[str, Any], tmp: Path, env: dict[s
     return "kubernetes.endpointResolver: json has no callable no_such_function"
 
 
+def _tls_ca_file_missing(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    # Docker mode: the `kubernetes` block's TLS applies to the performer channels all the same.
+    data["kubernetes"] = {"namespace": "avs", "tls": {"enabled": True, "caFile": str(tmp / "ca.pem")}}
+    return f"kubernetes.tls.caFile: cannot read {tmp}/ca.pem: No such file or directory"
+
+
+def _tls_key_file_a_directory(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    (tmp / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp / "keys").mkdir()
+    tls = {"enabled": True, "certFile": str(tmp / "cert.pem"), "keyFile": str(tmp / "keys")}
+    data["kubernetes"] = {"namespace": "avs", "tls": tls}
+    return f"kubernetes.tls.keyFile: cannot read {tmp}/keys: Is a directory"
+
+
 Refusal = Callable[[dict[str, Any], Path, dict[str, str]], str]
 REFUSALS: list[Refusal] = [
     _store_parent_is_a_file,
@@ -219,6 +239,7 @@ REFUSALS: list[Refusal] = [
     _keystore_file_missing,
     _wrong_password_in_the_password_file,
     _password_variable_not_set,
+    _password_variable_not_utf8,
     _keystore_of_another_curve,
     _keystore_address_not_its_key,
     _remote_signer,
@@ -228,6 +249,8 @@ REFUSALS: list[Refusal] = [
     _in_cluster_outside_a_cluster,
     _endpoint_resolver_not_importable,
     _endpoint_resolver_not_callable,
+    _tls_ca_file_missing,
+    _tls_key_file_a_directory,
 ]
 
 
@@ -277,12 +300,15 @@ def test_validate_refuses_what_run_refuses_with_the_same_message(
 def test_validate_accepts_what_run_starts_with_and_writes_nothing(tmp_path, capsys, monkeypatch):
     """The cases above differ from this configuration by their one refusal; validate opens the same
     parts as run (here: a BN254 keystore with a password from the environment, a kubeconfig, an
-    endpoint resolver, an SQLite store that does not exist yet) and keeps none."""
+    endpoint resolver, the performer TLS files, an SQLite store that does not exist yet) and keeps
+    none."""
     monkeypatch.setenv("BLS_PW", BLS["password"])
     data = base(tmp_path)
     bls = {"keystoreFile": keystore(tmp_path, BLS), "passwordEnv": "BLS_PW"}
     data["operator"]["signingKeys"]["bls"] = bls
-    kubernetes_mode(data, tmp_path, endpointResolver="tests.support.local_performers:resolve")
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    tls = {"enabled": True, "caFile": str(tmp_path / "ca.pem")}
+    kubernetes_mode(data, tmp_path, endpointResolver="tests.support.local_performers:resolve", tls=tls)
     sqlite(data, tmp_path / "data" / "executor.sqlite3")
     path = tmp_path / "executor.yaml"
     path.write_text(yaml.safe_dump(copy.deepcopy(data), sort_keys=False))
@@ -294,6 +320,17 @@ def test_validate_accepts_what_run_starts_with_and_writes_nothing(tmp_path, caps
     assert (code, err) == (0, [])
     assert out.startswith(f"{path}: valid; ") and "storage sqlite" in out
     assert not (tmp_path / "data").exists()
+
+
+def test_the_tls_files_are_not_read_when_tls_is_disabled(tmp_path, capsys):
+    data = base(tmp_path)
+    missing = str(tmp_path / "missing.pem")
+    tls = {"enabled": False, "caFile": missing, "certFile": missing, "keyFile": missing}
+    data["kubernetes"] = {"namespace": "avs", "tls": tls}
+    path = tmp_path / "executor.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, err, out = validate(path, capsys)
+    assert (code, err) == (0, []) and out.startswith(f"{path}: valid; ")
 
 
 def test_a_missing_bn254_library_stops_validate_and_run_alike(tmp_path, capsys, monkeypatch, restore_logging):
