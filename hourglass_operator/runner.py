@@ -24,12 +24,22 @@ client, written for each run to a file private to the run and named in the envir
 every module process importing the Kubernetes client (plugins/module_utils/kube_rest.py). With
 `warm`, ansible-runner's command is `warm_ansible_client`, which has a warm, pre-imported Ansible
 (`warm_ansible`, started with the first run) fork the run instead of starting a cold ansible-playbook.
+
+A cancelled run is noticed within CANCEL_POLL_SECONDS and killed with every process it started
+(`warm_ansible.kill_tree`): ansible-runner kills only the process group of its command, which
+Ansible's workers leave (each calls setsid), so the task under way would go on writing. A run's
+private data dir (its extra vars, batch and API connection) is removed when the run ends, however it
+ends, and any left by an earlier process when the runner starts. The runs of a runner share one
+artifact dir, which the runner prunes itself when a run ends, to the newest `max_artifacts` runs that
+ended, never one going on (ansible-runner's own rotation, on each run's start, removes whatever is
+oldest, a run going on included, and fails when another run removed a directory first).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -52,12 +62,17 @@ from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest impor
 
 from hourglass_operator.extravars import dump_unsafe
 from hourglass_operator.runs import OnResult, ResultsTail, RunResult, read_results, summarize_events
-from hourglass_operator.warm_ansible import SOCKET_ENV
+from hourglass_operator.warm_ansible import SOCKET_ENV, children, kill_tree
+
+log = logging.getLogger(__name__)
 
 RESULTS_VAR = "_hourglass_results_file"
 # A file that exists while other work waits for a run (`work_waiting`): the module stops waiting
 # for deletions then.
 WORK_WAITING_VAR = "_hourglass_work_waiting_file"
+# How often ansible-runner looks at a run's cancel event. Its default, 5 s, is all the time a leader
+# that lost its lease has before a standby may lead (it notices at 10 s, a standby may lead at 15 s).
+CANCEL_POLL_SECONDS = 0.1
 
 
 def collection_of(content_root: Path) -> list[str]:
@@ -99,7 +114,12 @@ class AnsibleBatchRunner:
         self._warm_socket = ""
         self._warm_client = self.work_dir / "warm-ansible-playbook"
         self._work_waiting_file = self.work_dir / "work-waiting"
-        self.work_waiting(False)  # left by an earlier process with the same work dir
+        self._artifacts_lock = threading.Lock()
+        self._running: set[str] = set()  # the reconcile ids of the runs going on
+        # Left by an earlier process with the same work dir: the data dirs hold the API credentials.
+        self.work_waiting(False)
+        shutil.rmtree(self.work_dir / "runs", ignore_errors=True)
+        self._prune_artifacts()
 
     def work_waiting(self, waiting: bool) -> None:
         """Creates the file every run is told to look for (`WORK_WAITING_VAR`), or removes it."""
@@ -212,6 +232,26 @@ class AnsibleBatchRunner:
     ) -> RunResult:
         reconcile_id = reconcile_id or uuid.uuid4().hex[:12]
         data_dir = self.work_dir / "runs" / reconcile_id
+        with self._artifacts_lock:
+            self._running.add(reconcile_id)
+        try:
+            return self._run(data_dir, reconcile_id, extravars, role, playbook, cancel, on_result)
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            with self._artifacts_lock:
+                self._running.discard(reconcile_id)
+            self._prune_artifacts()
+
+    def _run(
+        self,
+        data_dir: Path,
+        reconcile_id: str,
+        extravars: dict[str, Any],
+        role: Path | None,
+        playbook: Path | None,
+        cancel: threading.Event,
+        on_result: OnResult | None,
+    ) -> RunResult:
         (data_dir / "env").mkdir(parents=True, exist_ok=True)
         results_file = data_dir / "results.jsonl"
         extravars = dict(extravars)  # the caller's stay as they are
@@ -221,6 +261,8 @@ class AnsibleBatchRunner:
             **self._batch_file(data_dir, batch),
         })  # fmt: skip
         (data_dir / "env" / "extravars").write_text(dump_unsafe(extravars), encoding="utf-8")
+        # As a file: ansible-runner drops the `settings` argument when the run has no such file.
+        (data_dir / "env" / "settings").write_text(json.dumps({"pexpect_timeout": CANCEL_POLL_SECONDS}))
         envvars = self._envvars()
         settings = self.connection() if self.connection else None
         if settings:
@@ -242,8 +284,7 @@ class AnsibleBatchRunner:
                 envvars=envvars,
                 quiet=True,
                 verbosity=self.verbosity,
-                rotate_artifacts=self.max_artifacts,
-                cancel_callback=cancel.is_set,
+                cancel_callback=cancelled(cancel, data_dir),
                 suppress_env_files=True,
                 only_failed_event_data=True,
             )
@@ -251,5 +292,49 @@ class AnsibleBatchRunner:
         result = summarize_events(runner.status, runner.rc, runner.events)
         result.duration, result.reconcile_id = duration, reconcile_id
         result.per_cr = read_results(results_file)
-        shutil.rmtree(data_dir, ignore_errors=True)
         return result
+
+    def _prune_artifacts(self) -> None:
+        """Removes the artifacts of all runs that ended but the newest `max_artifacts` (0 keeps all, as
+        with ansible-runner's rotation); those of the runs going on stay. A directory that vanishes
+        meanwhile is skipped."""
+        artifacts = self.work_dir / "artifacts"
+        if self.max_artifacts < 1:
+            return
+        with self._artifacts_lock:
+            try:
+                names = set(os.listdir(artifacts)) - self._running
+            except FileNotFoundError:
+                return
+            ended = []
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    ended.append((os.stat(artifacts / name).st_mtime_ns, name))
+            ended.sort(reverse=True)
+            for _, name in ended[self.max_artifacts :]:
+                shutil.rmtree(artifacts / name, ignore_errors=True)
+
+
+def cancelled(cancel: threading.Event, data_dir: Path) -> Callable[[], bool]:
+    """ansible-runner's cancel callback for a run: once `cancel` is set, kills the run's process with
+    every process it started, before ansible-runner kills that process's group (not the workers)."""
+    # ansible-runner names the run's extra vars file so in the command: `-e @<file>`.
+    marker = ("@" + os.path.join(os.path.abspath(data_dir), "env/extravars")).encode()
+    killed = False
+
+    def callback() -> bool:
+        nonlocal killed
+        if not cancel.is_set():
+            return False
+        if not killed:
+            killed = True
+            for pid in children(os.getpid()):
+                try:
+                    arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if marker in arguments:
+                    log.info("killing a cancelled run", extra={"processes": len(kill_tree(pid))})
+        return True
+
+    return callback

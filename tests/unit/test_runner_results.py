@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +19,7 @@ from hourglass_operator.runner import RESULTS_VAR, WORK_WAITING_VAR
 from hourglass_operator.runs import ResultsTail, read_results, summarize_events
 from hourglass_operator.warm_ansible import SOCKET_ENV
 from tests.support.paths import REPO
+from tests.support.waiting import wait_for
 
 
 def line(name: str, **fields: object) -> str:
@@ -250,3 +253,101 @@ def test_the_tail_hands_over_each_complete_line_once_while_the_run_goes_on(tmp_p
         assert reported == [("ns/a", False)]
         results.write(line("b", ready=True)[10:] + line("a", ready=True))
     assert reported == [("ns/a", False), ("ns/b", True)]  # b once complete; a only once
+
+
+def _wait_for_file_play(tmp_path: Path) -> Path:
+    """A play that says it started (a file) and then waits for another file: a run that goes on for as
+    long as the test wants."""
+    playbook = tmp_path / "long.yml"
+    playbook.write_text(
+        "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n"
+        f"    - ansible.builtin.shell: 'touch {tmp_path}/started; until [ -e {tmp_path}/go ]; do sleep 0.05;"
+        " done'\n"
+    )
+    return playbook
+
+
+EMPTY_PLAY = "---\n- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks: []\n"
+
+
+def test_the_artifacts_of_a_run_going_on_stay_while_other_runs_end(tmp_path: Path):
+    """All runs share the artifact dir; the runs that end meanwhile keep only the newest
+    `max_artifacts` of the ended ones, never removing those of a run going on (ansible-runner's
+    rotation did, and the run then failed when it wrote its status there)."""
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", max_artifacts=1)
+    artifacts = tmp_path / "work" / "artifacts"
+    short = tmp_path / "short.yml"
+    short.write_text(EMPTY_PLAY)
+    results, cancel = {}, threading.Event()
+
+    def long_run() -> None:
+        playbook = _wait_for_file_play(tmp_path)
+        results["long"] = batch_runner.run({}, role=None, playbook=playbook, cancel=threading.Event(),
+                                           reconcile_id="long")  # fmt: skip
+
+    thread = threading.Thread(target=long_run)
+    thread.start()
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), what="the long run's task to start", timeout=120)
+        for name in ("short-1", "short-2"):
+            ended = batch_runner.run({}, role=None, playbook=short, cancel=cancel, reconcile_id=name)
+            assert ended.ok, ended.failure
+        assert sorted(os.listdir(artifacts)) == ["long", "short-2"]
+    finally:
+        (tmp_path / "go").touch()
+        thread.join(60)
+    assert results["long"].ok, results["long"].failure
+    assert sorted(os.listdir(artifacts)) == ["long"]  # now the newest that ended
+
+
+def test_pruning_the_artifacts_skips_those_another_run_removed_first(tmp_path: Path, monkeypatch):
+    """Two runs that end (or start) together both prune the artifact dir: what one lists, the other
+    may have removed before it looks at it."""
+    batch_runner = runner.AnsibleBatchRunner(REPO, tmp_path / "work", max_artifacts=2)
+    artifacts = tmp_path / "work" / "artifacts"
+    for index in range(4):
+        (artifacts / f"old-{index}" / "job_events").mkdir(parents=True)
+        os.utime(artifacts / f"old-{index}", (time.time() - 100 + index,) * 2)
+    playbook = tmp_path / "empty.yml"
+    playbook.write_text(EMPTY_PLAY)
+    listdir = os.listdir
+
+    def listed_then_pruned_by_another_run(path: str | os.PathLike = ".") -> list[str]:
+        names = listdir(path)
+        if os.path.abspath(path) == str(artifacts):
+            for name in sorted(name for name in names if name.startswith("old-"))[:1]:  # the oldest
+                shutil.rmtree(artifacts / name)
+        return names
+
+    monkeypatch.setattr(os, "listdir", listed_then_pruned_by_another_run)
+    result = batch_runner.run({}, role=None, playbook=playbook, cancel=threading.Event(), reconcile_id="new")
+    assert result.ok, result.failure
+    monkeypatch.undo()
+    assert sorted(os.listdir(artifacts)) == ["new", "old-3"]
+
+
+def test_a_runs_private_data_is_removed_however_the_run_ends_and_an_earlier_processs_at_start(
+    tmp_path: Path, monkeypatch
+):
+    """A run's data dir holds the API credentials of the run (and its batch and extra vars): it goes
+    when the run ends, even when ansible-runner raised, and what an earlier process left goes when the
+    runner starts."""
+    left = tmp_path / "work" / "runs" / "from-an-earlier-process"
+    left.mkdir(parents=True)
+    (left / "kube-connection.json").write_text('{"authorization": "Bearer old"}')
+    credentials = {"host": "https://10.0.0.1", "authorization": "Bearer SECRET"}
+    batch_runner = runner.AnsibleBatchRunner(
+        tmp_path / "content", tmp_path / "work", connection=lambda: credentials, batch_var="items"
+    )
+    assert not left.exists()
+    seen = []
+
+    def failing_run(**kwargs):
+        seen.extend(sorted(os.listdir(kwargs["private_data_dir"])))
+        raise FileNotFoundError("as ansible-runner may")
+
+    monkeypatch.setattr(runner.ansible_runner, "run", failing_run)
+    with pytest.raises(FileNotFoundError):
+        batch_runner.run({"items": [{"n": 1}]}, role=None, playbook=Path("/p.yml"), cancel=threading.Event())
+    assert {"batch.json", "kube-connection.json", "env"} <= set(seen)
+    assert os.listdir(tmp_path / "work" / "runs") == []

@@ -1,11 +1,13 @@
 """The warm Ansible (hourglass_operator/warm_ansible.py and its client): real ansible-playbook runs
 forked from a real warm server (preloading this collection, as the operator's does), checked for what
 ansible-runner relies on: the exit code and output of the run, a configuration that differs from the
-one Ansible was imported with (a cold run then), a run whose client is killed (the run dies with it),
-and no server at all (a cold run); and what the server preloads."""
+one Ansible was imported with (a cold run then), a run whose client is killed (the run dies with it,
+its task's command included), a run the server cannot fork (that run fails, the server goes on), and
+no server at all (a cold run); and what the server preloads."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -155,7 +157,8 @@ def test_a_run_configured_differently_from_the_warm_import_runs_cold_with_its_co
 
 
 def test_killing_the_client_kills_its_run(tmp_path, server):
-    """As ansible-runner cancelling a run kills ansible-playbook: the forked run dies with its client."""
+    """As ansible-runner cancelling a run kills ansible-playbook: the forked run dies with its client,
+    with every process it started (the task's command, under a worker in a session of its own)."""
     server_pid = server_process_id(server)
     marker = f"{uuid.uuid4().int % 1000}.{os.getpid()}"
     sleep_task = f"    - ansible.builtin.command: sleep {marker}\n"
@@ -180,9 +183,51 @@ def test_killing_the_client_kills_its_run(tmp_path, server):
             lambda: not Path(f"/proc/{run}").exists() or _state(run) == "Z", what="the run to die", timeout=30
         )
         wait_for(lambda: not children_of(server_pid), what="the server to reap the run", timeout=30)
+        wait_for(
+            lambda: not [p for p in sleeping() if _state(int(p)) not in "ZX"],
+            what="the task's command to die",
+        )
     finally:
-        for pid in sleeping():  # orphaned, as a cold ansible-playbook killed mid-task leaves it
-            os.kill(int(pid), signal.SIGKILL)
+        for pid in sleeping():  # only if the test failed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+FAILING_FORK = """
+import os
+import sys
+
+from hourglass_operator import warm_ansible
+
+fork, failed = os.fork, []
+
+
+def fork_failing_once():
+    if not failed:
+        failed.append(True)
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    return fork()
+
+
+os.fork = fork_failing_once
+sys.exit(warm_ansible.main(sys.argv[1:]))
+"""
+
+
+def test_a_run_the_server_cannot_fork_fails_and_the_server_serves_the_next(tmp_path):
+    socket_path = str(tmp_path / "s")
+    process = subprocess.Popen([sys.executable, "-c", FAILING_FORK, socket_path])
+    try:
+        wait_for(lambda: os.path.exists(socket_path), what="the warm server's socket", timeout=30)
+        code, output = finished(client(tmp_path, socket_path, "-e", "greeting=not-forked"))
+        assert code == 250 and "could not fork the run: [Errno 11]" in output
+        assert process.poll() is None
+        code, output = finished(client(tmp_path, socket_path, "-e", "greeting=served-after-it"))
+        assert code == 0 and "served-after-it" in output
+        assert process.poll() is None and children_of(process.pid) == []  # nothing of the runs is left
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def test_without_a_server_the_client_runs_a_cold_ansible_playbook(tmp_path):
