@@ -25,6 +25,7 @@ from hourglass_executor.performers.client import (
 )
 from hourglass_executor.sdk import PerformerServer, Worker
 
+from tests.support.logged import MessageLogged
 from tests.support.ports import free_port
 
 try:
@@ -156,21 +157,11 @@ def test_connection_retries_stay_within_the_task_deadline():
     assert not error.maybe_executed
 
 
-class _RetryLogged(logging.Handler):
-    def __init__(self, event: asyncio.Event) -> None:
-        super().__init__()
-        self.event = event
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "retry" in record.getMessage():
-            self.event.set()
-
-
 def test_a_performer_that_starts_listening_after_a_failed_attempt_gets_the_task_once():
     async def scenario():
         port, worker = free_port(), CountingWorker()
         first_failure = asyncio.Event()
-        handler = _RetryLogged(first_failure)
+        handler = MessageLogged(first_failure, "retry")
         logger = logging.getLogger("hourglass_executor.performers.client")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
@@ -247,7 +238,7 @@ def test_a_call_waiting_between_connection_retries_when_the_client_closes_was_no
 
     async def scenario():
         first_failure = asyncio.Event()
-        handler = _RetryLogged(first_failure)
+        handler = MessageLogged(first_failure, "retry")
         logger = logging.getLogger("hourglass_executor.performers.client")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -23,6 +23,7 @@ from tests.support.aggregator import AVS, TestAggregator, executor_signers, new_
 from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
 from tests.support.fake_docker import FakeDocker
 from tests.support.local_backend import LocalBackend, RecordingWorker
+from tests.support.logged import MessageLogged
 from tests.support.ports import free_port
 from tests.support.waiting import wait_for_async
 
@@ -109,18 +110,6 @@ class MovingBackend(LocalBackend):
             listener(performer_id, "restarted")
 
 
-class _RetryLogged(logging.Handler):
-    """Sets `event` when the performer client logs that it waits to retry a not-sent attempt."""
-
-    def __init__(self, event: asyncio.Event) -> None:
-        super().__init__()
-        self.event = event
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "retry" in record.getMessage():
-            self.event.set()
-
-
 def test_a_task_waiting_to_retry_when_the_pool_dials_a_new_endpoint_is_unavailable_and_runs_on_retry():
     """SubmitTask for a performer that went away: its first attempt is refused (not sent), and while
     it waits to retry, the performer is back on another address and the pool closes the old client.
@@ -139,7 +128,7 @@ def test_a_task_waiting_to_retry_when_the_pool_dials_a_new_endpoint_is_unavailab
 
     async def main():
         waiting = asyncio.Event()
-        handler = _RetryLogged(waiting)
+        handler = MessageLogged(waiting, "retry")
         logger = logging.getLogger("hourglass_executor.performers.client")
         level = logger.level
         async with running_executor(

@@ -168,14 +168,7 @@ class KubernetesBackend:
     async def remove(self, performer_id: str) -> None:
         where = f"{self._namespace}/{performer_id}"
         watch = await self._watching(self._timeout)
-        custom = await self._connect()
-        deleted = await self._call(
-            f"deleting Performer {where}",
-            custom.delete_namespaced_custom_object,
-            *self._where,
-            performer_id,
-            missing_ok=True,
-        )
+        deleted = await self._delete(performer_id)
         if deleted is None:
             return
         log.info("deleting Performer %s", where)
@@ -318,20 +311,24 @@ class KubernetesBackend:
                 )
                 raise BackendError(f"{what}: cannot reach the Kubernetes API: {reason}") from error
 
+    async def _delete(self, name: str) -> Any:
+        """Deletes Performer `name`: what the API server answered, None when it was not there."""
+        custom = await self._connect()
+        return await self._call(
+            f"deleting Performer {self._namespace}/{name}",
+            custom.delete_namespaced_custom_object,
+            *self._where,
+            name,
+            missing_ok=True,
+        )
+
     async def _abandon(self, name: str) -> None:
         """Deletes, best effort, Performer `name` whose create got no clear answer (not waited for:
         the operator removes its pod and service). A create the API server stores only after this
         delete is found by the next start like any Performer this executor owns (adopted or removed)."""
         where = f"{self._namespace}/{name}"
         try:
-            custom = await self._connect()
-            deleted = await self._call(
-                f"deleting Performer {where}",
-                custom.delete_namespaced_custom_object,
-                *self._where,
-                name,
-                missing_ok=True,
-            )
+            deleted = await self._delete(name)
         except BackendError as error:
             log.warning("cannot delete Performer %s whose create failed: %s", where, error)
             return
