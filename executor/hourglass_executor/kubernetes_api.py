@@ -170,8 +170,9 @@ def api_message(error: ApiException) -> str:
 
 def retry_after(error: ApiException, attempt: int) -> float | None:
     """Seconds to wait before making again a call whose `attempt`-th answer was `error` (None: not
-    again). Only a 429 or a 5xx whose Retry-After gives whole seconds is: the API server did not carry
-    such a call out, so even a create is safe to send again."""
+    again). Only a 429 or a 5xx whose Retry-After gives whole seconds is. A 429 was not carried out; a
+    5xx may have been (a write etcd stored but did not confirm in time), so a create sent again may
+    meet its own object: 409 (the Kubernetes backend deletes it, `performers.kubernetes.backend`)."""
     status = error.status or 0
     header = (error.headers or {}).get("Retry-After")
     if attempt >= RETRY_ATTEMPTS or header is None or (status != 429 and status < 500):

@@ -20,7 +20,9 @@ The store's task ids (and results) older than its retention are pruned at start 
 
 Stop (SIGTERM/SIGINT, or `stop()`): health NOT_SERVING, no new calls, in-flight calls may finish
 within `shutdownTimeout` (then they are cancelled), then the pool shuts down (performers are kept
-unless `kubernetes.deletePerformersOnShutdown`), then the chain reader and the store close.
+unless `kubernetes.deletePerformersOnShutdown`); once the cancelled calls recorded their end in the
+store (their claims given back, or their tasks interrupted; at most `SETTLE_TIMEOUT`), the chain
+reader and the store close.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 PRUNE_INTERVAL = 60.0  # seconds between prunes of the store
 PRUNE_BATCH = 1000  # task ids deleted per statement
+SETTLE_TIMEOUT = 10.0  # seconds a stop waits for cancelled SubmitTasks to record their end
 SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.so_reuseport", 0),  # fail when the port is taken instead of sharing it
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -140,6 +143,7 @@ class Executor:
         self._environ = environ
         self._host = host
         self.pool: PerformerPool | None = None
+        self._tasks: TaskService | None = None
         self._servers: list[_Server] = []
         self.metrics = ExecutorMetrics(performer.avs_address for performer in config.avs_performers)
         self._metrics_server: MetricsServer | None = None
@@ -184,7 +188,7 @@ class Executor:
             on_deploy=self.metrics.deploy_finished,
         )
         self.metrics.watch_performers(self.pool.health_report)
-        tasks = TaskService(
+        self._tasks = tasks = TaskService(
             operator_address=config.operator.address,
             chain=chain,
             signers=signers,
@@ -276,11 +280,24 @@ class Executor:
         if self.pool is not None:
             delete = bool(self.config.kubernetes and self.config.kubernetes.delete_performers_on_shutdown)
             await self.pool.shutdown(delete=delete)
+        await self._settle_tasks()
         if self._owns_chain and self._chain is not None:
             await self._chain.close()
         if self._store is not None:
             self._store.close()
         log.info("stopped")
+
+    async def _settle_tasks(self) -> None:
+        """Waits (at most SETTLE_TIMEOUT) for the SubmitTasks the stop cancelled to record their end:
+        `server.stop` returns before they ran their clean-up, and a claim given back after the store
+        closed would stay claimed (DATA_LOSS for a task that never reached a performer)."""
+        if self._tasks is None:
+            return
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                await self._tasks.settled()
+        except TimeoutError:
+            log.warning("cancelled tasks did not record their end in time", extra={"seconds": SETTLE_TIMEOUT})
 
     async def serve(self) -> int:
         """Runs until SIGTERM or SIGINT; returns the exit code (1 when the start failed)."""

@@ -192,6 +192,17 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         self._running: dict[str, _Run] = {}  # by task_key: the task ids this process claims or runs
         self._cleanups: set[asyncio.Task[None]] = set()  # see _give_up
 
+    async def settled(self) -> None:
+        """Returns once no handler of this process holds a claim: each has recorded its outcome, or,
+        cancelled, given its claim back or recorded the task interrupted (`_give_up`). A stop awaits
+        this (after cancelling the handlers) before it closes the store."""
+        while pending := [
+            future
+            for future in (*(run.answer for run in self._running.values()), *self._cleanups)
+            if not future.done()
+        ]:
+            await asyncio.wait(pending)
+
     async def SubmitTask(
         self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext
     ) -> executor_pb2.TaskResult:

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+from typing import Any
 
 import grpc
 import pytest
@@ -19,6 +20,9 @@ from hourglass_executor.logs import JsonLinesFormatter
 from hourglass_executor.server import app, components
 from hourglass_executor.server.app import MANAGEMENT_SERVICE, TASK_SERVICE, Executor
 from hourglass_executor.server.components import StartupError
+from hourglass_executor.server.task_service import TaskService
+from hourglass_executor.store import Outcome
+from hourglass_executor.store.group_commit import WriterClosedError
 from hourglass_executor.store.memory import MemoryStore
 
 from tests.support.aggregator import AVS, TestAggregator, chain_document
@@ -109,6 +113,92 @@ def test_stop_cancels_tasks_still_running_after_the_grace_and_records_them_inter
     assert took < 2
     assert code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
     assert store.task_status(slow.task_id) == "interrupted"  # a retry gets DATA_LOSS
+
+
+class SlowClaimStore(MemoryStore):
+    """A memory store whose claims are committed once `commit` is set or the store closes (as the
+    SQLite store's close commits the writes queued before it); a write made after `close` fails, as
+    the SQLite store's does. `events` tells what happened, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claiming = asyncio.Event()
+        self.commit = asyncio.Event()
+        self.events: list[str] = []
+
+    async def claim_task_async(self, task_id: str, avs: str, fingerprint: bytes | None = None) -> bool:
+        self._check_open("claim")
+        self.claiming.set()
+        await self.commit.wait()
+        self.events.append("claimed")
+        return self.claim_task(task_id, avs, fingerprint)
+
+    async def release_task_async(self, task_id: str) -> bool:
+        self._check_open("release")
+        self.events.append("released")
+        return self.release_task(task_id)
+
+    async def complete_task_async(self, task_id: str, status: Outcome, **fields: Any) -> bool:
+        self._check_open(status)
+        self.events.append(status)
+        return self.complete_task(task_id, status, **fields)
+
+    def close(self) -> None:
+        self.events.append("closed")
+        self.commit.set()
+
+    def _check_open(self, write: str) -> None:
+        if "closed" in self.events:
+            self.events.append(f"{write} refused")
+            raise WriterClosedError("the store is closed")
+
+
+def test_stop_closes_the_store_once_a_task_cancelled_while_claiming_gave_its_claim_back(monkeypatch):
+    """The grace ends while the task's claim is being written: the handler is cancelled, and its
+    clean-up gives the claim back once the write is done (the task never reached a performer).
+    `server.stop` returns before that clean-up ran; the store must not close before it (a claim
+    left 'claimed' answers DATA_LOSS to every retry after a restart)."""
+    task = sleep_task(0)
+    settling = asyncio.Event()
+    settled = TaskService.settled
+
+    async def watched_settled(self: TaskService) -> None:
+        settling.set()
+        await settled(self)
+
+    monkeypatch.setattr(TaskService, "settled", watched_settled)
+
+    async def scenario():
+        store = SlowClaimStore()
+        backend = LocalBackend()
+        config = executor_config(shutdownTimeout="100ms")
+        async with running_executor(config, backend, store=store) as executor:
+            channel, stub = task_stub(executor)
+            async with channel:
+                in_flight = asyncio.ensure_future(stub.SubmitTask(task, timeout=10))
+                await asyncio.wait_for(store.claiming.wait(), 5)
+                stopping = asyncio.create_task(executor.stop())
+                # The claim is committed once the stop waits for the cancelled tasks (or, without
+                # that wait, when the stop closes the store).
+                waiting = asyncio.create_task(settling.wait())
+                await asyncio.wait([waiting, stopping], return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                store.commit.set()
+                await asyncio.wait_for(stopping, 10)
+                with pytest.raises(grpc.aio.AioRpcError) as cut:
+                    await in_flight
+                await wait_for_async(
+                    lambda: {"released", "release refused"} & set(store.events),
+                    timeout=5,
+                    what="the clean-up to give the claim back",
+                )
+        return cut.value.code(), store.events, store.task_status(task.task_id), backend.tasks_started()
+
+    code, events, status, started = asyncio.run(scenario())
+    assert code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+    assert started == []
+    assert events == ["claimed", "released", "closed"]
+    assert status is None  # given back: a retry runs the task
 
 
 def test_task_ids_older_than_the_retention_are_pruned_at_start_and_then_regularly(monkeypatch):

@@ -1,6 +1,7 @@
 """The Kubernetes backend's create when the answer is lost: a create the API server stored but did not
-answer in time (or whose caller was cancelled) is deleted again, so that a failed deploy, and each
-retry of it, leaves no Performer behind; a create the API server refused deletes nothing."""
+answer in time (or whose caller was cancelled), or answered 5xx and then, sent again, 409, is deleted
+again, so that a failed deploy, and each retry of it, leaves no Performer behind; a create the API
+server refused deletes nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hourglass_executor.performers.kubernetes import KubernetesBackend
 from hourglass_executor.performers.pool import DeployError, PerformerPool
 from hourglass_executor.store.memory import MemoryStore
 
-from tests.support.fake_kubernetes import FakePerformerApi
+from tests.support.fake_kubernetes import FakePerformerApi, status_body
 from tests.support.waiting import wait_for_async
 
 pytestmark = pytest.mark.unit
@@ -42,15 +43,34 @@ class SlowCreateApi(FakePerformerApi):
         return await super()._delete(request)
 
 
+class LostAnswerApi(SlowCreateApi):
+    """Stores each created Performer but answers the first create 500 with Retry-After, as the API
+    server does when etcd did not confirm the write in time; a create of a name that exists is
+    answered 409 AlreadyExists."""
+
+    async def _create(self, request: web.Request) -> web.Response:
+        self.create_requests += 1
+        body = await request.json()
+        name = body["metadata"]["name"]
+        if name in self.objects:
+            return web.json_response(status_body(409, f'performers "{name}" already exists'), status=409)
+        body["metadata"].update(uid=f"uid-{name}", resourceVersion="1", generation=1)
+        self.objects[name] = body
+        if self.create_requests == 1:
+            message = "The POST operation against performers could not be completed at this time"
+            return web.json_response(status_body(500, message), status=500, headers={"Retry-After": "0"})
+        return web.json_response(body, status=201)
+
+
 def spec() -> PerformerSpec:
     return PerformerSpec(avs_address=AVS, repository="registry.example/avs/performer", tag="v1")
 
 
-def run_with_backend(scenario, timeout: str = "5s"):
-    """Runs `scenario(api, backend)` with a SlowCreateApi and a backend over it."""
+def run_with_backend(scenario, timeout: str = "5s", api_class: type[SlowCreateApi] = SlowCreateApi):
+    """Runs `scenario(api, backend)` with an `api_class` (a SlowCreateApi) and a backend over it."""
 
     async def main():
-        api = SlowCreateApi()
+        api = api_class()
         await api.start()
         client = api.client()
         config = KubernetesConfig.model_validate({"namespace": "avs", "connectionTimeout": timeout})
@@ -108,3 +128,15 @@ def test_a_create_the_api_server_refused_deletes_nothing():
         return api.deletes
 
     assert run_with_backend(scenario) == 0
+
+
+def test_a_create_sent_again_that_meets_the_performer_its_first_attempt_stored_deletes_it():
+    """The first attempt was stored but answered 500 with Retry-After; the one sent again gets 409
+    AlreadyExists. The name's random suffix is this create's alone, so the Performer is its own."""
+
+    async def scenario(api, backend):
+        with pytest.raises(BackendError, match="409"):
+            await backend.create(spec())
+        return api.create_requests, api.deletes, dict(api.objects)
+
+    assert run_with_backend(scenario, api_class=LostAnswerApi) == (2, 1, {})

@@ -1,7 +1,8 @@
 """The Kubernetes backend's parts without a cluster: the Performer resource mapping (body, spec read
 back, readiness, the address from status.grpcEndpoint), the asyncio watch against a scripted API
-server over real HTTP (resume from the last resourceVersion and bookmarks, relist on 410 Gone,
-back-off and reporting of errors, stop), and `wait_ready` waiting for the status's endpoint."""
+server over real HTTP (resume from the last resourceVersion and bookmarks, also after a request
+that broke midway, relist on 410 Gone, back-off and reporting of errors and of requests that end at
+once without an event, stop), and `wait_ready` waiting for the status's endpoint."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from tests.support.fake_kubernetes import (
     event,
     gone,
     performer,
+    status_body,
 )
 
 pytestmark = pytest.mark.unit
@@ -155,6 +157,50 @@ def test_the_watch_follows_events_and_resumes_from_the_last_version_or_bookmark(
     assert [q["resourceVersion"] for q in queries] == ["10", "15"]  # the list's, then the bookmark's
     assert all(q["allowWatchBookmarks"] in ("true", "True") for q in queries)
     assert all(q["labelSelector"] == "hourglass.eigenlayer.io/executor=exec-a" for q in queries)
+
+
+@pytest.mark.parametrize("how", ["error event", "undecodable line"])
+def test_a_watch_request_that_breaks_midway_resumes_after_its_last_event(monkeypatch, how):
+    """Not from the version the broken request started at: its events would come again, and the
+    cache would go back meanwhile (Performer a, deleted, would reappear)."""
+    monkeypatch.setattr(watch_module, "BACKOFF_MIN", 0.01)
+
+    async def scenario(api, watch):
+        api.objects["a"] = performer("a", rv="10")
+        api.list_version = "10"
+        breaks = {"type": "ERROR", "object": status_body(500, "etcd leader changed")}
+        deleted = performer("a", rv="12")
+        api.streams.put_nowait(
+            Stream([event("DELETED", deleted), bookmark("15"), breaks if how == "error event" else b"{no\n"])
+        )
+        api.streams.put_nowait(Stream(hold=True))
+        watch.start()
+        await asyncio.wait_for(api.until_watches(2), 5)
+        return api.watch_queries(), watch.was_deleted("a", "uid-a"), watch.get("a")
+
+    queries, a_deleted, a = run_with_api(scenario)
+    assert [q["resourceVersion"] for q in queries] == ["10", "15"]
+    assert a_deleted and a is None
+
+
+def test_a_watch_request_that_ends_at_once_without_an_event_is_sent_again_after_a_back_off(monkeypatch):
+    """A proxy that closes watch requests at once: asked again at once, the watch would send
+    thousands of requests a second."""
+    monkeypatch.setattr(watch_module, "BACKOFF_MIN", 0.05)
+
+    async def scenario(api, watch):
+        for _ in range(10):
+            api.streams.put_nowait(Stream())  # no event, then the end of the response
+        loop = asyncio.get_running_loop()
+        watch.start()
+        await asyncio.wait_for(api.until_watches(1), 5)
+        first = loop.time()
+        await asyncio.wait_for(api.until_watches(4), 5)
+        return loop.time() - first, watch.last_error
+
+    took, error = run_with_api(scenario)
+    assert took >= 0.05 + 0.1 + 0.2  # three back-offs, doubling
+    assert error == "the watch request ended within 1 s without an event"
 
 
 @pytest.mark.parametrize("how", ["event", "http"])

@@ -6,7 +6,10 @@ operator reports in the Performer's status.
 `owned` finds it again after a restart. A create that gets no clear answer (a timeout, a network
 error, a 5xx, or the caller cancelled) may still have been stored, under a name nobody else knows:
 `create` then deletes that name (best effort) before it raises, so that a failed deploy, or each
-retry of one, leaves no Performer behind. A create the API server refused (4xx) stored nothing.
+retry of one, leaves no Performer behind. A create the API server refused (4xx) stored nothing,
+except a 409 (AlreadyExists) answering a create sent again (after a 5xx with Retry-After): an
+earlier attempt was stored, and the name, with its random suffix, is this create's alone, so that
+Performer is deleted too.
 
 Readiness is watched, never polled (`watch.PerformerWatch`, started on first use): `wait_ready`
 returns once the operator reports the Performer ready for its current spec and, unless the address
@@ -118,16 +121,19 @@ class KubernetesBackend:
             grpc_port=self._grpc_port,
             pull_policy=self._pull_policy,
         )
+        sent = 0
+
+        async def send(*args: Any, **kwargs: Any) -> Obj:
+            nonlocal sent
+            sent += 1
+            return await custom.create_namespaced_custom_object(*args, **kwargs)
+
         try:
             created = await self._call(
-                f"creating Performer {self._namespace}/{name}",
-                custom.create_namespaced_custom_object,
-                *self._where[:3],
-                PLURAL,
-                body,
+                f"creating Performer {self._namespace}/{name}", send, *self._where[:3], PLURAL, body
             )
         except BaseException as error:  # a cancelled create too: the API server may have stored it
-            if not _refused(error):
+            if not _refused(error) or (sent > 1 and _already_exists(error)):
                 await self._abandon(name)
             raise
         log.info(
@@ -357,6 +363,12 @@ class KubernetesBackend:
 
 
 def _refused(error: BaseException) -> bool:
-    """Whether a create's error is the API server's refusal (4xx: nothing was stored)."""
+    """Whether a create's error is the API server's refusal (4xx: that attempt stored nothing)."""
     cause = error.__cause__ if isinstance(error, BackendError) else None
     return isinstance(cause, ApiException) and 400 <= (cause.status or 0) < 500
+
+
+def _already_exists(error: BaseException) -> bool:
+    """Whether a create's error is a 409: an object of that name exists."""
+    cause = error.__cause__ if isinstance(error, BackendError) else None
+    return isinstance(cause, ApiException) and cause.status == 409

@@ -3,11 +3,14 @@ matching a label selector in one namespace (kubernetes_asyncio) into a cache, an
 coroutines waiting for a change of one Performer.
 
 The watch asks for bookmarks and resumes from the last resourceVersion it saw (an object's or a
-bookmark's); when the API server answers 410 Gone (that version is too old) it lists again, and
+bookmark's, recorded as each event is applied, so a request that breaks midway resumes after its
+last event); when the API server answers 410 Gone (that version is too old) it lists again, and
 Performers that vanished between the two lists count as deleted. Other API, network and decoding
-errors are logged and retried after a doubling back-off (`BACKOFF_MIN` to `BACKOFF_MAX`); one
-watch request lasts `WATCH_SECONDS` on the server, then the next one resumes. The readers (`get`,
-`was_deleted`, `until`) run on the same event loop as the task, so no locking is needed.
+errors are logged and retried after a doubling back-off (`BACKOFF_MIN` to `BACKOFF_MAX`), and so is
+a watch request that ends within `SHORT_WATCH` without an event (a proxy that closes watches at
+once), as client-go does; one watch request lasts `WATCH_SECONDS` on the server, then the next one
+resumes. The readers (`get`, `was_deleted`, `until`) run on the same event loop as the task, so no
+locking is needed.
 """
 
 from __future__ import annotations
@@ -31,10 +34,15 @@ T = TypeVar("T")
 WATCH_SECONDS = 300  # server-side length of one watch request; the task then resumes
 TOMBSTONES = 4096  # deleted Performers remembered, so that a late waiter still learns of a deletion
 BACKOFF_MIN, BACKOFF_MAX = 0.5, 30.0
+SHORT_WATCH = 1.0  # seconds: a watch request that ends sooner without an event is backed off, as an error
 
 
 class _Expired(Exception):
     """The watch's resourceVersion is too old (410 Gone): list again."""
+
+
+class _ShortWatch(Exception):
+    """A watch request ended at once without an event: back off before the next one."""
 
 
 class PerformerWatch:
@@ -63,6 +71,7 @@ class PerformerWatch:
         self._deleted: OrderedDict[str, str] = OrderedDict()
         self._waiters: dict[str, set[Callable[[], None]]] = {}
         self._synced = asyncio.Event()
+        self._version: str | None = None  # where the next watch request resumes (None: list first)
         self._task: asyncio.Task[None] | None = None
         self.last_error = ""
 
@@ -131,15 +140,18 @@ class PerformerWatch:
     # --- the task --------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        backoff, resource_version = BACKOFF_MIN, None
+        loop = asyncio.get_running_loop()
+        backoff, self._version = BACKOFF_MIN, None
         while True:
             try:
-                if resource_version is None:
-                    resource_version = await self._list()
-                resource_version = await self._watch(resource_version)
+                if self._version is None:
+                    self._version = await self._list()
+                began = loop.time()
+                if not await self._watch(self._version) and loop.time() - began < SHORT_WATCH:
+                    raise _ShortWatch(f"the watch request ended within {SHORT_WATCH:g} s without an event")
                 backoff = BACKOFF_MIN
             except _Expired:
-                resource_version = None
+                self._version = None
             except Exception as error:  # API, network or decoding errors: back off, then resume
                 self.last_error = (
                     api_message(error) if isinstance(error, ApiException) else str(error) or repr(error)
@@ -161,7 +173,9 @@ class PerformerWatch:
             self._notify(name)
         return body["metadata"]["resourceVersion"]
 
-    async def _watch(self, resource_version: str) -> str:
+    async def _watch(self, resource_version: str) -> int:
+        """One watch request from `resource_version`; returns the number of events it delivered."""
+        events = 0
         response = await self._custom.list_namespaced_custom_object(
             *self._where,
             label_selector=self._selector,
@@ -183,12 +197,14 @@ class PerformerWatch:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        resource_version = self._apply(json.loads(line), resource_version)
+                        self._apply(json.loads(line))
+                        events += 1
         finally:
             response.close()
-        return resource_version
+        return events
 
-    def _apply(self, event: Obj, resource_version: str) -> str:
+    def _apply(self, event: Obj) -> None:
+        """Applies one event to the cache and records its resourceVersion, the one to resume from."""
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
             if obj.get("code") == 410:
@@ -204,7 +220,7 @@ class PerformerWatch:
                 self._objects[name] = obj
                 self._deleted.pop(name, None)
             self._notify(name)
-        return metadata.get("resourceVersion") or resource_version
+        self._version = metadata.get("resourceVersion") or self._version
 
     def _remember_deleted(self, name: str, uid: str) -> None:
         self._deleted[name] = uid
