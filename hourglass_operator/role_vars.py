@@ -11,19 +11,28 @@ the variable. The variables the operator sets itself for each run cannot be give
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.hourglass.operator.plugins.module_utils.role_vars_check import (
+    RESERVED,
+    name_errors,
+    unknown_names,
+    validate_types,
+)
 
 from hourglass_operator.watches import Watch, role_directory
 
 WHERE = "--role-vars (ROLE_VARS)"
-# Set by the operator for each run (its state, how deletions are waited for, the status it writes).
-RESERVED = frozenset({"performer_state", "performer_wait_for_deleted_children",
-                      "performer_manage_status", "performer_render_to"})  # fmt: skip
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = [
+    "RESERVED",
+    "RoleVarsError",
+    "check_role_vars",
+    "parse_role_vars",
+    "role_options",
+    "with_role_vars",
+]
 
 
 class RoleVarsError(ValueError):
@@ -40,11 +49,9 @@ def parse_role_vars(text: str) -> dict[str, Any]:
         raise RoleVarsError(f"{WHERE}: not YAML or JSON: {error}") from None
     if not isinstance(value, dict):
         raise RoleVarsError(f"{WHERE}: must be a mapping of variable names to values")
-    for name in value:
-        if not isinstance(name, str) or not NAME.match(name):
-            raise RoleVarsError(f"{WHERE}: {name!r} is not a variable name")
-        if name in RESERVED:
-            raise RoleVarsError(f"{WHERE}.{name}: set by the operator for each run, it cannot be given")
+    errors = name_errors(value, WHERE)
+    if errors:
+        raise RoleVarsError(errors[0])
     return value
 
 
@@ -65,22 +72,18 @@ def check_role_vars(role_vars: dict[str, Any], role: Path | str | None) -> dict[
     options = role_options(role)
     if not role_vars or options is None:
         return dict(role_vars)
-    unknown = sorted(set(role_vars) - set(options))
+    unknown = unknown_names(role_vars, options)
     if unknown:
         raise RoleVarsError(
             f"{WHERE}: unknown variable(s) {', '.join(unknown)} of role {role} "
             "(its variables are in its defaults/main.yml)"
         )
-    # Imported only when there is something to check: Ansible's module_utils cost the operator's main
-    # process about 10 MB, which it otherwise never needs.
-    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-    spec = {name: {k: v for k, v in options[name].items() if k in ("type", "elements", "choices")}
-            for name in role_vars}  # fmt: skip
-    result = ArgumentSpecValidator(spec).validate(role_vars)
-    if result.error_messages:
-        raise RoleVarsError(f"{WHERE}: " + "; ".join(result.error_messages))
-    return result.validated_parameters
+    # validate_types imports Ansible's module_utils only when there is something to check: they cost
+    # the operator's main process about 10 MB, which it otherwise never needs.
+    validated, errors = validate_types(role_vars, options)
+    if errors:
+        raise RoleVarsError(f"{WHERE}: " + "; ".join(errors))
+    return validated
 
 
 def with_role_vars(watches: list[Watch], role_vars: dict[str, Any]) -> list[Watch]:

@@ -286,6 +286,22 @@ BAD_INPUTS = {
         "executor_operator_private_key, executor_signing_private_key), kubernetes.namespace "
         "(set executor_namespace)",
     ),
+    "image": ({"executor_image": "my image:1"}, None, "executor_image must be a non-empty image reference"),
+    "pull-policy": (
+        {"executor_image_pull_policy": "Sometimes"},
+        None,
+        "executor_image_pull_policy must be",
+    ),
+    "storage-class": (
+        {"executor_storage_class_name": "Fast_SSD"},
+        None,
+        "executor_storage_class_name must be empty (the cluster's default StorageClass) or a StorageClass",
+    ),
+    "grace-period": (
+        {"executor_termination_grace_period_seconds": -5},
+        None,
+        "executor_termination_grace_period_seconds must be a number of seconds",
+    ),
     # Only the executor's own validation knows these rules: its messages name the keys.
     "executor-validation": (
         {

@@ -1,0 +1,261 @@
+"""The playbooks and roles of the collection, run by Ansible itself without a cluster: relative
+render-to paths land in the directory ansible-playbook was started from (never in the collection),
+stored volume sizes compare by value, and bad input (operator_role_vars, a Performer of
+deploy-performer.yml) stops the run before anything is written, naming the variable or field."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.cluster import kubectl
+from tests.support.executor_deploy import executor_vars, new_key, rendered_objects
+from tests.support.paths import REPO
+from tests.support.playbooks import ANSIBLE_PLAYBOOK
+
+AVS = "0x" + "1" * 40
+
+
+def run(cwd: Path, playbook: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook started in `cwd`, as from a shell there."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "PWD": str(cwd)}
+    command = [ANSIBLE_PLAYBOOK, str(playbook), *args, "-e", f"ansible_python_interpreter={sys.executable}"]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def performer(name: str = "echo", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "hourglass.eigenlayer.io/v1alpha1",
+        "kind": "Performer",
+        "metadata": {"name": name},
+        "spec": {"avsAddress": AVS, "image": "ghcr.io/example/echo:v1", **spec},
+    }
+
+
+@pytest.fixture
+def in_collection():
+    """The files a relative render-to would have left in the collection's playbooks/ directory,
+    removed after the test whatever it found."""
+    before = set((REPO / "playbooks").iterdir())
+    yield
+    for path in set((REPO / "playbooks").iterdir()) - before:
+        path.unlink()
+
+
+def test_relative_render_to_paths_resolve_against_the_start_directory(tmp_path, in_collection):
+    work = tmp_path / "work"
+    work.mkdir()
+    # deploy-performer.yml: performer_file and performer_render_to, both relative.
+    (work / "performers.yaml").write_text(yaml.safe_dump(performer()))
+    result = run(
+        work,
+        REPO / "playbooks" / "deploy-performer.yml",
+        "-e",
+        "performer_file=performers.yaml",
+        "-e",
+        "performer_render_to=performers-rendered.yaml",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [o["kind"] for o in rendered_objects(work / "performers-rendered.yaml")] == [
+        "Pod",
+        "Service",
+    ]
+    # deploy-executor.yml: its render holds the keys.
+    key = new_key()
+    (work / "vars.json").write_text(json.dumps(executor_vars("avs-one")))
+    (work / "keys.json").touch(mode=0o600)
+    (work / "keys.json").write_text(json.dumps({"executor_operator_private_key": key}))
+    result = run(
+        work,
+        REPO / "playbooks" / "deploy-executor.yml",
+        "-e",
+        "@vars.json",
+        "-e",
+        "@keys.json",
+        "-e",
+        "executor_render_to=executor-rendered.yaml",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Secret" in [o["kind"] for o in rendered_objects(work / "executor-rendered.yaml")]
+    assert (work / "executor-rendered.yaml").stat().st_mode & 0o777 == 0o600
+    # install-operator.yml
+    result = run(
+        work,
+        REPO / "playbooks" / "install-operator.yml",
+        "-e",
+        "operator_render_to=operator.yaml",
+        "-e",
+        f"operator_kustomize_binary={kubectl()}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Deployment" in [o["kind"] for o in rendered_objects(work / "operator.yaml")]
+    assert (
+        sorted(p.name for p in (REPO / "playbooks").iterdir() if not p.name.endswith((".yml", ".md"))) == []
+    )
+
+
+def test_rendered_files_never_become_collection_content():
+    """A second line of defence: what a render-to would leave in the checkout is neither packaged by
+    `ansible-galaxy collection build` nor offered to git."""
+    ignored = yaml.safe_load((REPO / "galaxy.yml").read_text())["build_ignore"]
+    for path in (
+        "playbooks/executor.yaml",
+        "playbooks/rendered.yaml",
+        "operator.yaml",
+        "executor.yaml",
+        "rendered.yaml",
+    ):
+        assert any(fnmatch.fnmatch(path, pattern) for pattern in ignored), path
+        check = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=REPO, check=False)
+        assert check.returncode == 0, f"{path} is not git-ignored"
+    # The collection content stays in.
+    for path in ("playbooks/deploy-executor.yml", "watches.yaml", "config/default/kustomization.yaml"):
+        assert not any(fnmatch.fnmatch(path, pattern) for pattern in ignored), path
+
+
+STORAGE_TASK = "Check that the storage matches the existing StatefulSet"
+
+
+def storage_check(tmp_path: Path, wanted: str, stored: str) -> subprocess.CompletedProcess[str]:
+    """The executor role's storage check of apply.yml, against a StatefulSet whose claim template
+    requests `stored` (as the API server returns it)."""
+    [task] = [
+        t
+        for t in yaml.safe_load((REPO / "roles/executor/tasks/apply.yml").read_text())
+        if t.get("name") == STORAGE_TASK
+    ]
+    existing = {
+        "spec": {"volumeClaimTemplates": [{"spec": {"resources": {"requests": {"storage": stored}}}}]}
+    }
+    play = {
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "tasks": [task],
+        "vars": {
+            "executor_namespace": "avs",
+            "executor_name": "hourglass-executor",
+            "executor_storage": "sqlite",
+            "executor_storage_size": wanted,
+            "executor_storage_class_name": "",
+            "_executor_existing": {"resources": [existing]},
+        },
+    }
+    (tmp_path / "check.yml").write_text(yaml.safe_dump([play]))
+    return run(tmp_path, tmp_path / "check.yml")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "stored"), [("1024Mi", "1Gi"), ("1.5Gi", "1536Mi"), ("1000M", "1G"), ("1Gi", "1Gi")]
+)
+def test_storage_sizes_compare_by_value_with_the_stored_statefulset(tmp_path, wanted, stored):
+    result = storage_check(tmp_path, wanted, stored)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_different_storage_size_is_still_refused(tmp_path):
+    result = storage_check(tmp_path, "2Gi", "1Gi")
+    assert result.returncode != 0
+    assert "differ from the" in result.stdout + result.stderr
+
+
+ROLE_VARS = {
+    "unknown": ({"performer_bogus": 1}, "unknown variable(s) performer_bogus"),
+    "reserved": ({"performer_state": "absent"}, "operator_role_vars.performer_state: set by the operator"),
+    "type": ({"performer_lost_pod_after_seconds": "soon"}, "performer_lost_pod_after_seconds"),
+}
+
+
+@pytest.mark.parametrize("case", ROLE_VARS, ids=list(ROLE_VARS))
+def test_operator_role_vars_are_checked_before_anything_is_rendered(case, tmp_path):
+    role_vars, said = ROLE_VARS[case]
+    out = tmp_path / "operator.yaml"
+    result = run(
+        tmp_path,
+        REPO / "playbooks" / "install-operator.yml",
+        "-e",
+        f"operator_render_to={out}",
+        "-e",
+        json.dumps({"operator_role_vars": role_vars}),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "operator_role_vars" in output and said in output, output
+    assert "Check operator_role_vars" in output  # the role's check, not a later failure
+    assert not out.exists()
+
+
+def test_valid_operator_role_vars_reach_the_operator(tmp_path):
+    out = tmp_path / "operator.yaml"
+    result = run(
+        tmp_path,
+        REPO / "playbooks" / "install-operator.yml",
+        "-e",
+        f"operator_render_to={out}",
+        "-e",
+        f"operator_kustomize_binary={kubectl()}",
+        "-e",
+        json.dumps({"operator_role_vars": {"performer_lost_pod_after_seconds": "45"}}),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [deployment] = [o for o in rendered_objects(out) if o["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert json.loads(env["ROLE_VARS"]) == {"performer_lost_pod_after_seconds": "45"}
+
+
+BAD_PERFORMERS = {
+    "env-not-string": (
+        {"config": {"environment": {"DEBUG": True, "OK": "1"}}},
+        "echo",
+        ["spec.config.environment.DEBUG must be a string"],
+    ),
+    "name": ({}, "Hello_AVS.v1", ["metadata.name 'Hello_AVS.v1' must be"]),
+    "port": ({"config": {"grpcPort": 70000}}, "echo", ["spec.config.grpcPort 70000 must be a port number"]),
+    "pull-policy": (
+        {"imagePullPolicy": "Sometimes"},
+        "echo",
+        ["spec.imagePullPolicy 'Sometimes' must be one of"],
+    ),
+    "image": ({"image": "ghcr.io/example/p v1"}, "echo", ["spec.image 'ghcr.io/example/p v1' must be"]),
+    "address": (
+        {"avsAddress": "0xABCDEF"},
+        "echo",
+        ["spec.avsAddress '0xABCDEF' must be an Ethereum address"],
+    ),
+    "missing": (
+        {"avsAddress": None, "image": None},
+        "echo",
+        ["spec.avsAddress is required", "spec.image is required"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PERFORMERS, ids=list(BAD_PERFORMERS))
+def test_a_performer_its_crd_would_refuse_is_refused_before_anything_is_written(case, tmp_path):
+    spec, name, said = BAD_PERFORMERS[case]
+    document = performer(name, **spec)
+    document["spec"] = {k: v for k, v in document["spec"].items() if v is not None}
+    (tmp_path / "performers.yaml").write_text(yaml.safe_dump_all([performer("fine"), document]))
+    out = tmp_path / "rendered.yaml"
+    result = run(
+        tmp_path,
+        REPO / "playbooks" / "deploy-performer.yml",
+        "-e",
+        "performer_file=performers.yaml",
+        "-e",
+        f"performer_render_to={out}",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"Performer 2 ({name})" in output, output
+    for message in said:
+        assert message in output, output
+    assert not out.exists()
