@@ -34,9 +34,9 @@ def custom_resource_change(event: str, old: Obj | None, new: Obj | None) -> Need
         return Need.FORGET
     if old is None or new is None:
         return Need.FULL
-    before, after = old["metadata"], new["metadata"]
-    if any(before.get(field) != after.get(field) for field in RECONCILED_FIELDS):
+    if unseen_change(old, new):
         return Need.FULL
+    before, after = old["metadata"], new["metadata"]
     if after.get("deletionTimestamp") and before.get("finalizers") != after.get("finalizers"):
         return Need.FULL  # another finalizer of a deleted one went: the garbage collector's `orphan`
     if old.get("status") != new.get("status"):
@@ -45,9 +45,9 @@ def custom_resource_change(event: str, old: Obj | None, new: Obj | None) -> Need
 
 
 def unseen_change(seen: Obj, written: Obj) -> bool:
-    """Whether the answer to a write of this process (`written`: a status or finalizer patch, which
-    change none of these fields) carries a change of another client that needs a full reconcile,
-    compared with the copy the handlers were told of (`seen`)."""
+    """Whether `written` differs from `seen` in a field that needs a full reconcile. For the answer to
+    a write of this process (a status or finalizer patch, which change none of these fields): whether
+    it carries another client's change the handlers were not told of."""
     before, after = seen["metadata"], written["metadata"]
     return any(before.get(field) != after.get(field) for field in RECONCILED_FIELDS)
 

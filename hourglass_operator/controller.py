@@ -277,7 +277,11 @@ class Controller:
         return None, None
 
     def _has_cr(self, key: str) -> bool:
-        return any(key in informer for informer in self.crs)
+        return self._holder(key) is not None
+
+    def _holder(self, key: str) -> Informer | None:
+        """The informer that caches resource `key` (none read from it)."""
+        return next((informer for informer in self.crs if key in informer), None)
 
     def _child(self, kind: str, namespace: str, cr_name: str) -> Obj | None:
         key = self.adapter.child_key(namespace, cr_name)
@@ -303,12 +307,13 @@ class Controller:
         return {kind: child if child and names_owner(child, meta.get("uid")) else None
                 for kind, child in children.items()}  # fmt: skip
 
-    def _cache(self, updated: Obj) -> None:
+    def _cache(self, updated: Obj, seen: Obj | None = None) -> None:
         """Record a resource this loop just wrote, so that events already queued for it see it; not
         when the API server's answer carries another client's change the handlers were not told of
-        (an edit of the spec, a deletion): its own event must find the copy before it in the cache, or
-        it would not be taken for the change it is."""
-        cached, informer = self._cr(object_key(updated))
+        (an edit of the spec, a deletion) since `seen` (by default the cached copy): its own event must
+        find the copy before it in the cache, or it would not be taken for the change it is."""
+        key = object_key(updated)
+        cached, informer = self._cr(key) if seen is None else (seen, self._holder(key))
         if informer is not None and not (cached and unseen_change(cached, updated)):
             informer.update(updated)
 
@@ -507,7 +512,7 @@ class Controller:
             outcome, updated = self.status_sync.sync(cr, pod, service)
             metrics.STATUS_SYNCS.labels(result=outcome.value).inc()
             if updated is not None:
-                self._cache(updated)
+                self._cache(updated, seen=cr)
             if outcome is Outcome.ESCALATE and child_changed:
                 self.queue.add(key)
             if outcome is Outcome.STALE:  # once the cache has the newer copy, which its event brings

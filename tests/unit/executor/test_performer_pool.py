@@ -66,6 +66,15 @@ def has_started(backend: LocalBackend, task_id: str) -> bool:
     return task_id.encode() in backend.tasks_started()
 
 
+async def deploy_held_staged(pool, backend) -> tuple[asyncio.Task, str]:
+    """Deploys v2 on a started pool and holds it staged (its readiness never comes): the deploy's
+    task and the staged performer's id, once the pool lists it."""
+    backend.ready_gate = asyncio.Event()  # never set
+    deploying = asyncio.create_task(pool.deploy(spec("v2")))
+    staged = (await wait_for_async(staged_listing(pool), what="the staged performer"))[1].performer_id
+    return deploying, staged
+
+
 def staged_listing(pool):
     """A check for wait_for_async: the pool's listing once it shows the in-service and the staged
     performer."""
@@ -269,9 +278,7 @@ def test_removing_the_staged_performer_cancels_its_deploy():
         backend = LocalBackend()
         pool = new_pool(backend)
         await pool.start()
-        backend.ready_gate = asyncio.Event()  # never set: v2 stays staged
-        deploying = asyncio.create_task(pool.deploy(spec("v2")))
-        staged = (await wait_for_async(staged_listing(pool), what="the staged performer"))[1].performer_id
+        deploying, staged = await deploy_held_staged(pool, backend)
         await pool.remove(staged)
         with pytest.raises(DeployCancelledError):
             await deploying

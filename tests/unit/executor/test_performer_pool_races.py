@@ -23,6 +23,7 @@ from tests.support.executor_harness import REPOSITORY, executor_config, static_c
 from tests.support.local_backend import LocalBackend
 from tests.support.waiting import wait_for_async
 from tests.unit.executor.test_performer_pool import (
+    deploy_held_staged,
     has_started,
     new_pool,
     sleep_payload,
@@ -248,9 +249,7 @@ def test_two_removals_of_the_staged_performer_both_succeed():
         backend = LocalBackend()
         pool = new_pool(backend)
         await pool.start()
-        backend.ready_gate = asyncio.Event()  # never set: v2 stays staged
-        deploying = asyncio.create_task(pool.deploy(spec("v2")))
-        staged = (await wait_for_async(staged_listing(pool), what="the staged performer"))[1].performer_id
+        deploying, staged = await deploy_held_staged(pool, backend)
         outcomes = await asyncio.gather(pool.remove(staged), pool.remove(staged), return_exceptions=True)
         deploy_outcome = (await asyncio.gather(deploying, return_exceptions=True))[0]
         try:
@@ -270,9 +269,7 @@ def test_concurrent_remove_performer_calls_for_the_staged_performer_answer_ok_or
         backend = GatedBackend()
         pool = new_pool(backend)
         await pool.start()
-        backend.ready_gate = asyncio.Event()  # never set: v2 stays staged
-        deploying = asyncio.create_task(pool.deploy(spec("v2")))
-        staged = (await wait_for_async(staged_listing(pool), what="the staged performer"))[1].performer_id
+        deploying, staged = await deploy_held_staged(pool, backend)
         calls = 4
         removes = record_removes(pool)
         backend.remove_gate = asyncio.Event()
