@@ -14,7 +14,10 @@ Reads use a second connection, which sees only committed writes (WAL readers do 
 writer), so what a read returns is already durable.
 
 Schema version 2 added the task's fingerprint, result and error; a version-1 file is upgraded in
-place when opened (its tasks keep no fingerprint, so retries of them stay ALREADY_EXISTS).
+place when opened (its tasks keep no fingerprint, so retries of them stay ALREADY_EXISTS). Task ids
+are stored lower-cased (`task_key`); 0.1.0 stored them as sent, so every open lower-cases the ids
+still spelled otherwise (the file stays readable by 0.1.0, which knows version 2), keeping the
+row already stored lower-case where both spellings of one task were claimed.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ CREATE TABLE IF NOT EXISTS performers (
     resource_id  TEXT NOT NULL,
     created_at   REAL NOT NULL
 );
+"""
+# Without it a task claimed by 0.1.0 as `0xAB…` would run again when resubmitted as `0xAB…`, since
+# claims and lookups now use `0xab…`. SQLite's lower() folds ASCII only, which is all a task id holds.
+LOWER_CASE_TASK_IDS = """
+UPDATE OR IGNORE tasks SET task_id = lower(task_id) WHERE task_id <> lower(task_id);
+DELETE FROM tasks WHERE task_id <> lower(task_id);
 """
 ADDED_IN_2 = ("fingerprint BLOB", "result BLOB", "error_code TEXT", "error_message TEXT")
 TASK_COLUMNS = "task_id, avs, status, claimed_at, fingerprint, result, error_code, error_message"
@@ -275,7 +284,9 @@ def _prepare(db: sqlite3.Connection) -> None:
     upgrade = ""
     if version == 1:
         upgrade = " ".join(f"ALTER TABLE tasks ADD COLUMN {column};" for column in ADDED_IN_2)
-    db.executescript(f"BEGIN; {SCHEMA} {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    db.executescript(
+        f"BEGIN; {SCHEMA} {upgrade} {LOWER_CASE_TASK_IDS} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    )
 
 
 def _complete(

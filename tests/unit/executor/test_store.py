@@ -285,6 +285,36 @@ def test_sqlite_upgrades_a_version_1_file_in_place(tmp_path, clock):
     SqliteStore(path).close()  # opening an upgraded file again changes nothing
 
 
+def test_sqlite_finds_the_tasks_0_1_0_stored_with_upper_case_hex_digits(tmp_path, clock):
+    """0.1.0 stored ids as sent: after the upgrade a resubmission in any case must find its claim."""
+    path = tmp_path / "0.1.0.sqlite3"
+    upper, mixed, both = "0x" + "AB" * 32, "0x" + "cD" * 32, "0x" + "EF" * 32
+    SqliteStore(path, clock=clock).close()
+    with sqlite3.connect(path) as db:  # rows as 0.1.0 wrote them, into its schema (version 2)
+        db.executemany(
+            "INSERT INTO tasks (task_id, avs, status, claimed_at, fingerprint, result) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (upper, AVS, "done", 5.0, b"\x01" * 32, b"signed"),
+                (mixed, AVS, "claimed", 6.0, b"\x02" * 32, None),
+                (both, AVS, "done", 7.0, b"\x03" * 32, b"first"),
+                (both.lower(), AVS, "done", 8.0, b"\x03" * 32, b"second"),
+            ],
+        )
+    db.close()
+    store = SqliteStore(path, clock=clock)
+    try:
+        assert store.claim_task(upper, AVS, b"\x01" * 32) is False
+        assert store.claim_task(upper.lower(), AVS, b"\x01" * 32) is False
+        assert store.task(upper) == TaskRecord(upper.lower(), AVS, "done", 5.0, b"\x01" * 32, b"signed")
+        assert store.task_status(mixed.upper().replace("0X", "0x")) == "claimed"
+        assert store.task(both) == TaskRecord(both.lower(), AVS, "done", 8.0, b"\x03" * 32, b"second")
+        rows = store._db.execute("SELECT task_id FROM tasks ORDER BY task_id").fetchall()
+        assert rows == [(upper.lower(),), (mixed.lower(),), (both.lower(),)]
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == 2  # 0.1.0 still opens it
+    finally:
+        store.close()
+
+
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path):
     path = tmp_path / "junk.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
