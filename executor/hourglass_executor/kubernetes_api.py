@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 from kubernetes_asyncio.client import ApiClient, ApiException, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 
 from hourglass_executor import __version__
+from hourglass_executor.strict_yaml import YamlSyntaxError, parse_yaml
 
 if TYPE_CHECKING:
     from hourglass_executor.config import KubernetesConfig
@@ -99,8 +99,12 @@ class ApiSource:
         if not os.path.isfile(path):
             raise ApiSourceError(f"kubeconfig {path} does not exist")
         try:
-            document = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as error:
+            document, _ = parse_yaml(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ApiSourceError(f"kubeconfig {path} cannot be read: {error.strerror or error}") from None
+        except UnicodeDecodeError:
+            raise ApiSourceError(f"kubeconfig {path} cannot be read: not UTF-8 text") from None
+        except YamlSyntaxError as error:  # its text never quotes the file, which holds credentials
             raise ApiSourceError(f"kubeconfig {path} cannot be read: {error}") from None
         if not isinstance(document, dict):
             raise ApiSourceError(f"kubeconfig {path} is not a kubeconfig (a YAML mapping)")

@@ -41,8 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hourglass_executor.chain import (
     AvsConfig,
     ChainReaderError,
@@ -57,6 +55,7 @@ from hourglass_executor.signing.layouts import (
     result_message_hash,
 )
 from hourglass_executor.signing.signer import BN254, CURVE_TYPES, ECDSA, CurveType
+from hourglass_executor.strict_yaml import DOCUMENT, YamlSyntaxError, parse_yaml
 from hourglass_executor.validation import is_hex_bytes
 
 G1_SIZE, G2_SIZE = 64, 128
@@ -109,9 +108,14 @@ class StaticChainReader:
     def from_file(cls, path: str | Path) -> StaticChainReader:
         source = str(path)
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ChainConfigError("", f"not valid YAML: {exc}", source) from exc
+            data, duplicates = parse_yaml(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ChainConfigError("", "cannot be read: not UTF-8 text", source) from None
+        except YamlSyntaxError as exc:
+            where, message = exc.problem
+            raise ChainConfigError("" if where == DOCUMENT else where, message, source) from None
+        if duplicates:
+            raise ChainConfigError(duplicates[0].where, duplicates[0].message, source)
         return cls.from_mapping(data, source)
 
     @classmethod

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from pydantic_core import PydanticCustomError
 
-DOCUMENT = "<document>"  # the path of a problem of the whole document
+from hourglass_executor.strict_yaml import DOCUMENT as DOCUMENT  # the path of a problem of the whole document
 
 
 class Problem(NamedTuple):

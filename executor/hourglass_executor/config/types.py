@@ -25,6 +25,7 @@ from pydantic import BeforeValidator, SecretStr
 
 from hourglass_executor import validation
 from hourglass_executor.config.errors import fail
+from hourglass_executor.strict_yaml import LongInteger
 
 CRD_VERSION_RE = re.compile(r"v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?")
 IMPORT_PATH_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
@@ -38,17 +39,6 @@ MIN_DURATION_NS = 10**6  # 1ms
 MAX_DURATION_NS = 2**63 - 1  # Go's time.Duration: int64 nanoseconds
 MAX_INTEGER = 2**256 - 1  # a uint256: no integer setting is larger
 MAX_INTEGER_DIGITS = len(str(MAX_INTEGER))  # 78
-
-
-class LongInteger:
-    """A YAML integer too long for `int()` (more than 4300 decimal digits), which the loader reads as
-    this marker instead of failing; every value type refuses it."""
-
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
-
-    def __repr__(self) -> str:
-        return f"<an integer of {self.digits} digits>"
 
 
 def _string(value: Any) -> str:

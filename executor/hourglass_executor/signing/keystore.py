@@ -63,6 +63,8 @@ def parse_keystore(text: str) -> dict[str, Any]:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise KeystoreError(f"not JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+    except ValueError:  # an integer of more digits than int() reads (4300)
+        raise KeystoreError("not a keystore: it holds an integer of thousands of digits") from None
     if not isinstance(document, dict):
         raise KeystoreError("a keystore is a JSON object")
     return document

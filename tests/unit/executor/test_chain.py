@@ -277,9 +277,29 @@ def test_an_ecdsa_set_requires_the_verifier(tmp_path):
         load(tmp_path, "chainId: 5\navss:" + text)
 
 
-def test_invalid_yaml_is_reported_with_the_file_name(tmp_path):
-    with pytest.raises(ChainConfigError, match=r"chain\.yaml: not valid YAML"):
+def test_invalid_yaml_is_reported_with_the_file_name_and_its_place(tmp_path):
+    with pytest.raises(ChainConfigError, match=r"chain\.yaml: line 2, column 1: invalid YAML"):
         load(tmp_path, "avss: [\n")
+
+
+def test_an_integer_too_long_to_read_is_refused_at_its_key(tmp_path):
+    """More than 4300 digits: int() refuses them, which was a ValueError traceback at start-up."""
+    with pytest.raises(ChainConfigError) as excinfo:
+        load(tmp_path, GOOD.replace("chainId: 31337", "chainId: " + "9" * 5000, 1))
+    assert (excinfo.value.path, excinfo.value.problem) == ("chainId", "must be an integer in [1, 2^256)")
+
+
+def test_a_key_given_twice_is_refused_at_its_line(tmp_path):
+    """PyYAML keeps the last of two keys: a second chainId would silently win."""
+    with pytest.raises(ChainConfigError, match=r'chain\.yaml: line 2, column 1: duplicate key "chainId"'):
+        load(tmp_path, "chainId: 1\nchainId: 2\navss: []\n")
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "chain.yaml"
+    path.write_bytes(b"chainId: 1\navss: []\n# \xff\n")
+    with pytest.raises(ChainConfigError, match=r"chain\.yaml: cannot be read: not UTF-8 text"):
+        StaticChainReader.from_file(path)
 
 
 def test_the_example_file_loads():

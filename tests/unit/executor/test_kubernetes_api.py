@@ -50,6 +50,19 @@ def test_check_names_what_is_wrong_with_the_credentials(tmp_path, monkeypatch):
         ApiSource(in_cluster=True).check()
 
 
+def test_a_kubeconfig_that_cannot_be_read_is_named_without_quoting_its_credentials(tmp_path):
+    broken = tmp_path / "broken"
+    broken.write_text('users:\n- name: tester\n  user:\n    token: "sekrit-token-123\n')
+    with pytest.raises(ApiSourceError) as error:
+        ApiSource(kube_config_path=str(broken)).check()
+    assert str(error.value).startswith(f"kubeconfig {broken} cannot be read: line ")
+    assert "sekrit" not in str(error.value)
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"apiVersion: v1\n# \xff\n")
+    with pytest.raises(ApiSourceError, match=f"kubeconfig {binary} cannot be read: not UTF-8 text$"):
+        ApiSource(kube_config_path=str(binary)).check()
+
+
 def test_the_source_follows_the_executor_configuration():
     config = KubernetesConfig.model_validate({"namespace": "avs", "kubeConfigPath": "/etc/kube/config"})
     assert ApiSource.from_config(config) == ApiSource(in_cluster=False, kube_config_path="/etc/kube/config")

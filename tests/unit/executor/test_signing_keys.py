@@ -228,6 +228,15 @@ def test_a_password_that_is_not_utf8_names_its_key_and_shows_none_of_it(tmp_path
         assert error.value.__suppress_context__ and "\udcff" not in str(error.value)
 
 
+def test_a_keystore_holding_an_integer_too_long_to_read_is_named(tmp_path):
+    """json.loads raises a plain ValueError beyond 4300 digits: it was a traceback at start-up."""
+    path = tmp_path / "long.json"
+    path.write_text('{"version": ' + "3" * 5000 + "}")
+    assert problem({"ecdsa": {"keystoreFile": str(path), "password": "x"}}).endswith(
+        "not a keystore: it holds an integer of thousands of digits"
+    )
+
+
 def test_a_remote_ecdsa_signer_is_not_implemented_yet():
     remote = {
         "remoteSigner": True,

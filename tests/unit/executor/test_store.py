@@ -292,7 +292,8 @@ def test_sqlite_finds_the_tasks_0_1_0_stored_with_upper_case_hex_digits(tmp_path
     SqliteStore(path, clock=clock).close()
     with sqlite3.connect(path) as db:  # rows as 0.1.0 wrote them, into its schema (version 2)
         db.executemany(
-            "INSERT INTO tasks (task_id, avs, status, claimed_at, fingerprint, result) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tasks (task_id, avs, status, claimed_at, fingerprint, result) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (upper, AVS, "done", 5.0, b"\x01" * 32, b"signed"),
                 (mixed, AVS, "claimed", 6.0, b"\x02" * 32, None),
