@@ -158,16 +158,20 @@ async def sign_result(
     avs_address: str,
     operator_set_id: int,
     reference_timestamp: int,
+    task_block_number: int,
     output: bytes,
 ) -> ResultSignatures:
     """The TaskResult's `result_signature` (over the certificate digest) and `auth_signature`.
 
     `signer` is the executor's signer for the operator set's curve; `operator_address` is the
-    executor's operator address (it can differ from the signing key's). Raises MalformedTaskError,
-    or a ChainReaderError when the digest cannot be computed."""
+    executor's operator address (it can differ from the signing key's); the digest is the verifier's
+    at `task_block_number` (0: the latest). Raises MalformedTaskError, or a ChainReaderError when the
+    digest cannot be computed."""
     try:
         message_hash = await chain.message_hash(task_id, output)
-        digest = await chain.certificate_digest(signer.curve, reference_timestamp, message_hash)
+        digest = await chain.certificate_digest(
+            signer.curve, reference_timestamp, message_hash, task_block_number
+        )
     except ValueError as exc:
         raise MalformedTaskError(str(exc)) from exc
     sign = functools.partial(

@@ -96,9 +96,10 @@ class ChainReader(Protocol):
         ...
 
     async def certificate_digest(
-        self, curve: CurveType, reference_timestamp: int, message_hash: bytes
+        self, curve: CurveType, reference_timestamp: int, message_hash: bytes, block: int = 0
     ) -> bytes:
-        """The 32-byte digest the executor's key signs for a certificate over `message_hash`."""
+        """The 32-byte digest the executor's key signs for a certificate over `message_hash`, as the
+        verifier defines it at `block` (the task's block; 0: the latest)."""
         ...
 
     async def close(self) -> None: ...

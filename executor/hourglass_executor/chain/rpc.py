@@ -25,8 +25,12 @@ The pure functions (`getMessageHash`, the BN254 digest, the ECDSA digest given t
 `domainSeparator()`) are computed locally (signing/layouts.py), after a one-time cross-check: the
 first call of each asks the contract too (in one batch with `domainSeparator()`) and compares. The
 verifier is an upgradeable proxy and its separator has the major version in it, so it is not kept
-for good: once this executor signed with ECDSA, every task's checks at a newer block read it at that
-block too (in their first batch, no extra round trip), and signing uses the one of the newest block.
+for good: a task's result is signed with the separator read at the task's own block (the latest one
+for block 0), which, once this executor signed with ECDSA, the task's checks read in their first
+batch (no extra round trip). Nothing one task reads changes what another task signs: a request whose
+aggregator signature is not yet checked (its chain reads come first, to find the aggregator's key)
+can name any block, and a separator kept "of the newest block seen" let such a request pick the one
+every later task was signed with (a block beyond the head failed them all).
 The Go executor calls the contract for both, two sequential round trips after every task ran; here
 signing a result makes none. Measured against the devnet's Anvil on localhost
 (tests/chain/test_rpc_chain_reader.py, a shared 2-core machine): a task's checks cost 3 round trips
@@ -103,8 +107,8 @@ class RpcChainReader:
         self._task_mailbox = contracts["taskMailbox"].lower()
         self._bn254_verifier = contracts["bn254CertificateVerifier"].lower()
         self._ecdsa_verifier = contracts["ecdsaCertificateVerifier"].lower()
-        self._newest_block = 0  # the newest task block read at (0: none, or only the latest)
-        self._separator: tuple[int, bytes] | None = None  # domainSeparator() and the block it was read at
+        self._signs_ecdsa = False  # an ECDSA digest was asked for: prefetch the separator with checks
+        self._latest_separator: bytes | None = None  # read at the latest block (task block 0), newest
         # Which pure functions were cross-checked against the contract (True) or differ (False).
         self._local_ok: dict[str, bool] = {}
 
@@ -173,12 +177,8 @@ class RpcChainReader:
             ) from None
         return value
 
-    def _saw_block(self, block: int) -> None:
-        self._newest_block = max(self._newest_block, block)
-
     async def avs_config(self, avs: str, block: int) -> AvsConfig:
         avs = avs.lower()  # one cache key however the address is spelt
-        self._saw_block(block)
         with self._reads(block) as reads:
             aggregator_set, executor_sets = await self._registrar_call(avs, GET_AVS_CONFIG, (), block, reads)
         return AvsConfig(int(aggregator_set), tuple(int(i) for i in executor_sets))
@@ -187,7 +187,6 @@ class RpcChainReader:
         self, avs: str, operator_set_id: int, operator: str, block: int
     ) -> OperatorSetMember:
         avs, operator = avs.lower(), operator.lower()  # one cache key however the addresses are spelt
-        self._saw_block(block)
         with self._reads(block) as reads:
             return await self._operator_set_member(avs, operator_set_id, operator, block, reads)
 
@@ -196,8 +195,8 @@ class RpcChainReader:
     ) -> OperatorSetMember:
         operator_set = (avs, operator_set_id)
         extra: list[Awaitable[None]] = []
-        if self._separator is not None and (block == 0 or block > self._separator[0]):
-            extra.append(self._prefetch_separator(block))  # set once this executor signed with ECDSA
+        if self._signs_ecdsa:
+            extra.append(self._prefetch_separator(block))
         socket, curve, bn254_key, ecdsa_address, *prefetched = await asyncio.gather(
             self._registrar_call(avs, GET_OPERATOR_SOCKET, (operator,), block, reads),
             self._call(self._key_registrar, GET_CURVE_TYPE, (operator_set,), block, reads),
@@ -275,31 +274,31 @@ class RpcChainReader:
 
         return await self._pure("TaskMailbox.getMessageHash", local, remote)
 
-    async def domain_separator(self) -> bytes:
-        """The ECDSA certificate verifier's `domainSeparator()` as read at the newest task block: read
-        then the first time, afterwards with each task's checks at a newer block (`_prefetch_separator`)."""
-        if self._separator is None:
-            return await self._read_separator(self._newest_block)
-        return self._separator[1]
+    async def domain_separator(self, block: int = 0) -> bytes:
+        """The ECDSA certificate verifier's `domainSeparator()` at `block`: cached by the JSON-RPC
+        client for a block > 0; at the latest block, the newest value a task's checks read."""
+        if block == 0 and self._latest_separator is not None:
+            return self._latest_separator
+        return await self._read_separator(block)
 
     async def _read_separator(self, block: int) -> bytes:
         with self._reads(block) as reads:
             (value,) = await self._call(self._ecdsa_verifier, DOMAIN_SEPARATOR, (), block, reads)
         separator = bytes(value)
-        if self._separator is None or block == 0 or block >= self._separator[0]:
-            self._separator = (block, separator)
+        if block == 0:
+            self._latest_separator = separator
         return separator
 
     async def _prefetch_separator(self, block: int) -> None:
-        """Reads the separator at a task's block, with its checks; if that fails, signing keeps the one
-        it has (the next task's block reads it again) and the task's checks are not affected."""
+        """Reads the separator at a task's block, with its checks; if that fails, signing reads it again
+        and the task's checks are not affected."""
         try:
             await self._read_separator(block)
         except ChainReaderError as error:
             log.debug("cannot read the ECDSA verifier's domainSeparator()", extra={"reason": str(error)})
 
     async def certificate_digest(
-        self, curve: CurveType, reference_timestamp: int, message_hash: bytes
+        self, curve: CurveType, reference_timestamp: int, message_hash: bytes, block: int = 0
     ) -> bytes:
         args = (reference_timestamp, bytes(message_hash))
         if curve == BN254:
@@ -317,11 +316,14 @@ class RpcChainReader:
         if curve != ECDSA:
             raise ValueError(f"curve must be ECDSA or BN254, got {curve!r}")
 
+        self._signs_ecdsa = True
+
         async def ecdsa_local() -> bytes:
-            return ecdsa_certificate_digest(await self.domain_separator(), reference_timestamp, message_hash)
+            separator = await self.domain_separator(block)
+            return ecdsa_certificate_digest(separator, reference_timestamp, message_hash)
 
         async def ecdsa_remote() -> bytes:
-            (value,) = await self._call(self._ecdsa_verifier, ECDSA_DIGEST_BYTES, args, 0)
+            (value,) = await self._call(self._ecdsa_verifier, ECDSA_DIGEST_BYTES, args, block)
             return keccak256(value)
 
         return await self._pure(

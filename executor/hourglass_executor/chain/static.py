@@ -173,7 +173,7 @@ class StaticChainReader:
         return result_message_hash(task_id, output)
 
     async def certificate_digest(
-        self, curve: CurveType, reference_timestamp: int, message_hash: bytes
+        self, curve: CurveType, reference_timestamp: int, message_hash: bytes, block: int = 0
     ) -> bytes:
         if curve == BN254:
             return bn254_certificate_digest(reference_timestamp, message_hash)

@@ -425,7 +425,9 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
             raise Refusal(Code.UNAUTHENTICATED, str(error)) from None
         try:  # the signing reads, before the claim (see the module docstring)
             message_hash = await self._chain.message_hash(request.task_id, b"")
-            await self._chain.certificate_digest(signer.curve, request.reference_timestamp, message_hash)
+            await self._chain.certificate_digest(
+                signer.curve, request.reference_timestamp, message_hash, block
+            )
         except ChainReaderError as error:
             raise Refusal(Code.UNAVAILABLE, f"chain read failed: {error}") from None
         return signer, fingerprint
@@ -483,6 +485,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 avs_address=avs,
                 operator_set_id=request.operator_set_id,
                 reference_timestamp=request.reference_timestamp,
+                task_block_number=request.task_block_number,
                 output=output,
             )
         except (TaskSigningError, ChainReaderError) as error:

@@ -322,8 +322,8 @@ class UnreachableChain:
     async def message_hash(self, task_id, output):
         return await self._chain.message_hash(task_id, output)
 
-    async def certificate_digest(self, curve, reference_timestamp, message_hash):
-        return await self._chain.certificate_digest(curve, reference_timestamp, message_hash)
+    async def certificate_digest(self, curve, reference_timestamp, message_hash, block=0):
+        return await self._chain.certificate_digest(curve, reference_timestamp, message_hash, block)
 
     async def close(self):
         return None
@@ -744,8 +744,8 @@ class ReportingChain:
     def __getattr__(self, name: str):
         return getattr(CHAIN, name)
 
-    async def certificate_digest(self, curve, reference_timestamp, message_hash):
-        digest = await CHAIN.certificate_digest(curve, reference_timestamp, message_hash)
+    async def certificate_digest(self, curve, reference_timestamp, message_hash, block=0):
+        digest = await CHAIN.certificate_digest(curve, reference_timestamp, message_hash, block)
         if self.checked is not None:
             self.checked.set()
         return digest

@@ -490,9 +490,10 @@ def test_the_pure_functions_are_cross_checked_once_then_computed_locally():
 
 
 def test_the_domain_separator_follows_a_verifier_upgrade_from_the_next_task_block():
-    """The ECDSA verifier is an upgradeable proxy whose domain has its major version in it: its
-    `domainSeparator()` is read again at each new task block, with the task's checks (in their first
-    batch, so no more round trips), and signing uses the one of the newest block."""
+    """The ECDSA verifier is an upgradeable proxy whose domain has its major version in it: a task is
+    signed with its `domainSeparator()` at the task's block, read with the task's checks (in their
+    first batch, so no more round trips). tests/unit/executor/test_rpc_signing_block.py has the
+    whole executor's view of it."""
     chain = Chain()
     upgraded = bytes.fromhex("77" * 32)
 
@@ -501,7 +502,7 @@ def test_the_domain_separator_follows_a_verifier_upgrade_from_the_next_task_bloc
         await rpc.operator_set_member(AVS, 1, OPERATOR, block)
         checks = len(node.http_requests) - sent
         message_hash = await rpc.message_hash(TASK_ID, b"out")
-        digest = await rpc.certificate_digest("ECDSA", 7, message_hash)
+        digest = await rpc.certificate_digest("ECDSA", 7, message_hash, block)
         return digest, checks, len(node.http_requests) - sent - checks
 
     async def scenario():

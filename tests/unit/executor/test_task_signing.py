@@ -198,6 +198,7 @@ RESULT = dict(
     avs_address=AVS,
     operator_set_id=0,
     reference_timestamp=1_700_000_000,
+    task_block_number=0,
 )
 
 
