@@ -17,7 +17,9 @@ deploy(spec), serialized per AVS:
 run_task(avs, ...) sends the task to the current performer once (the client never re-sends a
 task that may have reached the performer). No performer, or an open circuit → PerformerUnavailable.
 The breaker counts transport failures and the performer's own INTERNAL/UNKNOWN errors, not a task
-the performer rejected (INVALID_ARGUMENT says nothing about its health).
+the performer rejected (INVALID_ARGUMENT says nothing about its health), and a DEADLINE_EXCEEDED
+only when the executor's own task timeout set the deadline (`run_task`'s `task_timeout`), not when
+a caller's shorter remaining time did.
 
 remove(id) takes the performer out of service at once and then drains and removes it (a staged
 one: its deploy is cancelled), in a task of its own like a deploy: a caller that goes away does not
@@ -28,9 +30,14 @@ keeps one performer — the one the store remembers as in service, else the newe
 the configured image — and removes the others (and those of AVSs no longer configured); when none
 fits, it deploys the configured image. It never creates a second performer next to one it keeps.
 With the memory store a restart therefore returns to the configured image; with a persistent store
-it keeps the image last deployed by DeployArtifact. Until start() has finished, deploy and remove
-are refused (PoolNotServingError): start decides from a list of the owned performers, which a deploy
-or a removal running meanwhile would make stale.
+it keeps the image last deployed by DeployArtifact. When the performer the store remembers as in
+service does not become ready, start deploys a new performer of that performer's spec instead (see
+`_replacement_spec`) and removes the old one once the new one is in service; when the new one fails
+too, start reports the AVS as without a performer and leaves the old one running with its record,
+for the next start to try again: it never puts the configured image in place of the one a
+DeployArtifact deployed. Until start() has finished, deploy and remove are refused
+(PoolNotServingError): start decides from a list of the owned performers, which a deploy or a
+removal running meanwhile would make stale.
 
 shutdown(delete) cancels deploys and removals, stops health checks and closes clients; performers
 keep running for the next start unless `delete` (config `kubernetes.deletePerformersOnShutdown`):
@@ -215,9 +222,13 @@ class PerformerPool:
 
     # --- tasks ---------------------------------------------------------------------------------
 
-    async def run_task(self, avs: str, task_id: str, payload: bytes, timeout: float) -> bytes:
+    async def run_task(
+        self, avs: str, task_id: str, payload: bytes, timeout: float, *, task_timeout: float | None = None
+    ) -> bytes:
         """The performer's result for the task; raises PerformerUnavailableError (not sent) or
-        PerformerCallError (its `maybe_executed` says whether it may have run)."""
+        PerformerCallError (its `maybe_executed` says whether it may have run). `task_timeout` is the
+        executor's own limit for a task: when `timeout` is shorter (the caller's remaining time set
+        it), a DEADLINE_EXCEEDED is not held against the performer. None: `timeout` is that limit."""
         live = self._current.get(avs.lower())
         if live is None:
             raise PerformerUnavailableError(f"no performer is serving AVS {avs}")
@@ -231,10 +242,7 @@ class PerformerPool:
             assert live.client is not None  # in service only once ready, with its address
             result = await live.client.execute_task(task_id.encode(), payload, timeout=timeout)
         except PerformerCallError as error:
-            if error.code in BREAKER_CODES:
-                live.breaker.record_failure()
-            else:
-                live.breaker.record_success()
+            self._record_call_error(live, error, own_deadline=task_timeout is None or timeout >= task_timeout)
             raise
         else:
             live.breaker.record_success()
@@ -243,6 +251,17 @@ class PerformerPool:
             live.in_flight -= 1
             if not live.in_flight:
                 live.idle.set()
+
+    @staticmethod
+    def _record_call_error(live: LivePerformer, error: PerformerCallError, *, own_deadline: bool) -> None:
+        """Tells the breaker what a failed call says about the performer."""
+        if error.code is grpc.StatusCode.DEADLINE_EXCEEDED and not own_deadline:
+            # The caller allowed less time than a task may take: neither a failure nor a success.
+            return
+        if error.code in BREAKER_CODES:
+            live.breaker.record_failure()
+        else:
+            live.breaker.record_success()
 
     # --- deploys -------------------------------------------------------------------------------
 
@@ -304,7 +323,7 @@ class PerformerPool:
             "deploying performer",
             extra={"avs": avs, "performer_id": live.performer_id, "image": spec.image},
         )
-        error = await self._ready_or_discarded(live, "deploy failed; removing the new performer")
+        error = await self._ready_or_let_go(live, "deploy failed; removing the new performer")
         if error is not None:
             kept = self._current.get(avs)
             keeps = f"; performer {kept.performer_id} keeps serving" if kept else ""
@@ -419,17 +438,21 @@ class PerformerPool:
                     # The resource does not remember the override; the AVS's configuration does.
                     keep.spec = dataclasses.replace(keep.spec, endpoint_override=spec.endpoint_override)
                     keep.endpoint = spec.endpoint_override
-                if keep is not None and await self._adopt(keep, records.get(keep.performer_id)):
-                    return
-                if spec is not None:
+                record = records.get(keep.performer_id) if keep is not None else None
+                if keep is not None and record is not None and record.status == "in_service":
+                    await self._adopt_remembered(keep, record, spec)
+                elif (keep is None or not await self._adopt(keep, record)) and spec is not None:
                     await self._deploy_locked(spec)
             finally:
                 self._deploying.pop(avs, None)
 
-    async def _ready_or_discarded(self, live: LivePerformer, failure: str) -> Exception | None:
-        """Makes a staged performer ready; when that fails it is untracked and removed (logged with
-        `failure`) and the error is returned. Cancelled, it is only untracked and released: remove()
-        removes it itself, shutdown(delete=True) removes it, else the next start adopts or removes it."""
+    async def _ready_or_let_go(
+        self, live: LivePerformer, failure: str, *, keep: bool = False
+    ) -> Exception | None:
+        """Makes a staged or adopting performer ready; when that fails it is untracked and removed
+        (`keep`: released, left running with its record), logged with `failure`, and the error is
+        returned. Cancelled, it is only untracked and released: remove() removes it itself,
+        shutdown(delete=True) removes it, else the next start adopts or removes it."""
         try:
             await self._make_ready(live)
         except asyncio.CancelledError:
@@ -441,25 +464,55 @@ class PerformerPool:
             log.warning(
                 failure, extra={"avs": live.avs, "performer_id": live.performer_id, "reason": str(error)}
             )
-            await self._discard(live)
+            await (self._release(live) if keep else self._discard(live))
             return error
         return None
 
-    async def _adopt(self, deployment: Deployment, record: PerformerRecord | None) -> bool:
+    def _adopting(self, deployment: Deployment, record: PerformerRecord | None) -> LivePerformer:
         # Adopting: until it is promoted, its record (if any) keeps saying what it said.
         live = self._track(deployment, State.ADOPTING, created_at=record.created_at if record else None)
         self._next[live.avs] = live
-        if await self._ready_or_discarded(live, "cannot adopt performer; removing it") is not None:
+        return live
+
+    async def _adopt(self, deployment: Deployment, record: PerformerRecord | None) -> bool:
+        live = self._adopting(deployment, record)
+        if await self._ready_or_let_go(live, "cannot adopt performer; removing it") is not None:
             return False
+        await self._put_adopted_in_service(live)
+        return True
+
+    async def _adopt_remembered(
+        self, deployment: Deployment, record: PerformerRecord, configured: PerformerSpec | None
+    ) -> None:
+        """Adopts the performer the store remembers in service, else replaces it with a new one of
+        its spec; raises DeployError when that fails too (the old one is then left running, with its
+        record)."""
+        live = self._adopting(deployment, record)
+        failure = "cannot adopt the performer in service before the restart; deploying its image anew"
+        error = await self._ready_or_let_go(live, failure, keep=True)
+        if error is None:
+            await self._put_adopted_in_service(live)
+            return
+        try:
+            await self._deploy_locked(_replacement_spec(deployment.spec, configured))
+        except DeployError as deploy_error:
+            raise DeployError(
+                f"performer {live.performer_id} (image {record.image}), in service before the restart, "
+                f"did not become ready ({error}) and a new performer of that image failed too "
+                f"({deploy_error}); the configured image was not deployed in its place, and the next "
+                "start tries again"
+            ) from deploy_error
+        await self._discard(live)
+
+    async def _put_adopted_in_service(self, live: LivePerformer) -> None:
         old = self._promote(live)
         log.info(
             "adopted performer",
-            extra={"avs": live.avs, "performer_id": live.performer_id, "image": image_of(deployment)},
+            extra={"avs": live.avs, "performer_id": live.performer_id, "image": image_of(live.deployment)},
         )
         if old is not None:
             # Not expected (deploys wait for start() to finish); a replaced performer never runs on.
             await self._retire(old)
-        return True
 
     async def list(self, avs: str | None = None) -> list[PerformerInfo]:
         """InService and Staged performers (of `avs` only, when given)."""
@@ -705,3 +758,18 @@ class PerformerPool:
             )
         finally:
             live.restarting = None
+
+
+def _replacement_spec(remembered: PerformerSpec, configured: PerformerSpec | None) -> PerformerSpec:
+    """What to deploy in place of a remembered performer that cannot be adopted: its spec as the
+    backend reads it back (the image, and on Kubernetes the env and service account a DeployArtifact
+    set) over the configured env and service account, which a DeployArtifact starts from too (Docker
+    does not read a container's env back: values may be secrets)."""
+    if configured is None:
+        return remembered
+    env = {var.name: var for var in (*configured.env, *remembered.env)}
+    return dataclasses.replace(
+        remembered,
+        env=tuple(env.values()),
+        service_account_name=remembered.service_account_name or configured.service_account_name,
+    )

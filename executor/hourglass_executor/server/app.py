@@ -16,7 +16,13 @@ performer cannot be deployed is logged and left without one (its tasks get UNAVA
 DeployArtifact succeeds); a backend that cannot even list its performers stops the start.
 
 The store's task ids (and results) older than its retention are pruned at start and every
-`PRUNE_INTERVAL`, in batches of `PRUNE_BATCH` so that a large backlog does not hold the event loop.
+`PRUNE_INTERVAL`, off the event loop and in batches of `PRUNE_BATCH` (a batch of large results takes
+a while to delete, and tasks' claims and outcomes queue behind it on the store's writer).
+
+Message sizes: a call may send at most `MAX_RECEIVE_BYTES` (4 MiB, the Go executor's gRPC default:
+no aggregator sends it more), and an answer may be as large as a performer's largest output plus the
+TaskResult around it (`MAX_SEND_BYTES`), so that a result the performer could return is never stored
+as done and then found too large to send.
 
 Stop (SIGTERM/SIGINT, or `stop()`): health NOT_SERVING, no new calls, in-flight calls may finish
 within `shutdownTimeout` (then they are cancelled), then the pool shuts down (performers are kept
@@ -45,6 +51,7 @@ from hourglass_executor.chain import ChainReader
 from hourglass_executor.config import ExecutorConfig
 from hourglass_executor.metrics import ExecutorMetrics
 from hourglass_executor.performers.base import PerformerBackend
+from hourglass_executor.performers.client import DEFAULT_MAX_MESSAGE_BYTES
 from hourglass_executor.performers.pool import PerformerPool, PoolError, PoolSettings
 from hourglass_executor.server import components, startup
 from hourglass_executor.server.components import StartupError
@@ -62,14 +69,15 @@ log = logging.getLogger(__name__)
 TASK_SERVICE = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
 MANAGEMENT_SERVICE = executor_pb2.DESCRIPTOR.services_by_name["ExecutorManagementService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_RECEIVE_BYTES = 4 * 1024 * 1024
+MAX_SEND_BYTES = DEFAULT_MAX_MESSAGE_BYTES + 64 * 1024  # a performer's output, signatures, addresses
 PRUNE_INTERVAL = 60.0  # seconds between prunes of the store
-PRUNE_BATCH = 1000  # task ids deleted per statement
+PRUNE_BATCH = 100  # task ids deleted per statement
 SETTLE_TIMEOUT = 10.0  # seconds a stop waits for cancelled SubmitTasks to record their end
 SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.so_reuseport", 0),  # fail when the port is taken instead of sharing it
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_SEND_BYTES),
+    ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
     # Aggregators keep connections open and ping them; do not answer pings with GOAWAY.
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
@@ -249,9 +257,8 @@ class Executor:
         while True:
             try:
                 removed = 0
-                while (batch := store.prune(limit=PRUNE_BATCH)) == PRUNE_BATCH:
+                while (batch := await asyncio.to_thread(store.prune, limit=PRUNE_BATCH)) == PRUNE_BATCH:
                     removed += batch
-                    await asyncio.sleep(0)
                 if removed + batch:
                     log.info("pruned task ids", extra={"removed": removed + batch})
             except Exception:  # a store error must not end pruning for good

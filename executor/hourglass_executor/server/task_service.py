@@ -11,7 +11,10 @@ first, and everything before the claim leaves no trace, so a refused request nev
 | 3 | `avs_address`, `executor_address` or `aggregator_address` is not "0x" + 40  | INVALID_ARGUMENT    |
 |   | hex digits (an empty `aggregator_address` too: the Go aggregator sends it) |                     |
 | 4 | `executor_address` is not this executor's operator address (any case)      | PERMISSION_DENIED   |
+| 0 | the request is larger than 4 MiB (gRPC refuses it before any check)       | RESOURCE_EXHAUSTED  |
 | 5 | the AVS is not served here (not in `avsPerformers`)                        | NOT_FOUND           |
+|5a | 64 MiB of payloads (each counted as 4 KiB at least) already wait for their  | RESOURCE_EXHAUSTED  |
+|   | checks, rows 6-10 (`server/unverified.py`): send it again                   |                     |
 | 6 | the AVS has no operator set `operator_set_id` at `task_block_number` (no    | NOT_FOUND           |
 |   | curve type in the KeyRegistrar, or the AVS has no task registrar)          |                     |
 | 7 | this executor's operator has no key in that operator set                   | FAILED_PRECONDITION |
@@ -97,6 +100,7 @@ and, for a refusal, `reason`. The same answer is counted in the metrics (`metric
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -117,6 +121,7 @@ from hourglass_executor.metrics import ExecutorMetrics
 from hourglass_executor.performers.client import PerformerCallError
 from hourglass_executor.performers.pool import PerformerPool, PerformerUnavailableError
 from hourglass_executor.server.refusal import Refusal
+from hourglass_executor.server.unverified import BudgetExceededError, UnverifiedBudget
 from hourglass_executor.signing.layouts import aggregator_digest
 from hourglass_executor.signing.signer import Signer
 from hourglass_executor.store import Store, TaskRecord, task_key
@@ -148,6 +153,7 @@ INTERRUPTED = (
     "while it ran): it may have run, its result is lost, and it will not run again"
 )
 CLAIM_ATTEMPTS = 3  # claims refused for a row that is gone when read (given back, pruned) are retried
+OFF_LOOP_PAYLOAD_BYTES = 64 * 1024  # a larger payload is hashed on a worker thread
 
 
 @dataclass
@@ -180,8 +186,10 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         pool: PerformerPool,
         task_timeout: float,
         metrics: ExecutorMetrics | None = None,
+        unverified: UnverifiedBudget | None = None,
     ) -> None:
         self._metrics = metrics
+        self._unverified = unverified or UnverifiedBudget()
         self._operator_address = operator_address
         self._operator_lower = operator_address.lower()
         self._chain = chain
@@ -266,7 +274,11 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         avs = request.avs_address.lower()
         if not self._pool.serves(avs):
             raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
-        signer, fingerprint = await self._check_chain(request, avs)
+        try:
+            with self._unverified.admit(len(request.payload)):
+                signer, fingerprint = await self._check_chain(request, avs)
+        except BudgetExceededError as error:
+            raise Refusal(Code.RESOURCE_EXHAUSTED, f"too many tasks wait for their checks: {error}") from None
         key = task_key(request.task_id)
         while (run := self._running.get(key)) is not None:  # a concurrent retry (row 11b)
             result = await self._wait_for(request.task_id, run, fingerprint, context, trace)
@@ -407,16 +419,20 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         if isinstance(aggregator, UnknownAggregatorError):
             raise Refusal(Code.UNAUTHENTICATED, str(aggregator))
         assert isinstance(aggregator, OperatorSetMember)
+        digest = functools.partial(
+            aggregator_digest,
+            task_id=request.task_id,
+            avs_address=avs,
+            executor_address=request.executor_address,
+            operator_set_id=set_id,
+            reference_timestamp=request.reference_timestamp,
+            task_block_number=block,
+            payload=request.payload,
+        )
         try:  # every signed field is in the digest, so it also identifies the task
-            fingerprint = aggregator_digest(
-                task_id=request.task_id,
-                avs_address=avs,
-                executor_address=request.executor_address,
-                operator_set_id=set_id,
-                reference_timestamp=request.reference_timestamp,
-                task_block_number=block,
-                payload=request.payload,
-            )
+            # Hashing 4 MiB takes ~25 ms: a large payload is hashed off the event loop.
+            large = len(request.payload) > OFF_LOOP_PAYLOAD_BYTES
+            fingerprint = await asyncio.to_thread(digest) if large else digest()
         except ValueError as error:
             raise Refusal(Code.INVALID_ARGUMENT, str(error)) from None
         try:
@@ -465,7 +481,9 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         current = self._pool.current(avs)
         trace.performer_id = current.performer_id if current is not None else None
         try:
-            output = await self._pool.run_task(avs, task_id, request.payload, timeout)
+            output = await self._pool.run_task(
+                avs, task_id, request.payload, timeout, task_timeout=self._task_timeout
+            )
         except PerformerUnavailableError as error:
             await self._store.release_task_async(key)
             raise Refusal(Code.UNAVAILABLE, str(error)) from None

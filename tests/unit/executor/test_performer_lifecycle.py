@@ -316,11 +316,16 @@ def test_a_restart_after_a_crash_mid_deploy_keeps_the_in_service_one_and_removes
     assert states == {serving: "in_service"} and answer == b"v1"
 
 
-def test_a_restart_whose_adoption_fails_deletes_the_record_and_deploys_anew():
+@pytest.mark.parametrize("state", ["staged", None])
+def test_a_restart_whose_adoption_fails_deletes_the_record_and_deploys_anew(state):
+    """A performer the store does not remember in service is removed when it does not become ready,
+    and the configured image is deployed in its place."""
+
     async def scenario():
         backend, store = LocalBackend(fail_ready={"v1"}), RecordingStore()
         stuck = await backend.create(spec("v1"))
-        store.save_performer(record(stuck.performer_id, "in_service"))
+        if state is not None:
+            store.save_performer(record(stuck.performer_id, state))
         store.writes.clear()
         pool = new_pool(backend, store, tag="v1")
         problems = await pool.start()
@@ -333,3 +338,26 @@ def test_a_restart_whose_adoption_fails_deletes_the_record_and_deploys_anew():
     stuck, problems, writes = asyncio.run(scenario())
     assert writes[0] == ("delete", stuck, "")  # adopting → removed
     assert "failed to start" in problems[AVS.lower()]  # the new one fails too (same image)
+
+
+def test_a_restart_whose_in_service_performer_fails_keeps_its_record_when_no_new_one_starts():
+    """The performer remembered in service is released (record kept, still running) when it does not
+    become ready; a new one of its spec is staged and, failing too, removed with its record."""
+
+    async def scenario():
+        backend, store = LocalBackend(fail_ready={"v1"}), RecordingStore()
+        stuck = await backend.create(spec("v1"))
+        store.save_performer(record(stuck.performer_id, "in_service"))
+        store.writes.clear()
+        pool = new_pool(backend, store, tag="v1")
+        problems = await pool.start()
+        try:
+            return stuck.performer_id, backend.created[-1], problems, store.writes, store.states()
+        finally:
+            await pool.shutdown()
+            await backend.destroy()
+
+    stuck, fresh, problems, writes, states = asyncio.run(scenario())
+    assert writes == [("save", fresh, "staged"), ("delete", fresh, "")]
+    assert states == {stuck: "in_service"}
+    assert "failed to start" in problems[AVS.lower()] and "next start tries again" in problems[AVS.lower()]
