@@ -210,6 +210,12 @@ class Executor:
             tokens=components.build_tokens(config, signers),
             deployment_mode=config.deployment_mode,
             environ=self._environ,
+            env_from_executor={
+                performer.avs_address.lower(): frozenset(
+                    env.value_from_env for env in performer.envs if env.value_from_env is not None
+                )
+                for performer in config.avs_performers
+            },
         )
         task_server = _Server("grpcPort", config.grpc_port, self._host)
         executor_pb2_grpc.add_ExecutorServiceServicer_to_server(tasks, task_server.server)

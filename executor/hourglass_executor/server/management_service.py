@@ -19,7 +19,8 @@ AVS is served here).
 | auth disabled, but a token sent (or GetChallengeToken called)        | UNIMPLEMENTED     |
 | malformed avs_address, registry_url, digest, env entry               | INVALID_ARGUMENT  |
 | DeployArtifact for an AVS not in `avsPerformers`                     | NOT_FOUND         |
-| an env `valueFromEnv` the executor's environment lacks               | FAILED_PRECONDITION |
+| an env `value_from_env` not listed for the AVS (below)               | PERMISSION_DENIED |
+| an env `value_from_env` the executor's environment lacks             | FAILED_PRECONDITION |
 | the new performer did not become ready (the old one keeps serving)   | FAILED_PRECONDITION |
 | the deploy was cancelled (its performer removed, or shutdown)        | ABORTED           |
 | the backend failed otherwise                                         | INTERNAL          |
@@ -35,7 +36,10 @@ DeployArtifact builds the performer from the request, falling back to the AVS's 
 the image repository is `registry_url` (it may end in `:tag`; without a tag the configured tag is
 used); a `digest` (`sha256:…`) makes the performer run `repository@digest`; env entries are the
 configured ones overridden by name by the request's (`value`; `value_from_env`, resolved from the
-executor's own environment; `kubernetes_env` Secret/ConfigMap references, kubernetes mode only);
+executor's own environment, but only a variable the AVS's `avsPerformers[].envs` already pass with
+`valueFromEnv`: the executor's environment holds its own secrets, such as a keystore's
+`passwordEnv`, which no caller may copy into an image it chooses; `kubernetes_env` Secret/ConfigMap
+references, kubernetes mode only);
 `kubernetes.service_account_name` overrides the configured one. Upstream creates a Docker performer
 for any AVS and ignores the digest; this executor does neither.
 
@@ -118,12 +122,15 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
         tokens: ChallengeTokens | None,
         deployment_mode: str,
         environ: Mapping[str, str] = os.environ,
+        env_from_executor: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        """`tokens` None means authentication is disabled."""
+        """`tokens` None means authentication is disabled; `env_from_executor` has, by lower-case
+        AVS address, the variables of `environ` its performers may be given (`valueFromEnv`)."""
         self._pool = pool
         self._tokens = tokens
         self._kubernetes = deployment_mode == "kubernetes"
         self._environ = environ
+        self._env_from_executor = dict(env_from_executor or {})
         self._refused_tokens = 0
         self._refused_logged_at = -FLOOD_LOG_INTERVAL
 
@@ -271,7 +278,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
             )
         env = {var.name: var for var in (configured.env if configured else ())}
         for index, entry in enumerate(request.env):
-            var = self._env(index, entry)
+            var = self._env(index, entry, avs)
             env[var.name] = var
         service_account = request.kubernetes.service_account_name or (
             configured.service_account_name if configured else None
@@ -290,7 +297,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
             endpoint_override=configured.endpoint_override if configured else None,
         )
 
-    def _env(self, index: int, entry: executor_pb2.PerformerEnv) -> EnvVar:
+    def _env(self, index: int, entry: executor_pb2.PerformerEnv, avs: str) -> EnvVar:
         where = f"env[{index}]"
         if not is_env_name(entry.name):
             raise Refusal(
@@ -309,6 +316,12 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
                 f"(found: {', '.join(sources)})",
             )
         if entry.value_from_env:
+            if entry.value_from_env not in self._env_from_executor.get(avs, frozenset()):
+                raise Refusal(
+                    Code.PERMISSION_DENIED,
+                    f"{where}.value_from_env ({entry.name}): only a variable that avsPerformers[].envs "
+                    f"pass to AVS {avs} with valueFromEnv may be given from the executor's environment",
+                )
             value = self._environ.get(entry.value_from_env)
             if value is None:
                 raise Refusal(

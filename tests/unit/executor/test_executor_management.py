@@ -279,14 +279,42 @@ def test_deploy_artifact_uses_the_digest_the_env_and_the_configured_tag():
         )
         return backend.history[response.deployment_id].deployment.spec
 
-    spec = with_executor(scenario, environ=environ)
+    listed = {"avsAddress": AVS, "deploymentMode": "docker", "image": {"repository": REPOSITORY, "tag": "v1"}}
+    listed["envs"] = [{"name": "TOKEN", "valueFromEnv": "HOST_TOKEN"}]
+    spec = with_executor(scenario, environ=environ, avsPerformers=[listed])
     assert spec.image == f"registry.example/pinned@{DIGEST}"
     assert spec.tag == "v1"  # the configured tag (registry_url has none)
-    assert spec.env == (
-        EnvVar("LOG_LEVEL", value="debug"),
+    assert spec.env == (  # the configured TOKEN first, as the request gives it again
         EnvVar("TOKEN", value="from-the-executor"),
+        EnvVar("LOG_LEVEL", value="debug"),
         EnvVar("EMPTY", value=""),
     )
+
+
+def test_deploy_artifact_never_copies_an_executor_variable_its_configuration_does_not_pass_to_the_avs():
+    """With authentication off (the default), anyone reaching the management port could have a
+    keystore's password (`passwordEnv`) copied into an image of their choice; and told apart the
+    variables that are set from those that are not."""
+    environ = {"BLS_KEYSTORE_PASSWORD": "hunter2", "HOST_TOKEN": "listed"}
+    listed = {"avsAddress": AVS, "deploymentMode": "docker", "image": {"repository": REPOSITORY, "tag": "v1"}}
+    listed["envs"] = [{"name": "TOKEN", "valueFromEnv": "HOST_TOKEN"}]
+
+    async def scenario(client: ManagementClient, backend, executor):
+        errors = []
+        for name in ("BLS_KEYSTORE_PASSWORD", "NOT_SET_ANYWHERE"):
+            env = [executor_pb2.PerformerEnv(name="LEAK", value_from_env=name)]
+            errors.append(
+                await refused(client.deploy(avs_address=AVS, registry_url=f"{REPOSITORY}:v2", env=env))
+            )
+        specs = [performer.deployment.spec for performer in backend.history.values()]
+        return errors, specs
+
+    errors, specs = with_executor(scenario, environ=environ, avsPerformers=[listed])
+    assert [code_of(error) for error in errors] == ["PERMISSION_DENIED", "PERMISSION_DENIED"]
+    assert errors[0].details().replace("BLS_KEYSTORE_PASSWORD", "X") == errors[1].details().replace(
+        "NOT_SET_ANYWHERE", "X"
+    )
+    assert all("hunter2" not in str(spec) for spec in specs) and len(specs) == 1  # only the configured v1
 
 
 def test_deploy_artifact_takes_kubernetes_env_references_and_the_service_account_in_kubernetes_mode():
@@ -339,10 +367,10 @@ BAD_DEPLOYS = [
     ),
     ("env name with =", {"env": [executor_pb2.PerformerEnv(name="A=B")]}, "INVALID_ARGUMENT", "without '='"),
     (
-        "missing executor env",
+        "executor env not listed for the AVS",
         {"env": [executor_pb2.PerformerEnv(name="A", value_from_env="NOT_SET_ANYWHERE")]},
-        "FAILED_PRECONDITION",
-        "the executor's environment has no NOT_SET_ANYWHERE",
+        "PERMISSION_DENIED",
+        "only a variable that avsPerformers[].envs pass to AVS",
     ),
     (
         "kubernetes env in docker mode",
