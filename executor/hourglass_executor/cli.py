@@ -11,7 +11,8 @@ what it points to on this machine — store, static chain file, signing keys and
 files — with the start-up function `run` uses (`server/startup.py`), so both say the same
 `<key>: <reason>`. `--config-only` skips the second part, for a configuration that will run
 elsewhere (the executor role validates on the machine running ansible-playbook). Only what depends
-on the moment is left to `run`: a port in use, an API server or chain endpoint that does not answer.
+on the moment is left to `run`: a port in use, an API server that does not answer, the chain
+endpoint's chain id.
 
 `run` logs JSON lines (or text, `logFormat`) on stderr and exits 0 after a graceful stop, 1 when it
 cannot start (one log line, `cannot start`, whose reason names the configuration key; never a

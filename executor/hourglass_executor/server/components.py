@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import os
 from collections.abc import Callable, Mapping
 
@@ -27,6 +28,8 @@ from hourglass_executor.store import Store, StoreError, check_store, open_store
 
 DOCKER_READY_TIMEOUT = 60.0  # upstream waits at most a minute for a new container
 DRAIN_SLACK = 5.0  # beyond taskTimeout, for a replaced performer's last answers to arrive
+
+log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
@@ -66,6 +69,39 @@ def build_chain(config: ExecutorConfig) -> ChainReader:
             cache_size=config.chain.cache_size,
         )
     return load_static_chain(config)
+
+
+async def check_chain_id(config: ExecutorConfig) -> None:
+    """`chain.type: rpc`: StartupError when the endpoint of `l1Chain.rpcUrl` answers `eth_chainId`
+    (with the time limit and retries of a chain read) with another chain than `l1Chain.chainId`: a
+    wrong endpoint. One that does not answer now only gets a warning: an RPC outage must not keep
+    the executor down once it is over (restarts back off to minutes), and until it is over its tasks
+    get UNAVAILABLE anyway, since every one of them reads the chain."""
+    if config.chain.type != "rpc":
+        return
+    from hourglass_executor.chain.jsonrpc import JsonRpcClient, RpcError
+
+    client = JsonRpcClient(
+        config.l1_chain.rpc_url.get_secret_value(),
+        timeout=config.chain.timeout.total_seconds(),
+        retries=config.chain.retries,
+        cache_size=1,
+    )
+    try:
+        served = await client.chain_id()
+    except RpcError as error:  # its message never holds the URL
+        log.warning(
+            "cannot check the chain id of l1Chain.rpcUrl now (eth_chainId); starting anyway",
+            extra={"reason": str(error)},
+        )
+        return
+    finally:
+        await client.close()
+    if served != config.l1_chain.chain_id:
+        raise StartupError(
+            f"l1Chain.rpcUrl: the endpoint serves chain id {served}, "
+            f"not l1Chain.chainId {config.l1_chain.chain_id}"
+        )
 
 
 def load_static_chain(config: ExecutorConfig) -> StaticChainReader:

@@ -7,7 +7,7 @@ and credentials the configuration names; `prepare` loads them, in the order `run
 1. `storage`: the store's file is an executor store of a known schema, or can be created
    (`store.check_store`, which writes nothing); then the store is opened;
 2. `chain`: `type: static`: the file loads and is for `l1Chain.chainId`; `rpc`: the JSON-RPC reader
-   is built (no request is sent);
+   is built; the endpoint is asked only at the end (below);
 3. `operator.signingKeys`: every key loads — keystores read and decrypted with the password of
    `password`, `passwordFile` or `passwordEnv`, an ECDSA keystore's address is its key's, a BN254
    keystore is for bn254 and the BN254 library is there, a private key is a valid secp256k1 key;
@@ -20,9 +20,14 @@ and credentials the configuration names; `prepare` loads them, in the order `run
    create, delete, get, list and watch Performers in `kubernetes.namespace` (else the verbs it may
    not use, and who it is);
 7. `kubernetes.tls` when enabled (the performer channels use it, in either mode): its `caFile`,
-   `certFile` and `keyFile` can be read (their content is checked by the TLS handshake only).
+   `certFile` and `keyFile` can be read (their content is checked by the TLS handshake only);
+8. `run` only, with `chain.type: rpc`, once every step above passed: the endpoint of
+   `l1Chain.rpcUrl` answers `eth_chainId` with `l1Chain.chainId` (`components.check_chain_id`).
+   Results are signed over that chain's contracts, so a wrong endpoint stops the start; one that
+   does not answer within `chain.timeout` (retries included) is logged and the start goes on (its
+   tasks get UNAVAILABLE until it answers: an outage must not keep the executor down after it).
 
-Every step runs even when an earlier one failed, then `StartupError` lists every problem, each as
+Steps 1-7 run even when an earlier one failed, then `StartupError` lists every problem, each as
 `<key>: <reason>` — the same text whether `run` (which logs it as `cannot start` and exits 1) or
 `validate` (which prints it and exits 2) found it. `run` keeps the parts; `validate`
 (`check_only=True`) keeps nothing: the store is only checked (no file is created) and what was
@@ -30,8 +35,10 @@ built is closed.
 
 Not checked before serving, because they depend on the moment rather than on the configuration:
 whether the ports are free (`run` then stops with `grpcPort: cannot listen on ...`), and whether
-the Docker engine or the JSON-RPC endpoint answers. (The Kubernetes API server is asked in step 6:
-without it nothing else about the cluster can be checked, and `run` cannot start without it.)
+the Docker engine answers. (The Kubernetes API server is asked in step 6: without it nothing else
+about the cluster can be checked, and `run` cannot start without it. The JSON-RPC endpoint is
+asked by `run` only, in step 8: `validate` stays off the chain, so both report the same problems
+for a configuration that steps 1-7 refuse.)
 """
 
 from __future__ import annotations
@@ -100,6 +107,11 @@ async def prepare(
             except StartupError as error:
                 problems.extend(error.problems)
     problems.extend(tls_problems(config))
+    if built.chain is not None and not problems and not check_only:
+        try:
+            await components.check_chain_id(config)
+        except StartupError as error:
+            problems.extend(error.problems)
     if problems or check_only:
         await _close(built)
     if problems:
