@@ -14,6 +14,7 @@ anything, and resolve the paths a user gives:
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from decimal import Decimal
@@ -47,6 +48,25 @@ def performer_role_vars_errors(role_vars: Any, options: Any, where: str = "opera
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind_of(value: Any) -> str:
+    """What YAML made of an unquoted value, in words ("an integer"), without the value."""
+    if value is None:
+        return "null (an empty value)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a date"
+    return f"a value of type {type(value).__name__}"
 
 
 def performer_errors(performer: Any) -> list[str]:
@@ -115,8 +135,11 @@ def performer_errors(performer: Any) -> list[str]:
                         f"spec.config.environment: {key!r} must be non-empty printable ASCII without '='"
                     )
                 elif not isinstance(value, str):
+                    # The type, never the value: an unquoted secret (a PIN, a numeric token) would
+                    # land in the job log.
                     errors.append(
-                        f"spec.config.environment.{key} must be a string (quote it in YAML), got {value!r}"
+                        f"spec.config.environment.{key} must be a string (quote it in YAML),"
+                        f" got {_kind_of(value)}"
                     )
     for field in ("args", "command"):
         value = config.get(field)

@@ -24,9 +24,17 @@ from tests.support.playbooks import ANSIBLE_PLAYBOOK
 AVS = "0x" + "1" * 40
 
 
-def run(cwd: Path, playbook: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook started in `cwd`, as from a shell there."""
-    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "PWD": str(cwd)}
+def run(
+    cwd: Path, playbook: str | Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook started in `cwd`, as from a shell there, `extra_env` added to its environment."""
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "PWD": str(cwd),
+        **(extra_env or {}),
+    }
     command = [ANSIBLE_PLAYBOOK, str(playbook), *args, "-e", f"ansible_python_interpreter={sys.executable}"]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
@@ -259,3 +267,137 @@ def test_a_performer_its_crd_would_refuse_is_refused_before_anything_is_written(
     for message in said:
         assert message in output, output
     assert not out.exists()
+
+
+# Environment values of a Performer are secrets (API tokens, PINs): no task of deploy-performer.yml
+# (nor the performer role it includes) prints one, whether a check fails or the run succeeds at -v.
+API_TOKEN = "sk_live_TOPSECRET_1234"
+SIGNER_PIN = 918273645546372819  # unquoted in YAML: an integer, which the check refuses
+
+
+def secret_performer(name: str, **spec: Any) -> dict[str, Any]:
+    return performer(name, config={"environment": {"API_TOKEN": API_TOKEN, "LOG_LEVEL": "debug"}}, **spec)
+
+
+def deploy(
+    tmp_path: Path, documents: list[dict[str, Any]], *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """deploy-performer.yml on a file of `documents` (performer_file, relative), with `args`."""
+    (tmp_path / "performers.yaml").write_text(yaml.safe_dump_all(documents))
+    playbook = REPO / "playbooks" / "deploy-performer.yml"
+    return run(tmp_path, playbook, "-e", "performer_file=performers.yaml", *args, extra_env=extra_env)
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-v"]], ids=["default", "-v"])
+def test_a_refused_performer_is_named_without_printing_its_environment(tmp_path, verbosity):
+    out = tmp_path / "rendered.yaml"
+    bad = secret_performer("echo", imagePullPolicy="Sometimes")
+    result = deploy(tmp_path, [secret_performer("fine"), bad], *verbosity, "-e", f"performer_render_to={out}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Performer 2 (echo): spec.imagePullPolicy 'Sometimes' must be one of" in output, output
+    assert API_TOKEN not in output, output
+    assert not out.exists()
+
+
+def test_an_unquoted_numeric_environment_value_is_refused_by_its_type_not_its_value(tmp_path):
+    out = tmp_path / "rendered.yaml"
+    (tmp_path / "performers.yaml").write_text(
+        yaml.safe_dump(performer("signer"))
+        + f"  config:\n    environment:\n      SIGNER_PIN: {SIGNER_PIN}\n      MODE: fast\n"
+    )
+    assert yaml.safe_load((tmp_path / "performers.yaml").read_text())["spec"]["config"]["environment"] == {
+        "SIGNER_PIN": SIGNER_PIN,
+        "MODE": "fast",
+    }
+    result = run(
+        tmp_path,
+        REPO / "playbooks" / "deploy-performer.yml",
+        "-e",
+        "performer_file=performers.yaml",
+        "-e",
+        f"performer_render_to={out}",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    said = (
+        "Performer 1 (signer): spec.config.environment.SIGNER_PIN must be a string (quote it in YAML),"
+        " got an integer"
+    )
+    assert said in output, output
+    assert str(SIGNER_PIN) not in output, output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (SIGNER_PIN, "an integer"),
+        (12.5, "a number"),
+        (True, "a boolean"),
+        (None, "null (an empty value)"),
+        ({"nested": API_TOKEN}, "a mapping"),
+        ([API_TOKEN], "a list"),
+    ],
+)
+def test_the_environment_check_names_the_type_never_the_value(value, kind):
+    from ansible_collections.hourglass.operator.plugins.filter.hourglass_checks import performer_errors
+
+    document = performer(config={"environment": {"SECRET": value, "OK": "1"}})
+    [error] = performer_errors(document)
+    assert error == f"spec.config.environment.SECRET must be a string (quote it in YAML), got {kind}"
+    assert API_TOKEN not in error and str(SIGNER_PIN) not in error
+
+
+def test_a_valid_performer_renders_at_minus_v_without_printing_its_environment(tmp_path):
+    out = tmp_path / "rendered.yaml"
+    result = deploy(tmp_path, [secret_performer("echo")], "-v", "-e", f"performer_render_to={out}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert API_TOKEN not in output, output
+    # The rendered pod does hold it: the file is its owner's only.
+    [pod] = [o for o in rendered_objects(out) if o["kind"] == "Pod"]
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["API_TOKEN"] == API_TOKEN
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_rendered_file_is_its_owners_only_even_when_it_existed(tmp_path):
+    out = tmp_path / "rendered.yaml"
+    out.write_text("old\n")
+    out.chmod(0o644)
+    result = deploy(tmp_path, [secret_performer("echo")], "-e", f"performer_render_to={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert API_TOKEN in out.read_text()
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-v"]], ids=["default", "-v"])
+def test_a_pod_that_cannot_be_read_is_named_without_printing_the_environment(tmp_path, verbosity):
+    """Applying (no render-to) against an API server that does not answer: the read of the existing
+    Pods and Services fails, naming the object, and prints no Performer's environment."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "gone", "user": {"token": "unused"}}],
+                "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "gone"}}],
+                "current-context": "gone",
+            }
+        )
+    )
+    result = deploy(
+        tmp_path,
+        [secret_performer("echo")],
+        *verbosity,
+        "-e",
+        "performer_namespace=avs",
+        extra_env={"K8S_AUTH_KUBECONFIG": str(kubeconfig)},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "could not read Pod avs/performer-echo (" in output, output
+    assert API_TOKEN not in output, output

@@ -180,9 +180,15 @@ def _check_storage(storage: dict[str, Any]) -> list[Problem]:
     kind = storage.get("type", "memory")
     problems = []
     if kind == "badger":
+        # inMemory: true is the memory store (StorageConfig.sqlite_path), which needs no directory;
+        # upstream accepts it without one too.
         badger = storage.get("badger")
-        if badger is None or (isinstance(badger, dict) and "dir" not in badger):
-            problems.append(Problem("storage.badger.dir", "required when type is badger"))
+        if badger is None or (
+            isinstance(badger, dict) and "dir" not in badger and badger.get("inMemory") is not True
+        ):
+            problems.append(
+                Problem("storage.badger.dir", "required when type is badger (unless inMemory is true)")
+            )
     if kind == "sqlite":
         sqlite = storage.get("sqlite")
         if sqlite is None or (isinstance(sqlite, dict) and "path" not in sqlite):

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from hourglass_executor import cli
 from hourglass_executor.config import ConfigError, load_config, parse_config
+from hourglass_executor.store import check_store, open_store
+from hourglass_executor.store.memory import MemoryStore
 
 from tests.support.fake_kube_server import FakeKubeServer
 
@@ -258,6 +260,28 @@ def test_storage_maps_badger_to_sqlite(storage, path):
     assert config.storage.sqlite_path() == (Path(path) if path else None)
 
 
+def test_in_memory_badger_needs_no_dir_and_opens_the_memory_store(tmp_path, capsys):
+    """`badger.inMemory: true` is the memory store, as documented and as upstream accepts it: no
+    `dir` is asked for, none is checked or created, and the store opened is the memory one."""
+    storage = {"type": "badger", "badger": {"inMemory": True}}
+    config = parse_config(changed(lambda d: d.update(storage=storage)))
+    assert config.storage.sqlite_path() is None
+    store = open_store(config.storage)
+    try:
+        assert isinstance(store, MemoryStore)
+        assert store.claim_task("t1", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8") is True
+    finally:
+        store.close()
+    check_store(config.storage)  # nothing to check: no file
+
+    good = tmp_path / "in-memory.yaml"
+    good.write_text(changed(lambda d: d.update(storage=storage)))
+    assert cli.main(["validate", "--config-only", "--config", str(good)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{good}: valid; ") and err == ""
+    assert list(tmp_path.iterdir()) == [good]
+
+
 # --- one problem, one exact line ------------------------------------------------------------------
 
 
@@ -375,7 +399,12 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     (
         "badger without dir",
         lambda d: d.update(storage={"type": "badger", "badger": {"inMemory": False}}),
-        "storage.badger.dir: required when type is badger",
+        "storage.badger.dir: required when type is badger (unless inMemory is true)",
+    ),
+    (
+        "badger without its block",
+        lambda d: d.update(storage={"type": "badger"}),
+        "storage.badger.dir: required when type is badger (unless inMemory is true)",
     ),
     (
         "remote signer without its config",
