@@ -114,7 +114,7 @@ def test_helm_installs_upgrades_and_uninstalls_the_operator(
 
     generation = deployment.metadata.generation
     helm.run(
-        "upgrade", release, str(CHART), "--namespace", namespace, "--skip-crds", "--reuse-values",
+        "upgrade", release, str(CHART), "--namespace", namespace, "--skip-crds", "--reset-then-reuse-values",
         "--set", "logLevel=debug", "--set", "replicaCount=2", *WAIT,
     )  # fmt: skip
     deployment = apps.read_namespaced_deployment(fullname, namespace)
