@@ -294,6 +294,12 @@ class JsonRpcClient:
             ) from None
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as error:
             raise _TransportError(_connection_reason(error)) from None
+        except aiohttp.ClientError as error:
+            # Not HTTP (a bad status line or header): the endpoint or a proxy before it misbehaved.
+            # The error's own text holds the URL, which may hold an API key.
+            raise _TransportError(
+                f"the RPC endpoint's answer is not valid HTTP ({type(error).__name__})"
+            ) from None
         try:
             return json.loads(raw)
         except ValueError as error:  # not JSON (UnicodeDecodeError included)
@@ -365,7 +371,7 @@ def _retry_after(value: str | None) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -95,6 +95,12 @@ async def check_chain_id(config: ExecutorConfig) -> None:
             extra={"reason": str(error)},
         )
         return
+    except Exception as error:  # a bug's message may hold the URL: only its type
+        log.warning(
+            "cannot check the chain id of l1Chain.rpcUrl now (eth_chainId); starting anyway",
+            extra={"reason": f"unexpected {type(error).__name__}"},
+        )
+        return
     finally:
         await client.close()
     if served != config.l1_chain.chain_id:

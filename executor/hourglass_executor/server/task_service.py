@@ -13,8 +13,8 @@ first, and everything before the claim leaves no trace, so a refused request nev
 | 4 | `executor_address` is not this executor's operator address (any case)      | PERMISSION_DENIED   |
 | 0 | the request is larger than 4 MiB (gRPC refuses it before any check)       | RESOURCE_EXHAUSTED  |
 | 5 | the AVS is not served here (not in `avsPerformers`)                        | NOT_FOUND           |
-|5a | 64 MiB of payloads (each counted as 4 KiB at least) already wait for their  | RESOURCE_EXHAUSTED  |
-|   | checks, rows 6-10 (`server/unverified.py`): send it again                   |                     |
+|5a | 64 MiB of submissions (each counted as 4 KiB at least) already wait for    | RESOURCE_EXHAUSTED  |
+|   | their checks, rows 6-10 (`server/unverified.py`): send it again            |                     |
 | 6 | the AVS has no operator set `operator_set_id` at `task_block_number` (no    | NOT_FOUND           |
 |   | curve type in the KeyRegistrar, or the AVS has no task registrar)          |                     |
 | 7 | this executor's operator has no key in that operator set                   | FAILED_PRECONDITION |
@@ -275,7 +275,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         if not self._pool.serves(avs):
             raise Refusal(Code.NOT_FOUND, f"AVS {avs} is not served by this executor")
         try:
-            with self._unverified.admit(len(request.payload)):
+            with self._unverified.admit(request.ByteSize()):
                 signer, fingerprint = await self._check_chain(request, avs)
         except BudgetExceededError as error:
             raise Refusal(Code.RESOURCE_EXHAUSTED, f"too many tasks wait for their checks: {error}") from None

@@ -103,3 +103,24 @@ def test_run_starts_with_a_warning_when_the_endpoint_does_not_answer(caplog):
     assert parts.chain is not None
     [warning] = [r for r in caplog.records if "cannot check the chain id" in r.getMessage()]
     assert "connection refused" in warning.reason and SECRET not in caplog.text and url not in caplog.text
+
+
+def test_run_starts_with_a_warning_naming_no_url_when_the_endpoint_does_not_answer_in_http(caplog):
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def scenario():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v2/{SECRET}"
+        try:
+            return await prepared(url)
+        finally:
+            server.close()
+
+    with caplog.at_level("WARNING"):
+        parts = asyncio.run(scenario())
+    assert parts.chain is not None
+    assert "cannot check the chain id" in caplog.text and SECRET not in caplog.text

@@ -327,3 +327,62 @@ def test_batched_answers_are_matched_by_id_not_position():
             return [int.from_bytes(a, "big") for a in answers]
 
     assert run(scenario) == [0, 1, 2, 3]
+
+
+# --- an answer that is not HTTP ------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def not_http(reply: bytes) -> AsyncIterator[str]:
+    """The URL of a TCP server answering every request with `reply` (a bad status line, a bad header)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v2/SECRET-API-KEY"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [b"NOT HTTP AT ALL\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"],
+    ids=["status line", "content-length"],
+)
+def test_an_answer_that_is_not_http_is_a_transport_error_that_never_names_the_url(reply):
+    """aiohttp's error for it holds the URL (an API key in it): it was a traceback at start-up."""
+
+    async def scenario():
+        async with not_http(reply) as url:
+            client = JsonRpcClient(url, timeout=2, retries=1, cache_size=10)
+            try:
+                with pytest.raises(RpcError) as failed:
+                    await client.eth_call(AVS, b"x", 0)
+                with pytest.raises(RpcError) as chain_id:
+                    await client.chain_id()
+            finally:
+                await client.close()
+            return failed.value, chain_id.value
+
+    for error in run(scenario):
+        assert "is not valid HTTP" in str(error) and error.transient
+        assert "SECRET" not in str(error) and "127.0.0.1" not in str(error)
+
+
+def test_a_retry_after_of_other_digits_than_ascii_ones_is_not_a_wait():
+    """'²'.isdigit() is true, float('²') fails: it ended the call with a ValueError."""
+
+    async def scenario():
+        async with node(busy_once(429, lambda: "²")) as state:
+            client = JsonRpcClient(state.url, timeout=5, retries=3, cache_size=10)
+            result = await client.eth_call(AVS, b"x", 0)
+            await client.close()
+            return result, len(state.bodies)
+
+    assert run(scenario) == (bytes.fromhex(ONE[2:]), 2)

@@ -126,6 +126,32 @@ def test_submissions_beyond_the_unverified_budget_are_refused_at_once_and_admitt
     assert isinstance(admitted, executor_pb2.TaskResult), admitted
 
 
+def test_the_budget_counts_whole_submissions_not_only_their_payloads(monkeypatch):
+    """A 100-byte payload with a 1.5 MiB `signature` was counted as 4 KiB: sixteen thousand such
+    calls fitted in the budget, each holding its megabytes."""
+    monkeypatch.setattr(unverified, "UNVERIFIED_BYTES", 2 * MiB)
+
+    def bloated() -> executor_pb2.TaskSubmission:
+        submission = AGGREGATOR.submission(echo(100))
+        submission.signature = b"\x01" * (3 * MiB // 2)
+        return submission
+
+    async def scenario():
+        chain = HeldChain()
+        async with running_executor(executor_config(), chain=chain) as executor:  # type: ignore[arg-type]
+            channel, stub = task_stub(executor)
+            async with channel:
+                held = asyncio.create_task(submit(stub, bloated()))
+                await wait_for_async(lambda: chain.waiting == 2, what="the first submission in its checks")
+                second = await submit(stub, bloated())
+                chain.release.set()
+                return await held, second
+
+    first, second = asyncio.run(scenario())
+    assert second == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert first == grpc.StatusCode.UNAUTHENTICATED  # checked once admitted: not the aggregator's
+
+
 def test_a_large_payload_is_hashed_off_the_event_loop_and_a_small_one_on_it(monkeypatch):
     threads: list[int] = []
     digest = task_service.aggregator_digest
