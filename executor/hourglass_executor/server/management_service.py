@@ -44,7 +44,8 @@ references, kubernetes mode only);
 for any AVS and ignores the digest; this executor does neither.
 
 Refused GetChallengeToken calls are logged at most once per `FLOOD_LOG_INTERVAL` (with the number
-refused since the last line), so a flood cannot flood the log too.
+refused since the last line), and other refused calls at most 50 per 10 s of one method and code
+(`log_limit.py`), so a flood cannot flood the log too.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ from hourglass_executor.performers.pool import (
     UnknownAvsError,
     UnknownPerformerError,
 )
+from hourglass_executor.server.log_limit import LogLimit
 from hourglass_executor.server.refusal import Refusal
 from hourglass_executor.validation import (
     image_repository_problem,
@@ -105,9 +107,11 @@ def _refusals(method: Handler) -> Handler:
             return await method(self, request, context)
         except Refusal as refusal:
             if refusal.code is not Code.RESOURCE_EXHAUSTED:  # logged by _flood_log
-                log.info(
+                self._log_limit.log(
+                    logging.INFO,
                     "management call refused",
-                    extra={"rpc": method.__name__, "code": refusal.code.name, "reason": refusal.message},
+                    {"rpc": method.__name__, "code": refusal.code.name},
+                    {"reason": refusal.message},
                 )
             await context.abort(refusal.code, refusal.message, trailing_metadata=refusal.trailing_metadata)
 
@@ -133,6 +137,7 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
         self._env_from_executor = dict(env_from_executor or {})
         self._refused_tokens = 0
         self._refused_logged_at = -FLOOD_LOG_INTERVAL
+        self._log_limit = LogLimit(log)
 
     # --- RPCs ----------------------------------------------------------------------------------
 

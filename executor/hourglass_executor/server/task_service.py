@@ -120,6 +120,7 @@ from hourglass_executor.chain import (
 from hourglass_executor.metrics import ExecutorMetrics
 from hourglass_executor.performers.client import PerformerCallError
 from hourglass_executor.performers.pool import PerformerPool, PerformerUnavailableError
+from hourglass_executor.server.log_limit import LogLimit
 from hourglass_executor.server.refusal import Refusal
 from hourglass_executor.server.unverified import BudgetExceededError, UnverifiedBudget
 from hourglass_executor.signing.layouts import aggregator_digest
@@ -198,6 +199,7 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         self._pool = pool
         self._task_timeout = task_timeout
         self._running: dict[str, _Run] = {}  # by task_key: the task ids this process claims or runs
+        self._refusal_log = LogLimit(log)
         self._cleanups: set[asyncio.Task[None]] = set()  # see _give_up
 
     async def settled(self) -> None:
@@ -260,7 +262,10 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         }
         if reason is not None:
             fields["reason"] = reason
-        log.log(level, message, extra=fields)
+        if message == "task refused":  # anyone who reaches the port can have thousands a second
+            self._refusal_log.log(level, message, {"code": code}, fields)
+        else:
+            log.log(level, message, extra=fields)
 
     async def _submit(
         self, request: executor_pb2.TaskSubmission, context: grpc.aio.ServicerContext, trace: _Trace
