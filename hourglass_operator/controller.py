@@ -423,7 +423,10 @@ class Controller:
     def _resync_loop(self) -> None:
         if not self._take_up_work():
             return
-        while not self.stop.wait(self.watch.reconcile_period):
+        period = self.watch.reconcile_period
+        if period <= 0:  # `reconcilePeriod: 0s`, as under ansible-operator: no periodic resync
+            return
+        while not self.stop.wait(min(period, threading.TIMEOUT_MAX)):
             for cr in self.cached_crs():
                 if not self.stalls.holds(cr):
                     self.queue.add(object_key(cr))

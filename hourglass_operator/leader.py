@@ -167,6 +167,9 @@ class LeaderElector:
     def step(self) -> bool:
         """One round of the loop: try, then become, stay or stop being the leader. False once
         leadership is lost (after `on_lost`)."""
+        # A renewal counts from when it was sent: the API server may have written it (and the
+        # standbys seen it) up to a whole call earlier than its answer came back.
+        attempted = self.clock()
         try:
             held = self.try_acquire_or_renew()
         except kubernetes.client.ApiException as error:
@@ -179,7 +182,7 @@ class LeaderElector:
         now = self.clock()
         lease = f"{self.namespace}/{self.name}"
         if held:
-            self.last_renewal = now
+            self.last_renewal = attempted
             if not self.is_leader.is_set():
                 log.info("became the leader", extra={"lease": lease, "identity": self.identity})
                 self.is_leader.set()

@@ -196,7 +196,8 @@ class WorkQueue:
                     if now >= deadline:
                         return []
                     wait = min(wait, deadline - now)
-                self._wakeups[full].wait(max(wait, 0.001))
+                # At most an hour: a delay of years (a role var) must not overflow the wait.
+                self._wakeups[full].wait(min(max(wait, 0.001), 3600.0))
             return []
 
     def overdue(self, seconds: float, *, full: bool = True) -> bool:

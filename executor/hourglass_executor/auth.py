@@ -44,7 +44,6 @@ import math
 import re
 import secrets
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from urllib.parse import unquote
 from .signing.address import addresses_equal, parse_address, to_lower_address
 from .signing.layouts import challenge_digest
 from .signing.signer import Signer
+from .steady_clock import SteadyClock
 
 DEFAULT_TTL_SECONDS = 300
 DEFAULT_MAX_TOKENS = 8192  # live tokens of all requesters together (about 2 MB)
@@ -131,7 +131,7 @@ class ChallengeTokens:
         signer: Signer,
         *,
         ttl: float = DEFAULT_TTL_SECONDS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         max_per_requester: int = DEFAULT_MAX_PER_REQUESTER,
         issue_burst: int = DEFAULT_ISSUE_BURST,
@@ -145,7 +145,7 @@ class ChallengeTokens:
         self._operator_address = to_lower_address(operator_address)
         self._signer = signer
         self._ttl = ttl
-        self._clock = clock
+        self._clock = clock or SteadyClock()  # expiry and rates must not jump with the wall clock
         self._max_tokens = max_tokens
         self._max_per_requester = max_per_requester
         self._burst = float(issue_burst)

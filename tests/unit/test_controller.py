@@ -1037,3 +1037,26 @@ def test_without_a_rollout_limit_the_runs_get_no_slots_variable(world):
     world.add(performer("a"))
     world.reconcile()
     assert ROLLOUT_SLOTS_VAR not in world.runner.runs[0]["extravars"]
+
+
+def test_a_reconcile_period_of_0s_means_no_periodic_resync():
+    """As under ansible-operator; it was a loop queueing every Performer without pause."""
+    import types
+
+    from hourglass_operator.controller import Controller
+
+    added: list[str] = []
+    stub = types.SimpleNamespace(
+        _take_up_work=lambda: True,
+        stop=threading.Event(),
+        watch=types.SimpleNamespace(reconcile_period=0.0),
+        cached_crs=lambda: [{"metadata": {"namespace": "ns", "name": "p"}}],
+        stalls=types.SimpleNamespace(holds=lambda cr: False),
+        queue=types.SimpleNamespace(add=added.append),
+    )
+    thread = threading.Thread(target=Controller._resync_loop, args=(stub,), daemon=True)
+    thread.start()
+    thread.join(5)
+    finished = not thread.is_alive()
+    stub.stop.set()
+    assert finished and added == []

@@ -246,3 +246,44 @@ def test_a_lease_call_that_hangs_cannot_keep_a_leader_past_its_renew_deadline():
     assert lost and lost[0] <= renewed + renew_deadline + leader.retry_period + 0.1
     assert None not in leases.timeouts[calls:]
     assert not leader.is_leader.is_set()
+
+
+def test_a_renewal_whose_answer_comes_late_counts_from_when_it_was_sent():
+    """The API server writes a renewal (and a standby sees it) when it gets the call, not when its
+    answer arrives: counted from the answer, a leader cut off after a slow renewal led on after a
+    standby took the lease."""
+    leases, clock = Leases(), Clock()
+    lost: list[float] = []
+    leader = elector(leases, "leader", clock)
+    leader.on_lost = lambda: lost.append(clock.now)
+    standby = elector(leases, "standby", clock)
+    assert leader.step() and standby.step()
+    clock.now += leader.retry_period
+    written: list[float] = []
+    replace = leases.replace_namespaced_lease
+
+    def slow_answer(name, namespace, body, _request_timeout=None):
+        stored = replace(name, namespace, body, _request_timeout=_request_timeout)
+        written.append(clock.now)
+        standby.step()  # the standby sees the renewal as soon as it is written
+        clock.now += 7.5  # within the call's time limit
+        return stored
+
+    def cut_off(name, namespace, _request_timeout=None):
+        clock.now += _request_timeout or 0
+        raise urllib3.exceptions.ReadTimeoutError(None, "/lease", "Read timed out.")
+
+    leases.replace_namespaced_lease = slow_answer
+    leader.step()
+    leases.read_namespaced_lease = cut_off  # from here on the leader's calls hang
+    leases.replace_namespaced_lease = replace
+    standby.coordination = Leases()  # the standby reads the real lease through its own view
+    standby.coordination.lease, standby.coordination.version = leases.lease, leases.version
+    standby_leads_at = None
+    while standby_leads_at is None or not lost:
+        clock.now += leader.retry_period
+        if not lost:
+            leader.step()
+        if standby_leads_at is None and standby.step() and standby.is_leader.is_set():
+            standby_leads_at = clock.now
+    assert lost[0] <= standby_leads_at, "both led at once"

@@ -328,3 +328,25 @@ def test_a_held_queue_takes_no_key_until_it_resumes():
     assert q.resume() is True and q.resume() is False
     q.add("a")
     assert (q.depth(), q.get_batch(10, timeout=0), added) == (1, ["a"], [1])
+
+
+def test_a_key_due_in_centuries_does_not_break_a_waiting_worker():
+    """A role var of years (a stall recheck) made the wait overflow: the status worker died."""
+    queue = WorkQueue()
+    queue.add("ns/far", 1e10, full=False)
+    got: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            got.append(queue.get_batch(10, full=False))
+        except BaseException as error:  # what the worker thread would die of
+            errors.append(error)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    thread.join(1.0)  # it fails at once if it fails
+    assert not errors and thread.is_alive()
+    queue.add("ns/now", full=False)
+    thread.join(5)
+    assert got == [["ns/now"]]

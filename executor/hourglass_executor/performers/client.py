@@ -62,6 +62,7 @@ NOT_SENT_PREFIXES: tuple[str, ...] = (
 )
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_CALL_SECONDS = 100 * 365 * 24 * 3600.0  # the longest time a call is given (see execute_task)
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,10 @@ class PerformerClient:
         """Runs a task and returns its result; raises PerformerCallError. `timeout` (seconds)
         bounds the whole call, connection retries included."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        # gRPC keeps a deadline as int64 nanoseconds of unix time: beyond ~235 years from now (Go's
+        # longest duration is 292 years, a configuration's "no limit") it overflows and every call
+        # fails at once with DEADLINE_EXCEEDED.
+        deadline = loop.time() + min(timeout, MAX_CALL_SECONDS)
         request = performer_pb2.TaskRequest(task_id=task_id, payload=payload)
         retried = 0
         self._check_open(retried)
@@ -256,7 +260,9 @@ class PerformerClient:
         self._check_open(0)
         try:
             await self._performer.StartSync(
-                performer_pb2.StartSyncRequest(payload=payload), timeout=timeout, wait_for_ready=False
+                performer_pb2.StartSyncRequest(payload=payload),
+                timeout=min(timeout, MAX_CALL_SECONDS),
+                wait_for_ready=False,
             )
         except asyncio.CancelledError:
             if not _cancelled_under_us():
@@ -274,7 +280,9 @@ class PerformerClient:
             return False
         try:
             response = await self._health.Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=timeout, wait_for_ready=False
+                health_pb2.HealthCheckRequest(service=""),
+                timeout=min(timeout, MAX_CALL_SECONDS),
+                wait_for_ready=False,
             )
         except asyncio.CancelledError:
             if not _cancelled_under_us():

@@ -38,7 +38,6 @@ an indexed SQLite statement; a write waits for its commit). Both implementations
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -167,7 +166,7 @@ def open_store(
     storage: StorageConfig,
     *,
     retention: float = DEFAULT_RETENTION,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
 ) -> Store:
     """The store the configuration asks for: SQLite when it names a database file, else memory."""
     from hourglass_executor.store.memory import MemoryStore

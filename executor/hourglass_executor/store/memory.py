@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable
 
+from hourglass_executor.steady_clock import SteadyClock
 from hourglass_executor.store import (
     DEFAULT_RETENTION,
     Outcome,
@@ -25,10 +25,10 @@ from hourglass_executor.store import (
 
 class MemoryStore:
     def __init__(
-        self, *, retention: float = DEFAULT_RETENTION, clock: Callable[[], float] = time.time
+        self, *, retention: float = DEFAULT_RETENTION, clock: Callable[[], float] | None = None
     ) -> None:
         self.retention = retention
-        self._clock = clock
+        self._clock = clock or SteadyClock()  # a stepped wall clock must not forget task ids
         self._lock = threading.Lock()
         self._tasks: dict[str, TaskRecord] = {}  # claim order
         self._performers: dict[str, PerformerRecord] = {}

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from hourglass_executor.steady_clock import SteadyClock
 from hourglass_executor.store import (
     DEFAULT_RETENTION,
     Outcome,
@@ -119,11 +120,10 @@ class SqliteStore:
         path: str | Path,
         *,
         retention: float = DEFAULT_RETENTION,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.path = Path(path)
         self.retention = retention
-        self._clock = clock
         self._read_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +139,15 @@ class SqliteStore:
             raise StoreError(f"{self.path}: not a usable executor store: {exc}") from exc
         self._db = db
         self._writer = GroupCommitWriter(db, name=f"store-writer:{self.path.name}")
+        self._clock = clock or self._steady_clock()
+
+    def _steady_clock(self) -> SteadyClock:
+        """Claims are stamped and pruned by a clock that does not jump with the wall clock; after a
+        restart it goes on from the newest claim when the wall clock says a later time: it cannot
+        tell a long stop from a clock gone ahead, and only the second would forget ids too early."""
+        (newest,) = self._read("SELECT max(claimed_at) FROM tasks")[0]
+        now = time.time()
+        return SteadyClock(now if newest is None else min(now, newest))
 
     # --- tasks ---
 

@@ -88,6 +88,25 @@ def test_a_task_runs_and_its_result_comes_back():
     asyncio.run(scenario())
 
 
+def test_the_longest_timeout_a_configuration_may_give_is_no_timeout():
+    """Go's longest duration (a `taskTimeout` meaning "no limit") overflowed gRPC's deadline: every
+    task failed at once with DEADLINE_EXCEEDED, as maybe executed."""
+    longest = (2**63 - 1) / 1e9
+
+    async def scenario():
+        server = await started_server(CountingWorker())
+        try:
+            async with PerformerClient(f"127.0.0.1:{server.bound_port}") as client:
+                result = await client.execute_task(TASK_ID, b"hello", timeout=longest)
+                healthy = await client.health_check(timeout=longest)
+                await client.start_sync(b"sync", timeout=longest)
+                return result, healthy
+        finally:
+            await server.stop(0)
+
+    assert asyncio.run(scenario()) == (b"hello", True)
+
+
 def test_a_slow_task_hits_its_deadline_and_is_not_retried():
     async def scenario():
         worker = CountingWorker()
