@@ -106,7 +106,8 @@ def _load() -> ctypes.CDLL:
                 source = f"{LIBRARY_ENV}={path}" if os.environ.get(LIBRARY_ENV) else str(path)
                 raise Bn254LibraryError(f"the native BN254 library is missing ({source}): {BUILD_HINT}")
             try:
-                library = ctypes.CDLL(str(path))
+                # The file checked above, not one dlopen finds by a bare name on its search path.
+                library = ctypes.CDLL(str(path.resolve()))
                 for name, argtypes in _SIGNATURES.items():
                     function = getattr(library, name)
                     function.argtypes = argtypes

@@ -8,6 +8,7 @@ pure-Python G1 (affine arithmetic, the BN254.sol try-and-increment) checks the l
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -320,3 +321,12 @@ def test_a_library_that_is_not_ours_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv(bn254.LIBRARY_ENV, str(not_a_library))
     with pytest.raises(Bn254LibraryError, match="cannot load"):
         bn254.sign(SK_A, b"m")
+
+
+def test_a_library_named_relative_to_the_working_directory_is_the_file_loaded(monkeypatch, tmp_path):
+    """dlopen looks a bare name up on its search path, not in the working directory checked first."""
+    shutil.copy(bn254.BUNDLED_LIBRARY, tmp_path / "libhourglass_bn254.so")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bn254, "_library", None)
+    monkeypatch.setenv(bn254.LIBRARY_ENV, "libhourglass_bn254.so")
+    assert len(bn254.sign(SK_A, b"m")) == 64
