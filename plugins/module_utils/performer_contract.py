@@ -113,6 +113,7 @@ def child_labels(performer_name: str, avs_address: str, field_manager: str = DEF
 
 
 _RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # how status fields and Events write a time
+_CENTURY = 100 * 365 * 24 * 3600  # the furthest a deadline is put (`seconds_after`)
 
 
 def _parsed(timestamp: str) -> datetime:
@@ -135,8 +136,11 @@ def seconds_between(earlier: str, later: str) -> float:
 
 
 def seconds_after(timestamp: str, seconds: float) -> str:
-    """The RFC 3339 timestamp `seconds` after `timestamp`, rounded up to a whole second."""
-    return (_parsed(timestamp) + timedelta(seconds=math.ceil(seconds))).strftime(_RFC3339)
+    """The RFC 3339 timestamp `seconds` after `timestamp`, rounded up to a whole second; at most a
+    century after it (a role var of "never" given as a huge number overflowed the date, and failed
+    every Performer of the batch)."""
+    seconds = min(math.ceil(seconds), _CENTURY)
+    return (_parsed(timestamp) + timedelta(seconds=seconds)).strftime(_RFC3339)
 
 
 def template_names() -> dict[str, Any]:

@@ -601,3 +601,27 @@ def test_role_vars_reach_the_operator_as_json_and_none_set_none(helm: Helm) -> N
         "performer_gpu_products": {"nvidia-l4": ["NVIDIA-L4"]},
     }
     assert json.loads(env_of(helm.objects({"roleVars": role_vars}))["ROLE_VARS"]) == role_vars
+
+
+def test_without_read_nodes_the_lost_pod_recovery_is_off_unless_role_vars_set_it(helm: Helm) -> None:
+    """It reads the pod's node first: without the permission every reconcile of a pod on a dead node
+    failed with 403."""
+    no_nodes = {"rbac": {"readNodes": False}}
+    assert json.loads(env_of(helm.objects(no_nodes))["ROLE_VARS"]) == {"performer_lost_pod_after_seconds": 0}
+    mine = {"performer_lost_pod_after_seconds": 60, "performer_cluster_domain": "corp.example"}
+    assert json.loads(env_of(helm.objects({**no_nodes, "roleVars": mine}))["ROLE_VARS"]) == mine
+
+
+def test_numbers_of_a_million_or_more_reach_the_operator_as_integers(helm: Helm) -> None:
+    """Helm printed 1000000 as "1e+06", which the operator's integer flags refuse."""
+    env = env_of(
+        helm.objects(
+            {"maxBatchSize": 1000000, "maxConcurrentReconciles": 2000000, "rolloutMaxUnavailable": 3000000}
+        )
+    )
+    assert (env["MAX_BATCH_SIZE"], env["MAX_CONCURRENT_RECONCILES"], env["ROLLOUT_MAX_UNAVAILABLE"]) == (
+        "1000000",
+        "2000000",
+        "3000000",
+    )
+    assert env_of(helm.objects({"batchWindow": 0.25}))["BATCH_WINDOW"] == "0.25"

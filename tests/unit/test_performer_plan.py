@@ -394,3 +394,12 @@ def test_a_waiting_pod_that_ended_is_replaced_with_the_new_rendering_once_old_en
     entry = plan["performers"]["ns/p0"]
     assert plan["replace"] == [docs[0]["pod"]] and entry["pod_ended"]
     assert "rollout" not in entry and entry["spec_hash"] == "h2"
+
+
+def test_a_wait_of_never_given_as_a_huge_number_plans_the_batch():
+    """`performer_lost_pod_after_seconds` or `performer_ended_pod_min_age_seconds` of 10^12 ("never")
+    overflowed the date of the deadline: the whole batch failed, its deletions too."""
+    young = performer_plan([desired()], ended(observed(), age=2), ended_pod_min_age=10**12)
+    assert young["replace"] == [] and young["performers"]["ns/p"]["pod_action"] == "keep"
+    lost = performer_plan([desired()], terminating(observed(), overdue_by=45), lost_pod_after=10**12)
+    assert lost["force_delete"] == [] and lost["performers"]["ns/p"]["pod_action"] == "wait"

@@ -94,3 +94,31 @@ before deleting the pod without its kubelet (the role's performer_lost_pod_after
   resources: ["nodes"]
   verbs: ["get"]
 {{- end -}}
+
+{{/*
+A number as the operator's environment reads it: Helm reads every number of a values file as a
+float, and prints one of a million or more as "1e+06", which no integer flag takes. A whole number
+prints as an integer; another number or a string ("25%") as it is.
+*/}}
+{{- define "hourglass-operator.number" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+ROLE_VARS as JSON, or nothing: `roleVars`, and without `rbac.readNodes` the lost-pod recovery
+turned off (performer_lost_pod_after_seconds: 0) unless roleVars set it, since it must read the
+pod's node first; without that permission every reconcile of a pod on a dead node failed.
+*/}}
+{{- define "hourglass-operator.roleVars" -}}
+{{- $vars := deepCopy (.Values.roleVars | default dict) -}}
+{{- if and (not .Values.rbac.readNodes) (not (hasKey $vars "performer_lost_pod_after_seconds")) -}}
+{{- $_ := set $vars "performer_lost_pod_after_seconds" 0 -}}
+{{- end -}}
+{{- if $vars -}}
+{{- toJson $vars -}}
+{{- end -}}
+{{- end -}}
