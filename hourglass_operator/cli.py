@@ -1,7 +1,10 @@
 """`hourglass-operator run`: the Performer operator's runner loop.
 
 Every flag has an environment variable (shown in --help) so that the shipped Deployment can be
-configured either way.
+configured either way; a flag wins over its variable, and an empty variable means the default. A
+value that is not one the flag takes (a number out of range, not finite, a boolean other than
+true/false/1/0/yes/no/on/off) stops the start with one line naming the flag and its variable, exit
+code 2 (`flag_types.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import caller
@@ -24,14 +28,21 @@ import hourglass_operator
 from hourglass_operator import health, logs, startup
 from hourglass_operator.controller import Controller
 from hourglass_operator.discovery import wait_for_plural, warn_if_status_fields_missing
+from hourglass_operator.flag_types import EnvBoolean, Parser, address, seconds, whole_number
 from hourglass_operator.leader import LeaderElector
 from hourglass_operator.performer_adapter import PerformerAdapter
-from hourglass_operator.role_vars import RoleVarsError, parse_role_vars, with_role_vars
+from hourglass_operator.role_vars import (
+    RoleVarsError,
+    check_watches_vars,
+    parse_role_vars,
+    role_default,
+    with_role_vars,
+)
 from hourglass_operator.rollouts import parse_limit
 from hourglass_operator.runner import AnsibleBatchRunner
 from hourglass_operator.startup import StartupError
 from hourglass_operator.status_sync import StatusSync
-from hourglass_operator.watches import WatchesError, load_watches
+from hourglass_operator.watches import Watch, WatchesError, load_watches
 
 log = logging.getLogger("hourglass_operator")
 DEFAULT_CONTENT = Path(__file__).resolve().parent.parent
@@ -40,11 +51,12 @@ RELEASE_TIMEOUT_SECONDS = 25.0  # the elector's last renewal (10 s at most) and 
 
 
 def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    """The environment variable `name`, or `default` when it is unset or empty."""
+    return os.environ.get(name) or default
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hourglass-operator", description="Reconciles Performers with Ansible.")
+    p = Parser(prog="hourglass-operator", description="Reconciles Performers with Ansible.")
     p.add_argument("--version", action="version", version=f"%(prog)s {hourglass_operator.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
@@ -76,20 +88,20 @@ def parser() -> argparse.ArgumentParser:
     )
     a(
         "--max-concurrent-reconciles",
-        type=int,
-        default=int(_env("MAX_CONCURRENT_RECONCILES", "1")),
+        type=whole_number("MAX_CONCURRENT_RECONCILES", 1),
+        default=_env("MAX_CONCURRENT_RECONCILES", "1"),
         help="ansible runs at the same time (env MAX_CONCURRENT_RECONCILES)",
     )
     a(
         "--max-batch-size",
-        type=int,
-        default=int(_env("MAX_BATCH_SIZE", "250")),
+        type=whole_number("MAX_BATCH_SIZE", 1),
+        default=_env("MAX_BATCH_SIZE", "250"),
         help="custom resources per ansible run (env MAX_BATCH_SIZE)",
     )
     a(
         "--batch-window",
-        type=float,
-        default=float(_env("BATCH_WINDOW", "0.25")),
+        type=seconds("BATCH_WINDOW"),
+        default=_env("BATCH_WINDOW", "0.25"),
         help="seconds a batch smaller than --max-batch-size waits for more due keys while another ansible "
         "run is in progress, so that changes arriving together share one run; with no run in progress a "
         "change starts at once (env BATCH_WINDOW)",
@@ -104,22 +116,25 @@ def parser() -> argparse.ArgumentParser:
     )
     a(
         "--status-fast-path",
-        action=argparse.BooleanOptionalAction,
-        default=_env("STATUS_FAST_PATH", "true") == "true",
+        action=EnvBoolean,
+        env="STATUS_FAST_PATH",
+        default=_env("STATUS_FAST_PATH", "true"),
         help="follow pod status changes without an ansible run when nothing else changed "
         "(env STATUS_FAST_PATH=false disables)",
     )
     a(
         "--warm-ansible",
-        action=argparse.BooleanOptionalAction,
-        default=_env("WARM_ANSIBLE", "true") == "true",
+        action=EnvBoolean,
+        env="WARM_ANSIBLE",
+        default=_env("WARM_ANSIBLE", "true"),
         help="fork each ansible run from a warm, pre-imported Ansible instead of starting a cold "
         "ansible-playbook (env WARM_ANSIBLE=false disables)",
     )
     a(
         "--leader-elect",
-        action=argparse.BooleanOptionalAction,
-        default=_env("LEADER_ELECT", "false") == "true",
+        action=EnvBoolean,
+        env="LEADER_ELECT",
+        default=_env("LEADER_ELECT", "false"),
         help="hold a Lease before reconciling (env LEADER_ELECT=true)",
     )
     a(
@@ -134,11 +149,13 @@ def parser() -> argparse.ArgumentParser:
     )
     a(
         "--metrics-bind-address",
+        type=address("METRICS_BIND_ADDRESS"),
         default=_env("METRICS_BIND_ADDRESS", ":8080"),
         help="address of /metrics; 0 disables (env METRICS_BIND_ADDRESS)",
     )
     a(
         "--health-probe-bind-address",
+        type=address("HEALTH_PROBE_BIND_ADDRESS"),
         default=_env("HEALTH_PROBE_BIND_ADDRESS", ":8081"),
         help="address of /healthz and /readyz (env HEALTH_PROBE_BIND_ADDRESS)",
     )
@@ -163,14 +180,14 @@ def parser() -> argparse.ArgumentParser:
     )
     a(
         "--graceful-shutdown-timeout",
-        type=float,
-        default=float(_env("GRACEFUL_SHUTDOWN_TIMEOUT", "60")),
+        type=seconds("GRACEFUL_SHUTDOWN_TIMEOUT"),
+        default=_env("GRACEFUL_SHUTDOWN_TIMEOUT", "60"),
         help="seconds a running batch may take to finish after SIGTERM (env GRACEFUL_SHUTDOWN_TIMEOUT)",
     )
     a(
         "--ansible-verbosity",
-        type=int,
-        default=int(_env("ANSIBLE_VERBOSITY", "0")),
+        type=whole_number("ANSIBLE_VERBOSITY", 0),
+        default=_env("ANSIBLE_VERBOSITY", "0"),
         help="(env ANSIBLE_VERBOSITY)",
     )
     return p
@@ -187,11 +204,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.max_batch_size < 1 or args.max_concurrent_reconciles < 1:
-        log.error("--max-batch-size and --max-concurrent-reconciles must be at least 1")
-        return 2
     try:
-        watches = load_watches(args.watches_file)
+        watches = check_watches_vars(load_watches(args.watches_file), args.watches_file.name)
     except WatchesError as error:
         log.error("invalid watches file: %s", error)
         return 2
@@ -243,6 +257,9 @@ def _run(args: argparse.Namespace) -> int:
         permission for watch in served
         for permission in startup.required_permissions(watch.group, watch.plural, namespaces, lease)
     ])  # fmt: skip
+    for watch in served:
+        if (watch.group, watch.kind) == (contract.GROUP, contract.KIND):
+            startup.check_node_permission(api, lost_pod_after_seconds(watch))
     watch_quotas = startup.has_permissions(api, startup.quota_permissions(namespaces))
     if not watch_quotas:
         log.warning(
@@ -286,6 +303,13 @@ def _run(args: argparse.Namespace) -> int:
     log.info("shutting down")
     shut_down(controllers, runners, args.graceful_shutdown_timeout, resign, election)
     return exit_code
+
+
+def lost_pod_after_seconds(watch: Watch) -> Any:
+    """`performer_lost_pod_after_seconds` as the watch's present runs get it: its vars (the watches
+    file's, under --role-vars), else its role's default."""
+    name = "performer_lost_pod_after_seconds"
+    return watch.vars[name] if name in watch.vars else role_default(watch.role, name)
 
 
 def cancel_runs(controllers: list[Controller], stop: threading.Event) -> None:

@@ -398,8 +398,8 @@ class Controller:
         """Stop taking work; let running batches finish for up to `timeout` seconds, then cancel them."""
         self.queue.shut_down()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0))
+        for thread in self._threads:  # a join longer than TIMEOUT_MAX (about 292 years) overflows
+            thread.join(min(max(deadline - time.monotonic(), 0), threading.TIMEOUT_MAX))
         if any(t.is_alive() for t in self._threads):
             log.warning("cancelling the running ansible batches after %.0f s", timeout)
             self.cancel_runs.set()

@@ -16,12 +16,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
-def _split(address: str) -> tuple[str, int]:
-    """("host", port) of "host:port", "[v6 address]:port" or ":port" (host "")."""
-    host, _, port = address.rpartition(":")
+def split_address(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port", "[v6 address]:port" or ":port" (host ""); a ValueError when
+    `address` has no port or one outside 0-65535."""
+    host, colon, port = address.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    return host, int(port)
+    number = int(port) if colon and port.isdigit() else -1
+    if not 0 <= number <= 65535:
+        raise ValueError(f"{address}: not host:port with a port from 0 to 65535")
+    return host, number
 
 
 class _IPv6Server(ThreadingHTTPServer):
@@ -29,7 +33,7 @@ class _IPv6Server(ThreadingHTTPServer):
 
 
 def _server(address: str, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    host, port = _split(address)
+    host, port = split_address(address)
     if host and ":" not in host:
         return ThreadingHTTPServer((host, port), handler)
     if host:

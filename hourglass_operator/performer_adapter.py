@@ -66,7 +66,7 @@ def _container_view(container: Obj) -> Obj:
 class PerformerAdapter:
     child_paths = CHILD_PATHS  # child kind -> list path ({ns}: "namespaces/<ns>/" or "")
     child_selector = CHILD_SELECTOR
-    state_var = "performer_state"  # "present" or "absent" (a watch's vars may set it)
+    state_var = "performer_state"  # "present" or "absent" (a finalizer's vars set it to "absent")
     items_var = "performers"  # the batch: one item of extra vars per custom resource
     # The loop waits for a deleted Performer's children on its informers (controller.awaiting_children)
     # instead of the role polling each of them until gone.

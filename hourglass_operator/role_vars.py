@@ -4,8 +4,11 @@ installation tunes the performer role (its cluster DNS domain, GPU products, bac
 shipping a watches file of its own.
 
 Checked at start-up against the role's `meta/argument_specs.yml`, as Ansible would check them at the
-start of every run: an unknown name or a value of the wrong type stops start-up with a message naming
-the variable. The variables the operator sets itself for each run cannot be given.
+start of every run, and by the values the role can render (plugins/module_utils/role_vars_check.py):
+an unknown name, a null value, a value of the wrong type or out of range stops start-up with a
+message naming the variable. The watches file's own `vars` and its finalizers' `vars` are checked
+the same way (`check_watches_vars`). The variables the operator sets itself for each run cannot be
+given, except the finalizer's `performer_state: absent` (the shipped watches.yaml's deletion run).
 """
 
 from __future__ import annotations
@@ -17,19 +20,23 @@ from typing import Any
 import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.role_vars_check import (
     RESERVED,
+    checked_values,
     name_errors,
     unknown_names,
-    validate_types,
 )
 
-from hourglass_operator.watches import Watch, role_directory
+from hourglass_operator.watches import Finalizer, Watch, WatchesError, role_directory
 
 WHERE = "--role-vars (ROLE_VARS)"
+# What a finalizer's vars may set of what the operator sets itself: the state of its run, absent.
+FINALIZER_STATE = ("performer_state", "absent")
 __all__ = [
     "RESERVED",
     "RoleVarsError",
     "check_role_vars",
+    "check_watches_vars",
     "parse_role_vars",
+    "role_default",
     "role_options",
     "with_role_vars",
 ]
@@ -66,24 +73,73 @@ def role_options(role: Path | str | None) -> dict[str, Any] | None:
     return ((document.get("argument_specs") or {}).get("main") or {}).get("options") or None
 
 
-def check_role_vars(role_vars: dict[str, Any], role: Path | str | None) -> dict[str, Any]:
+def role_default(role: Path | str | None, name: str) -> Any:
+    """The value the role's `defaults/main.yml` gives variable `name` (None when it gives none)."""
+    directory = role_directory(role)
+    defaults = directory / "defaults" / "main.yml" if directory else None
+    if defaults is None or not defaults.is_file():
+        return None
+    document = yaml.safe_load(defaults.read_text())
+    return document.get(name) if isinstance(document, dict) else None
+
+
+def check_role_vars(role_vars: dict[str, Any], role: Path | str | None, where: str = WHERE) -> dict[str, Any]:
     """`role_vars` as the role's argument spec converts them ("30" to 30 for an int); raises
-    RoleVarsError naming an unknown variable or one of the wrong type."""
+    RoleVarsError, its message starting with `where`, naming an unknown variable or one whose value
+    is null, of the wrong type or one the role cannot render."""
     options = role_options(role)
     if not role_vars or options is None:
         return dict(role_vars)
     unknown = unknown_names(role_vars, options)
     if unknown:
         raise RoleVarsError(
-            f"{WHERE}: unknown variable(s) {', '.join(unknown)} of role {role} "
+            f"{where}: unknown variable(s) {', '.join(unknown)} of role {role} "
             "(its variables are in its defaults/main.yml)"
         )
     # validate_types imports Ansible's module_utils only when there is something to check: they cost
     # the operator's main process about 10 MB, which it otherwise never needs.
-    validated, errors = validate_types(role_vars, options)
+    validated, errors = checked_values(role_vars, options)
     if errors:
-        raise RoleVarsError(f"{WHERE}: " + "; ".join(errors))
+        raise RoleVarsError(f"{where}: " + "; ".join(errors))
     return validated
+
+
+def _checked_vars(
+    values: dict[str, Any], role: Path | str | None, where: str, allowed: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """`values` (a watch's or a finalizer's vars) checked as --role-vars are; a WatchesError naming
+    the watches file's key otherwise."""
+    errors = name_errors(values, where, allowed)
+    if errors:
+        raise WatchesError(errors[0])
+    try:
+        return check_role_vars(values, role, where)
+    except RoleVarsError as error:
+        raise WatchesError(str(error)) from None
+
+
+def _checked_finalizer(finalizer: Finalizer, role: Path | str | None, where: str) -> Finalizer:
+    name, state = FINALIZER_STATE
+    if finalizer.vars.get(name, state) != state:
+        raise WatchesError(f"{where}.{name}: must be {state}: a finalizer run deletes what the watch made")
+    role = finalizer.role if finalizer.role or finalizer.playbook else role
+    return dataclasses.replace(finalizer, vars=_checked_vars(finalizer.vars, role, where, (name,)))
+
+
+def check_watches_vars(watches: list[Watch], file_name: str) -> list[Watch]:
+    """Each watch with its `vars`, and its finalizer's, checked against the role they are given to
+    as --role-vars are (converted by their declared types); raises WatchesError naming the key of
+    the watches file `file_name` (`watches.yaml[0].vars`) and the rule. Of the variables the operator
+    sets for each run, only a finalizer's `performer_state: absent` may be given."""
+    result = []
+    for i, watch in enumerate(watches):
+        where = f"{file_name}[{i}]"
+        checked = _checked_vars(watch.vars, watch.role, f"{where}.vars")
+        finalizer = watch.finalizer
+        if finalizer is not None:
+            finalizer = _checked_finalizer(finalizer, watch.role, f"{where}.finalizer.vars")
+        result.append(dataclasses.replace(watch, vars=checked, finalizer=finalizer))
+    return result
 
 
 def with_role_vars(watches: list[Watch], role_vars: dict[str, Any]) -> list[Watch]:

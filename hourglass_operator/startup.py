@@ -139,6 +139,30 @@ def required_permissions(
     return permissions
 
 
+NODE_READ = Permission("get", "", "nodes")
+
+
+def check_node_permission(api: kubernetes.client.ApiClient, lost_pod_after_seconds: Any) -> None:
+    """When the performer role recovers pods lost with their node (`performer_lost_pod_after_seconds`
+    above 0, as the runs get it), raises a StartupError unless the operator may `get nodes`: each
+    run that reads a dead node's pod would otherwise fail with 403 Forbidden."""
+    if not isinstance(lost_pod_after_seconds, int) or lost_pod_after_seconds <= 0:
+        return
+    try:
+        [allowed] = _review(api, [NODE_READ])
+    except kubernetes.client.ApiException as error:
+        raise StartupError(
+            f"cannot check the operator's permissions: the API server answered {error.status} {error.reason}"
+        ) from error
+    if not allowed:
+        raise StartupError(
+            "no permission to get nodes, which the recovery of pods lost with their node needs "
+            f"(performer_lost_pod_after_seconds: {lost_pod_after_seconds}): grant it (the chart's "
+            "rbac.readNodes: true, config/rbac/role.yaml) or set performer_lost_pod_after_seconds: 0 "
+            "in --role-vars (ROLE_VARS)"
+        )
+
+
 def quota_permissions(namespaces: list[str]) -> list[Permission]:
     """What watching the ResourceQuotas of `namespaces` ([] is all) takes: list and watch. Optional:
     without them, what a quota refused is retried on its back-off only (quota_waits.py)."""

@@ -7,7 +7,9 @@ Ansible looks for collections.
 
 Supported keys: group, version, kind, role, playbook, vars, finalizer {name, role, playbook, vars},
 reconcilePeriod, manageStatus, watchDependentResources, snakeCaseParameters, markUnsafe, selector
-{matchLabels, matchExpressions}, maxRunnerArtifacts.
+{matchLabels, matchExpressions}, maxRunnerArtifacts. A selector's label keys and values must be
+strings (quote `true` or `1` in YAML), its `values` a list of them. The `vars` and the finalizer's
+`vars` are checked against the role at start-up as `--role-vars` are (`role_vars.check_watches_vars`).
 
 Three values are refused because this loop cannot honour them safely: `markUnsafe: false` (CR
 strings must never be templated), `manageStatus: true` (the role writes status itself) and
@@ -25,6 +27,10 @@ from typing import Any
 
 import yaml
 from ansible.config.manager import ConfigManager
+from ansible_collections.hourglass.operator.plugins.module_utils.role_vars_check import (
+    is_label_value,
+    is_qualified_name,
+)
 
 WATCH_KEYS = {
     "group", "version", "kind", "role", "playbook", "vars", "finalizer", "reconcilePeriod",
@@ -78,26 +84,67 @@ def parse_duration(text: str, where: str) -> float:
     return hours * 3600 + minutes * 60 + seconds + millis / 1000
 
 
+def _label(value: Any, where: str, *, key: bool) -> str:
+    """`value` as a label key (`key`) or value, refused unless it is one: a string, quoted in YAML
+    when it looks like a boolean or a number."""
+    if not isinstance(value, str):
+        hint = f" (quote it: '{str(value).lower()}')" if isinstance(value, (bool, int, float)) else ""
+        raise WatchesError(f"{where}: must be a string, not {value!r}{hint}")
+    if key and not is_qualified_name(value):
+        raise WatchesError(f"{where}: {value!r} is not a label key ([prefix/]name)")
+    if not key and not is_label_value(value):
+        raise WatchesError(
+            f"{where}: {value!r} is not a label value (at most 63 letters, digits, '-', '_' or '.')"
+        )
+    return value
+
+
+def _match_labels(labels: Any, where: str) -> list[str]:
+    if labels is None:
+        return []
+    if not isinstance(labels, dict):
+        raise WatchesError(f"{where}: must be a mapping of label keys to values")
+    return [
+        f"{_label(k, f'{where} (a key)', key=True)}={_label(v, f'{where}.{k}', key=False)}"
+        for k, v in labels.items()
+    ]
+
+
+def _match_expression(expression: Any, where: str) -> str:
+    if not isinstance(expression, dict):
+        raise WatchesError(f"{where}: must be a mapping with key, operator and values")
+    unknown = set(expression) - {"key", "operator", "values"}
+    if unknown:
+        raise WatchesError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    if "key" not in expression:
+        raise WatchesError(f"{where}.key: required")
+    key, operator = _label(expression["key"], f"{where}.key", key=True), expression.get("operator")
+    values = expression.get("values")
+    if operator in ("In", "NotIn"):
+        if not isinstance(values, list) or not values:
+            raise WatchesError(f"{where}.values: must be a non-empty list of strings for {operator}")
+        labels = [_label(v, f"{where}.values[{i}]", key=False) for i, v in enumerate(values)]
+        return f"{key} {operator.lower()} ({','.join(labels)})"
+    if operator in ("Exists", "DoesNotExist"):
+        if values:
+            raise WatchesError(f"{where}.values: must be empty for {operator}")
+        return key if operator == "Exists" else f"!{key}"
+    raise WatchesError(f"{where}.operator: must be In, NotIn, Exists or DoesNotExist, not {operator!r}")
+
+
 def _label_selector(selector: Any, where: str) -> str:
     if not isinstance(selector, dict):
         raise WatchesError(f"{where}: must be a mapping with matchLabels and/or matchExpressions")
     unknown = set(selector) - SELECTOR_KEYS
     if unknown:
-        raise WatchesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    parts = [f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()]
-    for i, expression in enumerate(selector.get("matchExpressions") or []):
-        key, operator = expression.get("key"), expression.get("operator")
-        values = expression.get("values") or []
-        if operator in ("In", "NotIn") and values:
-            parts.append(f"{key} {operator.lower()} ({','.join(values)})")
-        elif operator == "Exists":
-            parts.append(str(key))
-        elif operator == "DoesNotExist":
-            parts.append(f"!{key}")
-        else:
-            raise WatchesError(
-                f"{where}.matchExpressions[{i}]: unsupported operator {operator!r} or missing values"
-            )
+        raise WatchesError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    parts = _match_labels(selector.get("matchLabels"), f"{where}.matchLabels")
+    expressions = selector.get("matchExpressions")
+    if expressions is None:
+        expressions = []
+    if not isinstance(expressions, list):
+        raise WatchesError(f"{where}.matchExpressions: must be a list")
+    parts += [_match_expression(e, f"{where}.matchExpressions[{i}]") for i, e in enumerate(expressions)]
     return ",".join(parts)
 
 

@@ -5,11 +5,15 @@ leader's runs still wrote would reconcile the same Performers from a second proc
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import kubernetes
+import pytest
 
 from hourglass_operator.cli import cancel_runs, shut_down
+from hourglass_operator.controller import Controller as RealController
 from hourglass_operator.leader import LeaderElector
+from hourglass_operator.workqueue import WorkQueue
 
 
 class Controller:
@@ -63,3 +67,28 @@ def test_losing_the_lease_cancels_the_runs_under_way_at_once():
     controllers, stop = [Controller(Leases()), Controller(Leases())], threading.Event()
     cancel_runs(controllers, stop)
     assert all(c.cancel_runs.is_set() for c in controllers) and stop.is_set()
+
+
+class Batch:
+    """A batch thread still running at SIGTERM whose join waits as a real one would: a timeout above
+    threading.TIMEOUT_MAX overflows (OverflowError), any other returns at once (the batch ended)."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def join(self, timeout: float) -> None:
+        self.timeouts.append(timeout)
+        threading.Lock().acquire(timeout=timeout)
+
+    def is_alive(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("timeout", [1e10, float("inf")])
+def test_a_shutdown_timeout_beyond_what_a_join_takes_still_stops_in_order(timeout: float):
+    controller = RealController.__new__(RealController)
+    controller.queue, controller.cancel_runs = WorkQueue(), threading.Event()
+    controller._api_calls = ThreadPoolExecutor(1)
+    controller._threads = [Batch()]
+    controller.shutdown(timeout)
+    assert controller._threads[0].timeouts == [threading.TIMEOUT_MAX] and not controller.cancel_runs.is_set()

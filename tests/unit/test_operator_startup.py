@@ -5,6 +5,7 @@ CRD and permission checks need an API server: tests/cluster/test_operator_startu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -19,8 +20,10 @@ import pytest
 import yaml
 
 import hourglass_operator
-from hourglass_operator import startup
+from hourglass_operator import cli, startup
+from hourglass_operator.role_vars import with_role_vars
 from hourglass_operator.startup import Permission, StartupError
+from hourglass_operator.watches import load_watches
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.unit
@@ -223,3 +226,67 @@ def test_a_rollout_limit_that_is_not_a_count_or_percentage_stops_the_start_namin
     [line] = error_lines(done)
     assert line.startswith(f"--rollout-max-unavailable: '{value}' is not a whole number of at least 1"), line
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("vars", "said"),
+    [
+        ({"performer_state": "absent"},
+         "watches.yaml[0].vars.performer_state: set by the operator for each run, it cannot be given"),
+        ({"performer_unschedulable_timeout": "five minutes"},
+         "watches.yaml[0].vars: argument 'performer_unschedulable_timeout' is of type str"),
+    ],
+)  # fmt: skip
+def test_watches_file_vars_the_role_would_refuse_stop_the_start_naming_the_key(tmp_path, vars, said):
+    watches = yaml.safe_load((REPO / "watches.yaml").read_text())
+    watches[0]["vars"] = vars
+    (tmp_path / "watches.yaml").write_text(yaml.safe_dump(watches))
+    done = run_operator(tmp_path, "run", env={"WATCHES_FILE": str(tmp_path / "watches.yaml")})
+    assert done.returncode == 2
+    [line] = error_lines(done)
+    assert line.startswith(f"invalid watches file: {said}"), line
+    assert "Traceback" not in done.stderr
+
+
+def test_an_environment_variable_the_flag_does_not_take_stops_the_start_in_one_line(tmp_path):
+    # An empty MAX_BATCH_SIZE is its default; LEADER_ELECT=maybe is neither true nor false.
+    done = run_operator(tmp_path, "run", env={"LEADER_ELECT": "maybe", "MAX_BATCH_SIZE": ""})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "hourglass-operator run: error: argument --leader-elect/--no-leader-elect: 'maybe' (the flag or env"
+        " LEADER_ELECT) must be true or false (or 1/0, yes/no, on/off) (see hourglass-operator run --help)"
+    ]
+
+
+def shipped_watch(**vars):
+    [watch] = load_watches(REPO / "watches.yaml")
+    return dataclasses.replace(watch, vars=vars)
+
+
+def test_the_lost_pod_recovery_is_as_the_runs_get_it():
+    assert cli.lost_pod_after_seconds(shipped_watch()) == 30  # the role's default
+    [watch] = with_role_vars([shipped_watch()], {"performer_lost_pod_after_seconds": "0"})
+    assert cli.lost_pod_after_seconds(watch) == 0
+
+
+def test_the_lost_pod_recovery_needs_to_read_nodes(monkeypatch):
+    asked = []
+
+    def denied(api, permission):
+        asked.append(str(permission))
+        return permission.resource != "nodes"
+
+    monkeypatch.setattr(startup, "_allowed", denied)
+    with pytest.raises(StartupError) as raised:
+        startup.check_node_permission(None, 30)
+    assert asked == ["get nodes in all namespaces"]
+    assert str(raised.value).startswith(
+        "no permission to get nodes, which the recovery of pods lost with their node needs "
+        "(performer_lost_pod_after_seconds: 30): grant it (the chart's rbac.readNodes: true"
+    )
+    assert "or set performer_lost_pod_after_seconds: 0" in str(raised.value)
+    asked.clear()
+    startup.check_node_permission(None, 0)  # no recovery: nodes are never read
+    assert asked == []
+    monkeypatch.setattr(startup, "_allowed", lambda api, permission: True)
+    startup.check_node_permission(None, 30)

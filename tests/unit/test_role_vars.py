@@ -8,11 +8,22 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from ansible_collections.hourglass.operator.plugins.module_utils.role_vars_check import (
+    MAX_SECONDS,
+    SECONDS_VARS,
+    role_vars_errors,
+)
 
 from hourglass_operator.batching import run_request
-from hourglass_operator.role_vars import RoleVarsError, parse_role_vars, role_options, with_role_vars
+from hourglass_operator.role_vars import (
+    RoleVarsError,
+    check_watches_vars,
+    parse_role_vars,
+    role_options,
+    with_role_vars,
+)
 from hourglass_operator.runs import ABSENT, PRESENT
-from hourglass_operator.watches import load_watches
+from hourglass_operator.watches import WatchesError, load_watches
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.unit
@@ -76,3 +87,105 @@ def test_a_role_without_argument_specs_takes_any_variable(tmp_path: Path):
     own = dataclasses.replace(watch, role=tmp_path, finalizer=dataclasses.replace(watch.finalizer, role=None))
     [merged] = with_role_vars([own], {"anything": 1})
     assert merged.vars["anything"] == 1
+
+
+# --- the watches file's vars and its finalizer's, checked as --role-vars are --------------------------
+
+
+def watch_with(vars: dict | None = None, finalizer_vars: dict | None = None):
+    [watch] = shipped_watches()
+    finalizer = watch.finalizer
+    if finalizer_vars is not None:
+        finalizer = dataclasses.replace(finalizer, vars=finalizer_vars)
+    return dataclasses.replace(watch, vars=vars or {}, finalizer=finalizer)
+
+
+def test_the_shipped_watches_file_passes_with_its_finalizers_state():
+    [watch] = check_watches_vars(shipped_watches(), "watches.yaml")
+    assert watch.vars == {} and watch.finalizer.vars == {"performer_state": "absent"}
+
+
+def test_a_watchs_vars_are_converted_as_the_role_declares_them():
+    [watch] = check_watches_vars([watch_with({"performer_unschedulable_timeout": "600"})], "watches.yaml")
+    assert watch.vars == {"performer_unschedulable_timeout": 600}
+
+
+@pytest.mark.parametrize(
+    ("vars", "finalizer_vars", "said"),
+    [
+        ({"performer_state": "absent"}, None,
+         "watches.yaml[0].vars.performer_state: set by the operator for each run, it cannot be given"),
+        ({"performer_unschedulable_timeout": "five minutes"}, None,
+         "watches.yaml[0].vars: argument 'performer_unschedulable_timeout' is of type str"),
+        ({"performer_clusterdomain": "x"}, None,
+         "watches.yaml[0].vars: unknown variable(s) performer_clusterdomain of role"),
+        ({"performer_default_grpc_port": 0}, None,
+         "watches.yaml[0].vars: performer_default_grpc_port: must be a port number from 1 to 65535"),
+        (None, {"performer_state": "present"},
+         "watches.yaml[0].finalizer.vars.performer_state: must be absent"),
+        (None, {"performer_state": "absent", "performer_manage_status": False},
+         "watches.yaml[0].finalizer.vars.performer_manage_status: set by the operator for each run"),
+        (None, {"performer_state": "absent", "performer_liveness_probe": None},
+         "watches.yaml[0].finalizer.vars: performer_liveness_probe: must not be null"),
+    ],
+)  # fmt: skip
+def test_watch_and_finalizer_vars_the_role_would_refuse_stop_the_start(vars, finalizer_vars, said: str):
+    with pytest.raises(WatchesError) as raised:
+        check_watches_vars([watch_with(vars, finalizer_vars)], "watches.yaml")
+    assert str(raised.value).startswith(said), raised.value
+
+
+# --- values of the right type the role could not render ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role_vars", "said"),
+    [
+        ({"performer_liveness_probe": None}, "performer_liveness_probe: must not be null"),
+        ({"performer_gpu_products": None}, "performer_gpu_products: must not be null"),
+        ({"performer_gpu_products": {"nvidia-h100": "NVIDIA-H100"}},
+         "performer_gpu_products: nvidia-h100: must be a non-empty list of GPU products, not 'NVIDIA-H100'"),
+        ({"performer_gpu_products": {"nvidia-h100": [1]}},
+         "performer_gpu_products: nvidia-h100: every GPU product must be a non-empty label value"),
+        ({"performer_default_grpc_port": 0},
+         "performer_default_grpc_port: must be a port number from 1 to 65535"),
+        ({"performer_default_grpc_port": 65536}, "performer_default_grpc_port: must be a port number from 1"),
+        ({"performer_gpu_resource": ""}, "performer_gpu_resource: must be an extended resource name"),
+        ({"performer_gpu_resource": "gpu"}, "performer_gpu_resource: must be an extended resource name"),
+        ({"performer_gpu_product_label": "a b"}, "performer_gpu_product_label: must be a label key"),
+        ({"performer_field_manager": "héllo"}, "performer_field_manager: must be a non-empty label value"),
+        ({"performer_field_manager": ""}, "performer_field_manager: must be a non-empty label value"),
+        ({"performer_lost_pod_after_seconds": 10**12},
+         "performer_lost_pod_after_seconds: must be from 0 to 3155760000 seconds (100 years)"),
+        ({"performer_unschedulable_timeout": -1}, "performer_unschedulable_timeout: must be from 0 to"),
+        ({"performer_ended_pod_max_age_seconds": 10**12},
+         "performer_ended_pod_max_age_seconds: must be from 0"),
+    ],
+)  # fmt: skip
+def test_values_the_role_could_not_render_are_refused_naming_the_variable(role_vars: dict, said: str):
+    with pytest.raises(RoleVarsError) as raised:
+        with_role_vars(shipped_watches(), role_vars)
+    assert str(raised.value).startswith(f"--role-vars (ROLE_VARS): {said}"), raised.value
+    # The operator role's playbooks refuse them by the same rules (the filter performer_role_vars_errors).
+    [message] = role_vars_errors(
+        role_vars, role_options("hourglass.operator.performer"), "operator_role_vars"
+    )
+    assert message.startswith(f"operator_role_vars: {said}"), message
+
+
+def test_the_limits_of_the_role_vars_are_accepted():
+    role_vars = {
+        "performer_default_grpc_port": 65535, "performer_lost_pod_after_seconds": MAX_SECONDS,
+        "performer_unschedulable_timeout": 0, "performer_gpu_resource": "example.com/fpga",
+        "performer_gpu_products": {"nvidia-h100": ["NVIDIA-H100-80GB-HBM3"]},
+        "performer_field_manager": "my-operator_2.0",
+    }  # fmt: skip
+    [watch] = with_role_vars(shipped_watches(), role_vars)
+    assert {k: watch.vars[k] for k in role_vars} == role_vars
+
+
+def test_every_seconds_variable_of_the_role_is_bounded():
+    options = role_options("hourglass.operator.performer")
+    durations = {name for name, option in options.items()
+                 if option["type"] == "int" and name.endswith(("_seconds", "_timeout"))}  # fmt: skip
+    assert durations == set(SECONDS_VARS)
