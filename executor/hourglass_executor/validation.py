@@ -16,6 +16,11 @@ from typing import TypeGuard
 
 ADDRESS_SIZE = 20  # bytes
 TASK_ID_SIZE = 32  # bytes
+# Limits of the Performer CRD (crds/hourglass.eigenlayer.io_performers.yaml), which the API server
+# enforces: a value beyond them makes every deploy of the performer fail.
+DNS1123_SUBDOMAIN_MAX_LENGTH = 253  # object names (Kubernetes' IsDNS1123Subdomain; no per-label limit)
+IMAGE_REFERENCE_MAX_LENGTH = 4096  # spec.image: repository:tag or repository@digest
+ENV_NAME_MAX_LENGTH = 253  # spec.config.environmentFrom[].name
 
 _HEX = "[0-9a-fA-F]"
 _PRIVATE_KEY_RE = re.compile(rf"(?:0x)?{_HEX}{{64}}")
@@ -64,8 +69,13 @@ def is_dns1123_label(value: object) -> TypeGuard[str]:
 
 
 def is_dns1123_subdomain(value: object) -> TypeGuard[str]:
-    """A DNS-1123 subdomain (most object names): DNS-1123 labels joined by '.'."""
-    return _full(_DNS1123_SUBDOMAIN_RE, value)
+    """A DNS-1123 subdomain (most object names): DNS-1123 labels joined by '.', at most 253
+    characters in all (as Kubernetes checks it: no limit per label)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= DNS1123_SUBDOMAIN_MAX_LENGTH
+        and _full(_DNS1123_SUBDOMAIN_RE, value)
+    )
 
 
 def is_label_value(value: object) -> TypeGuard[str]:
@@ -97,6 +107,8 @@ def image_repository_problem(value: str, *, tag_allowed: bool = False) -> str | 
     """Why `value` is not an image repository (with an optional `:tag` when `tag_allowed`), or None."""
     if not value.strip():
         return "must not be empty"
+    if len(value) > IMAGE_REFERENCE_MAX_LENGTH:
+        return f"must be at most {IMAGE_REFERENCE_MAX_LENGTH} characters (the Performer CRD's limit)"
     if _IMAGE_FORBIDDEN_RE.search(value):
         return "must not contain whitespace or braces"
     if "@" in value or (not tag_allowed and ":" in value.rsplit("/", 1)[-1]):

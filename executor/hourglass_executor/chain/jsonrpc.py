@@ -39,6 +39,7 @@ import email.utils
 import itertools
 import json
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -221,9 +222,7 @@ class JsonRpcClient:
                     raise RpcError(f"{reason} ({_attempts(attempt)})", transient=True) from None
             except _TransportError as error:
                 reason, retry_after = error.reason, error.retry_after
-            delay = (
-                min(BACKOFF_FIRST * 2 ** (attempt - 1), BACKOFF_MAX) if retry_after is None else retry_after
-            )
+            delay = _backoff(attempt) if retry_after is None else retry_after
             if retry_after is not None and loop.time() + delay >= deadline:
                 raise RpcError(
                     f"{reason}; the node asks to retry after {retry_after:g} s, beyond the "
@@ -315,6 +314,14 @@ class JsonRpcClient:
             sender.cancel()
         if self._session is not None:
             await self._session.close()
+
+
+def _backoff(attempt: int) -> float:
+    """The wait after failed attempt number `attempt` (1, 2, ...): BACKOFF_FIRST doubled each time,
+    at most BACKOFF_MAX. The exponent stops growing once the cap is reached, so that no number of
+    retries overflows the float."""
+    doublings = min(attempt - 1, math.ceil(math.log2(BACKOFF_MAX / BACKOFF_FIRST)))
+    return min(BACKOFF_FIRST * 2**doublings, BACKOFF_MAX)
 
 
 def _attempts(count: int) -> str:

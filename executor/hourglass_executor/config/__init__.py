@@ -25,18 +25,28 @@ Rules beyond the shape of each value:
   mode is kubernetes when a `kubernetes` block is present, else docker.
 - Each `envs` entry has exactly one value source (`value`, `valueFromEnv`, `kubernetesEnv`);
   `kubernetesEnv` needs kubernetes mode; its `valueFrom` has exactly one of `secretKeyRef`,
-  `configMapKeyRef`. Env names are unique per performer; AVS addresses are unique.
+  `configMapKeyRef`. Env names are unique per performer; AVS addresses are unique. In kubernetes
+  mode no env is named `GRPC_PORT` or `AVS_ADDRESS` (the executor sets them in the Performer), and
+  the Performer CRD's limits hold: at most 254 envs with `value`/`valueFromEnv` (256 with the
+  executor's two) and 64 with `kubernetesEnv`. In any mode an env name has at most 253 characters,
+  a Kubernetes name (DNS-1123 subdomain) at most 253, an image reference at most 4096.
 - `operatorPrivateKey` and `signingKeys.ecdsa` take exactly one of `privateKey`, `keystore`,
   `keystoreFile` unless `remoteSigner: true`, which takes `remoteSignerConfig` instead;
   `signingKeys` needs `bls` or `ecdsa`; `bls` takes exactly one of `keystore`, `keystoreFile`. A
   keystore's password is at most one of `password`, `passwordFile`, `passwordEnv` (none: empty).
 - `managementServerGrpcPort` 0 or absent means the management service shares the `grpcPort`
-  server (`ExecutorConfig.management_port`).
+  server (`ExecutorConfig.management_port`). A non-zero `metricsPort` differs from `grpcPort` and
+  `managementServerGrpcPort`.
+- `operatorPrivateKey` signs nothing (results are signed with `signingKeys`); it is accepted for
+  upstream configurations and loaded at start-up like `signingKeys.ecdsa` (`server/startup.py`).
 
 Storage: `type` is `memory` (default), `badger` or `sqlite`. This executor has no Badger store:
 `badger` is accepted for compatibility and mapped to the SQLite store at
 `<badger.dir>/hourglass-executor.sqlite3` (`badger.inMemory: true` maps to the memory store; the
-other Badger tuning keys are accepted and ignored). `sqlite` needs `sqlite.path`.
+other Badger tuning keys are accepted and ignored). `sqlite` needs `sqlite.path`. A leading `~`
+in `sqlite.path` or `badger.dir` is the home directory; a relative path is relative to the working
+directory (in a container, use a persistent volume: the store is what keeps a task from running
+twice across restarts).
 `StorageConfig.sqlite_path()` gives the database file (None for the memory store).
 
 Keys added by this executor (not upstream):
@@ -58,7 +68,7 @@ Keys added by this executor (not upstream):
   `hourglass_executor/chain/networks.py`; a chain id without defaults needs all five),
   `timeout` (duration, default `10s`: the longest one chain read may take, retries included),
   `retries` (default 3: extra attempts after a transport error — connection refused or reset,
-  timeout, HTTP 5xx or 429 — never after a revert), `cacheSize` (default 4096 read results kept,
+  timeout, HTTP 5xx or 429 — never after a revert; at most 1000), `cacheSize` (default 4096 read results kept,
   keyed by block).
 - `metricsPort` (default 0: none): the port of the HTTP server of the Prometheus metrics
   (`/metrics`; `hourglass_executor/metrics.py`).

@@ -35,10 +35,12 @@ from hourglass_executor.config.types import (
     NonEmpty,
     NonEmptySecret,
     NonNegativeInt,
+    PerformerEnvName,
     Port,
     PortOrZero,
     PositiveInt,
     PrivateKey,
+    RetryCount,
     RpcUrl,
     Secret,
     Text,
@@ -125,7 +127,7 @@ class ChainReaderConfig(_Section):
     file: FilePath | None = None
     contracts: ChainContracts = ChainContracts()
     timeout: Duration = timedelta(seconds=10)
-    retries: NonNegativeInt = 3
+    retries: RetryCount = 3
     cache_size: PositiveInt = 4096
 
 
@@ -157,7 +159,7 @@ class KubernetesEnv(_Section):
 class PerformerEnv(_Section):
     """One environment variable: exactly one of `value`, `valueFromEnv`, `kubernetesEnv`."""
 
-    name: EnvName
+    name: PerformerEnvName
     value: Text | None = Field(default=None, repr=False)  # may be a secret
     value_from_env: EnvName | None = None
     kubernetes_env: KubernetesEnv | None = None
@@ -218,11 +220,13 @@ class StorageConfig(_Section):
     sqlite: SqliteConfig | None = None
 
     def sqlite_path(self) -> Path | None:
-        """The SQLite database file, or None for the in-memory store (`badger` maps to SQLite)."""
+        """The SQLite database file, or None for the in-memory store (`badger` maps to SQLite). A
+        leading `~` is the home directory, as for `kubeConfigPath`; a relative path is relative to
+        the executor's working directory."""
         if self.type == "sqlite" and self.sqlite and self.sqlite.path:
-            return Path(self.sqlite.path)
+            return Path(self.sqlite.path).expanduser()
         if self.type == "badger" and self.badger and self.badger.dir and not self.badger.in_memory:
-            return Path(self.badger.dir) / BADGER_SQLITE_FILENAME
+            return Path(self.badger.dir).expanduser() / BADGER_SQLITE_FILENAME
         return None
 
 

@@ -19,7 +19,7 @@ from hourglass_executor.chain.networks import (
 )
 from hourglass_executor.config.errors import Problem
 from hourglass_executor.config.types import integer_value
-from hourglass_executor.validation import is_address
+from hourglass_executor.validation import IMAGE_REFERENCE_MAX_LENGTH, is_address
 
 
 def _mapping(value: Any) -> dict[str, Any] | None:
@@ -110,6 +110,65 @@ def _check_env(path: str, env: dict[str, Any], docker_mode: bool) -> list[Proble
     return problems
 
 
+# What the executor itself puts in a Performer's spec.config.environment (kubernetes mode,
+# `performers/kubernetes/resource.py`); the Docker backend sets no variable of its own.
+RESERVED_ENV_NAMES = ("AVS_ADDRESS", "GRPC_PORT")
+# The Performer CRD's limits: spec.config.environment maxProperties 256 (the executor's own two
+# variables included) and spec.config.environmentFrom maxItems 64.
+MAX_ENVIRONMENT = 256 - len(RESERVED_ENV_NAMES)
+MAX_ENVIRONMENT_FROM = 64
+
+
+def _check_kubernetes_envs(path: str, envs: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
+    """The rules the Performer resource adds to a performer's envs in kubernetes mode."""
+    problems = [
+        Problem(
+            f"{path}.envs[{j}].name",
+            f"{env['name']} is set by the executor for every performer in kubernetes mode (to the "
+            "AVS address and the performer's gRPC port); remove this entry",
+        )
+        for j, env in envs
+        if env.get("name") in RESERVED_ENV_NAMES
+    ]
+    references = sum(1 for _, env in envs if "kubernetesEnv" in env)
+    literals = len(envs) - references
+    if literals > MAX_ENVIRONMENT:
+        problems.append(
+            Problem(
+                f"{path}.envs",
+                f"at most {MAX_ENVIRONMENT} entries with value or valueFromEnv (found {literals}): the "
+                f"Performer CRD allows 256 variables and the executor sets {', '.join(RESERVED_ENV_NAMES)}",
+            )
+        )
+    if references > MAX_ENVIRONMENT_FROM:
+        problems.append(
+            Problem(
+                f"{path}.envs",
+                f"at most {MAX_ENVIRONMENT_FROM} entries with kubernetesEnv (found {references}): the "
+                "Performer CRD's limit",
+            )
+        )
+    return problems
+
+
+def _check_image(path: str, image: dict[str, Any]) -> list[Problem]:
+    """The image reference the performer runs (`repository:tag` or `repository@digest`) fits the CRD."""
+    repository, version = image.get("repository"), image.get("digest", image.get("tag"))
+    if not isinstance(repository, str) or not isinstance(version, str):
+        return []  # the model reports a missing or mistyped value
+    if len(repository) > IMAGE_REFERENCE_MAX_LENGTH:
+        return []  # the model reports the repository itself
+    if len(repository) + 1 + len(version) <= IMAGE_REFERENCE_MAX_LENGTH:
+        return []
+    return [
+        Problem(
+            path,
+            f"the image reference (repository:tag, or repository@digest) must be at most "
+            f"{IMAGE_REFERENCE_MAX_LENGTH} characters (the Performer CRD's limit)",
+        )
+    ]
+
+
 def _check_performers(raw: dict[str, Any]) -> tuple[list[Problem], str]:
     """Problems of avsPerformers, and the deployment mode in effect."""
     performers = _items(raw.get("avsPerformers"))
@@ -141,8 +200,13 @@ def _check_performers(raw: dict[str, Any]) -> tuple[list[Problem], str]:
                     )
                 )
             seen_avs.setdefault(avs.lower(), i)
+        if (image := _mapping(performer.get("image"))) is not None:
+            problems += _check_image(f"{path}.image", image)
+        envs = _items(performer.get("envs"))
+        if performer.get("deploymentMode") == "kubernetes":
+            problems += _check_kubernetes_envs(path, envs)
         seen_names: dict[str, int] = {}
-        for j, env in _items(performer.get("envs")):
+        for j, env in envs:
             problems += _check_env(
                 f"{path}.envs[{j}]", env, performer.get("deploymentMode", "docker") == "docker"
             )
@@ -234,6 +298,25 @@ def _check_chain(raw: dict[str, Any]) -> list[Problem]:
     ]
 
 
+def _check_ports(raw: dict[str, Any]) -> list[Problem]:
+    """A metrics port of its own: `run` cannot serve metrics on a port a gRPC server listens on."""
+    metrics = integer_value(raw.get("metricsPort"))
+    if not metrics:
+        return []
+    grpc = integer_value(raw.get("grpcPort", 9090))
+    management = integer_value(raw.get("managementServerGrpcPort"))
+    for key, port in (("grpcPort", grpc), ("managementServerGrpcPort", management)):
+        if port == metrics:
+            return [
+                Problem(
+                    "metricsPort",
+                    f"must differ from {key} (both are {metrics}): the metrics HTTP server needs a port "
+                    "of its own",
+                )
+            ]
+    return []
+
+
 def cross_checks(raw: dict[str, Any]) -> list[Problem]:
     """Every problem of the rules between fields in `raw` (the parsed YAML, nulls dropped)."""
     problems = []
@@ -245,4 +328,5 @@ def cross_checks(raw: dict[str, Any]) -> list[Problem]:
     if (storage := _mapping(raw.get("storage"))) is not None:
         problems += _check_storage(storage)
     problems += _check_chain(raw)
+    problems += _check_ports(raw)
     return problems

@@ -39,6 +39,7 @@ MIN_DURATION_NS = 10**6  # 1ms
 MAX_DURATION_NS = 2**63 - 1  # Go's time.Duration: int64 nanoseconds
 MAX_INTEGER = 2**256 - 1  # a uint256: no integer setting is larger
 MAX_INTEGER_DIGITS = len(str(MAX_INTEGER))  # 78
+MAX_RETRIES = 1000  # chain.retries: with the back-off capped at 1 s, already over 16 minutes of retrying
 
 
 def _string(value: Any) -> str:
@@ -116,6 +117,19 @@ def _positive(value: Any) -> int:
 
 def _non_negative(value: Any) -> int:
     return _integer(value, 0, None, "must be a non-negative integer")
+
+
+def _retries(value: Any) -> int:
+    return _integer(value, 0, MAX_RETRIES, f"must be a number of retries from 0 to {MAX_RETRIES}")
+
+
+def _performer_env_name(value: Any) -> str:
+    text = _string(value)
+    if not validation.is_env_name(text):
+        raise fail("must be a non-empty name of printable ASCII characters without '='")
+    if len(text) > validation.ENV_NAME_MAX_LENGTH:
+        raise fail(f"must be at most {validation.ENV_NAME_MAX_LENGTH} characters (the Performer CRD's limit)")
+    return text
 
 
 def _path(value: Any) -> str:
@@ -205,6 +219,7 @@ Port = Annotated[int, BeforeValidator(_port)]
 PortOrZero = Annotated[int, BeforeValidator(_port_or_zero)]
 PositiveInt = Annotated[int, BeforeValidator(_positive)]
 NonNegativeInt = Annotated[int, BeforeValidator(_non_negative)]
+RetryCount = Annotated[int, BeforeValidator(_retries)]
 Bool = Annotated[bool, BeforeValidator(_boolean)]
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 DnsLabel = Annotated[
@@ -214,13 +229,15 @@ DnsSubdomain = Annotated[
     str,
     _matching(
         validation.is_dns1123_subdomain,
-        "must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.')",
+        "must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.'; at most 253 characters)",
     ),
 ]
 EnvName = Annotated[
     str,
     _matching(validation.is_env_name, "must be a non-empty name of printable ASCII characters without '='"),
 ]
+# A performer's variable: also a name in the Performer resource, where the CRD limits its length.
+PerformerEnvName = Annotated[str, BeforeValidator(_performer_env_name)]
 LabelValue = Annotated[
     str,
     _matching(

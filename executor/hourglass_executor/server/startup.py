@@ -11,6 +11,8 @@ and credentials the configuration names; `prepare` loads them, in the order `run
 3. `operator.signingKeys`: every key loads — keystores read and decrypted with the password of
    `password`, `passwordFile` or `passwordEnv`, an ECDSA keystore's address is its key's, a BN254
    keystore is for bn254 and the BN254 library is there, a private key is a valid secp256k1 key;
+   `operator.operatorPrivateKey` loads the same way as `signingKeys.ecdsa` (nothing signs with it:
+   it is checked so that a broken key of an upstream configuration is not silently ignored);
 4. `avsPerformers[].envs[].valueFromEnv`: every variable is set;
 5. the performer backend: in kubernetes mode the client configuration loads (`kubeConfigPath`, the
    in-cluster credentials, or as kubectl finds them) and `kubernetes.endpointResolver` imports and
@@ -33,6 +35,10 @@ Steps 1-7 run even when an earlier one failed, then `StartupError` lists every p
 (`check_only=True`) keeps nothing: the store is only checked (no file is created) and what was
 built is closed.
 
+`validate` (`check`) also binds each configured port (`grpcPort`, `managementServerGrpcPort`,
+`metricsPort`) for a moment, as `run` does before serving (`listen.bind_problem`), and reports a
+port it may not use (EACCES: below 1024 without the privilege), in `run`'s words.
+
 Not checked before serving, because they depend on the moment rather than on the configuration:
 whether the ports are free (`run` then stops with `grpcPort: cannot listen on ...`), and whether
 the Docker engine answers. (The Kubernetes API server is asked in step 6: without it nothing else
@@ -44,6 +50,7 @@ for a configuration that steps 1-7 refuse.)
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,10 +62,15 @@ from hourglass_executor.config import ExecutorConfig
 from hourglass_executor.performers.base import PerformerBackend, PerformerSpec
 from hourglass_executor.server import components
 from hourglass_executor.server.components import StartupError
+from hourglass_executor.server.listen import bind_problem, listen_error
 from hourglass_executor.signing.signer import Signer
+from hourglass_executor.signing_keys import SigningKeyError, ecdsa_signer
 from hourglass_executor.store import Store
 
 T = TypeVar("T")
+
+OPERATOR_KEY_PATH = "operator.operatorPrivateKey"
+LISTEN_HOST = "[::]"  # the address `run` serves on (`ExecutorApp`'s default)
 
 
 @dataclass
@@ -98,6 +110,8 @@ async def prepare(
     if given.chain is None:
         built.chain = attempt(lambda: components.build_chain(config))
     signers = given.signers or attempt(lambda: components.build_signers(config, environ))
+    if given.signers is None:
+        attempt(lambda: check_operator_key(config, environ))
     specs = attempt(lambda: components.configured_specs(config, environ))
     if given.backend is None:
         built.backend = attempt(lambda: components.build_backend(config))
@@ -128,12 +142,44 @@ async def prepare(
 
 
 async def check(config: ExecutorConfig, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Every problem `run` would stop at in `prepare`, found the same way, keeping nothing."""
+    """Every problem `run` would stop at in `prepare`, found the same way, keeping nothing; and the
+    ports `run` may not listen on (`port_problems`)."""
+    problems = []
     try:
         await prepare(config, environ, check_only=True)
     except StartupError as error:
-        return error.problems
-    return []
+        problems = error.problems
+    return problems + port_problems(config)
+
+
+def check_operator_key(config: ExecutorConfig, environ: Mapping[str, str] = os.environ) -> None:
+    """StartupError unless `operator.operatorPrivateKey` loads with the loader of
+    `operator.signingKeys.ecdsa`; the key is not kept (the executor signs with `signingKeys`)."""
+    try:
+        ecdsa_signer(config.operator.operator_private_key, OPERATOR_KEY_PATH, environ)
+    except SigningKeyError as error:  # names the key; never contains a secret
+        raise StartupError(str(error)) from None
+
+
+def configured_ports(config: ExecutorConfig) -> dict[str, int]:
+    """{key: port} of the servers `run` starts (the management one only when it has its own port)."""
+    ports = {"grpcPort": config.grpc_port}
+    if config.management_port != config.grpc_port:
+        ports["managementServerGrpcPort"] = config.management_port
+    if config.metrics_port:
+        ports["metricsPort"] = config.metrics_port
+    return ports
+
+
+def port_problems(config: ExecutorConfig, host: str = LISTEN_HOST) -> list[str]:
+    """The configured ports this process may not listen on (EACCES), as `run` words them. A port in
+    use is not reported: that depends on the moment, not on the configuration."""
+    problems = []
+    for key, port in configured_ports(config).items():
+        problem = bind_problem(host, port)
+        if problem is not None and problem.errno == errno.EACCES:
+            problems.extend(listen_error(key, f"{host}:{port}", problem).problems)
+    return problems
 
 
 def tls_problems(config: ExecutorConfig) -> list[str]:

@@ -82,8 +82,10 @@ PERFORMER_COLUMNS = "performer_id, avs_address, backend, status, image, endpoint
 def check_file(path: str | Path) -> None:
     """Raises StoreError, with the message `SqliteStore(path)` would give, when the store at `path`
     cannot be opened; writes nothing (`hourglass-executor validate` calls it). An existing file must
-    be an SQLite database of a schema this executor knows, in a directory it can write (the WAL
-    journal lives beside it); a new one needs a directory that exists or can be created."""
+    be an SQLite database of a schema this executor knows (user_version 0 with tables of another
+    schema is not one), which this process can read and write, as its `-wal` and `-shm` files when
+    present, in a directory it can write (the WAL journal lives beside it); a new one needs a
+    directory that exists or can be created."""
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path}: cannot open the store: it is a directory")
@@ -96,18 +98,40 @@ def check_file(path: str | Path) -> None:
         raise StoreError(f"{path}: cannot open the store: cannot write in {directory}")
     if not path.exists():
         return
+    _check_writable(path)
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open the store: {exc}") from None
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        problem = _other_schema(db) if version == 0 else None
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: not a usable executor store: {exc}") from None
     finally:
         db.close()
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path}: not a usable executor store: {_newer_schema(version)}")
+    if problem:
+        raise StoreError(f"{path}: not a usable executor store: {problem}")
+
+
+def _check_writable(path: Path) -> None:
+    """StoreError unless this process may read and write the database file and its WAL files."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if (file == path or file.exists()) and not os.access(file, os.R_OK | os.W_OK):
+            raise StoreError(f"{path}: cannot open the store: cannot read and write {file}")
+
+
+def _other_schema(db: sqlite3.Connection) -> str | None:
+    """Why a file of user_version 0 (no executor schema yet) is not one `_prepare` can complete: a
+    `tasks` or `performers` table it would keep lacks a column of this executor's schema."""
+    for table, expected in (("tasks", TASK_COLUMNS), ("performers", PERFORMER_COLUMNS)):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        missing = [column for column in expected.split(", ") if columns and column not in columns]
+        if missing:
+            return f"its table {table} is of another schema (no column {', '.join(missing)})"
+    return None
 
 
 def _newer_schema(version: int) -> str:

@@ -552,7 +552,7 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     (
         "chain retries negative",
         lambda d: d.update(chain={"retries": -1}),
-        "chain.retries: must be a non-negative integer",
+        "chain.retries: must be a number of retries from 0 to 1000",
     ),
     ("l1Chain missing", lambda d: d.pop("l1Chain"), "l1Chain: required"),
     (
@@ -639,6 +639,87 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         "chain.contracts: required: l1Chain.chainId 5 is not a network with default contract addresses "
         "(1 (mainnet), 11155111 (sepolia), 8453 (base), 84532 (base-sepolia), 31337 (anvil)); give "
         "allocationManager, keyRegistrar, taskMailbox, bn254CertificateVerifier, ecdsaCertificateVerifier",
+    ),
+    (
+        "chain.retries beyond 1000",  # 1025 overflowed the back-off's float
+        lambda d: d.update(chain={"retries": 1025}),
+        "chain.retries: must be a number of retries from 0 to 1000",
+    ),
+    (
+        "metricsPort equal to grpcPort",
+        lambda d: d.update(metricsPort=9090),
+        "metricsPort: must differ from grpcPort (both are 9090): the metrics HTTP server needs a port "
+        "of its own",
+    ),
+    (
+        "metricsPort equal to the default grpcPort",
+        lambda d: (d.pop("grpcPort"), d.update(metricsPort="9090")),
+        "metricsPort: must differ from grpcPort (both are 9090): the metrics HTTP server needs a port "
+        "of its own",
+    ),
+    (
+        "metricsPort equal to managementServerGrpcPort",
+        lambda d: d.update(managementServerGrpcPort=9091, metricsPort=9091),
+        "metricsPort: must differ from managementServerGrpcPort (both are 9091): the metrics HTTP server "
+        "needs a port of its own",
+    ),
+    (
+        "GRPC_PORT set by the user in kubernetes mode",
+        lambda d: performer(d)["envs"].append({"name": "GRPC_PORT", "value": "9999"}),
+        "avsPerformers[0].envs[2].name: GRPC_PORT is set by the executor for every performer in "
+        "kubernetes mode (to the AVS address and the performer's gRPC port); remove this entry",
+    ),
+    (
+        "AVS_ADDRESS from a Secret in kubernetes mode",
+        lambda d: performer(d)["envs"].__setitem__(1, {**performer(d)["envs"][1], "name": "AVS_ADDRESS"}),
+        "avsPerformers[0].envs[1].name: AVS_ADDRESS is set by the executor for every performer in "
+        "kubernetes mode (to the AVS address and the performer's gRPC port); remove this entry",
+    ),
+    (
+        "more literal envs than the Performer CRD holds",
+        lambda d: performer(d).update(envs=[{"name": f"V{i}", "value": "x"} for i in range(255)]),
+        "avsPerformers[0].envs: at most 254 entries with value or valueFromEnv (found 255): the "
+        "Performer CRD allows 256 variables and the executor sets AVS_ADDRESS, GRPC_PORT",
+    ),
+    (
+        "more kubernetesEnv entries than the Performer CRD holds",
+        lambda d: performer(d).update(
+            envs=[
+                {"name": f"V{i}", "kubernetesEnv": performer(d)["envs"][1]["kubernetesEnv"]}
+                for i in range(65)
+            ]
+        ),
+        "avsPerformers[0].envs: at most 64 entries with kubernetesEnv (found 65): the Performer CRD's limit",
+    ),
+    (
+        "env name beyond the Performer CRD's 253 characters",
+        lambda d: performer(d)["envs"][1].update(name="N" * 254),
+        "avsPerformers[0].envs[1].name: must be at most 253 characters (the Performer CRD's limit)",
+    ),
+    (
+        "serviceAccountName beyond 253 characters",
+        lambda d: performer(d).update(kubernetes={"serviceAccountName": "a" * 254}),
+        "avsPerformers[0].kubernetes.serviceAccountName: must be a DNS-1123 subdomain (lower-case "
+        "alphanumerics, '-' and '.'; at most 253 characters)",
+    ),
+    (
+        "secretKeyRef.name beyond 253 characters",
+        lambda d: performer(d)["envs"][1]["kubernetesEnv"]["valueFrom"]["secretKeyRef"].update(
+            name="s" * 254
+        ),
+        "avsPerformers[0].envs[1].kubernetesEnv.valueFrom.secretKeyRef.name: must be a DNS-1123 subdomain "
+        "(lower-case alphanumerics, '-' and '.'; at most 253 characters)",
+    ),
+    (
+        "image repository beyond the Performer CRD's 4096 characters",
+        lambda d: performer(d)["image"].update(repository="registry.example/" + "a" * 4080),
+        "avsPerformers[0].image.repository: must be at most 4096 characters (the Performer CRD's limit)",
+    ),
+    (
+        "image reference beyond the Performer CRD's 4096 characters",
+        lambda d: performer(d)["image"].update(repository="registry.example/" + "a" * 4075),
+        "avsPerformers[0].image: the image reference (repository:tag, or repository@digest) must be at "
+        "most 4096 characters (the Performer CRD's limit)",
     ),
 ]
 
@@ -754,7 +835,7 @@ def test_integers_beyond_a_uint256_are_refused_naming_the_key():
         "grpcPort: must be a port number (1-65535)"
     ]
     assert problems_of(changed(lambda d: d.update(chain={"retries": "9" * 5000}))) == [
-        "chain.retries: must be a non-negative integer of at most 2^256 - 1 (a uint256)"
+        "chain.retries: must be a number of retries from 0 to 1000"
     ]
     assert problems_of(text.replace("tag: v1.0.0", "tag: " + "1" * 5000)) == [
         "avsPerformers[0].image.tag: must be a string (YAML read a number here; quote the value)"
@@ -910,15 +991,17 @@ def test_cli_validate_and_run(tmp_path, capsys, restore_logging):
     assert out.endswith("(the file only: what it points to on this machine was not checked)\n")
     assert err == ""
 
-    # The file is valid, but what it points to is not there: the BLS keystore of this file is a
-    # placeholder and its kubeconfig does not exist. `validate` says so (without secrets) ...
+    # The file is valid, but what it points to is not there: the BLS keystore and the
+    # operatorPrivateKey keystore of this file are placeholders and its kubeconfig does not exist.
+    # `validate` says so (without secrets) ...
     assert cli.main(["validate", "--config", str(good)]) == 2
     out, err = capsys.readouterr()
     header, *problems = err.splitlines()
     assert (out, header) == ("", f"{good}: invalid executor configuration:")
     assert problems[0].startswith("operator.signingKeys.bls.keystore: not an EIP-2335 keystore")
-    assert problems[1].startswith("kubernetes: cannot create the Kubernetes client: ")
-    assert len(problems) == 2
+    assert problems[1].startswith("operator.operatorPrivateKey.keystore: not an Ethereum v3 keystore")
+    assert problems[2].startswith("kubernetes: cannot create the Kubernetes client: ")
+    assert len(problems) == 3
     for secret in SECRETS:
         assert secret not in err
 

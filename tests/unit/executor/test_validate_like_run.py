@@ -91,6 +91,29 @@ def _store_of_a_newer_executor(data: dict[str, Any], tmp: Path, env: dict[str, s
     )
 
 
+def _store_of_another_schema(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    with sqlite3.connect(tmp / "executor.sqlite3") as db:  # user_version 0: another program's file
+        db.execute("CREATE TABLE tasks (x TEXT)")
+        db.execute("CREATE TABLE performers (y INT)")
+    db.close()
+    sqlite(data, tmp / "executor.sqlite3")
+    return (
+        f"storage: {tmp}/executor.sqlite3: not a usable executor store: its table tasks is of another "
+        "schema (no column task_id, avs, status, claimed_at, fingerprint, result, error_code, error_message)"
+    )
+
+
+def _store_with_another_performers_table(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    with sqlite3.connect(tmp / "executor.sqlite3") as db:
+        db.execute("CREATE TABLE performers (performer_id TEXT PRIMARY KEY, avs_address TEXT)")
+    db.close()
+    sqlite(data, tmp / "executor.sqlite3")
+    return (
+        f"storage: {tmp}/executor.sqlite3: not a usable executor store: its table performers is of "
+        "another schema (no column backend, status, image, endpoint, resource_id, created_at)"
+    )
+
+
 def _chain_file_missing(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     data["chain"]["file"] = str(tmp / "missing.yaml")
     return f"chain.file: cannot read {tmp}/missing.yaml: No such file or directory"
@@ -178,6 +201,43 @@ def _remote_signer(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     )
 
 
+def _operator_key_out_of_range(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    data["operator"]["operatorPrivateKey"] = {"privateKey": "0x" + "ff" * 32}  # above the group order
+    return (
+        "operator.operatorPrivateKey.privateKey: an ECDSA private key must be between 1 and the "
+        "secp256k1 group order - 1"
+    )
+
+
+def _operator_keystore_file_missing(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    data["operator"]["operatorPrivateKey"] = {"keystoreFile": str(tmp / "operator.json")}
+    return (
+        f"operator.operatorPrivateKey.keystoreFile: cannot read {tmp}/operator.json: "
+        "No such file or directory"
+    )
+
+
+def _operator_keystore_not_json(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    (tmp / "operator.json").write_text("not a keystore")
+    data["operator"]["operatorPrivateKey"] = {"keystoreFile": str(tmp / "operator.json"), "password": "pw"}
+    return "operator.operatorPrivateKey.keystoreFile: ..."
+
+
+def _operator_key_remote_signer(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
+    data["operator"]["operatorPrivateKey"] = {
+        "remoteSigner": True,
+        "remoteSignerConfig": {
+            "url": "https://signer.example",
+            "fromAddress": data["operator"]["address"],
+            "publicKey": "0x04",
+        },
+    }
+    return (
+        "operator.operatorPrivateKey.remoteSigner: remote signers are not implemented yet; "
+        "configure privateKey or a keystore"
+    )
+
+
 def _value_from_env_not_set(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     data["avsPerformers"][0]["envs"] = [{"name": "TOKEN", "valueFromEnv": "NO_SUCH_TOKEN"}]
     return "avsPerformers[0].envs[0].valueFromEnv: NO_SUCH_TOKEN is not set in the executor's environment"
@@ -232,6 +292,8 @@ REFUSALS: list[Refusal] = [
     _store_parent_is_a_file,
     _store_not_a_database,
     _store_of_a_newer_executor,
+    _store_of_another_schema,
+    _store_with_another_performers_table,
     _chain_file_missing,
     _chain_file_of_another_chain,
     _chain_file_invalid,
@@ -243,6 +305,10 @@ REFUSALS: list[Refusal] = [
     _keystore_of_another_curve,
     _keystore_address_not_its_key,
     _remote_signer,
+    _operator_key_out_of_range,
+    _operator_keystore_file_missing,
+    _operator_keystore_not_json,
+    _operator_key_remote_signer,
     _value_from_env_not_set,
     _kubeconfig_missing,
     _kubeconfig_without_a_context,

@@ -75,7 +75,7 @@ async def check_access(api: ApiClient, config: KubernetesConfig, timeout: float)
             f"{api_message(error)}"
         ) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as error:
-        raise AccessError(f"cannot reach the API server at {host}: {error or repr(error)}") from None
+        raise _unreachable(host, error, timeout) from None
     except ValueError as error:  # not JSON
         raise AccessError(
             f"the API server at {host} answered discovery with no resource list: {error}"
@@ -93,6 +93,16 @@ async def check_access(api: ApiClient, config: KubernetesConfig, timeout: float)
             f"executor needs {', '.join(VERBS)} on them; grant them with a Role and a RoleBinding in that "
             "namespace (playbooks/deploy-executor.yml creates them)"
         )
+
+
+def _unreachable(host: str, error: Exception, timeout: float) -> AccessError:
+    """`cannot reach the API server at <host>: <why>`; a timeout (whose message is empty) says the
+    time limit it ran out of, any other error without a message its type."""
+    if isinstance(error, TimeoutError):  # aiohttp's ServerTimeoutError too
+        reason = f"no answer within kubernetes.connectionTimeout ({timeout:g}s)"
+    else:
+        reason = str(error) or type(error).__name__
+    return AccessError(f"cannot reach the API server at {host}: {reason}")
 
 
 def _not_served(host: str, resource: str, config: KubernetesConfig) -> str:
@@ -119,7 +129,7 @@ async def _allowed(api: ApiClient, config: KubernetesConfig, verb: str, timeout:
             f"asking the API server whether the executor may {verb} {PLURAL}: {api_message(error)}"
         ) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as error:
-        raise AccessError(f"cannot reach the API server at {api.configuration.host}: {error}") from None
+        raise _unreachable(api.configuration.host, error, timeout) from None
     return bool(answer.status and answer.status.allowed)
 
 
