@@ -425,6 +425,7 @@ class Controller:
             return
         period = self.watch.reconcile_period
         if period <= 0:  # `reconcilePeriod: 0s`, as under ansible-operator: no periodic resync
+            self.stop.wait()  # alive until the stop all the same: healthy() counts every thread
             return
         while not self.stop.wait(min(period, threading.TIMEOUT_MAX)):
             for cr in self.cached_crs():

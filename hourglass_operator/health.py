@@ -17,8 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 def split_address(address: str) -> tuple[str, int]:
-    """("host", port) of "host:port", "[v6 address]:port" or ":port" (host ""); a ValueError when
-    `address` has no port or one outside 0-65535."""
+    """("host", port) of "host:port", "[v6 address]:port", ":port" or a bare "port" (host ""); a
+    ValueError when `address` has no port or one outside 0-65535."""
+    if address.isdigit():
+        address = ":" + address
     host, colon, port = address.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -44,6 +44,7 @@ import math
 import re
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,6 +123,10 @@ def _key(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+def _wall_time() -> float:
+    return time.time()
+
+
 class ChallengeTokens:
     """Issues and checks the executor's single-use management challenge tokens; thread-safe."""
 
@@ -146,6 +151,7 @@ class ChallengeTokens:
         self._signer = signer
         self._ttl = ttl
         self._clock = clock or SteadyClock()  # expiry and rates must not jump with the wall clock
+        self._wall = clock or _wall_time
         self._max_tokens = max_tokens
         self._max_per_requester = max_per_requester
         self._burst = float(issue_burst)
@@ -190,7 +196,9 @@ class ChallengeTokens:
             expires_at = math.floor(now + self._ttl)
             self._live[key] = _Live(expires_at, requester)
             state.live[key] = expires_at
-        return token, expires_at
+        # What the caller is told is in its time, the wall clock's (the steady clock keeps the
+        # wall time of the start: after a step it is off by the step).
+        return token, math.floor(self._wall() + self._ttl)
 
     def verify(self, token: str, signature: bytes) -> None:
         """Accept a management call, or raise UnauthenticatedError saying why not. Consumes the token."""

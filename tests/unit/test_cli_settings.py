@@ -124,3 +124,10 @@ def test_an_address_without_a_port_from_0_to_65535_is_refused(address: str):
     with pytest.raises(ValueError, match="not host:port with a port from 0 to 65535"):
         health.split_address(address)
     assert health.split_address(":0") == ("", 0) and health.split_address("[::1]:80") == ("::1", 80)
+
+
+def test_a_bare_port_binds_every_address_as_before(monkeypatch):
+    """`METRICS_BIND_ADDRESS=8080` worked before these checks (as ":8080"); it must go on working."""
+    args = parse(monkeypatch, {"METRICS_BIND_ADDRESS": "8080", "HEALTH_PROBE_BIND_ADDRESS": "8081"})
+    assert (args.metrics_bind_address, args.health_probe_bind_address) == ("8080", "8081")
+    assert health.split_address("8080") == ("", 8080)

@@ -612,6 +612,13 @@ def test_without_read_nodes_the_lost_pod_recovery_is_off_unless_role_vars_set_it
     assert json.loads(env_of(helm.objects({**no_nodes, "roleVars": mine}))["ROLE_VARS"]) == mine
 
 
+def test_without_the_charts_rbac_the_lost_pod_recovery_is_off_unless_role_vars_set_it(helm: Helm) -> None:
+    """The operator checks `get nodes` at start while the recovery is on; with its own RBAC the
+    chart cannot know it is granted."""
+    env = env_of(helm.objects({"rbac": {"create": False}}))
+    assert json.loads(env["ROLE_VARS"]) == {"performer_lost_pod_after_seconds": 0}
+
+
 def test_numbers_of_a_million_or_more_reach_the_operator_as_integers(helm: Helm) -> None:
     """Helm printed 1000000 as "1e+06", which the operator's integer flags refuse."""
     env = env_of(

@@ -109,13 +109,13 @@ prints as an integer; another number or a string ("25%") as it is.
 {{- end -}}
 
 {{/*
-ROLE_VARS as JSON, or nothing: `roleVars`, and without `rbac.readNodes` the lost-pod recovery
-turned off (performer_lost_pod_after_seconds: 0) unless roleVars set it, since it must read the
-pod's node first; without that permission every reconcile of a pod on a dead node failed.
+ROLE_VARS as JSON, or nothing: `roleVars`, and, unless the chart grants `get nodes` (`rbac.create`
+and `rbac.readNodes`), the lost-pod recovery turned off (performer_lost_pod_after_seconds: 0) unless
+roleVars set it: it reads the pod's node first, and the operator checks that permission at start.
 */}}
 {{- define "hourglass-operator.roleVars" -}}
 {{- $vars := deepCopy (.Values.roleVars | default dict) -}}
-{{- if and (not .Values.rbac.readNodes) (not (hasKey $vars "performer_lost_pod_after_seconds")) -}}
+{{- if and (not (and .Values.rbac.create .Values.rbac.readNodes)) (not (hasKey $vars "performer_lost_pod_after_seconds")) -}}
 {{- $_ := set $vars "performer_lost_pod_after_seconds" 0 -}}
 {{- end -}}
 {{- if $vars -}}

@@ -36,19 +36,21 @@ class HandlerThreads:
         self._on_change = on_change
         self._executor = ThreadPoolExecutor(size, thread_name_prefix="performer-handler")
         self._lock = threading.Lock()
-        self._deadlines: dict[int, float | None] = {}  # by call: its caller's deadline (loop time)
+        self._waiting: set[int] = set()  # calls submitted, not yet on a thread
+        self._running: dict[int, float | None] = {}  # calls on a thread: their callers' deadlines
         self._calls = itertools.count()
 
     @property
     def busy(self) -> int:
         """Calls running on a thread or waiting for one."""
         with self._lock:
-            return len(self._deadlines)
+            return len(self._waiting) + len(self._running)
 
     def stuck(self, now: float) -> bool:
-        """Every thread is held by a call whose caller's deadline is before `now` (loop time)."""
+        """Every thread is held by a call whose caller's deadline is before `now` (loop time); a call
+        still waiting for a thread holds none."""
         with self._lock:
-            overdue = [d for d in self._deadlines.values() if d is not None and d <= now]
+            overdue = [d for d in self._running.values() if d is not None and d <= now]
             return len(overdue) >= self.size
 
     async def run(self, function: Callable[..., T], *args: Any, deadline: float | None = None) -> T:
@@ -57,8 +59,9 @@ class HandlerThreads:
         loop = asyncio.get_running_loop()
         call = next(self._calls)
         with self._lock:
-            self._deadlines[call] = deadline
-        future = self._executor.submit(contextvars.copy_context().run, function, *args)
+            self._waiting.add(call)
+        context = contextvars.copy_context()
+        future = self._executor.submit(self._on_thread, call, deadline, context.run, function, *args)
         timer = loop.call_at(deadline, self._on_change) if deadline is not None else None
         self._on_change()
         future.add_done_callback(lambda _: self._finished(loop, call, timer))
@@ -69,9 +72,16 @@ class HandlerThreads:
     ) -> None:
         """In the thread that ran the call (a done callback): the loop's own objects are left to it."""
         with self._lock:
-            del self._deadlines[call]
+            self._waiting.discard(call)
+            self._running.pop(call, None)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
             loop.call_soon_threadsafe(self._ended, timer)
+
+    def _on_thread(self, call: int, deadline: float | None, function: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            self._waiting.discard(call)
+            self._running[call] = deadline
+        return function(*args)
 
     def _ended(self, timer: asyncio.TimerHandle | None) -> None:
         if timer is not None:

@@ -154,7 +154,10 @@ async def check(config: ExecutorConfig, environ: Mapping[str, str] = os.environ)
 
 def check_operator_key(config: ExecutorConfig, environ: Mapping[str, str] = os.environ) -> None:
     """StartupError unless `operator.operatorPrivateKey` loads with the loader of
-    `operator.signingKeys.ecdsa`; the key is not kept (the executor signs with `signingKeys`)."""
+    `operator.signingKeys.ecdsa`; the key is not kept (the executor signs with `signingKeys`). A
+    remote signer is not checked: this executor has none, and signs nothing with this key."""
+    if config.operator.operator_private_key.remote_signer:
+        return
     try:
         ecdsa_signer(config.operator.operator_private_key, OPERATOR_KEY_PATH, environ)
     except SigningKeyError as error:  # names the key; never contains a secret

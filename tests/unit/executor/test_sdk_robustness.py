@@ -217,6 +217,40 @@ def test_health_stays_serving_while_threads_are_busy_and_turns_not_serving_once_
     assert results == [b"t0", b"t1", b"t2"]
 
 
+def test_a_task_waiting_for_a_thread_past_its_deadline_leaves_a_busy_performer_serving():
+    """A call still waiting for a thread holds none: counting it made health flap NOT_SERVING (and
+    warn that every thread was stuck) when a queued task's caller gave up."""
+
+    async def scenario():
+        worker = BlockingWorker()
+        server, channel = await serve(worker, threads=1)
+        statuses: list[int] = []
+
+        async def watch() -> None:
+            request = health_pb2.HealthCheckRequest(service="")
+            async for answer in health_pb2_grpc.HealthStub(channel).Watch(request):
+                statuses.append(answer.status)
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            long = asyncio.ensure_future(execute(channel, b"long", timeout=30))
+            await handler_started(worker)
+            with pytest.raises(grpc.aio.AioRpcError) as queued:
+                await execute(channel, b"queued", timeout=0.5)
+            await wait_for_async(lambda: server.busy_threads == 1, timeout=5, what="the queued call gone")
+            worker.release.set()
+            return queued.value.code(), await long, statuses
+        finally:
+            worker.release.set()
+            watcher.cancel()
+            await channel.close()
+            await server.stop(0)
+
+    code, result, statuses = asyncio.run(scenario())
+    assert code is grpc.StatusCode.DEADLINE_EXCEEDED and result == b"long"
+    assert statuses and set(statuses) == {SERVING}
+
+
 class AsyncTasksSyncSync(Worker):
     """Async tasks with the default validate_task; a plain-function StartSync that blocks."""
 

@@ -66,3 +66,13 @@ def test_a_wall_clock_stepped_back_keeps_no_expired_challenge_token_valid(monkey
     step_monotonic_clock(monkeypatch, 301)  # past the five minutes a token lives
     with pytest.raises(UnauthenticatedError, match="expired"):
         tokens.verify(token, sign_challenge(OPERATOR, token))
+
+
+def test_a_tokens_expiry_is_told_in_wall_clock_time_after_a_step(monkeypatch):
+    """The steady clock keeps the wall time of its start: after a step (the one it is there for),
+    `expires_at` from it was off by the step, a token already expired in the client's time."""
+    step_wall_clock(monkeypatch, -DAY)  # the executor started with its clock a day behind
+    tokens = ChallengeTokens(OPERATOR.address, OPERATOR)
+    monkeypatch.undo()  # NTP set it right
+    _, expires_at = tokens.issue(OPERATOR.address)
+    assert 0 < expires_at - time.time() <= 300

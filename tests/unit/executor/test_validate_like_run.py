@@ -223,21 +223,6 @@ def _operator_keystore_not_json(data: dict[str, Any], tmp: Path, env: dict[str, 
     return "operator.operatorPrivateKey.keystoreFile: ..."
 
 
-def _operator_key_remote_signer(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
-    data["operator"]["operatorPrivateKey"] = {
-        "remoteSigner": True,
-        "remoteSignerConfig": {
-            "url": "https://signer.example",
-            "fromAddress": data["operator"]["address"],
-            "publicKey": "0x04",
-        },
-    }
-    return (
-        "operator.operatorPrivateKey.remoteSigner: remote signers are not implemented yet; "
-        "configure privateKey or a keystore"
-    )
-
-
 def _value_from_env_not_set(data: dict[str, Any], tmp: Path, env: dict[str, str]) -> str:
     data["avsPerformers"][0]["envs"] = [{"name": "TOKEN", "valueFromEnv": "NO_SUCH_TOKEN"}]
     return "avsPerformers[0].envs[0].valueFromEnv: NO_SUCH_TOKEN is not set in the executor's environment"
@@ -308,7 +293,6 @@ REFUSALS: list[Refusal] = [
     _operator_key_out_of_range,
     _operator_keystore_file_missing,
     _operator_keystore_not_json,
-    _operator_key_remote_signer,
     _value_from_env_not_set,
     _kubeconfig_missing,
     _kubeconfig_without_a_context,
@@ -386,6 +370,23 @@ def test_validate_accepts_what_run_starts_with_and_writes_nothing(tmp_path, caps
     assert (code, err) == (0, [])
     assert out.startswith(f"{path}: valid; ") and "storage sqlite" in out
     assert not (tmp_path / "data").exists()
+
+
+def test_a_remote_signer_as_operator_private_key_is_accepted_since_nothing_signs_with_it(tmp_path, capsys):
+    """Upstream configurations may keep that key in a remote signer; signing uses signingKeys."""
+    data = base(tmp_path)
+    data["operator"]["operatorPrivateKey"] = {
+        "remoteSigner": True,
+        "remoteSignerConfig": {
+            "url": "https://signer.example",
+            "fromAddress": data["operator"]["address"],
+            "publicKey": "0x04",
+        },
+    }
+    path = tmp_path / "executor.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    code, err, out = validate(path, capsys)
+    assert (code, err) == (0, []) and out.startswith(f"{path}: valid; ")
 
 
 def test_the_tls_files_are_not_read_when_tls_is_disabled(tmp_path, capsys):
