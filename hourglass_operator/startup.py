@@ -158,7 +158,7 @@ def check_node_permission(api: kubernetes.client.ApiClient, lost_pod_after_secon
         raise StartupError(
             "no permission to get nodes, which the recovery of pods lost with their node needs "
             f"(performer_lost_pod_after_seconds: {lost_pod_after_seconds}): grant it (the chart's "
-            "rbac.readNodes: true, config/rbac/role.yaml) or set performer_lost_pod_after_seconds: 0 "
+            "rbac.readNodes: true, config/rbac/node_role.yaml) or set performer_lost_pod_after_seconds: 0 "
             "in --role-vars (ROLE_VARS)"
         )
 
