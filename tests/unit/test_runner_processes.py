@@ -97,7 +97,13 @@ class SleepingRun:
     def start(self, above: set[int]) -> None:
         """Starts the run and waits until its task's command sleeps."""
         self.thread.start()
-        wait_for(self.started.exists, what="the task to start", timeout=120)
+        # A run that ended first never starts its task: say why at once instead of after the wait.
+        wait_for(
+            lambda: self.started.exists() or not self.thread.is_alive(), what="the task to start", timeout=120
+        )
+        if not self.started.exists():
+            self.thread.join(5)
+            raise AssertionError(f"the run ended before its task started: {self.result}")
         [command] = wait_for(lambda: _commands(self.tag), what="the task's command")
         self.processes = _ancestry(command, above | {os.getpid()})
 
