@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from hourglass_executor.signing.keccak import keccak256
 
 # answer(to, data, block_tag) -> "0x…" result, or {"code": …, "message": …, "data": …} for an error
 Answer = Callable[[str, bytes, str], Any]
@@ -100,3 +101,28 @@ def word(value: int | bytes | str) -> str:
     if isinstance(value, bytes):
         return "0x" + value.rjust(32, b"\0").hex()
     return "0x" + value.to_bytes(32, "big").hex()
+
+
+# The contracts and answers the fake chains of the reader's tests share.
+CONTRACTS = {
+    "allocationManager": "0x" + "a1" * 20,
+    "keyRegistrar": "0x" + "a2" * 20,
+    "taskMailbox": "0x" + "a3" * 20,
+    "bn254CertificateVerifier": "0x" + "a4" * 20,
+    "ecdsaCertificateVerifier": "0x" + "a5" * 20,
+}
+INVALID_CURVE_TYPE = {  # the revert of the key read for the other curve
+    "code": 3,
+    "message": "execution reverted",
+    "data": "0x" + keccak256(b"InvalidCurveType()")[:4].hex(),
+}
+
+
+def ecdsa_digest_bytes(separator: bytes, reference_timestamp: int, message_hash: bytes) -> bytes:
+    """What ECDSACertificateVerifier.calculateCertificateDigestBytes returns (66 bytes)."""
+    struct = keccak256(
+        keccak256(b"ECDSACertificate(uint32 referenceTimestamp,bytes32 messageHash)")
+        + reference_timestamp.to_bytes(32, "big")
+        + message_hash
+    )
+    return b"\x19\x01" + separator + struct

@@ -246,6 +246,22 @@ BAD_PERFORMERS = {
 }
 
 
+def play(
+    tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """deploy-performer.yml on tmp_path/performers.yaml (performer_file, relative), with `args`."""
+    playbook = REPO / "playbooks" / "deploy-performer.yml"
+    return run(tmp_path, playbook, "-e", "performer_file=performers.yaml", *args, extra_env=extra_env)
+
+
+def deploy(
+    tmp_path: Path, documents: list[dict[str, Any]], *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """deploy-performer.yml on a file of `documents`, with `args`."""
+    (tmp_path / "performers.yaml").write_text(yaml.safe_dump_all(documents))
+    return play(tmp_path, *args, extra_env=extra_env)
+
+
 @pytest.mark.parametrize("case", BAD_PERFORMERS, ids=list(BAD_PERFORMERS))
 def test_a_performer_its_crd_would_refuse_is_refused_before_anything_is_written(case, tmp_path):
     spec, name, said = BAD_PERFORMERS[case]
@@ -253,14 +269,7 @@ def test_a_performer_its_crd_would_refuse_is_refused_before_anything_is_written(
     document["spec"] = {k: v for k, v in document["spec"].items() if v is not None}
     (tmp_path / "performers.yaml").write_text(yaml.safe_dump_all([performer("fine"), document]))
     out = tmp_path / "rendered.yaml"
-    result = run(
-        tmp_path,
-        REPO / "playbooks" / "deploy-performer.yml",
-        "-e",
-        "performer_file=performers.yaml",
-        "-e",
-        f"performer_render_to={out}",
-    )
+    result = play(tmp_path, "-e", f"performer_render_to={out}")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"Performer 2 ({name})" in output, output
@@ -277,15 +286,6 @@ SIGNER_PIN = 918273645546372819  # unquoted in YAML: an integer, which the check
 
 def secret_performer(name: str, **spec: Any) -> dict[str, Any]:
     return performer(name, config={"environment": {"API_TOKEN": API_TOKEN, "LOG_LEVEL": "debug"}}, **spec)
-
-
-def deploy(
-    tmp_path: Path, documents: list[dict[str, Any]], *args: str, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """deploy-performer.yml on a file of `documents` (performer_file, relative), with `args`."""
-    (tmp_path / "performers.yaml").write_text(yaml.safe_dump_all(documents))
-    playbook = REPO / "playbooks" / "deploy-performer.yml"
-    return run(tmp_path, playbook, "-e", "performer_file=performers.yaml", *args, extra_env=extra_env)
 
 
 @pytest.mark.parametrize("verbosity", [[], ["-v"]], ids=["default", "-v"])
@@ -310,14 +310,7 @@ def test_an_unquoted_numeric_environment_value_is_refused_by_its_type_not_its_va
         "SIGNER_PIN": SIGNER_PIN,
         "MODE": "fast",
     }
-    result = run(
-        tmp_path,
-        REPO / "playbooks" / "deploy-performer.yml",
-        "-e",
-        "performer_file=performers.yaml",
-        "-e",
-        f"performer_render_to={out}",
-    )
+    result = play(tmp_path, "-e", f"performer_render_to={out}")
     output = result.stdout + result.stderr
     assert result.returncode != 0
     said = (

@@ -116,6 +116,10 @@ class RpcChainReader:
     def stats(self) -> Any:
         return self._rpc.stats
 
+    async def endpoint_chain_id(self) -> int:
+        """The chain id the endpoint serves (`eth_chainId`); start-up compares it with the configured one."""
+        return await self._rpc.chain_id()
+
     @contextlib.contextmanager
     def _reads(self, block: int) -> Iterator[Reads]:
         """Collects the calls (`_call(..., reads=)`) of one answer at `block`, and drops them from the

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from hourglass_executor.auth import ChallengeTokens
-from hourglass_executor.chain import ChainConfigError, ChainReader, StaticChainReader
+from hourglass_executor.chain import ChainConfigError, ChainReader, ChainReaderError, StaticChainReader
 from hourglass_executor.chain.networks import resolve_contracts
 from hourglass_executor.config import AvsPerformerConfig, ExecutorConfig
 from hourglass_executor.performers.base import Deployment, EnvVar, PerformerBackend, PerformerSpec
@@ -71,38 +71,26 @@ def build_chain(config: ExecutorConfig) -> ChainReader:
     return load_static_chain(config)
 
 
-async def check_chain_id(config: ExecutorConfig) -> None:
-    """`chain.type: rpc`: StartupError when the endpoint of `l1Chain.rpcUrl` answers `eth_chainId`
-    (with the time limit and retries of a chain read) with another chain than `l1Chain.chainId`: a
-    wrong endpoint. One that does not answer now only gets a warning: an RPC outage must not keep
-    the executor down once it is over (restarts back off to minutes), and until it is over its tasks
-    get UNAVAILABLE anyway, since every one of them reads the chain."""
-    if config.chain.type != "rpc":
-        return
-    from hourglass_executor.chain.jsonrpc import JsonRpcClient, RpcError
+async def check_chain_id(config: ExecutorConfig, chain: ChainReader) -> None:
+    """With the JSON-RPC reader: StartupError when its endpoint answers `eth_chainId` (with the time
+    limit and retries of a chain read) with another chain than `l1Chain.chainId`: a wrong endpoint.
+    One that does not answer now only gets a warning: an RPC outage must not keep the executor down
+    once it is over (restarts back off to minutes), and until it is over its tasks get UNAVAILABLE
+    anyway, since every one of them reads the chain."""
+    from hourglass_executor.chain.rpc import RpcChainReader
 
-    client = JsonRpcClient(
-        config.l1_chain.rpc_url.get_secret_value(),
-        timeout=config.chain.timeout.total_seconds(),
-        retries=config.chain.retries,
-        cache_size=1,
-    )
+    if not isinstance(chain, RpcChainReader):
+        return
     try:
-        served = await client.chain_id()
-    except RpcError as error:  # its message never holds the URL
+        served = await chain.endpoint_chain_id()
+    except Exception as error:
+        # A ChainReaderError never holds the URL; another error's message may: only its type then.
+        reason = str(error) if isinstance(error, ChainReaderError) else f"unexpected {type(error).__name__}"
         log.warning(
             "cannot check the chain id of l1Chain.rpcUrl now (eth_chainId); starting anyway",
-            extra={"reason": str(error)},
+            extra={"reason": reason},
         )
         return
-    except Exception as error:  # a bug's message may hold the URL: only its type
-        log.warning(
-            "cannot check the chain id of l1Chain.rpcUrl now (eth_chainId); starting anyway",
-            extra={"reason": f"unexpected {type(error).__name__}"},
-        )
-        return
-    finally:
-        await client.close()
     if served != config.l1_chain.chain_id:
         raise StartupError(
             f"l1Chain.rpcUrl: the endpoint serves chain id {served}, "

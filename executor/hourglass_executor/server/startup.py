@@ -123,7 +123,7 @@ async def prepare(
     problems.extend(tls_problems(config))
     if built.chain is not None and not problems and not check_only:
         try:
-            await components.check_chain_id(config)
+            await components.check_chain_id(config, built.chain)
         except StartupError as error:
             problems.extend(error.problems)
     if problems or check_only:

@@ -187,10 +187,9 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         pool: PerformerPool,
         task_timeout: float,
         metrics: ExecutorMetrics | None = None,
-        unverified: UnverifiedBudget | None = None,
     ) -> None:
         self._metrics = metrics
-        self._unverified = unverified or UnverifiedBudget()
+        self._unverified = UnverifiedBudget()
         self._operator_address = operator_address
         self._operator_lower = operator_address.lower()
         self._chain = chain

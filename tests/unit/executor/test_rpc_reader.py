@@ -35,29 +35,17 @@ from hourglass_executor.signing.keccak import keccak256
 from hourglass_executor.signing.layouts import ecdsa_certificate_digest, result_message_hash
 from web3 import AsyncWeb3
 
-from tests.support.fake_rpc import fake_rpc, word
+from tests.support.fake_rpc import CONTRACTS, INVALID_CURVE_TYPE, ecdsa_digest_bytes, fake_rpc, word
 
 pytestmark = pytest.mark.unit
 
 CODEC = AsyncWeb3().codec
-CONTRACTS = {
-    "allocationManager": "0x" + "a1" * 20,
-    "keyRegistrar": "0x" + "a2" * 20,
-    "taskMailbox": "0x" + "a3" * 20,
-    "bn254CertificateVerifier": "0x" + "a4" * 20,
-    "ecdsaCertificateVerifier": "0x" + "a5" * 20,
-}
 AVS = "0x" + "ab" * 20
 REGISTRAR = "0x" + "e1" * 20
 OPERATOR = "0x" + "0e" * 20
 KEY = "0x" + "4b" * 20
 TASK_ID = "0x" + "0f" * 32
 SEPARATOR = bytes.fromhex("5e" * 32)
-INVALID_CURVE_TYPE = {
-    "code": 3,
-    "message": "execution reverted",
-    "data": "0x" + keccak256(b"InvalidCurveType()")[:4].hex(),
-}
 
 
 def encode(fn, *values) -> str:
@@ -96,12 +84,7 @@ class Chain:
             return word(self.separator)
         if selector == ECDSA_DIGEST_BYTES.selector:
             ts, message_hash = CODEC.decode(["uint32", "bytes32"], data[4:])
-            struct = keccak256(
-                keccak256(b"ECDSACertificate(uint32 referenceTimestamp,bytes32 messageHash)")
-                + ts.to_bytes(32, "big")
-                + message_hash
-            )
-            return encode(ECDSA_DIGEST_BYTES, b"\x19\x01" + self.separator + struct)
+            return encode(ECDSA_DIGEST_BYTES, ecdsa_digest_bytes(self.separator, ts, message_hash))
         return {"code": -32000, "message": f"unexpected call {selector.hex()}"}
 
 

@@ -35,34 +35,16 @@ from web3 import AsyncWeb3
 
 from tests.support.aggregator import AGGREGATOR, AGGREGATOR_SET, ECDSA_SET, EXECUTOR, TestAggregator
 from tests.support.executor_harness import executor_config, running_executor, static_chain, task_stub
-from tests.support.fake_rpc import fake_rpc, word
+from tests.support.fake_rpc import CONTRACTS, INVALID_CURVE_TYPE, ecdsa_digest_bytes, fake_rpc, word
 from tests.support.local_backend import LocalBackend
 
 pytestmark = pytest.mark.unit
 
 CODEC = AsyncWeb3().codec
-CONTRACTS = {
-    key: "0x" + f"a{index}" * 20
-    for index, key in enumerate(
-        (
-            "allocationManager",
-            "keyRegistrar",
-            "taskMailbox",
-            "bn254CertificateVerifier",
-            "ecdsaCertificateVerifier",
-        ),
-        start=1,
-    )
-}
 REGISTRAR = "0x" + "e1" * 20
 HEAD = 100_000  # the node's newest block
 UPGRADE_BLOCK = 1000
 OLD, NEW = bytes.fromhex("01" * 32), bytes.fromhex("02" * 32)
-INVALID_CURVE_TYPE = {
-    "code": 3,
-    "message": "execution reverted",
-    "data": "0x" + keccak256(b"InvalidCurveType()")[:4].hex(),
-}
 PAYLOAD = b'{"op": "echo"}'
 
 
@@ -102,12 +84,7 @@ def answer(to: str, data: bytes, tag: str):
         return word(separator_at(block))
     if selector == ECDSA_DIGEST_BYTES.selector:
         timestamp, message_hash = CODEC.decode(["uint32", "bytes32"], arguments)
-        struct = keccak256(
-            keccak256(b"ECDSACertificate(uint32 referenceTimestamp,bytes32 messageHash)")
-            + timestamp.to_bytes(32, "big")
-            + message_hash
-        )
-        return encode(ECDSA_DIGEST_BYTES, b"\x19\x01" + separator_at(block) + struct)
+        return encode(ECDSA_DIGEST_BYTES, ecdsa_digest_bytes(separator_at(block), timestamp, message_hash))
     return {"code": -32000, "message": f"unexpected call {selector.hex()}"}
 
 
