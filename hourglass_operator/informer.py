@@ -123,11 +123,14 @@ class Informer:
         return [_thaw(frozen) for frozen in everything]
 
     def update(self, obj: Obj) -> None:
-        """Record an object the caller just wrote, unless the cache already holds a newer one."""
+        """Record an object the caller just wrote, unless the cache already holds a newer one. Only
+        the watch adds and removes keys: an object whose deletion the watch delivered while the
+        caller was writing it (removing its finalizer does delete it) must not come back, since no
+        event would ever remove it again."""
         key, frozen = object_key(obj), _freeze(_slim(obj))
         with self._lock:
             current = self._cache.get(key)
-            if current is None or _newer_or_same(obj, _thaw(current)):
+            if current is not None and _newer_or_same(obj, _thaw(current)):
                 self._cache[key] = frozen
 
     def alive(self) -> bool:

@@ -13,7 +13,9 @@ import kubernetes
 import pytest
 from prometheus_client import REGISTRY
 
+from hourglass_operator import informer as informer_module
 from hourglass_operator.controller import ABSENT_RETRY_SECONDS, Controller
+from hourglass_operator.informer import Informer, object_key
 from hourglass_operator.performer_adapter import PerformerAdapter
 from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Limit
 from hourglass_operator.runs import RunResult
@@ -178,6 +180,13 @@ def watch(**finalizer_options) -> Watch:
     )  # fmt: skip
 
 
+def seed(informer: Informer, obj: dict) -> None:
+    """Puts `obj` into the informer's cache as its watch would (`update` only records writes of
+    objects the cache holds)."""
+    with informer._lock:
+        informer._cache[object_key(obj)] = informer_module._freeze(informer_module._slim(obj))
+
+
 class World:
     def __init__(self, w: Watch, **options) -> None:
         self.clock, self.runner, self.api, self.baselines = Clock(), FakeRunner(), FakeApi(), Baselines()
@@ -193,11 +202,11 @@ class World:
         key = f"{cr['metadata']['namespace']}/{cr['metadata']['name']}"
         old = self.controller.crs[0].get(key)
         self.api.stored[key] = copy.deepcopy(cr)
-        self.controller.crs[0].update(cr)
+        seed(self.controller.crs[0], cr)
         self.controller._on_cr("MODIFIED" if old else "ADDED", old, cr)
 
     def child(self, kind: str, obj: dict) -> None:
-        self.controller.children[kind][0].update(obj)
+        seed(self.controller.children[kind][0], obj)
 
     def reconcile(self) -> list[str]:
         return sorted(self.controller.reconcile_next_batch(timeout=0))

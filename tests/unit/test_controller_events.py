@@ -17,6 +17,7 @@ from hourglass_operator.status_sync import Outcome, StatusSync
 from hourglass_operator.watches import Watch
 from tests.support.fake_rest import FakeRest
 from tests.support.paths import REPO
+from tests.unit.test_controller import seed
 
 pytestmark = pytest.mark.unit
 
@@ -72,7 +73,7 @@ def controller() -> Controller:
     leading.set()
     c = make_controller(threading.Event(), leading)
     for name in ("a", "b"):
-        c.crs[0].update(performer(name))
+        seed(c.crs[0], performer(name))
     return c
 
 
@@ -162,7 +163,7 @@ def test_a_standby_queues_nothing_and_once_it_leads_queues_every_cached_performe
     leading = threading.Event()
     standby = make_controller(threading.Event(), leading)
     for name in ("a", "b"):
-        standby.crs[0].update(performer(name))
+        seed(standby.crs[0], performer(name))
         standby._on_cr("ADDED", None, performer(name))
     standby._on_child("MODIFIED", pod("a"), pod("a", node="n2"))
     assert standby.queue.depth() == 0
@@ -181,7 +182,7 @@ def test_a_standby_queues_nothing_and_once_it_leads_queues_every_cached_performe
 def test_a_standby_stopped_before_it_leads_takes_up_nothing():
     stop = threading.Event()
     standby = make_controller(stop, threading.Event())
-    standby.crs[0].update(performer("a"))
+    seed(standby.crs[0], performer("a"))
     stop.set()
     assert standby._take_up_work() is False and standby.queue.depth() == 0
 
@@ -240,10 +241,10 @@ def fast_path_controller(server: PerformerServer) -> Controller:
         None, watch, None, PerformerAdapter("Performer", GROUP), namespaces=["ns"], max_batch=10, workers=1,
         stop=threading.Event(), is_leader=leading, status_sync=sync, client=server.rest,
     )  # fmt: skip
-    controller.crs[0].update(server.cr)
-    controller.children["service"][0].update({**live_service(), "metadata": {
+    seed(controller.crs[0], server.cr)
+    seed(controller.children["service"][0], {**live_service(), "metadata": {
         **live_service()["metadata"], "namespace": "ns", "labels": LABELS}})  # fmt: skip
-    controller.children["pod"][0].update(not_ready_pod())
+    seed(controller.children["pod"][0], not_ready_pod())
     sync.record(server.cr, {"spec_hash": "h1", "pod_labels": LABELS, "service_resource_version": "42",
                             "cluster_domain": "cluster.local"})  # fmt: skip
     return controller
@@ -264,7 +265,7 @@ def pod_turns_ready(controller: Controller) -> None:
     """The pod's readiness event, and the status sync it queues."""
     before = controller.children["pod"][0].get("ns/performer-a")
     now = {**ready_pod(), "metadata": {**ready_pod()["metadata"], "resourceVersion": "2"}}
-    controller.children["pod"][0].update(now)
+    seed(controller.children["pod"][0], now)
     controller._on_child("MODIFIED", before, now)
     for key in controller.queue.get_batch(10, timeout=0, full=False):
         controller._sync_status(key)
@@ -294,7 +295,7 @@ def test_a_change_the_cache_has_not_seen_when_the_fast_path_writes_is_reconciled
 
 def test_an_answer_that_carries_another_clients_change_is_not_cached():
     controller = make_controller(threading.Event(), threading.Event())
-    controller.crs[0].update(performer("a"))
+    seed(controller.crs[0], performer("a"))
     answer = performer("a", phase="Running")
     answer["metadata"].update(generation=2, resourceVersion="2")
     controller._cache(answer)

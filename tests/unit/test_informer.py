@@ -105,15 +105,30 @@ def api_pod(name: str) -> dict:
     }  # fmt: skip
 
 
+def test_a_write_of_an_object_whose_deletion_the_watch_delivered_does_not_bring_it_back(informer):
+    """The operator removes a Performer's finalizer (which deletes it) and records the answer; the
+    watch may deliver the DELETED event in between. No later event would remove it again: a Performer
+    that stayed would count as Terminating forever (HourglassPerformersStuckTerminating)."""
+    inf, _ = informer
+    inf._dispatch({"type": "ADDED", "object": obj("a", "10")}, "1")
+    inf._dispatch({"type": "DELETED", "object": obj("a", "12")}, "10")
+    inf.update(obj("a", "11"))  # the answer of the write that deleted it
+    assert inf.get("ns/a") is None and inf.list() == []
+    inf.update(obj("b", "3"))  # nor does a write add an object the watch never delivered
+    assert inf.list() == []
+
+
 def test_the_cache_drops_managed_fields_without_touching_the_callers_object(informer):
     inf, _ = informer
     inf._dispatch({"type": "ADDED", "object": api_pod("a")}, "1")
     assert inf.get("ns/performer-a")["metadata"].keys() >= {"name", "labels", "ownerReferences"}
     assert "managedFields" not in inf.get("ns/performer-a")["metadata"]
-    written = api_pod("b")
+    written = api_pod("a")
+    written["metadata"]["resourceVersion"] = "427"
     inf.update(written)  # what a write returned: the caller may still use it
     assert "managedFields" in written["metadata"]
-    assert "managedFields" not in inf.get("ns/performer-b")["metadata"]
+    assert inf.get("ns/performer-a")["metadata"]["resourceVersion"] == "427"
+    assert "managedFields" not in inf.get("ns/performer-a")["metadata"]
 
 
 def test_what_a_caller_does_with_an_object_leaves_the_cache_as_it_was(informer):
