@@ -35,6 +35,7 @@ from tests.support.performers import GROUP, PLURAL, VERSION, performer
 from tests.support.playbooks import recap
 from tests.support.rbac import InstalledRbac, can_i, forbidden_lines, service_account_kubeconfig
 from tests.support.waiting import wait_for
+from tests.unit.test_executor_role import AGGREGATOR
 
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -58,6 +59,7 @@ def executor_objects(cluster, namespace: str) -> dict[str, bool]:
         "Service": exists(core.read_namespaced_service, NAME, namespace),
         "StatefulSet": exists(apps.read_namespaced_stateful_set, NAME, namespace),
         "NetworkPolicy": exists(network.read_namespaced_network_policy, f"{NAME}-performers", namespace),
+        "NetworkPolicy of the executor": exists(network.read_namespaced_network_policy, NAME, namespace),
     }
 
 
@@ -108,6 +110,8 @@ def test_deploy_is_ready_restricted_idempotent_silent_about_keys_and_removable(
     variables = executor_vars(
         namespace,
         executor_network_policy=True,
+        executor_ingress_policy=True,
+        executor_grpc_from=[AGGREGATOR],
         executor_storage_class_name=storage_class,
         executor_wait_timeout=120,
         **image_vars(cluster),
@@ -141,6 +145,13 @@ def test_deploy_is_ready_restricted_idempotent_silent_about_keys_and_removable(
     assert rule.ports is None
     assert [peer.pod_selector.match_labels for peer in rule._from] == [
         {"app.kubernetes.io/name": "hourglass-executor"}
+    ]
+    # Only the aggregators may reach the executor, on its task port; its other ports are closed.
+    stored = cluster.api.sanitize_for_serialization(
+        kubernetes.client.NetworkingV1Api(cluster.api).read_namespaced_network_policy(NAME, namespace)
+    )
+    assert [(rule["ports"], rule["from"]) for rule in stored["spec"]["ingress"]] == [
+        ([{"port": 9090, "protocol": "TCP"}], [AGGREGATOR])
     ]
 
     second = deploy(tmp_path, variables, keys, kubeconfig=cluster.kubeconfig)

@@ -148,10 +148,10 @@ def test_helm_installs_upgrades_and_uninstalls_an_executor(
 ) -> None:
     """The executor chart (charts/hourglass-executor) with its configuration from values and the
     in-memory store (kwok provisions no volumes): `--wait` sees the StatefulSet ready under the
-    restricted Pod Security Standard, a changed configuration rolls the pod, uninstall removes it all.
-    As for the operator, kwok marks the pod Ready without running the image
-    (HOURGLASS_TEST_EXECUTOR_IMAGE for a cluster with real kubelets)."""
-    from tests.unit.test_executor_chart import CONFIG
+    restricted Pod Security Standard, the API server accepts both NetworkPolicies, a changed
+    configuration rolls the pod, uninstall removes it all. As for the operator, kwok marks the pod
+    Ready without running the image (HOURGLASS_TEST_EXECUTOR_IMAGE for a cluster with real kubelets)."""
+    from tests.unit.test_executor_chart import AGGREGATOR, CONFIG, PROMETHEUS
 
     core = kubernetes.client.CoreV1Api(cluster.api)
     apps = kubernetes.client.AppsV1Api(cluster.api)
@@ -160,7 +160,12 @@ def test_helm_installs_upgrades_and_uninstalls_an_executor(
         namespace, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
     )
     values = helm.home / f"{release}-values.yaml"
-    values.write_text(yaml.safe_dump({"config": CONFIG, "persistence": {"enabled": False}}))
+    executor_policy = {"enabled": True, "grpcFrom": [AGGREGATOR], "metricsFrom": [PROMETHEUS]}
+    chosen = {
+        "persistence": {"enabled": False},
+        "networkPolicy": {"enabled": True, "executor": executor_policy},
+    }
+    values.write_text(yaml.safe_dump({"config": CONFIG, **chosen}))
     image = os.environ.get("HOURGLASS_TEST_EXECUTOR_IMAGE")
     image_set = []
     if image:
@@ -179,10 +184,17 @@ def test_helm_installs_upgrades_and_uninstalls_an_executor(
     assert rbac.read_namespaced_role(fullname, namespace).rules[0].resources == ["performers"]
     assert core.read_namespaced_secret(f"{fullname}-config", namespace).data["config.yaml"]
     rollout_hash = statefulset.spec.template.metadata.annotations["hourglass.eigenlayer.io/config-sha256"]
-
-    values.write_text(
-        yaml.safe_dump({"config": {**CONFIG, "taskTimeout": "45s"}, "persistence": {"enabled": False}})
+    networking = kubernetes.client.NetworkingV1Api(cluster.api)
+    stored = cluster.api.sanitize_for_serialization(
+        networking.read_namespaced_network_policy(fullname, namespace)
     )
+    assert [(rule["ports"], rule["from"]) for rule in stored["spec"]["ingress"]] == [
+        ([{"port": 9090, "protocol": "TCP"}], [AGGREGATOR]),
+        ([{"port": 9095, "protocol": "TCP"}], [PROMETHEUS]),
+    ]
+    assert networking.read_namespaced_network_policy(f"{fullname}-performers", namespace).spec.ingress
+
+    values.write_text(yaml.safe_dump({"config": {**CONFIG, "taskTimeout": "45s"}, **chosen}))
     helm.run("upgrade", release, str(EXECUTOR_CHART), "--namespace", namespace,
              "--values", str(values), *WAIT, *image_set)  # fmt: skip
     template = apps.read_namespaced_stateful_set(fullname, namespace).spec.template
@@ -195,6 +207,7 @@ def test_helm_installs_upgrades_and_uninstalls_an_executor(
         (core.read_namespaced_service, fullname),
         (rbac.read_namespaced_role, fullname),
         (core.read_namespaced_service_account, fullname),
+        (networking.read_namespaced_network_policy, fullname),
     ):
         wait_for(
             lambda r=read, n=name: read_or_none(r, n, namespace) is None, timeout=60, what=f"{name} gone"

@@ -203,6 +203,88 @@ def test_optional_monitoring_and_network_policy(helm: Helm) -> None:
     assert failed.returncode != 0 and "serviceMonitor.enabled needs metrics.enabled" in failed.stderr
 
 
+AGGREGATOR = {"ipBlock": {"cidr": "203.0.113.7/32"}}
+PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+OPERATORS = {"podSelector": {"matchExpressions": [{"key": "role", "operator": "In", "values": ["ops"]}]}}
+
+
+def executor_policy(objects: list[dict]) -> dict:
+    [policy] = [o for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == RELEASE]
+    return policy
+
+
+def with_executor_policy(**executor: object) -> dict:
+    return {"networkPolicy": {"executor": {"enabled": True, **executor}}}
+
+
+def test_the_executor_network_policy_opens_each_port_to_its_own_peers_only(helm: Helm) -> None:
+    values = with_executor_policy(grpcFrom=[AGGREGATOR], managementFrom=[OPERATORS], metricsFrom=[PROMETHEUS])
+    values["networkPolicy"]["enabled"] = True
+    objects = render(helm, values)
+    assert {o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"} == {
+        "hourglass-executor", "hourglass-executor-performers"
+    }  # fmt: skip
+    policy = executor_policy(objects)
+    assert policy["metadata"]["namespace"] == NAMESPACE
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_of_labels(objects).items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    ports = {p["name"]: p["containerPort"] for p in pod_of(objects)["containers"][0]["ports"]}
+    assert [(rule["ports"], rule["from"]) for rule in policy["spec"]["ingress"]] == [
+        ([{"port": ports["grpc"], "protocol": "TCP"}], [AGGREGATOR]),
+        ([{"port": ports["management"], "protocol": "TCP"}], [OPERATORS]),
+        ([{"port": ports["metrics"], "protocol": "TCP"}], [PROMETHEUS]),
+    ]
+    # A port nobody is listed for is closed: only the task port is open here.
+    only_aggregators = executor_policy(render(helm, with_executor_policy(grpcFrom=[AGGREGATOR])))
+    assert [rule["ports"][0]["port"] for rule in only_aggregators["spec"]["ingress"]] == [ports["grpc"]]
+    assert not [o for o in render(helm) if o["kind"] == "NetworkPolicy"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (with_executor_policy(), "networkPolicy.executor.grpcFrom is empty"),
+        (
+            {
+                "ports": {"management": 0},
+                **with_executor_policy(grpcFrom=[AGGREGATOR], managementFrom=[OPERATORS]),
+            },
+            "networkPolicy.executor.managementFrom is set but the management service shares ports.grpc",
+        ),
+        (
+            {
+                "metrics": {"enabled": False},
+                **with_executor_policy(grpcFrom=[AGGREGATOR], metricsFrom=[PROMETHEUS]),
+            },
+            "networkPolicy.executor.metricsFrom is set but metrics.enabled is false",
+        ),
+    ],
+)
+def test_an_executor_network_policy_that_would_shut_out_the_aggregators_or_mean_nothing_is_refused(
+    helm: Helm, values: dict, message: str
+) -> None:
+    failed = helm.template({"config": CONFIG, **values}, check=False)
+    assert failed.returncode != 0 and message in failed.stderr, failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("peer", "field"),
+    [
+        ({"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}, "/networkPolicy/executor/grpcFrom/0"),
+        ({"ipBlock": {}}, "/networkPolicy/executor/grpcFrom/0/ipBlock"),
+        ({}, "/networkPolicy/executor/grpcFrom/0"),
+        ({"podSelectr": {}}, "/networkPolicy/executor/grpcFrom/0"),
+        (
+            {"podSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}},
+            "/podSelector/matchExpressions/0/operator",
+        ),
+    ],
+)
+def test_a_malformed_network_policy_peer_is_refused_naming_it(helm: Helm, peer: dict, field: str) -> None:
+    failed = helm.template({"config": CONFIG, **with_executor_policy(grpcFrom=[peer])}, check=False)
+    assert failed.returncode != 0 and "schema" in failed.stderr and field in failed.stderr, failed.stderr
+
+
 def pod_of_labels(objects: list[dict]) -> dict:
     return the(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
 

@@ -1,7 +1,7 @@
 """The executor role (playbooks/deploy-executor.yml) rendered by Ansible itself in render-only mode
 (executor_render_to, no cluster): the least-privilege Role, the configuration (valid by the
 executor's own rules, keys only in the Secret), the restricted StatefulSet, the headless Service,
-the performer NetworkPolicy, and bad input refused early with the variable's name."""
+the performer and executor NetworkPolicies, and bad input refused early with the variable's name."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ BACKEND = REPO / "executor" / "hourglass_executor" / "performers" / "kubernetes"
 KIND_ORDER = ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret", "Service", "StatefulSet"]
 # CustomObjectsApi methods of the kubernetes backend -> the RBAC verb each one needs.
 CLIENT_VERBS = {"create": "create", "get": "get", "list": "list", "delete": "delete"}
+AGGREGATOR = {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.128/25"]}}
+PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 
 
 def render(tmp_path: Path, variables: dict[str, Any], keys: dict[str, str], *args: str):
@@ -44,13 +46,16 @@ def secret_config(objects: dict[str, dict]) -> str:
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """sqlite storage, the NetworkPolicy, a static chain and extra configuration keys."""
+    """sqlite storage, the NetworkPolicies, a static chain and extra configuration keys."""
     tmp_path = tmp_path_factory.mktemp("executor-full")
     key, signing_key = new_key(), new_key()
     variables = executor_vars(
         NAMESPACE,
         image=True,
         executor_network_policy=True,
+        executor_ingress_policy=True,
+        executor_grpc_from=[AGGREGATOR],
+        executor_metrics_from=[PROMETHEUS],
         executor_config_extra={"taskTimeout": "10s", "kubernetes": {"readyTimeout": "2m"}},
     )
     result, out = render(
@@ -97,15 +102,15 @@ def minimal(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_objects_come_in_apply_order_with_the_executor_labels(full):
-    assert [o["kind"] for o in full["objects"]] == [*KIND_ORDER, "NetworkPolicy"]
+    assert [o["kind"] for o in full["objects"]] == [*KIND_ORDER, "NetworkPolicy", "NetworkPolicy"]
     for obj in full["objects"]:
         assert obj["metadata"]["namespace"] == NAMESPACE
         labels = obj["metadata"]["labels"]
         assert labels["app.kubernetes.io/name"] == "hourglass-executor"
         assert labels["app.kubernetes.io/component"] == "executor"
-    names = {o["kind"]: o["metadata"]["name"] for o in full["objects"]}
-    assert names == {**dict.fromkeys(KIND_ORDER, NAME), "Secret": f"{NAME}-keys",
-                     "NetworkPolicy": f"{NAME}-performers"}  # fmt: skip
+    names = [(o["kind"], o["metadata"]["name"]) for o in full["objects"]]
+    assert names == [*((kind, f"{NAME}-keys" if kind == "Secret" else NAME) for kind in KIND_ORDER),
+                     ("NetworkPolicy", f"{NAME}-performers"), ("NetworkPolicy", NAME)]  # fmt: skip
 
 
 def test_role_grants_exactly_the_calls_of_the_kubernetes_backend(full):
@@ -225,7 +230,7 @@ def test_ports_and_grpc_probes_follow_the_configuration(full):
 
 
 def test_network_policy_admits_only_executor_pods_to_performer_pods(full):
-    policy = full["kinds"]["NetworkPolicy"]["spec"]
+    [policy] = [o["spec"] for o in full["objects"] if o["metadata"]["name"] == f"{NAME}-performers"]
     assert policy == {
         "podSelector": {"matchLabels": {"app": "hourglass-performer"}},
         "policyTypes": ["Ingress"],
@@ -233,6 +238,19 @@ def test_network_policy_admits_only_executor_pods_to_performer_pods(full):
             {"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "hourglass-executor"}}}]}
         ],
     }  # no `ports`: any port, since each Performer chooses its own
+
+
+def test_the_executor_network_policy_opens_each_port_to_its_own_peers_only(full):
+    [policy] = [o for o in full["objects"] if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == NAME]
+    pod = full["kinds"]["StatefulSet"]["spec"]["template"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+    # No peers for the management port: it is closed.
+    assert [(rule["ports"], rule["from"]) for rule in policy["spec"]["ingress"]] == [
+        ([{"port": ports["grpc"], "protocol": "TCP"}], [AGGREGATOR]),
+        ([{"port": ports["metrics"], "protocol": "TCP"}], [PROMETHEUS]),
+    ]
 
 
 def test_memory_storage_one_port_no_chain_and_a_vault_key(minimal):
@@ -301,6 +319,41 @@ BAD_INPUTS = {
         {"executor_termination_grace_period_seconds": -5},
         None,
         "executor_termination_grace_period_seconds must be a number of seconds",
+    ),
+    "ingress-without-aggregators": (
+        {"executor_ingress_policy": True, "executor_metrics_from": [PROMETHEUS]},
+        None,
+        "executor_grpc_from is empty: list the aggregators that may reach executor_grpc_port",
+    ),
+    "ingress-management-on-grpc-port": (
+        {
+            "executor_ingress_policy": True,
+            "executor_management_port": 0,
+            "executor_grpc_from": [AGGREGATOR],
+            "executor_management_from": [PROMETHEUS],
+        },
+        None,
+        "executor_management_from is set but the management service shares executor_grpc_port",
+    ),
+    "ingress-metrics-off": (
+        {
+            "executor_ingress_policy": True,
+            "executor_metrics_port": 0,
+            "executor_grpc_from": [AGGREGATOR],
+            "executor_metrics_from": [PROMETHEUS],
+        },
+        None,
+        "executor_metrics_from is set but executor_metrics_port is 0",
+    ),
+    "ingress-bad-peers": (
+        {
+            "executor_ingress_policy": True,
+            "executor_grpc_from": [AGGREGATOR, {"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}],
+            "executor_metrics_from": [{}, {"podSelectr": {}}, {"ipBlock": {}}],
+        },
+        None,
+        "executor_grpc_from[1]; executor_metrics_from[0]; executor_metrics_from[1]; "
+        "executor_metrics_from[2]: each peer is one ipBlock",
     ),
     # Only the executor's own validation knows these rules: its messages name the keys.
     "executor-validation": (
