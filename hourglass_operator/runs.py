@@ -86,7 +86,11 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _entries(text: str) -> Iterable[tuple[str, dict[str, Any]]]:
-    for line in text.splitlines():
+    # Lines end at "\n" only: an entry may hold U+2028, U+0085 and the like unescaped (an admission
+    # webhook's message quoting an image name), which str.splitlines() would also split at.
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
         try:
             entry = json.loads(line)
             yield f"{entry['namespace']}/{entry['name']}", entry

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
@@ -48,6 +48,10 @@ _SUFFIXES = {
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
 }  # fmt: skip
 THOUSANDTH = Decimal("0.001")
+# Digits kept in quantity arithmetic: a quantity the CRD admits (64 characters) times 2**60, rounded
+# to thousandths. Python's default of 28 would round 1.0000000000000000000000000000001 (1001m in a pod)
+# to 1, a difference on every comparison.
+PRECISION = 100
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
 
 
@@ -57,7 +61,9 @@ def quantity(value: Any) -> Any:
     if not match:
         return value
     try:
-        return (Decimal(match.group(1)) * _SUFFIXES[match.group(2)]).normalize()
+        with localcontext() as context:
+            context.prec = PRECISION
+            return (Decimal(match.group(1)) * _SUFFIXES[match.group(2)]).normalize()
     except InvalidOperation:
         return value
 
@@ -79,7 +85,9 @@ def _as_stored(value: Any) -> Any:
     if not isinstance(number, Decimal):
         return number
     try:
-        return number.quantize(THOUSANDTH, rounding=ROUND_CEILING).normalize()
+        with localcontext() as context:
+            context.prec = PRECISION
+            return number.quantize(THOUSANDTH, rounding=ROUND_CEILING).normalize()
     except InvalidOperation:  # more digits than a Decimal holds: no pod has such a quantity anyway
         return number
 

@@ -193,6 +193,12 @@ def test_quantities_the_api_server_rounds_up_to_thousandths_are_no_drift(generat
         return served
 
     assert updated(rounded("2m"), generation, resources=resources) == []
+    # More digits than Python's default decimal precision (28), which the CRD admits.
+    precise = {
+        "limits": {"cpu": "1.0000000000000000000000000000001"},
+        "requests": {"cpu": "1.5m", "memory": "1m"},
+    }
+    assert updated(rounded("2m"), generation, resources=precise) == []
     [difference] = updated(rounded("3m"), generation, resources=resources)
     assert difference.startswith('spec.containers[performer].resources: have {"limits": {"cpu": "1.001"}, ')
     assert '"requests": {"cpu": "0.003"' in difference and '"requests": {"cpu": "0.002"' in difference

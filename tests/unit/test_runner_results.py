@@ -43,6 +43,18 @@ def test_a_line_cut_short_is_skipped(tmp_path: Path):
     assert list(read_results(path)) == ["ns/a"]
 
 
+def test_an_entry_holding_unicode_line_separators_is_one_line(tmp_path: Path):
+    """The entry is written with them unescaped (a webhook's refusal quoting an image name the CRD
+    admits, which may hold them); only "\n" ends a line."""
+    error = "denied: image ghcr.io/x/y:1\u2028\u2029\x85\x1c\x1d\x1e\x0b\x0c\r is not allowed"
+    path = tmp_path / "results.jsonl"
+    path.write_text(line("a", error=error) + line("b"), encoding="utf-8")
+    assert read_results(path) == {
+        "ns/a": {"namespace": "ns", "name": "a", "error": error},
+        "ns/b": {"namespace": "ns", "name": "b"},
+    }
+
+
 def test_no_file_means_no_results(tmp_path: Path):
     assert read_results(tmp_path / "missing.jsonl") == {}
 
