@@ -55,6 +55,14 @@ class _Subscriber:
         return True
 
 
+def _rfc3339_nano(nanoseconds: int) -> str:
+    """A time as the engine writes "Created": RFC 3339 in UTC, the fraction's trailing zeros cut."""
+    seconds, fraction = divmod(nanoseconds, 10**9)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    digits = f"{fraction:09d}".rstrip("0")
+    return f"{text}.{digits}Z" if digits else f"{text}Z"
+
+
 class FakeDocker:
     def __init__(self) -> None:
         self._dir = tempfile.mkdtemp(prefix="fake-docker-")  # short: unix socket paths are limited
@@ -230,7 +238,7 @@ class FakeDocker:
         self.containers[container_id] = {
             "Id": container_id,
             "Name": "/" + name,
-            "Created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "Created": _rfc3339_nano(time.time_ns()),
             "Config": {
                 "Hostname": body.get("Hostname") or container_id[:12],
                 "Image": body["Image"],
@@ -306,7 +314,8 @@ class FakeDocker:
         wanted_labels = _filter_values(filters.get("label"))
         show_all = query.get("all") in ("1", "true", "True")
         result = []
-        for container in self.containers.values():
+        # Newest first, as the engine lists them (the containers are kept in the order they were made).
+        for container in reversed(list(self.containers.values())):
             labels = container["Config"]["Labels"]
             if not show_all and not container["State"]["Running"]:
                 continue

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -71,6 +72,7 @@ VERSION_LABEL = "hourglass.eigenlayer.io/version"
 PERFORMER_PORT = 8080
 CONTAINER_PORT = f"{PERFORMER_PORT}/tcp"
 NAME_ATTEMPTS = 10  # names carry unix seconds; two performers of one AVS in one second collide
+_CREATED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
 
 
 def container_name(avs_address: str, unix_seconds: int) -> str:
@@ -248,7 +250,8 @@ class DockerBackend:
             ignore_removed=True,
         )
         found = []
-        for container in containers:
+        # Oldest first, as the pool expects (the engine lists the newest first).
+        for container in sorted(containers, key=_created):
             labels = container.labels
             performer_id = labels.get(PERFORMER_LABEL)
             if not performer_id:
@@ -495,6 +498,13 @@ class DockerBackend:
         managed = _Managed(Deployment(performer_id=performer_id, spec=spec, endpoint=""), plan)
         self._apply(managed, container)
         return managed
+
+
+def _created(container: Container) -> tuple[str, str]:
+    """When the container was made, comparable: "Created" is RFC 3339 in UTC with up to nine digits
+    of fraction, trailing zeros cut (so the strings alone do not sort)."""
+    match = _CREATED.match(str(container.attrs.get("Created") or ""))
+    return (match.group(1), (match.group(2) or "").ljust(9, "0")) if match else ("", "")
 
 
 async def _thread(failure: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

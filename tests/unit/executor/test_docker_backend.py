@@ -267,7 +267,10 @@ def test_owned_adopts_this_executors_containers_only(fake, run):
         await backend.create(spec())
 
     async def adopt(backend, sleeps, events):
-        adopted = {d.performer_id: d for d in await backend.owned()}
+        owned = await backend.owned()
+        # Oldest first, which the pool's choice of the newest relies on; the engine lists the newest first.
+        assert [d.performer_id for d in owned] == list(created)
+        adopted = {d.performer_id: d for d in owned}
         assert {pid: d.endpoint for pid, d in adopted.items()} == created
         for deployment in adopted.values():
             assert deployment.ready is True
