@@ -75,6 +75,7 @@ def test_the_defaults_render_a_configuration_the_executor_accepts(helm: Helm) ->
     assert config.kubernetes.in_cluster is True
     assert str(config.storage.sqlite_path()) == "/var/lib/hourglass-executor/executor.sqlite3"
     assert (config.grpc_port, config.management_port, config.metrics_port) == (9090, 9091, 9095)
+    assert config.authentication.enabled is True  # the management API's callers sign a challenge
     statefulset = the(objects, "StatefulSet")
     claim = statefulset["spec"]["volumeClaimTemplates"][0]
     assert claim["metadata"]["name"] == "data" and claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
@@ -90,6 +91,11 @@ def test_the_defaults_render_a_configuration_the_executor_accepts(helm: Helm) ->
     assert (
         service["spec"]["selector"].items() <= statefulset["spec"]["template"]["metadata"]["labels"].items()
     )
+
+
+def test_the_configurations_own_authentication_setting_is_kept(helm: Helm) -> None:
+    objects = helm.objects({"config": {**CONFIG, "authentication": {"enabled": False}}})
+    assert config_of(objects)["authentication"] == {"enabled": False}
 
 
 def test_the_executor_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> None:

@@ -89,7 +89,8 @@ API server refuses, and the executor could not bind it twice (the executor role 
 
 {{/*
 The configuration file rendered from `config` and `chain` (when no existingSecret): the user's keys
-with the ones the chart owns set from its values. A key the chart owns is refused in `config`,
+with the ones the chart owns set from its values, and the management API's authentication on unless
+`config.authentication` says otherwise. A key the chart owns is refused in `config`,
 naming the value that sets it. Written as JSON (which YAML reads): Helm's toYaml leaves hex strings
 such as addresses and keys unquoted, which YAML would read as numbers.
 */}}
@@ -110,6 +111,9 @@ such as addresses and keys unquoted, which YAML would read as numbers.
 {{- end -}}
 {{- if not (and $config.operator $config.l1Chain) -}}
 {{- fail "config must hold the executor configuration's operator and l1Chain sections (with the private keys), or set existingSecret to a Secret holding config.yaml" -}}
+{{- end -}}
+{{- if not (hasKey $config "authentication") -}}
+{{- $_ := set $config "authentication" (dict "enabled" true) -}}
 {{- end -}}
 {{- $_ := set $kubernetes "namespace" (include "hourglass-executor.performerNamespace" .) -}}
 {{- $_ = set $kubernetes "inCluster" true -}}

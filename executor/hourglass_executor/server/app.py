@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -83,6 +84,14 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_ping_strikes", 0),
 ]
+
+
+def _loopback(host: str) -> bool:
+    """Whether the servers listen on this machine only."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class _Server:
@@ -247,6 +256,13 @@ class Executor:
                 "authentication": config.authentication.enabled,
             },
         )
+        if not config.authentication.enabled and not _loopback(self._host):
+            log.warning(
+                "the management API has no authentication (authentication.enabled is false): anyone "
+                "who reaches its port can deploy a performer image of their choice with DeployArtifact; "
+                "turn authentication on, or let only your own callers reach the port",
+                extra={"management_port": self.management_port},
+            )
 
     async def start_pool(self) -> None:
         """Adopts or deploys the configured performers, then reports SERVING; raises StartupError."""

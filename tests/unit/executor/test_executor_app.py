@@ -280,6 +280,29 @@ def test_the_management_service_gets_its_own_server_when_its_port_differs():
     assert asyncio.run(scenario()) == (grpc.StatusCode.UNIMPLEMENTED, 1, SERVING)
 
 
+@pytest.mark.parametrize(
+    ("authentication", "host", "warned"),
+    [(False, "0.0.0.0", True), (False, "[::]", True), (True, "0.0.0.0", False), (False, "127.0.0.1", False)],
+)
+def test_a_management_api_without_authentication_open_beyond_this_machine_is_warned_of(
+    caplog: pytest.LogCaptureFixture, authentication: bool, host: str, warned: bool
+):
+    async def scenario():
+        config = executor_config(authentication={"enabled": authentication})
+        executor = Executor(
+            config, backend=LocalBackend(), chain=static_chain(), store=MemoryStore(), host=host
+        )
+        try:
+            await executor.start_servers()
+        finally:
+            await executor.stop()
+
+    with caplog.at_level(logging.WARNING, logger="hourglass_executor.server.app"):
+        asyncio.run(scenario())
+    warnings = [r for r in caplog.records if "the management API has no authentication" in r.getMessage()]
+    assert len(warnings) == warned
+
+
 def test_serve_stops_gracefully_on_sigterm():
     async def scenario():
         backend = LocalBackend()
