@@ -261,7 +261,9 @@ class ManagementService(executor_pb2_grpc.ExecutorManagementServiceServicer):
         if not sent:
             raise Refusal(
                 Code.UNAUTHENTICATED,
-                "missing challenge token: call GetChallengeToken and send the token with its signature",
+                "missing challenge token: call GetChallengeToken and send the token with its signature "
+                "(a client that sends none, such as hgctl, needs authentication.enabled: false on this "
+                "executor, with its management port reachable only by you)",
             )
         try:
             self._tokens.verify(request.auth.challenge_token, request.auth.signature)

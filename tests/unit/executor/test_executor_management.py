@@ -121,7 +121,7 @@ def test_every_management_call_needs_a_fresh_token_signed_by_the_executors_key()
     listed, outcomes, created, removed = with_executor(scenario)
     assert [p.status for p in listed.performers] == ["InService"]
     expected = {
-        "no auth": ("UNAUTHENTICATED", "missing challenge token"),
+        "no auth": ("UNAUTHENTICATED", "such as hgctl, needs authentication.enabled: false"),
         "reused": ("UNAUTHENTICATED", "challenge token already used"),
         "wrong key": ("UNAUTHENTICATED", "not the executor's ECDSA signing key's signature"),
         "made up": ("UNAUTHENTICATED", "unknown challenge token"),
