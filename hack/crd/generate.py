@@ -8,13 +8,18 @@ and ENDPOINT; the validation is stricter and every rule's message names the fiel
 
 CEL rules use the Kubernetes `format` library (stored CRD expressions need Kubernetes >= 1.32).
 
-    python hack/crd/generate.py            # rewrite the CRD file
-    python hack/crd/generate.py --check    # exit 1 when the committed file is stale
+It also writes the CRD's structural schema, without descriptions, defaults and CEL rules, into
+plugins/module_utils/performer_schema.py: the one-off deploy's check (the filter `performer_errors`)
+validates a Performer from a file against it (plugins/module_utils/structural_schema.py).
+
+    python hack/crd/generate.py            # rewrite the CRD file, its copies and the schema module
+    python hack/crd/generate.py --check    # exit 1 when one of them is stale
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,8 @@ CRD_COPIES = [
     CRD_PATH.parents[1] / "config" / "crd" / "bases" / CRD_PATH.name,
     CRD_PATH.parents[1] / "charts" / "hourglass-operator" / "crds" / CRD_PATH.name,
 ]
+
+SCHEMA_MODULE = REPO / "plugins" / "module_utils" / "performer_schema.py"
 
 TEE_TYPES = ["sgx", "sev", "sev-snp", "tdx"]
 MAX_GPU_COUNT = 16
@@ -993,19 +1000,112 @@ def render() -> str:
     return HEADER + yaml.safe_dump(crd(), sort_keys=False, width=100)
 
 
+# The keywords plugins/module_utils/structural_schema.py checks, and those the schema module leaves out:
+# documentation, defaults (the renderer applies its own), CEL rules (hourglass_checks.py checks the ones
+# that matter by hand), merge hints, and anyOf, which only spells x-kubernetes-int-or-string. Any other
+# keyword stops the generator: the validator would silently ignore it.
+CHECKED_KEYWORDS = {
+    "type", "properties", "additionalProperties", "items", "required", "enum", "nullable", "format",
+    "minimum", "maximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "minProperties",
+    "maxProperties", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+}  # fmt: skip
+LEFT_OUT_KEYWORDS = {"description", "default", "x-kubernetes-validations", "x-kubernetes-map-type", "anyOf"}
+# What the schema's patterns mean, for the validator's messages.
+PATTERN_WORDS = {QUANTITY_PATTERN: "a resource quantity such as 500m, 2, 1.5 or 4Gi"}
+SCHEMA_WIDTH = 110
+
+
+def structural(schema: Schema, path: str = "") -> Schema:
+    """`schema` with only the keywords the validator checks."""
+    unknown = sorted(set(schema) - CHECKED_KEYWORDS - LEFT_OUT_KEYWORDS)
+    if "anyOf" in schema and not schema.get("x-kubernetes-int-or-string"):
+        unknown.append("anyOf (other than x-kubernetes-int-or-string's)")
+    if schema.get("format", "int32") not in ("int32", "int64"):
+        unknown.append(f"format {schema['format']}")
+    if unknown:
+        raise SystemExit(f"{path or 'the schema'}: structural_schema.py does not check {', '.join(unknown)}")
+    out: Schema = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {name: structural(s, f"{path}.{name}") for name, s in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = structural(value, f"{path}[]")
+        elif key in CHECKED_KEYWORDS:
+            out[key] = value
+    return out
+
+
+def flat(value: Any) -> str:
+    """`value` (JSON data) as a one-line Python literal."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(flat, value)) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def literal(value: Any, indent: int, prefix: int) -> str:
+    """`value` (JSON data) as a Python literal: on one line when it fits in SCHEMA_WIDTH after `prefix`
+    characters, else one entry (or piece of a string) per line, indented by one more space."""
+    one_line = flat(value)
+    if prefix + len(one_line) + 1 <= SCHEMA_WIDTH:
+        return one_line
+    pad, end = " " * (indent + 1), "\n" + " " * indent
+    if isinstance(value, str):  # adjacent string literals
+        parts = [""]
+        for char in value:
+            if len(pad) + len(json.dumps(parts[-1] + char)) > SCHEMA_WIDTH:
+                parts.append("")
+            parts[-1] += char
+        return "(" + "".join(f"\n{pad}{json.dumps(part)}" for part in parts) + end + ")"
+    if isinstance(value, list):
+        return "[" + "".join(f"\n{pad}{literal(v, indent + 1, len(pad))}," for v in value) + end + "]"
+    lines = []
+    for key, item in value.items():
+        head = literal(key, indent + 1, len(pad)) + ": "
+        last_line = (pad + head).rsplit("\n")[-1]
+        lines.append(f"\n{pad}{head}{literal(item, indent + 1, len(last_line))},")
+    return "{" + "".join(lines) + end + "}"
+
+
+def render_schema_module() -> str:
+    """plugins/module_utils/performer_schema.py: the Performer's structural schema, without status,
+    which the API server drops from a Performer it creates (the status subresource) and the one-off
+    deploy ignores; metadata keeps every field (the API server validates ObjectMeta itself)."""
+    root = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    properties = {k: v for k, v in root["properties"].items() if k != "status"}
+    properties["metadata"] = properties["metadata"] | {"x-kubernetes-preserve-unknown-fields": True}
+    schema = structural(root | {"properties": properties})
+    return (
+        "# Generated by hack/crd/generate.py from the Performer CRD's schema; do not edit by hand.\n"
+        '"""The structural OpenAPI v3 schema of the Performer CRD\n'
+        "(crds/hourglass.eigenlayer.io_performers.yaml) without its descriptions, defaults, CEL rules and\n"
+        "status: what the filter `performer_errors` (plugins/filter/hourglass_checks.py) checks a Performer\n"
+        'from a file against, with plugins/module_utils/structural_schema.py."""\n\n'
+        "from __future__ import annotations\n\n"
+        "# fmt: off\n"
+        "# What the schema's patterns mean, for the messages.\n"
+        f"PATTERN_WORDS = {literal(PATTERN_WORDS, 0, 16)}\n\n"
+        f"SCHEMA = {literal(schema, 0, 9)}\n"
+        "# fmt: on\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the committed CRD is stale")
+    parser.add_argument("--check", action="store_true", help="fail when a written file is stale")
     args = parser.parse_args()
     text = render()
+    files = {path: text for path in (CRD_PATH, *CRD_COPIES)} | {SCHEMA_MODULE: render_schema_module()}
     if args.check:
-        stale = [p for p in (CRD_PATH, *CRD_COPIES) if not p.exists() or p.read_text() != text]
+        stale = [p for p, content in files.items() if not p.exists() or p.read_text() != content]
         for path in stale:
             print(f"{path} is stale: run python hack/crd/generate.py", file=sys.stderr)
         return 1 if stale else 0
-    for path in (CRD_PATH, *CRD_COPIES):
+    for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(content)
         print(f"wrote {path}")
     return 0
 

@@ -8,20 +8,26 @@ anything, and resolve the paths a user gives:
   equal, as the API server stores them), anything else as its string.
 - `performer_role_vars_errors`: why variables for the performer role (`operator_role_vars`) are
   refused, by the operator's own rules (plugins/module_utils/role_vars_check.py).
-- `performer_errors`: why a Performer from a file would be refused by its CRD (the fields the
-  one-off deploy renders), each message naming the field.
+- `performer_errors`: why a Performer from a file would be refused by its CRD, each message naming
+  the field: hand-written checks of the fields whose CEL rules matter here (the name, the AVS address,
+  the image, environment variable names) and a few others, then the CRD's whole structural schema
+  (types, enums, bounds, patterns, required and unknown fields; module_utils/performer_schema.py,
+  generated from the CRD) for the fields those did not refuse. The CRD's other CEL rules are not
+  checked.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 from decimal import Decimal
 from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_drift import quantity
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_schema import PATTERN_WORDS, SCHEMA
 from ansible_collections.hourglass.operator.plugins.module_utils.role_vars_check import role_vars_errors
+from ansible_collections.hourglass.operator.plugins.module_utils.structural_schema import kind_of as _kind_of
+from ansible_collections.hourglass.operator.plugins.module_utils.structural_schema import schema_errors
 
 PULL_POLICIES = ("Always", "Never", "IfNotPresent")
 # metadata.name: a DNS-1123 label of at most 53 characters, so that performer-<name> (the Pod and the
@@ -50,29 +56,26 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _kind_of(value: Any) -> str:
-    """What YAML made of an unquoted value, in words ("an integer"), without the value."""
-    if value is None:
-        return "null (an empty value)"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return "a date"
-    return f"a value of type {type(value).__name__}"
-
-
 def performer_errors(performer: Any) -> list[str]:
-    """The fields of `performer` (a Performer document) its CRD would refuse."""
+    """The fields of `performer` (a Performer document) its CRD would refuse: the hand-written checks'
+    messages, then the schema's about the fields those did not refuse (one message a field)."""
     if not isinstance(performer, dict):
         return ["must be a mapping (a Performer document)"]
+    checked = _checked_errors(performer)
+    # Each hand-written message begins with the field it refuses.
+    refused = [message.split(" ", 1)[0].rstrip(":") for message in checked]
+    # The API server drops the status of a Performer it creates (the status subresource).
+    document = {k: v for k, v in performer.items() if k != "status"}
+    secret = ("spec.config.environment",)  # values never shown
+    return checked + [
+        message
+        for path, message in schema_errors(document, SCHEMA, secret=secret, pattern_words=PATTERN_WORDS)
+        if not any(path == r or path.startswith((r + ".", r + "[")) for r in refused)
+    ]
+
+
+def _checked_errors(performer: dict) -> list[str]:
+    """The hand-written checks, each message beginning with the field it refuses."""
     errors = []
     metadata = performer.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
@@ -116,6 +119,9 @@ def performer_errors(performer: Any) -> list[str]:
     version = spec.get("version")
     if version is not None and (not isinstance(version, str) or len(version) > 128):
         errors.append("spec.version must be a string of at most 128 characters")
+    hardware = spec.get("hardwareRequirements")
+    if isinstance(hardware, dict):
+        errors += _hardware_errors(hardware)
     config = spec.get("config")
     if config is None:
         return errors
@@ -145,6 +151,27 @@ def performer_errors(performer: Any) -> list[str]:
         value = config.get(field)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
             errors.append(f"spec.config.{field} must be a list of strings")
+    return errors
+
+
+def _hardware_errors(hardware: dict) -> list[str]:
+    """The CRD's rules on how the hardware fields go together (its CEL rules, in its words): without
+    them a GPU type without a count would get the GPU's nodes but no GPU, a TEE type without
+    teeRequired no TEE."""
+    errors, where = [], "spec.hardwareRequirements"
+    count = hardware.get("gpuCount")  # of another type: the schema's message says so
+    if hardware.get("gpuType") and (count is None or (_is_int(count) and count < 1)):
+        errors.append(f"{where}.gpuCount must be at least 1 when gpuType is set")
+    if hardware.get("teeRequired") is True and hardware.get("teeType") is None:
+        tee_types = SCHEMA["properties"]["spec"]["properties"]["hardwareRequirements"]["properties"][
+            "teeType"
+        ]
+        errors.append(
+            f"{where}.teeType is required when teeRequired is true (one of: {', '.join(tee_types['enum'])})"
+        )
+    required = hardware.get("teeRequired")  # of another type: the schema's message says so
+    if hardware.get("teeType") is not None and (required is None or required is False):
+        errors.append(f"{where}.teeRequired must be true when teeType is set")
     return errors
 
 

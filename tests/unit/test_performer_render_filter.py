@@ -51,6 +51,13 @@ def test_a_performer_that_cannot_be_rendered_does_not_fail_the_others():
     assert docs[1]["error"].startswith("rendering failed:") and "spec" in docs[1]["error"]
 
 
+def test_a_tee_type_without_tee_required_selects_nothing():
+    """The CRD refuses it (and the one-off deploy's check); a Performer an older CRD admitted gets no TEE."""
+    [doc] = performer_render([item("t", hardwareRequirements={"teeType": "sev"})], SETTINGS)
+    spec = doc["pod"]["spec"]
+    assert "nodeSelector" not in spec and "runtimeClassName" not in spec
+
+
 def test_cr_strings_stay_data():
     jinja = "{{ lookup('pipe', 'id') }}"
     yaml_injection = 'x"\nkind: Secret\n'

@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
+from ansible_collections.hourglass.operator.plugins.filter.hourglass_checks import performer_errors
 
+from tests.cluster.test_performer_crd import FULL_SPEC
 from tests.support.cluster import kubectl
 from tests.support.executor_deploy import executor_vars, new_key, rendered_objects
-from tests.support.paths import REPO
+from tests.support.paths import REPO, SAMPLES
+from tests.support.performers import upstream_executor_performer
 from tests.support.playbooks import ANSIBLE_PLAYBOOK
 
 AVS = "0x" + "1" * 40
@@ -334,8 +337,6 @@ def test_an_unquoted_numeric_environment_value_is_refused_by_its_type_not_its_va
     ],
 )
 def test_the_environment_check_names_the_type_never_the_value(value, kind):
-    from ansible_collections.hourglass.operator.plugins.filter.hourglass_checks import performer_errors
-
     document = performer(config={"environment": {"SECRET": value, "OK": "1"}})
     [error] = performer_errors(document)
     assert error == f"spec.config.environment.SECRET must be a string (quote it in YAML), got {kind}"
@@ -394,3 +395,181 @@ def test_a_pod_that_cannot_be_read_is_named_without_printing_the_environment(tmp
     assert result.returncode != 0
     assert "could not read Pod avs/performer-echo (" in output, output
     assert API_TOKEN not in output, output
+
+
+# Beyond the fields checked by hand, the CRD's structural schema (module_utils/performer_schema.py,
+# generated from the CRD): what YAML makes of these (a string count, a quoted boolean, `yes`, `0x10`,
+# `~`, `on`, a string or a list for a mapping) once passed and changed the pod silently, or failed in
+# the templates naming no field; and the CRD's rules on the hardware fields, checked by hand. (id, the
+# spec's extra fields as YAML, the messages)
+SCHEMA_CASES = {
+    "gpu-type-without-count": (
+        "hardwareRequirements: {gpuType: nvidia-h100}",
+        ["spec.hardwareRequirements.gpuCount must be at least 1 when gpuType is set"],
+    ),
+    "tee-required-without-type": (
+        "hardwareRequirements: {teeRequired: true}",
+        [
+            "spec.hardwareRequirements.teeType is required when teeRequired is true"
+            " (one of: sgx, sev, sev-snp, tdx)"
+        ],
+    ),
+    "tee-type-without-required": (
+        "hardwareRequirements: {teeType: sev}",
+        ["spec.hardwareRequirements.teeRequired must be true when teeType is set"],
+    ),
+    "gpu-count-string": (
+        'hardwareRequirements: {gpuType: nvidia-h100, gpuCount: "two"}',
+        ["spec.hardwareRequirements.gpuCount must be an integer, got a string"],
+    ),
+    "tee-required-string": (
+        'hardwareRequirements: {teeRequired: "false", teeType: sgx}',
+        ["spec.hardwareRequirements.teeRequired must be a boolean (true or false), got a string"],
+    ),
+    "yaml-scalars": (
+        "scheduling:\n  nodeSelector: {dedicated: yes, rack: 0x10}\n"
+        "  tolerations: [{key: dedicated, operator: Equal, value: on, effect: NoSchedule}]\n"
+        "hardwareRequirements: {customLabels: {example.com/zone: ~}}",
+        [
+            "spec.scheduling.nodeSelector.dedicated must be a string (quote it in YAML), got a boolean",
+            "spec.scheduling.nodeSelector.rack must be a string (quote it in YAML), got an integer",
+            "spec.scheduling.tolerations[0].value must be a string (quote it in YAML), got a boolean",
+            "spec.hardwareRequirements.customLabels.example.com/zone must be a string (quote it in YAML),"
+            " got null (an empty value)",
+        ],
+    ),
+    "not-mappings": (
+        "scheduling: gpu-pool\nhardwareRequirements: [gpu]",
+        [
+            "spec.scheduling must be a mapping, got a string",
+            "spec.hardwareRequirements must be a mapping, got a list",
+        ],
+    ),
+    "environment-from-string": (
+        "config: {environmentFrom: TOKEN}",
+        ["spec.config.environmentFrom must be a list, got a string"],
+    ),
+    "resources-string-runtime-class-number": (
+        'resources: "2 cpus"\nscheduling: {runtimeClass: 1}',
+        [
+            "spec.resources must be a mapping, got a string",
+            "spec.scheduling.runtimeClass must be a string (quote it in YAML), got an integer",
+        ],
+    ),
+    "quantity": (
+        "resources: {limits: {cpu: 2 cpus, memory: 0.5}}",
+        [
+            "spec.resources.limits.cpu '2 cpus' must be a resource quantity such as 500m, 2, 1.5 or 4Gi",
+            "spec.resources.limits.memory must be an integer or a string (quote it in YAML), got a number",
+        ],
+    ),
+    "unknown-fields": (
+        "hardwareRequirement: {gpuCount: 1}\nscheduling: {nodeSelektor: {a: b}}",
+        [
+            "spec.hardwareRequirement: unknown field (the known fields here: avsAddress, config,"
+            " hardwareRequirements, image, imagePullPolicy, imagePullSecrets, resources, scheduling,"
+            " version)",
+            "spec.scheduling.nodeSelektor: unknown field (the known fields here: affinity, nodeSelector,"
+            " priorityClassName, runtimeClass, tolerations)",
+        ],
+    ),
+    "enum-bounds-required": (
+        "hardwareRequirements: {gpuType: nvidia-b200, gpuCount: 17}\nimagePullSecrets: [{}]",
+        [
+            "spec.hardwareRequirements.gpuType 'nvidia-b200' must be one of: nvidia-a100, nvidia-a10g,"
+            " nvidia-h100, nvidia-h200, nvidia-l4, nvidia-l40s, nvidia-t4",
+            "spec.hardwareRequirements.gpuCount 17 must be at most 16",
+            "spec.imagePullSecrets[0].name is required",
+        ],
+    ),
+    "duplicate-environment-from": (
+        "config:\n  environmentFrom:\n"
+        "    - {name: TOKEN, valueFrom: {secretKeyRef: {name: a, key: t}}}\n"
+        "    - {name: TOKEN, valueFrom: {configMapKeyRef: {name: b, key: t}}}",
+        ["spec.config.environmentFrom[1] repeats spec.config.environmentFrom[0] (name 'TOKEN')"],
+    ),
+}
+
+
+def performer_yaml(name: str, spec: str) -> str:
+    """A Performer as YAML text (as a person writes it), with `spec`'s lines added to its spec."""
+    head = yaml.safe_dump(performer(name), sort_keys=False)
+    return head + "".join(f"  {line}\n" for line in spec.splitlines())
+
+
+@pytest.mark.parametrize("case", SCHEMA_CASES, ids=list(SCHEMA_CASES))
+def test_the_crds_schema_refuses_every_other_field_naming_it(case):
+    spec, said = SCHEMA_CASES[case]
+    assert performer_errors(yaml.safe_load(performer_yaml("echo", spec))) == said
+
+
+def test_the_playbook_refuses_every_schema_case_before_anything_is_written(tmp_path):
+    out = tmp_path / "rendered.yaml"
+    documents = [yaml.safe_dump(performer("fine"))] + [
+        performer_yaml(case, spec) for case, (spec, _) in SCHEMA_CASES.items()
+    ]
+    (tmp_path / "performers.yaml").write_text("---\n".join(documents))
+    result = play(tmp_path, "-e", f"performer_render_to={out}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    for position, (case, (_, said)) in enumerate(SCHEMA_CASES.items(), start=2):
+        assert f"Performer {position} ({case}): {'; '.join(said)}" in output, output
+    assert "Performer 1 (fine)" not in output, output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ({"imagePullPolicy": "Sometimes"}, "spec.imagePullPolicy 'Sometimes' must be one of"),
+        ({"config": {"grpcPort": "80"}}, "spec.config.grpcPort '80' must be a port number"),
+        ({"config": {"environment": ["A=1"]}}, "spec.config.environment must be a mapping"),
+        ({"config": {"args": "--verbose"}}, "spec.config.args must be a list of strings"),
+        ({"config": "none"}, "spec.config must be a mapping"),
+        ({"avsAddress": 1}, "spec.avsAddress 1 must be an Ethereum address"),
+        ({"version": "v" * 129}, "spec.version must be a string of at most 128 characters"),
+    ],
+)
+def test_a_field_checked_by_hand_gets_one_message(spec, said):
+    """The schema's message about a field the hand-written checks refused is left out."""
+    [error] = performer_errors(performer(**spec))
+    assert error.startswith(said)
+
+
+def test_a_wrong_environment_value_is_never_shown_among_the_schemas_errors():
+    environment = {
+        "SIGNER_PIN": SIGNER_PIN,
+        "TOKENS": [API_TOKEN],
+        **{f"V{i}": API_TOKEN for i in range(256)},
+    }
+    document = performer(config={"environment": environment}, scheduling="gpu-pool")
+    errors = performer_errors(document)
+    assert "spec.scheduling must be a mapping, got a string" in errors
+    assert "spec.config.environment.SIGNER_PIN must be a string (quote it in YAML), got an integer" in errors
+    assert "spec.config.environment.TOKENS must be a string (quote it in YAML), got a list" in errors
+    assert API_TOKEN not in str(errors) and str(SIGNER_PIN) not in str(errors)
+
+
+def complete_performers() -> list[dict[str, Any]]:
+    """The samples of config/samples, the complete Performer the cluster tests create (every spec
+    field) and the one an upstream executor creates."""
+    samples = [d for f in sorted(SAMPLES.glob("performer-*.yaml")) for d in yaml.safe_load_all(f.read_text())]
+    full = {**performer("full"), "spec": FULL_SPEC}
+    upstream = upstream_executor_performer("0x" + "2" * 40, "registry.example.com/avs/performer", "v1")
+    return [*samples, full, upstream]
+
+
+def test_complete_performers_pass_and_render(tmp_path):
+    documents = complete_performers()
+    assert len(documents) >= 6
+    assert {d["metadata"]["name"]: performer_errors(d) for d in documents} == {
+        d["metadata"]["name"]: [] for d in documents
+    }
+    out = tmp_path / "rendered.yaml"
+    # A Performer read back from the API server carries a status: the API server drops it on create,
+    # the check leaves it alone.
+    documents[-1] = {**documents[-1], "status": {"phase": "Running", "ready": True}}
+    assert performer_errors(documents[-1]) == []
+    result = deploy(tmp_path, documents, "-e", f"performer_render_to={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len([o for o in rendered_objects(out) if o["kind"] == "Pod"]) == len(documents)
