@@ -131,6 +131,14 @@ def failure(status: int, body: Obj | None) -> Obj:
     return {"changed": False, "error": error}
 
 
+def kept(result: Obj, obj: Obj) -> Obj:
+    """`result`, the failure of a replacement of `obj` before its deletion, saying that the old pod is
+    left in place (`kept_pod`: the Performer's status reports it, still serving)."""
+    if obj.get("kind") == "Pod":
+        result["error"]["kept_pod"] = True
+    return result
+
+
 def node_is_ready(node: Obj | None) -> bool:
     """Whether a Node's Ready condition is True (its kubelet reports in)."""
     conditions = ((node or {}).get("status") or {}).get("conditions") or []
@@ -269,13 +277,19 @@ class ObjectWriter:
         return {"changed": True, "result": {}}
 
     def replace(self, obj: Obj, on_waiting: Callable[[], None] | None = None) -> Obj:
-        refused = self.refused_replacement(obj)
-        if refused is not None:
-            return refused
+        """Deletes the object, waits for it to go and creates it again. A replacement that fails before
+        the deletion (its new pod refused, the DELETE refused or not answered) leaves the old pod in
+        place, and its error says so (`kept_pod`): the Performer serves on it."""
         path = object_path(obj)
-        status, body = self.call("DELETE", path, query=[("propagationPolicy", "Background")])
+        try:
+            refused = self.refused_replacement(obj)
+            if refused is not None:
+                return refused
+            status, body = self.call("DELETE", path, query=[("propagationPolicy", "Background")])
+        except Exception as error:
+            return kept({"changed": False, "error": {"msg": str(error)}}, obj)
         if status >= 300 and status != 404:
-            return failure(status, body)
+            return kept(failure(status, body), obj)
         if not self.gone(path, on_waiting):
             return {"changed": True, "pending": True, "result": {}}
         return self.create(obj)
@@ -298,10 +312,9 @@ class ObjectWriter:
         passes = any(s in message for s in REPLACEMENT_CHECK_PASSES) or namespace_terminating(body)
         if status < 300 or status == 409 or passes:
             return None
-        result = failure(status, body)
+        result = kept(failure(status, body), obj)
         error = result["error"]
         error["msg"] = f"{error['msg']} (the new pod was refused: the pod it would replace is left in place)"
-        error["kept_pod"] = True
         if status == 422:  # invalid: only another spec can be admitted
             error["invalid"] = True
         return result

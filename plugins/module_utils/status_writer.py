@@ -24,6 +24,7 @@ from typing import Any
 
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import (
+    api_message,
     custom_object_path,
     resource_version,
 )
@@ -291,15 +292,19 @@ class StatusWriter:
         computed = self._compute(item)
         status, error, entry = computed.status, computed.error, computed.entry
         previous = performer.get("status") or {}
-        patched, written = False, status == previous
+        patched, written, refused = False, status == previous, None
         if status != previous and not self.check_mode:
-            code = self._patch(meta, status, previous)
+            code, answer = self._patch(meta, status, previous)
             if code < 300:
                 patched = written = True
             elif code != 404:  # a Performer deleted meanwhile needs no status
-                error = error or f"status update failed: {code} {_phrase(code)}"
+                # Neither this failure nor the run's own error is in the status: an Event says them.
+                refused = f"status update failed: {code} {api_message(answer) or _phrase(code)}"
+                error = f"{error}; {refused}" if error else refused
         repairs = repair_events(entry, error, computed.pod_forced, computed.service_kept)
         events = (transitions(previous, status) if patched else []) + repairs
+        if refused:
+            events.append(("Warning", contract.Reason.RECONCILE_FAILED, error))
         record_events(self.call, performer, events, self.field_manager, self.now)
         return {
             "namespace": namespace,
@@ -349,14 +354,14 @@ class StatusWriter:
         previous = performer.get("status") or {}
         if status == previous or self.check_mode:
             return
-        if self._patch(performer["metadata"], status, previous) >= 300:
+        if self._patch(performer["metadata"], status, previous)[0] >= 300:
             return
         record_events(self.call, performer, transitions(previous, status), self.field_manager, self.now)
         performer["status"] = status
 
-    def _patch(self, meta: Obj, status: Obj, previous: Obj) -> int:
+    def _patch(self, meta: Obj, status: Obj, previous: Obj) -> tuple[int, Any]:
         path = custom_object_path(contract.GROUP, contract.VERSION, contract.PLURAL, meta)
-        return patch_status(self.call, path, status, previous)[0]
+        return patch_status(self.call, path, status, previous)
 
     def _compute(self, item: Obj) -> _Computed:
         """The Performer's status from what the run wrote for it so far and what was observed."""

@@ -219,6 +219,55 @@ def test_a_replacement_pod_the_api_server_refuses_leaves_the_old_pod_in_place(st
     assert error["kept_pod"] is True and error.get("invalid", False) is invalid
 
 
+def raising_on(api: FakeKubeApi, method: str, error: Exception) -> object:
+    """`api`, but every call of `method` raises `error` (no answer: a connection reset)."""
+
+    def call(verb: str, path: str, **options: object) -> tuple:
+        if verb == method:
+            api.calls.append((verb, path))
+            raise error
+        return api(verb, path, **options)
+
+    return call
+
+
+RESET = ConnectionResetError(104, "Connection reset by peer")
+
+
+@pytest.mark.parametrize(
+    ("method", "refusal", "said"),
+    [
+        ("DELETE", (403, 'pods "performer-a" is forbidden'), '403 pods "performer-a" is forbidden'),
+        ("DELETE", (500, 'failed calling webhook "w.io"'), '500 failed calling webhook "w.io"'),
+        ("DELETE", (409, ""), "409 HTTP 409"),
+        ("DELETE", RESET, "[Errno 104] Connection reset by peer"),
+        ("POST", RESET, "[Errno 104] Connection reset by peer"),  # the new pod's dry run
+    ],
+)
+def test_a_replacement_failing_before_the_old_pod_is_deleted_says_the_old_pod_is_kept(method, refusal, said):
+    """The old pod's DELETE refused or not answered, or the new pod's dry run not answered: the old pod
+    is still there, serving, and the error says so (the status module reports the pod, not Upgrading)."""
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+    if isinstance(refusal, Exception):
+        call = raising_on(api, method, refusal)
+    else:
+        api.fail(method, POD_PATH, *refusal)
+        call = api
+    [result] = writer(call).write([pod(image="img:2")], "replaced")
+    assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:1"
+    assert result["error"]["msg"] == said and result["error"]["kept_pod"] is True
+    assert "invalid" not in result["error"] and not result["changed"]
+    called = ["POST"] if method == "POST" else ["POST", "DELETE"]
+    assert [m for m, _ in api.calls] == called  # no wait, no create
+
+
+def test_a_service_recreate_whose_deletion_is_refused_keeps_no_pod():
+    api = FakeKubeApi({SERVICE_PATH: service(clusterIP="None")})
+    api.fail("DELETE", SERVICE_PATH, 403, "forbidden")
+    [result] = writer(api).write([service()], "updated")
+    assert result["error"] == {"msg": "403 forbidden", "status": 403}
+
+
 @pytest.mark.parametrize(
     "message",
     [

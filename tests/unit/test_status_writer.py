@@ -10,7 +10,12 @@ import json
 
 import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils import performer_contract as contract
+from ansible_collections.hourglass.operator.plugins.module_utils.object_writer import (
+    ObjectWriter,
+    as_registered,
+)
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_status import compute_status
+from ansible_collections.hourglass.operator.plugins.module_utils.retry_backoff import retry_max
 from ansible_collections.hourglass.operator.plugins.module_utils.status_writer import (
     ResultsFile,
     StatusWriter,
@@ -131,6 +136,43 @@ def test_a_failed_status_patch_is_an_error_but_a_deleted_performer_is_not():
     assert result["error"] is None and not result["patched"] and events(api) == []
 
 
+@pytest.mark.parametrize(
+    ("code", "message", "said"),
+    [
+        (403, 'performers.hourglass.eigenlayer.io "p" is forbidden: User "system:serviceaccount:op:op" '
+              'cannot patch resource "performers/status"', None),
+        (422, 'Performer.hourglass.eigenlayer.io "p" is invalid: status.phase: Unsupported value', None),
+        (500, "etcdserver: request timed out", None),
+        (500, "", "Internal Server Error"),  # no message: the reason phrase
+    ],
+)  # fmt: skip
+def test_a_refused_status_patch_says_the_api_servers_message_in_the_error_and_a_warning_event(
+    code, message, said
+):
+    """The status that would say it was not written: the error and a ReconcileFailed Event say why, and
+    the runner loop's back-off still knows an etcd timeout for a failure that clears itself."""
+    api = FakeKubeApi()
+    api.fail("PATCH", STATUS_PATH, code, message)
+    [result] = writer(api).write([item(performer(), ready_pod(), live_service())])
+    error = f"status update failed: {code} {said or message}"
+    assert result["error"] == error and not result["patched"]
+    [event] = [body for method, path, body in api.bodies if path == EVENTS_PATH]
+    assert (event["type"], event["reason"], event["message"]) == ("Warning", "ReconcileFailed", error)
+    assert retry_max(result["error"]) == (30.0 if "etcdserver" in message else None)
+
+
+def test_a_refused_status_patch_after_a_failed_write_says_both_in_the_error_and_its_event():
+    api = FakeKubeApi()
+    api.fail("PATCH", STATUS_PATH, 500, "etcdserver: request timed out")
+    failed = registered(applied("Pod", error="403 pods is forbidden"))
+    [result] = writer(api, entry(pod_action="create"), applied=failed).write(
+        [item(performer(), None, live_service())]
+    )
+    error = "403 pods is forbidden; status update failed: 500 etcdserver: request timed out"
+    assert result["error"] == error
+    assert [body["message"] for method, path, body in api.bodies if path == EVENTS_PATH] == [error]
+
+
 def test_a_replaced_pod_makes_the_performer_upgrading_and_drift_is_reported():
     api = FakeKubeApi()
     drift = {"pod": ["spec.containers[performer].image: have x, want y"], "service": ["spec.ports: ..."]}
@@ -168,6 +210,55 @@ def test_a_replacement_pod_refused_before_the_old_one_went_leaves_the_performer_
     reconciled = next(c for c in patch["status"]["conditions"] if c["type"] == "Reconciled")
     assert (reconciled["status"], reconciled["message"]) == ("False", message)
     assert ("Normal", "Upgrading") not in events(api)
+
+
+def raising_on(api: FakeKubeApi, method: str, error: Exception) -> object:
+    """`api`, but the first call of `method` raises `error` (no answer: a connection reset)."""
+    raised: list[Exception] = []
+
+    def call(verb: str, path: str, **options: object) -> tuple:
+        if verb == method and not raised:
+            raised.append(error)
+            raise error
+        return api(verb, path, **options)
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("method", "refusal"),
+    [
+        ("DELETE", (403, 'pods "performer-p" is forbidden: User "op" cannot delete resource "pods"')),
+        ("DELETE", (500, 'Internal error occurred: failed calling webhook "w.example.com": EOF')),
+        ("DELETE", ConnectionResetError(104, "Connection reset by peer")),
+        ("POST", ConnectionResetError(104, "Connection reset by peer")),  # the new pod's dry run
+    ],
+)
+def test_a_replacement_whose_old_pod_was_not_deleted_leaves_the_performer_serving_on_it(method, refusal):
+    """The old pod's DELETE refused or not answered (or the dry run before it): the pod is there,
+    Running and Ready, so the status says so, with the error, and no upgrade began."""
+    api = FakeKubeApi({POD_PATH: ready_pod()})
+    if isinstance(refusal, Exception):
+        call = raising_on(api, method, refusal)
+    else:
+        api.fail(method, POD_PATH, *refusal)
+        call = api
+    new_pod = {**ready_pod(), "spec": {"containers": [{"name": "performer", "image": "img:2"}]}}
+    [replaced] = ObjectWriter(call, field_manager="fm").write([new_pod], "replaced")
+    assert POD_PATH in api.objects
+    plan_entry = entry(pod_action="replace", upgrading=True, upgraded_at=NOW)
+    previous = compute_status(performer(), ready_pod(), now="2026-11-22T09:00:00Z")
+    [result] = writer(api, plan_entry, replaced=as_registered([replaced], "replaced")).write(
+        [item(performer(previous), ready_pod(), live_service())]
+    )
+    error = replaced["error"]["msg"]
+    assert [result[k] for k in ("phase", "ready", "error", "stalled")] == ["Running", True, error, False]
+    patch = next(body for method, path, body in api.bodies if path == STATUS_PATH)
+    assert "lastUpgrade" not in patch["status"]
+    conditions = {c["type"]: (c["status"], c["message"]) for c in patch["status"]["conditions"]}
+    assert conditions["Ready"][0] == conditions["Scheduled"][0] == "True"
+    assert conditions["Reconciled"] == ("False", error)
+    assert events(api) == [("Warning", "ReconcileFailed")]
 
 
 def test_a_service_restore_that_changed_nothing_is_no_repair():
