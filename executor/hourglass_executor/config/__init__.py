@@ -49,6 +49,16 @@ directory (in a container, use a persistent volume: the store is what keeps a ta
 twice across restarts).
 `StorageConfig.sqlite_path()` gives the database file (None for the memory store).
 
+Upstream's `contracts` (its core contracts: `{"contracts": [{name, address, chainId,
+abiVersions}]}`, a JSON string as the Go executor reads it, or a mapping) and
+`overrideContracts.taskMailbox: {contract, chainIds}` (one contract as a JSON string, for those
+chain ids, every one when empty) give contract addresses for the JSON-RPC reader: for
+`l1Chain.chainId`, the names AllocationManager, KeyRegistrar, TaskMailbox, BN254CertificateVerifier
+and ECDSACertificateVerifier fill the `chain.contracts` keys not set there, the override before
+`contracts`, both before the network's defaults. Other names, other chains' entries and the ABIs
+are ignored; input that is not JSON or not of that shape, a bad address or a name twice for the
+chain is refused at its path (`contracts.contracts[0].address`). Details: `upstream.py`.
+
 Keys added by this executor (not upstream):
 
 - `signingKeys.ecdsa.keystore` / `keystoreFile` with `password`: an Ethereum v3 keystore (as
@@ -109,8 +119,9 @@ are Go duration strings such as `30s` or `1m30s`, from `1ms` to Go's longest,
 
 The package: `types.py` (value types), `model.py` (the pydantic models), `rules.py` (rules between
 fields), `messages.py` (pydantic's errors as `<path>: <message>`), `errors.py` (`Problem`,
-`ConfigError`), `loader.py` (YAML file or text to `ExecutorConfig`). Everything is imported from
-here: `from hourglass_executor.config import ExecutorConfig, load_config`.
+`ConfigError`), `upstream.py` (upstream's `contracts` and `overrideContracts`), `loader.py` (YAML
+file or text to `ExecutorConfig`). Everything is imported from here:
+`from hourglass_executor.config import ExecutorConfig, load_config`.
 """
 
 from __future__ import annotations

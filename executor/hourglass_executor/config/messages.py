@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from hourglass_executor.config.errors import DOCUMENT, Problem
 from hourglass_executor.config.model import ExecutorConfig
+from hourglass_executor.config.upstream import as_object
 
 
 def _format_path(loc: tuple[int | str, ...]) -> str:
@@ -91,6 +92,8 @@ def document_order(data: dict[str, Any], problems: list[Problem]) -> list[Proble
         node: Any = data
         result = []
         for part in re.findall(r"\[\d+\]|[^.\[\]]+", problem.path):
+            if isinstance(node, str):  # a path into upstream's contract JSON (upstream.py)
+                node = as_object(node)
             if part.startswith("[") and isinstance(node, list):
                 index = int(part[1:-1])
                 result.append(index)

@@ -10,9 +10,16 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from hourglass_executor.config.types import (
@@ -45,6 +52,7 @@ from hourglass_executor.config.types import (
     Secret,
     Text,
 )
+from hourglass_executor.config.upstream import json_object, upstream_addresses
 
 BADGER_SQLITE_FILENAME = "hourglass-executor.sqlite3"
 
@@ -109,7 +117,9 @@ class L1Chain(_Section):
 
 
 class ChainContracts(_Section):
-    """Contract addresses for the JSON-RPC reader; each overrides the chain id's default."""
+    """Contract addresses for the JSON-RPC reader; each overrides the chain id's default. Once
+    validated, a key not set here holds the address upstream's `overrideContracts` or `contracts`
+    give for `l1Chain.chainId`, if any (`ExecutorConfig._upstream_contracts`)."""
 
     allocation_manager: Address | None = None
     key_registrar: Address | None = None
@@ -230,6 +240,41 @@ class StorageConfig(_Section):
         return None
 
 
+class _UpstreamJson(BaseModel):
+    """Upstream's contract JSON (`upstream.py`): keys it does not read are ignored, as encoding/json
+    ignores them."""
+
+    model_config = ConfigDict(
+        extra="ignore", alias_generator=to_camel, frozen=True, hide_input_in_errors=True
+    )
+
+
+class UpstreamContract(_UpstreamJson):
+    """One contract; only `address` is used (the ABIs are built in)."""
+
+    name: NonEmpty
+    address: Address
+    chain_id: NonNegativeInt | None = None
+    abi_versions: list[Text] | None = None
+
+
+class CoreContract(UpstreamContract):
+    chain_id: NonNegativeInt
+
+
+class CoreContracts(_UpstreamJson):
+    contracts: list[CoreContract] | None = None
+
+
+class OverrideContract(_Section):
+    contract: Annotated[UpstreamContract | None, BeforeValidator(json_object)] = None
+    chain_ids: list[NonNegativeInt] = Field(default_factory=list)
+
+
+class OverrideContracts(_Section):
+    task_mailbox: OverrideContract | None = None
+
+
 class AuthenticationConfig(_Section):
     enabled: Bool = False
 
@@ -251,6 +296,26 @@ class ExecutorConfig(_Section):
     task_timeout: Duration = timedelta(seconds=30)
     shutdown_timeout: Duration = timedelta(seconds=30)
     log_format: Literal["json", "text"] = "json"
+    contracts: Annotated[CoreContracts | None, BeforeValidator(json_object)] = None
+    override_contracts: OverrideContracts | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _upstream_contracts(
+        cls, data: Any, handler: ModelWrapValidatorHandler[ExecutorConfig]
+    ) -> ExecutorConfig:
+        """With the JSON-RPC reader, `chain.contracts` completed with the addresses `overrideContracts`
+        and `contracts` (in this order) give for `l1Chain.chainId` (`upstream.py`); its own keys win."""
+        config = handler(data)
+        if not isinstance(data, dict) or config.chain.type != "rpc":
+            return config
+        found = upstream_addresses(data, config.l1_chain.chain_id)
+        if not found:
+            return config
+        given = {key: address for key, address in config.chain.contracts.by_key().items() if address}
+        contracts = ChainContracts.model_validate({**found, **given})
+        chain = config.chain.model_copy(update={"contracts": contracts})
+        return config.model_copy(update={"chain": chain})
 
     @property
     def owner_id(self) -> str:

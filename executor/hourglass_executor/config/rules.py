@@ -1,6 +1,7 @@
 """The configuration's rules between fields: exactly one key source, one password source, one
 deployment mode, the `kubernetes` block in kubernetes mode, the store's file, the chain reader's
-contracts, unique AVS addresses and env names, ...
+contracts (upstream's `contracts`/`overrideContracts` included: `upstream.py`), unique AVS addresses
+and env names, ...
 
 They run on the raw data (a dict with the YAML keys, nulls dropped), not on the model, so that they
 are checked even when other values are invalid and every problem of a file is reported at once; a
@@ -19,6 +20,7 @@ from hourglass_executor.chain.networks import (
 )
 from hourglass_executor.config.errors import Problem
 from hourglass_executor.config.types import integer_value
+from hourglass_executor.config.upstream import duplicate_contracts, upstream_addresses
 from hourglass_executor.validation import IMAGE_REFERENCE_MAX_LENGTH, is_address
 
 
@@ -280,6 +282,7 @@ def _check_chain(raw: dict[str, Any]) -> list[Problem]:
     if kind != "rpc" or chain_id is None or chain_id < 1:
         return []  # the chain id's own problem is reported where it is
     given = {key: value for key, value in contracts.items() if isinstance(value, str) and value}
+    given = {**upstream_addresses(raw, chain_id), **given}
     _, missing = resolve_contracts(chain_id, given)
     if not missing:
         return []
@@ -328,5 +331,8 @@ def cross_checks(raw: dict[str, Any]) -> list[Problem]:
     if (storage := _mapping(raw.get("storage"))) is not None:
         problems += _check_storage(storage)
     problems += _check_chain(raw)
+    l1 = _mapping(raw.get("l1Chain")) or {}
+    if (chain_id := integer_value(l1.get("chainId"))) is not None:
+        problems += duplicate_contracts(raw, chain_id)
     problems += _check_ports(raw)
     return problems
