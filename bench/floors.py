@@ -43,7 +43,7 @@ from ansible_collections.hourglass.operator.plugins.module_utils.status_writer i
 from bench.process_tree import PhaseMeter
 from bench.progress import say
 from bench.watching import Watcher, performer_watcher, pod_ready, since, wait_first, wait_gone, wait_until
-from hourglass_operator.finalizers import Finalizers
+from hourglass_operator.finalizers import Failure, Finalizers
 from hourglass_operator.startup import calls_client
 from tests.support.paths import REPO
 from tests.support.performers import GROUP, PLURAL, VERSION, create_performer, performer
@@ -215,9 +215,9 @@ def status_floor_phase(
     return {"create": created, "delete": deleted, "timelines": timelines}
 
 
-def _finalizer_changed(performer: dict | None, name: str) -> dict:
-    if performer is None:
-        raise RuntimeError(f"status floor: the finalizer of {name} was not changed (see the warning)")
+def _finalizer_changed(performer: dict | Failure, name: str) -> dict:
+    if isinstance(performer, Failure):
+        raise RuntimeError(f"status floor: the finalizer of {name} was not changed: {performer}")
     return performer
 
 

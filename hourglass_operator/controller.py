@@ -48,7 +48,10 @@ from typing import Any, Protocol
 
 import kubernetes
 from ansible_collections.hourglass.operator.plugins.module_utils.hourglass_kube import names_owner
-from ansible_collections.hourglass.operator.plugins.module_utils.retry_backoff import retry_max
+from ansible_collections.hourglass.operator.plugins.module_utils.retry_backoff import (
+    RETRY_MAX_SECONDS,
+    retry_max,
+)
 
 from hourglass_operator import metrics
 from hourglass_operator.batching import (
@@ -58,7 +61,7 @@ from hourglass_operator.batching import (
     sort_by_lifecycle,
 )
 from hourglass_operator.changes import Need, child_change, custom_resource_change, unseen_change
-from hourglass_operator.finalizers import Finalizers
+from hourglass_operator.finalizers import Failure, Finalizers
 from hourglass_operator.informer import Informer, Obj, object_key
 from hourglass_operator.outcomes import Verdict, outcome
 from hourglass_operator.quota_waits import QuotaWaits, may_make_room
@@ -66,15 +69,17 @@ from hourglass_operator.rollouts import ROLLOUT_SLOTS_VAR, Limit, Rollouts
 from hourglass_operator.runs import ABSENT, PRESENT, BatchRunner, OnResult, RunResult
 from hourglass_operator.stalls import Stalls
 from hourglass_operator.status_sync import Outcome, StatusSync
-from hourglass_operator.unreported import Warnings
+from hourglass_operator.unreported import Warnings, describe
 from hourglass_operator.watches import Watch
 from hourglass_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
 ABSENT_RETRY_SECONDS = 5.0
-FINALIZER_RETRY_SECONDS = 1.0
 STALE_RETRY_SECONDS = 0.2  # a status sync refused for a stale copy: the watch brings the newer one first
+# Status syncs refused for a stale copy in a row: the watch brings no newer one (stalled), so a full
+# reconcile, with back-off, writes the status instead.
+STALE_RETRIES = 5
 CONCURRENT_API_CALLS = 16  # finalizer patches of a batch, status syncs
 STATUS_BATCH = 256
 OVERDUE_SECONDS = 0.25  # past the batch window, a due key no worker took finds every worker busy
@@ -255,6 +260,7 @@ class Controller:
                 metrics.ROLLOUT_PERFORMERS.labels(state=state).set_function(lambda i=i: counts()[i])
         self._threads: list[threading.Thread] = []
         self._child_changes: set[str] = set()  # keys queued for a status sync by a change of a child
+        self._stale: dict[str, int] = {}  # status syncs refused for a stale copy in a row, by key
         metrics.register_performer_collector(self.cached_crs)
         queue_metrics.track(self.queue.depth, self.queue.unfinished_work)
 
@@ -343,6 +349,7 @@ class Controller:
         self.awaiting_children.discard(key)
         self._child_changes.discard(key)  # a standby's held queue never takes it
         self._deletion_rerun_at.pop(key, None)
+        self._stale.pop(key, None)
         self.warnings.clear(key)
         self.stalls.clear(key)
         if self.status_sync:
@@ -505,6 +512,7 @@ class Controller:
             cr = self._cr(key)[0]
             if cr is None:
                 self.queue.forget(key)
+                self._stale.pop(key, None)
                 return
             # A child of a deleted resource went: the finalizer is released here, not by a run's worker.
             if key in self.awaiting_children and cr["metadata"].get("deletionTimestamp"):
@@ -519,10 +527,10 @@ class Controller:
                 self._cache(updated, seen=cr)
             if outcome is Outcome.ESCALATE and child_changed:
                 self.queue.add(key)
-            if outcome is Outcome.STALE:  # once the cache has the newer copy, which its event brings
-                if child_changed:
-                    self._child_changes.add(key)
-                self.queue.add(key, STALE_RETRY_SECONDS, full=False)
+            if outcome is Outcome.STALE:
+                self._stale_sync(key, child_changed)
+            else:
+                self._stale.pop(key, None)
             self._recheck(key, self.status_sync.recheck_after(key))
         except Exception as error:
             metrics.STATUS_SYNCS.labels(result="error").inc()
@@ -530,6 +538,21 @@ class Controller:
             log.warning("status sync failed, reconciling in %.0f s: %s", delay, error, extra={"key": key})
         finally:
             self.queue.done(key)
+
+    def _stale_sync(self, key: str, child_changed: bool) -> None:
+        """A status sync refused for a stale copy: made again once the cache has the newer copy, which
+        its event brings. When it keeps not coming (the watch stalled), a full reconcile writes the
+        status instead, with back-off: polling would patch five times a second for as long."""
+        stale = self._stale[key] = self._stale.get(key, 0) + 1
+        if stale < STALE_RETRIES:
+            if child_changed:
+                self._child_changes.add(key)
+            self.queue.add(key, STALE_RETRY_SECONDS, full=False)
+            return
+        delay = self.queue.add_after_failure(key, RETRY_MAX_SECONDS)
+        if stale == STALE_RETRIES:
+            log.warning("status sync refused %d times for a stale copy, the watch brings no newer one: "
+                        "reconciling in %.0f s", stale, delay, extra={"key": key})  # fmt: skip
 
     # --- reconciling ----------------------------------------------------------------------------
 
@@ -546,10 +569,12 @@ class Controller:
         batch.deleting = self._still_to_delete(batch.deleting)
         finalized = self._concurrently(self._add_finalizer, batch.needs_finalizer)
         for cr, updated in zip(batch.needs_finalizer, finalized, strict=True):
-            if updated is None:
-                self.queue.add_after_failure(object_key(cr))
-            else:
+            if not isinstance(updated, Failure):
                 batch.present.append(updated)
+                continue
+            self.queue.add_after_failure(object_key(cr), retry_max(updated.message))
+            if updated.status != 404:  # gone: nothing to say it on
+                self.warnings.warn(cr, "FinalizerNotAdded", f"the finalizer could not be added: {updated}")
         if batch.present:
             self._run_batch(batch.present, PRESENT, released)
         if batch.deleting:
@@ -710,6 +735,7 @@ class Controller:
             return
         metrics.RECONCILES.labels(result="success").inc()
         self.queue.forget(key)
+        self._stale.pop(key, None)
         self.warnings.clear(key)
         if settled.release_finalizer:
             self._remove_finalizer(cr)
@@ -752,8 +778,8 @@ class Controller:
         ]  # fmt: skip
         try:
             remaining = self.adapter.delete_children(self.core, meta["namespace"], meta["name"], kinds)
-        except kubernetes.client.ApiException as error:
-            log.warning("deleting the children directly failed: %s", error.reason, extra=context)
+        except Exception as error:  # an API error or a transport one: this resource's failure only
+            log.warning("deleting the children directly failed: %s", describe(error), extra=context)
             return False
         key = object_key(cr)
         metrics.RECONCILES.labels(result="error").inc()
@@ -774,18 +800,29 @@ class Controller:
 
     # --- finalizer ------------------------------------------------------------------------------
 
-    def _add_finalizer(self, cr: Obj) -> Obj | None:
+    def _add_finalizer(self, cr: Obj) -> Obj | Failure:
         updated = self.finalizers.add(cr)
-        if updated is not None:
+        if not isinstance(updated, Failure):
             self._cache(updated)
         return updated
 
     def _remove_finalizer(self, cr: Obj) -> None:
+        """Removes the finalizer of a deleted resource whose children are gone."""
+        key = object_key(cr)
         updated = self.finalizers.remove(cr)
-        if updated is None:
-            self.queue.add(object_key(cr), FINALIZER_RETRY_SECONDS)
+        if isinstance(updated, Failure):
+            if updated.status == 404:  # gone: its deletion event forgets it
+                return
+            # The children are gone: its retry patches the finalizer again, without another run (as
+            # one awaiting its children), and backs off, since a refusal (a policy, a stricter schema)
+            # may last.
+            self.awaiting_children.add(key)
+            self.queue.add_after_failure(key, retry_max(updated.message))
+            self.warnings.warn(cr, "FinalizerNotRemoved", f"the finalizer could not be removed: {updated}")
             return
         self._cache(updated)  # so that events already queued for it do not start another run
-        self.awaiting_children.discard(object_key(cr))
-        self._deletion_rerun_at.pop(object_key(cr), None)
-        log.info("finalizer removed", extra={"key": object_key(cr)})
+        self.awaiting_children.discard(key)
+        self._deletion_rerun_at.pop(key, None)
+        self.queue.forget(key)
+        self.warnings.clear(key)
+        log.info("finalizer removed", extra={"key": key})

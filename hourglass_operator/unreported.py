@@ -49,6 +49,14 @@ def delete_children(
     return remaining
 
 
+def describe(error: Exception) -> str:
+    """What a log may say of `error`: an API error's reason (its body may hold the object), else its
+    type and text."""
+    if isinstance(error, kubernetes.client.ApiException):
+        return f"HTTP {error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"
+
+
 class Warnings:
     """Warning Events about resources, each reason recorded once until `clear`."""
 
@@ -61,11 +69,12 @@ class Warnings:
         self._lock = threading.Lock()
 
     def warn(self, cr: Obj, reason: str, message: str) -> None:
+        """Records the Event unless the last one recorded for `cr` said the same; best effort: a
+        failure is logged (the log says it too), and the next warning of the same tries again."""
         key = object_key(cr)
         with self._lock:
             if self._last.get(key) == message:
                 return
-            self._last[key] = message
         meta = cr["metadata"]
         now = contract.now()
         event = {
@@ -81,8 +90,11 @@ class Warnings:
         }  # fmt: skip
         try:
             self.core.create_namespaced_event(meta["namespace"], event)
-        except kubernetes.client.ApiException as error:  # best effort: the log says it too
-            log.warning("could not record an Event: %s", error.reason, extra={"key": key})
+        except Exception as error:  # an API error, or none at all (a reset): never the caller's failure
+            log.warning("could not record an Event: %s", describe(error), extra={"key": key})
+            return
+        with self._lock:
+            self._last[key] = message
 
     def clear(self, key: str) -> None:
         with self._lock:
