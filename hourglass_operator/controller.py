@@ -561,6 +561,10 @@ class Controller:
         batch = sort_by_lifecycle(keys, lambda key: self._cr(key)[0], finalizer)
         for key in batch.gone:  # no longer awaited either: its DELETED event said so (`_on_cr`)
             self.queue.forget(key)
+            # What a failure handled after that event kept of it (a lost answer to the patch that
+            # deleted it): a Performer of the same name must not inherit it.
+            self.awaiting_children.discard(key)
+            self.warnings.clear(key)
         for cr in batch.orphaning:  # its `orphan` finalizer's removal is an event: it comes back then
             self._orphaned.add(cr["metadata"].get("uid"))
             self.queue.forget(object_key(cr))
@@ -811,7 +815,9 @@ class Controller:
         key = object_key(cr)
         updated = self.finalizers.remove(cr)
         if isinstance(updated, Failure):
-            if updated.status == 404:  # gone: its deletion event forgets it
+            # Gone (a 404, or a patch the API server applied without its answer reaching us, whose
+            # DELETED event came first): its deletion event forgets it, and nothing may be kept of it.
+            if updated.status == 404 or not self._has_cr(key):
                 return
             # The children are gone: its retry patches the finalizer again, without another run (as
             # one awaiting its children), and backs off, since a refusal (a policy, a stricter schema)

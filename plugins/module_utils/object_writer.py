@@ -278,21 +278,37 @@ class ObjectWriter:
 
     def replace(self, obj: Obj, on_waiting: Callable[[], None] | None = None) -> Obj:
         """Deletes the object, waits for it to go and creates it again. A replacement that fails before
-        the deletion (its new pod refused, the DELETE refused or not answered) leaves the old pod in
-        place, and its error says so (`kept_pod`): the Performer serves on it."""
+        the deletion (its new pod refused, the DELETE refused, or not answered and the pod found still
+        there) leaves the old pod in place, and its error says so (`kept_pod`): the Performer serves
+        on it."""
         path = object_path(obj)
         try:
             refused = self.refused_replacement(obj)
-            if refused is not None:
-                return refused
+        except Exception as error:  # nothing deleted yet
+            return kept({"changed": False, "error": {"msg": str(error)}}, obj)
+        if refused is not None:
+            return refused
+        try:
             status, body = self.call("DELETE", path, query=[("propagationPolicy", "Background")])
         except Exception as error:
-            return kept({"changed": False, "error": {"msg": str(error)}}, obj)
+            return self._kept_unless_deleted({"changed": False, "error": {"msg": str(error)}}, obj, path)
         if status >= 300 and status != 404:
-            return kept(failure(status, body), obj)
+            return self._kept_unless_deleted(failure(status, body), obj, path)
         if not self.gone(path, on_waiting):
             return {"changed": True, "pending": True, "result": {}}
         return self.create(obj)
+
+    def _kept_unless_deleted(self, result: Obj, obj: Obj, path: str) -> Obj:
+        """`result`, a DELETE that failed, saying that the old pod is kept when it is still there and
+        not being deleted: a DELETE without an answer (a timeout, an etcd timeout's 500) may have been
+        carried out all the same."""
+        try:
+            status, live = self.call("GET", path)
+        except Exception:
+            return result
+        if status < 300 and not ((live or {}).get("metadata") or {}).get("deletionTimestamp"):
+            return kept(result, obj)
+        return result
 
     def refused_replacement(self, obj: Obj) -> Obj | None:
         """The failure of a replacement pod the API server refuses, found before the pod it replaces

@@ -130,9 +130,16 @@ class Core:
         self.events.append(body)
 
 
+def throttled() -> kubernetes.client.ApiException:
+    """A refusal whose body echoes the object sent (a webhook's may): the log must not say it."""
+    error = kubernetes.client.ApiException(status=429, reason="Too Many Requests")
+    error.body = '{"message": "throttled", "object": {"spec": {"env": {"SECRET": "s3cr3t"}}}}'
+    return error
+
+
 @pytest.mark.parametrize(
     "error",
-    [kubernetes.client.ApiException(status=429, reason="Too Many Requests"),
+    [throttled(),
      urllib3.exceptions.MaxRetryError(None, "/api/v1/namespaces/ns/events", "Connection reset by peer")],
     ids=["throttled", "reset"],
 )  # fmt: skip
@@ -251,3 +258,41 @@ def test_a_status_sync_that_succeeds_after_a_stale_copy_starts_counting_again():
     assert controller.queue.get_batch(10, timeout=0, full=False) == ["ns/a"]
     controller._sync_status("ns/a")
     assert controller._stale == {} and controller.queue.failures("ns/a") == 0
+
+
+def test_a_finalizer_removal_applied_without_its_answer_leaves_nothing_for_a_namesake(world):
+    """The PATCH that removed the finalizer was applied (the Performer is deleted, its DELETED event
+    handled) but its answer was lost: the failure must not bring back what that event forgot, or a
+    new Performer of the same name would be taken for one awaiting its children and its own
+    deletion would get no finalizer run."""
+    c = world.controller
+    world.add(performer("a", deleting=True))
+    world.runner.results = lambda _: RunResult(ok=True, per_cr={"ns/a": {"children_gone": False}})
+    world.reconcile()  # the finalizer run; its children terminate: it awaits them
+    assert c.awaiting_children == {"ns/a"}
+    answer = world.api.client.answer
+
+    def applied_then_timed_out(method, path, content_type, body):
+        if method != "PATCH":
+            return answer(method, path, content_type, body)
+        _, deleted = answer(method, path, content_type, body)
+        c.crs[0]._dispatch({"type": "DELETED", "object": deleted}, "5")
+        raise TimeoutError("timed out")
+
+    world.api.client.answer = applied_then_timed_out
+    world.clock.now += 5
+    world.sync_statuses()  # the children are gone: the finalizer is removed
+    world.api.client.answer = answer
+    assert (c.awaiting_children, c.warnings._last, warnings_on(world)) == (set(), {}, [])
+
+    namesake = performer("a")
+    namesake["metadata"]["uid"] = "uid-a2"
+    world.add(namesake)
+    world.reconcile()
+    runs = len(world.runner.runs)
+    deleted = performer("a", deleting=True)
+    deleted["metadata"].update(uid="uid-a2", resourceVersion="9")
+    world.add(deleted)
+    world.clock.now += 1
+    world.reconcile()
+    assert len(world.runner.runs) == runs + 1  # its own finalizer run

@@ -257,8 +257,24 @@ def test_a_replacement_failing_before_the_old_pod_is_deleted_says_the_old_pod_is
     assert api.objects[POD_PATH]["spec"]["containers"][0]["image"] == "img:1"
     assert result["error"]["msg"] == said and result["error"]["kept_pod"] is True
     assert "invalid" not in result["error"] and not result["changed"]
-    called = ["POST"] if method == "POST" else ["POST", "DELETE"]
+    called = ["POST"] if method == "POST" else ["POST", "DELETE", "GET"]  # the GET: still there?
     assert [m for m, _ in api.calls] == called  # no wait, no create
+
+
+def test_a_deletion_carried_out_without_its_answer_does_not_say_the_old_pod_is_kept():
+    """A DELETE the API server carried out but did not answer (a read timeout): the pod is going, so
+    the Performer is not reported serving on it."""
+    api = FakeKubeApi({POD_PATH: pod(image="img:1")})
+
+    def call(verb: str, path: str, **options: object) -> tuple:
+        if verb == "DELETE":
+            api(verb, path, **options)
+            raise TimeoutError("timed out")
+        return api(verb, path, **options)
+
+    [result] = writer(call).write([pod(image="img:2")], "replaced")
+    assert POD_PATH not in api.objects
+    assert result["error"] == {"msg": "timed out"} and not result["changed"]
 
 
 def test_a_service_recreate_whose_deletion_is_refused_keeps_no_pod():
