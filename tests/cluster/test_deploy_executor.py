@@ -209,6 +209,26 @@ def test_service_account_may_manage_performers_in_its_namespace_and_nothing_else
     assert not allowed("update", performers, subresource="status")
 
 
+def test_a_network_policy_of_the_users_named_like_the_executor_is_left_alone(cluster, namespace, tmp_path):
+    """The docs tell users to keep strangers off the executor's ports with a NetworkPolicy: one they
+    wrote under the executor's name is not the role's, to delete when executor_ingress_policy is off
+    or the executor is removed."""
+    network = kubernetes.client.NetworkingV1Api(cluster.api)
+    theirs = {"metadata": {"name": NAME, "labels": {"team": "ops"}},
+              "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}  # fmt: skip
+    network.create_namespaced_network_policy(namespace, theirs)
+    variables = executor_vars(namespace, executor_replicas=0, executor_storage="memory")
+    keys = {"executor_operator_private_key": new_key()}
+    deployed = deploy(tmp_path, variables, keys, kubeconfig=cluster.kubeconfig)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert exists(network.read_namespaced_network_policy, NAME, namespace)
+    removal = {"executor_namespace": namespace, "executor_state": "absent"}
+    removed = deploy(tmp_path, removal, {}, kubeconfig=cluster.kubeconfig)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert not exists(kubernetes.client.AppsV1Api(cluster.api).read_namespaced_stateful_set, NAME, namespace)
+    assert network.read_namespaced_network_policy(NAME, namespace).metadata.labels == {"team": "ops"}
+
+
 def test_executor_process_runs_under_the_service_account_token(
     cluster, custom, namespace, operator, performers_dir, tmp_path
 ):

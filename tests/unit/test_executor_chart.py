@@ -96,6 +96,9 @@ def test_the_defaults_render_a_configuration_the_executor_accepts(helm: Helm) ->
 def test_the_configurations_own_authentication_setting_is_kept(helm: Helm) -> None:
     objects = helm.objects({"config": {**CONFIG, "authentication": {"enabled": False}}})
     assert config_of(objects)["authentication"] == {"enabled": False}
+    # An empty key (its `enabled` line commented out) is no setting: the default stays on.
+    objects = helm.objects({"config": {**CONFIG, "authentication": None}})
+    assert config_of(objects)["authentication"] == {"enabled": True}
 
 
 def test_the_executor_pod_meets_the_restricted_pod_security_standard(helm: Helm) -> None:

@@ -349,11 +349,11 @@ BAD_INPUTS = {
         {
             "executor_ingress_policy": True,
             "executor_grpc_from": [AGGREGATOR, {"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}],
-            "executor_metrics_from": [{}, {"podSelectr": {}}, {"ipBlock": {}}],
+            "executor_metrics_from": [{}, {"podSelectr": {}}, {"ipBlock": {}}, {"namespaceSelector": None}],
         },
         None,
         "executor_grpc_from[1]; executor_metrics_from[0]; executor_metrics_from[1]; "
-        "executor_metrics_from[2]: each peer is one ipBlock",
+        "executor_metrics_from[2]; executor_metrics_from[3]: each peer is one ipBlock",
     ),
     # Only the executor's own validation knows these rules: its messages name the keys.
     "executor-validation": (

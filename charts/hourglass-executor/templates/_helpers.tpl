@@ -112,7 +112,7 @@ such as addresses and keys unquoted, which YAML would read as numbers.
 {{- if not (and $config.operator $config.l1Chain) -}}
 {{- fail "config must hold the executor configuration's operator and l1Chain sections (with the private keys), or set existingSecret to a Secret holding config.yaml" -}}
 {{- end -}}
-{{- if not (hasKey $config "authentication") -}}
+{{- if kindIs "invalid" $config.authentication -}}{{- /* not set, or null */ -}}
 {{- $_ := set $config "authentication" (dict "enabled" true) -}}
 {{- end -}}
 {{- $_ := set $kubernetes "namespace" (include "hourglass-executor.performerNamespace" .) -}}
