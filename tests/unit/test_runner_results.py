@@ -300,7 +300,10 @@ def test_the_artifacts_of_a_run_going_on_stay_while_other_runs_end(tmp_path: Pat
     thread = threading.Thread(target=long_run)
     thread.start()
     try:
-        wait_for(lambda: (tmp_path / "started").exists(), what="the long run's task to start", timeout=120)
+        # A run that ended first never starts its task: say why at once instead of after the wait.
+        wait_for(lambda: (tmp_path / "started").exists() or not thread.is_alive(),
+                 what="the long run's task to start", timeout=120)  # fmt: skip
+        assert (tmp_path / "started").exists(), f"the long run ended before its task started: {results}"
         for name in ("short-1", "short-2"):
             ended = batch_runner.run({}, role=None, playbook=short, cancel=cancel, reconcile_id=name)
             assert ended.ok, ended.failure
