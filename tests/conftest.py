@@ -8,10 +8,19 @@ product test that fails on a broken environment would name the wrong culprit."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Before any test imports grpc: with its fork support on (grpcio's default), a fork while a gRPC
+# server or channel of an earlier test still has threads running restarts its event engine in the
+# child, and pexpect (ansible-runner's runs) closing the child's descriptors before exec then aborts
+# it ("Epoll1Poller ... epoll_wait error: Bad file descriptor", SIGABRT): the run "ended failed (rc
+# None)" before its task started, about once in a hundred forks. The processes of the product never
+# mix the two (the operator imports no grpc; the executor starts no process).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 TESTS = Path(__file__).parent
 SMOKE_FAILURES = pytest.StashKey[list[str]]()
