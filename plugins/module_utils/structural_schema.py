@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -109,6 +109,18 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {PLURALS[noun]}"
 
 
+def _characters(bound: str, number: int) -> str:
+    return f"be {bound} {number} characters long"
+
+
+def _items(bound: str, number: int) -> str:
+    return f"have {bound} {_count(number, 'item')}"
+
+
+def _entries(bound: str, number: int) -> str:
+    return f"have {bound} {_count(number, 'entry')}"
+
+
 def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -154,13 +166,23 @@ class _Checker:
                 return self.fail(path, f"{self.shown(value, path)} must be at most {high}")
         return None
 
+    def out_of_bounds(
+        self, size: int, schema: Schema, keys: tuple[str, str], path: str, words: Callable[[str, int], str]
+    ) -> bool:
+        """Fails when `size` is outside the schema's bounds `keys` (min, max) and says so; `words("at
+        least", n)` is what follows "must"."""
+        low, high = (schema.get(key) for key in keys)
+        if low is not None and size < low:
+            self.fail(path, f" must {words('at least', low)}")
+        elif high is not None and size > high:
+            self.fail(path, f" must {words('at most', high)} (it has {size})")
+        else:
+            return False
+        return True
+
     def check_string(self, value: str, schema: Schema, path: str) -> None:
-        if len(value) < schema.get("minLength", 0):
-            return self.fail(path, f" must be at least {schema['minLength']} characters long")
-        if len(value) > schema.get("maxLength", len(value)):
-            return self.fail(
-                path, f" must be at most {schema['maxLength']} characters long (it has {len(value)})"
-            )
+        if self.out_of_bounds(len(value), schema, ("minLength", "maxLength"), path, _characters):
+            return None
         pattern = schema.get("pattern")
         if pattern and not _regex(pattern).search(value):
             what = self.words.get(pattern) or f"a string matching {pattern}"
@@ -168,12 +190,8 @@ class _Checker:
         return None
 
     def check_list(self, value: list, schema: Schema, path: str) -> None:
-        if len(value) < schema.get("minItems", 0):
-            return self.fail(path, f" must have at least {_count(schema['minItems'], 'item')}")
-        if len(value) > schema.get("maxItems", len(value)):
-            return self.fail(
-                path, f" must have at most {_count(schema['maxItems'], 'item')} (it has {len(value)})"
-            )
+        if self.out_of_bounds(len(value), schema, ("minItems", "maxItems"), path, _items):
+            return None
         list_type, keys = schema.get("x-kubernetes-list-type"), schema.get("x-kubernetes-list-map-keys", [])
         seen: dict[str, int] = {}
         for index, item in enumerate(value):
@@ -191,12 +209,8 @@ class _Checker:
         return None
 
     def check_mapping(self, value: dict, schema: Schema, path: str) -> None:
-        if len(value) < schema.get("minProperties", 0):
-            return self.fail(path, f" must have at least {_count(schema['minProperties'], 'entry')}")
-        if len(value) > schema.get("maxProperties", len(value)):
-            return self.fail(
-                path, f" must have at most {_count(schema['maxProperties'], 'entry')} (it has {len(value)})"
-            )
+        if self.out_of_bounds(len(value), schema, ("minProperties", "maxProperties"), path, _entries):
+            return None
         properties, extra = schema.get("properties", {}), schema.get("additionalProperties")
         dropped = {
             k for k, v in value.items() if v is None and k in properties and not properties[k].get("nullable")

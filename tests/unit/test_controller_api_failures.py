@@ -214,7 +214,9 @@ def test_a_finalizer_patch_without_an_answer_backs_off_only_its_own_resource(wor
 # --- a status sync whose newer copy never comes ------------------------------------------------------
 
 
-def test_a_status_sync_refused_for_a_stale_copy_the_watch_never_replaces_escalates_with_back_off(caplog):
+def fast_path_on_a_clock() -> tuple:
+    """A Performer whose pod is not ready yet on a fake API server, and a controller whose status
+    fast path writes it, its queue on a test clock."""
     cr = events.performer("a")
     cr["metadata"]["resourceVersion"] = "100"
     cr["status"] = status_rules.compute_status(cr, events.not_ready_pod(), now="2026-01-01T00:00:00Z")
@@ -222,6 +224,11 @@ def test_a_status_sync_refused_for_a_stale_copy_the_watch_never_replaces_escalat
     controller = events.fast_path_controller(server)
     clock = Clock()
     controller.queue = WorkQueue(clock=clock)
+    return server, controller, clock
+
+
+def test_a_status_sync_refused_for_a_stale_copy_the_watch_never_replaces_escalates_with_back_off(caplog):
+    server, controller, clock = fast_path_on_a_clock()
     server.edit(labels={"team": "x"})  # another client's write, whose event never comes (the watch stalled)
     events.pod_turns_ready(controller)
     escalated = 0
@@ -242,13 +249,7 @@ def test_a_status_sync_refused_for_a_stale_copy_the_watch_never_replaces_escalat
 
 
 def test_a_status_sync_that_succeeds_after_a_stale_copy_starts_counting_again():
-    cr = events.performer("a")
-    cr["metadata"]["resourceVersion"] = "100"
-    cr["status"] = status_rules.compute_status(cr, events.not_ready_pod(), now="2026-01-01T00:00:00Z")
-    server = events.PerformerServer(cr)
-    controller = events.fast_path_controller(server)
-    clock = Clock()
-    controller.queue = WorkQueue(clock=clock)
+    server, controller, clock = fast_path_on_a_clock()
     edited = server.edit()  # another client's write of what needs no reconcile (its status, say)
     events.pod_turns_ready(controller)
     assert controller._stale == {"ns/a": 1}
