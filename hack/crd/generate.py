@@ -8,9 +8,11 @@ and ENDPOINT; the validation is stricter and every rule's message names the fiel
 
 CEL rules use the Kubernetes `format` library (stored CRD expressions need Kubernetes >= 1.32).
 
-It also writes the CRD's structural schema, without descriptions, defaults and CEL rules, into
-plugins/module_utils/performer_schema.py: the one-off deploy's check (the filter `performer_errors`)
-validates a Performer from a file against it (plugins/module_utils/structural_schema.py).
+It also writes the CRD's schema, without descriptions, into plugins/module_utils/performer_schema.py:
+the one-off deploy's check (the filter `performer_errors`) validates a Performer from a file against
+it (plugins/module_utils/structural_schema.py), CEL rules included (plugins/module_utils/cel_rules.py).
+Every rule is compiled here: one that cel_rules.py cannot read stops the generator, naming it, so that
+no rule of the CRD goes unchecked there.
 
     python hack/crd/generate.py            # rewrite the CRD file, its copies and the schema module
     python hack/crd/generate.py --check    # exit 1 when one of them is stale
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.hourglass.operator.plugins.module_utils.cel_rules import CelSyntaxError, compile_rule
 
 Schema = dict[str, Any]
 
@@ -1001,23 +1005,47 @@ def render() -> str:
 
 
 # The keywords plugins/module_utils/structural_schema.py checks, and those the schema module leaves out:
-# documentation, defaults (the renderer applies its own), CEL rules (hourglass_checks.py checks the ones
-# that matter by hand), merge hints, and anyOf, which only spells x-kubernetes-int-or-string. Any other
+# documentation, merge hints, and anyOf, which only spells x-kubernetes-int-or-string. Any other
 # keyword stops the generator: the validator would silently ignore it.
 CHECKED_KEYWORDS = {
     "type", "properties", "additionalProperties", "items", "required", "enum", "nullable", "format",
     "minimum", "maximum", "minLength", "maxLength", "pattern", "minItems", "maxItems", "minProperties",
-    "maxProperties", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys",
+    "maxProperties", "default", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-validations",
 }  # fmt: skip
-LEFT_OUT_KEYWORDS = {"description", "default", "x-kubernetes-validations", "x-kubernetes-map-type", "anyOf"}
+LEFT_OUT_KEYWORDS = {"description", "x-kubernetes-map-type", "anyOf"}
+# The keys of a CEL rule the validator reads (a messageExpression or a transition rule's
+# optionalOldSelf stops the generator).
+RULE_KEYS = ("rule", "message", "fieldPath", "reason")
+# A rule's fieldPath as the validator follows it: fields of self, such as .values or .a.b.
+FIELD_PATH = re.compile(r"(\.[A-Za-z_][A-Za-z0-9_]*)+")
 # What the schema's patterns mean, for the validator's messages.
 PATTERN_WORDS = {QUANTITY_PATTERN: "a resource quantity such as 500m, 2, 1.5 or 4Gi"}
 SCHEMA_WIDTH = 110
 
 
+def checked_rules(rules: list[Schema], path: str) -> list[Schema]:
+    """`rules` (x-kubernetes-validations at `path`) once each compiles with cel_rules.py."""
+    where = path or "the schema"
+    for entry in rules:
+        unknown = sorted(set(entry) - set(RULE_KEYS))
+        if unknown or "message" not in entry:
+            what = f"the keys {', '.join(unknown)}" if unknown else "a rule without a message"
+            raise SystemExit(f"{where}: structural_schema.py does not check {what}")
+        field_path = entry.get("fieldPath")
+        if field_path is not None and not FIELD_PATH.fullmatch(field_path):
+            raise SystemExit(f"{where}: structural_schema.py does not follow the fieldPath {field_path!r}")
+        try:
+            compile_rule(entry["rule"])
+        except CelSyntaxError as error:
+            raise SystemExit(
+                f"{where}: plugins/module_utils/cel_rules.py cannot check the rule {entry['rule']!r}: {error}"
+            ) from None
+    return [{k: entry[k] for k in RULE_KEYS if k in entry} for entry in rules]
+
+
 def structural(schema: Schema, path: str = "") -> Schema:
-    """`schema` with only the keywords the validator checks."""
+    """`schema` with only the keywords the validator checks, each CEL rule compiled."""
     unknown = sorted(set(schema) - CHECKED_KEYWORDS - LEFT_OUT_KEYWORDS)
     if "anyOf" in schema and not schema.get("x-kubernetes-int-or-string"):
         unknown.append("anyOf (other than x-kubernetes-int-or-string's)")
@@ -1031,6 +1059,8 @@ def structural(schema: Schema, path: str = "") -> Schema:
             out[key] = {name: structural(s, f"{path}.{name}") for name, s in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             out[key] = structural(value, f"{path}[]")
+        elif key == "x-kubernetes-validations":
+            out[key] = checked_rules(value, path)
         elif key in CHECKED_KEYWORDS:
             out[key] = value
     return out
@@ -1045,6 +1075,27 @@ def flat(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
+# A long CEL rule is written one clause a line: broken after each `||` and `&&` (a line of a rule never
+# goes on after one); any long string is broken after a space where it must be, else where the line is
+# full.
+CLAUSE_END = re.compile(r"(?<=\|\| |&& )")
+
+
+def string_parts(value: str, room: int) -> list[str]:
+    """`value` in pieces whose literals fit in `room` characters (see CLAUSE_END)."""
+    parts = []
+    for clause in CLAUSE_END.split(value):
+        while clause:
+            cut = len(clause)
+            while len(json.dumps(clause[:cut])) > room:
+                cut -= 1
+            if cut < len(clause) and clause.rfind(" ", 0, cut) > 0:
+                cut = clause.rfind(" ", 0, cut) + 1
+            parts.append(clause[:cut])
+            clause = clause[cut:]
+    return parts
+
+
 def literal(value: Any, indent: int, prefix: int) -> str:
     """`value` (JSON data) as a Python literal: on one line when it fits in SCHEMA_WIDTH after `prefix`
     characters, else one entry (or piece of a string) per line, indented by one more space."""
@@ -1053,11 +1104,7 @@ def literal(value: Any, indent: int, prefix: int) -> str:
         return one_line
     pad, end = " " * (indent + 1), "\n" + " " * indent
     if isinstance(value, str):  # adjacent string literals
-        parts = [""]
-        for char in value:
-            if len(pad) + len(json.dumps(parts[-1] + char)) > SCHEMA_WIDTH:
-                parts.append("")
-            parts[-1] += char
+        parts = string_parts(value, SCHEMA_WIDTH - len(pad))
         return "(" + "".join(f"\n{pad}{json.dumps(part)}" for part in parts) + end + ")"
     if isinstance(value, list):
         return "[" + "".join(f"\n{pad}{literal(v, indent + 1, len(pad))}," for v in value) + end + "]"
@@ -1070,7 +1117,7 @@ def literal(value: Any, indent: int, prefix: int) -> str:
 
 
 def render_schema_module() -> str:
-    """plugins/module_utils/performer_schema.py: the Performer's structural schema, without status,
+    """plugins/module_utils/performer_schema.py: the Performer's schema, CEL rules included, without status,
     which the API server drops from a Performer it creates (the status subresource) and the one-off
     deploy ignores; metadata keeps every field (the API server validates ObjectMeta itself)."""
     root = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -1079,10 +1126,10 @@ def render_schema_module() -> str:
     schema = structural(root | {"properties": properties})
     return (
         "# Generated by hack/crd/generate.py from the Performer CRD's schema; do not edit by hand.\n"
-        '"""The structural OpenAPI v3 schema of the Performer CRD\n'
-        "(crds/hourglass.eigenlayer.io_performers.yaml) without its descriptions, defaults, CEL rules and\n"
-        "status: what the filter `performer_errors` (plugins/filter/hourglass_checks.py) checks a Performer\n"
-        'from a file against, with plugins/module_utils/structural_schema.py."""\n\n'
+        '"""The OpenAPI v3 schema of the Performer CRD (crds/hourglass.eigenlayer.io_performers.yaml)\n'
+        "without its descriptions and status, CEL rules included: what the filter `performer_errors`\n"
+        "(plugins/filter/hourglass_checks.py) checks a Performer from a file against, with\n"
+        'plugins/module_utils/structural_schema.py and cel_rules.py."""\n\n'
         "from __future__ import annotations\n\n"
         "# fmt: off\n"
         "# What the schema's patterns mean, for the messages.\n"

@@ -9,11 +9,15 @@ anything, and resolve the paths a user gives:
 - `performer_role_vars_errors`: why variables for the performer role (`operator_role_vars`) are
   refused, by the operator's own rules (plugins/module_utils/role_vars_check.py).
 - `performer_errors`: why a Performer from a file would be refused by its CRD, each message naming
-  the field: hand-written checks of the fields whose CEL rules matter here (the name, the AVS address,
-  the image, environment variable names) and a few others, then the CRD's whole structural schema
-  (types, enums, bounds, patterns, required and unknown fields; module_utils/performer_schema.py,
-  generated from the CRD) for the fields those did not refuse. The CRD's other CEL rules are not
-  checked.
+  the field: hand-written checks where their message says more than the CRD's (the name, which
+  becomes the Pod's and Service's; environment variable names, naming the one refused; the port) and
+  a few others, then the CRD's whole schema (module_utils/performer_schema.py, generated from the
+  CRD): its structure (types, enums, bounds, patterns, required and unknown fields) and every one of
+  its CEL rules, evaluated as the API server evaluates them (module_utils/cel_rules.py), for the
+  fields the hand-written checks did not refuse.
+- `performer_normalized`: a Performer with the whole numbers written as floats (`grpcPort: 8080.0`)
+  where its CRD takes integers turned into integers, as the API server stores them; the one-off
+  deploy checks and renders from it (a pod's `tolerationSeconds: 300.0` would be refused).
 """
 
 from __future__ import annotations
@@ -27,15 +31,16 @@ from ansible_collections.hourglass.operator.plugins.module_utils.performer_drift
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_schema import PATTERN_WORDS, SCHEMA
 from ansible_collections.hourglass.operator.plugins.module_utils.role_vars_check import role_vars_errors
 from ansible_collections.hourglass.operator.plugins.module_utils.structural_schema import kind_of as _kind_of
-from ansible_collections.hourglass.operator.plugins.module_utils.structural_schema import schema_errors
+from ansible_collections.hourglass.operator.plugins.module_utils.structural_schema import (
+    normalized,
+    schema_errors,
+)
 
 PULL_POLICIES = ("Always", "Never", "IfNotPresent")
 # metadata.name: a DNS-1123 label of at most 53 characters, so that performer-<name> (the Pod and the
 # Service) is a DNS-1035 label; the CRD refuses longer names and dots.
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_IMAGE = re.compile(r"^[^\s{}]+$")
-_ENV_NAME = re.compile(r"^[ -<>-~]+$")
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ENV_NAME = re.compile(r"[ -<>-~]+")
 
 
 def start_dir_path(path: Any) -> str:
@@ -56,11 +61,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def performer_normalized(performer: Any) -> Any:
+    """`performer` with whole floats where its CRD takes integers as ints (anything else unchanged)."""
+    return normalized(performer, SCHEMA)
+
+
 def performer_errors(performer: Any) -> list[str]:
     """The fields of `performer` (a Performer document) its CRD would refuse: the hand-written checks'
-    messages, then the schema's about the fields those did not refuse (one message a field)."""
+    messages, then the schema's and its rules' about the fields those did not refuse."""
     if not isinstance(performer, dict):
         return ["must be a mapping (a Performer document)"]
+    performer = performer_normalized(performer)
     checked = _checked_errors(performer)
     # Each hand-written message begins with the field it refuses.
     refused = [message.split(" ", 1)[0].rstrip(":") for message in checked]
@@ -86,42 +97,25 @@ def _checked_errors(performer: dict) -> list[str]:
             f'metadata.name: the Pod and Service name "performer-{name}" is {len(name) + 10} characters; it'
             " must be at most 63 (a DNS-1035 label): use a name of at most 53 characters"
         )
-    elif not _NAME.match(name):
+    elif not _NAME.fullmatch(name):
         errors.append(
             f"metadata.name {name!r} must be at most 53 lower-case letters, digits or '-', starting and"
             " ending with a letter or digit (the Pod and Service are named performer-<name>)"
         )
     namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
     if namespace is not None and (
-        not isinstance(namespace, str) or len(namespace) > 63 or not _NAME.match(namespace)
+        not isinstance(namespace, str) or len(namespace) > 63 or not _NAME.fullmatch(namespace)
     ):
         errors.append(f"metadata.namespace {namespace!r} must be a namespace name (DNS-1123 label)")
     spec = performer.get("spec")
     if not isinstance(spec, dict):
         return [*errors, "spec is required: a mapping with avsAddress and image"]
-    address = spec.get("avsAddress")
-    if address is None:
-        errors.append("spec.avsAddress is required")
-    elif not isinstance(address, str) or not _ADDRESS.match(address):
-        errors.append(
-            f"spec.avsAddress {address!r} must be an Ethereum address: 0x followed by 40 hexadecimal digits"
-        )
-    image = spec.get("image")
-    if image is None:
-        errors.append("spec.image is required")
-    elif not isinstance(image, str) or len(image) > 4096 or not _IMAGE.match(image):
-        errors.append(
-            f"spec.image {image!r} must be a non-empty image reference without whitespace or template braces"
-        )
     policy = spec.get("imagePullPolicy")
     if policy is not None and policy not in PULL_POLICIES:
         errors.append(f"spec.imagePullPolicy {policy!r} must be one of {', '.join(PULL_POLICIES)}")
     version = spec.get("version")
     if version is not None and (not isinstance(version, str) or len(version) > 128):
         errors.append("spec.version must be a string of at most 128 characters")
-    hardware = spec.get("hardwareRequirements")
-    if isinstance(hardware, dict):
-        errors += _hardware_errors(hardware)
     config = spec.get("config")
     if config is None:
         return errors
@@ -136,7 +130,7 @@ def _checked_errors(performer: dict) -> list[str]:
             errors.append("spec.config.environment must be a mapping of variable names to string values")
         else:
             for key, value in environment.items():
-                if not isinstance(key, str) or not _ENV_NAME.match(key):
+                if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
                     errors.append(
                         f"spec.config.environment: {key!r} must be non-empty printable ASCII without '='"
                     )
@@ -154,27 +148,6 @@ def _checked_errors(performer: dict) -> list[str]:
     return errors
 
 
-def _hardware_errors(hardware: dict) -> list[str]:
-    """The CRD's rules on how the hardware fields go together (its CEL rules, in its words): without
-    them a GPU type without a count would get the GPU's nodes but no GPU, a TEE type without
-    teeRequired no TEE."""
-    errors, where = [], "spec.hardwareRequirements"
-    count = hardware.get("gpuCount")  # of another type: the schema's message says so
-    if hardware.get("gpuType") and (count is None or (_is_int(count) and count < 1)):
-        errors.append(f"{where}.gpuCount must be at least 1 when gpuType is set")
-    if hardware.get("teeRequired") is True and hardware.get("teeType") is None:
-        tee_types = SCHEMA["properties"]["spec"]["properties"]["hardwareRequirements"]["properties"][
-            "teeType"
-        ]
-        errors.append(
-            f"{where}.teeType is required when teeRequired is true (one of: {', '.join(tee_types['enum'])})"
-        )
-    required = hardware.get("teeRequired")  # of another type: the schema's message says so
-    if hardware.get("teeType") is not None and (required is None or required is False):
-        errors.append(f"{where}.teeRequired must be true when teeType is set")
-    return errors
-
-
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -182,4 +155,5 @@ class FilterModule:
             "storage_quantity": storage_quantity,
             "performer_role_vars_errors": performer_role_vars_errors,
             "performer_errors": performer_errors,
+            "performer_normalized": performer_normalized,
         }

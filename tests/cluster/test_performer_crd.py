@@ -909,6 +909,38 @@ POD_INVALID = [
         "spec.resources.limits",
         "must be named hugepages-<page size>",
     ),
+    (
+        "resource-name-not-qualified",
+        {"spec": {"resources": {"limits": {"example.com/bad key": "1"}}}},
+        "spec.resources.limits",
+        "resource names must be qualified names",
+    ),
+    (
+        "node-expression-exists-with-values",
+        node_requirement("zone", "Exists", "a"),
+        f"{NODE_TERMS}[0].matchExpressions[0].values",
+        "values must be empty when operator is Exists or DoesNotExist",
+    ),
+    (
+        "node-expression-gt-not-integer",
+        node_requirement("generation", "Gt", "3a"),
+        f"{NODE_TERMS}[0].matchExpressions[0].values",
+        "values must hold exactly one integer when operator is Gt or Lt",
+    ),
+    (
+        "environment-secret-key",
+        {
+            "spec": {
+                "config": {
+                    "environmentFrom": [
+                        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "bad key"}}}
+                    ]
+                }
+            }
+        },
+        "spec.config.environmentFrom[0].valueFrom.secretKeyRef.key",
+        "must consist of alphanumeric characters, '-', '_' or '.'",
+    ),
 ]
 INVALID += POD_INVALID
 

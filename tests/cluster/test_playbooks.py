@@ -46,6 +46,57 @@ def test_one_off_deploy_applies_pod_and_service_and_is_idempotent(cluster, core,
     assert core.read_namespaced_pod("performer-oneoff", namespace).metadata.uid == pod.metadata.uid
 
 
+def test_one_off_deploy_takes_whole_floats_as_the_api_server_does(cluster, core, namespace, tmp_path):
+    """A file written with 7000.0 and 300.0 where the CRD takes integers: the API server would take
+    the Performer, so the one-off deploy applies its pod with integers (a pod's containerPort and
+    tolerationSeconds are typed, and 7000.0 there is refused)."""
+    toleration = {
+        "key": "example.com/spot",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300.0,
+    }
+    body = performer("floats", config={"grpcPort": 7000.0}, scheduling={"tolerations": [toleration]})
+    source = tmp_path / "performer.yaml"
+    source.write_text(yaml.safe_dump(body))
+    args = (
+        "playbooks/deploy-performer.yml",
+        "-e",
+        f"performer_file={source}",
+        "-e",
+        f"performer_namespace={namespace}",
+    )
+    result = playbook(cluster, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    pod = core.read_namespaced_pod("performer-floats", namespace)
+    assert pod.spec.containers[0].ports[0].container_port == 7000
+    assert [t.toleration_seconds for t in pod.spec.tolerations if t.key == "example.com/spot"] == [300]
+
+
+def test_one_off_deploy_refuses_what_a_crd_rule_refuses_before_applying_anything(
+    cluster, core, namespace, tmp_path
+):
+    """A toleration the CRD's CEL rules refuse (Exists with a value): the deploy stops naming the field
+    and the rule, and neither the Service nor the pod exists."""
+    toleration = {"key": "example.com/spot", "operator": "Exists", "value": "yes"}
+    source = tmp_path / "performer.yaml"
+    source.write_text(
+        yaml.safe_dump(performer("refused", config={}, scheduling={"tolerations": [toleration]}))
+    )
+    args = (
+        "playbooks/deploy-performer.yml",
+        "-e",
+        f"performer_file={source}",
+        "-e",
+        f"performer_namespace={namespace}",
+    )
+    result = playbook(cluster, *args)
+    assert result.returncode != 0
+    assert "spec.scheduling.tolerations[0]" in result.stdout, result.stdout
+    assert not core.list_namespaced_pod(namespace).items
+    assert not core.list_namespaced_service(namespace).items
+
+
 def test_role_runs_with_the_vars_ansible_operator_passes_for_one_performer(
     cluster, core, custom, namespace, tmp_path
 ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,18 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.hourglass.operator.plugins.filter.hourglass_checks import performer_errors
+from ansible_collections.hourglass.operator.plugins.filter.hourglass_checks import (
+    performer_errors,
+    performer_normalized,
+)
+from ansible_collections.hourglass.operator.plugins.module_utils.performer_schema import SCHEMA
 
-from tests.cluster.test_performer_crd import FULL_SPEC
+from tests.cluster.test_performer_crd import FULL_SPEC, INVALID, node_terms
 from tests.support.cluster import kubectl
 from tests.support.executor_deploy import executor_vars, new_key, rendered_objects
 from tests.support.paths import REPO, SAMPLES
-from tests.support.performers import upstream_executor_performer
+from tests.support.performers import performer as crd_performer
+from tests.support.performers import upstream_executor_performer, with_changes
 from tests.support.playbooks import ANSIBLE_PLAYBOOK
 
 AVS = "0x" + "1" * 40
@@ -246,6 +252,21 @@ BAD_PERFORMERS = {
         "echo",
         ["spec.avsAddress is required", "spec.image is required"],
     ),
+    # CEL rules of the CRD that only the API server checked before, refusing the Performer it never
+    # saw here: the pod got through (or was refused naming the pod's field).
+    "toleration": (
+        {"scheduling": {"tolerations": [{"key": "dedicated", "operator": "Exists", "value": "avs"}]}},
+        "echo",
+        ["spec.scheduling.tolerations[0].value must be empty when operator is Exists"],
+    ),
+    "overcommitted-gpu": (
+        {"resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "2", "cpu": "1"}}},
+        "echo",
+        [
+            "spec.resources.requests: extended resources (such as nvidia.com/gpu) and huge pages cannot be"
+            " overcommitted: a request needs a limit of the same amount"
+        ],
+    ),
 }
 
 
@@ -400,8 +421,8 @@ def test_a_pod_that_cannot_be_read_is_named_without_printing_the_environment(tmp
 # Beyond the fields checked by hand, the CRD's structural schema (module_utils/performer_schema.py,
 # generated from the CRD): what YAML makes of these (a string count, a quoted boolean, `yes`, `0x10`,
 # `~`, `on`, a string or a list for a mapping) once passed and changed the pod silently, or failed in
-# the templates naming no field; and the CRD's rules on the hardware fields, checked by hand. (id, the
-# spec's extra fields as YAML, the messages)
+# the templates naming no field; and the CRD's CEL rules on the hardware fields. (id, the spec's extra
+# fields as YAML, the messages)
 SCHEMA_CASES = {
     "gpu-type-without-count": (
         "hardwareRequirements: {gpuType: nvidia-h100}",
@@ -526,12 +547,14 @@ def test_the_playbook_refuses_every_schema_case_before_anything_is_written(tmp_p
         ({"config": {"environment": ["A=1"]}}, "spec.config.environment must be a mapping"),
         ({"config": {"args": "--verbose"}}, "spec.config.args must be a list of strings"),
         ({"config": "none"}, "spec.config must be a mapping"),
-        ({"avsAddress": 1}, "spec.avsAddress 1 must be an Ethereum address"),
+        # The CRD's rule on environment variable names says the same without naming the variable.
+        ({"config": {"environment": {"A=B": "1"}}}, "spec.config.environment: 'A=B' must be non-empty"),
         ({"version": "v" * 129}, "spec.version must be a string of at most 128 characters"),
     ],
 )
 def test_a_field_checked_by_hand_gets_one_message(spec, said):
-    """The schema's message about a field the hand-written checks refused is left out."""
+    """The schema's (and its rules') message about a field the hand-written checks refused is left
+    out."""
     [error] = performer_errors(performer(**spec))
     assert error.startswith(said)
 
@@ -573,3 +596,189 @@ def test_complete_performers_pass_and_render(tmp_path):
     result = deploy(tmp_path, documents, "-e", f"performer_render_to={out}")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len([o for o in rendered_objects(out) if o["kind"] == "Pod"]) == len(documents)
+
+
+# The parity oracle: the real API server's verdicts on Performers (tests/cluster/test_performer_crd.py,
+# which the cluster suite checks against it), and the one-off deploy's check, which never sends a
+# Performer there, must come to the same. Each refusal names the field the API server names.
+
+
+def names(message: str, field: str) -> bool:
+    return message == field or message.startswith((field + " ", field + ":"))
+
+
+def rule_messages(node: dict, path: str = "") -> dict[str, set[str]]:
+    """The messages of the schema module's CEL rules by the field each names (a list's item or a map's
+    entry is `[]`)."""
+    found: dict[str, set[str]] = {}
+    for entry in node.get("x-kubernetes-validations", []):
+        found.setdefault((path + entry.get("fieldPath", "")).lstrip("."), set()).add(entry["message"])
+    children = [(f"{path}.{name}", child) for name, child in node.get("properties", {}).items()]
+    children += [
+        (f"{path}[]", node[key])
+        for key in ("items", "additionalProperties")
+        if isinstance(node.get(key), dict)
+    ]
+    for child_path, child in children:
+        for field, messages in rule_messages(child, child_path).items():
+            found.setdefault(field, set()).update(messages)
+    return found
+
+
+RULE_MESSAGES = rule_messages(SCHEMA)
+# Refused naming the field in a hand-written check's words, which the CRD's rule would not improve
+# on (the name's check words every character a name may not have, dots among them).
+HAND_WORDED = {"name-with-dots"}
+
+
+@pytest.mark.parametrize(("changes", "field", "said"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_a_performer_the_api_server_refuses_is_refused_naming_the_same_field(changes, field, said, request):
+    errors = performer_errors(with_changes(crd_performer("invalid", config={}), changes))
+    named = [error for error in errors if names(error, field)]
+    assert named, f"no error names {field}: {errors}"
+    # Where the API server says a CEL rule's message, the check says it too.
+    rules_there = RULE_MESSAGES.get(re.sub(r"\[[^]]*\]", "[]", field), set())
+    if any(said in message for message in rules_there) and request.node.callspec.id not in HAND_WORDED:
+        assert any(said in error for error in named), named
+
+
+def test_every_cel_rule_has_a_performer_the_api_server_refused_for_it():
+    """The oracle covers the whole CRD: each rule's message is one the cluster suite saw the API
+    server refuse a Performer with (a new rule needs its INVALID case there)."""
+    verified = [case[3] for case in INVALID]
+    messages = set().union(*RULE_MESSAGES.values())
+    assert {m for m in messages if not any(said in m for said in verified)} == set()
+
+
+# Specs the API server accepts, written inside the cluster tests that create them (copied here):
+# test_quantities_core_v1_accepts_are_accepted,
+QUANTITIES = {
+    "requests": {"cpu": "0", "memory": "9e18", "hugepages-2Mi": "1Gi", "example.com/fpga": 2},
+    "limits": {"cpu": "+1.5", "hugepages-2Mi": "1Gi", "example.com/fpga": "2", "nvidia.com/gpu": "1k"},
+}
+# test_affinity_and_resources_core_v1_accepts_are_accepted,
+CORE_V1_SELECTOR = {
+    "matchLabels": {"app": "avs"},
+    "matchExpressions": [{"key": "example.com/tier", "operator": "In", "values": ["", "gold_1.a-b"]}],
+}
+CORE_V1_TERM = {
+    "labelSelector": CORE_V1_SELECTOR,
+    "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+    "namespaces": ["n" * 63, "avs-1"],
+    "topologyKey": "topology.kubernetes.io/zone",
+    "matchLabelKeys": ["hourglass.eigenlayer.io/avs", "example.com/absent"],
+    "mismatchLabelKeys": ["app"],
+}
+CORE_V1_SCHEDULING = {
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {},
+                    {
+                        "matchFields": [
+                            {"key": "metadata.name", "operator": "NotIn", "values": ["node-1.example"]}
+                        ]
+                    },
+                    {"matchExpressions": [{"key": "example.com/gen", "operator": "Lt", "values": ["3"]}]},
+                ]
+            },
+        },
+        "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [CORE_V1_TERM]},
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": CORE_V1_TERM}
+            ]
+        },
+    }
+}
+CORE_V1_RESOURCES = {
+    "requests": {"cpu": "1", "hugepages-1Gi": "2Gi", "ephemeral-storage": "1Gi"},
+    "limits": {"hugepages-1Gi": "2Gi", "hugepages-2Mi": 4194304, "kubernetes.io/example": "1"},
+    "claims": [],
+}
+# and test_affinity_at_its_bounds_is_accepted.
+BOUND_REQUIREMENT = {"key": "example.com/rack", "operator": "In", "values": [f"r{i}" for i in range(64)]}
+
+
+def accepted_performers() -> dict[str, dict[str, Any]]:
+    bounds = node_terms(*[{"matchExpressions": [BOUND_REQUIREMENT] * 16} for _ in range(8)])
+    return {
+        "quantities": crd_performer("quantities", resources=QUANTITIES),
+        "core-v1": crd_performer("core-v1", scheduling=CORE_V1_SCHEDULING, resources=CORE_V1_RESOURCES),
+        "bounds": with_changes(crd_performer("bounds"), bounds),
+        **{d["metadata"]["name"]: d for d in complete_performers()},
+    }
+
+
+def test_every_performer_the_api_server_accepts_is_accepted():
+    performers = accepted_performers()
+    assert len(performers) >= 9
+    errors = {name: performer_errors(body) for name, body in performers.items()}
+    assert errors == {name: [] for name in performers}
+
+
+# Whole numbers written as floats: the API server takes them where the CRD has integers and stores
+# integers; the rendered pod has them as integers (a pod's int32 and int64 fields refuse 300.0).
+WHOLE_FLOATS = """\
+  config: {grpcPort: 8080.0}
+  hardwareRequirements: {gpuType: nvidia-a100, gpuCount: 1.0}
+  resources: {limits: {cpu: 2.0, nvidia.com/gpu: 1.0}, requests: {nvidia.com/gpu: 1.0}}
+  scheduling:
+    tolerations: [{key: dedicated, operator: Exists, effect: NoExecute, tolerationSeconds: 300.0}]
+    affinity:
+      nodeAffinity:
+        preferredDuringSchedulingIgnoredDuringExecution:
+          - {weight: 50.0, preference: {matchExpressions: [{key: zone, operator: Exists}]}}
+"""
+
+
+def whole_floats_performer() -> str:
+    return yaml.safe_dump(performer("floats"), sort_keys=False) + WHOLE_FLOATS
+
+
+def test_whole_floats_are_integers_and_fractions_are_refused():
+    document = yaml.safe_load(whole_floats_performer())
+    assert (
+        document["spec"]["config"]["grpcPort"] == 8080.0
+        and type(document["spec"]["config"]["grpcPort"]) is float
+    )
+    assert performer_errors(document) == []
+    normalized = performer_normalized(document)
+    assert normalized == document
+    spec = normalized["spec"]
+    numbers = [
+        spec["config"]["grpcPort"],
+        spec["hardwareRequirements"]["gpuCount"],
+        spec["resources"]["limits"]["cpu"],
+        spec["scheduling"]["tolerations"][0]["tolerationSeconds"],
+        spec["scheduling"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0][
+            "weight"
+        ],
+    ]
+    assert [type(n) for n in numbers] == [int] * 5
+    fractions = performer(config={"grpcPort": 8080.5}, hardwareRequirements={"gpuCount": 1.5})
+    assert performer_errors(fractions) == [
+        "spec.config.grpcPort 8080.5 must be a port number (an integer 1-65535)",
+        "spec.hardwareRequirements.gpuCount must be an integer, got a number",
+    ]
+
+
+def test_the_playbook_renders_whole_floats_as_integers(tmp_path):
+    (tmp_path / "performers.yaml").write_text(whole_floats_performer())
+    out = tmp_path / "rendered.yaml"
+    result = play(tmp_path, "-e", f"performer_render_to={out}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [pod] = [o for o in rendered_objects(out) if o["kind"] == "Pod"]
+    [container] = pod["spec"]["containers"]
+    port = container["ports"][0]["containerPort"]
+    toleration = next(t for t in pod["spec"]["tolerations"] if t["key"] == "dedicated")
+    [preferred] = pod["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert (port, type(port)) == (8080, int)
+    assert (toleration["tolerationSeconds"], type(toleration["tolerationSeconds"])) == (300, int)
+    assert (preferred["weight"], type(preferred["weight"])) == (50, int)
+    assert (
+        container["resources"]["limits"]["cpu"] == 2 and type(container["resources"]["limits"]["cpu"]) is int
+    )
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "8080.0" not in out.read_text() and "300.0" not in out.read_text()

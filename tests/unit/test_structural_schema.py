@@ -1,7 +1,9 @@
 """The structural schema validator (plugins/module_utils/structural_schema.py): each rule of a
-Kubernetes structural schema refuses a value naming the field path and the rule, values under a
-secret path are never shown, and the generated schema module (plugins/module_utils/performer_schema.py)
-holds the committed CRD's schema (`hack/crd/generate.py --check`, run by `make lint`, checks it too)."""
+Kubernetes structural schema refuses a value naming the field path and the rule, its CEL rules are
+evaluated where and on what the API server evaluates them (with their messages, naming the field),
+whole floats are integers, values under a secret path are never shown, and the generated schema
+module (plugins/module_utils/performer_schema.py) holds the committed CRD's schema, CEL rules
+included (`hack/crd/generate.py --check`, run by `make lint`, checks it too)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from typing import Any
 import pytest
 import yaml
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_schema import PATTERN_WORDS, SCHEMA
-from ansible_collections.hourglass.operator.plugins.module_utils.structural_schema import schema_errors
+from ansible_collections.hourglass.operator.plugins.module_utils.structural_schema import (
+    normalized,
+    schema_errors,
+)
 
 from tests.support.paths import CRD_FILE
 
@@ -63,6 +68,10 @@ CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
     "type-date": ({"name": datetime.date(2024, 1, 2)}, [f"name {STRING} a date"]),
     "type-integer-bool": ({"count": True}, ["count must be an integer, got a boolean"]),
     "type-integer-float": ({"count": 1.5}, ["count must be an integer, got a number"]),
+    # A whole float is an integer, as the API server takes it (kubectl sends 8080.0 as 8080).
+    "type-integer-whole-float": ({"count": 3.0, "big": -(2.0**63), "amount": 2.0}, []),
+    "whole-float-bounds": ({"count": 10.0}, ["count 10 must be at most 9"]),
+    "type-integer-float-beyond-int64": ({"big": 2.0**63}, ["big must be an integer, got a number"]),
     "type-number": ({"ratio": "1"}, ["ratio must be a number, got a string"]),
     "type-boolean": ({"on": "false"}, ["on must be a boolean (true or false), got a string"]),
     "type-object": ({"labels": "a=b"}, ["labels must be a mapping, got a string"]),
@@ -151,9 +160,9 @@ def test_values_elsewhere_are_shown():
 
 
 def structural_part(schema: dict) -> dict:
-    """The keywords of a CRD schema node that the schema module keeps (the others are documented as
-    left out by hack/crd/generate.py)."""
-    left_out = {"description", "default", "x-kubernetes-validations", "x-kubernetes-map-type", "anyOf"}
+    """The keywords of a CRD schema node that the schema module keeps, CEL rules included (the others
+    are documented as left out by hack/crd/generate.py)."""
+    left_out = {"description", "x-kubernetes-map-type", "anyOf"}
     node = {k: v for k, v in schema.items() if k not in left_out}
     if "properties" in node:
         node["properties"] = {name: structural_part(s) for name, s in node["properties"].items()}
@@ -171,3 +180,143 @@ def test_the_schema_module_holds_the_committed_crds_schema():
     expected["properties"]["metadata"]["x-kubernetes-preserve-unknown-fields"] = True
     assert expected == SCHEMA
     assert set(PATTERN_WORDS) == {QUANTITY}
+
+
+def rule(expression: str, message: str, field: str | None = None) -> dict:
+    return {"rule": expression, "message": message} | ({"fieldPath": field} if field else {})
+
+
+def ruled(schema: dict, *rules: dict) -> dict:
+    return schema | {"x-kubernetes-validations": list(rules)}
+
+
+RULED_SCHEMA = ruled(
+    {
+        "type": "object",
+        "properties": {
+            "name": ruled({"type": "string"}, rule("self.matches('^[a-z]+$')", "must be lower-case letters")),
+            "min": {"type": "integer"},
+            "max": {"type": "integer", "maximum": 100},
+            "mode": {"type": "string", "default": "fast"},
+            "labels": ruled(
+                {
+                    "type": "object",
+                    "additionalProperties": ruled(
+                        {"type": "string"}, rule("size(self) <= 3", "must be at most 3 characters")
+                    ),
+                },
+                rule("self.all(k, k != 'bad')", "keys must not be bad"),
+            ),
+            "items": {
+                "type": "array",
+                "items": ruled(
+                    {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}},
+                    rule("has(self.a)", "a is required with b", ".a"),
+                    rule("!has(self.a) || self.b != ''", "b must not be empty with a", ".b"),
+                ),
+            },
+            "amount": ruled(
+                {"x-kubernetes-int-or-string": True},
+                rule("quantity(string(self)).isInteger()", "must be a whole quantity"),
+            ),
+            "maybe": ruled({"type": "string", "nullable": True}, rule("self != ''", "must not be empty")),
+            "secret": {
+                "type": "object",
+                "additionalProperties": ruled({"type": "string"}, rule("self != 'x'", "must not be x")),
+            },
+        },
+    },
+    rule("!has(self.min) || !has(self.max) || self.min <= self.max", "min must be at most max", ".min"),
+    rule("self.mode != 'fast' || !has(self.max)", "max is not for the fast mode", ".max"),
+)
+# (the document, the errors)
+RULE_CASES: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
+    "valid": (
+        {"name": "abc", "min": 1, "max": 2, "mode": "slow", "amount": "2k", "items": [{"a": "1", "b": "2"}]},
+        [],
+    ),
+    "absent": ({}, []),
+    "null-field-is-absent": ({"name": None, "min": None, "max": None}, []),
+    "nullable-null-is-not-evaluated": ({"maybe": None}, []),
+    "scalar-shows-its-value": ({"name": "ABC"}, [("name", "name 'ABC' must be lower-case letters")]),
+    "the-field-path-names-the-field": (
+        {"min": 3, "max": 2, "mode": "slow"},
+        [("min", "min must be at most max")],
+    ),
+    "into-a-list-item": (
+        {"items": [{"a": "x", "b": "y"}, {"b": "y"}]},
+        [("items[1].a", "items[1].a is required with b")],
+    ),
+    # As on the API server, at the node: the fieldPath says where a false rule is wrong.
+    "an-error-at-the-node": (
+        {"items": [{"a": "x"}]},
+        [
+            (
+                "items[0]",
+                "items[0]: b must not be empty with a (the rule could not be evaluated: no such key: b)",
+            )
+        ],
+    ),
+    "a-maps-entry-as-the-api-server-names-it": (
+        {"labels": {"abcd": "long"}},
+        [("labels[abcd]", "labels[abcd] 'long' must be at most 3 characters")],
+    ),
+    "a-rule-on-a-map": ({"labels": {"bad": "x"}}, [("labels", "labels: keys must not be bad")]),
+    "defaults-applied": ({"max": 5}, [("max", "max is not for the fast mode")]),
+    "whole-floats-are-integers": (
+        {"min": 3.0, "max": 2.0, "mode": "slow", "amount": 2.0},
+        [("min", "min must be at most max")],
+    ),
+    # The API server checks no rule of an object with a structural error; here the valid parts are.
+    "a-structural-error-skips-the-rules-above-it-only": (
+        {"name": "ABC", "min": 3, "max": "2", "labels": {"bad": "x"}},
+        [
+            ("name", "name 'ABC' must be lower-case letters"),
+            ("max", "max must be an integer, got a string"),
+            ("labels", "labels: keys must not be bad"),
+        ],
+    ),
+    "a-structural-error-in-a-map-skips-its-rules": (
+        {"labels": {"bad": 1}},
+        [("labels.bad", "labels.bad must be a string (quote it in YAML), got an integer")],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RULE_CASES, ids=list(RULE_CASES))
+def test_the_cel_rules_are_evaluated_as_the_api_server_does(case):
+    document, said = RULE_CASES[case]
+    assert schema_errors(document, RULED_SCHEMA) == said
+
+
+def test_a_rule_that_cannot_be_evaluated_fails():
+    [(path, message)] = schema_errors({"amount": "lots"}, RULED_SCHEMA)
+    assert path == "amount"
+    assert message.startswith("amount 'lots' must be a whole quantity (the rule could not be evaluated: ")
+
+
+def test_a_rules_message_never_shows_a_value_under_a_secret_path():
+    document = {"secret": {"TOKEN": "x"}}
+    assert schema_errors(document, RULED_SCHEMA, secret=("secret",)) == [
+        ("secret[TOKEN]", "secret[TOKEN] must not be x")
+    ]
+    assert schema_errors(document, RULED_SCHEMA) == [("secret[TOKEN]", "secret[TOKEN] 'x' must not be x")]
+
+
+def test_normalized_turns_whole_floats_into_integers_where_the_schema_takes_integers():
+    document = {
+        "count": 3.0,
+        "big": 2.0**62,
+        "amount": 2.0,
+        "ratio": 1.0,
+        "labels": {"a": 1.0},
+        "free": {"x": 1.0},
+        "entries": [{"name": "a", "n": 4.0}, {"name": "b", "n": 4.5}],
+        "name": "ab",
+    }
+    result = normalized(document, SCHEMA_UNDER_TEST)
+    assert result == document
+    assert [type(result[k]) for k in ("count", "big", "amount", "ratio")] == [int, int, int, float]
+    assert type(result["labels"]["a"]) is float and type(result["free"]["x"]) is float
+    assert [type(e["n"]) for e in result["entries"]] == [int, float]
+    assert type(document["count"]) is float  # a copy
