@@ -19,6 +19,7 @@ from tests.support.performers import (
     upstream_executor_performer,
     with_changes,
 )
+from tests.support.waiting import wait_for
 
 FULL_SPEC = {
     "avsAddress": "0xabcdef0123456789abcdef0123456789abcdef01",
@@ -152,7 +153,13 @@ def gpu_types() -> list[str]:
 
 
 def test_kubectl_explain_lists_the_gpu_types(cluster, performer_crd):
-    explained = cluster.kubectl("explain", "performers.spec.hardwareRequirements.gpuType")
+    # Established is not published: the API server serves a new CRD's discovery and OpenAPI a moment
+    # later, and kubectl explain fails until then ("couldn't find resource").
+    def explain() -> str | None:
+        out = cluster.kubectl("explain", "performers.spec.hardwareRequirements.gpuType", check=False)
+        return out if "DESCRIPTION:" in out else None
+
+    explained = wait_for(explain, timeout=60, what="kubectl explain to know the Performer CRD")
     for gpu_type in gpu_types():
         assert gpu_type in explained.split("DESCRIPTION:")[0]  # the ENUM list
         assert gpu_type in explained.split("DESCRIPTION:")[1]  # and the description
@@ -962,66 +969,70 @@ def test_invalid_performer_is_rejected_naming_the_field(
     assert not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
 
 
-def test_quantities_core_v1_accepts_are_accepted(custom, namespace, performer_crd):
-    resources = {
-        "requests": {"cpu": "0", "memory": "9e18", "hugepages-2Mi": "1Gi", "example.com/fpga": 2},
-        "limits": {"cpu": "+1.5", "hugepages-2Mi": "1Gi", "example.com/fpga": "2", "nvidia.com/gpu": "1k"},
+# Specs core/v1 takes in a pod, next to the rules above, which the CRD must take too (the one-off
+# deploy's unit tests check that its own check takes them as well).
+ACCEPTED_QUANTITIES = {
+    "requests": {"cpu": "0", "memory": "9e18", "hugepages-2Mi": "1Gi", "example.com/fpga": 2},
+    "limits": {"cpu": "+1.5", "hugepages-2Mi": "1Gi", "example.com/fpga": "2", "nvidia.com/gpu": "1k"},
+}
+CORE_V1_TERM = {
+    "labelSelector": {
+        "matchLabels": {"app": "avs"},
+        "matchExpressions": [{"key": "example.com/tier", "operator": "In", "values": ["", "gold_1.a-b"]}],
+    },
+    "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+    "namespaces": ["n" * 63, "avs-1"],
+    "topologyKey": "topology.kubernetes.io/zone",
+    "matchLabelKeys": ["hourglass.eigenlayer.io/avs", "example.com/absent"],
+    "mismatchLabelKeys": ["app"],  # a key of labelSelector too: core/v1 takes it
+}
+CORE_V1_SCHEDULING = {
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {},
+                    {
+                        "matchFields": [
+                            {"key": "metadata.name", "operator": "NotIn", "values": ["node-1.example"]}
+                        ]
+                    },
+                    {"matchExpressions": [{"key": "example.com/gen", "operator": "Lt", "values": ["3"]}]},
+                ]
+            },
+        },
+        "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [CORE_V1_TERM]},
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": CORE_V1_TERM}
+            ]
+        },
     }
-    created = create_performer(custom, namespace, performer("quantities", resources=resources))
-    assert created["spec"]["resources"] == resources
+}
+CORE_V1_RESOURCES = {
+    "requests": {"cpu": "1", "hugepages-1Gi": "2Gi", "ephemeral-storage": "1Gi"},
+    "limits": {"hugepages-1Gi": "2Gi", "hugepages-2Mi": 4194304, "kubernetes.io/example": "1"},
+    "claims": [],
+}
+# The bounds that keep the CEL cost in budget (docs/performer-crd.md): 8 terms of 16 requirements of
+# 64 values each.
+BOUND_REQUIREMENT = {"key": "example.com/rack", "operator": "In", "values": [f"r{i}" for i in range(64)]}
+AFFINITY_AT_ITS_BOUNDS = node_terms(*[{"matchExpressions": [BOUND_REQUIREMENT] * 16} for _ in range(8)])
+
+
+def test_quantities_core_v1_accepts_are_accepted(custom, namespace, performer_crd):
+    created = create_performer(custom, namespace, performer("quantities", resources=ACCEPTED_QUANTITIES))
+    assert created["spec"]["resources"] == ACCEPTED_QUANTITIES
 
 
 def test_affinity_and_resources_core_v1_accepts_are_accepted(custom, namespace, performer_crd):
-    """Next to the rules above: what core/v1 takes in a pod passes them."""
-    selector = {
-        "matchLabels": {"app": "avs"},
-        "matchExpressions": [{"key": "example.com/tier", "operator": "In", "values": ["", "gold_1.a-b"]}],
-    }
-    term = {
-        "labelSelector": selector,
-        "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
-        "namespaces": ["n" * 63, "avs-1"],
-        "topologyKey": "topology.kubernetes.io/zone",
-        "matchLabelKeys": ["hourglass.eigenlayer.io/avs", "example.com/absent"],
-        "mismatchLabelKeys": ["app"],  # a key of labelSelector too: core/v1 takes it
-    }
-    scheduling = {
-        "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {
-                    "nodeSelectorTerms": [
-                        {},
-                        {
-                            "matchFields": [
-                                {"key": "metadata.name", "operator": "NotIn", "values": ["node-1.example"]}
-                            ]
-                        },
-                        {"matchExpressions": [{"key": "example.com/gen", "operator": "Lt", "values": ["3"]}]},
-                    ]
-                },
-            },
-            "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]},
-            "podAntiAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
-            },
-        }
-    }
-    resources = {
-        "requests": {"cpu": "1", "hugepages-1Gi": "2Gi", "ephemeral-storage": "1Gi"},
-        "limits": {"hugepages-1Gi": "2Gi", "hugepages-2Mi": 4194304, "kubernetes.io/example": "1"},
-        "claims": [],
-    }
-    body = performer("core-v1", scheduling=scheduling, resources=resources)
+    body = performer("core-v1", scheduling=CORE_V1_SCHEDULING, resources=CORE_V1_RESOURCES)
     created = create_performer(custom, namespace, body)
-    assert created["spec"]["scheduling"] == scheduling
-    assert created["spec"]["resources"] == resources
+    assert created["spec"]["scheduling"] == CORE_V1_SCHEDULING
+    assert created["spec"]["resources"] == CORE_V1_RESOURCES
 
 
 def test_affinity_at_its_bounds_is_accepted(custom, namespace, performer_crd):
-    """The bounds that keep the CEL cost in budget (docs/performer-crd.md): 8 terms of 16 requirements
-    of 64 values each."""
-    requirement = {"key": "example.com/rack", "operator": "In", "values": [f"r{i}" for i in range(64)]}
-    terms = [{"matchExpressions": [requirement] * 16} for _ in range(8)]
-    body = with_changes(performer("bounds"), node_terms(*terms))
+    body = with_changes(performer("bounds"), AFFINITY_AT_ITS_BOUNDS)
     created = create_performer(custom, namespace, body)
     assert created["spec"]["scheduling"] == body["spec"]["scheduling"]

@@ -22,7 +22,14 @@ from ansible_collections.hourglass.operator.plugins.filter.hourglass_checks impo
 )
 from ansible_collections.hourglass.operator.plugins.module_utils.performer_schema import SCHEMA
 
-from tests.cluster.test_performer_crd import FULL_SPEC, INVALID, node_terms
+from tests.cluster.test_performer_crd import (
+    ACCEPTED_QUANTITIES,
+    AFFINITY_AT_ITS_BOUNDS,
+    CORE_V1_RESOURCES,
+    CORE_V1_SCHEDULING,
+    FULL_SPEC,
+    INVALID,
+)
 from tests.support.cluster import kubectl
 from tests.support.executor_deploy import executor_vars, new_key, rendered_objects
 from tests.support.paths import REPO, SAMPLES
@@ -650,63 +657,12 @@ def test_every_cel_rule_has_a_performer_the_api_server_refused_for_it():
     assert {m for m in messages if not any(said in m for said in verified)} == set()
 
 
-# Specs the API server accepts, written inside the cluster tests that create them (copied here):
-# test_quantities_core_v1_accepts_are_accepted,
-QUANTITIES = {
-    "requests": {"cpu": "0", "memory": "9e18", "hugepages-2Mi": "1Gi", "example.com/fpga": 2},
-    "limits": {"cpu": "+1.5", "hugepages-2Mi": "1Gi", "example.com/fpga": "2", "nvidia.com/gpu": "1k"},
-}
-# test_affinity_and_resources_core_v1_accepts_are_accepted,
-CORE_V1_SELECTOR = {
-    "matchLabels": {"app": "avs"},
-    "matchExpressions": [{"key": "example.com/tier", "operator": "In", "values": ["", "gold_1.a-b"]}],
-}
-CORE_V1_TERM = {
-    "labelSelector": CORE_V1_SELECTOR,
-    "namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
-    "namespaces": ["n" * 63, "avs-1"],
-    "topologyKey": "topology.kubernetes.io/zone",
-    "matchLabelKeys": ["hourglass.eigenlayer.io/avs", "example.com/absent"],
-    "mismatchLabelKeys": ["app"],
-}
-CORE_V1_SCHEDULING = {
-    "affinity": {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [
-                    {},
-                    {
-                        "matchFields": [
-                            {"key": "metadata.name", "operator": "NotIn", "values": ["node-1.example"]}
-                        ]
-                    },
-                    {"matchExpressions": [{"key": "example.com/gen", "operator": "Lt", "values": ["3"]}]},
-                ]
-            },
-        },
-        "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [CORE_V1_TERM]},
-        "podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 100, "podAffinityTerm": CORE_V1_TERM}
-            ]
-        },
-    }
-}
-CORE_V1_RESOURCES = {
-    "requests": {"cpu": "1", "hugepages-1Gi": "2Gi", "ephemeral-storage": "1Gi"},
-    "limits": {"hugepages-1Gi": "2Gi", "hugepages-2Mi": 4194304, "kubernetes.io/example": "1"},
-    "claims": [],
-}
-# and test_affinity_at_its_bounds_is_accepted.
-BOUND_REQUIREMENT = {"key": "example.com/rack", "operator": "In", "values": [f"r{i}" for i in range(64)]}
-
-
 def accepted_performers() -> dict[str, dict[str, Any]]:
-    bounds = node_terms(*[{"matchExpressions": [BOUND_REQUIREMENT] * 16} for _ in range(8)])
+    """The specs the cluster suite has the API server accept, and complete Performers."""
     return {
-        "quantities": crd_performer("quantities", resources=QUANTITIES),
+        "quantities": crd_performer("quantities", resources=ACCEPTED_QUANTITIES),
         "core-v1": crd_performer("core-v1", scheduling=CORE_V1_SCHEDULING, resources=CORE_V1_RESOURCES),
-        "bounds": with_changes(crd_performer("bounds"), bounds),
+        "bounds": with_changes(crd_performer("bounds"), AFFINITY_AT_ITS_BOUNDS),
         **{d["metadata"]["name"]: d for d in complete_performers()},
     }
 
