@@ -144,17 +144,24 @@ def configuration_of(env: dict[str, str]) -> dict[str, str]:
 
 
 def receive_request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """The request on `conn` and the client's descriptors (its stdin, stdout and stderr). A request
+    that cannot be read closes them: the server would otherwise hold a dead client's pipes open."""
     data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
-    if len(data) < HEADER.size:
-        raise ValueError("short request")
-    (length,) = HEADER.unpack_from(data)
-    body = bytearray(data[HEADER.size :])
-    while len(body) < length:
-        chunk = conn.recv(min(1 << 20, length - len(body)))
-        if not chunk:
-            raise ValueError("request cut short")
-        body += chunk
-    return json.loads(body), fds
+    try:
+        if len(data) < HEADER.size:
+            raise ValueError("short request")
+        (length,) = HEADER.unpack_from(data)
+        body = bytearray(data[HEADER.size :])
+        while len(body) < length:
+            chunk = conn.recv(min(1 << 20, length - len(body)))
+            if not chunk:
+                raise ValueError("request cut short")
+            body += chunk
+        return json.loads(body), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 class WarmAnsible:

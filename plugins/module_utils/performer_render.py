@@ -106,6 +106,11 @@ def _identity(item: dict) -> tuple[str, str]:
     return str(meta.get("namespace", "")), str(meta.get("name", ""))
 
 
+# What rendering one Performer may raise: a template error, or a Performer of a shape no template
+# expects (a list where a mapping belongs), which fails that Performer alone.
+_RENDER_ERRORS = (jinja2.TemplateError, yaml.YAMLError, AttributeError, TypeError, ValueError, KeyError)
+
+
 def performer_render(batch: list[dict], settings: dict, templates: str = str(TEMPLATES)) -> list[dict]:
     """One document per batch item: {namespace, name, pod, service} or {namespace, name, error}.
     `settings` holds the role's knobs the templates read (performer_*); `templates` the role's
@@ -117,7 +122,7 @@ def performer_render(batch: list[dict], settings: dict, templates: str = str(TEM
         try:
             text = template.render(settings, _performer_batch=[item])
             documents.extend(doc for doc in yaml.load_all(text, Loader=Loader) if doc)
-        except (jinja2.TemplateError, yaml.YAMLError, TypeError, ValueError, KeyError) as error:
+        except _RENDER_ERRORS as error:
             namespace, name = _identity(item)
             documents.append({"namespace": namespace, "name": name, "error": f"rendering failed: {error}"})
     return documents

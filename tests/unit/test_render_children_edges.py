@@ -73,7 +73,8 @@ def test_a_name_of_53_characters_renders_and_one_more_is_refused():
 @pytest.mark.parametrize("spec", [
     {"scheduling": {"nodeSelector": ["pool=avs"]}},
     {"scheduling": {"tolerations": {"key": "dedicated"}}},
-], ids=["node-selector-list", "tolerations-mapping"])  # fmt: skip
+    {"config": {"grpcPort": 9090, "environment": ["A=1"]}},
+], ids=["node-selector-list", "tolerations-mapping", "environment-list"])  # fmt: skip
 def test_a_performer_of_the_wrong_shape_gets_its_own_error_and_the_others_render(spec: dict):
     """What no CRD admits today (a file deployed one-off, an object an older CRD took) fails that
     Performer, not the batch."""

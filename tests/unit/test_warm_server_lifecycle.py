@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import stat
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from hourglass_operator import runner, warm_ansible_client
-from hourglass_operator.warm_ansible import SOCKET_ENV
+from hourglass_operator.warm_ansible import HEADER, SOCKET_ENV, receive_request
 from tests.support.paths import REPO
 from tests.support.waiting import wait_for
 from tests.unit.test_warm_ansible import CLIENT, ENVIRONMENT, _state, finished, server  # noqa: F401
@@ -144,3 +145,27 @@ def test_a_run_ended_by_a_signal_exits_as_a_shell_reports_it(tmp_path: Path, mon
         for conn in accepted:
             conn.close()
         listener.close()
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"\0", HEADER.pack(1000) + b'{"argv": ', HEADER.pack(5) + b"nojs"],
+    ids=["short", "cut-short", "not-json"],
+)
+def test_a_request_that_cannot_be_read_gives_back_the_clients_descriptors(sent: bytes):
+    """A client killed mid-send: the server closes the stdout it was handed, so whoever reads the
+    client's output sees its end instead of a pipe the long-lived server holds open for ever."""
+    read_end, write_end = os.pipe()
+    server_side, client_side = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        socket.send_fds(client_side, [sent], [write_end] * 3)
+        client_side.close()
+        os.close(write_end)  # the client's own copy: only those handed to the server are left
+        with pytest.raises(ValueError):
+            receive_request(server_side)
+        # Nothing was written: readable now means every copy of the write end is closed (its end).
+        assert select.select([read_end], [], [], 0)[0] == [read_end]
+        assert os.read(read_end, 1) == b""
+    finally:
+        server_side.close()
+        os.close(read_end)
