@@ -20,18 +20,22 @@ def playbook(cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return run_playbook(*args, kubeconfig=cluster.kubeconfig, timeout=180)
 
 
-def test_one_off_deploy_applies_pod_and_service_and_is_idempotent(cluster, core, namespace, tmp_path):
+def one_off_deploy_args(tmp_path, namespace: str, body: dict) -> tuple[str, ...]:
+    """The one-off deploy's arguments for a file holding `body`, into `namespace`."""
     source = tmp_path / "performer.yaml"
-    source.write_text(
-        yaml.safe_dump(performer("oneoff", config={"grpcPort": 7000, "environment": {"A": "1"}}))
-    )
-    args = (
+    source.write_text(yaml.safe_dump(body))
+    return (
         "playbooks/deploy-performer.yml",
         "-e",
         f"performer_file={source}",
         "-e",
         f"performer_namespace={namespace}",
     )
+
+
+def test_one_off_deploy_applies_pod_and_service_and_is_idempotent(cluster, core, namespace, tmp_path):
+    body = performer("oneoff", config={"grpcPort": 7000, "environment": {"A": "1"}})
+    args = one_off_deploy_args(tmp_path, namespace, body)
     first = playbook(cluster, *args)
     assert first.returncode == 0, first.stdout + first.stderr
     pod = core.read_namespaced_pod("performer-oneoff", namespace)
@@ -57,16 +61,7 @@ def test_one_off_deploy_takes_whole_floats_as_the_api_server_does(cluster, core,
         "tolerationSeconds": 300.0,
     }
     body = performer("floats", config={"grpcPort": 7000.0}, scheduling={"tolerations": [toleration]})
-    source = tmp_path / "performer.yaml"
-    source.write_text(yaml.safe_dump(body))
-    args = (
-        "playbooks/deploy-performer.yml",
-        "-e",
-        f"performer_file={source}",
-        "-e",
-        f"performer_namespace={namespace}",
-    )
-    result = playbook(cluster, *args)
+    result = playbook(cluster, *one_off_deploy_args(tmp_path, namespace, body))
     assert result.returncode == 0, result.stdout + result.stderr
     pod = core.read_namespaced_pod("performer-floats", namespace)
     assert pod.spec.containers[0].ports[0].container_port == 7000
@@ -79,18 +74,8 @@ def test_one_off_deploy_refuses_what_a_crd_rule_refuses_before_applying_anything
     """A toleration the CRD's CEL rules refuse (Exists with a value): the deploy stops naming the field
     and the rule, and neither the Service nor the pod exists."""
     toleration = {"key": "example.com/spot", "operator": "Exists", "value": "yes"}
-    source = tmp_path / "performer.yaml"
-    source.write_text(
-        yaml.safe_dump(performer("refused", config={}, scheduling={"tolerations": [toleration]}))
-    )
-    args = (
-        "playbooks/deploy-performer.yml",
-        "-e",
-        f"performer_file={source}",
-        "-e",
-        f"performer_namespace={namespace}",
-    )
-    result = playbook(cluster, *args)
+    body = performer("refused", config={}, scheduling={"tolerations": [toleration]})
+    result = playbook(cluster, *one_off_deploy_args(tmp_path, namespace, body))
     assert result.returncode != 0
     assert "spec.scheduling.tolerations[0]" in result.stdout, result.stdout
     assert not core.list_namespaced_pod(namespace).items
@@ -98,7 +83,7 @@ def test_one_off_deploy_refuses_what_a_crd_rule_refuses_before_applying_anything
 
 
 def test_role_runs_with_the_vars_ansible_operator_passes_for_one_performer(
-    cluster, core, custom, namespace, tmp_path
+    cluster, core, custom, namespace, performer_crd, tmp_path
 ):
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, performer("single", config={}))
     run_role = tmp_path / "run-role.yml"

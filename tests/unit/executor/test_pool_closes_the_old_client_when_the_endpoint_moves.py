@@ -8,33 +8,15 @@ import asyncio
 import pytest
 from hourglass_executor.performers.base import PerformerSpec
 from hourglass_executor.performers.client import PerformerClient
-from hourglass_executor.performers.docker_supervisor import Listener
 from hourglass_executor.performers.pool import PerformerPool, PoolSettings
 from hourglass_executor.store.memory import MemoryStore
 
 from tests.support.aggregator import AVS
-from tests.support.local_backend import LocalBackend
+from tests.unit.executor.test_pool_follows_restarts import MovingBackend
 
 pytestmark = pytest.mark.unit
 
 REPOSITORY = "ghcr.io/example/echo-performer"
-
-
-class MovingBackend(LocalBackend):
-    """A LocalBackend whose performer can come back on another address, told to listeners as the
-    Docker backend tells of a container its supervisor restarted on a new host port."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.listeners: list[Listener] = []
-
-    def add_listener(self, listener: Listener) -> None:
-        self.listeners.append(listener)
-
-    def moved(self, performer_id: str, endpoint: str) -> None:
-        self.performers[performer_id].deployment.endpoint = endpoint
-        for listener in self.listeners:
-            listener(performer_id, "restarted")
 
 
 class ClosingClient(PerformerClient):
