@@ -591,3 +591,16 @@ def test_while_a_terminating_pod_is_not_overdue_the_status_says_when_it_goes_wit
         "the performer pod is being deleted; should its node not confirm it, it is deleted without it at "
         "2026-11-22T10:00:20Z",
     )
+
+
+def test_children_whose_adoption_failed_are_not_said_adopted():
+    """The adoption's write was refused: the children are still no object's, and the failure is the
+    run's error, not a Normal Adopted Event."""
+    api = FakeKubeApi()
+    refused = registered(applied("Pod", error="pods is forbidden"), applied("Service", live_service()))
+    [result] = writer(api, entry(pod_action="adopt", adopted=["Pod", "Service"]), applied=refused).write(
+        [item(performer(), ready_pod(), live_service())]
+    )
+    assert result["error"] and "forbidden" in result["error"]
+    assert "Adopted" not in result["repairs"]
+    assert [body for _, path, body in api.bodies if path == EVENTS_PATH and body["reason"] == "Adopted"] == []
