@@ -731,6 +731,19 @@ def test_each_invalid_config_reports_its_line(change, expected):
     assert problems_of(changed(change)) == [expected]
 
 
+def test_an_image_reference_of_exactly_the_crds_length_is_taken_and_one_more_is_not():
+    """repository + ':' + tag counted as the Performer's spec.image holds them (4096 at most)."""
+    prefix, tag = "registry.example/", "v1.0.0"
+    at_limit = "a" * (4096 - len(prefix) - 1 - len(tag))
+
+    def with_repository(repository: str):
+        return lambda d: performer(d)["image"].update(repository=repository, tag=tag)
+
+    parse_config(changed(with_repository(prefix + at_limit)))  # no ConfigError
+    [problem] = problems_of(changed(with_repository(prefix + at_limit + "a")))
+    assert problem.startswith("avsPerformers[0].image: the image reference (repository:tag")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
