@@ -604,3 +604,30 @@ def test_children_whose_adoption_failed_are_not_said_adopted():
     assert result["error"] and "forbidden" in result["error"]
     assert "Adopted" not in result["repairs"]
     assert [body for _, path, body in api.bodies if path == EVENTS_PATH and body["reason"] == "Adopted"] == []
+
+
+def status_patches(api: FakeKubeApi) -> list[dict]:
+    return [body for method, path, body in api.bodies if method == "PATCH" and path == STATUS_PATH]
+
+
+def test_the_upgrading_status_is_written_once_when_the_wait_for_the_old_pod_begins():
+    """Written with its Event as the wait begins, and kept in the item: asked again while the wait
+    goes on (the same status), nothing more is written or said."""
+    api = FakeKubeApi()
+    statuses = writer(api, entry(pod_action="replace", upgrading=True, upgraded_at=NOW))
+    waiting = item(performer(), ready_pod(), live_service())
+    statuses.write_upgrading(waiting)
+    assert [patch["status"]["phase"] for patch in status_patches(api)] == ["Upgrading"]
+    assert events(api) == [("Normal", "Upgrading")]
+    assert waiting["_hourglass_eigenlayer_io_performer"]["status"]["phase"] == "Upgrading"
+
+    statuses.write_upgrading(waiting)
+    assert len(status_patches(api)) == 1 and len(events(api)) == 1
+
+
+def test_an_upgrading_status_the_api_server_refused_is_not_said_nor_kept():
+    api = FakeKubeApi()
+    api.fail("PATCH", STATUS_PATH, 500)
+    waiting = item(performer(), ready_pod(), live_service())
+    writer(api, entry(pod_action="replace", upgrading=True, upgraded_at=NOW)).write_upgrading(waiting)
+    assert events(api) == [] and waiting["_hourglass_eigenlayer_io_performer"]["status"] == {}
