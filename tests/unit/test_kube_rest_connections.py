@@ -6,7 +6,6 @@ the waits a Retry-After asks for, and a time limit on the calls made through the
 
 from __future__ import annotations
 
-import datetime
 import json
 import socket
 import ssl
@@ -18,11 +17,8 @@ import kubernetes
 import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils import hourglass_kube
 from ansible_collections.hourglass.operator.plugins.module_utils.kube_rest import RestClient, settings_of
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.pki import certificate_pem, key_pem, new_key
 from tests.unit.test_kube_rest import Recorder, server  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.unit
@@ -51,40 +47,19 @@ def _caller(settings: dict, **options: object) -> Callable:
     return hourglass_kube.caller(client)
 
 
-def _certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool, dns: str | None = None) -> bytes:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if dns:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-
-
-def _key_pem(key) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A cluster CA, the API server's certificate (for SERVER_NAME) and a client's (CN "operator")."""
     directory = tmp_path_factory.mktemp("pki")
-    ca_key, server_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca_key, server_key, client_key = new_key(), new_key(), new_key()
     files = {
-        "ca": _certificate("cluster-ca", ca_key, "cluster-ca", ca_key, ca=True),
-        "server_cert": _certificate("apiserver", server_key, "cluster-ca", ca_key, ca=False, dns=SERVER_NAME),
-        "server_key": _key_pem(server_key),
-        "client_cert": _certificate("operator", client_key, "cluster-ca", ca_key, ca=False),
-        "client_key": _key_pem(client_key),
+        "ca": certificate_pem("cluster-ca", ca_key, "cluster-ca", ca_key, ca=True),
+        "server_cert": certificate_pem(
+            "apiserver", server_key, "cluster-ca", ca_key, ca=False, dns=[SERVER_NAME]
+        ),
+        "server_key": key_pem(server_key),
+        "client_cert": certificate_pem("operator", client_key, "cluster-ca", ca_key, ca=False),
+        "client_key": key_pem(client_key),
     }
     for name, content in files.items():
         (directory / f"{name}.pem").write_bytes(content)

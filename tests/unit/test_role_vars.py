@@ -11,6 +11,8 @@ import pytest
 from ansible_collections.hourglass.operator.plugins.module_utils.role_vars_check import (
     MAX_SECONDS,
     SECONDS_VARS,
+    is_label_value,
+    is_qualified_name,
     role_vars_errors,
 )
 
@@ -160,6 +162,17 @@ def test_watch_and_finalizer_vars_the_role_would_refuse_stop_the_start(vars, fin
         ({"performer_unschedulable_timeout": -1}, "performer_unschedulable_timeout: must be from 0 to"),
         ({"performer_ended_pod_max_age_seconds": 10**12},
          "performer_ended_pod_max_age_seconds: must be from 0"),
+        # A GPU type with no products would get a node affinity `In` with no values (refused by the
+        # API server); an empty product or type, a label value or key prefix one character too long.
+        ({"performer_gpu_products": {"nvidia-h100": []}},
+         "performer_gpu_products: nvidia-h100: must be a non-empty list of GPU products, not []"),
+        ({"performer_gpu_products": {"nvidia-h100": ["NVIDIA-H100", ""]}},
+         "performer_gpu_products: nvidia-h100: every GPU product must be a non-empty label value"),
+        ({"performer_gpu_products": {"": ["NVIDIA-H100"]}},
+         "performer_gpu_products: '': a GPU type must be a non-empty string"),
+        ({"performer_field_manager": "m" * 64}, "performer_field_manager: must be a non-empty label value"),
+        ({"performer_gpu_product_label": "a" * 254 + "/product"},
+         "performer_gpu_product_label: must be a label key"),
     ],
 )  # fmt: skip
 def test_values_the_role_could_not_render_are_refused_naming_the_variable(role_vars: dict, said: str):
@@ -189,3 +202,9 @@ def test_every_seconds_variable_of_the_role_is_bounded():
     durations = {name for name, option in options.items()
                  if option["type"] == "int" and name.endswith(("_seconds", "_timeout"))}  # fmt: skip
     assert durations == set(SECONDS_VARS)
+
+
+def test_label_values_and_keys_at_their_longest_are_accepted():
+    assert is_label_value("v" * 63) and not is_label_value("v" * 64)
+    prefix = ".".join(["a" * 63] * 4)[:253]  # a DNS subdomain of 253 characters
+    assert is_qualified_name(f"{prefix}/name") and not is_qualified_name(f"{prefix}a/name")

@@ -83,9 +83,9 @@ def test_the_warm_server_ends_when_the_operator_does(tmp_path: Path):
     """An operator killed outright (SIGKILL, OOM) leaves no server behind serving nobody."""
     socket_path = str(tmp_path / "s")
     operator = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, sys, time\n"
+        [sys.executable, "-c", "import signal, subprocess, sys\n"
          "server = subprocess.Popen([sys.executable, '-m', 'hourglass_operator.warm_ansible', sys.argv[1]])\n"
-         "print(server.pid, flush=True)\ntime.sleep(600)\n", socket_path],
+         "print(server.pid, flush=True)\nsignal.pause()  # until the test kills it\n", socket_path],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     server_pid = int(operator.stdout.readline())

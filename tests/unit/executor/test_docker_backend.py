@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -432,3 +433,31 @@ def test_restart_policy_backoff_doubles_up_to_the_maximum():
     policy = RestartPolicy()
     assert [policy.backoff(n) for n in range(1, 7)] == [2, 4, 8, 16, 30, 30]
     assert (policy.max_restarts, policy.check_interval) == (5, 5.0)
+
+
+def test_a_container_holding_the_name_for_another_performer_is_not_removed_by_a_restart(fake, run, caplog):
+    """Restarting frees the performer's container name first, but only by removing a container that
+    is that performer's: one holding the name with another performer's label is left alone, and the
+    restart fails with a BackendError naming it (the supervisor then gives up)."""
+    restarted: dict[str, str] = {}
+
+    async def scenario(backend, sleeps, events) -> None:
+        deployment = await backend.create(spec())
+        restarted.update(name=deployment.details["container_name"], performer=deployment.performer_id)
+        container = fake.find(deployment.resource_id)
+        assert container is not None
+        with fake.lock:  # the name is now held by a container of another performer
+            container["Config"]["Labels"][PERFORMER_LABEL] = "performer-someone-else"
+        with pytest.raises(BackendError, match="keeps failing"):
+            await backend.restart(deployment.performer_id)
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario)
+    [other] = fake.with_label(PERFORMER_LABEL, "performer-someone-else")
+    assert other["Name"] == "/" + restarted["name"] and other["State"]["Running"]
+    assert fake.with_label(PERFORMER_LABEL, restarted["performer"]) == []
+    refused = (
+        f"container {restarted['name']} exists and does not belong to performer {restarted['performer']}"
+    )
+    failures = [m for m in (r.getMessage() for r in caplog.records) if " failed: " in m]
+    assert len(failures) == 5 and all(refused in m for m in failures)

@@ -4,8 +4,6 @@ rule (only attempts that cannot have reached the performer are re-sent), health 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,15 +27,13 @@ from tests.support.logged import MessageLogged
 from tests.support.ports import free_port
 
 try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-except ImportError:  # only the TLS tests need it; the project does not depend on it
-    x509 = None
+    from tests.support.pki import certificate_pem, key_pem, new_key
+except ImportError:  # only the TLS tests need cryptography; the executor does not depend on it
+    certificate_pem = None
 
 needs_cryptography = pytest.mark.skipif(
-    x509 is None, reason="the cryptography package (to make throwaway certificates) is not installed"
+    certificate_pem is None,
+    reason="the cryptography package (to make throwaway certificates) is not installed",
 )
 
 TASK_ID = b"0x" + b"ab" * 32
@@ -514,40 +510,15 @@ def test_tls_settings_from_config():
 SERVER_NAME = "performer.test"
 
 
-def _certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool):
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(SERVER_NAME), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> dict[str, bytes | Path]:
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("test ca", ca_key, "test ca", ca_key, ca=True)
-    server = _certificate(SERVER_NAME, server_key, "test ca", ca_key, ca=False)
-    directory = tmp_path_factory.mktemp("pki")
-    ca_file = directory / "ca.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    key_pem = server_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ca_key, server_key = new_key(), new_key()
+    ca_file = tmp_path_factory.mktemp("pki") / "ca.pem"
+    ca_file.write_bytes(certificate_pem("test ca", ca_key, "test ca", ca_key, ca=True))
+    server = certificate_pem(
+        SERVER_NAME, server_key, "test ca", ca_key, ca=False, dns=[SERVER_NAME], ips=["127.0.0.1"]
     )
-    return {"ca_file": ca_file, "key": key_pem, "cert": server.public_bytes(serialization.Encoding.PEM)}
+    return {"ca_file": ca_file, "key": key_pem(server_key), "cert": server}
 
 
 @needs_cryptography

@@ -139,10 +139,9 @@ def test_a_handler_cancelled_twice_while_its_claim_is_written_still_gives_the_cl
         handler = asyncio.ensure_future(answer(service, submission))
         assert await asyncio.to_thread(store.entered.wait, 5), "the held claim never started"
         handler.cancel()
-        # Not a timed wait: these yields let the cancelled handler run up to its wait for the
-        # settling of its claim, which needs the held write (no other await comes before it).
-        for _ in range(5):
-            await asyncio.sleep(0)
+        # The cancelled handler has begun settling its claim (which needs the held write) and
+        # waits for it: it added the settling to the service's cleanups just before that wait.
+        await wait_for_async(lambda: service._cleanups, timeout=5, what="the claim's settling to begin")
         handler.cancel()
         store.proceed.set()
         await asyncio.wait([handler])
