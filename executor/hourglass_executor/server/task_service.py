@@ -57,7 +57,9 @@ resubmission that spells the id in another case is the same task (the same 32 by
 After the claim the task is sent to the performer at most once; its outcome is recorded
 (`complete_task`) before the answer is sent: "done" with the serialized signed TaskResult, "failed"
 with the code and message of the answer, "interrupted" for a task cancelled midway (the caller went
-away, or shutdown: it may have run). An outcome once recorded stays (the store never replaces it).
+away, or shutdown: it may have run), but "failed" out of time when it was cancelled because the
+caller's deadline came (row 14, as when the executor's own timeout fires first). An outcome once
+recorded stays (the store never replaces it).
 A handler cancelled while its claim was being written never sent the task: the claim is given back
 (row 12). A claim still "claimed" that no handler of this process runs was made by an executor that
 died while the task ran: interrupted too.
@@ -314,8 +316,11 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
         except Refusal as refusal:
             self._finish(key, run, refusal)
             raise
-        except BaseException:  # cancelled (the caller went away, or shutdown), or an unexpected error
-            await self._give_up(key, run)
+        except BaseException as error:  # cancelled (the caller went away, or shutdown), or unexpected
+            # The caller's deadline may cancel the handler just before the executor's own timeout
+            # fires (a busy event loop): the task still ran out of time (row 14), not interrupted.
+            out_of_time = isinstance(error, asyncio.CancelledError) and _deadline_passed(context)
+            await self._give_up(key, run, out_of_time)
             raise
         self._finish(key, run, result)
         return result
@@ -333,24 +338,27 @@ class TaskService(executor_pb2_grpc.ExecutorServiceServicer):
                 return record
         raise Refusal(Code.ALREADY_EXISTS, f"task {key} was already submitted")
 
-    async def _give_up(self, key: str, run: _Run) -> None:
+    async def _give_up(self, key: str, run: _Run, out_of_time: bool) -> None:
         """After a cancellation or an unexpected error: settles the claim (`_settle_claim`), to its
         end even if this handler is cancelled again."""
-        cleanup = asyncio.ensure_future(self._settle_claim(key, run))
+        cleanup = asyncio.ensure_future(self._settle_claim(key, run, out_of_time))
         self._cleanups.add(cleanup)
         cleanup.add_done_callback(self._cleanups.discard)
         await asyncio.shield(cleanup)
 
-    async def _settle_claim(self, key: str, run: _Run) -> None:
+    async def _settle_claim(self, key: str, run: _Run, out_of_time: bool) -> None:
         """Gives back a claim of a task that cannot have reached a performer (row 12); records a
-        claimed one that may have as "interrupted" (a recorded outcome stays: row 11c). Then the
-        retries waiting for this handler look again (the store has the outcome)."""
+        claimed one that may have as out of time when the caller's deadline had passed (row 14),
+        else as "interrupted" (a recorded outcome stays: row 11c). Then the retries waiting for
+        this handler look again (the store has the outcome)."""
         try:
             try:
                 claimed = run.claim is not None and await run.claim
             except Exception:  # the claim failed: nothing to settle (the handler got this error)
                 claimed = False
-            if claimed and run.started:
+            if claimed and run.started and out_of_time:
+                await self._failed(key, _out_of_time())
+            elif claimed and run.started:
                 await self._store.complete_task_async(key, "interrupted")
             elif claimed:
                 await self._store.release_task_async(key)
@@ -588,6 +596,16 @@ def _stored_answer(record: TaskRecord, task_id: str) -> Answer:
     return Refusal(Code.DATA_LOSS, f"task {task_id} {INTERRUPTED}")
 
 
+def _out_of_time() -> Refusal:
+    return Refusal(Code.DEADLINE_EXCEEDED, "the task did not finish in time on the performer")
+
+
+def _deadline_passed(context: grpc.aio.ServicerContext) -> bool:
+    """Whether the caller's deadline has come (less than the margin kept back from it is left)."""
+    remaining = context.time_remaining()
+    return remaining is not None and remaining <= DEADLINE_MARGIN
+
+
 def _performer_failure(error: PerformerCallError) -> Refusal:
     """The refusal for a task the performer failed; its own message goes to the caller only."""
     if error.code is Code.INVALID_ARGUMENT:
@@ -597,7 +615,7 @@ def _performer_failure(error: PerformerCallError) -> Refusal:
             "the performer rejected the task (INVALID_ARGUMENT)",
         )
     if error.code is Code.DEADLINE_EXCEEDED:
-        return Refusal(Code.DEADLINE_EXCEEDED, "the task did not finish in time on the performer")
+        return _out_of_time()
     return Refusal(
         Code.INTERNAL,
         f"the performer failed: {error.code.name}: {error.message}",

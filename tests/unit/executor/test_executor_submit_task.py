@@ -460,6 +460,33 @@ def test_the_callers_shorter_deadline_bounds_the_task():
     assert status == "failed"
 
 
+def test_a_caller_deadline_that_cancels_the_task_before_the_executors_own_timeout_is_still_out_of_time(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # As on a busy event loop: the executor's own timeout (5 ms before the caller's deadline) has not
+    # fired when gRPC cancels the handler for the caller's deadline. Here it comes a second late.
+    monkeypatch.setattr(TaskService, "_timeout", lambda self, context: context.time_remaining() + 1)
+    slow = AGGREGATOR.submission(payload("sleep", ms=3000))
+
+    async def scenario(stub, backend, executor):
+        outcome = await submit(stub, slow, timeout=0.4)
+
+        def settled() -> str | None:
+            status = executor._store.task_status(slow.task_id)
+            return status if status != "claimed" else None
+
+        status = await wait_for_async(settled, timeout=5, what="the task's outcome to be stored")
+        return outcome, status, await submit(stub, slow)
+
+    outcome, status, retry = run(scenario)
+    assert outcome.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert status == "failed"  # row 14, not "interrupted" (row 11c: DATA_LOSS on every retry)
+    assert retry.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert retry.details() == (
+        f"task {slow.task_id} ran before: the task did not finish in time on the performer"
+    )
+
+
 def test_no_performer_is_unavailable_and_the_task_id_can_be_sent_again():
     submission = AGGREGATOR.submission(payload(data="later"))
 
