@@ -17,13 +17,15 @@ import types
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bench import charts, floors, process_tree
+from bench import charts, floors, process_tree, write_costs
 from bench.apiserver import by_verb, requests_by_kind
 from bench.operator_bench import REPLACEMENT_STEPS, collection_tree
 from bench.operator_table import rows
 from bench.repeat import median_of
 from bench.watching import Watcher, performer_ready_at, pod_ready, wait_gone
+from tests.support.paths import REPO
 
 BURN = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
 HOLD = """
@@ -369,3 +371,21 @@ def test_the_status_floor_stops_at_a_failed_create_instead_of_waiting_for_its_st
     # Waiting for b's status would end in a TimeoutError after 5 s instead.
     with pytest.raises(RuntimeError, match="refused b"):
         floors._alongside(["a", "b"], create, lambda name: False, lambda name: None, 5, "statuses")
+
+
+def test_the_write_cost_crds_are_the_performer_crd_under_throwaway_groups_one_without_cel_rules() -> None:
+    def rules(node: object) -> int:
+        if isinstance(node, dict):
+            return len(node.get("x-kubernetes-validations", [])) + sum(rules(v) for v in node.values())
+        return sum(rules(v) for v in node) if isinstance(node, list) else 0
+
+    shipped, bare = write_costs.crd_variant("shipped"), write_costs.crd_variant("no-cel")
+    original = yaml.safe_load((REPO / "crds" / "hourglass.eigenlayer.io_performers.yaml").read_text())
+    assert (shipped["spec"]["group"], bare["spec"]["group"]) == (
+        "shipped.writecost.bench.hourglass.example",
+        "no-cel.writecost.bench.hourglass.example",
+    )
+    assert shipped["metadata"]["name"] == "performers.shipped.writecost.bench.hourglass.example"
+    assert rules(shipped) == rules(original) > 100
+    assert rules(bare) == 0
+    assert shipped["spec"]["versions"] == original["spec"]["versions"]
