@@ -82,7 +82,7 @@ FORMATS = {
 
 _TOKEN = re.compile(
     r"""(?P<space>[ \t\n\r\f]+)
-    |(?P<number>0[xX][0-9a-fA-F]+|[0-9]+)
+    |(?P<number>0x[0-9a-fA-F]+|[0-9]+)  # as cel-go: a lower-case 0x only; 010 is ten
     |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
     |(?P<quote>['"])
     |(?P<op>\|\||&&|==|!=|<=|>=|[-+*/%!<>?:.,()\[\]{}])""",
@@ -149,9 +149,7 @@ def _tokens(text: str) -> list[tuple[str, Any, int]]:
                 raise CelSyntaxError(f"unsigned integer literals are not supported (at {pos})")
             if re.match(r"\.[0-9]|[eE][-+0-9]", after):
                 raise CelSyntaxError(f"floating-point literals are not supported (at {pos})")
-            if value[:2].lower() != "0x" and len(value) > 1 and value[0] == "0":
-                raise CelSyntaxError(f"integer literals do not begin with 0 (at {pos})")
-            tokens.append(("int", int(value, 0), pos))
+            tokens.append(("int", int(value[2:], 16) if value[:2] == "0x" else int(value, 10), pos))
         elif kind == "name":
             if after[:1] in ("'", '"') and value.lower() in ("r", "b", "rb", "br"):
                 raise CelSyntaxError(f"raw and bytes string literals are not supported (at {pos})")
@@ -665,7 +663,7 @@ def _compile(node: Node) -> Program:
             value = target(env)
             if not isinstance(value, dict):
                 raise _overload("has", value)
-            return field in value
+            return value.get(field) is not None  # a field given null is absent to the API server too
 
         return has
     if kind == "index":
@@ -720,7 +718,11 @@ def _logic(kind: str, left: Program, right: Program) -> Program:
         try:
             first = _bool(left(env), where)
         except CelEvalError as error:
-            if _bool(right(env), where) is deciding:
+            try:
+                second = _bool(right(env), where)
+            except CelEvalError:
+                second = None  # both sides failed: the left one's error is said, as cel-go does
+            if second is deciding:
                 return deciding
             raise error from None
         return deciding if first is deciding else _bool(right(env), where)
