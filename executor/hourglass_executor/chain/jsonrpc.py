@@ -20,11 +20,11 @@ into memory however large it is):
   the head can still be reorganised. Identical reads in flight share one request.
 - **Time limit.** One call, retries included, takes at most `timeout` seconds; then it fails.
 - **Retries** with exponential back-off (0.05 s doubling, at most 1 s) on transport errors only:
-  connection refused, reset or dropped in the middle of an answer, a timed-out attempt, HTTP 5xx or
-  429, a JSON-RPC rate-limit error (-32005, or a message saying so). A `Retry-After` of HTTP 429/503
-  (seconds or a date) replaces the back-off; when it is beyond the call's time limit the call fails
-  at once, saying so. Never on a revert, another JSON-RPC error or an answer that does not decode:
-  those fail at once.
+  connection refused, reset or dropped in the middle of an answer, a timed-out attempt, HTTP 429 or
+  5xx (but 501 and 505, which say the request will never work), a JSON-RPC rate-limit error
+  (-32005, or a message saying so). A `Retry-After` of HTTP 429/503 (seconds or a date) replaces
+  the back-off; when it is beyond the call's time limit the call fails at once, saying so. Never on
+  a revert, another JSON-RPC error or an answer that does not decode: those fail at once.
 
 Failures are `RpcError`s (a `ChainReaderError`) whose message says what went wrong without the
 URL (it can embed an API key): the reader adds the contract and function. `chain_id` asks
@@ -54,7 +54,7 @@ BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
-_RETRYABLE_HTTP = frozenset({429, 500, 502, 503, 504})
+_PERMANENT_5XX = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
 _RETRY_AFTER_HTTP = frozenset({429, 503})
 _BATCH_REFUSED_CODES = frozenset({-32600, -32601})
 _RATE_LIMIT_CODES = frozenset({-32005, 429})
@@ -366,8 +366,9 @@ async def _read_capped(response: aiohttp.ClientResponse, method: str) -> bytes:
 
 
 def _http_error(response: aiohttp.ClientResponse) -> Exception:
-    if response.status not in _RETRYABLE_HTTP:
-        return RpcError(f"HTTP {response.status}")
+    status = response.status
+    if status != 429 and (status < 500 or status > 599 or status in _PERMANENT_5XX):
+        return RpcError(f"HTTP {status}")
     wait = _retry_after(response.headers.get("Retry-After")) if response.status in _RETRY_AFTER_HTTP else None
     return _TransportError(f"HTTP {response.status}", retry_after=wait)
 
