@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
-from hourglass_executor.config import ConfigError, parse_config
+
+from tests.support.executor_configs import problems
 
 pytestmark = pytest.mark.unit
-
-PRIVATE_KEY = "0x" + "5ec7e75ec7e7" * 5 + "5ec7"
-
-BASE: dict[str, Any] = {
-    "operator": {
-        "address": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-        "operatorPrivateKey": {"privateKey": PRIVATE_KEY},
-        "signingKeys": {"ecdsa": {"privateKey": PRIVATE_KEY}},
-    },
-    "l1Chain": {"rpcUrl": "https://eth.example.org", "chainId": 31337},
-    "avsPerformers": [
-        {
-            "avsAddress": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-            "deploymentMode": "kubernetes",
-            "image": {"repository": "r.example/p", "tag": "v1"},
-        }
-    ],
-    "kubernetes": {"namespace": "avs"},
-}
-
-
-def problems(change: Callable[[dict[str, Any]], object]) -> list[str]:
-    data = copy.deepcopy(BASE)
-    change(data)
-    with pytest.raises(ConfigError) as caught:
-        parse_config(yaml.safe_dump(data, sort_keys=False))
-    return [str(p) for p in caught.value.problems]
 
 
 def reference(value_from: dict[str, Any]) -> Callable[[dict[str, Any]], object]:

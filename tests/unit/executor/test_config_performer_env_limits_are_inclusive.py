@@ -5,34 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from hourglass_executor.config import parse_config
+
+from tests.support.executor_configs import edited
 
 pytestmark = pytest.mark.unit
 
-PRIVATE_KEY = "0x" + "5ec7e75ec7e7" * 5 + "5ec7"
-
 
 def config_with(envs: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump(
-        {
-            "operator": {
-                "address": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-                "operatorPrivateKey": {"privateKey": PRIVATE_KEY},
-                "signingKeys": {"ecdsa": {"privateKey": PRIVATE_KEY}},
-            },
-            "l1Chain": {"rpcUrl": "https://eth.example.org", "chainId": 31337},
-            "avsPerformers": [
-                {
-                    "avsAddress": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-                    "deploymentMode": "kubernetes",
-                    "image": {"repository": "r.example/p", "tag": "v1"},
-                    "envs": envs,
-                }
-            ],
-            "kubernetes": {"namespace": "avs"},
-        }
-    )
+    return edited(lambda d: d["avsPerformers"][0].update(envs=envs))
 
 
 def test_the_largest_environment_the_performer_crd_holds_is_accepted() -> None:

@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import yaml
-from hourglass_executor.config import ConfigError, parse_config
+from hourglass_executor.config import parse_config
+
+from tests.support.executor_configs import PRIVATE_KEY, edited, problems
 
 pytestmark = pytest.mark.unit
-
-PRIVATE_KEY = "0x" + "5ec7e75ec7e7" * 5 + "5ec7"
-AVS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-
-BASE: dict[str, Any] = {
-    "operator": {
-        "address": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-        "operatorPrivateKey": {"privateKey": PRIVATE_KEY},
-        "signingKeys": {"ecdsa": {"privateKey": PRIVATE_KEY}},
-    },
-    "l1Chain": {"rpcUrl": "https://eth.example.org", "chainId": 31337},
-    "avsPerformers": [
-        {
-            "avsAddress": AVS,
-            "deploymentMode": "kubernetes",
-            "image": {"repository": "r.example/p", "tag": "v1"},
-        }
-    ],
-    "kubernetes": {"namespace": "avs"},
-}
-
-
-def edited(change: Callable[[dict[str, Any]], object]) -> str:
-    data = copy.deepcopy(BASE)
-    change(data)
-    return yaml.safe_dump(data, sort_keys=False)
-
-
-def problems(change: Callable[[dict[str, Any]], object]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(edited(change))
-    return [str(p) for p in caught.value.problems]
 
 
 def performer(data: dict[str, Any]) -> dict[str, Any]:

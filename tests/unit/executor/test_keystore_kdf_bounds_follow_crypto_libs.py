@@ -6,13 +6,11 @@ import copy
 from typing import Any
 
 import pytest
-from Crypto.Cipher import AES
-from Crypto.Hash import SHA256
-from Crypto.Protocol.KDF import PBKDF2, scrypt
 from hourglass_executor.signing import keystore as keystore_module
 from hourglass_executor.signing.keystore import KeystoreError, decrypt_eip2335, decrypt_web3_v3
 
 from tests.support.golden import BLS_KEYSTORE, ECDSA_KEYSTORE
+from tests.support.keystores import eip2335_by_steps
 
 pytestmark = pytest.mark.unit
 
@@ -98,41 +96,6 @@ def test_v3_scrypt_parameters_out_of_bounds_are_refused(changes: dict[str, int],
         decrypt_web3_v3(document, ECDSA_KEYSTORE["password"])
 
 
-def _ctr(key: bytes, iv: bytes, data: bytes) -> bytes:
-    """AES-128-CTR of NIST SP 800-38A (the whole 128-bit block is the counter), from AES-ECB."""
-    ecb = AES.new(key, AES.MODE_ECB)
-    counter = int.from_bytes(iv, "big")
-    stream = b"".join(
-        ecb.encrypt(((counter + i) % (1 << 128)).to_bytes(16, "big")) for i in range(len(data) // 16 + 1)
-    )
-    return bytes(a ^ b for a, b in zip(data, stream, strict=False))
-
-
-def _eip2335_keystore(secret: bytes, password: str, function: str, params: dict[str, Any]) -> dict:
-    """An EIP-2335 keystore built by the specification's steps (the password is plain ASCII here)."""
-    salt = bytes.fromhex(params["salt"])
-    if function == "scrypt":
-        key = scrypt(password.encode(), salt, 32, N=params["n"], r=params["r"], p=params["p"])
-    else:
-        key = PBKDF2(password.encode(), salt, 32, count=params["c"], hmac_hash_module=SHA256)
-    iv = bytes(range(16))
-    ciphertext = _ctr(key[:16], iv, secret)
-    return {
-        "crypto": {
-            "kdf": {"function": function, "params": params, "message": ""},
-            "checksum": {
-                "function": "sha256",
-                "params": {},
-                "message": SHA256.new(key[16:] + ciphertext).hexdigest(),
-            },
-            "cipher": {"function": "aes-128-ctr", "params": {"iv": iv.hex()}, "message": ciphertext.hex()},
-        },
-        "pubkey": "00",
-        "curveType": "bn254",
-        "version": 4,
-    }
-
-
 @pytest.mark.parametrize(
     ("function", "params"),
     [
@@ -143,5 +106,5 @@ def _eip2335_keystore(secret: bytes, password: str, function: str, params: dict[
 )
 def test_eip2335_parameters_at_crypto_libs_bounds_are_accepted(function: str, params: dict[str, Any]) -> None:
     secret = bytes.fromhex("0365f51190aaec9e9f3b2b19195152e8d50ad4dc867b7463334b6c73f9761a9b")
-    document = _eip2335_keystore(secret, "bounds", function, params)
+    document = eip2335_by_steps(secret, "bounds", function, params)
     assert decrypt_eip2335(document, "bounds") == secret

@@ -6,15 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from Crypto.Cipher import AES
-from Crypto.Hash import SHA256
-from Crypto.Protocol.KDF import PBKDF2
 from hourglass_executor.config import validate_config
-from hourglass_executor.signing.keccak import keccak256
 from hourglass_executor.signing_keys import SigningKeyError, load_signers
 
 from tests.support.executor_harness import config_data
 from tests.support.golden import ECDSA_KEYSTORE
+from tests.support.keystores import v3_by_steps
 
 pytestmark = pytest.mark.unit
 
@@ -22,27 +19,9 @@ PASSWORD = "  spaced password\t "  # go-ethereum uses a v3 password as given, wh
 SECRET = bytes.fromhex(ECDSA_KEYSTORE["privateKey"])
 
 
-def v3_keystore(secret: bytes, password: str) -> dict:
-    """A Web3 Secret Storage v3 keystore made by the definition's steps (pbkdf2, c = 1)."""
-    salt, iv = bytes(range(32)), bytes(range(16))
-    key = PBKDF2(password.encode(), salt, 32, count=1, hmac_hash_module=SHA256)
-    ciphertext = AES.new(key[:16], AES.MODE_CTR, nonce=b"", initial_value=iv).encrypt(secret)
-    return {
-        "version": 3,
-        "crypto": {
-            "cipher": "aes-128-ctr",
-            "ciphertext": ciphertext.hex(),
-            "cipherparams": {"iv": iv.hex()},
-            "kdf": "pbkdf2",
-            "kdfparams": {"c": 1, "dklen": 32, "prf": "hmac-sha256", "salt": salt.hex()},
-            "mac": keccak256(key[16:] + ciphertext).hex(),
-        },
-    }
-
-
 def load(tmp_path: Path, password_file_text: str) -> str:
     keystore = tmp_path / "key.json"
-    keystore.write_text(json.dumps(v3_keystore(SECRET, PASSWORD)))
+    keystore.write_text(json.dumps(v3_by_steps(SECRET, PASSWORD)))
     password = tmp_path / "password"
     password.write_bytes(password_file_text.encode())
     data = config_data()
