@@ -369,8 +369,8 @@ def _http_error(response: aiohttp.ClientResponse) -> Exception:
     status = response.status
     if status != 429 and (status < 500 or status > 599 or status in _PERMANENT_5XX):
         return RpcError(f"HTTP {status}")
-    wait = _retry_after(response.headers.get("Retry-After")) if response.status in _RETRY_AFTER_HTTP else None
-    return _TransportError(f"HTTP {response.status}", retry_after=wait)
+    wait = _retry_after(response.headers.get("Retry-After")) if status in _RETRY_AFTER_HTTP else None
+    return _TransportError(f"HTTP {status}", retry_after=wait)
 
 
 def _retry_after(value: str | None) -> float | None:
