@@ -52,6 +52,7 @@ from bench.repeat import median_of  # noqa: E402
 from hourglass_operator.finalizers import Failure, Finalizers  # noqa: E402
 from hourglass_operator.startup import calls_client  # noqa: E402
 from tests.support.performers import performer  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 GROUPS = "writecost.bench.hourglass.example"
 VARIANTS = ("shipped", "no-cel")
@@ -83,32 +84,30 @@ def install(extensions: Any, crd: dict, timeout: float) -> None:
     name = crd["metadata"]["name"]
     remove(extensions, name, timeout)
     extensions.create_custom_resource_definition(crd)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def established() -> bool:
         conditions = extensions.read_custom_resource_definition(name).status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"CRD {name} not established after {timeout} s")
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    wait_for(established, timeout=timeout, what=f"CRD {name} to be established")
 
 
 def remove(extensions: Any, name: str, timeout: float) -> None:
-    try:
-        extensions.delete_custom_resource_definition(name)
-    except kubernetes.client.ApiException as error:
-        if error.status == 404:
-            return
-        raise
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def gone() -> bool:
         try:
             extensions.read_custom_resource_definition(name)
         except kubernetes.client.ApiException as error:
             if error.status == 404:
-                return
+                return True
             raise
-        time.sleep(0.2)
-    raise TimeoutError(f"CRD {name} still there after {timeout} s")
+        return False
+
+    try:
+        extensions.delete_custom_resource_definition(name)
+    except kubernetes.client.ApiException as error:
+        if error.status != 404:
+            raise
+    wait_for(gone, timeout=timeout, what=f"CRD {name} to be gone")
 
 
 def timed(names: list[str], write: Callable[[str], None]) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,19 +79,36 @@ class FakeRpc:
 async def fake_rpc(answer: Answer, path: str = "/v2/SECRET-API-KEY") -> AsyncIterator[FakeRpc]:
     """A running FakeRpc; `url` ends with `path` (an API key, to check that it is never shown)."""
     server = FakeRpc(answer)
+    async with serving(server.handle, path) as server.url:
+        try:
+            yield server
+        finally:
+            server.released.set()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]], path: str = "/v2/SECRET-API-KEY"
+) -> AsyncIterator[str]:
+    """`handle` answering every POST to `path` on a free loopback port; yields the URL."""
     app = web.Application()
-    app.router.add_post(path, server.handle)
+    app.router.add_post(path, handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}{path}"
     try:
-        yield server
+        yield f"http://127.0.0.1:{port}{path}"
     finally:
-        server.released.set()
         await runner.cleanup()
+
+
+def answer_every_call(body: Any, result: str) -> web.Response:
+    """Every call of `body` (one call or a batch) answered with `result`."""
+    if isinstance(body, list):
+        return web.json_response([{"jsonrpc": "2.0", "id": c["id"], "result": result} for c in body])
+    return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": result})
 
 
 def word(value: int | bytes | str) -> str:

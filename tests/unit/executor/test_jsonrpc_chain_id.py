@@ -17,6 +17,7 @@ from hourglass_executor.server.components import StartupError
 
 from tests.support.aggregator import CHAIN_ID
 from tests.support.executor_harness import config_data
+from tests.support.fake_rpc import serving
 
 pytestmark = pytest.mark.unit
 
@@ -33,17 +34,8 @@ async def endpoint(chain_id: int) -> AsyncIterator[tuple[str, list[str]]]:
         methods.append(body["method"])
         return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": hex(chain_id)})
 
-    app = web.Application()
-    app.router.add_post(f"/v2/{SECRET}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/v2/{SECRET}", methods
-    finally:
-        await runner.cleanup()
+    async with serving(handle, f"/v2/{SECRET}") as url:
+        yield url, methods
 
 
 def rpc_config(url: str) -> ExecutorConfig:

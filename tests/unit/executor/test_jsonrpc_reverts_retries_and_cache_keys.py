@@ -12,7 +12,7 @@ from aiohttp import web
 from hourglass_executor.chain import jsonrpc
 from hourglass_executor.chain.jsonrpc import JsonRpcClient, RpcError
 
-from tests.support.fake_rpc import FakeRpc, fake_rpc
+from tests.support.fake_rpc import FakeRpc, answer_every_call, fake_rpc, serving
 
 pytestmark = pytest.mark.unit
 
@@ -157,23 +157,12 @@ async def node(handler: Handler) -> AsyncIterator[tuple[str, list[Any]]]:
         bodies.append(body)
         return await handler(request, body)
 
-    app = web.Application()
-    app.router.add_post("/", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/", bodies
-    finally:
-        await runner.cleanup()
+    async with serving(handle, "/") as url:
+        yield url, bodies
 
 
 def single_answers(body: Any) -> web.Response:
-    if isinstance(body, list):
-        return web.json_response([{"jsonrpc": "2.0", "id": call["id"], "result": ONE} for call in body])
-    return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": ONE})
+    return answer_every_call(body, ONE)
 
 
 def batches_refused_with(error: dict[str, Any]) -> Handler:

@@ -19,6 +19,8 @@ import pytest
 from aiohttp import web
 from hourglass_executor.chain.jsonrpc import MAX_RESPONSE_BYTES, JsonRpcClient, RpcError
 
+from tests.support.fake_rpc import answer_every_call, serving
+
 pytestmark = pytest.mark.unit
 
 AVS = "0x" + "ab" * 20
@@ -46,25 +48,13 @@ async def node(handler: Handler) -> AsyncIterator[Node]:
         state.bodies.append(body)
         return await handler(state, request, body)
 
-    app = web.Application()
-    app.router.add_post("/v2/SECRET-API-KEY", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}/v2/SECRET-API-KEY"
-    try:
+    async with serving(handle) as state.url:
         yield state
-    finally:
-        await runner.cleanup()
 
 
 def answer(body: Any) -> web.Response:
     """Every eth_call of `body` (one or a batch) answered with ONE."""
-    if isinstance(body, list):
-        return web.json_response([{"jsonrpc": "2.0", "id": c["id"], "result": ONE} for c in body])
-    return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": ONE})
+    return answer_every_call(body, ONE)
 
 
 def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
